@@ -1,0 +1,468 @@
+/**
+ * The simulated machine: DRAM frames and bytes, firewall (TZC-400, RME granule protection or none),
+ * the kernel's direct map and TLB, caches, bus masters, the SMC conduit and the cost model.
+ *
+ * `access()` is the single checkpoint every memory access goes through (ARCHITECTURE.md §3, §8): it
+ * applies the firewall and the mapping, moves taint, decides ok or fault, traces, and reports the
+ * invariant findings an access can show. Protection and ownership changes go through this class too,
+ * so the hazards they create are checked where they happen.
+ */
+import type { Sim } from "../sim/sim.ts";
+import { Caches } from "./cache.ts";
+import { costModel, type CostModel } from "./costs.ts";
+import {
+  isSecret,
+  OWNER_NORMAL,
+  OWNER_SECURE,
+  PageFrames,
+  TAINT_NS_DATA,
+  TAINT_SECRET,
+} from "./frames.ts";
+import { GPT_GPI_NS, GPT_GPI_SECURE, GranuleProtectionTable } from "./gpt.ts";
+import { DirectMap } from "./mmu.ts";
+import { PageStore } from "./pagestore.ts";
+import { hex, PAGE_SIZE, type MasterDesc, type PlatformDesc, type World } from "./platform.ts";
+import { SmcConduit } from "./smc.ts";
+import {
+  TZC_ALLOWED,
+  TZC_OVERLAP,
+  TZC_REGION_S_RDWR,
+  Tzc400,
+  tzcAccessRdWr,
+  type TzcRegionConfig,
+} from "./tzc400.ts";
+
+export type AccessOp = "read" | "write" | "fill" | "writeback";
+
+/** Access outcomes. */
+export const ACCESS_OK = 0;
+/** The firewall or granule protection denied it and the master saw an abort. */
+export const FAULT_DENIED = 1;
+/** No valid translation (the access went through the direct map). */
+export const FAULT_UNMAPPED = 2;
+/** No memory at that address (decode error). */
+export const FAULT_NO_MEMORY = 3;
+
+export const FAULT_NAMES = ["ok", "denied", "unmapped", "no-memory"] as const;
+
+export interface AccessOptions {
+  /** The kernel itself touches the page through its linear map (kernel-no-touch applies). */
+  readonly kernel?: boolean;
+  /** Go through the kernel's direct map: a missing translation faults. Implied by `kernel`. */
+  readonly viaDirectMap?: boolean;
+  /** Taint a write leaves; by default the writer's world decides (secret in restricted memory). */
+  readonly taint?: number;
+}
+
+export interface AccessStats {
+  accesses: number;
+  faults: number;
+  /** Denied accesses the master did not see (TZC action none/int: reads return zeros, writes drop). */
+  silentDenials: number;
+  specFills: number;
+  deniedFills: number;
+  writebacks: number;
+  deniedWritebacks: number;
+}
+
+export interface LastFault {
+  readonly code: number;
+  readonly master: string;
+  readonly address: number;
+  readonly op: AccessOp;
+  readonly why: string;
+}
+
+export class Machine {
+  readonly frames: PageFrames;
+  readonly bytes = new PageStore();
+  readonly caches: Caches;
+  readonly directMap: DirectMap;
+  readonly tzc: Tzc400 | null;
+  readonly gpt: GranuleProtectionTable | null;
+  readonly smc: SmcConduit;
+  readonly costs: CostModel;
+  readonly masters: readonly MasterDesc[];
+  readonly stats: AccessStats = {
+    accesses: 0,
+    faults: 0,
+    silentDenials: 0,
+    specFills: 0,
+    deniedFills: 0,
+    writebacks: 0,
+    deniedWritebacks: 0,
+  };
+  lastFault: LastFault | null = null;
+  /** The last access was denied but answered OKAY (TZC action none/int): no data moved. */
+  lastSilentDenial = false;
+  /** Set when an SError or a never-answered fill hung the machine. */
+  hung: string | null = null;
+  readonly dramBase: number;
+  readonly dramEnd: number;
+  /** Per use case: bit mask of master indices allowed into its restricted memory. */
+  readonly #useCaseMasters = new Map<number, number>();
+  readonly #masterIndex = new Map<string, number>();
+
+  constructor(
+    readonly sim: Sim,
+    readonly platform: PlatformDesc,
+    costOverrides: Partial<CostModel> = {},
+  ) {
+    const { base, size } = platform.dram;
+    this.dramBase = base;
+    this.dramEnd = base + size;
+    this.frames = new PageFrames(base, size);
+    this.caches = new Caches(this.frames.count);
+    this.costs = costModel({ ...platform.costs, ...costOverrides });
+    this.masters = platform.masters;
+    platform.masters.forEach((m, i) => this.#masterIndex.set(m.name, i));
+    this.smc = new SmcConduit(sim, () => this.costs.smcRoundTripNs);
+
+    // The boot linear map: all DRAM but no-map carveouts (arch/arm64/mm/mmu.c map_mem()).
+    this.directMap = new DirectMap(base, size);
+    const pteOnly = platform.mmu.rodataFull && !platform.mmu.bbml2;
+    this.directMap.setOptions({ blocks: !pteOnly, cont: !pteOnly && platform.mmu.contHint });
+    let cursor = base;
+    const noMap = platform.reserved.filter((r) => r.noMap).sort((a, b) => a.base - b.base);
+    for (const r of noMap) {
+      if (r.base > cursor) this.directMap.create(cursor, r.base);
+      cursor = Math.max(cursor, r.base + r.size);
+    }
+    if (cursor < this.dramEnd) this.directMap.create(cursor, this.dramEnd);
+
+    const fw = platform.firewall;
+    this.tzc = null;
+    this.gpt = null;
+    if (fw.kind === "tzc400") {
+      // Boot configuration as on Renesas RZ/G2L (hardware.md §1.6): region 0 open to secure and to every
+      // NSAID, secure carveouts closed to the normal world in regions 1.. .
+      const tzc = new Tzc400(fw.regions, fw.action);
+      let all = 0;
+      for (let id = 0; id < 16; id++) all |= tzcAccessRdWr(id);
+      tzc.configureRegion0(TZC_REGION_S_RDWR, all);
+      for (const r of platform.reserved.filter((x) => x.secure)) {
+        const n = tzc.freeRegion();
+        if (n < 0) throw new Error(`platform ${platform.name}: more secure carveouts than TZC regions`);
+        tzc.configureRegion(n, { base: r.base, top: r.base + r.size - 1, secAttr: TZC_REGION_S_RDWR, nsDeviceAccess: 0 });
+      }
+      this.tzc = tzc;
+    } else if (fw.kind === "rme") {
+      const gpt = new GranuleProtectionTable(this.frames.basePfn, this.frames.count);
+      for (const r of platform.reserved.filter((x) => x.secure)) {
+        const i = this.frames.indexOf(r.base);
+        if (i >= 0) gpt.initRange(i, r.size / PAGE_SIZE, GPT_GPI_SECURE);
+      }
+      this.gpt = gpt;
+    }
+    for (const r of platform.reserved.filter((x) => x.secure)) {
+      const i = this.frames.indexOf(r.base);
+      if (i >= 0) this.frames.owner.fill(OWNER_SECURE, i, i + r.size / PAGE_SIZE);
+    }
+  }
+
+  /** Index of a named master, or −1. */
+  masterIndex(name: string): number {
+    return this.#masterIndex.get(name) ?? -1;
+  }
+
+  /** Declares which masters a use case's restricted memory is for (OP-TEE's per-use-case config). */
+  setUseCaseMasters(useCase: number, masterNames: readonly string[]): void {
+    let mask = 0;
+    for (const n of masterNames) {
+      const i = this.masterIndex(n);
+      if (i < 0) throw new Error(`no bus master "${n}" on ${this.platform.name}`);
+      mask |= 1 << i;
+    }
+    this.#useCaseMasters.set(useCase, mask);
+  }
+
+  /** Whether master m may be in restricted memory of use case u: secure-world masters and the use case's devices. */
+  #allowedIn(m: number, useCase: number): boolean {
+    if (this.masters[m].world === "s") return true;
+    return ((this.#useCaseMasters.get(useCase) ?? 0) & (1 << m)) !== 0;
+  }
+
+  /** Whether the firewall would let master m perform this access (no side effects on fail registers kept). */
+  #firewallPermits(world: World, nsaid: number, pa: number, length: number, write: boolean): number {
+    if (this.tzc) return this.tzc.check(world, nsaid, pa, length, write);
+    if (this.gpt) return this.gpt.permits(world, pa, length) ? TZC_ALLOWED : 1;
+    return TZC_ALLOWED;
+  }
+
+  /**
+   * The checkpoint. Returns ACCESS_OK or a FAULT_* code; details of a fault are in `lastFault`.
+   * Findings: ns-no-access (a normal-world master got into restricted memory), kernel-no-touch (the
+   * kernel touched memory it lent), no-speculation-hazard (a denied fill or write-back had an effect).
+   */
+  access(master: number, pa: number, length: number, op: AccessOp, opts?: AccessOptions): number {
+    const st = this.stats;
+    st.accesses++;
+    this.lastSilentDenial = false;
+    const m = this.masters[master];
+    if (length <= 0 || pa < this.dramBase || pa + length > this.dramEnd) {
+      return this.#fault(FAULT_NO_MEMORY, m, pa, op, "no DRAM at this address");
+    }
+    const frames = this.frames;
+    const first = Math.floor(pa / PAGE_SIZE) - frames.basePfn;
+    const last = Math.floor((pa + length - 1) / PAGE_SIZE) - frames.basePfn;
+    const kernel = opts?.kernel === true;
+    const cpu = m.kind === "cpu";
+
+    if (op === "fill" || op === "writeback") return this.#cacheTraffic(m, pa, first, op);
+
+    if (cpu && (kernel || opts?.viaDirectMap === true)) {
+      for (let i = first; i <= last; i++) {
+        if (!this.directMap.reachable(frames.paOf(i))) {
+          return this.#fault(FAULT_UNMAPPED, m, frames.paOf(i), op, "no valid linear-map translation");
+        }
+      }
+    }
+    const write = op === "write";
+    const owner = frames.owner;
+    let restricted = -1;
+    for (let i = first; i <= last; i++) {
+      if (owner[i] !== OWNER_NORMAL) {
+        restricted = i;
+        break;
+      }
+    }
+    if (kernel && restricted >= 0 && m.world === "ns") {
+      this.sim.findings.report("kernel-no-touch", `kernel ${op} of ${hex(frames.paOf(restricted))}, which is lent`, {
+        address: hex(frames.paOf(restricted)),
+      });
+    }
+
+    const verdict = this.#firewallPermits(m.world, m.nsaid, pa, length, write);
+    if (verdict !== TZC_ALLOWED) {
+      const why = verdict === TZC_OVERLAP ? "TZC regions overlap (UNDEFINED; OVERLAP set)" : this.#denier();
+      const action = this.tzc?.action;
+      if (this.tzc && (action === "none" || action === "int") && verdict !== TZC_OVERLAP) {
+        // OKAY response: reads return zeros, writes are dropped (hardware.md §1.8).
+        st.silentDenials++;
+        this.lastSilentDenial = true;
+        return ACCESS_OK;
+      }
+      return this.#fault(FAULT_DENIED, m, pa, op, why);
+    }
+
+    if (restricted >= 0) {
+      for (let i = restricted; i <= last; i++) {
+        if (owner[i] !== OWNER_NORMAL && !this.#allowedIn(master, frames.useCase[i])) {
+          this.sim.findings.report(
+            "ns-no-access",
+            `${m.name} ${op} of restricted ${hex(frames.paOf(i))} succeeded`,
+            { master: m.name, address: hex(frames.paOf(i)), useCase: frames.useCase[i] },
+          );
+          break;
+        }
+      }
+    }
+    if (write) {
+      const taint = frames.taint;
+      for (let i = first; i <= last; i++) {
+        taint[i] =
+          opts?.taint ??
+          (owner[i] !== OWNER_NORMAL && this.#allowedIn(master, frames.useCase[i])
+            ? TAINT_SECRET | frames.useCase[i]
+            : TAINT_NS_DATA);
+      }
+      // A normal-world CPU writes through its cacheable mappings: lines may stay dirty.
+      if (cpu && m.world === "ns") this.caches.markDirty(first, last - first + 1);
+    }
+    if (this.sim.trace.listening) {
+      this.sim.trace.emit("hw", "access", { master: m.name, pa: hex(pa), length, op, result: "ok" });
+    }
+    return ACCESS_OK;
+  }
+
+  /** A speculative line fill or a dirty line's write-back from the normal-world CPU's caches. */
+  #cacheTraffic(m: MasterDesc, pa: number, i: number, op: "fill" | "writeback"): number {
+    const st = this.stats;
+    const fill = op === "fill";
+    if (fill) st.specFills++;
+    else st.writebacks++;
+    if (!fill) this.caches.clean(i);
+    // Granule protection is checked inside the core: a denied fill or write-back is never issued.
+    if (this.gpt) return ACCESS_OK;
+    const verdict = this.#firewallPermits(m.world, m.nsaid, pa, 64, !fill);
+    if (verdict === TZC_ALLOWED) return ACCESS_OK;
+    if (fill) st.deniedFills++;
+    else st.deniedWritebacks++;
+    const effect = fill ? this.platform.caches.deniedFill : this.platform.caches.deniedWriteback;
+    const what = fill ? "speculative fill" : "dirty write-back";
+    this.sim.findings.report("no-speculation-hazard", `${what} of ${hex(pa)} denied by the firewall: ${effect}`, {
+      address: hex(pa),
+      effect,
+    });
+    if (effect === "serror-hang") {
+      this.hung = `SError: ${what} of ${hex(pa)} denied by the firewall`;
+      this.sim.sched.stop(this.hung);
+    }
+    return effect === "ignored" ? ACCESS_OK : this.#fault(FAULT_DENIED, m, pa, op, `${what} denied`);
+  }
+
+  #denier(): string {
+    if (this.gpt) return "granule protection fault (GPF)";
+    const r = this.tzc?.lastRegion ?? 0;
+    return `TZC region ${r} denies it (${this.tzc?.action === "err-int" || this.tzc?.action === "err" ? "DECERR" : "OKAY"})`;
+  }
+
+  #fault(code: number, m: MasterDesc, address: number, op: AccessOp, why: string): number {
+    this.stats.faults++;
+    this.lastFault = { code, master: m.name, address, op, why };
+    if (this.sim.trace.listening) {
+      this.sim.trace.emit("hw", "access", { master: m.name, pa: hex(address), op, result: FAULT_NAMES[code], why });
+    }
+    return code;
+  }
+
+  /** Reads bytes through the checkpoint; a denied or faulting read yields zeros. */
+  readBytes(master: number, pa: number, length: number, opts?: AccessOptions): { code: number; bytes: Uint8Array } {
+    const code = this.access(master, pa, length, "read", opts);
+    const moved = code === ACCESS_OK && !this.lastSilentDenial;
+    return { code, bytes: moved ? this.bytes.read(pa, length) : new Uint8Array(length) };
+  }
+
+  /** Writes bytes through the checkpoint. */
+  writeBytes(master: number, pa: number, data: Uint8Array, opts?: AccessOptions): number {
+    const code = this.access(master, pa, data.length, "write", opts);
+    if (code === ACCESS_OK && !this.lastSilentDenial) this.bytes.write(pa, data);
+    return code;
+  }
+
+  /** Whether the normal-world CPU may hold or fetch lines of frame i through a cacheable mapping. */
+  cacheableInNormalWorld(i: number): boolean {
+    return this.caches.extraMaps[i] > 0 || this.directMap.reachable(this.frames.paOf(i));
+  }
+
+  // ---- Protection changes: each checks the hazards it creates (bus-side firewall only) ----
+
+  /**
+   * Programs a TZC region (OP-TEE's or a vendor's platform hook). Returns 0 or −22. Pages the normal
+   * world loses access to are checked for no-speculation-hazard (still cacheable-mapped) and
+   * no-dirty-lend (dirty lines may still be written back).
+   */
+  tzcConfigureRegion(n: number, cfg: TzcRegionConfig): number {
+    if (!this.tzc) return -22;
+    const rc = this.tzc.configureRegion(n, cfg);
+    if (rc === 0) this.#checkNewlyProtected(cfg.base, cfg.top + 1 - cfg.base);
+    return rc;
+  }
+
+  /**
+   * RME: moves [pa, pa + length) between NS and Secure one granule at a time (as Hafnium's PLAT_PROTECT_MEM
+   * loop does). The transition cleans the caches for each granule. Returns 0 or the first error, with the
+   * granules before it already moved (partial progress is possible, hardware.md §2.6).
+   */
+  gptTransition(pa: number, length: number, toSecure: boolean): { rc: number; done: number } {
+    if (!this.gpt) return { rc: -95, done: 0 };
+    let done = 0;
+    for (let a = pa; a < pa + length; a += PAGE_SIZE) {
+      const rc = this.gpt.transition(a, toSecure ? GPT_GPI_SECURE : GPT_GPI_NS, "s");
+      if (rc !== 0) return { rc, done };
+      const i = this.frames.indexOf(a);
+      if (i >= 0) this.caches.clean(i);
+      done++;
+    }
+    return { rc: 0, done };
+  }
+
+  #checkNewlyProtected(base: number, size: number): void {
+    const cpu = this.masterIndex("cpu-ns");
+    if (cpu < 0) return;
+    const m = this.masters[cpu];
+    const start = Math.max(base, this.dramBase);
+    const end = Math.min(base + size, this.dramEnd);
+    if (start >= end) return;
+    let mapped = 0;
+    let firstMapped = -1;
+    let dirty = 0;
+    const i0 = this.frames.indexOf(start);
+    const n = (end - start) / PAGE_SIZE;
+    for (let i = i0; i < i0 + n; i++) {
+      const pa = this.frames.paOf(i);
+      if (this.tzc!.check(m.world, m.nsaid, pa, PAGE_SIZE, false) === TZC_ALLOWED) continue;
+      if (this.cacheableInNormalWorld(i)) {
+        mapped++;
+        if (firstMapped < 0) firstMapped = i;
+      }
+      dirty += this.caches.dirty[i];
+    }
+    this.tzc!.intClear();
+    if (mapped > 0) {
+      this.sim.findings.report(
+        "no-speculation-hazard",
+        `${mapped} pages from ${hex(this.frames.paOf(firstMapped))} protected by the TZC while mapped cacheable in the normal world`,
+        { pages: mapped, address: hex(this.frames.paOf(firstMapped)) },
+      );
+    }
+    if (dirty > 0) {
+      this.sim.findings.report("no-dirty-lend", `${dirty} pages protected while normal-world caches may hold dirty lines`, {
+        pages: dirty,
+        address: hex(start),
+      });
+    }
+  }
+
+  // ---- Ownership: the SPMC's record of which world a page belongs to ----
+
+  /**
+   * Marks [pa, pa + length) as restricted memory of the secure world for a use case (lend, donate), or
+   * back to the normal world (reclaim). Reports protected-when-lent when the normal-world CPU could
+   * still reach lent pages, and scrub-before-return when pages come back holding secret data.
+   */
+  setOwner(pa: number, length: number, owner: typeof OWNER_NORMAL | typeof OWNER_SECURE, useCase = 0): void {
+    const i0 = this.frames.indexOf(pa);
+    const n = Math.ceil(length / PAGE_SIZE);
+    if (i0 < 0 || i0 + n > this.frames.count) throw new Error(`setOwner outside DRAM: ${hex(pa)}+${hex(length)}`);
+    const f = this.frames;
+    if (owner === OWNER_SECURE) {
+      f.owner.fill(OWNER_SECURE, i0, i0 + n);
+      f.useCase.fill(useCase, i0, i0 + n);
+      const cpu = this.masterIndex("cpu-ns");
+      if (cpu >= 0) {
+        const m = this.masters[cpu];
+        const open = this.#firewallPermits(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
+          this.#anyPageOpen(m, i0, n);
+        this.tzc?.intClear();
+        if (open) {
+          this.sim.findings.report(
+            "protected-when-lent",
+            `lent ${n} pages at ${hex(pa)}, but the normal world can still read them (${this.platform.firewall.kind === "none" ? "no memory firewall" : "firewall not programmed"})`,
+            { address: hex(pa), pages: n },
+          );
+        }
+      }
+    } else {
+      let secret = 0;
+      for (let i = i0; i < i0 + n; i++) if (isSecret(f.taint[i])) secret++;
+      f.owner.fill(OWNER_NORMAL, i0, i0 + n);
+      f.useCase.fill(0, i0, i0 + n);
+      if (secret > 0) {
+        this.sim.findings.report("scrub-before-return", `${secret} pages returned to the normal world holding secret data`, {
+          address: hex(pa),
+          pages: secret,
+        });
+      }
+    }
+    if (this.sim.trace.listening) this.sim.trace.emit("hw", "owner", { pa: hex(pa), pages: n, owner, useCase });
+  }
+
+  /** Whether any single page of the range is readable by master m (a range check denies if any part is denied). */
+  #anyPageOpen(m: MasterDesc, i0: number, n: number): boolean {
+    if (!this.tzc && !this.gpt) return true;
+    for (let i = i0; i < i0 + n; i++) {
+      if (this.#firewallPermits(m.world, m.nsaid, this.frames.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED) return true;
+    }
+    return false;
+  }
+
+  /** Zeroes whole pages (a scrub): bytes and taint cleared. Returns the ns it costs. */
+  zeroPages(pa: number, length: number): number {
+    const i0 = this.frames.indexOf(pa);
+    const n = Math.ceil(length / PAGE_SIZE);
+    this.frames.taint.fill(0, i0, i0 + n);
+    this.bytes.zeroPages(Math.floor(pa / PAGE_SIZE), n);
+    return (n * PAGE_SIZE) / this.costs.memsetBytesPerNs;
+  }
+}

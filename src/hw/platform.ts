@@ -1,0 +1,95 @@
+/**
+ * What a platform is: DRAM, reserved memory and CMA areas as its device tree describes them, the
+ * memory firewall, the bus masters, the MMU and cache behaviour, and which SPMC runs (ARCHITECTURE.md §3).
+ * The presets live in src/scenario/presets.ts.
+ */
+import type { CostModel } from "./costs.ts";
+
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 4096;
+export const SZ_64K = 0x10000;
+export const SZ_2M = 0x200000;
+export const SZ_32M = 0x2000000;
+export const SZ_1G = 0x40000000;
+
+/** Security state a master issues its transactions in. */
+export type World = "ns" | "s";
+
+export interface MasterDesc {
+  readonly name: string;
+  readonly kind: "cpu" | "device";
+  readonly world: World;
+  /** TZC-400 non-secure access ID (NSAID, 0..15) the master's transactions carry. */
+  readonly nsaid: number;
+}
+
+/** A device tree /reserved-memory node. */
+export interface ReservedMemDesc {
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+  /** `no-map`: not in the kernel's linear map, never speculatively accessed. */
+  readonly noMap: boolean;
+  /** Protected for the secure world from boot (e.g. OP-TEE's own memory). */
+  readonly secure: boolean;
+}
+
+/** A CMA area ("shared-dma-pool", `reusable`); the first is the default area (`linux,cma-default`). */
+export interface CmaAreaDesc {
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+}
+
+/** TZC-400 reaction to a denied access (ACTION register, TFA tzc_common.h). */
+export type TzcAction = "none" | "err" | "int" | "err-int";
+
+export type FirewallDesc =
+  | { readonly kind: "none" }
+  | { readonly kind: "tzc400"; readonly regions: number; readonly action: TzcAction }
+  | { readonly kind: "rme" };
+
+/** What a speculative fill or dirty write-back does when the firewall denies it. */
+export type DeniedEffect = "ignored" | "external-abort" | "serror-hang";
+
+export type SpmcFlavor = "hafnium" | "optee-sel1";
+export type FfaVersionName = "1.0" | "1.1" | "1.2";
+
+export interface PlatformDesc {
+  readonly name: string;
+  readonly description: string;
+  readonly dram: { readonly base: number; readonly size: number };
+  readonly reserved: readonly ReservedMemDesc[];
+  readonly cma: readonly CmaAreaDesc[];
+  readonly firewall: FirewallDesc;
+  readonly spmc: SpmcFlavor;
+  readonly ffaVersion: FfaVersionName;
+  readonly masters: readonly MasterDesc[];
+  readonly mmu: {
+    /** rodata=full without BBML2: the linear map is 4 KiB pages from boot. */
+    readonly rodataFull: boolean;
+    /** BBML2_NOABORT: live blocks can be split at run time. */
+    readonly bbml2: boolean;
+    /** Use the contiguous hint (64 KiB / 32 MiB) where blocks are allowed. */
+    readonly contHint: boolean;
+  };
+  readonly caches: {
+    /** Speculative line fills per ms of virtual time, picked among all DRAM pages. */
+    readonly specFillsPerMs: number;
+    readonly deniedFill: DeniedEffect;
+    readonly deniedWriteback: DeniedEffect;
+  };
+  /** Buddy allocator MAX_ORDER (orders 0..maxOrder). */
+  readonly maxOrder: number;
+  /** FF-A RX/TX buffer size per endpoint, bytes. */
+  readonly rxtxBufferSize: number;
+  readonly costs: Partial<CostModel>;
+}
+
+export function pfnOf(pa: number): number {
+  return Math.floor(pa / PAGE_SIZE);
+}
+
+export function hex(n: number | bigint): string {
+  return `0x${n.toString(16)}`;
+}

@@ -1,0 +1,70 @@
+/**
+ * The SMC conduit: the only way from the normal world to the secure side (ARCHITECTURE.md §1).
+ *
+ * A call carries x0..x17 as 64-bit values and gets x0..x17 back (SMCCC v1.2 register use, which FF-A
+ * v1.2 needs for its extended direct messages). Handlers register for a range of function IDs (w0); an
+ * ID nobody handles returns SMC_UNK (−1 in x0), as TF-A does. The world switch costs time.
+ */
+import type { Sleeps } from "../sim/scheduler.ts";
+import { sleep } from "../sim/scheduler.ts";
+import type { Sim } from "../sim/sim.ts";
+import type { World } from "./platform.ts";
+
+export type SmcRegs = BigUint64Array;
+
+/** SMC_UNK — SMCCC "NOT_SUPPORTED", −1 in x0. */
+export const SMC_UNK = 0xffffffffffffffffn;
+
+export type SmcHandler = (regs: SmcRegs, caller: World) => Sleeps<SmcRegs>;
+
+interface Route {
+  readonly name: string;
+  readonly lo: number;
+  readonly hi: number;
+  readonly handler: SmcHandler;
+}
+
+/** Builds an x0..x17 register file from numbers or bigints (missing ones are 0). */
+export function smcRegs(...values: (number | bigint)[]): SmcRegs {
+  const r = new BigUint64Array(18);
+  values.forEach((v, i) => (r[i] = BigInt.asUintN(64, BigInt(v))));
+  return r;
+}
+
+export class SmcConduit {
+  readonly #routes: Route[] = [];
+  /** Calls per function ID (w0). */
+  readonly calls = new Map<number, number>();
+
+  constructor(
+    private readonly sim: Sim,
+    private readonly roundTripNs: () => number,
+  ) {}
+
+  /** Routes function IDs lo..hi (inclusive, compared on w0) to a handler. */
+  register(name: string, lo: number, hi: number, handler: SmcHandler): void {
+    for (const r of this.#routes) {
+      if (lo <= r.hi && hi >= r.lo) throw new Error(`SMC range of ${name} overlaps ${r.name}`);
+    }
+    this.#routes.push({ name, lo, hi, handler });
+  }
+
+  /** SMC #0 from `caller`: returns the register file the handler leaves. */
+  *smc(regs: SmcRegs, caller: World = "ns"): Sleeps<SmcRegs> {
+    const fid = Number(regs[0] & 0xffffffffn);
+    this.calls.set(fid, (this.calls.get(fid) ?? 0) + 1);
+    const half = this.roundTripNs() / 2;
+    yield sleep(half);
+    const route = this.#routes.find((r) => fid >= r.lo && fid <= r.hi);
+    if (this.sim.trace.listening) this.sim.trace.emit("hw", "smc", { fid, to: route?.name ?? "none" });
+    let out: SmcRegs;
+    if (route) {
+      out = yield* route.handler(regs.slice(), caller);
+    } else {
+      out = new BigUint64Array(18);
+      out[0] = SMC_UNK;
+    }
+    yield sleep(half);
+    return out;
+  }
+}

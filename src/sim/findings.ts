@@ -1,0 +1,59 @@
+/**
+ * Findings: what a run found wrong, counted per invariant id (ARCHITECTURE.md §8).
+ *
+ * Any layer may report one (the access checkpoint, a refcount that saturates, genalloc's BUG); the
+ * check/ layer names the ids and the reports print them. Details are kept for the first few of each id
+ * so a long run stays small.
+ */
+
+/** One finding as reported. */
+export interface Finding {
+  /** Invariant id, e.g. "ns-no-access" or "kernel-warn". */
+  readonly id: string;
+  /** Virtual time, ns. */
+  readonly t: number;
+  /** The task that was running, or "-" outside any task. */
+  readonly task: string;
+  readonly message: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+/** How many details are kept per id; counts are always exact. */
+export const FINDING_DETAILS_KEPT = 20;
+
+export class Findings {
+  readonly #counts = new Map<string, number>();
+  readonly #details: Finding[] = [];
+  readonly #listeners: ((f: Finding) => void)[] = [];
+
+  constructor(
+    private readonly now: () => number = () => 0,
+    private readonly taskName: () => string = () => "-",
+  ) {}
+
+  report(id: string, message: string, data?: Record<string, unknown>): void {
+    const n = (this.#counts.get(id) ?? 0) + 1;
+    this.#counts.set(id, n);
+    const f: Finding = { id, t: this.now(), task: this.taskName(), message, ...(data ? { data } : {}) };
+    if (n <= FINDING_DETAILS_KEPT) this.#details.push(f);
+    for (const l of this.#listeners) l(f);
+  }
+
+  /** Called for every finding as it is reported (the trace bus, a test). */
+  onFinding(listener: (f: Finding) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  count(id: string): number {
+    return this.#counts.get(id) ?? 0;
+  }
+
+  /** Counts per id, ids sorted. */
+  counts(): Record<string, number> {
+    return Object.fromEntries([...this.#counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  details(): readonly Finding[] {
+    return this.#details;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * struct mutex — kernel/locking/mutex.c, as far as ordering is concerned.
+ *
+ * Taking the mutex is a scheduling point. On unlock the longest waiter is woken and must retry, so a
+ * task arriving meanwhile may take the lock first (the kernel's optimistic spinning allows that too;
+ * we model no strict hand-off). Unlocking a mutex the task does not hold is the kernel's
+ * DEBUG_LOCKS_WARN_ON, reported as a `kernel-warn` finding.
+ */
+import { assert } from "./assert.ts";
+import { preempt, WaitList, type Sleeps, type Task } from "./scheduler.ts";
+import type { Sim } from "./sim.ts";
+
+export class Mutex {
+  owner: Task | null = null;
+  readonly #waiters: WaitList;
+  /** Times a task found the mutex held and slept. */
+  contended = 0;
+
+  constructor(
+    private readonly sim: Sim,
+    readonly name: string,
+  ) {
+    this.#waiters = new WaitList(`mutex:${name}`);
+  }
+
+  /** mutex_lock(): might sleep. */
+  *lock(): Sleeps {
+    const me = this.sim.sched.current;
+    assert(me, `mutex_lock(${this.name}) outside a task`);
+    yield preempt();
+    while (this.owner !== null) {
+      assert(this.owner !== me, `mutex_lock(${this.name}) recursion by ${me.name}`);
+      this.contended++;
+      yield { kind: "block", list: this.#waiters };
+    }
+    this.owner = me;
+  }
+
+  /** mutex_trylock(): 1 if taken, 0 if held by someone else. */
+  trylock(): boolean {
+    const me = this.sim.sched.current;
+    assert(me, `mutex_trylock(${this.name}) outside a task`);
+    if (this.owner !== null) return false;
+    this.owner = me;
+    return true;
+  }
+
+  /** mutex_unlock(). */
+  unlock(): void {
+    const me = this.sim.sched.current;
+    if (this.owner !== me) {
+      this.sim.kernelWarn("WARN", `DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current) on mutex ${this.name}`);
+      return;
+    }
+    this.owner = null;
+    const w = this.#waiters.shift();
+    if (w) this.sim.sched.wake(w);
+  }
+
+  isLocked(): boolean {
+    return this.owner !== null;
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * Tasks and the scheduler (ARCHITECTURE.md §2).
+ *
+ * A task is a generator: each `yield` is a scheduling point (sleep, block on a wait list, or a bare
+ * preemption point), and code that can sleep is itself a generator called with `yield*`. The scheduler
+ * asks a chooser which runnable task goes next, records every real choice (two or more candidates) in
+ * a compact schedule string, and a replay chooser plays such a string back exactly.
+ */
+import { assert } from "./assert.ts";
+
+/** What a task yields to the scheduler. */
+export type Op =
+  | { readonly kind: "sleep"; readonly ns: number }
+  | { readonly kind: "yield" }
+  | { readonly kind: "block"; readonly list: WaitList };
+
+/** A computation that can sleep, returning T. */
+export type Sleeps<T = void> = Generator<Op, T, unknown>;
+
+const YIELD: Op = { kind: "yield" };
+
+/** Sleep for `ns` of virtual time (a task's work takes time this way too). */
+export function sleep(ns: number): Op {
+  assert(Number.isFinite(ns) && ns >= 0, `sleep of ${ns} ns`);
+  return { kind: "sleep", ns: Math.round(ns) };
+}
+
+/** A preemption point: the task stays runnable, another may run first. */
+export function preempt(): Op {
+  return YIELD;
+}
+
+export type TaskState = "runnable" | "blocked" | "done";
+
+export class Task {
+  state: TaskState = "runnable";
+  /** Virtual time at which the task may run next. */
+  readyAt = 0;
+  /** FIFO order among tasks ready at the same time: when it last became runnable. */
+  seq = 0;
+  result: unknown = undefined;
+  /** Tasks waiting for this one to finish. */
+  readonly exited: WaitList;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly gen: Generator<Op, unknown, unknown>,
+    /** A daemon (a device, the speculation engine) does not keep the run alive. */
+    readonly daemon: boolean,
+  ) {
+    this.exited = new WaitList(`exit:${name}`);
+  }
+}
+
+/** Tasks blocked on something, woken in FIFO order. The base of every sync primitive. */
+export class WaitList {
+  #tasks: Task[] = [];
+  constructor(readonly name: string) {}
+
+  get length(): number {
+    return this.#tasks.length;
+  }
+
+  add(t: Task): void {
+    this.#tasks.push(t);
+  }
+
+  /** Removes and returns the longest waiter. */
+  shift(): Task | undefined {
+    return this.#tasks.shift();
+  }
+
+  /** Removes and returns every waiter, oldest first. */
+  drain(): Task[] {
+    const all = this.#tasks;
+    this.#tasks = [];
+    return all;
+  }
+}
+
+/** Picks the next task among candidates sorted by (readyAt, seq). Returns an index. */
+export interface Chooser {
+  readonly name: string;
+  /** Candidates are the runnable tasks with readyAt ≤ earliest + windowNs. */
+  readonly windowNs: number;
+  choose(candidates: readonly Task[], now: number): number;
+}
+
+/** Earliest virtual time, then FIFO: always the first candidate. */
+export const defaultChooser: Chooser = { name: "default", windowNs: 0, choose: () => 0 };
+
+/** Plays a recorded schedule back; fails loudly if the run diverges from it. */
+export function replayChooser(schedule: string): Chooser {
+  const choices = decodeSchedule(schedule);
+  let i = 0;
+  return {
+    name: "replay",
+    windowNs: 0,
+    choose(candidates) {
+      if (i >= choices.length) return 0; // past the recording: the default
+      const c = choices[i++];
+      if (c >= candidates.length) {
+        throw new ScheduleDivergence(`choice ${i - 1} is ${c} but only ${candidates.length} tasks are runnable`);
+      }
+      return c;
+    },
+  };
+}
+
+export class ScheduleDivergence extends Error {}
+
+/** Encodes choices as comma-separated base-36 numbers, with runs written `v*n`: "0*12,1,0*3". */
+export function encodeSchedule(choices: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < choices.length; ) {
+    let j = i;
+    while (j < choices.length && choices[j] === choices[i]) j++;
+    const v = choices[i].toString(36);
+    const n = j - i;
+    parts.push(n >= 3 ? `${v}*${n}` : Array(n).fill(v).join(","));
+    i = j;
+  }
+  return parts.join(",");
+}
+
+export function decodeSchedule(text: string): number[] {
+  const out: number[] = [];
+  const trimmed = text.trim();
+  if (trimmed === "") return out;
+  for (const part of trimmed.split(",")) {
+    const m = /^([0-9a-z]+)(?:\*(\d+))?$/.exec(part);
+    if (!m) throw new ScheduleDivergence(`bad schedule token "${part}"`);
+    const v = parseInt(m[1], 36);
+    const n = m[2] === undefined ? 1 : parseInt(m[2], 10);
+    for (let k = 0; k < n; k++) out.push(v);
+  }
+  return out;
+}
+
+/** Why `run` returned. */
+export type RunEnd =
+  | "done" // every non-daemon task finished
+  | "until" // virtual time reached the limit
+  | "deadlock" // non-daemon tasks remain, all blocked
+  | "stopped" // someone called stop() (e.g. the machine hung)
+  | "paused"; // the step budget of this call ran out; call run again
+
+/** A binary min-heap of runnable tasks ordered by (readyAt, seq). */
+class ReadyHeap {
+  readonly items: Task[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): Task | undefined {
+    return this.items[0];
+  }
+
+  static less(a: Task, b: Task): boolean {
+    return a.readyAt < b.readyAt || (a.readyAt === b.readyAt && a.seq < b.seq);
+  }
+
+  push(t: Task): void {
+    const a = this.items;
+    a.push(t);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!ReadyHeap.less(a[i], a[p])) break;
+      [a[i], a[p]] = [a[p], a[i]];
+      i = p;
+    }
+  }
+
+  pop(): Task | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && ReadyHeap.less(a[l], a[m])) m = l;
+        if (r < a.length && ReadyHeap.less(a[r], a[m])) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+export class Scheduler {
+  /** Virtual time in integer nanoseconds. */
+  now = 0;
+  current: Task | null = null;
+  /** Task switches so far (a step of one task = one switch). */
+  switches = 0;
+
+  readonly #heap = new ReadyHeap();
+  readonly #choices: number[] = [];
+  readonly #tasks: Task[] = [];
+  #nextId = 0;
+  #seq = 0;
+  #liveNonDaemon = 0;
+  #stopReason: string | null = null;
+
+  constructor(private chooser: Chooser = defaultChooser) {}
+
+  setChooser(c: Chooser): void {
+    this.chooser = c;
+  }
+
+  /** Starts a task; it first runs at the current virtual time. */
+  spawn(name: string, body: () => Generator<Op, unknown, unknown>, opts: { daemon?: boolean } = {}): Task {
+    const t = new Task(this.#nextId++, name, body(), opts.daemon ?? false);
+    this.#tasks.push(t);
+    if (!t.daemon) this.#liveNonDaemon++;
+    this.#makeRunnable(t);
+    return t;
+  }
+
+  get tasks(): readonly Task[] {
+    return this.#tasks;
+  }
+
+  /** The recorded choices, replayable with replayChooser. */
+  schedule(): string {
+    return encodeSchedule(this.#choices);
+  }
+
+  /** Makes a blocked task runnable now (wait-list primitives call this). */
+  wake(t: Task): void {
+    assert(t.state === "blocked", `wake of ${t.name} in state ${t.state}`);
+    this.#makeRunnable(t);
+  }
+
+  /** Ends the run at the next scheduling point. */
+  stop(reason: string): void {
+    this.#stopReason = reason;
+  }
+
+  get stopReason(): string | null {
+    return this.#stopReason;
+  }
+
+  /** Waits for a task to finish and returns its result. */
+  *join(t: Task): Sleeps<unknown> {
+    while (t.state !== "done") yield { kind: "block", list: t.exited };
+    return t.result;
+  }
+
+  #makeRunnable(t: Task): void {
+    t.state = "runnable";
+    t.readyAt = Math.max(t.readyAt, this.now);
+    t.seq = this.#seq++;
+    this.#heap.push(t);
+  }
+
+  #pick(): Task {
+    const heap = this.#heap;
+    const first = heap.pop()!;
+    if (this.chooser === defaultChooser) {
+      const next = heap.peek();
+      if (next && next.readyAt === first.readyAt) this.#choices.push(0);
+      return first;
+    }
+    const limit = first.readyAt + this.chooser.windowNs;
+    const candidates = [first];
+    while (heap.size > 0 && heap.peek()!.readyAt <= limit) candidates.push(heap.pop()!);
+    if (candidates.length === 1) return first;
+    const i = this.chooser.choose(candidates, this.now);
+    assert(Number.isInteger(i) && i >= 0 && i < candidates.length, `chooser ${this.chooser.name} chose ${i}`);
+    this.#choices.push(i);
+    for (let k = 0; k < candidates.length; k++) if (k !== i) heap.push(candidates[k]);
+    return candidates[i];
+  }
+
+  /**
+   * Runs tasks until every non-daemon task is done, virtual time passes `untilNs`, nothing can run,
+   * stop() is called, or `maxSteps` steps have run ("paused").
+   */
+  run(opts: { untilNs?: number; maxSteps?: number } = {}): RunEnd {
+    const until = opts.untilNs ?? Infinity;
+    let budget = opts.maxSteps ?? Infinity;
+    for (;;) {
+      if (this.#stopReason !== null) return "stopped";
+      if (this.#liveNonDaemon === 0) return "done";
+      const top = this.#heap.peek();
+      if (!top) return "deadlock";
+      if (top.readyAt > until) {
+        this.now = until;
+        return "until";
+      }
+      if (budget-- <= 0) return "paused";
+      const t = this.#pick();
+      if (t.readyAt > this.now) this.now = t.readyAt;
+      this.#step(t);
+    }
+  }
+
+  #step(t: Task): void {
+    this.current = t;
+    this.switches++;
+    let r: IteratorResult<Op, unknown>;
+    try {
+      r = t.gen.next();
+    } catch (e) {
+      this.current = null;
+      if (e instanceof Error) e.message = `in task ${t.name}: ${e.message}`;
+      throw e;
+    }
+    this.current = null;
+    if (r.done) {
+      t.state = "done";
+      t.result = r.value;
+      if (!t.daemon) this.#liveNonDaemon--;
+      for (const w of t.exited.drain()) this.wake(w);
+      return;
+    }
+    const op = r.value;
+    switch (op.kind) {
+      case "yield":
+        this.#makeRunnable(t);
+        break;
+      case "sleep":
+        t.readyAt = this.now + op.ns;
+        this.#makeRunnable(t);
+        break;
+      case "block":
+        t.state = "blocked";
+        op.list.add(t);
+        break;
+    }
+  }
+}
+
+/** Picks uniformly among the candidates from a seeded stream; `windowNs` widens who may be picked. */
+export function randomChooser(next: (n: number) => number, windowNs = 0): Chooser {
+  return { name: "random", windowNs, choose: (candidates) => next(candidates.length) };
+}
