@@ -2,6 +2,10 @@
  * The normal world's data caches, per page: "may hold dirty lines", and how many normal-world
  * cacheable mappings besides the linear map exist (user mmaps, vmap). Clean + invalidate to PoC by
  * range (DC CIVAC loop, arm64 dcache_clean_inval_poc()). hardware.md §4.3.
+ *
+ * Dirty pages are bounded by the cache's capacity: a ring of dirty pages, the oldest evicted (written
+ * back while its page is still the normal world's) when a new one would not fit. So a large memset
+ * leaves only its last cache-full of pages dirty, as a real cache does.
  */
 export const CACHE_LINE = 64;
 
@@ -10,21 +14,57 @@ export class Caches {
   readonly extraMaps: Uint16Array;
   /** Lines cleaned and invalidated by maintenance so far. */
   maintainedLines = 0;
+  /** Dirty pages evicted for capacity. */
+  evictions = 0;
+  readonly #ring: Int32Array;
+  #head = 0;
+  #size = 0;
   dirtyPages = 0;
 
-  constructor(frames: number) {
+  constructor(frames: number, capacityPages: number) {
     this.dirty = new Uint8Array(frames);
     this.extraMaps = new Uint16Array(frames);
+    this.#ring = new Int32Array(Math.max(0, capacityPages));
   }
 
+  get capacityPages(): number {
+    return this.#ring.length;
+  }
+
+  /** Marks pages dirty after a CPU write; evicts the oldest dirty pages beyond capacity. */
   markDirty(first: number, count: number): void {
-    const d = this.dirty;
-    for (let i = first; i < first + count; i++) {
-      if (d[i] === 0) {
-        d[i] = 1;
-        this.dirtyPages++;
+    const cap = this.#ring.length;
+    if (cap === 0) return;
+    const from = count > cap ? first + count - cap : first;
+    if (from > first) this.evictions += from - first;
+    for (let i = from; i < first + count; i++) {
+      if (this.dirty[i] !== 0) continue;
+      if (this.#size === cap) this.#evictOldest();
+      this.#ring[(this.#head + this.#size) % cap] = i;
+      this.#size++;
+      this.dirty[i] = 1;
+      this.dirtyPages++;
+    }
+  }
+
+  #evictOldest(): void {
+    while (this.#size > 0) {
+      const i = this.#ring[this.#head];
+      this.#head = (this.#head + 1) % this.#ring.length;
+      this.#size--;
+      if (this.dirty[i] !== 0) {
+        this.clean(i);
+        this.evictions++;
+        return;
       }
     }
+  }
+
+  /** A dirty page from the ring, chosen by `r` in [0, 1), or −1 when none (stale slots are skipped). */
+  pickDirty(r: number): number {
+    if (this.dirtyPages === 0 || this.#size === 0) return -1;
+    const i = this.#ring[(this.#head + Math.floor(r * this.#size)) % this.#ring.length];
+    return this.dirty[i] !== 0 ? i : -1;
   }
 
   /** Drops the dirty state of one page after its lines were written back or discarded. */
@@ -37,7 +77,7 @@ export class Caches {
 
   /** dcache_clean_inval_poc() over whole pages: returns the number of lines maintained. */
   cleanInvalidate(first: number, count: number): number {
-    for (let i = first; i < first + count; i++) this.clean(i);
+    if (this.dirtyPages > 0) for (let i = first; i < first + count; i++) this.clean(i);
     const lines = (count * 4096) / CACHE_LINE;
     this.maintainedLines += lines;
     return lines;

@@ -112,7 +112,7 @@ export class Machine {
     this.dramBase = base;
     this.dramEnd = base + size;
     this.frames = new PageFrames(base, size);
-    this.caches = new Caches(this.frames.count);
+    this.caches = new Caches(this.frames.count, Math.floor(platform.caches.sizeBytes / PAGE_SIZE));
     this.costs = costModel({ ...platform.costs, ...costOverrides });
     this.masters = platform.masters;
     platform.masters.forEach((m, i) => this.#masterIndex.set(m.name, i));

@@ -76,6 +76,8 @@ export interface PlatformDesc {
   readonly caches: {
     /** Speculative line fills per ms of virtual time, picked among all DRAM pages. */
     readonly specFillsPerMs: number;
+    /** Capacity for dirty data (the last-level cache), bytes; older dirty lines are evicted beyond it. */
+    readonly sizeBytes: number;
     readonly deniedFill: DeniedEffect;
     readonly deniedWriteback: DeniedEffect;
   };

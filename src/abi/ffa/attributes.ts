@@ -147,7 +147,10 @@ export function unpackMemAccessPermissions(raw: number): MemAccessPermissions {
 
 /** Typed permissions → raw (ffa_set_data_access_attr(), ffa_set_instruction_access_attr(), Hafnium). */
 export function packMemAccessPermissions(perm: MemAccessPermissions): number {
-  return DATA_ACCESS.indexOf(perm.data) | (INSTRUCTION_ACCESS.indexOf(perm.instruction) << FFA_INSTRUCTION_ACCESS_OFFSET);
+  return (
+    DATA_ACCESS.indexOf(perm.data) |
+    (INSTRUCTION_ACCESS.indexOf(perm.instruction) << FFA_INSTRUCTION_ACCESS_OFFSET)
+  );
 }
 
 // ---- EMAD receiver flags (EMAD byte 3) --------------------------------------------------------

@@ -45,7 +45,13 @@ export interface Composite {
  * Reads the composite at `off` and its `address_range_count` constituents. Fails (never throws) when
  * the composite header or the constituent array runs past `length`.
  */
-export function readComposite(dv: DataView, off: number, length: number, emadField: string, emadFieldOffset: number): Decoded<Composite> {
+export function readComposite(
+  dv: DataView,
+  off: number,
+  length: number,
+  emadField: string,
+  emadFieldOffset: number,
+): Decoded<Composite> {
   if (off + COMPOSITE_SIZE > length) {
     return decodeError(
       emadField,
@@ -74,11 +80,20 @@ export function readComposite(dv: DataView, off: number, length: number, emadFie
       reserved: dv.getUint32(c + CONSTITUENT_RESERVED, true),
     });
   }
-  return { ok: true, value: { offset: off, total_page_count: total, address_range_count: count, reserved, constituents } };
+  return {
+    ok: true,
+    value: { offset: off, total_page_count: total, address_range_count: count, reserved, constituents },
+  };
 }
 
 /** Writes a composite header at `off`; constituents go through {@link writeConstituent}. */
-export function writeCompositeHeader(dv: DataView, off: number, total: number, count: number, reserved: bigint): void {
+export function writeCompositeHeader(
+  dv: DataView,
+  off: number,
+  total: number,
+  count: number,
+  reserved: bigint,
+): void {
   dv.setUint32(off + COMPOSITE_TOTAL_PAGE_COUNT, total, true);
   dv.setUint32(off + COMPOSITE_ADDRESS_RANGE_COUNT, count, true);
   dv.setBigUint64(off + COMPOSITE_RESERVED, reserved, true);

@@ -75,7 +75,9 @@ export function unpackMemRegionFlags(raw: number): MemRegionFlags {
     timeSlicing: (raw & FFA_MEMORY_REGION_FLAG_TIME_SLICE) !== 0,
     zeroAfterRelinquish: (raw & FFA_MEMORY_REGION_FLAG_CLEAR_RELINQUISH) !== 0,
     transactionType:
-      TRANSACTION_TYPES[(raw & FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK) >> FFA_MEMORY_REGION_TRANSACTION_TYPE_OFFSET],
+      TRANSACTION_TYPES[
+        (raw & FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK) >> FFA_MEMORY_REGION_TRANSACTION_TYPE_OFFSET
+      ],
     alignmentHint:
       (raw & FFA_MEMORY_REGION_ADDRESS_RANGE_HINT_MASK) >> FFA_MEMORY_REGION_ADDRESS_RANGE_HINT_OFFSET,
     alignmentHintValid: (raw & FFA_MEMORY_REGION_ADDRESS_RANGE_HINT_VALID) !== 0,
@@ -150,5 +152,7 @@ export function unpackReclaimFlags(raw: number): ReclaimFlags {
 }
 
 export function packReclaimFlags(flags: Partial<ReclaimFlags>): number {
-  return (flags.zeroMemory ? FFA_MEM_RECLAIM_CLEAR : 0) | (flags.timeSlicing ? FFA_MEM_RECLAIM_TIME_SLICE : 0);
+  return (
+    (flags.zeroMemory ? FFA_MEM_RECLAIM_CLEAR : 0) | (flags.timeSlicing ? FFA_MEM_RECLAIM_TIME_SLICE : 0)
+  );
 }

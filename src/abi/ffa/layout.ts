@@ -98,7 +98,9 @@ export function mtdTotalSize(version: FfaVersion, emadCount: number, constituent
  * Byte offsets of the header `reserved` words: v1.0 `[reserved_0 (u8), reserved_1 (u32)]`, v1.1+
  * `reserved[0..2]` (u32 each).
  */
-export function mtdReservedLayout(version: FfaVersion): readonly { readonly offset: number; readonly bytes: 1 | 4 }[] {
+export function mtdReservedLayout(
+  version: FfaVersion,
+): readonly { readonly offset: number; readonly bytes: 1 | 4 }[] {
   return version === "1.0" ? RESERVED_V1_0 : RESERVED_V1_1;
 }
 

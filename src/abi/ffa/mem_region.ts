@@ -148,7 +148,9 @@ export function encodeMemRegion(
   const compositeOffset = headerSize + n * stride;
   const constituents = input.constituents;
   const total =
-    constituents === null ? compositeOffset : compositeOffset + COMPOSITE_SIZE + constituents.length * CONSTITUENT_SIZE;
+    constituents === null
+      ? compositeOffset
+      : compositeOffset + COMPOSITE_SIZE + constituents.length * CONSTITUENT_SIZE;
 
   assertUint(input.sender_id, U16_MAX, "sender_id");
   assertUint(input.attributes, v10 ? U8_MAX : U16_MAX, "attributes");
@@ -160,7 +162,9 @@ export function encodeMemRegion(
   const reserved = overrides.reserved ?? [];
   const reservedMax = v10 ? 2 : 3;
   if (reserved.length > reservedMax) {
-    throw new RangeError(`ffa encode: v${version} header has ${reservedMax} reserved words, got ${reserved.length}`);
+    throw new RangeError(
+      `ffa encode: v${version} header has ${reservedMax} reserved words, got ${reserved.length}`,
+    );
   }
 
   const bytes = new Uint8Array(total);
@@ -311,7 +315,8 @@ export function decodeMemRegion(bytes: Uint8Array, version: FfaVersion): Decoded
       );
     }
     const impdef = emadSizeField >= EMAD_SIZE_V1_2;
-    for (let i = 0, off = emadOffset; i < count; i++, off += emadSizeField) emads.push(readEmad(dv, off, impdef));
+    for (let i = 0, off = emadOffset; i < count; i++, off += emadSizeField)
+      emads.push(readEmad(dv, off, impdef));
 
     const compositeOffset = emads[0].composite_offset;
     if (compositeOffset !== 0) {

@@ -18,14 +18,34 @@ export interface FfaProblem {
 }
 
 /** Result of decoding untrusted bytes: never an exception. */
-export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: FfaProblem };
+export type Decoded<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: FfaProblem };
 
 /** Builds a failed {@link Decoded}. */
-export function decodeError(field: string, offset: number, rule: string, why: string): { ok: false; error: FfaProblem } {
+export function decodeError(
+  field: string,
+  offset: number,
+  rule: string,
+  why: string,
+): { ok: false; error: FfaProblem } {
   return { ok: false, error: { field, offset, why, rule } };
 }
 
 /** Hex with a `0x` prefix, for messages. Accepts number or bigint. */
 export function hex(value: number | bigint): string {
   return "0x" + value.toString(16);
+}
+
+/**
+ * Appends one problem. A module-level function rather than a closure, so a clean descriptor
+ * allocates nothing on the validation path.
+ */
+export function addProblem(
+  problems: FfaProblem[],
+  field: string,
+  offset: number,
+  rule: string,
+  why: string,
+): void {
+  problems.push({ field, offset, why, rule });
 }

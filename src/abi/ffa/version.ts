@@ -28,7 +28,9 @@ export const FFA_VERSION_1_3 = 0x1_0003;
 
 /** MAKE_FFA_VERSION(major, minor) — Hafnium inc/vmapi/hf/ffa.h. */
 export function ffaPackVersion(major: number, minor: number): number {
-  return (((major & FFA_VERSION_MAJOR_MASK) << FFA_VERSION_MAJOR_OFFSET) | (minor & FFA_VERSION_MINOR_MASK)) >>> 0;
+  return (
+    (((major & FFA_VERSION_MAJOR_MASK) << FFA_VERSION_MAJOR_OFFSET) | (minor & FFA_VERSION_MINOR_MASK)) >>> 0
+  );
 }
 
 /** FFA_MAJOR_VERSION(x) — include/linux/arm_ffa.h. */
@@ -46,7 +48,9 @@ export function ffaVersionMinor(version: number): number {
  * and the caller's minor is not above the callee's.
  */
 export function ffaVersionsAreCompatible(caller: number, callee: number): boolean {
-  return ffaVersionMajor(caller) === ffaVersionMajor(callee) && ffaVersionMinor(caller) <= ffaVersionMinor(callee);
+  return (
+    ffaVersionMajor(caller) === ffaVersionMajor(callee) && ffaVersionMinor(caller) <= ffaVersionMinor(callee)
+  );
 }
 
 /** The packed number of a {@link FfaVersion}: "1.2" → 0x10002. */

@@ -1,0 +1,179 @@
+/**
+ * The rstmem command (commander 14). Exit status: 0 every expectation held, 1 one did not, 2 bad input
+ * or usage — always one clear message, never a stack trace.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import cliProgress from "cli-progress";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { INVARIANTS } from "../check/invariants.ts";
+import { chromeTrace } from "../report/chrome-trace.ts";
+import { summaryJson, summaryLine, summaryText } from "../report/summary.ts";
+import { ScenarioError } from "../scenario/errors.ts";
+import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
+import { PRESETS } from "../scenario/presets.ts";
+import { runScenario, type RunResult } from "../scenario/runner.ts";
+import { scenarioJsonSchema } from "../scenario/schema.ts";
+import { formatSize } from "../scenario/units.ts";
+import { ScheduleDivergence } from "../sim/scheduler.ts";
+import type { TraceEvent } from "../sim/trace.ts";
+
+/** The built-in default scenario, run by `rstmem run` with no file and by `npm start`. */
+export const DEFAULT_SCENARIO = fileURLToPath(new URL("../../scenarios/default.yaml", import.meta.url));
+
+/** An error that ends the command with exit status 2 and this message. */
+class UsageError extends Error {}
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Whether stderr is a terminal (progress bars). */
+  errIsTty: boolean;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  errIsTty: process.stderr.isTTY === true,
+};
+
+function parseSeed(v: string): number {
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
+    throw new InvalidArgumentError("expected a non-negative integer");
+  }
+  return Number(v);
+}
+
+function runOne(sc: Scenario, opts: { seed?: number; out?: string; schedule?: string }, io: Io): RunResult {
+  const events: TraceEvent[] | null = opts.out ? [] : null;
+  let bar: cliProgress.SingleBar | null = null;
+  const started = Date.now();
+  const result = runScenario(sc, {
+    seed: opts.seed,
+    schedule: opts.schedule,
+    trace: events ? (e) => events.push(e) : undefined,
+    onProgress: io.errIsTty
+      ? (_t, done) => {
+          // Progress only matters for runs that last; wall time here never feeds the simulation.
+          if (!bar && Date.now() - started > 1000) {
+            bar = new cliProgress.SingleBar(
+              { format: `${sc.name} [{bar}] {value}/{total} steps`, stream: process.stderr },
+              cliProgress.Presets.shades_classic,
+            );
+            bar.start(Math.max(1, sc.steps.length), done);
+          }
+          bar?.update(done);
+        }
+      : undefined,
+  });
+  (bar as cliProgress.SingleBar | null)?.stop();
+  if (opts.out) {
+    const dir = join(opts.out, sc.name.replace(/[^A-Za-z0-9._-]/g, "_"));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "summary.json"), summaryJson(result) + "\n");
+    writeFileSync(join(dir, "schedule.txt"), result.schedule + "\n");
+    writeFileSync(join(dir, "trace.json"), JSON.stringify(chromeTrace(events ?? [], result)) + "\n");
+  }
+  return result;
+}
+
+function buildProgram(io: Io, setCode: (c: number) => void): Command {
+  const program = new Command();
+  program
+    .name("rstmem")
+    .description("Simulate and verify restricted (protected) memory on Arm: Linux, FF-A, OP-TEE, hardware.")
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError("(run rstmem --help for usage)");
+
+  program
+    .command("run")
+    .description("run scenarios (none given: the built-in default scenario) and print their summaries")
+    .argument("[file...]", "scenario files (YAML or JSON)")
+    .option("--json", "print the result as JSON")
+    .option("--seed <n>", "override the scenario's seed", parseSeed)
+    .option("--out <dir>", "write summary.json, schedule.txt and trace.json (Chrome/Perfetto) per scenario")
+    .addOption(new Option("--schedule <s>", "replay a recorded schedule string").hideHelp())
+    .action((files: string[], opts: { json?: boolean; seed?: number; out?: string; schedule?: string }) => {
+      // Load everything first: a bad file stops the batch before anything runs.
+      const scenarios =
+        files.length > 0 ? files.map((p) => loadScenarioFile(p)) : [loadScenarioFile(DEFAULT_SCENARIO, "(built-in default)")];
+      const results = scenarios.map((sc) => runOne(sc, opts, io));
+      if (opts.json) io.out(summaryJson(results.length === 1 ? results[0] : results) + "\n");
+      else if (results.length === 1) io.out(summaryText(results[0]) + "\n");
+      else for (const r of results) io.out(summaryLine(r) + "\n");
+      setCode(Math.max(0, ...results.map((r) => r.exitCode)));
+    });
+
+  program
+    .command("validate")
+    .description("check a scenario file against the schema and the platform, without running it")
+    .argument("<file>", "scenario file")
+    .option("--json", "print the resolved scenario as JSON")
+    .action((file: string, opts: { json?: boolean }) => {
+      const sc = loadScenarioFile(file);
+      if (opts.json) {
+        const { source: _source, ...rest } = sc;
+        io.out(JSON.stringify(rest, null, 2) + "\n");
+      } else {
+        io.out(`${file}: ok (${sc.name}, platform ${sc.platform.name}, ${sc.steps.length} steps)\n`);
+      }
+    });
+
+  program
+    .command("presets")
+    .description("list the platform presets")
+    .option("--json", "print the full platform descriptions as JSON")
+    .action((opts: { json?: boolean }) => {
+      if (opts.json) {
+        io.out(JSON.stringify(Object.values(PRESETS), null, 2) + "\n");
+        return;
+      }
+      for (const p of Object.values(PRESETS)) {
+        const cma = p.cma.map((c) => `${formatSize(c.size)} @ 0x${c.base.toString(16)}`).join(", ");
+        const fw = p.firewall.kind === "tzc400" ? `tzc400 (${p.firewall.regions} regions, action ${p.firewall.action})` : p.firewall.kind;
+        io.out(
+          `${p.name}\n  ${p.description}\n  DRAM ${formatSize(p.dram.size)} @ 0x${p.dram.base.toString(16)}; CMA ${cma}; ` +
+            `firewall ${fw}; SPMC ${p.spmc}; FF-A ${p.ffaVersion}\n`,
+        );
+      }
+    });
+
+  program
+    .command("schema")
+    .description("print the scenario format's JSON Schema (for editor completion)")
+    .action(() => io.out(JSON.stringify(scenarioJsonSchema(), null, 2) + "\n"));
+
+  program
+    .command("invariants")
+    .description("list the invariants every run checks")
+    .action(() => {
+      for (const [id, text] of Object.entries(INVARIANTS)) io.out(`${id.padEnd(22)} ${text}\n`);
+    });
+
+  return program;
+}
+
+/** Runs the command line; returns the exit status. */
+export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync([...argv]);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are not errors; commander already printed its message.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof ScenarioError || e instanceof UsageError || e instanceof ScheduleDivergence) {
+      io.err(`rstmem: ${e.message}\n`);
+      return 2;
+    }
+    const err = e as Error;
+    io.err(`rstmem: internal error: ${err.message}\n`);
+    if (process.env.RSTMEM_DEBUG) io.err(`${err.stack}\n`);
+    return 2;
+  }
+}

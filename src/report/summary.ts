@@ -1,0 +1,54 @@
+/**
+ * The run summary: text for the terminal, one line per run for batches, JSON for machines.
+ */
+import { INVARIANTS } from "../check/invariants.ts";
+import type { RunResult } from "../scenario/runner.ts";
+import { formatDuration } from "../scenario/units.ts";
+
+function findingsLine(r: RunResult): string {
+  const nonzero = Object.entries(r.findings).filter(([, n]) => n > 0);
+  return nonzero.length === 0 ? "none" : nonzero.map(([id, n]) => `${id} ${n}`).join(", ");
+}
+
+/** `PASS  file  (platform, 5/5 steps, 1.2 µs, findings: none)` */
+export function summaryLine(r: RunResult): string {
+  return (
+    `${r.passed ? "PASS" : "FAIL"}  ${r.file}  (${r.platform}, ${r.steps.length}/${r.stepsTotal} steps, ` +
+    `${formatDuration(r.simTimeNs)}, findings: ${findingsLine(r)})` +
+    (r.failure ? `\n      ${r.failure}` : "")
+  );
+}
+
+export function summaryText(r: RunResult): string {
+  const out: string[] = [];
+  out.push(`scenario   ${r.scenario}  (${r.file})`);
+  out.push(`platform   ${r.platform}   seed ${r.seed}`);
+  out.push(`time       ${formatDuration(r.simTimeNs)} simulated, ${r.taskSwitches} task switches, ended: ${r.end}`);
+  const failed = r.steps.filter((s) => !s.ok).length;
+  out.push(`steps      ${r.steps.length}/${r.stepsTotal} run, ${failed} failed`);
+  for (const s of r.steps) {
+    const exp = s.expected ? ` (expected ${s.expected})` : "";
+    out.push(`  ${s.ok ? " " : "✗"} #${s.index} line ${s.line} ${s.kind}: ${s.got}${exp}${s.detail ? ` — ${s.detail}` : ""}`);
+  }
+  const m = r.machine;
+  out.push(
+    `machine    ${m.accesses} accesses, ${m.faults} faults, ${m.specFills} speculative fills (${m.deniedFills} denied), ` +
+      `${m.writebacks} write-backs (${m.deniedWritebacks} denied), ${m.smcCalls} SMCs`,
+  );
+  out.push(`findings   ${findingsLine(r)}`);
+  for (const [id, n] of Object.entries(r.findings)) {
+    if (n > 0) out.push(`  ${id}: ${n} — ${INVARIANTS[id as keyof typeof INVARIANTS] ?? ""}`);
+  }
+  for (const f of r.findingDetails.slice(0, 10)) out.push(`    at ${formatDuration(f.t)} [${f.task}] ${f.id}: ${f.message}`);
+  for (const e of r.expectations) {
+    out.push(`expect     ${e.id} ${e.expected}: ${e.actual} ${e.ok ? "ok" : "✗"}`);
+  }
+  if (r.hung) out.push(`hung       ${r.hung}`);
+  out.push(`result     ${r.passed ? "PASS" : `FAIL: ${r.failure}`}`);
+  return out.join("\n");
+}
+
+/** JSON with sorted keys at the top level is stable across runs (same inputs, same bytes). */
+export function summaryJson(r: RunResult | readonly RunResult[]): string {
+  return JSON.stringify(r, null, 2);
+}

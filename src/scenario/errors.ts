@@ -1,0 +1,221 @@
+/**
+ * Scenario errors: every problem with a scenario names file, line, column and what was expected.
+ * Turns zod issues into such messages, locating each issue's path in the YAML/JSON source.
+ */
+import type { z } from "zod";
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node } from "yaml";
+
+export class ScenarioError extends Error {
+  override name = "ScenarioError";
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly column: number,
+    readonly where: string,
+    readonly what: string,
+  ) {
+    super(`${line > 0 ? `${file}:${line}:${column}` : file}: ${where ? `${where}: ` : ""}${what}`);
+  }
+}
+
+type Path = readonly PropertyKey[];
+
+/** `steps[0].access.op` */
+export function formatPath(path: Path): string {
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s === "" ? String(p) : `.${String(p)}`;
+  return s;
+}
+
+/** Positions of nodes in a parsed YAML document. */
+export class SourceMap {
+  constructor(
+    readonly file: string,
+    readonly doc: Document,
+    readonly lines: LineCounter,
+  ) {}
+
+  #pos(offset: number): { line: number; col: number } {
+    return this.lines.linePos(offset);
+  }
+
+  /** The node at path, or the deepest ancestor that exists; with `key`, the key node of the last step. */
+  locate(path: Path, key = false): { line: number; col: number } {
+    let node: unknown = this.doc.contents;
+    let best: unknown = node;
+    for (let i = 0; i < path.length; i++) {
+      const p = path[i];
+      if (isMap(node)) {
+        const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p));
+        if (!pair) break;
+        if (key && i === path.length - 1) {
+          best = pair.key;
+          break;
+        }
+        node = pair.value;
+      } else if (isSeq(node) && typeof p === "number") {
+        node = node.items[p];
+      } else break;
+      if (!node) break;
+      best = node;
+    }
+    const range = (best as Node | null)?.range;
+    return range ? this.#pos(range[0]) : { line: 1, col: 1 };
+  }
+
+  error(path: Path, what: string, key = false): ScenarioError {
+    const { line, col } = this.locate(path, key);
+    return new ScenarioError(this.file, line, col, formatPath(path), what);
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  if (typeof v === "string") return `"${v}"`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function valueAt(root: unknown, path: Path): unknown {
+  let v = root;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p as string];
+  }
+  return v;
+}
+
+// zod internals we walk to find a path's schema: object shapes, array elements, wrappers.
+interface Def {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  options?: z.ZodType[];
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  valueType?: z.ZodType;
+}
+function def(s: z.ZodType): Def {
+  return (s as unknown as { _zod: { def: Def } })._zod.def;
+}
+function unwrap(s: z.ZodType): z.ZodType {
+  for (;;) {
+    const d = def(s);
+    if (d.innerType && (d.type === "optional" || d.type === "default" || d.type === "nullable")) s = d.innerType;
+    else if (d.type === "pipe" && d.in) s = d.in;
+    else return s;
+  }
+}
+
+/** Which union option the input meant: the object option sharing most keys with it, else the first whose type fits. */
+function chooseOption(options: z.ZodType[], input: unknown, errors?: readonly (readonly z.core.$ZodIssue[])[]): number {
+  if (input !== null && typeof input === "object" && !Array.isArray(input)) {
+    let best = -1;
+    let bestScore = 0;
+    options.forEach((o, i) => {
+      const d = def(unwrap(o));
+      if (d.type !== "object" || !d.shape) return;
+      const score = Object.keys(input).filter((k) => k in d.shape!).length;
+      if (score > bestScore) {
+        best = i;
+        bestScore = score;
+      }
+    });
+    if (best >= 0) return best;
+  }
+  if (errors) {
+    const fits = errors.findIndex((errs) => !errs.some((e) => e.code === "invalid_type" && e.path.length === 0));
+    if (fits >= 0) return fits;
+  }
+  return -1;
+}
+
+/**
+ * The schema at a path, choosing union options as the input does; with resolveLast false, a union
+ * at the path itself is returned as the union.
+ */
+function schemaAt(root: z.ZodType, data: unknown, path: Path, resolveLast = true): z.ZodType | null {
+  let s: z.ZodType | null = root;
+  for (let i = 0; i <= path.length && s; i++) {
+    s = unwrap(s);
+    const d = def(s);
+    if (d.type === "union" && d.options) {
+      if (i === path.length && !resolveLast) return s;
+      const k = chooseOption(d.options, valueAt(data, path.slice(0, i)));
+      s = k >= 0 ? d.options[k] : null;
+      i--;
+      continue;
+    }
+    if (i === path.length) break;
+    const p = path[i];
+    if (d.type === "object" && d.shape) s = d.shape[String(p)] ?? null;
+    else if (d.type === "array" && d.element) s = d.element;
+    else if (d.type === "record" && d.valueType) s = d.valueType;
+    else s = null;
+  }
+  return s ? unwrap(s) : null;
+}
+
+function knownKeys(root: z.ZodType, data: unknown, path: Path): string[] {
+  const s = schemaAt(root, data, path);
+  if (!s) return [];
+  const d = def(s);
+  if (d.type === "object" && d.shape) return Object.keys(d.shape);
+  return [];
+}
+
+/** The first zod issue, as a ScenarioError at its place in the source. */
+export function issueToError(
+  map: SourceMap,
+  schema: z.ZodType,
+  data: unknown,
+  issue: z.core.$ZodIssue,
+  base: Path = [],
+): ScenarioError {
+  const path = [...base, ...issue.path];
+  switch (issue.code) {
+    case "invalid_union": {
+      const input = valueAt(data, path);
+      const u = schemaAt(schema, data, path, false);
+      const options = u && def(u).type === "union" ? (def(u).options ?? []) : [];
+      const k = chooseOption(options, input, issue.errors);
+      if (k >= 0 && issue.errors[k]?.length) return issueToError(map, schema, data, issue.errors[k][0], path);
+      const expected = issue.errors
+        .map((errs) => errs.find((e) => e.code === "invalid_type" && e.path.length === 0))
+        .filter((e): e is z.core.$ZodIssueInvalidType => !!e)
+        .map((e) => e.expected);
+      const kinds = options
+        .map((o) => def(unwrap(o)))
+        .filter((d) => d.type === "object" && d.shape)
+        .map((d) => Object.keys(d.shape!)[0]);
+      if (input !== null && typeof input === "object" && !Array.isArray(input) && kinds.length > 0) {
+        return map.error(path, `expected one of the keys ${kinds.join(", ")}`);
+      }
+      return map.error(path, `expected ${[...new Set(expected)].join(" or ") || "something else"}, got ${typeName(input)}`);
+    }
+    case "unrecognized_keys": {
+      const known = knownKeys(schema, data, path);
+      const k = issue.keys[0];
+      const hint = known.length ? `; expected one of: ${known.join(", ")}` : "";
+      return map.error([...path, k], `unknown key "${k}"${hint}`, true);
+    }
+    case "invalid_type": {
+      const got = valueAt(data, path);
+      if (got === undefined) {
+        return map.error(path.slice(0, -1), `missing key "${String(path[path.length - 1])}" (expected ${issue.expected})`);
+      }
+      return map.error(path, `expected ${issue.expected}, got ${typeName(got)}`);
+    }
+    case "invalid_value":
+      return map.error(
+        path,
+        `expected one of ${issue.values.map((v) => String(v)).join(", ")}, got ${typeName(valueAt(data, path))}`,
+      );
+    case "invalid_key":
+      return map.error(path, `${issue.message}`, true);
+    default:
+      return map.error(path, issue.message);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Loads a scenario from YAML or JSON text (JSON is parsed as YAML 1.2, so both keep positions),
+ * validates it against the schema, resolves the platform, and checks what the schema alone cannot
+ * (masters that exist on the platform, CMA inside DRAM). Every problem is a ScenarioError with
+ * file:line:column.
+ */
+import { readFileSync } from "node:fs";
+import { LineCounter, parseDocument } from "yaml";
+import type { PlatformDesc } from "../hw/platform.ts";
+import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
+import { resolvePlatform } from "./platform.ts";
+import { scenarioSchema, STEP_KINDS, type ScenarioParsed, type StepKind, type StepParsed } from "./schema.ts";
+
+export interface ScenarioStep {
+  readonly index: number;
+  /** 1-based line of the step in its file. */
+  readonly line: number;
+  readonly kind: StepKind;
+  readonly spec: StepParsed;
+}
+
+export interface FindingExpectation {
+  readonly id: string;
+  readonly op: "=" | ">" | "<";
+  readonly n: number;
+  readonly line: number;
+}
+
+export interface Scenario {
+  readonly file: string;
+  readonly name: string;
+  readonly description: string;
+  readonly platform: PlatformDesc;
+  readonly seed: number;
+  readonly untilNs: number | null;
+  readonly steps: readonly ScenarioStep[];
+  readonly expectFindings: readonly FindingExpectation[];
+  /** Positions, for errors found while running. */
+  readonly source: SourceMap;
+}
+
+export function loadScenarioText(text: string, file: string): Scenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = lines.linePos(e.pos[0]);
+    const what = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new ScenarioError(file, pos.line, pos.col, "", `not valid YAML or JSON: ${what}`);
+  }
+  const map = new SourceMap(file, doc, lines);
+  const data: unknown = doc.toJS() ?? {};
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw map.error([], "expected a mapping with keys such as name, platform, steps");
+  }
+  const parsed = scenarioSchema.safeParse(data);
+  if (!parsed.success) throw issueToError(map, scenarioSchema, data, parsed.error.issues[0]);
+  return build(parsed.data, file, map);
+}
+
+/** Loads a file; `displayName` is what messages and summaries call it (default: the path). */
+export function loadScenarioFile(path: string, displayName = path): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ScenarioError(displayName, 0, 0, "", code === "ENOENT" ? "no such file" : `cannot read: ${code ?? String(e)}`);
+  }
+  return loadScenarioText(text, displayName);
+}
+
+function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
+  const platform = resolvePlatform(sc.platform ?? "qemu-virt", map);
+  const masters = new Set(platform.masters.map((m) => m.name));
+  const steps = (sc.steps ?? []).map((spec, index): ScenarioStep => {
+    const kind = STEP_KINDS.find((k) => k in spec)!;
+    if ("access" in spec && !masters.has(spec.access.by)) {
+      throw map.error(
+        ["steps", index, "access", "by"],
+        `no bus master "${spec.access.by}" on ${platform.name}; expected one of ${[...masters].join(", ")}`,
+      );
+    }
+    return { index, line: map.locate(["steps", index]).line, kind, spec };
+  });
+  const expectFindings = Object.entries(sc.expect?.findings ?? {}).map(([id, v]): FindingExpectation => {
+    const line = map.locate(["expect", "findings", id]).line;
+    if (typeof v === "number") return { id, op: "=", n: v, line };
+    const t = String(v).trim();
+    return { id, op: t[0] as ">" | "<", n: parseInt(t.slice(1).trim(), 10), line };
+  });
+  return {
+    file,
+    name: sc.name ?? file.replace(/^.*\//, "").replace(/\.(ya?ml|json)$/, ""),
+    description: sc.description ?? "",
+    platform,
+    seed: sc.seed ?? 1,
+    untilNs: sc.until ?? null,
+    steps,
+    expectFindings,
+    source: map,
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * A scenario's `platform:` — a preset name, or a preset with overrides — resolved to a PlatformDesc.
+ */
+import type { CostModel } from "../hw/costs.ts";
+import type { PlatformDesc } from "../hw/platform.ts";
+import { SZ_2M } from "../hw/platform.ts";
+import type { SourceMap } from "./errors.ts";
+import { PRESETS } from "./presets.ts";
+import { COST_KEYS, type platformSchema } from "./schema.ts";
+import type { z } from "zod";
+
+type PlatformParsed = z.output<typeof platformSchema>;
+
+export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc {
+  if (typeof p === "string") return PRESETS[p];
+  const base = PRESETS[p.preset];
+  const costs: Partial<CostModel> = { ...base.costs };
+  for (const [k, v] of Object.entries(p.costs ?? {})) if (v !== undefined) costs[COST_KEYS[k]] = v;
+  let firewall = base.firewall;
+  if (p.firewall_action !== undefined || p.tzc_regions !== undefined) {
+    if (firewall.kind !== "tzc400") {
+      const key = p.firewall_action !== undefined ? "firewall_action" : "tzc_regions";
+      throw map.error(["platform", key], `${p.preset} has no TZC-400 (its firewall is ${firewall.kind})`, true);
+    }
+    firewall = { ...firewall, action: p.firewall_action ?? firewall.action, regions: p.tzc_regions ?? firewall.regions };
+  }
+  const desc: PlatformDesc = {
+    ...base,
+    dram: { base: base.dram.base, size: p.dram_size ?? base.dram.size },
+    spmc: p.spmc ?? base.spmc,
+    ffaVersion: p.ffa_version ?? base.ffaVersion,
+    firewall,
+    mmu: {
+      rodataFull: p.rodata_full ?? base.mmu.rodataFull,
+      bbml2: p.bbml2 ?? base.mmu.bbml2,
+      contHint: p.cont_hint ?? base.mmu.contHint,
+    },
+    caches: {
+      specFillsPerMs: p.spec_fills_per_ms ?? base.caches.specFillsPerMs,
+      sizeBytes: p.cache_size ?? base.caches.sizeBytes,
+      deniedFill: p.denied_fill ?? base.caches.deniedFill,
+      deniedWriteback: p.denied_writeback ?? base.caches.deniedWriteback,
+    },
+    maxOrder: p.max_order ?? base.maxOrder,
+    rxtxBufferSize: p.rxtx_buffer_size ?? base.rxtxBufferSize,
+    cma: p.cma ?? base.cma,
+    costs,
+  };
+  const end = desc.dram.base + desc.dram.size;
+  if (desc.dram.size % SZ_2M !== 0 || desc.dram.size === 0) {
+    throw map.error(["platform", "dram_size"], "expected a non-zero multiple of 2 MiB");
+  }
+  desc.reserved.forEach((r) => {
+    if (r.base + r.size > end) {
+      throw map.error(["platform", "dram_size"], `too small: the ${r.name} carveout ends at 0x${(r.base + r.size).toString(16)}`);
+    }
+  });
+  desc.cma.forEach((c, i) => {
+    const where = p.cma ? ["platform", "cma", i] : ["platform", "dram_size"];
+    if (c.base % 0x400000 !== 0 || c.size % 0x400000 !== 0 || c.size === 0) {
+      throw map.error(where, `CMA area ${c.name}: base and size must be multiples of 4 MiB (MAX_PAGE_ORDER pages, as cma_init_reserved_mem requires)`);
+    }
+    if (c.base < desc.dram.base || c.base + c.size > end) {
+      throw map.error(where, `CMA area ${c.name} is not inside DRAM (0x${desc.dram.base.toString(16)}..0x${end.toString(16)})`);
+    }
+  });
+  return desc;
+}

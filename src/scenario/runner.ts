@@ -1,0 +1,183 @@
+/**
+ * Runs a scenario: builds the machine for its platform, runs its steps in order as one task (with the
+ * machine's daemons beside it), stops at the first failed step expectation, then checks the scenario's
+ * finding expectations. The result is a pure function of (scenario, seed, schedule).
+ */
+import { INVARIANT_IDS } from "../check/invariants.ts";
+import { ACCESS_OK, FAULT_NAMES, Machine } from "../hw/machine.ts";
+import { speculationTask } from "../hw/speculation.ts";
+import type { Finding } from "../sim/findings.ts";
+import { replayChooser, sleep, type RunEnd, type Sleeps } from "../sim/scheduler.ts";
+import { Sim } from "../sim/sim.ts";
+import type { TraceEvent } from "../sim/trace.ts";
+import type { Scenario, ScenarioStep } from "./loader.ts";
+
+export interface StepOutcome {
+  readonly index: number;
+  readonly line: number;
+  readonly kind: string;
+  /** Virtual time the step ended, ns. */
+  readonly t: number;
+  /** What happened: "ok", "fault", … */
+  readonly got: string;
+  readonly expected: string | null;
+  readonly ok: boolean;
+  readonly detail: string | null;
+}
+
+export interface ExpectationOutcome {
+  readonly id: string;
+  readonly expected: string;
+  readonly actual: number;
+  readonly ok: boolean;
+  readonly line: number;
+}
+
+export interface RunResult {
+  readonly scenario: string;
+  readonly file: string;
+  readonly platform: string;
+  readonly seed: number;
+  readonly passed: boolean;
+  /** 0: every expectation held; 1: one did not. */
+  readonly exitCode: 0 | 1;
+  readonly end: RunEnd;
+  readonly simTimeNs: number;
+  readonly stepsTotal: number;
+  readonly steps: readonly StepOutcome[];
+  /** The first failed expectation, as a sentence naming its line. */
+  readonly failure: string | null;
+  readonly findings: Readonly<Record<string, number>>;
+  readonly findingDetails: readonly Finding[];
+  readonly expectations: readonly ExpectationOutcome[];
+  readonly hung: string | null;
+  readonly machine: Readonly<Record<string, number>>;
+  readonly schedule: string;
+  readonly taskSwitches: number;
+}
+
+export interface RunOptions {
+  /** Overrides the scenario's seed. */
+  readonly seed?: number;
+  /** Replays a recorded schedule. */
+  readonly schedule?: string;
+  /** Receives every trace event. */
+  readonly trace?: (e: TraceEvent) => void;
+  /** Called every few thousand task switches with the virtual time and the steps done so far. */
+  readonly onProgress?: (simTimeNs: number, stepsDone: number) => void;
+}
+
+/** What one step's execution needs. */
+interface StepContext {
+  readonly sim: Sim;
+  readonly machine: Machine;
+}
+
+function* runStep(ctx: StepContext, step: ScenarioStep): Sleeps<Omit<StepOutcome, "index" | "line" | "kind" | "t">> {
+  const spec = step.spec;
+  if ("sleep" in spec) {
+    yield sleep(spec.sleep);
+    return { got: "ok", expected: null, ok: true, detail: null };
+  }
+  const a = spec.access;
+  const m = ctx.machine;
+  const master = m.masterIndex(a.by);
+  const length = a.length ?? 8;
+  const code = m.access(master, a.address, length, a.op, { viaDirectMap: a.via === "direct-map" });
+  const got = code === ACCESS_OK ? "ok" : "fault";
+  const detail =
+    code === ACCESS_OK
+      ? m.lastSilentDenial
+        ? "denied by the firewall, answered OKAY (reads return zeros, writes are dropped)"
+        : null
+      : `${FAULT_NAMES[code]}: ${m.lastFault?.why ?? ""}`;
+  // An access takes a bus round trip; a few ns of virtual time keeps steps ordered (assumption).
+  yield sleep(Math.ceil(length / m.costs.memcpyBytesPerNs) + 10);
+  const expected = a.expect ?? null;
+  return { got, expected, ok: expected === null || expected === got, detail };
+}
+
+export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
+  const seed = opts.seed ?? sc.seed;
+  const sim = new Sim(seed, opts.schedule !== undefined ? replayChooser(opts.schedule) : undefined);
+  if (opts.trace) sim.trace.subscribe(opts.trace);
+  const machine = new Machine(sim, sc.platform);
+  const ctx: StepContext = { sim, machine };
+  const outcomes: StepOutcome[] = [];
+  let failure: string | null = null;
+
+  sim.sched.spawn("cpu-speculation", () => speculationTask(machine), { daemon: true });
+  sim.sched.spawn("steps", function* () {
+    for (const step of sc.steps) {
+      if (sim.trace.listening) sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line });
+      const o = yield* runStep(ctx, step);
+      outcomes.push({ index: step.index, line: step.line, kind: step.kind, t: sim.now, ...o });
+      if (!o.ok) {
+        failure =
+          `step ${step.index} (${sc.file}:${step.line}, ${step.kind}) expected ${o.expected}, got ${o.got}` +
+          (o.detail ? ` (${o.detail})` : "");
+        return;
+      }
+    }
+  });
+
+  let end: RunEnd;
+  const until = sc.untilNs ?? undefined;
+  for (;;) {
+    end = sim.sched.run({ untilNs: until, maxSteps: 4096 });
+    if (end !== "paused") break;
+    opts.onProgress?.(sim.now, outcomes.length);
+  }
+  opts.onProgress?.(sim.now, outcomes.length);
+
+  const findings: Record<string, number> = {};
+  for (const id of INVARIANT_IDS) findings[id] = sim.findings.count(id);
+  for (const [id, n] of Object.entries(sim.findings.counts())) findings[id] = n;
+
+  const expectations = sc.expectFindings.map((e): ExpectationOutcome => {
+    const actual = findings[e.id] ?? 0;
+    const ok = e.op === "=" ? actual === e.n : e.op === ">" ? actual > e.n : actual < e.n;
+    return { id: e.id, expected: e.op === "=" ? String(e.n) : `${e.op}${e.n}`, actual, ok, line: e.line };
+  });
+  if (failure === null && end === "deadlock") failure = "every task is blocked: the run deadlocked";
+  if (failure === null && machine.hung !== null && sc.steps.length > outcomes.length) {
+    failure = `the machine hung before step ${outcomes.length} could run: ${machine.hung}`;
+  }
+  const badExpect = expectations.find((e) => !e.ok);
+  if (failure === null && badExpect) {
+    failure = `expected ${badExpect.expected} ${badExpect.id} findings (${sc.file}:${badExpect.line}), got ${badExpect.actual}`;
+  }
+  const dm = machine.directMap.counters;
+  const passed = failure === null;
+  return {
+    scenario: sc.name,
+    file: sc.file,
+    platform: sc.platform.name,
+    seed,
+    passed,
+    exitCode: passed ? 0 : 1,
+    end,
+    simTimeNs: sim.now,
+    stepsTotal: sc.steps.length,
+    steps: outcomes,
+    failure,
+    findings,
+    findingDetails: sim.findings.details(),
+    expectations,
+    hung: machine.hung,
+    machine: {
+      ...machine.stats,
+      dirtyPages: machine.caches.dirtyPages,
+      directMapValid4K: dm.valid4K,
+      directMapValid2M: dm.valid2M,
+      directMapValid1G: dm.valid1G,
+      directMapSplits: dm.splits1G + dm.splits2M,
+      tlbFlushRange: dm.flushRange,
+      tlbFlushAll: dm.flushAll,
+      tzcRegionsUsed: machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0,
+      smcCalls: [...machine.smc.calls.values()].reduce((a, b) => a + b, 0),
+    },
+    schedule: sim.sched.schedule(),
+    taskSwitches: sim.sched.switches,
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The scenario format: one zod schema, the single source of truth for validation, for the error
+ * messages the loader turns into file:line:column, and for the JSON Schema `rstmem schema` prints.
+ * Keys are snake_case and public (ARCHITECTURE.md §7): add, never rename.
+ */
+import { z } from "zod";
+import { INVARIANT_IDS } from "../check/invariants.ts";
+import { COST_NAMES } from "../hw/costs.ts";
+import { PRESET_NAMES } from "./presets.ts";
+import {
+  ADDRESS_EXPECTED,
+  ADDRESS_PATTERN,
+  DURATION_EXPECTED,
+  DURATION_PATTERN,
+  parseAddress,
+  parseDuration,
+  parseSize,
+  SIZE_EXPECTED,
+  SIZE_PATTERN,
+  type Parsed,
+} from "./units.ts";
+
+function unit(pattern: string, expected: string, parse: (v: number | string) => Parsed) {
+  return z
+    .union([
+      z.number({ message: `expected ${expected}` }).int({ message: `expected ${expected}` }).nonnegative({ message: `expected ${expected}` }),
+      z.string().regex(new RegExp(pattern), { message: `expected ${expected}` }),
+    ])
+    .transform((v, ctx) => {
+      const p = parse(v);
+      if (!p.ok) {
+        ctx.addIssue({ code: "custom", message: p.why });
+        return z.NEVER;
+      }
+      return p.value;
+    });
+}
+
+export const sizeSchema = unit(SIZE_PATTERN, SIZE_EXPECTED, parseSize);
+export const durationSchema = unit(DURATION_PATTERN, DURATION_EXPECTED, parseDuration);
+export const addressSchema = unit(ADDRESS_PATTERN, ADDRESS_EXPECTED, parseAddress);
+
+// ---- Steps: each kind is an object with its kind's key; the loader picks the kind by that key ----
+
+export const sleepStep = z.strictObject({ sleep: durationSchema }).describe("Let virtual time pass.");
+
+export const accessStep = z
+  .strictObject({
+    access: z.strictObject({
+      by: z.string().describe("bus master: cpu-ns, cpu-s, video-decoder, display, gpu"),
+      address: addressSchema,
+      length: sizeSchema.optional().describe("bytes, default 8"),
+      op: z.enum(["read", "write"]),
+      expect: z.enum(["ok", "fault"]).optional(),
+      via: z
+        .enum(["physical", "direct-map"])
+        .optional()
+        .describe("physical (default): a bus transaction; direct-map: a CPU access through the kernel's linear map"),
+    }),
+  })
+  .describe("One memory access through the machine's checkpoint.");
+
+/** Step kinds by their key, in the order the union lists them. */
+export const STEP_KINDS = ["sleep", "access"] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+
+export const stepSchema = z.union([sleepStep, accessStep]);
+
+// ---- Platform ----
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+export const COST_KEYS = Object.fromEntries(COST_NAMES.map((n) => [snake(n), n])) as Record<string, (typeof COST_NAMES)[number]>;
+
+const costsSchema = z.strictObject(
+  Object.fromEntries(Object.keys(COST_KEYS).map((k) => [k, z.number().nonnegative().optional()])),
+);
+
+const deniedEffect = z.enum(["ignored", "external-abort", "serror-hang"]);
+
+export const platformOverrideSchema = z.strictObject({
+  preset: z.enum(PRESET_NAMES as [string, ...string[]]),
+  dram_size: sizeSchema.optional(),
+  spmc: z.enum(["hafnium", "optee-sel1"]).optional(),
+  ffa_version: z.enum(["1.0", "1.1", "1.2"]).optional(),
+  firewall_action: z.enum(["none", "err", "int", "err-int"]).optional(),
+  tzc_regions: z.number().int().min(1).max(8).optional(),
+  rodata_full: z.boolean().optional(),
+  bbml2: z.boolean().optional(),
+  cont_hint: z.boolean().optional(),
+  spec_fills_per_ms: z.number().nonnegative().optional(),
+  cache_size: sizeSchema.optional(),
+  denied_fill: deniedEffect.optional(),
+  denied_writeback: deniedEffect.optional(),
+  max_order: z.number().int().min(1).max(12).optional(),
+  rxtx_buffer_size: sizeSchema.optional(),
+  cma: z.array(z.strictObject({ name: z.string(), base: addressSchema, size: sizeSchema })).optional(),
+  costs: costsSchema.optional(),
+});
+
+export const platformSchema = z.union([
+  z.enum(PRESET_NAMES as [string, ...string[]]).describe("a preset name"),
+  platformOverrideSchema,
+]);
+
+// ---- Expectations ----
+
+export const findingCountSchema = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\s*[<>]\s*\d+\s*$/, { message: 'expected a count: N, ">N" or "<N"' }),
+]);
+
+export const expectSchema = z.strictObject({
+  findings: z.partialRecord(z.enum(INVARIANT_IDS as [string, ...string[]]), findingCountSchema).optional(),
+});
+
+// ---- The scenario ----
+
+export const scenarioSchema = z.strictObject({
+  name: z.string().optional(),
+  description: z.string().optional(),
+  platform: platformSchema.optional().describe("preset name or {preset, ...overrides}; default qemu-virt"),
+  seed: z.number().int().nonnegative().optional().describe("PRNG seed, default 1"),
+  until: durationSchema.optional().describe("stop at this virtual time"),
+  steps: z.array(stepSchema).optional(),
+  expect: expectSchema.optional(),
+});
+
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+export type ScenarioParsed = z.output<typeof scenarioSchema>;
+export type StepParsed = z.output<typeof stepSchema>;
+
+/** The JSON Schema of the format, for editors (`rstmem schema`). */
+export function scenarioJsonSchema(): Record<string, unknown> {
+  const js = z.toJSONSchema(scenarioSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+  return { ...js, title: "rstmem scenario", $id: "https://rstmem.dev/schema/scenario.json" };
+}
