@@ -96,6 +96,8 @@ interface Def {
   innerType?: z.ZodType;
   in?: z.ZodType;
   valueType?: z.ZodType;
+  keyType?: z.ZodType;
+  entries?: Record<string, string>;
 }
 function def(s: z.ZodType): Def {
   return (s as unknown as { _zod: { def: Def } })._zod.def;
@@ -124,6 +126,8 @@ function chooseOption(options: z.ZodType[], input: unknown, errors?: readonly (r
       }
     });
     if (best >= 0) return best;
+    // A mapping that names no option's key: no option fits (the caller lists the kinds).
+    if (options.some((o) => def(unwrap(o)).type === "object")) return -1;
   }
   if (errors) {
     const fits = errors.findIndex((errs) => !errs.some((e) => e.code === "invalid_type" && e.path.length === 0));
@@ -163,7 +167,16 @@ function knownKeys(root: z.ZodType, data: unknown, path: Path): string[] {
   if (!s) return [];
   const d = def(s);
   if (d.type === "object" && d.shape) return Object.keys(d.shape);
+  if (d.type === "record" && d.keyType) {
+    const k = def(unwrap(d.keyType));
+    if (k.type === "enum" && k.entries) return Object.values(k.entries);
+  }
   return [];
+}
+
+/** zod's type names as a scenario author says them. */
+function expectedName(t: string): string {
+  return t === "object" ? "a mapping" : t === "array" ? "a list" : t;
 }
 
 /** The first zod issue, as a ScenarioError at its place in the source. */
@@ -191,9 +204,12 @@ export function issueToError(
         .filter((d) => d.type === "object" && d.shape)
         .map((d) => Object.keys(d.shape!)[0]);
       if (input !== null && typeof input === "object" && !Array.isArray(input) && kinds.length > 0) {
-        return map.error(path, `expected one of the keys ${kinds.join(", ")}`);
+        const first = Object.keys(input)[0];
+        if (first === undefined) return map.error(path, `empty; expected one of the keys ${kinds.join(", ")}`);
+        return map.error([...path, first], `unknown key "${first}"; expected one of the keys ${kinds.join(", ")}`, true);
       }
-      return map.error(path, `expected ${[...new Set(expected)].join(" or ") || "something else"}, got ${typeName(input)}`);
+      const names = [...new Set(expected.map(expectedName))].join(" or ") || "something else";
+      return map.error(path, `expected ${names}${kinds.length ? ` (${kinds.join(", ")})` : ""}, got ${typeName(input)}`);
     }
     case "unrecognized_keys": {
       const known = knownKeys(schema, data, path);
@@ -204,9 +220,19 @@ export function issueToError(
     case "invalid_type": {
       const got = valueAt(data, path);
       if (got === undefined) {
-        return map.error(path.slice(0, -1), `missing key "${String(path[path.length - 1])}" (expected ${issue.expected})`);
+        return map.error(
+          path.slice(0, -1),
+          `missing key "${String(path[path.length - 1])}" (expected ${expectedName(issue.expected)})`,
+        );
       }
-      return map.error(path, `expected ${issue.expected}, got ${typeName(got)}`);
+      return map.error(path, `expected ${expectedName(issue.expected)}, got ${typeName(got)}`);
+    }
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const rel = issue.code === "too_small" ? (issue.inclusive ? "≥" : ">") : issue.inclusive ? "≤" : "<";
+      const what = issue.origin === "array" ? "a list of length" : issue.origin === "string" ? "a string of length" : "a number";
+      return map.error(path, `expected ${what} ${rel} ${String(bound)}, got ${typeName(valueAt(data, path))}`);
     }
     case "invalid_value":
       return map.error(

@@ -26,7 +26,7 @@ const DURATION_UNITS: Record<string, number> = {
   h: 3600e9,
 };
 
-export const SIZE_PATTERN = "^\\s*(0x[0-9a-fA-F]+|\\d+(\\.\\d+)?\\s*([kKmMgGtT](i?[bB])?|[bB])?)\\s*$";
+export const SIZE_PATTERN = "^\\s*(0x[0-9a-fA-F]+|\\d+(\\.\\d+)?\\s*([kKmMgGtT](i[bB])?|[bB])?)\\s*$";
 export const DURATION_PATTERN = "^\\s*\\d+(\\.\\d+)?\\s*(ns|us|µs|ms|s|min|h)?\\s*$";
 export const ADDRESS_PATTERN = "^\\s*(0x[0-9a-fA-F]+|\\d+)\\s*$";
 

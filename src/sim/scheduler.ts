@@ -90,13 +90,13 @@ export interface Chooser {
 /** Earliest virtual time, then FIFO: always the first candidate. */
 export const defaultChooser: Chooser = { name: "default", windowNs: 0, choose: () => 0 };
 
-/** Plays a recorded schedule back; fails loudly if the run diverges from it. */
+/** Plays a recorded schedule back (with the window it was recorded with); fails loudly if the run diverges. */
 export function replayChooser(schedule: string): Chooser {
-  const choices = decodeSchedule(schedule);
+  const { windowNs, choices } = parseSchedule(schedule);
   let i = 0;
   return {
     name: "replay",
-    windowNs: 0,
+    windowNs,
     choose(candidates) {
       if (i >= choices.length) return 0; // past the recording: the default
       const c = choices[i++];
@@ -122,6 +122,12 @@ export function encodeSchedule(choices: readonly number[]): string {
     i = j;
   }
   return parts.join(",");
+}
+
+/** A schedule string is `w<window-ns>:` (when the window is not 0) followed by the encoded choices. */
+export function parseSchedule(text: string): { windowNs: number; choices: number[] } {
+  const m = /^\s*w(\d+):(.*)$/s.exec(text);
+  return m ? { windowNs: parseInt(m[1], 10), choices: decodeSchedule(m[2]) } : { windowNs: 0, choices: decodeSchedule(text) };
 }
 
 export function decodeSchedule(text: string): number[] {
@@ -233,7 +239,8 @@ export class Scheduler {
 
   /** The recorded choices, replayable with replayChooser. */
   schedule(): string {
-    return encodeSchedule(this.#choices);
+    const w = this.chooser.windowNs;
+    return (w > 0 ? `w${w}:` : "") + encodeSchedule(this.#choices);
   }
 
   /** Makes a blocked task runnable now (wait-list primitives call this). */

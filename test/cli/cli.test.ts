@@ -1,0 +1,141 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.ts";
+
+const S = (name: string) => join(import.meta.dirname, "..", "scenarios", name);
+
+async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await main(["node", "rstmem", ...args], {
+    out: (s) => (out += s),
+    err: (s) => (err += s),
+    errIsTty: false,
+  });
+  return { code, out, err };
+}
+
+describe("rstmem run", () => {
+  it("runs the built-in default scenario and passes", async () => {
+    const r = await rstmem("run");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^scenario {3}default/);
+    expect(r.out).toMatch(/result {5}PASS/);
+    expect(r.err).toBe("");
+  });
+
+  it("a normal-world read of a protected page gets fault", async () => {
+    const r = await rstmem("run", "--json", S("protected-read.yaml"));
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.steps.map((s: { got: string }) => s.got)).toEqual(["fault", "ok"]);
+    expect(j.steps[0].detail).toMatch(/TZC region 1 denies it/);
+  });
+
+  it("a failed step expectation stops the steps, names the step and its line, and exits 1", async () => {
+    const r = await rstmem("run", S("wrong-expectation.yaml"));
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("result     FAIL: step 1 (");
+    expect(r.out).toContain("wrong-expectation.yaml:6, access) expected ok, got fault");
+    expect(r.out).toContain("steps      2/3 run, 1 failed");
+  });
+
+  it("several files run one after another, a line each, and the exit status is the worst", async () => {
+    const r = await rstmem("run", S("protected-read.yaml"), S("wrong-expectation.yaml"), S("qemu-unprotected.yaml"));
+    expect(r.code).toBe(1);
+    const lines = r.out.trim().split("\n").filter((l) => /^(PASS|FAIL)/.test(l));
+    expect(lines.map((l) => l.slice(0, 4))).toEqual(["PASS", "FAIL", "PASS"]);
+  });
+
+  it("the same scenario and seed give byte-identical JSON", async () => {
+    const a = await rstmem("run", "--json", "--seed", "7");
+    const b = await rstmem("run", "--json", "--seed", "7");
+    expect(b.out).toBe(a.out);
+    expect(JSON.parse(a.out).seed).toBe(7);
+  });
+
+  it("--out writes the summary, the schedule and a Chrome trace", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-"));
+    const r = await rstmem("run", "--out", dir);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(readFileSync(join(dir, "default", "summary.json"), "utf8"));
+    expect(summary.passed).toBe(true);
+    const trace = JSON.parse(readFileSync(join(dir, "default", "trace.json"), "utf8"));
+    expect(trace.displayTimeUnit).toBe("ns");
+    expect(trace.traceEvents.some((e: { name: string }) => e.name === "hw:access")).toBe(true);
+    expect(readFileSync(join(dir, "default", "schedule.txt"), "utf8").trim()).toBe(summary.schedule);
+  });
+
+  it("replays a recorded schedule", async () => {
+    const a = JSON.parse((await rstmem("run", "--json")).out);
+    const b = JSON.parse((await rstmem("run", "--json", "--schedule", a.schedule)).out);
+    expect(b).toEqual(a);
+  });
+});
+
+describe("bad input and usage exit 2 with one clear message", () => {
+  it("a missing file", async () => {
+    const r = await rstmem("run", "nope.yaml");
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("rstmem: nope.yaml: no such file\n");
+  });
+
+  it("an unknown command", async () => {
+    const r = await rstmem("frobnicate");
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown command 'frobnicate'/);
+    expect(r.err).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it("a bad seed", async () => {
+    const r = await rstmem("run", "--seed", "minus-one");
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/option '--seed <n>' argument 'minus-one' is invalid. expected a non-negative integer/);
+  });
+
+  it("validate reports the position of the problem", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-"));
+    const f = join(dir, "bad.yaml");
+    execFileSync("sh", ["-c", `printf 'steps:\\n  - sleep: soon\\n' > ${f}`]);
+    const r = await rstmem("validate", f);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`rstmem: ${f}:2:12: steps[0].sleep: expected a duration such as 250ns, 10us, 10ms, 2s or 2min\n`);
+  });
+});
+
+describe("other commands", () => {
+  it("validate accepts a good scenario", async () => {
+    const r = await rstmem("validate", S("protected-read.yaml"));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/ok \(protected-read, platform tzc400-board, 2 steps\)/);
+  });
+
+  it("presets lists the three presets", async () => {
+    const r = await rstmem("presets");
+    expect(r.code).toBe(0);
+    for (const p of ["qemu-virt", "tzc400-board", "fvp-rme"]) expect(r.out).toContain(p);
+    const j = JSON.parse((await rstmem("presets", "--json")).out);
+    expect(j.map((p: { name: string }) => p.name)).toEqual(["qemu-virt", "tzc400-board", "fvp-rme"]);
+  });
+
+  it("schema prints a JSON Schema that closes unknown keys and lists the step kinds", async () => {
+    const r = await rstmem("schema");
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.type).toBe("object");
+    expect(s.additionalProperties).toBe(false);
+    expect(Object.keys(s.properties)).toEqual(["name", "description", "platform", "seed", "until", "steps", "expect"]);
+    const kinds = s.properties.steps.items.anyOf.map((o: { required: string[] }) => o.required[0]);
+    expect(kinds).toEqual(["sleep", "access"]);
+  });
+
+  it("the rstmem bin works from a checkout (npx rstmem)", () => {
+    const out = execFileSync("node", [join(import.meta.dirname, "..", "..", "bin", "rstmem.js"), "presets"], {
+      encoding: "utf8",
+    });
+    expect(out).toContain("tzc400-board");
+  });
+});

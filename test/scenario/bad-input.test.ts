@@ -1,0 +1,164 @@
+import { describe, expect, it } from "vitest";
+import { ScenarioError } from "../../src/scenario/errors.ts";
+import { loadScenarioText } from "../../src/scenario/loader.ts";
+
+/** Each bad input, and the exact message with file, line and column it must produce. */
+const CASES: { name: string; file?: string; text: string; message: string }[] = [
+  {
+    name: "an op that is not read or write",
+    text: "steps:\n  - access: { by: cpu-ns, address: 0x40000000, op: exec }\n",
+    message: 's.yaml:2:52: steps[0].access.op: expected one of read, write, got "exec"',
+  },
+  {
+    name: "a misspelt top-level key",
+    text: "name: x\nplatfrom: tzc400-board\n",
+    message:
+      's.yaml:2:1: platfrom: unknown key "platfrom"; expected one of: name, description, platform, seed, until, steps, expect',
+  },
+  {
+    name: "an unknown preset",
+    text: "platform: pixel\n",
+    message: 's.yaml:1:11: platform: expected one of qemu-virt, tzc400-board, fvp-rme, got "pixel"',
+  },
+  {
+    name: "a TZC override on a platform without a TZC",
+    text: "platform: { preset: fvp-rme, firewall_action: err }\n",
+    message: "s.yaml:1:30: platform.firewall_action: fvp-rme has no TZC-400 (its firewall is rme)",
+  },
+  {
+    name: "a duration in an unknown unit",
+    text: "steps:\n  - sleep: 10 parsecs\n",
+    message: "s.yaml:2:12: steps[0].sleep: expected a duration such as 250ns, 10us, 10ms, 2s or 2min",
+  },
+  {
+    name: "a misspelt step kind",
+    text: "steps:\n  - acess: { by: cpu-ns }\n",
+    message: 's.yaml:2:5: steps[0].acess: unknown key "acess"; expected one of the keys sleep, access',
+  },
+  {
+    name: "an empty step",
+    text: "steps:\n  - {}\n",
+    message: "s.yaml:2:5: steps[0]: empty; expected one of the keys sleep, access",
+  },
+  {
+    name: "a step that is not a mapping",
+    text: "steps:\n  - 42\n",
+    message: "s.yaml:2:5: steps[0]: expected a mapping (sleep, access), got number 42",
+  },
+  {
+    name: "a bus master the platform does not have",
+    text: "steps:\n  - access: { by: cpu-nss, address: 0x40000000, op: read }\n",
+    message:
+      's.yaml:2:19: steps[0].access.by: no bus master "cpu-nss" on qemu-virt; expected one of cpu-ns, cpu-s, video-decoder, display, gpu',
+  },
+  {
+    name: "an unknown key inside a step",
+    text: "steps:\n  - access: { by: cpu-ns, address: 0x40000000, op: read, colour: red }\n",
+    message: 's.yaml:2:58: steps[0].access.colour: unknown key "colour"; expected one of: by, address, length, op, expect, via',
+  },
+  {
+    name: "a missing required key",
+    text: "steps:\n  - access: { address: 0x40000000, op: read }\n",
+    message: 's.yaml:2:13: steps[0].access: missing key "by" (expected string)',
+  },
+  {
+    name: "a negative seed",
+    text: "seed: -3\n",
+    message: "s.yaml:1:7: seed: expected a number ≥ 0, got number -3",
+  },
+  {
+    name: "broken YAML",
+    text: "steps: [\n",
+    message:
+      "s.yaml:2:1: not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ]",
+  },
+  {
+    name: "a duplicate key",
+    text: "seed: 1\nseed: 2\n",
+    message: "s.yaml:2:1: not valid YAML or JSON: Map keys must be unique",
+  },
+  {
+    name: "a bad address in JSON",
+    file: "s.json",
+    text: '{"steps": [{"access": {"by": "cpu-ns", "address": "0xZZ", "op": "read"}}]}\n',
+    message: "s.json:1:51: steps[0].access.address: expected an address such as 0x8c000000 or 2348810240",
+  },
+  {
+    name: "a bad size",
+    text: "steps:\n  - access: { by: cpu-ns, address: 0x40000000, length: 4GB, op: read }\n",
+    message: "s.yaml:2:56: steps[0].access.length: expected a size such as 4096, 0x1000, 512KiB or 4GiB",
+  },
+  {
+    name: "an unknown invariant id in expect",
+    text: "expect:\n  findings: { bogus-id: 1 }\n",
+    message:
+      's.yaml:2:15: expect.findings.bogus-id: unknown key "bogus-id"; expected one of: conservation, protected-when-lent, ns-no-access, kernel-no-touch, no-speculation-hazard, no-dirty-lend, scrub-before-return, pool-consistency, ffa-consistency, quiesce-clean, kernel-warn',
+  },
+  {
+    name: "a finding count that is not a count",
+    text: 'expect:\n  findings: { ns-no-access: "about 3" }\n',
+    message: 's.yaml:2:29: expect.findings.ns-no-access: expected a count: N, ">N" or "<N"',
+  },
+  {
+    name: "a CMA area outside DRAM",
+    text: "platform: { preset: qemu-virt, cma: [{name: x, base: 0x10000000, size: 64MiB}] }\n",
+    message: "s.yaml:1:38: platform.cma[0]: CMA area x is not inside DRAM (0x40000000..0x140000000)",
+  },
+  {
+    name: "a DRAM too small for the preset's carveouts",
+    text: "platform: { preset: tzc400-board, dram_size: 512MiB }\n",
+    message: "s.yaml:1:46: platform.dram_size: too small: the optee_core carveout ends at 0x80000000",
+  },
+  {
+    name: "a document that is a list",
+    text: "- 1\n- 2\n",
+    message: "s.yaml:1:1: expected a mapping with keys such as name, platform, steps",
+  },
+];
+
+describe("scenario errors name file, line, column and what was expected", () => {
+  it.each(CASES)("$name", ({ file, text, message }) => {
+    let err: unknown;
+    try {
+      loadScenarioText(text, file ?? "s.yaml");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ScenarioError);
+    expect((err as ScenarioError).message).toBe(message);
+  });
+
+  it("accepts sizes, durations and addresses in every documented form", () => {
+    const sc = loadScenarioText(
+      [
+        "until: 2min",
+        "steps:",
+        "  - sleep: 10ms",
+        "  - sleep: 1500",
+        "  - access: { by: cpu-ns, address: 0x40000000, length: 4KiB, op: read }",
+        "  - access: { by: cpu-ns, address: '1073741824', length: 12441600, op: write }",
+        "  - access: { by: cpu-ns, address: 1073741824, length: 0x1000, op: read }",
+      ].join("\n"),
+      "ok.yaml",
+    );
+    expect(sc.untilNs).toBe(120e9);
+    const specs = sc.steps.map((s) => s.spec);
+    expect(specs[0]).toEqual({ sleep: 10e6 });
+    expect(specs[1]).toEqual({ sleep: 1500 });
+    expect(specs[2]).toMatchObject({ access: { address: 0x40000000, length: 4096 } });
+    expect(specs[3]).toMatchObject({ access: { address: 0x40000000, length: 12441600 } });
+    expect(specs[4]).toMatchObject({ access: { length: 4096 } });
+    expect(sc.steps.map((s) => s.line)).toEqual([3, 4, 5, 6, 7]);
+  });
+
+  it("applies platform overrides to the preset", () => {
+    const sc = loadScenarioText(
+      "platform: { preset: tzc400-board, ffa_version: '1.1', firewall_action: none, spec_fills_per_ms: 0, costs: { smc_round_trip_ns: 700 } }\n",
+      "o.yaml",
+    );
+    expect(sc.platform.ffaVersion).toBe("1.1");
+    expect(sc.platform.firewall).toEqual({ kind: "tzc400", regions: 8, action: "none" });
+    expect(sc.platform.caches.specFillsPerMs).toBe(0);
+    expect(sc.platform.costs.smcRoundTripNs).toBe(700);
+  });
+});
