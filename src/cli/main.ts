@@ -98,7 +98,9 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .action((files: string[], opts: { json?: boolean; seed?: number; out?: string; schedule?: string }) => {
       // Load everything first: a bad file stops the batch before anything runs.
       const scenarios =
-        files.length > 0 ? files.map((p) => loadScenarioFile(p)) : [loadScenarioFile(DEFAULT_SCENARIO, "(built-in default)")];
+        files.length > 0
+          ? files.map((p) => loadScenarioFile(p))
+          : [loadScenarioFile(DEFAULT_SCENARIO, "(built-in default)")];
       const results = scenarios.map((sc) => runOne(sc, opts, io));
       if (opts.json) io.out(summaryJson(results.length === 1 ? results[0] : results) + "\n");
       else if (results.length === 1) io.out(summaryText(results[0]) + "\n");
@@ -132,7 +134,10 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       }
       for (const p of Object.values(PRESETS)) {
         const cma = p.cma.map((c) => `${formatSize(c.size)} @ 0x${c.base.toString(16)}`).join(", ");
-        const fw = p.firewall.kind === "tzc400" ? `tzc400 (${p.firewall.regions} regions, action ${p.firewall.action})` : p.firewall.kind;
+        const fw =
+          p.firewall.kind === "tzc400"
+            ? `tzc400 (${p.firewall.regions} regions, action ${p.firewall.action})`
+            : p.firewall.kind;
         io.out(
           `${p.name}\n  ${p.description}\n  DRAM ${formatSize(p.dram.size)} @ 0x${p.dram.base.toString(16)}; CMA ${cma}; ` +
             `firewall ${fw}; SPMC ${p.spmc}; FF-A ${p.ffaVersion}\n`,

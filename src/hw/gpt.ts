@@ -53,7 +53,8 @@ export class GranuleProtectionTable {
     const cur = this.gpi[i];
     const permitted =
       caller === "s" &&
-      ((cur === GPT_GPI_NS && target === GPT_GPI_SECURE) || (cur === GPT_GPI_SECURE && target === GPT_GPI_NS));
+      ((cur === GPT_GPI_NS && target === GPT_GPI_SECURE) ||
+        (cur === GPT_GPI_SECURE && target === GPT_GPI_NS));
     if (!permitted) return GPT_EPERM;
     this.#set(i, target);
     this.transitions++;

@@ -1,6 +1,14 @@
 export { Caches, CACHE_LINE } from "./cache.ts";
 export { costModel, DEFAULT_COSTS, COST_NAMES, type CostModel } from "./costs.ts";
-export { PageFrames, OWNER_NORMAL, OWNER_SECURE, TAINT_CLEAN, TAINT_NS_DATA, TAINT_SECRET, isSecret } from "./frames.ts";
+export {
+  PageFrames,
+  OWNER_NORMAL,
+  OWNER_SECURE,
+  TAINT_CLEAN,
+  TAINT_NS_DATA,
+  TAINT_SECRET,
+  isSecret,
+} from "./frames.ts";
 export { GranuleProtectionTable, GPT_GPI_NS, GPT_GPI_SECURE } from "./gpt.ts";
 export {
   Machine,

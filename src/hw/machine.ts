@@ -10,14 +10,7 @@
 import type { Sim } from "../sim/sim.ts";
 import { Caches } from "./cache.ts";
 import { costModel, type CostModel } from "./costs.ts";
-import {
-  isSecret,
-  OWNER_NORMAL,
-  OWNER_SECURE,
-  PageFrames,
-  TAINT_NS_DATA,
-  TAINT_SECRET,
-} from "./frames.ts";
+import { isSecret, OWNER_NORMAL, OWNER_SECURE, PageFrames, TAINT_NS_DATA, TAINT_SECRET } from "./frames.ts";
 import { GPT_GPI_NS, GPT_GPI_SECURE, GranuleProtectionTable } from "./gpt.ts";
 import { DirectMap } from "./mmu.ts";
 import { PageStore } from "./pagestore.ts";
@@ -143,7 +136,12 @@ export class Machine {
       for (const r of platform.reserved.filter((x) => x.secure)) {
         const n = tzc.freeRegion();
         if (n < 0) throw new Error(`platform ${platform.name}: more secure carveouts than TZC regions`);
-        tzc.configureRegion(n, { base: r.base, top: r.base + r.size - 1, secAttr: TZC_REGION_S_RDWR, nsDeviceAccess: 0 });
+        tzc.configureRegion(n, {
+          base: r.base,
+          top: r.base + r.size - 1,
+          secAttr: TZC_REGION_S_RDWR,
+          nsDeviceAccess: 0,
+        });
       }
       this.tzc = tzc;
     } else if (fw.kind === "rme") {
@@ -227,9 +225,13 @@ export class Machine {
       }
     }
     if (kernel && restricted >= 0 && m.world === "ns") {
-      this.sim.findings.report("kernel-no-touch", `kernel ${op} of ${hex(frames.paOf(restricted))}, which is lent`, {
-        address: hex(frames.paOf(restricted)),
-      });
+      this.sim.findings.report(
+        "kernel-no-touch",
+        `kernel ${op} of ${hex(frames.paOf(restricted))}, which is lent`,
+        {
+          address: hex(frames.paOf(restricted)),
+        },
+      );
     }
 
     const verdict = this.#firewallPermits(m.world, m.nsaid, pa, length, write);
@@ -290,10 +292,14 @@ export class Machine {
     else st.deniedWritebacks++;
     const effect = fill ? this.platform.caches.deniedFill : this.platform.caches.deniedWriteback;
     const what = fill ? "speculative fill" : "dirty write-back";
-    this.sim.findings.report("no-speculation-hazard", `${what} of ${hex(pa)} denied by the firewall: ${effect}`, {
-      address: hex(pa),
-      effect,
-    });
+    this.sim.findings.report(
+      "no-speculation-hazard",
+      `${what} of ${hex(pa)} denied by the firewall: ${effect}`,
+      {
+        address: hex(pa),
+        effect,
+      },
+    );
     if (effect === "serror-hang") {
       this.hung = `SError: ${what} of ${hex(pa)} denied by the firewall`;
       this.sim.sched.stop(this.hung);
@@ -311,13 +317,24 @@ export class Machine {
     this.stats.faults++;
     this.lastFault = { code, master: m.name, address, op, why };
     if (this.sim.trace.listening) {
-      this.sim.trace.emit("hw", "access", { master: m.name, pa: hex(address), op, result: FAULT_NAMES[code], why });
+      this.sim.trace.emit("hw", "access", {
+        master: m.name,
+        pa: hex(address),
+        op,
+        result: FAULT_NAMES[code],
+        why,
+      });
     }
     return code;
   }
 
   /** Reads bytes through the checkpoint; a denied or faulting read yields zeros. */
-  readBytes(master: number, pa: number, length: number, opts?: AccessOptions): { code: number; bytes: Uint8Array } {
+  readBytes(
+    master: number,
+    pa: number,
+    length: number,
+    opts?: AccessOptions,
+  ): { code: number; bytes: Uint8Array } {
     const code = this.access(master, pa, length, "read", opts);
     const moved = code === ACCESS_OK && !this.lastSilentDenial;
     return { code, bytes: moved ? this.bytes.read(pa, length) : new Uint8Array(length) };
@@ -397,10 +414,14 @@ export class Machine {
       );
     }
     if (dirty > 0) {
-      this.sim.findings.report("no-dirty-lend", `${dirty} pages protected while normal-world caches may hold dirty lines`, {
-        pages: dirty,
-        address: hex(start),
-      });
+      this.sim.findings.report(
+        "no-dirty-lend",
+        `${dirty} pages protected while normal-world caches may hold dirty lines`,
+        {
+          pages: dirty,
+          address: hex(start),
+        },
+      );
     }
   }
 
@@ -414,7 +435,8 @@ export class Machine {
   setOwner(pa: number, length: number, owner: typeof OWNER_NORMAL | typeof OWNER_SECURE, useCase = 0): void {
     const i0 = this.frames.indexOf(pa);
     const n = Math.ceil(length / PAGE_SIZE);
-    if (i0 < 0 || i0 + n > this.frames.count) throw new Error(`setOwner outside DRAM: ${hex(pa)}+${hex(length)}`);
+    if (i0 < 0 || i0 + n > this.frames.count)
+      throw new Error(`setOwner outside DRAM: ${hex(pa)}+${hex(length)}`);
     const f = this.frames;
     if (owner === OWNER_SECURE) {
       f.owner.fill(OWNER_SECURE, i0, i0 + n);
@@ -422,7 +444,8 @@ export class Machine {
       const cpu = this.masterIndex("cpu-ns");
       if (cpu >= 0) {
         const m = this.masters[cpu];
-        const open = this.#firewallPermits(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
+        const open =
+          this.#firewallPermits(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
           this.#anyPageOpen(m, i0, n);
         this.tzc?.intClear();
         if (open) {
@@ -439,20 +462,26 @@ export class Machine {
       f.owner.fill(OWNER_NORMAL, i0, i0 + n);
       f.useCase.fill(0, i0, i0 + n);
       if (secret > 0) {
-        this.sim.findings.report("scrub-before-return", `${secret} pages returned to the normal world holding secret data`, {
-          address: hex(pa),
-          pages: secret,
-        });
+        this.sim.findings.report(
+          "scrub-before-return",
+          `${secret} pages returned to the normal world holding secret data`,
+          {
+            address: hex(pa),
+            pages: secret,
+          },
+        );
       }
     }
-    if (this.sim.trace.listening) this.sim.trace.emit("hw", "owner", { pa: hex(pa), pages: n, owner, useCase });
+    if (this.sim.trace.listening)
+      this.sim.trace.emit("hw", "owner", { pa: hex(pa), pages: n, owner, useCase });
   }
 
   /** Whether any single page of the range is readable by master m (a range check denies if any part is denied). */
   #anyPageOpen(m: MasterDesc, i0: number, n: number): boolean {
     if (!this.tzc && !this.gpt) return true;
     for (let i = i0; i < i0 + n; i++) {
-      if (this.#firewallPermits(m.world, m.nsaid, this.frames.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED) return true;
+      if (this.#firewallPermits(m.world, m.nsaid, this.frames.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED)
+        return true;
     }
     return false;
   }

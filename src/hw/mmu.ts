@@ -230,7 +230,10 @@ export class DirectMap {
   }
 
   #apply(start: number, end: number, mode: Mode): void {
-    assert(start % PAGE_SIZE === 0 && end % PAGE_SIZE === 0 && start <= end, `direct map range ${start}..${end}`);
+    assert(
+      start % PAGE_SIZE === 0 && end % PAGE_SIZE === 0 && start <= end,
+      `direct map range ${start}..${end}`,
+    );
     if (start === end) return;
     assert(start >= this.base && end <= this.base + this.pud.length * SZ_1G, "direct map range outside DRAM");
     const g0 = Math.floor((start - this.base) / SZ_1G);
@@ -380,17 +383,24 @@ export class DirectMap {
   *entries(): Generator<{ start: number; size: number; code: number; cont: boolean }> {
     for (let g = 0; g < this.pud.length; g++) {
       const c1 = this.pud[g];
-      if (c1 === PT_VALID || c1 === PT_INVALID) yield { start: this.base + g * SZ_1G, size: SZ_1G, code: c1, cont: false };
+      if (c1 === PT_VALID || c1 === PT_INVALID)
+        yield { start: this.base + g * SZ_1G, size: SZ_1G, code: c1, cont: false };
       if (c1 !== PT_TABLE) continue;
       for (let m = g * PTRS; m < (g + 1) * PTRS; m++) {
         const c2 = this.pmd[m];
         const cont2 = this.contPmd[Math.floor(m / CONT)] === 1;
-        if (c2 === PT_VALID || c2 === PT_INVALID) yield { start: this.base + m * SZ_2M, size: SZ_2M, code: c2, cont: cont2 };
+        if (c2 === PT_VALID || c2 === PT_INVALID)
+          yield { start: this.base + m * SZ_2M, size: SZ_2M, code: c2, cont: cont2 };
         if (c2 !== PT_TABLE) continue;
         for (let p = m * PTRS; p < (m + 1) * PTRS; p++) {
           const c3 = this.pte[p];
           if (c3 === PT_VALID || c3 === PT_INVALID) {
-            yield { start: this.base + p * PAGE_SIZE, size: PAGE_SIZE, code: c3, cont: this.contPte[Math.floor(p / CONT)] === 1 };
+            yield {
+              start: this.base + p * PAGE_SIZE,
+              size: PAGE_SIZE,
+              code: c3,
+              cont: this.contPte[Math.floor(p / CONT)] === 1,
+            };
           }
         }
       }

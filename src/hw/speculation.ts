@@ -22,9 +22,11 @@ export function* speculationTask(machine: Machine): Sleeps {
     yield sleep(rng.exponential(meanGapNs));
     // Some dirty line leaves the cache (other activity evicts it).
     const d = machine.caches.pickDirty(rng.float());
-    if (d >= 0 && machine.access(cpu, frames.paOf(d) + rng.int(0, 63) * 64, 64, "writeback") !== ACCESS_OK) continue;
+    if (d >= 0 && machine.access(cpu, frames.paOf(d) + rng.int(0, 63) * 64, 64, "writeback") !== ACCESS_OK)
+      continue;
     // And a line is speculatively filled from anywhere the CPU can reach.
     const i = rng.int(0, frames.count - 1);
-    if (machine.cacheableInNormalWorld(i)) machine.access(cpu, frames.paOf(i) + rng.int(0, 63) * 64, 64, "fill");
+    if (machine.cacheableInNormalWorld(i))
+      machine.access(cpu, frames.paOf(i) + rng.int(0, 63) * 64, 64, "fill");
   }
 }

@@ -71,7 +71,13 @@ export class Tzc400 {
     this.action = action;
     this.regions = [];
     // Region 0 spans the whole address space; TOP0 resets to the address-width limit.
-    this.regions.push({ enabled: true, base: 0, top: Number.MAX_SAFE_INTEGER, secAttr: TZC_REGION_S_NONE, access: 0 });
+    this.regions.push({
+      enabled: true,
+      base: 0,
+      top: Number.MAX_SAFE_INTEGER,
+      secAttr: TZC_REGION_S_NONE,
+      access: 0,
+    });
     for (let i = 1; i <= programmableRegions; i++) {
       this.regions.push({ enabled: false, base: 0, top: 0xfff, secAttr: 0, access: 0 });
     }

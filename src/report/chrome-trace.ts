@@ -42,8 +42,26 @@ export function chromeTrace(events: readonly TraceEvent[], result: RunResult): R
     });
   }
   const meta: ChromeEvent[] = [
-    { name: "process_name", ph: "M", ts: 0, pid: 1, tid: 0, args: { name: `rstmem ${result.scenario} (${result.platform})` } },
-    ...[...tids.entries()].map(([name, t]) => ({ name: "thread_name", ph: "M", ts: 0, pid: 1, tid: t, args: { name } })),
+    {
+      name: "process_name",
+      ph: "M",
+      ts: 0,
+      pid: 1,
+      tid: 0,
+      args: { name: `rstmem ${result.scenario} (${result.platform})` },
+    },
+    ...[...tids.entries()].map(([name, t]) => ({
+      name: "thread_name",
+      ph: "M",
+      ts: 0,
+      pid: 1,
+      tid: t,
+      args: { name },
+    })),
   ];
-  return { displayTimeUnit: "ns", traceEvents: [...meta, ...out], otherData: { seed: result.seed, schedule: result.schedule } };
+  return {
+    displayTimeUnit: "ns",
+    traceEvents: [...meta, ...out],
+    otherData: { seed: result.seed, schedule: result.schedule },
+  };
 }

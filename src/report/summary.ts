@@ -23,12 +23,16 @@ export function summaryText(r: RunResult): string {
   const out: string[] = [];
   out.push(`scenario   ${r.scenario}  (${r.file})`);
   out.push(`platform   ${r.platform}   seed ${r.seed}`);
-  out.push(`time       ${formatDuration(r.simTimeNs)} simulated, ${r.taskSwitches} task switches, ended: ${r.end}`);
+  out.push(
+    `time       ${formatDuration(r.simTimeNs)} simulated, ${r.taskSwitches} task switches, ended: ${r.end}`,
+  );
   const failed = r.steps.filter((s) => !s.ok).length;
   out.push(`steps      ${r.steps.length}/${r.stepsTotal} run, ${failed} failed`);
   for (const s of r.steps) {
     const exp = s.expected ? ` (expected ${s.expected})` : "";
-    out.push(`  ${s.ok ? " " : "✗"} #${s.index} line ${s.line} ${s.kind}: ${s.got}${exp}${s.detail ? ` — ${s.detail}` : ""}`);
+    out.push(
+      `  ${s.ok ? " " : "✗"} #${s.index} line ${s.line} ${s.kind}: ${s.got}${exp}${s.detail ? ` — ${s.detail}` : ""}`,
+    );
   }
   const m = r.machine;
   out.push(
@@ -39,7 +43,8 @@ export function summaryText(r: RunResult): string {
   for (const [id, n] of Object.entries(r.findings)) {
     if (n > 0) out.push(`  ${id}: ${n} — ${INVARIANTS[id as keyof typeof INVARIANTS] ?? ""}`);
   }
-  for (const f of r.findingDetails.slice(0, 10)) out.push(`    at ${formatDuration(f.t)} [${f.task}] ${f.id}: ${f.message}`);
+  for (const f of r.findingDetails.slice(0, 10))
+    out.push(`    at ${formatDuration(f.t)} [${f.task}] ${f.id}: ${f.message}`);
   for (const e of r.expectations) {
     out.push(`expect     ${e.id} ${e.expected}: ${e.actual} ${e.ok ? "ok" : "✗"}`);
   }

@@ -46,7 +46,9 @@ export class SourceMap {
     for (let i = 0; i < path.length; i++) {
       const p = path[i];
       if (isMap(node)) {
-        const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p));
+        const pair = node.items.find(
+          (it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p),
+        );
         if (!pair) break;
         if (key && i === path.length - 1) {
           best = pair.key;
@@ -105,14 +107,19 @@ function def(s: z.ZodType): Def {
 function unwrap(s: z.ZodType): z.ZodType {
   for (;;) {
     const d = def(s);
-    if (d.innerType && (d.type === "optional" || d.type === "default" || d.type === "nullable")) s = d.innerType;
+    if (d.innerType && (d.type === "optional" || d.type === "default" || d.type === "nullable"))
+      s = d.innerType;
     else if (d.type === "pipe" && d.in) s = d.in;
     else return s;
   }
 }
 
 /** Which union option the input meant: the object option sharing most keys with it, else the first whose type fits. */
-function chooseOption(options: z.ZodType[], input: unknown, errors?: readonly (readonly z.core.$ZodIssue[])[]): number {
+function chooseOption(
+  options: z.ZodType[],
+  input: unknown,
+  errors?: readonly (readonly z.core.$ZodIssue[])[],
+): number {
   if (input !== null && typeof input === "object" && !Array.isArray(input)) {
     let best = -1;
     let bestScore = 0;
@@ -130,7 +137,9 @@ function chooseOption(options: z.ZodType[], input: unknown, errors?: readonly (r
     if (options.some((o) => def(unwrap(o)).type === "object")) return -1;
   }
   if (errors) {
-    const fits = errors.findIndex((errs) => !errs.some((e) => e.code === "invalid_type" && e.path.length === 0));
+    const fits = errors.findIndex(
+      (errs) => !errs.some((e) => e.code === "invalid_type" && e.path.length === 0),
+    );
     if (fits >= 0) return fits;
   }
   return -1;
@@ -205,11 +214,19 @@ export function issueToError(
         .map((d) => Object.keys(d.shape!)[0]);
       if (input !== null && typeof input === "object" && !Array.isArray(input) && kinds.length > 0) {
         const first = Object.keys(input)[0];
-        if (first === undefined) return map.error(path, `empty; expected one of the keys ${kinds.join(", ")}`);
-        return map.error([...path, first], `unknown key "${first}"; expected one of the keys ${kinds.join(", ")}`, true);
+        if (first === undefined)
+          return map.error(path, `empty; expected one of the keys ${kinds.join(", ")}`);
+        return map.error(
+          [...path, first],
+          `unknown key "${first}"; expected one of the keys ${kinds.join(", ")}`,
+          true,
+        );
       }
       const names = [...new Set(expected.map(expectedName))].join(" or ") || "something else";
-      return map.error(path, `expected ${names}${kinds.length ? ` (${kinds.join(", ")})` : ""}, got ${typeName(input)}`);
+      return map.error(
+        path,
+        `expected ${names}${kinds.length ? ` (${kinds.join(", ")})` : ""}, got ${typeName(input)}`,
+      );
     }
     case "unrecognized_keys": {
       const known = knownKeys(schema, data, path);
@@ -231,8 +248,16 @@ export function issueToError(
     case "too_big": {
       const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
       const rel = issue.code === "too_small" ? (issue.inclusive ? "≥" : ">") : issue.inclusive ? "≤" : "<";
-      const what = issue.origin === "array" ? "a list of length" : issue.origin === "string" ? "a string of length" : "a number";
-      return map.error(path, `expected ${what} ${rel} ${String(bound)}, got ${typeName(valueAt(data, path))}`);
+      const what =
+        issue.origin === "array"
+          ? "a list of length"
+          : issue.origin === "string"
+            ? "a string of length"
+            : "a number";
+      return map.error(
+        path,
+        `expected ${what} ${rel} ${String(bound)}, got ${typeName(valueAt(data, path))}`,
+      );
     }
     case "invalid_value":
       return map.error(

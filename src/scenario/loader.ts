@@ -65,7 +65,13 @@ export function loadScenarioFile(path: string, displayName = path): Scenario {
     text = readFileSync(path, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ScenarioError(displayName, 0, 0, "", code === "ENOENT" ? "no such file" : `cannot read: ${code ?? String(e)}`);
+    throw new ScenarioError(
+      displayName,
+      0,
+      0,
+      "",
+      code === "ENOENT" ? "no such file" : `cannot read: ${code ?? String(e)}`,
+    );
   }
   return loadScenarioText(text, displayName);
 }

@@ -20,9 +20,17 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
   if (p.firewall_action !== undefined || p.tzc_regions !== undefined) {
     if (firewall.kind !== "tzc400") {
       const key = p.firewall_action !== undefined ? "firewall_action" : "tzc_regions";
-      throw map.error(["platform", key], `${p.preset} has no TZC-400 (its firewall is ${firewall.kind})`, true);
+      throw map.error(
+        ["platform", key],
+        `${p.preset} has no TZC-400 (its firewall is ${firewall.kind})`,
+        true,
+      );
     }
-    firewall = { ...firewall, action: p.firewall_action ?? firewall.action, regions: p.tzc_regions ?? firewall.regions };
+    firewall = {
+      ...firewall,
+      action: p.firewall_action ?? firewall.action,
+      regions: p.tzc_regions ?? firewall.regions,
+    };
   }
   const desc: PlatformDesc = {
     ...base,
@@ -52,16 +60,25 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
   }
   desc.reserved.forEach((r) => {
     if (r.base + r.size > end) {
-      throw map.error(["platform", "dram_size"], `too small: the ${r.name} carveout ends at 0x${(r.base + r.size).toString(16)}`);
+      throw map.error(
+        ["platform", "dram_size"],
+        `too small: the ${r.name} carveout ends at 0x${(r.base + r.size).toString(16)}`,
+      );
     }
   });
   desc.cma.forEach((c, i) => {
     const where = p.cma ? ["platform", "cma", i] : ["platform", "dram_size"];
     if (c.base % 0x400000 !== 0 || c.size % 0x400000 !== 0 || c.size === 0) {
-      throw map.error(where, `CMA area ${c.name}: base and size must be multiples of 4 MiB (MAX_PAGE_ORDER pages, as cma_init_reserved_mem requires)`);
+      throw map.error(
+        where,
+        `CMA area ${c.name}: base and size must be multiples of 4 MiB (MAX_PAGE_ORDER pages, as cma_init_reserved_mem requires)`,
+      );
     }
     if (c.base < desc.dram.base || c.base + c.size > end) {
-      throw map.error(where, `CMA area ${c.name} is not inside DRAM (0x${desc.dram.base.toString(16)}..0x${end.toString(16)})`);
+      throw map.error(
+        where,
+        `CMA area ${c.name} is not inside DRAM (0x${desc.dram.base.toString(16)}..0x${end.toString(16)})`,
+      );
     }
   });
   return desc;

@@ -64,14 +64,20 @@ export const PRESETS: Readonly<Record<string, PlatformDesc>> = {
     // RK3399-class A72 cluster: 1 MiB L2 holds dirty lines. A denied speculative fill is ignored by the core
     // (TRM); a denied dirty write-back under TZC_ACTION_ERR arrives as an asynchronous SError, fatal to Linux
     // (hardware.md §1.8). The fill rate is an assumption.
-    caches: { specFillsPerMs: 100, sizeBytes: 1 * MiB, deniedFill: "ignored", deniedWriteback: "serror-hang" },
+    caches: {
+      specFillsPerMs: 100,
+      sizeBytes: 1 * MiB,
+      deniedFill: "ignored",
+      deniedWriteback: "serror-hang",
+    },
     maxOrder: 10,
     rxtxBufferSize: 4096,
     costs: {},
   },
   "fvp-rme": {
     name: "fvp-rme",
-    description: "Arm FVP with RME, 8 GiB: Hafnium is the SPMC at S-EL2 and protects through granule protection",
+    description:
+      "Arm FVP with RME, 8 GiB: Hafnium is the SPMC at S-EL2 and protects through granule protection",
     dram: { base: 0x80000000, size: 8 * GiB },
     reserved: [
       // Secure partitions' memory at the top of DRAM0, as TF-A's FVP memory map reserves it (placement ours).

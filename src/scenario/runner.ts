@@ -73,7 +73,10 @@ interface StepContext {
   readonly machine: Machine;
 }
 
-function* runStep(ctx: StepContext, step: ScenarioStep): Sleeps<Omit<StepOutcome, "index" | "line" | "kind" | "t">> {
+function* runStep(
+  ctx: StepContext,
+  step: ScenarioStep,
+): Sleeps<Omit<StepOutcome, "index" | "line" | "kind" | "t">> {
   const spec = step.spec;
   if ("sleep" in spec) {
     yield sleep(spec.sleep);
@@ -109,7 +112,8 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   sim.sched.spawn("cpu-speculation", () => speculationTask(machine), { daemon: true });
   sim.sched.spawn("steps", function* () {
     for (const step of sc.steps) {
-      if (sim.trace.listening) sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line });
+      if (sim.trace.listening)
+        sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line });
       const o = yield* runStep(ctx, step);
       outcomes.push({ index: step.index, line: step.line, kind: step.kind, t: sim.now, ...o });
       if (!o.ok) {

@@ -23,7 +23,10 @@ import {
 function unit(pattern: string, expected: string, parse: (v: number | string) => Parsed) {
   return z
     .union([
-      z.number({ message: `expected ${expected}` }).int({ message: `expected ${expected}` }).nonnegative({ message: `expected ${expected}` }),
+      z
+        .number({ message: `expected ${expected}` })
+        .int({ message: `expected ${expected}` })
+        .nonnegative({ message: `expected ${expected}` }),
       z.string().regex(new RegExp(pattern), { message: `expected ${expected}` }),
     ])
     .transform((v, ctx) => {
@@ -55,7 +58,9 @@ export const accessStep = z
       via: z
         .enum(["physical", "direct-map"])
         .optional()
-        .describe("physical (default): a bus transaction; direct-map: a CPU access through the kernel's linear map"),
+        .describe(
+          "physical (default): a bus transaction; direct-map: a CPU access through the kernel's linear map",
+        ),
     }),
   })
   .describe("One memory access through the machine's checkpoint.");
@@ -72,7 +77,10 @@ function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-export const COST_KEYS = Object.fromEntries(COST_NAMES.map((n) => [snake(n), n])) as Record<string, (typeof COST_NAMES)[number]>;
+export const COST_KEYS = Object.fromEntries(COST_NAMES.map((n) => [snake(n), n])) as Record<
+  string,
+  (typeof COST_NAMES)[number]
+>;
 
 const costsSchema = z.strictObject(
   Object.fromEntries(Object.keys(COST_KEYS).map((k) => [k, z.number().nonnegative().optional()])),
@@ -134,6 +142,9 @@ export type StepParsed = z.output<typeof stepSchema>;
 
 /** The JSON Schema of the format, for editors (`rstmem schema`). */
 export function scenarioJsonSchema(): Record<string, unknown> {
-  const js = z.toJSONSchema(scenarioSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+  const js = z.toJSONSchema(scenarioSchema, { io: "input", unrepresentable: "any" }) as Record<
+    string,
+    unknown
+  >;
   return { ...js, title: "rstmem scenario", $id: "https://rstmem.dev/schema/scenario.json" };
 }

@@ -37,7 +37,8 @@ export const ADDRESS_EXPECTED = "an address such as 0x8c000000 or 2348810240";
 export type Parsed = { ok: true; value: number } | { ok: false; why: string };
 
 function checked(v: number, what: string): Parsed {
-  if (!Number.isSafeInteger(v) || v < 0) return { ok: false, why: `expected ${what} (non-negative, below 2^53)` };
+  if (!Number.isSafeInteger(v) || v < 0)
+    return { ok: false, why: `expected ${what} (non-negative, below 2^53)` };
   return { ok: true, value: v };
 }
 

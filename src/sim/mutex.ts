@@ -49,7 +49,10 @@ export class Mutex {
   unlock(): void {
     const me = this.sim.sched.current;
     if (this.owner !== me) {
-      this.sim.kernelWarn("WARN", `DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current) on mutex ${this.name}`);
+      this.sim.kernelWarn(
+        "WARN",
+        `DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current) on mutex ${this.name}`,
+      );
       return;
     }
     this.owner = null;

@@ -60,7 +60,8 @@ export class Prng {
   readonly #streams = new Map<string, RandomStream>();
 
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new Error(`seed must be a non-negative integer, got ${seed}`);
     this.seed = seed;
   }
 

@@ -101,7 +101,9 @@ export function replayChooser(schedule: string): Chooser {
       if (i >= choices.length) return 0; // past the recording: the default
       const c = choices[i++];
       if (c >= candidates.length) {
-        throw new ScheduleDivergence(`choice ${i - 1} is ${c} but only ${candidates.length} tasks are runnable`);
+        throw new ScheduleDivergence(
+          `choice ${i - 1} is ${c} but only ${candidates.length} tasks are runnable`,
+        );
       }
       return c;
     },
@@ -113,7 +115,7 @@ export class ScheduleDivergence extends Error {}
 /** Encodes choices as comma-separated base-36 numbers, with runs written `v*n`: "0*12,1,0*3". */
 export function encodeSchedule(choices: readonly number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < choices.length; ) {
+  for (let i = 0; i < choices.length;) {
     let j = i;
     while (j < choices.length && choices[j] === choices[i]) j++;
     const v = choices[i].toString(36);
@@ -127,7 +129,9 @@ export function encodeSchedule(choices: readonly number[]): string {
 /** A schedule string is `w<window-ns>:` (when the window is not 0) followed by the encoded choices. */
 export function parseSchedule(text: string): { windowNs: number; choices: number[] } {
   const m = /^\s*w(\d+):(.*)$/s.exec(text);
-  return m ? { windowNs: parseInt(m[1], 10), choices: decodeSchedule(m[2]) } : { windowNs: 0, choices: decodeSchedule(text) };
+  return m
+    ? { windowNs: parseInt(m[1], 10), choices: decodeSchedule(m[2]) }
+    : { windowNs: 0, choices: decodeSchedule(text) };
 }
 
 export function decodeSchedule(text: string): number[] {

@@ -21,7 +21,8 @@ export class Sim {
     this.trace = new TraceBus(now, task);
     this.findings = new Findings(now, task);
     this.findings.onFinding((f) => {
-      if (this.trace.listening) this.trace.emit("check", "finding", { id: f.id, message: f.message, ...f.data });
+      if (this.trace.listening)
+        this.trace.emit("check", "finding", { id: f.id, message: f.message, ...f.data });
     });
   }
 

@@ -44,9 +44,17 @@ describe("rstmem run", () => {
   });
 
   it("several files run one after another, a line each, and the exit status is the worst", async () => {
-    const r = await rstmem("run", S("protected-read.yaml"), S("wrong-expectation.yaml"), S("qemu-unprotected.yaml"));
+    const r = await rstmem(
+      "run",
+      S("protected-read.yaml"),
+      S("wrong-expectation.yaml"),
+      S("qemu-unprotected.yaml"),
+    );
     expect(r.code).toBe(1);
-    const lines = r.out.trim().split("\n").filter((l) => /^(PASS|FAIL)/.test(l));
+    const lines = r.out
+      .trim()
+      .split("\n")
+      .filter((l) => /^(PASS|FAIL)/.test(l));
     expect(lines.map((l) => l.slice(0, 4))).toEqual(["PASS", "FAIL", "PASS"]);
   });
 
@@ -93,7 +101,9 @@ describe("bad input and usage exit 2 with one clear message", () => {
   it("a bad seed", async () => {
     const r = await rstmem("run", "--seed", "minus-one");
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/option '--seed <n>' argument 'minus-one' is invalid. expected a non-negative integer/);
+    expect(r.err).toMatch(
+      /option '--seed <n>' argument 'minus-one' is invalid. expected a non-negative integer/,
+    );
   });
 
   it("validate reports the position of the problem", async () => {
@@ -102,7 +112,9 @@ describe("bad input and usage exit 2 with one clear message", () => {
     execFileSync("sh", ["-c", `printf 'steps:\\n  - sleep: soon\\n' > ${f}`]);
     const r = await rstmem("validate", f);
     expect(r.code).toBe(2);
-    expect(r.err).toBe(`rstmem: ${f}:2:12: steps[0].sleep: expected a duration such as 250ns, 10us, 10ms, 2s or 2min\n`);
+    expect(r.err).toBe(
+      `rstmem: ${f}:2:12: steps[0].sleep: expected a duration such as 250ns, 10us, 10ms, 2s or 2min\n`,
+    );
   });
 });
 
@@ -127,7 +139,15 @@ describe("other commands", () => {
     const s = JSON.parse(r.out);
     expect(s.type).toBe("object");
     expect(s.additionalProperties).toBe(false);
-    expect(Object.keys(s.properties)).toEqual(["name", "description", "platform", "seed", "until", "steps", "expect"]);
+    expect(Object.keys(s.properties)).toEqual([
+      "name",
+      "description",
+      "platform",
+      "seed",
+      "until",
+      "steps",
+      "expect",
+    ]);
     const kinds = s.properties.steps.items.anyOf.map((o: { required: string[] }) => o.required[0]);
     expect(kinds).toEqual(["sleep", "access"]);
   });

@@ -54,7 +54,8 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
   {
     name: "an unknown key inside a step",
     text: "steps:\n  - access: { by: cpu-ns, address: 0x40000000, op: read, colour: red }\n",
-    message: 's.yaml:2:58: steps[0].access.colour: unknown key "colour"; expected one of: by, address, length, op, expect, via',
+    message:
+      's.yaml:2:58: steps[0].access.colour: unknown key "colour"; expected one of: by, address, length, op, expect, via',
   },
   {
     name: "a missing required key",

@@ -150,39 +150,48 @@ describe("refcount_t", () => {
 
   it("matches a reference model over random operation sequences", () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom("inc", "incNotZero", "decAndTest", "dec"), { maxLength: 40 }), (ops) => {
-        const { sim, r } = withSim();
-        const c = r(1);
-        let model = 1;
-        let warns = 0;
-        for (const op of ops) {
-          if (model === REFCOUNT_SATURATED) {
-            // Saturated: every operation but inc_not_zero-on-saturated keeps it saturated; all warn.
-            c[op]();
-            warns++;
-            expect(c.read()).toBe(REFCOUNT_SATURATED);
-            continue;
+      fc.property(
+        fc.array(fc.constantFrom("inc", "incNotZero", "decAndTest", "dec"), { maxLength: 40 }),
+        (ops) => {
+          const { sim, r } = withSim();
+          const c = r(1);
+          let model = 1;
+          let warns = 0;
+          for (const op of ops) {
+            if (model === REFCOUNT_SATURATED) {
+              // Saturated: every operation but inc_not_zero-on-saturated keeps it saturated; all warn.
+              c[op]();
+              warns++;
+              expect(c.read()).toBe(REFCOUNT_SATURATED);
+              continue;
+            }
+            if (op === "inc") {
+              c.inc();
+              if (model === 0) {
+                model = REFCOUNT_SATURATED;
+                warns++;
+              } else model++;
+            } else if (op === "incNotZero") {
+              expect(c.incNotZero()).toBe(model !== 0);
+              if (model !== 0) model++;
+            } else if (op === "decAndTest") {
+              expect(c.decAndTest()).toBe(model === 1);
+              if (model === 0) {
+                model = REFCOUNT_SATURATED;
+                warns++;
+              } else model--;
+            } else {
+              c.dec();
+              if (model <= 1) {
+                model = REFCOUNT_SATURATED;
+                warns++;
+              } else model--;
+            }
+            expect(c.read()).toBe(model);
           }
-          if (op === "inc") {
-            c.inc();
-            if (model === 0) (model = REFCOUNT_SATURATED), warns++;
-            else model++;
-          } else if (op === "incNotZero") {
-            expect(c.incNotZero()).toBe(model !== 0);
-            if (model !== 0) model++;
-          } else if (op === "decAndTest") {
-            expect(c.decAndTest()).toBe(model === 1);
-            if (model === 0) (model = REFCOUNT_SATURATED), warns++;
-            else model--;
-          } else {
-            c.dec();
-            if (model <= 1) (model = REFCOUNT_SATURATED), warns++;
-            else model--;
-          }
-          expect(c.read()).toBe(model);
-        }
-        expect(sim.findings.count("kernel-warn")).toBe(warns);
-      }),
+          expect(sim.findings.count("kernel-warn")).toBe(warns);
+        },
+      ),
     );
   });
 });

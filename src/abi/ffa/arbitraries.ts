@@ -59,7 +59,15 @@ export const cleanInputArb: fc.Arbitrary<MemRegionInput> = fc
       page += BigInt(count);
       return c;
     });
-    return { sender_id: r.sender_id, attributes: r.attributes, flags: r.flags, handle: r.handle, tag: r.tag, emads, constituents };
+    return {
+      sender_id: r.sender_id,
+      attributes: r.attributes,
+      flags: r.flags,
+      handle: r.handle,
+      tag: r.tag,
+      emads,
+      constituents,
+    };
   });
 
 /** Any encodable descriptor, reserved fields included: what encode→decode must carry bit for bit. */
@@ -119,7 +127,11 @@ export function expectedDecode(input: MemRegionInput, version: FfaVersion): MemR
             total_page_count: cs.reduce((s, c) => s + c.page_count, 0),
             address_range_count: cs.length,
             reserved: 0n,
-            constituents: cs.map((c) => ({ address: c.address, page_count: c.page_count, reserved: c.reserved ?? 0 })),
+            constituents: cs.map((c) => ({
+              address: c.address,
+              page_count: c.page_count,
+              reserved: c.reserved ?? 0,
+            })),
           },
     length,
   };

@@ -53,13 +53,23 @@ describe("memory region attributes", () => {
   });
 
   it("decodes each field from its bits (reference/ffa.md §3.7)", () => {
-    expect(unpackMemAttributes(FFA_MEM_NORMAL | FFA_MEM_NON_CACHEABLE | FFA_MEM_OUTER_SHAREABLE)).toMatchObject({
+    expect(
+      unpackMemAttributes(FFA_MEM_NORMAL | FFA_MEM_NON_CACHEABLE | FFA_MEM_OUTER_SHAREABLE),
+    ).toMatchObject({
       type: "normal",
       cacheability: "non-cacheable",
       shareability: "outer",
     });
-    expect(unpackMemAttributes(FFA_MEM_DEVICE | FFA_DEV_nGnRE)).toMatchObject({ type: "device", device: "nGnRE", cacheability: null });
-    expect(unpackMemAttributes(0)).toMatchObject({ type: "not-specified", shareability: "non-shareable", ns: false });
+    expect(unpackMemAttributes(FFA_MEM_DEVICE | FFA_DEV_nGnRE)).toMatchObject({
+      type: "device",
+      device: "nGnRE",
+      cacheability: null,
+    });
+    expect(unpackMemAttributes(0)).toMatchObject({
+      type: "not-specified",
+      shareability: "non-shareable",
+      ns: false,
+    });
     expect(unpackMemAttributes(0x30).type).toBe("reserved");
     expect(unpackMemAttributes(0x01).shareability).toBe("reserved");
     expect(unpackMemAttributes(0x20).cacheability).toBe("reserved");
@@ -88,7 +98,12 @@ describe("memory region attributes", () => {
         type: fc.constant("device" as const),
         cacheability: fc.constant(null),
         device: fc.constantFrom("nGnRnE" as const, "nGnRE" as const, "nGRE" as const, "GRE" as const),
-        shareability: fc.constantFrom("non-shareable" as const, "reserved" as const, "outer" as const, "inner" as const),
+        shareability: fc.constantFrom(
+          "non-shareable" as const,
+          "reserved" as const,
+          "outer" as const,
+          "inner" as const,
+        ),
         ns: fc.boolean(),
       }),
     );
@@ -105,7 +120,10 @@ describe("memory access permissions", () => {
     expect([FFA_MEM_RO, FFA_MEM_RW, FFA_MEM_NO_EXEC, FFA_MEM_EXEC]).toEqual([1, 2, 4, 8]);
     expect(unpackMemAccessPermissions(FFA_MEM_RW)).toEqual({ data: "rw", instruction: "not-specified" });
     expect(unpackMemAccessPermissions(FFA_MEM_RO | FFA_MEM_EXEC)).toEqual({ data: "ro", instruction: "x" });
-    expect(unpackMemAccessPermissions(FFA_MEM_RW | FFA_MEM_NO_EXEC)).toEqual({ data: "rw", instruction: "nx" });
+    expect(unpackMemAccessPermissions(FFA_MEM_RW | FFA_MEM_NO_EXEC)).toEqual({
+      data: "rw",
+      instruction: "nx",
+    });
     expect(unpackMemAccessPermissions(0x0f)).toEqual({ data: "reserved", instruction: "reserved" });
     expect(packMemAccessPermissions({ data: "rw", instruction: "nx" })).toBe(0x06);
   });
@@ -118,7 +136,12 @@ describe("memory access permissions", () => {
     );
     const typed: fc.Arbitrary<MemAccessPermissions> = fc.record({
       data: fc.constantFrom("not-specified" as const, "ro" as const, "rw" as const, "reserved" as const),
-      instruction: fc.constantFrom("not-specified" as const, "nx" as const, "x" as const, "reserved" as const),
+      instruction: fc.constantFrom(
+        "not-specified" as const,
+        "nx" as const,
+        "x" as const,
+        "reserved" as const,
+      ),
     });
     fc.assert(
       fc.property(typed, (t) => {
@@ -140,7 +163,10 @@ describe("transaction descriptor flags", () => {
     expect(FFA_MEMORY_REGION_FLAG_BYPASS_BORROWERS_CHECK).toBe(0x400);
     expect(packMemRegionFlags({ transactionType: "lend", zeroMemory: true })).toBe(0x11);
     expect(packMemRegionFlags({ alignmentHint: 3, alignmentHintValid: true })).toBe((3 << 5) | 0x200);
-    expect(unpackMemRegionFlags(0x1c)).toMatchObject({ zeroAfterRelinquish: true, transactionType: "donate" });
+    expect(unpackMemRegionFlags(0x1c)).toMatchObject({
+      zeroAfterRelinquish: true,
+      transactionType: "donate",
+    });
   });
 
   it("pack(unpack(x)) is x for every value of bits[10:0]", () => {

@@ -219,12 +219,16 @@ describe("FF-A versions", () => {
 
   it("major and minor round-trip for every 15-bit major and 16-bit minor", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0x7fff }), fc.integer({ min: 0, max: 0xffff }), (major, minor) => {
-        const v = ffaPackVersion(major, minor);
-        expect(v >>> 31).toBe(0);
-        expect(ffaVersionMajor(v)).toBe(major);
-        expect(ffaVersionMinor(v)).toBe(minor);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 0x7fff }),
+        fc.integer({ min: 0, max: 0xffff }),
+        (major, minor) => {
+          const v = ffaPackVersion(major, minor);
+          expect(v >>> 31).toBe(0);
+          expect(ffaVersionMajor(v)).toBe(major);
+          expect(ffaVersionMinor(v)).toBe(minor);
+        },
+      ),
     );
   });
 

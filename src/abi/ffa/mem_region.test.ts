@@ -27,15 +27,18 @@ describe("descriptor sizes and offsets (reference/ffa.md §3)", () => {
     ["1.2", 80, 112],
     ["1.1", 64, 96],
     ["1.0", 48, 80],
-  ] as const)("v%s with 1 receiver and 1 constituent: composite at %i, %i bytes in all", (version, comp, total) => {
-    const bytes = encodeMemRegion(oneReceiverOnePage, version);
-    expect(bytes.length).toBe(total);
-    expect(compositeOffsetFor(version, 1)).toBe(comp);
-    expect(mtdTotalSize(version, 1, 1)).toBe(total);
-    const d = decodeMemRegion(bytes, version);
-    expect(d.ok && d.value.composite?.offset).toBe(comp);
-    expect(le(bytes, mtdHeaderSize(version) + 4, 4)).toBe(BigInt(comp)); // EMAD composite offset
-  });
+  ] as const)(
+    "v%s with 1 receiver and 1 constituent: composite at %i, %i bytes in all",
+    (version, comp, total) => {
+      const bytes = encodeMemRegion(oneReceiverOnePage, version);
+      expect(bytes.length).toBe(total);
+      expect(compositeOffsetFor(version, 1)).toBe(comp);
+      expect(mtdTotalSize(version, 1, 1)).toBe(total);
+      const d = decodeMemRegion(bytes, version);
+      expect(d.ok && d.value.composite?.offset).toBe(comp);
+      expect(le(bytes, mtdHeaderSize(version) + 4, 4)).toBe(BigInt(comp)); // EMAD composite offset
+    },
+  );
 
   it("a 4K fragment holds 250 constituents for v1.2 with 1 receiver, 252 for v1.0", () => {
     expect(Math.floor((4096 - compositeOffsetFor("1.2", 1) - 16) / 16)).toBe(250);
@@ -112,18 +115,21 @@ describe("encode → decode round trip", () => {
     );
   });
 
-  it.each(["1.0", "1.1", "1.2"] as const)("any encodable v%s field values, reserved ones included, survive bit for bit", (version) => {
-    fc.assert(
-      fc.property(anyInputArb(version), (input) => {
-        const bytes = encodeMemRegion(input, version);
-        const d = decodeMemRegion(bytes, version);
-        expect(d).toEqual({ ok: true, value: expectedDecode(input, version) });
-        // Encoding is deterministic.
-        expect(encodeMemRegion(input, version)).toEqual(bytes);
-      }),
-      { numRuns: 200 },
-    );
-  });
+  it.each(["1.0", "1.1", "1.2"] as const)(
+    "any encodable v%s field values, reserved ones included, survive bit for bit",
+    (version) => {
+      fc.assert(
+        fc.property(anyInputArb(version), (input) => {
+          const bytes = encodeMemRegion(input, version);
+          const d = decodeMemRegion(bytes, version);
+          expect(d).toEqual({ ok: true, value: expectedDecode(input, version) });
+          // Encoding is deterministic.
+          expect(encodeMemRegion(input, version)).toEqual(bytes);
+        }),
+        { numRuns: 200 },
+      );
+    },
+  );
 
   it("decode reads a descriptor inside a larger buffer (byteOffset ≠ 0)", () => {
     const b = encodeMemRegion(oneReceiverOnePage, "1.1");
@@ -198,7 +204,11 @@ describe("decode of a cut-short or inconsistent buffer names the structure it co
 
   it("an EMAD size below 16 cannot be read", () => {
     const d = decodeMemRegion(encodeMemRegion(oneReceiverOnePage, "1.1", { emad_size: 8 }), "1.1");
-    expect(!d.ok && [d.error.field, d.error.offset, d.error.rule]).toEqual(["emad_size", 24, "emad-size-readable"]);
+    expect(!d.ok && [d.error.field, d.error.offset, d.error.rule]).toEqual([
+      "emad_size",
+      24,
+      "emad-size-readable",
+    ]);
   });
 
   it("an EMAD array offset past the end is reported on emad_offset", () => {
