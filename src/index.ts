@@ -2,7 +2,14 @@
  * rstmem's public API: load and run scenarios, build machines, and the engine underneath.
  */
 export { INVARIANTS, INVARIANT_IDS, type InvariantId } from "./check/invariants.ts";
-export { Machine, ACCESS_OK, FAULT_DENIED, FAULT_UNMAPPED, FAULT_NO_MEMORY, type AccessOp } from "./hw/machine.ts";
+export {
+  Machine,
+  ACCESS_OK,
+  FAULT_DENIED,
+  FAULT_UNMAPPED,
+  FAULT_NO_MEMORY,
+  type AccessOp,
+} from "./hw/machine.ts";
 export { DirectMap } from "./hw/mmu.ts";
 export { costModel, DEFAULT_COSTS, type CostModel } from "./hw/costs.ts";
 export type { PlatformDesc, MasterDesc, FirewallDesc, ReservedMemDesc, CmaAreaDesc } from "./hw/platform.ts";
