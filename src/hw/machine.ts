@@ -198,7 +198,10 @@ export class Machine {
     this.lastSilentDenial = false;
     const m = this.masters[master];
     if (length <= 0 || pa < this.dramBase || pa + length > this.dramEnd) {
-      return this.#fault(FAULT_NO_MEMORY, m, pa, op, "no DRAM at this address");
+      const sram = this.platform.secureRam.find((r) => pa >= r.base && pa + length <= r.base + r.size);
+      if (!sram || length <= 0) return this.#fault(FAULT_NO_MEMORY, m, pa, op, "no memory at this address");
+      if (m.world !== "s") return this.#fault(FAULT_DENIED, m, pa, op, `${sram.name} is only reachable from the secure world`);
+      return ACCESS_OK;
     }
     const frames = this.frames;
     const first = Math.floor(pa / PAGE_SIZE) - frames.basePfn;

@@ -60,6 +60,8 @@ export interface PlatformDesc {
   readonly description: string;
   readonly dram: { readonly base: number; readonly size: number };
   readonly reserved: readonly ReservedMemDesc[];
+  /** Memory outside DRAM that only the secure world reaches (QEMU virt's secure RAM). */
+  readonly secureRam: readonly { readonly name: string; readonly base: number; readonly size: number }[];
   readonly cma: readonly CmaAreaDesc[];
   readonly firewall: FirewallDesc;
   readonly spmc: SpmcFlavor;

@@ -10,6 +10,7 @@ import type { PlatformDesc } from "../hw/platform.ts";
 import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
 import { resolvePlatform } from "./platform.ts";
 import { scenarioSchema, STEP_KINDS, type ScenarioParsed, type StepKind, type StepParsed } from "./schema.ts";
+import { stepDef } from "./steps/index.ts";
 
 export interface ScenarioStep {
   readonly index: number;
@@ -78,15 +79,9 @@ export function loadScenarioFile(path: string, displayName = path): Scenario {
 
 function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
   const platform = resolvePlatform(sc.platform ?? "qemu-virt", map);
-  const masters = new Set(platform.masters.map((m) => m.name));
   const steps = (sc.steps ?? []).map((spec, index): ScenarioStep => {
-    const kind = STEP_KINDS.find((k) => k in spec)!;
-    if ("access" in spec && !masters.has(spec.access.by)) {
-      throw map.error(
-        ["steps", index, "access", "by"],
-        `no bus master "${spec.access.by}" on ${platform.name}; expected one of ${[...masters].join(", ")}`,
-      );
-    }
+    const kind = STEP_KINDS.find((k) => k in (spec as object))!;
+    stepDef(kind).check?.(spec, platform, ["steps", index], map);
     return { index, line: map.locate(["steps", index]).line, kind, spec };
   });
   const expectFindings = Object.entries(sc.expect?.findings ?? {}).map(([id, v]): FindingExpectation => {

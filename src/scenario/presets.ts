@@ -32,6 +32,8 @@ export const PRESETS: Readonly<Record<string, PlatformDesc>> = {
     dram: { base: 0x40000000, size: 4 * GiB },
     // OP-TEE runs from QEMU's separate secure RAM (0x0e000000), not from DRAM: no carveout here.
     reserved: [],
+    // QEMU virt's VIRT_SECURE_MEM (hw/arm/virt.c): 16 MiB only the secure world can address.
+    secureRam: [{ name: "secure-ram", base: 0x0e000000, size: 16 * MiB }],
     // The default CMA area, placed top-down below 4 GiB as the kernel does for DMA32 (size is our choice).
     cma: [{ name: "reserved", base: 0xf0000000, size: 256 * MiB }],
     firewall: { kind: "none" },
@@ -55,6 +57,7 @@ export const PRESETS: Readonly<Record<string, PlatformDesc>> = {
       // A mapped carveout (e.g. ramoops), to show that not every reserved region is no-map.
       { name: "ramoops", base: 0x7dc00000, size: 2 * MiB, noMap: false, secure: false },
     ],
+    secureRam: [],
     cma: [{ name: "reserved", base: 0xc0000000, size: 1 * GiB }],
     firewall: { kind: "tzc400", regions: 8, action: "err" },
     spmc: "optee-sel1",
@@ -83,6 +86,7 @@ export const PRESETS: Readonly<Record<string, PlatformDesc>> = {
       // Secure partitions' memory at the top of DRAM0, as TF-A's FVP memory map reserves it (placement ours).
       { name: "spmc_sps", base: 0xfc000000, size: 64 * MiB, noMap: true, secure: true },
     ],
+    secureRam: [],
     cma: [{ name: "reserved", base: 0xc0000000, size: 1 * GiB }],
     firewall: { kind: "rme" },
     spmc: "hafnium",

@@ -4,13 +4,14 @@
  * finding expectations. The result is a pure function of (scenario, seed, schedule).
  */
 import { INVARIANT_IDS } from "../check/invariants.ts";
-import { ACCESS_OK, FAULT_NAMES, Machine } from "../hw/machine.ts";
-import { speculationTask } from "../hw/speculation.ts";
 import type { Finding } from "../sim/findings.ts";
-import { replayChooser, sleep, type RunEnd, type Sleeps } from "../sim/scheduler.ts";
+import { replayChooser, type RunEnd } from "../sim/scheduler.ts";
 import { Sim } from "../sim/sim.ts";
 import type { TraceEvent } from "../sim/trace.ts";
-import type { Scenario, ScenarioStep } from "./loader.ts";
+import type { Scenario } from "./loader.ts";
+import { stepDef } from "./steps/index.ts";
+import type { StepContext } from "./steps/types.ts";
+import { buildSystem } from "./system.ts";
 
 export interface StepOutcome {
   readonly index: number;
@@ -67,54 +68,21 @@ export interface RunOptions {
   readonly onProgress?: (simTimeNs: number, stepsDone: number) => void;
 }
 
-/** What one step's execution needs. */
-interface StepContext {
-  readonly sim: Sim;
-  readonly machine: Machine;
-}
-
-function* runStep(
-  ctx: StepContext,
-  step: ScenarioStep,
-): Sleeps<Omit<StepOutcome, "index" | "line" | "kind" | "t">> {
-  const spec = step.spec;
-  if ("sleep" in spec) {
-    yield sleep(spec.sleep);
-    return { got: "ok", expected: null, ok: true, detail: null };
-  }
-  const a = spec.access;
-  const m = ctx.machine;
-  const master = m.masterIndex(a.by);
-  const length = a.length ?? 8;
-  const code = m.access(master, a.address, length, a.op, { viaDirectMap: a.via === "direct-map" });
-  const got = code === ACCESS_OK ? "ok" : "fault";
-  const detail =
-    code === ACCESS_OK
-      ? m.lastSilentDenial
-        ? "denied by the firewall, answered OKAY (reads return zeros, writes are dropped)"
-        : null
-      : `${FAULT_NAMES[code]}: ${m.lastFault?.why ?? ""}`;
-  // An access takes a bus round trip; a few ns of virtual time keeps steps ordered (assumption).
-  yield sleep(Math.ceil(length / m.costs.memcpyBytesPerNs) + 10);
-  const expected = a.expect ?? null;
-  return { got, expected, ok: expected === null || expected === got, detail };
-}
-
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   const seed = opts.seed ?? sc.seed;
   const sim = new Sim(seed, opts.schedule !== undefined ? replayChooser(opts.schedule) : undefined);
   if (opts.trace) sim.trace.subscribe(opts.trace);
-  const machine = new Machine(sim, sc.platform);
-  const ctx: StepContext = { sim, machine };
+  const system = buildSystem(sim, sc.platform);
+  const machine = system.machine;
+  const ctx: StepContext = { system, vars: new Map(), file: sc.file };
   const outcomes: StepOutcome[] = [];
   let failure: string | null = null;
 
-  sim.sched.spawn("cpu-speculation", () => speculationTask(machine), { daemon: true });
   sim.sched.spawn("steps", function* () {
     for (const step of sc.steps) {
       if (sim.trace.listening)
         sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line });
-      const o = yield* runStep(ctx, step);
+      const o = yield* stepDef(step.kind).run(ctx, step.spec);
       outcomes.push({ index: step.index, line: step.line, kind: step.kind, t: sim.now, ...o });
       if (!o.ok) {
         failure =

@@ -7,69 +7,18 @@ import { z } from "zod";
 import { INVARIANT_IDS } from "../check/invariants.ts";
 import { COST_NAMES } from "../hw/costs.ts";
 import { PRESET_NAMES } from "./presets.ts";
-import {
-  ADDRESS_EXPECTED,
-  ADDRESS_PATTERN,
-  DURATION_EXPECTED,
-  DURATION_PATTERN,
-  parseAddress,
-  parseDuration,
-  parseSize,
-  SIZE_EXPECTED,
-  SIZE_PATTERN,
-  type Parsed,
-} from "./units.ts";
+import { addressSchema, durationSchema, sizeSchema } from "./schema-units.ts";
+import { STEP_DEFS } from "./steps/index.ts";
 
-function unit(pattern: string, expected: string, parse: (v: number | string) => Parsed) {
-  return z
-    .union([
-      z
-        .number({ message: `expected ${expected}` })
-        .int({ message: `expected ${expected}` })
-        .nonnegative({ message: `expected ${expected}` }),
-      z.string().regex(new RegExp(pattern), { message: `expected ${expected}` }),
-    ])
-    .transform((v, ctx) => {
-      const p = parse(v);
-      if (!p.ok) {
-        ctx.addIssue({ code: "custom", message: p.why });
-        return z.NEVER;
-      }
-      return p.value;
-    });
-}
-
-export const sizeSchema = unit(SIZE_PATTERN, SIZE_EXPECTED, parseSize);
-export const durationSchema = unit(DURATION_PATTERN, DURATION_EXPECTED, parseDuration);
-export const addressSchema = unit(ADDRESS_PATTERN, ADDRESS_EXPECTED, parseAddress);
+export { addressSchema, durationSchema, sizeSchema };
 
 // ---- Steps: each kind is an object with its kind's key; the loader picks the kind by that key ----
 
-export const sleepStep = z.strictObject({ sleep: durationSchema }).describe("Let virtual time pass.");
-
-export const accessStep = z
-  .strictObject({
-    access: z.strictObject({
-      by: z.string().describe("bus master: cpu-ns, cpu-s, video-decoder, display, gpu"),
-      address: addressSchema,
-      length: sizeSchema.optional().describe("bytes, default 8"),
-      op: z.enum(["read", "write"]),
-      expect: z.enum(["ok", "fault"]).optional(),
-      via: z
-        .enum(["physical", "direct-map"])
-        .optional()
-        .describe(
-          "physical (default): a bus transaction; direct-map: a CPU access through the kernel's linear map",
-        ),
-    }),
-  })
-  .describe("One memory access through the machine's checkpoint.");
-
 /** Step kinds by their key, in the order the union lists them. */
-export const STEP_KINDS = ["sleep", "access"] as const;
-export type StepKind = (typeof STEP_KINDS)[number];
+export const STEP_KINDS = STEP_DEFS.map((d) => d.kind);
+export type StepKind = string;
 
-export const stepSchema = z.union([sleepStep, accessStep]);
+export const stepSchema = z.union(STEP_DEFS.map((d) => d.schema) as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]);
 
 // ---- Platform ----
 

@@ -10,7 +10,12 @@ import {
   FFA_MEM_RETRIEVE_RESP_32,
   FFA_MEM_SHARE_64,
 } from "./func.ts";
-import { decodeMemRegion, encodeMemRegion, type MemRegionInput, type MemRegionOverrides } from "./mem_region.ts";
+import {
+  decodeMemRegion,
+  encodeMemRegion,
+  type MemRegionInput,
+  type MemRegionOverrides,
+} from "./mem_region.ts";
 import type { FfaProblem } from "./problem.ts";
 import { validateMemRegion } from "./validate.ts";
 import type { FfaVersion } from "./version.ts";
@@ -50,7 +55,13 @@ describe("validate() accepts what Linux and Hafnium build", () => {
 
   it("a Hafnium retrieve request (no composite) and a hypervisor retrieve request have no problems", () => {
     expect(problems({ constituents: null, handle: 5n }, "1.2", {}, FFA_MEM_RETRIEVE_REQ_64)).toEqual([]);
-    const hyp = { sender_id: 0, attributes: 0, emads: [], constituents: null, handle: 0x8000_0000_0000_0001n };
+    const hyp = {
+      sender_id: 0,
+      attributes: 0,
+      emads: [],
+      constituents: null,
+      handle: 0x8000_0000_0000_0001n,
+    };
     expect(problems(hyp, "1.1", {}, FFA_MEM_RETRIEVE_REQ_64)).toEqual([]);
   });
 
@@ -144,7 +155,12 @@ describe("validate() names each malformation with its field and byte offset", ()
   });
 
   it("a receiver that is the sender, and a repeated receiver", () => {
-    expectProblem(problems({ emads: [{ receiver_id: 1, permissions: 2 }] }), "receiver-is-sender", "emads[0].receiver_id", 48);
+    expectProblem(
+      problems({ emads: [{ receiver_id: 1, permissions: 2 }] }),
+      "receiver-is-sender",
+      "emads[0].receiver_id",
+      48,
+    );
     const dup = { emads: [share.emads[0], share.emads[0]] };
     expectProblem(problems(dup, "1.2"), "receiver-duplicate", "emads[1].receiver_id", 80);
     expectProblem(problems(dup, "1.0"), "receiver-duplicate", "emads[1].receiver_id", 48);
@@ -153,7 +169,9 @@ describe("validate() names each malformation with its field and byte offset", ()
   it("repeated receivers among many EMADs are all found", () => {
     const emads = Array.from({ length: 40 }, (_, i) => ({ receiver_id: 0x8000 + (i % 30), permissions: 2 }));
     const list = problems({ emads }, "1.1").filter((p) => p.rule === "receiver-duplicate");
-    expect(list.map((p) => p.field)).toEqual(Array.from({ length: 10 }, (_, i) => `emads[${30 + i}].receiver_id`));
+    expect(list.map((p) => p.field)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `emads[${30 + i}].receiver_id`),
+    );
   });
 
   it("EMADs pointing at different composites", () => {
@@ -162,17 +180,34 @@ describe("validate() names each malformation with its field and byte offset", ()
   });
 
   it("a retrieve request whose EMAD points at a composite", () => {
-    expectProblem(problems({}, "1.2", {}, FFA_MEM_RETRIEVE_REQ_64), "retrieve-composite-offset-zero", "emads[0].composite_offset", 52);
+    expectProblem(
+      problems({}, "1.2", {}, FFA_MEM_RETRIEVE_REQ_64),
+      "retrieve-composite-offset-zero",
+      "emads[0].composite_offset",
+      52,
+    );
   });
 
   it("a send or response without a composite", () => {
-    expectProblem(problems({ constituents: null }, "1.2", {}, FFA_MEM_LEND_32), "composite-required", "emads[0].composite_offset", 52);
+    expectProblem(
+      problems({ constituents: null }, "1.2", {}, FFA_MEM_LEND_32),
+      "composite-required",
+      "emads[0].composite_offset",
+      52,
+    );
   });
 
   it("composite offset not 16-aligned, or before the end of the EMAD array", () => {
-    expectProblem(problems({}, "1.1", { composite_offset: 72 }), "composite-offset-aligned", "emads[0].composite_offset", 52);
+    expectProblem(
+      problems({}, "1.1", { composite_offset: 72 }),
+      "composite-offset-aligned",
+      "emads[0].composite_offset",
+      52,
+    );
     // In v1.2 a composite read at 64 overlaps EMAD[0]'s impdef, which here spells a 1-range composite.
-    const impdef = { emads: [{ receiver_id: 0x8001, permissions: 2, impdef: [0n, (1n << 32n) | 5n] as const }] };
+    const impdef = {
+      emads: [{ receiver_id: 0x8001, permissions: 2, impdef: [0n, (1n << 32n) | 5n] as const }],
+    };
     const early = problems(impdef, "1.2", { composite_offset: 64 });
     expectProblem(early, "composite-after-emads", "emads[0].composite_offset", 52);
   });
@@ -183,7 +218,11 @@ describe("validate() names each malformation with its field and byte offset", ()
 
   it("no constituents", () => {
     expect(problems({ constituents: [] }, "1.2")).toEqual([
-      expect.objectContaining({ rule: "constituents-nonzero", field: "composite.address_range_count", offset: 84 }),
+      expect.objectContaining({
+        rule: "constituents-nonzero",
+        field: "composite.address_range_count",
+        offset: 84,
+      }),
     ]);
   });
 
@@ -195,7 +234,11 @@ describe("validate() names each malformation with its field and byte offset", ()
 
   it("total_page_count not the sum of the constituents", () => {
     expect(problems({}, "1.2", { total_page_count: 15 })).toEqual([
-      expect.objectContaining({ rule: "total-page-count-sum", field: "composite.total_page_count", offset: 80 }),
+      expect.objectContaining({
+        rule: "total-page-count-sum",
+        field: "composite.total_page_count",
+        offset: 80,
+      }),
     ]);
   });
 
@@ -204,7 +247,12 @@ describe("validate() names each malformation with its field and byte offset", ()
       problems({ constituents: [{ address, page_count, reserved }] }, "1.2");
     expectProblem(c(0x8800_0000n, 1, 9), "reserved-mbz", "composite.constituents[0].reserved", 108);
     expectProblem(c(0x8800_0800n, 1), "constituent-address-aligned", "composite.constituents[0].address", 96);
-    expectProblem(c(0xffff_ffff_ffff_f000n, 2), "constituent-range-wraps", "composite.constituents[0].page_count", 104);
+    expectProblem(
+      c(0xffff_ffff_ffff_f000n, 2),
+      "constituent-range-wraps",
+      "composite.constituents[0].page_count",
+      104,
+    );
     expect(c(0xffff_ffff_ffff_f000n, 1)).toEqual([]);
   });
 
@@ -217,7 +265,11 @@ describe("validate() names each malformation with its field and byte offset", ()
       ],
     });
     expect(list).toEqual([
-      expect.objectContaining({ rule: "constituents-overlap", field: "composite.constituents[0].address", offset: 96 }),
+      expect.objectContaining({
+        rule: "constituents-overlap",
+        field: "composite.constituents[0].address",
+        offset: 96,
+      }),
     ]);
   });
 

@@ -60,8 +60,9 @@ export interface ValidateOptions {
 }
 
 /**
- * Lists every problem of a decoded descriptor, for a caller at `version`; empty means none. The
- * descriptor must be whole (all fragments joined): `desc.length` is taken as its total length.
+ * Lists every problem of a decoded descriptor, for a caller at `version` (the version it was
+ * decoded with); empty means none. The descriptor must be whole (all fragments joined):
+ * `desc.length` is taken as its total length.
  */
 export function validateMemRegion(
   desc: MemRegion,
