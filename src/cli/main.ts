@@ -2,11 +2,12 @@
  * The rstmem command (commander 14). Exit status: 0 every expectation held, 1 one did not, 2 bad input
  * or usage — always one clear message, never a stack trace.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { describeDescriptor, describeRelinquish, isFfaVersion, parseHexOrBytes } from "../abi/ffa/index.ts";
 import { INVARIANTS } from "../check/invariants.ts";
 import { chromeTrace } from "../report/chrome-trace.ts";
 import { summaryJson, summaryLine, summaryText } from "../report/summary.ts";
@@ -149,6 +150,38 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command("schema")
     .description("print the scenario format's JSON Schema (for editor completion)")
     .action(() => io.out(JSON.stringify(scenarioJsonSchema(), null, 2) + "\n"));
+
+  const ffa = program.command("ffa").description("FF-A tools");
+  ffa
+    .command("decode")
+    .description(
+      "decode an FF-A memory transaction descriptor (or, with --relinquish, a relinquish descriptor) and " +
+        "print every field and every validation problem as JSON; exit 1 when it has problems",
+    )
+    .argument("<bytes>", "hex bytes (spaces and 0x prefixes allowed), or @FILE holding hex text or raw bytes")
+    .addOption(new Option("--version <v>", "descriptor layout").choices(["1.0", "1.1", "1.2"]).default("1.2"))
+    .option("--relinquish", "decode an ffa_mem_relinquish descriptor instead")
+    .action((input: string, opts: { version: string; relinquish?: boolean }) => {
+      let raw: string | Uint8Array = input;
+      if (input.startsWith("@")) {
+        try {
+          raw = new Uint8Array(readFileSync(input.slice(1)));
+        } catch (e) {
+          throw new UsageError(
+            `${input.slice(1)}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(e)}`,
+          );
+        }
+      }
+      const bytes = parseHexOrBytes(raw);
+      if (!bytes.ok) throw new UsageError(`not hex bytes: ${bytes.error.why}`);
+      if (!isFfaVersion(opts.version)) throw new UsageError(`unknown FF-A version ${opts.version}`);
+      const out = opts.relinquish
+        ? describeRelinquish(bytes.value)
+        : describeDescriptor(bytes.value, opts.version);
+      io.out(JSON.stringify(out, null, 2) + "\n");
+      const problems = out.problems;
+      setCode(Array.isArray(problems) && problems.length > 0 ? 1 : 0);
+    });
 
   program
     .command("invariants")

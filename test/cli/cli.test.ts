@@ -118,6 +118,39 @@ describe("bad input and usage exit 2 with one clear message", () => {
   });
 });
 
+describe("rstmem ffa decode", () => {
+  // v1.1, sender 0, attributes 0x2f, one receiver 0x8001 RW, one constituent of 16 pages at 0x8c000000.
+  const V11 =
+    "00002f0000000000000000000000000000000000000000001000000001000000300000000000000000000000000000000180060040000000" +
+    "00000000000000000010000000010000000000000000000000000000008c000000001000000000000000";
+
+  it("prints every field of a valid descriptor and exits 0", async () => {
+    const r = await rstmem("ffa", "decode", V11, "--version", "1.1");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.decoded).toBe(true);
+    expect(j.header.emad_offset).toBe(48);
+    expect(j.emads[0].receiver_id).toBe("0x8001");
+    expect(j.emads[0].composite_offset).toBe(64);
+    expect(j.problems).toEqual([]);
+  });
+
+  it("reads @FILE and reports problems with exit 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-"));
+    const f = join(dir, "d.hex");
+    execFileSync("sh", ["-c", `printf '00ff' > ${f}`]);
+    const r = await rstmem("ffa", "decode", `@${f}`);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).problems[0].rule).toBe("header-in-bounds");
+  });
+
+  it("input that is not hex is a usage error", async () => {
+    const r = await rstmem("ffa", "decode", "zz");
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('rstmem: not hex bytes: character "z" at 0 is not a hex digit\n');
+  });
+});
+
 describe("other commands", () => {
   it("validate accepts a good scenario", async () => {
     const r = await rstmem("validate", S("protected-read.yaml"));
