@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { encodeMemRegion } from "../../src/abi/ffa/index.ts";
 import { main } from "../../src/cli/main.ts";
 
 const S = (name: string) => join(import.meta.dirname, "..", "scenarios", name);
@@ -120,9 +121,18 @@ describe("bad input and usage exit 2 with one clear message", () => {
 
 describe("rstmem ffa decode", () => {
   // v1.1, sender 0, attributes 0x2f, one receiver 0x8001 RW, one constituent of 16 pages at 0x8c000000.
-  const V11 =
-    "00002f0000000000000000000000000000000000000000001000000001000000300000000000000000000000000000000180060040000000" +
-    "00000000000000000010000000010000000000000000000000000000008c000000001000000000000000";
+  const V11 = Buffer.from(
+    encodeMemRegion(
+      {
+        sender_id: 0,
+        attributes: 0x2f,
+        flags: 0,
+        emads: [{ receiver_id: 0x8001, permissions: 0x6, flags: 0 }],
+        constituents: [{ address: 0x8c000000n, page_count: 16 }],
+      },
+      "1.1",
+    ),
+  ).toString("hex");
 
   it("prints every field of a valid descriptor and exits 0", async () => {
     const r = await rstmem("ffa", "decode", V11, "--version", "1.1");
