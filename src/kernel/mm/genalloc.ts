@@ -25,9 +25,9 @@
  * - bitmap words are 32 bits (Uint32Array), not BITS_PER_LONG; no result depends on the word size.
  */
 
-/** Where BUG()/WARN_ON() land. The default throws, so misuse in a test is loud. */
 import { and53, bitmapFindNextZeroAreaOff, findNextBit, findNextZeroBit, writeRange } from "../lib/bitmap.ts";
 
+/** Where BUG()/WARN_ON() land. The default throws, so misuse in a test is loud. */
 export type GenPoolWarn = (kind: "BUG" | "WARN", message: string) => void;
 
 /** struct genpool_data_align — alignment in bytes, an int in the kernel. */
