@@ -10,6 +10,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { describeDescriptor, describeRelinquish, isFfaVersion, parseHexOrBytes } from "../abi/ffa/index.ts";
 import { INVARIANTS } from "../check/invariants.ts";
 import { chromeTrace } from "../report/chrome-trace.ts";
+import { ftraceText } from "../report/ftrace.ts";
 import { summaryJson, summaryLine, summaryText } from "../report/summary.ts";
 import { ScenarioError } from "../scenario/errors.ts";
 import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
@@ -75,6 +76,7 @@ function runOne(sc: Scenario, opts: { seed?: number; out?: string; schedule?: st
     writeFileSync(join(dir, "summary.json"), summaryJson(result) + "\n");
     writeFileSync(join(dir, "schedule.txt"), result.schedule + "\n");
     writeFileSync(join(dir, "trace.json"), JSON.stringify(chromeTrace(events ?? [], result)) + "\n");
+    writeFileSync(join(dir, "trace.txt"), ftraceText(events ?? []));
   }
   return result;
 }
@@ -94,7 +96,10 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .argument("[file...]", "scenario files (YAML or JSON)")
     .option("--json", "print the result as JSON")
     .option("--seed <n>", "override the scenario's seed", parseSeed)
-    .option("--out <dir>", "write summary.json, schedule.txt and trace.json (Chrome/Perfetto) per scenario")
+    .option(
+      "--out <dir>",
+      "write summary.json, schedule.txt, trace.json (Chrome/Perfetto) and trace.txt (ftrace) per scenario",
+    )
     .addOption(new Option("--schedule <s>", "replay a recorded schedule string").hideHelp())
     .action((files: string[], opts: { json?: boolean; seed?: number; out?: string; schedule?: string }) => {
       // Load everything first: a bad file stops the batch before anything runs.

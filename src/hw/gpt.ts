@@ -68,9 +68,11 @@ export class GranuleProtectionTable {
 
   /** Whether a world's access to every granule of [pa, pa + length) passes the granule protection check. */
   permits(world: World, pa: number, length: number): boolean {
-    if (world === "ns" && this.#nonNs === 0) return true;
     const first = Math.floor(pa / 4096) - this.#basePfn;
     const last = Math.floor((pa + length - 1) / 4096) - this.#basePfn;
+    // Outside the table is NO_ACCESS, as gpiAt() says.
+    if (first < 0 || last >= this.gpi.length) return false;
+    if (world === "ns" && this.#nonNs === 0) return true;
     for (let i = first; i <= last; i++) {
       const g = this.gpi[i];
       if (g === GPT_GPI_ANY || g === GPT_GPI_NS) continue;

@@ -180,9 +180,16 @@ export class Machine {
     return ((this.#useCaseMasters.get(useCase) ?? 0) & (1 << m)) !== 0;
   }
 
-  /** Whether the firewall would let master m perform this access (no side effects on fail registers kept). */
+  /** The firewall's verdict on a real transaction (a TZC denial latches its fail registers). */
   #firewallPermits(world: World, nsaid: number, pa: number, length: number, write: boolean): number {
     if (this.tzc) return this.tzc.check(world, nsaid, pa, length, write);
+    if (this.gpt) return this.gpt.permits(world, pa, length) ? TZC_ALLOWED : 1;
+    return TZC_ALLOWED;
+  }
+
+  /** The same verdict for the model's own questions: nothing is latched. */
+  #firewallWouldPermit(world: World, nsaid: number, pa: number, length: number, write: boolean): number {
+    if (this.tzc) return this.tzc.probe(world, nsaid, pa, length, write);
     if (this.gpt) return this.gpt.permits(world, pa, length) ? TZC_ALLOWED : 1;
     return TZC_ALLOWED;
   }
@@ -200,7 +207,8 @@ export class Machine {
     if (length <= 0 || pa < this.dramBase || pa + length > this.dramEnd) {
       const sram = this.platform.secureRam.find((r) => pa >= r.base && pa + length <= r.base + r.size);
       if (!sram || length <= 0) return this.#fault(FAULT_NO_MEMORY, m, pa, op, "no memory at this address");
-      if (m.world !== "s") return this.#fault(FAULT_DENIED, m, pa, op, `${sram.name} is only reachable from the secure world`);
+      if (m.world !== "s")
+        return this.#fault(FAULT_DENIED, m, pa, op, `${sram.name} is only reachable from the secure world`);
       return ACCESS_OK;
     }
     const frames = this.frames;
@@ -211,13 +219,6 @@ export class Machine {
 
     if (op === "fill" || op === "writeback") return this.#cacheTraffic(m, pa, first, op);
 
-    if (cpu && (kernel || opts?.viaDirectMap === true)) {
-      for (let i = first; i <= last; i++) {
-        if (!this.directMap.reachable(frames.paOf(i))) {
-          return this.#fault(FAULT_UNMAPPED, m, frames.paOf(i), op, "no valid linear-map translation");
-        }
-      }
-    }
     const write = op === "write";
     const owner = frames.owner;
     let restricted = -1;
@@ -227,6 +228,7 @@ export class Machine {
         break;
       }
     }
+    // A kernel touch of lent memory is a kernel bug whether or not anything stops it.
     if (kernel && restricted >= 0 && m.world === "ns") {
       this.sim.findings.report(
         "kernel-no-touch",
@@ -235,6 +237,13 @@ export class Machine {
           address: hex(frames.paOf(restricted)),
         },
       );
+    }
+    if (cpu && (kernel || opts?.viaDirectMap === true)) {
+      for (let i = first; i <= last; i++) {
+        if (!this.directMap.reachable(frames.paOf(i))) {
+          return this.#fault(FAULT_UNMAPPED, m, frames.paOf(i), op, "no valid linear-map translation");
+        }
+      }
     }
 
     const verdict = this.#firewallPermits(m.world, m.nsaid, pa, length, write);
@@ -401,14 +410,13 @@ export class Machine {
     const n = (end - start) / PAGE_SIZE;
     for (let i = i0; i < i0 + n; i++) {
       const pa = this.frames.paOf(i);
-      if (this.tzc!.check(m.world, m.nsaid, pa, PAGE_SIZE, false) === TZC_ALLOWED) continue;
+      if (this.tzc!.probe(m.world, m.nsaid, pa, PAGE_SIZE, false) === TZC_ALLOWED) continue;
       if (this.cacheableInNormalWorld(i)) {
         mapped++;
         if (firstMapped < 0) firstMapped = i;
       }
       dirty += this.caches.dirty[i];
     }
-    this.tzc!.intClear();
     if (mapped > 0) {
       this.sim.findings.report(
         "no-speculation-hazard",
@@ -448,9 +456,8 @@ export class Machine {
       if (cpu >= 0) {
         const m = this.masters[cpu];
         const open =
-          this.#firewallPermits(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
+          this.#firewallWouldPermit(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
           this.#anyPageOpen(m, i0, n);
-        this.tzc?.intClear();
         if (open) {
           this.sim.findings.report(
             "protected-when-lent",
@@ -483,7 +490,7 @@ export class Machine {
   #anyPageOpen(m: MasterDesc, i0: number, n: number): boolean {
     if (!this.tzc && !this.gpt) return true;
     for (let i = i0; i < i0 + n; i++) {
-      if (this.#firewallPermits(m.world, m.nsaid, this.frames.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED)
+      if (this.#firewallWouldPermit(m.world, m.nsaid, this.frames.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED)
         return true;
     }
     return false;

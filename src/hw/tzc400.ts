@@ -142,6 +142,18 @@ export class Tzc400 {
    * latches the fail registers on a denial. Range checks stand for the bursts a long access is made of.
    */
   check(world: World, nsaid: number, pa: number, length: number, write: boolean): number {
+    return this.#decide(world, nsaid, pa, length, write, true);
+  }
+
+  /** The verdict check() would give, without touching the fail or interrupt registers. */
+  probe(world: World, nsaid: number, pa: number, length: number, write: boolean): number {
+    const last = this.lastRegion;
+    const v = this.#decide(world, nsaid, pa, length, write, false);
+    this.lastRegion = last;
+    return v;
+  }
+
+  #decide(world: World, nsaid: number, pa: number, length: number, write: boolean, latch: boolean): number {
     const end = pa + length - 1;
     const regs = this.#enabled;
     let covered = 0;
@@ -156,8 +168,10 @@ export class Tzc400 {
       for (let j = i + 1; j < regs.length; j++) {
         const o = regs[j];
         if (o.top >= lo && o.base <= hi && Math.max(o.base, lo) <= Math.min(o.top, hi)) {
-          this.overlap = true;
-          this.#latch(Math.max(o.base, lo), world, nsaid, write);
+          if (latch) {
+            this.overlap = true;
+            this.#latch(Math.max(o.base, lo), world, nsaid, write);
+          }
           return TZC_OVERLAP;
         }
       }
@@ -165,14 +179,14 @@ export class Tzc400 {
       this.lastRegion = this.regions.indexOf(r);
       if (!Tzc400.#permits(r, world, nsaid, write) && result === TZC_ALLOWED) {
         result = TZC_DENIED;
-        this.#latch(lo, world, nsaid, write);
+        if (latch) this.#latch(lo, world, nsaid, write);
       }
     }
     if (covered < length && result === TZC_ALLOWED) {
       if (!Tzc400.#permits(this.regions[0], world, nsaid, write)) {
         this.lastRegion = 0;
         result = TZC_DENIED;
-        this.#latch(pa, world, nsaid, write);
+        if (latch) this.#latch(pa, world, nsaid, write);
       }
     }
     return result;

@@ -1,0 +1,79 @@
+/**
+ * dma_alloc_pages() / dma_free_pages() for a device without an IOMMU — kernel/dma/mapping.c,
+ * kernel/dma/direct.c, kernel/dma/contiguous.c (linux-kernel.md §3.2).
+ *
+ * Multi-page requests from a task that may sleep go to CMA (the device's area, else the default one),
+ * aligned to min(get_order(size), CONFIG_CMA_ALIGNMENT); single pages, and requests CMA cannot serve,
+ * come from the buddy allocator. The buffer is zeroed through the kernel's cacheable linear map, which
+ * leaves dirty lines behind (hardware.md §4.3): the model makes that write through the access checkpoint.
+ */
+import type { Machine } from "../../hw/machine.ts";
+import { PAGE_SIZE } from "../../hw/platform.ts";
+import { TAINT_CLEAN } from "../../hw/frames.ts";
+import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { cmaAlloc, cmaRelease, type Cma } from "../mm/cma.ts";
+import { GFP_KERNEL, type Gfp } from "../mm/gfp.ts";
+import type { Mm } from "../mm/mm.ts";
+
+/** CONFIG_CMA_ALIGNMENT default. */
+export const CONFIG_CMA_ALIGNMENT = 8;
+
+/** A DMA buffer as dma_alloc_pages() returns it: its first frame and how it was obtained. */
+export interface DmaPages {
+  readonly frame: number;
+  readonly pa: number;
+  readonly size: number;
+  /** Pages actually taken: PAGE_ALIGN(size) from CMA, 2^order from the buddy. */
+  readonly pages: number;
+  readonly cma: Cma | null;
+}
+
+/** get_order(size) */
+export function getOrder(size: number): number {
+  let o = 0;
+  while (PAGE_SIZE << o < size) o++;
+  return o;
+}
+
+/** dma_alloc_pages(dev, size, &dma_handle, dir, gfp): the buffer, or null. */
+export function* dmaAllocPages(
+  mm: Mm,
+  size: number,
+  gfp: Gfp = GFP_KERNEL,
+  devCma: Cma | null = null,
+): Sleeps<DmaPages | null> {
+  const machine: Machine = mm.machine;
+  const count = Math.ceil(size / PAGE_SIZE);
+  let frame = -1;
+  let cma: Cma | null = null;
+  // dma_alloc_contiguous(): only for blocking callers, and never for a single page without a device area.
+  const area = devCma ?? mm.defaultCma;
+  if (gfp.canBlock && area && (devCma !== null || size > PAGE_SIZE)) {
+    const align = Math.min(getOrder(size), CONFIG_CMA_ALIGNMENT);
+    frame = yield* cmaAlloc(mm, area, count, align, gfp.noWarn);
+    if (frame >= 0) cma = area;
+  }
+  let pages = count;
+  if (frame < 0) {
+    const order = getOrder(size);
+    frame = mm.buddy.allocPages(order, gfp);
+    pages = 1 << order;
+    yield sleep(150);
+    if (frame < 0) return null;
+  }
+  const pa = machine.frames.paOf(frame);
+  // memset(page_address(page), 0, size): the kernel writes zeros through its linear map.
+  machine.access(machine.masterIndex("cpu-ns"), pa, pages * PAGE_SIZE, "write", {
+    kernel: true,
+    taint: TAINT_CLEAN,
+  });
+  machine.bytes.zeroPages(machine.frames.basePfn + frame, pages);
+  yield sleep((pages * PAGE_SIZE) / machine.costs.memsetBytesPerNs);
+  return { frame, pa, size, pages, cma };
+}
+
+/** dma_free_pages(): back to CMA if it came from there (cma_release), else to the buddy. */
+export function dmaFreePages(mm: Mm, buf: DmaPages): void {
+  if (buf.cma && cmaRelease(mm, buf.cma, buf.frame, buf.pages)) return;
+  mm.buddy.freePages(buf.frame, getOrder(buf.size));
+}
