@@ -38,4 +38,3 @@ function unit(pattern: string, expected: string, parse: (v: number | string) => 
 export const sizeSchema = unit(SIZE_PATTERN, SIZE_EXPECTED, parseSize);
 export const durationSchema = unit(DURATION_PATTERN, DURATION_EXPECTED, parseDuration);
 export const addressSchema = unit(ADDRESS_PATTERN, ADDRESS_EXPECTED, parseAddress);
-

@@ -18,7 +18,9 @@ export { addressSchema, durationSchema, sizeSchema };
 export const STEP_KINDS = STEP_DEFS.map((d) => d.kind);
 export type StepKind = string;
 
-export const stepSchema = z.union(STEP_DEFS.map((d) => d.schema) as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]);
+export const stepSchema = z.union(
+  STEP_DEFS.map((d) => d.schema) as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]],
+);
 
 // ---- Platform ----
 

@@ -18,7 +18,9 @@ export const accessStep = defineStep({
         via: z
           .enum(["physical", "direct-map"])
           .optional()
-          .describe("physical (default): a bus transaction; direct-map: a CPU access through the kernel's linear map"),
+          .describe(
+            "physical (default): a bus transaction; direct-map: a CPU access through the kernel's linear map",
+          ),
       }),
     })
     .describe("One memory access through the machine's checkpoint."),
@@ -37,7 +39,9 @@ export const accessStep = defineStep({
     const a = spec.access;
     const m = ctx.system.machine;
     const length = a.length ?? 8;
-    const code = m.access(m.masterIndex(a.by), a.address, length, a.op, { viaDirectMap: a.via === "direct-map" });
+    const code = m.access(m.masterIndex(a.by), a.address, length, a.op, {
+      viaDirectMap: a.via === "direct-map",
+    });
     const got = code === ACCESS_OK ? "ok" : "fault";
     const detail =
       code !== ACCESS_OK
