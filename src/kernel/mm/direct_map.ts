@@ -93,3 +93,13 @@ export function* archCreateLinearMapping(machine: Machine, start: number, size: 
   yield sleep(Math.max(0, made) * machine.costs.pageTablePageNs + leaves * PTE_UPDATE_NS);
   return 0;
 }
+
+/** set_direct_map_invalid_noflush(page): one page out of the linear map (no flush). */
+export function* setDirectMapInvalidNoflush(machine: Machine, splitLock: Mutex, pa: number): Sleeps<number> {
+  return yield* setDirectMapValidNoflush(machine, splitLock, pa, PAGE_SIZE, false);
+}
+
+/** set_direct_map_default_noflush(page): one page back in the linear map. */
+export function* setDirectMapDefaultNoflush(machine: Machine, splitLock: Mutex, pa: number): Sleeps<number> {
+  return yield* setDirectMapValidNoflush(machine, splitLock, pa, PAGE_SIZE, true);
+}
