@@ -114,6 +114,11 @@ function unwrap(s: z.ZodType): z.ZodType {
   }
 }
 
+function isOptional(s: z.ZodType): boolean {
+  const t = def(s).type;
+  return t === "optional" || t === "default";
+}
+
 /** Which union option the input meant: the object option sharing most keys with it, else the first whose type fits. */
 function chooseOption(
   options: z.ZodType[],
@@ -122,17 +127,22 @@ function chooseOption(
 ): number {
   if (input !== null && typeof input === "object" && !Array.isArray(input)) {
     let best = -1;
-    let bestScore = 0;
+    let bestScore = -Infinity;
+    let anyShared = false;
     options.forEach((o, i) => {
       const d = def(unwrap(o));
       if (d.type !== "object" || !d.shape) return;
-      const score = Object.keys(input).filter((k) => k in d.shape!).length;
+      // Keys the input shares with the option, less the option's required keys it lacks.
+      const shape = d.shape;
+      const missing = Object.entries(shape).filter(([k, v]) => !(k in input) && !isOptional(v)).length;
+      const score = Object.keys(input).filter((k) => k in shape).length - missing;
+      if (Object.keys(input).some((k) => k in shape)) anyShared = true;
       if (score > bestScore) {
         best = i;
         bestScore = score;
       }
     });
-    if (best >= 0) return best;
+    if (best >= 0 && anyShared) return best;
     // A mapping that names no option's key: no option fits (the caller lists the kinds).
     if (options.some((o) => def(unwrap(o)).type === "object")) return -1;
   }

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { PlatformDesc } from "../hw/platform.ts";
+import { resolvePolicy, type Policy } from "./policies.ts";
 import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
 import { resolvePlatform } from "./platform.ts";
 import { scenarioSchema, STEP_KINDS, type ScenarioParsed, type StepKind, type StepParsed } from "./schema.ts";
@@ -32,6 +33,7 @@ export interface Scenario {
   readonly name: string;
   readonly description: string;
   readonly platform: PlatformDesc;
+  readonly policy: Policy;
   readonly seed: number;
   readonly untilNs: number | null;
   readonly steps: readonly ScenarioStep[];
@@ -95,6 +97,7 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     name: sc.name ?? file.replace(/^.*\//, "").replace(/\.(ya?ml|json)$/, ""),
     description: sc.description ?? "",
     platform,
+    policy: resolvePolicy(sc.policy),
     seed: sc.seed ?? 1,
     untilNs: sc.until ?? null,
     steps,

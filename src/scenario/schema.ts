@@ -8,6 +8,7 @@ import { INVARIANT_IDS } from "../check/invariants.ts";
 import { COST_NAMES } from "../hw/costs.ts";
 import { PRESET_NAMES } from "./presets.ts";
 import { addressSchema, durationSchema, sizeSchema } from "./schema-units.ts";
+import { policySchema } from "./policies.ts";
 import { STEP_DEFS } from "./steps/index.ts";
 
 export { addressSchema, durationSchema, sizeSchema };
@@ -81,6 +82,9 @@ export const scenarioSchema = z.strictObject({
   name: z.string().optional(),
   description: z.string().optional(),
   platform: platformSchema.optional().describe("preset name or {preset, ...overrides}; default qemu-virt"),
+  policy: policySchema
+    .optional()
+    .describe("policy preset name, {preset, ...overrides} or the fields; default upstream"),
   seed: z.number().int().nonnegative().optional().describe("PRNG seed, default 1"),
   until: durationSchema.optional().describe("stop at this virtual time"),
   steps: z.array(stepSchema).optional(),

@@ -186,6 +186,7 @@ describe("other commands", () => {
       "name",
       "description",
       "platform",
+      "policy",
       "seed",
       "until",
       "steps",

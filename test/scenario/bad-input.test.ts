@@ -13,7 +13,7 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     name: "a misspelt top-level key",
     text: "name: x\nplatfrom: tzc400-board\n",
     message:
-      's.yaml:2:1: platfrom: unknown key "platfrom"; expected one of: name, description, platform, seed, until, steps, expect',
+      's.yaml:2:1: platfrom: unknown key "platfrom"; expected one of: name, description, platform, policy, seed, until, steps, expect',
   },
   {
     name: "an unknown preset",
@@ -161,5 +161,38 @@ describe("scenario errors name file, line, column and what was expected", () => 
     expect(sc.platform.firewall).toEqual({ kind: "tzc400", regions: 8, action: "none" });
     expect(sc.platform.caches.specFillsPerMs).toBe(0);
     expect(sc.platform.costs.smcRoundTripNs).toBe(700);
+  });
+});
+
+describe("policy", () => {
+  it("defaults to upstream: dynamic pool, no unmap, no cache maintenance, no scrub", () => {
+    const sc = loadScenarioText("name: x\n", "p.yaml");
+    expect(sc.policy).toEqual({
+      name: "upstream",
+      pool: "dynamic",
+      unmap: "none",
+      cache: "none",
+      scrub: "none",
+    });
+  });
+
+  it("takes a preset with overrides, or the fields themselves", () => {
+    expect(loadScenarioText("policy: { preset: upstream, unmap: pte }\n", "p.yaml").policy).toEqual({
+      name: "upstream+custom",
+      pool: "dynamic",
+      unmap: "pte",
+      cache: "none",
+      scrub: "none",
+    });
+    expect(loadScenarioText("policy: { cache: clean-invalidate }\n", "p.yaml").policy.cache).toBe(
+      "clean-invalidate",
+    );
+    expect(loadScenarioText("policy: upstream\n", "p.yaml").policy.name).toBe("upstream");
+  });
+
+  it("an unknown policy value is an error at its position", () => {
+    expect(() => loadScenarioText("policy: { unmap: sometimes }\n", "p.yaml")).toThrow(
+      'p.yaml:1:18: policy.unmap: expected one of none, pte, linear-remove, boot-pte-region, hypervisor, got "sometimes"',
+    );
   });
 });
