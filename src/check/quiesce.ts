@@ -1,0 +1,74 @@
+/**
+ * quiesce-clean and conservation (ARCHITECTURE.md §8): when every process has exited and the system
+ * has settled, every page must be back where it was at boot. A snapshot taken after boot is compared
+ * with the end state: page ownership (world), the kernel's page states, the linear map's coverage, the
+ * firewall's regions and the granule table. O(DRAM) once at each end, never per event.
+ */
+import type { Machine } from "../hw/machine.ts";
+import type { Mm } from "../kernel/mm/mm.ts";
+import { PAGE_STATE_NAMES } from "../kernel/mm/gfp.ts";
+
+export interface BootSnapshot {
+  readonly owner: Uint8Array;
+  readonly stateCounts: readonly number[];
+  readonly linearMapPages: number;
+  readonly tzcRegions: number;
+  readonly gptNonNs: number;
+}
+
+function stateCounts(machine: Machine): number[] {
+  const counts = new Array<number>(PAGE_STATE_NAMES.length).fill(0);
+  const s = machine.frames.state;
+  for (let i = 0; i < s.length; i++) if (s[i] < counts.length) counts[s[i]]++;
+  return counts;
+}
+
+function linearMapPages(machine: Machine): number {
+  const c = machine.directMap.counters;
+  return c.valid4K + c.valid2M * 512 + c.valid1G * 512 * 512;
+}
+
+function tzcRegions(machine: Machine): number {
+  return machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0;
+}
+
+function gptNonNs(machine: Machine): number {
+  if (!machine.gpt) return 0;
+  let n = 0;
+  for (const g of machine.gpt.gpi) if (g !== 0x9) n++;
+  return n;
+}
+
+export function takeBootSnapshot(machine: Machine): BootSnapshot {
+  return {
+    owner: machine.frames.owner.slice(),
+    stateCounts: stateCounts(machine),
+    linearMapPages: linearMapPages(machine),
+    tzcRegions: tzcRegions(machine),
+    gptNonNs: gptNonNs(machine),
+  };
+}
+
+/** What is not back where it was at boot, as sentences; empty when quiesce-clean holds. */
+export function quiesceProblems(boot: BootSnapshot, machine: Machine, mm: Mm | null): string[] {
+  const out: string[] = [];
+  let moved = 0;
+  const owner = machine.frames.owner;
+  for (let i = 0; i < owner.length; i++) if (owner[i] !== boot.owner[i]) moved++;
+  if (moved > 0) out.push(`${moved} pages are not owned by the world that owned them at boot`);
+  if (mm) {
+    mm.buddy.drainAllPages();
+    const now = stateCounts(machine);
+    PAGE_STATE_NAMES.forEach((name, k) => {
+      if (now[k] !== boot.stateCounts[k])
+        out.push(`${name} pages: ${now[k]}, at boot ${boot.stateCounts[k]}`);
+    });
+  }
+  const lm = linearMapPages(machine);
+  if (lm !== boot.linearMapPages) out.push(`the linear map maps ${lm} pages, at boot ${boot.linearMapPages}`);
+  const tz = tzcRegions(machine);
+  if (tz !== boot.tzcRegions) out.push(`${tz} TZC regions are enabled, at boot ${boot.tzcRegions}`);
+  const g = gptNonNs(machine);
+  if (g !== boot.gptNonNs) out.push(`${g} granules are not non-secure, at boot ${boot.gptNonNs}`);
+  return out;
+}
