@@ -193,7 +193,7 @@ describe("other commands", () => {
       "expect",
     ]);
     const kinds = s.properties.steps.items.anyOf.map((o: { required: string[] }) => o.required[0]);
-    expect(kinds).toEqual(["sleep", "access"]);
+    expect(kinds).toEqual(["sleep", "access", "ffa", "proc"]);
   });
 
   it("the rstmem bin works from a checkout (npx rstmem)", () => {

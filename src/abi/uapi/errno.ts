@@ -35,16 +35,21 @@ export type ErrnoName = keyof typeof ERRNO;
 
 export const EPERM = ERRNO.EPERM;
 export const ENOENT = ERRNO.ENOENT;
+export const ESRCH = ERRNO.ESRCH;
 export const EINTR = ERRNO.EINTR;
 export const EIO = ERRNO.EIO;
 export const EBADF = ERRNO.EBADF;
 export const EAGAIN = ERRNO.EAGAIN;
 export const ENOMEM = ERRNO.ENOMEM;
+export const EACCES = ERRNO.EACCES;
 export const EFAULT = ERRNO.EFAULT;
 export const EBUSY = ERRNO.EBUSY;
+export const EEXIST = ERRNO.EEXIST;
 export const ENODEV = ERRNO.ENODEV;
 export const EINVAL = ERRNO.EINVAL;
+export const EMFILE = ERRNO.EMFILE;
 export const ENOTTY = ERRNO.ENOTTY;
+export const EOVERFLOW = ERRNO.EOVERFLOW;
 export const ENOSYS = ERRNO.ENOSYS;
 export const EOPNOTSUPP = ERRNO.EOPNOTSUPP;
 

@@ -1,9 +1,16 @@
 /** Every step kind, in the order the schema's union lists them. Add a kind here, once. */
 import { accessStep } from "./access.ts";
+import { ffaStep } from "./ffa.ts";
+import { procStep } from "./proc.ts";
 import { sleepStep } from "./sleep.ts";
 import type { StepDef } from "./types.ts";
 
-export const STEP_DEFS: readonly StepDef[] = [sleepStep as StepDef, accessStep as StepDef];
+export const STEP_DEFS: readonly StepDef[] = [
+  sleepStep as StepDef,
+  accessStep as StepDef,
+  ffaStep as StepDef,
+  procStep as StepDef,
+];
 
 export function stepDef(kind: string): StepDef {
   const d = STEP_DEFS.find((s) => s.kind === kind);

@@ -1,0 +1,108 @@
+/**
+ * FFA_FEATURES at Hafnium — src/api.c api_ffa_features(), ffa_features_function(),
+ * ffa_features_feature() (reference/ffa.md §1). Bit 31 of w1 set: a function ID; clear: a feature ID
+ * (bits[30:8] MBZ, input property MBZ).
+ */
+import {
+  FFA_FUNCS,
+  FFA_MEM_RETRIEVE_REQ_32,
+  FFA_MEM_RETRIEVE_REQ_64,
+  FFA_NOT_SUPPORTED,
+  FFA_RXTX_MAP_64,
+  FFA_VERSION_1_2,
+  ffaFuncId,
+} from "../../abi/ffa/index.ts";
+import type { SmcRegs } from "../../hw/smc.ts";
+import type { SpmcEndpoint } from "../spmc/endpoint.ts";
+import { CallCtx, ffaSuccess, hex } from "../spmc/regs.ts";
+
+/** Functions answered with FFA_SUCCESS(0) — the first case list of ffa_features_function(). */
+const PLAIN = new Set(
+  [
+    "FFA_ERROR_32",
+    "FFA_SUCCESS_32",
+    "FFA_INTERRUPT_32",
+    "FFA_VERSION_32",
+    "FFA_FEATURES_32",
+    "FFA_RX_RELEASE_32",
+    "FFA_RXTX_UNMAP_32",
+    "FFA_PARTITION_INFO_GET_32",
+    "FFA_ID_GET_32",
+    "FFA_MSG_WAIT_32",
+    "FFA_RUN_32",
+    "FFA_MEM_DONATE_64",
+    "FFA_MEM_DONATE_32",
+    "FFA_MEM_LEND_32",
+    "FFA_MEM_LEND_64",
+    "FFA_MEM_SHARE_32",
+    "FFA_MEM_SHARE_64",
+    "FFA_MEM_RETRIEVE_RESP_32",
+    "FFA_MEM_RELINQUISH_32",
+    "FFA_MEM_RECLAIM_32",
+    "FFA_MEM_FRAG_RX_32",
+    "FFA_MEM_FRAG_TX_32",
+    "FFA_MSG_SEND_DIRECT_RESP_64",
+    "FFA_MSG_SEND_DIRECT_RESP_32",
+    "FFA_MSG_SEND_DIRECT_REQ_64",
+    "FFA_MSG_SEND_DIRECT_REQ_32",
+    // FF-A v1.1 and v1.2 calls (Hafnium is built for v1.2 here).
+    "FFA_SPM_ID_GET_32",
+    "FFA_NOTIFICATION_BITMAP_CREATE_32",
+    "FFA_NOTIFICATION_BITMAP_DESTROY_32",
+    "FFA_NOTIFICATION_BIND_32",
+    "FFA_NOTIFICATION_UNBIND_32",
+    "FFA_NOTIFICATION_SET_32",
+    "FFA_NOTIFICATION_GET_32",
+    "FFA_NOTIFICATION_INFO_GET_64",
+    "FFA_MSG_SEND2_32",
+    "FFA_CONSOLE_LOG_32",
+    "FFA_CONSOLE_LOG_64",
+    "FFA_PARTITION_INFO_GET_REGS_64",
+    "FFA_MSG_SEND_DIRECT_REQ2_64",
+    "FFA_MSG_SEND_DIRECT_RESP2_64",
+  ].map((n) => ffaFuncId(n)!),
+);
+
+/** FFA_FEATURE_NPI / SRI / MEI and Hafnium's interrupt IDs for them (inc/vmapi/hf/types.h). */
+const FFA_FEATURE_NPI = 0x1;
+const FFA_FEATURE_SRI = 0x2;
+const FFA_FEATURE_MEI = 0x3;
+const HF_MANAGED_EXIT_INTID = 4;
+const HF_NOTIFICATION_PENDING_INTID = 5;
+const HF_SCHEDULE_RECEIVER_INTID = 8;
+
+/** FFA_FEATURES_MEM_RETRIEVE_REQ_* output bits. */
+const RETRIEVE_BUFFER_SUPPORT = 1 << 0;
+const RETRIEVE_NS_SUPPORT = 1 << 1;
+const RETRIEVE_HYPERVISOR_SUPPORT = 1 << 2;
+
+export function hafniumFeatures(
+  ctx: CallCtx,
+  ep: SpmcEndpoint,
+  id: number,
+  input: number,
+  mailboxSize: number,
+): SmcRegs {
+  const no = (why: string) => ctx.reject(FFA_NOT_SUPPORTED, "feature-not-supported", why);
+  if (id >>> 31 === 0) {
+    if ((id & 0x7fff_ff00) !== 0) return no(`feature ID ${hex(id)} is invalid (bits[30:8] MBZ)`);
+    if (input !== 0) return no("input property must be 0 for a feature ID");
+    if (id === FFA_FEATURE_NPI && ep.secure) return ffaSuccess(HF_NOTIFICATION_PENDING_INTID);
+    if (id === FFA_FEATURE_MEI && ep.secure) return ffaSuccess(HF_MANAGED_EXIT_INTID);
+    if (id === FFA_FEATURE_SRI && !ep.secure) return ffaSuccess(HF_SCHEDULE_RECEIVER_INTID);
+    return no(`feature ${hex(id)} is not supported for ${hex(ep.id)}`);
+  }
+  if (PLAIN.has(id)) return ffaSuccess(0);
+  if (id === FFA_RXTX_MAP_64) {
+    // min buffer 4K (0), max page count in bits[31:16] from v1.2.
+    const max = (ep.version ?? 0) >= FFA_VERSION_1_2 ? mailboxSize / 4096 : 0;
+    return ffaSuccess((max << 16) >>> 0);
+  }
+  if (id === FFA_MEM_RETRIEVE_REQ_32 || id === FFA_MEM_RETRIEVE_REQ_64) {
+    if ((ep.version ?? 0) >= 0x1_0001 && (input & RETRIEVE_NS_SUPPORT) === 0)
+      return no("NS bit support must be 1");
+    return ffaSuccess(RETRIEVE_BUFFER_SUPPORT | RETRIEVE_NS_SUPPORT | RETRIEVE_HYPERVISOR_SUPPORT);
+  }
+  const name = FFA_FUNCS.find((f) => f.id === id)?.name ?? hex(id);
+  return no(`${name} is not supported`);
+}

@@ -1,0 +1,251 @@
+/**
+ * Hafnium as the SPMC at S-EL2 — TF-Hafnium/hafnium src/api.c (the ABI handlers), src/ffa_memory.c
+ * (memory sharing), src/ffa/spmc/*.c (the SPMC build's policies). Calls from the normal world arrive
+ * through the SPMD at EL3; partitions trap to it. Protection of lent memory is only through RME
+ * (memory_protect/rme.c); without RME a lend goes through unprotected (reference/ffa.md §5,
+ * optee.md §1.5).
+ */
+import {
+  FFA_ABORTED,
+  FFA_DENIED,
+  FFA_FEATURES_32,
+  FFA_ID_GET_32,
+  FFA_INVALID_PARAMETERS,
+  FFA_MEM_DONATE_32,
+  FFA_MEM_DONATE_64,
+  FFA_MEM_FRAG_RX_32,
+  FFA_MEM_FRAG_TX_32,
+  FFA_MEM_LEND_32,
+  FFA_MEM_LEND_64,
+  FFA_MEM_RECLAIM_32,
+  FFA_MEM_RELINQUISH_32,
+  FFA_MEM_RETRIEVE_REQ_32,
+  FFA_MEM_RETRIEVE_REQ_64,
+  FFA_MEM_SHARE_32,
+  FFA_MEM_SHARE_64,
+  FFA_NOT_SUPPORTED,
+  FFA_PARTITION_INFO_GET_32,
+  FFA_RX_RELEASE_32,
+  FFA_RXTX_MAP_32,
+  FFA_RXTX_MAP_64,
+  FFA_VERSION_1_2,
+  FFA_VERSION_32,
+  FFA_BUSY,
+  ffaVersionsAreCompatible,
+} from "../../abi/ffa/index.ts";
+import type { Machine } from "../../hw/machine.ts";
+import { OWNER_NORMAL, OWNER_SECURE } from "../../hw/frames.ts";
+import { PAGE_SIZE } from "../../hw/platform.ts";
+import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
+import type { Sim } from "../../sim/sim.ts";
+import { checkHandlesUnique, checkRangesOwner } from "../spmc/consistency.ts";
+import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
+import { PageState } from "../spmc/page_state.ts";
+import {
+  encodePartitionInfo,
+  FFA_PARTITION_COUNT_FLAG,
+  matchPartitions,
+  PARTITION_INFO_SIZE_V1_1,
+} from "../spmc/partition_info.ts";
+import { CallCtx, ffaSuccess, hex, w } from "../spmc/regs.ts";
+import { ShareStateTable, type ShareState } from "../spmc/share_state.ts";
+import { Spmc, type SpmcLimits } from "../spmc/spmc.ts";
+import { hafniumFeatures } from "./features.ts";
+import { reclaim, relinquish } from "./release.ts";
+import { fragRx, retrieveReq } from "./retrieve.ts";
+import { allConstituents } from "./send_complete.ts";
+import { fragTx, memSend } from "./send.ts";
+
+/** Defaults of the SPMC build (reference/ffa.md §5.2). */
+export const HAFNIUM_LIMITS: SpmcLimits = { maxShares: 100, maxFragments: 20, maxRecipients: 2 };
+
+/** FFA_VERSION_COMPILED of the Hafnium we model. */
+export const HAFNIUM_FFA_VERSION = FFA_VERSION_1_2;
+
+export class HafniumSpmc extends Spmc {
+  readonly flavor = "hafnium" as const;
+  readonly shares: ShareStateTable;
+  readonly pages: PageState;
+  /** HF_MAILBOX_SIZE: the RX/TX buffer size Hafnium is built with (the platform's). */
+  readonly mailboxSize: number;
+
+  constructor(sim: Sim, machine: Machine, limits: SpmcLimits = HAFNIUM_LIMITS) {
+    super(sim, machine, limits);
+    this.shares = new ShareStateTable(limits.maxShares);
+    this.pages = new PageState(machine.frames);
+    this.mailboxSize = machine.platform.rxtxBufferSize;
+  }
+
+  /**
+   * From the normal world: EL3 (the conduit's round trip, charged there) plus the switch into S-EL2
+   * and back. From a partition: its trap into S-EL2 and back — the same switch.
+   */
+  protected entryCostNs(): number {
+    return this.machine.costs.worldSwitchSel2Ns;
+  }
+
+  protected handle(ctx: CallCtx, ep: SpmcEndpoint, fid: number, regs: SmcRegs): SmcRegs {
+    switch (fid) {
+      case FFA_VERSION_32:
+        return this.#version(ep, w(regs, 1));
+      case FFA_ID_GET_32:
+        return ffaSuccess(ep.id);
+      case FFA_FEATURES_32:
+        return hafniumFeatures(ctx, ep, w(regs, 1), w(regs, 2), this.mailboxSize);
+      case FFA_RXTX_MAP_32:
+      case FFA_RXTX_MAP_64:
+        return this.#rxtxMap(ctx, ep, regs);
+      case FFA_RX_RELEASE_32:
+        if (!ep.rxFull) return ctx.reject(FFA_DENIED, "rx-empty", `mailbox of ${hex(ep.id)} is empty`);
+        ep.rxFull = false;
+        return ffaSuccess();
+      case FFA_PARTITION_INFO_GET_32:
+        return this.#partitionInfo(ctx, ep, regs);
+      case FFA_MEM_DONATE_32:
+      case FFA_MEM_DONATE_64:
+      case FFA_MEM_LEND_32:
+      case FFA_MEM_LEND_64:
+      case FFA_MEM_SHARE_32:
+      case FFA_MEM_SHARE_64:
+        return memSend(this, ctx, ep, fid, regs);
+      case FFA_MEM_FRAG_TX_32:
+        return fragTx(this, ctx, ep, regs);
+      case FFA_MEM_RETRIEVE_REQ_32:
+      case FFA_MEM_RETRIEVE_REQ_64:
+        return retrieveReq(this, ctx, ep, regs);
+      case FFA_MEM_FRAG_RX_32:
+        return fragRx(this, ctx, ep, regs);
+      case FFA_MEM_RELINQUISH_32:
+        return relinquish(this, ctx, ep);
+      case FFA_MEM_RECLAIM_32:
+        return reclaim(this, ctx, ep, regs);
+      default:
+        return ctx.reject(FFA_NOT_SUPPORTED, "unknown-function", `function ${hex(fid)} is not handled`);
+    }
+  }
+
+  /** api_ffa_version(): NOT_SUPPORTED travels in w0 itself, not in an FFA_ERROR. */
+  #version(ep: SpmcEndpoint, requested: number): SmcRegs {
+    const fail = smcRegs(0xffff_ffff);
+    if (requested >>> 31 !== 0) return fail;
+    if (!ffaVersionsAreCompatible(requested, HAFNIUM_FFA_VERSION)) return fail;
+    if (ep.versionLocked && ep.version !== null && requested !== ep.version) return fail;
+    ep.version = requested;
+    return smcRegs(HAFNIUM_FFA_VERSION);
+  }
+
+  /** api_ffa_rxtx_map() → api_vm_configure_pages(). */
+  #rxtxMap(ctx: CallCtx, ep: SpmcEndpoint, regs: SmcRegs): SmcRegs {
+    const send = Number(regs[1]);
+    const recv = Number(regs[2]);
+    const pageCount = w(regs, 3);
+    if (ep.tx !== null || ep.rx !== null)
+      return ctx.reject(
+        FFA_DENIED,
+        "rxtx-already-mapped",
+        `mailboxes have already been set up for ${hex(ep.id)}`,
+      );
+    if (pageCount !== this.mailboxSize / PAGE_SIZE)
+      return ctx.reject(
+        FFA_INVALID_PARAMETERS,
+        "rxtx-page-count",
+        `page count must be ${this.mailboxSize / PAGE_SIZE}, it is ${pageCount}`,
+      );
+    if (send % PAGE_SIZE !== 0 || recv % PAGE_SIZE !== 0)
+      return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-aligned", "mailbox buffers not page-aligned");
+    if (send === recv) return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-overlap", "mailbox buffers overlap");
+    if (ep.secure) {
+      // A partition maps buffers in its own memory, owned and exclusive (api_mode_valid_owned_and_exclusive()).
+      for (const pa of [send, recv]) {
+        const r = this.pages.range(pa, pageCount);
+        const mode = r ? this.pages.ownerMode(ep.id, r.first, r.end) : null;
+        if (r && mode === null)
+          return ctx.reject(
+            FFA_INVALID_PARAMETERS,
+            "rxtx-not-owned",
+            `${hex(pa)} is not ${hex(ep.id)}'s own memory`,
+          );
+      }
+    }
+    ep.tx = send;
+    ep.rx = recv;
+    ep.pageCount = pageCount;
+    return ffaSuccess();
+  }
+
+  /** api_ffa_partition_info_get(): the secure partitions (the SPMC does not know VMs). */
+  #partitionInfo(ctx: CallCtx, ep: SpmcEndpoint, regs: SmcRegs): SmcRegs {
+    const uuid = [w(regs, 1), w(regs, 2), w(regs, 3), w(regs, 4)];
+    const flags = w(regs, 5);
+    const v10 = ep.layout === "1.0";
+    if ((flags & ~FFA_PARTITION_COUNT_FLAG) !== 0 || (v10 && flags !== 0))
+      return ctx.reject(FFA_INVALID_PARAMETERS, "partition-info-flags", `flags ${hex(flags)} invalid`);
+    const sps = matchPartitions(
+      [...this.endpoints.values()].filter((e) => e.secure),
+      uuid,
+    );
+    if (sps.length === 0)
+      return ctx.reject(FFA_INVALID_PARAMETERS, "partition-info-uuid", "unrecognized UUID");
+    if ((flags & FFA_PARTITION_COUNT_FLAG) !== 0) return ffaSuccess(sps.length);
+    if (ep.rx === null) return ctx.reject(FFA_INVALID_PARAMETERS, "rx-not-mapped", "RX buffer not set up");
+    if (ep.rxFull) return ctx.reject(FFA_BUSY, "rx-busy", `RX buffer of ${hex(ep.id)} is full`);
+    if (!this.writeRx(ctx, ep, encodePartitionInfo(sps, v10)))
+      return ctx.reject(FFA_ABORTED, "copy-faulted", "writing RX faulted");
+    ep.rxFull = true;
+    return ffaSuccess(sps.length, v10 ? 0 : PARTITION_INFO_SIZE_V1_1);
+  }
+
+  /**
+   * ffa_direct_msg_is_direct_request_valid() and api_ffa_msg_send_direct_req(): w2 MBZ (no framework
+   * messages modelled), the sender in w1[31:16] is the caller (a VM ID from the normal world), the
+   * receiver is a partition that exists.
+   */
+  protected directRequestTarget(ctx: CallCtx, ep: SpmcEndpoint, regs: SmcRegs): number | SmcRegs {
+    const w1 = w(regs, 1);
+    const sender = w1 >>> 16;
+    const receiver = w1 & 0xffff;
+    if (w(regs, 2) !== 0)
+      return ctx.reject(FFA_INVALID_PARAMETERS, "direct-w2-mbz", "direct messaging: w2 must be zero");
+    const senderOk = ep.secure ? sender === ep.id : !isSecureId(sender);
+    if (!senderOk || sender === receiver || !isSecureId(receiver))
+      return ctx.reject(
+        FFA_INVALID_PARAMETERS,
+        "direct-request-invalid",
+        `invalid direct request ${hex(sender)} → ${hex(receiver)}`,
+      );
+    if (!this.endpoint(receiver))
+      return ctx.reject(FFA_INVALID_PARAMETERS, "direct-receiver", `invalid receiver ${hex(receiver)}`);
+    return receiver;
+  }
+
+  // ---- ffa-consistency ----
+
+  /** After a send and at a retrieve: the machine agrees with the share state's pages. */
+  audit(state: ShareState): void {
+    const nwdLend = !isSecureId(state.sender) && state.func !== "share";
+    const expected = nwdLend || isSecureId(state.sender) ? OWNER_SECURE : OWNER_NORMAL;
+    checkRangesOwner(
+      this.sim,
+      this.machine,
+      allConstituents(state),
+      expected,
+      `${state.func} ${hex(state.handle)}`,
+    );
+    checkHandlesUnique(
+      this.sim,
+      [...this.shares.live()].map((s) => s.handle),
+    );
+  }
+
+  /** After a reclaim: the pages are back with the normal world, held by no share state. */
+  auditFreed(state: ShareState): void {
+    if (isSecureId(state.sender)) return;
+    checkRangesOwner(
+      this.sim,
+      this.machine,
+      allConstituents(state),
+      OWNER_NORMAL,
+      `reclaimed ${hex(state.handle)}`,
+    );
+  }
+}

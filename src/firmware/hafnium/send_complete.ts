@@ -1,0 +1,192 @@
+/**
+ * The last fragment of a send: ffa_memory_send_complete() → ffa_send_check_update() →
+ * ffa_send_check_transition() and ffa_region_group_identity_map() — Hafnium src/ffa_memory.c
+ * (reference/ffa.md §5.1, §5.3). Checks the constituents and the sender's page state, protects the
+ * pages through RME for a lend or donate from the normal world to partitions (MAP_ACTION_CHECK_PROTECT),
+ * changes the sender's mode, clears the memory if asked, and records the new owner in the machine.
+ * On any failure the share state is freed and nothing else changed.
+ */
+import { FFA_DENIED, FFA_INVALID_PARAMETERS, FFA_MEMORY_REGION_FLAG_CLEAR } from "../../abi/ffa/index.ts";
+import { OWNER_SECURE } from "../../hw/frames.ts";
+import type { SmcRegs } from "../../hw/smc.ts";
+import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
+import {
+  MM_MODE_INVALID,
+  MM_MODE_SHARED,
+  MM_MODE_STATE_MASK,
+  MM_MODE_UNOWNED,
+  MM_MODE_W,
+} from "../spmc/page_state.ts";
+import { CallCtx, ffaMemSuccess, hex } from "../spmc/regs.ts";
+import type { ShareState, StoredConstituent } from "../spmc/share_state.ts";
+import type { HafniumSpmc } from "./hafnium.ts";
+import { archMemoryProtect, archMemoryUnprotect } from "./memory_protect.ts";
+import { permissionsToMode } from "./modes.ts";
+
+/** 4 KiB (hw PAGE_SIZE, local for the hot loops). */
+const PAGE_SIZE = 4096;
+
+// Module-level copies: imported bindings cost a getter per read under some loaders (hot loops).
+const INVAL = FFA_INVALID_PARAMETERS;
+const DENIED = FFA_DENIED;
+
+/** ffa_memory_send_complete(): FFA_SUCCESS with the handle, or the error (share state freed). */
+export function sendComplete(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state: ShareState): SmcRegs {
+  const err = sendCheckUpdate(hf, ctx, ep, state);
+  if (err) {
+    hf.shares.free(state);
+    return err;
+  }
+  state.sendingComplete = true;
+  state.all = allConstituents(state);
+  hf.audit(state);
+  return ffaMemSuccess(state.handle);
+}
+
+/** Every constituent of the transaction, in order. */
+export function allConstituents(state: ShareState): StoredConstituent[] {
+  if (state.all) return state.all;
+  if (state.fragments.length === 1) return state.fragments[0];
+  const out: StoredConstituent[] = [];
+  for (const f of state.fragments) for (let i = 0; i < f.length; i++) out.push(f[i]);
+  return out;
+}
+
+/** The use case a lent page carries in the machine: the tag (Linux sets tag = use case). */
+export function useCaseOf(state: ShareState): number {
+  return state.tag < 128n ? Number(state.tag) : 0;
+}
+
+function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state: ShareState): SmcRegs | null {
+  const cs = allConstituents(state);
+  // ffa_memory_check_overlap() over every fragment, and the page-count sum.
+  let sum = 0;
+  for (let i = 0; i < cs.length; i++) {
+    if (cs[i].pageCount === 0) return ctx.reject(INVAL, "constituent-empty", `constituent ${i} has no pages`);
+    sum += cs[i].pageCount;
+  }
+  const overlap = findOverlap(cs);
+  if (overlap) return ctx.reject(INVAL, "constituents-overlap", overlap);
+  if (sum !== state.totalPageCount)
+    return ctx.reject(
+      INVAL,
+      "total-page-count",
+      `composite page count ${state.totalPageCount}, constituents sum to ${sum}`,
+    );
+
+  // ffa_send_check_transition() → constituents_get_mode()
+  if (cs.length === 0 || state.fragments[0].length === 0)
+    return ctx.reject(INVAL, "no-constituents", "no constituents in the first fragment");
+  const pages = hf.pages;
+  let orig = -1;
+  const firsts = new Int32Array(cs.length);
+  for (let k = 0; k < cs.length; k++) {
+    const c = cs[k];
+    if (c.address % PAGE_SIZE !== 0)
+      return ctx.reject(INVAL, "constituent-aligned", `address ${hex(c.address)} is not page aligned`);
+    const first = pages.first(c.address, c.pageCount);
+    firsts[k] = first;
+    const mode = first >= 0 ? pages.ownerMode(ep.id, first, first + c.pageCount) : null;
+    if (mode === null)
+      return ctx.reject(
+        FFA_DENIED,
+        "sender-mode",
+        `${c.pageCount} pages at ${hex(c.address)} are not mapped to ${hex(ep.id)} with one mode`,
+      );
+    if (orig < 0) orig = mode;
+    else if (mode !== orig)
+      return ctx.reject(
+        FFA_DENIED,
+        "sender-mode-uniform",
+        `pages at ${hex(c.address)} have mode ${hex(mode)}, expected ${hex(orig)}`,
+      );
+  }
+  if ((orig & MM_MODE_STATE_MASK) !== 0) {
+    const r = pages.range(cs[0].address, 1)!;
+    const holder = pages.holder[r.first];
+    const by = holder ? hf.shares.get(BigInt(holder - 1)) : undefined;
+    return ctx.reject(
+      FFA_DENIED,
+      "sender-not-exclusive-owner",
+      `page ${hex(cs[0].address)} is not owned exclusively by ${hex(ep.id)}` +
+        (by ? ` (${by.func} ${hex(by.handle)})` : ""),
+    );
+  }
+  const clear = (state.flags & FFA_MEMORY_REGION_FLAG_CLEAR) !== 0;
+  if (clear && (orig & MM_MODE_W) === 0)
+    return ctx.reject(FFA_DENIED, "clear-without-write", "cannot zero memory the sender can't write");
+  for (const r of state.receivers) {
+    const required = permissionsToMode(r.permissions, orig);
+    if ((orig & required) !== required)
+      return ctx.reject(
+        FFA_DENIED,
+        "permissions-exceed-sender",
+        `${hex(r.id)} would get mode ${hex(required)}, sender has ${hex(orig)}`,
+      );
+  }
+  const protect =
+    state.func !== "share" && state.receivers.every((r) => isSecureId(r.id)) && !isSecureId(ep.id);
+  let from = orig & ~MM_MODE_STATE_MASK;
+  from |=
+    state.func === "donate"
+      ? MM_MODE_INVALID | MM_MODE_UNOWNED
+      : state.func === "lend"
+        ? MM_MODE_INVALID
+        : MM_MODE_SHARED;
+
+  // MAP_ACTION_CHECK_PROTECT, one constituent at a time (ffa_region_group_identity_map()).
+  if (protect) {
+    for (let i = 0; i < cs.length; i++) {
+      const c = cs[i];
+      const out = archMemoryProtect(hf.machine, ctx, c.address, c.pageCount * PAGE_SIZE);
+      if (out.code === DENIED) {
+        for (let j = 0; j < i; j++)
+          archMemoryUnprotect(hf.machine, ctx, cs[j].address, cs[j].pageCount * PAGE_SIZE);
+        if (out.lastProtected !== 0)
+          archMemoryUnprotect(hf.machine, ctx, c.address, out.lastProtected + PAGE_SIZE - c.address);
+        return ctx.reject(
+          FFA_DENIED,
+          "protect-denied",
+          `the monitor refused to move ${hex(c.address)} to the secure PAS`,
+        );
+      }
+      if (out.code === INVAL)
+        return ctx.reject(INVAL, "protect-invalid", `the monitor refused ${hex(c.address)} as invalid`);
+      // FFA_NOT_SUPPORTED: no RME, the update goes through unprotected (memory_protected = false).
+      state.memoryProtected = out.code === 0;
+    }
+  }
+  // MAP_ACTION_COMMIT, then clear_memory().
+  const slot = state.slot + 1;
+  for (let k = 0; k < cs.length; k++) {
+    const first = firsts[k];
+    pages.setMode(first, first + cs[k].pageCount, from);
+    pages.setHolder(first, first + cs[k].pageCount, slot);
+  }
+  if (clear) for (const c of cs) hf.zero(ctx, c.address, c.pageCount * PAGE_SIZE);
+  if (protect) {
+    const uc = useCaseOf(state);
+    for (const c of cs) hf.machine.setOwner(c.address, c.pageCount * PAGE_SIZE, OWNER_SECURE, uc);
+  }
+  state.senderOrigMode = orig;
+  return null;
+}
+
+/** Two constituents sharing a page, described, or null. Sorts a copy (the fragments keep their order). */
+function findOverlap(cs: readonly StoredConstituent[]): string | null {
+  if (cs.length < 2) return null;
+  const order = cs.map((_, i) => i).sort((a, b) => cs[a].address - cs[b].address || a - b);
+  let prevEnd = cs[order[0]].address + cs[order[0]].pageCount * PAGE_SIZE;
+  let prev = order[0];
+  for (let k = 1; k < order.length; k++) {
+    const i = order[k];
+    if (cs[i].address < prevEnd)
+      return `constituent ${i} at ${hex(cs[i].address)} overlaps constituent ${prev}`;
+    const end = cs[i].address + cs[i].pageCount * PAGE_SIZE;
+    if (end > prevEnd) {
+      prevEnd = end;
+      prev = i;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,118 @@
+/**
+ * The share-state table: one entry per memory transaction between FFA_MEM_SHARE/LEND/DONATE and
+ * FFA_MEM_RECLAIM (or, for a donate, the last borrower's retrieve).
+ *
+ * `struct ffa_memory_share_state` and `share_states[MAX_MEM_SHARES]` — Hafnium src/ffa_memory.c,
+ * inc/hf/ffa_memory_internal.h (reference/ffa.md §5.2). The handle is the slot index with the
+ * allocator bit of the world that allocated it (bit 63 clear for the SPMC): allocate_share_state(),
+ * get_share_state(). A full table answers FFA_NO_MEMORY.
+ */
+import { ffaMemoryHandleAllocator, ffaMemoryHandleIndex, ffaMemoryHandleMake } from "../../abi/ffa/index.ts";
+import type { FfaVersion } from "../../abi/ffa/index.ts";
+
+export type ShareFunc = "share" | "lend" | "donate";
+
+/** One constituent, as kept by the SPMC (address as a number: DRAM is below 2^53). */
+export interface StoredConstituent {
+  readonly address: number;
+  readonly pageCount: number;
+}
+
+/** A receiver of the transaction and how far it got. */
+export interface ShareReceiver {
+  readonly id: number;
+  /** The permissions the sender gave (NX forced for a secure receiver of a share). */
+  permissions: number;
+  readonly flags: number;
+  readonly impdef: readonly [bigint, bigint] | null;
+  /** retrieved_fragment_count[i]: 0 before retrieve and after relinquish. */
+  retrievedFragments: number;
+  /** The receiver's mode on the pages once retrieved (MM_MODE_*), 0 when unmapped. */
+  mode: number;
+  /** The retrieve response being delivered, split in fragments (null outside a retrieve). */
+  response: Uint8Array[] | null;
+}
+
+export interface ShareState {
+  readonly slot: number;
+  readonly handle: bigint;
+  readonly func: ShareFunc;
+  /** The function ID it came with (32 or 64-bit). */
+  readonly fid: number;
+  readonly sender: number;
+  /** The sender's descriptor layout. */
+  readonly senderLayout: FfaVersion;
+  readonly attributes: number;
+  /** The sender's flags with the transaction type set in bits[4:3] (ffa_memory_send()). */
+  readonly flags: number;
+  readonly tag: bigint;
+  /** memory_access_desc_size of the stored region (16 or 32). */
+  readonly emadSize: number;
+  readonly receivers: ShareReceiver[];
+  /** Composite `page_count` and `constituent_count`. */
+  readonly totalPageCount: number;
+  readonly constituentCount: number;
+  /** Constituents per fragment received (fragments[i], fragment_constituent_counts[i]). */
+  readonly fragments: StoredConstituent[][];
+  /** Every constituent in order, once sending is complete (a cache of `fragments`). */
+  all: StoredConstituent[] | null;
+  /** Bytes of the descriptor received so far (in the sender's layout), for FRAG_RX offsets. */
+  bytesReceived: number;
+  readonly totalLength: number;
+  sendingComplete: boolean;
+  /** The sender's mode before the send (sender_orig_mode). */
+  senderOrigMode: number;
+  /** The pages were moved to the secure PAS at send (memory_protected). */
+  memoryProtected: boolean;
+  hypervisorFragmentCount: number;
+  hypervisorResponse: Uint8Array[] | null;
+}
+
+export class ShareStateTable {
+  readonly #slots: (ShareState | null)[];
+
+  constructor(readonly maxShares: number) {
+    this.#slots = new Array<ShareState | null>(maxShares).fill(null);
+  }
+
+  /** allocate_share_state(): the first free slot, or null when the table is full. */
+  allocate(make: (slot: number, handle: bigint) => ShareState): ShareState | null {
+    for (let i = 0; i < this.#slots.length; i++) {
+      if (this.#slots[i] === null) {
+        const s = make(i, ffaMemoryHandleMake(i, "spmc"));
+        this.#slots[i] = s;
+        return s;
+      }
+    }
+    return null;
+  }
+
+  /** get_share_state(): by index for our own handles, else a scan. */
+  get(handle: bigint): ShareState | undefined {
+    if (ffaMemoryHandleAllocator(handle) === "spmc") {
+      const i = ffaMemoryHandleIndex(handle);
+      if (i < BigInt(this.#slots.length)) {
+        const s = this.#slots[Number(i)];
+        if (s) return s;
+      }
+    }
+    for (const s of this.#slots) if (s && s.handle === handle) return s;
+    return undefined;
+  }
+
+  /** share_state_free(). */
+  free(s: ShareState): void {
+    if (this.#slots[s.slot] === s) this.#slots[s.slot] = null;
+  }
+
+  /** Live share states, slot order. */
+  *live(): Generator<ShareState> {
+    for (const s of this.#slots) if (s) yield s;
+  }
+
+  get used(): number {
+    let n = 0;
+    for (const s of this.#slots) if (s) n++;
+    return n;
+  }
+}

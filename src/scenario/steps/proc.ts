@@ -1,0 +1,390 @@
+/**
+ * `proc: NAME` with one action — a system call as a user process (ARCHITECTURE.md §6, §7):
+ *
+ * ```yaml
+ * - proc: player                                  # created on first use
+ *   open: /dev/dma_heap/system                    # or {path, flags}
+ *   save: heap                                    # the fd, later `$heap`
+ * - proc: player
+ *   ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 4MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }
+ *   save: buf                                     # the fd the kernel wrote into the struct
+ *   expect: ok                                    # or an errno name
+ * - proc: player
+ *   mmap: { fd: $buf, length: 4096 }              # prot default PROT_READ|PROT_WRITE, flags MAP_SHARED
+ * ```
+ * Actions: open, ioctl (`request` by name or number; `arg` the struct by field names, or `arg_hex`
+ * raw bytes), mmap, munmap, close, dup, exit. Numbers take `$NAME` from an earlier `save:`.
+ * Without `expect` any result passes, but a `save:` needs the call to succeed.
+ */
+import { z } from "zod";
+import { ERRNO, errnoName } from "../../abi/uapi/errno.ts";
+import { O_FLAG_NAMES, O_RDWR } from "../../abi/uapi/fcntl.ts";
+import { _IOC_SIZE, ioctlHex } from "../../abi/uapi/ioctl.ts";
+import { MAP_NAMES, MAP_SHARED, PROT_NAMES, PROT_READ, PROT_WRITE } from "../../abi/uapi/mman.ts";
+import type { Kernel } from "../../kernel/kernel.ts";
+import type { Sleeps } from "../../sim/scheduler.ts";
+import { userSpaceOf } from "../../user/process.ts";
+import {
+  decodeStruct,
+  encodeStruct,
+  IOCTL_REQUEST_NAMES,
+  IOCTL_REQUESTS,
+  requestDefFor,
+  type StructField,
+} from "../../user/requests.ts";
+import {
+  lastRejection,
+  sysClose,
+  sysDup,
+  sysExit,
+  sysIoctl,
+  sysMmap,
+  sysMunmap,
+  sysOpen,
+} from "../../user/syscalls.ts";
+import type { SourceMap } from "../errors.ts";
+import { parseSize, SIZE_EXPECTED } from "../units.ts";
+import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
+
+export const PROC_ACTIONS = ["open", "ioctl", "mmap", "munmap", "close", "dup", "exit"] as const;
+type Action = (typeof PROC_ACTIONS)[number];
+
+const scalar = z.union([z.number(), z.string()]);
+const flagsValue = z.union([z.number(), z.string(), z.array(z.union([z.string(), z.number()]))]);
+
+const schema = z
+  .strictObject({
+    proc: z.string().min(1).describe("process name; the process is created on first use"),
+    open: z
+      .union([z.string(), z.strictObject({ path: z.string(), flags: flagsValue.optional() })])
+      .optional()
+      .describe("a device path, or {path, flags}; flags default O_RDWR"),
+    ioctl: z
+      .strictObject({
+        fd: scalar,
+        request: z.union([z.number().int().nonnegative().max(0xffffffff), z.enum(IOCTL_REQUEST_NAMES)]),
+        arg: z.record(z.string(), flagsValue).optional().describe("the argument struct by field names"),
+        arg_hex: z.string().optional().describe("the argument as raw bytes, in hex"),
+      })
+      .optional(),
+    mmap: z
+      .strictObject({
+        fd: scalar,
+        length: scalar,
+        offset: scalar.optional(),
+        prot: flagsValue.optional().describe("default [PROT_READ, PROT_WRITE]"),
+        flags: flagsValue.optional().describe("default MAP_SHARED"),
+      })
+      .optional(),
+    munmap: z.strictObject({ addr: scalar, length: scalar }).optional(),
+    close: scalar.optional(),
+    dup: scalar.optional(),
+    exit: z.literal(true).optional(),
+    save: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+        message: "expected a name such as heap or frame0 (without $: later steps read it as $NAME)",
+      })
+      .optional(),
+    expect: z.enum(["ok", ...Object.keys(ERRNO)] as [string, ...string[]]).optional(),
+  })
+  .describe("A system call as a user process.");
+
+export type ProcSpec = z.output<typeof schema>;
+
+// ---- Values: integers, sizes and flags, each possibly `$NAME` ----
+
+/** A parsed value: a number, or a reference to a saved variable. */
+type Val = bigint | { readonly ref: string };
+
+const INT_EXPECTED = "an integer such as 3 or 0x10, or $NAME";
+const VAR = /^\$([A-Za-z_][A-Za-z0-9_]*)$/;
+
+function parseScalar(raw: unknown, kind: "int" | "size"): Val | string {
+  const what = kind === "size" ? `${SIZE_EXPECTED}, or $NAME` : INT_EXPECTED;
+  if (typeof raw === "number") {
+    if (!Number.isSafeInteger(raw))
+      return `expected ${what}; ${raw} is not exact (write it as a "0x…" string)`;
+    if (kind === "size" && raw < 0) return `expected ${what}, got ${raw}`;
+    return BigInt(raw);
+  }
+  if (typeof raw !== "string") return `expected ${what}`;
+  const t = raw.trim();
+  const v = VAR.exec(t);
+  if (v) return { ref: v[1] };
+  if (/^-?0x[0-9a-f]+$/i.test(t)) return t.startsWith("-") ? -BigInt(t.slice(1)) : BigInt(t);
+  if (/^-?\d+$/.test(t)) return BigInt(t);
+  if (kind === "size") {
+    const p = parseSize(t);
+    if (p.ok) return BigInt(p.value);
+  }
+  const hint = /^[A-Za-z_][A-Za-z0-9_]*$/.test(t) ? ` (a saved value is read as $${t})` : "";
+  return `expected ${what}, got "${raw}"${hint}`;
+}
+
+function parseFlags(raw: unknown, names: Readonly<Record<string, number | bigint>>): Val | string {
+  const items = Array.isArray(raw)
+    ? raw
+    : typeof raw === "string" && !VAR.test(raw.trim())
+      ? raw.split("|")
+      : [raw];
+  if (items.length === 1 && !Array.isArray(raw) && typeof raw !== "string") return parseScalar(raw, "int");
+  let acc = 0n;
+  for (const it of items) {
+    const s = typeof it === "string" ? it.trim() : it;
+    if (typeof s === "string" && s in names) {
+      acc |= BigInt(names[s]);
+      continue;
+    }
+    const v = parseScalar(s, "int");
+    if (typeof v === "string")
+      return `unknown flag ${JSON.stringify(it)}; expected a number or names from ${Object.keys(names).join(", ")}`;
+    if (typeof v !== "bigint") {
+      if (items.length > 1) return `$NAME cannot be combined with other flags`;
+      return v;
+    }
+    acc |= v;
+  }
+  return acc;
+}
+
+function parseField(f: StructField, raw: unknown): Val | string {
+  return f.kind === "flags" ? parseFlags(raw, f.flagNames ?? {}) : parseScalar(raw, f.kind);
+}
+
+/** Hex bytes, whitespace allowed: "0010 0000 …". */
+function parseHex(s: string): Uint8Array | string {
+  const t = s.replace(/\s+/g, "");
+  if (!/^([0-9a-fA-F]{2})*$/.test(t)) return "expected hex bytes, an even number of digits 0-9 a-f";
+  return Uint8Array.from(t.match(/../g) ?? [], (b) => parseInt(b, 16));
+}
+
+function actionsOf(spec: ProcSpec): Action[] {
+  return PROC_ACTIONS.filter((a) => spec[a] !== undefined);
+}
+
+/** Checks every value of a step; `fail(path, message)` throws at the first problem. */
+function checkValues(
+  spec: ProcSpec,
+  fail: (path: (string | number)[], what: string, key?: boolean) => never,
+): void {
+  const need = (path: (string | number)[], v: Val | string): void => {
+    if (typeof v === "string") fail(path, v);
+  };
+  const a = actionsOf(spec)[0];
+  if (a === "open" && typeof spec.open === "object" && spec.open.flags !== undefined)
+    need(["open", "flags"], parseFlags(spec.open.flags, O_FLAG_NAMES));
+  if (a === "close" || a === "dup") need([a], parseScalar(spec[a], "int"));
+  if (a === "munmap") {
+    need(["munmap", "addr"], parseScalar(spec.munmap!.addr, "int"));
+    need(["munmap", "length"], parseScalar(spec.munmap!.length, "size"));
+  }
+  if (a === "mmap") {
+    const m = spec.mmap!;
+    need(["mmap", "fd"], parseScalar(m.fd, "int"));
+    need(["mmap", "length"], parseScalar(m.length, "size"));
+    if (m.offset !== undefined) need(["mmap", "offset"], parseScalar(m.offset, "size"));
+    if (m.prot !== undefined) need(["mmap", "prot"], parseFlags(m.prot, PROT_NAMES));
+    if (m.flags !== undefined) need(["mmap", "flags"], parseFlags(m.flags, MAP_NAMES));
+  }
+  if (a === "ioctl") {
+    const io = spec.ioctl!;
+    need(["ioctl", "fd"], parseScalar(io.fd, "int"));
+    const request = typeof io.request === "string" ? IOCTL_REQUESTS[io.request].request : io.request;
+    const def = requestDefFor(request);
+    if (io.arg !== undefined && io.arg_hex !== undefined)
+      fail(
+        ["ioctl", "arg_hex"],
+        "give the argument either as arg (fields) or as arg_hex (bytes), not both",
+        true,
+      );
+    if (io.arg_hex !== undefined) {
+      const h = parseHex(io.arg_hex);
+      if (typeof h === "string") fail(["ioctl", "arg_hex"], h);
+    }
+    const st = def?.struct ?? null;
+    if (io.arg !== undefined && !st)
+      fail(
+        ["ioctl", "arg"],
+        `no struct layout is known for request ${ioctlHex(request)}; give arg_hex instead`,
+        true,
+      );
+    if (st && io.arg_hex === undefined) {
+      const given = io.arg ?? {};
+      for (const [k, v] of Object.entries(given)) {
+        const f = st.fields.find((x) => x.name === k);
+        if (!f)
+          fail(
+            ["ioctl", "arg", k],
+            `unknown field "${k}" of struct ${st.name}; expected one of: ${st.fields.map((x) => x.name).join(", ")}`,
+            true,
+          );
+        need(["ioctl", "arg", k], parseField(f, v));
+      }
+      const missing = st.fields.find((f) => f.required && !(f.name in given));
+      if (missing)
+        fail(io.arg ? ["ioctl", "arg"] : ["ioctl"], `missing field "${missing.name}" of struct ${st.name}`);
+    }
+  }
+}
+
+// ---- Running ----
+
+class StepValueError extends Error {}
+
+function resolve(v: Val | string, vars: ReadonlyMap<string, bigint>): bigint {
+  if (typeof v === "string") throw new StepValueError(v); // unreachable after check(); a clear failure anyway
+  if (typeof v === "bigint") return v;
+  const x = vars.get(v.ref);
+  if (x === undefined)
+    throw new StepValueError(`$${v.ref} is not set: no earlier step saved a value under "${v.ref}"`);
+  return x;
+}
+
+/** An fd as the kernel's `unsigned int fd` sees it: out-of-range values become an invalid descriptor. */
+function toFd(x: bigint): number {
+  return x >= -0x80000000n && x <= 0xffffffffn ? Number(BigInt.asIntN(32, x)) : -1;
+}
+
+function kernelOf(ctx: StepContext): Kernel {
+  const k = (ctx.system as unknown as { kernel?: Kernel }).kernel;
+  if (!k)
+    throw new Error("proc steps need a booted kernel: this System has none (bootKernel was not called)");
+  return k;
+}
+
+interface CallResult {
+  readonly rc: number;
+  /** What `save:` keeps on success. */
+  readonly value: bigint;
+  readonly shown: string;
+}
+
+function* call(k: Kernel, spec: ProcSpec, vars: ReadonlyMap<string, bigint>): Sleeps<CallResult> {
+  const p = userSpaceOf(k).getOrSpawn(spec.proc);
+  const a = actionsOf(spec)[0];
+  const int = (raw: unknown) => resolve(parseScalar(raw, "int"), vars);
+  const size = (raw: unknown) => Number(resolve(parseScalar(raw, "size"), vars));
+  const done = (rc: number, shown: string, value = BigInt(rc)): CallResult => ({ rc, value, shown });
+  switch (a) {
+    case "open": {
+      const o = spec.open!;
+      const path = typeof o === "string" ? o : o.path;
+      const flags =
+        typeof o === "object" && o.flags !== undefined
+          ? Number(resolve(parseFlags(o.flags, O_FLAG_NAMES), vars))
+          : O_RDWR;
+      const rc = yield* sysOpen(p, path, flags);
+      return done(rc, `fd ${rc}`);
+    }
+    case "close": {
+      const rc = yield* sysClose(p, toFd(int(spec.close)));
+      return done(rc, "closed");
+    }
+    case "dup": {
+      const rc = yield* sysDup(p, toFd(int(spec.dup)));
+      return done(rc, `fd ${rc}`);
+    }
+    case "exit": {
+      const rc = yield* sysExit(p);
+      return done(rc, `pid ${p.pid} exited`);
+    }
+    case "munmap": {
+      const rc = yield* sysMunmap(p, Number(int(spec.munmap!.addr)), size(spec.munmap!.length));
+      return done(rc, "unmapped");
+    }
+    case "mmap": {
+      const m = spec.mmap!;
+      const prot =
+        m.prot === undefined ? PROT_READ | PROT_WRITE : Number(resolve(parseFlags(m.prot, PROT_NAMES), vars));
+      const flags =
+        m.flags === undefined ? MAP_SHARED : Number(resolve(parseFlags(m.flags, MAP_NAMES), vars));
+      const off = m.offset === undefined ? 0 : size(m.offset);
+      const rc = yield* sysMmap(p, toFd(int(m.fd)), size(m.length), prot, flags, off);
+      return done(rc, `at 0x${rc.toString(16)}`);
+    }
+    case "ioctl": {
+      const io = spec.ioctl!;
+      const request = typeof io.request === "string" ? IOCTL_REQUESTS[io.request].request : io.request;
+      const def = requestDefFor(request);
+      const exact = def !== null && def.request === request;
+      const st = def?.struct ?? null;
+      let buf: Uint8Array | null;
+      if (io.arg_hex !== undefined) buf = parseHex(io.arg_hex) as Uint8Array;
+      else if (st) {
+        const values = new Map<string, bigint>();
+        for (const [key, raw] of Object.entries(io.arg ?? {}))
+          values.set(
+            key,
+            resolve(
+              parseField(
+                st.fields.find((f) => f.name === key)!,
+                raw,
+              ),
+              vars,
+            ),
+          );
+        buf = encodeStruct(st, values, exact ? st.size : _IOC_SIZE(request));
+      } else buf = _IOC_SIZE(request) > 0 ? new Uint8Array(_IOC_SIZE(request)) : null;
+      const rc = yield* sysIoctl(p, toFd(int(io.fd)), request, buf);
+      const out = st && buf ? decodeStruct(st, buf) : new Map<string, bigint>();
+      const shownOut = st
+        ? st.fields.filter((f) => f.out && out.has(f.name)).map((f) => `${f.name}=${out.get(f.name)}`)
+        : [];
+      const saved = def?.saveField !== undefined ? out.get(def.saveField) : undefined;
+      return done(rc, [`returned ${rc}`, ...shownOut].join("; "), saved ?? BigInt(rc));
+    }
+  }
+  throw new Error(`proc step without an action (${spec.proc})`);
+}
+
+export const procStep = defineStep({
+  kind: "proc",
+  schema,
+
+  check(spec, _platform, path, map: SourceMap) {
+    const actions = actionsOf(spec);
+    const list = PROC_ACTIONS.join(", ");
+    if (actions.length === 0)
+      throw map.error([...path, "proc"], `no action; a proc step needs exactly one of ${list}`, true);
+    if (actions.length > 1)
+      throw map.error(
+        [...path, actions[1]],
+        `one action per step, but this step has ${actions.join(" and ")}; expected exactly one of ${list}`,
+        true,
+      );
+    if (
+      spec.save !== undefined &&
+      (actions[0] === "close" || actions[0] === "munmap" || actions[0] === "exit")
+    )
+      throw map.error([...path, "save"], `${actions[0]} returns no value to save`, true);
+    checkValues(spec, (p, what, key = false) => {
+      throw map.error([...path, ...p], what, key);
+    });
+  },
+
+  *run(ctx, spec): Sleeps<StepOutcomeCore> {
+    const k = kernelOf(ctx);
+    const expected = spec.expect ?? null;
+    let r: CallResult;
+    try {
+      r = yield* call(k, spec, ctx.vars);
+    } catch (e) {
+      if (!(e instanceof StepValueError)) throw e;
+      return { got: "error", expected, ok: false, detail: e.message };
+    }
+    const got = r.rc < 0 ? errnoName(r.rc) : "ok";
+    const p = userSpaceOf(k).all.findLast((x) => x.name === spec.proc);
+    const why = r.rc < 0 && p ? lastRejection(p) : null;
+    let detail = r.rc < 0 ? (why ? `${why.detail} [${why.rule}]` : null) : r.shown;
+    let ok = expected === null || expected === got;
+    if (spec.save !== undefined) {
+      if (r.rc >= 0) ctx.vars.set(spec.save, r.value);
+      else if (expected === null) {
+        ok = false;
+        detail = `cannot save "${spec.save}": the call failed with ${got}${detail ? ` (${detail})` : ""}`;
+      }
+    }
+    return { got, expected, ok, detail };
+  },
+});

@@ -1,0 +1,103 @@
+/**
+ * System calls as a process issues them: open, close, dup, ioctl, mmap, munmap, exit.
+ *
+ * Each is a generator that takes virtual time (entry and exit, plus whatever the kernel does) and
+ * returns what the raw system call returns: a value ≥ 0, or −errno — never an exception for bad
+ * input. Why a call failed is in `lastRejection(p)` until the process's next call.
+ */
+import { EBADF, ESRCH } from "../abi/uapi/errno.ts";
+import { closeFd, exitFiles } from "../kernel/fs/fdtable.ts";
+import { fput } from "../kernel/fs/file.ts";
+import { ksysIoctl } from "../kernel/fs/ioctl.ts";
+import { doMunmap, exitMmap, ksysMmap } from "../kernel/fs/mmap.ts";
+import { reject, type Rejection } from "../kernel/fs/task.ts";
+import { userPtr } from "../kernel/fs/uaccess.ts";
+import { sleep, type Sleeps } from "../sim/scheduler.ts";
+import type { Process } from "./process.ts";
+
+/**
+ * Entry to and exit from the kernel for one system call (SVC, el0_svc, invoke_syscall, ERET), ns.
+ * Assumption: a null system call costs 0.1–0.3 µs on Cortex-A72-class cores.
+ */
+export const SYSCALL_NS = 200;
+
+/** Syscall entry: false for a process that already exited (its calls return −ESRCH). */
+function* enter(p: Process, name: string, args: Record<string, unknown>): Sleeps<boolean> {
+  if (p.exited) return false;
+  p.task.lastReject = null;
+  const trace = p.kernel.sim.trace;
+  if (trace.listening) trace.emit("user", name, { pid: p.pid, comm: p.name, ...args });
+  yield sleep(SYSCALL_NS);
+  return true;
+}
+
+/** Why the process's last call failed, if it did. */
+export function lastRejection(p: Process): Rejection | null {
+  return p.task.lastReject;
+}
+
+/** open(path, flags): the new fd, or −errno (−ENOENT for a node no driver registered). */
+export function* sysOpen(p: Process, path: string, flags: number): Sleeps<number> {
+  if (!(yield* enter(p, "open", { path, flags }))) return -ESRCH;
+  return yield* p.kernel.vfs.open(p.task, path, flags);
+}
+
+/** close(fd): 0, or −EBADF. */
+export function* sysClose(p: Process, fd: number): Sleeps<number> {
+  if (!(yield* enter(p, "close", { fd }))) return -ESRCH;
+  const rc = yield* closeFd(p.task.files, fd);
+  return rc === -EBADF ? reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (close)`) : rc;
+}
+
+/** dup(fd): a second descriptor for the same file (close-on-exec clear), or −errno. */
+export function* sysDup(p: Process, fd: number): Sleeps<number> {
+  if (!(yield* enter(p, "dup", { fd }))) return -ESRCH;
+  const files = p.task.files;
+  const file = files.fget(fd);
+  if (!file) return reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (dup)`);
+  const nfd = files.getUnusedFdFlags(0);
+  if (nfd < 0) {
+    yield* fput(file);
+    return reject(p.task, -nfd, "fd-table-full", `RLIMIT_NOFILE is ${files.rlimitNofile}`);
+  }
+  files.fdInstall(nfd, file);
+  return nfd;
+}
+
+/**
+ * ioctl(fd, request, arg): `arg` is the user buffer the argument pointer addresses (null: NULL);
+ * the kernel reads and writes it in place, with the sizes the driver chooses. Value or −errno.
+ */
+export function* sysIoctl(p: Process, fd: number, request: number, arg: Uint8Array | null): Sleeps<number> {
+  if (!(yield* enter(p, "ioctl", { fd, request }))) return -ESRCH;
+  return yield* ksysIoctl(p.task, fd, request >>> 0, userPtr(arg));
+}
+
+/** mmap(NULL, length, prot, flags, fd, offset): the address, or −errno. */
+export function* sysMmap(
+  p: Process,
+  fd: number,
+  length: number,
+  prot: number,
+  flags: number,
+  offset = 0,
+): Sleeps<number> {
+  if (!(yield* enter(p, "mmap", { fd, length, prot, flags, offset }))) return -ESRCH;
+  return yield* ksysMmap(p.task, length, prot, flags, fd, offset);
+}
+
+/** munmap(addr, length): 0, or −errno. */
+export function* sysMunmap(p: Process, addr: number, length: number): Sleeps<number> {
+  if (!(yield* enter(p, "munmap", { addr, length }))) return -ESRCH;
+  return yield* doMunmap(p.task, addr, length);
+}
+
+/** exit(0): do_exit() → exit_mm() then exit_files(): every mapping goes, then every fd is closed. */
+export function* sysExit(p: Process): Sleeps<number> {
+  if (!(yield* enter(p, "exit", {}))) return -ESRCH;
+  yield* exitMmap(p.task.mm);
+  yield* exitFiles(p.task.files);
+  p.exited = true;
+  p.exitCode = 0;
+  return 0;
+}
