@@ -57,6 +57,8 @@ export abstract class Spmc {
   readonly partitions = new PartitionRegistry();
   /** Why the last call was rejected (null when it was not): steps show it next to the code. */
   lastRejection: Rejection | null = null;
+  /** The same, per calling endpoint (calls from several tasks may interleave). */
+  readonly lastRejectionOf = new Map<number, Rejection | null>();
   /** Calls handled, per function ID. */
   readonly calls = new Map<number, number>();
   readonly #cpuS: number;
@@ -129,6 +131,7 @@ export abstract class Spmc {
       yield sleep(ctx.costNs);
     }
     this.lastRejection = ctx.rejection;
+    this.lastRejectionOf.set(ep.id, ctx.rejection);
     if (this.sim.trace.listening) {
       this.sim.trace.emit("firmware", "ffa", {
         from: hex(ep.id),

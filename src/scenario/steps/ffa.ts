@@ -109,6 +109,7 @@ function* runFfa(ctx: StepContext, spec: FfaStepSpec): Sleeps<StepOutcomeCore> {
         return outcome(
           ctx,
           spec,
+          caller.id,
           out,
           `${resultName(out)} reported offset ${offset} after ${sent} bytes`,
           false,
@@ -125,12 +126,13 @@ function* runFfa(ctx: StepContext, spec: FfaStepSpec): Sleeps<StepOutcomeCore> {
     }
     notes.push(`${sentFragments} fragment(s), ${sent}/${bytes.length} bytes`);
   }
-  return outcome(ctx, spec, out, notes.join("; "), true);
+  return outcome(ctx, spec, caller.id, out, notes.join("; "), true);
 }
 
 function outcome(
   ctx: StepContext,
   spec: FfaStepSpec,
+  callerId: number,
   out: SmcRegs,
   note: string,
   fragmentsOk: boolean,
@@ -140,7 +142,7 @@ function outcome(
   if (spec.ffa === "VERSION") got = Number(out[0] & 0xffff_ffffn) >>> 31 ? "NOT_SUPPORTED" : "SUCCESS";
   const parts: string[] = [];
   if (note) parts.push(note);
-  const rej = ctx.system.spmc.lastRejection;
+  const rej = ctx.system.spmc.lastRejectionOf.get(callerId) ?? null;
   if (got !== "SUCCESS" && rej) parts.push(`rule ${rej.rule}: ${rej.why}`);
   const regsText = [0, 1, 2, 3, 4].map((i) => `w${i}=${hex(out[i] & 0xffff_ffffn)}`).join(" ");
   parts.push(regsText);

@@ -12,12 +12,12 @@ import {
   FFA_NO_MEMORY,
   FFA_NOT_SUPPORTED,
   FFA_SUCCESS_32,
-} from "../../abi/ffa/index.ts";
-import { OWNER_NORMAL, OWNER_SECURE } from "../../hw/frames.ts";
-import { GPT_GPI_NS, GPT_GPI_SECURE } from "../../hw/gpt.ts";
-import { smcRegs } from "../../hw/smc.ts";
-import { loadScenarioFile } from "../../scenario/loader.ts";
-import { runScenario } from "../../scenario/runner.ts";
+} from "../../../src/abi/ffa/index.ts";
+import { OWNER_NORMAL, OWNER_SECURE } from "../../../src/hw/frames.ts";
+import { GPT_GPI_NS, GPT_GPI_SECURE } from "../../../src/hw/gpt.ts";
+import { smcRegs } from "../../../src/hw/smc.ts";
+import { loadScenarioFile } from "../../../src/scenario/loader.ts";
+import { runScenario } from "../../../src/scenario/runner.ts";
 import {
   boot,
   call,
@@ -29,8 +29,8 @@ import {
   retrieve,
   run,
   w,
-} from "../testing.ts";
-import { HafniumSpmc } from "./hafnium.ts";
+} from "./testing.ts";
+import { HafniumSpmc } from "../../../src/firmware/hafnium/hafnium.ts";
 
 const PAGE = 0x9000_0000;
 

@@ -1,6 +1,7 @@
 /**
- * Test-only helpers for the firmware tests beside this file: a booted system on a preset, a way to
- * run an endpoint's calls as a task, and the descriptors the tests send. Not exported from index.ts.
+ * Test-only helpers for the firmware tests in this folder: a booted system on a preset, a way to
+ * run an endpoint's calls as a task, and the descriptors the tests send. Kept out of src/firmware so
+ * that the firmware never imports the scenario layer.
  */
 import {
   encodeMemRegion,
@@ -12,13 +13,13 @@ import {
   FFA_MEM_RW,
   packMemAccessPermissions,
   type FfaVersion,
-} from "../abi/ffa/index.ts";
-import type { PlatformDesc } from "../hw/platform.ts";
-import { smcRegs, type SmcRegs } from "../hw/smc.ts";
-import { PRESETS } from "../scenario/presets.ts";
-import { buildSystem, type System, type SystemOptions } from "../scenario/system.ts";
-import type { Sleeps } from "../sim/scheduler.ts";
-import { Sim } from "../sim/sim.ts";
+} from "../../../src/abi/ffa/index.ts";
+import type { PlatformDesc } from "../../../src/hw/platform.ts";
+import { smcRegs, type SmcRegs } from "../../../src/hw/smc.ts";
+import { PRESETS } from "../../../src/scenario/presets.ts";
+import { buildSystem, type System, type SystemOptions } from "../../../src/scenario/system.ts";
+import type { Sleeps } from "../../../src/sim/scheduler.ts";
+import { Sim } from "../../../src/sim/sim.ts";
 
 export function boot(
   preset: string,

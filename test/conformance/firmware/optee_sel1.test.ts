@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FFA_DENIED, FFA_ERROR_32, FFA_MEM_LEND_32, FFA_SUCCESS_32 } from "../../abi/ffa/index.ts";
-import { OWNER_NORMAL } from "../../hw/frames.ts";
-import { smcRegs } from "../../hw/smc.ts";
-import { DefaultProtmem, TzcProtmem } from "../../secure/optee/plat_protmem.ts";
-import { boot, call, handleOf, lend, lendDescriptor, reclaim, run, w } from "../testing.ts";
-import { OpteeSel1Spmc } from "./optee_sel1.ts";
+import { FFA_DENIED, FFA_ERROR_32, FFA_MEM_LEND_32, FFA_SUCCESS_32 } from "../../../src/abi/ffa/index.ts";
+import { OWNER_NORMAL } from "../../../src/hw/frames.ts";
+import { smcRegs } from "../../../src/hw/smc.ts";
+import { DefaultProtmem, TzcProtmem } from "../../../src/secure/optee/plat_protmem.ts";
+import { boot, call, handleOf, lend, lendDescriptor, reclaim, run, w } from "./testing.ts";
+import { OpteeSel1Spmc } from "../../../src/firmware/optee_sel1/optee_sel1.ts";
 
 const PAGE = 0x9000_0000;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { GPT_GPI_NS, GPT_GPI_SECURE } from "../../hw/gpt.ts";
-import { smcRegs } from "../../hw/smc.ts";
-import { boot, run } from "../testing.ts";
+import { GPT_GPI_NS, GPT_GPI_SECURE } from "../../../src/hw/gpt.ts";
+import { smcRegs } from "../../../src/hw/smc.ts";
+import { boot, run } from "./testing.ts";
 import {
   armSipProtectMem,
   PLAT_PROTECT_MEM_SMC64,
@@ -9,7 +9,7 @@ import {
   SMC_INVALID_PARAM,
   SMC_OK,
   SMC_UNK,
-} from "./protect_mem.ts";
+} from "../../../src/firmware/el3/protect_mem.ts";
 
 const PAGE = 0x9000_0000;
 
