@@ -19,6 +19,7 @@ import { Mm } from "../src/kernel/mm/mm.ts";
 import { GFP_HIGHUSER_MOVABLE } from "../src/kernel/mm/gfp.ts";
 import { PS_MOVABLE } from "../src/kernel/mm/gfp.ts";
 import { allocContigRange } from "../src/kernel/mm/alloc_contig.ts";
+import { benchFfa } from "./ffa.ts";
 
 interface Figure {
   name: string;
@@ -187,6 +188,10 @@ const benches: Record<string, () => void> = {
       unit: "pairs/s",
       budget: ">= 1000000",
     });
+  },
+
+  ffa() {
+    benchFfa(figure);
   },
 
   scenario() {

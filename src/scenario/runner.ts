@@ -11,7 +11,30 @@ import type { TraceEvent } from "../sim/trace.ts";
 import type { Scenario } from "./loader.ts";
 import { stepDef } from "./steps/index.ts";
 import type { StepContext } from "./steps/types.ts";
-import { buildSystem } from "./system.ts";
+import { buildSystem, type System } from "./system.ts";
+import { quiesceProblems } from "../check/quiesce.ts";
+import { userSpaceOf } from "../user/process.ts";
+
+/**
+ * The end of a run (ARCHITECTURE.md §8): every process exits and the system settles; then
+ * conservation and quiesce-clean are checked. A hung machine does not settle: nothing is checked.
+ */
+function settle(system: System, end: RunEnd): void {
+  const { sim, machine, kernel } = system;
+  if (machine.hung !== null || end === "stopped") return;
+  // Whatever `until` cut short stops here; only the exit path runs on.
+  for (const t of sim.sched.tasks) if (!t.daemon) sim.sched.kill(t);
+  sim.sched.spawn("exit", function* () {
+    yield* userSpaceOf(kernel).exitAll();
+  });
+  for (;;) {
+    const e = sim.sched.run({ maxSteps: 1 << 20 });
+    if (e !== "paused") break;
+  }
+  const c = kernel.mm.conservation();
+  if (!c.ok) sim.findings.report("conservation", c.why ?? "page states do not add up");
+  for (const p of quiesceProblems(system.boot, machine, kernel.mm)) sim.findings.report("quiesce-clean", p);
+}
 
 export interface StepOutcome {
   readonly index: number;
@@ -101,6 +124,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     opts.onProgress?.(sim.now, outcomes.length);
   }
   opts.onProgress?.(sim.now, outcomes.length);
+  settle(system, end);
 
   const findings: Record<string, number> = {};
   for (const id of INVARIANT_IDS) findings[id] = sim.findings.count(id);

@@ -5,8 +5,10 @@
  * 1. the machine and its daemons;
  * 2. firmware: EL3's services, the SPMC of the platform's flavor, the secure partitions' own FF-A
  *    setup (firmware/boot.ts);
- * 3. the normal world's FF-A driver probe (FFA_VERSION, FFA_ID_GET, FFA_RXTX_MAP) through the conduit.
+ * 3. the normal world's FF-A driver probe (FFA_VERSION, FFA_ID_GET, FFA_RXTX_MAP) through the conduit;
+ * 4. the kernel: memory management, the VFS, dma-buf and the dma-heaps.
  *
+ * A snapshot of the booted state is kept for quiesce-clean at the end of the run.
  * Boot happens before the scenario's clock starts: its calls run to completion at t = 0.
  */
 import { bootFirmware, drain, type FirmwareOptions } from "../firmware/boot.ts";
@@ -16,6 +18,8 @@ import type { PlatformDesc } from "../hw/platform.ts";
 import { speculationTask } from "../hw/speculation.ts";
 import type { Sim } from "../sim/sim.ts";
 import { FfaHarness } from "./steps/ffa_client.ts";
+import { takeBootSnapshot, type BootSnapshot } from "../check/quiesce.ts";
+import { bootKernel, type Kernel } from "../kernel/kernel.ts";
 
 export interface System {
   readonly sim: Sim;
@@ -24,6 +28,10 @@ export interface System {
   readonly spmc: Spmc;
   /** The FF-A endpoints as their drivers see them (raw calls from steps and benchmarks). */
   readonly ffa: FfaHarness;
+  /** The normal world's kernel. */
+  readonly kernel: Kernel;
+  /** The state right after boot, for quiesce-clean. */
+  readonly boot: BootSnapshot;
 }
 
 export interface SystemOptions {
@@ -37,5 +45,6 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   const fw = bootFirmware(sim, machine, opts.firmware);
   const ffa = new FfaHarness(machine, fw.spmc, fw.endpoints);
   drain(ffa.probeNormalWorld(platform.ffaVersion));
-  return { sim, machine, spmc: fw.spmc, ffa };
+  const kernel = bootKernel(sim, machine);
+  return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine) };
 }

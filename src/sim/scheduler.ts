@@ -66,14 +66,16 @@ export class WaitList {
     this.#tasks.push(t);
   }
 
-  /** Removes and returns the longest waiter. */
+  /** Removes and returns the longest waiter (killed tasks are dropped). */
   shift(): Task | undefined {
-    return this.#tasks.shift();
+    let t = this.#tasks.shift();
+    while (t && t.state === "done") t = this.#tasks.shift();
+    return t;
   }
 
-  /** Removes and returns every waiter, oldest first. */
+  /** Removes and returns every live waiter, oldest first. */
   drain(): Task[] {
-    const all = this.#tasks;
+    const all = this.#tasks.filter((t) => t.state !== "done");
     this.#tasks = [];
     return all;
   }
@@ -247,10 +249,19 @@ export class Scheduler {
     return (w > 0 ? `w${w}:` : "") + encodeSchedule(this.#choices);
   }
 
-  /** Makes a blocked task runnable now (wait-list primitives call this). */
+  /** Makes a blocked task runnable now (wait-list primitives call this). A killed task stays dead. */
   wake(t: Task): void {
+    if (t.state === "done") return;
     assert(t.state === "blocked", `wake of ${t.name} in state ${t.state}`);
     this.#makeRunnable(t);
+  }
+
+  /** Ends a task where it stands (the run's `until` cut it short); it never runs again. */
+  kill(t: Task): void {
+    if (t.state === "done") return;
+    t.state = "done";
+    if (!t.daemon) this.#liveNonDaemon--;
+    for (const w of t.exited.drain()) this.wake(w);
   }
 
   /** Ends the run at the next scheduling point. */
@@ -285,7 +296,10 @@ export class Scheduler {
     }
     const limit = first.readyAt + this.chooser.windowNs;
     const candidates = [first];
-    while (heap.size > 0 && heap.peek()!.readyAt <= limit) candidates.push(heap.pop()!);
+    while (heap.size > 0 && heap.peek()!.readyAt <= limit) {
+      const c = heap.pop()!;
+      if (c.state !== "done") candidates.push(c);
+    }
     if (candidates.length === 1) return first;
     const i = this.chooser.choose(candidates, this.now);
     assert(Number.isInteger(i) && i >= 0 && i < candidates.length, `chooser ${this.chooser.name} chose ${i}`);
@@ -309,6 +323,10 @@ export class Scheduler {
       if (top.readyAt > until) {
         this.now = until;
         return "until";
+      }
+      if (top.state === "done") {
+        this.#heap.pop(); // killed while runnable
+        continue;
       }
       if (budget-- <= 0) return "paused";
       const t = this.#pick();

@@ -166,3 +166,32 @@ describe("prng streams", () => {
     expect(() => new Sim(1.5)).toThrow(/seed/);
   });
 });
+
+describe("kill", () => {
+  it("a killed task never runs again and a mutex it waited on still reaches the next waiter", async () => {
+    const { Mutex } = await import("../../src/sim/mutex.ts");
+    const sim = new Sim(1);
+    const m = new Mutex(sim, "m");
+    const log: string[] = [];
+    sim.sched.spawn("holder", function* () {
+      yield* m.lock();
+      yield sleep(100);
+      m.unlock();
+    });
+    const victim = sim.sched.spawn("victim", function* () {
+      yield* m.lock();
+      log.push("victim ran");
+      m.unlock();
+    });
+    sim.sched.spawn("next", function* () {
+      yield sleep(1);
+      yield* m.lock();
+      log.push(`next locked @${sim.now}`);
+      m.unlock();
+    });
+    expect(sim.sched.run({ untilNs: 50 })).toBe("until");
+    sim.sched.kill(victim);
+    expect(sim.sched.run()).toBe("done");
+    expect(log).toEqual(["next locked @100"]);
+  });
+});
