@@ -106,7 +106,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       const scenarios =
         files.length > 0
           ? files.map((p) => loadScenarioFile(p))
-          : [loadScenarioFile(DEFAULT_SCENARIO, "(built-in default)")];
+          : [loadScenarioFile(DEFAULT_SCENARIO, "built-in default")];
       const results = scenarios.map((sc) => runOne(sc, opts, io));
       if (opts.json) io.out(summaryJson(results.length === 1 ? results[0] : results) + "\n");
       else if (results.length === 1) io.out(summaryText(results[0]) + "\n");

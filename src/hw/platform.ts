@@ -88,6 +88,12 @@ export interface PlatformDesc {
   /** FF-A RX/TX buffer size per endpoint, bytes. */
   readonly rxtxBufferSize: number;
   readonly costs: Partial<CostModel>;
+  /**
+   * OP-TEE's protected-memory minimum size per use case (plat_get_protmem_config), overriding what
+   * OP-TEE's port for this platform gives: keys are OPTEE_MSG_PROTMEM_* (1 secure video, 2 trusted UI,
+   * 3 secure video record).
+   */
+  readonly protmemSizes?: Readonly<Partial<Record<1 | 2 | 3, number>>>;
 }
 
 export function pfnOf(pa: number): number {

@@ -39,6 +39,15 @@ export function summaryText(r: RunResult): string {
     `machine    ${m.accesses} accesses, ${m.faults} faults, ${m.specFills} speculative fills (${m.deniedFills} denied), ` +
       `${m.writebacks} write-backs (${m.deniedWritebacks} denied), ${m.smcCalls} SMCs`,
   );
+  const ffa = Object.entries(r.ffaCalls);
+  const lends = ffa.filter(([n]) => /^FFA_MEM_(LEND|DONATE)/.test(n)).reduce((a, [, n]) => a + n, 0);
+  const reclaims = ffa.filter(([n]) => /^FFA_MEM_RECLAIM/.test(n)).reduce((a, [, n]) => a + n, 0);
+  out.push(
+    `FF-A       ${ffa.reduce((a, [, n]) => a + n, 0)} calls, ${lends} lends, ${reclaims} reclaims` +
+      (ffa.length ? ` (${ffa.map(([n, c]) => `${n.replace(/^FFA_/, "")} ${c}`).join(", ")})` : ""),
+  );
+  const errnos = Object.entries(r.errnos);
+  if (errnos.length) out.push(`errnos     ${errnos.map(([n, c]) => `${n} ${c}`).join(", ")}`);
   out.push(`findings   ${findingsLine(r)}`);
   for (const [id, n] of Object.entries(r.findings)) {
     if (n > 0) out.push(`  ${id}: ${n} — ${INVARIANTS[id as keyof typeof INVARIANTS] ?? ""}`);

@@ -53,7 +53,25 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
     rxtxBufferSize: p.rxtx_buffer_size ?? base.rxtxBufferSize,
     cma: p.cma ?? base.cma,
     costs,
+    ...(p.protmem
+      ? {
+          protmemSizes: {
+            ...base.protmemSizes,
+            ...(p.protmem["secure-video"] !== undefined ? { 1: p.protmem["secure-video"] } : {}),
+            ...(p.protmem["trusted-ui"] !== undefined ? { 2: p.protmem["trusted-ui"] } : {}),
+            ...(p.protmem["secure-video-record"] !== undefined
+              ? { 3: p.protmem["secure-video-record"] }
+              : {}),
+          },
+        }
+      : {}),
   };
+  for (const [k, v] of Object.entries(desc.protmemSizes ?? {})) {
+    if (v === undefined || v % 4096 !== 0 || v === 0) {
+      const name = ["", "secure-video", "trusted-ui", "secure-video-record"][Number(k)];
+      throw map.error(["platform", "protmem", name], "expected a non-zero multiple of 4 KiB");
+    }
+  }
   const end = desc.dram.base + desc.dram.size;
   if (desc.dram.size % SZ_2M !== 0 || desc.dram.size === 0) {
     throw map.error(["platform", "dram_size"], "expected a non-zero multiple of 2 MiB");

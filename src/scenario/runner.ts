@@ -3,6 +3,7 @@
  * machine's daemons beside it), stops at the first failed step expectation, then checks the scenario's
  * finding expectations. The result is a pure function of (scenario, seed, schedule).
  */
+import { ffaFuncName } from "../abi/ffa/index.ts";
 import { INVARIANT_IDS } from "../check/invariants.ts";
 import type { Finding } from "../sim/findings.ts";
 import { replayChooser, type RunEnd } from "../sim/scheduler.ts";
@@ -14,6 +15,12 @@ import type { StepContext } from "./steps/types.ts";
 import { buildSystem, type System } from "./system.ts";
 import { quiesceProblems } from "../check/quiesce.ts";
 import { userSpaceOf } from "../user/process.ts";
+
+function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const o of outcomes) if (/^E[A-Z0-9]+$/.test(o.got)) out[o.got] = (out[o.got] ?? 0) + 1;
+  return out;
+}
 
 /**
  * The end of a run (ARCHITECTURE.md §8): every process exits and the system settles; then
@@ -76,6 +83,10 @@ export interface RunResult {
   readonly expectations: readonly ExpectationOutcome[];
   readonly hung: string | null;
   readonly machine: Readonly<Record<string, number>>;
+  /** FF-A calls the SPMC handled, by function name (FFA_MEM_LEND_32: 1, …). */
+  readonly ffaCalls: Readonly<Record<string, number>>;
+  /** Steps that got an errno, by errno name. */
+  readonly errnos: Readonly<Record<string, number>>;
   readonly schedule: string;
   readonly taskSwitches: number;
 }
@@ -173,6 +184,12 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       tzcRegionsUsed: machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0,
       smcCalls: [...machine.smc.calls.values()].reduce((a, b) => a + b, 0),
     },
+    ffaCalls: Object.fromEntries(
+      [...system.spmc.calls.entries()]
+        .map(([fid, n]) => [ffaFuncName(fid) ?? `0x${fid.toString(16)}`, n] as const)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    ),
+    errnos: countErrnos(outcomes),
     schedule: sim.sched.schedule(),
     taskSwitches: sim.sched.switches,
   };

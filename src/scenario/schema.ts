@@ -58,6 +58,14 @@ export const platformOverrideSchema = z.strictObject({
   rxtx_buffer_size: sizeSchema.optional(),
   cma: z.array(z.strictObject({ name: z.string(), base: addressSchema, size: sizeSchema })).optional(),
   costs: costsSchema.optional(),
+  protmem: z
+    .strictObject({
+      "secure-video": sizeSchema.optional(),
+      "trusted-ui": sizeSchema.optional(),
+      "secure-video-record": sizeSchema.optional(),
+    })
+    .optional()
+    .describe("OP-TEE's protected-memory size per use case (plat_get_protmem_config)"),
 });
 
 export const platformSchema = z.union([

@@ -197,3 +197,19 @@ describe("policy", () => {
     );
   });
 });
+
+describe("platform protmem sizes", () => {
+  it("override OP-TEE's per-use-case sizes", () => {
+    const sc = loadScenarioText(
+      "platform: { preset: tzc400-board, protmem: { secure-video: 64MiB } }\n",
+      "m.yaml",
+    );
+    expect(sc.platform.protmemSizes).toEqual({ 1: 64 * 1024 * 1024 });
+  });
+
+  it("must be whole pages", () => {
+    expect(() =>
+      loadScenarioText("platform: { preset: tzc400-board, protmem: { trusted-ui: 1000 } }\n", "m.yaml"),
+    ).toThrow("m.yaml:1:58: platform.protmem.trusted-ui: expected a non-zero multiple of 4 KiB");
+  });
+});
