@@ -42,9 +42,18 @@ const TZC_CONFIGURE_WRITES = 6;
 /** Disabling: the attributes register (filter enables off). Assumption. */
 const TZC_DISABLE_WRITES = 1;
 
+/** Work the platform does on a range before it leaves protection (a scrub); adds its time to `cost.ns`. */
+export type BeforeRestore = (pa: number, size: number, cost: { ns: number }) => void;
+
 export interface PlatProtmem {
   /** plat_set_protmem_range(use_case, pa, size): a TEE_Result; adds the time it took to `cost.ns`. */
   setProtmemRange(useCase: number, pa: number, size: number, cost: { ns: number }): number;
+  /**
+   * Runs inside plat_set_protmem_range(MOBJ_USE_CASE_NS_SHM, ...) before the range is unprotected
+   * (restore_mem() at FFA_MEM_RECLAIM): where a platform that scrubs does it (optee.md §1.7: "scrubbing,
+   * if any, must be done by the platform hook"). Null upstream: nothing zeroes.
+   */
+  beforeRestore: BeforeRestore | null;
 }
 
 /** The hook this platform has: TZC-400 boards get the region-programming hook, the others the default. */
@@ -56,12 +65,14 @@ export function platProtmemFor(sim: Sim, machine: Machine): PlatProtmem {
 /** The weak default of core/mm/mobj.c: protects nothing, warns once. */
 export class DefaultProtmem implements PlatProtmem {
   #warned = false;
+  beforeRestore: BeforeRestore | null = null;
   /** Warnings printed (the default prints once). */
   warnings = 0;
 
   constructor(private readonly sim: Sim) {}
 
-  setProtmemRange(): number {
+  setProtmemRange(useCase: number, pa: number, size: number, cost: { ns: number }): number {
+    if (useCase === MOBJ_USE_CASE_NS_SHM) this.beforeRestore?.(pa, size, cost);
     if (!this.#warned) {
       this.#warned = true;
       this.warnings++;
@@ -80,6 +91,7 @@ export class DefaultProtmem implements PlatProtmem {
 export class TzcProtmem implements PlatProtmem {
   /** "pa:size" → region number. */
   readonly #regions = new Map<string, number>();
+  beforeRestore: BeforeRestore | null = null;
 
   constructor(private readonly machine: Machine) {
     for (const [uc, names] of Object.entries(USE_CASE_MASTERS)) {
@@ -95,6 +107,7 @@ export class TzcProtmem implements PlatProtmem {
     if (useCase === MOBJ_USE_CASE_NS_SHM) {
       const n = this.#regions.get(key);
       if (n === undefined) return TEE_ERROR_ITEM_NOT_FOUND;
+      this.beforeRestore?.(pa, size, cost);
       tzc.disableRegion(n);
       this.#regions.delete(key);
       cost.ns += TZC_DISABLE_WRITES * this.machine.costs.mmioWriteNs;

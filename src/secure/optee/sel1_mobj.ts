@@ -1,0 +1,90 @@
+/**
+ * mobj_ffa with OP-TEE as its own SPMC (CFG_CORE_SEL1_SPMC): the objects are the SPMC's own table
+ * (firmware/optee_sel1/mobj_ffa.ts, filled at FFA_MEM_SHARE / FFA_MEM_LEND), so nothing is retrieved.
+ * core/arch/arm/mm/mobj_ffa.c (optee.md §1.5 A):
+ * - mobj_ffa_assign_protmem(): inactive prm → BUSY if already assigned, BAD_PARAMETERS if the use case
+ *   is not the FF-A tag it was lent with, else assigned; inactive shm → ITEM_NOT_FOUND; active shm →
+ *   BUSY; active prm → ITEM_NOT_FOUND; unknown → ITEM_NOT_FOUND.
+ * - mobj_ffa_unregister_by_cookie(): active → BUSY; unknown, or never used by cookie → ITEM_NOT_FOUND;
+ *   else drops the registration (the memory leaves at FFA_MEM_RECLAIM, where restore_mem() runs).
+ * `assigned_use_case` is kept here, per object (the SPMC's record has no such field).
+ */
+import { FFA_OPTEE_ID } from "../../firmware/spmc/endpoint.ts";
+import type { MobjFfa } from "../../firmware/optee_sel1/mobj_ffa.ts";
+import type { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
+import { PAGE_SIZE } from "../../hw/platform.ts";
+import type { Sleeps } from "../../sim/scheduler.ts";
+import type { MobjFfaOps, MobjRef } from "./mobj.ts";
+import {
+  TEE_ERROR_BAD_PARAMETERS,
+  TEE_ERROR_BUSY,
+  TEE_ERROR_ITEM_NOT_FOUND,
+  TEE_SUCCESS,
+} from "./plat_protmem.ts";
+
+export class Sel1Mobjs implements MobjFfaOps {
+  readonly flavor = "optee-sel1" as const;
+  /** struct mobj_ffa_prm::assigned_use_case, per object (a reused cookie is a new object). */
+  readonly #assigned = new WeakSet<MobjFfa>();
+
+  constructor(private readonly spmc: OpteeSel1Spmc) {
+    if (spmc.opteeId !== FFA_OPTEE_ID) throw new Error("OP-TEE's endpoint is not 0x8001");
+  }
+
+  // eslint-disable-next-line require-yield
+  *getByCookie(cookie: bigint, internalOffs: number): Sleeps<MobjRef | null> {
+    if (internalOffs >= PAGE_SIZE) return null;
+    const m = this.spmc.mobjs.get(cookie);
+    if (!m) return null;
+    // internal_offs must be 0 for prm (and for the page-aligned shm the model shares).
+    if (internalOffs !== 0) return null;
+    this.spmc.mobjs.getByCookie(cookie);
+    return this.#ref(m);
+  }
+
+  // eslint-disable-next-line require-yield
+  *assignProtmem(cookie: bigint, useCase: number): Sleeps<number> {
+    return this.assignNow(cookie, useCase);
+  }
+
+  /** The assignment itself (it cannot sleep: it runs under shm_lock). */
+  assignNow(cookie: bigint, useCase: number): number {
+    const m = this.spmc.mobjs.get(cookie);
+    if (!m) return TEE_ERROR_ITEM_NOT_FOUND;
+    if (m.list === "active") return m.kind === "prm" ? TEE_ERROR_ITEM_NOT_FOUND : TEE_ERROR_BUSY;
+    if (m.kind !== "prm") return TEE_ERROR_ITEM_NOT_FOUND;
+    if (this.#assigned.has(m)) return TEE_ERROR_BUSY;
+    if (m.useCase !== useCase) return TEE_ERROR_BAD_PARAMETERS;
+    this.#assigned.add(m);
+    return TEE_SUCCESS;
+  }
+
+  // eslint-disable-next-line require-yield
+  *unregisterByCookie(cookie: bigint): Sleeps<number> {
+    return this.spmc.mobjs.unregisterByCookie(cookie);
+  }
+
+  findProtmem(cookie: bigint): MobjRef | null {
+    const m = this.spmc.mobjs.get(cookie);
+    if (!m || m.kind !== "prm" || !this.#assigned.has(m)) return null;
+    this.spmc.mobjs.getByCookie(cookie);
+    return this.#ref(m);
+  }
+
+  #ref(m: MobjFfa): MobjRef {
+    const table = this.spmc.mobjs;
+    let held = true;
+    return {
+      cookie: m.cookie,
+      kind: m.kind,
+      useCase: m.useCase,
+      ranges: m.ranges,
+      sizeBytes: m.pageCount * PAGE_SIZE,
+      put: () => {
+        if (!held) throw new Error(`mobj ${m.cookie.toString(16)} put twice`);
+        held = false;
+        table.put(m);
+      },
+    };
+  }
+}
