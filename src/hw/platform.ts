@@ -94,6 +94,12 @@ export interface PlatformDesc {
    * 3 secure video record).
    */
   readonly protmemSizes?: Readonly<Partial<Record<1 | 2 | 3, number>>>;
+  /**
+   * Boot the TEE stack (OP-TEE's message handler, the kernel's arm_ffa/TEE/OP-TEE drivers); default
+   * true. False leaves the firmware alone, with the SPMC's echo stand-in at OP-TEE's endpoint: for
+   * FF-A conformance cases that need empty tables.
+   */
+  readonly tee?: boolean;
 }
 
 export function pfnOf(pa: number): number {

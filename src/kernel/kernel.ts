@@ -14,6 +14,9 @@ import { DmaHeaps, type DmaHeap } from "./dma-buf/dma_heap.ts";
 import { systemHeapCreate } from "./dma-buf/heaps/system_heap.ts";
 import { Vfs } from "./fs/vfs.ts";
 import { Mm } from "./mm/mm.ts";
+import type { ArmFfaDriver } from "./firmware/arm_ffa/driver.ts";
+import type { Optee } from "./optee/optee.ts";
+import type { TeeSubsys } from "./tee/tee_core.ts";
 
 export interface Kernel {
   readonly sim: Sim;
@@ -26,6 +29,12 @@ export interface Kernel {
   readonly dmaHeaps: DmaHeaps;
   /** The "system" heap, or null when it was left out (BootOptions.systemHeap = false). */
   readonly systemHeap: DmaHeap | null;
+  /** The arm_ffa driver (drivers/firmware/arm_ffa), once its initcall ran. */
+  armFfa?: ArmFfaDriver;
+  /** The TEE subsystem (drivers/tee): devices and the protected dma-heaps. */
+  tee?: TeeSubsys;
+  /** The OP-TEE driver instance (drivers/tee/optee), once it probed. */
+  optee?: Optee;
 }
 
 /** An initcall: runs once at boot, after the core is up; a negative return is logged, as the kernel does. */

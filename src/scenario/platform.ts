@@ -53,6 +53,7 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
     rxtxBufferSize: p.rxtx_buffer_size ?? base.rxtxBufferSize,
     cma: p.cma ?? base.cma,
     costs,
+    ...(p.tee !== undefined ? { tee: p.tee } : {}),
     ...(p.protmem
       ? {
           protmemSizes: {

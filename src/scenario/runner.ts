@@ -106,7 +106,11 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   const seed = opts.seed ?? sc.seed;
   const sim = new Sim(seed, opts.schedule !== undefined ? replayChooser(opts.schedule) : undefined);
   if (opts.trace) sim.trace.subscribe(opts.trace);
-  const system = buildSystem(sim, sc.platform);
+  const system = buildSystem(sim, sc.platform, {
+    policy: sc.policy,
+    protmemSizes: sc.platform.protmemSizes,
+    tee: sc.platform.tee ?? true,
+  });
   const machine = system.machine;
   const ctx: StepContext = { system, vars: new Map(), file: sc.file };
   const outcomes: StepOutcome[] = [];

@@ -66,6 +66,10 @@ export const platformOverrideSchema = z.strictObject({
     })
     .optional()
     .describe("OP-TEE's protected-memory size per use case (plat_get_protmem_config)"),
+  tee: z
+    .boolean()
+    .optional()
+    .describe("boot OP-TEE's handler and the kernel's TEE drivers (default true); false: firmware alone"),
 });
 
 export const platformSchema = z.union([

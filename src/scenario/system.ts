@@ -5,8 +5,11 @@
  * 1. the machine and its daemons;
  * 2. firmware: EL3's services, the SPMC of the platform's flavor, the secure partitions' own FF-A
  *    setup (firmware/boot.ts);
- * 3. the normal world's FF-A driver probe (FFA_VERSION, FFA_ID_GET, FFA_RXTX_MAP) through the conduit;
- * 4. the kernel: memory management, the VFS, dma-buf and the dma-heaps.
+ * 3. OP-TEE (secure/optee/boot.ts): its direct-request handler in the SPMC, per-use-case devices, scrub;
+ * 4. the normal world's FF-A driver probe (FFA_VERSION, FFA_ID_GET, FFA_RXTX_MAP) through the conduit;
+ * 5. the kernel: memory management, the VFS, dma-buf and the dma-heaps, then the initcalls of the
+ *    arm_ffa driver (adopting the probe's buffers and version) and the OP-TEE driver (tee0, the
+ *    protected heaps).
  *
  * A snapshot of the booted state is kept for quiesce-clean at the end of the run.
  * Boot happens before the scenario's clock starts: its calls run to completion at t = 0.
@@ -20,6 +23,11 @@ import type { Sim } from "../sim/sim.ts";
 import { FfaHarness } from "./steps/ffa_client.ts";
 import { takeBootSnapshot, type BootSnapshot } from "../check/quiesce.ts";
 import { bootKernel, type Kernel } from "../kernel/kernel.ts";
+import { armFfaInitcall } from "../kernel/firmware/arm_ffa/driver.ts";
+import { opteeFfaInitcall } from "../kernel/optee/ffa_abi.ts";
+import { bootOptee } from "../secure/optee/boot.ts";
+import type { ProtmemSizes } from "../secure/optee/config.ts";
+import { POLICY_PRESETS, type Policy } from "./policies.ts";
 
 export interface System {
   readonly sim: Sim;
@@ -36,15 +44,38 @@ export interface System {
 
 export interface SystemOptions {
   readonly firmware?: FirmwareOptions;
+  /** The run's policy (scenario `policy:`); default upstream. */
+  readonly policy?: Policy;
+  /** OP-TEE's min_mem_sz per use case, overriding the platform's. */
+  readonly protmemSizes?: ProtmemSizes;
+  /** Leave OP-TEE and the kernel's TEE drivers out (firmware-only and mm tests). */
+  readonly tee?: boolean;
 }
 
 /** Builds the machine, boots the firmware and probes the normal world's FF-A driver. */
 export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOptions = {}): System {
   const machine = new Machine(sim, platform);
   sim.sched.spawn("cpu-speculation", () => speculationTask(machine), { daemon: true });
+  const policy = opts.policy ?? POLICY_PRESETS.upstream;
+  const withTee = opts.tee ?? true;
   const fw = bootFirmware(sim, machine, opts.firmware);
+  if (withTee) bootOptee(sim, machine, fw.spmc, { scrub: policy.scrub, protmemSizes: opts.protmemSizes });
   const ffa = new FfaHarness(machine, fw.spmc, fw.endpoints);
   drain(ffa.probeNormalWorld(platform.ffaVersion));
-  const kernel = bootKernel(sim, machine);
+  const nwd = ffa.endpoint("normal");
+  const initcalls =
+    withTee && nwd && nwd.desc.txPa !== null && nwd.desc.rxPa !== null
+      ? [
+          armFfaInitcall({
+            vmId: nwd.id,
+            txPa: nwd.desc.txPa,
+            rxPa: nwd.desc.rxPa,
+            bufferSize: nwd.desc.bufferSize,
+            version: nwd.layout,
+          }),
+          opteeFfaInitcall(policy),
+        ]
+      : [];
+  const kernel = bootKernel(sim, machine, { initcalls });
   return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine) };
 }

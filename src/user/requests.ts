@@ -3,8 +3,8 @@
  * program gets from the uAPI headers. A scenario names a request and gives the struct by field
  * names; this table turns that into the bytes a real client would pass (little-endian, arm64).
  *
- * The TEE requests are here as numbers and layouts only (include/uapi/linux/tee.h; REGISTER_FD from
- * the v12 series, linux-kernel.md §1.6) until the TEE subsystem brings its own uAPI module.
+ * The TEE request numbers come from abi/uapi/tee.ts (include/uapi/linux/tee.h; REGISTER_FD from the
+ * v12 series, linux-kernel.md §1.6).
  */
 import {
   DMA_BUF_IOCTL_EXPORT_SYNC_FILE,
@@ -18,7 +18,13 @@ import {
 } from "../abi/uapi/dma_buf.ts";
 import { DMA_HEAP_IOCTL_ALLOC } from "../abi/uapi/dma_heap.ts";
 import { O_CLOEXEC, O_FLAG_NAMES, O_RDWR } from "../abi/uapi/fcntl.ts";
-import { _IOC_NR, _IOC_TYPE, _IOR, _IOWR, FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX } from "../abi/uapi/ioctl.ts";
+import { _IOC_NR, _IOC_TYPE, FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX } from "../abi/uapi/ioctl.ts";
+import {
+  TEE_IOC_SHM_ALLOC,
+  TEE_IOC_SHM_REGISTER,
+  TEE_IOC_SHM_REGISTER_FD,
+  TEE_IOC_VERSION,
+} from "../abi/uapi/tee.ts";
 
 /** How a scenario may write a field: a size ("4MiB"), an integer, or flag names. */
 export type FieldKind = "size" | "int" | "flags";
@@ -90,18 +96,6 @@ export const DMA_HEAP_ALLOCATION_DATA: StructDef = {
   ],
 };
 
-/** TEE_IOC_MAGIC and TEE_IOC_BASE — include/uapi/linux/tee.h. */
-export const TEE_IOC_MAGIC = 0xa4;
-export const TEE_IOC_BASE = 0;
-/** _IOR(TEE_IOC_MAGIC, TEE_IOC_BASE + 0, struct tee_ioctl_version_data) = 0x800ca400 */
-export const TEE_IOC_VERSION = _IOR(TEE_IOC_MAGIC, TEE_IOC_BASE + 0, 12);
-/** _IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 1, struct tee_ioctl_shm_alloc_data) = 0xc010a401 */
-export const TEE_IOC_SHM_ALLOC = _IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 1, 16);
-/** _IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 8, struct tee_ioctl_shm_register_fd_data) = 0xc018a408 */
-export const TEE_IOC_SHM_REGISTER_FD = _IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 8, 24);
-/** _IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 9, struct tee_ioctl_shm_register_data) = 0xc018a409 */
-export const TEE_IOC_SHM_REGISTER = _IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 9, 24);
-
 const DEFS: readonly IoctlRequestDef[] = [
   {
     name: "DMA_HEAP_IOCTL_ALLOC",
@@ -168,7 +162,7 @@ const DEFS: readonly IoctlRequestDef[] = [
       fields: [
         u64("fd", 0, { signed: true, required: true }),
         u64("size", 8, { out: true }),
-        u32("flags", 16),
+        u32("flags", 16, { out: true }),
         u32("id", 20, { signed: true, out: true }),
       ],
     },

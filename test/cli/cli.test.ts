@@ -193,7 +193,7 @@ describe("other commands", () => {
       "expect",
     ]);
     const kinds = s.properties.steps.items.anyOf.map((o: { required: string[] }) => o.required[0]);
-    expect(kinds).toEqual(["sleep", "access", "ffa", "proc"]);
+    expect(kinds).toEqual(["sleep", "access", "ffa", "proc", "device"]);
   });
 
   it("the rstmem bin works from a checkout (npx rstmem)", () => {

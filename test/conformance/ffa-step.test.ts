@@ -62,7 +62,7 @@ describe("the ffa step", () => {
     const r = runScenario(
       loadScenarioText(
         [
-          "platform: fvp-rme",
+          "platform: { preset: fvp-rme, tee: false }",
           "steps:",
           "  - ffa: MEM_LEND",
           "    descriptor: { receivers: [{ id: 0x8001 }], constituents: [{ address: 0x90000000, pages: 1 }] }",

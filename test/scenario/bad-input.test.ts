@@ -34,17 +34,17 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     name: "a misspelt step kind",
     text: "steps:\n  - acess: { by: cpu-ns }\n",
     message:
-      's.yaml:2:5: steps[0].acess: unknown key "acess"; expected one of the keys sleep, access, ffa, proc',
+      's.yaml:2:5: steps[0].acess: unknown key "acess"; expected one of the keys sleep, access, ffa, proc, device',
   },
   {
     name: "an empty step",
     text: "steps:\n  - {}\n",
-    message: "s.yaml:2:5: steps[0]: empty; expected one of the keys sleep, access, ffa, proc",
+    message: "s.yaml:2:5: steps[0]: empty; expected one of the keys sleep, access, ffa, proc, device",
   },
   {
     name: "a step that is not a mapping",
     text: "steps:\n  - 42\n",
-    message: "s.yaml:2:5: steps[0]: expected a mapping (sleep, access, ffa, proc), got number 42",
+    message: "s.yaml:2:5: steps[0]: expected a mapping (sleep, access, ffa, proc, device), got number 42",
   },
   {
     name: "a bus master the platform does not have",

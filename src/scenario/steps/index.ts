@@ -1,5 +1,6 @@
 /** Every step kind, in the order the schema's union lists them. Add a kind here, once. */
 import { accessStep } from "./access.ts";
+import { deviceStep } from "./device.ts";
 import { ffaStep } from "./ffa.ts";
 import { procStep } from "./proc.ts";
 import { sleepStep } from "./sleep.ts";
@@ -10,6 +11,7 @@ export const STEP_DEFS: readonly StepDef[] = [
   accessStep as StepDef,
   ffaStep as StepDef,
   procStep as StepDef,
+  deviceStep as StepDef,
 ];
 
 export function stepDef(kind: string): StepDef {

@@ -26,7 +26,8 @@ export function boot(
   overrides: Partial<PlatformDesc> = {},
   opts: SystemOptions = {},
 ): System {
-  return buildSystem(new Sim(1), { ...PRESETS[preset], ...overrides }, opts);
+  // Firmware alone: no OP-TEE handler and no kernel TEE driver holding shares of its own.
+  return buildSystem(new Sim(1), { ...PRESETS[preset], ...overrides }, { tee: false, ...opts });
 }
 
 /** Runs `body` as a task to completion and returns its result. */

@@ -1,0 +1,250 @@
+/**
+ * The dynamic protected-memory pool — drivers/tee/optee/protmem.c (torvalds/linux @2b78d79),
+ * modelled as written: the same checks, the same order, the same locks (linux-kernel.md §1.4).
+ *
+ * One chunk of min_size is allocated (tee_shm_alloc_dma_mem → dma_alloc_pages, i.e. CMA), lent to
+ * the secure world and covered by a gen_pool on the first allocation; every buffer holds one
+ * reference; the last free reclaims the chunk and gives it back. get_dyn_protmem() takes a
+ * reference without the mutex when the count is not zero; put_dyn_protmem() drops it without the
+ * mutex and takes the mutex only to tear down — upstream's window between the two is kept (see the
+ * test "a get racing the last put ..."): a get that finds the count at 0 while the pool still
+ * exists does refcount_inc() from 0 (WARN, saturate), and the putter then tears the pool down under
+ * the new buffer.
+ *
+ * Policy: the pool reads `policy.pool`; only "dynamic" (upstream) is built here.
+ */
+import {
+  OPTEE_MSG_ATTR_TYPE_FMEM_OUTPUT,
+  OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
+  OPTEE_MSG_CMD_GET_PROTMEM_CONFIG,
+  memParam,
+  valueParam,
+} from "../../abi/optee/msg.ts";
+import { TEE_ERROR_SHORT_BUFFER } from "../../abi/optee/tee_result.ts";
+import { EINVAL, ENOMEM, ERRNO } from "../../abi/uapi/errno.ts";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../hw/platform.ts";
+import { Mutex } from "../../sim/mutex.ts";
+import { Refcount } from "../../sim/refcount.ts";
+import type { Sleeps } from "../../sim/scheduler.ts";
+import {
+  genPoolAdd,
+  genPoolAlloc,
+  genPoolCreate,
+  genPoolDestroy,
+  genPoolFree,
+  type GenPool,
+} from "../mm/genalloc.ts";
+import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
+import { TEE_SHM_DYNAMIC, teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
+import {
+  OPTEE_ARG_PAGE_BUF_OFFSET,
+  OPTEE_MSG_FMEM_INVALID_GLOBAL_ID,
+  argPageRead,
+  msgArg,
+  opteeCallMsg,
+  opteeSetDmaMask,
+  type Optee,
+} from "./optee.ts";
+
+const ENOSPC = ERRNO.ENOSPC;
+
+/** struct optee_protmem_dyn_pool */
+export class OpteeProtmemDynPool implements TeeProtmemPool {
+  readonly ops: TeeProtmemPoolOps = PROTMEM_POOL_OPS_DYN;
+  genPool: GenPool | null = null;
+  pageCount = 0;
+  memAttrs: number[] = [];
+  /** kzalloc: 0 until the first init. */
+  readonly refcount: Refcount;
+  protmem: TeeShm | null = null;
+  /** Protects when initializing and tearing down this struct. */
+  readonly mutex: Mutex;
+  /** Chunks lent and reclaimed so far (for tests and reports). */
+  lends = 0;
+  reclaims = 0;
+
+  constructor(
+    readonly optee: Optee,
+    readonly useCase: number,
+  ) {
+    this.refcount = new Refcount(optee.kernel.sim, `optee_protmem_dyn_pool:${useCase}`, 0);
+    this.mutex = new Mutex(optee.kernel.sim, `optee_protmem_dyn_pool:${useCase}`);
+  }
+}
+
+function genPoolWarn(rp: OpteeProtmemDynPool) {
+  return (kind: "BUG" | "WARN", message: string) => rp.optee.kernel.sim.kernelWarn(kind, message);
+}
+
+/** init_dyn_protmem() */
+function* initDynProtmem(rp: OpteeProtmemDynPool): Sleeps<number> {
+  let rc: number;
+  const shm = yield* teeShmAllocDmaMem(rp.optee.ctx!, rp.pageCount);
+  if (typeof shm === "number") {
+    rp.protmem = null;
+    return shm;
+  }
+  rp.protmem = shm;
+  // TODO (upstream) unmap the memory range since the physical memory will become inaccessible
+  // after the lend_protmem() call. Policy `unmap: none` is exactly that.
+  rc = yield* rp.optee.ops.lendProtmem(rp.optee, rp.protmem, rp.memAttrs, rp.useCase);
+  if (rc) {
+    yield* teeShmPut(rp.protmem);
+    rp.protmem = null;
+    return rc;
+  }
+  rp.lends++;
+  rp.protmem.flags |= TEE_SHM_DYNAMIC;
+  rp.genPool = genPoolCreate(PAGE_SHIFT, -1, genPoolWarn(rp));
+  rc = genPoolAdd(rp.genPool, rp.protmem.paddr, rp.protmem.size, -1);
+  if (rc) {
+    genPoolDestroy(rp.genPool);
+    rp.genPool = null;
+    yield* rp.optee.ops.reclaimProtmem(rp.optee, rp.protmem);
+    yield* teeShmPut(rp.protmem);
+    rp.protmem = null;
+    return rc;
+  }
+  rp.refcount.set(1);
+  return 0;
+}
+
+/** get_dyn_protmem() */
+function* getDynProtmem(rp: OpteeProtmemDynPool): Sleeps<number> {
+  let rc = 0;
+  if (!rp.refcount.incNotZero()) {
+    yield* rp.mutex.lock();
+    if (rp.genPool) {
+      // "Another thread has already initialized the pool before us, or the pool was just about to
+      // be torn down. Either way we only need to increase the refcount and we're done."
+      rp.refcount.inc();
+    } else {
+      rc = yield* initDynProtmem(rp);
+    }
+    rp.mutex.unlock();
+  }
+  return rc;
+}
+
+/** release_dyn_protmem() */
+function* releaseDynProtmem(rp: OpteeProtmemDynPool): Sleeps {
+  genPoolDestroy(rp.genPool!);
+  rp.genPool = null;
+  const protmem = rp.protmem!;
+  yield* rp.optee.ops.reclaimProtmem(rp.optee, protmem);
+  rp.reclaims++;
+  protmem.flags &= ~TEE_SHM_DYNAMIC;
+  if (protmem.refcount.read() !== 1) rp.optee.kernel.sim.kernelWarn("WARN", "Unexpected refcount");
+  yield* teeShmPut(protmem);
+  rp.protmem = null;
+}
+
+/** put_dyn_protmem() */
+function* putDynProtmem(rp: OpteeProtmemDynPool): Sleeps {
+  if (rp.refcount.decAndTest()) {
+    yield* rp.mutex.lock();
+    if (rp.genPool) yield* releaseDynProtmem(rp);
+    rp.mutex.unlock();
+  }
+}
+
+const PROTMEM_POOL_OPS_DYN: TeeProtmemPoolOps = {
+  /** protmem_pool_op_dyn_alloc(): ALIGN(size, PAGE_SIZE) from the gen_pool; the sg keeps `size`. */
+  *alloc(pool, sgt, size, offs) {
+    const rp = pool as OpteeProtmemDynPool;
+    const sz = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+    const rc = yield* getDynProtmem(rp);
+    if (rc) return rc;
+    // The pool may have been torn down under us (the get/put race above): gen_pool is then NULL and
+    // the kernel would oops in gen_pool_alloc(); the model reports it and fails the allocation.
+    if (!rp.genPool) {
+      rp.optee.kernel.sim.kernelWarn(
+        "BUG",
+        "gen_pool_alloc() on a NULL gen_pool (pool torn down by a racing put)",
+      );
+      return -ENOMEM;
+    }
+    const pa = genPoolAlloc(rp.genPool, sz);
+    if (!pa) {
+      yield* putDynProtmem(rp);
+      return -ENOMEM;
+    }
+    sgt.sgl = [{ pa, length: size }];
+    offs.value = pa - rp.protmem!.paddr;
+    return 0;
+  },
+  /** protmem_pool_op_dyn_free(): gen_pool_free() per sg entry, then the reference goes. */
+  *free(pool, sgt) {
+    const rp = pool as OpteeProtmemDynPool;
+    for (const sg of sgt.sgl) {
+      if (rp.genPool) genPoolFree(rp.genPool, sg.pa, sg.length);
+      else
+        rp.optee.kernel.sim.kernelWarn(
+          "BUG",
+          "gen_pool_free() on a NULL gen_pool (pool torn down by a racing put)",
+        );
+    }
+    sgt.sgl = [];
+    yield* putDynProtmem(rp);
+  },
+  /** protmem_pool_op_dyn_update_shm(): buffers are offsets into the lent parent shm. */
+  updateShm(pool, _sgt, _offs, _shm, parent) {
+    parent.shm = (pool as OpteeProtmemDynPool).protmem;
+    return 0;
+  },
+  destroyPool() {},
+};
+
+/**
+ * get_protmem_config(): OPTEE_MSG_CMD_GET_PROTMEM_CONFIG with params[0] VALUE_INOUT {a = use case}
+ * and params[1] FMEM_OUTPUT (none when `maCount` is 0: the query). −ENOSPC with the count needed on
+ * TEE_ERROR_SHORT_BUFFER, −EINVAL for any other error.
+ */
+export function* getProtmemConfig(
+  optee: Optee,
+  useCase: number,
+  memAttrs: number[] | null,
+  maCount: number,
+): Sleeps<{ rc: number; minSize: number; paWidth: number; maCount: number }> {
+  const withBuf = memAttrs !== null && maCount > 0;
+  const bufSize = withBuf ? maCount * 4 : 0;
+  const fmem = withBuf
+    ? memParam(OPTEE_MSG_ATTR_TYPE_FMEM_OUTPUT, OPTEE_ARG_PAGE_BUF_OFFSET, bufSize, optee.argPage.handle)
+    : memParam(OPTEE_MSG_ATTR_TYPE_FMEM_OUTPUT, 0, 0, OPTEE_MSG_FMEM_INVALID_GLOBAL_ID);
+  const fail = (rc: number) => ({ rc, minSize: 0, paWidth: 0, maCount });
+  const back = yield* opteeCallMsg(
+    optee,
+    msgArg(OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, [valueParam(OPTEE_MSG_ATTR_TYPE_VALUE_INOUT, useCase), fmem]),
+  );
+  if (typeof back === "number") return fail(back);
+  if (back.ret && back.ret !== TEE_ERROR_SHORT_BUFFER) return fail(-EINVAL);
+  const outSize = Number(back.params[1]?.u[1] ?? 0n);
+  if (!back.ret && memAttrs && maCount < Math.floor(outSize / 4)) return fail(-EINVAL);
+  const minSize = Number(back.params[0].u[0]);
+  const paWidth = Number(back.params[0].u[2]);
+  const count = Math.floor(outSize / 4);
+  if (back.ret === TEE_ERROR_SHORT_BUFFER) return { rc: -ENOSPC, minSize, paWidth, maCount: count };
+  if (memAttrs) {
+    const bytes = argPageRead(optee, OPTEE_ARG_PAGE_BUF_OFFSET, outSize);
+    const d = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < count; i++) memAttrs[i] = d.getUint32(4 * i, true);
+  }
+  return { rc: 0, minSize, paWidth, maCount: count };
+}
+
+/** optee_protmem_alloc_dyn_pool(optee, id): the pool (no memory taken yet), or −errno. */
+export function* opteeProtmemAllocDynPool(optee: Optee, id: number): Sleeps<OpteeProtmemDynPool | number> {
+  const rp = new OpteeProtmemDynPool(optee, id);
+  let cfg = yield* getProtmemConfig(optee, id, null, 0);
+  if (cfg.rc) {
+    if (cfg.rc !== -ENOSPC) return cfg.rc;
+    const attrs = new Array<number>(cfg.maCount).fill(0);
+    cfg = yield* getProtmemConfig(optee, id, attrs, cfg.maCount);
+    if (cfg.rc) return cfg.rc;
+    rp.memAttrs = attrs.slice(0, cfg.maCount);
+  }
+  const rc = opteeSetDmaMask(optee, cfg.paWidth);
+  if (rc) return rc;
+  rp.pageCount = Math.floor(cfg.minSize / PAGE_SIZE);
+  return rp;
+}

@@ -1,0 +1,270 @@
+/**
+ * The TEE subsystem core — drivers/tee/tee_core.c, include/linux/tee_core.h: struct tee_device (the
+ * /dev/teeN node, its mutex and shm IDR, num_users), struct tee_context (one per open), the file
+ * operations of /dev/teeN and tee_ioctl(). Requests: TEE_IOC_VERSION and TEE_IOC_SHM_REGISTER_FD are
+ * modelled; any request tee_ioctl() does not know is −EINVAL (linux-kernel.md §6). The session and
+ * shm-alloc requests exist upstream but are not modelled: they answer −EINVAL with a rule saying so.
+ */
+import { EFAULT, EINVAL } from "../../abi/uapi/errno.ts";
+import {
+  decodeShmRegisterFdData,
+  encodeShmRegisterFdData,
+  encodeTeeVersionData,
+  TEE_GEN_CAP_PRIVILEGED,
+  TEE_IOC_SHM_REGISTER_FD,
+  TEE_IOC_VERSION,
+  TEE_IOCTL_SHM_REGISTER_FD_DATA_SIZE,
+  TEE_IOCTL_VERSION_DATA_SIZE,
+  type TeeIoctlVersionData,
+} from "../../abi/uapi/tee.ts";
+import { ioctlHex } from "../../abi/uapi/ioctl.ts";
+import type { Machine } from "../../hw/machine.ts";
+import { Mutex } from "../../sim/mutex.ts";
+import { Refcount } from "../../sim/refcount.ts";
+import type { Sleeps } from "../../sim/scheduler.ts";
+import type { Sim } from "../../sim/sim.ts";
+import type { File, FileOperations, Inode } from "../fs/file.ts";
+import { reject, type TaskStruct } from "../fs/task.ts";
+import { copyFromUser, copyToUser, type UserPtr } from "../fs/uaccess.ts";
+import type { Kernel } from "../kernel.ts";
+import { teeShmGetFd, teeShmPut, teeShmRegisterFd, type TeeShm } from "./tee_shm.ts";
+import type { TeeDmaHeap } from "./tee_heap.ts";
+
+/** TEE_DESC_PRIVILEGED: the supplicant's device (/dev/teeprivN). */
+export const TEE_DESC_PRIVILEGED = 0x1;
+/** TEE_NUM_DEVICES: minors, half for clients and half for privileged devices. */
+export const TEE_NUM_DEVICES = 32;
+
+/** mutex_lock() from a task; nothing at boot, when initcalls run alone. True when taken. */
+export function* lockMaybeBoot(sim: Sim, m: Mutex): Sleeps<boolean> {
+  if (sim.sched.current === null) return false;
+  yield* m.lock();
+  return true;
+}
+
+/** struct tee_driver_ops, as far as modelled. */
+export interface TeeDriverOps {
+  getVersion(teedev: TeeDevice): TeeIoctlVersionData;
+  open?(ctx: TeeContext): Sleeps<number>;
+  release?(ctx: TeeContext): Sleeps<void>;
+}
+
+/** struct tee_desc */
+export interface TeeDesc {
+  readonly name: string;
+  readonly ops: TeeDriverOps;
+  readonly flags: number;
+}
+
+/** The TEE subsystem's per-kernel state: devices by minor and the tee_dma_heap xarray. */
+export class TeeSubsys {
+  readonly devices: (TeeDevice | null)[] = new Array<TeeDevice | null>(TEE_NUM_DEVICES).fill(null);
+  /** DEFINE_XARRAY_ALLOC(tee_dma_heap), by enum tee_dma_heap_id. */
+  readonly heaps = new Map<number, TeeDmaHeap>();
+  constructor(readonly kernel: Kernel) {}
+}
+
+/** The kernel's TEE subsystem, created on first use (tee_init()). */
+export function teeSubsysOf(kernel: Kernel): TeeSubsys {
+  if (!kernel.tee) kernel.tee = new TeeSubsys(kernel);
+  return kernel.tee;
+}
+
+/** struct tee_device */
+export class TeeDevice {
+  readonly mutex: Mutex;
+  /** IDR of registered shms: ids from 1. */
+  readonly idr = new Map<number, TeeShm>();
+  #nextId = 1;
+  /** num_users: opens, contexts and shms that hold the device. */
+  numUsers = 1;
+  /** Set by tee_device_unregister(): no new users. */
+  desc: TeeDesc | null;
+  /** dma mask bits (dma_coerce_mask_and_coherent()). */
+  dmaMaskBits = 32;
+  /** Every live shm, for leak checks. */
+  readonly shmsLive = new Set<TeeShm>();
+  path = "";
+
+  constructor(
+    readonly kernel: Kernel,
+    desc: TeeDesc,
+    readonly id: number,
+    readonly driverData: unknown,
+  ) {
+    this.desc = desc;
+    this.mutex = new Mutex(kernel.sim, `teedev:${desc.name}`);
+  }
+
+  get sim(): Sim {
+    return this.kernel.sim;
+  }
+  get machine(): Machine {
+    return this.kernel.machine;
+  }
+
+  /** idr_alloc(&teedev->idr, shm, 1, 0): the lowest free id ≥ 1. */
+  idrAlloc(shm: TeeShm): number {
+    let id = 1;
+    while (this.idr.has(id)) id++;
+    this.#nextId = Math.max(this.#nextId, id + 1);
+    this.idr.set(id, shm);
+    return id;
+  }
+}
+
+/** struct tee_context: one per open of /dev/teeN (and one the driver keeps for itself). */
+export class TeeContext {
+  readonly refcount: Refcount;
+  data: unknown = null;
+  releasing = false;
+  constructor(readonly teedev: TeeDevice) {
+    this.refcount = new Refcount(teedev.sim, `tee_context:${teedev.desc?.name ?? "?"}`, 1);
+  }
+}
+
+/** tee_device_get(): false once the device is being unregistered. */
+export function teeDeviceGet(teedev: TeeDevice): boolean {
+  if (!teedev.desc) return false;
+  teedev.numUsers++;
+  return true;
+}
+
+/** tee_device_put() */
+export function teeDevicePut(teedev: TeeDevice): void {
+  if (teedev.numUsers <= 0) {
+    teedev.sim.kernelWarn("WARN", `tee_device_put on ${teedev.path} with no users`);
+    return;
+  }
+  teedev.numUsers--;
+}
+
+export function teedevCtxGet(ctx: TeeContext): void {
+  if (ctx.releasing) return;
+  ctx.refcount.inc();
+}
+
+/** teedev_ctx_put(): the last reference releases the context (driver release, device put). */
+export function* teedevCtxPut(ctx: TeeContext): Sleeps {
+  if (ctx.releasing) return;
+  if (!ctx.refcount.decAndTest()) return;
+  ctx.releasing = true;
+  if (ctx.teedev.desc?.ops.release) yield* ctx.teedev.desc.ops.release(ctx);
+  teeDevicePut(ctx.teedev);
+}
+
+/** teedev_open(): a context holding the device, or −errno. */
+export function* teedevOpen(teedev: TeeDevice): Sleeps<TeeContext | number> {
+  if (!teeDeviceGet(teedev)) return -EINVAL;
+  const ctx = new TeeContext(teedev);
+  if (teedev.desc?.ops.open) {
+    const rc = yield* teedev.desc.ops.open(ctx);
+    if (rc < 0) {
+      teeDevicePut(teedev);
+      return rc;
+    }
+  }
+  return ctx;
+}
+
+/** tee_device_alloc() + tee_device_register(): /dev/teeN (or /dev/teeprivN) for a driver. */
+export function teeDeviceRegister(kernel: Kernel, desc: TeeDesc, driverData: unknown): TeeDevice | number {
+  const sub = teeSubsysOf(kernel);
+  const priv = (desc.flags & TEE_DESC_PRIVILEGED) !== 0;
+  const base = priv ? TEE_NUM_DEVICES / 2 : 0;
+  let id = -1;
+  for (let i = base; i < base + TEE_NUM_DEVICES / 2; i++)
+    if (!sub.devices[i]) {
+      id = i;
+      break;
+    }
+  if (id < 0) return -12; // -ENOMEM: "no free minor"
+  const teedev = new TeeDevice(kernel, desc, id, driverData);
+  teedev.path = priv ? `/dev/teepriv${id - base}` : `/dev/tee${id}`;
+  const node = kernel.vfs.registerDevice(teedev.path, TEE_FOPS, teedev);
+  if (typeof node === "number") return node;
+  sub.devices[id] = teedev;
+  return teedev;
+}
+
+function* teeOpen(inode: Inode, file: File, _current: TaskStruct): Sleeps<number> {
+  const ctx = yield* teedevOpen(inode.iPrivate as TeeDevice);
+  if (typeof ctx === "number") return ctx;
+  file.privateData = ctx;
+  return 0;
+}
+
+function* teeRelease(_inode: Inode, file: File): Sleeps {
+  yield* teedevCtxPut(file.privateData as TeeContext);
+}
+
+/** tee_ioctl_version() */
+// eslint-disable-next-line require-yield
+function* teeIoctlVersion(ctx: TeeContext, arg: UserPtr, current: TaskStruct): Sleeps<number> {
+  const desc = ctx.teedev.desc!;
+  const v = desc.ops.getVersion(ctx.teedev);
+  const out = {
+    ...v,
+    gen_caps: desc.flags & TEE_DESC_PRIVILEGED ? v.gen_caps | TEE_GEN_CAP_PRIVILEGED : v.gen_caps,
+  };
+  if (copyToUser(arg, encodeTeeVersionData(out), TEE_IOCTL_VERSION_DATA_SIZE) !== 0)
+    return reject(current, EFAULT, "uaccess", "struct tee_ioctl_version_data not writable");
+  return 0;
+}
+
+/** tee_ioctl_shm_register_fd(): flags must be 0; any failure to register is −EINVAL. */
+function* teeIoctlShmRegisterFd(ctx: TeeContext, arg: UserPtr, current: TaskStruct): Sleeps<number> {
+  const k = new Uint8Array(TEE_IOCTL_SHM_REGISTER_FD_DATA_SIZE);
+  if (copyFromUser(k, arg, k.length) !== 0)
+    return reject(current, EFAULT, "uaccess", "struct tee_ioctl_shm_register_fd_data not readable");
+  const data = decodeShmRegisterFdData(k);
+  if (data.flags !== 0)
+    return reject(
+      current,
+      EINVAL,
+      "tee-register-fd-flags",
+      `flags 0x${data.flags.toString(16)}: no input flags are supported`,
+    );
+  const fd = data.fd >= -0x80000000n && data.fd <= 0x7fffffffn ? Number(data.fd) : -1;
+  const shm = yield* teeShmRegisterFd(ctx, current.files, fd);
+  if (typeof shm === "number")
+    return reject(
+      current,
+      EINVAL,
+      "tee-register-fd",
+      `fd ${data.fd} is not a dma-buf of a TEE heap of this device (${shm})`,
+    );
+  let ret: number;
+  const out = encodeShmRegisterFdData({ fd: data.fd, size: BigInt(shm.size), flags: shm.flags, id: shm.id });
+  if (copyToUser(arg, out, out.length) !== 0)
+    ret = reject(current, EFAULT, "uaccess", "struct tee_ioctl_shm_register_fd_data not writable");
+  else ret = yield* teeShmGetFd(shm, current.files);
+  yield* teeShmPut(shm);
+  return ret;
+}
+
+/** tee_ioctl(): the requests this model knows; everything else −EINVAL. */
+function* teeIoctl(file: File, cmd: number, arg: UserPtr, current: TaskStruct): Sleeps<number> {
+  const ctx = file.privateData as TeeContext;
+  switch (cmd >>> 0) {
+    case TEE_IOC_VERSION:
+      return yield* teeIoctlVersion(ctx, arg, current);
+    case TEE_IOC_SHM_REGISTER_FD:
+      return yield* teeIoctlShmRegisterFd(ctx, arg, current);
+    default:
+      return reject(
+        current,
+        EINVAL,
+        "tee-ioctl-unknown",
+        `tee has no ioctl ${ioctlHex(cmd)} (or it is not modelled)`,
+      );
+  }
+}
+
+/** tee_fops */
+export const TEE_FOPS: FileOperations = {
+  name: "tee",
+  open: teeOpen,
+  release: teeRelease,
+  unlockedIoctl: teeIoctl,
+};
