@@ -49,8 +49,12 @@ export type FirewallDesc =
   | { readonly kind: "tzc400"; readonly regions: number; readonly action: TzcAction }
   | { readonly kind: "rme" };
 
-/** What a speculative fill or dirty write-back does when the firewall denies it. */
-export type DeniedEffect = "ignored" | "external-abort" | "serror-hang";
+/**
+ * What a speculative fill or dirty write-back does when the firewall denies it: nothing the core
+ * notices (ignored); a synchronous external abort; an asynchronous SError that is reported and the run
+ * goes on (serror); or an SError the system does not survive, which stops the machine (serror-hang).
+ */
+export type DeniedEffect = "ignored" | "external-abort" | "serror" | "serror-hang";
 
 export type SpmcFlavor = "hafnium" | "optee-sel1";
 export type FfaVersionName = "1.0" | "1.1" | "1.2";

@@ -38,7 +38,7 @@ const costsSchema = z.strictObject(
   Object.fromEntries(Object.keys(COST_KEYS).map((k) => [k, z.number().nonnegative().optional()])),
 );
 
-const deniedEffect = z.enum(["ignored", "external-abort", "serror-hang"]);
+const deniedEffect = z.enum(["ignored", "external-abort", "serror", "serror-hang"]);
 
 export const platformOverrideSchema = z.strictObject({
   preset: z.enum(PRESET_NAMES as [string, ...string[]]),

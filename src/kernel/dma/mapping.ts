@@ -62,13 +62,14 @@ export function* dmaAllocPages(
     if (frame < 0) return null;
   }
   const pa = machine.frames.paOf(frame);
-  // memset(page_address(page), 0, size): the kernel writes zeros through its linear map.
+  // memset(page_address(page), 0, size): the kernel writes zeros through its linear map. The write
+  // lands when the memset ends, so the cache holds the last cache-full of it dirty at return.
+  yield sleep((pages * PAGE_SIZE) / machine.costs.memsetBytesPerNs);
   machine.access(machine.masterIndex("cpu-ns"), pa, pages * PAGE_SIZE, "write", {
     kernel: true,
     taint: TAINT_CLEAN,
   });
   machine.bytes.zeroPages(machine.frames.basePfn + frame, pages);
-  yield sleep((pages * PAGE_SIZE) / machine.costs.memsetBytesPerNs);
   return { frame, pa, size, pages, cma };
 }
 
