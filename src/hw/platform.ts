@@ -57,6 +57,8 @@ export type FirewallDesc =
 export type DeniedEffect = "ignored" | "external-abort" | "serror" | "serror-hang";
 
 export type SpmcFlavor = "hafnium" | "optee-sel1";
+/** How Linux's OP-TEE driver reaches OP-TEE: FF-A (ffa_abi.c) or OP-TEE's own SMC ABI (smc_abi.c). */
+export type OpteeAbi = "ffa" | "smc";
 export type FfaVersionName = "1.0" | "1.1" | "1.2";
 
 export interface PlatformDesc {
@@ -104,6 +106,18 @@ export interface PlatformDesc {
    * FF-A conformance cases that need empty tables.
    */
   readonly tee?: boolean;
+  /**
+   * The ABI between Linux's OP-TEE driver and OP-TEE; default "ffa". With "smc", EL3 routes OP-TEE's
+   * SMC function ids (OPTEE_SMC_*) to OP-TEE and the driver probes with smc_abi.c; the SPMC stays
+   * (it is the platform's firmware) but the OP-TEE driver does not use it.
+   */
+  readonly opteeAbi?: OpteeAbi;
+  /**
+   * A static protected-memory carveout (OP-TEE CFG_TEE_SDP_MEM_BASE/SIZE, SMC ABI only): reported by
+   * OPTEE_SMC_GET_PROTMEM_CONFIG and protected from OP-TEE's boot. It is also a `reserved` entry
+   * (no-map) so that Linux never maps it. Without it, OP-TEE over SMC has CFG_CORE_DYN_PROTMEM.
+   */
+  readonly staticProtmem?: { readonly base: number; readonly size: number };
 }
 
 export function pfnOf(pa: number): number {

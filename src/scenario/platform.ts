@@ -54,6 +54,8 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
     cma: p.cma ?? base.cma,
     costs,
     ...(p.tee !== undefined ? { tee: p.tee } : {}),
+    ...(p.optee_abi !== undefined ? { opteeAbi: p.optee_abi } : {}),
+    ...staticProtmem(p, base, map),
     ...(p.protmem
       ? {
           protmemSizes: {
@@ -74,6 +76,7 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
     }
   }
   const end = desc.dram.base + desc.dram.size;
+  if (desc.staticProtmem) checkStaticProtmem(desc, map);
   if (desc.dram.size % SZ_2M !== 0 || desc.dram.size === 0) {
     throw map.error(["platform", "dram_size"], "expected a non-zero multiple of 2 MiB");
   }
@@ -101,4 +104,48 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
     }
   });
   return desc;
+}
+
+/**
+ * `static_protmem: {base, size}`: the carveout OP-TEE reports over the SMC ABI, added to the DT's
+ * reserved memory as a no-map node (not secure from the machine's boot: OP-TEE protects it for the
+ * use case's devices when it boots, secure/optee/smc_boot.ts).
+ */
+function staticProtmem(
+  p: Exclude<PlatformParsed, string>,
+  base: PlatformDesc,
+  map: SourceMap,
+): Partial<PlatformDesc> {
+  if (!p.static_protmem) return {};
+  if ((p.optee_abi ?? base.opteeAbi ?? "ffa") !== "smc") {
+    throw map.error(
+      ["platform", "static_protmem"],
+      "a static carveout needs optee_abi: smc (OPTEE_SMC_GET_PROTMEM_CONFIG has no FF-A counterpart)",
+      true,
+    );
+  }
+  const { base: pa, size } = p.static_protmem;
+  return {
+    staticProtmem: { base: pa, size },
+    reserved: [...base.reserved, { name: "sdp_protmem", base: pa, size, noMap: true, secure: false }],
+  };
+}
+
+function checkStaticProtmem(desc: PlatformDesc, map: SourceMap): void {
+  const { base, size } = desc.staticProtmem!;
+  const where = ["platform", "static_protmem"];
+  if (base % 4096 !== 0 || size % 4096 !== 0 || size === 0) {
+    throw map.error(
+      where,
+      "base and size must be non-zero multiples of 4 KiB (tee_protmem_static_pool_alloc)",
+    );
+  }
+  const end = desc.dram.base + desc.dram.size;
+  if (base < desc.dram.base || base + size > end) {
+    throw map.error(where, `not inside DRAM (0x${desc.dram.base.toString(16)}..0x${end.toString(16)})`);
+  }
+  const clash = [...desc.reserved.filter((r) => r.name !== "sdp_protmem"), ...desc.cma].find(
+    (r) => base < r.base + r.size && r.base < base + size,
+  );
+  if (clash) throw map.error(where, `overlaps ${clash.name} at 0x${clash.base.toString(16)}`);
 }

@@ -66,6 +66,16 @@ export const platformOverrideSchema = z.strictObject({
     })
     .optional()
     .describe("OP-TEE's protected-memory size per use case (plat_get_protmem_config)"),
+  optee_abi: z
+    .enum(["ffa", "smc"])
+    .optional()
+    .describe("how Linux's OP-TEE driver reaches OP-TEE: FF-A (default) or OP-TEE's SMC ABI"),
+  static_protmem: z
+    .strictObject({ base: addressSchema, size: sizeSchema })
+    .optional()
+    .describe(
+      "a static protected carveout (no-map) OP-TEE reports with OPTEE_SMC_GET_PROTMEM_CONFIG (optee_abi: smc)",
+    ),
   tee: z
     .boolean()
     .optional()

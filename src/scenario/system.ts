@@ -9,7 +9,8 @@
  * 4. the normal world's FF-A driver probe (FFA_VERSION, FFA_ID_GET, FFA_RXTX_MAP) through the conduit;
  * 5. the kernel: memory management, the VFS, dma-buf and the dma-heaps, then the initcalls of the
  *    arm_ffa driver (adopting the probe's buffers and version) and the OP-TEE driver (tee0, the
- *    protected heaps).
+ *    protected heaps). With `platform.opteeAbi: "smc"` the OP-TEE driver is smc_abi.c's instead
+ *    (kernel/optee/smc_abi.ts): it reaches OP-TEE through OP-TEE's SMC ids, not the SPMC.
  *
  * A snapshot of the booted state is kept for quiesce-clean at the end of the run.
  * Boot happens before the scenario's clock starts: its calls run to completion at t = 0.
@@ -25,6 +26,7 @@ import { takeBootSnapshot, type BootSnapshot } from "../check/quiesce.ts";
 import { bootKernel, type Kernel } from "../kernel/kernel.ts";
 import { armFfaInitcall } from "../kernel/firmware/arm_ffa/driver.ts";
 import { opteeFfaInitcall } from "../kernel/optee/ffa_abi.ts";
+import { opteeSmcInitcall } from "../kernel/optee/smc_abi.ts";
 import { bootOptee } from "../secure/optee/boot.ts";
 import type { ProtmemSizes } from "../secure/optee/config.ts";
 import { POLICY_PRESETS, type Policy } from "./policies.ts";
@@ -63,6 +65,7 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   const ffa = new FfaHarness(machine, fw.spmc, fw.endpoints);
   drain(ffa.probeNormalWorld(platform.ffaVersion));
   const nwd = ffa.endpoint("normal");
+  const smcAbi = platform.opteeAbi === "smc";
   const initcalls =
     withTee && nwd && nwd.desc.txPa !== null && nwd.desc.rxPa !== null
       ? [
@@ -73,9 +76,11 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
             bufferSize: nwd.desc.bufferSize,
             version: nwd.layout,
           }),
-          opteeFfaInitcall(policy),
+          smcAbi ? opteeSmcInitcall(policy) : opteeFfaInitcall(policy),
         ]
-      : [];
+      : withTee && smcAbi
+        ? [opteeSmcInitcall(policy)]
+        : [];
   const kernel = bootKernel(sim, machine, { initcalls });
   return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine) };
 }

@@ -8,6 +8,7 @@
  * - "secure-on-release": OP-TEE zeroes the range before it leaves protection — with Hafnium at
  *   RELEASE_PROTMEM before FFA_MEM_RELINQUISH; as its own SPMC inside plat_set_protmem_range(NS_SHM)
  *   at FFA_MEM_RECLAIM, before the firewall is reopened.
+ * With `platform.opteeAbi: "smc"` it also takes OP-TEE's SMC function ids from EL3 (smc_boot.ts).
  */
 import { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
 import { FFA_OPTEE_ID } from "../../firmware/spmc/endpoint.ts";
@@ -20,6 +21,7 @@ import { OpteeSecure, type ScrubPolicy } from "./optee.ts";
 import { USE_CASE_MASTERS } from "./plat_protmem.ts";
 import { Sel1Mobjs } from "./sel1_mobj.ts";
 import { Sel2Mobjs } from "./sel2_mobj.ts";
+import { bootOpteeSmc } from "./smc_boot.ts";
 import { opteeDirectRequestHandler } from "./thread_spmc.ts";
 
 export interface OpteeBootOptions {
@@ -49,5 +51,6 @@ export function bootOptee(sim: Sim, machine: Machine, spmc: Spmc, opts: OpteeBoo
     };
   }
   spmc.partitions.register(FFA_OPTEE_ID, opteeDirectRequestHandler(os));
+  if (machine.platform.opteeAbi === "smc") bootOpteeSmc(sim, machine, configs, scrub);
   return os;
 }

@@ -13,11 +13,11 @@
  *   unknown or already releasing → BAD_PARAMETERS; otherwise marks it releasing, drops the lend's
  *   reference, waits until TAs let go, restore_mem() = plat_set_protmem_range(NS_SHM), frees.
  *
- * NOT WIRED: no preset uses the SMC ABI (every platform has an SPMC), so nothing routes
- * OPTEE_SMC_CALL_WITH_ARG / 0xB2000014 from the conduit here yet. These are ready to be called by a
- * future SMC-ABI entry (it reads the optee_msg_arg at the PA Linux passes and hands it to
- * smcEntryStd()). Ownership of the range moves with the lend (machine.setOwner), as the SPMC does
- * for FF-A; the scrub policy zeroes before restore_mem().
+ * Wired by smc_boot.ts when the platform's `opteeAbi` is "smc": EL3 routes OPTEE_SMC_CALL_WITH_ARG to
+ * OpteeSmcEntry, which reads the optee_msg_arg at the PA Linux passes and hands LEND / RECLAIM to
+ * smcEntryStd(), and answers the fast 0xB2000014 with smcGetProtmemConfig(). Ownership of the range
+ * moves with the lend (machine.setOwner), as the SPMC does for FF-A; the scrub policy zeroes before
+ * restore_mem().
  */
 import {
   OPTEE_MSG_ATTR_TYPE_RMEM_INPUT,
