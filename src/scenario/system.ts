@@ -24,7 +24,7 @@ import type { Sim } from "../sim/sim.ts";
 import { FfaHarness } from "./steps/ffa_client.ts";
 import { takeBootSnapshot, type BootSnapshot } from "../check/quiesce.ts";
 import { bootKernel, type Kernel } from "../kernel/kernel.ts";
-import { armFfaInitcall } from "../kernel/firmware/arm_ffa/driver.ts";
+import { armFfaInitcall, armFfaProbe, type FfaProbeResult } from "../kernel/firmware/arm_ffa/driver.ts";
 import { opteeFfaInitcall } from "../kernel/optee/ffa_abi.ts";
 import { opteeSmcInitcall } from "../kernel/optee/smc_abi.ts";
 import { bootOptee } from "../secure/optee/boot.ts";
@@ -63,24 +63,30 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   const fw = bootFirmware(sim, machine, opts.firmware);
   if (withTee) bootOptee(sim, machine, fw.spmc, { scrub: policy.scrub, protmemSizes: opts.protmemSizes });
   const ffa = new FfaHarness(machine, fw.spmc, fw.endpoints);
-  drain(ffa.probeNormalWorld(platform.ffaVersion));
+  // The kernel's arm_ffa driver probes first (version, ID, RX/TX map); raw `ffa:` steps from the normal
+  // world then speak through the same buffers, in the layout the driver negotiated.
   const nwd = ffa.endpoint("normal");
+  let probe: FfaProbeResult | null = null;
+  if (nwd && nwd.desc.txPa !== null && nwd.desc.rxPa !== null) {
+    const r = drain(
+      armFfaProbe(
+        machine,
+        { txPa: nwd.desc.txPa, rxPa: nwd.desc.rxPa, bufferSize: nwd.desc.bufferSize },
+        platform.ffaVersion,
+      ),
+    );
+    if (typeof r !== "number") {
+      probe = r;
+      nwd.layout = r.version;
+    }
+  }
   const smcAbi = platform.opteeAbi === "smc";
-  const initcalls =
-    withTee && nwd && nwd.desc.txPa !== null && nwd.desc.rxPa !== null
-      ? [
-          armFfaInitcall({
-            vmId: nwd.id,
-            txPa: nwd.desc.txPa,
-            rxPa: nwd.desc.rxPa,
-            bufferSize: nwd.desc.bufferSize,
-            version: nwd.layout,
-          }),
-          smcAbi ? opteeSmcInitcall(policy) : opteeFfaInitcall(policy),
-        ]
-      : withTee && smcAbi
-        ? [opteeSmcInitcall(policy)]
-        : [];
+  const initcalls = !withTee
+    ? []
+    : [
+        ...(probe ? [armFfaInitcall(probe)] : []),
+        ...(smcAbi ? [opteeSmcInitcall(policy)] : probe ? [opteeFfaInitcall(policy)] : []),
+      ];
   const kernel = bootKernel(sim, machine, { initcalls });
   return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine) };
 }

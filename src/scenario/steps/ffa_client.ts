@@ -5,21 +5,15 @@
  * a trap into the SPMC from a partition — and reads its RX buffer. It keeps the driver's view of the
  * negotiated version (Linux ffa_version_check(): the lower of its own and the SPMC's answer).
  *
- * Used by the `ffa` step and the benchmark; the kernel's arm_ffa model (a later issue) replaces the
- * normal world's part.
+ * Used by the `ffa` step and the benchmark. The normal world's endpoint is the kernel's arm_ffa driver:
+ * it probes at boot (kernel/firmware/arm_ffa/driver.ts armFfaProbe()) and the harness then uses its
+ * buffers and negotiated layout.
  */
-import {
-  FFA_ID_GET_32,
-  FFA_RXTX_MAP_64,
-  FFA_VERSION_32,
-  ffaVersionLayout,
-  ffaVersionNumber,
-  type FfaVersion,
-} from "../../abi/ffa/index.ts";
+import { ffaVersionLayout, type FfaVersion } from "../../abi/ffa/index.ts";
 import type { EndpointDesc } from "../../firmware/spmc/endpoint.ts";
 import type { Spmc } from "../../firmware/spmc/spmc.ts";
 import type { Machine } from "../../hw/machine.ts";
-import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
+import type { SmcRegs } from "../../hw/smc.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 
 export class FfaEndpointClient {
@@ -93,13 +87,4 @@ export class FfaHarness {
    * The normal world's probe, as the arm_ffa driver does it (ffa_init()): FFA_VERSION, FFA_ID_GET,
    * then FFA_RXTX_MAP of its buffer pair.
    */
-  *probeNormalWorld(version: FfaVersion): Sleeps<void> {
-    const nwd = this.endpoints.find((e) => e.desc.world === "ns");
-    if (!nwd || nwd.desc.txPa === null || nwd.desc.rxPa === null) return;
-    const requested = ffaVersionNumber(version);
-    const v = yield* nwd.call(smcRegs(FFA_VERSION_32, requested));
-    nwd.noteVersion(requested, Number(v[0] & 0xffff_ffffn));
-    yield* nwd.call(smcRegs(FFA_ID_GET_32));
-    yield* nwd.call(smcRegs(FFA_RXTX_MAP_64, nwd.desc.txPa, nwd.desc.rxPa, nwd.desc.bufferSize / 4096));
-  }
 }

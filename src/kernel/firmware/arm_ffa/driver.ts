@@ -25,7 +25,12 @@ import {
   FFA_PARTITION_INFO_GET_32,
   FFA_RUN_32,
   FFA_RX_RELEASE_32,
+  FFA_ID_GET_32,
+  FFA_RXTX_MAP_64,
+  FFA_VERSION_32,
   ffaToLinuxErrno,
+  ffaVersionLayout,
+  ffaVersionNumber,
   type FfaVersion,
 } from "../../../abi/ffa/index.ts";
 import { FFA_VERSION_1_0, FFA_VERSION_1_1, FFA_VERSION_1_2 } from "../../../abi/ffa/version.ts";
@@ -224,8 +229,41 @@ export function bootDrain<T>(gen: Sleeps<T>): T {
 }
 
 /**
- * The arm_ffa initcall (ffa_init(), after the harness's FFA_VERSION / FFA_ID_GET / FFA_RXTX_MAP): the
- * native memory-ops flag and the partitions on the bus. Registers the driver in `kernel.armFfa`.
+ * The start of ffa_init() — drivers/firmware/arm_ffa/driver.c: ffa_version_check() (FFA_VERSION with
+ * the version the driver asks for; the layout it then writes is the lower of asked and answered),
+ * FFA_ID_GET for its own VM ID, and FFA_RXTX_MAP of its RX/TX pair. The pair is the firmware boot's
+ * stand-in pages (firmware/boot.ts). Returns what the rest of the driver runs on, or the errno.
+ */
+export function* armFfaProbe(
+  machine: Machine,
+  buffers: { txPa: number; rxPa: number; bufferSize: number },
+  asked: FfaVersion,
+): Sleeps<FfaProbeResult | number> {
+  const requested = ffaVersionNumber(asked);
+  const v = yield* machine.smc.smc(smcRegs(FFA_VERSION_32, requested));
+  const answer = Number(v[0] & 0xffff_ffffn);
+  // FFA_RET_NOT_SUPPORTED (negative as w0): no FF-A here (-EOPNOTSUPP, as ffa_version_check()).
+  if (answer >>> 31 !== 0) return -95;
+  const version = ffaVersionLayout(Math.min(requested, answer)) ?? asked;
+  const id = yield* machine.smc.smc(smcRegs(FFA_ID_GET_32));
+  if (Number(id[0] & 0xffff_ffffn) === FFA_ERROR_32) return ffaToLinuxErrno(Number(BigInt.asIntN(32, id[2])));
+  const map = yield* machine.smc.smc(
+    smcRegs(FFA_RXTX_MAP_64, buffers.txPa, buffers.rxPa, buffers.bufferSize / 4096),
+  );
+  if (Number(map[0] & 0xffff_ffffn) === FFA_ERROR_32)
+    return ffaToLinuxErrno(Number(BigInt.asIntN(32, map[2])));
+  return {
+    vmId: Number(id[2] & 0xffffn),
+    txPa: buffers.txPa,
+    rxPa: buffers.rxPa,
+    bufferSize: buffers.bufferSize,
+    version,
+  };
+}
+
+/**
+ * The rest of the arm_ffa initcall (ffa_init() after armFfaProbe()): the native memory-ops flag and the
+ * partitions on the bus. Registers the driver in `kernel.armFfa`.
  */
 export function armFfaInitcall(
   probe: FfaProbeResult,
