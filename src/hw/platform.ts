@@ -106,6 +106,8 @@ export interface PlatformDesc {
    * FF-A conformance cases that need empty tables.
    */
   readonly tee?: boolean;
+  /** The SPMC's table limits, overriding the flavor's (share states, fragments per send, receivers). */
+  readonly spmcLimits?: Readonly<{ maxShares?: number; maxFragments?: number; maxRecipients?: number }>;
   /**
    * The ABI between Linux's OP-TEE driver and OP-TEE; default "ffa". With "smc", EL3 routes OP-TEE's
    * SMC function ids (OPTEE_SMC_*) to OP-TEE and the driver probes with smc_abi.c; the SPMC stays

@@ -54,6 +54,15 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
     cma: p.cma ?? base.cma,
     costs,
     ...(p.tee !== undefined ? { tee: p.tee } : {}),
+    ...(p.spmc_limits
+      ? {
+          spmcLimits: {
+            ...(p.spmc_limits.share_states !== undefined ? { maxShares: p.spmc_limits.share_states } : {}),
+            ...(p.spmc_limits.fragments !== undefined ? { maxFragments: p.spmc_limits.fragments } : {}),
+            ...(p.spmc_limits.receivers !== undefined ? { maxRecipients: p.spmc_limits.receivers } : {}),
+          },
+        }
+      : {}),
     ...(p.optee_abi !== undefined ? { opteeAbi: p.optee_abi } : {}),
     ...staticProtmem(p, base, map),
     ...(p.protmem

@@ -76,6 +76,16 @@ export const platformOverrideSchema = z.strictObject({
     .describe(
       "a static protected carveout (no-map) OP-TEE reports with OPTEE_SMC_GET_PROTMEM_CONFIG (optee_abi: smc)",
     ),
+  spmc_limits: z
+    .strictObject({
+      share_states: z.number().int().min(1).optional(),
+      fragments: z.number().int().min(1).optional(),
+      receivers: z.number().int().min(1).optional(),
+    })
+    .optional()
+    .describe(
+      "the SPMC's table limits (Hafnium: 100 share states, 20 fragments, 2 receivers; OP-TEE: 64 cookies)",
+    ),
   tee: z
     .boolean()
     .optional()

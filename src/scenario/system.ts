@@ -60,7 +60,10 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   sim.sched.spawn("cpu-speculation", () => speculationTask(machine), { daemon: true });
   const policy = opts.policy ?? POLICY_PRESETS.upstream;
   const withTee = opts.tee ?? true;
-  const fw = bootFirmware(sim, machine, opts.firmware);
+  const fw = bootFirmware(sim, machine, {
+    ...opts.firmware,
+    spmcLimits: { ...platform.spmcLimits, ...opts.firmware?.spmcLimits },
+  });
   if (withTee) bootOptee(sim, machine, fw.spmc, { scrub: policy.scrub, protmemSizes: opts.protmemSizes });
   const ffa = new FfaHarness(machine, fw.spmc, fw.endpoints);
   // The kernel's arm_ffa driver probes first (version, ID, RX/TX map); raw `ffa:` steps from the normal
