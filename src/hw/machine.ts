@@ -10,12 +10,13 @@
 import type { Sim } from "../sim/sim.ts";
 import { Caches } from "./cache.ts";
 import { costModel, type CostModel } from "./costs.ts";
-import { isSecret, OWNER_NORMAL, OWNER_SECURE, PageFrames, TAINT_NS_DATA, TAINT_SECRET } from "./frames.ts";
-import { GPT_GPI_NS, GPT_GPI_SECURE, GranuleProtectionTable } from "./gpt.ts";
+import { OWNER_NORMAL, OWNER_SECURE, PageFrames, TAINT_NS_DATA, TAINT_SECRET } from "./frames.ts";
+import { GPT_GPI_SECURE, GranuleProtectionTable } from "./gpt.ts";
 import { DirectMap } from "./mmu.ts";
 import { PageStore } from "./pagestore.ts";
 import { hex, PAGE_SIZE, type MasterDesc, type PlatformDesc, type World } from "./platform.ts";
 import { SmcConduit } from "./smc.ts";
+import { gptTransition, setOwner, tzcConfigureRegion } from "./protection.ts";
 import {
   TZC_ALLOWED,
   TZC_OVERLAP,
@@ -188,7 +189,7 @@ export class Machine {
   }
 
   /** The same verdict for the model's own questions: nothing is latched. */
-  #firewallWouldPermit(world: World, nsaid: number, pa: number, length: number, write: boolean): number {
+  wouldPermit(world: World, nsaid: number, pa: number, length: number, write: boolean): number {
     if (this.tzc) return this.tzc.probe(world, nsaid, pa, length, write);
     if (this.gpt) return this.gpt.permits(world, pa, length) ? TZC_ALLOWED : 1;
     return TZC_ALLOWED;
@@ -364,136 +365,24 @@ export class Machine {
     return this.caches.extraMaps[i] > 0 || this.directMap.reachable(this.frames.paOf(i));
   }
 
-  // ---- Protection changes: each checks the hazards it creates (bus-side firewall only) ----
+  // ---- Protection and ownership changes (protection.ts): each checks the hazards it creates ----
 
   /**
    * Programs a TZC region (OP-TEE's or a vendor's platform hook). Returns 0 or −22. Pages the normal
-   * world loses access to are checked for no-speculation-hazard (still cacheable-mapped) and
-   * no-dirty-lend (dirty lines may still be written back).
+   * world loses access to are checked for no-speculation-hazard and no-dirty-lend.
    */
   tzcConfigureRegion(n: number, cfg: TzcRegionConfig): number {
-    if (!this.tzc) return -22;
-    const rc = this.tzc.configureRegion(n, cfg);
-    if (rc === 0) this.#checkNewlyProtected(cfg.base, cfg.top + 1 - cfg.base);
-    return rc;
+    return tzcConfigureRegion(this, n, cfg);
   }
 
-  /**
-   * RME: moves [pa, pa + length) between NS and Secure one granule at a time (as Hafnium's PLAT_PROTECT_MEM
-   * loop does). The transition cleans the caches for each granule. Returns 0 or the first error, with the
-   * granules before it already moved (partial progress is possible, hardware.md §2.6).
-   */
+  /** RME: moves [pa, pa + length) between NS and Secure one granule at a time; see protection.ts. */
   gptTransition(pa: number, length: number, toSecure: boolean): { rc: number; done: number } {
-    if (!this.gpt) return { rc: -95, done: 0 };
-    let done = 0;
-    for (let a = pa; a < pa + length; a += PAGE_SIZE) {
-      const rc = this.gpt.transition(a, toSecure ? GPT_GPI_SECURE : GPT_GPI_NS, "s");
-      if (rc !== 0) return { rc, done };
-      const i = this.frames.indexOf(a);
-      if (i >= 0) this.caches.clean(i);
-      done++;
-    }
-    return { rc: 0, done };
+    return gptTransition(this, pa, length, toSecure);
   }
 
-  #checkNewlyProtected(base: number, size: number): void {
-    const cpu = this.masterIndex("cpu-ns");
-    if (cpu < 0) return;
-    const m = this.masters[cpu];
-    const start = Math.max(base, this.dramBase);
-    const end = Math.min(base + size, this.dramEnd);
-    if (start >= end) return;
-    let mapped = 0;
-    let firstMapped = -1;
-    let dirty = 0;
-    const i0 = this.frames.indexOf(start);
-    const n = (end - start) / PAGE_SIZE;
-    for (let i = i0; i < i0 + n; i++) {
-      const pa = this.frames.paOf(i);
-      if (this.tzc!.probe(m.world, m.nsaid, pa, PAGE_SIZE, false) === TZC_ALLOWED) continue;
-      if (this.cacheableInNormalWorld(i)) {
-        mapped++;
-        if (firstMapped < 0) firstMapped = i;
-      }
-      dirty += this.caches.dirty[i];
-    }
-    if (mapped > 0) {
-      this.sim.findings.report(
-        "no-speculation-hazard",
-        `${mapped} pages from ${hex(this.frames.paOf(firstMapped))} protected by the TZC while mapped cacheable in the normal world`,
-        { pages: mapped, address: hex(this.frames.paOf(firstMapped)) },
-      );
-    }
-    if (dirty > 0) {
-      this.sim.findings.report(
-        "no-dirty-lend",
-        `${dirty} pages protected while normal-world caches may hold dirty lines`,
-        {
-          pages: dirty,
-          address: hex(start),
-        },
-      );
-    }
-  }
-
-  // ---- Ownership: the SPMC's record of which world a page belongs to ----
-
-  /**
-   * Marks [pa, pa + length) as restricted memory of the secure world for a use case (lend, donate), or
-   * back to the normal world (reclaim). Reports protected-when-lent when the normal-world CPU could
-   * still reach lent pages, and scrub-before-return when pages come back holding secret data.
-   */
+  /** Marks pages restricted (lend, donate) or back to the normal world (reclaim); see protection.ts. */
   setOwner(pa: number, length: number, owner: typeof OWNER_NORMAL | typeof OWNER_SECURE, useCase = 0): void {
-    const i0 = this.frames.indexOf(pa);
-    const n = Math.ceil(length / PAGE_SIZE);
-    if (i0 < 0 || i0 + n > this.frames.count)
-      throw new Error(`setOwner outside DRAM: ${hex(pa)}+${hex(length)}`);
-    const f = this.frames;
-    if (owner === OWNER_SECURE) {
-      f.owner.fill(OWNER_SECURE, i0, i0 + n);
-      f.useCase.fill(useCase, i0, i0 + n);
-      const cpu = this.masterIndex("cpu-ns");
-      if (cpu >= 0) {
-        const m = this.masters[cpu];
-        const open =
-          this.#firewallWouldPermit(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
-          this.#anyPageOpen(m, i0, n);
-        if (open) {
-          this.sim.findings.report(
-            "protected-when-lent",
-            `lent ${n} pages at ${hex(pa)}, but the normal world can still read them (${this.platform.firewall.kind === "none" ? "no memory firewall" : "firewall not programmed"})`,
-            { address: hex(pa), pages: n },
-          );
-        }
-      }
-    } else {
-      let secret = 0;
-      for (let i = i0; i < i0 + n; i++) if (isSecret(f.taint[i])) secret++;
-      f.owner.fill(OWNER_NORMAL, i0, i0 + n);
-      f.useCase.fill(0, i0, i0 + n);
-      if (secret > 0) {
-        this.sim.findings.report(
-          "scrub-before-return",
-          `${secret} pages returned to the normal world holding secret data`,
-          {
-            address: hex(pa),
-            pages: secret,
-          },
-        );
-      }
-    }
-    if (this.sim.trace.listening)
-      this.sim.trace.emit("hw", "owner", { pa: hex(pa), pages: n, owner, useCase });
-  }
-
-  /** Whether any single page of the range is readable by master m (a range check denies if any part is denied). */
-  #anyPageOpen(m: MasterDesc, i0: number, n: number): boolean {
-    if (!this.tzc && !this.gpt) return true;
-    for (let i = i0; i < i0 + n; i++) {
-      if (this.#firewallWouldPermit(m.world, m.nsaid, this.frames.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED)
-        return true;
-    }
-    return false;
+    setOwner(this, pa, length, owner, useCase);
   }
 
   /** Zeroes whole pages (a scrub): bytes and taint cleared. Returns the ns it costs. */

@@ -1,0 +1,154 @@
+/**
+ * Protection and ownership changes of the machine, and the hazards each one creates (ARCHITECTURE.md
+ * §3, §8): programming a TZC region (bus-side: pages still cacheable-mapped or dirty in the normal
+ * world are findings), RME granule transitions (the transition cleans the caches), and the SPMC's
+ * record of which world owns a page (protected-when-lent, scrub-before-return).
+ */
+import { isSecret, OWNER_NORMAL, OWNER_SECURE } from "./frames.ts";
+import { GPT_GPI_NS, GPT_GPI_SECURE } from "./gpt.ts";
+import type { Machine } from "./machine.ts";
+import { hex, PAGE_SIZE, type MasterDesc } from "./platform.ts";
+import { TZC_ALLOWED, type TzcRegionConfig } from "./tzc400.ts";
+
+/** Programs TZC region n; on success checks the pages the normal world just lost. 0 or −22. */
+export function tzcConfigureRegion(machine: Machine, n: number, cfg: TzcRegionConfig): number {
+  if (!machine.tzc) return -22;
+  const rc = machine.tzc.configureRegion(n, cfg);
+  if (rc === 0) checkNewlyProtected(machine, cfg.base, cfg.top + 1 - cfg.base);
+  return rc;
+}
+
+/**
+ * RME: moves [pa, pa + length) between NS and Secure one granule at a time (as Hafnium's PLAT_PROTECT_MEM
+ * loop does). The transition cleans the caches for each granule. Returns 0 or the first error, with the
+ * granules before it already moved (partial progress is possible, hardware.md §2.6).
+ */
+export function gptTransition(
+  machine: Machine,
+  pa: number,
+  length: number,
+  toSecure: boolean,
+): { rc: number; done: number } {
+  if (!machine.gpt) return { rc: -95, done: 0 };
+  let done = 0;
+  for (let a = pa; a < pa + length; a += PAGE_SIZE) {
+    const rc = machine.gpt.transition(a, toSecure ? GPT_GPI_SECURE : GPT_GPI_NS, "s");
+    if (rc !== 0) return { rc, done };
+    const i = machine.frames.indexOf(a);
+    if (i >= 0) machine.caches.clean(i);
+    done++;
+  }
+  return { rc: 0, done };
+}
+
+/**
+ * A bus-side firewall sees what the core already issued: pages it now denies to the normal-world CPU
+ * that are still cacheable-mapped (no-speculation-hazard) or may hold dirty lines (no-dirty-lend).
+ */
+function checkNewlyProtected(machine: Machine, base: number, size: number): void {
+  const cpu = machine.masterIndex("cpu-ns");
+  if (cpu < 0 || !machine.tzc) return;
+  const m = machine.masters[cpu];
+  const start = Math.max(base, machine.dramBase);
+  const end = Math.min(base + size, machine.dramEnd);
+  if (start >= end) return;
+  const f = machine.frames;
+  let mapped = 0;
+  let firstMapped = -1;
+  let dirty = 0;
+  const i0 = f.indexOf(start);
+  const n = (end - start) / PAGE_SIZE;
+  for (let i = i0; i < i0 + n; i++) {
+    if (machine.tzc.probe(m.world, m.nsaid, f.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED) continue;
+    if (machine.cacheableInNormalWorld(i)) {
+      mapped++;
+      if (firstMapped < 0) firstMapped = i;
+    }
+    dirty += machine.caches.dirty[i];
+  }
+  if (mapped > 0) {
+    machine.sim.findings.report(
+      "no-speculation-hazard",
+      `${mapped} pages from ${hex(f.paOf(firstMapped))} protected by the TZC while mapped cacheable in the normal world`,
+      { pages: mapped, address: hex(f.paOf(firstMapped)) },
+    );
+  }
+  if (dirty > 0) {
+    machine.sim.findings.report(
+      "no-dirty-lend",
+      `${dirty} pages protected while normal-world caches may hold dirty lines`,
+      {
+        pages: dirty,
+        address: hex(start),
+      },
+    );
+  }
+}
+
+/**
+ * Marks [pa, pa + length) as restricted memory of the secure world for a use case (lend, donate), or
+ * back to the normal world (reclaim). Reports protected-when-lent when the normal-world CPU could
+ * still reach lent pages, and scrub-before-return when pages come back holding secret data.
+ */
+export function setOwner(
+  machine: Machine,
+  pa: number,
+  length: number,
+  owner: typeof OWNER_NORMAL | typeof OWNER_SECURE,
+  useCase = 0,
+): void {
+  const f = machine.frames;
+  const i0 = f.indexOf(pa);
+  const n = Math.ceil(length / PAGE_SIZE);
+  if (i0 < 0 || i0 + n > f.count) throw new Error(`setOwner outside DRAM: ${hex(pa)}+${hex(length)}`);
+  const sim = machine.sim;
+  if (owner === OWNER_SECURE) {
+    f.owner.fill(OWNER_SECURE, i0, i0 + n);
+    f.useCase.fill(useCase, i0, i0 + n);
+    const cpu = machine.masterIndex("cpu-ns");
+    if (cpu >= 0) {
+      const m = machine.masters[cpu];
+      const open =
+        machine.wouldPermit(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
+        anyPageOpen(machine, m, i0, n);
+      if (open) {
+        const why =
+          machine.platform.firewall.kind === "none" ? "no memory firewall" : "firewall not programmed";
+        sim.findings.report(
+          "protected-when-lent",
+          `lent ${n} pages at ${hex(pa)}, but the normal world can still read them (${why})`,
+          {
+            address: hex(pa),
+            pages: n,
+          },
+        );
+      }
+    }
+  } else {
+    let secret = 0;
+    for (let i = i0; i < i0 + n; i++) if (isSecret(f.taint[i])) secret++;
+    f.owner.fill(OWNER_NORMAL, i0, i0 + n);
+    f.useCase.fill(0, i0, i0 + n);
+    if (secret > 0) {
+      sim.findings.report(
+        "scrub-before-return",
+        `${secret} pages returned to the normal world holding secret data`,
+        {
+          address: hex(pa),
+          pages: secret,
+        },
+      );
+    }
+  }
+  if (sim.trace.listening) sim.trace.emit("hw", "owner", { pa: hex(pa), pages: n, owner, useCase });
+}
+
+/** Whether any single page of the range is readable by master m (a range check denies if any part is denied). */
+function anyPageOpen(machine: Machine, m: MasterDesc, i0: number, n: number): boolean {
+  if (!machine.tzc && !machine.gpt) return true;
+  for (let i = i0; i < i0 + n; i++) {
+    if (machine.wouldPermit(m.world, m.nsaid, machine.frames.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED)
+      return true;
+  }
+  return false;
+}
