@@ -15,6 +15,7 @@ import { userSpaceOf } from "../../src/user/process.ts";
 import { smallPlatform } from "../kernel/mm-fixture.ts";
 import { extraMapsTotal, run, stepContext, systemWithKernel } from "./fixture.ts";
 import { runWithKernel } from "./scenario-helper.ts";
+import { runScenario } from "../../src/scenario/runner.ts";
 
 function setup(): { sim: Sim; ctx: StepContext; system: ReturnType<typeof systemWithKernel> } {
   const sim = new Sim(1);
@@ -253,6 +254,16 @@ describe("proc scenarios (test/scenarios/proc-*.yaml) on a System with a kernel"
       expect(extraMapsTotal(r.system.machine)).toBe(0);
       expect(k.mm.conservation().ok).toBe(true);
       expect(k.vfs.files.nrFiles).toBe(0);
+    });
+  }
+
+  for (const f of files) {
+    it(`${f} passes through the scenario runner, with the whole stack booted`, () => {
+      const r = runScenario(loadScenarioText(readFileSync(join(dir, f), "utf8"), f));
+      expect(r.failure).toBeNull();
+      expect(r.passed).toBe(true);
+      expect(r.findings["quiesce-clean"]).toBe(0);
+      expect(r.findings["conservation"]).toBe(0);
     });
   }
 
