@@ -18,15 +18,23 @@ export function* speculationTask(machine: Machine): Sleeps {
   const rng = machine.sim.prng.stream("hw.speculation");
   const meanGapNs = 1e6 / rate;
   const frames = machine.frames;
+  const count = frames.count;
+  const caches = machine.caches;
   while (machine.hung === null) {
     yield sleep(rng.exponential(meanGapNs));
     // Some dirty line leaves the cache (other activity evicts it).
-    const d = machine.caches.pickDirty(rng.float());
-    if (d >= 0 && machine.access(cpu, frames.paOf(d) + rng.int(0, 63) * 64, 64, "writeback") !== ACCESS_OK)
-      continue;
-    // And a line is speculatively filled from anywhere the CPU can reach.
-    const i = rng.int(0, frames.count - 1);
-    if (machine.cacheableInNormalWorld(i))
-      machine.access(cpu, frames.paOf(i) + rng.int(0, 63) * 64, 64, "fill");
+    if (caches.dirtyPages > 0) {
+      const d = caches.pickDirty(rng.float());
+      if (
+        d >= 0 &&
+        machine.access(cpu, frames.paOf(d) + (rng.u32() & 63) * 64, 64, "writeback") !== ACCESS_OK
+      )
+        continue;
+    }
+    // And a line is speculatively filled from anywhere the CPU can reach: one 32-bit draw picks the page
+    // (its high bits) and the line (its low six bits).
+    const r = rng.u32();
+    const i = Math.floor((r / 0x100000000) * count);
+    if (machine.cacheableInNormalWorld(i)) machine.access(cpu, frames.paOf(i) + (r & 63) * 64, 64, "fill");
   }
 }

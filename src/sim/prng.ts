@@ -36,6 +36,11 @@ export class RandomStream {
     return uniformInt(this.#gen, from, to);
   }
 
+  /** A uniform unsigned 32-bit integer. */
+  u32(): number {
+    return this.#gen.next() >>> 0;
+  }
+
   /** A uniform float in [0, 1) with 32 bits of resolution. */
   float(): number {
     return (this.#gen.next() >>> 0) / 0x100000000;
