@@ -6,10 +6,14 @@
  */
 import type { Machine } from "../hw/machine.ts";
 import type { Mm } from "../kernel/mm/mm.ts";
-import { PAGE_STATE_NAMES } from "../kernel/mm/gfp.ts";
+import { MIGRATE_ISOLATE, PAGE_STATE_NAMES } from "../kernel/mm/gfp.ts";
+import { GPT_GPI_NS } from "../hw/gpt.ts";
 
 export interface BootSnapshot {
   readonly owner: Uint8Array;
+  /** Pageblock migratetypes and each CMA area's free count (isolation or a CMA window left behind). */
+  readonly pageblockMt: Uint8Array | null;
+  readonly cmaAvailable: readonly number[];
   readonly stateCounts: readonly number[];
   readonly linearMapPages: number;
   readonly tzcRegions: number;
@@ -35,13 +39,15 @@ function tzcRegions(machine: Machine): number {
 function gptNonNs(machine: Machine): number {
   if (!machine.gpt) return 0;
   let n = 0;
-  for (const g of machine.gpt.gpi) if (g !== 0x9) n++;
+  for (const g of machine.gpt.gpi) if (g !== GPT_GPI_NS) n++;
   return n;
 }
 
-export function takeBootSnapshot(machine: Machine): BootSnapshot {
+export function takeBootSnapshot(machine: Machine, mm: Mm | null = null): BootSnapshot {
   return {
     owner: machine.frames.owner.slice(),
+    pageblockMt: mm ? mm.buddy.pageblockMt.slice() : null,
+    cmaAvailable: mm ? mm.cmaAreas.map((c) => c.availableCount) : [],
     stateCounts: stateCounts(machine),
     linearMapPages: linearMapPages(machine),
     tzcRegions: tzcRegions(machine),
@@ -62,6 +68,20 @@ export function quiesceProblems(boot: BootSnapshot, machine: Machine, mm: Mm | n
     PAGE_STATE_NAMES.forEach((name, k) => {
       if (now[k] !== boot.stateCounts[k])
         out.push(`${name} pages: ${now[k]}, at boot ${boot.stateCounts[k]}`);
+    });
+    if (boot.pageblockMt) {
+      let left = 0;
+      const pb = mm.buddy.pageblockMt;
+      for (let i = 0; i < pb.length; i++) {
+        if (pb[i] === MIGRATE_ISOLATE && boot.pageblockMt[i] !== MIGRATE_ISOLATE) left++;
+      }
+      if (left > 0) out.push(`${left} pageblocks are left isolated`);
+    }
+    mm.cmaAreas.forEach((c, k) => {
+      const was = boot.cmaAvailable[k];
+      if (was !== undefined && c.availableCount !== was) {
+        out.push(`CMA area ${c.name}: ${c.availableCount} pages available, at boot ${was}`);
+      }
     });
   }
   const lm = linearMapPages(machine);

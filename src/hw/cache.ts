@@ -47,24 +47,33 @@ export class Caches {
     }
   }
 
+  /**
+   * Frees the oldest slot. A page still dirty there is written back: through `writeBack` (the machine
+   * routes it through the access checkpoint, where a page protected meanwhile is a finding), else here.
+   */
   #evictOldest(): void {
-    while (this.#size > 0) {
-      const i = this.#ring[this.#head];
-      this.#head = (this.#head + 1) % this.#ring.length;
-      this.#size--;
-      if (this.dirty[i] !== 0) {
-        this.clean(i);
-        this.evictions++;
-        return;
-      }
-    }
+    const i = this.#ring[this.#head];
+    this.#head = (this.#head + 1) % this.#ring.length;
+    this.#size--;
+    if (this.dirty[i] === 0) return;
+    this.evictions++;
+    if (this.writeBack) this.writeBack(i);
+    this.clean(i);
   }
 
-  /** A dirty page from the ring, chosen by `r` in [0, 1), or −1 when none (stale slots are skipped). */
+  /** Writes one dirty page's lines back to memory (set by the machine). */
+  writeBack: ((i: number) => void) | null = null;
+
+  /** A dirty page from the ring, chosen by `r` in [0, 1): the slot it lands on or the next dirty one; −1 when none. */
   pickDirty(r: number): number {
     if (this.dirtyPages === 0 || this.#size === 0) return -1;
-    const i = this.#ring[(this.#head + Math.floor(r * this.#size)) % this.#ring.length];
-    return this.dirty[i] !== 0 ? i : -1;
+    const cap = this.#ring.length;
+    const start = Math.floor(r * this.#size);
+    for (let k = 0; k < this.#size; k++) {
+      const i = this.#ring[(this.#head + ((start + k) % this.#size)) % cap];
+      if (this.dirty[i] !== 0) return i;
+    }
+    return -1;
   }
 
   /** Drops the dirty state of one page after its lines were written back or discarded. */

@@ -111,6 +111,9 @@ export class Machine {
     this.masters = platform.masters;
     platform.masters.forEach((m, i) => this.#masterIndex.set(m.name, i));
     this.smc = new SmcConduit(sim, () => this.costs.smcRoundTripNs);
+    // A dirty line the cache evicts for capacity is a write-back like any other: through the checkpoint.
+    const cpuNs = this.masterIndex("cpu-ns");
+    if (cpuNs >= 0) this.caches.writeBack = (i) => this.access(cpuNs, this.frames.paOf(i), 64, "writeback");
 
     // The boot linear map: all DRAM but no-map carveouts (arch/arm64/mm/mmu.c map_mem()).
     this.directMap = new DirectMap(base, size);

@@ -26,11 +26,18 @@ function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
  * The end of a run (ARCHITECTURE.md §8): every process exits and the system settles; then
  * conservation and quiesce-clean are checked. A hung machine does not settle: nothing is checked.
  */
-function settle(system: System, end: RunEnd): void {
+function settle(system: System, end: RunEnd, cut: { at: boolean }): void {
   const { sim, machine, kernel } = system;
   if (machine.hung !== null || end === "stopped") return;
-  // Whatever `until` cut short stops here; only the exit path runs on.
-  for (const t of sim.sched.tasks) if (!t.daemon) sim.sched.kill(t);
+  // `until` starts no new step, but the one in flight (a system call, an FF-A call) completes, as a
+  // killed process finishes its syscall: cutting kernel code in the middle would leave state no real
+  // system can reach.
+  cut.at = true;
+  for (;;) {
+    const e = sim.sched.run({ maxSteps: 1 << 20 });
+    if (e !== "paused") break;
+  }
+  if (machine.hung !== null) return;
   sim.sched.spawn("exit", function* () {
     yield* userSpaceOf(kernel).exitAll();
   });
@@ -116,8 +123,10 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   const outcomes: StepOutcome[] = [];
   let failure: string | null = null;
 
+  const cut = { at: false };
   sim.sched.spawn("steps", function* () {
     for (const step of sc.steps) {
+      if (cut.at) return;
       if (sim.trace.listening)
         sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line });
       const o = yield* stepDef(step.kind).run(ctx, step.spec);
@@ -139,7 +148,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     opts.onProgress?.(sim.now, outcomes.length);
   }
   opts.onProgress?.(sim.now, outcomes.length);
-  settle(system, end);
+  settle(system, end, cut);
 
   const findings: Record<string, number> = {};
   for (const id of INVARIANT_IDS) findings[id] = sim.findings.count(id);

@@ -91,5 +91,5 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
         ...(smcAbi ? [opteeSmcInitcall(policy)] : probe ? [opteeFfaInitcall(policy)] : []),
       ];
   const kernel = bootKernel(sim, machine, { initcalls });
-  return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine) };
+  return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine, kernel.mm) };
 }

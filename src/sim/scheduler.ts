@@ -286,15 +286,17 @@ export class Scheduler {
     this.#heap.push(t);
   }
 
-  #pick(): Task {
+  #pick(until: number): Task {
     const heap = this.#heap;
     const first = heap.pop()!;
     if (this.chooser === defaultChooser) {
+      while (heap.size > 0 && heap.peek()!.state === "done") heap.pop(); // killed while runnable
       const next = heap.peek();
       if (next && next.readyAt === first.readyAt) this.#choices.push(0);
       return first;
     }
-    const limit = first.readyAt + this.chooser.windowNs;
+    // The window never reaches past the run's limit.
+    const limit = Math.min(first.readyAt + this.chooser.windowNs, until);
     const candidates = [first];
     while (heap.size > 0 && heap.peek()!.readyAt <= limit) {
       const c = heap.pop()!;
@@ -329,7 +331,7 @@ export class Scheduler {
         continue;
       }
       if (budget-- <= 0) return "paused";
-      const t = this.#pick();
+      const t = this.#pick(until);
       if (t.readyAt > this.now) this.now = t.readyAt;
       this.#step(t);
     }

@@ -365,3 +365,29 @@ describe("the SMC conduit", () => {
     expect(m.smc.calls.get(0x8400_0011)).toBe(1);
   });
 });
+
+describe("cache capacity", () => {
+  it("a full ring of stale slots makes room without evicting a dirty page", async () => {
+    const { Caches } = await import("../../src/hw/cache.ts");
+    const c = new Caches(100, 4);
+    c.markDirty(0, 4);
+    c.cleanInvalidate(0, 3);
+    c.markDirty(10, 1);
+    expect(c.dirty[3]).toBe(1);
+    expect(c.dirty[10]).toBe(1);
+    expect(c.evictions).toBe(0);
+    expect(c.pickDirty(0)).toBe(3);
+  });
+
+  it("a dirty page evicted for capacity after it was protected is a denied write-back", () => {
+    const p = PRESETS["tzc400-board"];
+    const { m, id, count } = boot({ ...p, caches: { ...p.caches, sizeBytes: 4096 } });
+    expect(m.access(id("cpu-ns"), LENT, 64, "write", { kernel: true })).toBe(ACCESS_OK);
+    protectForDecoder(m);
+    const before = count("no-speculation-hazard");
+    // Another write evicts the one-page cache's dirty, now protected, page.
+    expect(m.access(id("cpu-ns"), 0x40000000, 64, "write")).toBe(ACCESS_OK);
+    expect(count("no-speculation-hazard")).toBe(before + 1);
+    expect(m.stats.deniedWritebacks).toBe(1);
+  });
+});

@@ -160,3 +160,26 @@ describe("buddy allocator", () => {
     expect(b.pageblockMt[i >> PAGEBLOCK_ORDER]).toBeOneOf([MIGRATE_MOVABLE, MIGRATE_CMA]);
   });
 });
+
+describe("pageblock types and merging", () => {
+  it("a CMA pageblock never merges into a free block of another type, whatever MAX_PAGE_ORDER", () => {
+    const { mm } = makeMm({
+      maxOrder: 11,
+      cma: [{ name: "reserved", base: 0x48400000, size: 4 * 1024 * 1024 }],
+    });
+    const b = mm.buddy;
+    expect(b.zones[ZONE_DMA].freeCma).toBe(1024);
+    expect(b.freeOfType(ZONE_DMA, MIGRATE_CMA)).toBe(1024);
+    // Freed and merged again, the CMA pages stay on the CMA lists.
+    const got: number[] = [];
+    for (;;) {
+      const i = b.allocPages(0, GFP_HIGHUSER_MOVABLE);
+      if (i < 0) break;
+      got.push(i);
+    }
+    for (const i of got) b.freePages(i, 0);
+    b.drainAllPages();
+    expect(b.freeOfType(ZONE_DMA, MIGRATE_CMA)).toBe(1024);
+    expect(mm.conservation().ok).toBe(true);
+  });
+});

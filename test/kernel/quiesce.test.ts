@@ -31,3 +31,18 @@ describe("quiesce-clean", () => {
     ]);
   });
 });
+
+describe("quiesce-clean sees CMA state", () => {
+  it("names a CMA window still taken and pageblocks left isolated", async () => {
+    const { startIsolatePageRange } = await import("../../src/kernel/mm/page_isolation.ts");
+    const { sim, machine, mm } = makeMm();
+    const boot = takeBootSnapshot(machine, mm);
+    const cma = mm.cmaAreas[0];
+    const f = runTask(sim, () => cmaAlloc(mm, cma, 512, 9));
+    startIsolatePageRange(mm.buddy, cma.base + 4096, cma.base + 4096 + 512);
+    const problems = quiesceProblems(boot, machine, mm);
+    expect(problems).toContain("1 pageblocks are left isolated");
+    expect(problems).toContain(`CMA area reserved: ${cma.count - 512} pages available, at boot ${cma.count}`);
+    void f;
+  });
+});

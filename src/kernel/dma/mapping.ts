@@ -7,7 +7,7 @@
  * come from the buddy allocator. The buffer is zeroed through the kernel's cacheable linear map, which
  * leaves dirty lines behind (hardware.md §4.3): the model makes that write through the access checkpoint.
  */
-import type { Machine } from "../../hw/machine.ts";
+import { ACCESS_OK, type Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { TAINT_CLEAN } from "../../hw/frames.ts";
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
@@ -65,16 +65,29 @@ export function* dmaAllocPages(
   // memset(page_address(page), 0, size): the kernel writes zeros through its linear map. The write
   // lands when the memset ends, so the cache holds the last cache-full of it dirty at return.
   yield sleep((pages * PAGE_SIZE) / machine.costs.memsetBytesPerNs);
-  machine.access(machine.masterIndex("cpu-ns"), pa, pages * PAGE_SIZE, "write", {
+  const code = machine.access(machine.masterIndex("cpu-ns"), pa, pages * PAGE_SIZE, "write", {
     kernel: true,
     taint: TAINT_CLEAN,
   });
-  machine.bytes.zeroPages(machine.frames.basePfn + frame, pages);
+  if (code !== ACCESS_OK) {
+    // A fault in the kernel's own memset is an oops; the buffer is handed out unzeroed.
+    mm.sim.kernelWarn(
+      "BUG",
+      `Unable to handle kernel access at 0x${pa.toString(16)} in dma_alloc_pages() memset`,
+    );
+  } else {
+    machine.bytes.zeroPages(machine.frames.basePfn + frame, pages);
+  }
   return { frame, pa, size, pages, cma };
 }
 
 /** dma_free_pages(): back to CMA if it came from there (cma_release), else to the buddy. */
 export function dmaFreePages(mm: Mm, buf: DmaPages): void {
-  if (buf.cma && cmaRelease(mm, buf.cma, buf.frame, buf.pages)) return;
+  // dma_free_contiguous(): cma_release() for pages of the area (it WARNs and frees nothing on a bad
+  // release); the buddy only for pages that are not the area's.
+  if (buf.cma && buf.cma.contains(buf.frame, buf.pages)) {
+    cmaRelease(mm, buf.cma, buf.frame, buf.pages);
+    return;
+  }
   mm.buddy.freePages(buf.frame, getOrder(buf.size));
 }

@@ -82,7 +82,9 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
     }
   }
   if (rc === 0) {
-    buddy.takeOffBuddy(start, end);
+    // test_pages_isolated() just found every page free, with no yield since: this cannot fail.
+    const taken = buddy.takeOffBuddy(start, end);
+    if (!taken) throw new Error(`alloc_contig_range: [${start}, ${end}) changed after test_pages_isolated`);
     state.fill(PS_CONTIG, start, end);
   }
   undoIsolatePageRange(buddy, iso.isolation);

@@ -184,7 +184,10 @@ export class BuddyAllocator {
       let o = this.maxOrder;
       while (
         o > 0 &&
-        (i % (1 << o) !== 0 || i + (1 << o) > end || this.zoneOf(i) !== this.zoneOf(i + (1 << o) - 1))
+        (i % (1 << o) !== 0 ||
+          i + (1 << o) > end ||
+          this.zoneOf(i) !== this.zoneOf(i + (1 << o) - 1) ||
+          !this.#mergeableSpan(i, o))
       )
         o--;
       this.frames.state.fill(PS_FREE, i, i + (1 << o));
@@ -192,6 +195,17 @@ export class BuddyAllocator {
       this.#freeOne(i, o);
       i += 1 << o;
     }
+  }
+
+  /** Whether a block of 2^order pages at i may span its pageblocks (types equal, or all ordinary). */
+  #mergeableSpan(i: number, order: number): boolean {
+    if (order <= PAGEBLOCK_ORDER) return true;
+    const first = this.pageblockMt[i >> PAGEBLOCK_ORDER];
+    for (let pb = (i >> PAGEBLOCK_ORDER) + 1; pb < (i + (1 << order)) >> PAGEBLOCK_ORDER; pb++) {
+      const mt = this.pageblockMt[pb];
+      if (mt !== first && (mt >= MIGRATE_CMA || first >= MIGRATE_CMA)) return false;
+    }
+    return true;
   }
 
   /** setup_per_zone_wmarks(): min_free_kbytes = √(lowmem_kbytes × 16) clamped to [128, 262144], shared by zone size. */
@@ -217,10 +231,12 @@ export class BuddyAllocator {
       const buddy = i ^ (1 << order);
       if (buddy >= this.count || this.freeOrder[buddy] !== order) break;
       if (this.zoneOf(buddy) !== this.zoneOf(i)) break;
+      // Beyond a pageblock, blocks of different types merge only when both are ordinary types
+      // (migratetype_is_mergeable(): below MIGRATE_PCPTYPES): never CMA or ISOLATE with anything else.
       if (order >= PAGEBLOCK_ORDER) {
-        const a = pbMt[i >> PAGEBLOCK_ORDER] === MIGRATE_ISOLATE;
-        const b = pbMt[buddy >> PAGEBLOCK_ORDER] === MIGRATE_ISOLATE;
-        if (a !== b) break;
+        const a = pbMt[i >> PAGEBLOCK_ORDER];
+        const b = pbMt[buddy >> PAGEBLOCK_ORDER];
+        if (a !== b && (a >= MIGRATE_CMA || b >= MIGRATE_CMA)) break;
       }
       this.#del(buddy, order);
       i = Math.min(i, buddy);
