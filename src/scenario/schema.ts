@@ -118,7 +118,9 @@ export const scenarioSchema = z.strictObject({
     .optional()
     .describe("policy preset name, {preset, ...overrides} or the fields; default upstream"),
   seed: z.number().int().nonnegative().optional().describe("PRNG seed, default 1"),
-  until: durationSchema.optional().describe("stop at this virtual time"),
+  until: durationSchema
+    .optional()
+    .describe("no step starts after this virtual time (the one in flight completes)"),
   steps: z.array(stepSchema).optional(),
   expect: expectSchema.optional(),
 });
