@@ -25,6 +25,32 @@ export interface MobjRef {
   put(): void;
 }
 
+/** The fields both flavors' FF-A objects share. */
+interface MobjFfaLike {
+  readonly cookie: bigint;
+  readonly kind: "shm" | "prm";
+  readonly useCase: number;
+  readonly ranges: readonly { readonly address: number; readonly pages: number }[];
+  readonly pageCount: number;
+}
+
+/** A reference to object m whose single put() runs `release` (a second put is a model bug). */
+export function mobjRef(m: MobjFfaLike, release: () => void): MobjRef {
+  let held = true;
+  return {
+    cookie: m.cookie,
+    kind: m.kind,
+    useCase: m.useCase,
+    ranges: m.ranges,
+    sizeBytes: m.pageCount * PAGE_SIZE,
+    put: () => {
+      if (!held) throw new Error(`mobj ${m.cookie.toString(16)} put twice`);
+      held = false;
+      release();
+    },
+  };
+}
+
 export interface MobjFfaOps {
   readonly flavor: "optee-sel1" | "hafnium";
   /** mobj_ffa_get_by_cookie(): null when unknown (or, for prm, internal_offs ≠ 0). May retrieve. */

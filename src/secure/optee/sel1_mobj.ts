@@ -14,7 +14,7 @@ import type { MobjFfa } from "../../firmware/optee_sel1/mobj_ffa.ts";
 import type { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import type { MobjFfaOps, MobjRef } from "./mobj.ts";
+import { mobjRef, type MobjFfaOps, type MobjRef } from "./mobj.ts";
 import {
   TEE_ERROR_BAD_PARAMETERS,
   TEE_ERROR_BUSY,
@@ -73,18 +73,6 @@ export class Sel1Mobjs implements MobjFfaOps {
 
   #ref(m: MobjFfa): MobjRef {
     const table = this.spmc.mobjs;
-    let held = true;
-    return {
-      cookie: m.cookie,
-      kind: m.kind,
-      useCase: m.useCase,
-      ranges: m.ranges,
-      sizeBytes: m.pageCount * PAGE_SIZE,
-      put: () => {
-        if (!held) throw new Error(`mobj ${m.cookie.toString(16)} put twice`);
-        held = false;
-        table.put(m);
-      },
-    };
+    return mobjRef(m, () => table.put(m));
   }
 }

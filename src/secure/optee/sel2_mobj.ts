@@ -39,7 +39,7 @@ import { ACCESS_OK, type Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { smcRegs } from "../../hw/smc.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import type { MobjFfaOps, MobjRef } from "./mobj.ts";
+import { mobjRef, type MobjFfaOps, type MobjRef } from "./mobj.ts";
 import {
   MOBJ_USE_CASE_NS_SHM,
   TEE_ERROR_BAD_PARAMETERS,
@@ -143,22 +143,12 @@ export class Sel2Mobjs implements MobjFfaOps {
   }
 
   #ref(m: Sel2Mobj): MobjRef {
-    let held = true;
-    return {
-      cookie: m.cookie,
-      kind: m.kind,
-      useCase: m.useCase,
-      ranges: m.ranges,
-      sizeBytes: m.pageCount * PAGE_SIZE,
-      put: () => {
-        if (!held) throw new Error(`mobj ${m.cookie.toString(16)} put twice`);
-        held = false;
-        if (m.refcount === 0) return;
-        m.refcount--;
-        // ffa_inactivate(): back on the inactive list.
-        if (m.refcount === 0) m.inactiveRefs--;
-      },
-    };
+    return mobjRef(m, () => {
+      if (m.refcount === 0) return;
+      m.refcount--;
+      // ffa_inactivate(): back on the inactive list.
+      if (m.refcount === 0) m.inactiveRefs--;
+    });
   }
 
   /** thread_spmc_populate_mobj_from_rx(cookie, use_case): a new inactive object, or null. */
