@@ -1,6 +1,8 @@
 /**
  * Chrome trace-event JSON (Object Format) that Perfetto and chrome://tracing open: one process, a
- * thread per task, an instant per event, global instants for findings, and metadata names.
+ * thread per task, a complete slice per scenario step (from its start to its end), an instant per
+ * event, global instants for findings, a counter of the pages lent to the secure world, and metadata
+ * names.
  * ecosystem.md §1.1: `ts` in µs, small integer pid/tid, displayTimeUnit first.
  */
 import type { RunResult } from "../scenario/runner.ts";
@@ -14,6 +16,7 @@ interface ChromeEvent {
   tid: number;
   cat?: string;
   s?: string;
+  dur?: number;
   args?: Record<string, unknown>;
 }
 
@@ -28,7 +31,30 @@ export function chromeTrace(events: readonly TraceEvent[], result: RunResult): R
     return t;
   };
   const out: ChromeEvent[] = [];
+  // Steps as slices: each starts at its trace event and ends at its outcome's time.
+  const ends = new Map(result.steps.map((o) => [o.index, o]));
+  let lent = 0;
   for (const e of events) {
+    if (e.layer === "scenario" && e.name === "step") {
+      const o = ends.get(Number(e.args.index));
+      if (o) {
+        out.push({
+          name: `step ${String(e.args.index)}: ${String(e.args.kind)}`,
+          ph: "X",
+          ts: e.t / 1000,
+          dur: Math.max(0, o.t - e.t) / 1000,
+          pid: 1,
+          tid: tid(e.task),
+          cat: "scenario",
+          args: { line: e.args.line, got: o.got, expected: o.expected, ok: o.ok, detail: o.detail },
+        });
+        continue;
+      }
+    }
+    if (e.layer === "hw" && e.name === "owner") {
+      lent += (e.args.owner === 1 ? 1 : -1) * Number(e.args.pages);
+      out.push({ name: "restricted memory", ph: "C", ts: e.t / 1000, pid: 1, tid: 0, args: { pages: lent } });
+    }
     const finding = e.layer === "check" && e.name === "finding";
     out.push({
       name: finding ? `finding: ${String(e.args.id)}` : `${e.layer}:${e.name}`,

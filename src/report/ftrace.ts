@@ -35,10 +35,12 @@ function prefix(comm: string, pid: number, tNs: number): string {
 /** One line for an event, or null for events with no ftrace form. */
 export function ftraceLine(e: TraceEvent, pid: number): string | null {
   const fmt = CMA_FORMATS[e.name];
-  if (e.layer === "kernel" && fmt) return `${prefix(e.task, pid, e.t)}${e.name}: ${fmt(e.args)}`;
+  // Outside any task (boot) is the idle task, as ftrace names it.
+  const comm = e.task === "-" ? "<idle>" : e.task;
+  if (e.layer === "kernel" && fmt) return `${prefix(comm, pid, e.t)}${e.name}: ${fmt(e.args)}`;
   const what =
     e.layer === "check" && e.name === "finding" ? `finding:${String(e.args.id)}` : `${e.layer}:${e.name}`;
-  return `${prefix(e.task, pid, e.t)}tracing_mark_write: I|1|${what}`;
+  return `${prefix(comm, pid, e.t)}tracing_mark_write: I|1|${what}`;
 }
 
 export function ftraceText(events: readonly TraceEvent[]): string {

@@ -203,3 +203,24 @@ describe("other commands", () => {
     expect(out).toContain("tzc400-board");
   });
 });
+
+describe("--out traces", () => {
+  it("the Chrome trace has a slice per step and a counter of restricted memory; the ftrace text has the cma tracepoints", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-"));
+    expect((await rstmem("run", "--out", dir)).code).toBe(0);
+    const trace = JSON.parse(readFileSync(join(dir, "default", "trace.json"), "utf8"));
+    const slices = trace.traceEvents.filter((e: { ph: string }) => e.ph === "X");
+    expect(slices.length).toBe(52);
+    const counter = trace.traceEvents.filter((e: { ph: string; name: string }) => e.ph === "C");
+    expect(counter.map((e: { args: { pages: number } }) => e.args.pages)).toEqual([81920, 0]);
+    const ftrace = readFileSync(join(dir, "default", "trace.txt"), "utf8");
+    expect(ftrace).toMatch(/^# tracer: nop/);
+    expect(ftrace).toMatch(
+      /cma_alloc_start: name=reserved request_count=81920 available_count=262144 total_count=262144 align=8/,
+    );
+    expect(ftrace).toMatch(
+      /cma_alloc_finish: name=reserved pfn=0xc0000 page=[0-9a-f]{16} count=81920 align=8 errorno=0/,
+    );
+    expect(ftrace).toMatch(/cma_release: name=reserved pfn=0xc0000 page=[0-9a-f]{16} count=81920/);
+  });
+});
