@@ -5,7 +5,6 @@ import { speculationTask } from "../../src/hw/speculation.ts";
 import { bootKernel, type BootOptions, type Kernel } from "../../src/kernel/kernel.ts";
 import type { StepContext } from "../../src/scenario/steps/types.ts";
 import type { System } from "../../src/scenario/system.ts";
-import type { Sleeps } from "../../src/sim/scheduler.ts";
 import { Sim } from "../../src/sim/sim.ts";
 import { userSpaceOf, type UserSpace } from "../../src/user/process.ts";
 import { smallPlatform } from "../kernel/mm-fixture.ts";
@@ -26,18 +25,8 @@ export function boot(
   return { sim, machine, kernel, procs: userSpaceOf(kernel) };
 }
 
-/** Runs a generator to completion in a task and returns its result. */
-export function run<T>(sim: Sim, body: () => Sleeps<T>): T {
-  let out: T | undefined;
-  let done = false;
-  sim.sched.spawn("test", function* () {
-    out = yield* body();
-    done = true;
-  });
-  sim.sched.run();
-  if (!done) throw new Error("task did not finish");
-  return out as T;
-}
+/** Runs a generator to completion in a task and returns its result (one helper for all kernel tests). */
+export { runTask as run } from "../kernel/mm-fixture.ts";
 
 /**
  * A System as the scenario runner will build it once the kernel is wired in: the machine with its
