@@ -41,7 +41,7 @@ export function archMemoryProtect(
   ctx.costNs += machine.costs.smcRoundTripNs + r.costNs;
   if (r.rc === OK) return { code: 0, lastProtected: 0 };
   if (r.rc === DENIED_SMC) return { code: DENIED, lastProtected: r.lastUpdated };
-  if (r.rc === INVALID_SMC) return { code: INVALID, lastProtected: 0 };
+  if (r.rc === INVALID_SMC) return { code: INVALID, lastProtected: r.lastUpdated };
   return { code: NOT_SUPPORTED, lastProtected: 0 };
 }
 

@@ -136,25 +136,30 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
 
   // MAP_ACTION_CHECK_PROTECT, one constituent at a time (ffa_region_group_identity_map()).
   if (protect) {
+    let allProtected = true;
     for (let i = 0; i < cs.length; i++) {
       const c = cs[i];
       const out = archMemoryProtect(hf.machine, ctx, c.address, c.pageCount * PAGE_SIZE);
-      if (out.code === DENIED) {
+      if (out.code === DENIED || out.code === INVAL) {
+        // Undo what the monitor already moved: the constituents before, and this one's granules up to
+        // the last it reports. (Hafnium reverts on DENIED; doing the same on INVALID_PARAMETERS, whose
+        // revert we could not confirm, keeps the rejected call free of side effects.)
         for (let j = 0; j < i; j++)
           archMemoryUnprotect(hf.machine, ctx, cs[j].address, cs[j].pageCount * PAGE_SIZE);
         if (out.lastProtected !== 0)
           archMemoryUnprotect(hf.machine, ctx, c.address, out.lastProtected + PAGE_SIZE - c.address);
-        return ctx.reject(
-          FFA_DENIED,
-          "protect-denied",
-          `the monitor refused to move ${hex(c.address)} to the secure PAS`,
-        );
+        return out.code === DENIED
+          ? ctx.reject(
+              FFA_DENIED,
+              "protect-denied",
+              `the monitor refused to move ${hex(c.address)} to the secure PAS`,
+            )
+          : ctx.reject(INVAL, "protect-invalid", `the monitor refused ${hex(c.address)} as invalid`);
       }
-      if (out.code === INVAL)
-        return ctx.reject(INVAL, "protect-invalid", `the monitor refused ${hex(c.address)} as invalid`);
       // FFA_NOT_SUPPORTED: no RME, the update goes through unprotected (memory_protected = false).
-      state.memoryProtected = out.code === 0;
+      if (out.code !== 0) allProtected = false;
     }
+    state.memoryProtected = allProtected;
   }
   // MAP_ACTION_COMMIT, then clear_memory().
   const slot = state.slot + 1;

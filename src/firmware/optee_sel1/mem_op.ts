@@ -75,6 +75,8 @@ function readMemTransaction(v10: boolean, buf: Uint8Array): MemTransaction | str
     t.memAccessOffs > 0xffff
   )
     return "a header field is out of range (attributes, flags, EMAD size or count > 255, offset > 65535)";
+  // Each EMAD is read as an ffa_mem_access (16 bytes): a smaller stride would read past its entry.
+  if (t.memAccessSize < 16) return `EMAD size ${t.memAccessSize} is smaller than struct ffa_mem_access (16)`;
   if (t.memAccessOffs + t.memAccessSize * t.memAccessCount > buf.length)
     return "the EMAD array does not fit the fragment";
   return t;

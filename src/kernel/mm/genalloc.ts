@@ -249,6 +249,8 @@ export function genPoolAllocAlgo(
   data: GenPoolAlgoData,
 ): number {
   live(pool);
+  // A size_t beyond what a number holds exactly is larger than any chunk's avail: no chunk fits.
+  if (Number.isInteger(size) && size >= ADDR_LIMIT) return 0;
   assert(isByteCount(size), `size ${size} is not a size_t`);
   if (size === 0) return 0;
   const order = pool.minAllocOrder;

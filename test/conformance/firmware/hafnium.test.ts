@@ -232,3 +232,26 @@ describe("Hafnium SPMC", () => {
     expect(a).toBe(b);
   });
 });
+
+describe("a monitor failure in the middle of a send", () => {
+  it("an INVALID_PARAMETERS from EL3 on the second constituent undoes the first: the rejected call leaves every granule as it was", () => {
+    const sys = boot("fvp-rme");
+    const gpt = sys.machine.gpt!;
+    const second = PAGE + 0x10_0000;
+    // The monitor fails with -EINVAL (a granule outside its table) on the second constituent's third page.
+    const real = gpt.transition.bind(gpt);
+    gpt.transition = (pa, target, caller) => (pa === second + 2 * 4096 ? -22 : real(pa, target, caller));
+    const out = run(sys, () =>
+      lend(
+        sys,
+        lendDescriptor([
+          { address: PAGE, pages: 4 },
+          { address: second, pages: 4 },
+        ]),
+      ),
+    );
+    expect(w(out, 0)).toBe(FFA_ERROR_32);
+    for (const pa of [PAGE, PAGE + 3 * 4096, second, second + 4096]) expect(gpt.gpiAt(pa)).toBe(GPT_GPI_NS);
+    expect(sys.machine.frames.owner[sys.machine.frames.indexOf(PAGE)]).toBe(OWNER_NORMAL);
+  });
+});
