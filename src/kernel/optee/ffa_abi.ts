@@ -36,10 +36,9 @@ import {
 } from "../firmware/arm_ffa/mem_ops.ts";
 import type { Initcall, Kernel } from "../kernel.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
-import { TEE_DESC_PRIVILEGED, teeDeviceRegister, teedevOpen } from "../tee/tee_core.ts";
 import { TEE_DMA_HEAP_SECURE_VIDEO_PLAY, teeDeviceRegisterDmaHeap } from "../tee/tee_heap.ts";
 import type { TeeShm } from "../tee/tee_shm.ts";
-import { msgArg, Optee, opteeCallMsg, opteeFfaDesc, type OpteeOps } from "./optee.ts";
+import { msgArg, Optee, opteeCallMsg, opteeRegisterDevices, type OpteeOps } from "./optee.ts";
 import { opteeProtmemAllocDynPool } from "./protmem.ts";
 
 /** OP-TEE's UUID as the four little-endian words FFA_PARTITION_INFO_GET takes (uuid_to_words()). */
@@ -209,14 +208,8 @@ export function* opteeFfaProbe(
   optee.osVersion = osVersion;
   optee.rpcParamCount = Number(d[1] & 0xffn);
   optee.secCaps = Number(d[2] & 0xffff_ffffn);
-  const teedev = teeDeviceRegister(kernel, opteeFfaDesc("optee-clnt", 0), optee);
-  if (typeof teedev === "number") return teedev;
-  optee.teedev = teedev;
-  const supp = teeDeviceRegister(kernel, opteeFfaDesc("optee-supp", TEE_DESC_PRIVILEGED), optee);
-  if (typeof supp !== "number") optee.suppTeedev = supp;
-  const ctx = yield* teedevOpen(teedev);
-  if (typeof ctx === "number") return ctx;
-  optee.ctx = ctx;
+  const devRc = yield* opteeRegisterDevices(optee);
+  if (devRc) return devRc;
   rc = yield* ffaProtmemPoolInit(optee, optee.secCaps, policy);
   if (rc) prInfo(kernel, "Protected memory service not available");
   return optee;

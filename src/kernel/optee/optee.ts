@@ -20,7 +20,15 @@ import { Mutex } from "../../sim/mutex.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import type { ArmFfaDriver } from "../firmware/arm_ffa/driver.ts";
 import type { Kernel } from "../kernel.ts";
-import { lockMaybeBoot, type TeeContext, type TeeDesc, type TeeDevice } from "../tee/tee_core.ts";
+import {
+  lockMaybeBoot,
+  TEE_DESC_PRIVILEGED,
+  teeDeviceRegister,
+  teedevOpen,
+  type TeeContext,
+  type TeeDesc,
+  type TeeDevice,
+} from "../tee/tee_core.ts";
 import type { TeeProtmemPool } from "../tee/tee_heap.ts";
 import type { TeeShm } from "../tee/tee_shm.ts";
 
@@ -130,4 +138,20 @@ export function opteeFfaDesc(name: string, flags: number): TeeDesc {
       }),
     },
   };
+}
+
+/**
+ * The part of optee_probe() both ABIs share: the client device (/dev/tee0), the supplicant's
+ * privileged device, and the driver's own context. 0 or −errno.
+ */
+export function* opteeRegisterDevices(optee: Optee): Sleeps<number> {
+  const teedev = teeDeviceRegister(optee.kernel, opteeFfaDesc("optee-clnt", 0), optee);
+  if (typeof teedev === "number") return teedev;
+  optee.teedev = teedev;
+  const supp = teeDeviceRegister(optee.kernel, opteeFfaDesc("optee-supp", TEE_DESC_PRIVILEGED), optee);
+  if (typeof supp !== "number") optee.suppTeedev = supp;
+  const ctx = yield* teedevOpen(teedev);
+  if (typeof ctx === "number") return ctx;
+  optee.ctx = ctx;
+  return 0;
 }

@@ -51,7 +51,6 @@ import type { Sleeps } from "../../sim/scheduler.ts";
 import { bootDrain, type ArmFfaDriver } from "../firmware/arm_ffa/driver.ts";
 import type { Initcall, Kernel } from "../kernel.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
-import { TEE_DESC_PRIVILEGED, teeDeviceRegister, teedevOpen } from "../tee/tee_core.ts";
 import {
   TEE_DMA_HEAP_SECURE_VIDEO_PLAY,
   teeDeviceRegisterDmaHeap,
@@ -60,7 +59,14 @@ import {
 import { teeProtmemStaticPoolAlloc } from "../tee/tee_protmem_static.ts";
 import type { TeeShm } from "../tee/tee_shm.ts";
 import type { ProtmemPolicy } from "./ffa_abi.ts";
-import { msgArg, Optee, opteeCallMsg, opteeFfaDesc, opteeSetDmaMask, type OpteeOps } from "./optee.ts";
+import {
+  msgArg,
+  Optee,
+  opteeCallMsg,
+  opteeRegisterDevices,
+  opteeSetDmaMask,
+  type OpteeOps,
+} from "./optee.ts";
 import { opteeProtmemAllocDynPool } from "./protmem.ts";
 
 /**
@@ -202,14 +208,8 @@ export function* opteeSmcProbe(kernel: Kernel, policy: ProtmemPolicy): Sleeps<Op
   const optee = new Optee(kernel, NO_FFA, 0, { frame, pa, handle: 0n }, OPTEE_SMC_OPS);
   optee.secCaps = secCaps;
   optee.rpcParamCount = Number(res[3] & 0xffn);
-  const teedev = teeDeviceRegister(kernel, opteeFfaDesc("optee-clnt", 0), optee);
-  if (typeof teedev === "number") return teedev;
-  optee.teedev = teedev;
-  const supp = teeDeviceRegister(kernel, opteeFfaDesc("optee-supp", TEE_DESC_PRIVILEGED), optee);
-  if (typeof supp !== "number") optee.suppTeedev = supp;
-  const ctx = yield* teedevOpen(teedev);
-  if (typeof ctx === "number") return ctx;
-  optee.ctx = ctx;
+  const devRc = yield* opteeRegisterDevices(optee);
+  if (devRc) return devRc;
   if (yield* smcProtmemPoolInit(optee, policy)) prInfo(kernel, "Protected memory service not available");
   return optee;
 }
