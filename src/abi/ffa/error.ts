@@ -6,6 +6,8 @@
  * value zero-extended, so -1 travels as 0xFFFFFFFF.
  */
 
+import { ERRNO } from "../uapi/errno.ts";
+
 export const FFA_NOT_SUPPORTED = -1;
 export const FFA_INVALID_PARAMETERS = -2;
 export const FFA_NO_MEMORY = -3;
@@ -68,16 +70,8 @@ export function isFfaErrorCode(code: number): code is FfaErrorCode {
   return Number.isInteger(code) && code <= -1 && code >= -10;
 }
 
-/** Linux errno values used by {@link ffaToLinuxErrno} (include/uapi/asm-generic/errno*.h). */
-const EINTR = 4;
-const EAGAIN = 11;
-const ENOMEM = 12;
-const EACCES = 13;
-const EBUSY = 16;
-const EINVAL = 22;
-const ENODATA = 61;
-const EOPNOTSUPP = 95;
-const ECANCELED = 125;
+/** Linux errno values used by {@link ffaToLinuxErrno}. */
+const { EINTR, EAGAIN, ENOMEM, EACCES, EBUSY, EINVAL, ENODATA, EOPNOTSUPP, ECANCELED } = ERRNO;
 
 /** ffa_linux_errmap[] — drivers/firmware/arm_ffa/driver.c, index = -code. */
 const FFA_LINUX_ERRMAP: readonly number[] = [

@@ -29,6 +29,7 @@ export const ERRNO = {
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
   ETIMEDOUT: 110,
+  ECANCELED: 125,
 } as const;
 
 export type ErrnoName = keyof typeof ERRNO;

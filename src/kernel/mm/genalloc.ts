@@ -25,6 +25,7 @@
  * - bitmap words are 32 bits (Uint32Array), not BITS_PER_LONG; no result depends on the word size.
  */
 
+import { ENOMEM } from "../../abi/uapi/errno.ts";
 import { and53, bitmapFindNextZeroAreaOff, findNextBit, findNextZeroBit, writeRange } from "../lib/bitmap.ts";
 
 /** Where BUG()/WARN_ON() land. The default throws, so misuse in a test is loud. */
@@ -85,7 +86,6 @@ export const GENPOOL_MAX_CHUNK_BITS = 2 ** 28;
 /** Largest min_alloc_order the model accepts (1 TiB granule); the kernel takes any int. */
 export const GENPOOL_MAX_ORDER = 40;
 
-const ENOMEM = 12;
 const WORD_BITS = 32;
 const ADDR_LIMIT = 2 ** 53;
 
