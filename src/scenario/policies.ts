@@ -10,6 +10,12 @@ export const POOL_KINDS = ["static", "dynamic", "growable", "per-buffer"] as con
 export const UNMAP_KINDS = ["none", "pte", "linear-remove", "boot-pte-region", "hypervisor"] as const;
 export const CACHE_KINDS = ["none", "clean-invalidate"] as const;
 export const SCRUB_KINDS = ["none", "secure-on-release"] as const;
+/**
+ * How OP-TEE under an S-EL2 SPMC asks to retrieve lent memory: `upstream` as 4.9's thread_spmc.c
+ * builds the request (RW with instruction access not specified, SHARE transaction type), which
+ * Hafnium refuses for a single-borrower lend; `fixed` asks RW+NX with the LEND transaction type.
+ */
+export const OPTEE_RETRIEVE_KINDS = ["upstream", "fixed"] as const;
 
 export interface Policy {
   readonly name: string;
@@ -21,10 +27,19 @@ export interface Policy {
   readonly cache: (typeof CACHE_KINDS)[number];
   /** The secure side zeroes memory before giving it back, or not (upstream OP-TEE). */
   readonly scrub: (typeof SCRUB_KINDS)[number];
+  /** OP-TEE's retrieve request under Hafnium: as 4.9 builds it (upstream), or one Hafnium accepts. */
+  readonly optee_retrieve: (typeof OPTEE_RETRIEVE_KINDS)[number];
 }
 
 export const POLICY_PRESETS: Readonly<Record<string, Policy>> = {
-  upstream: { name: "upstream", pool: "dynamic", unmap: "none", cache: "none", scrub: "none" },
+  upstream: {
+    name: "upstream",
+    pool: "dynamic",
+    unmap: "none",
+    cache: "none",
+    scrub: "none",
+    optee_retrieve: "upstream",
+  },
 };
 
 export const POLICY_PRESET_NAMES = Object.keys(POLICY_PRESETS) as readonly string[];
@@ -34,6 +49,7 @@ const fields = {
   unmap: z.enum(UNMAP_KINDS).optional(),
   cache: z.enum(CACHE_KINDS).optional(),
   scrub: z.enum(SCRUB_KINDS).optional(),
+  optee_retrieve: z.enum(OPTEE_RETRIEVE_KINDS).optional(),
 };
 
 export const policySchema = z.union([
@@ -55,11 +71,13 @@ export function resolvePolicy(p: PolicyInput | undefined): Policy {
     unmap: p.unmap ?? base.unmap,
     cache: p.cache ?? base.cache,
     scrub: p.scrub ?? base.scrub,
+    optee_retrieve: p.optee_retrieve ?? base.optee_retrieve,
   };
   const same =
     merged.pool === base.pool &&
     merged.unmap === base.unmap &&
     merged.cache === base.cache &&
-    merged.scrub === base.scrub;
+    merged.scrub === base.scrub &&
+    merged.optee_retrieve === base.optee_retrieve;
   return { ...merged, name: same ? base.name : `${base.name}+custom` };
 }

@@ -64,7 +64,11 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
     ...opts.firmware,
     spmcLimits: { ...platform.spmcLimits, ...opts.firmware?.spmcLimits },
   });
-  if (withTee) bootOptee(sim, machine, fw.spmc, { scrub: policy.scrub, protmemSizes: opts.protmemSizes });
+  if (withTee) bootOptee(sim, machine, fw.spmc, {
+      scrub: policy.scrub,
+      protmemSizes: opts.protmemSizes,
+      opteeRetrieve: policy.optee_retrieve,
+    });
   const ffa = new FfaHarness(machine, fw.spmc, fw.endpoints);
   // The kernel's arm_ffa driver probes first (version, ID, RX/TX map); raw `ffa:` steps from the normal
   // world then speak through the same buffers, in the layout the driver negotiated.

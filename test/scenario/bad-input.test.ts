@@ -174,6 +174,7 @@ describe("policy", () => {
       unmap: "none",
       cache: "none",
       scrub: "none",
+      optee_retrieve: "upstream",
     });
   });
 
@@ -184,6 +185,7 @@ describe("policy", () => {
       unmap: "pte",
       cache: "none",
       scrub: "none",
+      optee_retrieve: "upstream",
     });
     expect(loadScenarioText("policy: { cache: clean-invalidate }\n", "p.yaml").policy.cache).toBe(
       "clean-invalidate",

@@ -29,6 +29,8 @@ export interface OpteeBootOptions {
   readonly scrub?: ScrubPolicy;
   /** min_mem_sz per OPTEE_MSG_PROTMEM_* use case, overriding the platform's (config.ts). */
   readonly protmemSizes?: ProtmemSizes;
+  /** Retrieve request under an S-EL2 SPMC (scenario `policy.optee_retrieve`); default "upstream". */
+  readonly opteeRetrieve?: "upstream" | "fixed";
 }
 
 export function bootOptee(sim: Sim, machine: Machine, spmc: Spmc, opts: OpteeBootOptions = {}): OpteeSecure {
