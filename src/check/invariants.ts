@@ -15,6 +15,8 @@ export const INVARIANTS = {
   "ffa-consistency": "SPMC share states agree with page ownership; handles are unique and released",
   "quiesce-clean": "when every process has exited, every page is back where it was at boot",
   "kernel-warn": "the model never reaches a WARN or BUG the real kernel would print",
+  "hung-task":
+    "no task sleeps uninterruptibly for hung_task_timeout_secs (120 s) without running, as khungtaskd reports",
 } as const;
 
 export type InvariantId = keyof typeof INVARIANTS;

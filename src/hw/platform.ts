@@ -120,6 +120,10 @@ export interface PlatformDesc {
    * (no-map) so that Linux never maps it. Without it, OP-TEE over SMC has CFG_CORE_DYN_PROTMEM.
    */
   readonly staticProtmem?: { readonly base: number; readonly size: number };
+  /** The kernel's panic_on_oops sysctl: an oops stops the machine (default false, as most distros). */
+  readonly panicOnOops?: boolean;
+  /** kernel.hung_task_timeout_secs (CONFIG_DEFAULT_HUNG_TASK_TIMEOUT, 120); 0 disables khungtaskd. */
+  readonly hungTaskTimeoutSecs?: number;
 }
 
 export function pfnOf(pa: number): number {

@@ -32,11 +32,11 @@ export function chromeTrace(events: readonly TraceEvent[], result: RunResult): R
   };
   const out: ChromeEvent[] = [];
   // Steps as slices: each starts at its trace event and ends at its outcome's time.
-  const ends = new Map(result.steps.map((o) => [o.index, o]));
+  const ends = new Map(result.steps.map((o) => [o.n, o]));
   let lent = 0;
   for (const e of events) {
     if (e.layer === "scenario" && e.name === "step") {
-      const o = ends.get(Number(e.args.index));
+      const o = ends.get(Number(e.args.n));
       if (o) {
         out.push({
           name: `step ${String(e.args.index)}: ${String(e.args.kind)}`,

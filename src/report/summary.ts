@@ -30,10 +30,15 @@ export function summaryText(r: RunResult): string {
   out.push(`steps      ${r.steps.length}/${r.stepsTotal} run, ${failed} failed`);
   for (const s of r.steps) {
     const exp = s.expected ? ` (expected ${s.expected})` : "";
+    const task = s.task === "steps" ? "" : `[${s.task}] `;
     out.push(
-      `  ${s.ok ? " " : "✗"} #${s.index} line ${s.line} ${s.kind}: ${s.got}${exp}${s.detail ? ` — ${s.detail}` : ""}`,
+      `  ${s.ok ? " " : "✗"} ${task}#${s.index} line ${s.line} ${s.kind}: ${s.got}${exp}${s.detail ? ` — ${s.detail}` : ""}`,
     );
   }
+  for (const k of r.killed)
+    out.push(`killed     ${k.task}${k.line !== null ? ` (at line ${k.line})` : ""}: ${k.what}`);
+  for (const b of r.blocked) out.push(`blocked    ${b.task} on ${b.on} since ${formatDuration(b.sinceNs)}`);
+  if (r.panic) out.push(`panic      ${r.panic}`);
   const m = r.machine;
   out.push(
     `machine    ${m.accesses} accesses, ${m.faults} faults, ${m.specFills} speculative fills (${m.deniedFills} denied), ` +
@@ -46,6 +51,9 @@ export function summaryText(r: RunResult): string {
     `FF-A       ${ffa.reduce((a, [, n]) => a + n, 0)} calls, ${lends} lends, ${reclaims} reclaims` +
       (ffa.length ? ` (${ffa.map(([n, c]) => `${n.replace(/^FFA_/, "")} ${c}`).join(", ")})` : ""),
   );
+  const rejected = Object.entries(r.ffaRejections);
+  if (rejected.length)
+    out.push(`refused    ${rejected.map(([n, c]) => `${n.replace(/^FFA_/, "")} ×${c}`).join(", ")}`);
   const errnos = Object.entries(r.errnos);
   if (errnos.length) out.push(`errnos     ${errnos.map(([n, c]) => `${n} ${c}`).join(", ")}`);
   out.push(`findings   ${findingsLine(r)}`);

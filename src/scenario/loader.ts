@@ -10,15 +10,33 @@ import type { PlatformDesc } from "../hw/platform.ts";
 import { resolvePolicy, type Policy } from "./policies.ts";
 import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
 import { resolvePlatform } from "./platform.ts";
-import { scenarioSchema, STEP_KINDS, type ScenarioParsed, type StepKind, type StepParsed } from "./schema.ts";
+import {
+  REPEAT_KIND,
+  scenarioSchema,
+  STEP_KINDS,
+  type ScenarioParsed,
+  type StepKind,
+  type StepParsed,
+} from "./schema.ts";
 import { stepDef } from "./steps/index.ts";
 
 export interface ScenarioStep {
+  /** Position in its list (`steps`, a task's list, or a repeat's steps). */
   readonly index: number;
   /** 1-based line of the step in its file. */
   readonly line: number;
+  /** A step kind, or "repeat". */
   readonly kind: StepKind;
   readonly spec: StepParsed;
+  /** For "repeat": how many times, and the steps. */
+  readonly count?: number;
+  readonly children?: readonly ScenarioStep[];
+}
+
+/** A top-level step list and the task that runs it: `steps` (task "steps") or one of `tasks`. */
+export interface ScenarioTask {
+  readonly name: string;
+  readonly steps: readonly ScenarioStep[];
 }
 
 export interface FindingExpectation {
@@ -36,7 +54,12 @@ export interface Scenario {
   readonly policy: Policy;
   readonly seed: number;
   readonly untilNs: number | null;
+  /** The `steps` list (the task named "steps"). */
   readonly steps: readonly ScenarioStep[];
+  /** `tasks:`, in file order. */
+  readonly tasks: readonly ScenarioTask[];
+  /** `schedule:`, a recorded schedule to replay, or null. */
+  readonly schedule: string | null;
   readonly expectFindings: readonly FindingExpectation[];
   /** Positions, for errors found while running. */
   readonly source: SourceMap;
@@ -81,10 +104,23 @@ export function loadScenarioFile(path: string, displayName = path): Scenario {
 
 function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
   const platform = resolvePlatform(sc.platform ?? "qemu-virt", map);
-  const steps = (sc.steps ?? []).map((spec, index): ScenarioStep => {
-    const kind = STEP_KINDS.find((k) => k in (spec as object))!;
-    stepDef(kind).check?.(spec, platform, ["steps", index], map);
-    return { index, line: map.locate(["steps", index]).line, kind, spec };
+  const buildSteps = (list: readonly unknown[], path: (string | number)[]): ScenarioStep[] =>
+    list.map((raw, index): ScenarioStep => {
+      const spec = raw as StepParsed;
+      const at = [...path, index];
+      const line = map.locate(at).line;
+      if (REPEAT_KIND in spec) {
+        const children = buildSteps(spec.steps as unknown[], [...at, "steps"]);
+        return { index, line, kind: REPEAT_KIND, spec, count: spec.repeat as number, children };
+      }
+      const kind = STEP_KINDS.find((k) => k in spec)!;
+      stepDef(kind).check?.(spec, platform, at, map);
+      return { index, line, kind, spec };
+    });
+  const steps = buildSteps(sc.steps ?? [], ["steps"]);
+  const tasks = Object.entries(sc.tasks ?? {}).map(([name, list]): ScenarioTask => {
+    if (name === "steps") throw map.error(["tasks", name], 'the task name "steps" is taken by `steps`', true);
+    return { name, steps: buildSteps(list, ["tasks", name]) };
   });
   const expectFindings = Object.entries(sc.expect?.findings ?? {}).map(([id, v]): FindingExpectation => {
     const line = map.locate(["expect", "findings", id]).line;
@@ -101,6 +137,8 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     seed: sc.seed ?? 1,
     untilNs: sc.until ?? null,
     steps,
+    tasks,
+    schedule: sc.schedule ?? null,
     expectFindings,
     source: map,
   };

@@ -64,6 +64,8 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
         }
       : {}),
     ...(p.optee_abi !== undefined ? { opteeAbi: p.optee_abi } : {}),
+    ...(p.panic_on_oops !== undefined ? { panicOnOops: p.panic_on_oops } : {}),
+    ...(p.hung_task_timeout_secs !== undefined ? { hungTaskTimeoutSecs: p.hung_task_timeout_secs } : {}),
     ...staticProtmem(p, base, map),
     ...(p.protmem
       ? {

@@ -6,15 +6,16 @@
 import { ffaFuncName } from "../abi/ffa/index.ts";
 import { INVARIANT_IDS } from "../check/invariants.ts";
 import type { Finding } from "../sim/findings.ts";
-import { replayChooser, type RunEnd } from "../sim/scheduler.ts";
+import { replayChooser, type RunEnd, type Sleeps, type Task } from "../sim/scheduler.ts";
 import { Sim } from "../sim/sim.ts";
 import type { TraceEvent } from "../sim/trace.ts";
-import type { Scenario } from "./loader.ts";
+import type { Scenario, ScenarioStep } from "./loader.ts";
 import { stepDef } from "./steps/index.ts";
 import type { StepContext } from "./steps/types.ts";
 import { buildSystem, type System } from "./system.ts";
 import { quiesceProblems } from "../check/quiesce.ts";
 import { userSpaceOf } from "../user/process.ts";
+import { sysExit } from "../user/syscalls.ts";
 
 function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -24,33 +25,79 @@ function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
 
 /**
  * The end of a run (ARCHITECTURE.md §8): every process exits and the system settles; then
- * conservation and quiesce-clean are checked. A hung machine does not settle: nothing is checked.
+ * conservation and quiesce-clean are checked. A hung or panicked machine does not settle: nothing is
+ * checked. A process whose thread sleeps in the kernel cannot exit (SIGKILL does not wake a D-state
+ * sleep): it is left as it is, and quiesce-clean shows what it holds. Returns how the last run ended.
  */
-function settle(system: System, end: RunEnd, cut: { at: boolean }): void {
+function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
   const { sim, machine, kernel } = system;
-  if (machine.hung !== null || end === "stopped") return;
-  // `until` starts no new step, but the one in flight (a system call, an FF-A call) completes, as a
-  // killed process finishes its syscall: cutting kernel code in the middle would leave state no real
-  // system can reach.
+  if (machine.hung !== null || end === "stopped") return end;
+  // `until` starts no new step, but the one in flight completes, as a killed process finishes its
+  // syscall: cutting kernel code in the middle would leave state no real system can reach.
   cut.at = true;
-  for (;;) {
-    const e = sim.sched.run({ maxSteps: 1 << 20 });
-    if (e !== "paused") break;
+  const runAll = (): RunEnd => {
+    for (;;) {
+      const e = sim.sched.run({ maxSteps: 1 << 20 });
+      if (e !== "paused") return e;
+    }
+  };
+  end = runAll();
+  if (machine.hung !== null || end === "stopped") return end;
+  // One exit after another, in process order; each its own task, so an oops in one exit (a release
+  // that meets broken state) does not keep the others from exiting.
+  let prev: Task | null = null;
+  for (const p of userSpaceOf(kernel).live()) {
+    if (p.thread?.state === "blocked") continue;
+    const before: Task | null = prev;
+    prev = sim.sched.spawn(`exit:${p.name}`, function* () {
+      if (before) yield* sim.sched.join(before);
+      yield* sysExit(p);
+    });
   }
-  if (machine.hung !== null) return;
-  sim.sched.spawn("exit", function* () {
-    yield* userSpaceOf(kernel).exitAll();
-  });
-  for (;;) {
-    const e = sim.sched.run({ maxSteps: 1 << 20 });
-    if (e !== "paused") break;
-  }
+  end = runAll();
+  if (machine.hung !== null || end === "stopped") return end;
   const c = kernel.mm.conservation();
   if (!c.ok) sim.findings.report("conservation", c.why ?? "page states do not add up");
   for (const p of quiesceProblems(system.boot, machine, kernel.mm)) sim.findings.report("quiesce-clean", p);
+  return end;
+}
+
+/** Saved values a task sees: its own saves first, then the latest save by any task (README). */
+class TaskVars extends Map<string, bigint> {
+  constructor(private readonly shared: Map<string, bigint>) {
+    super();
+  }
+  override get(k: string): bigint | undefined {
+    return super.has(k) ? super.get(k) : this.shared.get(k);
+  }
+  override has(k: string): boolean {
+    return super.has(k) || this.shared.has(k);
+  }
+  override set(k: string, v: bigint): this {
+    this.shared.set(k, v);
+    return super.set(k, v);
+  }
+}
+
+/** Steps a list runs, repeats unrolled. */
+function stepCount(list: readonly ScenarioStep[]): number {
+  return list.reduce((n, s) => n + (s.children ? (s.count ?? 1) * stepCount(s.children) : 1), 0);
+}
+
+/** What a step expected (`expect:` at its top, or inside its kind's mapping), for a killed step. */
+function expectedOf(step: ScenarioStep): string | null {
+  const spec = step.spec as Record<string, { expect?: unknown } | unknown>;
+  const inner = spec[step.kind];
+  const e =
+    spec.expect ?? (inner && typeof inner === "object" ? (inner as { expect?: unknown }).expect : null);
+  return e === undefined || e === null ? null : String(e);
 }
 
 export interface StepOutcome {
+  /** The step's number among every step the run executed (unique; repeats count each time). */
+  readonly n: number;
+  /** The task that ran it: "steps", or a name under `tasks:`. */
+  readonly task: string;
   readonly index: number;
   readonly line: number;
   readonly kind: string;
@@ -80,6 +127,14 @@ export interface RunResult {
   /** 0: every expectation held; 1: one did not. */
   readonly exitCode: 0 | 1;
   readonly end: RunEnd;
+  /** Tasks an oops killed: the task, its step in flight (if any) and the oops. */
+  readonly killed: readonly { task: string; line: number | null; what: string }[];
+  /** Tasks still blocked when the run ended, and what they wait on. */
+  readonly blocked: readonly { task: string; on: string; sinceNs: number }[];
+  /** The kernel panicked (panic_on_oops), or null. */
+  readonly panic: string | null;
+  /** Calls the SPMC rejected, by "FUNCTION: rule". */
+  readonly ffaRejections: Readonly<Record<string, number>>;
   readonly simTimeNs: number;
   readonly stepsTotal: number;
   readonly steps: readonly StepOutcome[];
@@ -111,7 +166,8 @@ export interface RunOptions {
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   const seed = opts.seed ?? sc.seed;
-  const sim = new Sim(seed, opts.schedule !== undefined ? replayChooser(opts.schedule) : undefined);
+  const schedule = opts.schedule ?? sc.schedule ?? undefined;
+  const sim = new Sim(seed, schedule !== undefined ? replayChooser(schedule) : undefined);
   if (opts.trace) sim.trace.subscribe(opts.trace);
   const system = buildSystem(sim, sc.platform, {
     policy: sc.policy,
@@ -119,26 +175,45 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     tee: sc.platform.tee ?? true,
   });
   const machine = system.machine;
-  const ctx: StepContext = { system, vars: new Map(), file: sc.file };
+  const shared = new Map<string, bigint>();
   const outcomes: StepOutcome[] = [];
   let failure: string | null = null;
+  let executed = 0;
+  const lists = [{ name: "steps", steps: sc.steps }, ...sc.tasks];
+  const inFlight = new Map<string, { step: ScenarioStep; n: number }>();
+  const where = (task: string, step: ScenarioStep) =>
+    `step ${step.index} (${sc.file}:${step.line}, ${task === "steps" ? "" : `task ${task}, `}${step.kind})`;
 
   const cut = { at: false };
-  sim.sched.spawn("steps", function* () {
-    for (const step of sc.steps) {
-      if (cut.at) return;
+  function* runList(task: string, ctx: StepContext, list: readonly ScenarioStep[]): Sleeps<boolean> {
+    for (const step of list) {
+      if (cut.at) return false;
+      if (step.children) {
+        for (let i = 0; i < (step.count ?? 1); i++)
+          if (!(yield* runList(task, ctx, step.children))) return false;
+        continue;
+      }
+      const n = executed++;
+      inFlight.set(task, { step, n });
       if (sim.trace.listening)
-        sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line });
+        sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line, n });
       const o = yield* stepDef(step.kind).run(ctx, step.spec);
-      outcomes.push({ index: step.index, line: step.line, kind: step.kind, t: sim.now, ...o });
+      inFlight.delete(task);
+      outcomes.push({ n, task, index: step.index, line: step.line, kind: step.kind, t: sim.now, ...o });
       if (!o.ok) {
-        failure =
-          `step ${step.index} (${sc.file}:${step.line}, ${step.kind}) expected ${o.expected}, got ${o.got}` +
-          (o.detail ? ` (${o.detail})` : "");
-        return;
+        failure ??=
+          `${where(task, step)} expected ${o.expected}, got ${o.got}` + (o.detail ? ` (${o.detail})` : "");
+        return false;
       }
     }
-  });
+    return true;
+  }
+  const tasks = lists
+    .filter((l) => l.steps.length > 0 || l.name === "steps")
+    .map((l) => {
+      const ctx: StepContext = { system, vars: new TaskVars(shared), file: sc.file };
+      return sim.sched.spawn(l.name, () => runList(l.name, ctx, l.steps));
+    });
 
   let end: RunEnd;
   const until = sc.untilNs ?? undefined;
@@ -148,7 +223,39 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     opts.onProgress?.(sim.now, outcomes.length);
   }
   opts.onProgress?.(sim.now, outcomes.length);
-  settle(system, end, cut);
+  end = settle(system, end, cut);
+  // Every task is blocked: the machine idles, and khungtaskd goes on checking.
+  if (end === "deadlock") system.hungTask?.idleChecks(until ?? Infinity);
+
+  // A task an oops killed: its step in flight ends there ("killed").
+  const killed: RunResult["killed"][number][] = [];
+  for (const t of sim.sched.tasks) {
+    if (t.killedBy === null) continue;
+    const f = inFlight.get(t.name);
+    const own = tasks.includes(t) && f;
+    killed.push({ task: t.name, line: own ? f.step.line : null, what: t.killedBy });
+    if (!own) continue;
+    const expected = expectedOf(f.step);
+    const ok = expected === null;
+    outcomes.push({
+      n: f.n,
+      task: t.name,
+      index: f.step.index,
+      line: f.step.line,
+      kind: f.step.kind,
+      t: sim.now,
+      got: "killed",
+      expected,
+      ok,
+      detail: t.killedBy,
+    });
+    if (!ok) failure ??= `${where(t.name, f.step)} expected ${expected}, got killed (${t.killedBy})`;
+  }
+  outcomes.sort((a, b) => a.n - b.n);
+  const blocked = sim.sched
+    .blockedTasks()
+    .filter((t) => !t.daemon)
+    .map((t) => ({ task: t.name, on: t.blockedOn?.name ?? "?", sinceNs: t.blockedSince }));
 
   const findings: Record<string, number> = {};
   for (const id of INVARIANT_IDS) findings[id] = sim.findings.count(id);
@@ -159,8 +266,16 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     const ok = e.op === "=" ? actual === e.n : e.op === ">" ? actual > e.n : actual < e.n;
     return { id: e.id, expected: e.op === "=" ? String(e.n) : `${e.op}${e.n}`, actual, ok, line: e.line };
   });
-  if (failure === null && end === "deadlock") failure = "every task is blocked: the run deadlocked";
-  if (failure === null && machine.hung !== null && sc.steps.length > outcomes.length) {
+  // A deadlock fails the run, unless the scenario expects it (it asserts on hung-task findings).
+  if (failure === null && end === "deadlock" && !sc.expectFindings.some((e) => e.id === "hung-task")) {
+    failure =
+      "every task is blocked: the run deadlocked (" +
+      blocked.map((b) => `${b.task} on ${b.on}`).join(", ") +
+      ")";
+  }
+  if (failure === null && sim.panicked !== null) failure = sim.panicked;
+  const stepsTotal = lists.reduce((n, l) => n + stepCount(l.steps), 0);
+  if (failure === null && machine.hung !== null && stepsTotal > outcomes.length) {
     failure = `the machine hung before step ${outcomes.length} could run: ${machine.hung}`;
   }
   const badExpect = expectations.find((e) => !e.ok);
@@ -177,8 +292,16 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     passed,
     exitCode: passed ? 0 : 1,
     end,
+    killed,
+    blocked,
+    panic: sim.panicked,
+    ffaRejections: Object.fromEntries(
+      [...((system.spmc as { rejections?: Map<string, number> }).rejections?.entries() ?? [])].sort(
+        ([a], [b]) => (a < b ? -1 : a > b ? 1 : 0),
+      ),
+    ),
     simTimeNs: sim.now,
-    stepsTotal: sc.steps.length,
+    stepsTotal,
     steps: outcomes,
     failure,
     findings,

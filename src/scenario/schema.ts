@@ -19,9 +19,22 @@ export { addressSchema, durationSchema, sizeSchema };
 export const STEP_KINDS = STEP_DEFS.map((d) => d.kind);
 export type StepKind = string;
 
-export const stepSchema = z.union(
-  STEP_DEFS.map((d) => d.schema) as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]],
-);
+/** `repeat: N` with `steps: [...]`: its steps N times, in order, in the task that reaches it. */
+export const REPEAT_KIND = "repeat";
+
+export const stepSchema: z.ZodType = z
+  .union([
+    ...(STEP_DEFS.map((d) => d.schema) as unknown as [z.ZodType, ...z.ZodType[]]),
+    z
+      .strictObject({
+        repeat: z.number().int().min(1).max(1_000_000),
+        get steps() {
+          return z.array(stepSchema).min(1);
+        },
+      })
+      .describe("Run these steps N times, in order."),
+  ])
+  .meta({ id: "step", description: "one step: an object with one kind's key" });
 
 // ---- Platform ----
 
@@ -90,6 +103,18 @@ export const platformOverrideSchema = z.strictObject({
     .boolean()
     .optional()
     .describe("boot OP-TEE's handler and the kernel's TEE drivers (default true); false: firmware alone"),
+  panic_on_oops: z
+    .boolean()
+    .optional()
+    .describe(
+      "the kernel's panic_on_oops: an oops stops the machine instead of killing its task (default false)",
+    ),
+  hung_task_timeout_secs: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe("khungtaskd's timeout in seconds of virtual time (default 120; 0 disables it)"),
 });
 
 export const platformSchema = z.union([
@@ -121,13 +146,25 @@ export const scenarioSchema = z.strictObject({
   until: durationSchema
     .optional()
     .describe("no step starts after this virtual time (the one in flight completes)"),
-  steps: z.array(stepSchema).optional(),
+  steps: z.array(stepSchema).optional().describe("run in order, as one task"),
+  tasks: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "expected a task name (letters, digits, _ . -)" }),
+      z.array(stepSchema),
+    )
+    .optional()
+    .describe("named step lists, each run as its own task, concurrently with `steps` and with each other"),
+  schedule: z
+    .string()
+    .optional()
+    .describe("a recorded schedule (as `rstmem run` prints it) to replay; --schedule overrides it"),
   expect: expectSchema.optional(),
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 export type ScenarioParsed = z.output<typeof scenarioSchema>;
-export type StepParsed = z.output<typeof stepSchema>;
+/** One step as parsed: an object with one kind's key (or `repeat` with its `steps`). */
+export type StepParsed = Record<string, unknown>;
 
 /** The JSON Schema of the format, for editors (`rstmem schema`). */
 export function scenarioJsonSchema(): Record<string, unknown> {

@@ -24,6 +24,11 @@ import type { Sim } from "../sim/sim.ts";
 import { FfaHarness } from "./steps/ffa_client.ts";
 import { takeBootSnapshot, type BootSnapshot } from "../check/quiesce.ts";
 import { bootKernel, type Kernel } from "../kernel/kernel.ts";
+import {
+  DEFAULT_HUNG_TASK_TIMEOUT_SECS,
+  startKhungtaskd,
+  type HungTaskDetector,
+} from "../kernel/hung_task.ts";
 import { armFfaInitcall, armFfaProbe, type FfaProbeResult } from "../kernel/firmware/arm_ffa/driver.ts";
 import { opteeFfaInitcall } from "../kernel/optee/ffa_abi.ts";
 import { opteeSmcInitcall } from "../kernel/optee/smc_abi.ts";
@@ -42,6 +47,8 @@ export interface System {
   readonly kernel: Kernel;
   /** The state right after boot, for quiesce-clean. */
   readonly boot: BootSnapshot;
+  /** khungtaskd, unless hung_task_timeout_secs is 0. */
+  readonly hungTask: HungTaskDetector | null;
 }
 
 export interface SystemOptions {
@@ -64,7 +71,8 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
     ...opts.firmware,
     spmcLimits: { ...platform.spmcLimits, ...opts.firmware?.spmcLimits },
   });
-  if (withTee) bootOptee(sim, machine, fw.spmc, {
+  if (withTee)
+    bootOptee(sim, machine, fw.spmc, {
       scrub: policy.scrub,
       protmemSizes: opts.protmemSizes,
       opteeRetrieve: policy.optee_retrieve,
@@ -95,5 +103,7 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
         ...(smcAbi ? [opteeSmcInitcall(policy)] : probe ? [opteeFfaInitcall(policy)] : []),
       ];
   const kernel = bootKernel(sim, machine, { initcalls });
-  return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine, kernel.mm) };
+  sim.panicOnOops = platform.panicOnOops ?? false;
+  const hungTask = startKhungtaskd(sim, platform.hungTaskTimeoutSecs ?? DEFAULT_HUNG_TASK_TIMEOUT_SECS);
+  return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine, kernel.mm), hungTask };
 }

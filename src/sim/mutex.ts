@@ -20,7 +20,7 @@ export class Mutex {
     private readonly sim: Sim,
     readonly name: string,
   ) {
-    this.#waiters = new WaitList(`mutex:${name}`);
+    this.#waiters = new WaitList(`mutex:${name}`, true);
   }
 
   /** mutex_lock(): might sleep. */
@@ -58,6 +58,16 @@ export class Mutex {
     this.owner = null;
     const w = this.#waiters.shift();
     if (w) this.sim.sched.wake(w);
+  }
+
+  /**
+   * mutex_unlock() in code that can sleep, followed by a preemption point: right after a release
+   * another CPU may take the lock, or this task be preempted (CONFIG_PREEMPT), before its next line.
+   * Every unlock in a task uses this, so the explorer can reach every interleaving around a lock.
+   */
+  *unlockPreempt(): Sleeps {
+    this.unlock();
+    if (this.sim.sched.current) yield preempt();
   }
 
   isLocked(): boolean {

@@ -3,7 +3,7 @@
  *
  * Same checks as the kernel: an increment from 0, a decrement below 1, or an overflow warns
  * (refcount_warn_saturate) and leaves the counter saturated at REFCOUNT_SATURATED, where it stays.
- * The warning is a `kernel-warn` finding.
+ * The warning is a `kernel-warn` finding, once per message site per boot (REFCOUNT_WARN is WARN_ONCE).
  */
 import type { Sim } from "./sim.ts";
 
@@ -31,9 +31,10 @@ export class Refcount {
     this.#refs = initial;
   }
 
+  /** refcount_warn_saturate(): saturates, then REFCOUNT_WARN() — a WARN_ONCE per message site. */
   #saturate(kind: keyof typeof REFCOUNT_MSG): void {
     this.#refs = REFCOUNT_SATURATED;
-    this.sim.kernelWarn("WARN", REFCOUNT_MSG[kind], { refcount: this.name });
+    this.sim.warnOnce(`refcount_warn_saturate:${kind}`, REFCOUNT_MSG[kind], { refcount: this.name });
   }
 
   /** refcount_set() */

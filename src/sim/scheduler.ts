@@ -7,6 +7,7 @@
  * a compact schedule string, and a replay chooser plays such a string back exactly.
  */
 import { assert } from "./assert.ts";
+import { Oops } from "./oops.ts";
 
 /** What a task yields to the scheduler. */
 export type Op =
@@ -41,6 +42,14 @@ export class Task {
   result: unknown = undefined;
   /** Tasks waiting for this one to finish. */
   readonly exited: WaitList;
+  /** Times the task has run (a context switch each): khungtaskd compares it across its checks. */
+  runs = 0;
+  /** Virtual time the task last blocked. */
+  blockedSince = 0;
+  /** The wait list it is blocked on, while blocked. */
+  blockedOn: WaitList | null = null;
+  /** Why the task was ended from outside (an oops, the run's `until`), or null. */
+  killedBy: string | null = null;
 
   constructor(
     readonly id: number,
@@ -56,7 +65,14 @@ export class Task {
 /** Tasks blocked on something, woken in FIFO order. The base of every sync primitive. */
 export class WaitList {
   #tasks: Task[] = [];
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /**
+     * A sleep in TASK_UNINTERRUPTIBLE (D state): mutex_lock(), wait_event(), wait_for_completion().
+     * Only such sleepers are what khungtaskd reports (kernel/hung_task.c).
+     */
+    readonly uninterruptible = false,
+  ) {}
 
   get length(): number {
     return this.#tasks.length;
@@ -222,7 +238,11 @@ export class Scheduler {
   #nextId = 0;
   #seq = 0;
   #liveNonDaemon = 0;
+  /** Live non-daemon tasks that are blocked: when it equals #liveNonDaemon only daemons can run. */
+  #blockedNonDaemon = 0;
   #stopReason: string | null = null;
+  /** Called when an oops kills a task (the task is already dead). */
+  onOops: ((t: Task, oops: Oops) => void) | null = null;
 
   constructor(private chooser: Chooser = defaultChooser) {}
 
@@ -253,15 +273,24 @@ export class Scheduler {
   wake(t: Task): void {
     if (t.state === "done") return;
     assert(t.state === "blocked", `wake of ${t.name} in state ${t.state}`);
+    if (!t.daemon) this.#blockedNonDaemon--;
+    t.blockedOn = null;
     this.#makeRunnable(t);
   }
 
-  /** Ends a task where it stands (the run's `until` cut it short); it never runs again. */
-  kill(t: Task): void {
+  /** Ends a task where it stands (an oops, or the run's `until` cut it short); it never runs again. */
+  kill(t: Task, why = "killed"): void {
     if (t.state === "done") return;
+    if (t.state === "blocked" && !t.daemon) this.#blockedNonDaemon--;
     t.state = "done";
+    t.killedBy = why;
     if (!t.daemon) this.#liveNonDaemon--;
     for (const w of t.exited.drain()) this.wake(w);
+  }
+
+  /** Live non-daemon tasks blocked on something (khungtaskd's candidates, among others). */
+  blockedTasks(): Task[] {
+    return this.#tasks.filter((t) => t.state === "blocked");
   }
 
   /** Ends the run at the next scheduling point. */
@@ -321,7 +350,9 @@ export class Scheduler {
       if (this.#stopReason !== null) return "stopped";
       if (this.#liveNonDaemon === 0) return "done";
       const top = this.#heap.peek();
-      if (!top) return "deadlock";
+      // Only daemons could run: nothing will ever wake the blocked tasks (no daemon completes a
+      // task's wait in this model), so running the daemons on would only spin.
+      if (!top || this.#blockedNonDaemon === this.#liveNonDaemon) return "deadlock";
       if (top.readyAt > until) {
         this.now = until;
         return "until";
@@ -340,11 +371,18 @@ export class Scheduler {
   #step(t: Task): void {
     this.current = t;
     this.switches++;
+    t.runs++;
     let r: IteratorResult<Op, unknown>;
     try {
       r = t.gen.next();
     } catch (e) {
       this.current = null;
+      if (e instanceof Oops) {
+        // make_task_dead(): the task ends here, with whatever it holds still held.
+        this.kill(t, e.message);
+        this.onOops?.(t, e);
+        return;
+      }
       if (e instanceof Error) e.message = `in task ${t.name}: ${e.message}`;
       throw e;
     }
@@ -367,6 +405,9 @@ export class Scheduler {
         break;
       case "block":
         t.state = "blocked";
+        t.blockedSince = this.now;
+        t.blockedOn = op.list;
+        if (!t.daemon) this.#blockedNonDaemon++;
         op.list.add(t);
         break;
     }

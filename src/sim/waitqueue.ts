@@ -12,7 +12,7 @@ export class WaitQueue {
     private readonly sim: Sim,
     readonly name: string,
   ) {
-    this.#list = new WaitList(`wq:${name}`);
+    this.#list = new WaitList(`wq:${name}`, true);
   }
 
   get waiters(): number {
@@ -45,7 +45,7 @@ export class Completion {
     private readonly sim: Sim,
     readonly name: string,
   ) {
-    this.#list = new WaitList(`completion:${name}`);
+    this.#list = new WaitList(`completion:${name}`, true);
   }
 
   /** complete(): lets one waiter (present or future) through. */

@@ -14,8 +14,12 @@ import { MmStruct } from "../kernel/fs/mmap.ts";
 import { TaskStruct } from "../kernel/fs/task.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { assert } from "../sim/assert.ts";
-import type { Sleeps } from "../sim/scheduler.ts";
-import { sysExit } from "./syscalls.ts";
+import type { Oops } from "../sim/oops.ts";
+import type { Sleeps, Task } from "../sim/scheduler.ts";
+import { doExit, sysExit } from "./syscalls.ts";
+
+/** SIGSEGV: the status make_task_dead() passes to do_exit() after an oops. */
+export const SIGSEGV = 11;
 
 export interface SpawnOptions {
   /** Open fds 0, 1, 2 on /dev/null (default true). */
@@ -26,8 +30,12 @@ export interface SpawnOptions {
 
 export class Process {
   exited = false;
-  /** Exit status (0: exit() was called). */
+  /** In do_exit(): no new system call starts. */
+  exiting = false;
+  /** Exit status (0: exit() was called; SIGSEGV: an oops killed it). */
   exitCode: number | null = null;
+  /** The simulator task of the process's last system call (its thread while in the kernel). */
+  thread: Task | null = null;
 
   constructor(
     readonly kernel: Kernel,
@@ -46,7 +54,31 @@ export class UserSpace {
   readonly all: Process[] = [];
   #nextPid = 100;
 
-  constructor(readonly kernel: Kernel) {}
+  constructor(readonly kernel: Kernel) {
+    kernel.sim.onOops((t, oops) => this.#oopsed(t, oops));
+  }
+
+  /**
+   * An oops killed task `t`. The process whose thread it was dies with it: make_task_dead() goes on to
+   * do_exit(SIGSEGV) on the same CPU, which closes the process's files (their releases may hit the
+   * same broken state again), but nothing the faulting kernel code held is released. An oops inside
+   * do_exit() itself is a recursive fault: the task is left dead and the rest of its files stay open
+   * ("Fixing recursive fault but reboot is needed!").
+   */
+  #oopsed(t: Task, oops: Oops): void {
+    for (const p of this.all) {
+      if (p.exited || p.thread !== t) continue;
+      const trace = this.kernel.sim.trace;
+      if (trace.listening) trace.emit("kernel", "oops", { pid: p.pid, comm: p.name, what: oops.message });
+      if (p.exiting) {
+        p.exited = true;
+        p.exitCode = SIGSEGV;
+        continue;
+      }
+      p.exiting = true;
+      this.kernel.sim.sched.spawn(`do_exit:${p.name}`, () => doExit(p, SIGSEGV));
+    }
+  }
 
   /** fork()+exec() of a fresh process. Synchronous: creating a process takes no simulated work here. */
   spawn(name: string, opts: SpawnOptions = {}): Process {
@@ -79,9 +111,9 @@ export class UserSpace {
     return this.get(name) ?? this.spawn(name, opts);
   }
 
-  /** Processes that have not exited. */
+  /** Processes that have not exited (nor begun to). */
   live(): Process[] {
-    return this.all.filter((p) => !p.exited);
+    return this.all.filter((p) => !p.exited && !p.exiting);
   }
 
   /** Every live process exits (the end of a run). */

@@ -23,8 +23,11 @@ export const SYSCALL_NS = 200;
 
 /** Syscall entry: false for a process that already exited (its calls return −ESRCH). */
 function* enter(p: Process, name: string, args: Record<string, unknown>): Sleeps<boolean> {
-  if (p.exited) return false;
+  if (p.exited || p.exiting) return false;
   p.task.lastReject = null;
+  // The simulator task that runs this call is the process's thread for as long as it is in the
+  // kernel: an oops there kills the process (user/process.ts).
+  p.thread = p.kernel.sim.sched.current;
   const trace = p.kernel.sim.trace;
   if (trace.listening) trace.emit("user", name, { pid: p.pid, comm: p.name, ...args });
   yield sleep(SYSCALL_NS);
@@ -92,12 +95,23 @@ export function* sysMunmap(p: Process, addr: number, length: number): Sleeps<num
   return yield* doMunmap(p.task, addr, length);
 }
 
-/** exit(0): do_exit() → exit_mm() then exit_files(): every mapping goes, then every fd is closed. */
+/** exit(0): do_exit(). */
 export function* sysExit(p: Process): Sleeps<number> {
   if (!(yield* enter(p, "exit", {}))) return -ESRCH;
+  yield* doExit(p, 0);
+  return 0;
+}
+
+/**
+ * do_exit() — kernel/exit.c: exit_mm() then exit_files(): every mapping goes, then every fd is closed
+ * (each dma-buf whose last reference that was is released). `code` is the exit status: 0 for exit(0),
+ * SIGSEGV when an oops killed the process's thread (make_task_dead() → do_exit(SIGSEGV)).
+ */
+export function* doExit(p: Process, code: number): Sleeps {
+  p.exiting = true;
+  p.thread = p.kernel.sim.sched.current;
   yield* exitMmap(p.task.mm);
   yield* exitFiles(p.task.files);
   p.exited = true;
-  p.exitCode = 0;
-  return 0;
+  p.exitCode = code;
 }

@@ -190,10 +190,14 @@ describe("other commands", () => {
       "seed",
       "until",
       "steps",
+      "tasks",
+      "schedule",
       "expect",
     ]);
-    const kinds = s.properties.steps.items.anyOf.map((o: { required: string[] }) => o.required[0]);
-    expect(kinds).toEqual(["sleep", "access", "ffa", "proc", "device"]);
+    // Steps nest (repeat), so the step is a named definition.
+    expect(s.properties.steps.items.$ref).toBe("#/$defs/step");
+    const kinds = s.$defs.step.anyOf.map((o: { required: string[] }) => o.required[0]);
+    expect(kinds).toEqual(["sleep", "access", "ffa", "proc", "device", "repeat"]);
   });
 
   it("the rstmem bin works from a checkout (npx rstmem)", () => {

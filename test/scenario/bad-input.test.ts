@@ -13,7 +13,7 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     name: "a misspelt top-level key",
     text: "name: x\nplatfrom: tzc400-board\n",
     message:
-      's.yaml:2:1: platfrom: unknown key "platfrom"; expected one of: name, description, platform, policy, seed, until, steps, expect',
+      's.yaml:2:1: platfrom: unknown key "platfrom"; expected one of: name, description, platform, policy, seed, until, steps, tasks, schedule, expect',
   },
   {
     name: "an unknown preset",
@@ -34,17 +34,18 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     name: "a misspelt step kind",
     text: "steps:\n  - acess: { by: cpu-ns }\n",
     message:
-      's.yaml:2:5: steps[0].acess: unknown key "acess"; expected one of the keys sleep, access, ffa, proc, device',
+      's.yaml:2:5: steps[0].acess: unknown key "acess"; expected one of the keys sleep, access, ffa, proc, device, repeat',
   },
   {
     name: "an empty step",
     text: "steps:\n  - {}\n",
-    message: "s.yaml:2:5: steps[0]: empty; expected one of the keys sleep, access, ffa, proc, device",
+    message: "s.yaml:2:5: steps[0]: empty; expected one of the keys sleep, access, ffa, proc, device, repeat",
   },
   {
     name: "a step that is not a mapping",
     text: "steps:\n  - 42\n",
-    message: "s.yaml:2:5: steps[0]: expected a mapping (sleep, access, ffa, proc, device), got number 42",
+    message:
+      "s.yaml:2:5: steps[0]: expected a mapping (sleep, access, ffa, proc, device, repeat), got number 42",
   },
   {
     name: "a bus master the platform does not have",
@@ -94,7 +95,7 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     name: "an unknown invariant id in expect",
     text: "expect:\n  findings: { bogus-id: 1 }\n",
     message:
-      's.yaml:2:15: expect.findings.bogus-id: unknown key "bogus-id"; expected one of: conservation, protected-when-lent, ns-no-access, kernel-no-touch, no-speculation-hazard, no-dirty-lend, scrub-before-return, pool-consistency, ffa-consistency, quiesce-clean, kernel-warn',
+      's.yaml:2:15: expect.findings.bogus-id: unknown key "bogus-id"; expected one of: conservation, protected-when-lent, ns-no-access, kernel-no-touch, no-speculation-hazard, no-dirty-lend, scrub-before-return, pool-consistency, ffa-consistency, quiesce-clean, kernel-warn, hung-task',
   },
   {
     name: "a finding count that is not a count",

@@ -105,7 +105,7 @@ export function* cmaAlloc(mm: Mm, cma: Cma, count: number, align: number, noWarn
       yield* cma.allocMutex.lock();
       const stats: ContigStats = { migrated: 0, failed: 0, busyFrame: -1 };
       ret = yield* allocContigRange(mm, f, f + count, stats);
-      cma.allocMutex.unlock();
+      yield* cma.allocMutex.unlockPreempt();
       if (ret === 0) {
         frame = f;
         break;

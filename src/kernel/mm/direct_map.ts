@@ -49,7 +49,7 @@ export function* setDirectMapValidNoflush(
   if (valid) dm.restore(pa, pa + length);
   else dm.invalidate(pa, pa + length);
   const splits = splitsOf(machine) - before;
-  if (bbml2) splitLock.unlock();
+  if (bbml2) yield* splitLock.unlockPreempt();
   yield sleep(splits * machine.costs.blockSplitNs + (length / PAGE_SIZE) * PTE_UPDATE_NS);
   if (machine.sim.trace.listening) {
     machine.sim.trace.emit("kernel", valid ? "set_direct_map_default" : "set_direct_map_invalid", {

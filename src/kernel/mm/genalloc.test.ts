@@ -33,7 +33,7 @@ interface Report {
 
 function recorder(): { reports: Report[]; warn: GenPoolWarn } {
   const reports: Report[] = [];
-  return { reports, warn: (kind, message) => reports.push({ kind, message }) };
+  return { reports, warn: (kind, message) => void reports.push({ kind, message }) };
 }
 
 /** The TEE shape: gen_pool_create(PAGE_SHIFT, -1) + gen_pool_add(pool, base, pages * PAGE_SIZE, -1). */
@@ -295,7 +295,7 @@ describe("gen_pool_free BUGs", () => {
 });
 
 describe("gen_pool_destroy", () => {
-  it("with a live allocation is a BUG and the pool stays usable", () => {
+  it("with a live allocation unlinks the chunk, then BUGs: later allocations find no room, a later free BUGs", () => {
     const { reports, warn } = recorder();
     const pool = pagePool(B, 16, warn);
     const a = genPoolAlloc(pool, 3 * P);
@@ -305,11 +305,25 @@ describe("gen_pool_destroy", () => {
     expect(reports[0].message).toMatch(
       /^kernel BUG at lib\/genalloc\.c! gen_pool_destroy\(\): BUG_ON\(bit < end_bit\)/,
     );
+    // list_del() ran before the BUG_ON; the pool struct itself was never freed.
     expect(pool.destroyed).toBe(false);
+    expect(pool.chunks).toHaveLength(0);
+    expect(genPoolAlloc(pool, P)).toBe(0);
     genPoolFree(pool, a, 3 * P);
+    expect(reports).toHaveLength(2);
+    expect(reports[1].message).toMatch(/gen_pool_free_owner\(\): BUG\(\)/);
+  });
+
+  it("unlinks every chunk before the one that still holds bits", () => {
+    const { reports, warn } = recorder();
+    const pool = pagePool(B, 4, warn);
+    genPoolAdd(pool, B + 0x100000, 4 * P); // newest first: this chunk is first in the list
+    genPoolAdd(pool, B + 0x200000, 4 * P);
+    genPoolAlloc(pool, P); // lands in the newest chunk (B + 0x200000)
+    genPoolAdd(pool, B + 0x300000, 4 * P); // empty, now first
     genPoolDestroy(pool);
     expect(reports).toHaveLength(1);
-    expect(pool.destroyed).toBe(true);
+    expect(pool.chunks.map((c) => c.startAddr)).toEqual([B + 0x100000, B]);
   });
 
   it("of an empty pool succeeds and any later use is a model error", () => {

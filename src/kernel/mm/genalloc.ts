@@ -19,17 +19,22 @@
  *
  * Where the model departs:
  * - single-threaded, so bitmap_set_ll() never loses a race and the `retry:` loop never runs;
- * - BUG()/WARN_ON() go to the pool's sink instead of stopping the CPU, and a BUG leaves the pool as it
- *   was (the kernel's bitmap_clear_ll() has already cleared the words before the one that fails, and
- *   gen_pool_destroy() has already freed the chunks before the one that still holds bits);
+ * - BUG()/WARN_ON() go to the pool's sink: the kernel's sink (sim.bug()) kills the calling task there
+ *   and then, as the oops does; a sink that returns (unit tests) sees the state the BUG leaves:
+ *   gen_pool_destroy() has unlinked (list_del) and freed every chunk up to and including the one that
+ *   still holds bits; gen_pool_free()'s BUGs change nothing (the kernel's bitmap_clear_ll() may have
+ *   cleared words before the one that fails: not modelled);
  * - bitmap words are 32 bits (Uint32Array), not BITS_PER_LONG; no result depends on the word size.
  */
 
 import { ENOMEM } from "../../abi/uapi/errno.ts";
 import { and53, bitmapFindNextZeroAreaOff, findNextBit, findNextZeroBit, writeRange } from "../lib/bitmap.ts";
 
-/** Where BUG()/WARN_ON() land. The default throws, so misuse in a test is loud. */
-export type GenPoolWarn = (kind: "BUG" | "WARN", message: string) => void;
+/**
+ * Where BUG()/WARN_ON() land, with the genalloc function that hit them. The default throws, so misuse
+ * in a test is loud; the kernel's pools pass sim.bug(), which kills the calling task.
+ */
+export type GenPoolWarn = (kind: "BUG" | "WARN", message: string, fn: string) => void;
 
 /** struct genpool_data_align — alignment in bytes, an int in the kernel. */
 export interface GenPoolDataAlign {
@@ -162,6 +167,7 @@ export function genPoolFixedAlloc(
       "WARN",
       `WARNING: at lib/genalloc.c gen_pool_fixed_alloc(): WARN_ON(fixed_data->offset & ((1UL << order) - 1)): ` +
         `offset ${hex(offset)} is not a multiple of the ${hex(2 ** order)}-byte granule`,
+      "gen_pool_fixed_alloc",
     );
     return size;
   }
@@ -202,7 +208,7 @@ function live(pool: GenPool): void {
 }
 
 function bug(pool: GenPool, fn: string, detail: string): void {
-  pool.warn("BUG", `kernel BUG at lib/genalloc.c! ${fn}(): ${detail}`);
+  pool.warn("BUG", `kernel BUG at lib/genalloc.c! ${fn}(): ${detail}`, fn);
 }
 
 /**
@@ -329,12 +335,15 @@ export function genPoolFree(pool: GenPool, addr: number, size: number): void {
 }
 
 /**
- * gen_pool_destroy() — BUG_ON(bit < end_bit) for a chunk that still has a bit set. Reported, the pool
- * stays as it was (the kernel would leak it); otherwise the chunks go and the pool is dead.
+ * gen_pool_destroy() — for each chunk in list order: list_del() it, then BUG_ON(bit < end_bit) if it
+ * still has a bit set, else vfree() it; then the pool itself goes. A BUG therefore leaves the pool
+ * struct alive with that chunk (and every one before it) already unlinked: a later gen_pool_alloc()
+ * finds no room and a later gen_pool_free() of an address in it is BUG() (linux-kernel.md §4.9).
  */
 export function genPoolDestroy(pool: GenPool): void {
   live(pool);
-  for (const chunk of pool.chunks) {
+  while (pool.chunks.length > 0) {
+    const chunk = pool.chunks.shift()!; // list_del(&chunk->next_chunk)
     const endBit = shr(chunkSize(chunk), pool.minAllocOrder);
     const bit = findNextBit(chunk.bits, endBit, 0);
     if (bit < endBit) {
@@ -343,7 +352,6 @@ export function genPoolDestroy(pool: GenPool): void {
       return;
     }
   }
-  pool.chunks.length = 0;
   pool.destroyed = true;
 }
 

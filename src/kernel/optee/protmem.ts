@@ -6,10 +6,13 @@
  * the secure world and covered by a gen_pool on the first allocation; every buffer holds one
  * reference; the last free reclaims the chunk and gives it back. get_dyn_protmem() takes a
  * reference without the mutex when the count is not zero; put_dyn_protmem() drops it without the
- * mutex and takes the mutex only to tear down — upstream's window between the two is kept (see the
- * test "a get racing the last put ..."): a get that finds the count at 0 while the pool still
- * exists does refcount_inc() from 0 (WARN, saturate), and the putter then tears the pool down under
- * the new buffer.
+ * mutex and takes the mutex only to tear down — upstream's window between the two is kept, and ends
+ * as it really does (linux-kernel.md §4.9): a get that finds the count at 0 while the pool still
+ * exists does refcount_inc() from 0 (WARN_ONCE, saturate). If the getter allocated first, the putter
+ * then hits gen_pool_destroy()'s BUG_ON and dies holding the mutex, with the chunk unlinked, still
+ * lent and never freed; the saturated count never reaches 0 again, so later allocations find an empty
+ * pool (−ENOMEM) and the getter's own free is a BUG. If the putter tore the pool down first, the
+ * getter oopses on the NULL gen_pool, and so does every later allocation.
  *
  * Policy: the pool reads `policy.pool`; only "dynamic" (upstream) is built here.
  */
@@ -33,6 +36,7 @@ import {
   genPoolDestroy,
   genPoolFree,
   type GenPool,
+  type GenPoolWarn,
 } from "../mm/genalloc.ts";
 import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { TEE_SHM_DYNAMIC, teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
@@ -72,8 +76,10 @@ export class OpteeProtmemDynPool implements TeeProtmemPool {
   }
 }
 
-function genPoolWarn(rp: OpteeProtmemDynPool) {
-  return (kind: "BUG" | "WARN", message: string) => rp.optee.kernel.sim.kernelWarn(kind, message);
+/** genalloc's BUGs kill the calling task (sim.bug()); its WARNs are reported. */
+function genPoolWarn(rp: OpteeProtmemDynPool): GenPoolWarn {
+  const sim = rp.optee.kernel.sim;
+  return (kind, message, fn) => (kind === "BUG" ? sim.bug(fn, message) : sim.kernelWarn(kind, message));
 }
 
 /** init_dyn_protmem() */
@@ -121,7 +127,9 @@ function* getDynProtmem(rp: OpteeProtmemDynPool): Sleeps<number> {
     } else {
       rc = yield* initDynProtmem(rp);
     }
-    rp.mutex.unlock();
+    // The release is a preemption point: the pool can be torn down between here and the caller's
+    // gen_pool_alloc() (the variant of the race where the getter then meets a NULL gen_pool).
+    yield* rp.mutex.unlockPreempt();
   }
   return rc;
 }
@@ -144,8 +152,13 @@ function* putDynProtmem(rp: OpteeProtmemDynPool): Sleeps {
   if (rp.refcount.decAndTest()) {
     yield* rp.mutex.lock();
     if (rp.genPool) yield* releaseDynProtmem(rp);
-    rp.mutex.unlock();
+    yield* rp.mutex.unlockPreempt();
   }
+}
+
+/** The first line of arm64's oops for a load from NULL + `offset` (arch/arm64/mm/fault.c die_kernel_fault()). */
+function nullDeref(offset: number): string {
+  return `Unable to handle kernel NULL pointer dereference at virtual address ${offset.toString(16).padStart(16, "0")}`;
 }
 
 const PROTMEM_POOL_OPS_DYN: TeeProtmemPoolOps = {
@@ -155,16 +168,11 @@ const PROTMEM_POOL_OPS_DYN: TeeProtmemPoolOps = {
     const sz = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     const rc = yield* getDynProtmem(rp);
     if (rc) return rc;
-    // The pool may have been torn down under us (the get/put race above): gen_pool is then NULL and
-    // the kernel would oops in gen_pool_alloc(); the model reports it and fails the allocation.
-    if (!rp.genPool) {
-      rp.optee.kernel.sim.kernelWarn(
-        "BUG",
-        "gen_pool_alloc() on a NULL gen_pool (pool torn down by a racing put)",
-      );
-      return -ENOMEM;
-    }
-    const pa = genPoolAlloc(rp.genPool, sz);
+    // The pool may have been torn down since get_dyn_protmem() let go of the mutex (the get/put race
+    // above): gen_pool_alloc(NULL, ...) reads pool->algo, at offset 0x20 of struct gen_pool (arm64,
+    // no spinlock debugging), inlined here — an oops that kills this task.
+    const genPool = rp.genPool ?? rp.optee.kernel.sim.oops("protmem_pool_op_dyn_alloc", nullDeref(0x20));
+    const pa = genPoolAlloc(genPool, sz);
     if (!pa) {
       yield* putDynProtmem(rp);
       return -ENOMEM;
@@ -177,12 +185,9 @@ const PROTMEM_POOL_OPS_DYN: TeeProtmemPoolOps = {
   *free(pool, sgt) {
     const rp = pool as OpteeProtmemDynPool;
     for (const sg of sgt.sgl) {
-      if (rp.genPool) genPoolFree(rp.genPool, sg.pa, sg.length);
-      else
-        rp.optee.kernel.sim.kernelWarn(
-          "BUG",
-          "gen_pool_free() on a NULL gen_pool (pool torn down by a racing put)",
-        );
+      // gen_pool_free_owner() reads pool->min_alloc_order (offset 0x18) first.
+      const genPool = rp.genPool ?? rp.optee.kernel.sim.oops("gen_pool_free_owner", nullDeref(0x18));
+      genPoolFree(genPool, sg.pa, sg.length);
     }
     sgt.sgl = [];
     yield* putDynProtmem(rp);

@@ -127,7 +127,7 @@ function* teeHeapBufFree(dmabuf: DmaBuf): Sleeps {
   yield* pool.ops.free(pool, buf.table);
   const locked = yield* lockMaybeBoot(buf.heap.sim, buf.heap.mu);
   putTeeHeap(buf.heap);
-  if (locked) buf.heap.mu.unlock();
+  if (locked) yield* buf.heap.mu.unlockPreempt();
 }
 
 export const TEE_HEAP_BUF_OPS: DmaBufMapOps = {
@@ -176,27 +176,27 @@ function* teeDmaHeapAlloc(
     pool = h.pool;
     h.kref.inc();
   }
-  if (locked) h.mu.unlock();
+  if (locked) yield* h.mu.unlockPreempt();
   if (!teedev || !pool) return -EINVAL;
   const buf: TeeHeapBuffer = { heap: h, size: len, offs: 0, table: { sgl: [] } };
   const offs = { value: 0 };
-  const rc = yield* pool.ops.alloc(pool, buf.table, len, offs);
-  if (rc) {
-    putTeeHeap(h);
-    return rc;
+  let dmabuf: DmaBuf | number = yield* pool.ops.alloc(pool, buf.table, len, offs);
+  if (dmabuf === 0) {
+    buf.offs = offs.value;
+    dmabuf = dmaBufExport(teedev.kernel.dmaBufs, {
+      expName: heap.name,
+      ops: TEE_HEAP_BUF_OPS,
+      size: len,
+      flags: fdFlags,
+      priv: buf,
+    });
+    if (typeof dmabuf !== "number") return dmabuf;
+    yield* pool.ops.free(pool, buf.table); // err_protmem_free
   }
-  buf.offs = offs.value;
-  const dmabuf = dmaBufExport(teedev.kernel.dmaBufs, {
-    expName: heap.name,
-    ops: TEE_HEAP_BUF_OPS,
-    size: len,
-    flags: fdFlags,
-    priv: buf,
-  });
-  if (typeof dmabuf === "number") {
-    yield* pool.ops.free(pool, buf.table);
-    putTeeHeap(h);
-  }
+  // err: the heap reference goes under h->mu, as on the release path.
+  const relock = yield* lockMaybeBoot(h.sim, h.mu);
+  putTeeHeap(h);
+  if (relock) yield* h.mu.unlockPreempt();
   return dmabuf;
 }
 
@@ -233,7 +233,7 @@ export function* teeDeviceRegisterDmaHeap(
       h.pool = pool;
       rc = 0;
     }
-    if (locked) h.mu.unlock();
+    if (locked) yield* h.mu.unlockPreempt();
   } else rc = allocDmaHeap(teedev, id, pool);
   if (rc) {
     teeDevicePut(teedev);
@@ -253,7 +253,7 @@ export function* teeDevicePutAllDmaHeaps(teedev: TeeDevice): Sleeps {
       h.shuttingDown = true;
       putTeeHeap(h);
     }
-    if (locked) h.mu.unlock();
+    if (locked) yield* h.mu.unlockPreempt();
   }
 }
 

@@ -57,7 +57,9 @@ export function teeProtmemStaticPoolAlloc(
 ): TeeProtmemStaticPool | number {
   if ((paddr | size) % PAGE_SIZE !== 0 || paddr % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) return -EINVAL;
   if (machine.frames.indexOf(paddr) < 0) return -EINVAL; // pfn_valid(PHYS_PFN(paddr))
-  const genPool = genPoolCreate(PAGE_SHIFT, -1, (kind, msg) => machine.sim.kernelWarn(kind, msg));
+  const genPool = genPoolCreate(PAGE_SHIFT, -1, (kind, msg, fn) =>
+    kind === "BUG" ? machine.sim.bug(fn, msg) : machine.sim.kernelWarn(kind, msg),
+  );
   const rc = genPoolAdd(genPool, paddr, size, -1);
   if (rc) return rc;
   return { ops: STATIC_OPS, genPool, paBase: paddr };

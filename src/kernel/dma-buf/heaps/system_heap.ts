@@ -131,7 +131,7 @@ function* systemHeapMmap(dmabuf: DmaBuf, vma: Vma): Sleeps<number> {
 function* systemHeapCpuAccess(dmabuf: DmaBuf, _direction: number): Sleeps<number> {
   const buffer = dmabuf.priv as SystemHeapBuffer;
   yield* buffer.lock.lock();
-  buffer.lock.unlock();
+  yield* buffer.lock.unlockPreempt();
   return 0;
 }
 
@@ -145,14 +145,14 @@ export const SYSTEM_HEAP_BUF_OPS: DmaBufOps = {
     const buffer = dmabuf.priv as SystemHeapBuffer;
     yield* buffer.lock.lock();
     buffer.attachments++;
-    buffer.lock.unlock();
+    yield* buffer.lock.unlockPreempt();
     return 0;
   },
   *detach(dmabuf) {
     const buffer = dmabuf.priv as SystemHeapBuffer;
     yield* buffer.lock.lock();
     buffer.attachments--;
-    buffer.lock.unlock();
+    yield* buffer.lock.unlockPreempt();
   },
 };
 
