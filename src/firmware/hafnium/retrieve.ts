@@ -2,7 +2,14 @@
  * FFA_MEM_RETRIEVE_REQ and its FFA_MEM_FRAG_RX continuation at Hafnium — src/api.c
  * api_ffa_mem_retrieve_req(), api_ffa_mem_frag_rx(); src/ffa_memory.c ffa_memory_retrieve(),
  * ffa_partition_retrieve_request(), ffa_hypervisor_retrieve_request(), ffa_memory_retrieve_validate(),
- * ffa_memory_retrieve_continue() (reference/ffa.md §5.4). The access-list rules are in retrieve_access.ts.
+ * ffa_memory_retrieve_continue() (v2.14.0 / v2.15.0; reference/ffa.md §5.4). The order a partition's
+ * request meets the rules in: the API checks (registers, length, TX, copy, RX busy, sanity, handle's
+ * world), the handle, sending complete, then ffa_memory_retrieve_validate() (length, sender DENIED,
+ * transaction type, tag, caller a borrower, flags, NS bit, attributes), then the access list
+ * (retrieve_access.ts), then device-as-Normal (DENIED) and the retriever's current mode (DENIED).
+ * A LEND retrieved with the transaction type SHARE is therefore refused as "transaction-type" before
+ * any permission is looked at; a LEND retrieved as LEND with instruction access NOT_SPECIFIED (OP-TEE
+ * 4.9's request) passes validate and is refused by the access list.
  */
 import {
   FFA_ABORTED,
@@ -21,7 +28,7 @@ import {
 import { MTD_EMAD_COUNT } from "../../abi/ffa/layout.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
-import { MM_MODE_SHARED, MM_MODE_UNOWNED } from "../spmc/page_state.ts";
+import { MM_MODE_D, MM_MODE_SHARED, MM_MODE_UNOWNED } from "../spmc/page_state.ts";
 import { CallCtx, ffaMemFragTx, ffaMemRetrieveResp, hex, w } from "../spmc/regs.ts";
 import type { ShareState } from "../spmc/share_state.ts";
 import { MM_PPOOL_ENTRY_SIZE } from "../spmc/spmc.ts";
@@ -29,6 +36,7 @@ import { attributesValidate } from "./attributes.ts";
 import type { HafniumSpmc } from "./hafnium.ts";
 import { permissionsToMode } from "./modes.ts";
 import { poolCopy, readRegion, sanityCheck, type HfRegion } from "./region.ts";
+import { rmeSupported } from "./memory_protect.ts";
 import { validateAccessList } from "./retrieve_access.ts";
 import { buildRetrieveResponse, responseOffset } from "./retrieve_resp.ts";
 import { retrieveComplete } from "./release.ts";
@@ -147,10 +155,20 @@ function partitionRetrieve(
     );
   const v = retrieveValidate(ctx, ep, state, req);
   if (typeof v !== "number") return v;
-  const access = validateAccessList(ctx, ep, state, req);
+  const access = validateAccessList(ctx, ep, state, req, rmeSupported(hf.machine));
   if ("error" in access) return access.error;
   const receiver = access.receiver;
   let mode = permissionsToMode(access.permissions, state.senderOrigMode);
+  // Memory type precedence: device memory (or a device-typed send) can't be retrieved as Normal.
+  if (
+    unpackMemAttributes(req.attributes).type === "normal" &&
+    ((state.senderOrigMode & MM_MODE_D) !== 0 || unpackMemAttributes(state.attributes).type === "device")
+  )
+    return ctx.reject(
+      FFA_DENIED,
+      "retrieve-device-as-normal",
+      "retrieving device memory as Normal memory is not allowed",
+    );
   // ffa_retrieve_check_transition(): an SP must not have the memory mapped already.
   if (ep.secure && receiver.mode !== 0)
     return ctx.reject(

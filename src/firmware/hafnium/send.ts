@@ -170,6 +170,7 @@ export function memSend(
       `all ${hf.limits.maxShares} share states are in use`,
     );
   if (region.fragmentLength === region.totalLength) return sendComplete(hf, ctx, ep, state);
+  // ffa_memory_send(): w1/w2 handle, w3 fragment offset, w4 = sender_to_ret << 16 (as in FRAG_TX).
   return ffaMemFragRx(state.handle, fragmentLength, ep.secure ? 0 : region.sender);
 }
 
@@ -277,7 +278,10 @@ function sendValidate(ctx: CallCtx, ep: SpmcEndpoint, r: HfRegion, func: ShareFu
   return null;
 }
 
-/** api_ffa_mem_frag_tx() + ffa_memory_send_continue(). */
+/**
+ * api_ffa_mem_frag_tx() + ffa_memory_send_continue(): the answer is FFA_SUCCESS once the last
+ * fragment is in, else FFA_MEM_FRAG_RX {w1/w2 handle, w3 next offset, w4 sender << 16}.
+ */
 export function fragTx(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: SmcRegs): SmcRegs {
   const handle = BigInt(w(regs, 1)) | (BigInt(w(regs, 2)) << 32n);
   const fragmentLength = w(regs, 3);
@@ -323,5 +327,7 @@ export function fragTx(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: Sm
   let received = 0;
   for (const f of state.fragments) received += f.length;
   if (received === state.constituentCount) return sendComplete(hf, ctx, ep, state);
-  return ffaMemFragRx(handle, state.bytesReceived);
+  // ffa_memory_send_continue(): "sender_to_ret" is the descriptor's sender when the caller is the other
+  // world (HF_OTHER_WORLD_ID: the normal world at the SPMC), 0 at the virtual instance; w4 = it << 16.
+  return ffaMemFragRx(handle, state.bytesReceived, ep.secure ? 0 : state.sender);
 }

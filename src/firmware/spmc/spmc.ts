@@ -61,6 +61,14 @@ export abstract class Spmc {
   readonly lastRejectionOf = new Map<number, Rejection | null>();
   /** Calls handled, per function ID. */
   readonly calls = new Map<number, number>();
+  /**
+   * Rejected calls, from any endpoint, keyed `"<FFA function name>: <rule>"` (e.g.
+   * `"FFA_MEM_RETRIEVE_REQ_32: retrieve-instruction-access-not-specified"`): one count per call that
+   * ended with a rule's FFA_ERROR (CallCtx.reject()), so a run's summary can say which rule refused
+   * what. Answers that carry no rule (FFA_VERSION's NOT_SUPPORTED in w0, a partition's own direct
+   * response) are not rejections of the SPMC's and are not counted.
+   */
+  readonly rejections = new Map<string, number>();
   readonly #cpuS: number;
 
   constructor(
@@ -132,6 +140,10 @@ export abstract class Spmc {
     }
     this.lastRejection = ctx.rejection;
     this.lastRejectionOf.set(ep.id, ctx.rejection);
+    if (ctx.rejection) {
+      const key = `${ffaFuncName(fid) ?? hex(fid)}: ${ctx.rejection.rule}`;
+      this.rejections.set(key, (this.rejections.get(key) ?? 0) + 1);
+    }
     if (this.sim.trace.listening) {
       this.sim.trace.emit("firmware", "ffa", {
         from: hex(ep.id),

@@ -8,6 +8,7 @@
  * - "secure-on-release": OP-TEE zeroes the range before it leaves protection — with Hafnium at
  *   RELEASE_PROTMEM before FFA_MEM_RELINQUISH; as its own SPMC inside plat_set_protmem_range(NS_SHM)
  *   at FFA_MEM_RECLAIM, before the firewall is reopened.
+ * Under Hafnium it also chooses the retrieve request it sends (`opteeRetrieve`, sel2_mobj.ts).
  * With `platform.opteeAbi: "smc"` it also takes OP-TEE's SMC function ids from EL3 (smc_boot.ts).
  */
 import { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
@@ -20,7 +21,7 @@ import type { MobjFfaOps } from "./mobj.ts";
 import { OpteeSecure, type ScrubPolicy } from "./optee.ts";
 import { USE_CASE_MASTERS } from "./plat_protmem.ts";
 import { Sel1Mobjs } from "./sel1_mobj.ts";
-import { Sel2Mobjs } from "./sel2_mobj.ts";
+import { Sel2Mobjs, type OpteeRetrieve } from "./sel2_mobj.ts";
 import { bootOpteeSmc } from "./smc_boot.ts";
 import { opteeDirectRequestHandler } from "./thread_spmc.ts";
 
@@ -29,8 +30,12 @@ export interface OpteeBootOptions {
   readonly scrub?: ScrubPolicy;
   /** min_mem_sz per OPTEE_MSG_PROTMEM_* use case, overriding the platform's (config.ts). */
   readonly protmemSizes?: ProtmemSizes;
-  /** Retrieve request under an S-EL2 SPMC (scenario `policy.optee_retrieve`); default "upstream". */
-  readonly opteeRetrieve?: "upstream" | "fixed";
+  /**
+   * The retrieve request under an S-EL2 SPMC (scenario `policy.optee_retrieve`; sel2_mobj.ts): default
+   * "upstream", OP-TEE 4.9's request (which Hafnium refuses for lent memory); "fixed" asks RW + NX.
+   * Ignored when OP-TEE is its own SPMC (nothing is retrieved).
+   */
+  readonly opteeRetrieve?: OpteeRetrieve;
 }
 
 export function bootOptee(sim: Sim, machine: Machine, spmc: Spmc, opts: OpteeBootOptions = {}): OpteeSecure {
@@ -44,7 +49,7 @@ export function bootOptee(sim: Sim, machine: Machine, spmc: Spmc, opts: OpteeBoo
   }
   let mobjs: MobjFfaOps;
   if (spmc instanceof OpteeSel1Spmc) mobjs = new Sel1Mobjs(spmc);
-  else if (spmc.flavor === "hafnium") mobjs = new Sel2Mobjs(machine, spmc);
+  else if (spmc.flavor === "hafnium") mobjs = new Sel2Mobjs(machine, spmc, opts.opteeRetrieve ?? "upstream");
   else throw new Error(`bootOptee: unknown SPMC flavor ${spmc.flavor}`);
   const os = new OpteeSecure(sim, machine, mobjs, configs, scrub);
   if (spmc instanceof OpteeSel1Spmc && scrub === "secure-on-release") {
