@@ -19,6 +19,9 @@ export function summaryLine(r: RunResult): string {
   );
 }
 
+/** Finding details printed per invariant id. */
+const DETAILS_PER_ID = 6;
+
 export function summaryText(r: RunResult): string {
   const out: string[] = [];
   out.push(`scenario   ${r.scenario}  (${r.file})`);
@@ -60,8 +63,14 @@ export function summaryText(r: RunResult): string {
   for (const [id, n] of Object.entries(r.findings)) {
     if (n > 0) out.push(`  ${id}: ${n} — ${INVARIANTS[id as keyof typeof INVARIANTS] ?? ""}`);
   }
-  for (const f of r.findingDetails.slice(0, 10))
+  // The first few of each id, so a flood of one kind does not hide another.
+  const shown = new Map<string, number>();
+  for (const f of r.findingDetails) {
+    const n = shown.get(f.id) ?? 0;
+    if (n >= DETAILS_PER_ID) continue;
+    shown.set(f.id, n + 1);
     out.push(`    at ${formatDuration(f.t)} [${f.task}] ${f.id}: ${f.message}`);
+  }
   for (const e of r.expectations) {
     out.push(`expect     ${e.id} ${e.expected}: ${e.actual} ${e.ok ? "ok" : "✗"}`);
   }

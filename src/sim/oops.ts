@@ -19,6 +19,6 @@ export class Oops extends Error {
     /** The line the kernel prints, e.g. "kernel BUG at lib/genalloc.c!". */
     readonly what: string,
   ) {
-    super(`${what} in ${fn}()`);
+    super(what.includes(`${fn}()`) ? what : `${what} in ${fn}()`);
   }
 }

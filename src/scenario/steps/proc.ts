@@ -8,7 +8,7 @@
  * - proc: player
  *   ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 4MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }
  *   save: buf                                     # the fd the kernel wrote into the struct
- *   expect: ok                                    # or an errno name
+ *   expect: ok                                    # or an errno name, or killed (an oops)
  * - proc: player
  *   mmap: { fd: $buf, length: 4096 }              # prot default PROT_READ|PROT_WRITE, flags MAP_SHARED
  * ```
@@ -86,7 +86,8 @@ const schema = z
         message: "expected a name such as heap or frame0 (without $: later steps read it as $NAME)",
       })
       .optional(),
-    expect: z.enum(["ok", ...Object.keys(ERRNO)] as [string, ...string[]]).optional(),
+    // `killed`: the call oopses in the kernel and its task dies there (sim/oops.ts).
+    expect: z.enum(["ok", ...Object.keys(ERRNO), "killed"] as [string, ...string[]]).optional(),
   })
   .describe("A system call as a user process.");
 
