@@ -147,7 +147,7 @@ const BAD: { name: string; text: string; message: string }[] = [
     name: "an unknown errno in expect",
     text: "steps:\n  - proc: player\n    close: 3\n    expect: EFOO\n",
     message:
-      's.yaml:4:13: steps[0].expect: expected one of ok, EPERM, ENOENT, ESRCH, EINTR, EIO, ENXIO, E2BIG, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, ENODEV, EINVAL, ENFILE, EMFILE, ENOTTY, ENOSPC, ERANGE, ENOSYS, ENODATA, EOVERFLOW, EOPNOTSUPP, ETIMEDOUT, ECANCELED, got "EFOO"',
+      's.yaml:4:13: steps[0].expect: expected one of ok, EPERM, ENOENT, ESRCH, EINTR, EIO, ENXIO, E2BIG, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, ENODEV, EINVAL, ENFILE, EMFILE, ENOTTY, ENOSPC, ERANGE, ENOSYS, ENODATA, EOVERFLOW, EOPNOTSUPP, ETIMEDOUT, ECANCELED, killed, got "EFOO"',
   },
   {
     name: "two actions in one step",

@@ -12,7 +12,7 @@ import { PAGE_SIZE } from "../../hw/platform.ts";
 import { TAINT_CLEAN } from "../../hw/frames.ts";
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import { cmaAlloc, cmaRelease, type Cma } from "../mm/cma.ts";
-import { GFP_KERNEL, type Gfp } from "../mm/gfp.ts";
+import { GFP_KERNEL, ZONE_DMA, ZONE_DMA_LIMIT, type Gfp } from "../mm/gfp.ts";
 import type { Mm } from "../mm/mm.ts";
 
 /** CONFIG_CMA_ALIGNMENT default. */
@@ -35,15 +35,34 @@ export function getOrder(size: number): number {
   return o;
 }
 
-/** dma_alloc_pages(dev, size, &dma_handle, dir, gfp): the buffer, or null. */
+/** DMA_BIT_MASK(bits) as the highest reachable byte address. */
+function dmaLimit(maskBits: number): number {
+  return maskBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** maskBits - 1;
+}
+
+/**
+ * dma_alloc_pages(dev, size, &dma_handle, dir, gfp) → dma_direct_alloc_pages() →
+ * __dma_direct_alloc_pages() (kernel/dma/direct.c): the buffer, or null. The device's coherent DMA
+ * mask (`maskBits`, e.g. OP-TEE's PA width through optee_set_dma_mask()) bounds where the pages may
+ * lie: dma_direct_optimal_gfp_mask() picks ZONE_DMA for a mask of 32 bits or less; CMA pages outside
+ * the mask go back (dma_coherent_ok() fails → dma_free_contiguous()); buddy pages outside it go back
+ * and the allocation retries from ZONE_DMA. The buddy fallback asks for get_order(size) pages: above
+ * MAX_PAGE_ORDER that is a WARN_ON_ONCE_GFP and NULL (page_alloc.ts).
+ */
 export function* dmaAllocPages(
   mm: Mm,
   size: number,
   gfp: Gfp = GFP_KERNEL,
   devCma: Cma | null = null,
+  maskBits = 64,
 ): Sleeps<DmaPages | null> {
   const machine: Machine = mm.machine;
-  const count = Math.ceil(size / PAGE_SIZE);
+  size = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE; // __dma_alloc_pages(): PAGE_ALIGN(size)
+  const count = size / PAGE_SIZE;
+  const limit = dmaLimit(maskBits);
+  const coherentOk = (f: number, bytes: number) => machine.frames.paOf(f) + bytes - 1 <= limit;
+  if (limit < ZONE_DMA_LIMIT && gfp.highestZone > ZONE_DMA)
+    gfp = { ...gfp, name: `${gfp.name}|GFP_DMA`, highestZone: ZONE_DMA };
   let frame = -1;
   let cma: Cma | null = null;
   // dma_alloc_contiguous(): only for blocking callers, and never for a single page without a device area.
@@ -51,14 +70,25 @@ export function* dmaAllocPages(
   if (gfp.canBlock && area && (devCma !== null || size > PAGE_SIZE)) {
     const align = Math.min(getOrder(size), CONFIG_CMA_ALIGNMENT);
     frame = yield* cmaAlloc(mm, area, count, align, gfp.noWarn);
+    if (frame >= 0 && !coherentOk(frame, size)) {
+      cmaRelease(mm, area, frame, count);
+      frame = -1;
+    }
     if (frame >= 0) cma = area;
   }
   let pages = count;
   if (frame < 0) {
     const order = getOrder(size);
-    frame = mm.buddy.allocPages(order, gfp);
     pages = 1 << order;
-    yield sleep(150);
+    for (;;) {
+      frame = mm.buddy.allocPages(order, gfp);
+      yield sleep(150);
+      if (frame < 0 || coherentOk(frame, pages * PAGE_SIZE)) break;
+      mm.buddy.freePages(frame, order);
+      frame = -1;
+      if (gfp.highestZone === ZONE_DMA) break;
+      gfp = { ...gfp, name: `${gfp.name}|GFP_DMA`, highestZone: ZONE_DMA };
+    }
     if (frame < 0) return null;
   }
   const pa = machine.frames.paOf(frame);

@@ -27,6 +27,7 @@ export class Mm {
     const f = machine.frames;
     const platform = machine.platform;
     this.buddy = new BuddyAllocator(f, platform.maxOrder);
+    this.buddy.warnOnce = (site, message) => sim.warnOnce(site, message);
     const reserved: { name: string; start: number; end: number }[] = [
       { name: "kernel", start: 0, end: KERNEL_RESERVED_BYTES / PAGE_SIZE },
     ];

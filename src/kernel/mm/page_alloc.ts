@@ -28,6 +28,8 @@ export const PCP_BATCH = 63;
 export const PCP_HIGH = 6 * PCP_BATCH;
 
 export class BuddyAllocator extends FreeArea {
+  /** Where the allocator's WARN_ON_ONCE()s go (the kernel's sim.warnOnce; none in bare mm tests). */
+  warnOnce: ((site: string, message: string) => void) | null = null;
   /** The per-cpu lists (order 0) per pcp migratetype, as stacks. */
   readonly #pcp: Int32Array[];
   readonly #pcpLen = new Int32Array(3);
@@ -43,7 +45,14 @@ export class BuddyAllocator extends FreeArea {
    * model them). Order-0 requests use the per-cpu list.
    */
   allocPages(order: number, gfp: Gfp): number {
+    // __alloc_pages_noprof(): "There are several places where we assume that the order value is sane
+    // so bail out early if the request is out of bound" — WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp).
     if (order > this.maxOrder) {
+      if (!gfp.noWarn)
+        this.warnOnce?.(
+          "__alloc_pages_noprof:order",
+          `WARNING: at mm/page_alloc.c __alloc_pages_noprof(): WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER): order ${order} > ${this.maxOrder} (${gfp.name})`,
+        );
       this.stats.failures++;
       return -1;
     }
