@@ -62,7 +62,12 @@ export interface MobjFfaOps {
    * leave OP-TEE in this call (S-EL2: before FFA_MEM_RELINQUISH) — where the scrub policy zeroes.
    */
   unregisterByCookie(cookie: bigint, beforeGiveBack: (m: MobjRef) => Sleeps<void>): Sleeps<number>;
-  /** An assigned protected-memory object by cookie without retrieving (for TAs); null if none. */
+  /**
+   * A protected-memory object OP-TEE holds after a successful ASSIGN_PROTMEM, by cookie, without
+   * retrieving (for TAs; upstream a TA's FMEM goes through mobj_ffa_get_by_cookie(), which finds it on
+   * the inactive list); null if none. As SPMC: assigned_use_case set; under Hafnium: any prm held
+   * (4.9 leaves assigned_use_case unset on the retrieving assign, sel2_mobj.ts).
+   */
   findProtmem(cookie: bigint): MobjRef | null;
 }
 
