@@ -7,7 +7,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { describeDescriptor, describeRelinquish, isFfaVersion, parseHexOrBytes } from "../abi/ffa/index.ts";
+import {
+  FFA_MEM_CALL_NAMES,
+  FFA_SPMCS,
+  describeDescriptor,
+  describeDescriptorForCall,
+  describeRelinquish,
+  isFfaVersion,
+  parseHexOrBytes,
+  parseMemCall,
+} from "../abi/ffa/index.ts";
 import { INVARIANTS } from "../check/invariants.ts";
 import { chromeTrace } from "../report/chrome-trace.ts";
 import { ftraceText } from "../report/ftrace.ts";
@@ -161,12 +170,34 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command("decode")
     .description(
       "decode an FF-A memory transaction descriptor (or, with --relinquish, a relinquish descriptor) and " +
-        "print every field and every validation problem as JSON; exit 1 when it has problems",
+        "print every field and every validation problem as JSON; exit 1 when it has problems. With --call, " +
+        "the problems are that call's rules as the SPMC applies them",
     )
     .argument("<bytes>", "hex bytes (spaces and 0x prefixes allowed), or @FILE holding hex text or raw bytes")
     .addOption(new Option("--version <v>", "descriptor layout").choices(["1.0", "1.1", "1.2"]).default("1.2"))
     .option("--relinquish", "decode an ffa_mem_relinquish descriptor instead")
-    .action((input: string, opts: { version: string; relinquish?: boolean }) => {
+    .option(
+      "--call <name>",
+      `check with this call's rules at Hafnium and TF-A: ${FFA_MEM_CALL_NAMES.join(", ")} ` +
+        "(FFA_ prefix and _32/_64 suffix optional)",
+    )
+    .addOption(
+      new Option("--spmc <name>", "with --call: whose rules give the problems and the exit status")
+        .choices(FFA_SPMCS)
+        .default("hafnium"),
+    )
+    .action((input: string, opts: { version: string; relinquish?: boolean; call?: string; spmc: string }) => {
+      const call = opts.call === undefined ? undefined : parseMemCall(opts.call);
+      if (opts.call !== undefined && call === undefined) {
+        throw new UsageError(
+          `unknown --call ${opts.call}: expected ${FFA_MEM_CALL_NAMES.join(", ")} (FFA_ prefix and _32/_64 suffix optional)`,
+        );
+      }
+      if (call !== undefined && opts.relinquish) {
+        throw new UsageError(
+          "--call checks a memory transaction descriptor; it does not apply to --relinquish",
+        );
+      }
       let raw: string | Uint8Array = input;
       if (input.startsWith("@")) {
         try {
@@ -180,9 +211,12 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       const bytes = parseHexOrBytes(raw);
       if (!bytes.ok) throw new UsageError(`not hex bytes: ${bytes.error.why}`);
       if (!isFfaVersion(opts.version)) throw new UsageError(`unknown FF-A version ${opts.version}`);
+      const spmc = opts.spmc === "tf-a" ? "tf-a" : "hafnium";
       const out = opts.relinquish
         ? describeRelinquish(bytes.value)
-        : describeDescriptor(bytes.value, opts.version);
+        : call !== undefined
+          ? describeDescriptorForCall(bytes.value, opts.version, call, spmc)
+          : describeDescriptor(bytes.value, opts.version);
       io.out(JSON.stringify(out, null, 2) + "\n");
       const problems = out.problems;
       setCode(Array.isArray(problems) && problems.length > 0 ? 1 : 0);

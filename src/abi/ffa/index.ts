@@ -40,4 +40,20 @@ export {
   type RelinquishInput,
   type RelinquishOverrides,
 } from "./relinquish.ts";
-export { describeDescriptor, describeRelinquish, parseHexOrBytes, type Json } from "./json.ts";
+export { FFA_MEM_CALL_NAMES, parseMemCall, type FfaMemCall } from "./call.ts";
+export {
+  FFA_SPMCS,
+  callNotChecked,
+  validateCall,
+  type CallOptions,
+  type CallProblem,
+  type CallVerdict,
+  type FfaSpmc,
+} from "./validate_call.ts";
+export {
+  describeDescriptor,
+  describeDescriptorForCall,
+  describeRelinquish,
+  parseHexOrBytes,
+  type Json,
+} from "./json.ts";

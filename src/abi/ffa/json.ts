@@ -1,7 +1,8 @@
 /**
  * JSON views of FF-A descriptors for `rstmem ffa decode HEX|@FILE [--version 1.0|1.1|1.2]`: every
  * field named in spec spelling, handles and addresses as hex strings, typed forms next to the raw
- * numbers, and every problem validateMemRegion() finds. Output is plain JSON (no bigint).
+ * numbers, and every problem validateMemRegion() finds — or, with `--call NAME`, the call's rules as
+ * the SPMCs apply them (validateCall()). Output is plain JSON (no bigint).
  */
 
 import {
@@ -9,6 +10,7 @@ import {
   unpackMemAttributes,
   FFA_MEM_RETRIEVE_SELF_BORROWER,
 } from "./attributes.ts";
+import type { FfaMemCall } from "./call.ts";
 import { unpackMemRegionFlags, unpackRelinquishFlags } from "./flags.ts";
 import { ffaHandleHex, ffaMemoryHandleAllocator } from "./handle.ts";
 import { FFA_PAGE_SIZE } from "./layout.ts";
@@ -16,6 +18,14 @@ import { decodeMemRegion, emadOffsetOf } from "./mem_region.ts";
 import type { Decoded, FfaProblem } from "./problem.ts";
 import { decodeRelinquish, validateRelinquish } from "./relinquish.ts";
 import { validateMemRegion, type ValidateOptions } from "./validate.ts";
+import {
+  callNotChecked,
+  validateCall,
+  type CallOptions,
+  type CallProblem,
+  type CallVerdict,
+  type FfaSpmc,
+} from "./validate_call.ts";
 import type { FfaVersion } from "./version.ts";
 
 /** A JSON value. */
@@ -121,6 +131,55 @@ export function describeDescriptor(
           })),
         };
   out.problems = validateMemRegion(d, version, options).map(problemJson);
+  return out;
+}
+
+function callProblemJson(p: CallProblem): Json {
+  return { field: p.field, offset: p.offset, rule: p.rule, why: p.why, error: p.error, source: p.source };
+}
+
+function verdictJson(v: CallVerdict, func: FfaMemCall["func"]): Json {
+  return {
+    valid: v.problems.length === 0,
+    problems: v.problems.map(callProblemJson),
+    notes: v.notes.slice(),
+    not_checked: callNotChecked(func, v.spmc).slice(),
+  };
+}
+
+/**
+ * As {@link describeDescriptor}, with the rules of `call` as the SPMCs apply them (validateCall()):
+ * `call` holds Hafnium's and TF-A's verdicts, and `problems` is the verdict of `spmc` (default
+ * Hafnium), each problem with the FF-A error the SPMC answers and the function that applies the rule.
+ * A descriptor that does not decode keeps its decode error as its only problem.
+ */
+export function describeDescriptorForCall(
+  bytes: Uint8Array,
+  version: FfaVersion,
+  call: FfaMemCall,
+  spmc: FfaSpmc = "hafnium",
+  options: CallOptions = {},
+): { [key: string]: Json } {
+  const out = describeDescriptor(bytes, version);
+  const head: { [key: string]: Json } = {
+    name: call.name,
+    id: hexN(call.id, 8),
+    decided_by: spmc,
+  };
+  const decoded = decodeMemRegion(bytes, version);
+  if (!decoded.ok) {
+    const problems = out.problems;
+    delete out.problems;
+    out.call = head;
+    out.problems = problems;
+    return out;
+  }
+  const verdicts = validateCall(bytes, decoded.value, version, call.func, options);
+  head.hafnium = verdictJson(verdicts.hafnium, call.func);
+  head.tf_a = verdictJson(verdicts["tf-a"], call.func);
+  delete out.problems; // re-added last, after `call`
+  out.call = head;
+  out.problems = verdicts[spmc].problems.map(callProblemJson);
   return out;
 }
 
