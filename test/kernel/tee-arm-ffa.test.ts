@@ -40,8 +40,8 @@ describe("arm_ffa driver", () => {
     expect(drv.probe.txPa).toBe(nwd.desc.txPa);
     expect(drv.version).toBe(nwd.layout);
     expect(drv.memOpsNative).toBe(true);
-    const optee = drv.partitions.find((p) => p.uuid.every((w, i) => w === OPTEE_FFA_UUID_WORDS[i]));
-    expect(optee?.id).toBe(0x8001);
+    const optee = drv.devices.find((d) => d.uuid.every((w, i) => w === OPTEE_FFA_UUID_WORDS[i]));
+    expect(optee?.vmId).toBe(0x8001);
   });
 
   it("ffa_memory_attributes_get(): 0 for LEND, Normal WB inner-shareable (0x2f) for SHARE", () => {

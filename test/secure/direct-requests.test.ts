@@ -1,9 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  FFA_MSG_SEND_DIRECT_RESP_32,
-  FFA_MSG_SEND_DIRECT_RESP_64,
-  FFA_NOT_SUPPORTED,
-} from "../../src/abi/ffa/index.ts";
+import { FFA_MSG_SEND_DIRECT_RESP_32, FFA_MSG_SEND_DIRECT_RESP_64 } from "../../src/abi/ffa/index.ts";
 import {
   OPTEE_FFA_EXCHANGE_CAPABILITIES,
   OPTEE_FFA_GET_API_VERSION,
@@ -53,10 +49,10 @@ describe.each(FLAVORS)("OP-TEE direct requests on %s (%s)", (preset, flavor) => 
     expect(w(out, 3)).toBe(1);
   });
 
-  it("an unknown service id is FFA_NOT_SUPPORTED in w3", () => {
+  it("an unknown blocking service id is TEE_ERROR_BAD_PARAMETERS in w3 (handle_blocking_call())", () => {
     const { sys } = boot(preset);
     const out = run(sys, () => direct(sys, [0x42]));
-    expect(w(out, 3)).toBe(FFA_NOT_SUPPORTED >>> 0);
+    expect(w(out, 3)).toBe(TEE_ERROR_BAD_PARAMETERS);
   });
 
   it("a yielding call with an unknown arg handle is refused without touching memory", () => {

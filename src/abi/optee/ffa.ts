@@ -24,11 +24,20 @@ export const OPTEE_FFA_RELEASE_PROTMEM = optee_ffa_blocking_call(8);
 
 /** Yielding call carrying an optee_msg_arg in shared memory: w4/w5 global handle, w6 offset. */
 export const OPTEE_FFA_YIELDING_CALL_WITH_ARG = optee_ffa_yielding_call(0);
+/** Resumes a yielding call after an RPC: w4..w6 MBZ, w7 the RPC's result. */
+export const OPTEE_FFA_YIELDING_CALL_RESUME = optee_ffa_yielding_call(1);
 export const OPTEE_FFA_YIELDING_CALL_RETURN_DONE = 0;
 export const OPTEE_FFA_YIELDING_CALL_RETURN_RPC_CMD = 1;
 export const OPTEE_FFA_YIELDING_CALL_RETURN_INTERRUPT = 2;
 
-/** Capability bits in w5 of OPTEE_FFA_EXCHANGE_CAPABILITIES. */
+/**
+ * Capability bits in w5 of OPTEE_FFA_EXCHANGE_CAPABILITIES. ARG_OFFSET: the optee_msg_arg may sit at a
+ * nonzero offset (w6) of its shared memory, so Linux packs several into one page (OPTEE_SHM_ARG_SHARED).
+ */
+export const OPTEE_FFA_SEC_CAP_ARG_OFFSET = 1 << 0;
 export const OPTEE_FFA_SEC_CAP_ASYNC_NOTIF = 1 << 1;
 export const OPTEE_FFA_SEC_CAP_RPMB_PROBE = 1 << 2;
 export const OPTEE_FFA_SEC_CAP_PROTMEM = 1 << 3;
+
+/** OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE: notification IDs the driver tries for its bottom half. */
+export const OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE = 64;

@@ -16,13 +16,7 @@
  *
  * Policy: the pool reads `policy.pool`; only "dynamic" (upstream) is built here.
  */
-import {
-  OPTEE_MSG_ATTR_TYPE_FMEM_OUTPUT,
-  OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
-  OPTEE_MSG_CMD_GET_PROTMEM_CONFIG,
-  memParam,
-  valueParam,
-} from "../../abi/optee/msg.ts";
+import { OPTEE_MSG_CMD_GET_PROTMEM_CONFIG } from "../../abi/optee/msg.ts";
 import { TEE_ERROR_SHORT_BUFFER } from "../../abi/optee/tee_result.ts";
 import { EINVAL, ENOMEM, ERRNO } from "../../abi/uapi/errno.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../hw/platform.ts";
@@ -39,14 +33,31 @@ import {
   type GenPoolWarn,
 } from "../mm/genalloc.ts";
 import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
-import { TEE_SHM_DYNAMIC, teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
 import {
-  OPTEE_ARG_PAGE_BUF_OFFSET,
-  OPTEE_MSG_FMEM_INVALID_GLOBAL_ID,
-  argPageRead,
+  TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT,
+  TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
+  teeParam,
+  type TeeParam,
+} from "../tee/tee_core.ts";
+import {
+  TEE_SHM_DYNAMIC,
+  teeShmAllocDmaMem,
+  teeShmAllocPrivBuf,
+  teeShmFree,
+  teeShmPut,
+  teeShmRead,
+  type TeeShm,
+} from "../tee/tee_shm.ts";
+import {
   msgArg,
-  opteeCallMsg,
+  opteeDoCallWithArg,
+  opteeFreeMsgArg,
+  opteeFromMsgParam,
+  opteeGetMsgArg,
+  opteeMsgArgRead,
+  opteeMsgArgWrite,
   opteeSetDmaMask,
+  opteeToMsgParam,
   type Optee,
 } from "./optee.ts";
 
@@ -200,41 +211,89 @@ const PROTMEM_POOL_OPS_DYN: TeeProtmemPoolOps = {
   destroyPool() {},
 };
 
+/** What get_protmem_config() returns through its pointers: min_size, pa_width and *ma_count. */
+interface ProtmemConfigOut {
+  rc: number;
+  minSize: number;
+  paWidth: number;
+  maCount: number;
+}
+
 /**
- * get_protmem_config(): OPTEE_MSG_CMD_GET_PROTMEM_CONFIG with params[0] VALUE_INOUT {a = use case}
- * and params[1] FMEM_OUTPUT (none when `maCount` is 0: the query). −ENOSPC with the count needed on
- * TEE_ERROR_SHORT_BUFFER, −EINVAL for any other error.
+ * get_protmem_config() — drivers/tee/optee/protmem.c (torvalds/linux v6.18), as written: with
+ * `memAttrs` and a nonzero `maCount`, the attribute buffer is a tee_shm_alloc_priv_buf(optee->ctx,
+ * ma_count * 4) — shared with the secure world by the FF-A pool (FFA_MEM_SHARE) — allocated before the
+ * message and passed as params[1] MEMREF_OUTPUT; without, params[1] is a MEMREF_OUTPUT with no shm and
+ * size 0 (the query). params[0] VALUE_INOUT {a = use case}. The message comes from optee_get_msg_arg()
+ * (the arg cache: over FF-A the first message allocates and shares its page). After the call: a
+ * result other than 0 or TEEC_ERROR_SHORT_BUFFER is −EINVAL; 0 with more attributes than asked for is
+ * −EINVAL; otherwise min_size = value.a, pa_width = value.c, *ma_count = memref.size / 4, and
+ * SHORT_BUFFER is −ENOSPC; else the attributes are copied out of the buffer. optee_free_msg_arg(), then
+ * tee_shm_free() of the buffer (FF-A: OPTEE_FFA_UNREGISTER_SHM, then FFA_MEM_RECLAIM).
  */
 export function* getProtmemConfig(
   optee: Optee,
   useCase: number,
   memAttrs: number[] | null,
   maCount: number,
-): Sleeps<{ rc: number; minSize: number; paWidth: number; maCount: number }> {
-  const withBuf = memAttrs !== null && maCount > 0;
-  const bufSize = withBuf ? maCount * 4 : 0;
-  const fmem = withBuf
-    ? memParam(OPTEE_MSG_ATTR_TYPE_FMEM_OUTPUT, OPTEE_ARG_PAGE_BUF_OFFSET, bufSize, optee.argPage.handle)
-    : memParam(OPTEE_MSG_ATTR_TYPE_FMEM_OUTPUT, 0, 0, OPTEE_MSG_FMEM_INVALID_GLOBAL_ID);
-  const fail = (rc: number) => ({ rc, minSize: 0, paWidth: 0, maCount });
-  const back = yield* opteeCallMsg(
-    optee,
-    msgArg(OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, [valueParam(OPTEE_MSG_ATTR_TYPE_VALUE_INOUT, useCase), fmem]),
-  );
-  if (typeof back === "number") return fail(back);
-  if (back.ret && back.ret !== TEE_ERROR_SHORT_BUFFER) return fail(-EINVAL);
-  const outSize = Number(back.params[1]?.u[1] ?? 0n);
-  if (!back.ret && memAttrs && maCount < Math.floor(outSize / 4)) return fail(-EINVAL);
-  const minSize = Number(back.params[0].u[0]);
-  const paWidth = Number(back.params[0].u[2]);
-  const count = Math.floor(outSize / 4);
-  if (back.ret === TEE_ERROR_SHORT_BUFFER) return { rc: -ENOSPC, minSize, paWidth, maCount: count };
-  if (memAttrs) {
-    const bytes = argPageRead(optee, OPTEE_ARG_PAGE_BUF_OFFSET, outSize);
-    const d = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < count; i++) memAttrs[i] = d.getUint32(4 * i, true);
+): Sleeps<ProtmemConfigOut> {
+  const params = [
+    teeParam(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, { a: BigInt(useCase) }),
+    teeParam(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT),
+  ];
+  let shmParam: TeeShm | null = null;
+  if (memAttrs && maCount) {
+    params[1].size = BigInt(maCount * 4);
+    const shm = yield* teeShmAllocPrivBuf(optee.ctx!, maCount * 4);
+    if (typeof shm === "number") return { rc: shm, minSize: 0, paWidth: 0, maCount };
+    shmParam = shm;
+    params[1].shm = shm;
   }
-  return { rc: 0, minSize, paWidth, maCount: count };
+  const out = yield* getProtmemConfigMsg(optee, params, memAttrs, maCount, shmParam);
+  // out_free_shm:
+  if (shmParam) yield* teeShmFree(shmParam);
+  return out;
+}
+
+/** get_protmem_config() from optee_get_msg_arg() to optee_free_msg_arg() (the out_free_msg label). */
+function* getProtmemConfigMsg(
+  optee: Optee,
+  params: TeeParam[],
+  memAttrs: number[] | null,
+  maCount: number,
+  shmParam: TeeShm | null,
+): Sleeps<ProtmemConfigOut> {
+  const ctx = optee.ctx!;
+  const out: ProtmemConfigOut = { rc: 0, minSize: 0, paWidth: 0, maCount };
+  const slot = yield* opteeGetMsgArg(ctx, params.length);
+  if (typeof slot === "number") return { ...out, rc: slot };
+  const mp = opteeToMsgParam(optee, params);
+  if (typeof mp === "number") out.rc = mp;
+  else {
+    opteeMsgArgWrite(optee, slot, msgArg(OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, mp));
+    out.rc = yield* opteeDoCallWithArg(optee, slot);
+  }
+  if (!out.rc) {
+    const back = opteeMsgArgRead(optee, slot);
+    if (back.ret && back.ret !== TEE_ERROR_SHORT_BUFFER) out.rc = -EINVAL;
+    else out.rc = opteeFromMsgParam(optee, params, back.params);
+    const size = Number(params[1].size);
+    if (!out.rc && !back.ret && memAttrs && maCount < Math.floor(size / 4)) out.rc = -EINVAL;
+    else if (!out.rc) {
+      out.minSize = Number(params[0].a);
+      out.paWidth = Number(params[0].c);
+      out.maCount = Math.floor(size / 4);
+      if (back.ret === TEE_ERROR_SHORT_BUFFER) out.rc = -ENOSPC;
+      else if (memAttrs && shmParam) {
+        // memcpy(mem_attrs, tee_shm_get_va(shm_param, 0), params[1].u.memref.size)
+        const bytes = teeShmRead(shmParam, 0, size);
+        const d = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        for (let i = 0; i < Math.floor(size / 4); i++) memAttrs[i] = d.getUint32(4 * i, true);
+      }
+    }
+  }
+  yield* opteeFreeMsgArg(ctx, slot);
+  return out;
 }
 
 /** optee_protmem_alloc_dyn_pool(optee, id): the pool (no memory taken yet), or −errno. */

@@ -1,11 +1,14 @@
 /**
- * The TEE subsystem core — drivers/tee/tee_core.c, include/linux/tee_core.h: struct tee_device (the
- * /dev/teeN node, its mutex and shm IDR, num_users), struct tee_context (one per open), the file
- * operations of /dev/teeN and tee_ioctl(). Requests: TEE_IOC_VERSION and TEE_IOC_SHM_REGISTER_FD are
- * modelled; any request tee_ioctl() does not know is −EINVAL (linux-kernel.md §6). The session and
- * shm-alloc requests exist upstream but are not modelled: they answer −EINVAL with a rule saying so.
+ * The TEE subsystem core — drivers/tee/tee_core.c, include/linux/tee_core.h, include/linux/tee_drv.h:
+ * struct tee_device (the /dev/teeN node, its mutex, shm IDR and shm pool, num_users), struct
+ * tee_context (one per open), struct tee_param, the file operations of /dev/teeN and tee_ioctl(), and
+ * the in-kernel client API the OP-TEE driver's device enumeration uses (tee_client_open_context(),
+ * tee_client_open_session(), tee_client_invoke_func(), tee_client_close_session(),
+ * tee_client_close_context()). Requests: TEE_IOC_VERSION and TEE_IOC_SHM_REGISTER_FD are modelled; any
+ * request tee_ioctl() does not know is −EINVAL (linux-kernel.md §6). The session and shm-alloc
+ * requests exist upstream but are not modelled: they answer −EINVAL with a rule saying so.
  */
-import { EFAULT, EINVAL } from "../../abi/uapi/errno.ts";
+import { EFAULT, EINVAL, ENODEV } from "../../abi/uapi/errno.ts";
 import {
   decodeShmRegisterFdData,
   encodeShmRegisterFdData,
@@ -27,7 +30,7 @@ import type { File, FileOperations, Inode } from "../fs/file.ts";
 import { reject, type TaskStruct } from "../fs/task.ts";
 import { copyFromUser, copyToUser, type UserPtr } from "../fs/uaccess.ts";
 import type { Kernel } from "../kernel.ts";
-import { teeShmGetFd, teeShmPut, teeShmRegisterFd, type TeeShm } from "./tee_shm.ts";
+import { teeShmGetFd, teeShmPut, teeShmRegisterFd, type TeeShm, type TeeShmPool } from "./tee_shm.ts";
 import type { TeeDmaHeap } from "./tee_heap.ts";
 
 /** TEE_DESC_PRIVILEGED: the supplicant's device (/dev/teeprivN). */
@@ -42,11 +45,64 @@ export function* lockMaybeBoot(sim: Sim, m: Mutex): Sleeps<boolean> {
   return true;
 }
 
+/** TEE_IOCTL_PARAM_ATTR_TYPE_* — include/uapi/linux/tee.h. */
+export const TEE_IOCTL_PARAM_ATTR_TYPE_NONE = 0;
+export const TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT = 1;
+export const TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT = 2;
+export const TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT = 3;
+export const TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT = 5;
+export const TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT = 6;
+export const TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT = 7;
+/** TEE_IOCTL_LOGIN_PUBLIC — include/uapi/linux/tee.h. */
+export const TEE_IOCTL_LOGIN_PUBLIC = 0;
+
+/**
+ * struct tee_param: `attr` and the union, both members kept (u.value {a, b, c}; u.memref {shm_offs,
+ * size, shm}).
+ */
+export interface TeeParam {
+  attr: number;
+  a: bigint;
+  b: bigint;
+  c: bigint;
+  shm: TeeShm | null;
+  shmOffs: bigint;
+  size: bigint;
+}
+
+/** A zeroed struct tee_param of type `attr`, with the given fields. */
+export function teeParam(attr: number, init: Partial<Omit<TeeParam, "attr">> = {}): TeeParam {
+  return { attr, a: 0n, b: 0n, c: 0n, shm: null, shmOffs: 0n, size: 0n, ...init };
+}
+
+/** struct tee_ioctl_open_session_arg, as far as modelled (the in-kernel client's). */
+export interface TeeOpenSessionArg {
+  /** The TA's UUID as the 16 bytes of uuid_t. */
+  readonly uuid: Uint8Array;
+  readonly clntLogin: number;
+  cancelId: number;
+  session: number;
+  ret: number;
+  retOrigin: number;
+}
+
+/** struct tee_ioctl_invoke_arg, as far as modelled. */
+export interface TeeInvokeArg {
+  readonly func: number;
+  readonly session: number;
+  cancelId: number;
+  ret: number;
+  retOrigin: number;
+}
+
 /** struct tee_driver_ops, as far as modelled. */
 export interface TeeDriverOps {
   getVersion(teedev: TeeDevice): TeeIoctlVersionData;
   open?(ctx: TeeContext): Sleeps<number>;
   release?(ctx: TeeContext): Sleeps<void>;
+  openSession?(ctx: TeeContext, arg: TeeOpenSessionArg, params: TeeParam[]): Sleeps<number>;
+  closeSession?(ctx: TeeContext, session: number): Sleeps<number>;
+  invokeFunc?(ctx: TeeContext, arg: TeeInvokeArg, params: TeeParam[]): Sleeps<number>;
 }
 
 /** struct tee_desc */
@@ -82,6 +138,8 @@ export class TeeDevice {
   desc: TeeDesc | null;
   /** dma mask bits (dma_coerce_mask_and_coherent()). */
   dmaMaskBits = 32;
+  /** teedev->pool: the driver's shm pool (tee_device_alloc()), or null (the SMC ABI model has none). */
+  pool: TeeShmPool | null = null;
   /** Every live shm, for leak checks. */
   readonly shmsLive = new Set<TeeShm>();
   path = "";
@@ -167,8 +225,13 @@ export function* teedevOpen(teedev: TeeDevice): Sleeps<TeeContext | number> {
   return ctx;
 }
 
-/** tee_device_alloc() + tee_device_register(): /dev/teeN (or /dev/teeprivN) for a driver. */
-export function teeDeviceRegister(kernel: Kernel, desc: TeeDesc, driverData: unknown): TeeDevice | number {
+/** tee_device_alloc(desc, dev, pool, driver_data) + tee_device_register(): /dev/teeN (or /dev/teeprivN). */
+export function teeDeviceRegister(
+  kernel: Kernel,
+  desc: TeeDesc,
+  driverData: unknown,
+  pool: TeeShmPool | null = null,
+): TeeDevice | number {
   const sub = teeSubsysOf(kernel);
   const priv = (desc.flags & TEE_DESC_PRIVILEGED) !== 0;
   const base = priv ? TEE_NUM_DEVICES / 2 : 0;
@@ -180,11 +243,58 @@ export function teeDeviceRegister(kernel: Kernel, desc: TeeDesc, driverData: unk
     }
   if (id < 0) return -12; // -ENOMEM: "no free minor"
   const teedev = new TeeDevice(kernel, desc, id, driverData);
+  teedev.pool = pool;
   teedev.path = priv ? `/dev/teepriv${id - base}` : `/dev/tee${id}`;
   const node = kernel.vfs.registerDevice(teedev.path, TEE_FOPS, teedev);
   if (typeof node === "number") return node;
   sub.devices[id] = teedev;
   return teedev;
+}
+
+/**
+ * tee_client_open_context(start = NULL, match, data, vers): the first registered device whose version
+ * data `match` accepts, opened (teedev_open()); −ENODEV when none does.
+ */
+export function* teeClientOpenContext(
+  kernel: Kernel,
+  match: (v: TeeIoctlVersionData) => boolean,
+): Sleeps<TeeContext | number> {
+  const sub = teeSubsysOf(kernel);
+  for (const teedev of sub.devices) {
+    if (!teedev?.desc || !match(teedev.desc.ops.getVersion(teedev))) continue;
+    return yield* teedevOpen(teedev);
+  }
+  return -ENODEV;
+}
+
+/** tee_client_close_context() → teedev_close_context(): the context's reference goes. */
+export function* teeClientCloseContext(ctx: TeeContext): Sleeps {
+  yield* teedevCtxPut(ctx);
+}
+
+/** tee_client_open_session(): the driver's open_session, or −EINVAL without one. */
+export function* teeClientOpenSession(
+  ctx: TeeContext,
+  arg: TeeOpenSessionArg,
+  params: TeeParam[],
+): Sleeps<number> {
+  const op = ctx.teedev.desc?.ops.openSession;
+  if (!op) return -EINVAL;
+  return yield* op(ctx, arg, params);
+}
+
+/** tee_client_close_session() */
+export function* teeClientCloseSession(ctx: TeeContext, session: number): Sleeps<number> {
+  const op = ctx.teedev.desc?.ops.closeSession;
+  if (!op) return -EINVAL;
+  return yield* op(ctx, session);
+}
+
+/** tee_client_invoke_func() */
+export function* teeClientInvokeFunc(ctx: TeeContext, arg: TeeInvokeArg, params: TeeParam[]): Sleeps<number> {
+  const op = ctx.teedev.desc?.ops.invokeFunc;
+  if (!op) return -EINVAL;
+  return yield* op(ctx, arg, params);
 }
 
 function* teeOpen(inode: Inode, file: File, _current: TaskStruct): Sleeps<number> {

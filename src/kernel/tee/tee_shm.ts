@@ -1,16 +1,24 @@
 /**
- * struct tee_shm and what this model needs of drivers/tee/tee_shm.c: tee_shm_alloc_dma_mem() (a
- * dma_alloc_pages() buffer the TEE can be given, TEE_SHM_DMA_MEM), tee_shm_register_fd() (a tee_shm
- * over a dma-buf of a TEE heap, TEE_SHM_DMA_BUF, holding a dma-buf reference), tee_shm_get_fd() and
- * the tee_shm file (mmap of a registered dma-buf is refused), tee_shm_put() → tee_shm_release().
+ * struct tee_shm and what this model needs of drivers/tee/tee_shm.c (torvalds/linux v6.18):
+ * - tee_shm_alloc_kernel_buf() / tee_shm_alloc_priv_buf() → shm_alloc_helper(): a TEE_SHM_POOL shm
+ *   from the device's pool (teedev->pool->ops->alloc); the OP-TEE FF-A pool's alloc is
+ *   tee_dyn_shm_alloc_helper(): alloc_pages_exact(GFP_KERNEL | __GFP_ZERO), then the driver's
+ *   shm_register (FFA_MEM_SHARE); tee_shm_free() = tee_shm_put(), whose release gives it back
+ *   through pool->ops->free → tee_dyn_shm_free_helper() (the driver's shm_unregister, then the pages);
+ * - tee_shm_alloc_dma_mem() (a dma_alloc_pages() buffer the TEE can be given, TEE_SHM_DMA_MEM);
+ * - tee_shm_register_fd() (a tee_shm over a dma-buf of a TEE heap, TEE_SHM_DMA_BUF, holding a dma-buf
+ *   reference), tee_shm_get_fd() and the tee_shm file (mmap of a registered dma-buf is refused);
+ * - tee_shm_put() → tee_shm_release().
  *
  * The refcount is a sim refcount_t; tee_shm_put() takes teedev->mutex around the final decrement and
- * the IDR removal, as upstream does. The other kinds of tee_shm (pool, user-registered) are not modelled.
+ * the IDR removal, as upstream does. User-registered shms (tee_shm_register_user_buf()) and
+ * tee_shm_alloc_user_buf() are not modelled. alloc_pages_exact()'s trimming of the block's tail
+ * (make_alloc_exact()) is not modelled: the block is kept whole (every shm here is one page).
  */
 import { EINVAL, ENOMEM } from "../../abi/uapi/errno.ts";
 import { O_RDWR } from "../../abi/uapi/fcntl.ts";
 import { Refcount } from "../../sim/refcount.ts";
-import type { Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import { dmaAllocPages, dmaFreePages, type DmaPages } from "../dma/mapping.ts";
 import { dmaBufGet, dmaBufPut, type DmaBuf } from "../dma-buf/dma_buf.ts";
 import type { FilesStruct } from "../fs/fdtable.ts";
@@ -50,6 +58,10 @@ export class TeeShm {
   secWorldId = 0n;
   /** tee_shm_dma_mem: the pages dma_alloc_pages() gave. */
   dmaMem: DmaPages | null = null;
+  /** shm->pages of a pool shm: the first frame and the order of the block alloc_pages_exact() took. */
+  pagesFrame = -1;
+  pagesOrder = 0;
+  numPages = 0;
   /** tee_shm_dmabuf_ref: the dma-buf, its offset in the parent, and the parent (dynamic pools). */
   dmabuf: DmaBuf | null = null;
   offset = 0;
@@ -64,6 +76,123 @@ export class TeeShm {
   }
 }
 
+/** struct tee_shm_pool_ops: alloc(pool, shm, size, align) and free(pool, shm). */
+export interface TeeShmPoolOps {
+  alloc(pool: TeeShmPool, shm: TeeShm, size: number, align: number): Sleeps<number>;
+  free(pool: TeeShmPool, shm: TeeShm): Sleeps;
+}
+
+/** struct tee_shm_pool */
+export interface TeeShmPool {
+  readonly ops: TeeShmPoolOps;
+}
+
+/**
+ * shm_alloc_helper(ctx, size, align, flags, id): the device's pool allocates; −EINVAL when the device
+ * is going away or has no pool ("teedev has been detached from driver"), else the pool's errno.
+ */
+function* shmAllocHelper(
+  ctx: TeeContext,
+  size: number,
+  align: number,
+  flags: number,
+  id: number,
+): Sleeps<TeeShm | number> {
+  const teedev = ctx.teedev;
+  if (!teeDeviceGet(teedev)) return -EINVAL;
+  if (!teedev.pool) {
+    teeDevicePut(teedev);
+    return -EINVAL;
+  }
+  const shm = new TeeShm(ctx, flags);
+  shm.id = id;
+  const rc = yield* teedev.pool.ops.alloc(teedev.pool, shm, size, align);
+  if (rc) {
+    teeDevicePut(teedev);
+    return rc;
+  }
+  teedevCtxGet(ctx);
+  return shm;
+}
+
+/** tee_shm_alloc_kernel_buf(ctx, size): TEE_SHM_DYNAMIC | TEE_SHM_POOL, page aligned, registered. */
+export function* teeShmAllocKernelBuf(ctx: TeeContext, size: number): Sleeps<TeeShm | number> {
+  return yield* shmAllocHelper(ctx, size, 4096, TEE_SHM_DYNAMIC | TEE_SHM_POOL, -1);
+}
+
+/**
+ * tee_shm_alloc_priv_buf(ctx, size): TEE_SHM_PRIV | TEE_SHM_POOL, aligned to 2 * sizeof(long). "might
+ * not be registered in secure world in case the driver supports passing memory not registered in
+ * advance" — the FF-A driver's pool shares it all the same (optee_ffa_shm_register()).
+ */
+export function* teeShmAllocPrivBuf(ctx: TeeContext, size: number): Sleeps<TeeShm | number> {
+  return yield* shmAllocHelper(ctx, size, 16, TEE_SHM_PRIV | TEE_SHM_POOL, -1);
+}
+
+/** tee_shm_free() */
+export function* teeShmFree(shm: TeeShm): Sleeps {
+  yield* teeShmPut(shm);
+}
+
+/**
+ * tee_dyn_shm_alloc_helper(shm, size, align, shm_register): roundup(size, PAGE_SIZE) of zeroed pages
+ * (alloc_pages_exact(GFP_KERNEL | __GFP_ZERO)), then shm_register(ctx, shm, pages, nr_pages, kaddr)
+ * when given; its failure frees the pages and is returned.
+ */
+export function* teeDynShmAllocHelper(
+  shm: TeeShm,
+  size: number,
+  shmRegister: ((shm: TeeShm) => Sleeps<number>) | null,
+): Sleeps<number> {
+  const machine = shm.ctx.teedev.machine;
+  const nrPages = Math.max(1, Math.ceil(size / 4096));
+  const order = Math.ceil(Math.log2(nrPages));
+  const mm = shm.ctx.teedev.kernel.mm;
+  const frame = mm.buddy.allocPages(order, GFP_KERNEL);
+  if (frame < 0) return -ENOMEM;
+  shm.pagesFrame = frame;
+  shm.pagesOrder = order;
+  shm.paddr = machine.frames.paOf(frame);
+  shm.size = nrPages * 4096;
+  shm.numPages = nrPages;
+  yield sleep(machine.zeroPages(shm.paddr, shm.size)); // __GFP_ZERO
+  if (shmRegister) {
+    const rc = yield* shmRegister(shm);
+    if (rc) {
+      mm.buddy.freePages(frame, order);
+      shm.pagesFrame = -1;
+      return rc;
+    }
+  }
+  return 0;
+}
+
+/** tee_dyn_shm_free_helper(shm, shm_unregister): unregister (when given), then free_pages_exact(). */
+export function* teeDynShmFreeHelper(
+  shm: TeeShm,
+  shmUnregister: ((shm: TeeShm) => Sleeps<number>) | null,
+): Sleeps {
+  if (shmUnregister) yield* shmUnregister(shm);
+  if (shm.pagesFrame >= 0) shm.ctx.teedev.kernel.mm.buddy.freePages(shm.pagesFrame, shm.pagesOrder);
+  shm.pagesFrame = -1;
+}
+
+/** The cpu-ns master index (the kernel's accesses to shm memory through its linear map). */
+function cpuNs(shm: TeeShm): number {
+  return shm.ctx.teedev.machine.masterIndex("cpu-ns");
+}
+
+/** A kernel store into the shm at `offs` (through tee_shm_get_va()); the machine's access code. */
+export function teeShmWrite(shm: TeeShm, offs: number, bytes: Uint8Array): number {
+  if (offs < 0 || offs + bytes.length > shm.size) return -EINVAL;
+  return shm.ctx.teedev.machine.writeBytes(cpuNs(shm), shm.paddr + offs, bytes, { kernel: true });
+}
+
+/** A kernel load from the shm at `offs`. */
+export function teeShmRead(shm: TeeShm, offs: number, length: number): Uint8Array {
+  return shm.ctx.teedev.machine.readBytes(cpuNs(shm), shm.paddr + offs, length, { kernel: true }).bytes;
+}
+
 /**
  * tee_shm_alloc_dma_mem(ctx, page_count): dma_alloc_pages() on the TEE device. Any failure is
  * −ENOMEM (−EINVAL when the device is going away).
@@ -71,7 +200,13 @@ export class TeeShm {
 export function* teeShmAllocDmaMem(ctx: TeeContext, pageCount: number): Sleeps<TeeShm | number> {
   const teedev = ctx.teedev;
   if (!teeDeviceGet(teedev)) return -EINVAL;
-  const pages = yield* dmaAllocPages(teedev.kernel.mm, pageCount * 4096, GFP_KERNEL, null);
+  const pages = yield* dmaAllocPages(
+    teedev.kernel.mm,
+    pageCount * 4096,
+    GFP_KERNEL,
+    null,
+    teedev.dmaMaskBits,
+  );
   if (!pages) {
     teeDevicePut(teedev);
     return -ENOMEM;
@@ -92,6 +227,8 @@ function* teeShmRelease(teedev: TeeDevice, shm: TeeShm): Sleeps {
   } else if (shm.flags & TEE_SHM_DMA_BUF) {
     if (shm.dmabuf) yield* dmaBufPut(shm.dmabuf);
     shm.dmabuf = null;
+  } else if (shm.flags & TEE_SHM_POOL) {
+    if (teedev.pool) yield* teedev.pool.ops.free(teedev.pool, shm);
   }
   teedev.shmsLive.delete(shm);
   yield* teedevCtxPut(shm.ctx);

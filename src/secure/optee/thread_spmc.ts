@@ -1,37 +1,51 @@
 /**
- * OP-TEE's FF-A direct requests — core/arch/arm/kernel/thread_spmc.c handle_blocking_call() and
- * handle_yielding_call() → yielding_call_with_arg(); ids from core/include/optee_ffa.h (optee.md §2.1,
- * §2.4). The request's w3..w7 are data0..data4; the answer is FFA_MSG_SEND_DIRECT_RESP of the
- * request's width with sender and receiver swapped.
- * - GET_API_VERSION → w3 = 1, w4 = 0. GET_OS_VERSION → 4.9, build id 0.
- * - EXCHANGE_CAPABILITIES → w3 = 0, w4 = THREAD_RPC_MAX_NUM_PARAMS (4), w5 = OPTEE_FFA_SEC_CAP_PROTMEM
- *   (CFG_CORE_DYN_PROTMEM=y).
- * - UNREGISTER_SHM / RELEASE_PROTMEM (w4/w5 handle) → handle_unregister_shm(): 0 on success or
- *   ITEM_NOT_FOUND, FFA_BUSY when in use, FFA_INVALID_PARAMETERS otherwise.
- * - YIELDING_CALL_WITH_ARG (w4/w5 handle of the arg's shared memory, w6 offset) → the optee_msg_arg is
- *   read from shared memory, run by tee_entry_std(), written back; w3 = 0 (TEEC_SUCCESS), w4 =
- *   OPTEE_FFA_YIELDING_CALL_RETURN_DONE. An unknown handle or an arg outside the memory answers w3 =
- *   TEE_ERROR_BAD_PARAMETERS (ours: the status Linux's optee_ffa_yielding_call() reads as -EIO).
- * - anything else → w3 = FFA_NOT_SUPPORTED.
- * RPCs (OPTEE_FFA_YIELDING_CALL_RETURN_RPC_CMD) are not modelled: no command here needs one.
+ * OP-TEE's FF-A direct requests — core/arch/arm/kernel/thread_spmc.c (OP-TEE 4.9.0)
+ * optee_lsp_handle_direct_request() → handle_blocking_call() / handle_yielding_call(); ids from
+ * core/include/optee_ffa.h (optee.md §2.1, §2.4). Both FFA_MSG_SEND_DIRECT_REQ_32 (what Linux sends:
+ * ffa_abi.c sets mode_32bit) and _64 are taken; the request's w3..w7 are data0..data4, read as 32-bit
+ * values (the handlers take uint32_t arguments); the answer is FFA_MSG_SEND_DIRECT_RESP of the request's
+ * width (get_direct_resp_fid()) with sender and receiver swapped, w4..w7 zero where unused.
+ * - GET_API_VERSION → w3 = 1, w4 = 0. GET_OS_VERSION → 4.9, build id 0 (TEE_IMPL_GIT_SHA1 >> 32).
+ * - EXCHANGE_CAPABILITIES → w3 = 0, w4 = THREAD_RPC_MAX_NUM_PARAMS (4), w5 = OPTEE_FFA_SEC_CAP_ARG_OFFSET
+ *   | OPTEE_FFA_SEC_CAP_RPMB_PROBE (CFG_RPMB_ANNOUNCE_PROBE_CAP ?= y) | OPTEE_FFA_SEC_CAP_PROTMEM
+ *   (CFG_CORE_DYN_PROTMEM=y). OPTEE_FFA_SEC_CAP_ASYNC_NOTIF needs spmc_notif_is_ready (SEL1: the
+ *   platform's thread_spmc_set_async_notif_intid(); S-EL2: FFA_FEATURES(FFA_NOTIFICATION_SET)):
+ *   notifications are not modelled, so it is not reported.
+ * - UNREGISTER_SHM / RELEASE_PROTMEM (w4/w5 handle) → handle_unregister_shm(): 0 on TEE_SUCCESS or
+ *   TEE_ERROR_ITEM_NOT_FOUND, FFA_BUSY on TEE_ERROR_BUSY, FFA_INVALID_PARAMETERS otherwise.
+ * - ENABLE_ASYNC_NOTIF → spmc_enable_async_notif(): TEE_ERROR_NOT_IMPLEMENTED (notifications not ready).
+ * - any other blocking id → w3 = TEE_ERROR_BAD_PARAMETERS ("Unhandled blocking service ID").
+ * - a yielding id: OPTEE_FFA_YIELDING_CALL_WITH_ARG (w4/w5 handle of the arg's shared memory, w6
+ *   offset) → yielding_call_with_arg() → tee_entry_std(); its result in w3, w4..w7 = 0 (w4 =
+ *   OPTEE_FFA_YIELDING_CALL_RETURN_DONE) — thread_std_smc_entry(). An unknown handle, or an arg (with the
+ *   RPC arg after it) outside the memory, is TEE_ERROR_BAD_PARAMETERS. Another yielding id ends in
+ *   __thread_std_smc_entry()'s FFA_DENIED; OPTEE_FFA_YIELDING_CALL_RESUME finds no suspended thread
+ *   (no RPC is modelled) and answers TEE_ERROR_BAD_PARAMETERS.
+ * OP-TEE never answers FFA_YIELD or FFA_INTERRUPT here: its threads run a call to its end.
  */
-import { FFA_BUSY, FFA_INVALID_PARAMETERS, FFA_NOT_SUPPORTED } from "../../abi/ffa/index.ts";
+import { FFA_BUSY, FFA_DENIED, FFA_INVALID_PARAMETERS } from "../../abi/ffa/index.ts";
 import {
   decodeMsgArg,
   encodeMsgArg,
+  OPTEE_FFA_ENABLE_ASYNC_NOTIF,
   OPTEE_FFA_EXCHANGE_CAPABILITIES,
   OPTEE_FFA_GET_API_VERSION,
   OPTEE_FFA_GET_OS_VERSION,
   OPTEE_FFA_RELEASE_PROTMEM,
+  OPTEE_FFA_SEC_CAP_ARG_OFFSET,
   OPTEE_FFA_SEC_CAP_PROTMEM,
+  OPTEE_FFA_SEC_CAP_RPMB_PROBE,
   OPTEE_FFA_UNREGISTER_SHM,
   OPTEE_FFA_VERSION_MAJOR,
   OPTEE_FFA_VERSION_MINOR,
+  OPTEE_FFA_YIELDING_CALL_BIT,
+  OPTEE_FFA_YIELDING_CALL_RESUME,
   OPTEE_FFA_YIELDING_CALL_RETURN_DONE,
   OPTEE_FFA_YIELDING_CALL_WITH_ARG,
   OPTEE_MSG_ARG_HEADER_SIZE,
   optee_msg_get_arg_size,
   TEE_ERROR_BAD_PARAMETERS,
+  TEE_ERROR_NOT_IMPLEMENTED,
   TEE_SUCCESS,
 } from "../../abi/optee/index.ts";
 import { directRespFid, swapSrcDst, type PartitionHandler } from "../../firmware/spmc/partitions.ts";
@@ -50,6 +64,9 @@ export const OPTEE_OS_VERSION = { major: 4, minor: 9, buildId: 0 } as const;
 export const THREAD_RPC_MAX_NUM_PARAMS = 4;
 /** OPTEE_MSG_MAX_NUM_PARAMS is not bounded by the header; ours: what one page can hold. */
 const MAX_NUM_PARAMS = 127;
+/** handle_blocking_call()'s sec_caps for this build (see the header). */
+export const OPTEE_SEC_CAPS =
+  OPTEE_FFA_SEC_CAP_ARG_OFFSET | OPTEE_FFA_SEC_CAP_RPMB_PROBE | OPTEE_FFA_SEC_CAP_PROTMEM;
 
 /** The handler SPMCs deliver OP-TEE's direct requests to. */
 export function opteeDirectRequestHandler(os: OpteeSecure): PartitionHandler {
@@ -61,24 +78,35 @@ export function opteeDirectRequestHandler(os: OpteeSecure): PartitionHandler {
   };
 }
 
-/** w3..w7 of the answer. */
+/** w3..w7 of the answer: handle_yielding_call() for a yielding id, handle_blocking_call() otherwise. */
 function* dispatch(os: OpteeSecure, req: SmcRegs): Sleeps<number[]> {
   const id = w(req, 3);
+  if (id & (1 << OPTEE_FFA_YIELDING_CALL_BIT)) {
+    // thread_alloc_and_run() → __thread_std_smc_entry(w1, w3, w4, w5, w6, w7)
+    if (id === OPTEE_FFA_YIELDING_CALL_WITH_ARG)
+      return [
+        yield* yieldingCallWithArg(os, handleFrom(req, 4), w(req, 6)),
+        OPTEE_FFA_YIELDING_CALL_RETURN_DONE,
+      ];
+    if (id === OPTEE_FFA_YIELDING_CALL_RESUME) return [TEE_ERROR_BAD_PARAMETERS];
+    return [FFA_DENIED, OPTEE_FFA_YIELDING_CALL_RETURN_DONE];
+  }
   switch (id) {
     case OPTEE_FFA_GET_API_VERSION:
       return [OPTEE_FFA_VERSION_MAJOR, OPTEE_FFA_VERSION_MINOR];
     case OPTEE_FFA_GET_OS_VERSION:
       return [OPTEE_OS_VERSION.major, OPTEE_OS_VERSION.minor, OPTEE_OS_VERSION.buildId];
     case OPTEE_FFA_EXCHANGE_CAPABILITIES:
-      return [0, THREAD_RPC_MAX_NUM_PARAMS, OPTEE_FFA_SEC_CAP_PROTMEM];
+      return [0, THREAD_RPC_MAX_NUM_PARAMS, OPTEE_SEC_CAPS];
     case OPTEE_FFA_UNREGISTER_SHM:
     case OPTEE_FFA_RELEASE_PROTMEM:
       return [yield* unregister(os, handleFrom(req, 4), id === OPTEE_FFA_RELEASE_PROTMEM)];
-    case OPTEE_FFA_YIELDING_CALL_WITH_ARG:
-      return yield* yieldingCallWithArg(os, handleFrom(req, 4), w(req, 6));
+    case OPTEE_FFA_ENABLE_ASYNC_NOTIF:
+      // spmc_enable_async_notif(): "Asynchronous notifications are not ready"
+      return [TEE_ERROR_NOT_IMPLEMENTED];
     default:
       os.trace("direct-request-unknown", { w3: "0x" + id.toString(16) });
-      return [FFA_NOT_SUPPORTED];
+      return [TEE_ERROR_BAD_PARAMETERS];
   }
 }
 
@@ -98,31 +126,42 @@ function* unregister(os: OpteeSecure, cookie: bigint, protmem: boolean): Sleeps<
   return FFA_INVALID_PARAMETERS;
 }
 
-/** yielding_call_with_arg(cookie, offset) → tee_entry_std(). */
-function* yieldingCallWithArg(os: OpteeSecure, cookie: bigint, offset: number): Sleeps<number[]> {
+/**
+ * yielding_call_with_arg(cookie, offset): mobj_ffa_get_by_cookie(); the arg header, its num_params
+ * (at most OPTEE_MSG_MAX_NUM_PARAMS) and the RPC arg after it (OPTEE_MSG_GET_ARG_SIZE(
+ * THREAD_RPC_MAX_NUM_PARAMS) bytes) must lie in the memory; then tee_entry_std(), whose arg is written
+ * back; mobj_put() on every path. The TEE_Result goes in w3.
+ */
+function* yieldingCallWithArg(os: OpteeSecure, cookie: bigint, offset: number): Sleeps<number> {
   const m = yield* os.mobjs.getByCookie(cookie, 0);
   if (!m) {
     os.trace("yielding-call-unknown-cookie", { cookie: cookie.toString(16) });
-    return [TEE_ERROR_BAD_PARAMETERS];
+    return TEE_ERROR_BAD_PARAMETERS;
   }
-  try {
-    const header = readArg(os, m, offset, OPTEE_MSG_ARG_HEADER_SIZE);
-    if (!header) return [TEE_ERROR_BAD_PARAMETERS];
-    const numParams = new DataView(header.buffer, header.byteOffset).getUint32(28, true);
-    if (numParams > MAX_NUM_PARAMS) return [TEE_ERROR_BAD_PARAMETERS];
-    const size = optee_msg_get_arg_size(numParams);
-    const bytes = readArg(os, m, offset, size);
-    const d = bytes ? decodeMsgArg(bytes) : null;
-    if (!d?.ok) return [TEE_ERROR_BAD_PARAMETERS];
-    os.counters.yieldingCalls++;
-    const result = yield* teeEntryStd(os, d.arg);
-    const encoded = encodeMsgArg(result);
-    if (encoded.length !== size) throw new Error("tee_entry_std() changed num_params");
-    if (os.writeShared(mobjPa(m, offset)!, encoded) !== ACCESS_OK) return [TEE_ERROR_BAD_PARAMETERS];
-    return [TEE_SUCCESS, OPTEE_FFA_YIELDING_CALL_RETURN_DONE];
-  } finally {
-    m.put();
-  }
+  const res = yield* runArg(os, m, offset);
+  m.put();
+  return res;
+}
+
+/** The part of yielding_call_with_arg() between mobj_inc_map() and mobj_dec_map(). */
+function* runArg(os: OpteeSecure, m: MobjRef, offset: number): Sleeps<number> {
+  const header = readArg(os, m, offset, OPTEE_MSG_ARG_HEADER_SIZE);
+  if (!header) return TEE_ERROR_BAD_PARAMETERS;
+  const numParams = new DataView(header.buffer, header.byteOffset).getUint32(28, true);
+  if (numParams > MAX_NUM_PARAMS) return TEE_ERROR_BAD_PARAMETERS;
+  const size = optee_msg_get_arg_size(numParams);
+  // thr->rpc_arg = mobj_get_va(mobj, offset + sz, sz_rpc)
+  if (!readArg(os, m, offset + size, optee_msg_get_arg_size(THREAD_RPC_MAX_NUM_PARAMS)))
+    return TEE_ERROR_BAD_PARAMETERS;
+  const bytes = readArg(os, m, offset, size);
+  const d = bytes ? decodeMsgArg(bytes) : null;
+  if (!d?.ok) return TEE_ERROR_BAD_PARAMETERS;
+  os.counters.yieldingCalls++;
+  const result = yield* teeEntryStd(os, d.arg);
+  const encoded = encodeMsgArg(result);
+  if (encoded.length !== size) throw new Error("tee_entry_std() changed num_params");
+  if (os.writeShared(mobjPa(m, offset)!, encoded) !== ACCESS_OK) return TEE_ERROR_BAD_PARAMETERS;
+  return TEE_SUCCESS;
 }
 
 /** mobj_get_va(mobj, offset, size) + a copy (the model maps by PA: the arg must not cross a gap). */
