@@ -1,13 +1,36 @@
 import { describe, expect, it } from "vitest";
-import { FFA_MSG_SEND_DIRECT_RESP_32, FFA_MSG_SEND_DIRECT_RESP_64 } from "../../src/abi/ffa/index.ts";
 import {
+  FFA_DENIED,
+  FFA_MSG_SEND_DIRECT_RESP_32,
+  FFA_MSG_SEND_DIRECT_RESP_64,
+} from "../../src/abi/ffa/index.ts";
+import {
+  encodeMsgArg,
+  OPTEE_FFA_ENABLE_ASYNC_NOTIF,
   OPTEE_FFA_EXCHANGE_CAPABILITIES,
   OPTEE_FFA_GET_API_VERSION,
   OPTEE_FFA_GET_OS_VERSION,
+  OPTEE_FFA_SEC_CAP_ARG_OFFSET,
   OPTEE_FFA_SEC_CAP_PROTMEM,
+  OPTEE_FFA_SEC_CAP_RPMB_PROBE,
+  OPTEE_FFA_UNREGISTER_SHM,
+  OPTEE_FFA_YIELDING_CALL_RESUME,
+  OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+  OPTEE_MSG_CMD_OPEN_SESSION,
   TEE_ERROR_BAD_PARAMETERS,
+  TEE_ERROR_NOT_IMPLEMENTED,
 } from "../../src/abi/optee/index.ts";
-import { boot, direct, run, w } from "./helpers.ts";
+import {
+  ARG_PAGE,
+  boot,
+  direct,
+  msgArg,
+  protmemConfigArg,
+  run,
+  shareArgPage,
+  w,
+  yieldingCall,
+} from "./helpers.ts";
 
 const FLAVORS = [
   ["tzc400-board", "optee-sel1"],
@@ -60,5 +83,82 @@ describe.each(FLAVORS)("OP-TEE direct requests on %s (%s)", (preset, flavor) => 
     const out = run(sys, () => direct(sys, [0x8000_0000, 0x1234, 0, 0]));
     expect(w(out, 3)).toBe(TEE_ERROR_BAD_PARAMETERS);
     expect(os.counters.yieldingCalls).toBe(0);
+  });
+});
+
+describe.each(FLAVORS)("OP-TEE 4.9 thread_spmc.c dispatch on %s (%s)", (preset) => {
+  it("EXCHANGE_CAPABILITIES reports ARG_OFFSET, RPMB_PROBE and PROTMEM (no ASYNC_NOTIF: notifications not ready)", () => {
+    const { sys } = boot(preset);
+    const out = run(sys, () => direct(sys, [OPTEE_FFA_EXCHANGE_CAPABILITIES], false));
+    expect(w(out, 5)).toBe(
+      OPTEE_FFA_SEC_CAP_ARG_OFFSET | OPTEE_FFA_SEC_CAP_RPMB_PROBE | OPTEE_FFA_SEC_CAP_PROTMEM,
+    );
+  });
+
+  it("ENABLE_ASYNC_NOTIF is TEE_ERROR_NOT_IMPLEMENTED (spmc_enable_async_notif(): not ready)", () => {
+    const { sys } = boot(preset);
+    const out = run(sys, () => direct(sys, [OPTEE_FFA_ENABLE_ASYNC_NOTIF, 0], false));
+    expect(w(out, 3)).toBe(TEE_ERROR_NOT_IMPLEMENTED);
+  });
+
+  it("a yielding id other than WITH_ARG is FFA_DENIED; RESUME without a suspended thread is BAD_PARAMETERS", () => {
+    const { sys } = boot(preset);
+    const other = run(sys, () => direct(sys, [0x8000_0005], false));
+    expect([w(other, 0), w(other, 3), w(other, 4)]).toEqual([
+      FFA_MSG_SEND_DIRECT_RESP_32,
+      FFA_DENIED >>> 0,
+      0,
+    ]);
+    const resume = run(sys, () => direct(sys, [OPTEE_FFA_YIELDING_CALL_RESUME], false));
+    expect(w(resume, 3)).toBe(TEE_ERROR_BAD_PARAMETERS);
+  });
+
+  it("32-bit yielding calls: an unknown command answers TEE_ERROR_NOT_IMPLEMENTED in w3, leaving the arg", () => {
+    const { sys } = boot(preset);
+    const out = run(sys, function* () {
+      const h = yield* shareArgPage(sys);
+      const cpuNs = sys.machine.masterIndex("cpu-ns");
+      const arg = encodeMsgArg(msgArg(OPTEE_MSG_CMD_OPEN_SESSION, []));
+      sys.machine.writeBytes(cpuNs, ARG_PAGE, arg);
+      const regs = yield* direct(
+        sys,
+        [OPTEE_FFA_YIELDING_CALL_WITH_ARG, h & 0xffff_ffffn, h >> 32n, 0],
+        false,
+      );
+      return { regs, back: sys.machine.readBytes(cpuNs, ARG_PAGE, arg.length).bytes, arg };
+    });
+    expect(w(out.regs, 0)).toBe(FFA_MSG_SEND_DIRECT_RESP_32);
+    expect([w(out.regs, 3), w(out.regs, 4)]).toEqual([TEE_ERROR_NOT_IMPLEMENTED, 0]);
+    expect(out.back).toEqual(out.arg);
+  });
+
+  it("an arg whose RPC arg would not fit in the shared memory is BAD_PARAMETERS, not run", () => {
+    const { sys, os } = boot(preset);
+    const out = run(sys, function* () {
+      const h = yield* shareArgPage(sys);
+      const cpuNs = sys.machine.masterIndex("cpu-ns");
+      // GET_ARG_SIZE(2) = 96 bytes at 4096 - 128: the 160-byte RPC arg after it would cross the end.
+      sys.machine.writeBytes(cpuNs, ARG_PAGE + 4096 - 128, encodeMsgArg(protmemConfigArg(1, null)));
+      return yield* direct(
+        sys,
+        [OPTEE_FFA_YIELDING_CALL_WITH_ARG, h & 0xffff_ffffn, h >> 32n, 4096 - 128],
+        false,
+      );
+    });
+    expect(w(out, 3)).toBe(TEE_ERROR_BAD_PARAMETERS);
+    expect(os.counters.yieldingCalls).toBe(0);
+  });
+
+  it("UNREGISTER_SHM of a shared page OP-TEE used answers 0, then 0 again (ITEM_NOT_FOUND)", () => {
+    const { sys, os } = boot(preset);
+    const out = run(sys, function* () {
+      const h = yield* shareArgPage(sys);
+      yield* yieldingCall(sys, h, protmemConfigArg(1, null));
+      const first = yield* direct(sys, [OPTEE_FFA_UNREGISTER_SHM, h & 0xffff_ffffn, h >> 32n], false);
+      const again = yield* direct(sys, [OPTEE_FFA_UNREGISTER_SHM, h & 0xffff_ffffn, h >> 32n], false);
+      return [w(first, 3), w(again, 3)];
+    });
+    expect(out).toEqual([0, 0]);
+    expect(os.counters.unregisters).toBe(2);
   });
 });

@@ -16,9 +16,10 @@
  * - ENABLE_ASYNC_NOTIF → spmc_enable_async_notif(): TEE_ERROR_NOT_IMPLEMENTED (notifications not ready).
  * - any other blocking id → w3 = TEE_ERROR_BAD_PARAMETERS ("Unhandled blocking service ID").
  * - a yielding id: OPTEE_FFA_YIELDING_CALL_WITH_ARG (w4/w5 handle of the arg's shared memory, w6
- *   offset) → yielding_call_with_arg() → tee_entry_std(); its result in w3, w4..w7 = 0 (w4 =
- *   OPTEE_FFA_YIELDING_CALL_RETURN_DONE) — thread_std_smc_entry(). An unknown handle, or an arg (with the
- *   RPC arg after it) outside the memory, is TEE_ERROR_BAD_PARAMETERS. Another yielding id ends in
+ *   offset) → yielding_call_with_arg() → tee_entry_std() (traced: `yielding-call` with the command);
+ *   its result in w3, w4..w7 = 0 (w4 = OPTEE_FFA_YIELDING_CALL_RETURN_DONE) — thread_std_smc_entry().
+ *   An unknown handle, or an arg (with the RPC arg after it) outside the memory, is
+ *   TEE_ERROR_BAD_PARAMETERS. Another yielding id ends in
  *   __thread_std_smc_entry()'s FFA_DENIED; OPTEE_FFA_YIELDING_CALL_RESUME finds no suspended thread
  *   (no RPC is modelled) and answers TEE_ERROR_BAD_PARAMETERS.
  * OP-TEE never answers FFA_YIELD or FFA_INTERRUPT here: its threads run a call to its end.
@@ -53,7 +54,7 @@ import { handleFrom, w } from "../../firmware/spmc/regs.ts";
 import { ACCESS_OK } from "../../hw/machine.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import { teeEntryStd } from "./entry_std.ts";
+import { teeEntryStdCall } from "./entry_std.ts";
 import { mobjContiguous, mobjPa, type MobjRef } from "./mobj.ts";
 import type { OpteeSecure } from "./optee.ts";
 import { TEE_ERROR_BUSY, TEE_ERROR_ITEM_NOT_FOUND } from "./plat_protmem.ts";
@@ -157,11 +158,16 @@ function* runArg(os: OpteeSecure, m: MobjRef, offset: number): Sleeps<number> {
   const d = bytes ? decodeMsgArg(bytes) : null;
   if (!d?.ok) return TEE_ERROR_BAD_PARAMETERS;
   os.counters.yieldingCalls++;
-  const result = yield* teeEntryStd(os, d.arg);
-  const encoded = encodeMsgArg(result);
-  if (encoded.length !== size) throw new Error("tee_entry_std() changed num_params");
-  if (os.writeShared(mobjPa(m, offset)!, encoded) !== ACCESS_OK) return TEE_ERROR_BAD_PARAMETERS;
-  return TEE_SUCCESS;
+  os.trace("yielding-call", { cmd: d.arg.cmd, cookie: m.cookie.toString(16), offset });
+  const r = yield* teeEntryStdCall(os, d.arg);
+  // tee_entry_std() works on the arg in shared memory: what it changed is written back (an unknown
+  // command changes nothing), and its TEE_Result is the call's.
+  if (r.arg !== d.arg) {
+    const encoded = encodeMsgArg(r.arg);
+    if (encoded.length !== size) throw new Error("tee_entry_std() changed num_params");
+    if (os.writeShared(mobjPa(m, offset)!, encoded) !== ACCESS_OK) return TEE_ERROR_BAD_PARAMETERS;
+  }
+  return r.res;
 }
 
 /** mobj_get_va(mobj, offset, size) + a copy (the model maps by PA: the arg must not cross a gap). */
