@@ -13,3 +13,12 @@ export function attributesValidate(raw: number): string | null {
   if (a.shareability !== "inner") return `shareability ${a.shareability}, expected inner`;
   return null;
 }
+
+/**
+ * `ffa_memory_attributes_t.security` — Hafnium inc/vmapi/hf/ffa.h: the 2-bit field [7:6] (bit 6 is NS,
+ * bit 7 reserved). ffa_memory_send_validate() and ffa_memory_retrieve_validate() compare it with
+ * FFA_MEMORY_SECURITY_UNSPECIFIED (0), so either bit set is FFA_INVALID_PARAMETERS.
+ */
+export function memorySecurity(raw: number): number {
+  return (raw >> 6) & 0x3;
+}

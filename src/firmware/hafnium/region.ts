@@ -12,6 +12,9 @@ import {
   COMPOSITE_SIZE,
   COMPOSITE_TOTAL_PAGE_COUNT,
   CONSTITUENT_SIZE,
+  EMAD_COMPOSITE_OFFSET,
+  EMAD_RESERVED_V1_0,
+  EMAD_RESERVED_V1_2,
   EMAD_SIZE_V1_0,
   EMAD_SIZE_V1_2,
   MTD_ATTRIBUTES,
@@ -79,8 +82,52 @@ function versionFromEmadSize(size: number): number {
 }
 
 /**
- * ffa_memory_region_sanity_check(): null when the descriptor passes, else the rule that failed
- * (every failure is FFA_INVALID_PARAMETERS).
+ * Little-endian reads that see zeros past the buffer. Hafnium's pool page (send) or per-CPU buffer
+ * (retrieve) holds whatever it held before beyond the copied fragment, and a receivers offset near
+ * 2^32 makes it read far outside it (below); the model reads zeros there, as in poolCopy().
+ */
+function u32At(buf: Uint8Array, off: number): number {
+  if (off < 0 || off + 4 > buf.length) return 0;
+  return dv(buf).getUint32(off, true);
+}
+
+function u64At(buf: Uint8Array, off: number): bigint {
+  if (off < 0 || off + 8 > buf.length) return 0n;
+  return dv(buf).getBigUint64(off, true);
+}
+
+/**
+ * Where Hafnium reads an EMAD's `reserved_0` (a u64), by the CALLER's version, not the EMAD size —
+ * ffa_memory_region_sanity_check() (v2.14.0, v2.15.0): a v1.0 or v1.1 caller's EMAD is cast to
+ * `struct ffa_memory_access_v1_0` (reserved_0 at +8); any later caller's to `struct ffa_memory_access`
+ * (receiver_permissions 4, composite offset 4, impdef 16: reserved_0 at +24), also when it sent
+ * 16-byte EMADs (allowed: the v1.1 size is compatible with v1.2). Then +24 is bytes 8..15 of the next
+ * EMAD (its own reserved_0), and past the last one whatever follows: the composite's reserved field
+ * when the composite comes right after the EMADs, or the bytes after the fragment.
+ */
+export function emadReservedOffsetFor(layout: FfaVersion): number {
+  return layout === "1.2" ? EMAD_RESERVED_V1_2 : EMAD_RESERVED_V1_0;
+}
+
+/**
+ * ffa_memory_region_sanity_check() — Hafnium src/ffa_memory.c v2.15.0 (unchanged at 21bfbdc1): null
+ * when the descriptor passes, else the rule that failed (every failure is FFA_INVALID_PARAMETERS), in
+ * its order:
+ * 1. v1.0: reserved_0 / reserved_1 MBZ; EMADs at 32, 16 bytes each. v1.1+: reserved[3] MBZ, then
+ *    receiver_size_and_offset_valid_for_version(): memory_access_desc_size must be 16 (v1.1) or 32
+ *    (v1.2) and that version compatible with the caller's (same major, minor ≤), and
+ *    `receivers_offset >= sizeof(struct ffa_memory_region)` (48) — any offset at or past the header
+ *    (68007003 "relax receivers offset check", in v2.14.0; it was `== 48` before).
+ * 2. receiver_count in 1..MAX_MEM_SHARE_RECIPIENTS.
+ * 3. (v2.15.0, a9d6a31f) the fragment holds the EMAD array: fragment_length ≥ receivers_offset +
+ *    size × count, computed in u32 (so an offset near 2^32 wraps and passes; the EMADs are then read
+ *    ~4 GiB away — zeros here). v2.14.0 did not check this here; it checked `fragment_length ≥ 48 +
+ *    size` in api_ffa_mem_send() after the v1.0 conversion instead.
+ * 4. EMAD[0]'s composite offset: 0 in a retrieve request; in a send non-zero, ≥ 48 + desc_size ×
+ *    count (the v1.1 struct's fields: for a v1.0 caller desc_size is reserved_1, 0) — not the
+ *    receivers offset — and with the 16-byte composite header inside the fragment.
+ * 5. For every EMAD: reserved_0 MBZ where emadReservedOffsetFor() says, then its composite offset
+ *    equal to EMAD[0]'s.
  */
 export function sanityCheck(
   buf: Uint8Array,
@@ -91,68 +138,94 @@ export function sanityCheck(
 ): { rule: string; why: string } | null {
   const d = dv(buf);
   const count = d.getUint32(MTD_EMAD_COUNT, true);
-  let emadOffset: number;
-  let stride: number;
-  let emadSizeField: number;
+  let receiversOffset: number;
+  let receiversSize: number;
   if (layout === "1.0") {
     if (d.getUint8(MTD_V1_0_RESERVED_0) !== 0 || d.getUint32(MTD_V1_0_RESERVED_1, true) !== 0)
       return { rule: "reserved-mbz", why: "v1.0 reserved_0 / reserved_1 are not 0" };
-    emadOffset = MTD_HEADER_SIZE_V1_0;
-    stride = EMAD_SIZE_V1_0;
-    emadSizeField = d.getUint32(MTD_V1_0_RESERVED_1, true);
+    receiversOffset = MTD_HEADER_SIZE_V1_0;
+    receiversSize = EMAD_SIZE_V1_0;
   } else {
+    receiversSize = d.getUint32(MTD_EMAD_SIZE, true);
+    receiversOffset = d.getUint32(MTD_EMAD_OFFSET, true);
     for (let i = 0; i < 3; i++) {
       if (d.getUint32(MTD_RESERVED + 4 * i, true) !== 0)
         return { rule: "reserved-mbz", why: `reserved[${i}] is not 0` };
     }
-    emadSizeField = d.getUint32(MTD_EMAD_SIZE, true);
-    emadOffset = d.getUint32(MTD_EMAD_OFFSET, true);
     // receiver_size_and_offset_valid_for_version()
-    const expected = versionFromEmadSize(emadSizeField);
-    if (
-      expected === 0 ||
-      !ffaVersionsAreCompatible(expected, ffaVersionNumber(layout)) ||
-      emadOffset !== MTD_HEADER_SIZE_V1_1
-    ) {
+    const expected = versionFromEmadSize(receiversSize);
+    if (expected === 0 || !ffaVersionsAreCompatible(expected, ffaVersionNumber(layout)))
       return {
         rule: "emad-size-for-version",
-        why: `memory access descriptor size ${emadSizeField} or receivers offset ${emadOffset} not valid for v${layout}`,
+        why: `memory access descriptor size ${receiversSize} not valid for a v${layout} caller`,
       };
-    }
-    stride = emadSizeField;
+    if (receiversOffset < MTD_HEADER_SIZE_V1_1)
+      return {
+        rule: "receivers-offset",
+        why: `receivers offset ${receiversOffset} overlaps the ${MTD_HEADER_SIZE_V1_1}-byte header`,
+      };
   }
   if (count > maxRecipients || count < 1)
     return { rule: "receiver-count", why: `receiver count ${count} not in 1..${maxRecipients}` };
-  const emads = readEmads(buf, emadOffset, stride, count);
-  const comp0 = emads[0].composite_offset;
+  const receiversEnd = (receiversOffset + Math.imul(receiversSize, count)) >>> 0;
+  if (fragmentLength < receiversEnd)
+    return {
+      rule: "fragment-too-short",
+      why: `fragment length ${fragmentLength} smaller than the receivers' end ${receiversEnd}`,
+    };
+  // ffa_memory_region_get_receiver(): receivers_offset + i × memory_access_desc_size (v1.0: 32 + 16i).
+  const at = (i: number) => receiversOffset + i * receiversSize;
+  const comp0 = u32At(buf, at(0) + EMAD_COMPOSITE_OFFSET);
   if (!send) {
     if (comp0 !== 0)
       return {
         rule: "retrieve-composite-offset-zero",
         why: `composite offset ${comp0} in a retrieve request MBZ`,
       };
-  } else if (
-    comp0 === 0 ||
-    comp0 < MTD_HEADER_SIZE_V1_1 + emadSizeField * count ||
-    comp0 + COMPOSITE_SIZE > fragmentLength
-  ) {
-    return {
-      rule: "composite-offset",
-      why: `composite offset ${comp0} invalid for a send of a ${fragmentLength}-byte fragment`,
-    };
+  } else {
+    // Read through the v1.1 struct: for a v1.0 caller memory_access_desc_size is reserved_1 (0).
+    const descSize = d.getUint32(MTD_EMAD_SIZE, true);
+    if (
+      comp0 === 0 ||
+      comp0 < MTD_HEADER_SIZE_V1_1 + (Math.imul(descSize, count) >>> 0) ||
+      comp0 + COMPOSITE_SIZE > fragmentLength
+    )
+      return {
+        rule: "composite-offset",
+        why: `composite offset ${comp0} invalid for a send of a ${fragmentLength}-byte fragment`,
+      };
   }
+  const reservedAt = emadReservedOffsetFor(layout);
   for (let i = 0; i < count; i++) {
-    if (emads[i].reserved !== 0n) return { rule: "reserved-mbz", why: `EMAD[${i}] reserved is not 0` };
-    if (emads[i].composite_offset !== comp0)
+    const reserved = u64At(buf, at(i) + reservedAt);
+    if (reserved !== 0n) {
+      const where =
+        reservedAt >= receiversSize
+          ? ` (read at +${reservedAt} of this ${receiversSize}-byte EMAD, as a v${layout} caller's)`
+          : "";
+      return {
+        rule: "reserved-mbz",
+        why: `EMAD[${i}] reserved is 0x${reserved.toString(16)}${where}`,
+      };
+    }
+    if (u32At(buf, at(i) + EMAD_COMPOSITE_OFFSET) !== comp0)
       return { rule: "composite-offset-same", why: `EMAD[${i}] composite offset differs from EMAD[0]'s` };
   }
   return null;
 }
 
+/** The EMADs as Hafnium reads them (zeros where they lie past the buffer, see u32At()). */
 function readEmads(buf: Uint8Array, offset: number, stride: number, count: number): Emad[] {
   const d = dv(buf);
   const out: Emad[] = [];
-  for (let i = 0; i < count; i++) out.push(readEmad(d, offset + i * stride, stride >= EMAD_SIZE_V1_2));
+  for (let i = 0; i < count; i++) {
+    const off = offset + i * stride;
+    out.push(
+      off + stride <= buf.length
+        ? readEmad(d, off, stride >= EMAD_SIZE_V1_2)
+        : readEmad(new DataView(new ArrayBuffer(stride)), 0, stride >= EMAD_SIZE_V1_2),
+    );
+  }
   return out;
 }
 
@@ -208,7 +281,8 @@ export function readRegion(
     tag: d.getBigUint64(MTD_TAG, true),
     emadSize: v10 ? EMAD_SIZE_V1_0 : stride,
     receiverCount: count,
-    receiversOffset: MTD_HEADER_SIZE_V1_1,
+    // ffa_memory_send_validate() and ffa_memory_retrieve_validate() use the descriptor's own field.
+    receiversOffset: v10 ? MTD_HEADER_SIZE_V1_1 : emadOffset,
     emads: emads.map((e) => ({ ...e, composite_offset: compositeOffset })),
     compositeOffset,
     compositePageCount: pageCount,

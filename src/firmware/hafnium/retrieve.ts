@@ -32,7 +32,7 @@ import { MM_MODE_D, MM_MODE_SHARED, MM_MODE_UNOWNED } from "../spmc/page_state.t
 import { CallCtx, ffaMemFragTx, ffaMemRetrieveResp, hex, w } from "../spmc/regs.ts";
 import type { ShareState } from "../spmc/share_state.ts";
 import { MM_PPOOL_ENTRY_SIZE } from "../spmc/spmc.ts";
-import { attributesValidate } from "./attributes.ts";
+import { attributesValidate, memorySecurity } from "./attributes.ts";
 import type { HafniumSpmc } from "./hafnium.ts";
 import { permissionsToMode } from "./modes.ts";
 import { poolCopy, readRegion, sanityCheck, type HfRegion } from "./region.ts";
@@ -213,7 +213,9 @@ function retrieveValidate(
   state: ShareState,
   req: HfRegion,
 ): number | SmcRegs {
-  if (req.fragmentLength !== req.receiversOffset + req.receiverCount * req.emadSize)
+  // receivers_offset + (uint32_t)(receiver_count × memory_access_desc_size), in u32.
+  const expected = (req.receiversOffset + (Math.imul(req.receiverCount, req.emadSize) >>> 0)) >>> 0;
+  if (req.fragmentLength !== expected)
     return ctx.reject(
       INVAL,
       "retrieve-length",
@@ -265,8 +267,14 @@ function retrieveValidate(
       "clear-not-set-by-sender",
       "the borrower asks for clearing the sender did not request",
     );
-  if ((req.attributes & FFA_MEMORY_SECURITY_NS_BIT) !== 0)
-    return ctx.reject(INVAL, "ns-bit", "NS bit set in a retrieve request");
+  // `attributes.security` (bits [7:6]) must be FFA_MEMORY_SECURITY_UNSPECIFIED: bit 7 too.
+  const security = memorySecurity(req.attributes);
+  if (security !== 0)
+    return ctx.reject(
+      INVAL,
+      "ns-bit",
+      `security state ${security} (attributes bits[7:6]) in a retrieve request MBZ`,
+    );
   if (unpackMemAttributes(req.attributes).type !== "not-specified") {
     const bad = attributesValidate(req.attributes);
     if (bad) return ctx.reject(FFA_DENIED, "attributes", bad);

@@ -17,7 +17,6 @@ import {
   FFA_MEMORY_REGION_TRANSACTION_TYPE_DONATE,
   FFA_MEMORY_REGION_TRANSACTION_TYPE_LEND,
   FFA_MEMORY_REGION_TRANSACTION_TYPE_SHARE,
-  FFA_MEMORY_SECURITY_NS_BIT,
   FFA_NO_MEMORY,
   FFA_NOT_SUPPORTED,
   unpackMemAccessPermissions,
@@ -30,17 +29,10 @@ import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
 import { CallCtx, ffaMemFragRx, hex, w } from "../spmc/regs.ts";
 import type { ShareFunc, ShareState } from "../spmc/share_state.ts";
 import { MM_PPOOL_ENTRY_SIZE } from "../spmc/spmc.ts";
-import { attributesValidate } from "./attributes.ts";
+import { attributesValidate, memorySecurity } from "./attributes.ts";
 import { sendComplete } from "./send_complete.ts";
 import type { HafniumSpmc } from "./hafnium.ts";
-import {
-  MTD_HEADER_SIZE_V1_1,
-  poolCopy,
-  readConstituents,
-  readRegion,
-  sanityCheck,
-  type HfRegion,
-} from "./region.ts";
+import { poolCopy, readConstituents, readRegion, sanityCheck, type HfRegion } from "./region.ts";
 
 const INVAL = FFA_INVALID_PARAMETERS;
 
@@ -93,12 +85,6 @@ export function memSend(
       FFA_NOT_SUPPORTED,
       "v1_0-conversion-too-big",
       "translation of FF-A v1.0 descriptors over one page is unsupported",
-    );
-  if (region.fragmentLength < MTD_HEADER_SIZE_V1_1 + region.emadSize)
-    return ctx.reject(
-      INVAL,
-      "fragment-too-short",
-      `initial fragment length ${region.fragmentLength} smaller than the header`,
     );
   const clear = (region.flags & FFA_MEMORY_REGION_FLAG_CLEAR) !== 0;
   // api_memory_region_check_flags()
@@ -192,7 +178,8 @@ function storedPermissions(func: ShareFunc, permissions: number, receiver: numbe
 function sendValidate(ctx: CallCtx, ep: SpmcEndpoint, r: HfRegion, func: ShareFunc): SmcRegs | null {
   const frag = r.fragmentLength;
   const total = r.totalLength;
-  if (frag < r.receiversOffset + r.emadSize + COMPOSITE_SIZE)
+  // minimum_first_fragment_length: receivers_offset + memory_access_desc_size in u32, then + 16.
+  if (frag < ((r.receiversOffset + r.emadSize) >>> 0) + COMPOSITE_SIZE)
     return ctx.reject(
       INVAL,
       "fragment-too-short",
@@ -262,8 +249,11 @@ function sendValidate(ctx: CallCtx, ep: SpmcEndpoint, r: HfRegion, func: ShareFu
     if (func === "donate" && perm.data !== "not-specified")
       return ctx.reject(INVAL, "donate-data-access", `data access ${perm.data} specified for a donate`);
   }
-  if ((r.attributes & FFA_MEMORY_SECURITY_NS_BIT) !== 0)
-    return ctx.reject(INVAL, "ns-bit", "NS bit set in a send");
+  // "Memory region attributes NS-Bit MBZ": `attributes.security` is the 2-bit field [7:6], compared
+  // with FFA_MEMORY_SECURITY_UNSPECIFIED (0), so bit 7 (reserved) is refused as well as NS (bit 6).
+  const security = memorySecurity(r.attributes);
+  if (security !== 0)
+    return ctx.reject(INVAL, "ns-bit", `security state ${security} (attributes bits[7:6]) in a send MBZ`);
   if (func === "donate" || (func === "lend" && r.receiverCount === 1)) {
     if (unpackMemAttributes(r.attributes).type !== "not-specified")
       return ctx.reject(
