@@ -271,7 +271,7 @@ export function* opteeGetMsgArg(ctx: TeeContext, numParams: number): Sleeps<Opte
       res = { entry, shm: entry.shm, offs, pa: entry.shm.paddr + offs, numParams };
     }
   }
-  if (locked) cache.mutex.unlock();
+  if (locked) yield* cache.mutex.unlockPreempt();
   return res;
 }
 
@@ -284,7 +284,7 @@ function findFirstZeroBit(map: number, size: number): number {
 export function* opteeFreeMsgArg(ctx: TeeContext, slot: OpteeMsgSlot): Sleeps {
   const optee = opteeOf(ctx);
   if (!slot.entry) {
-    if (fixedPageLocked.get(optee)) optee.argLock.unlock();
+    if (fixedPageLocked.get(optee)) yield* optee.argLock.unlockPreempt();
     fixedPageLocked.delete(optee);
     return;
   }
@@ -298,7 +298,7 @@ export function* opteeFreeMsgArg(ctx: TeeContext, slot: OpteeMsgSlot): Sleeps {
   const locked = yield* lockMaybeBoot(optee.kernel.sim, cache.mutex);
   if (!(slot.entry.map & (1 << bit))) prErr(optee, `Bit pos ${bit} is already free`);
   slot.entry.map &= ~(1 << bit);
-  if (locked) cache.mutex.unlock();
+  if (locked) yield* cache.mutex.unlockPreempt();
 }
 
 /** Writes the message (its header fields and params) into the slot, as the caller's stores do. */

@@ -244,7 +244,7 @@ export function* teeShmPut(shm: TeeShm): Sleeps {
     if (shm.id >= 0) teedev.idr.delete(shm.id);
     doRelease = true;
   }
-  if (locked) teedev.mutex.unlock();
+  if (locked) yield* teedev.mutex.unlockPreempt();
   if (doRelease) yield* teeShmRelease(teedev, shm);
 }
 
@@ -266,7 +266,7 @@ export function* teeShmRegisterFd(ctx: TeeContext, files: FilesStruct, fd: numbe
       shm.parentShm = r.parentShm;
       const locked = yield* lockMaybeBoot(teedev.sim, teedev.mutex);
       shm.id = teedev.idrAlloc(shm);
-      if (locked) teedev.mutex.unlock();
+      if (locked) yield* teedev.mutex.unlockPreempt();
       if (shm.id >= 0) {
         teedev.shmsLive.add(shm);
         return shm;

@@ -293,7 +293,7 @@ function* memoryOps(drv: ArmFfaDriver, funcId: number, args: FfaMemOpsArgs): Sle
   if (!args.useTxbuf) return -EINVAL; // alloc_pages_exact() buffers: no caller in the model uses them
   const locked = yield* drv.lock(drv.txLock);
   const ret = yield* setupAndTransmit(drv, funcId, drv.rxtxBufsz, args);
-  if (locked) drv.txLock.unlock();
+  if (locked) yield* drv.txLock.unlockPreempt();
   return ret < 0 ? ret : 0;
 }
 

@@ -61,7 +61,7 @@ function* partitionInfoGet(
   const locked = yield* drv.lock(drv.rxLock);
   const r = yield* drv.invoke(smcRegs(FFA_PARTITION_INFO_GET_32, uuid[0], uuid[1], uuid[2], uuid[3], flags));
   if (w(r, 0) === FFA_ERROR_32) {
-    if (locked) drv.rxLock.unlock();
+    if (locked) yield* drv.rxLock.unlockPreempt();
     return ffaToLinuxErrno(w(r, 2) | 0);
   }
   const count = w(r, 2) | 0;
@@ -83,7 +83,7 @@ function* partitionInfoGet(
     }
   }
   if (!(flags & PARTITION_INFO_GET_RETURN_COUNT_ONLY)) yield* drv.rxRelease();
-  if (locked) drv.rxLock.unlock();
+  if (locked) yield* drv.rxLock.unlockPreempt();
   return count;
 }
 
