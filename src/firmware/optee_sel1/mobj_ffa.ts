@@ -5,8 +5,12 @@
  * FFA_MEMORY_HANDLE_NON_SECURE_BIT; the inactive list (lent, not in use) and the active list (in use by
  * OP-TEE); the overlap check and the platform hook at push time; reclaim.
  *
- * Modelled as fixed upstream: mobj_ffa_add_pages_at() checks `pa == mfr->pa + idx * 4 KiB` and
- * advances idx by num_pages (commit cae910171, optee.md §0; older code compared the wrong offset).
+ * mobj_ffa_add_pages_at() as OP-TEE 4.9.0 has it (fixed in 4.10.0 by cae910171 "core: ffa: fix memory
+ * range tracking in mobj_ffa_add_pages_at()", optee.md §0) — see addPagesAt(): a protected object's
+ * second address range must start `idx` pages BELOW the first, and idx then grows by idx + num_pages.
+ * A descriptor whose ranges add up to total_page_count (every one Linux builds) is therefore refused
+ * as soon as it has two non-empty ranges, contiguous or not; one that passes covers other pages than
+ * the ones sent (OP-TEE's object is always [pa, pa + total_page_count pages), mobjFfaPages()).
  */
 import { OWNER_NORMAL, OWNER_SECURE } from "../../hw/frames.ts";
 import type { Machine } from "../../hw/machine.ts";
@@ -22,6 +26,8 @@ import {
   type PlatProtmem,
 } from "../../secure/optee/plat_protmem.ts";
 
+const U32_MAX = 0xffff_ffff;
+
 /** FFA_MEMORY_HANDLE_NON_SECURE_BIT — OP-TEE core/arch/arm/include/ffa.h (bit 44). */
 export const FFA_MEMORY_HANDLE_NON_SECURE_BIT = 1n << 44n;
 
@@ -32,11 +38,15 @@ export interface MobjFfa {
   readonly pageCount: number;
   /** Whether the normal world lent it (FFA_MEM_LEND) rather than shared it (ours: for the machine's owner). */
   readonly lent: boolean;
-  /** prm: the start of the range. */
+  /** prm: `mfr->pa`, the start of the object (the first range's address). */
   pa: number;
-  /** The address ranges as added (shm: any; prm: one contiguous run). */
+  /**
+   * The address ranges as the sender gave them, each accepted by mobj_ffa_add_pages_at(): for shm
+   * OP-TEE's pages[] (mobjFfaPages()); for prm only the pages the normal world lent — OP-TEE itself
+   * knows just `pa` and the size.
+   */
   readonly ranges: { address: number; pages: number }[];
-  /** Pages added so far (current_page_idx). */
+  /** `current_page_idx` (u32), advanced with 4.9's arithmetic. */
   pagesAdded: number;
   refcount: number;
   inactiveRefs: number;
@@ -101,21 +111,38 @@ export class MobjFfaTable {
     if (this.#objects.get(m.cookie) === m) this.#objects.delete(m.cookie);
   }
 
-  /** mobj_ffa_add_pages_at(): TEE_SUCCESS or TEE_ERROR_BAD_PARAMETERS. */
+  /**
+   * mobj_ffa_add_pages_at(mf, &idx, pa, num_pages) — OP-TEE 4.9.0 core/arch/arm/mm/mobj_ffa.c, for
+   * CFG_CORE_SEL1_SPMC: TEE_SUCCESS or TEE_ERROR_BAD_PARAMETERS, in its order:
+   * 1. `ADD_OVERFLOW(*idx, num_pages, &n) || n > tot_page_count` (n is an unsigned int);
+   * 2. `core_pbuf_is(CORE_MEM_NON_SEC, pa, num_pages * SMALL_PAGE_SIZE)` — SMALL_PAGE_SIZE is BIT(12),
+   *    a u32, so the size wraps at 4 GiB, and an empty buffer "complies with anything" (core_mmu.c);
+   * 3. shm: pages[idx + i] = pa + i × 4 KiB; prm: idx 0 sets `mfr->pa = pa`, any later range must
+   *    satisfy `mfr->pa == pa + *idx * SMALL_PAGE_SIZE` (u32 product) — the range must start idx pages
+   *    before the first one, where 4.10 requires `pa == mfr->pa + idx * 4 KiB`;
+   * 4. `(*idx) += n`: for shm the loop left n = num_pages; for prm n is still idx + num_pages, so idx
+   *    becomes 2 × idx + num_pages (4.10: += num_pages).
+   */
   addPagesAt(
     m: MobjFfa,
     pa: number,
     pages: number,
     nonSecure: (pa: number, size: number) => boolean,
   ): number {
-    if (m.pagesAdded + pages > m.pageCount) return TEE_ERROR_BAD_PARAMETERS;
-    if (!nonSecure(pa, pages * PAGE_SIZE)) return TEE_ERROR_BAD_PARAMETERS;
+    const idx = m.pagesAdded;
+    const n = idx + pages;
+    if (n > U32_MAX || n > m.pageCount) return TEE_ERROR_BAD_PARAMETERS;
+    const size = (pages * PAGE_SIZE) % 2 ** 32;
+    if (size !== 0 && !nonSecure(pa, size)) return TEE_ERROR_BAD_PARAMETERS;
     if (m.kind === "prm") {
-      if (m.pagesAdded === 0) m.pa = pa;
-      else if (pa !== m.pa + m.pagesAdded * PAGE_SIZE) return TEE_ERROR_BAD_PARAMETERS;
+      if (idx === 0) m.pa = pa;
+      else if (m.pa !== pa + ((idx * PAGE_SIZE) % 2 ** 32)) return TEE_ERROR_BAD_PARAMETERS;
+      m.ranges.push({ address: pa, pages });
+      m.pagesAdded = (idx + n) % 2 ** 32;
+      return TEE_SUCCESS;
     }
     m.ranges.push({ address: pa, pages });
-    m.pagesAdded += pages;
+    m.pagesAdded = n;
     return TEE_SUCCESS;
   }
 
@@ -133,7 +160,7 @@ export class MobjFfaTable {
       if (rc !== TEE_SUCCESS) return { rc, why: `plat_set_protmem_range() failed with ${rc.toString(16)}` };
     }
     if (m.lent)
-      for (const r of m.ranges)
+      for (const r of lentRanges(m, this.machine))
         this.machine.setOwner(r.address, r.pages * PAGE_SIZE, OWNER_SECURE, m.useCase);
     m.list = "inactive";
     this.#objects.set(m.cookie, m);
@@ -149,7 +176,9 @@ export class MobjFfaTable {
     if (m.kind === "prm")
       rc = this.hook.setProtmemRange(MOBJ_USE_CASE_NS_SHM, m.pa, m.pageCount * PAGE_SIZE, cost);
     if (rc !== TEE_SUCCESS) return rc;
-    if (m.lent) for (const r of m.ranges) this.machine.setOwner(r.address, r.pages * PAGE_SIZE, OWNER_NORMAL);
+    if (m.lent)
+      for (const r of lentRanges(m, this.machine))
+        this.machine.setOwner(r.address, r.pages * PAGE_SIZE, OWNER_NORMAL);
     this.delete(m);
     return TEE_SUCCESS;
   }
@@ -205,9 +234,34 @@ export class MobjFfaTable {
   }
 }
 
+/**
+ * The pages OP-TEE's object stands for: shm its pages[] (the ranges as added); prm `[mfr->pa,
+ * mfr->pa + size)` — what ffa_prm_get_pa(), cmp_pa_overlap() and protect_mem() use. With 4.9's
+ * mobj_ffa_add_pages_at() a prm that passed with two ranges is not the pages that were sent.
+ */
+export function mobjFfaPages(m: MobjFfa): { address: number; pages: number }[] {
+  return m.kind === "prm" ? [{ address: m.pa, pages: m.pageCount }] : m.ranges;
+}
+
+/**
+ * The DRAM pages the normal world lent with object m (ranges as sent, clipped to DRAM, empty ones
+ * dropped): the model's ownership record. A range whose size wrapped to 0 in add_pages_at()'s u32
+ * product was never checked against memory, so part of it may lie outside DRAM.
+ */
+export function lentRanges(m: MobjFfa, machine: Machine): { address: number; pages: number }[] {
+  const out: { address: number; pages: number }[] = [];
+  for (const r of m.ranges) {
+    const start = Math.max(r.address, machine.dramBase);
+    const end = Math.min(r.address + r.pages * PAGE_SIZE, machine.dramEnd);
+    if (end > start) out.push({ address: start, pages: (end - start) / PAGE_SIZE });
+  }
+  return out;
+}
+
+/** cmp_pa_overlap() for a pair where at least one is prm (shm vs shm is never compared). */
 function overlaps(a: MobjFfa, b: MobjFfa): boolean {
-  for (const r of a.ranges) {
-    for (const s of b.ranges) {
+  for (const r of mobjFfaPages(a)) {
+    for (const s of mobjFfaPages(b)) {
       if (r.address < s.address + s.pages * PAGE_SIZE && s.address < r.address + r.pages * PAGE_SIZE)
         return true;
     }

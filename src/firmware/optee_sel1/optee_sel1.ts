@@ -55,7 +55,7 @@ import {
 import { CallCtx, ffaSuccess, hex, w } from "../spmc/regs.ts";
 import { Spmc, type SpmcLimits } from "../spmc/spmc.ts";
 import { memFragTx, memOp, type MemFragState } from "./mem_op.ts";
-import { MobjFfaTable, type MobjFfa } from "./mobj_ffa.ts";
+import { lentRanges, MobjFfaTable, type MobjFfa } from "./mobj_ffa.ts";
 
 /** SPMC_CORE_SEL1_MAX_SHM_COUNT = 64 (thread_spmc.h); no fragment or receiver limit of its own. */
 export const OPTEE_SEL1_LIMITS: SpmcLimits = {
@@ -232,7 +232,7 @@ export class OpteeSel1Spmc extends Spmc {
   /** ffa-consistency: a lent object's pages are secure in the machine; cookies unique. */
   audit(m: MobjFfa): void {
     if (m.lent) {
-      for (const r of m.ranges) {
+      for (const r of lentRanges(m, this.machine)) {
         if (
           !checkMachineOwner(
             this.sim,
