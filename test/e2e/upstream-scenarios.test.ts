@@ -48,6 +48,25 @@ describe("scenarios/upstream", () => {
     expect(r.findings["quiesce-clean"]).toBe(0);
   });
 
+  it("optee-retrieve-refused: Hafnium's instruction-access rule refuses OP-TEE's retrieve, once per allocation", () => {
+    const r = runScenario(load("optee-retrieve-refused.yaml"));
+    expect(r.ffaRejections["FFA_MEM_RETRIEVE_REQ_32: retrieve-instruction-access-not-specified"]).toBe(2);
+    expect(r.errnos).toEqual({ EINVAL: 2 });
+  });
+
+  it("stale-tx-emad-bytes: Hafnium refuses the lend for its EMAD's reserved bytes", () => {
+    const r = runScenario(load("stale-tx-emad-bytes.yaml"));
+    expect(r.ffaRejections["FFA_MEM_LEND_64: reserved-mbz"]).toBe(1);
+  });
+
+  it("cma-too-small: the page allocator's WARN_ON_ONCE_GFP, once", () => {
+    const r = runScenario(load("cma-too-small.yaml"));
+    const warns = r.findingDetails.filter((d) => d.id === "kernel-warn");
+    expect(warns.map((w) => w.message)).toEqual([
+      expect.stringMatching(/WARN_ON_ONCE_GFP\(order > MAX_PAGE_ORDER\): order 17 > 10/),
+    ]);
+  });
+
   it("a scenario replays byte for byte", () => {
     const a = runScenario(load("protmem-race-bug.yaml"));
     const b = runScenario(load("protmem-race-bug.yaml"));
