@@ -23,7 +23,8 @@ import { ftraceText } from "../report/ftrace.ts";
 import { summaryJson, summaryLine, summaryText } from "../report/summary.ts";
 import { ScenarioError } from "../scenario/errors.ts";
 import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
-import { PRESETS } from "../scenario/presets.ts";
+import { PRESET_NAMES, PRESETS } from "../scenario/presets.ts";
+import { NAMED_POLICIES, namedPolicy, POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { runScenario, type RunResult } from "../scenario/runner.ts";
 import { scenarioJsonSchema } from "../scenario/schema.ts";
 import { formatSize } from "../scenario/units.ts";
@@ -220,6 +221,37 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       io.out(JSON.stringify(out, null, 2) + "\n");
       const problems = out.problems;
       setCode(Array.isArray(problems) && problems.length > 0 ? 1 : 0);
+    });
+
+  program
+    .command("policies")
+    .description("list the named policies and their fields (safe's unmap depends on the platform)")
+    .option("--json", "print them as JSON")
+    .option("--platform <name>", "resolve per-platform fields on this preset", "tzc400-board")
+    .action((opts: { json?: boolean; platform: string }) => {
+      const platform = PRESETS[opts.platform];
+      if (!platform)
+        throw new UsageError(
+          `unknown platform "${opts.platform}"; expected one of ${PRESET_NAMES.join(", ")}`,
+        );
+      const all = POLICY_PRESET_NAMES.map((n) => ({
+        ...namedPolicy(n, platform),
+        summary: NAMED_POLICIES[n].summary,
+      }));
+      if (opts.json) {
+        io.out(JSON.stringify(all, null, 2) + "\n");
+        return;
+      }
+      for (const p of all) {
+        io.out(
+          `${p.name}\n  ${p.summary}\n  pool ${p.pool}; unmap ${p.unmap}; cache ${p.cache}; scrub ${p.scrub}; ` +
+            `optee_retrieve ${p.optee_retrieve}` +
+            (p.pool === "growable"
+              ? `; chunk ${p.chunk ? formatSize(p.chunk) : "min_size"}, max ${formatSize(p.max)}, idle_release ${p.idle_release / 1e9} s`
+              : "") +
+            "\n",
+        );
+      }
     });
 
   program

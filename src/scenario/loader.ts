@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { PlatformDesc } from "../hw/platform.ts";
-import { resolvePolicy, type Policy } from "./policies.ts";
+import { resolvePolicy, unmodelledField, type Policy } from "./policies.ts";
 import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
 import { resolvePlatform } from "./platform.ts";
 import {
@@ -128,12 +128,21 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     const t = String(v).trim();
     return { id, op: t[0] as ">" | "<", n: parseInt(t.slice(1).trim(), 10), line };
   });
+  const policy = resolvePolicy(sc.policy, platform);
+  const unmodelled = unmodelledField(policy);
+  if (unmodelled) {
+    const at = sc.policy !== undefined && typeof sc.policy === "object" && unmodelled.field in sc.policy;
+    throw map.error(
+      at ? ["policy", unmodelled.field] : ["policy"],
+      at ? unmodelled.why : `${unmodelled.field}: ${unmodelled.why}`,
+    );
+  }
   return {
     file,
     name: sc.name ?? file.replace(/^.*\//, "").replace(/\.(ya?ml|json)$/, ""),
     description: sc.description ?? "",
     platform,
-    policy: resolvePolicy(sc.policy),
+    policy,
     seed: sc.seed ?? 1,
     untilNs: sc.until ?? null,
     steps,

@@ -73,7 +73,8 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   });
   if (withTee)
     bootOptee(sim, machine, fw.spmc, {
-      scrub: policy.scrub,
+      // OP-TEE scrubs only under secure-on-release; ffa-clear is the SPMC's (the FF-A clear flag).
+      scrub: policy.scrub === "secure-on-release" ? "secure-on-release" : "none",
       protmemSizes: opts.protmemSizes,
       opteeRetrieve: policy.optee_retrieve,
     });

@@ -168,6 +168,23 @@ describe("other commands", () => {
     expect(r.out).toMatch(/ok \(protected-read, platform tzc400-board, 2 steps\)/);
   });
 
+  it("policies lists the named policies with their fields, resolved per platform", async () => {
+    const r = await rstmem("policies");
+    expect(r.code).toBe(0);
+    for (const n of ["upstream", "safe", "carveout", "lend-pool", "tegra-vpr"])
+      expect(r.out).toMatch(new RegExp(`^${n}$`, "m"));
+    const j = JSON.parse((await rstmem("policies", "--json", "--platform", "fvp-rme")).out);
+    expect(j.find((p: { name: string }) => p.name === "safe")).toMatchObject({
+      pool: "growable",
+      unmap: "pte",
+    });
+    const bad = await rstmem("policies", "--platform", "nope");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toBe(
+      'rstmem: unknown platform "nope"; expected one of qemu-virt, tzc400-board, fvp-rme\n',
+    );
+  });
+
   it("presets lists the three presets", async () => {
     const r = await rstmem("presets");
     expect(r.code).toBe(0);

@@ -1,3 +1,5 @@
+import { resolvePolicy } from "../../src/scenario/policies.ts";
+import { PRESETS } from "../../src/scenario/presets.ts";
 import { describe, expect, it } from "vitest";
 import { ScenarioError } from "../../src/scenario/errors.ts";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
@@ -167,36 +169,69 @@ describe("scenario errors name file, line, column and what was expected", () => 
 });
 
 describe("policy", () => {
+  const UPSTREAM = {
+    name: "upstream",
+    pool: "dynamic",
+    unmap: "none",
+    cache: "none",
+    scrub: "none",
+    optee_retrieve: "upstream",
+    chunk: 0,
+    max: 512 * 1024 * 1024,
+    idle_release: 5_000_000_000,
+  };
+
   it("defaults to upstream: dynamic pool, no unmap, no cache maintenance, no scrub", () => {
     const sc = loadScenarioText("name: x\n", "p.yaml");
-    expect(sc.policy).toEqual({
-      name: "upstream",
-      pool: "dynamic",
-      unmap: "none",
-      cache: "none",
-      scrub: "none",
-      optee_retrieve: "upstream",
+    expect(sc.policy).toEqual(UPSTREAM);
+  });
+
+  const tzc = PRESETS["tzc400-board"];
+
+  it("takes a preset with overrides, or the fields themselves", () => {
+    expect(resolvePolicy({ preset: "upstream", unmap: "pte" }, tzc)).toEqual({
+      ...UPSTREAM,
+      name: "upstream+custom",
+      unmap: "pte",
+    });
+    expect(resolvePolicy({ cache: "clean-invalidate" }, tzc).cache).toBe("clean-invalidate");
+    expect(loadScenarioText("policy: upstream\n", "p.yaml").policy.name).toBe("upstream");
+    expect(
+      loadScenarioText("policy: { preset: upstream, scrub: secure-on-release }\n", "p.yaml").policy,
+    ).toEqual({
+      ...UPSTREAM,
+      name: "upstream+custom",
+      scrub: "secure-on-release",
+    });
+    expect(resolvePolicy({ preset: "upstream", unmap: "none" }, tzc).name).toBe("upstream");
+  });
+
+  it("resolves safe's unmap per platform and takes growable's sizes", () => {
+    expect(resolvePolicy("safe", tzc)).toMatchObject({
+      name: "safe",
+      pool: "growable",
+      unmap: "pte",
+      cache: "clean-invalidate",
+    });
+    expect(resolvePolicy({ preset: "safe", chunk: 64 * 1024 * 1024, idle_release: 2e9 }, tzc)).toMatchObject({
+      name: "safe+custom",
+      chunk: 64 * 1024 * 1024,
+      idle_release: 2_000_000_000,
     });
   });
 
-  it("takes a preset with overrides, or the fields themselves", () => {
-    expect(loadScenarioText("policy: { preset: upstream, unmap: pte }\n", "p.yaml").policy).toEqual({
-      name: "upstream+custom",
-      pool: "dynamic",
-      unmap: "pte",
-      cache: "none",
-      scrub: "none",
-      optee_retrieve: "upstream",
-    });
-    expect(loadScenarioText("policy: { cache: clean-invalidate }\n", "p.yaml").policy.cache).toBe(
-      "clean-invalidate",
+  it("a policy value the stack does not model yet is refused at load time, at its position", () => {
+    expect(() => loadScenarioText("policy: { unmap: pte }\n", "p.yaml")).toThrow(
+      "p.yaml:1:18: policy.unmap: pte is not modelled yet (policy upstream+custom); modelled so far: none",
     );
-    expect(loadScenarioText("policy: upstream\n", "p.yaml").policy.name).toBe("upstream");
+    expect(() => loadScenarioText("policy: safe\n", "p.yaml")).toThrow(
+      "p.yaml:1:9: policy: pool: growable is not modelled yet (policy safe); modelled so far: dynamic",
+    );
   });
 
   it("an unknown policy value is an error at its position", () => {
     expect(() => loadScenarioText("policy: { unmap: sometimes }\n", "p.yaml")).toThrow(
-      'p.yaml:1:18: policy.unmap: expected one of none, pte, linear-remove, boot-pte-region, hypervisor, got "sometimes"',
+      'p.yaml:1:18: policy.unmap: expected one of none, pte, lend-pool, device-remap, linear-remove, boot-pte-region, hypervisor, got "sometimes"',
     );
   });
 });
