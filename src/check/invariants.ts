@@ -10,6 +10,10 @@ export const INVARIANTS = {
   "no-speculation-hazard":
     "no page is protected by a bus-side firewall while a cacheable normal-world mapping of it exists",
   "no-dirty-lend": "no page becomes protected while normal-world caches may hold dirty lines for it",
+  "no-stale-tlb":
+    "no page becomes protected by a bus-side firewall while the TLB may still hold a linear-map translation the tables no longer have (changed without a TLB flush)",
+  "break-before-make":
+    "no live linear-map entry has its memory type changed, or is split without BBML2/BBML3, without first being invalidated and the TLB flushed",
   "scrub-before-return": "no page returns to the normal world holding secret data",
   "pool-consistency": "pool refcounts equal live buffers; no buffer outlives its chunk",
   "ffa-consistency": "SPMC share states agree with page ownership; handles are unique and released",

@@ -31,6 +31,14 @@ export interface CostModel {
   gptGranuleTransitionNs: number;
   /** Migrating one movable 4 KiB page (unmap, copy, remap, TLB flush), ns. */
   migratePageNs: number;
+  /** Writing dirty cache lines back to DRAM during clean+invalidate to PoC, bytes per ns. */
+  dirtyWritebackBytesPerNs: number;
+  /** One hypercall from the host kernel to its EL2 hypervisor (HVC, pKVM host handler) and back, ns. */
+  hypercallNs: number;
+  /** Changing the host stage-2 entry of one 4 KiB page at EL2 (walk, owner annotation, store), ns. */
+  stage2PageNs: number;
+  /** Stage-2 TLB maintenance after a host stage-2 change (TLBI VMALLS12E1IS; DSB ISH), ns. */
+  stage2TlbFlushNs: number;
 }
 
 export const DEFAULT_COSTS: Readonly<CostModel> = {
@@ -61,6 +69,15 @@ export const DEFAULT_COSTS: Readonly<CostModel> = {
   // Inference: copy 4 KiB (~1.1 µs at 3.69 B/ns) + unmap/remap + TLB flush + locking; QEMU's 57 µs/page is
   // the pessimistic bound and 2.7 µs the discard-clean bound (hardware.md §5.4–5.5).
   migratePageNs: 5_000,
+  // Inference: a write-back is a DRAM write like memset's; sbc-bench memset 8,360 MB/s on RK3399 (hardware.md §5.1).
+  dirtyWritebackBytesPerNs: 8.36,
+  // Assumption: an exception-level round trip like the EL3 fast SMC, Juno A53 680–1020 ns (hardware.md §5.2);
+  // no published pKVM hypercall figure.
+  hypercallNs: 700,
+  // Assumption: a page-table walk with a store per page in EL2's own tables; no public number.
+  stage2PageNs: 20,
+  // Assumption: one broadcast TLBI + DSB ISH, as flush_tlb_all() (tlbFlushAllNs, hardware.md §5.6).
+  stage2TlbFlushNs: 1_000,
 };
 
 export function costModel(overrides: Partial<CostModel> = {}): CostModel {

@@ -5,17 +5,19 @@
  * `access()` is the single checkpoint every memory access goes through (ARCHITECTURE.md §3, §8): it
  * applies the firewall and the mapping, moves taint, decides ok or fault, traces, and reports the
  * invariant findings an access can show. Protection and ownership changes go through this class too,
- * so the hazards they create are checked where they happen.
+ * so the hazards they create are checked where they happen; so do the linear map's live changes
+ * (break-before-make) and the host stage-2 of an EL2 hypervisor.
  */
 import type { Sim } from "../sim/sim.ts";
 import { Caches } from "./cache.ts";
 import { costModel, type CostModel } from "./costs.ts";
 import { OWNER_NORMAL, OWNER_SECURE, PageFrames, TAINT_NS_DATA, TAINT_SECRET } from "./frames.ts";
 import { GPT_GPI_SECURE, GranuleProtectionTable } from "./gpt.ts";
-import { DirectMap } from "./mmu.ts";
+import { DirectMap, type LiveChange } from "./mmu.ts";
 import { PageStore } from "./pagestore.ts";
 import { hex, PAGE_SIZE, type MasterDesc, type PlatformDesc, type World } from "./platform.ts";
 import { SmcConduit } from "./smc.ts";
+import { HostStage2 } from "./stage2.ts";
 import { gptTransition, setOwner, tzcConfigureRegion } from "./protection.ts";
 import {
   TZC_ALLOWED,
@@ -59,6 +61,14 @@ export interface AccessStats {
   deniedWritebacks: number;
 }
 
+/** Cache maintenance by virtual address to the point of coherency (dcache_clean_inval_poc). */
+export interface MaintenanceStats {
+  /** Clean+invalidate operations, bytes they covered, and dirty pages they wrote back. */
+  cleanInvalOps: number;
+  bytesCleaned: number;
+  dirtyPagesWrittenBack: number;
+}
+
 export interface LastFault {
   readonly code: number;
   readonly master: string;
@@ -75,6 +85,8 @@ export class Machine {
   readonly tzc: Tzc400 | null;
   readonly gpt: GranuleProtectionTable | null;
   readonly smc: SmcConduit;
+  /** The host's stage 2 under an EL2 hypervisor (platform `hypervisor`), else null. */
+  readonly stage2: HostStage2 | null;
   readonly costs: CostModel;
   readonly masters: readonly MasterDesc[];
   readonly stats: AccessStats = {
@@ -86,6 +98,7 @@ export class Machine {
     writebacks: 0,
     deniedWritebacks: 0,
   };
+  readonly maintenance: MaintenanceStats = { cleanInvalOps: 0, bytesCleaned: 0, dirtyPagesWrittenBack: 0 };
   lastFault: LastFault | null = null;
   /** The last access was denied but answered OKAY (TZC action none/int): no data moved. */
   lastSilentDenial = false;
@@ -115,9 +128,11 @@ export class Machine {
     const cpuNs = this.masterIndex("cpu-ns");
     if (cpuNs >= 0) this.caches.writeBack = (i) => this.access(cpuNs, this.frames.paOf(i), 64, "writeback");
 
-    // The boot linear map: all DRAM but no-map carveouts (arch/arm64/mm/mmu.c map_mem()).
+    // The boot linear map: all DRAM but no-map carveouts (arch/arm64/mm/mmu.c map_mem()), blocks unless
+    // force_pte_mapping() (rodata=full without BBML2/BBML3); `ll-map` CMA areas with pages.
     this.directMap = new DirectMap(base, size);
-    const pteOnly = platform.mmu.rodataFull && !platform.mmu.bbml2;
+    const splitsLive = platform.mmu.bbml2 || platform.mmu.bbml3 === true;
+    const pteOnly = platform.mmu.rodataFull && !splitsLive;
     this.directMap.setOptions({ blocks: !pteOnly, cont: !pteOnly && platform.mmu.contHint });
     let cursor = base;
     const noMap = platform.reserved.filter((r) => r.noMap).sort((a, b) => a.base - b.base);
@@ -126,6 +141,12 @@ export class Machine {
       cursor = Math.max(cursor, r.base + r.size);
     }
     if (cursor < this.dramEnd) this.directMap.create(cursor, this.dramEnd);
+    for (const c of platform.cma) {
+      if (c.llMap === true && !pteOnly) this.directMap.bootPageGranular(c.base, c.base + c.size);
+    }
+    this.directMap.onLiveChange = (what, start, end, entries) =>
+      this.#liveLinearMapChange(what, start, end, entries);
+    this.stage2 = platform.hypervisor === "pkvm" ? new HostStage2() : null;
 
     const fw = platform.firewall;
     this.tzc = null;
@@ -249,6 +270,12 @@ export class Machine {
         }
       }
     }
+    // The host's stage 2 (MMU-side, before the bus): pKVM injects an abort for memory the host lost.
+    if (cpu && this.stage2 !== null && m.world === "ns" && this.stage2.holeCount > 0) {
+      const at = this.stage2.firstUntranslated(pa, length);
+      if (at >= 0)
+        return this.#fault(FAULT_DENIED, m, at, op, "host stage-2 fault: the hypervisor took this page");
+    }
 
     const verdict = this.#firewallPermits(m.world, m.nsaid, pa, length, write);
     if (verdict !== TZC_ALLOWED) {
@@ -297,6 +324,8 @@ export class Machine {
   #cacheTraffic(m: MasterDesc, pa: number, i: number, op: "fill" | "writeback"): number {
     const st = this.stats;
     const fill = op === "fill";
+    // A fill needs a stage-2 translation: the host's stage 2 stops it inside the core (never issued).
+    if (fill && this.stage2 !== null && m.world === "ns" && !this.stage2.translates(pa)) return ACCESS_OK;
     if (fill) st.specFills++;
     else st.writebacks++;
     if (!fill) this.caches.clean(i);
@@ -363,9 +392,87 @@ export class Machine {
     return code;
   }
 
-  /** Whether the normal-world CPU may hold or fetch lines of frame i through a cacheable mapping. */
+  /**
+   * Whether the normal-world CPU may hold or fetch lines of frame i through a cacheable mapping: another
+   * cacheable mapping, a valid Normal linear-map entry, or a translation still in the TLB — and, under a
+   * hypervisor, a host stage-2 translation. O(1) when no stage-2 hole and no stale TLB range exist.
+   */
   cacheableInNormalWorld(i: number): boolean {
-    return this.caches.extraMaps[i] > 0 || this.directMap.reachable(this.frames.paOf(i));
+    const pa = this.frames.paOf(i);
+    if (this.stage2 !== null && !this.stage2.translates(pa)) return false;
+    return this.caches.extraMaps[i] > 0 || this.directMap.cacheable(pa);
+  }
+
+  /**
+   * A live change of the linear map (mmu.ts `onLiveChange`), checked as it happens: break-before-make.
+   * A memory-type change of an entry the TLB may hold always needs it; a block split or a contiguous
+   * group unfolded needs it unless every CPU has BBML2_NOABORT or BBML3.
+   */
+  #liveLinearMapChange(what: LiveChange, start: number, end: number, entries: number): void {
+    const mmu = this.platform.mmu;
+    if (what === "split" && (mmu.bbml2 || mmu.bbml3 === true)) return;
+    const message =
+      what === "attr"
+        ? `memory type of ${entries} live linear-map entries in ${hex(start)}..${hex(end)} changed in place, without invalidate + TLB flush first`
+        : `${entries} live linear-map block or contiguous entries in ${hex(start)}..${hex(end)} split without break-before-make on a CPU without BBML2/BBML3`;
+    this.sim.findings.report("break-before-make", message, {
+      change: what,
+      address: hex(start),
+      end: hex(end),
+      entries,
+    });
+  }
+
+  // ---- Cache maintenance ----
+
+  /**
+   * dcache_clean_inval_poc() over [pa, pa + length), whole pages: every page that may hold dirty lines is
+   * written back through the checkpoint (a write-back into memory protected meanwhile is still seen
+   * there), then the range's lines are invalidated. Returns the pages written back.
+   */
+  cleanInvalidatePoc(pa: number, length: number): number {
+    const i0 = this.frames.indexOf(pa);
+    const n = Math.ceil(length / PAGE_SIZE);
+    if (i0 < 0 || i0 + n > this.frames.count)
+      throw new Error(`clean+invalidate outside DRAM: ${hex(pa)}+${hex(length)}`);
+    const caches = this.caches;
+    const cpu = this.masterIndex("cpu-ns");
+    let written = 0;
+    if (caches.dirtyPages > 0 && cpu >= 0) {
+      for (let i = i0; i < i0 + n && caches.dirtyPages > 0; i++) {
+        if (caches.dirty[i] === 0) continue;
+        this.access(cpu, this.frames.paOf(i), 64, "writeback");
+        written++;
+      }
+    }
+    caches.cleanInvalidate(i0, n);
+    const st = this.maintenance;
+    st.cleanInvalOps++;
+    st.bytesCleaned += n * PAGE_SIZE;
+    st.dirtyPagesWrittenBack += written;
+    return written;
+  }
+
+  // ---- The host stage 2 (an EL2 hypervisor's, platform `hypervisor`) ----
+
+  /** The hypervisor takes [pa, pa + length) from the host's stage 2. Returns the pages changed; −95 with no hypervisor. */
+  hostStage2Unmap(pa: number, length: number): number {
+    if (this.stage2 === null) return -95;
+    const n = this.stage2.unmap(pa, pa + length);
+    this.stage2.counters.hypercalls++;
+    this.stage2.counters.tlbFlushes++;
+    if (this.sim.trace.listening) this.sim.trace.emit("hw", "stage2_unmap", { pa: hex(pa), pages: n });
+    return n;
+  }
+
+  /** The hypervisor gives [pa, pa + length) back to the host's stage 2. Returns the pages changed; −95 with no hypervisor. */
+  hostStage2Map(pa: number, length: number): number {
+    if (this.stage2 === null) return -95;
+    const n = this.stage2.map(pa, pa + length);
+    this.stage2.counters.hypercalls++;
+    this.stage2.counters.tlbFlushes++;
+    if (this.sim.trace.listening) this.sim.trace.emit("hw", "stage2_map", { pa: hex(pa), pages: n });
+    return n;
   }
 
   // ---- Protection and ownership changes (protection.ts): each checks the hazards it creates ----

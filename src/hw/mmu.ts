@@ -12,6 +12,14 @@
  *
  * Invalidated or removed translations may still sit in the TLB until a flush covers them: the TLB is
  * modelled as the set of such stale ranges, which is what speculation can still use.
+ *
+ * Each leaf also has a memory type (MAIR index class), in a typed array beside each level's codes:
+ * Normal write-back cacheable (PAGE_KERNEL, what map_mem() uses) or Device-nGnRnE (what Tegra VPR v3's
+ * set_memory_device() writes). A Device entry translates but is never speculatively read or cached
+ * (hardware.md §4.1). Changing the type of an entry the TLB may hold — a valid entry, or one invalidated
+ * without a flush — needs break-before-make whatever FEAT_BBM level the CPU has, and the old cacheable
+ * translation may stay in the TLB until flushed (it joins the stale ranges). Such live changes, and
+ * splits of live blocks, are told to `onLiveChange` (the machine decides what is a finding).
  */
 import { assert } from "../sim/assert.ts";
 import { PAGE_SIZE, SZ_1G, SZ_2M } from "./platform.ts";
@@ -21,13 +29,20 @@ export const PT_VALID = 1;
 export const PT_INVALID = 2;
 export const PT_TABLE = 3;
 
+/** Memory types of a leaf (arch/arm64/include/asm/memory.h MT_NORMAL, MT_DEVICE_nGnRnE). */
+export const MT_NORMAL = 0;
+export const MT_DEVICE_nGnRnE = 1;
+
 /** flush_tlb_kernel_range() falls back to flush_tlb_all() at MAX_DVM_OPS = PTRS_PER_PTE pages. */
 export const MAX_DVM_OPS = 512;
 
 const PTRS = 512;
 const CONT = 16;
 
-type Mode = "valid" | "invalid" | "remove" | "create";
+type Mode = "valid" | "invalid" | "remove" | "create" | "attr";
+
+/** A live change the architecture wants break-before-make for (without FEAT_BBM help for splits). */
+export type LiveChange = "split" | "attr";
 
 export interface MapOptions {
   /** Blocks (1 GiB / 2 MiB) allowed: false under rodata=full without BBML2 (force_pte_mapping). */
@@ -55,6 +70,12 @@ export interface DirectMapCounters {
   splits1G: number;
   splits2M: number;
   contBreaks: number;
+  /** Entries that replaced split blocks: 2 MiB entries from 1 GiB blocks, 4 KiB entries from 2 MiB blocks (TLB reach lost). */
+  splitPmds: number;
+  splitPtes: number;
+  /** Leaf entries whose memory type changed, and those of them that were live (valid, or stale in the TLB). */
+  attrChanges: number;
+  liveAttrChanges: number;
   /** TLB maintenance: range flushes, full flushes, single-page TLBIs issued. */
   flushRange: number;
   flushAll: number;
@@ -68,6 +89,16 @@ export class DirectMap {
   readonly pte: Uint8Array;
   readonly contPmd: Uint8Array;
   readonly contPte: Uint8Array;
+  /** Memory type (MT_*) of the leaf at each entry of each level; meaningful where that level holds a leaf. */
+  readonly mtPud: Uint8Array;
+  readonly mtPmd: Uint8Array;
+  readonly mtPte: Uint8Array;
+  /**
+   * Told of each operation's live changes once it is done: block splits and contiguous-group breaks of
+   * valid entries by set_memory_*()-style changes ("split"), and memory-type changes of entries the TLB
+   * may hold ("attr"), with the first and last address touched and how many entries.
+   */
+  onLiveChange: ((what: LiveChange, start: number, end: number, entries: number) => void) | null = null;
   readonly counters: DirectMapCounters = {
     valid1G: 0,
     valid2M: 0,
@@ -82,6 +113,10 @@ export class DirectMap {
     splits1G: 0,
     splits2M: 0,
     contBreaks: 0,
+    splitPmds: 0,
+    splitPtes: 0,
+    attrChanges: 0,
+    liveAttrChanges: 0,
     flushRange: 0,
     flushAll: 0,
     tlbiPages: 0,
@@ -89,6 +124,17 @@ export class DirectMap {
   /** Stale TLB ranges as flat [start, end) pairs. */
   #stale: number[] = [];
   #opts: MapOptions = { blocks: true, cont: true };
+  /** Set while the boot map is being laid out: no splits, stale translations or live changes to count. */
+  #boot = false;
+  #mode: Mode = "create";
+  #attrTarget = MT_NORMAL;
+  /** Live changes of the operation in progress: count, first start, last end; per kind. */
+  #liveSplit = 0;
+  #liveSplitStart = 0;
+  #liveSplitEnd = 0;
+  #liveAttr = 0;
+  #liveAttrStart = 0;
+  #liveAttrEnd = 0;
 
   constructor(dramBase: number, dramSize: number) {
     this.base = Math.floor(dramBase / SZ_1G) * SZ_1G;
@@ -98,6 +144,9 @@ export class DirectMap {
     this.pte = new Uint8Array(n1g * PTRS * PTRS);
     this.contPmd = new Uint8Array((n1g * PTRS) / CONT);
     this.contPte = new Uint8Array((n1g * PTRS * PTRS) / CONT);
+    this.mtPud = new Uint8Array(n1g);
+    this.mtPmd = new Uint8Array(n1g * PTRS);
+    this.mtPte = new Uint8Array(n1g * PTRS * PTRS);
   }
 
   setOptions(opts: MapOptions): void {
@@ -124,6 +173,90 @@ export class DirectMap {
 
   isValid(pa: number): boolean {
     return this.lookup(pa) === PT_VALID;
+  }
+
+  /** The memory type (MT_*) of the leaf at pa; MT_NORMAL where there is none. */
+  memTypeAt(pa: number): number {
+    const off = pa - this.base;
+    if (off < 0) return MT_NORMAL;
+    const g = Math.floor(off / SZ_1G);
+    if (g >= this.pud.length) return MT_NORMAL;
+    if (this.pud[g] !== PT_TABLE) return this.mtPud[g];
+    const m = Math.floor(off / SZ_2M);
+    if (this.pmd[m] !== PT_TABLE) return this.mtPmd[m];
+    return this.mtPte[Math.floor(off / PAGE_SIZE)];
+  }
+
+  /** Whether the tables map pa valid and Normal-cacheable (what speculation can use, TLB aside). */
+  mappedCacheable(pa: number): boolean {
+    const off = pa - this.base;
+    if (off < 0) return false;
+    const g = Math.floor(off / SZ_1G);
+    if (g >= this.pud.length) return false;
+    const c1 = this.pud[g];
+    if (c1 !== PT_TABLE) return c1 === PT_VALID && this.mtPud[g] === MT_NORMAL;
+    const m = Math.floor(off / SZ_2M);
+    const c2 = this.pmd[m];
+    if (c2 !== PT_TABLE) return c2 === PT_VALID && this.mtPmd[m] === MT_NORMAL;
+    const p = Math.floor(off / PAGE_SIZE);
+    return this.pte[p] === PT_VALID && this.mtPte[p] === MT_NORMAL;
+  }
+
+  /**
+   * Whether the CPU may hold or fetch cacheable lines of pa through the linear map: a valid Normal
+   * entry, or a translation still in the TLB (counted as cacheable: what it held is not tracked).
+   */
+  cacheable(pa: number): boolean {
+    return this.mappedCacheable(pa) || (this.#stale.length > 0 && this.isStale(pa));
+  }
+
+  /**
+   * Whether [start, end) is mapped at the last level only: no block leaf covers any part of it (what
+   * can_set_direct_map_range() asks of the FF-A lend pool's region). Pages with no entry count as
+   * last-level. O(range / 2 MiB).
+   */
+  isPageMapped(start: number, end: number): boolean {
+    if (start >= end) return true;
+    const g0 = Math.floor((start - this.base) / SZ_1G);
+    const g1 = Math.ceil((end - this.base) / SZ_1G);
+    for (let g = g0; g < g1; g++) {
+      const c = this.pud[g];
+      if (c === PT_VALID || c === PT_INVALID) return false;
+    }
+    const m0 = Math.floor((start - this.base) / SZ_2M);
+    const m1 = Math.ceil((end - this.base) / SZ_2M);
+    for (let m = m0; m < m1; m++) {
+      if (this.pud[Math.floor(m / PTRS)] !== PT_TABLE) continue;
+      const c = this.pmd[m];
+      if (c === PT_VALID || c === PT_INVALID) return false;
+    }
+    return true;
+  }
+
+  /** Valid pages of [start, end), counted by leaf (a block in one step). */
+  validPages(start: number, end: number): number {
+    let n = 0;
+    const lo = Math.max(start, this.base);
+    const hi = Math.min(end, this.base + this.pud.length * SZ_1G);
+    for (let g = Math.floor((lo - this.base) / SZ_1G); this.base + g * SZ_1G < hi; g++) {
+      const gs = this.base + g * SZ_1G;
+      const a = Math.max(lo, gs);
+      const b = Math.min(hi, gs + SZ_1G);
+      const c1 = this.pud[g];
+      if (c1 === PT_VALID) n += (b - a) / PAGE_SIZE;
+      if (c1 !== PT_TABLE) continue;
+      for (let m = Math.floor((a - this.base) / SZ_2M); this.base + m * SZ_2M < b; m++) {
+        const ms = this.base + m * SZ_2M;
+        const a2 = Math.max(a, ms);
+        const b2 = Math.min(b, ms + SZ_2M);
+        const c2 = this.pmd[m];
+        if (c2 === PT_VALID) n += (b2 - a2) / PAGE_SIZE;
+        if (c2 !== PT_TABLE) continue;
+        const p1 = (b2 - this.base) / PAGE_SIZE;
+        for (let p = (a2 - this.base) / PAGE_SIZE; p < p1; p++) if (this.pte[p] === PT_VALID) n++;
+      }
+    }
+    return n;
   }
 
   /** Whether the TLB may still hold a translation for pa that the tables no longer have. */
@@ -160,6 +293,40 @@ export class DirectMap {
   /** set_memory_valid(..., 1): sets the valid bit of existing entries. */
   restore(start: number, end: number): void {
     this.#apply(start, end, "valid");
+  }
+
+  /**
+   * Rewrites the memory type of the existing entries of [start, end) in place, as pageattr.c's walk
+   * does (update_range_prot(): split first, then read-modify-write each leaf; no break-before-make):
+   * set_memory_device() with MT_DEVICE_nGnRnE, set_memory_normal() with MT_NORMAL. No flush. Returns
+   * the number of entries changed.
+   */
+  setMemType(start: number, end: number, mt: number): number {
+    assert(mt === MT_NORMAL || mt === MT_DEVICE_nGnRnE, `memory type ${mt}`);
+    const before = this.counters.attrChanges;
+    this.#attrTarget = mt;
+    this.#apply(start, end, "attr");
+    return this.counters.attrChanges - before;
+  }
+
+  /**
+   * At boot only: lays [start, end) out again with 4 KiB pages and no contiguous hint, the rest of the
+   * map keeping its blocks — how map_mem() maps a region that must be page-granular (the KFENCE pool;
+   * a reserved-memory region marked `ll-map`). Counts no split and leaves no stale translation: the
+   * region was never mapped otherwise. Every page of the range must be mapped.
+   */
+  bootPageGranular(start: number, end: number): void {
+    assert(
+      this.validPages(start, end) === (end - start) / PAGE_SIZE,
+      "a boot page-granular region must be mapped",
+    );
+    const opts = this.#opts;
+    this.#boot = true;
+    this.remove(start, end);
+    this.#opts = { blocks: false, cont: false };
+    this.create(start, end);
+    this.#opts = opts;
+    this.#boot = false;
   }
 
   /**
@@ -236,6 +403,9 @@ export class DirectMap {
     );
     if (start === end) return;
     assert(start >= this.base && end <= this.base + this.pud.length * SZ_1G, "direct map range outside DRAM");
+    this.#mode = mode;
+    this.#liveSplit = 0;
+    this.#liveAttr = 0;
     const g0 = Math.floor((start - this.base) / SZ_1G);
     const g1 = Math.ceil((end - this.base) / SZ_1G);
     for (let g = g0; g < g1; g++) {
@@ -244,10 +414,18 @@ export class DirectMap {
       const e = Math.min(end, gs + SZ_1G);
       this.#applyPud(g, s, e, s === gs && e === gs + SZ_1G, mode);
     }
+    const hook = this.onLiveChange;
+    if (hook !== null && this.#liveSplit > 0)
+      hook("split", this.#liveSplitStart, this.#liveSplitEnd, this.#liveSplit);
+    if (hook !== null && this.#liveAttr > 0)
+      hook("attr", this.#liveAttrStart, this.#liveAttrEnd, this.#liveAttr);
   }
 
-  /** New code of a present or absent leaf under `mode`, or −1 for "leave it". */
-  static #target(code: number, mode: Mode): number {
+  /**
+   * New code of a present or absent leaf under `mode`, or −1 for "leave it". A memory-type change
+   * keeps the code and touches present leaves of another type.
+   */
+  #target(code: number, mt: number, mode: Mode): number {
     switch (mode) {
       case "create":
         return code === PT_NONE ? PT_VALID : -1;
@@ -257,24 +435,52 @@ export class DirectMap {
         return code === PT_INVALID ? PT_VALID : -1;
       case "invalid":
         return code === PT_VALID ? PT_INVALID : -1;
+      case "attr":
+        return code === PT_NONE || mt === this.#attrTarget ? -1 : code;
     }
+  }
+
+  /** Whether the operation in progress rewrites live entries the way pageattr.c does (not hotplug's remove/create). */
+  #pageattr(): boolean {
+    return !this.#boot && (this.#mode === "invalid" || this.#mode === "valid" || this.#mode === "attr");
+  }
+
+  #noteLiveSplit(s: number, e: number, entries: number): void {
+    if (this.#liveSplit === 0) this.#liveSplitStart = s;
+    this.#liveSplitEnd = Math.max(this.#liveSplitEnd, e);
+    this.#liveSplit += entries;
+  }
+
+  #noteLiveAttr(s: number, e: number): void {
+    if (this.#liveAttr === 0) {
+      this.#liveAttrStart = s;
+      this.#liveAttrEnd = e;
+    }
+    this.#liveAttrEnd = Math.max(this.#liveAttrEnd, e);
+    this.#liveAttr++;
   }
 
   #applyPud(g: number, s: number, e: number, full: boolean, mode: Mode): void {
     const code = this.pud[g];
     if (code !== PT_TABLE) {
-      const t = DirectMap.#target(code, mode);
+      const t = this.#target(code, this.mtPud[g], mode);
       if (t < 0) return;
+      const gs = this.base + g * SZ_1G;
       if (full && (t !== PT_VALID || code !== PT_NONE || this.#opts.blocks)) {
-        this.#setLeaf(0, this.pud, g, code, t, s, e);
+        this.#setLeaf(0, this.pud, this.mtPud, g, code, t, s, e);
         return;
       }
       // Part of a block changes (or a new mapping cannot be a block): make a table of the next level.
-      if (code !== PT_NONE) this.counters.splits1G++;
+      if (code !== PT_NONE && !this.#boot) {
+        this.counters.splits1G++;
+        this.counters.splitPmds += PTRS;
+        if (code === PT_VALID && this.#pageattr()) this.#noteLiveSplit(gs, gs + SZ_1G, 1);
+      }
       this.pud[g] = PT_TABLE;
       this.counters.pmdTables++;
       this.#leafDelta(0, code, -1);
       this.pmd.fill(code, g * PTRS, (g + 1) * PTRS);
+      this.mtPmd.fill(code === PT_NONE ? MT_NORMAL : this.mtPud[g], g * PTRS, (g + 1) * PTRS);
       this.#leafDelta(1, code, PTRS);
     }
     const gs = this.base + g * SZ_1G;
@@ -293,34 +499,46 @@ export class DirectMap {
   #applyPmd(m: number, s: number, e: number, full: boolean, mode: Mode): void {
     const code = this.pmd[m];
     if (code !== PT_TABLE) {
-      const t = DirectMap.#target(code, mode);
+      const t = this.#target(code, this.mtPmd[m], mode);
       if (t < 0) return;
+      const ms = this.base + m * SZ_2M;
       if (full && (t !== PT_VALID || code !== PT_NONE || this.#opts.blocks)) {
         this.#breakCont(this.contPmd, m, 1);
-        this.#setLeaf(1, this.pmd, m, code, t, s, e);
+        this.#setLeaf(1, this.pmd, this.mtPmd, m, code, t, s, e);
         return;
       }
-      if (code !== PT_NONE) this.counters.splits2M++;
+      if (code !== PT_NONE && !this.#boot) {
+        this.counters.splits2M++;
+        this.counters.splitPtes += PTRS;
+        if (code === PT_VALID && this.#pageattr()) this.#noteLiveSplit(ms, ms + SZ_2M, 1);
+      }
       this.#breakCont(this.contPmd, m, 1);
       this.pmd[m] = PT_TABLE;
       this.counters.pteTables++;
       this.#leafDelta(1, code, -1);
       this.pte.fill(code, m * PTRS, (m + 1) * PTRS);
+      this.mtPte.fill(code === PT_NONE ? MT_NORMAL : this.mtPmd[m], m * PTRS, (m + 1) * PTRS);
       this.#leafDelta(2, code, PTRS);
     }
     const ms = this.base + m * SZ_2M;
     const p0 = m * PTRS + (s - ms) / PAGE_SIZE;
     const p1 = m * PTRS + (e - ms) / PAGE_SIZE;
+    if (mode === "attr") {
+      this.#attrPtes(p0, p1);
+      return;
+    }
     const pte = this.pte;
+    const boot = this.#boot;
     let changed = 0;
     for (let p = p0; p < p1; p++) {
       const c = pte[p];
-      const t = DirectMap.#target(c, mode);
+      const t = this.#target(c, 0, mode);
       if (t < 0) continue;
       if (changed === 0 || p % CONT === 0) this.#breakCont(this.contPte, p, 2);
       this.#leafDelta(2, c, -1);
       this.#leafDelta(2, t, 1);
-      if (c === PT_VALID) this.#addStale(this.base + p * PAGE_SIZE, this.base + (p + 1) * PAGE_SIZE);
+      if (c === PT_VALID && !boot) this.#addStale(this.base + p * PAGE_SIZE, this.base + (p + 1) * PAGE_SIZE);
+      if (c === PT_NONE || t === PT_NONE) this.mtPte[p] = MT_NORMAL;
       pte[p] = t;
       changed++;
     }
@@ -328,11 +546,58 @@ export class DirectMap {
     if (mode === "remove") this.#freeTableIfEmpty(1, m);
   }
 
-  #setLeaf(level: 0 | 1, arr: Uint8Array, i: number, code: number, t: number, s: number, e: number): void {
+  /** The memory-type rewrite of the PTEs [p0, p1) of one table. */
+  #attrPtes(p0: number, p1: number): void {
+    const pte = this.pte;
+    const mt = this.mtPte;
+    const target = this.#attrTarget;
+    let first = true;
+    for (let p = p0; p < p1; p++) {
+      const c = pte[p];
+      if (c === PT_NONE || mt[p] === target) continue;
+      if (first || p % CONT === 0) this.#breakCont(this.contPte, p, 2);
+      first = false;
+      this.#retype(c, this.base + p * PAGE_SIZE, this.base + (p + 1) * PAGE_SIZE);
+      mt[p] = target;
+    }
+  }
+
+  /** Accounts one leaf's memory-type change: a live one leaves its old translation in the TLB. */
+  #retype(code: number, s: number, e: number): void {
+    this.counters.attrChanges++;
+    const live = code === PT_VALID || (this.#stale.length > 0 && this.#overlapsStale(s, e));
+    if (!live) return;
+    this.counters.liveAttrChanges++;
+    this.#noteLiveAttr(s, e);
+    this.#addStale(s, e);
+  }
+
+  #setLeaf(
+    level: 0 | 1,
+    arr: Uint8Array,
+    mts: Uint8Array,
+    i: number,
+    code: number,
+    t: number,
+    s: number,
+    e: number,
+  ): void {
+    if (this.#mode === "attr") {
+      this.#retype(code, s, e);
+      mts[i] = this.#attrTarget;
+      return;
+    }
     this.#leafDelta(level, code, -1);
     this.#leafDelta(level, t, 1);
-    if (code === PT_VALID) this.#addStale(s, e);
+    if (code === PT_VALID && !this.#boot) this.#addStale(s, e);
+    if (code === PT_NONE || t === PT_NONE) mts[i] = MT_NORMAL;
     arr[i] = t;
+  }
+
+  #overlapsStale(s: number, e: number): boolean {
+    const st = this.#stale;
+    for (let i = 0; i < st.length; i += 2) if (s < st[i + 1] && e > st[i]) return true;
+    return false;
   }
 
   /** Drops the contiguous hint of the 16-entry group holding entry i, if it has one. */
@@ -340,9 +605,15 @@ export class DirectMap {
     const grp = Math.floor(i / CONT);
     if (cont[grp] === 0) return;
     cont[grp] = 0;
-    this.counters.contBreaks++;
+    if (!this.#boot) this.counters.contBreaks++;
     if (level === 1) this.counters.contPmdGroups--;
     else this.counters.contPteGroups--;
+    // The 16 entries of a contiguous group are valid (#markCont): unfolding them changes live entries.
+    if (this.#pageattr()) {
+      const size = level === 1 ? SZ_2M : PAGE_SIZE;
+      const gs = this.base + grp * CONT * size;
+      this.#noteLiveSplit(gs, gs + CONT * size, CONT);
+    }
   }
 
   /** Sets the contiguous hint on whole aligned groups in [i0, i1) whose 16 entries are valid leaves. */
@@ -380,17 +651,17 @@ export class DirectMap {
   }
 
   /** Every leaf entry in address order, as ptdump would list it (for tests and reports). */
-  *entries(): Generator<{ start: number; size: number; code: number; cont: boolean }> {
+  *entries(): Generator<{ start: number; size: number; code: number; cont: boolean; mt: number }> {
     for (let g = 0; g < this.pud.length; g++) {
       const c1 = this.pud[g];
       if (c1 === PT_VALID || c1 === PT_INVALID)
-        yield { start: this.base + g * SZ_1G, size: SZ_1G, code: c1, cont: false };
+        yield { start: this.base + g * SZ_1G, size: SZ_1G, code: c1, cont: false, mt: this.mtPud[g] };
       if (c1 !== PT_TABLE) continue;
       for (let m = g * PTRS; m < (g + 1) * PTRS; m++) {
         const c2 = this.pmd[m];
         const cont2 = this.contPmd[Math.floor(m / CONT)] === 1;
         if (c2 === PT_VALID || c2 === PT_INVALID)
-          yield { start: this.base + m * SZ_2M, size: SZ_2M, code: c2, cont: cont2 };
+          yield { start: this.base + m * SZ_2M, size: SZ_2M, code: c2, cont: cont2, mt: this.mtPmd[m] };
         if (c2 !== PT_TABLE) continue;
         for (let p = m * PTRS; p < (m + 1) * PTRS; p++) {
           const c3 = this.pte[p];
@@ -400,6 +671,7 @@ export class DirectMap {
               size: PAGE_SIZE,
               code: c3,
               cont: this.contPte[Math.floor(p / CONT)] === 1,
+              mt: this.mtPte[p],
             };
           }
         }

@@ -39,6 +39,12 @@ export interface CmaAreaDesc {
   readonly name: string;
   readonly base: number;
   readonly size: number;
+  /**
+   * DT `ll-map;` on the node: the area is mapped at the last level (4 KiB pages, no contiguous hint) in
+   * the linear map from boot, the rest keeping its blocks — what the FF-A lend pool (Google, 2026,
+   * drivers/firmware/arm_ffa/lend_pool.c) accepts in place of rodata=full. Default false.
+   */
+  readonly llMap?: boolean;
 }
 
 /** TZC-400 reaction to a denied access (ACTION register, TFA tzc_common.h). */
@@ -80,6 +86,12 @@ export interface PlatformDesc {
     readonly bbml2: boolean;
     /** Use the contiguous hint (64 KiB / 32 MiB) where blocks are allowed. */
     readonly contHint: boolean;
+    /**
+     * FEAT_BBML3 on every CPU (ID_AA64MMFR2_EL1.BBM >= 3; ARM64_HAS_BBML3 in 7.2-era trees, which
+     * replaces the BBML2_NOABORT allow-list): like `bbml2`, live blocks split without break-before-make
+     * and the linear map keeps its blocks; the FF-A lend pool accepts a block-mapped region. Default false.
+     */
+    readonly bbml3?: boolean;
   };
   readonly caches: {
     /** Speculative line fills per ms of virtual time, picked among all DRAM pages. */
@@ -120,6 +132,12 @@ export interface PlatformDesc {
    * (no-map) so that Linux never maps it. Without it, OP-TEE over SMC has CFG_CORE_DYN_PROTMEM.
    */
   readonly staticProtmem?: { readonly base: number; readonly size: number };
+  /**
+   * An EL2 hypervisor that owns the host's stage-2 translation ("pkvm": protected KVM, the host kernel
+   * at EL1 under it), so lent memory can be taken out of the host's reach at stage 2 (the `hypervisor`
+   * unmap strategy; src/hw/stage2.ts). Default none: the kernel runs with no stage 2.
+   */
+  readonly hypervisor?: "pkvm";
   /** The kernel's panic_on_oops sysctl: an oops stops the machine (default false, as most distros). */
   readonly panicOnOops?: boolean;
   /** kernel.hung_task_timeout_secs (CONFIG_DEFAULT_HUNG_TASK_TIMEOUT, 120); 0 disables khungtaskd. */

@@ -43,7 +43,10 @@ export function gptTransition(
 
 /**
  * A bus-side firewall sees what the core already issued: pages it now denies to the normal-world CPU
- * that are still cacheable-mapped (no-speculation-hazard) or may hold dirty lines (no-dirty-lend).
+ * that are still cacheable-mapped (no-speculation-hazard) or may hold dirty lines (no-dirty-lend). Of
+ * the cacheable ones, those the linear map no longer maps but the TLB may still translate — invalidated
+ * without a flush — are no-stale-tlb as well: the missing flush is the bug. A host stage-2 that took a
+ * page stops speculation inside the core (MMU-side), like RME: no hazard for it.
  */
 function checkNewlyProtected(machine: Machine, base: number, size: number): void {
   const cpu = machine.masterIndex("cpu-ns");
@@ -53,18 +56,33 @@ function checkNewlyProtected(machine: Machine, base: number, size: number): void
   const end = Math.min(base + size, machine.dramEnd);
   if (start >= end) return;
   const f = machine.frames;
+  const dm = machine.directMap;
   let mapped = 0;
   let firstMapped = -1;
+  let stale = 0;
+  let firstStale = -1;
   let dirty = 0;
   const i0 = f.indexOf(start);
   const n = (end - start) / PAGE_SIZE;
   for (let i = i0; i < i0 + n; i++) {
-    if (machine.tzc.probe(m.world, m.nsaid, f.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED) continue;
+    const pa = f.paOf(i);
+    if (machine.tzc.probe(m.world, m.nsaid, pa, PAGE_SIZE, false) === TZC_ALLOWED) continue;
     if (machine.cacheableInNormalWorld(i)) {
       mapped++;
       if (firstMapped < 0) firstMapped = i;
+      if (dm.staleRanges.length > 0 && machine.caches.extraMaps[i] === 0 && !dm.mappedCacheable(pa)) {
+        stale++;
+        if (firstStale < 0) firstStale = i;
+      }
     }
     dirty += machine.caches.dirty[i];
+  }
+  if (stale > 0) {
+    machine.sim.findings.report(
+      "no-stale-tlb",
+      `${stale} pages from ${hex(f.paOf(firstStale))} protected by the TZC while the TLB may still translate them (linear map changed without a TLB flush)`,
+      { pages: stale, address: hex(f.paOf(firstStale)) },
+    );
   }
   if (mapped > 0) {
     machine.sim.findings.report(
@@ -108,9 +126,12 @@ export function setOwner(
     const cpu = machine.masterIndex("cpu-ns");
     if (cpu >= 0) {
       const m = machine.masters[cpu];
+      // The CPU's view: the firewall, and under a hypervisor the host stage-2 (a page it took is out of reach).
+      const hidden = machine.stage2 !== null && machine.stage2.hidesAll(pa, PAGE_SIZE * n);
       const open =
-        machine.wouldPermit(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
-        anyPageOpen(machine, m, i0, n);
+        !hidden &&
+        (machine.wouldPermit(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
+          anyPageOpen(machine, m, i0, n));
       if (open) {
         const why =
           machine.platform.firewall.kind === "none" ? "no memory firewall" : "firewall not programmed";

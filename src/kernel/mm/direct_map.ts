@@ -6,25 +6,42 @@
  *
  * can_set_direct_map() is rodata_full (debug_pagealloc, late KFENCE and realms are not modelled): when
  * it is false the set_direct_map_* calls are silent no-ops that return 0, as on arm64 with rodata=on.
- * With BBML2_NOABORT the linear map keeps its blocks and the first change inside one splits it under
- * pgtable_split_lock (split_kernel_leaf_mapping()), which sleeps and allocates table pages.
+ * With BBML2_NOABORT (or BBML3) the linear map keeps its blocks and the first change inside one splits
+ * it under pgtable_split_lock (split_kernel_leaf_mapping()), which sleeps and allocates table pages.
  */
 import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
-import type { Mutex } from "../../sim/mutex.ts";
+import { Mutex } from "../../sim/mutex.ts";
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 
 /** SECTION_SIZE_BITS on arm64 with 4 KiB pages: memory is added and removed by 128 MiB section. */
 export const SECTION_SIZE = 128 * 1024 * 1024;
 /** Writing one leaf entry (assumption: a store and its share of the walk). */
-const PTE_UPDATE_NS = 5;
+export const PTE_UPDATE_NS = 5;
+
+const splitLocks = new WeakMap<Machine, Mutex>();
+
+/** pgtable_split_lock — arch/arm64/mm/mmu.c `static DEFINE_MUTEX(pgtable_split_lock)`: one per machine. */
+export function pgtableSplitLock(machine: Machine): Mutex {
+  let m = splitLocks.get(machine);
+  if (m === undefined) {
+    m = new Mutex(machine.sim, "pgtable_split_lock");
+    splitLocks.set(machine, m);
+  }
+  return m;
+}
 
 /** can_set_direct_map() */
 export function canSetDirectMap(machine: Machine): boolean {
   return machine.platform.mmu.rodataFull;
 }
 
-function splitsOf(machine: Machine): number {
+/** Whether live blocks split on demand: BBML2_NOABORT (system_supports_bbml2_noabort()) or BBML3. */
+export function splitsLiveBlocks(machine: Machine): boolean {
+  return machine.platform.mmu.bbml2 || machine.platform.mmu.bbml3 === true;
+}
+
+export function splitsOf(machine: Machine): number {
   const c = machine.directMap.counters;
   return c.splits1G + c.splits2M + c.contBreaks;
 }
@@ -44,7 +61,7 @@ export function* setDirectMapValidNoflush(
   if (!canSetDirectMap(machine)) return 0;
   const dm = machine.directMap;
   const before = splitsOf(machine);
-  const bbml2 = machine.platform.mmu.bbml2;
+  const bbml2 = splitsLiveBlocks(machine);
   if (bbml2) yield* splitLock.lock();
   if (valid) dm.restore(pa, pa + length);
   else dm.invalidate(pa, pa + length);
