@@ -6,7 +6,6 @@
  * optee.md §1.5).
  */
 import {
-  FFA_ABORTED,
   FFA_DENIED,
   FFA_FEATURES_32,
   FFA_ID_GET_32,
@@ -24,13 +23,15 @@ import {
   FFA_MEM_SHARE_32,
   FFA_MEM_SHARE_64,
   FFA_NOT_SUPPORTED,
+  FFA_NOTIFICATION_BITMAP_CREATE_32,
+  FFA_NOTIFICATION_BITMAP_DESTROY_32,
   FFA_PARTITION_INFO_GET_32,
+  FFA_PARTITION_INFO_GET_REGS_64,
   FFA_RX_RELEASE_32,
   FFA_RXTX_MAP_32,
   FFA_RXTX_MAP_64,
   FFA_VERSION_1_2,
   FFA_VERSION_32,
-  FFA_BUSY,
   ffaVersionsAreCompatible,
 } from "../../abi/ffa/index.ts";
 import type { Machine } from "../../hw/machine.ts";
@@ -41,16 +42,16 @@ import type { Sim } from "../../sim/sim.ts";
 import { checkHandlesUnique, checkRangesOwner } from "../spmc/consistency.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
 import { PageState } from "../spmc/page_state.ts";
-import {
-  encodePartitionInfo,
-  FFA_PARTITION_COUNT_FLAG,
-  matchPartitions,
-  PARTITION_INFO_SIZE_V1_1,
-} from "../spmc/partition_info.ts";
 import { CallCtx, ffaSuccess, hex, w } from "../spmc/regs.ts";
 import { ShareStateTable, type ShareState } from "../spmc/share_state.ts";
 import { Spmc, type SpmcLimits } from "../spmc/spmc.ts";
 import { hafniumFeatures } from "./features.ts";
+import {
+  hfNotificationBitmapCreate,
+  hfNotificationBitmapDestroy,
+  NwdNotifications,
+} from "./notifications.ts";
+import { hfPartitionInfoGet, hfPartitionInfoGetRegs } from "./partition_info.ts";
 import { reclaim, relinquish } from "./release.ts";
 import { fragRx, retrieveReq } from "./retrieve.ts";
 import { allConstituents } from "./send_complete.ts";
@@ -68,6 +69,8 @@ export class HafniumSpmc extends Spmc {
   readonly pages: PageState;
   /** HF_MAILBOX_SIZE: the RX/TX buffer size Hafnium is built with (the platform's). */
   readonly mailboxSize: number;
+  /** The normal world's notification bitmaps (notifications.ts). */
+  readonly nwdNotifications = new NwdNotifications();
 
   constructor(sim: Sim, machine: Machine, limits: SpmcLimits = HAFNIUM_LIMITS) {
     super(sim, machine, limits);
@@ -100,7 +103,13 @@ export class HafniumSpmc extends Spmc {
         ep.rxFull = false;
         return ffaSuccess();
       case FFA_PARTITION_INFO_GET_32:
-        return this.#partitionInfo(ctx, ep, regs);
+        return hfPartitionInfoGet(this, ctx, ep, regs);
+      case FFA_PARTITION_INFO_GET_REGS_64:
+        return hfPartitionInfoGetRegs(this, ctx, ep, regs);
+      case FFA_NOTIFICATION_BITMAP_CREATE_32:
+        return hfNotificationBitmapCreate(this.nwdNotifications, ctx, ep, regs);
+      case FFA_NOTIFICATION_BITMAP_DESTROY_32:
+        return hfNotificationBitmapDestroy(this.nwdNotifications, ctx, ep, regs);
       case FFA_MEM_DONATE_32:
       case FFA_MEM_DONATE_64:
       case FFA_MEM_LEND_32:
@@ -171,28 +180,6 @@ export class HafniumSpmc extends Spmc {
     ep.rx = recv;
     ep.pageCount = pageCount;
     return ffaSuccess();
-  }
-
-  /** api_ffa_partition_info_get(): the secure partitions (the SPMC does not know VMs). */
-  #partitionInfo(ctx: CallCtx, ep: SpmcEndpoint, regs: SmcRegs): SmcRegs {
-    const uuid = [w(regs, 1), w(regs, 2), w(regs, 3), w(regs, 4)];
-    const flags = w(regs, 5);
-    const v10 = ep.layout === "1.0";
-    if ((flags & ~FFA_PARTITION_COUNT_FLAG) !== 0 || (v10 && flags !== 0))
-      return ctx.reject(FFA_INVALID_PARAMETERS, "partition-info-flags", `flags ${hex(flags)} invalid`);
-    const sps = matchPartitions(
-      [...this.endpoints.values()].filter((e) => e.secure),
-      uuid,
-    );
-    if (sps.length === 0)
-      return ctx.reject(FFA_INVALID_PARAMETERS, "partition-info-uuid", "unrecognized UUID");
-    if ((flags & FFA_PARTITION_COUNT_FLAG) !== 0) return ffaSuccess(sps.length);
-    if (ep.rx === null) return ctx.reject(FFA_INVALID_PARAMETERS, "rx-not-mapped", "RX buffer not set up");
-    if (ep.rxFull) return ctx.reject(FFA_BUSY, "rx-busy", `RX buffer of ${hex(ep.id)} is full`);
-    if (!this.writeRx(ctx, ep, encodePartitionInfo(sps, v10)))
-      return ctx.reject(FFA_ABORTED, "copy-faulted", "writing RX faulted");
-    ep.rxFull = true;
-    return ffaSuccess(sps.length, v10 ? 0 : PARTITION_INFO_SIZE_V1_1);
   }
 
   /**

@@ -19,7 +19,6 @@ import {
   FFA_PARTITION_INFO_GET_REGS_64,
   ffaToLinuxErrno,
 } from "../../../abi/ffa/index.ts";
-import { EOPNOTSUPP } from "../../../abi/uapi/errno.ts";
 import { smcRegs } from "../../../hw/smc.ts";
 import type { Sleeps } from "../../../sim/scheduler.ts";
 import { w, type ArmFfaDriver } from "./driver.ts";
@@ -154,21 +153,8 @@ export function* ffaPartitionProbe(
   uuid: readonly number[] = NIL_UUID,
 ): Sleeps<FfaPartitionInfo[] | number> {
   const regMode = (yield* drv.features(FFA_PARTITION_INFO_GET_REGS_64)).rc === 0;
-  let get = regMode ? partitionInfoGetRegs : partitionInfoGet;
+  const get = regMode ? partitionInfoGetRegs : partitionInfoGet;
   let count = yield* get(drv, uuid, null, 0);
-  if (regMode && count === -EOPNOTSUPP) {
-    // MODEL GAP, not Linux: an SPMC that says FFA_PARTITION_INFO_GET_REGS_64 exists and then answers it
-    // NOT_SUPPORTED is the model's Hafnium, which lists the call in FFA_FEATURES without handling it
-    // (real Hafnium: api_ffa_partition_info_get_regs()). Linux would fail ffa_init() here; the model
-    // goes on with FFA_PARTITION_INFO_GET so that Hafnium platforms still boot, and says so. Remove
-    // this when firmware/hafnium answers the call.
-    if (drv.sim.trace.listening)
-      drv.sim.trace.emit("kernel", "model_gap", {
-        what: "FFA_PARTITION_INFO_GET_REGS_64 listed by FFA_FEATURES but not supported by the SPMC",
-      });
-    get = partitionInfoGet;
-    count = yield* get(drv, uuid, null, 0);
-  }
   if (count <= 0) return count < 0 ? count : [];
   const pbuf: FfaPartitionInfo[] = Array.from({ length: count }, () => ({
     id: 0,
