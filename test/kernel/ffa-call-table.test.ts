@@ -6,12 +6,15 @@
  * drivers/tee/optee/ffa_abi.c, call.c, core.c, device.c, protmem.c, drivers/tee/tee_shm.c; OP-TEE
  * 4.9.0 core/arch/arm/kernel/thread_spmc.c (its answers decide the branches Linux takes).
  *
+ * OP-TEE 4.9's handle_features() lists FFA_NOTIFICATION_BITMAP_CREATE, and its thread_spmc_msg_recv()
+ * handles it (handle_notification_bitmap_create(): VM 0's bitmap, SUCCESS): Linux's
+ * ffa_notifications_setup() creates the bitmap, finds neither interrupt (the schedule-receiver one only
+ * when spmc_notif_is_ready, which needs a platform with CFG_CORE_ASYNC_NOTIF; the notification-pending
+ * one is not listed), and ffa_notifications_cleanup() destroys it (handle_notification_bitmap_destroy():
+ * nothing bound or pending, SUCCESS).
+ *
  * Where the model's secure side answers differently from a real OP-TEE 4.9 build, Linux takes another
  * branch and the real table differs (the list follows the model's answers; each is marked):
- * - OP-TEE 4.9's handle_features() lists FFA_NOTIFICATION_BITMAP_CREATE: Linux then calls
- *   FFA_NOTIFICATION_BITMAP_CREATE, and without a schedule-receiver interrupt (spmc_notif_is_ready)
- *   FFA_NOTIFICATION_BITMAP_DESTROY in ffa_notifications_cleanup() — two more calls after the
- *   FEATURES(NPI);
  * - with CFG_DEVICE_ENUM_PTA=y (the default) the device PTA's session opens: optee_enumerate_devices()
  *   then invokes PTA_CMD_GET_DEVICES (and, with devices, shares a buffer, invokes again, unregisters
  *   and reclaims it) and closes the session — at least two more yielding calls.
@@ -26,6 +29,7 @@ import {
   FFA_MSG_SEND_DIRECT_RESP2_64,
   FFA_MSG_SEND_DIRECT_RESP_32,
   FFA_NOTIFICATION_BITMAP_CREATE_32,
+  FFA_NOTIFICATION_BITMAP_DESTROY_32,
   FFA_PARTITION_INFO_GET_REGS_64,
   FFA_RXTX_MAP_64,
   FFA_SUCCESS_32,
@@ -94,10 +98,24 @@ const EXPECTED: Expected[] = [
   F(
     "FFA_FEATURES_32",
     FFA_NOTIFICATION_BITMAP_CREATE_32,
-    "ffa_notifications_setup() (model's SPMC: NOT_SUPPORTED)",
+    "ffa_notifications_setup(): handle_features() lists it → SUCCESS, so …",
   ),
-  F("FFA_FEATURES_32", 2, "ffa_irq_map(FFA_FEAT_SCHEDULE_RECEIVER_INT)"),
-  F("FFA_FEATURES_32", 1, "ffa_irq_map(FFA_FEAT_NOTIFICATION_PENDING_INT); no IRQ: cleanup, nothing created"),
+  F(
+    "FFA_NOTIFICATION_BITMAP_CREATE_32",
+    undefined,
+    "… ffa_notification_bitmap_create(vm_id 0, nr_cpu_ids) → SUCCESS: bitmap_created",
+  ),
+  F(
+    "FFA_FEATURES_32",
+    2,
+    "ffa_irq_map(FFA_FEAT_SCHEDULE_RECEIVER_INT) → NOT_SUPPORTED (spmc_notif_is_ready false)",
+  ),
+  F("FFA_FEATURES_32", 1, "ffa_irq_map(FFA_FEAT_NOTIFICATION_PENDING_INT) → NOT_SUPPORTED (not listed)"),
+  F(
+    "FFA_NOTIFICATION_BITMAP_DESTROY_32",
+    undefined,
+    'no IRQ: "Notification setup failed" → ffa_notifications_cleanup() → ffa_notification_bitmap_destroy()',
+  ),
   F(
     "FFA_FEATURES_32",
     FFA_PARTITION_INFO_GET_REGS_64,
@@ -191,6 +209,14 @@ describe("the FF-A call table of one protected allocation (tzc400-board)", () =>
       expect(w(r.out!, 0)).toBe(FFA_MSG_SEND_DIRECT_RESP_32);
       for (let i = 3; i <= 7; i++) expect(r.regs[i] >> 32n).toBe(0n);
     }
+    // The bitmap calls name VM 0 (drv_info->vm_id; create also nr_cpu_ids = 1 in w2) and succeed.
+    const bitmaps = nwd.filter((r) =>
+      [FFA_NOTIFICATION_BITMAP_CREATE_32, FFA_NOTIFICATION_BITMAP_DESTROY_32].includes(w(r.regs, 0)),
+    );
+    expect(bitmaps.map((r) => [w(r.regs, 1), w(r.regs, 2), w(r.out!, 0), w(r.out!, 2)])).toEqual([
+      [0, 1, FFA_SUCCESS_32, 0],
+      [0, 0, FFA_SUCCESS_32, 0],
+    ]);
     // The shares were answered FFA_SUCCESS_32; the attribute buffer (the second share) is the one
     // unregistered and reclaimed; the arg cache's page (the first) stays, and every message used it.
     const shares = nwd.filter((r) => w(r.regs, 0) === FFA_MEM_SHARE_64);

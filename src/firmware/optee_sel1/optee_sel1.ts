@@ -7,7 +7,8 @@
  *
  * What it does not handle answers FFA_NOT_SUPPORTED (thread_spmc_msg_recv()'s default): DONATE,
  * RETRIEVE_REQ, RELINQUISH and FRAG_RX among them — memory sent to OP-TEE is used by OP-TEE itself
- * through mobj_ffa_get_by_cookie() (MobjFfaTable), not retrieved.
+ * through mobj_ffa_get_by_cookie() (MobjFfaTable), not retrieved. The notification calls are in
+ * notif.ts.
  */
 import {
   FFA_DENIED,
@@ -22,6 +23,13 @@ import {
   FFA_MEM_SHARE_32,
   FFA_MEM_SHARE_64,
   FFA_NOT_SUPPORTED,
+  FFA_NOTIFICATION_BIND_32,
+  FFA_NOTIFICATION_BITMAP_CREATE_32,
+  FFA_NOTIFICATION_BITMAP_DESTROY_32,
+  FFA_NOTIFICATION_GET_32,
+  FFA_NOTIFICATION_INFO_GET_32,
+  FFA_NOTIFICATION_INFO_GET_64,
+  FFA_NOTIFICATION_UNBIND_32,
   FFA_PARTITION_INFO_GET_32,
   FFA_RX_RELEASE_32,
   FFA_RXTX_MAP_32,
@@ -52,10 +60,19 @@ import {
   matchPartitions,
   PARTITION_INFO_SIZE_V1_1,
 } from "../spmc/partition_info.ts";
-import { CallCtx, ffaSuccess, hex, w } from "../spmc/regs.ts";
+import { CallCtx, ffaError, ffaSuccess, hex, w } from "../spmc/regs.ts";
 import { Spmc, type SpmcLimits } from "../spmc/spmc.ts";
 import { memFragTx, memOp, type MemFragState } from "./mem_op.ts";
 import { lentRanges, MobjFfaTable, type MobjFfa } from "./mobj_ffa.ts";
+import {
+  notificationBind,
+  notificationBitmapCreate,
+  notificationBitmapDestroy,
+  notificationGet,
+  notificationInfoGet,
+  notificationUnbind,
+  SpmcNotif,
+} from "./notif.ts";
 
 /** SPMC_CORE_SEL1_MAX_SHM_COUNT = 64 (thread_spmc.h); no fragment or receiver limit of its own. */
 export const OPTEE_SEL1_LIMITS: SpmcLimits = {
@@ -67,7 +84,15 @@ export const OPTEE_SEL1_LIMITS: SpmcLimits = {
 /** FFA_MSG_FLAG_FRAMEWORK — direct request w2 bit 31. */
 const FFA_MSG_FLAG_FRAMEWORK = 1 << 31;
 
-/** handle_features(): functions answered with success (w2 as given). */
+/** FFA_FEATURE_MANAGED_EXIT_INTR — a feature ID (ffa.h). */
+const FFA_FEATURE_MANAGED_EXIT_INTR = 0x3;
+
+/**
+ * handle_features() (4.9.0): IDs answered with success (w2 as given); anything else, including
+ * FFA_FEATURE_SCHEDULE_RECV_INTR while spmc_notif_is_ready is false (always, in the model: notif.ts),
+ * FFA_MEM_LEND and FFA_PARTITION_INFO_GET_REGS, is FFA_ERROR(NOT_SUPPORTED) — the query's answer, not a
+ * refusal (the input property in w2 is not looked at).
+ */
 const FEATURES = new Map<number, number>([
   ...[
     "FFA_ERROR_32",
@@ -84,7 +109,16 @@ const FEATURES = new Map<number, number>([
     "FFA_PARTITION_INFO_GET_32",
     "FFA_RXTX_UNMAP_32",
     "FFA_RX_RELEASE_32",
+    "FFA_NOTIFICATION_BITMAP_CREATE_32",
+    "FFA_NOTIFICATION_BITMAP_DESTROY_32",
+    "FFA_NOTIFICATION_BIND_32",
+    "FFA_NOTIFICATION_UNBIND_32",
+    "FFA_NOTIFICATION_SET_32",
+    "FFA_NOTIFICATION_GET_32",
+    "FFA_NOTIFICATION_INFO_GET_32",
+    "FFA_NOTIFICATION_INFO_GET_64",
   ].map((n) => [ffaFuncId(n)!, 0] as [number, number]),
+  [FFA_FEATURE_MANAGED_EXIT_INTR, 0],
   [FFA_RXTX_MAP_32, 0],
   [FFA_RXTX_MAP_64, 0],
   // "transmission of a memory transaction descriptor in a buffer dynamically allocated by the endpoint"
@@ -98,6 +132,8 @@ export class OpteeSel1Spmc extends Spmc {
   readonly fragStates = new Map<bigint, MemFragState>();
   readonly hook: PlatProtmem;
   readonly opteeId = FFA_OPTEE_ID;
+  /** The normal world's notification bitmap (notif.ts). */
+  readonly notif = new SpmcNotif();
 
   constructor(sim: Sim, machine: Machine, limits: SpmcLimits = OPTEE_SEL1_LIMITS, hook?: PlatProtmem) {
     super(sim, machine, limits);
@@ -124,9 +160,7 @@ export class OpteeSel1Spmc extends Spmc {
         return ffaSuccess(ep.id);
       case FFA_FEATURES_32: {
         const v = FEATURES.get(w(regs, 1));
-        return v === undefined
-          ? ctx.reject(FFA_NOT_SUPPORTED, "feature-not-supported", `${hex(w(regs, 1))} not supported`)
-          : ffaSuccess(v);
+        return v === undefined ? ffaError(FFA_NOT_SUPPORTED) : ffaSuccess(v);
       }
       case FFA_RXTX_MAP_32:
       case FFA_RXTX_MAP_64:
@@ -148,6 +182,19 @@ export class OpteeSel1Spmc extends Spmc {
         return memFragTx(this, ctx, ep, regs);
       case FFA_MEM_RECLAIM_32:
         return this.#reclaim(ctx, regs);
+      case FFA_NOTIFICATION_BITMAP_CREATE_32:
+        return notificationBitmapCreate(this.notif, ctx, regs);
+      case FFA_NOTIFICATION_BITMAP_DESTROY_32:
+        return notificationBitmapDestroy(this.notif, ctx, regs);
+      case FFA_NOTIFICATION_BIND_32:
+        return notificationBind(this.notif, ctx, regs);
+      case FFA_NOTIFICATION_UNBIND_32:
+        return notificationUnbind(this.notif, ctx, regs);
+      case FFA_NOTIFICATION_GET_32:
+        return notificationGet(this.notif, ctx, regs);
+      case FFA_NOTIFICATION_INFO_GET_32:
+      case FFA_NOTIFICATION_INFO_GET_64:
+        return notificationInfoGet(this.notif, ctx, regs);
       default:
         return ctx.reject(FFA_NOT_SUPPORTED, "unhandled-function", `unhandled FFA function ID ${hex(fid)}`);
     }

@@ -65,8 +65,9 @@ export abstract class Spmc {
    * Rejected calls, from any endpoint, keyed `"<FFA function name>: <rule>"` (e.g.
    * `"FFA_MEM_RETRIEVE_REQ_32: retrieve-instruction-access-not-specified"`): one count per call that
    * ended with a rule's FFA_ERROR (CallCtx.reject()), so a run's summary can say which rule refused
-   * what. Answers that carry no rule (FFA_VERSION's NOT_SUPPORTED in w0, a partition's own direct
-   * response) are not rejections of the SPMC's and are not counted.
+   * what. Answers that carry no rule (FFA_VERSION's NOT_SUPPORTED in w0, FFA_FEATURES' NOT_SUPPORTED
+   * for an interface the SPMC does not offer this caller, OP-TEE's NO_DATA for "nothing pending", a
+   * partition's own direct response) are not rejections of the SPMC's and are not counted.
    */
   readonly rejections = new Map<string, number>();
   readonly #cpuS: number;
