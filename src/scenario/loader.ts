@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { PlatformDesc } from "../hw/platform.ts";
-import { resolvePolicy, unmodelledField, type Policy } from "./policies.ts";
+import { policyProblem, resolvePolicy, type Policy } from "./policies.ts";
 import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
 import { resolvePlatform } from "./platform.ts";
 import {
@@ -129,7 +129,7 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     return { id, op: t[0] as ">" | "<", n: parseInt(t.slice(1).trim(), 10), line };
   });
   const policy = resolvePolicy(sc.policy, platform);
-  const unmodelled = unmodelledField(policy);
+  const unmodelled = policyProblem(policy, platform);
   if (unmodelled) {
     const at = sc.policy !== undefined && typeof sc.policy === "object" && unmodelled.field in sc.policy;
     throw map.error(

@@ -41,6 +41,11 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
     mmu: {
       rodataFull: p.rodata_full ?? base.mmu.rodataFull,
       bbml2: p.bbml2 ?? base.mmu.bbml2,
+      ...(p.bbml3 !== undefined
+        ? { bbml3: p.bbml3 }
+        : base.mmu.bbml3 !== undefined
+          ? { bbml3: base.mmu.bbml3 }
+          : {}),
       contHint: p.cont_hint ?? base.mmu.contHint,
     },
     caches: {
@@ -51,7 +56,9 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
     },
     maxOrder: p.max_order ?? base.maxOrder,
     rxtxBufferSize: p.rxtx_buffer_size ?? base.rxtxBufferSize,
-    cma: p.cma ?? base.cma,
+    cma: p.cma
+      ? p.cma.map(({ ll_map, ...c }) => (ll_map !== undefined ? { ...c, llMap: ll_map } : c))
+      : base.cma,
     costs,
     ...(p.tee !== undefined ? { tee: p.tee } : {}),
     ...(p.spmc_limits
@@ -65,6 +72,7 @@ export function resolvePlatform(p: PlatformParsed, map: SourceMap): PlatformDesc
       : {}),
     ...(p.optee_abi !== undefined ? { opteeAbi: p.optee_abi } : {}),
     ...(p.panic_on_oops !== undefined ? { panicOnOops: p.panic_on_oops } : {}),
+    ...(p.hypervisor === "pkvm" ? { hypervisor: "pkvm" as const } : {}),
     ...(p.hung_task_timeout_secs !== undefined ? { hungTaskTimeoutSecs: p.hung_task_timeout_secs } : {}),
     ...staticProtmem(p, base, map),
     ...(p.protmem

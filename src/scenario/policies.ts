@@ -10,18 +10,11 @@
  */
 import { z } from "zod";
 import type { PlatformDesc } from "../hw/platform.ts";
+import { UNMAP_KINDS, unmapSupport, type UnmapKind } from "../kernel/mm/unmap.ts";
 import { durationSchema, sizeSchema } from "./schema-units.ts";
 
 export const POOL_KINDS = ["static", "dynamic", "growable", "per-buffer"] as const;
-export const UNMAP_KINDS = [
-  "none",
-  "pte",
-  "lend-pool",
-  "device-remap",
-  "linear-remove",
-  "boot-pte-region",
-  "hypervisor",
-] as const;
+export { UNMAP_KINDS };
 export const CACHE_KINDS = ["none", "clean-invalidate"] as const;
 export const SCRUB_KINDS = ["none", "secure-on-release", "ffa-clear"] as const;
 /**
@@ -32,7 +25,7 @@ export const SCRUB_KINDS = ["none", "secure-on-release", "ffa-clear"] as const;
 export const OPTEE_RETRIEVE_KINDS = ["upstream", "fixed"] as const;
 
 export type PoolKind = (typeof POOL_KINDS)[number];
-export type UnmapKind = (typeof UNMAP_KINDS)[number];
+export type { UnmapKind };
 
 const MiB = 1024 * 1024;
 
@@ -65,7 +58,7 @@ type PolicyFields = Omit<Policy, "name">;
  * with pages from boot; PTEs with BBML2 splitting; whole sections.
  */
 export function cheapestUnmap(platform: PlatformDesc): UnmapKind {
-  if ((platform as { hypervisor?: string }).hypervisor === "pkvm") return "hypervisor";
+  if (platform.hypervisor === "pkvm") return "hypervisor";
   if (platform.mmu.rodataFull) return "pte";
   return "boot-pte-region";
 }
@@ -170,6 +163,17 @@ const MODELLED: { readonly [K in "pool" | "unmap" | "cache" | "scrub"]: readonly
   cache: ["none"],
   scrub: ["none", "secure-on-release"],
 };
+
+/**
+ * Why the policy cannot run on the platform, or null: a field not modelled yet, or an unmap strategy
+ * the platform lacks what it needs for (kernel/mm/unmap.ts unmapSupport()).
+ */
+export function policyProblem(p: Policy, platform: PlatformDesc): { field: string; why: string } | null {
+  const unmodelled = unmodelledField(p);
+  if (unmodelled) return unmodelled;
+  const why = unmapSupport(platform, p.unmap);
+  return why === null ? null : { field: "unmap", why };
+}
 
 /** The first field of a resolved policy whose value is not modelled yet, with why; null when all are. */
 export function unmodelledField(p: Policy): { field: string; why: string } | null {

@@ -62,6 +62,14 @@ export const platformOverrideSchema = z.strictObject({
   tzc_regions: z.number().int().min(1).max(8).optional(),
   rodata_full: z.boolean().optional(),
   bbml2: z.boolean().optional(),
+  bbml3: z
+    .boolean()
+    .optional()
+    .describe("every CPU has BBML3: live block mappings change without break-before-make"),
+  hypervisor: z
+    .enum(["none", "pkvm"])
+    .optional()
+    .describe("an EL2 hypervisor owning the host's stage 2 (pkvm), for `unmap: hypervisor`; default none"),
   cont_hint: z.boolean().optional(),
   spec_fills_per_ms: z.number().nonnegative().optional(),
   cache_size: sizeSchema.optional(),
@@ -69,7 +77,19 @@ export const platformOverrideSchema = z.strictObject({
   denied_writeback: deniedEffect.optional(),
   max_order: z.number().int().min(1).max(12).optional(),
   rxtx_buffer_size: sizeSchema.optional(),
-  cma: z.array(z.strictObject({ name: z.string(), base: addressSchema, size: sizeSchema })).optional(),
+  cma: z
+    .array(
+      z.strictObject({
+        name: z.string(),
+        base: addressSchema,
+        size: sizeSchema,
+        ll_map: z
+          .boolean()
+          .optional()
+          .describe("mapped with 4 KiB pages from boot (the lend pool's `ll-map;`)"),
+      }),
+    )
+    .optional(),
   costs: costsSchema.optional(),
   protmem: z
     .strictObject({

@@ -24,6 +24,7 @@ import type { Sim } from "../sim/sim.ts";
 import { FfaHarness } from "./steps/ffa_client.ts";
 import { takeBootSnapshot, type BootSnapshot } from "../check/quiesce.ts";
 import { bootKernel, type Kernel } from "../kernel/kernel.ts";
+import { bootPteRegion } from "../kernel/mm/unmap.ts";
 import {
   DEFAULT_HUNG_TASK_TIMEOUT_SECS,
   startKhungtaskd,
@@ -103,6 +104,9 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
         ...(probe ? [armFfaInitcall(probe)] : []),
         ...(smcAbi ? [opteeSmcInitcall(policy)] : probe ? [opteeFfaInitcall(policy)] : []),
       ];
+  // `unmap: boot-pte-region`: the default CMA area is mapped with pages from boot (what `ll-map;` does).
+  if (policy.unmap === "boot-pte-region" && platform.cma[0])
+    bootPteRegion(machine, platform.cma[0].base, platform.cma[0].size);
   const kernel = bootKernel(sim, machine, { initcalls });
   sim.panicOnOops = platform.panicOnOops ?? false;
   const hungTask = startKhungtaskd(sim, platform.hungTaskTimeoutSecs ?? DEFAULT_HUNG_TASK_TIMEOUT_SECS);
