@@ -97,7 +97,7 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     name: "an unknown invariant id in expect",
     text: "expect:\n  findings: { bogus-id: 1 }\n",
     message:
-      's.yaml:2:15: expect.findings.bogus-id: unknown key "bogus-id"; expected one of: conservation, protected-when-lent, ns-no-access, kernel-no-touch, no-speculation-hazard, no-dirty-lend, scrub-before-return, pool-consistency, ffa-consistency, quiesce-clean, kernel-warn, hung-task',
+      's.yaml:2:15: expect.findings.bogus-id: unknown key "bogus-id"; expected one of: conservation, protected-when-lent, ns-no-access, kernel-no-touch, no-speculation-hazard, no-dirty-lend, no-stale-tlb, break-before-make, scrub-before-return, pool-consistency, ffa-consistency, quiesce-clean, kernel-warn, hung-task',
   },
   {
     name: "a finding count that is not a count",
