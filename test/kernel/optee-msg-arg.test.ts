@@ -19,7 +19,7 @@ import {
   OPTEE_FFA_YIELDING_CALL_WITH_ARG,
   OPTEE_MSG_CMD_GET_PROTMEM_CONFIG,
 } from "../../src/abi/optee/index.ts";
-import { opteeMsgArgSize, SHM_ENTRY_SIZE } from "../../src/kernel/optee/optee.ts";
+import { opteeMsgArgSize, SHM_ENTRY_SIZE } from "../../src/kernel/optee/call.ts";
 import { getProtmemConfig, type OpteeProtmemDynPool } from "../../src/kernel/optee/protmem.ts";
 import { PRESETS } from "../../src/scenario/presets.ts";
 import { buildSystem } from "../../src/scenario/system.ts";

@@ -39,8 +39,11 @@ export const ENOENT = ERRNO.ENOENT;
 export const ESRCH = ERRNO.ESRCH;
 export const EINTR = ERRNO.EINTR;
 export const EIO = ERRNO.EIO;
+export const ENXIO = ERRNO.ENXIO;
 export const EBADF = ERRNO.EBADF;
 export const EAGAIN = ERRNO.EAGAIN;
+/** EWOULDBLOCK — include/uapi/asm-generic/errno.h: #define EWOULDBLOCK EAGAIN. */
+export const EWOULDBLOCK = EAGAIN;
 export const ENOMEM = ERRNO.ENOMEM;
 export const EACCES = ERRNO.EACCES;
 export const EFAULT = ERRNO.EFAULT;

@@ -1,10 +1,9 @@
 /**
- * The OP-TEE driver over FF-A — drivers/tee/optee/ffa_abi.c (torvalds/linux v6.18): the global-handle
- * table (optee_shm_add/rem_ffa_handle()), the tee_param ↔ optee_msg_param conversion (FMEM by global
- * handle), shared memory registration (optee_ffa_shm_register(): FFA_MEM_SHARE; unregister:
- * OPTEE_FFA_UNREGISTER_SHM, then FFA_MEM_RECLAIM), the shm pool of alloc_pages(), yielding calls
- * (optee_ffa_yielding_call(), optee_ffa_do_call_with_arg()), lending and reclaiming protected memory
- * (optee_ffa_lend_protmem(), optee_ffa_reclaim_protmem(); linux-kernel.md §1.8) and the probe.
+ * The OP-TEE driver over FF-A — drivers/tee/optee/ffa_abi.c (torvalds/linux v6.18), sections 5–6: the
+ * calls into OP-TEE (optee_ffa_yielding_call(), optee_ffa_do_call_with_arg()), lending and reclaiming
+ * protected memory (optee_ffa_lend_protmem(), optee_ffa_reclaim_protmem(); linux-kernel.md §1.8), the
+ * driver's initialization (optee_ffa_probe()) and removal (optee_ffa_remove()). Sections 1–4 (handle
+ * table, parameters, shm registration, shm pool) are in ffa_shm.ts.
  *
  * Every direct request goes through ffa_dev->ops->msg_ops->sync_send_receive() on the device the FF-A
  * bus bound, after msg_ops->mode_32bit_set(ffa_dev) in optee_ffa_api_is_compatible(): they are all
@@ -18,11 +17,15 @@
  * unregisters and reclaims, the attribute buffer); optee_enumerate_devices(PTA_CMD_GET_DEVICES).
  * No FF-A call of its own finds OP-TEE: the bus matched the device by UUID (bus.ts).
  *
+ * optee_ffa_remove(): the notification ID back (notify_relinquish) when one was bound, then
+ * optee_remove_common() (core.ts), then the handle table and struct optee go. It runs when the module
+ * goes: optee_core_exit() → optee_ffa_abi_unregister() → ffa_unregister() → driver_unregister(), which
+ * unbinds every device the driver bound (device_release_driver() → ffa_device_remove() → .remove).
+ *
  * Not modelled: RPCs from OP-TEE (OPTEE_FFA_YIELDING_CALL_RETURN_RPC_CMD) and waiting for a free
  * thread on TEEC_ERROR_BUSY (optee_cq_wait_for_completion()) — both end the call with −EIO here; no
  * command the model's OP-TEE runs needs either.
  */
-import { FFA_MEM_RW } from "../../abi/ffa/index.ts";
 import {
   OPTEE_FFA_ENABLE_ASYNC_NOTIF,
   OPTEE_FFA_EXCHANGE_CAPABILITIES,
@@ -33,71 +36,60 @@ import {
   OPTEE_FFA_SEC_CAP_ARG_OFFSET,
   OPTEE_FFA_SEC_CAP_ASYNC_NOTIF,
   OPTEE_FFA_SEC_CAP_PROTMEM,
-  OPTEE_FFA_UNREGISTER_SHM,
   OPTEE_FFA_VERSION_MAJOR,
   OPTEE_FFA_VERSION_MINOR,
   OPTEE_FFA_YIELDING_CALL_RETURN_DONE,
   OPTEE_FFA_YIELDING_CALL_WITH_ARG,
 } from "../../abi/optee/ffa.ts";
 import {
-  OPTEE_MSG_ATTR_TYPE_FMEM_INPUT,
-  OPTEE_MSG_ATTR_TYPE_FMEM_INOUT,
-  OPTEE_MSG_ATTR_TYPE_NONE,
-  OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
   OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
   OPTEE_MSG_CMD_ASSIGN_PROTMEM,
-  memParam,
-  paramType,
   valueParam,
-  type OpteeMsgParam,
 } from "../../abi/optee/msg.ts";
 import { TEE_ERROR_BUSY, TEE_SUCCESS } from "../../abi/optee/tee_result.ts";
-import { EACCES, EEXIST, EINVAL, EIO, ENODEV } from "../../abi/uapi/errno.ts";
+import { EACCES, EINVAL, EIO, ENODEV } from "../../abi/uapi/errno.ts";
+import {
+  TEE_GEN_CAP_GP,
+  TEE_GEN_CAP_MEMREF_NULL,
+  TEE_GEN_CAP_REG_MEM,
+  TEE_IMPL_ID_OPTEE,
+  TEE_OPTEE_CAP_TZ,
+} from "../../abi/uapi/tee.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import { ffaDriverRegister, type FfaDevice, type FfaDriver } from "../firmware/arm_ffa/bus.ts";
 import { bootDrain, type ArmFfaDriver, type FfaSendDirectData } from "../firmware/arm_ffa/driver.ts";
-import {
-  ffaMemoryLend,
-  ffaMemoryReclaim,
-  ffaMemoryShare,
-  type FfaMemOpsArgs,
-} from "../firmware/arm_ffa/mem_ops.ts";
+import { ffaMemoryLend, ffaMemoryReclaim, type FfaMemOpsArgs } from "../firmware/arm_ffa/mem_ops.ts";
 import { ffaNotifyRelinquish, ffaNotifyRequest } from "../firmware/arm_ffa/notif.ts";
-import type { Initcall, Kernel } from "../kernel.ts";
-import {
-  TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT,
-  TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT,
-  TEE_IOCTL_PARAM_ATTR_TYPE_NONE,
-  TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
-  TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
-  teeParam,
-  type TeeParam,
-} from "../tee/tee_core.ts";
+import { moduleLoaded, type Initcall, type Kernel, type KModule } from "../kernel.ts";
+import { TEE_DESC_PRIVILEGED, type TeeDesc } from "../tee/tee_core.ts";
 import { TEE_DMA_HEAP_SECURE_VIDEO_PLAY, teeDeviceRegisterDmaHeap } from "../tee/tee_heap.ts";
-import {
-  teeDynShmAllocHelper,
-  teeDynShmFreeHelper,
-  teeShmRead,
-  type TeeShm,
-  type TeeShmPool,
-} from "../tee/tee_shm.ts";
+import { teeShmRead, type TeeShm } from "../tee/tee_shm.ts";
 import {
   msgArg,
-  Optee,
-  OPTEE_MSG_FMEM_INVALID_GLOBAL_ID,
-  OPTEE_SHM_ARG_SHARED,
+  opteeCloseSession,
   opteeDoCallWithArg,
-  opteeEnumerateDevices,
   opteeFreeMsgArg,
   opteeGetMsgArg,
+  opteeInvokeFunc,
   opteeMsgArgRead,
   opteeMsgArgWrite,
-  opteeRegisterDevices,
+  opteeOpenSession,
   opteeShmArgCacheInit,
-  PTA_CMD_GET_DEVICES,
-  type OpteeArgPage,
-  type OpteeOps,
-} from "./optee.ts";
+} from "./call.ts";
+import { opteeRegisterDevices, opteeRelease, opteeRemoveCommon, opteeOpen } from "./core.ts";
+import { opteeEnumerateDevices } from "./device.ts";
+import {
+  data,
+  ffaFromMsgParam,
+  ffaShmPool,
+  ffaToMsgParam,
+  hi32,
+  lo32,
+  shmAddFfaHandle,
+  shmRemFfaHandle,
+  syncSendReceive,
+} from "./ffa_shm.ts";
+import { Optee, OPTEE_SHM_ARG_SHARED, pr, PTA_CMD_GET_DEVICES, type OpteeOps } from "./optee.ts";
 import { opteeProtmemAllocDynPool } from "./protmem.ts";
 
 /** What the driver reads of the run's policy (scenario/policies.ts Policy): the pool kind. */
@@ -118,177 +110,7 @@ export function uuidWords(uuid: string): [number, number, number, number] {
   return [word(0), word(4), word(8), word(12)];
 }
 
-/**
- * The FF-A driver takes its messages from the arg cache (call.c), in pages it allocates and shares
- * when it needs them: it has no fixed argument page (the SMC ABI model's). Touching it is a model bug.
- */
-const NO_ARG_PAGE = new Proxy(
-  {},
-  {
-    get(_t, key) {
-      throw new Error(`the OP-TEE FF-A driver has no fixed arg page (used .${String(key)})`);
-    },
-  },
-) as OpteeArgPage;
-
-/** struct ffa_send_direct_data with data0..data4 (the rest zero). */
-function data(d0: number, d1 = 0n, d2 = 0n, d3 = 0n, d4 = 0n): FfaSendDirectData {
-  return [BigInt(d0), d1, d2, d3, d4];
-}
-
-/** (u32)h and (u32)(h >> 32) */
-const lo32 = (h: bigint) => h & 0xffff_ffffn;
-const hi32 = (h: bigint) => (h >> 32n) & 0xffff_ffffn;
-
-function pr(optee: Optee, level: "pr_info" | "pr_err", msg: string): void {
-  const trace = optee.kernel.sim.trace;
-  if (trace.listening) trace.emit("kernel", level, { msg: `optee: ${msg}` });
-}
-
-/** sync_send_receive() on the driver's device. */
-function* syncSendReceive(optee: Optee, d: FfaSendDirectData): Sleeps<number> {
-  return yield* optee.ffa.syncSendReceive(optee.ffaDev!, d);
-}
-
-// ---- 1. The global-handle table ----
-
-/** optee_shm_add_ffa_handle(): −EEXIST when the handle is already there (rhashtable_lookup_insert_fast()). */
-function shmAddFfaHandle(optee: Optee, shm: TeeShm, globalId: bigint): number {
-  if (optee.ffaHandles.has(globalId)) return -EEXIST;
-  optee.ffaHandles.set(globalId, shm);
-  return 0;
-}
-
-/** optee_shm_rem_ffa_handle() */
-function shmRemFfaHandle(optee: Optee, globalId: bigint): void {
-  optee.ffaHandles.delete(globalId);
-}
-
-// ---- 2. tee_param ↔ optee_msg_param ----
-
-/** struct optee_msg_param_fmem in u[0]: offs_low (u32), offs_high (u16), internal_offs (u16). */
-function fmemWord0(offs: bigint, internalOffs: number): bigint {
-  return (offs & 0xffff_ffffn) | (((offs >> 32n) & 0xffffn) << 32n) | (BigInt(internalOffs & 0xffff) << 48n);
-}
-
-/** optee_ffa_to_msg_param(): values as they are, memrefs as FMEM by the shm's global handle. */
-function ffaToMsgParam(_optee: Optee, params: readonly TeeParam[]): OpteeMsgParam[] | number {
-  const out: OpteeMsgParam[] = [];
-  for (const p of params) {
-    if (p.attr === TEE_IOCTL_PARAM_ATTR_TYPE_NONE) out.push(valueParam(OPTEE_MSG_ATTR_TYPE_NONE, 0));
-    else if (
-      p.attr >= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT &&
-      p.attr <= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT
-    )
-      out.push(
-        valueParam(
-          OPTEE_MSG_ATTR_TYPE_VALUE_INPUT + p.attr - TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
-          p.a,
-          p.b,
-          p.c,
-        ),
-      );
-    else if (
-      p.attr >= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT &&
-      p.attr <= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT
-    ) {
-      // to_msg_param_ffa_mem()
-      const attr = OPTEE_MSG_ATTR_TYPE_FMEM_INPUT + p.attr - TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
-      if (p.shm) {
-        if (p.shmOffs >> 48n) return -EINVAL; // "Check that the entire offset could be stored."
-        out.push(memParam(attr, fmemWord0(p.shmOffs, p.shm.offset), p.size, p.shm.secWorldId));
-      } else out.push(memParam(attr, 0, p.size, OPTEE_MSG_FMEM_INVALID_GLOBAL_ID));
-    } else return -EINVAL;
-  }
-  return out;
-}
-
-/** optee_ffa_from_msg_param(): values back; an FMEM's shm found by its global handle (none: no offset). */
-function ffaFromMsgParam(optee: Optee, params: TeeParam[], msg: readonly OpteeMsgParam[]): number {
-  for (let n = 0; n < params.length; n++) {
-    const mp = msg[n];
-    const attr = paramType(mp);
-    if (attr === OPTEE_MSG_ATTR_TYPE_NONE) params[n] = teeParam(TEE_IOCTL_PARAM_ATTR_TYPE_NONE);
-    else if (attr >= OPTEE_MSG_ATTR_TYPE_VALUE_INPUT && attr <= OPTEE_MSG_ATTR_TYPE_VALUE_INOUT) {
-      const p = params[n];
-      p.attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT + attr - OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
-      p.a = mp.u[0];
-      p.b = mp.u[1];
-      p.c = mp.u[2];
-    } else if (attr >= OPTEE_MSG_ATTR_TYPE_FMEM_INPUT && attr <= OPTEE_MSG_ATTR_TYPE_FMEM_INOUT) {
-      // from_msg_param_ffa_mem()
-      const p = params[n];
-      p.attr = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT + attr - OPTEE_MSG_ATTR_TYPE_FMEM_INPUT;
-      p.size = mp.u[1];
-      const shm =
-        mp.u[2] !== OPTEE_MSG_FMEM_INVALID_GLOBAL_ID ? (optee.ffaHandles.get(mp.u[2]) ?? null) : null;
-      p.shm = shm;
-      p.shmOffs = shm ? (mp.u[0] & 0xffff_ffffn) | (((mp.u[0] >> 32n) & 0xffffn) << 32n) : 0n;
-    } else return -EINVAL;
-  }
-  return 0;
-}
-
-// ---- 3. Shared memory registration ----
-
-/**
- * optee_ffa_shm_register(): the shm's pages (one physically contiguous run: one sg entry) shared with
- * OP-TEE's endpoint, FFA_MEM_RW, through the TX buffer; the handle goes in the table and sec_world_id.
- * optee_check_mem_type() passes for kernel addresses.
- */
-function* ffaShmRegister(optee: Optee, shm: TeeShm): Sleeps<number> {
-  const args: FfaMemOpsArgs = {
-    useTxbuf: true,
-    tag: 0n,
-    flags: 0,
-    attrs: [{ receiver: optee.ffaDev!.vmId, attrs: FFA_MEM_RW }],
-    sg: [{ pa: shm.paddr, length: shm.numPages * 4096 }],
-    gHandle: 0n,
-  };
-  let rc = yield* ffaMemoryShare(optee.ffa, args);
-  if (rc) return rc;
-  rc = shmAddFfaHandle(optee, shm, args.gHandle);
-  if (rc) {
-    yield* ffaMemoryReclaim(optee.ffa, args.gHandle, 0);
-    return rc;
-  }
-  shm.secWorldId = args.gHandle;
-  return 0;
-}
-
-/**
- * optee_ffa_shm_unregister(): the handle leaves the table, OPTEE_FFA_UNREGISTER_SHM (w4/w5 = the
- * handle), then FFA_MEM_RECLAIM; errors are only printed.
- */
-function* ffaShmUnregister(optee: Optee, shm: TeeShm): Sleeps<number> {
-  const h = shm.secWorldId;
-  shmRemFfaHandle(optee, h);
-  shm.secWorldId = 0n;
-  let rc = yield* syncSendReceive(optee, data(OPTEE_FFA_UNREGISTER_SHM, lo32(h), hi32(h)));
-  if (rc) pr(optee, "pr_err", `Unregister SHM id 0x${h.toString(16)} rc ${rc}`);
-  rc = yield* ffaMemoryReclaim(optee.ffa, h, 0);
-  if (rc) pr(optee, "pr_err", `mem_reclaim: 0x${h.toString(16)} ${rc}`);
-  return rc;
-}
-
-// ---- 4. The shm pool (optee_ffa_shm_pool_alloc_pages()) ----
-
-function ffaShmPool(optee: Optee): TeeShmPool {
-  return {
-    ops: {
-      /** pool_ffa_op_alloc() → tee_dyn_shm_alloc_helper(shm, size, align, optee_ffa_shm_register) */
-      *alloc(_pool, shm, size) {
-        return yield* teeDynShmAllocHelper(shm, size, (s) => ffaShmRegister(optee, s));
-      },
-      /** pool_ffa_op_free() → tee_dyn_shm_free_helper(shm, optee_ffa_shm_unregister) */
-      *free(_pool, shm) {
-        yield* teeDynShmFreeHelper(shm, (s) => ffaShmUnregister(optee, s));
-      },
-    },
-  };
-}
-
-// ---- 5. Yielding calls ----
+// ---- 5. Calls into OP-TEE ----
 
 /**
  * optee_ffa_yielding_call(): sync_send_receive; w3 TEEC_SUCCESS with w4 RETURN_DONE ends it; any
@@ -314,7 +136,7 @@ function* ffaYieldingCall(optee: Optee, d: FfaSendDirectData): Sleeps<number> {
  * the message and its RPC arg must lie inside it; then OPTEE_FFA_YIELDING_CALL_WITH_ARG with w4/w5 the
  * shm's global handle and w6 the offset.
  */
-function* ffaDoCallWithShm(optee: Optee, shm: TeeShm, offs: number): Sleeps<number> {
+function* ffaDoCallWithArg(optee: Optee, shm: TeeShm, offs: number): Sleeps<number> {
   if (shm.offset) return -EINVAL;
   if (offs >= shm.size) return -EINVAL;
   const header = teeShmRead(shm, offs, 32);
@@ -327,12 +149,6 @@ function* ffaDoCallWithShm(optee: Optee, shm: TeeShm, offs: number): Sleeps<numb
   );
 }
 
-/** The FF-A driver has no fixed arg page (see NO_ARG_PAGE). */
-// eslint-disable-next-line require-yield
-function* ffaNoFixedPage(): Sleeps<number> {
-  throw new Error("the OP-TEE FF-A driver calls with a message from the arg cache");
-}
-
 /**
  * do_call_lend_protmem(): OPTEE_MSG_CMD_ASSIGN_PROTMEM {a = cookie, b = use case} in a message from
  * optee_get_msg_arg(); a result other than TEEC_SUCCESS is −EINVAL.
@@ -342,12 +158,11 @@ function* doCallLendProtmem(optee: Optee, cookie: bigint, useCase: number): Slee
   const slot = yield* opteeGetMsgArg(ctx, 1);
   if (typeof slot === "number") return slot;
   opteeMsgArgWrite(
-    optee,
     slot,
     msgArg(OPTEE_MSG_CMD_ASSIGN_PROTMEM, [valueParam(OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, cookie, useCase)]),
   );
   let rc = yield* opteeDoCallWithArg(optee, slot);
-  if (!rc && opteeMsgArgRead(optee, slot).ret !== TEE_SUCCESS) rc = -EINVAL;
+  if (!rc && opteeMsgArgRead(slot).ret !== TEE_SUCCESS) rc = -EINVAL;
   yield* opteeFreeMsgArg(ctx, slot);
   return rc;
 }
@@ -402,8 +217,7 @@ function* ffaReclaimProtmem(optee: Optee, protmem: TeeShm): Sleeps<number> {
 
 /** optee_ffa_ops */
 export const OPTEE_FFA_OPS: OpteeOps = {
-  doCallWithArg: ffaNoFixedPage,
-  doCallWithShm: ffaDoCallWithShm,
+  doCallWithArg: ffaDoCallWithArg,
   toMsgParam: ffaToMsgParam,
   fromMsgParam: ffaFromMsgParam,
   lendProtmem: ffaLendProtmem,
@@ -411,6 +225,31 @@ export const OPTEE_FFA_OPS: OpteeOps = {
 };
 
 // ---- 6. Driver initialization ----
+
+/**
+ * optee_ffa_clnt_desc / optee_ffa_supp_desc: optee_ffa_get_version() (GP | REG_MEM | MEMREF_NULL),
+ * optee_ffa_open() (optee_open(ctx, true)), optee_release() (supp: optee_release_supp(), whose
+ * supplicant part is not modelled); the client device has the session ops. Owner: the module.
+ */
+function ffaDesc(name: string, flags: number, owner: KModule | null): TeeDesc {
+  return {
+    name,
+    flags,
+    owner,
+    ops: {
+      getVersion: () => ({
+        impl_id: TEE_IMPL_ID_OPTEE,
+        impl_caps: TEE_OPTEE_CAP_TZ,
+        gen_caps: TEE_GEN_CAP_GP | TEE_GEN_CAP_REG_MEM | TEE_GEN_CAP_MEMREF_NULL,
+      }),
+      open: opteeOpen,
+      release: opteeRelease,
+      ...(flags & TEE_DESC_PRIVILEGED
+        ? {}
+        : { openSession: opteeOpenSession, closeSession: opteeCloseSession, invokeFunc: opteeInvokeFunc }),
+    },
+  };
+}
 
 /**
  * optee_ffa_api_is_compatible(): mode_32bit_set(ffa_dev), then GET_API_VERSION (major must be
@@ -503,8 +342,8 @@ export function* opteeFfaProbe(
   dev: FfaDevice,
   policy: ProtmemPolicy,
 ): Sleeps<Optee | number> {
-  const ffa = dev.drv;
-  const optee = new Optee(kernel, ffa, dev.vmId, NO_ARG_PAGE, OPTEE_FFA_OPS);
+  const owner = kernel.modules.get("optee") ?? null;
+  const optee = new Optee(kernel, dev.drv, dev.vmId, OPTEE_FFA_OPS);
   optee.ffaDev = dev;
   if (!(yield* ffaApiIsCompatible(optee, dev))) return -EINVAL;
   if (!(yield* ffaExchangeCaps(optee, dev))) return -EINVAL;
@@ -514,7 +353,11 @@ export function* opteeFfaProbe(
   // ffa_dev_set_drvdata(), teedev_open().
   opteeShmArgCacheInit(optee, argCacheFlags);
   dev.driverData = optee;
-  const devRc = yield* opteeRegisterDevices(optee);
+  const devRc = yield* opteeRegisterDevices(
+    optee,
+    ffaDesc("optee-ffa-clnt", 0, owner),
+    ffaDesc("optee-ffa-supp", TEE_DESC_PRIVILEGED, owner),
+  );
   if (devRc) {
     dev.driverData = null;
     return devRc;
@@ -536,13 +379,42 @@ export function* opteeFfaProbe(
 }
 
 /**
- * The OP-TEE driver's initcall (optee_core_init() → optee_ffa_abi_register() → ffa_register()): the
+ * optee_ffa_remove(ffa_dev): notify_relinquish() of the bottom half's ID if one is bound, then
+ * optee_remove_common(); mutex_destroy(), rhashtable_free_and_destroy(global_ids), kfree(optee).
+ */
+export function* opteeFfaRemove(dev: FfaDevice): Sleeps {
+  const optee = dev.driverData as Optee;
+  if (optee.bottomHalfValue !== 0xffff_ffff)
+    yield* ffaNotifyRelinquish(dev.drv, dev.vmId, optee.bottomHalfValue);
+  yield* opteeRemoveCommon(optee);
+  optee.ffaHandles.clear();
+}
+
+/**
+ * optee_ffa_abi_unregister() → ffa_unregister(&optee_ffa_driver) → driver_unregister(): every device
+ * this driver bound is unbound in turn — device_release_driver() → ffa_device_remove() → .remove, and
+ * the device's drvdata is cleared (bus.c's driver side; bus.ts models registration only).
+ */
+function* opteeFfaAbiUnregister(kernel: Kernel, ffa: ArmFfaDriver): Sleeps {
+  for (const dev of ffa.devices) {
+    if (!(dev.driverData instanceof Optee)) continue;
+    const optee = dev.driverData;
+    yield* opteeFfaRemove(dev);
+    dev.driverData = null;
+    if (kernel.optee === optee) kernel.optee = undefined;
+  }
+}
+
+/**
+ * The OP-TEE driver's module_init (optee_core_init() → optee_ffa_abi_register() → ffa_register()):
+ * the module "optee" is loaded (its exit, optee_core_exit(), unregisters the driver again), then the
  * FF-A bus matches its UUID and probes the device. Without the arm_ffa driver there is no device.
  */
 export function opteeFfaInitcall(policy: ProtmemPolicy): Initcall {
   return function optee_ffa_init(kernel: Kernel): number {
     const ffa: ArmFfaDriver | undefined = kernel.armFfa;
     if (!ffa) return -ENODEV;
+    moduleLoaded(kernel, "optee", (k) => opteeFfaAbiUnregister(k, ffa));
     const driver: FfaDriver = {
       name: "optee",
       idTable: [OPTEE_FFA_UUID_WORDS],

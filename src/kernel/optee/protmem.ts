@@ -48,20 +48,27 @@ import {
   teeShmRead,
   type TeeShm,
 } from "../tee/tee_shm.ts";
+import { kcalloc, kfree, kmemleakLink, kzalloc } from "../mm/slab.ts";
 import {
   msgArg,
   opteeDoCallWithArg,
   opteeFreeMsgArg,
-  opteeFromMsgParam,
   opteeGetMsgArg,
   opteeMsgArgRead,
   opteeMsgArgWrite,
-  opteeSetDmaMask,
-  opteeToMsgParam,
-  type Optee,
-} from "./optee.ts";
+} from "./call.ts";
+import { opteeSetDmaMask } from "./core.ts";
+import type { Optee } from "./optee.ts";
 
 const ENOSPC = ERRNO.ENOSPC;
+/**
+ * sizeof(struct optee_protmem_dyn_pool) on arm64 without lock debugging: pool.ops, gen_pool, optee,
+ * page_count, mem_attrs (8 each), mem_attr_count, refcount, use_case (4 each, then 4 of padding),
+ * protmem (8), struct mutex (32) — 96 bytes, kmalloc-96.
+ */
+export const SIZEOF_OPTEE_PROTMEM_DYN_POOL = 96;
+/** kmemleak's backtrace of both allocations names this function. */
+const ALLOC_SITE = "optee_protmem_alloc_dyn_pool";
 
 /** struct optee_protmem_dyn_pool */
 export class OpteeProtmemDynPool implements TeeProtmemPool {
@@ -78,9 +85,14 @@ export class OpteeProtmemDynPool implements TeeProtmemPool {
   lends = 0;
   reclaims = 0;
 
+  /** rp->mem_attrs: the kcalloc()ed attribute array's address (0n: none). */
+  memAttrsAddr = 0n;
+
   constructor(
     readonly optee: Optee,
     readonly useCase: number,
+    /** rp: the kzalloc()ed struct's address (slab.ts). */
+    readonly addr: bigint,
   ) {
     this.refcount = new Refcount(optee.kernel.sim, `optee_protmem_dyn_pool:${useCase}`, 0);
     this.mutex = new Mutex(optee.kernel.sim, `optee_protmem_dyn_pool:${useCase}`);
@@ -208,7 +220,15 @@ const PROTMEM_POOL_OPS_DYN: TeeProtmemPoolOps = {
     parent.shm = (pool as OpteeProtmemDynPool).protmem;
     return 0;
   },
-  destroyPool() {},
+  /**
+   * pool_op_dyn_destroy_pool(): mutex_destroy(&rp->mutex); kfree(rp) — and nothing else: rp->mem_attrs
+   * (kcalloc()ed in optee_protmem_alloc_dyn_pool()) is never freed. Upstream's leak (linux-kernel.md
+   * §1.4, §4.9), kept: the attribute array loses its only reference here (kmemleak, slab.ts).
+   */
+  destroyPool(pool) {
+    const rp = pool as OpteeProtmemDynPool;
+    kfree(rp.optee.kernel.mm, rp.addr);
+  },
 };
 
 /** What get_protmem_config() returns through its pointers: min_size, pa_width and *ma_count. */
@@ -267,16 +287,16 @@ function* getProtmemConfigMsg(
   const out: ProtmemConfigOut = { rc: 0, minSize: 0, paWidth: 0, maCount };
   const slot = yield* opteeGetMsgArg(ctx, params.length);
   if (typeof slot === "number") return { ...out, rc: slot };
-  const mp = opteeToMsgParam(optee, params);
+  const mp = optee.ops.toMsgParam(optee, params);
   if (typeof mp === "number") out.rc = mp;
   else {
-    opteeMsgArgWrite(optee, slot, msgArg(OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, mp));
+    opteeMsgArgWrite(slot, msgArg(OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, mp));
     out.rc = yield* opteeDoCallWithArg(optee, slot);
   }
   if (!out.rc) {
-    const back = opteeMsgArgRead(optee, slot);
+    const back = opteeMsgArgRead(slot);
     if (back.ret && back.ret !== TEE_ERROR_SHORT_BUFFER) out.rc = -EINVAL;
-    else out.rc = opteeFromMsgParam(optee, params, back.params);
+    else out.rc = optee.ops.fromMsgParam(optee, params, back.params);
     const size = Number(params[1].size);
     if (!out.rc && !back.ret && memAttrs && maCount < Math.floor(size / 4)) out.rc = -EINVAL;
     else if (!out.rc) {
@@ -298,17 +318,30 @@ function* getProtmemConfigMsg(
 
 /** optee_protmem_alloc_dyn_pool(optee, id): the pool (no memory taken yet), or −errno. */
 export function* opteeProtmemAllocDynPool(optee: Optee, id: number): Sleeps<OpteeProtmemDynPool | number> {
-  const rp = new OpteeProtmemDynPool(optee, id);
+  const mm = optee.kernel.mm;
+  const rp = new OpteeProtmemDynPool(optee, id, kzalloc(mm, SIZEOF_OPTEE_PROTMEM_DYN_POOL, ALLOC_SITE));
   let cfg = yield* getProtmemConfig(optee, id, null, 0);
-  if (cfg.rc) {
-    if (cfg.rc !== -ENOSPC) return cfg.rc;
+  let rc = cfg.rc;
+  if (rc) {
+    if (rc !== -ENOSPC) return errFree(rp, rc, false); // goto err
+    rp.memAttrsAddr = kcalloc(mm, cfg.maCount, 4, ALLOC_SITE);
+    if (!rp.memAttrsAddr) return errFree(rp, -ENOMEM, false);
+    kmemleakLink(mm, rp.addr, rp.memAttrsAddr); // rp->mem_attrs = kcalloc(...)
     const attrs = new Array<number>(cfg.maCount).fill(0);
     cfg = yield* getProtmemConfig(optee, id, attrs, cfg.maCount);
-    if (cfg.rc) return cfg.rc;
+    if (cfg.rc) return errFree(rp, cfg.rc, true); // goto err_kfree_eps
     rp.memAttrs = attrs.slice(0, cfg.maCount);
   }
-  const rc = opteeSetDmaMask(optee, cfg.paWidth);
-  if (rc) return rc;
+  rc = opteeSetDmaMask(optee, cfg.paWidth);
+  if (rc) return errFree(rp, rc, true);
   rp.pageCount = Math.floor(cfg.minSize / PAGE_SIZE);
   return rp;
+}
+
+/** The unwinding of optee_protmem_alloc_dyn_pool(): err_kfree_eps: kfree(rp->mem_attrs); err: kfree(rp). */
+function errFree(rp: OpteeProtmemDynPool, rc: number, eps: boolean): number {
+  const mm = rp.optee.kernel.mm;
+  if (eps) kfree(mm, rp.memAttrsAddr);
+  kfree(mm, rp.addr);
+  return rc;
 }

@@ -8,7 +8,7 @@
  * request tee_ioctl() does not know is −EINVAL (linux-kernel.md §6). The session and shm-alloc
  * requests exist upstream but are not modelled: they answer −EINVAL with a rule saying so.
  */
-import { EFAULT, EINVAL, ENODEV } from "../../abi/uapi/errno.ts";
+import { EFAULT, EINVAL, ENODEV, ENXIO } from "../../abi/uapi/errno.ts";
 import {
   decodeShmRegisterFdData,
   encodeShmRegisterFdData,
@@ -26,12 +26,13 @@ import { Mutex } from "../../sim/mutex.ts";
 import { Refcount } from "../../sim/refcount.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
+import { Completion } from "../../sim/waitqueue.ts";
 import type { File, FileOperations, Inode } from "../fs/file.ts";
 import { reject, type TaskStruct } from "../fs/task.ts";
 import { copyFromUser, copyToUser, type UserPtr } from "../fs/uaccess.ts";
-import type { Kernel } from "../kernel.ts";
+import { modulePut, tryModuleGet, type Kernel, type KModule } from "../kernel.ts";
 import { teeShmGetFd, teeShmPut, teeShmRegisterFd, type TeeShm, type TeeShmPool } from "./tee_shm.ts";
-import type { TeeDmaHeap } from "./tee_heap.ts";
+import { teeDevicePutAllDmaHeaps, type TeeDmaHeap } from "./tee_heap.ts";
 
 /** TEE_DESC_PRIVILEGED: the supplicant's device (/dev/teeprivN). */
 export const TEE_DESC_PRIVILEGED = 0x1;
@@ -99,6 +100,8 @@ export interface TeeInvokeArg {
 export interface TeeDriverOps {
   getVersion(teedev: TeeDevice): TeeIoctlVersionData;
   open?(ctx: TeeContext): Sleeps<number>;
+  /** close_context: called when the device file is closed, even with references to the context left. */
+  closeContext?(ctx: TeeContext): Sleeps<void>;
   release?(ctx: TeeContext): Sleeps<void>;
   openSession?(ctx: TeeContext, arg: TeeOpenSessionArg, params: TeeParam[]): Sleeps<number>;
   closeSession?(ctx: TeeContext, session: number): Sleeps<number>;
@@ -110,6 +113,8 @@ export interface TeeDesc {
   readonly name: string;
   readonly ops: TeeDriverOps;
   readonly flags: number;
+  /** The module providing the driver (THIS_MODULE); null or absent: built in. */
+  readonly owner?: KModule | null;
 }
 
 /** The TEE subsystem's per-kernel state: devices by minor and the tee_dma_heap xarray. */
@@ -132,13 +137,19 @@ export class TeeDevice {
   /** IDR of registered shms: ids from 1. */
   readonly idr = new Map<number, TeeShm>();
   #nextId = 1;
-  /** num_users: opens, contexts and shms that hold the device. */
+  /** num_users: 1 from tee_device_alloc(), plus opens, contexts, shms and heaps that hold the device. */
   numUsers = 1;
-  /** Set by tee_device_unregister(): no new users. */
+  /** c_no_users: completed when the last user goes (after tee_device_unregister()'s own put). */
+  readonly cNoUsers: Completion;
+  /** Set to NULL by the last tee_device_put(): no new users. */
   desc: TeeDesc | null;
+  /** cdev.owner = teedesc->owner: the module an open of the node holds. */
+  readonly owner: KModule | null;
+  /** TEE_DEVICE_FLAG_REGISTERED: the node exists (cdev_device_add()). */
+  registered = false;
   /** dma mask bits (dma_coerce_mask_and_coherent()). */
   dmaMaskBits = 32;
-  /** teedev->pool: the driver's shm pool (tee_device_alloc()), or null (the SMC ABI model has none). */
+  /** teedev->pool: the driver's shm pool (tee_device_alloc()), or null. */
   pool: TeeShmPool | null = null;
   /** Every live shm, for leak checks. */
   readonly shmsLive = new Set<TeeShm>();
@@ -151,7 +162,9 @@ export class TeeDevice {
     readonly driverData: unknown,
   ) {
     this.desc = desc;
+    this.owner = desc.owner ?? null;
     this.mutex = new Mutex(kernel.sim, `teedev:${desc.name}`);
+    this.cNoUsers = new Completion(kernel.sim, `teedev:${desc.name}:c_no_users`);
   }
 
   get sim(): Sim {
@@ -176,39 +189,57 @@ export class TeeContext {
   readonly refcount: Refcount;
   data: unknown = null;
   releasing = false;
+  /** teedev->desc->ops as the context was opened (the release may come after desc is NULLed). */
+  readonly ops: TeeDriverOps;
   constructor(readonly teedev: TeeDevice) {
     this.refcount = new Refcount(teedev.sim, `tee_context:${teedev.desc?.name ?? "?"}`, 1);
+    this.ops = teedev.desc!.ops;
   }
 }
 
-/** tee_device_get(): false once the device is being unregistered. */
+/**
+ * tee_device_get(): false once the last user has gone (desc NULL). teedev->mutex orders num_users
+ * upstream; the model's updates are atomic between scheduling points.
+ */
 export function teeDeviceGet(teedev: TeeDevice): boolean {
   if (!teedev.desc) return false;
   teedev.numUsers++;
   return true;
 }
 
-/** tee_device_put() */
+/** tee_device_put(): WARN_ON(!teedev->desc); the last user NULLs desc and completes c_no_users. */
 export function teeDevicePut(teedev: TeeDevice): void {
-  if (teedev.numUsers <= 0) {
-    teedev.sim.kernelWarn("WARN", `tee_device_put on ${teedev.path} with no users`);
+  if (!teedev.desc) {
+    teedev.sim.kernelWarn("WARN", `WARN_ON(!teedev->desc) in tee_device_put() of ${teedev.path}`);
     return;
   }
   teedev.numUsers--;
+  if (!teedev.numUsers) {
+    teedev.desc = null;
+    teedev.cNoUsers.complete();
+  }
 }
 
+/** teedev_ctx_get() */
 export function teedevCtxGet(ctx: TeeContext): void {
   if (ctx.releasing) return;
   ctx.refcount.inc();
 }
 
-/** teedev_ctx_put(): the last reference releases the context (driver release, device put). */
+/** teedev_ctx_put(): the last reference releases the context (teedev_ctx_release(): desc->ops->release()). */
 export function* teedevCtxPut(ctx: TeeContext): Sleeps {
   if (ctx.releasing) return;
   if (!ctx.refcount.decAndTest()) return;
   ctx.releasing = true;
-  if (ctx.teedev.desc?.ops.release) yield* ctx.teedev.desc.ops.release(ctx);
-  teeDevicePut(ctx.teedev);
+  if (ctx.ops.release) yield* ctx.ops.release(ctx);
+}
+
+/** teedev_close_context(): the driver's close_context, then the context's and the device's reference. */
+export function* teedevCloseContext(ctx: TeeContext): Sleeps {
+  const teedev = ctx.teedev;
+  if (teedev.desc?.ops.closeContext) yield* teedev.desc.ops.closeContext(ctx);
+  yield* teedevCtxPut(ctx);
+  teeDevicePut(teedev);
 }
 
 /** teedev_open(): a context holding the device, or −errno. */
@@ -247,8 +278,30 @@ export function teeDeviceRegister(
   teedev.path = priv ? `/dev/teepriv${id - base}` : `/dev/tee${id}`;
   const node = kernel.vfs.registerDevice(teedev.path, TEE_FOPS, teedev);
   if (typeof node === "number") return node;
+  teedev.registered = true;
   sub.devices[id] = teedev;
   return teedev;
+}
+
+/**
+ * tee_device_unregister(teedev): tee_device_put_all_dma_heaps() (a heap whose last reference this is
+ * destroys its pool and puts the device), the node goes (cdev_device_del()), tee_device_put() of the
+ * reference tee_device_alloc() gave, then wait_for_completion(&teedev->c_no_users) — sleeping until
+ * every context, shm and heap holding the device has let go; then teedev->pool = NULL and
+ * put_device() (tee_release_device(): the minor is free again). NULL is a no-op.
+ */
+export function* teeDeviceUnregister(teedev: TeeDevice | null): Sleeps {
+  if (!teedev) return;
+  yield* teeDevicePutAllDmaHeaps(teedev);
+  if (teedev.registered) {
+    teedev.kernel.vfs.unregisterDevice(teedev.path);
+    teedev.registered = false;
+  }
+  teeDevicePut(teedev);
+  yield* teedev.cNoUsers.wait();
+  teedev.pool = null;
+  const sub = teeSubsysOf(teedev.kernel);
+  if (sub.devices[teedev.id] === teedev) sub.devices[teedev.id] = null;
 }
 
 /**
@@ -267,9 +320,9 @@ export function* teeClientOpenContext(
   return -ENODEV;
 }
 
-/** tee_client_close_context() → teedev_close_context(): the context's reference goes. */
+/** tee_client_close_context() → teedev_close_context(). */
 export function* teeClientCloseContext(ctx: TeeContext): Sleeps {
-  yield* teedevCtxPut(ctx);
+  yield* teedevCloseContext(ctx);
 }
 
 /** tee_client_open_session(): the driver's open_session, or −EINVAL without one. */
@@ -297,15 +350,28 @@ export function* teeClientInvokeFunc(ctx: TeeContext, arg: TeeInvokeArg, params:
   return yield* op(ctx, arg, params);
 }
 
+/**
+ * chrdev_open() → cdev_get(): try_module_get(cdev->owner) (−ENXIO when the module is going), then
+ * tee_open() → teedev_open(); a failed open gives the module reference back (cdev_put()).
+ */
 function* teeOpen(inode: Inode, file: File, _current: TaskStruct): Sleeps<number> {
-  const ctx = yield* teedevOpen(inode.iPrivate as TeeDevice);
-  if (typeof ctx === "number") return ctx;
+  const teedev = inode.iPrivate as TeeDevice;
+  if (!tryModuleGet(teedev.owner)) return -ENXIO;
+  const ctx = yield* teedevOpen(teedev);
+  if (typeof ctx === "number") {
+    modulePut(teedev.sim, teedev.owner);
+    return ctx;
+  }
   file.privateData = ctx;
   return 0;
 }
 
+/** tee_release() → teedev_close_context(); then __fput()'s cdev_put(): module_put(cdev->owner). */
 function* teeRelease(_inode: Inode, file: File): Sleeps {
-  yield* teedevCtxPut(file.privateData as TeeContext);
+  const ctx = file.privateData as TeeContext;
+  const teedev = ctx.teedev;
+  yield* teedevCloseContext(ctx);
+  modulePut(teedev.sim, teedev.owner);
 }
 
 /** tee_ioctl_version() */

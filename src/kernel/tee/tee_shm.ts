@@ -24,6 +24,7 @@ import { dmaBufGet, dmaBufPut, type DmaBuf } from "../dma-buf/dma_buf.ts";
 import type { FilesStruct } from "../fs/fdtable.ts";
 import { allocFilePseudo, type File, type FileOperations } from "../fs/file.ts";
 import { reject, type TaskStruct } from "../fs/task.ts";
+import { noteBootPagesFreed } from "../kernel.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
 import {
   teedevCtxGet,
@@ -61,6 +62,8 @@ export class TeeShm {
   /** shm->pages of a pool shm: the first frame and the order of the block alloc_pages_exact() took. */
   pagesFrame = -1;
   pagesOrder = 0;
+  /** The page state of a block taken while the kernel booted (quiesce-clean's baseline), else −1. */
+  bootPagesState = -1;
   numPages = 0;
   /** tee_shm_dmabuf_ref: the dma-buf, its offset in the parent, and the parent (dynamic pools). */
   dmabuf: DmaBuf | null = null;
@@ -76,15 +79,21 @@ export class TeeShm {
   }
 }
 
-/** struct tee_shm_pool_ops: alloc(pool, shm, size, align) and free(pool, shm). */
+/** struct tee_shm_pool_ops: alloc(pool, shm, size, align), free(pool, shm), destroy_pool(pool). */
 export interface TeeShmPoolOps {
   alloc(pool: TeeShmPool, shm: TeeShm, size: number, align: number): Sleeps<number>;
   free(pool: TeeShmPool, shm: TeeShm): Sleeps;
+  destroyPool?(pool: TeeShmPool): void;
 }
 
 /** struct tee_shm_pool */
 export interface TeeShmPool {
   readonly ops: TeeShmPoolOps;
+}
+
+/** tee_shm_pool_free(): "There must be no remaining shared memory allocated from this pool". */
+export function teeShmPoolFree(pool: TeeShmPool): void {
+  pool.ops.destroyPool?.(pool);
 }
 
 /**
@@ -152,6 +161,7 @@ export function* teeDynShmAllocHelper(
   if (frame < 0) return -ENOMEM;
   shm.pagesFrame = frame;
   shm.pagesOrder = order;
+  if (shm.ctx.teedev.kernel.booting) shm.bootPagesState = machine.frames.state[frame];
   shm.paddr = machine.frames.paOf(frame);
   shm.size = nrPages * 4096;
   shm.numPages = nrPages;
@@ -173,7 +183,11 @@ export function* teeDynShmFreeHelper(
   shmUnregister: ((shm: TeeShm) => Sleeps<number>) | null,
 ): Sleeps {
   if (shmUnregister) yield* shmUnregister(shm);
-  if (shm.pagesFrame >= 0) shm.ctx.teedev.kernel.mm.buddy.freePages(shm.pagesFrame, shm.pagesOrder);
+  const kernel = shm.ctx.teedev.kernel;
+  if (shm.pagesFrame >= 0) {
+    kernel.mm.buddy.freePages(shm.pagesFrame, shm.pagesOrder);
+    if (shm.bootPagesState >= 0) noteBootPagesFreed(kernel.mm, shm.bootPagesState, 1 << shm.pagesOrder);
+  }
   shm.pagesFrame = -1;
 }
 
