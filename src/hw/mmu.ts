@@ -446,7 +446,10 @@ export class DirectMap {
   }
 
   #noteLiveSplit(s: number, e: number, entries: number): void {
-    if (this.#liveSplit === 0) this.#liveSplitStart = s;
+    if (this.#liveSplit === 0) {
+      this.#liveSplitStart = s;
+      this.#liveSplitEnd = e;
+    }
     this.#liveSplitEnd = Math.max(this.#liveSplitEnd, e);
     this.#liveSplit += entries;
   }

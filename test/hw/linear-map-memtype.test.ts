@@ -54,6 +54,13 @@ describe("the linear map's memory types (Normal / Device-nGnRnE)", () => {
       ["split", 2],
       ["attr", 2],
     ]);
+    // Each operation reports its own span.
+    const q = BASE + SZ_1G + 9 * SZ_2M;
+    dm.setMemType(q, q + PAGE_SIZE, MT_DEVICE_nGnRnE);
+    expect(live.slice(2)).toEqual([
+      ["split", BASE + SZ_1G, BASE + 2 * SZ_1G, 2],
+      ["attr", q, q + PAGE_SIZE, 1],
+    ]);
   });
 
   it("break-before-make done right — invalidate, flush, retype, restore — is not a live change", () => {
