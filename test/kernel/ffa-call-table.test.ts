@@ -15,9 +15,10 @@
  *
  * Where the model's secure side answers differently from a real OP-TEE 4.9 build, Linux takes another
  * branch and the real table differs (the list follows the model's answers; each is marked):
- * - with CFG_DEVICE_ENUM_PTA=y (the default) the device PTA's session opens: optee_enumerate_devices()
- *   then invokes PTA_CMD_GET_DEVICES (and, with devices, shares a buffer, invokes again, unregisters
- *   and reclaims it) and closes the session — at least two more yielding calls.
+ * - none for the device enumeration: OP-TEE 4.9's device.pta (secure/optee/pta_device.ts) answers the
+ *   first PTA_CMD_GET_DEVICES (no buffer, size 0) with TEE_SUCCESS and size 0 when the build has no
+ *   TA with TA_FLAG_DEVICE_ENUM (the default configuration), so optee_enumerate_devices() neither
+ *   allocates a buffer nor invokes again: OPEN_SESSION, INVOKE_COMMAND, CLOSE_SESSION.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -41,7 +42,9 @@ import {
   OPTEE_FFA_UNREGISTER_SHM,
   OPTEE_FFA_YIELDING_CALL_WITH_ARG,
   OPTEE_MSG_CMD_ASSIGN_PROTMEM,
+  OPTEE_MSG_CMD_CLOSE_SESSION,
   OPTEE_MSG_CMD_GET_PROTMEM_CONFIG,
+  OPTEE_MSG_CMD_INVOKE_COMMAND,
   OPTEE_MSG_CMD_OPEN_SESSION,
 } from "../../src/abi/optee/index.ts";
 import { O_RDONLY } from "../../src/abi/uapi/fcntl.ts";
@@ -146,10 +149,22 @@ const EXPECTED: Expected[] = [
   ),
   DIRECT(OPTEE_FFA_UNREGISTER_SHM, "tee_shm_free(shm_param) → optee_ffa_shm_unregister()"),
   F("FFA_MEM_RECLAIM_32", undefined, "optee_ffa_shm_unregister(): memory_reclaim()"),
+  // optee_enumerate_devices(PTA_CMD_GET_DEVICES) (device.c) against OP-TEE 4.9's device.pta
+  // (core/pta/device.c, CFG_DEVICE_ENUM_PTA ?= y), the messages in the arg cache's page:
   DIRECT(
     OPTEE_FFA_YIELDING_CALL_WITH_ARG,
-    "optee_enumerate_devices(): optee_open_session() with the device PTA (model's OP-TEE: NOT_IMPLEMENTED)",
+    "tee_client_open_session() → optee_open_session(): entry_open_session() finds the pseudo TA",
     OPTEE_MSG_CMD_OPEN_SESSION,
+  ),
+  DIRECT(
+    OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+    "get_devices(NULL, size 0) → optee_invoke_func(): get_devices() lists no TA by default → TEE_SUCCESS, size 0",
+    OPTEE_MSG_CMD_INVOKE_COMMAND,
+  ),
+  DIRECT(
+    OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+    "`!shm_size` → out_sess: tee_client_close_session() → optee_close_session_helper()",
+    OPTEE_MSG_CMD_CLOSE_SESSION,
   ),
   // the first DMA_HEAP_IOCTL_ALLOC: protmem.c init_dyn_protmem() → optee_ffa_lend_protmem()
   F("FFA_MEM_LEND_64", undefined, "ffa_memory_lend() (mem_ops_native)"),

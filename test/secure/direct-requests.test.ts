@@ -16,7 +16,7 @@ import {
   OPTEE_FFA_UNREGISTER_SHM,
   OPTEE_FFA_YIELDING_CALL_RESUME,
   OPTEE_FFA_YIELDING_CALL_WITH_ARG,
-  OPTEE_MSG_CMD_OPEN_SESSION,
+  OPTEE_MSG_CMD_REGISTER_SHM,
   TEE_ERROR_BAD_PARAMETERS,
   TEE_ERROR_NOT_IMPLEMENTED,
 } from "../../src/abi/optee/index.ts";
@@ -118,7 +118,8 @@ describe.each(FLAVORS)("OP-TEE 4.9 thread_spmc.c dispatch on %s (%s)", (preset) 
     const out = run(sys, function* () {
       const h = yield* shareArgPage(sys);
       const cpuNs = sys.machine.masterIndex("cpu-ns");
-      const arg = encodeMsgArg(msgArg(OPTEE_MSG_CMD_OPEN_SESSION, []));
+      // REGISTER_SHM exists only without FF-A (entry_std.c: CFG_CORE_DYN_SHM && !CFG_CORE_FFA).
+      const arg = encodeMsgArg(msgArg(OPTEE_MSG_CMD_REGISTER_SHM, []));
       sys.machine.writeBytes(cpuNs, ARG_PAGE, arg);
       const regs = yield* direct(
         sys,

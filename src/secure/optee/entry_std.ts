@@ -18,6 +18,9 @@
  * - OPTEE_MSG_CMD_ASSIGN_PROTMEM: num_params 1 with attr exactly VALUE_INPUT, else BAD_PARAMETERS;
  *   {a = cookie, b = use case} go to mobj_ffa_assign_protmem() unchecked (b converted to the enum,
  *   32 bits). ret_origin is not touched.
+ * - OPTEE_MSG_CMD_OPEN_SESSION / INVOKE_COMMAND / CLOSE_SESSION: entry_open_session(),
+ *   entry_invoke_command(), entry_close_session() with the build's pseudo TAs (ta_session.ts:
+ *   device.pta, pta_device.ts); the result is in the arg, __tee_entry_std() returns TEE_SUCCESS.
  * - anything else: "Unknown cmd": the arg is left as it is and __tee_entry_std() returns
  *   TEE_ERROR_NOT_IMPLEMENTED, which thread_std_smc_entry puts in w3 of the direct response.
  *   LEND/RECLAIM_PROTMEM are SMC-ABI only.
@@ -33,7 +36,10 @@ import {
   OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
   OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT,
   OPTEE_MSG_CMD_ASSIGN_PROTMEM,
+  OPTEE_MSG_CMD_CLOSE_SESSION,
   OPTEE_MSG_CMD_GET_PROTMEM_CONFIG,
+  OPTEE_MSG_CMD_INVOKE_COMMAND,
+  OPTEE_MSG_CMD_OPEN_SESSION,
   paramType,
   protmemMemAttr,
   TEE_ERROR_BAD_PARAMETERS,
@@ -53,6 +59,7 @@ import type { Sleeps } from "../../sim/scheduler.ts";
 import { platGetProtmemConfig } from "./config.ts";
 import { mobjPa, type MobjRef } from "./mobj.ts";
 import type { OpteeSecure } from "./optee.ts";
+import { entryCloseSession, entryInvokeCommand, entryOpenSession } from "./ta_session.ts";
 
 /** OPTEE_MSG_FMEM_INVALID_GLOBAL_ID — "no buffer". */
 export const OPTEE_MSG_FMEM_INVALID_GLOBAL_ID = 0xffff_ffff_ffff_ffffn;
@@ -94,6 +101,12 @@ export interface EntryStdResult {
 /** __tee_entry_std(): runs one command. */
 export function* teeEntryStdCall(os: OpteeSecure, arg: OpteeMsgArg): Sleeps<EntryStdResult> {
   switch (arg.cmd) {
+    case OPTEE_MSG_CMD_OPEN_SESSION:
+      return { arg: yield* entryOpenSession(os, arg), res: TEE_SUCCESS };
+    case OPTEE_MSG_CMD_CLOSE_SESSION:
+      return { arg: entryCloseSession(os, arg), res: TEE_SUCCESS };
+    case OPTEE_MSG_CMD_INVOKE_COMMAND:
+      return { arg: yield* entryInvokeCommand(os, arg), res: TEE_SUCCESS };
     case OPTEE_MSG_CMD_GET_PROTMEM_CONFIG:
       return { arg: yield* getProtmemConfig(os, arg), res: TEE_SUCCESS };
     case OPTEE_MSG_CMD_ASSIGN_PROTMEM:
@@ -252,7 +265,7 @@ function* setFmemParam(os: OpteeSecure, f: Fmem, held: MobjRef[]): Sleeps<ParamM
 }
 
 /** A write through OP-TEE's (virtually contiguous) mapping of `m`: page by page at their PAs. */
-function writeThrough(os: OpteeSecure, m: MobjRef, at: number, bytes: Uint8Array): boolean {
+export function writeThrough(os: OpteeSecure, m: MobjRef, at: number, bytes: Uint8Array): boolean {
   let done = 0;
   while (done < bytes.length) {
     const pa = mobjPa(m, at + done);
