@@ -158,9 +158,9 @@ const FIELD_NAMES = Object.keys(fields) as (keyof typeof fields)[];
  * message rather than run as something it is not.
  */
 const MODELLED: { readonly [K in "pool" | "unmap" | "cache" | "scrub"]: readonly string[] } = {
-  pool: ["dynamic"],
-  unmap: ["none"],
-  cache: ["none"],
+  pool: ["dynamic", "growable", "per-buffer"],
+  unmap: UNMAP_KINDS,
+  cache: ["none", "clean-invalidate"],
   scrub: ["none", "secure-on-release"],
 };
 

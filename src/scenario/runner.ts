@@ -16,6 +16,7 @@ import { buildSystem, type System } from "./system.ts";
 import { quiesceProblems } from "../check/quiesce.ts";
 import { userSpaceOf } from "../user/process.ts";
 import { sysExit } from "../user/syscalls.ts";
+import type { LendStats } from "../kernel/optee/protmem_lend.ts";
 
 function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -60,6 +61,12 @@ function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
   if (!c.ok) sim.findings.report("conservation", c.why ?? "page states do not add up");
   for (const p of quiesceProblems(system.boot, machine, kernel.mm)) sim.findings.report("quiesce-clean", p);
   return end;
+}
+
+/** The protected-memory pool's lend counters, whichever pool the policy built. */
+function protmemStats(system: System): LendStats | null {
+  const pool = system.kernel.optee?.protmemPool as { stats?: LendStats } | null | undefined;
+  return pool?.stats ? { ...pool.stats } : null;
 }
 
 /** Saved values a task sees: its own saves first, then the latest save by any task (README). */
@@ -133,6 +140,8 @@ export interface RunResult {
   readonly blocked: readonly { task: string; on: string; sinceNs: number }[];
   /** The kernel panicked (panic_on_oops), or null. */
   readonly panic: string | null;
+  /** The OP-TEE driver's protected-memory pool: lends and reclaims of chunks, bytes lent at peak and at the end. */
+  readonly protmem: Readonly<LendStats> | null;
   /** Calls the SPMC rejected, by "FUNCTION: rule". */
   readonly ffaRejections: Readonly<Record<string, number>>;
   readonly simTimeNs: number;
@@ -297,6 +306,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     killed,
     blocked,
     panic: sim.panicked,
+    protmem: protmemStats(system),
     ffaRejections: Object.fromEntries(
       [...((system.spmc as { rejections?: Map<string, number> }).rejections?.entries() ?? [])].sort(
         ([a], [b]) => (a < b ? -1 : a > b ? 1 : 0),
@@ -317,6 +327,11 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       directMapValid2M: dm.valid2M,
       directMapValid1G: dm.valid1G,
       directMapSplits: dm.splits1G + dm.splits2M,
+      // 4 KiB entries that replaced blocks at run time: TLB reach lost for the rest of the run.
+      directMapSplitPtes: dm.splitPtes,
+      directMapAttrChanges: dm.attrChanges,
+      bytesCleaned: machine.maintenance.bytesCleaned,
+      stage2Hypercalls: machine.stage2 ? machine.stage2.counters.hypercalls : 0,
       tlbFlushRange: dm.flushRange,
       tlbFlushAll: dm.flushAll,
       tzcRegionsUsed: machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0,

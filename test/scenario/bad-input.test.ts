@@ -221,12 +221,31 @@ describe("policy", () => {
   });
 
   it("a policy value the stack does not model yet is refused at load time, at its position", () => {
-    expect(() => loadScenarioText("policy: { unmap: pte }\n", "p.yaml")).toThrow(
-      "p.yaml:1:18: policy.unmap: pte is not modelled yet (policy upstream+custom); modelled so far: none",
+    expect(() => loadScenarioText("policy: { scrub: ffa-clear }\n", "p.yaml")).toThrow(
+      "p.yaml:1:18: policy.scrub: ffa-clear is not modelled yet (policy upstream+custom); modelled so far: none, secure-on-release",
     );
-    expect(() => loadScenarioText("policy: safe\n", "p.yaml")).toThrow(
-      "p.yaml:1:9: policy: pool: growable is not modelled yet (policy safe); modelled so far: dynamic",
+    expect(() => loadScenarioText("policy: carveout\n", "p.yaml")).toThrow(
+      "p.yaml:1:9: policy: pool: static is not modelled yet (policy carveout); modelled so far: dynamic, growable, per-buffer",
     );
+  });
+
+  it("an unmap strategy the platform cannot support is refused at load time, naming what is missing", () => {
+    expect(() =>
+      loadScenarioText("platform: tzc400-board\npolicy: { unmap: hypervisor }\n", "p.yaml"),
+    ).toThrow(
+      "p.yaml:2:18: policy.unmap: `hypervisor` needs an EL2 hypervisor owning the host's stage 2 (platform hypervisor: pkvm) on tzc400-board",
+    );
+    expect(() =>
+      loadScenarioText(
+        "platform: { preset: tzc400-board, rodata_full: false }\npolicy: { unmap: pte }\n",
+        "p.yaml",
+      ),
+    ).toThrow(/p\.yaml:2:18: policy\.unmap: `pte` needs rodata_full on tzc400-board/);
+    const ok = loadScenarioText(
+      "platform: { preset: tzc400-board, hypervisor: pkvm }\npolicy: safe\n",
+      "p.yaml",
+    );
+    expect(ok.policy.unmap).toBe("hypervisor");
   });
 
   it("an unknown policy value is an error at its position", () => {

@@ -90,12 +90,10 @@ import {
   syncSendReceive,
 } from "./ffa_shm.ts";
 import { Optee, OPTEE_SHM_ARG_SHARED, pr, PTA_CMD_GET_DEVICES, type OpteeOps } from "./optee.ts";
-import { opteeProtmemAllocDynPool } from "./protmem.ts";
+import type { ProtmemPolicy } from "./protmem_lend.ts";
+import { opteeProtmemPoolForPolicy } from "./protmem_pools.ts";
 
-/** What the driver reads of the run's policy (scenario/policies.ts Policy): the pool kind. */
-export interface ProtmemPolicy {
-  readonly pool: string;
-}
+export type { ProtmemPolicy };
 
 /** OP-TEE's UUID 486178e0-e7f8-11e3-bc5e-0002a5d5c51b as FF-A's four words (optee_ffa_device_id[]). */
 export const OPTEE_FFA_UUID_WORDS: readonly [number, number, number, number] = uuidWords(
@@ -327,8 +325,8 @@ function* ffaAsyncNotifInit(optee: Optee, dev: FfaDevice): Sleeps<number> {
 /** optee_ffa_protmem_pool_init(): the secure-video heap when OP-TEE has the PROTMEM capability. */
 function* ffaProtmemPoolInit(optee: Optee, secCaps: number, policy: ProtmemPolicy): Sleeps<number> {
   if (!(secCaps & OPTEE_FFA_SEC_CAP_PROTMEM)) return 0;
-  if (policy.pool !== "dynamic") return -EINVAL; // only the upstream dynamic pool is built so far
-  const pool = yield* opteeProtmemAllocDynPool(optee, TEE_DMA_HEAP_SECURE_VIDEO_PLAY);
+  // Upstream: optee_protmem_alloc_dyn_pool(); the run's policy may ask for another pool (protmem_pools.ts).
+  const pool = yield* opteeProtmemPoolForPolicy(optee, TEE_DMA_HEAP_SECURE_VIDEO_PLAY, policy);
   if (typeof pool === "number") return pool;
   const rc = yield* teeDeviceRegisterDmaHeap(optee.teedev!, TEE_DMA_HEAP_SECURE_VIDEO_PLAY, pool);
   if (rc) pool.ops.destroyPool(pool);

@@ -39,6 +39,8 @@ import {
   teeParam,
   type TeeParam,
 } from "../tee/tee_core.ts";
+import { remapAfterReclaim } from "../mm/unmap.ts";
+import { newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
 import {
   TEE_SHM_DYNAMIC,
   teeShmAllocDmaMem,
@@ -84,9 +86,16 @@ export class OpteeProtmemDynPool implements TeeProtmemPool {
   /** Chunks lent and reclaimed so far (for tests and reports). */
   lends = 0;
   reclaims = 0;
+  /** The same, with the bytes lent now and at peak (what every pool reports, protmem_lend.ts). */
+  readonly stats = newLendStats();
 
   /** rp->mem_attrs: the kcalloc()ed attribute array's address (0n: none). */
   memAttrsAddr = 0n;
+  /**
+   * What the run's policy adds around the lend (protmem_lend.ts): null or `unmap: none, cache: none` is
+   * upstream, which does nothing (its TODO).
+   */
+  policy: ProtmemPolicy | null = null;
 
   constructor(
     readonly optee: Optee,
@@ -97,6 +106,22 @@ export class OpteeProtmemDynPool implements TeeProtmemPool {
     this.refcount = new Refcount(optee.kernel.sim, `optee_protmem_dyn_pool:${useCase}`, 0);
     this.mutex = new Mutex(optee.kernel.sim, `optee_protmem_dyn_pool:${useCase}`);
   }
+}
+
+/** lend_protmem(), counted in the pool's stats. */
+function* lendCounted(rp: OpteeProtmemDynPool, shm: TeeShm): Sleeps<number> {
+  const rc = yield* rp.optee.ops.lendProtmem(rp.optee, shm, rp.memAttrs, rp.useCase);
+  if (rc === 0) {
+    rp.stats.lends++;
+    rp.stats.lentBytes += shm.size;
+    rp.stats.peakLentBytes = Math.max(rp.stats.peakLentBytes, rp.stats.lentBytes);
+  }
+  return rc;
+}
+
+/** Whether the run's policy does anything around this pool's lend (upstream does not). */
+function preparesLend(rp: OpteeProtmemDynPool): boolean {
+  return rp.policy !== null && (rp.policy.unmap !== "none" || rp.policy.cache !== "none");
 }
 
 /** genalloc's BUGs kill the calling task (sim.bug()); its WARNs are reported. */
@@ -115,8 +140,11 @@ function* initDynProtmem(rp: OpteeProtmemDynPool): Sleeps<number> {
   }
   rp.protmem = shm;
   // TODO (upstream) unmap the memory range since the physical memory will become inaccessible
-  // after the lend_protmem() call. Policy `unmap: none` is exactly that.
-  rc = yield* rp.optee.ops.lendProtmem(rp.optee, rp.protmem, rp.memAttrs, rp.useCase);
+  // after the lend_protmem() call. Policy `unmap: none` is exactly that; another unmap or a cache
+  // policy prepares the chunk first (protmem_lend.ts), as the 2026 designs do in tee_shm_alloc_dma_mem().
+  rc = preparesLend(rp)
+    ? yield* protmemLend(rp.optee, rp.policy!, rp.protmem, rp.memAttrs, rp.useCase, rp.stats)
+    : yield* lendCounted(rp, rp.protmem);
   if (rc) {
     yield* teeShmPut(rp.protmem);
     rp.protmem = null;
@@ -163,7 +191,13 @@ function* releaseDynProtmem(rp: OpteeProtmemDynPool): Sleeps {
   rp.genPool = null;
   const protmem = rp.protmem!;
   yield* rp.optee.ops.reclaimProtmem(rp.optee, protmem);
+  // Upstream ignores the reclaim's result and frees the chunk anyway; so does the lend pool's
+  // tee_shm_release(), which restores the mapping (ffa_lend_reclaimed()) whatever the reclaim said.
+  if (preparesLend(rp))
+    yield* remapAfterReclaim(rp.optee.kernel.mm, rp.policy!.unmap, protmem.paddr, protmem.size);
   rp.reclaims++;
+  rp.stats.reclaims++;
+  rp.stats.lentBytes -= protmem.size;
   protmem.flags &= ~TEE_SHM_DYNAMIC;
   if (protmem.refcount.read() !== 1) rp.optee.kernel.sim.kernelWarn("WARN", "Unexpected refcount");
   yield* teeShmPut(protmem);

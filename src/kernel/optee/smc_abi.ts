@@ -87,7 +87,7 @@ import {
 } from "./call.ts";
 import { opteeOpen, opteeRegisterDevices, opteeRelease, opteeRemoveCommon, opteeSetDmaMask } from "./core.ts";
 import { opteeEnumerateDevices } from "./device.ts";
-import type { ProtmemPolicy } from "./ffa_abi.ts";
+import type { ProtmemPolicy } from "./protmem_lend.ts";
 import {
   Optee,
   OPTEE_SHM_ARG_ALLOC_PRIV,

@@ -1,0 +1,165 @@
+/**
+ * The growable protected-memory pool — policy `pool: growable` (our design, ARCHITECTURE.md §5; the
+ * shape Tegra VPR v3's resizable chunks and the review's "reuse without hurting latency" ask for).
+ *
+ * Chunks of `policy.chunk` bytes (OP-TEE's min_size when 0; larger when one buffer needs more) are
+ * allocated with tee_shm_alloc_dma_mem() (CMA), prepared and lent on demand (protmem_lend.ts), up to
+ * `policy.max` bytes at once. Each chunk has its own gen_pool, so one can go without the others. A
+ * chunk left with no buffer is reclaimed after `policy.idle_release` by delayed work, unless a buffer
+ * lands in it first: a burst of sessions pays one lend, not one per session.
+ *
+ * The lifecycle has no window: the pool mutex covers finding room, growing, every buffer's count and
+ * the release, so a release can never meet a buffer being allocated (compare protmem.c's get/put race).
+ */
+import { ENOMEM } from "../../abi/uapi/errno.ts";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../hw/platform.ts";
+import { Mutex } from "../../sim/mutex.ts";
+import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import {
+  genPoolAdd,
+  genPoolAlloc,
+  genPoolCreate,
+  genPoolDestroy,
+  genPoolFree,
+  type GenPool,
+} from "../mm/genalloc.ts";
+import type { SgTable, TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
+import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
+import type { Optee } from "./optee.ts";
+import { newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
+
+/** One lent chunk. */
+interface Chunk {
+  readonly shm: TeeShm;
+  readonly pool: GenPool;
+  /** Buffers in it. */
+  live: number;
+  /** Bumped whenever the chunk is used, so a pending release sees it was. */
+  generation: number;
+}
+
+export class ProtmemGrowablePool implements TeeProtmemPool {
+  readonly ops: TeeProtmemPoolOps = GROWABLE_OPS;
+  readonly chunks: Chunk[] = [];
+  readonly mutex: Mutex;
+  readonly stats = newLendStats();
+  /** Delayed releases pending. */
+  pendingReleases = 0;
+
+  constructor(
+    readonly optee: Optee,
+    readonly useCase: number,
+    readonly memAttrs: readonly number[],
+    /** OP-TEE's min_size for the use case (GET_PROTMEM_CONFIG). */
+    readonly minSize: number,
+    readonly policy: ProtmemPolicy,
+  ) {
+    this.mutex = new Mutex(optee.kernel.sim, `protmem_growable:${useCase}`);
+  }
+
+  get chunkBytes(): number {
+    return alignUp(this.policy.chunk || this.minSize, PAGE_SIZE);
+  }
+}
+
+function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+function chunkOf(rp: ProtmemGrowablePool, pa: number): Chunk | undefined {
+  return rp.chunks.find((c) => pa >= c.shm.paddr && pa < c.shm.paddr + c.shm.size);
+}
+
+/** Allocates, prepares and lends one more chunk of `bytes`; under the pool mutex. */
+function* growLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk | number> {
+  if (rp.stats.lentBytes + bytes > rp.policy.max) return -ENOMEM;
+  const shm = yield* teeShmAllocDmaMem(rp.optee.ctx!, bytes / PAGE_SIZE);
+  if (typeof shm === "number") return shm;
+  const rc = yield* protmemLend(rp.optee, rp.policy, shm, rp.memAttrs, rp.useCase, rp.stats);
+  if (rc) {
+    yield* teeShmPut(shm);
+    return rc;
+  }
+  const pool = genPoolCreate(PAGE_SHIFT, -1, (kind, message, fn) =>
+    kind === "BUG" ? rp.optee.kernel.sim.bug(fn, message) : rp.optee.kernel.sim.kernelWarn(kind, message),
+  );
+  genPoolAdd(pool, shm.paddr, shm.size, -1);
+  const chunk: Chunk = { shm, pool, live: 0, generation: 0 };
+  rp.chunks.push(chunk);
+  return chunk;
+}
+
+/** Reclaims and frees an empty chunk; under the pool mutex. A chunk the SPMC keeps stays allocated. */
+function* releaseLocked(rp: ProtmemGrowablePool, chunk: Chunk): Sleeps {
+  rp.chunks.splice(rp.chunks.indexOf(chunk), 1);
+  genPoolDestroy(chunk.pool);
+  const rc = yield* protmemReclaim(rp.optee, rp.policy, chunk.shm, rp.stats);
+  if (rc === 0) yield* teeShmPut(chunk.shm);
+}
+
+/** schedule_delayed_work(): the chunk goes after idle_release unless it is used meanwhile. */
+function scheduleRelease(rp: ProtmemGrowablePool, chunk: Chunk): void {
+  const generation = ++chunk.generation;
+  const sched = rp.optee.kernel.sim.sched;
+  rp.pendingReleases++;
+  sched.spawn(`kworker/protmem-release:${rp.useCase}`, function* () {
+    yield sleep(rp.policy.idle_release);
+    yield* rp.mutex.lock();
+    if (chunk.generation === generation && chunk.live === 0 && rp.chunks.includes(chunk))
+      yield* releaseLocked(rp, chunk);
+    rp.pendingReleases--;
+    yield* rp.mutex.unlockPreempt();
+  });
+}
+
+const GROWABLE_OPS: TeeProtmemPoolOps = {
+  *alloc(pool, sgt, size, offs) {
+    const rp = pool as ProtmemGrowablePool;
+    const sz = alignUp(size, PAGE_SIZE);
+    yield* rp.mutex.lock();
+    let pa = 0;
+    let chunk: Chunk | undefined;
+    for (const c of rp.chunks) {
+      pa = genPoolAlloc(c.pool, sz);
+      if (pa) {
+        chunk = c;
+        break;
+      }
+    }
+    if (!chunk) {
+      const grown = yield* growLocked(rp, Math.max(rp.chunkBytes, sz));
+      if (typeof grown === "number") {
+        yield* rp.mutex.unlockPreempt();
+        return grown;
+      }
+      chunk = grown;
+      pa = genPoolAlloc(chunk.pool, sz);
+    }
+    chunk.live++;
+    chunk.generation++;
+    yield* rp.mutex.unlockPreempt();
+    sgt.sgl = [{ pa, length: size }];
+    offs.value = pa - chunk.shm.paddr;
+    return 0;
+  },
+
+  *free(pool, sgt: SgTable) {
+    const rp = pool as ProtmemGrowablePool;
+    yield* rp.mutex.lock();
+    for (const sg of sgt.sgl) {
+      const chunk = chunkOf(rp, sg.pa)!;
+      genPoolFree(chunk.pool, sg.pa, sg.length);
+      if (--chunk.live === 0) scheduleRelease(rp, chunk);
+    }
+    sgt.sgl = [];
+    yield* rp.mutex.unlockPreempt();
+  },
+
+  /** Buffers are offsets into the chunk they live in. */
+  updateShm(pool, sgt, _offs, _shm, parent) {
+    parent.shm = chunkOf(pool as ProtmemGrowablePool, sgt.sgl[0].pa)?.shm ?? null;
+    return 0;
+  },
+
+  destroyPool() {},
+};

@@ -1,0 +1,91 @@
+/**
+ * Lending and reclaiming one chunk of protected memory under the run's policy: what the kernel does to
+ * its linear map and caches around FFA_MEM_LEND and FFA_MEM_RECLAIM (ARCHITECTURE.md §5,
+ * linux-kernel.md §4.7–4.8). Upstream protmem.c does none of it (its TODO); the policies' pools
+ * (growable, per-buffer, static) and the dynamic pool with an `unmap`/`cache` policy go through here.
+ *
+ * The order that makes a lend safe, and that this follows (the design's rule, not an upstream one):
+ * lend = clean+invalidate to PoC → unmap → TLB flush (inside unmapForLend) → FFA_MEM_LEND → ASSIGN;
+ * reclaim = RELEASE (OP-TEE scrubs under `scrub: secure-on-release`) → FFA_MEM_RECLAIM → remap → free.
+ * The mapping comes back only after a successful reclaim: memory the SPMC still holds stays unmapped.
+ */
+import type { Sleeps } from "../../sim/scheduler.ts";
+import { cleanInvalidateToPoc } from "../mm/cacheflush.ts";
+import { remapAfterReclaim, unmapForLend, type UnmapKind } from "../mm/unmap.ts";
+import type { TeeShm } from "../tee/tee_shm.ts";
+import type { Optee } from "./optee.ts";
+
+/** What the OP-TEE driver reads of the run's policy (the scenario's `policy:`, scenario/policies.ts). */
+export interface ProtmemPolicy {
+  readonly pool: "static" | "dynamic" | "growable" | "per-buffer";
+  readonly unmap: UnmapKind;
+  readonly cache: "none" | "clean-invalidate";
+  readonly scrub: "none" | "secure-on-release" | "ffa-clear";
+  /** growable: bytes per chunk (0: OP-TEE's min_size). */
+  readonly chunk: number;
+  /** growable: the most bytes lent at once. */
+  readonly max: number;
+  /** growable: ns an empty chunk stays lent. */
+  readonly idle_release: number;
+}
+
+/** Counters a pool keeps of its lends (the reports read them). */
+export interface LendStats {
+  lends: number;
+  reclaims: number;
+  /** Chunks whose reclaim failed: still lent, never freed. */
+  stuck: number;
+  /** Bytes lent now and at most. */
+  lentBytes: number;
+  peakLentBytes: number;
+}
+
+export function newLendStats(): LendStats {
+  return { lends: 0, reclaims: 0, stuck: 0, lentBytes: 0, peakLentBytes: 0 };
+}
+
+/** Prepares `shm` as the policy says, then lends it (lend_protmem: FFA_MEM_LEND + ASSIGN). 0 or −errno. */
+export function* protmemLend(
+  optee: Optee,
+  policy: ProtmemPolicy,
+  shm: TeeShm,
+  memAttrs: readonly number[],
+  useCase: number,
+  stats: LendStats,
+): Sleeps<number> {
+  const mm = optee.kernel.mm;
+  if (policy.cache === "clean-invalidate") yield* cleanInvalidateToPoc(mm, shm.paddr, shm.size);
+  let rc = yield* unmapForLend(mm, policy.unmap, shm.paddr, shm.size);
+  if (rc) return rc;
+  rc = yield* optee.ops.lendProtmem(optee, shm, memAttrs, useCase);
+  if (rc) {
+    // lend_protmem() failed, and reclaimed what it had lent: the memory is the kernel's again.
+    yield* remapAfterReclaim(mm, policy.unmap, shm.paddr, shm.size);
+    return rc;
+  }
+  stats.lends++;
+  stats.lentBytes += shm.size;
+  stats.peakLentBytes = Math.max(stats.peakLentBytes, stats.lentBytes);
+  return 0;
+}
+
+/**
+ * Reclaims `shm` (reclaim_protmem: RELEASE_PROTMEM + FFA_MEM_RECLAIM), then remaps it. 0, or −errno when
+ * the reclaim failed: the memory is still lent, stays unmapped, and must not be freed.
+ */
+export function* protmemReclaim(
+  optee: Optee,
+  policy: ProtmemPolicy,
+  shm: TeeShm,
+  stats: LendStats,
+): Sleeps<number> {
+  const rc = yield* optee.ops.reclaimProtmem(optee, shm);
+  if (rc) {
+    stats.stuck++;
+    return rc;
+  }
+  yield* remapAfterReclaim(optee.kernel.mm, policy.unmap, shm.paddr, shm.size);
+  stats.reclaims++;
+  stats.lentBytes -= shm.size;
+  return 0;
+}
