@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { PlatformDesc } from "../hw/platform.ts";
 import { policyProblem, resolvePolicy, type Policy } from "./policies.ts";
+import { withProtmemCarveout } from "./system.ts";
 import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
 import { resolvePlatform } from "./platform.ts";
 import {
@@ -136,6 +137,13 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
       at ? ["policy", unmodelled.field] : ["policy"],
       at ? unmodelled.why : `${unmodelled.field}: ${unmodelled.why}`,
     );
+  }
+  if (policy.pool === "static") {
+    try {
+      withProtmemCarveout(platform, platform.protmemSizes);
+    } catch (e) {
+      throw map.error(["policy"], (e as Error).message);
+    }
   }
   return {
     file,

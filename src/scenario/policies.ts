@@ -158,7 +158,7 @@ const FIELD_NAMES = Object.keys(fields) as (keyof typeof fields)[];
  * message rather than run as something it is not.
  */
 const MODELLED: { readonly [K in "pool" | "unmap" | "cache" | "scrub"]: readonly string[] } = {
-  pool: ["dynamic", "growable", "per-buffer"],
+  pool: POOL_KINDS,
   unmap: UNMAP_KINDS,
   cache: ["none", "clean-invalidate"],
   scrub: ["none", "secure-on-release"],

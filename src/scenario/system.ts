@@ -18,7 +18,7 @@
 import { bootFirmware, drain, type FirmwareOptions } from "../firmware/boot.ts";
 import type { Spmc } from "../firmware/spmc/spmc.ts";
 import { Machine } from "../hw/machine.ts";
-import type { PlatformDesc } from "../hw/platform.ts";
+import { SZ_2M, type PlatformDesc } from "../hw/platform.ts";
 import { speculationTask } from "../hw/speculation.ts";
 import type { Sim } from "../sim/sim.ts";
 import { FfaHarness } from "./steps/ffa_client.ts";
@@ -34,7 +34,8 @@ import { armFfaInitcall, armFfaProbe, type FfaProbeResult } from "../kernel/firm
 import { opteeFfaInitcall } from "../kernel/optee/ffa_abi.ts";
 import { opteeSmcInitcall } from "../kernel/optee/smc_abi.ts";
 import { bootOptee } from "../secure/optee/boot.ts";
-import type { ProtmemSizes } from "../secure/optee/config.ts";
+import { platProtmemConfigs, type ProtmemSizes } from "../secure/optee/config.ts";
+import { PROTMEM_CARVEOUT_NAME } from "../kernel/optee/protmem_carveout.ts";
 import { POLICY_PRESETS, type Policy } from "./policies.ts";
 
 export interface System {
@@ -62,11 +63,40 @@ export interface SystemOptions {
   readonly tee?: boolean;
 }
 
+/**
+ * `pool: static` (the `carveout` policy): the device tree reserves OP-TEE's secure-video memory as a
+ * `no-map` carveout — placed at the top of DRAM, 2 MiB aligned (our choice), sized as OP-TEE's
+ * min_size for the use case. Throws when it would overlap another carveout or a CMA area.
+ */
+export function withProtmemCarveout(platform: PlatformDesc, protmemSizes?: ProtmemSizes): PlatformDesc {
+  if (platform.reserved.some((r) => r.name === PROTMEM_CARVEOUT_NAME)) return platform;
+  const size = platProtmemConfigs(platform, protmemSizes).get(1)?.minSizeBytes ?? 0;
+  if (size === 0) throw new Error("the carveout policy needs OP-TEE's secure-video size (protmem)");
+  const aligned = Math.ceil(size / SZ_2M) * SZ_2M;
+  const base = Math.floor((platform.dram.base + platform.dram.size - aligned) / SZ_2M) * SZ_2M;
+  const clash = [...platform.reserved, ...platform.cma].find(
+    (r) => base < r.base + r.size && r.base < base + aligned,
+  );
+  if (clash) {
+    throw new Error(
+      `the ${aligned / 1048576} MiB protected carveout at the top of DRAM (0x${base.toString(16)}) would overlap ${clash.name}`,
+    );
+  }
+  return {
+    ...platform,
+    reserved: [
+      ...platform.reserved,
+      { name: PROTMEM_CARVEOUT_NAME, base, size: aligned, noMap: true, secure: false },
+    ],
+  };
+}
+
 /** Builds the machine, boots the firmware and probes the normal world's FF-A driver. */
 export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOptions = {}): System {
+  const policy = opts.policy ?? POLICY_PRESETS.upstream;
+  if (policy.pool === "static") platform = withProtmemCarveout(platform, opts.protmemSizes);
   const machine = new Machine(sim, platform);
   sim.sched.spawn("cpu-speculation", () => speculationTask(machine), { daemon: true });
-  const policy = opts.policy ?? POLICY_PRESETS.upstream;
   const withTee = opts.tee ?? true;
   const fw = bootFirmware(sim, machine, {
     ...opts.firmware,

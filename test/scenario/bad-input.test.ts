@@ -224,8 +224,14 @@ describe("policy", () => {
     expect(() => loadScenarioText("policy: { scrub: ffa-clear }\n", "p.yaml")).toThrow(
       "p.yaml:1:18: policy.scrub: ffa-clear is not modelled yet (policy upstream+custom); modelled so far: none, secure-on-release",
     );
-    expect(() => loadScenarioText("policy: carveout\n", "p.yaml")).toThrow(
-      "p.yaml:1:9: policy: pool: static is not modelled yet (policy carveout); modelled so far: dynamic, growable, per-buffer",
+    // The carveout must fit at the top of DRAM, clear of the CMA area.
+    expect(() =>
+      loadScenarioText(
+        "platform: { preset: tzc400-board, cma: [{ name: reserved, base: 0x130000000, size: 256MiB }] }\npolicy: carveout\n",
+        "p.yaml",
+      ),
+    ).toThrow(
+      "p.yaml:2:9: policy: the 320 MiB protected carveout at the top of DRAM (0x12c000000) would overlap reserved",
     );
   });
 

@@ -11,6 +11,7 @@ import type { TeeProtmemPool } from "../tee/tee_heap.ts";
 import { opteeSetDmaMask } from "./core.ts";
 import type { Optee } from "./optee.ts";
 import { getProtmemConfig, opteeProtmemAllocDynPool } from "./protmem.ts";
+import { protmemCarveoutPool } from "./protmem_carveout.ts";
 import { ProtmemGrowablePool } from "./protmem_growable.ts";
 import type { ProtmemPolicy } from "./protmem_lend.ts";
 import { ProtmemPerBufferPool } from "./protmem_per_buffer.ts";
@@ -55,8 +56,10 @@ export function* opteeProtmemPoolForPolicy(
         ? new ProtmemGrowablePool(optee, useCase, cfg.memAttrs, cfg.minSize, policy)
         : new ProtmemPerBufferPool(optee, useCase, cfg.memAttrs, policy);
     }
-    case "static":
-      // The carveout pool over FF-A is not built yet; the loader refuses the policy before a run.
-      return -ERRNO.EINVAL;
+    case "static": {
+      const cfg = yield* protmemConfig(optee, useCase);
+      if (typeof cfg === "number") return cfg;
+      return yield* protmemCarveoutPool(optee, useCase, cfg.memAttrs, cfg.minSize, policy);
+    }
   }
 }
