@@ -3,10 +3,18 @@
  * has settled, every page must be back where it was at boot. A snapshot taken after boot is compared
  * with the end state: page ownership (world), the kernel's page states, the linear map's coverage, the
  * firewall's regions and the granule table. O(DRAM) once at each end, never per event.
+ *
+ * Two things a removed module (delete_module(2)) changes: the memory its driver took while the kernel
+ * booted is free again — expected, so the page-state counts compare with the boot counts moved by
+ * bootPagesReleased() — and what kmemleak would report (mm/slab.ts: objects whose last reference went
+ * away with their owner, e.g. protmem.c's mem_attrs after pool_op_dyn_destroy_pool()'s kfree(rp)),
+ * one problem per unreferenced object.
  */
 import type { Machine } from "../hw/machine.ts";
 import type { Mm } from "../kernel/mm/mm.ts";
-import { MIGRATE_ISOLATE, PAGE_STATE_NAMES } from "../kernel/mm/gfp.ts";
+import { bootPagesReleased } from "../kernel/kernel.ts";
+import { MIGRATE_ISOLATE, PAGE_STATE_NAMES, PS_FREE } from "../kernel/mm/gfp.ts";
+import { kmemleakReport } from "../kernel/mm/slab.ts";
 import { GPT_GPI_NS } from "../hw/gpt.ts";
 
 export interface BootSnapshot {
@@ -65,9 +73,13 @@ export function quiesceProblems(boot: BootSnapshot, machine: Machine, mm: Mm | n
   if (mm) {
     mm.buddy.drainAllPages();
     const now = stateCounts(machine);
+    const expected = [...boot.stateCounts];
+    for (const [state, n] of bootPagesReleased(mm)) {
+      expected[state] -= n;
+      expected[PS_FREE] += n;
+    }
     PAGE_STATE_NAMES.forEach((name, k) => {
-      if (now[k] !== boot.stateCounts[k])
-        out.push(`${name} pages: ${now[k]}, at boot ${boot.stateCounts[k]}`);
+      if (now[k] !== expected[k]) out.push(`${name} pages: ${now[k]}, at boot ${boot.stateCounts[k]}`);
     });
     if (boot.pageblockMt) {
       let left = 0;
@@ -90,5 +102,6 @@ export function quiesceProblems(boot: BootSnapshot, machine: Machine, mm: Mm | n
   if (tz !== boot.tzcRegions) out.push(`${tz} TZC regions are enabled, at boot ${boot.tzcRegions}`);
   const g = gptNonNs(machine);
   if (g !== boot.gptNonNs) out.push(`${g} granules are not non-secure, at boot ${boot.gptNonNs}`);
+  if (mm) out.push(...kmemleakReport(mm));
   return out;
 }

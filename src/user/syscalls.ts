@@ -1,5 +1,5 @@
 /**
- * System calls as a process issues them: open, close, dup, ioctl, mmap, munmap, exit.
+ * System calls as a process issues them: open, close, dup, ioctl, mmap, munmap, delete_module, exit.
  *
  * Each is a generator that takes virtual time (entry and exit, plus whatever the kernel does) and
  * returns what the raw system call returns: a value ≥ 0, or −errno — never an exception for bad
@@ -10,6 +10,7 @@ import { closeFd, exitFiles } from "../kernel/fs/fdtable.ts";
 import { fput } from "../kernel/fs/file.ts";
 import { ksysIoctl } from "../kernel/fs/ioctl.ts";
 import { doMunmap, exitMmap, ksysMmap } from "../kernel/fs/mmap.ts";
+import { deleteModule } from "../kernel/kernel.ts";
 import { reject, type Rejection } from "../kernel/fs/task.ts";
 import { userPtr } from "../kernel/fs/uaccess.ts";
 import { sleep, type Sleeps } from "../sim/scheduler.ts";
@@ -93,6 +94,22 @@ export function* sysMmap(
 export function* sysMunmap(p: Process, addr: number, length: number): Sleeps<number> {
   if (!(yield* enter(p, "munmap", { addr, length }))) return -ESRCH;
   return yield* doMunmap(p.task, addr, length);
+}
+
+/** MODULE_NAME_LEN — include/linux/module.h (64 - sizeof(unsigned long)). */
+const MODULE_NAME_LEN = 56;
+
+/**
+ * delete_module(name, flags): 0, or −errno — kernel/module/main.c as kernel.ts deleteModule() models
+ * it (−ENOENT, −EWOULDBLOCK = −EAGAIN while in use unless O_TRUNC forces, −EBUSY). The name is read
+ * as strncpy_from_user(name, name_user, MODULE_NAME_LEN - 1). The call sleeps while the module's exit
+ * runs (e.g. until a removed TEE device's last user lets go).
+ */
+export function* sysDeleteModule(p: Process, name: string, flags: number): Sleeps<number> {
+  if (!(yield* enter(p, "delete_module", { name, flags }))) return -ESRCH;
+  const r = yield* deleteModule(p.kernel, name.slice(0, MODULE_NAME_LEN - 1), flags);
+  if (r.rc < 0) return reject(p.task, -r.rc, r.rule ?? "delete-module", r.why ?? "");
+  return 0;
 }
 
 /** exit(0): do_exit(). */

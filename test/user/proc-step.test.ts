@@ -153,13 +153,13 @@ const BAD: { name: string; text: string; message: string }[] = [
     name: "two actions in one step",
     text: "steps:\n  - proc: player\n    open: /dev/dma_heap/system\n    close: 3\n",
     message:
-      "s.yaml:4:5: steps[0].close: one action per step, but this step has open and close; expected exactly one of open, ioctl, mmap, munmap, close, dup, exit",
+      "s.yaml:4:5: steps[0].close: one action per step, but this step has open and close; expected exactly one of open, ioctl, mmap, munmap, close, dup, exit, delete_module",
   },
   {
     name: "no action",
     text: "steps:\n  - proc: player\n    save: x\n",
     message:
-      "s.yaml:2:5: steps[0].proc: no action; a proc step needs exactly one of open, ioctl, mmap, munmap, close, dup, exit",
+      "s.yaml:2:5: steps[0].proc: no action; a proc step needs exactly one of open, ioctl, mmap, munmap, close, dup, exit, delete_module",
   },
   {
     name: "an unknown field of the argument struct",
@@ -211,7 +211,7 @@ const BAD: { name: string; text: string; message: string }[] = [
     name: "an unknown key",
     text: "steps:\n  - proc: p\n    open: /dev/null\n    colour: red\n",
     message:
-      's.yaml:4:5: steps[0].colour: unknown key "colour"; expected one of: proc, open, ioctl, mmap, munmap, close, dup, exit, save, expect',
+      's.yaml:4:5: steps[0].colour: unknown key "colour"; expected one of: proc, open, ioctl, mmap, munmap, close, dup, exit, delete_module, save, expect',
   },
   {
     name: "odd hex",

@@ -186,7 +186,9 @@ export function* teeDynShmFreeHelper(
   const kernel = shm.ctx.teedev.kernel;
   if (shm.pagesFrame >= 0) {
     kernel.mm.buddy.freePages(shm.pagesFrame, shm.pagesOrder);
-    if (shm.bootPagesState >= 0) noteBootPagesFreed(kernel.mm, shm.bootPagesState, 1 << shm.pagesOrder);
+    // Taken while booting, freed after: the boot state's memory given back (quiesce-clean).
+    if (shm.bootPagesState >= 0 && !kernel.booting)
+      noteBootPagesFreed(kernel.mm, shm.bootPagesState, 1 << shm.pagesOrder);
   }
   shm.pagesFrame = -1;
 }

@@ -11,14 +11,17 @@
  *   expect: ok                                    # or an errno name, or killed (an oops)
  * - proc: player
  *   mmap: { fd: $buf, length: 4096 }              # prot default PROT_READ|PROT_WRITE, flags MAP_SHARED
+ * - proc: admin
+ *   delete_module: optee                          # or {name, flags}; flags default O_NONBLOCK (rmmod's)
+ *   expect: ok                                    # EAGAIN (EWOULDBLOCK) while in use; O_TRUNC forces
  * ```
  * Actions: open, ioctl (`request` by name or number; `arg` the struct by field names, or `arg_hex`
- * raw bytes), mmap, munmap, close, dup, exit. Numbers take `$NAME` from an earlier `save:`.
+ * raw bytes), mmap, munmap, close, dup, exit, delete_module. Numbers take `$NAME` from an earlier `save:`.
  * Without `expect` any result passes, but a `save:` needs the call to succeed.
  */
 import { z } from "zod";
 import { ERRNO, errnoName } from "../../abi/uapi/errno.ts";
-import { O_FLAG_NAMES, O_RDWR } from "../../abi/uapi/fcntl.ts";
+import { O_FLAG_NAMES, O_NONBLOCK, O_RDWR } from "../../abi/uapi/fcntl.ts";
 import { _IOC_SIZE, ioctlHex } from "../../abi/uapi/ioctl.ts";
 import { MAP_NAMES, MAP_SHARED, PROT_NAMES, PROT_READ, PROT_WRITE } from "../../abi/uapi/mman.ts";
 import type { Kernel } from "../../kernel/kernel.ts";
@@ -35,6 +38,7 @@ import {
 import {
   lastRejection,
   sysClose,
+  sysDeleteModule,
   sysDup,
   sysExit,
   sysIoctl,
@@ -46,7 +50,16 @@ import type { SourceMap } from "../errors.ts";
 import { parseSize, SIZE_EXPECTED } from "../units.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
 
-export const PROC_ACTIONS = ["open", "ioctl", "mmap", "munmap", "close", "dup", "exit"] as const;
+export const PROC_ACTIONS = [
+  "open",
+  "ioctl",
+  "mmap",
+  "munmap",
+  "close",
+  "dup",
+  "exit",
+  "delete_module",
+] as const;
 type Action = (typeof PROC_ACTIONS)[number];
 
 const scalar = z.union([z.number(), z.string()]);
@@ -80,6 +93,10 @@ const schema = z
     close: scalar.optional(),
     dup: scalar.optional(),
     exit: z.literal(true).optional(),
+    delete_module: z
+      .union([z.string().min(1), z.strictObject({ name: z.string().min(1), flags: flagsValue.optional() })])
+      .optional()
+      .describe("delete_module(2): a module name, or {name, flags}; flags default O_NONBLOCK (as rmmod)"),
     save: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
@@ -176,6 +193,12 @@ function checkValues(
   if (a === "open" && typeof spec.open === "object" && spec.open.flags !== undefined)
     need(["open", "flags"], parseFlags(spec.open.flags, O_FLAG_NAMES));
   if (a === "close" || a === "dup") need([a], parseScalar(spec[a], "int"));
+  if (
+    a === "delete_module" &&
+    typeof spec.delete_module === "object" &&
+    spec.delete_module.flags !== undefined
+  )
+    need(["delete_module", "flags"], parseFlags(spec.delete_module.flags, O_FLAG_NAMES));
   if (a === "munmap") {
     need(["munmap", "addr"], parseScalar(spec.munmap!.addr, "int"));
     need(["munmap", "length"], parseScalar(spec.munmap!.length, "size"));
@@ -290,6 +313,16 @@ function* call(k: Kernel, spec: ProcSpec, vars: ReadonlyMap<string, bigint>): Sl
       const rc = yield* sysExit(p);
       return done(rc, `pid ${p.pid} exited`);
     }
+    case "delete_module": {
+      const d = spec.delete_module!;
+      const name = typeof d === "string" ? d : d.name;
+      const flags =
+        typeof d === "object" && d.flags !== undefined
+          ? Number(resolve(parseFlags(d.flags, O_FLAG_NAMES), vars))
+          : O_NONBLOCK;
+      const rc = yield* sysDeleteModule(p, name, flags);
+      return done(rc, `module ${name} removed`);
+    }
     case "munmap": {
       const rc = yield* sysMunmap(p, Number(int(spec.munmap!.addr)), size(spec.munmap!.length));
       return done(rc, "unmapped");
@@ -356,7 +389,10 @@ export const procStep = defineStep({
       );
     if (
       spec.save !== undefined &&
-      (actions[0] === "close" || actions[0] === "munmap" || actions[0] === "exit")
+      (actions[0] === "close" ||
+        actions[0] === "munmap" ||
+        actions[0] === "exit" ||
+        actions[0] === "delete_module")
     )
       throw map.error([...path, "save"], `${actions[0]} returns no value to save`, true);
     checkValues(spec, (p, what, key = false) => {
