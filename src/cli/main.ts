@@ -25,6 +25,7 @@ import { ScenarioError } from "../scenario/errors.ts";
 import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
 import { PRESET_NAMES, PRESETS } from "../scenario/presets.ts";
 import { NAMED_POLICIES, namedPolicy, POLICY_PRESET_NAMES } from "../scenario/policies.ts";
+import { policyTable, policyTableMarkdown } from "../report/policy_table.ts";
 import { runScenario, type RunResult } from "../scenario/runner.ts";
 import { scenarioJsonSchema } from "../scenario/schema.ts";
 import { formatSize } from "../scenario/units.ts";
@@ -228,7 +229,15 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .description("list the named policies and their fields (safe's unmap depends on the platform)")
     .option("--json", "print them as JSON")
     .option("--platform <name>", "resolve per-platform fields on this preset", "tzc400-board")
-    .action((opts: { json?: boolean; platform: string }) => {
+    .option(
+      "--table",
+      "run one secure-video session under each policy on each platform: findings and costs (Markdown)",
+    )
+    .action((opts: { json?: boolean; platform: string; table?: boolean }) => {
+      if (opts.table) {
+        io.out(policyTableMarkdown(policyTable()));
+        return;
+      }
       const platform = PRESETS[opts.platform];
       if (!platform)
         throw new UsageError(

@@ -39,6 +39,11 @@ export interface CostModel {
   stage2PageNs: number;
   /** Stage-2 TLB maintenance after a host stage-2 change (TLBI VMALLS12E1IS; DSB ISH), ns. */
   stage2TlbFlushNs: number;
+  /**
+   * Slowdown of memory-heavy kernel work, percent, when the whole linear map is 4 KiB pages rather than
+   * blocks: the reports scale it by the share of the linear map split into pages at run time.
+   */
+  linearMapPagesSlowdownPct: number;
 }
 
 export const DEFAULT_COSTS: Readonly<CostModel> = {
@@ -78,6 +83,10 @@ export const DEFAULT_COSTS: Readonly<CostModel> = {
   stage2PageNs: 20,
   // Assumption: one broadcast TLBI + DSB ISH, as flush_tlb_all() (tlbFlushAllNs, hardware.md §5.6).
   stage2TlbFlushNs: 1_000,
+  // Yang Shi's BBML2 series (linux-kernel.md §4.3): block-mapping the linear map under rodata=full gave
+  // Memcached +3.5% ops/s on AmpereOne (kernel TLB MPKI −28.5%); we take 3.5% as the cost of an all-pages
+  // linear map for memory-heavy kernel work, and assume it scales linearly with the share split (assumption).
+  linearMapPagesSlowdownPct: 3.5,
 };
 
 export function costModel(overrides: Partial<CostModel> = {}): CostModel {

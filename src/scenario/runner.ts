@@ -63,6 +63,14 @@ function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
   return end;
 }
 
+/** Estimated slowdown of memory-heavy kernel work from 4 KiB entries the run added to the linear map, %. */
+function lostReachSlowdownPct(system: System): number {
+  const { machine } = system;
+  const extra = Math.max(0, machine.directMap.counters.valid4K - system.linearMap4KAtBoot);
+  const share = (extra * 4096) / machine.platform.dram.size;
+  return Math.round(share * machine.costs.linearMapPagesSlowdownPct * 1000) / 1000;
+}
+
 /** The protected-memory pool's lend counters, whichever pool the policy built. */
 function protmemStats(system: System): LendStats | null {
   const pool = system.kernel.optee?.protmemPool as { stats?: LendStats } | null | undefined;
@@ -329,6 +337,9 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       directMapSplits: dm.splits1G + dm.splits2M,
       // 4 KiB entries that replaced blocks at run time: TLB reach lost for the rest of the run.
       directMapSplitPtes: dm.splitPtes,
+      // Lost TLB reach: 4 KiB entries beyond the platform's own boot mapping, as a share of the linear
+      // map, times the cost of an all-pages linear map (costs.linearMapPagesSlowdownPct, with its source).
+      estimatedKernelSlowdownPct: lostReachSlowdownPct(system),
       directMapAttrChanges: dm.attrChanges,
       bytesCleaned: machine.maintenance.bytesCleaned,
       stage2Hypercalls: machine.stage2 ? machine.stage2.counters.hypercalls : 0,

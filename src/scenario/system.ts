@@ -49,6 +49,8 @@ export interface System {
   readonly kernel: Kernel;
   /** The state right after boot, for quiesce-clean. */
   readonly boot: BootSnapshot;
+  /** 4 KiB linear-map entries the platform's own boot mapping has (before any policy's change). */
+  readonly linearMap4KAtBoot: number;
   /** khungtaskd, unless hung_task_timeout_secs is 0. */
   readonly hungTask: HungTaskDetector | null;
 }
@@ -96,6 +98,7 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   const policy = opts.policy ?? POLICY_PRESETS.upstream;
   if (policy.pool === "static") platform = withProtmemCarveout(platform, opts.protmemSizes);
   const machine = new Machine(sim, platform);
+  const linearMap4KAtBoot = machine.directMap.counters.valid4K;
   sim.sched.spawn("cpu-speculation", () => speculationTask(machine), { daemon: true });
   const withTee = opts.tee ?? true;
   const fw = bootFirmware(sim, machine, {
@@ -140,5 +143,14 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   const kernel = bootKernel(sim, machine, { initcalls });
   sim.panicOnOops = platform.panicOnOops ?? false;
   const hungTask = startKhungtaskd(sim, platform.hungTaskTimeoutSecs ?? DEFAULT_HUNG_TASK_TIMEOUT_SECS);
-  return { sim, machine, spmc: fw.spmc, ffa, kernel, boot: takeBootSnapshot(machine, kernel.mm), hungTask };
+  return {
+    sim,
+    machine,
+    spmc: fw.spmc,
+    ffa,
+    kernel,
+    boot: takeBootSnapshot(machine, kernel.mm),
+    hungTask,
+    linearMap4KAtBoot,
+  };
 }

@@ -40,7 +40,7 @@ import {
   type TeeParam,
 } from "../tee/tee_core.ts";
 import { remapAfterReclaim } from "../mm/unmap.ts";
-import { newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
+import { countLend, countReclaim, newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
 import {
   TEE_SHM_DYNAMIC,
   teeShmAllocDmaMem,
@@ -110,12 +110,9 @@ export class OpteeProtmemDynPool implements TeeProtmemPool {
 
 /** lend_protmem(), counted in the pool's stats. */
 function* lendCounted(rp: OpteeProtmemDynPool, shm: TeeShm): Sleeps<number> {
+  const t0 = rp.optee.kernel.sim.now;
   const rc = yield* rp.optee.ops.lendProtmem(rp.optee, shm, rp.memAttrs, rp.useCase);
-  if (rc === 0) {
-    rp.stats.lends++;
-    rp.stats.lentBytes += shm.size;
-    rp.stats.peakLentBytes = Math.max(rp.stats.peakLentBytes, rp.stats.lentBytes);
-  }
+  if (rc === 0) countLend(rp.stats, shm.size, rp.optee.kernel.sim.now - t0);
   return rc;
 }
 
@@ -190,14 +187,14 @@ function* releaseDynProtmem(rp: OpteeProtmemDynPool): Sleeps {
   genPoolDestroy(rp.genPool!);
   rp.genPool = null;
   const protmem = rp.protmem!;
+  const t0 = rp.optee.kernel.sim.now;
   yield* rp.optee.ops.reclaimProtmem(rp.optee, protmem);
   // Upstream ignores the reclaim's result and frees the chunk anyway; so does the lend pool's
   // tee_shm_release(), which restores the mapping (ffa_lend_reclaimed()) whatever the reclaim said.
   if (preparesLend(rp))
     yield* remapAfterReclaim(rp.optee.kernel.mm, rp.policy!.unmap, protmem.paddr, protmem.size);
   rp.reclaims++;
-  rp.stats.reclaims++;
-  rp.stats.lentBytes -= protmem.size;
+  countReclaim(rp.stats, protmem.size, rp.optee.kernel.sim.now - t0);
   protmem.flags &= ~TEE_SHM_DYNAMIC;
   if (protmem.refcount.read() !== 1) rp.optee.kernel.sim.kernelWarn("WARN", "Unexpected refcount");
   yield* teeShmPut(protmem);

@@ -38,10 +38,42 @@ export interface LendStats {
   /** Bytes lent now and at most. */
   lentBytes: number;
   peakLentBytes: number;
+  /** Virtual time spent lending (preparation included) and reclaiming (remap included), total and worst, ns. */
+  lendNs: number;
+  lendNsMax: number;
+  reclaimNs: number;
+  reclaimNsMax: number;
 }
 
 export function newLendStats(): LendStats {
-  return { lends: 0, reclaims: 0, stuck: 0, lentBytes: 0, peakLentBytes: 0 };
+  return {
+    lends: 0,
+    reclaims: 0,
+    stuck: 0,
+    lentBytes: 0,
+    peakLentBytes: 0,
+    lendNs: 0,
+    lendNsMax: 0,
+    reclaimNs: 0,
+    reclaimNsMax: 0,
+  };
+}
+
+/** Counts one successful lend of `bytes` that took `ns`. */
+export function countLend(stats: LendStats, bytes: number, ns: number): void {
+  stats.lends++;
+  stats.lentBytes += bytes;
+  stats.peakLentBytes = Math.max(stats.peakLentBytes, stats.lentBytes);
+  stats.lendNs += ns;
+  stats.lendNsMax = Math.max(stats.lendNsMax, ns);
+}
+
+/** Counts one successful reclaim of `bytes` that took `ns`. */
+export function countReclaim(stats: LendStats, bytes: number, ns: number): void {
+  stats.reclaims++;
+  stats.lentBytes -= bytes;
+  stats.reclaimNs += ns;
+  stats.reclaimNsMax = Math.max(stats.reclaimNsMax, ns);
 }
 
 /** Prepares `shm` as the policy says, then lends it (lend_protmem: FFA_MEM_LEND + ASSIGN). 0 or −errno. */
@@ -54,6 +86,7 @@ export function* protmemLend(
   stats: LendStats,
 ): Sleeps<number> {
   const mm = optee.kernel.mm;
+  const t0 = optee.kernel.sim.now;
   if (policy.cache === "clean-invalidate") yield* cleanInvalidateToPoc(mm, shm.paddr, shm.size);
   let rc = yield* unmapForLend(mm, policy.unmap, shm.paddr, shm.size);
   if (rc) return rc;
@@ -63,9 +96,7 @@ export function* protmemLend(
     yield* remapAfterReclaim(mm, policy.unmap, shm.paddr, shm.size);
     return rc;
   }
-  stats.lends++;
-  stats.lentBytes += shm.size;
-  stats.peakLentBytes = Math.max(stats.peakLentBytes, stats.lentBytes);
+  countLend(stats, shm.size, optee.kernel.sim.now - t0);
   return 0;
 }
 
@@ -79,13 +110,13 @@ export function* protmemReclaim(
   shm: TeeShm,
   stats: LendStats,
 ): Sleeps<number> {
+  const t0 = optee.kernel.sim.now;
   const rc = yield* optee.ops.reclaimProtmem(optee, shm);
   if (rc) {
     stats.stuck++;
     return rc;
   }
   yield* remapAfterReclaim(optee.kernel.mm, policy.unmap, shm.paddr, shm.size);
-  stats.reclaims++;
-  stats.lentBytes -= shm.size;
+  countReclaim(stats, shm.size, optee.kernel.sim.now - t0);
   return 0;
 }
