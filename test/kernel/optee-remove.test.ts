@@ -14,7 +14,11 @@ import { O_NONBLOCK, O_RDONLY, O_RDWR, O_TRUNC } from "../../src/abi/uapi/fcntl.
 import { quiesceProblems } from "../../src/check/quiesce.ts";
 import { moduleRefcount } from "../../src/kernel/kernel.ts";
 import { kmemleakReport, slabOf } from "../../src/kernel/mm/slab.ts";
-import { SIZEOF_OPTEE_PROTMEM_DYN_POOL } from "../../src/kernel/optee/protmem.ts";
+import { SIZEOF_OPTEE_PROTMEM_DYN_POOL, type OpteeProtmemDynPool } from "../../src/kernel/optee/protmem.ts";
+import { PRESETS } from "../../src/scenario/presets.ts";
+import { buildSystem } from "../../src/scenario/system.ts";
+import { Sim } from "../../src/sim/sim.ts";
+import { userSpaceOf } from "../../src/user/process.ts";
 import { sleep } from "../../src/sim/scheduler.ts";
 import { lastRejection, sysClose, sysDeleteModule, sysOpen } from "../../src/user/syscalls.ts";
 import { recordSmcs, w } from "./ffa-fixture.ts";
@@ -146,5 +150,17 @@ describe('delete_module("optee")', () => {
     expect(order).toEqual(["close tee0 (optee going)", "delete_module 0"]);
     expect(sys.kernel.taints.has("R")).toBe(true);
     expect(sys.sim.findings.count("kernel-warn")).toBe(0);
+  });
+
+  it("over OP-TEE's SMC ABI (optee_smc_remove()): the pool had no attribute array, so nothing leaks", () => {
+    const sim = new Sim(1);
+    const sys = buildSystem(sim, { ...PRESETS["tzc400-board"], opteeAbi: "smc" });
+    const admin = userSpaceOf(sys.kernel).spawn("admin");
+    const pool = sys.kernel.optee!.protmemPool as OpteeProtmemDynPool;
+    expect(pool.memAttrsAddr).toBe(0n); // GET_PROTMEM_CONFIG over SMC: TEE_SUCCESS, no -ENOSPC
+    expect(run(sim, () => sysDeleteModule(admin, "optee", O_NONBLOCK))).toBe(0);
+    expect(slabOf(sys.kernel.mm).live.has(pool.addr)).toBe(false);
+    expect(quiesceProblems(sys.boot, sys.machine, sys.kernel.mm)).toEqual([]);
+    expect(sim.findings.count("kernel-warn")).toBe(0);
   });
 });

@@ -15,14 +15,16 @@ import { EINVAL, ENODEV } from "../../abi/uapi/errno.ts";
 import { TEE_IMPL_ID_OPTEE } from "../../abi/uapi/tee.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import {
-  TEE_IOCTL_LOGIN_PUBLIC,
-  TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT,
-  TEE_IOCTL_PARAM_ATTR_TYPE_NONE,
   teeClientCloseContext,
   teeClientCloseSession,
   teeClientInvokeFunc,
   teeClientOpenContext,
   teeClientOpenSession,
+} from "../tee/tee_client.ts";
+import {
+  TEE_IOCTL_LOGIN_PUBLIC,
+  TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT,
+  TEE_IOCTL_PARAM_ATTR_TYPE_NONE,
   teeParam,
   type TeeContext,
   type TeeInvokeArg,

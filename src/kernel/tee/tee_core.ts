@@ -1,14 +1,13 @@
 /**
  * The TEE subsystem core — drivers/tee/tee_core.c, include/linux/tee_core.h, include/linux/tee_drv.h:
  * struct tee_device (the /dev/teeN node, its mutex, shm IDR and shm pool, num_users), struct
- * tee_context (one per open), struct tee_param, the file operations of /dev/teeN and tee_ioctl(), and
- * the in-kernel client API the OP-TEE driver's device enumeration uses (tee_client_open_context(),
- * tee_client_open_session(), tee_client_invoke_func(), tee_client_close_session(),
- * tee_client_close_context()). Requests: TEE_IOC_VERSION and TEE_IOC_SHM_REGISTER_FD are modelled; any
+ * tee_context (one per open), struct tee_param, the file operations of /dev/teeN and tee_ioctl(); the
+ * in-kernel client API (tee_client_*()) is in tee_client.ts. Requests: TEE_IOC_VERSION and
+ * TEE_IOC_SHM_REGISTER_FD are modelled; any
  * request tee_ioctl() does not know is −EINVAL (linux-kernel.md §6). The session and shm-alloc
  * requests exist upstream but are not modelled: they answer −EINVAL with a rule saying so.
  */
-import { EFAULT, EINVAL, ENODEV, ENXIO } from "../../abi/uapi/errno.ts";
+import { EFAULT, EINVAL, ENXIO } from "../../abi/uapi/errno.ts";
 import {
   decodeShmRegisterFdData,
   encodeShmRegisterFdData,
@@ -302,52 +301,6 @@ export function* teeDeviceUnregister(teedev: TeeDevice | null): Sleeps {
   teedev.pool = null;
   const sub = teeSubsysOf(teedev.kernel);
   if (sub.devices[teedev.id] === teedev) sub.devices[teedev.id] = null;
-}
-
-/**
- * tee_client_open_context(start = NULL, match, data, vers): the first registered device whose version
- * data `match` accepts, opened (teedev_open()); −ENODEV when none does.
- */
-export function* teeClientOpenContext(
-  kernel: Kernel,
-  match: (v: TeeIoctlVersionData) => boolean,
-): Sleeps<TeeContext | number> {
-  const sub = teeSubsysOf(kernel);
-  for (const teedev of sub.devices) {
-    if (!teedev?.desc || !match(teedev.desc.ops.getVersion(teedev))) continue;
-    return yield* teedevOpen(teedev);
-  }
-  return -ENODEV;
-}
-
-/** tee_client_close_context() → teedev_close_context(). */
-export function* teeClientCloseContext(ctx: TeeContext): Sleeps {
-  yield* teedevCloseContext(ctx);
-}
-
-/** tee_client_open_session(): the driver's open_session, or −EINVAL without one. */
-export function* teeClientOpenSession(
-  ctx: TeeContext,
-  arg: TeeOpenSessionArg,
-  params: TeeParam[],
-): Sleeps<number> {
-  const op = ctx.teedev.desc?.ops.openSession;
-  if (!op) return -EINVAL;
-  return yield* op(ctx, arg, params);
-}
-
-/** tee_client_close_session() */
-export function* teeClientCloseSession(ctx: TeeContext, session: number): Sleeps<number> {
-  const op = ctx.teedev.desc?.ops.closeSession;
-  if (!op) return -EINVAL;
-  return yield* op(ctx, session);
-}
-
-/** tee_client_invoke_func() */
-export function* teeClientInvokeFunc(ctx: TeeContext, arg: TeeInvokeArg, params: TeeParam[]): Sleeps<number> {
-  const op = ctx.teedev.desc?.ops.invokeFunc;
-  if (!op) return -EINVAL;
-  return yield* op(ctx, arg, params);
 }
 
 /**
