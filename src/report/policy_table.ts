@@ -16,12 +16,14 @@ export interface TablePlatform {
 }
 
 /**
- * The table's platforms: the three presets, and tzc400-board with BBML2 (its linear map keeps blocks
- * and splits them at run time), where unmapping costs TLB reach.
+ * The table's platforms: the three presets; tzc400-board with BBML2 (its linear map keeps blocks and
+ * splits them at run time), where unmapping costs TLB reach; and tzc400-board under a pKVM-style
+ * hypervisor, where `safe` unmaps at stage 2.
  */
 export const TABLE_PLATFORMS: readonly TablePlatform[] = [
   ...PRESET_NAMES.map((n) => ({ label: n, yaml: n })),
   { label: "tzc400-board+bbml2", yaml: "{ preset: tzc400-board, bbml2: true }" },
+  { label: "tzc400-board+pkvm", yaml: "{ preset: tzc400-board, hypervisor: pkvm }" },
 ];
 
 /** The session every cell runs: 8 frames of 4K NV12 decoded and shown, the player exits, the pool idles. */
