@@ -161,7 +161,7 @@ const MODELLED: { readonly [K in "pool" | "unmap" | "cache" | "scrub"]: readonly
   pool: POOL_KINDS,
   unmap: UNMAP_KINDS,
   cache: ["none", "clean-invalidate"],
-  scrub: ["none", "secure-on-release"],
+  scrub: ["none", "secure-on-release", "ffa-clear"],
 };
 
 /**

@@ -6,6 +6,7 @@
  * optee.md §1.5).
  */
 import {
+  FFA_ABORTED,
   FFA_DENIED,
   FFA_FEATURES_32,
   FFA_ID_GET_32,
@@ -42,7 +43,7 @@ import type { Sim } from "../../sim/sim.ts";
 import { checkHandlesUnique, checkRangesOwner } from "../spmc/consistency.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
 import { PageState } from "../spmc/page_state.ts";
-import { CallCtx, ffaSuccess, hex, w } from "../spmc/regs.ts";
+import { CallCtx, ffaError, ffaSuccess, hex, w } from "../spmc/regs.ts";
 import { ShareStateTable, type ShareState } from "../spmc/share_state.ts";
 import { Spmc, type SpmcLimits } from "../spmc/spmc.ts";
 import { hafniumFeatures } from "./features.ts";
@@ -131,6 +132,21 @@ export class HafniumSpmc extends Spmc {
       default:
         return ctx.reject(FFA_NOT_SUPPORTED, "unknown-function", `function ${hex(fid)} is not handled`);
     }
+  }
+
+  /**
+   * panic() → abort() — src/panic.c, src/abort.c: Hafnium logs "Panic: …" and spins the CPU in S-EL2
+   * for good ("TODO: Block all CPUs"); the call never returns, and the locks it holds
+   * (share_states_lock, the caller's VM lock) are never released. The model stops the machine there
+   * (machine.hung), as it does for an SError. The registers returned are never seen: the conduit's
+   * return leg is where the scheduler stops.
+   */
+  panic(why: string): SmcRegs {
+    const msg = `Hafnium panic: ${why}`;
+    if (this.machine.hung === null) this.machine.hung = msg;
+    this.sim.sched.stop(msg);
+    if (this.sim.trace.listening) this.sim.trace.emit("firmware", "panic", { spmc: "hafnium", why });
+    return ffaError(FFA_ABORTED);
   }
 
   /** api_ffa_version(): NOT_SUPPORTED travels in w0 itself, not in an FFA_ERROR. */

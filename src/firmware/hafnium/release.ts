@@ -16,9 +16,10 @@ import {
 import { OWNER_NORMAL } from "../../hw/frames.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
-import { MM_MODE_UNMAPPED_MASK, MM_MODE_W } from "../spmc/page_state.ts";
+import { MM_MODE_NS, MM_MODE_UNMAPPED_MASK, MM_MODE_W } from "../spmc/page_state.ts";
 import { CallCtx, ffaSuccess, hex, w } from "../spmc/regs.ts";
 import type { ShareReceiver, ShareState } from "../spmc/share_state.ts";
+import { clearMemoryGpf, ffaClearMemoryConstituents } from "./clear_memory.ts";
 import type { HafniumSpmc } from "./hafnium.ts";
 import { archMemoryUnprotect } from "./memory_protect.ts";
 import { allConstituents } from "./send_complete.ts";
@@ -88,7 +89,12 @@ export function relinquish(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint): Smc
   if (ep.secure && receiver.mode === 0)
     return ctx.reject(FFA_DENIED, "relinquish-mode", `${hex(ep.id)} does not have it mapped`);
   receiver.mode = 0;
-  if (clear) for (const c of allConstituents(state)) hf.zero(ctx, c.address, c.pageCount * PAGE_SIZE);
+  // ffa_relinquish_check_update(): cleared through the borrower's mapping, NS masked if it was protected.
+  if (clear) {
+    const mode = state.memoryProtected ? state.senderOrigMode & ~MM_MODE_NS : state.senderOrigMode;
+    const gpf = ffaClearMemoryConstituents(hf, ctx, allConstituents(state), mode);
+    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf));
+  }
   receiver.retrievedFragments = 0;
   receiver.response = null;
   return ffaSuccess();
@@ -128,7 +134,12 @@ export function reclaim(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: S
     if (first < 0 || pages.ownerMode(ep.id, first, first + c.pageCount) === null)
       return ctx.reject(FFA_DENIED, "reclaimer-mode", `pages at ${hex(c.address)} are not ${hex(ep.id)}'s`);
   }
-  if (clear) for (const c of cs) hf.zero(ctx, c.address, c.pageCount * PAGE_SIZE);
+  // ffa_retrieve_check_update(): the clear runs before MAP_ACTION_COMMIT_UNPROTECT, through
+  // sender_orig_mode's alias — NS for normal-world memory, which RME still holds Secure (clear_memory.ts).
+  if (clear) {
+    const gpf = ffaClearMemoryConstituents(hf, ctx, cs, state.senderOrigMode);
+    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf));
+  }
   const toNormal = !isSecureId(state.sender) && state.func !== "share";
   for (const c of cs) {
     const size = c.pageCount * PAGE_SIZE;

@@ -11,6 +11,7 @@ import { OWNER_SECURE } from "../../hw/frames.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
 import {
+  MM_MODE_NS,
   MM_MODE_INVALID,
   MM_MODE_SHARED,
   MM_MODE_STATE_MASK,
@@ -19,6 +20,7 @@ import {
 } from "../spmc/page_state.ts";
 import { CallCtx, ffaMemSuccess, hex } from "../spmc/regs.ts";
 import type { ShareState, StoredConstituent } from "../spmc/share_state.ts";
+import { clearMemoryGpf, ffaClearMemoryConstituents } from "./clear_memory.ts";
 import type { HafniumSpmc } from "./hafnium.ts";
 import { archMemoryProtect, archMemoryUnprotect } from "./memory_protect.ts";
 import { permissionsToMode } from "./modes.ts";
@@ -168,7 +170,12 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
     pages.setMode(first, first + cs[k].pageCount, from);
     pages.setHolder(first, first + cs[k].pageCount, slot);
   }
-  if (clear) for (const c of cs) hf.zero(ctx, c.address, c.pageCount * PAGE_SIZE);
+  // clean_mode: the sender's mode, NS masked once the range is in the Secure PAS (clear_memory.ts).
+  if (clear) {
+    const cleanMode = state.memoryProtected ? orig & ~MM_MODE_NS : orig;
+    const gpf = ffaClearMemoryConstituents(hf, ctx, cs, cleanMode);
+    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf));
+  }
   if (protect) {
     const uc = useCaseOf(state);
     for (const c of cs) hf.machine.setOwner(c.address, c.pageCount * PAGE_SIZE, OWNER_SECURE, uc);

@@ -6,7 +6,10 @@
  * Its rules, not Hafnium's: LEND attributes must be 0 (SHARE 0x2F); OP-TEE's own EMAD must say
  * exactly RW; the pages are one physically contiguous non-secure range for protected memory; no
  * overlap with another FF-A object; the use case is the tag. A lent range is protected by the
- * platform hook when the last fragment arrives. Flags other than "fit in 8 bits" are not looked at.
+ * platform hook when the last fragment arrives. The flags are only checked to fit in 8 bits and never
+ * looked at again: FFA_MEMORY_REGION_FLAG_CLEAR is accepted and nothing is zeroed, at the lend or at
+ * the reclaim (mobj_ffa_sel1_spmc_reclaim() → restore_mem() only gives the range back to NS_SHM), while
+ * the reclaim's own clear flag is refused (handle_mem_reclaim(): w3..w7 MBZ, optee_sel1.ts).
  */
 import {
   FFA_DENIED,

@@ -26,6 +26,7 @@
  * thread on TEEC_ERROR_BUSY (optee_cq_wait_for_completion()) — both end the call with −EIO here; no
  * command the model's OP-TEE runs needs either.
  */
+import { FFA_MEM_RECLAIM_CLEAR } from "../../abi/ffa/index.ts";
 import {
   OPTEE_FFA_ENABLE_ASYNC_NOTIF,
   OPTEE_FFA_EXCHANGE_CAPABILITIES,
@@ -166,6 +167,20 @@ function* doCallLendProtmem(optee: Optee, cookie: bigint, useCase: number): Slee
 }
 
 /**
+ * The FFA_MEM_RECLAIM flags for protected memory under the run's policy (upstream: 0, and no caller of
+ * memory_reclaim() passes anything else). `scrub: ffa-clear` asks the SPMC to zero the memory before
+ * the normal world has it back: FFA_MEM_RECLAIM_CLEAR, w3 bit 0 (reference/ffa.md §1, §5.6; Linux has
+ * no name for it: ffa_memory_reclaim(g_handle, flags) puts `flags` in a3 as it is). The secure world
+ * writes decoded frames while the memory is lent, so the reclaim's clear is the one that keeps secrets
+ * from coming back. The lend's FFA_MEM_CLEAR ("zero before retrieval", into the descriptor's flags by
+ * ffa_setup_and_transmit()) would zero the memory before anything secret is in it: it keeps nothing
+ * from Linux, costs a memset of every chunk at the SPMC, and is not set.
+ */
+export function protmemReclaimFlags(policy: ProtmemPolicy): number {
+  return policy.scrub === "ffa-clear" ? FFA_MEM_RECLAIM_CLEAR : 0;
+}
+
+/**
  * optee_ffa_lend_protmem(): FFA_MEM_LEND (use_txbuf, tag = use case, one receiver per memory attribute:
  * receiver = attr & U16_MAX, attrs = attr >> 16, one sg entry), then ASSIGN_PROTMEM; its failure
  * reclaims; a handle already in the table sends OPTEE_FFA_RELEASE_PROTMEM and reclaims.
@@ -196,19 +211,24 @@ function* ffaLendProtmem(
     // err_unreg:
     yield* syncSendReceive(optee, data(OPTEE_FFA_RELEASE_PROTMEM, lo32(args.gHandle), hi32(args.gHandle)));
   }
-  // err_reclaim:
+  // err_reclaim: flags 0 as upstream whatever the policy — no buffer was ever allocated from it, so
+  // nothing secret is in it, and an SPMC that refuses the clear flag would leave the chunk lent under
+  // a kernel that takes it back (protmem_lend.ts remaps it after a failed lend).
   yield* ffaMemoryReclaim(optee.ffa, args.gHandle, 0);
   return rc;
 }
 
-/** optee_ffa_reclaim_protmem(): OPTEE_FFA_RELEASE_PROTMEM, then FFA_MEM_RECLAIM; errors are only printed. */
+/**
+ * optee_ffa_reclaim_protmem(): OPTEE_FFA_RELEASE_PROTMEM, then FFA_MEM_RECLAIM (with the policy's
+ * flags, protmemReclaimFlags()); errors are only printed, and the reclaim's is returned.
+ */
 function* ffaReclaimProtmem(optee: Optee, protmem: TeeShm): Sleeps<number> {
   const h = protmem.secWorldId;
   shmRemFfaHandle(optee, h);
   protmem.secWorldId = 0n;
   let rc = yield* syncSendReceive(optee, data(OPTEE_FFA_RELEASE_PROTMEM, lo32(h), hi32(h)));
   if (rc) pr(optee, "pr_err", `Release SHM id 0x${h.toString(16)} rc ${rc}`);
-  rc = yield* ffaMemoryReclaim(optee.ffa, h, 0);
+  rc = yield* ffaMemoryReclaim(optee.ffa, h, optee.protmemReclaimFlags);
   if (rc) pr(optee, "pr_err", `mem_reclaim: 0x${h.toString(16)} ${rc}`);
   return rc;
 }
@@ -343,6 +363,7 @@ export function* opteeFfaProbe(
   const owner = kernel.modules.get("optee") ?? null;
   const optee = new Optee(kernel, dev.drv, dev.vmId, OPTEE_FFA_OPS);
   optee.ffaDev = dev;
+  optee.protmemReclaimFlags = protmemReclaimFlags(policy);
   if (!(yield* ffaApiIsCompatible(optee, dev))) return -EINVAL;
   if (!(yield* ffaExchangeCaps(optee, dev))) return -EINVAL;
   const argCacheFlags = optee.secCaps & OPTEE_FFA_SEC_CAP_ARG_OFFSET ? OPTEE_SHM_ARG_SHARED : 0;

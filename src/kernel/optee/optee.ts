@@ -89,6 +89,11 @@ export class Optee {
   readonly shmArgCache: OpteeShmArgCache;
   /** The protected-memory pool registered for the secure-video heap, if any. */
   protmemPool: TeeProtmemPool | null = null;
+  /**
+   * The flags FFA_MEM_RECLAIM carries for protected memory (FF-A driver only): 0 upstream; the run's
+   * policy `scrub: ffa-clear` sets FFA_MEM_RECLAIM_CLEAR (ffa_abi.ts protmemReclaimFlags()).
+   */
+  protmemReclaimFlags = 0;
   /** Devices optee_enumerate_devices() registered on the TEE bus ("optee-ta-<uuid>"). */
   readonly taDevices: string[] = [];
 
