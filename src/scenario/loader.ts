@@ -130,13 +130,10 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     return { id, op: t[0] as ">" | "<", n: parseInt(t.slice(1).trim(), 10), line };
   });
   const policy = resolvePolicy(sc.policy, platform);
-  const unmodelled = policyProblem(policy, platform);
-  if (unmodelled) {
-    const at = sc.policy !== undefined && typeof sc.policy === "object" && unmodelled.field in sc.policy;
-    throw map.error(
-      at ? ["policy", unmodelled.field] : ["policy"],
-      at ? unmodelled.why : `${unmodelled.field}: ${unmodelled.why}`,
-    );
+  const problem = policyProblem(policy, platform);
+  if (problem) {
+    const at = sc.policy !== undefined && typeof sc.policy === "object" && problem.field in sc.policy;
+    throw map.error(at ? ["policy", problem.field] : ["policy"], problem.why);
   }
   if (policy.pool === "static") {
     try {

@@ -154,39 +154,30 @@ export type PolicyInput = z.output<typeof policySchema>;
 const FIELD_NAMES = Object.keys(fields) as (keyof typeof fields)[];
 
 /**
- * The values the stack models so far. A policy naming another is refused at load time with a clear
- * message rather than run as something it is not.
- */
-const MODELLED: { readonly [K in "pool" | "unmap" | "cache" | "scrub"]: readonly string[] } = {
-  pool: POOL_KINDS,
-  unmap: UNMAP_KINDS,
-  cache: ["none", "clean-invalidate"],
-  scrub: ["none", "secure-on-release", "ffa-clear"],
-};
-
-/**
- * Why the policy cannot run on the platform, or null: a field not modelled yet, or an unmap strategy
- * the platform lacks what it needs for (kernel/mm/unmap.ts unmapSupport()).
+ * Why the policy cannot run on the platform, or null: an unmap strategy the platform lacks what it
+ * needs for (kernel/mm/unmap.ts unmapSupport()), or a policy the SMC-ABI driver cannot carry out.
  */
 export function policyProblem(p: Policy, platform: PlatformDesc): { field: string; why: string } | null {
-  const unmodelled = unmodelledField(p);
-  if (unmodelled) return unmodelled;
+  if (platform.opteeAbi === "smc") {
+    // smc_abi.c builds its pool itself (a static carveout, else protmem.c's dynamic pool) and lends with
+    // OPTEE_MSG_CMD_LEND_PROTMEM: no FF-A, so no FF-A clear flag; the policies' pools and the unmap and
+    // cache steps are built for the FF-A driver only.
+    const upstreamLike: (keyof Policy)[] = ["pool", "unmap", "cache"];
+    for (const k of upstreamLike) {
+      if (p[k] !== UPSTREAM[k as keyof PolicyFields])
+        return {
+          field: k,
+          why: `${k}: ${String(p[k])} needs the FF-A driver; with optee_abi: smc only ${String(UPSTREAM[k as keyof PolicyFields])} runs`,
+        };
+    }
+    if (p.scrub === "ffa-clear")
+      return {
+        field: "scrub",
+        why: "ffa-clear needs FF-A; with optee_abi: smc there is no FFA_MEM_RECLAIM to carry the clear flag",
+      };
+  }
   const why = unmapSupport(platform, p.unmap);
   return why === null ? null : { field: "unmap", why };
-}
-
-/** The first field of a resolved policy whose value is not modelled yet, with why; null when all are. */
-export function unmodelledField(p: Policy): { field: string; why: string } | null {
-  for (const [k, ok] of Object.entries(MODELLED)) {
-    const v = p[k as keyof typeof MODELLED];
-    if (!ok.includes(v)) {
-      return {
-        field: k,
-        why: `${v} is not modelled yet (policy ${p.name}); modelled so far: ${ok.join(", ")}`,
-      };
-    }
-  }
-  return null;
 }
 
 /**

@@ -220,10 +220,17 @@ describe("policy", () => {
     });
   });
 
-  it("a policy value the stack does not model yet is refused at load time, at its position", () => {
-    expect(() => loadScenarioText("policy: { scrub: ffa-clear }\n", "p.yaml")).toThrow(
-      "p.yaml:1:18: policy.scrub: ffa-clear is not modelled yet (policy upstream+custom); modelled so far: none, secure-on-release",
+  it("a policy the SMC-ABI driver cannot carry out is refused at load time, at its position", () => {
+    const smc = "platform: { preset: tzc400-board, optee_abi: smc }\n";
+    expect(() => loadScenarioText(smc + "policy: { scrub: ffa-clear }\n", "p.yaml")).toThrow(
+      "p.yaml:2:18: policy.scrub: ffa-clear needs FF-A; with optee_abi: smc there is no FFA_MEM_RECLAIM to carry the clear flag",
     );
+    expect(() => loadScenarioText(smc + "policy: safe\n", "p.yaml")).toThrow(
+      "p.yaml:2:9: policy: pool: growable needs the FF-A driver; with optee_abi: smc only dynamic runs",
+    );
+  });
+
+  it("a carveout that cannot fit is refused at load time", () => {
     // The carveout must fit at the top of DRAM, clear of the CMA area.
     expect(() =>
       loadScenarioText(
