@@ -3,7 +3,7 @@
  */
 import { INVARIANTS } from "../check/invariants.ts";
 import type { RunResult } from "../scenario/runner.ts";
-import { formatDuration } from "../scenario/units.ts";
+import { formatDuration, formatSize } from "../scenario/units.ts";
 
 function findingsLine(r: RunResult): string {
   const nonzero = Object.entries(r.findings).filter(([, n]) => n > 0);
@@ -54,6 +54,13 @@ export function summaryText(r: RunResult): string {
     `FF-A       ${ffa.reduce((a, [, n]) => a + n, 0)} calls, ${lends} lends, ${reclaims} reclaims` +
       (ffa.length ? ` (${ffa.map(([n, c]) => `${n.replace(/^FFA_/, "")} ${c}`).join(", ")})` : ""),
   );
+  if (r.protmem) {
+    const p = r.protmem;
+    out.push(
+      `pool       ${p.lends} chunks lent, ${p.reclaims} reclaimed${p.stuck ? `, ${p.stuck} stuck lent` : ""}; ` +
+        `${formatSize(p.peakLentBytes)} lent at peak; worst lend ${formatDuration(p.lendNsMax)}, worst reclaim ${formatDuration(p.reclaimNsMax)}`,
+    );
+  }
   const rejected = Object.entries(r.ffaRejections);
   if (rejected.length)
     out.push(`refused    ${rejected.map(([n, c]) => `${n.replace(/^FFA_/, "")} ×${c}`).join(", ")}`);
