@@ -163,6 +163,79 @@ describe("growable pool: grows under load", () => {
   }
 });
 
+describe("growable pool: empty chunks give way to a chunk that is needed", () => {
+  /** Fills `chunks` chunks with one buffer of `fill` bytes each, frees them all, then asks for `want` bytes at once. */
+  function reuseBudget(
+    platform: string,
+    fields: Omit<PolicyInput & object, "preset">,
+    fill: number,
+    chunks: number,
+    want: number,
+  ) {
+    const { sys, pool } = growableSystem(platform, fields);
+    const p = sys.procs.spawn("player");
+    const seen = run(sys.sim, function* () {
+      const heap = yield* sysOpen(p, SECURE_VIDEO, O_RDONLY);
+      const fds: number[] = [];
+      for (let i = 0; i < chunks; i++) fds.push(yield* heapAlloc(p, heap, fill));
+      const full = { chunks: pool.chunks.length, lentBytes: pool.stats.lentBytes };
+      for (const fd of fds) yield* sysClose(p, fd);
+      const fd = yield* heapAlloc(p, heap, want);
+      const now = { chunks: pool.chunks.length, lends: pool.stats.lends, reclaims: pool.stats.reclaims };
+      const lent = fd > 0 && isLent(sys, pool.chunks.find((c) => c.live === 1)!.shm);
+      return { fds, full, fd, now, lent };
+    });
+    expect(seen.fds.every((fd) => fd > 0)).toBe(true);
+    expect(seen.full.chunks).toBe(chunks);
+    return { sys, pool, seen };
+  }
+
+  it("at max with every chunk empty, a buffer that needs a new chunk reclaims the empty ones instead of failing ENOMEM", () => {
+    // Three 32 MiB chunks (max 96 MiB), one 20 MiB buffer each, emptied; inside idle_release, one 64 MiB buffer.
+    const { sys, pool, seen } = reuseBudget(
+      "tzc400-board",
+      { chunk: 32 * MiB, max: 96 * MiB, idle_release: 5 * SECOND },
+      20 * MiB,
+      3,
+      64 * MiB,
+    );
+    expect(seen.full.lentBytes).toBe(96 * MiB);
+    expect(seen.fd).toBeGreaterThan(0);
+    expect(seen.lent).toBe(true);
+    expect(seen.now).toEqual({ chunks: 1, lends: 4, reclaims: 3 });
+    expect(pool.stats.peakLentBytes).toBeLessThanOrEqual(96 * MiB);
+    expectAllBack(sys, pool);
+  });
+
+  it("with every TZC-400 region held by an empty chunk, a buffer that needs a new chunk reclaims the empty ones instead of failing EINVAL", () => {
+    // Seven 16 MiB chunks, one frame each: every free region is programmed. Then a 20 MiB buffer.
+    const { sys, pool, seen } = reuseBudget(
+      "tzc400-board",
+      { chunk: 16 * MiB, max: 512 * MiB, idle_release: 5 * SECOND },
+      ALIGNED_FRAME,
+      7,
+      20 * MiB,
+    );
+    expect(seen.fd).toBeGreaterThan(0);
+    expect(seen.lent).toBe(true);
+    expect(seen.now).toEqual({ chunks: 1, lends: 8, reclaims: 7 });
+    expectAllBack(sys, pool);
+  });
+
+  it("a buffer larger than max is ENOMEM without touching the empty chunks", () => {
+    const { sys, pool, seen } = reuseBudget(
+      "tzc400-board",
+      { chunk: 32 * MiB, max: 96 * MiB, idle_release: 5 * SECOND },
+      20 * MiB,
+      3,
+      128 * MiB,
+    );
+    expect(seen.fd).toBe(-ENOMEM);
+    expect(seen.now).toEqual({ chunks: 3, lends: 3, reclaims: 0 });
+    expectAllBack(sys, pool);
+  });
+});
+
 describe("growable pool: shrinks after idle_release", () => {
   for (const platform of ["tzc400-board", "fvp-rme"]) {
     it(`once every buffer is gone, each chunk stays lent for idle_release, then is reclaimed and freed (${platform})`, () => {

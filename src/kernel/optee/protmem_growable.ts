@@ -70,8 +70,25 @@ function chunkOf(rp: ProtmemGrowablePool, pa: number): Chunk | undefined {
   return rp.chunks.find((c) => pa >= c.shm.paddr && pa < c.shm.paddr + c.shm.size);
 }
 
-/** Allocates, prepares and lends one more chunk of `bytes`; under the pool mutex. */
+/**
+ * Grows the pool by one chunk of `bytes`; under the pool mutex. A chunk with no buffer is only waiting
+ * for idle_release: when the new chunk cannot be had while those stay lent (past `max`, or they hold
+ * what the lend lacks: CMA pages, the firewall's regions, the SPMC's handles), they are reclaimed now
+ * and the grow is tried once more. (Fix, helper9: without it an allocation failed ENOMEM or EINVAL
+ * while the pool held nothing but empty chunks.) A chunk larger than `max` is never possible: ENOMEM
+ * without touching the others.
+ */
 function* growLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk | number> {
+  if (bytes > rp.policy.max) return -ENOMEM;
+  const first = yield* lendChunkLocked(rp, bytes);
+  const empty = rp.chunks.filter((c) => c.live === 0);
+  if (typeof first !== "number" || empty.length === 0) return first;
+  for (const c of empty) yield* releaseLocked(rp, c);
+  return yield* lendChunkLocked(rp, bytes);
+}
+
+/** Allocates, prepares and lends one more chunk of `bytes`; under the pool mutex. */
+function* lendChunkLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk | number> {
   if (rp.stats.lentBytes + bytes > rp.policy.max) return -ENOMEM;
   const shm = yield* teeShmAllocDmaMem(rp.optee.ctx!, bytes / PAGE_SIZE);
   if (typeof shm === "number") return shm;
