@@ -346,7 +346,13 @@ describe("growable pool: never reclaims a chunk with live buffers", () => {
     }),
   );
 
-  const caseArb = fc.record({
+  interface Case {
+    readonly platform: string;
+    readonly seed: number;
+    readonly tasks: readonly (readonly Op[])[];
+  }
+
+  const caseArb: fc.Arbitrary<Case> = fc.record({
     platform: fc.constantFrom("tzc400-board", "fvp-rme"),
     seed: fc.integer({ min: 1, max: 1_000_000 }),
     tasks: fc.array(fc.array(opArb, { minLength: 1, maxLength: 10 }), { minLength: 2, maxLength: 4 }),
@@ -359,81 +365,88 @@ describe("growable pool: never reclaims a chunk with live buffers", () => {
     readonly bytes: number;
   }
 
+  /**
+   * Runs one case: each task its own process with its own heap fd, the schedule drawn from the seed.
+   * Returns what the checks found (after each step, and whenever a page goes back to the normal world).
+   */
+  function runCase({ platform, seed, tasks }: Case) {
+    const { sys, pool } = growableSystem(
+      platform,
+      { chunk: 2 * MiB, max: 8 * MiB, idle_release: IDLE },
+      { seed, random: true },
+    );
+    const live = new Set<Live>();
+    const problems: string[] = [];
+    // The moment any page goes back to the normal world, no live buffer may lie on it.
+    const unsubscribe = sys.sim.trace.subscribe((e) => {
+      if (e.layer !== "hw" || e.name !== "owner" || e.args.owner !== 0) return;
+      const pa = Number(e.args.pa);
+      const end = pa + Number(e.args.pages) * PAGE_SIZE;
+      for (const b of live)
+        if (b.pa < end && pa < b.pa + b.bytes)
+          problems.push(
+            `t=${e.t}: pages ${pa.toString(16)}+ returned to Linux under a live buffer of ${b.p.name}`,
+          );
+    });
+    /** After every step: each chunk with buffers is lent, and every live buffer lies in one. */
+    const check = (where: string) => {
+      for (const c of pool.chunks)
+        if (c.live > 0 && !isLent(sys, c.shm))
+          problems.push(
+            `${where}: chunk at ${c.shm.paddr.toString(16)} holds ${c.live} buffers but is not lent`,
+          );
+      for (const b of live) {
+        const c = pool.chunks.find((x) => b.pa >= x.shm.paddr && b.pa + b.bytes <= x.shm.paddr + x.shm.size);
+        if (!c || c.live === 0)
+          problems.push(`${where}: a live buffer of ${b.p.name} is in no chunk with buffers`);
+        else if (pagesNotSecure(sys, b.pa, b.bytes) !== 0)
+          problems.push(`${where}: a live buffer of ${b.p.name} has pages the normal world owns`);
+      }
+    };
+    const results = runTasks(
+      sys.sim,
+      tasks.map((ops, i) => {
+        const p = sys.procs.spawn(`p${i}`);
+        return function* (): Sleeps<number[]> {
+          const heap = yield* sysOpen(p, SECURE_VIDEO, O_RDONLY);
+          const mine: Live[] = [];
+          const rcs: number[] = [];
+          for (const op of ops) {
+            if (op.kind === "alloc") {
+              const fd = yield* heapAlloc(p, heap, op.pages * PAGE_SIZE);
+              rcs.push(fd);
+              if (fd > 0) {
+                const b: Live = {
+                  p,
+                  fd,
+                  pa: bufferOf(p, fd).table.sgl[0].pa,
+                  bytes: op.pages * PAGE_SIZE,
+                };
+                mine.push(b);
+                live.add(b);
+              }
+            } else if (op.kind === "free") {
+              if (mine.length > 0) {
+                const [b] = mine.splice(op.pick % mine.length, 1);
+                live.delete(b);
+                yield* sysClose(p, b.fd);
+              }
+            } else yield sleep(op.idleFraction * IDLE + op.jitterNs);
+            check(`${p.name} after ${op.kind}`);
+          }
+          return rcs;
+        };
+      }),
+    );
+    live.clear();
+    unsubscribe();
+    return { sys, pool, problems, results };
+  }
+
   it("over random alloc/free sequences, gaps and schedules, every live buffer's chunk stays lent; at the end all is back", () => {
     fc.assert(
-      fc.property(caseArb, ({ platform, seed, tasks }) => {
-        const { sys, pool } = growableSystem(
-          platform,
-          { chunk: 2 * MiB, max: 8 * MiB, idle_release: IDLE },
-          { seed, random: true },
-        );
-        const live = new Set<Live>();
-        const problems: string[] = [];
-        // The moment any page goes back to the normal world, no live buffer may lie on it.
-        const unsubscribe = sys.sim.trace.subscribe((e) => {
-          if (e.layer !== "hw" || e.name !== "owner" || e.args.owner !== 0) return;
-          const pa = Number(e.args.pa);
-          const end = pa + Number(e.args.pages) * PAGE_SIZE;
-          for (const b of live)
-            if (b.pa < end && pa < b.pa + b.bytes)
-              problems.push(
-                `t=${e.t}: pages ${pa.toString(16)}+ returned to Linux under a live buffer of ${b.p.name}`,
-              );
-        });
-        /** After every step: each chunk with buffers is lent, and every live buffer lies in one. */
-        const check = (where: string) => {
-          for (const c of pool.chunks)
-            if (c.live > 0 && !isLent(sys, c.shm))
-              problems.push(
-                `${where}: chunk at ${c.shm.paddr.toString(16)} holds ${c.live} buffers but is not lent`,
-              );
-          for (const b of live) {
-            const c = pool.chunks.find(
-              (x) => b.pa >= x.shm.paddr && b.pa + b.bytes <= x.shm.paddr + x.shm.size,
-            );
-            if (!c || c.live === 0)
-              problems.push(`${where}: a live buffer of ${b.p.name} is in no chunk with buffers`);
-            else if (pagesNotSecure(sys, b.pa, b.bytes) !== 0)
-              problems.push(`${where}: a live buffer of ${b.p.name} has pages the normal world owns`);
-          }
-        };
-        const results = runTasks(
-          sys.sim,
-          tasks.map((ops, i) => {
-            const p = sys.procs.spawn(`p${i}`);
-            return function* (): Sleeps<number[]> {
-              const heap = yield* sysOpen(p, SECURE_VIDEO, O_RDONLY);
-              const mine: Live[] = [];
-              const rcs: number[] = [];
-              for (const op of ops) {
-                if (op.kind === "alloc") {
-                  const fd = yield* heapAlloc(p, heap, op.pages * PAGE_SIZE);
-                  rcs.push(fd);
-                  if (fd > 0) {
-                    const b: Live = {
-                      p,
-                      fd,
-                      pa: bufferOf(p, fd).table.sgl[0].pa,
-                      bytes: op.pages * PAGE_SIZE,
-                    };
-                    mine.push(b);
-                    live.add(b);
-                  }
-                } else if (op.kind === "free") {
-                  if (mine.length > 0) {
-                    const [b] = mine.splice(op.pick % mine.length, 1);
-                    live.delete(b);
-                    yield* sysClose(p, b.fd);
-                  }
-                } else yield sleep(op.idleFraction * IDLE + op.jitterNs);
-                check(`${p.name} after ${op.kind}`);
-              }
-              return rcs;
-            };
-          }),
-        );
-        live.clear();
-        unsubscribe();
+      fc.property(caseArb, (c) => {
+        const { sys, pool, problems, results } = runCase(c);
         expect(problems).toEqual([]);
         // An allocation either succeeds or meets max (ENOMEM).
         for (const rc of results.flat()) expect(rc > 0 || rc === -ENOMEM).toBe(true);
@@ -442,5 +455,22 @@ describe("growable pool: never reclaims a chunk with live buffers", () => {
       }),
       { numRuns: 50, seed: 0x9a0e },
     );
+  });
+
+  it("the same case and seed run the same schedule to the same end", () => {
+    const c = fc.sample(caseArb, { numRuns: 1, seed: 42 })[0];
+    const outcome = () => {
+      const { sys, pool, results } = runCase({ ...c, platform: "tzc400-board" });
+      run(sys.sim, () => sys.procs.exitAll());
+      return JSON.stringify({
+        schedule: sys.sim.sched.schedule(),
+        switches: sys.sim.sched.switches,
+        now: sys.sim.now,
+        results,
+        stats: pool.stats,
+        findings: sys.sim.findings.counts(),
+      });
+    };
+    expect(outcome()).toBe(outcome());
   });
 });
