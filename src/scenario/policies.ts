@@ -176,6 +176,12 @@ export function policyProblem(p: Policy, platform: PlatformDesc): { field: strin
         why: "ffa-clear needs FF-A; with optee_abi: smc there is no FFA_MEM_RECLAIM to carry the clear flag",
       };
   }
+  if (p.unmap === "linear-remove" && (p.pool === "dynamic" || p.pool === "static")) {
+    return {
+      field: "unmap",
+      why: `\`linear-remove\` removes whole 128 MiB sections: it needs a pool that takes section-aligned chunks (growable or per-buffer), not ${p.pool}`,
+    };
+  }
   const why = unmapSupport(platform, p.unmap);
   return why === null ? null : { field: "unmap", why };
 }

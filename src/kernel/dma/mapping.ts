@@ -55,6 +55,11 @@ export function* dmaAllocPages(
   gfp: Gfp = GFP_KERNEL,
   devCma: Cma | null = null,
   maskBits = 64,
+  /**
+   * Not in Linux's dma_alloc_pages(): a CMA alignment (log2 pages) at least this large, for the
+   * `linear-remove` policy's section-aligned chunks (memtrace takes them with alloc_contig_pages()).
+   */
+  minAlignOrder = 0,
 ): Sleeps<DmaPages | null> {
   const machine: Machine = mm.machine;
   size = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE; // __dma_alloc_pages(): PAGE_ALIGN(size)
@@ -68,7 +73,7 @@ export function* dmaAllocPages(
   // dma_alloc_contiguous(): only for blocking callers, and never for a single page without a device area.
   const area = devCma ?? mm.defaultCma;
   if (gfp.canBlock && area && (devCma !== null || size > PAGE_SIZE)) {
-    const align = Math.min(getOrder(size), CONFIG_CMA_ALIGNMENT);
+    const align = Math.max(Math.min(getOrder(size), CONFIG_CMA_ALIGNMENT), minAlignOrder);
     frame = yield* cmaAlloc(mm, area, count, align, gfp.noWarn);
     if (frame >= 0 && !coherentOk(frame, size)) {
       cmaRelease(mm, area, frame, count);

@@ -26,7 +26,7 @@ import {
 import type { SgTable, TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
 import type { Optee } from "./optee.ts";
-import { newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
+import { chunkShape, newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
 
 /** One lent chunk. */
 interface Chunk {
@@ -58,7 +58,7 @@ export class ProtmemGrowablePool implements TeeProtmemPool {
   }
 
   get chunkBytes(): number {
-    return alignUp(this.policy.chunk || this.minSize, PAGE_SIZE);
+    return chunkShape(this.policy, this.policy.chunk || this.minSize).bytes;
   }
 }
 
@@ -89,8 +89,9 @@ function* growLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk | num
 
 /** Allocates, prepares and lends one more chunk of `bytes`; under the pool mutex. */
 function* lendChunkLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk | number> {
-  if (rp.stats.lentBytes + bytes > rp.policy.max) return -ENOMEM;
-  const shm = yield* teeShmAllocDmaMem(rp.optee.ctx!, bytes / PAGE_SIZE);
+  if (rp.stats.lentBytes + chunkShape(rp.policy, bytes).bytes > rp.policy.max) return -ENOMEM;
+  const shape = chunkShape(rp.policy, bytes);
+  const shm = yield* teeShmAllocDmaMem(rp.optee.ctx!, shape.bytes / PAGE_SIZE, shape.alignOrder);
   if (typeof shm === "number") return shm;
   const rc = yield* protmemLend(rp.optee, rp.policy, shm, rp.memAttrs, rp.useCase, rp.stats);
   if (rc) {

@@ -9,7 +9,9 @@
  * reclaim = RELEASE (OP-TEE scrubs under `scrub: secure-on-release`) → FFA_MEM_RECLAIM → remap → free.
  * The mapping comes back only after a successful reclaim: memory the SPMC still holds stays unmapped.
  */
+import { PAGE_SIZE } from "../../hw/platform.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
+import { SECTION_SIZE } from "../mm/direct_map.ts";
 import { cleanInvalidateToPoc } from "../mm/cacheflush.ts";
 import { remapAfterReclaim, unmapForLend, type UnmapKind } from "../mm/unmap.ts";
 import type { TeeShm } from "../tee/tee_shm.ts";
@@ -27,6 +29,20 @@ export interface ProtmemPolicy {
   readonly max: number;
   /** growable: ns an empty chunk stays lent. */
   readonly idle_release: number;
+}
+
+/**
+ * The size and CMA alignment (log2 pages) of a chunk that must hold `bytes` under the policy: whole
+ * 128 MiB sections, section aligned, for `linear-remove` (arch_remove_linear_mapping() takes whole
+ * sections: memtrace allocates them size-aligned); page-granular otherwise.
+ */
+export function chunkShape(policy: ProtmemPolicy, bytes: number): { bytes: number; alignOrder: number } {
+  if (policy.unmap !== "linear-remove")
+    return { bytes: Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE, alignOrder: 0 };
+  return {
+    bytes: Math.ceil(bytes / SECTION_SIZE) * SECTION_SIZE,
+    alignOrder: Math.log2(SECTION_SIZE / PAGE_SIZE),
+  };
 }
 
 /** Counters a pool keeps of its lends (the reports read them). */

@@ -9,7 +9,7 @@ import { PAGE_SIZE } from "../../hw/platform.ts";
 import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
 import type { Optee } from "./optee.ts";
-import { newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
+import { chunkShape, newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
 
 export class ProtmemPerBufferPool implements TeeProtmemPool {
   readonly ops: TeeProtmemPoolOps = PER_BUFFER_OPS;
@@ -28,7 +28,8 @@ export class ProtmemPerBufferPool implements TeeProtmemPool {
 const PER_BUFFER_OPS: TeeProtmemPoolOps = {
   *alloc(pool, sgt, size, offs) {
     const rp = pool as ProtmemPerBufferPool;
-    const shm = yield* teeShmAllocDmaMem(rp.optee.ctx!, Math.ceil(size / PAGE_SIZE));
+    const shape = chunkShape(rp.policy, size);
+    const shm = yield* teeShmAllocDmaMem(rp.optee.ctx!, shape.bytes / PAGE_SIZE, shape.alignOrder);
     if (typeof shm === "number") return shm;
     const rc = yield* protmemLend(rp.optee, rp.policy, shm, rp.memAttrs, rp.useCase, rp.stats);
     if (rc) {

@@ -213,7 +213,12 @@ export function teeShmRead(shm: TeeShm, offs: number, length: number): Uint8Arra
  * tee_shm_alloc_dma_mem(ctx, page_count): dma_alloc_pages() on the TEE device. Any failure is
  * −ENOMEM (−EINVAL when the device is going away).
  */
-export function* teeShmAllocDmaMem(ctx: TeeContext, pageCount: number): Sleeps<TeeShm | number> {
+export function* teeShmAllocDmaMem(
+  ctx: TeeContext,
+  pageCount: number,
+  /** The policies' pools only: a CMA alignment (log2 pages) the chunk must have (mapping.ts). */
+  minAlignOrder = 0,
+): Sleeps<TeeShm | number> {
   const teedev = ctx.teedev;
   if (!teeDeviceGet(teedev)) return -EINVAL;
   const pages = yield* dmaAllocPages(
@@ -222,6 +227,7 @@ export function* teeShmAllocDmaMem(ctx: TeeContext, pageCount: number): Sleeps<T
     GFP_KERNEL,
     null,
     teedev.dmaMaskBits,
+    minAlignOrder,
   );
   if (!pages) {
     teeDevicePut(teedev);
