@@ -67,6 +67,8 @@ export interface MaintenanceStats {
   cleanInvalOps: number;
   bytesCleaned: number;
   dirtyPagesWrittenBack: number;
+  /** Bytes zeroed by a scrub (zeroPages()). */
+  bytesZeroed: number;
 }
 
 export interface LastFault {
@@ -98,7 +100,12 @@ export class Machine {
     writebacks: 0,
     deniedWritebacks: 0,
   };
-  readonly maintenance: MaintenanceStats = { cleanInvalOps: 0, bytesCleaned: 0, dirtyPagesWrittenBack: 0 };
+  readonly maintenance: MaintenanceStats = {
+    cleanInvalOps: 0,
+    bytesCleaned: 0,
+    dirtyPagesWrittenBack: 0,
+    bytesZeroed: 0,
+  };
   lastFault: LastFault | null = null;
   /** The last access was denied but answered OKAY (TZC action none/int): no data moved. */
   lastSilentDenial = false;
@@ -501,6 +508,7 @@ export class Machine {
     const n = Math.ceil(length / PAGE_SIZE);
     this.frames.taint.fill(0, i0, i0 + n);
     this.bytes.zeroPages(Math.floor(pa / PAGE_SIZE), n);
+    this.maintenance.bytesZeroed += n * PAGE_SIZE;
     return (n * PAGE_SIZE) / this.costs.memsetBytesPerNs;
   }
 }

@@ -342,6 +342,8 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       estimatedKernelSlowdownPct: lostReachSlowdownPct(system),
       directMapAttrChanges: dm.attrChanges,
       bytesCleaned: machine.maintenance.bytesCleaned,
+      bytesZeroed: machine.maintenance.bytesZeroed,
+      cmaMigrations: system.kernel.mm.cmaAreas.reduce((n, c) => n + c.migrated, 0),
       stage2Hypercalls: machine.stage2 ? machine.stage2.counters.hypercalls : 0,
       tlbFlushRange: dm.flushRange,
       tlbFlushAll: dm.flushAll,

@@ -21,7 +21,12 @@ describe("cleanInvalidateToPoc(): dcache_clean_inval_poc() before the firewall c
     const t0 = b.sim.now;
     runTask(b.sim, () => cleanInvalidateToPoc(b.mm, PA, SIZE));
     expect(m.caches.dirtyIn(m.frames.indexOf(PA), SIZE / PAGE)).toBe(0);
-    expect(m.maintenance).toEqual({ cleanInvalOps: 1, bytesCleaned: SIZE, dirtyPagesWrittenBack: 8 });
+    expect(m.maintenance).toEqual({
+      cleanInvalOps: 1,
+      bytesCleaned: SIZE,
+      dirtyPagesWrittenBack: 8,
+      bytesZeroed: 0,
+    });
     expect(m.stats.writebacks).toBe(8);
     const c = m.costs;
     const ns = (SIZE / 64) * c.cacheLineMaintNs + (8 * PAGE) / c.dirtyWritebackBytesPerNs;

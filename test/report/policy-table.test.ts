@@ -16,7 +16,53 @@ const found = (r: PolicyTableRow): Record<string, number> =>
   Object.fromEntries(Object.entries(r.result!.findings).filter(([, n]) => n > 0));
 const ids = (r: PolicyTableRow): string[] => Object.keys(found(r)).sort();
 
+/** Every cell's findings (ids with a count above 0), or the refusal: the whole table, no others. */
+const HAZARDS = ["no-dirty-lend", "no-speculation-hazard", "scrub-before-return"];
+const EXPECTED: Record<string, Record<string, string[] | "refused">> = {
+  upstream: {
+    "qemu-virt": ["protected-when-lent"],
+    "tzc400-board": HAZARDS,
+    "fvp-rme": [],
+    "tzc400-board+bbml2": HAZARDS,
+    "tzc400-board+pkvm": HAZARDS,
+  },
+  safe: {
+    "qemu-virt": ["protected-when-lent"],
+    "tzc400-board": [],
+    "fvp-rme": [],
+    "tzc400-board+bbml2": [],
+    "tzc400-board+pkvm": [],
+  },
+  carveout: {
+    "qemu-virt": ["protected-when-lent"],
+    "tzc400-board": [],
+    "fvp-rme": [],
+    "tzc400-board+bbml2": [],
+    "tzc400-board+pkvm": [],
+  },
+  "lend-pool": {
+    "qemu-virt": ["protected-when-lent"],
+    "tzc400-board": ["no-dirty-lend", "no-speculation-hazard", "no-stale-tlb", "scrub-before-return"],
+    "fvp-rme": ["scrub-before-return"],
+    "tzc400-board+bbml2": "refused",
+    "tzc400-board+pkvm": ["no-dirty-lend", "no-speculation-hazard", "no-stale-tlb", "scrub-before-return"],
+  },
+  "tegra-vpr": {
+    "qemu-virt": ["break-before-make", "protected-when-lent", "scrub-before-return"],
+    "tzc400-board": ["break-before-make", ...HAZARDS],
+    "fvp-rme": ["break-before-make", "scrub-before-return"],
+    "tzc400-board+bbml2": ["break-before-make", ...HAZARDS],
+    "tzc400-board+pkvm": ["break-before-make", ...HAZARDS],
+  },
+};
+
 describe("each policy on each platform", () => {
+  it("reports exactly its expected findings and no others, in every cell", () => {
+    const got: Record<string, Record<string, string[] | "refused">> = {};
+    for (const r of rows) (got[r.policy] ??= {})[r.platform] = r.result ? ids(r) : "refused";
+    expect(got).toEqual(EXPECTED);
+  });
+
   it("upstream breaks what the review feared, per platform", () => {
     expect(ids(cell("upstream", "tzc400-board"))).toEqual([
       "no-dirty-lend",

@@ -23,6 +23,8 @@ export class Cma {
   allocPagesFail = 0;
   releasePages = 0;
   busyRetries = 0;
+  /** Pages alloc_contig_range() migrated out of the area's allocations. */
+  migrated = 0;
 
   constructor(
     readonly name: string,
@@ -105,6 +107,7 @@ export function* cmaAlloc(mm: Mm, cma: Cma, count: number, align: number, noWarn
       yield* cma.allocMutex.lock();
       const stats: ContigStats = { migrated: 0, failed: 0, busyFrame: -1 };
       ret = yield* allocContigRange(mm, f, f + count, stats);
+      cma.migrated += stats.migrated;
       yield* cma.allocMutex.unlockPreempt();
       if (ret === 0) {
         frame = f;
