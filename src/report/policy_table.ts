@@ -28,8 +28,8 @@ export const TABLE_PLATFORMS: readonly TablePlatform[] = [
 
 /** The session every cell runs: 8 frames of 4K NV12 decoded and shown, the player exits, the pool idles. */
 export function sessionScenario(platform: string, policy: string, label = platform): string {
-  return `name: ${policy}-on-${label}
-description: One secure-video session (8 4K NV12 frames), then 6 s idle, under ${policy} on ${label}
+  return `name: ${JSON.stringify(`${policy}-on-${label}`)}
+description: ${JSON.stringify(`One secure-video session (8 4K NV12 frames), then 6 s idle, under ${policy} on ${label}`)}
 platform: ${platform}
 policy: ${policy}
 steps:

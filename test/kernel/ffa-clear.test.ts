@@ -9,32 +9,14 @@
  * Under `scrub: ffa-clear` OP-TEE does not scrub on release (scenario/system.ts), so the SPMC is the
  * only one who could.
  */
+import { sessionScenario } from "../../src/report/policy_table.ts";
 import { describe, expect, it } from "vitest";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
 import { runScenario, type RunResult } from "../../src/scenario/runner.ts";
 import type { TraceEvent } from "../../src/sim/trace.ts";
 
 /** One secure-video session (8 4K NV12 frames decoded into protected buffers), then 6 s idle. */
-function session(platform: string, policy: string): string {
-  return `name: ffa-clear-session
-platform: ${platform}
-policy: ${policy}
-steps:
-  - proc: player
-    open: /dev/dma_heap/protected,secure-video
-    save: heap
-  - repeat: 8
-    steps:
-      - proc: player
-        ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 12441600, fd_flags: [O_RDWR, O_CLOEXEC], heap_flags: 0 } }
-        save: frame
-      - device: { by: video-decoder, buffer: { proc: player, fd: $frame }, op: write }
-      - device: { by: display, buffer: { proc: player, fd: $frame }, op: read }
-  - proc: player
-    exit: true
-  - sleep: 6s
-`;
-}
+const session = (platform: string, policy: string): string => sessionScenario(platform, policy);
 
 const FFA_CLEAR = "{ preset: safe, scrub: ffa-clear }";
 const NO_SCRUB = "{ preset: safe, scrub: none }";

@@ -23,6 +23,8 @@ import {
   OPTEE_MSG_CMD_INVOKE_COMMAND,
   OPTEE_MSG_CMD_OPEN_SESSION,
   optee_msg_get_arg_size,
+  valueParam,
+  type OpteeMsgParam,
   type OpteeMsgArg,
 } from "../../abi/optee/msg.ts";
 import { TEE_ERROR_COMMUNICATION, TEE_SUCCESS, TEEC_ORIGIN_COMMS } from "../../abi/optee/tee_result.ts";
@@ -33,6 +35,7 @@ import {
   type TeeContext,
   type TeeInvokeArg,
   type TeeOpenSessionArg,
+  TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
   type TeeParam,
 } from "../tee/tee_core.ts";
 import {
@@ -305,4 +308,23 @@ export function* opteeInvokeFunc(ctx: TeeContext, arg: TeeInvokeArg, params: Tee
   }
   yield* opteeFreeMsgArg(ctx, slot);
   return rc;
+}
+
+/**
+ * optee_to_msg_param_value() — drivers/tee/optee/call.c: a value parameter as the message carries it
+ * (both ABIs' to_msg_param use it).
+ */
+export function opteeToMsgParamValue(p: TeeParam): OpteeMsgParam {
+  return valueParam(
+    OPTEE_MSG_ATTR_TYPE_VALUE_INPUT + p.attr - TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
+    p.a,
+    p.b,
+    p.c,
+  );
+}
+
+/** optee_from_msg_param_value() — call.c: a value parameter back from the message. */
+export function opteeFromMsgParamValue(p: TeeParam, attr: number, mp: OpteeMsgParam): void {
+  p.attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT + attr - OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  [p.a, p.b, p.c] = mp.u;
 }

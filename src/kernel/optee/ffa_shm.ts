@@ -33,6 +33,7 @@ import {
   type TeeParam,
 } from "../tee/tee_core.ts";
 import { teeDynShmAllocHelper, teeDynShmFreeHelper, type TeeShm, type TeeShmPool } from "../tee/tee_shm.ts";
+import { opteeFromMsgParamValue, opteeToMsgParamValue } from "./call.ts";
 import { OPTEE_MSG_FMEM_INVALID_GLOBAL_ID, pr, type Optee } from "./optee.ts";
 
 /** struct ffa_send_direct_data with data0..data4 (the rest zero). */
@@ -82,14 +83,7 @@ export function ffaToMsgParam(_optee: Optee, params: readonly TeeParam[]): Optee
       p.attr >= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT &&
       p.attr <= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT
     )
-      out.push(
-        valueParam(
-          OPTEE_MSG_ATTR_TYPE_VALUE_INPUT + p.attr - TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
-          p.a,
-          p.b,
-          p.c,
-        ),
-      );
+      out.push(opteeToMsgParamValue(p));
     else if (
       p.attr >= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT &&
       p.attr <= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT
@@ -111,11 +105,7 @@ export function ffaFromMsgParam(optee: Optee, params: TeeParam[], msg: readonly 
     const attr = paramType(mp);
     if (attr === OPTEE_MSG_ATTR_TYPE_NONE) params[n] = teeParam(TEE_IOCTL_PARAM_ATTR_TYPE_NONE);
     else if (attr >= OPTEE_MSG_ATTR_TYPE_VALUE_INPUT && attr <= OPTEE_MSG_ATTR_TYPE_VALUE_INOUT) {
-      const p = params[n];
-      p.attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT + attr - OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
-      p.a = mp.u[0];
-      p.b = mp.u[1];
-      p.c = mp.u[2];
+      opteeFromMsgParamValue(params[n], attr, mp);
     } else if (attr >= OPTEE_MSG_ATTR_TYPE_FMEM_INPUT && attr <= OPTEE_MSG_ATTR_TYPE_FMEM_INOUT) {
       // from_msg_param_ffa_mem()
       const p = params[n];

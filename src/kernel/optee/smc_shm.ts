@@ -58,7 +58,7 @@ import {
   type TeeShm,
   type TeeShmPool,
 } from "../tee/tee_shm.ts";
-import { msgArg, opteeMsgArgSize } from "./call.ts";
+import { msgArg, opteeFromMsgParamValue, opteeMsgArgSize, opteeToMsgParamValue } from "./call.ts";
 import type { Optee } from "./optee.ts";
 
 /** OPTEE_MSG_NONCONTIG_PAGE_SIZE and the page list's entries per page (the last one links on). */
@@ -98,14 +98,7 @@ export function smcToMsgParam(_optee: Optee, params: readonly TeeParam[]): Optee
       p.attr >= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT &&
       p.attr <= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT
     )
-      out.push(
-        valueParam(
-          OPTEE_MSG_ATTR_TYPE_VALUE_INPUT + p.attr - TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
-          p.a,
-          p.b,
-          p.c,
-        ),
-      );
+      out.push(opteeToMsgParamValue(p));
     else if (
       p.attr >= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT &&
       p.attr <= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT
@@ -135,8 +128,7 @@ export function smcFromMsgParam(_optee: Optee, params: TeeParam[], msg: readonly
     const p = params[n];
     if (attr === OPTEE_MSG_ATTR_TYPE_NONE) params[n] = teeParam(TEE_IOCTL_PARAM_ATTR_TYPE_NONE);
     else if (attr >= OPTEE_MSG_ATTR_TYPE_VALUE_INPUT && attr <= OPTEE_MSG_ATTR_TYPE_VALUE_INOUT) {
-      p.attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT + attr - OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
-      [p.a, p.b, p.c] = mp.u;
+      opteeFromMsgParamValue(p, attr, mp);
     } else if (attr >= OPTEE_MSG_ATTR_TYPE_TMEM_INPUT && attr <= OPTEE_MSG_ATTR_TYPE_TMEM_INOUT) {
       // from_msg_param_tmp_mem()
       p.attr = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT + attr - OPTEE_MSG_ATTR_TYPE_TMEM_INPUT;
