@@ -207,6 +207,11 @@ export class Machine {
   }
 
   /** Whether master m may be in restricted memory of use case u: secure-world masters and the use case's devices. */
+  /** Whether master `m` is one of the devices a use case's memory is for (secure masters always are). */
+  allowedIn(m: number, useCase: number): boolean {
+    return this.#allowedIn(m, useCase);
+  }
+
   #allowedIn(m: number, useCase: number): boolean {
     if (this.masters[m].world === "s") return true;
     return ((this.#useCaseMasters.get(useCase) ?? 0) & (1 << m)) !== 0;

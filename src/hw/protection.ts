@@ -103,6 +103,16 @@ function checkNewlyProtected(machine: Machine, base: number, size: number): void
   }
 }
 
+/** The first normal-world device outside the use case's allowed ones that the firewall lets read the range, or null. */
+function openToOtherDevice(machine: Machine, pa: number, length: number, useCase: number): string | null {
+  for (let m = 0; m < machine.masters.length; m++) {
+    const d = machine.masters[m];
+    if (d.kind !== "device" || d.world !== "ns" || machine.allowedIn(m, useCase)) continue;
+    if (machine.wouldPermit(d.world, d.nsaid, pa, length, false) === TZC_ALLOWED) return d.name;
+  }
+  return null;
+}
+
 /**
  * Marks [pa, pa + length) as restricted memory of the secure world for a use case (lend, donate), or
  * back to the normal world (reclaim). Reports protected-when-lent when the normal-world CPU could
@@ -132,6 +142,16 @@ export function setOwner(
         !hidden &&
         (machine.wouldPermit(m.world, m.nsaid, pa, PAGE_SIZE * n, false) === TZC_ALLOWED ||
           anyPageOpen(machine, m, i0, n));
+      // A stage 2 hides pages from the CPU only: a normal-world device the use case does not allow
+      // still reaches them through the firewall (no SMMU is modelled).
+      const device = hidden ? openToOtherDevice(machine, pa, PAGE_SIZE * n, useCase) : null;
+      if (device !== null) {
+        sim.findings.report(
+          "protected-when-lent",
+          `lent ${n} pages at ${hex(pa)}: the host stage 2 hides them from the CPU, but ${device} can still read them`,
+          { address: hex(pa), pages: n },
+        );
+      }
       if (open) {
         const why =
           machine.platform.firewall.kind === "none" ? "no memory firewall" : "firewall not programmed";
