@@ -316,9 +316,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     panic: sim.panicked,
     protmem: protmemStats(system),
     ffaRejections: Object.fromEntries(
-      [...((system.spmc as { rejections?: Map<string, number> }).rejections?.entries() ?? [])].sort(
-        ([a], [b]) => (a < b ? -1 : a > b ? 1 : 0),
-      ),
+      [...system.spmc.rejections.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     ),
     simTimeNs: sim.now,
     stepsTotal,
