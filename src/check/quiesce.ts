@@ -1,8 +1,9 @@
 /**
  * quiesce-clean and conservation (ARCHITECTURE.md §8): when every process has exited and the system
  * has settled, every page must be back where it was at boot. A snapshot taken after boot is compared
- * with the end state: page ownership (world), the kernel's page states, the linear map's coverage, the
- * firewall's regions and the granule table. O(DRAM) once at each end, never per event.
+ * with the end state: page ownership (world), the kernel's page states, the linear map's coverage and
+ * memory types, the host stage 2, the firewall's regions and the granule table. O(DRAM) once at each
+ * end, never per event.
  *
  * Two things a removed module (delete_module(2)) changes: the memory its driver took while the kernel
  * booted is free again — expected, so the page-state counts compare with the boot counts moved by
@@ -16,6 +17,7 @@ import { bootPagesReleased } from "../kernel/kernel.ts";
 import { MIGRATE_ISOLATE, PAGE_STATE_NAMES, PS_FREE } from "../kernel/mm/gfp.ts";
 import { kmemleakReport } from "../kernel/mm/slab.ts";
 import { GPT_GPI_NS } from "../hw/gpt.ts";
+import { MT_NORMAL } from "../hw/mmu.ts";
 
 export interface BootSnapshot {
   readonly owner: Uint8Array;
@@ -26,6 +28,9 @@ export interface BootSnapshot {
   readonly linearMapPages: number;
   readonly tzcRegions: number;
   readonly gptNonNs: number;
+  /** Bytes of the linear map typed Device (a `device-remap` left behind) and host stage-2 holes. */
+  readonly deviceMappedBytes: number;
+  readonly stage2Holes: number;
 }
 
 function stateCounts(machine: Machine): number[] {
@@ -44,6 +49,12 @@ function tzcRegions(machine: Machine): number {
   return machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0;
 }
 
+function deviceMappedBytes(machine: Machine): number {
+  let bytes = 0;
+  for (const e of machine.directMap.entries()) if (e.mt !== MT_NORMAL) bytes += e.size;
+  return bytes;
+}
+
 function gptNonNs(machine: Machine): number {
   if (!machine.gpt) return 0;
   let n = 0;
@@ -60,6 +71,8 @@ export function takeBootSnapshot(machine: Machine, mm: Mm | null = null): BootSn
     linearMapPages: linearMapPages(machine),
     tzcRegions: tzcRegions(machine),
     gptNonNs: gptNonNs(machine),
+    deviceMappedBytes: deviceMappedBytes(machine),
+    stage2Holes: machine.stage2?.holeCount ?? 0,
   };
 }
 
@@ -102,6 +115,12 @@ export function quiesceProblems(boot: BootSnapshot, machine: Machine, mm: Mm | n
   if (tz !== boot.tzcRegions) out.push(`${tz} TZC regions are enabled, at boot ${boot.tzcRegions}`);
   const g = gptNonNs(machine);
   if (g !== boot.gptNonNs) out.push(`${g} granules are not non-secure, at boot ${boot.gptNonNs}`);
+  const dev = deviceMappedBytes(machine);
+  if (dev !== boot.deviceMappedBytes)
+    out.push(`${dev} bytes of the linear map are typed Device, at boot ${boot.deviceMappedBytes}`);
+  const holes = machine.stage2?.holeCount ?? 0;
+  if (holes !== boot.stage2Holes)
+    out.push(`the host stage 2 has ${holes} holes, at boot ${boot.stage2Holes}`);
   if (mm) out.push(...kmemleakReport(mm));
   return out;
 }
