@@ -20,6 +20,8 @@ import {
   type StepParsed,
 } from "./schema.ts";
 import { stepDef } from "./steps/index.ts";
+import { resolveWorkloads } from "./workloads.ts";
+import type { WorkloadSpec } from "../user/workloads/index.ts";
 
 export interface ScenarioStep {
   /** Position in its list (`steps`, a task's list, or a repeat's steps). */
@@ -59,6 +61,8 @@ export interface Scenario {
   readonly steps: readonly ScenarioStep[];
   /** `tasks:`, in file order. */
   readonly tasks: readonly ScenarioTask[];
+  /** `workloads:`, resolved with their defaults, in file order. */
+  readonly workloads: readonly WorkloadSpec[];
   /** `schedule:`, a recorded schedule to replay, or null. */
   readonly schedule: string | null;
   readonly expectFindings: readonly FindingExpectation[];
@@ -123,6 +127,7 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     if (name === "steps") throw map.error(["tasks", name], 'the task name "steps" is taken by `steps`', true);
     return { name, steps: buildSteps(list, ["tasks", name]) };
   });
+  const workloads = resolveWorkloads(sc.workloads, map);
   const expectFindings = Object.entries(sc.expect?.findings ?? {}).map(([id, v]): FindingExpectation => {
     const line = map.locate(["expect", "findings", id]).line;
     if (typeof v === "number") return { id, op: "=", n: v, line };
@@ -152,6 +157,7 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     untilNs: sc.until ?? null,
     steps,
     tasks,
+    workloads,
     schedule: sc.schedule ?? null,
     expectFindings,
     source: map,

@@ -17,6 +17,8 @@ import { quiesceProblems } from "../check/quiesce.ts";
 import { userSpaceOf } from "../user/process.ts";
 import { sysExit } from "../user/syscalls.ts";
 import type { LendStats } from "../kernel/optee/protmem_lend.ts";
+import { spawnWorkloads, type WorkloadReport } from "../user/workloads/index.ts";
+import { workloadEnv } from "./workloads.ts";
 
 function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -168,6 +170,8 @@ export interface RunResult {
   readonly errnos: Readonly<Record<string, number>>;
   readonly schedule: string;
   readonly taskSwitches: number;
+  /** Per `workloads:` entry: allocation latencies, failures by errno, frames shown (absent without workloads). */
+  readonly workloads?: readonly WorkloadReport[];
 }
 
 export interface RunOptions {
@@ -233,6 +237,11 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       const ctx: StepContext = { system, vars: new TaskVars(shared), file: sc.file };
       return sim.sched.spawn(l.name, () => runList(l.name, ctx, l.steps));
     });
+  const workloads = spawnWorkloads(
+    workloadEnv(system, () => cut.at),
+    sc.workloads,
+    () => tasks.every((t) => t.state === "done"),
+  );
 
   let end: RunEnd;
   const until = sc.untilNs ?? undefined;
@@ -356,5 +365,6 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     errnos: countErrnos(outcomes),
     schedule: sim.sched.schedule(),
     taskSwitches: sim.sched.switches,
+    ...(sc.workloads.length > 0 ? { workloads: workloads.reports() } : {}),
   };
 }

@@ -10,6 +10,7 @@ import { PRESET_NAMES } from "./presets.ts";
 import { addressSchema, durationSchema, sizeSchema } from "./schema-units.ts";
 import { policySchema } from "./policies.ts";
 import { STEP_DEFS } from "./steps/index.ts";
+import { workloadsSchema } from "./workloads.ts";
 
 export { addressSchema, durationSchema, sizeSchema };
 
@@ -174,6 +175,7 @@ export const scenarioSchema = z.strictObject({
     )
     .optional()
     .describe("named step lists, each run as its own task, concurrently with `steps` and with each other"),
+  workloads: workloadsSchema,
   schedule: z
     .string()
     .optional()

@@ -208,6 +208,7 @@ describe("other commands", () => {
       "until",
       "steps",
       "tasks",
+      "workloads",
       "schedule",
       "expect",
     ]);
@@ -215,6 +216,8 @@ describe("other commands", () => {
     expect(s.properties.steps.items.$ref).toBe("#/$defs/step");
     const kinds = s.$defs.step.anyOf.map((o: { required: string[] }) => o.required[0]);
     expect(kinds).toEqual(["sleep", "access", "ffa", "proc", "device", "repeat"]);
+    const workloads = s.$defs.workload.anyOf.map((o: { required: string[] }) => o.required[0]);
+    expect(workloads).toEqual(["secure-video", "trusted-ui", "secure-video-record", "background"]);
   });
 
   it("the rstmem bin works from a checkout (npx rstmem)", () => {
