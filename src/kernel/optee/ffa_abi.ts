@@ -349,7 +349,7 @@ function* ffaProtmemPoolInit(optee: Optee, secCaps: number, policy: ProtmemPolic
   const pool = yield* opteeProtmemPoolForPolicy(optee, TEE_DMA_HEAP_SECURE_VIDEO_PLAY, policy);
   if (typeof pool === "number") return pool;
   const rc = yield* teeDeviceRegisterDmaHeap(optee.teedev!, TEE_DMA_HEAP_SECURE_VIDEO_PLAY, pool);
-  if (rc) pool.ops.destroyPool(pool);
+  if (rc) yield* pool.ops.destroyPool(pool);
   else optee.protmemPool = pool;
   return rc;
 }

@@ -256,7 +256,8 @@ const PROTMEM_POOL_OPS_DYN: TeeProtmemPoolOps = {
    * (kcalloc()ed in optee_protmem_alloc_dyn_pool()) is never freed. Upstream's leak (linux-kernel.md
    * §1.4, §4.9), kept: the attribute array loses its only reference here (kmemleak, slab.ts).
    */
-  destroyPool(pool) {
+  // eslint-disable-next-line require-yield
+  *destroyPool(pool) {
     const rp = pool as OpteeProtmemDynPool;
     kfree(rp.optee.kernel.mm, rp.addr);
   },

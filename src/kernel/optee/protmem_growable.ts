@@ -179,5 +179,15 @@ const GROWABLE_OPS: TeeProtmemPoolOps = {
     return 0;
   },
 
-  destroyPool() {},
+  /**
+   * No buffer is left (the heap's last reference went with the last one): every chunk still lent —
+   * waiting out idle_release — is reclaimed now, and the pending releases find nothing to do (our
+   * design's cancel_delayed_work_sync()).
+   */
+  *destroyPool(pool) {
+    const rp = pool as ProtmemGrowablePool;
+    yield* rp.mutex.lock();
+    for (const c of [...rp.chunks]) yield* releaseLocked(rp, c);
+    yield* rp.mutex.unlockPreempt();
+  },
 };

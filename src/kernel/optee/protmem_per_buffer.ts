@@ -60,5 +60,6 @@ const PER_BUFFER_OPS: TeeProtmemPoolOps = {
     return 0;
   },
 
-  destroyPool() {},
+   
+  *destroyPool() {},
 };

@@ -265,7 +265,7 @@ function* smcProtmemPoolInit(optee: Optee, policy: ProtmemPolicy): Sleeps<number
   }
   if (typeof pool === "number") return pool;
   const rc = yield* teeDeviceRegisterDmaHeap(optee.teedev!, TEE_DMA_HEAP_SECURE_VIDEO_PLAY, pool);
-  if (rc) pool.ops.destroyPool(pool);
+  if (rc) yield* pool.ops.destroyPool(pool);
   else optee.protmemPool = pool;
   return rc;
 }

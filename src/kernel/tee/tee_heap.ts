@@ -56,7 +56,8 @@ export interface TeeProtmemPoolOps {
     shm: TeeShm,
     parent: { shm: TeeShm | null },
   ): number;
-  destroyPool(pool: TeeProtmemPool): void;
+  /** destroy_pool: called from tee_heap_release() under h->mu, so it may sleep (a pool with lent chunks reclaims them). */
+  destroyPool(pool: TeeProtmemPool): Sleeps<void>;
 }
 /** struct tee_protmem_pool */
 export interface TeeProtmemPool {
@@ -108,16 +109,16 @@ export interface DmaBufMapOps extends DmaBufOps {
 }
 
 /** tee_heap_release(): the last reference to the heap's registration. */
-function teeHeapRelease(h: TeeDmaHeap): void {
-  h.pool?.ops.destroyPool(h.pool);
+function* teeHeapRelease(h: TeeDmaHeap): Sleeps {
+  if (h.pool) yield* h.pool.ops.destroyPool(h.pool);
   if (h.teedev) teeDevicePut(h.teedev);
   h.pool = null;
   h.teedev = null;
 }
 
 /** put_tee_heap() */
-function putTeeHeap(h: TeeDmaHeap): void {
-  if (h.kref.decAndTest()) teeHeapRelease(h);
+function* putTeeHeap(h: TeeDmaHeap): Sleeps {
+  if (h.kref.decAndTest()) yield* teeHeapRelease(h);
 }
 
 /** tee_heap_buf_free(): the dma-buf's release. */
@@ -126,7 +127,7 @@ function* teeHeapBufFree(dmabuf: DmaBuf): Sleeps {
   const pool = buf.heap.pool!;
   yield* pool.ops.free(pool, buf.table);
   const locked = yield* lockMaybeBoot(buf.heap.sim, buf.heap.mu);
-  putTeeHeap(buf.heap);
+  yield* putTeeHeap(buf.heap);
   if (locked) yield* buf.heap.mu.unlockPreempt();
 }
 
@@ -195,7 +196,7 @@ function* teeDmaHeapAlloc(
   }
   // err: the heap reference goes under h->mu, as on the release path.
   const relock = yield* lockMaybeBoot(h.sim, h.mu);
-  putTeeHeap(h);
+  yield* putTeeHeap(h);
   if (relock) yield* h.mu.unlockPreempt();
   return dmabuf;
 }
@@ -251,7 +252,7 @@ export function* teeDevicePutAllDmaHeaps(teedev: TeeDevice): Sleeps {
     const locked = yield* lockMaybeBoot(teedev.sim, h.mu);
     if (h.teedev === teedev && !h.shuttingDown) {
       h.shuttingDown = true;
-      putTeeHeap(h);
+      yield* putTeeHeap(h);
     }
     if (locked) yield* h.mu.unlockPreempt();
   }

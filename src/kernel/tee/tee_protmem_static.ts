@@ -44,7 +44,8 @@ const STATIC_OPS: TeeProtmemPoolOps = {
     parent.shm = null;
     return 0;
   },
-  destroyPool(pool) {
+  // eslint-disable-next-line require-yield
+  *destroyPool(pool) {
     genPoolDestroy((pool as TeeProtmemStaticPool).genPool);
   },
 };
