@@ -27,6 +27,8 @@ import {
   unmapForLend,
 } from "../src/kernel/mm/unmap.ts";
 import { benchFfa } from "./ffa.ts";
+import { explore } from "../src/explore/explore.ts";
+import { namedPolicy } from "../src/scenario/policies.ts";
 
 interface Figure {
   name: string;
@@ -250,6 +252,27 @@ const benches: Record<string, () => void> = {
 
   ffa() {
     benchFfa(figure);
+  },
+
+  explore() {
+    // The built-in pool-race under safe: every schedule runs clean, so the whole budget is spent. Each
+    // run boots the platform afresh (no snapshot yet), which is most of its cost.
+    const file = new URL("../scenarios/pool-race.yaml", import.meta.url).pathname;
+    const base = loadScenarioFile(file, "pool-race");
+    const sc = { ...base, policy: namedPolicy("safe", base.platform) };
+    for (const strategy of ["random", "pct"] as const) {
+      const runs = 30;
+      const t0 = performance.now();
+      const r = explore(sc, { strategy, runs, seed: 1, windowNs: 100_000 });
+      const ms = performance.now() - t0;
+      if (r.violation) throw new Error(`pool-race under safe violated: ${r.violation.why}`);
+      figure({
+        name: `explorer schedules per second (pool-race, safe, ${strategy}, ${runs} runs)`,
+        value: Number(((r.explored / ms) * 1000).toFixed(2)),
+        unit: "schedules/s",
+        budget: ">= 5000",
+      });
+    }
   },
 
   scenario() {

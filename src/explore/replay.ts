@@ -1,0 +1,76 @@
+/**
+ * replay.json: what reproduces a violating run exactly — the scenario (as named and where it lives),
+ * the policy override, the run seed and the schedule — and what the run broke (the failed
+ * expectation, the findings), so `rstmem replay` can run it again and say whether it still fails
+ * the same way.
+ */
+import { readFileSync } from "node:fs";
+import type { RunResult } from "../scenario/runner.ts";
+import type { Strategy } from "./explore.ts";
+
+export const REPLAY_FORMAT = "rstmem-replay/1";
+
+export interface ReplayFile {
+  readonly format: typeof REPLAY_FORMAT;
+  /** The scenario as the command line named it (a built-in name or a path): what summaries call it. */
+  readonly scenario: string;
+  /** Its file, absolute. */
+  readonly file: string;
+  /** The `--policy` override, or null for the scenario's own policy. */
+  readonly policy: string | null;
+  /** The run seed (the scenario's). */
+  readonly seed: number;
+  readonly schedule: string;
+  /** How the explorer found it. */
+  readonly found: { readonly strategy: Strategy; readonly seed: number; readonly run: number };
+  /** The expectation that failed (the run's failure sentence), or why the run counts as a violation. */
+  readonly failed: string;
+  readonly findings: Readonly<Record<string, number>>;
+}
+
+export function replayFile(
+  r: RunResult,
+  what: { scenario: string; file: string; policy: string | null; why: string },
+  found: ReplayFile["found"],
+): ReplayFile {
+  return {
+    format: REPLAY_FORMAT,
+    scenario: what.scenario,
+    file: what.file,
+    policy: what.policy,
+    seed: r.seed,
+    schedule: r.schedule,
+    found,
+    failed: what.why,
+    findings: Object.fromEntries(Object.entries(r.findings).filter(([, n]) => n > 0)),
+  };
+}
+
+/** Reads and checks a replay.json; a problem is an Error whose message names the file and the field. */
+export function readReplayFile(path: string): ReplayFile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`${path}: ${code === "ENOENT" ? "no such file" : `cannot read: ${code ?? String(e)}`}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: not JSON: ${(e as Error).message}`);
+  }
+  const bad = (field: string, want: string): never => {
+    throw new Error(`${path}: ${field}: expected ${want}`);
+  };
+  if (data === null || typeof data !== "object" || Array.isArray(data)) bad("(top)", "an object");
+  const o = data as Record<string, unknown>;
+  if (o.format !== REPLAY_FORMAT) bad("format", `"${REPLAY_FORMAT}"`);
+  for (const k of ["scenario", "file", "schedule", "failed"] as const)
+    if (typeof o[k] !== "string") bad(k, "a string");
+  if (o.policy !== null && typeof o.policy !== "string") bad("policy", "a policy name or null");
+  if (!Number.isSafeInteger(o.seed) || (o.seed as number) < 0) bad("seed", "a non-negative integer");
+  if (o.findings === null || typeof o.findings !== "object") bad("findings", "an object");
+  return data as ReplayFile;
+}
