@@ -237,10 +237,15 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       const ctx: StepContext = { system, vars: new TaskVars(shared), file: sc.file };
       return sim.sched.spawn(l.name, () => runList(l.name, ctx, l.steps));
     });
+  // A background load alone (no step, no other workload) runs until `until`; otherwise until the rest is done.
+  const loadAlone =
+    sc.untilNs !== null &&
+    lists.every((l) => l.steps.length === 0) &&
+    sc.workloads.every((w) => w.kind === "background");
   const workloads = spawnWorkloads(
     workloadEnv(system, () => cut.at),
     sc.workloads,
-    () => tasks.every((t) => t.state === "done"),
+    () => (loadAlone ? false : tasks.every((t) => t.state === "done")),
   );
 
   let end: RunEnd;

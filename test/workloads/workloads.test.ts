@@ -197,6 +197,24 @@ workloads:
   });
 });
 
+describe("background alone", () => {
+  it("runs until `until`, churning, and frees everything at the end", () => {
+    const r = run(`
+platform: tzc400-board
+until: 1s
+workloads:
+  - background: { movable: { rate: 40MiB, working_set: 16MiB }, unmovable: 4MiB, pins: { count: 3 } }
+`);
+    const b = wl(r, "background");
+    // 16 MiB to fill the set, then ~40 MiB of churn in 1 s (10 ms ticks).
+    expect(b.extra.movablePagesAllocated).toBeGreaterThan(4096 + 9000);
+    expect(b.extra.pinsInCma).toBe(3);
+    expect(r.simTimeNs).toBeGreaterThanOrEqual(1_000_000_000);
+    expect(r.findings["quiesce-clean"]).toBe(0);
+    expect(r.findings.conservation).toBe(0);
+  });
+});
+
 describe("bad workload input is a positioned error", () => {
   const CASES: [string, string, string][] = [
     [
