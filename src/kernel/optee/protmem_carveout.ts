@@ -80,6 +80,6 @@ const CARVEOUT_OPS: TeeProtmemPoolOps = {
     parent.shm = (pool as ProtmemCarveoutPool).shm;
     return 0;
   },
-   
+
   *destroyPool() {},
 };

@@ -60,6 +60,5 @@ const PER_BUFFER_OPS: TeeProtmemPoolOps = {
     return 0;
   },
 
-   
   *destroyPool() {},
 };
