@@ -105,8 +105,9 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   };
 
   if (opts.strategy === "pct") {
-    // k is not known before a run: the first run is a random walk that measures it (and counts).
-    const first = run(randomChooser((n) => walk.int(0, n - 1), windowNs));
+    // k is not known before a run: the first run, PCT with random priorities and no change point
+    // (depth 1), measures it, and counts as a run.
+    const first = run(pctChooser(walk, 1, 1, windowNs));
     k = Math.max(1, choiceCount(first.schedule));
     pct = { depth, tasks: taskCount(sc), steps: k, bound: pctBound(taskCount(sc), k, depth) };
   }
