@@ -18,6 +18,7 @@ import { MIGRATE_ISOLATE, PAGE_STATE_NAMES, PS_FREE } from "../kernel/mm/gfp.ts"
 import { kmemleakReport } from "../kernel/mm/slab.ts";
 import { GPT_GPI_NS } from "../hw/gpt.ts";
 import { MT_NORMAL } from "../hw/mmu.ts";
+import { PAGE_SIZE } from "../hw/platform.ts";
 
 export interface BootSnapshot {
   readonly owner: Uint8Array;
@@ -49,10 +50,18 @@ function tzcRegions(machine: Machine): number {
   return machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0;
 }
 
+/** Bytes of the linear map typed other than Normal, looked for only where a type was ever changed. */
 function deviceMappedBytes(machine: Machine): number {
-  let bytes = 0;
-  for (const e of machine.directMap.entries()) if (e.mt !== MT_NORMAL) bytes += e.size;
-  return bytes;
+  const dm = machine.directMap;
+  if (dm.retypedRanges.length === 0) return 0;
+  // Ranges may overlap (a chunk retyped at every lend): count each page once.
+  const pages = new Set<number>();
+  for (const [start, end] of dm.retypedRanges) {
+    for (let pa = start; pa < end; pa += PAGE_SIZE) {
+      if (dm.isValid(pa) && dm.memTypeAt(pa) !== MT_NORMAL) pages.add(pa);
+    }
+  }
+  return pages.size * PAGE_SIZE;
 }
 
 function gptNonNs(machine: Machine): number {

@@ -99,6 +99,11 @@ export class DirectMap {
    * may hold ("attr"), with the first and last address touched and how many entries.
    */
   onLiveChange: ((what: LiveChange, start: number, end: number, entries: number) => void) | null = null;
+  /**
+   * Every range ever given a memory type other than Normal: where quiesce-clean looks for Device
+   * entries left behind, without walking the whole map.
+   */
+  readonly retypedRanges: [number, number][] = [];
   readonly counters: DirectMapCounters = {
     valid1G: 0,
     valid2M: 0,
@@ -303,6 +308,8 @@ export class DirectMap {
    */
   setMemType(start: number, end: number, mt: number): number {
     assert(mt === MT_NORMAL || mt === MT_DEVICE_nGnRnE, `memory type ${mt}`);
+    if (mt !== MT_NORMAL && !this.retypedRanges.some(([s, e]) => s === start && e === end))
+      this.retypedRanges.push([start, end]);
     const before = this.counters.attrChanges;
     this.#attrTarget = mt;
     this.#apply(start, end, "attr");
