@@ -151,16 +151,24 @@ function trace(
 }
 
 /**
+ * What both directions refuse before touching anything: −EINVAL for a range that is not whole pages,
+ * −EOPNOTSUPP (traced with the reason) for a strategy the platform cannot run; else 0.
+ */
+function refusal(mm: Mm, what: string, kind: UnmapKind, pa: number, size: number): number {
+  if (size <= 0 || pa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) return -ERRNO.EINVAL;
+  const why = unmapSupport(mm.machine.platform, kind);
+  if (why === null) return 0;
+  trace(mm, what, kind, pa, size, -ERRNO.EOPNOTSUPP, { why });
+  return -ERRNO.EOPNOTSUPP;
+}
+
+/**
  * Makes [pa, pa + size) unreachable for the kernel's CPU (or its speculation) before it is lent, as
  * strategy `kind` does it. 0 or −errno.
  */
 export function* unmapForLend(mm: Mm, kind: UnmapKind, pa: number, size: number): Sleeps<number> {
-  if (size <= 0 || pa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) return -ERRNO.EINVAL;
-  const why = unmapSupport(mm.machine.platform, kind);
-  if (why !== null) {
-    trace(mm, "unmap_for_lend", kind, pa, size, -ERRNO.EOPNOTSUPP, { why });
-    return -ERRNO.EOPNOTSUPP;
-  }
+  const refused = refusal(mm, "unmap_for_lend", kind, pa, size);
+  if (refused) return refused;
   const splits = splitsOf(mm.machine);
   let rc: number;
   switch (kind) {
@@ -195,12 +203,8 @@ export function* unmapForLend(mm: Mm, kind: UnmapKind, pa: number, size: number)
  * does it. 0 or −errno.
  */
 export function* remapAfterReclaim(mm: Mm, kind: UnmapKind, pa: number, size: number): Sleeps<number> {
-  if (size <= 0 || pa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) return -ERRNO.EINVAL;
-  const why = unmapSupport(mm.machine.platform, kind);
-  if (why !== null) {
-    trace(mm, "remap_after_reclaim", kind, pa, size, -ERRNO.EOPNOTSUPP, { why });
-    return -ERRNO.EOPNOTSUPP;
-  }
+  const refused = refusal(mm, "remap_after_reclaim", kind, pa, size);
+  if (refused) return refused;
   let rc: number;
   switch (kind) {
     case "none":
