@@ -113,19 +113,26 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       "--out <dir>",
       "write summary.json, schedule.txt, trace.json (Chrome/Perfetto) and trace.txt (ftrace) per scenario",
     )
+    .option("--policy <name>", "run under this named policy instead of the scenario's own")
     .addOption(new Option("--schedule <s>", "replay a recorded schedule string").hideHelp())
-    .action((files: string[], opts: { json?: boolean; seed?: number; out?: string; schedule?: string }) => {
-      // Load everything first: a bad file stops the batch before anything runs.
-      const scenarios =
-        files.length > 0
-          ? files.map((p) => loadScenarioFile(p))
-          : [loadScenarioFile(DEFAULT_SCENARIO, "built-in default")];
-      const results = scenarios.map((sc) => runOne(sc, opts, io));
-      if (opts.json) io.out(summaryJson(results.length === 1 ? results[0] : results) + "\n");
-      else if (results.length === 1) io.out(summaryText(results[0]) + "\n");
-      else for (const r of results) io.out(summaryLine(r) + "\n");
-      setCode(Math.max(0, ...results.map((r) => r.exitCode)));
-    });
+    .action(
+      (
+        files: string[],
+        opts: { json?: boolean; seed?: number; out?: string; schedule?: string; policy?: string },
+      ) => {
+        // Load everything first: a bad file stops the batch before anything runs.
+        const policy = opts.policy ?? null;
+        const scenarios =
+          files.length > 0
+            ? files.map((p) => loadWithPolicy(p, p, policy))
+            : [loadWithPolicy("built-in default", DEFAULT_SCENARIO, policy)];
+        const results = scenarios.map((sc) => runOne(sc, opts, io));
+        if (opts.json) io.out(summaryJson(results.length === 1 ? results[0] : results) + "\n");
+        else if (results.length === 1) io.out(summaryText(results[0]) + "\n");
+        else for (const r of results) io.out(summaryLine(r) + "\n");
+        setCode(Math.max(0, ...results.map((r) => r.exitCode)));
+      },
+    );
 
   program
     .command("validate")
@@ -424,10 +431,11 @@ function addExploreCommands(program: Command, io: Io, setCode: (c: number) => vo
         { strategy: r.strategy, seed: r.seed, run: v.run },
       );
       writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
-      if (policy === null) {
-        const runPath = existsSync(arg) ? arg : relative(".", file);
-        io.out(`replay     rstmem run ${shellQuote(runPath)} --schedule ${shellQuote(v.result.schedule)}\n`);
-      }
+      const runPath = existsSync(arg) ? arg : relative(".", file);
+      const withPolicy = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
+      io.out(
+        `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(v.result.schedule)}\n`,
+      );
       io.out(`replay     rstmem replay ${shellQuote(out)}\n`);
       io.out(`wrote      ${out}\n`);
       setCode(1);

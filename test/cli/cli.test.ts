@@ -168,6 +168,17 @@ describe("other commands", () => {
     expect(r.out).toMatch(/ok \(protected-read, platform tzc400-board, 2 steps\)/);
   });
 
+  it("run --policy NAME runs a scenario under a named policy instead of its own", async () => {
+    const r = await rstmem("run", "--policy", "safe");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^findings {3}none$/m);
+    const bad = await rstmem("run", "--policy", "nope");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toBe(
+      'rstmem: unknown policy "nope"; expected one of upstream, safe, carveout, lend-pool, tegra-vpr\n',
+    );
+  });
+
   it("policies lists the named policies with their fields, resolved per platform", async () => {
     const r = await rstmem("policies");
     expect(r.code).toBe(0);

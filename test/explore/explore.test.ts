@@ -65,6 +65,12 @@ describe("rstmem explore", () => {
     const rf = JSON.parse(readFileSync(join(dir, "replay.json"), "utf8"));
     expect(rf).toMatchObject({ scenario: "pool-race", policy: "upstream", seed: 1, schedule });
     expect(rf.findings["kernel-warn"]).toBeGreaterThan(0);
+    // The printed `rstmem run … --policy upstream --schedule …` replays the same failing run.
+    const cmd = /^replay {5}rstmem run (\S+) --policy upstream --schedule '?([^'\s]+)'?$/m.exec(r.out)!;
+    expect(cmd[2]).toBe(schedule);
+    const again = await rstmem("run", cmd[1], "--policy", "upstream", "--schedule", schedule);
+    expect(again.code).toBe(1);
+    expect(again.out).toMatch(/kernel-warn: [1-9]/);
 
     // The same search through the API gives the same run: its summary is what replay prints.
     const found = explore(poolRace("upstream"), opts());
