@@ -12,7 +12,7 @@ import {
   FFA_MEMORY_SHAREABILITY_MASK,
   FFA_MEMORY_TYPE_MASK,
 } from "./attributes.ts";
-import { FFA_INVALID_PARAMETERS } from "./error.ts";
+import { FFA_DENIED, FFA_INVALID_PARAMETERS } from "./error.ts";
 import { ffaMemoryHandleAllocator } from "./handle.ts";
 import {
   COMPOSITE_SIZE,
@@ -29,6 +29,7 @@ import {
   MTD_EMAD_OFFSET,
   MTD_EMAD_SIZE,
   MTD_HANDLE,
+  MTD_ATTRIBUTES,
   MTD_HEADER_SIZE_V1_1,
   mtdReservedLayout,
 } from "./layout.ts";
@@ -190,6 +191,39 @@ export function hafniumSanityCheck(c: CallCheck, send: boolean, max: number): bo
 /** True for an ID of the secure world (Hafnium's SPMC: vm_id_is_current_world(), bit 15). */
 export function isSecureId(id: number): boolean {
   return (id & 0x8000) !== 0;
+}
+
+/** ffa_memory_attributes_validate() as a rule: FFA_DENIED with why, when hafniumAttributesInvalid() says so. */
+export function checkAttributesValid(c: CallCheck): void {
+  const bad = hafniumAttributesInvalid(c.desc.attributes);
+  if (bad === null) return;
+  c.fail(
+    FFA_DENIED,
+    "ffa_memory_attributes_validate()",
+    "attributes",
+    "attributes",
+    MTD_ATTRIBUTES,
+    `attributes ${hex(c.desc.attributes)}: ${bad}`,
+  );
+}
+
+/** Every constituent's address page-aligned (constituents_get_mode()); `code` null for a response. */
+export function checkConstituentsAligned(c: CallCheck, code: number | null, source: string): void {
+  const comp = c.desc.composite;
+  if (comp === null) return;
+  const first = comp.offset + COMPOSITE_SIZE;
+  for (let j = 0; j < comp.constituents.length; j++) {
+    const a = comp.constituents[j].address;
+    if (BigInt.asUintN(12, a) === 0n) continue;
+    c.fail(
+      code,
+      source,
+      "constituent-address-aligned",
+      `composite.constituents[${j}].address`,
+      first + j * CONSTITUENT_SIZE + CONSTITUENT_ADDRESS,
+      `address ${hex(a)} is not page-aligned`,
+    );
+  }
 }
 
 /** Σ page_count (mod 2^32, as Hafnium adds them) must be the composite's total_page_count. */

@@ -17,7 +17,6 @@ import {
   COMPOSITE_ADDRESS_RANGE_COUNT,
   COMPOSITE_RESERVED,
   COMPOSITE_SIZE,
-  CONSTITUENT_ADDRESS,
   CONSTITUENT_SIZE,
   EMAD_COMPOSITE_OFFSET,
   EMAD_PERMISSIONS,
@@ -33,7 +32,12 @@ import {
 import { emadOffsetOf } from "./mem_region.ts";
 import { hex } from "./problem.ts";
 import type { CallCheck } from "./validate_call.ts";
-import { checkHandleAllocator, checkOverlap, checkPageSum } from "./validate_call_hafnium_region.ts";
+import {
+  checkConstituentsAligned,
+  checkHandleAllocator,
+  checkOverlap,
+  checkPageSum,
+} from "./validate_call_hafnium_region.ts";
 
 /**
  * FFA_MEM_RETRIEVE_RESP as Hafnium builds it (ffa_partition_retrieve_response_init(),
@@ -205,20 +209,6 @@ function checkResponseBody(c: CallCheck): void {
     );
   }
   checkPageSum(c, null, "ffa_send_check_update() (checked at send)");
-  const first = comp.offset + COMPOSITE_SIZE;
-  for (let j = 0; j < comp.constituents.length; j++) {
-    const a = comp.constituents[j].address;
-    if (BigInt.asUintN(12, a) !== 0n) {
-      const off = first + j * CONSTITUENT_SIZE + CONSTITUENT_ADDRESS;
-      c.fail(
-        null,
-        "constituents_get_mode() (checked at send)",
-        "constituent-address-aligned",
-        `composite.constituents[${j}].address`,
-        off,
-        `address ${hex(a)} is not page-aligned`,
-      );
-    }
-  }
+  checkConstituentsAligned(c, null, "constituents_get_mode() (checked at send)");
   checkOverlap(c, null, "ffa_memory_check_overlap() (checked at send)");
 }

@@ -36,8 +36,8 @@ import { hex } from "./problem.ts";
 import type { CallCheck } from "./validate_call.ts";
 import {
   LENGTH_FIELD,
+  checkAttributesValid,
   checkHandleAllocator,
-  hafniumAttributesInvalid,
   hafniumSanityCheck,
   securityBits,
 } from "./validate_call_hafnium_region.ts";
@@ -162,18 +162,7 @@ function retrieveValidate(c: CallCheck): void {
       `attributes ${hex(d.attributes)}: security bits[7:6] MBZ in a retrieve request`,
     );
   }
-  if ((d.attributes & FFA_MEMORY_TYPE_MASK) !== 0) {
-    const bad = hafniumAttributesInvalid(d.attributes);
-    if (bad !== null)
-      c.fail(
-        FFA_DENIED,
-        "ffa_memory_attributes_validate()",
-        "attributes",
-        "attributes",
-        MTD_ATTRIBUTES,
-        `attributes ${hex(d.attributes)}: ${bad}`,
-      );
-  }
+  if ((d.attributes & FFA_MEMORY_TYPE_MASK) !== 0) checkAttributesValid(c);
 }
 
 /**

@@ -16,7 +16,6 @@ import { FFA_MEMORY_REGION_FLAG_CLEAR, FFA_MEMORY_REGION_FLAG_TIME_SLICE } from 
 import {
   COMPOSITE_ADDRESS_RANGE_COUNT,
   COMPOSITE_SIZE,
-  CONSTITUENT_ADDRESS,
   CONSTITUENT_SIZE,
   EMAD_COMPOSITE_OFFSET,
   EMAD_PERMISSIONS,
@@ -34,9 +33,10 @@ import type { CallCheck } from "./validate_call.ts";
 import {
   HF_MM_PPOOL_ENTRY_SIZE,
   LENGTH_FIELD,
+  checkAttributesValid,
+  checkConstituentsAligned,
   checkOverlap,
   checkPageSum,
-  hafniumAttributesInvalid,
   hafniumSanityCheck,
   isSecureId,
   securityBits,
@@ -271,18 +271,7 @@ function sendValidate(c: CallCheck, g: SendGeometry): void {
         `attributes ${hex(d.attributes)}: the sender of ${who} must not give the memory type`,
       );
     }
-  } else {
-    const bad = hafniumAttributesInvalid(d.attributes);
-    if (bad !== null)
-      c.fail(
-        FFA_DENIED,
-        "ffa_memory_attributes_validate()",
-        "attributes",
-        "attributes",
-        MTD_ATTRIBUTES,
-        `attributes ${hex(d.attributes)}: ${bad}`,
-      );
-  }
+  } else checkAttributesValid(c);
 }
 
 /** ffa_memory_send_validate()'s loop over the receivers: identity and permissions. */
@@ -362,19 +351,5 @@ function sendCheckUpdate(c: CallCheck): void {
   if (comp === null || broken.some((r) => c.fired(r))) return;
   checkOverlap(c, INVAL, "ffa_memory_check_overlap()");
   checkPageSum(c, INVAL, "ffa_send_check_update()");
-  const first = comp.offset + COMPOSITE_SIZE;
-  for (let j = 0; j < comp.constituents.length; j++) {
-    const a = comp.constituents[j].address;
-    if (BigInt.asUintN(12, a) !== 0n) {
-      const off = first + j * CONSTITUENT_SIZE + CONSTITUENT_ADDRESS;
-      c.fail(
-        INVAL,
-        "constituents_get_mode()",
-        "constituent-address-aligned",
-        `composite.constituents[${j}].address`,
-        off,
-        `address ${hex(a)} is not page-aligned`,
-      );
-    }
-  }
+  checkConstituentsAligned(c, INVAL, "constituents_get_mode()");
 }
