@@ -147,6 +147,16 @@ function resolution(v: string | undefined, dflt: string, map: SourceMap, at: (st
   return { width, height };
 }
 
+/** The session timing every session-based workload shares, with the defaults filled in. */
+function sessionTiming(w: { start?: number; sessions?: number; length?: number; gap?: number }) {
+  return {
+    startNs: w.start ?? WORKLOAD_DEFAULTS.start,
+    sessions: w.sessions ?? WORKLOAD_DEFAULTS.sessions,
+    lengthNs: w.length ?? WORKLOAD_DEFAULTS.length,
+    gapNs: w.gap ?? WORKLOAD_DEFAULTS.gap,
+  };
+}
+
 /** The parsed `workloads:` list as the generators' specs; throws a positioned ScenarioError. */
 export function resolveWorkloads(list: readonly Parsed[] | undefined, map: SourceMap): WorkloadSpec[] {
   const D = WORKLOAD_DEFAULTS;
@@ -165,10 +175,7 @@ export function resolveWorkloads(list: readonly Parsed[] | undefined, map: Sourc
         line,
         kind: "secure-video",
         spec: {
-          startNs: w.start ?? D.start,
-          sessions: w.sessions ?? D.sessions,
-          lengthNs: w.length ?? D.length,
-          gapNs: w.gap ?? D.gap,
+          ...sessionTiming(w),
           ...resolution(w.resolution, D.resolution, map, [...at, "resolution"]),
           format: w.format ?? D.format,
           frames: w.frames ?? D.frames,
@@ -189,10 +196,7 @@ export function resolveWorkloads(list: readonly Parsed[] | undefined, map: Sourc
         line,
         kind: "trusted-ui",
         spec: {
-          startNs: w.start ?? D.start,
-          sessions: w.sessions ?? D.sessions,
-          lengthNs: w.length ?? D.length,
-          gapNs: w.gap ?? D.gap,
+          ...sessionTiming(w),
           width: w.width ?? D.trustedUi.width,
           height: w.height ?? D.trustedUi.height,
           bpp: w.bpp ?? D.trustedUi.bpp,
@@ -206,10 +210,7 @@ export function resolveWorkloads(list: readonly Parsed[] | undefined, map: Sourc
         line,
         kind: "secure-video-record",
         spec: {
-          startNs: w.start ?? D.start,
-          sessions: w.sessions ?? D.sessions,
-          lengthNs: w.length ?? D.length,
-          gapNs: w.gap ?? D.gap,
+          ...sessionTiming(w),
           ...resolution(w.resolution, D.record.resolution, map, [...at, "resolution"]),
           format: w.format ?? D.format,
           frames: w.frames ?? D.record.frames,
