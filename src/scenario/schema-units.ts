@@ -10,7 +10,10 @@ import {
   DURATION_PATTERN,
   parseAddress,
   parseDuration,
+  parseRate,
   parseSize,
+  RATE_EXPECTED,
+  RATE_PATTERN,
   SIZE_EXPECTED,
   SIZE_PATTERN,
   type Parsed,
@@ -38,3 +41,4 @@ function unit(pattern: string, expected: string, parse: (v: number | string) => 
 export const sizeSchema = unit(SIZE_PATTERN, SIZE_EXPECTED, parseSize);
 export const durationSchema = unit(DURATION_PATTERN, DURATION_EXPECTED, parseDuration);
 export const addressSchema = unit(ADDRESS_PATTERN, ADDRESS_EXPECTED, parseAddress);
+export const rateSchema = unit(RATE_PATTERN, RATE_EXPECTED, parseRate);

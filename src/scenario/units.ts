@@ -30,6 +30,11 @@ export const SIZE_PATTERN = "^\\s*(0x[0-9a-fA-F]+|\\d+(\\.\\d+)?\\s*([kKmMgGtT](
 export const DURATION_PATTERN = "^\\s*\\d+(\\.\\d+)?\\s*(ns|us|µs|ms|s|min|h)?\\s*$";
 export const ADDRESS_PATTERN = "^\\s*(0x[0-9a-fA-F]+|\\d+)\\s*$";
 
+/** A rate in bytes per second: a size with an optional `/s` (`200MiB/s`, or `200MiB`). */
+export const RATE_PATTERN =
+  "^\\s*(0x[0-9a-fA-F]+|\\d+(\\.\\d+)?\\s*([kKmMgGtT](i[bB])?|[bB])?)\\s*(/\\s*s)?\\s*$";
+export const RATE_EXPECTED = "a rate such as 64MiB/s or 1GiB/s";
+
 export const SIZE_EXPECTED = "a size such as 4096, 0x1000, 512KiB or 4GiB";
 export const DURATION_EXPECTED = "a duration such as 250ns, 10us, 10ms, 2s or 2min";
 export const ADDRESS_EXPECTED = "an address such as 0x8c000000 or 2348810240";
@@ -52,6 +57,12 @@ export function parseSize(input: number | string): Parsed {
   const v = parseFloat(m[1]) * unit;
   if (!Number.isInteger(v)) return { ok: false, why: `"${input}" is not a whole number of bytes` };
   return checked(v, SIZE_EXPECTED);
+}
+
+export function parseRate(input: number | string): Parsed {
+  if (typeof input === "number") return checked(input, RATE_EXPECTED);
+  const p = parseSize(input.trim().replace(/\s*\/\s*s$/, ""));
+  return p.ok ? p : { ok: false, why: `expected ${RATE_EXPECTED}, got "${input}"` };
 }
 
 export function parseDuration(input: number | string): Parsed {

@@ -8,12 +8,12 @@
  * workloads:
  *   - secure-video: { sessions: 3, length: 10s, gap: 2s, resolution: 3840x2160, format: NV12, frames: 20, seeks: 1 }
  *   - trusted-ui: { start: 5s, width: 1080, height: 2400, bpp: 32, buffers: 3 }
- *   - background: { movable: { rate: 64MiB, working_set: 1GiB }, unmovable: 64MiB, pins: { count: 8, in_cma: true } }
+ *   - background: { movable: { rate: 64MiB/s, working_set: 1GiB }, unmovable: 64MiB, pins: { count: 8, in_cma: true } }
  * ```
  */
 import { z } from "zod";
 import type { SourceMap } from "./errors.ts";
-import { durationSchema, sizeSchema } from "./schema-units.ts";
+import { durationSchema, rateSchema, sizeSchema } from "./schema-units.ts";
 import { PIXEL_FORMATS, type WorkloadEnv, type WorkloadSpec } from "../user/workloads/index.ts";
 import { decodeFrames, displayScanOut, FRAME_MARKER_BYTES } from "../secure/ta/decoder.ts";
 import { sleep } from "../sim/scheduler.ts";
@@ -103,7 +103,7 @@ const backgroundSchema = z.strictObject({
     .describe("how long it runs (default: until the other workloads and step lists are done)"),
   movable: z
     .strictObject({
-      rate: sizeSchema.optional().describe("bytes a second faulted in, oldest evicted (default 16MiB)"),
+      rate: rateSchema.optional().describe("bytes a second faulted in, oldest evicted (default 16MiB/s)"),
       working_set: sizeSchema.optional().describe("movable bytes resident (default 256MiB)"),
     })
     .optional(),

@@ -156,6 +156,16 @@ describe("scenario errors name file, line, column and what was expected", () => 
     expect(sc.steps.map((s) => s.line)).toEqual([3, 4, 5, 6, 7]);
   });
 
+  it("takes a background rate as the issue writes it (200MiB/s) or as a bare size", () => {
+    const rate = (r: string) => {
+      const sc = loadScenarioText(`workloads:\n  - background: { movable: { rate: ${r} } }\n`, "r.yaml");
+      return (sc.workloads[0].spec as { movable: { rate: number } }).movable.rate;
+    };
+    expect(rate("200MiB/s")).toBe(200 * 2 ** 20);
+    expect(rate("64MiB")).toBe(64 * 2 ** 20);
+    expect(() => rate("64MiB/min")).toThrow(/r.yaml:2:36: .*expected a rate such as 64MiB\/s/);
+  });
+
   it("applies platform overrides to the preset", () => {
     const sc = loadScenarioText(
       "platform: { preset: tzc400-board, ffa_version: '1.1', firewall_action: none, spec_fills_per_ms: 0, costs: { smc_round_trip_ns: 700 } }\n",
