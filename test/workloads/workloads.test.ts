@@ -243,9 +243,9 @@ describe("bad workload input is a positioned error", () => {
       'w.yaml:2:5: workloads[0].secure-audio: unknown key "secure-audio"; expected one of the keys secure-video, trusted-ui, secure-video-record, background',
     ],
     [
-      "a size that is not a size",
+      "a rate that is not a rate",
       "workloads:\n  - background: { movable: { rate: fast } }\n",
-      "w.yaml:2:36: workloads[0].background.movable.rate: expected a size",
+      "w.yaml:2:36: workloads[0].background.movable.rate: expected a rate such as 64MiB/s",
     ],
     [
       "two background loads",
