@@ -3,7 +3,9 @@
  * bench/results.json. Wall-clock time is read here only, never inside the simulation.
  * Each figure states its budget (issue text) in `budget` so a reader sees the margin.
  */
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { Machine } from "../src/hw/machine.ts";
 import { DirectMap } from "../src/hw/mmu.ts";
@@ -271,6 +273,22 @@ const benches: Record<string, () => void> = {
         value: Number(((r.explored / ms) * 1000).toFixed(2)),
         unit: "schedules/s",
         budget: ">= 5000",
+      });
+    }
+  },
+
+  startup() {
+    // The shipped command as a user starts it: compiled JavaScript from dist/ (npm ci builds it).
+    const bin = fileURLToPath(new URL("../bin/rstmem.js", import.meta.url));
+    for (const args of [["--version"], ["presets"]]) {
+      const ms = best(5, () => {
+        execFileSync(process.execPath, [bin, ...args], { stdio: "ignore" });
+      });
+      figure({
+        name: `start-up: rstmem ${args.join(" ")} (wall, best of 5)`,
+        value: Number(ms.toFixed(1)),
+        unit: "ms",
+        budget: "<= 250",
       });
     }
   },

@@ -1,7 +1,29 @@
 #!/usr/bin/env node
-// The rstmem command: runs the TypeScript sources through tsx's loader, so a checkout works right after `npm ci`.
-import { register } from "tsx/esm/api";
+// The rstmem command. It runs the compiled JavaScript in dist/ (built by `npm ci` through the `prepare`
+// script, or `npm run build`) — unless a source under src/ changed after that build, or RSTMEM_SOURCES=1:
+// then it runs the TypeScript sources through tsx, so an edited checkout never runs stale code.
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 
-register();
-const { main } = await import("../src/cli/main.ts");
+const root = new URL("../", import.meta.url);
+
+/** Whether dist/ holds a build newer than every source file (a few ms: one stat per file). */
+function compiledIsCurrent() {
+  const stamp = new URL("dist/BUILT", root);
+  if (process.env.RSTMEM_SOURCES === "1" || !existsSync(stamp)) return false;
+  const built = Number(readFileSync(stamp, "utf8"));
+  const src = new URL("src/", root);
+  for (const f of readdirSync(src, { recursive: true })) {
+    if (statSync(new URL(String(f), src)).mtimeMs > built) return false;
+  }
+  return true;
+}
+
+let main;
+if (compiledIsCurrent()) {
+  ({ main } = await import("../dist/cli/main.js"));
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  ({ main } = await import("../src/cli/main.ts"));
+}
 process.exitCode = await main(process.argv);

@@ -128,7 +128,9 @@ export function replayChooser(schedule: string): Chooser {
   };
 }
 
-export class ScheduleDivergence extends Error {}
+export class ScheduleDivergence extends Error {
+  override name = "ScheduleDivergence";
+}
 
 /** Encodes choices as comma-separated base-36 numbers, with runs written `v*n`: "0*12,1,0*3". */
 export function encodeSchedule(choices: readonly number[]): string {

@@ -231,11 +231,22 @@ describe("other commands", () => {
     expect(workloads).toEqual(["secure-video", "trusted-ui", "secure-video-record", "background"]);
   });
 
-  it("the rstmem bin works from a checkout (npx rstmem)", () => {
-    const out = execFileSync("node", [join(import.meta.dirname, "..", "..", "bin", "rstmem.js"), "presets"], {
-      encoding: "utf8",
-    });
-    expect(out).toContain("tzc400-board");
+  it("the rstmem bin works from a checkout (npx rstmem), compiled or from the sources", () => {
+    const bin = join(import.meta.dirname, "..", "..", "bin", "rstmem.js");
+    for (const RSTMEM_SOURCES of ["0", "1"]) {
+      const out = execFileSync("node", [bin, "presets"], {
+        encoding: "utf8",
+        env: { ...process.env, RSTMEM_SOURCES },
+      });
+      expect(out).toContain("tzc400-board");
+    }
+  });
+
+  it("--version prints the package's version; a subcommand's own --version is its option", async () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "package.json"), "utf8"));
+    const r = await rstmem("--version");
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toBe(pkg.version);
   });
 });
 

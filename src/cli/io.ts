@@ -1,0 +1,48 @@
+/**
+ * What every command shares: where output goes, the usage error (exit status 2), and the parsers of
+ * option values. Kept free of the simulator so `rstmem --version` loads nothing else.
+ */
+import { InvalidArgumentError } from "commander";
+import { parseDuration } from "../scenario/units.ts";
+
+/** An error that ends the command with exit status 2 and this message. */
+export class UsageError extends Error {}
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Whether stderr is a terminal (progress bars). */
+  errIsTty: boolean;
+}
+
+export const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  errIsTty: process.stderr.isTTY === true,
+};
+
+/** Sets the command's exit status. */
+export type SetCode = (code: number) => void;
+
+export function parseSeed(v: string): number {
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
+    throw new InvalidArgumentError("expected a non-negative integer");
+  }
+  return Number(v);
+}
+
+export function parsePositive(v: string): number {
+  const n = parseSeed(v);
+  if (n < 1) throw new InvalidArgumentError("expected a positive integer");
+  return n;
+}
+
+export function parseDurationArg(v: string): number {
+  const d = parseDuration(v);
+  if (!d.ok) throw new InvalidArgumentError(d.why);
+  return d.value;
+}
+
+/** A shell word: the schedule and paths in the printed commands. */
+export const shellQuote = (s: string): string =>
+  /^[A-Za-z0-9_./:,*=-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;

@@ -1,0 +1,38 @@
+/** Scenarios named on the command line: files or built-ins, with `--policy NAME` applied. */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { ScenarioError } from "../scenario/errors.ts";
+import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
+import { namedPolicy, POLICY_PRESET_NAMES, policyProblem } from "../scenario/policies.ts";
+import { BUILTIN_SCENARIOS } from "./builtins.ts";
+import { UsageError } from "./io.ts";
+
+/** A scenario named on the command line: a file, else a built-in's name. */
+export function scenarioArg(arg: string): { display: string; file: string } {
+  if (existsSync(arg)) return { display: arg, file: resolve(arg) };
+  const builtin = BUILTIN_SCENARIOS[arg];
+  if (builtin) return { display: arg, file: builtin };
+  throw new ScenarioError(
+    arg,
+    0,
+    0,
+    "",
+    `no such file or built-in scenario (built-ins: ${Object.keys(BUILTIN_SCENARIOS).join(", ")})`,
+  );
+}
+
+/** A named policy on this scenario's platform, or a usage error saying why it cannot run there. */
+export function withPolicy(sc: Scenario, policy: string, flag = "--policy"): Scenario {
+  if (!POLICY_PRESET_NAMES.includes(policy))
+    throw new UsageError(`unknown policy "${policy}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`);
+  const p = namedPolicy(policy, sc.platform);
+  const problem = policyProblem(p, sc.platform);
+  if (problem) throw new UsageError(`${flag} ${policy} on ${sc.platform.name}: ${problem.why}`);
+  return { ...sc, policy: p };
+}
+
+/** Loads a scenario, with `--policy NAME` in place of its own policy. */
+export function loadWithPolicy(display: string, file: string, policy: string | null): Scenario {
+  const sc = loadScenarioFile(file, display);
+  return policy === null ? sc : withPolicy(sc, policy);
+}
