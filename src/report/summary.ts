@@ -1,6 +1,7 @@
 /**
  * The run summary: text for the terminal, one line per run for batches, JSON for machines.
  */
+import type { FaultSpec } from "../sim/faults.ts";
 import { INVARIANTS } from "../check/invariants.ts";
 import type { RunResult } from "../scenario/runner.ts";
 import { formatDuration, formatSize } from "../scenario/units.ts";
@@ -64,6 +65,7 @@ export function summaryText(r: RunResult): string {
   const rejected = Object.entries(r.ffaRejections);
   if (rejected.length)
     out.push(`refused    ${rejected.map(([n, c]) => `${n.replace(/^FFA_/, "")} ×${c}`).join(", ")}`);
+  if (r.faults.length) out.push(`faults     ${r.faults.map(faultText).join(", ")}`);
   const errnos = Object.entries(r.errnos);
   if (errnos.length) out.push(`errnos     ${errnos.map(([n, c]) => `${n} ${c}`).join(", ")}`);
   out.push(`findings   ${findingsLine(r)}`);
@@ -89,4 +91,13 @@ export function summaryText(r: RunResult): string {
 /** JSON with sorted keys at the top level is stable across runs (same inputs, same bytes). */
 export function summaryJson(r: RunResult | readonly RunResult[]): string {
   return JSON.stringify(r, null, 2);
+}
+
+/** One fault that struck, as the scenario's `faults:` would say it: `ffa MEM_LEND NO_MEMORY #1`. */
+export function faultText(f: FaultSpec): string {
+  if ("ffa" in f) return `ffa ${f.ffa.call} ${f.ffa.error} #${f.ffa.nth}`;
+  if ("optee" in f) return `optee ${f.optee.cmd} ${f.optee.error} #${f.optee.nth}`;
+  if ("cma" in f) return `cma pinned ${f.cma.pinned} #${f.cma.nth}`;
+  if ("kill" in f) return `kill ${f.kill.proc} at ${f.kill.at}`;
+  return `rx_busy #${f.rx_busy.nth}`;
 }

@@ -21,6 +21,8 @@ import {
 } from "./schema.ts";
 import { stepDef } from "./steps/index.ts";
 import { resolveWorkloads } from "./workloads.ts";
+import { resolveFaults } from "./faults.ts";
+import type { FaultSpec } from "../sim/faults.ts";
 import type { WorkloadSpec } from "../user/workloads/index.ts";
 
 export interface ScenarioStep {
@@ -66,6 +68,8 @@ export interface Scenario {
   /** `schedule:`, a recorded schedule to replay, or null. */
   readonly schedule: string | null;
   readonly expectFindings: readonly FindingExpectation[];
+  /** `faults:`, with their defaults (scenario/faults.ts). */
+  readonly faults: readonly FaultSpec[];
   /** Positions, for errors found while running. */
   readonly source: SourceMap;
 }
@@ -160,6 +164,7 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     workloads,
     schedule: sc.schedule ?? null,
     expectFindings,
+    faults: resolveFaults(sc.faults, map),
     source: map,
   };
 }

@@ -5,6 +5,7 @@
  */
 import { ffaFuncName } from "../abi/ffa/index.ts";
 import { INVARIANT_IDS } from "../check/invariants.ts";
+import type { FaultChooser, FaultSpec } from "../sim/faults.ts";
 import type { Finding } from "../sim/findings.ts";
 import { replayChooser, type Chooser, type RunEnd, type Sleeps, type Task } from "../sim/scheduler.ts";
 import { Sim } from "../sim/sim.ts";
@@ -170,6 +171,8 @@ export interface RunResult {
   readonly errnos: Readonly<Record<string, number>>;
   readonly schedule: string;
   readonly taskSwitches: number;
+  /** Faults that struck, in order, as a `faults:` list: given back as the run's faults, they replay it. */
+  readonly faults: readonly FaultSpec[];
   /** Per `workloads:` entry: allocation latencies, failures by errno, frames shown (absent without workloads). */
   readonly workloads?: readonly WorkloadReport[];
 }
@@ -185,6 +188,12 @@ export interface RunOptions {
   readonly trace?: (e: TraceEvent) => void;
   /** Called every few thousand task switches with the virtual time and the steps done so far. */
   readonly onProgress?: (simTimeNs: number, stepsDone: number) => void;
+  /** Faults (sim/faults.ts): `list` replaces the scenario's `faults:`; `chooser` may strike at other points, `budget` times at most. */
+  readonly faults?: {
+    readonly list?: readonly FaultSpec[];
+    readonly chooser?: FaultChooser;
+    readonly budget?: number;
+  };
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
@@ -198,6 +207,17 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     tee: sc.platform.tee ?? true,
   });
   const machine = system.machine;
+  // Faults strike from here on, never during boot. A kill strikes at a process's scheduling points.
+  sim.faults.configure(
+    opts.faults?.list ?? sc.faults,
+    opts.faults?.chooser ?? null,
+    opts.faults?.budget ?? 0,
+  );
+  sim.faults.arm();
+  if (sim.faults.mayStrike("kill")) {
+    const users = userSpaceOf(system.kernel);
+    sim.sched.onSchedPoint = (t) => users.schedPoint(t);
+  }
   const shared = new Map<string, bigint>();
   const outcomes: StepOutcome[] = [];
   let failure: string | null = null;
@@ -370,6 +390,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     errnos: countErrnos(outcomes),
     schedule: sim.sched.schedule(),
     taskSwitches: sim.sched.switches,
+    faults: sim.faults.record(),
     ...(sc.workloads.length > 0 ? { workloads: workloads.reports() } : {}),
   };
 }

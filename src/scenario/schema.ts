@@ -7,6 +7,7 @@ import { z } from "zod";
 import { INVARIANT_IDS } from "../check/invariants.ts";
 import { COST_NAMES } from "../hw/costs.ts";
 import { PRESET_NAMES } from "./presets.ts";
+import { faultsSchema } from "./faults.ts";
 import { addressSchema, durationSchema, sizeSchema } from "./schema-units.ts";
 import { policySchema } from "./policies.ts";
 import { STEP_DEFS } from "./steps/index.ts";
@@ -180,6 +181,7 @@ export const scenarioSchema = z.strictObject({
     .string()
     .optional()
     .describe("a recorded schedule (as `rstmem run` prints it) to replay; --schedule overrides it"),
+  faults: faultsSchema,
   expect: expectSchema.optional(),
 });
 

@@ -50,6 +50,8 @@ export class Task {
   blockedOn: WaitList | null = null;
   /** Why the task was ended from outside (an oops, the run's `until`), or null. */
   killedBy: string | null = null;
+  /** fatal_signal_pending(): a SIGKILL is pending (sim/faults.ts `kill`); killable waits give up. */
+  fatalSignal = false;
 
   constructor(
     readonly id: number,
@@ -245,6 +247,8 @@ export class Scheduler {
   #stopReason: string | null = null;
   /** Called when an oops kills a task (the task is already dead). */
   onOops: ((t: Task, oops: Oops) => void) | null = null;
+  /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
+  onSchedPoint: ((t: Task) => void) | null = null;
 
   constructor(private chooser: Chooser = defaultChooser) {}
 
@@ -397,6 +401,7 @@ export class Scheduler {
       return;
     }
     const op = r.value;
+    this.onSchedPoint?.(t);
     switch (op.kind) {
       case "yield":
         this.#makeRunnable(t);

@@ -2,6 +2,7 @@
  * The engine context one run shares: virtual clock and scheduler, random streams, trace bus, findings.
  * Every layer receives it; nothing else is global.
  */
+import { FaultPlan } from "./faults.ts";
 import { Findings } from "./findings.ts";
 import { Oops } from "./oops.ts";
 import { Prng } from "./prng.ts";
@@ -13,6 +14,8 @@ export class Sim {
   readonly prng: Prng;
   readonly trace: TraceBus;
   readonly findings: Findings;
+  /** Which fault points strike in this run (sim/faults.ts); nothing strikes until the runner arms it. */
+  readonly faults: FaultPlan;
   /** The kernel's panic_on_oops: an oops stops the machine instead of killing one task. */
   panicOnOops = false;
   /** Why the kernel panicked, or null. */
@@ -28,6 +31,7 @@ export class Sim {
     const task = () => this.sched.current?.name ?? "-";
     this.trace = new TraceBus(now, task);
     this.findings = new Findings(now, task);
+    this.faults = new FaultPlan(now);
     this.sched.onOops = (t, oops) => {
       if (this.panicOnOops) {
         // panic("Fatal exception") from oops_end(): every CPU stops, nothing runs after it.

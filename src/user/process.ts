@@ -20,6 +20,8 @@ import { doExit, sysExit } from "./syscalls.ts";
 
 /** SIGSEGV: the status make_task_dead() passes to do_exit() after an oops. */
 export const SIGSEGV = 11;
+/** SIGKILL: the exit status of a process a `kill` fault ended (sim/faults.ts). */
+export const SIGKILL = 9;
 
 export interface SpawnOptions {
   /** Open fds 0, 1, 2 on /dev/null (default true). */
@@ -36,6 +38,10 @@ export class Process {
   exitCode: number | null = null;
   /** The simulator task of the process's last system call (its thread while in the kernel). */
   thread: Task | null = null;
+  /** Inside a system call now (between syscall entry and the return to user space). */
+  inSyscall = false;
+  /** SIGKILL is pending: the call in flight completes (or gives up at a killable wait), then do_exit(). */
+  sigkill = false;
 
   constructor(
     readonly kernel: Kernel,
@@ -78,6 +84,42 @@ export class UserSpace {
       p.exiting = true;
       this.kernel.sim.sched.spawn(`do_exit:${p.name}`, () => doExit(p, SIGSEGV));
     }
+  }
+
+  /**
+   * A scheduling point of task `t` (the scheduler's onSchedPoint, installed by the runner when `kill`
+   * faults can strike): when `t` is a process's thread inside a system call, that is the process's
+   * next kill point, and the fault plan may send it SIGKILL there.
+   */
+  schedPoint(t: Task): void {
+    for (const p of this.all) {
+      if (!p.inSyscall || p.thread !== t || p.sigkill || p.exiting || p.exited) continue;
+      if (this.kernel.sim.faults.at("kill", p.name, ["SIGKILL"]) !== null) this.kill(p);
+      return;
+    }
+  }
+
+  /**
+   * kill -9: complete_signal() sets SIGKILL pending on the thread and wakes it from a killable sleep
+   * (TASK_KILLABLE; none is on the paths modelled: protmem's mutexes and OP-TEE's waits are
+   * TASK_UNINTERRUPTIBLE, so a thread sleeping there sleeps on). Kernel code that checks
+   * fatal_signal_pending() gives up (alloc_contig_range() with −EINTR); the call then returns, and on
+   * the way to user space the signal is delivered: do_exit(SIGKILL), which closes every fd. A process
+   * in user space (no call in flight) exits at once.
+   */
+  kill(p: Process): void {
+    if (p.exiting || p.exited || p.sigkill) return;
+    p.sigkill = true;
+    const sim = this.kernel.sim;
+    // trace_signal_generate() (include/trace/events/signal.h): sig=9 errno=0 code=0 comm= pid= grp=1 res=0
+    if (sim.trace.listening)
+      sim.trace.emit("kernel", "signal_generate", { sig: SIGKILL, comm: p.name, pid: p.pid, grp: 1, res: 0 });
+    if (p.inSyscall && p.thread) {
+      p.thread.fatalSignal = true;
+      return;
+    }
+    p.exiting = true;
+    sim.sched.spawn(`do_exit:${p.name}`, () => doExit(p, SIGKILL));
   }
 
   /** fork()+exec() of a fresh process. Synchronous: creating a process takes no simulated work here. */

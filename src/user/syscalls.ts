@@ -14,7 +14,7 @@ import { deleteModule } from "../kernel/kernel.ts";
 import { reject, type Rejection } from "../kernel/fs/task.ts";
 import { userPtr } from "../kernel/fs/uaccess.ts";
 import { sleep, type Sleeps } from "../sim/scheduler.ts";
-import type { Process } from "./process.ts";
+import { SIGKILL, type Process } from "./process.ts";
 
 /**
  * Entry to and exit from the kernel for one system call (SVC, el0_svc, invoke_syscall, ERET), ns.
@@ -29,10 +29,25 @@ function* enter(p: Process, name: string, args: Record<string, unknown>): Sleeps
   // The simulator task that runs this call is the process's thread for as long as it is in the
   // kernel: an oops there kills the process (user/process.ts).
   p.thread = p.kernel.sim.sched.current;
+  p.inSyscall = true;
+  // One simulator task may play several processes in turn (a scenario's steps): its pending signal is
+  // the process's.
+  if (p.thread) p.thread.fatalSignal = p.sigkill;
   const trace = p.kernel.sim.trace;
   if (trace.listening) trace.emit("user", name, { pid: p.pid, comm: p.name, ...args });
   yield sleep(SYSCALL_NS);
   return true;
+}
+
+/**
+ * The return to user space (exit_to_user_mode()): a pending SIGKILL is delivered there —
+ * do_exit(SIGKILL) — and the call's result goes nowhere. Returns `rc`.
+ */
+function* leave(p: Process, rc: number): Sleeps<number> {
+  p.inSyscall = false;
+  if (p.sigkill && !p.exiting && !p.exited) yield* doExit(p, SIGKILL);
+  if (p.thread) p.thread.fatalSignal = false;
+  return rc;
 }
 
 /** Why the process's last call failed, if it did. */
@@ -43,14 +58,17 @@ export function lastRejection(p: Process): Rejection | null {
 /** open(path, flags): the new fd, or −errno (−ENOENT for a node no driver registered). */
 export function* sysOpen(p: Process, path: string, flags: number): Sleeps<number> {
   if (!(yield* enter(p, "open", { path, flags }))) return -ESRCH;
-  return yield* p.kernel.vfs.open(p.task, path, flags);
+  return yield* leave(p, yield* p.kernel.vfs.open(p.task, path, flags));
 }
 
 /** close(fd): 0, or −EBADF. */
 export function* sysClose(p: Process, fd: number): Sleeps<number> {
   if (!(yield* enter(p, "close", { fd }))) return -ESRCH;
   const rc = yield* closeFd(p.task.files, fd);
-  return rc === -EBADF ? reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (close)`) : rc;
+  return yield* leave(
+    p,
+    rc === -EBADF ? reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (close)`) : rc,
+  );
 }
 
 /** dup(fd): a second descriptor for the same file (close-on-exec clear), or −errno. */
@@ -58,14 +76,14 @@ export function* sysDup(p: Process, fd: number): Sleeps<number> {
   if (!(yield* enter(p, "dup", { fd }))) return -ESRCH;
   const files = p.task.files;
   const file = files.fget(fd);
-  if (!file) return reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (dup)`);
+  if (!file) return yield* leave(p, reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (dup)`));
   const nfd = files.getUnusedFdFlags(0);
   if (nfd < 0) {
     yield* fput(file);
-    return reject(p.task, -nfd, "fd-table-full", `RLIMIT_NOFILE is ${files.rlimitNofile}`);
+    return yield* leave(p, reject(p.task, -nfd, "fd-table-full", `RLIMIT_NOFILE is ${files.rlimitNofile}`));
   }
   files.fdInstall(nfd, file);
-  return nfd;
+  return yield* leave(p, nfd);
 }
 
 /**
@@ -74,7 +92,7 @@ export function* sysDup(p: Process, fd: number): Sleeps<number> {
  */
 export function* sysIoctl(p: Process, fd: number, request: number, arg: Uint8Array | null): Sleeps<number> {
   if (!(yield* enter(p, "ioctl", { fd, request }))) return -ESRCH;
-  return yield* ksysIoctl(p.task, fd, request >>> 0, userPtr(arg));
+  return yield* leave(p, yield* ksysIoctl(p.task, fd, request >>> 0, userPtr(arg)));
 }
 
 /** mmap(NULL, length, prot, flags, fd, offset): the address, or −errno. */
@@ -87,13 +105,13 @@ export function* sysMmap(
   offset = 0,
 ): Sleeps<number> {
   if (!(yield* enter(p, "mmap", { fd, length, prot, flags, offset }))) return -ESRCH;
-  return yield* ksysMmap(p.task, length, prot, flags, fd, offset);
+  return yield* leave(p, yield* ksysMmap(p.task, length, prot, flags, fd, offset));
 }
 
 /** munmap(addr, length): 0, or −errno. */
 export function* sysMunmap(p: Process, addr: number, length: number): Sleeps<number> {
   if (!(yield* enter(p, "munmap", { addr, length }))) return -ESRCH;
-  return yield* doMunmap(p.task, addr, length);
+  return yield* leave(p, yield* doMunmap(p.task, addr, length));
 }
 
 /** MODULE_NAME_LEN — include/linux/module.h (64 - sizeof(unsigned long)). */
@@ -108,15 +126,15 @@ const MODULE_NAME_LEN = 56;
 export function* sysDeleteModule(p: Process, name: string, flags: number): Sleeps<number> {
   if (!(yield* enter(p, "delete_module", { name, flags }))) return -ESRCH;
   const r = yield* deleteModule(p.kernel, name.slice(0, MODULE_NAME_LEN - 1), flags);
-  if (r.rc < 0) return reject(p.task, -r.rc, r.rule ?? "delete-module", r.why ?? "");
-  return 0;
+  if (r.rc < 0) return yield* leave(p, reject(p.task, -r.rc, r.rule ?? "delete-module", r.why ?? ""));
+  return yield* leave(p, 0);
 }
 
 /** exit(0): do_exit(). */
 export function* sysExit(p: Process): Sleeps<number> {
   if (!(yield* enter(p, "exit", {}))) return -ESRCH;
   yield* doExit(p, 0);
-  return 0;
+  return yield* leave(p, 0);
 }
 
 /**
@@ -126,9 +144,11 @@ export function* sysExit(p: Process): Sleeps<number> {
  */
 export function* doExit(p: Process, code: number): Sleeps {
   p.exiting = true;
+  p.inSyscall = true;
   p.thread = p.kernel.sim.sched.current;
   yield* exitMmap(p.task.mm);
   yield* exitFiles(p.task.files);
   p.exited = true;
   p.exitCode = code;
+  p.inSyscall = false;
 }

@@ -25,6 +25,7 @@ import type { World } from "../../hw/platform.ts";
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { SpmcEndpoint, type EndpointDesc } from "./endpoint.ts";
+import { injectedAnswer } from "./faults.ts";
 import { PartitionRegistry, echoHandler } from "./partitions.ts";
 import { CallCtx, ffaError, hex, isFfaError, w, type Rejection } from "./regs.ts";
 
@@ -126,7 +127,12 @@ export abstract class Spmc {
     let out: SmcRegs;
     // The first call other than FFA_VERSION locks the version (Hafnium ffa_version_negotiated).
     if (fid !== FFA_VERSION_32) ep.versionLocked = true;
-    if (fid === FFA_MSG_SEND_DIRECT_REQ_32 || fid === FFA_MSG_SEND_DIRECT_REQ_64) {
+    // A fault (firmware/spmc/faults.ts) answers before the call changes anything.
+    const fault = injectedAnswer(this.sim, ctx, fid);
+    if (fault !== null) {
+      out = fault;
+      yield sleep(ctx.costNs);
+    } else if (fid === FFA_MSG_SEND_DIRECT_REQ_32 || fid === FFA_MSG_SEND_DIRECT_REQ_64) {
       const target = this.directRequestTarget(ctx, ep, regs);
       if (typeof target !== "number") {
         out = target;

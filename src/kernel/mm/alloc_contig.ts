@@ -67,7 +67,8 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
         batch = 0;
         yield sleep(cost.ns);
         cost.ns = 0;
-        if (machine.hung !== null) rc = -EINTR;
+        // __alloc_contig_migrate_range(): `if (fatal_signal_pending(current)) { ret = -EINTR; break; }`
+        if (machine.hung !== null || mm.sim.sched.current?.fatalSignal) rc = -EINTR;
       }
     }
     i++;

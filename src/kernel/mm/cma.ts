@@ -9,7 +9,8 @@
  */
 import { EBUSY, ENOMEM } from "../../abi/uapi/errno.ts";
 import type { Mutex } from "../../sim/mutex.ts";
-import type { Sleeps } from "../../sim/scheduler.ts";
+import { CMA_KEY } from "../../sim/faults.ts";
+import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import { bitmapFindNextZeroAreaOff, writeRange } from "../lib/bitmap.ts";
 import { allocContigRange, freeContigRange, type ContigStats } from "./alloc_contig.ts";
 import { PS_CONTIG } from "./gfp.ts";
@@ -97,6 +98,12 @@ export function* cmaAlloc(mm: Mm, cma: Cma, count: number, align: number, noWarn
     const offset = cma.alignedOffset(mm, align);
     const maxno = cma.bitmapMaxno;
     const bits = cma.pagesToBits(count);
+    // Fault `cma` (sim/faults.ts): this cma_alloc() meets a page pinned by someone else (a GUP pin,
+    // a page under I/O) in its first N windows, or in every window ("all"): alloc_contig_range() fails
+    // there with −EBUSY, as when migrate_pages() cannot move a pinned page, and cma_alloc() goes on to
+    // the next window as mm/cma.c does.
+    const pinned = mm.sim.faults.at("cma", CMA_KEY, ["1", "all"]);
+    let windows = 0;
     for (let start = 0; ;) {
       if (count > cma.availableCount) break;
       const bitmapNo = bitmapFindNextZeroAreaOff(cma.bitmap, maxno, start, bits, mask, offset);
@@ -106,7 +113,8 @@ export function* cmaAlloc(mm: Mm, cma: Cma, count: number, align: number, noWarn
       const f = cma.base + (bitmapNo << cma.orderPerBit);
       yield* cma.allocMutex.lock();
       const stats: ContigStats = { migrated: 0, failed: 0, busyFrame: -1 };
-      ret = yield* allocContigRange(mm, f, f + count, stats);
+      const hitsPin = pinned !== null && (pinned === "all" || windows++ < Number(pinned));
+      ret = hitsPin ? yield* pinnedWindow(mm, f) : yield* allocContigRange(mm, f, f + count, stats);
       cma.migrated += stats.migrated;
       yield* cma.allocMutex.unlockPreempt();
       if (ret === 0) {
@@ -146,6 +154,19 @@ export function* cmaAlloc(mm: Mm, cma: Cma, count: number, align: number, noWarn
   }
   return frame;
 }
+
+/**
+ * alloc_contig_range() over a window whose first page someone holds pinned (fault `cma`): isolation and
+ * the migration attempt take their time, then −EBUSY ("has_unmovable_pages" / a failed migrate_pages()).
+ */
+function* pinnedWindow(mm: Mm, frame: number): Sleeps<number> {
+  trace(mm, "alloc_contig_pinned", () => ({ pfn: mm.machine.frames.basePfn + frame }));
+  yield sleep(PINNED_WINDOW_NS);
+  return -EBUSY;
+}
+
+/** Time alloc_contig_range() spends on a window before a pinned page fails it (an assumption: isolate + one migrate attempt). */
+const PINNED_WINDOW_NS = 20_000;
 
 /**
  * cma_release(cma, pages, count): false when the range is not this area's (as the kernel returns),

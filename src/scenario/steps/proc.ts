@@ -26,7 +26,7 @@ import { _IOC_SIZE, ioctlHex } from "../../abi/uapi/ioctl.ts";
 import { MAP_NAMES, MAP_SHARED, PROT_NAMES, PROT_READ, PROT_WRITE } from "../../abi/uapi/mman.ts";
 import type { Kernel } from "../../kernel/kernel.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import { userSpaceOf } from "../../user/process.ts";
+import { SIGKILL, userSpaceOf } from "../../user/process.ts";
 import {
   decodeStruct,
   encodeStruct,
@@ -103,7 +103,8 @@ const schema = z
         message: "expected a name such as heap or frame0 (without $: later steps read it as $NAME)",
       })
       .optional(),
-    // `killed`: the call oopses in the kernel and its task dies there (sim/oops.ts).
+    // `killed`: the call oopses in the kernel and its task dies there (sim/oops.ts), or a `kill` fault
+    // sent the process SIGKILL during the call.
     expect: z.enum(["ok", ...Object.keys(ERRNO), "killed"] as [string, ...string[]]).optional(),
   })
   .describe("A system call as a user process.");
@@ -410,10 +411,18 @@ export const procStep = defineStep({
       if (!(e instanceof StepValueError)) throw e;
       return { got: "error", expected, ok: false, detail: e.message };
     }
-    const got = r.rc < 0 ? errnoName(r.rc) : "ok";
     const p = userSpaceOf(k).all.findLast((x) => x.name === spec.proc);
+    // A `kill` fault: the call ended as the kernel ended it, then the process died on its way out.
+    const killed = p?.exitCode === SIGKILL;
+    const got = killed ? "killed" : r.rc < 0 ? errnoName(r.rc) : "ok";
     const why = r.rc < 0 && p ? lastRejection(p) : null;
-    let detail = r.rc < 0 ? (why ? `${why.detail} [${why.rule}]` : null) : r.shown;
+    let detail = killed
+      ? `SIGKILL; the call returned ${r.rc < 0 ? errnoName(r.rc) : r.rc}`
+      : r.rc < 0
+        ? why
+          ? `${why.detail} [${why.rule}]`
+          : null
+        : r.shown;
     let ok = expected === null || expected === got;
     if (spec.save !== undefined) {
       if (r.rc >= 0) ctx.vars.set(spec.save, r.value);

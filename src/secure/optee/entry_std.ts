@@ -25,6 +25,7 @@
  *   TEE_ERROR_NOT_IMPLEMENTED, which thread_std_smc_entry puts in w3 of the direct response.
  *   LEND/RECLAIM_PROTMEM are SMC-ABI only.
  */
+import { injectedResult } from "./faults.ts";
 import { FFA_MEM_RW } from "../../abi/ffa/index.ts";
 import {
   OPTEE_MSG_ATTR_META,
@@ -107,10 +108,16 @@ export function* teeEntryStdCall(os: OpteeSecure, arg: OpteeMsgArg): Sleeps<Entr
       return { arg: entryCloseSession(os, arg), res: TEE_SUCCESS };
     case OPTEE_MSG_CMD_INVOKE_COMMAND:
       return { arg: yield* entryInvokeCommand(os, arg), res: TEE_SUCCESS };
-    case OPTEE_MSG_CMD_GET_PROTMEM_CONFIG:
+    case OPTEE_MSG_CMD_GET_PROTMEM_CONFIG: {
+      const fault = injectedResult(os.sim, "GET_PROTMEM_CONFIG");
+      if (fault !== null) return { arg: { ...arg, ret: fault >>> 0 }, res: TEE_SUCCESS };
       return { arg: yield* getProtmemConfig(os, arg), res: TEE_SUCCESS };
-    case OPTEE_MSG_CMD_ASSIGN_PROTMEM:
+    }
+    case OPTEE_MSG_CMD_ASSIGN_PROTMEM: {
+      const fault = injectedResult(os.sim, "ASSIGN_PROTMEM");
+      if (fault !== null) return { arg: { ...arg, ret: fault >>> 0 }, res: TEE_SUCCESS };
       return { arg: yield* assignProtmem(os, arg), res: TEE_SUCCESS };
+    }
     default:
       os.trace("unknown-cmd", { cmd: arg.cmd });
       return { arg, res: TEE_ERROR_NOT_IMPLEMENTED };

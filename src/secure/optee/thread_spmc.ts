@@ -24,6 +24,7 @@
  *   (no RPC is modelled) and answers TEE_ERROR_BAD_PARAMETERS.
  * OP-TEE never answers FFA_YIELD or FFA_INTERRUPT here: its threads run a call to its end.
  */
+import { injectedResult } from "./faults.ts";
 import { FFA_BUSY, FFA_DENIED, FFA_INVALID_PARAMETERS } from "../../abi/ffa/index.ts";
 import {
   decodeMsgArg,
@@ -113,6 +114,13 @@ function* dispatch(os: OpteeSecure, req: SmcRegs): Sleeps<number[]> {
 
 /** handle_unregister_shm(): TEE_Result → the u32 FF-A code in w3. */
 function* unregister(os: OpteeSecure, cookie: bigint, protmem: boolean): Sleeps<number> {
+  // Fault `optee: {cmd: RELEASE_PROTMEM}` (faults.ts): a TA holds the buffer (mobj_ffa_get_by_cookie(),
+  // as an FMEM parameter of a session that never ends) when the release comes, so the release meets a
+  // real reference — BUSY — and the SPMC then refuses the reclaim for the same reason.
+  if (protmem && injectedResult(os.sim, "RELEASE_PROTMEM") !== null) {
+    const held = os.getProtmem(cookie);
+    if (held) os.faultHeld.push(held);
+  }
   const rc = yield* os.mobjs.unregisterByCookie(cookie, (m) => os.scrubBeforeGiveBack(m));
   os.trace(protmem ? "release-protmem" : "unregister-shm", { cookie: cookie.toString(16), rc });
   if (!protmem) os.counters.unregisters++;

@@ -1,0 +1,175 @@
+/**
+ * The run's fault plan (ARCHITECTURE.md §2, issue #11 "Fault injection"): which fault points strike.
+ *
+ * A fault point is a place where the real system can fail for reasons outside the model — an SPMC
+ * that answers an FF-A call with an error, OP-TEE failing a command, a pinned page in a CMA window, a
+ * SIGKILL, an RX buffer owned by the other world. Each layer asks the plan at its point:
+ *
+ *   const error = sim.faults.at("ffa", "MEM_LEND", ["NO_MEMORY", "DENIED", "ABORTED"]);
+ *
+ * and, when an answer comes back, fails there the way the real code fails. The plan counts every
+ * point by (kind, key): the n-th time a point is reached it strikes when the scenario's `faults:`
+ * lists it (`{ffa: {call: MEM_LEND, error: NO_MEMORY, nth: n}}`), or when the explorer's fault
+ * chooser says so (while the run's fault budget lasts). Every fault that struck is recorded in that
+ * same scenario syntax, so the record, given back as the plan, makes the run again exactly (with the
+ * same schedule): replay.json keeps it as `faults`.
+ *
+ * Deterministic: counts and choices depend only on the order points are reached, which the schedule
+ * fixes. Nothing is counted before arm() (boot) or when the plan can never strike (the fast path).
+ */
+import { assert } from "./assert.ts";
+
+export const FAULT_KINDS = ["ffa", "optee", "cma", "kill", "rx_busy"] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** One fault, as a scenario's `faults:` lists it and as a run records it (JSON-ready). */
+export type FaultSpec =
+  | { readonly ffa: { readonly call: string; readonly error: string; readonly nth: number } }
+  | { readonly optee: { readonly cmd: string; readonly error: string; readonly nth: number } }
+  | { readonly cma: { readonly pinned: number | "all"; readonly nth: number } }
+  | { readonly kill: { readonly proc: string; readonly at: number } }
+  | { readonly rx_busy: { readonly nth: number } };
+
+/** A point as the chooser sees it: its kind, its key (call, command, process…), and its count. */
+export interface FaultPoint {
+  readonly kind: FaultKind;
+  readonly key: string;
+  /** 1-based: the how-many-th time this (kind, key) is reached in the run. */
+  readonly nth: number;
+}
+
+/** Decides, at a point no scripted fault names, whether to strike: an index into `options`, or −1. */
+export interface FaultChooser {
+  pick(point: FaultPoint, options: readonly string[]): number;
+}
+
+/** The key rx_busy counts under: every call that needs the caller's RX buffer, together. */
+export const RX_KEY = "rx";
+/** The key every cma_alloc() counts under. */
+export const CMA_KEY = "cma_alloc";
+
+/** The (kind, key, nth) a spec names, and the value it strikes with. */
+export function faultSpecPoint(f: FaultSpec): { point: FaultPoint; value: string } {
+  if ("ffa" in f) return { point: { kind: "ffa", key: f.ffa.call, nth: f.ffa.nth }, value: f.ffa.error };
+  if ("optee" in f)
+    return { point: { kind: "optee", key: f.optee.cmd, nth: f.optee.nth }, value: f.optee.error };
+  if ("cma" in f)
+    return { point: { kind: "cma", key: CMA_KEY, nth: f.cma.nth }, value: String(f.cma.pinned) };
+  if ("kill" in f) return { point: { kind: "kill", key: f.kill.proc, nth: f.kill.at }, value: "SIGKILL" };
+  return { point: { kind: "rx_busy", key: RX_KEY, nth: f.rx_busy.nth }, value: "BUSY" };
+}
+
+/** The spec that says "strike `value` at `point`" (the inverse of faultSpecPoint()). */
+export function faultSpecOf(point: FaultPoint, value: string): FaultSpec {
+  switch (point.kind) {
+    case "ffa":
+      return { ffa: { call: point.key, error: value, nth: point.nth } };
+    case "optee":
+      return { optee: { cmd: point.key, error: value, nth: point.nth } };
+    case "cma":
+      return { cma: { pinned: value === "all" ? "all" : Number(value), nth: point.nth } };
+    case "kill":
+      return { kill: { proc: point.key, at: point.nth } };
+    case "rx_busy":
+      return { rx_busy: { nth: point.nth } };
+  }
+}
+
+/** A fault that struck, for the trace and the run's result. */
+export interface FaultStruck {
+  readonly spec: FaultSpec;
+  /** Virtual time it struck, ns. */
+  readonly t: number;
+}
+
+const slot = (kind: FaultKind, key: string, nth: number): string => `${kind}\u0000${key}\u0000${nth}`;
+
+export class FaultPlan {
+  readonly #scripted = new Map<string, string>();
+  readonly #scriptedKinds = new Set<FaultKind>();
+  readonly #counts = new Map<string, number>();
+  #chooser: FaultChooser | null = null;
+  #budget = 0;
+  #armed = false;
+  /** Faults that struck, in order. */
+  readonly struck: FaultStruck[] = [];
+
+  constructor(private readonly now: () => number = () => 0) {}
+
+  /**
+   * Sets what strikes: the listed faults, and at other points whatever `chooser` picks, at most
+   * `budget` times. Called before arm().
+   */
+  configure(scripted: readonly FaultSpec[], chooser: FaultChooser | null = null, budget = 0): void {
+    assert(!this.#armed, "fault plan configured after arm()");
+    assert(Number.isSafeInteger(budget) && budget >= 0, `fault budget ${budget}`);
+    this.#scripted.clear();
+    this.#scriptedKinds.clear();
+    for (const f of scripted) {
+      const { point, value } = faultSpecPoint(f);
+      this.#scripted.set(slot(point.kind, point.key, point.nth), value);
+      this.#scriptedKinds.add(point.kind);
+    }
+    this.#chooser = budget > 0 ? chooser : null;
+    this.#budget = budget;
+  }
+
+  /** From now on points count and strike (the runner arms the plan once the system has booted). */
+  arm(): void {
+    this.#armed = true;
+  }
+
+  /** Whether a point of this kind can ever strike in this run (lets a hook skip its bookkeeping). */
+  mayStrike(kind: FaultKind): boolean {
+    return this.#armed && (this.#scriptedKinds.has(kind) || (this.#chooser !== null && this.#budget > 0));
+  }
+
+  /** How many times (kind, key) has been reached so far. */
+  count(kind: FaultKind, key: string): number {
+    return this.#counts.get(`${kind}\u0000${key}`) ?? 0;
+  }
+
+  /**
+   * A fault point is reached: counts it, and returns the value to strike with (one of `options`, or
+   * what the scenario lists), or null to go on as normal.
+   */
+  at(kind: FaultKind, key: string, options: readonly string[]): string | null {
+    if (!this.mayStrike(kind)) return null;
+    const ck = `${kind}\u0000${key}`;
+    const nth = (this.#counts.get(ck) ?? 0) + 1;
+    this.#counts.set(ck, nth);
+    const point: FaultPoint = { kind, key, nth };
+    let value = this.#scripted.get(slot(kind, key, nth)) ?? null;
+    if (value === null && this.#chooser !== null && this.#budget > 0 && options.length > 0) {
+      const i = this.#chooser.pick(point, options);
+      assert(Number.isInteger(i) && i >= -1 && i < options.length, `fault chooser picked ${i}`);
+      if (i >= 0) {
+        value = options[i];
+        this.#budget--;
+      }
+    }
+    if (value !== null) this.struck.push({ spec: faultSpecOf(point, value), t: this.now() });
+    return value;
+  }
+
+  /** The faults that struck, as a `faults:` list (what replays them). */
+  record(): FaultSpec[] {
+    return this.struck.map((s) => s.spec);
+  }
+}
+
+/**
+ * The explorer's random fault chooser: at each point, strike with probability `rate` (kill points,
+ * reached at every scheduling point of a process in a system call, with `rate / 8`), picking the
+ * value uniformly. `next(n)` is a seeded stream's integer in [0, n).
+ */
+export function randomFaultChooser(next: (n: number) => number, rate = 1 / 8): FaultChooser {
+  const scale = 1 << 20;
+  return {
+    pick(point, options) {
+      const r = point.kind === "kill" ? rate / 8 : rate;
+      if (next(scale) >= r * scale) return -1;
+      return next(options.length);
+    },
+  };
+}
