@@ -1,0 +1,155 @@
+/**
+ * Fault injection end to end: each scenario under scenarios/faults/ gets the errno the real stack
+ * returns and ends clean (or with upstream's leak, as its `expect` says); a scenario's `faults:` is
+ * checked at load time with file:line:column; faults a chooser picked are recorded in the scenario
+ * syntax, and that record, given back as the run's faults, replays the run byte for byte.
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { summaryJson } from "../../src/report/summary.ts";
+import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
+import { runScenario, type RunResult } from "../../src/scenario/runner.ts";
+import { Prng } from "../../src/sim/prng.ts";
+import { randomFaultChooser } from "../../src/sim/faults.ts";
+
+const DIR = join(import.meta.dirname, "..", "..", "scenarios", "faults");
+const runs = new Map<string, RunResult>();
+/** Each scenario runs once per file (a run boots the platform). */
+const run = (name: string): RunResult => {
+  let r = runs.get(name);
+  if (!r) {
+    r = runScenario(loadScenarioFile(join(DIR, `${name}.yaml`), name));
+    runs.set(name, r);
+  }
+  return r;
+};
+const got = (r: RunResult): string[] => r.steps.map((s) => s.got);
+
+describe("scenarios/faults: user space gets the real errno, and the end is clean or upstream's leak", () => {
+  it.each(readdirSync(DIR).filter((f) => f.endsWith(".yaml")))("%s passes its own expectations", (file) => {
+    const r = run(file.replace(/\.yaml$/, ""));
+    expect(r.failure).toBeNull();
+    expect(r.faults.length).toBeGreaterThan(0);
+  });
+
+  it("FFA_MEM_LEND answering NO_MEMORY, DENIED, ABORTED gives ENOMEM, EACCES, ECANCELED and leaks nothing", () => {
+    const r = run("ffa-lend-errors");
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "ENOMEM", "EACCES", "ECANCELED", "ok", "ok"]);
+    expect(r.findings["quiesce-clean"]).toBe(0);
+    expect(r.ffaRejections["FFA_MEM_LEND_64: fault"]).toBe(3);
+  });
+
+  it("a refused FFA_MEM_RECLAIM: upstream frees the still-lent chunk, the kernel touches it, 320 MiB stay lent", () => {
+    const r = run("ffa-reclaim-denied-upstream");
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "ok", "ok", "EINVAL"]);
+    expect(r.findings["kernel-no-touch"]).toBe(1);
+    expect(r.findingDetails.some((f) => f.id === "quiesce-clean" && f.message.includes("81920 pages"))).toBe(
+      true,
+    );
+  });
+
+  it("a refused FFA_MEM_RECLAIM under safe: the chunk stays lent and unmapped, never touched", () => {
+    const r = run("ffa-reclaim-denied-safe");
+    expect(r.failure).toBeNull();
+    expect(r.findings["kernel-no-touch"]).toBe(0);
+    expect(r.protmem?.stuck).toBe(1);
+    expect(r.findings["quiesce-clean"]).toBeGreaterThan(0);
+  });
+
+  it("ASSIGN_PROTMEM failing in OP-TEE is EINVAL, the lend is undone", () => {
+    const r = run("optee-assign-fails");
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "EINVAL", "EINVAL", "EINVAL", "ok", "ok"]);
+    expect(r.findings["quiesce-clean"]).toBe(0);
+  });
+
+  it("RELEASE_PROTMEM BUSY (a TA holds the buffer) makes the SPMC refuse the reclaim, and upstream frees anyway", () => {
+    const r = run("optee-release-busy-upstream");
+    expect(r.failure).toBeNull();
+    expect(r.ffaRejections["FFA_MEM_RECLAIM_32: cookie-busy"]).toBe(1);
+    expect(r.findings["kernel-no-touch"]).toBe(1);
+  });
+
+  it("a pinned page in one CMA window is retried elsewhere; in every window the allocation is ENOMEM", () => {
+    const events: string[] = [];
+    const sc = loadScenarioFile(join(DIR, "cma-pinned.yaml"), "cma-pinned");
+    const r = runScenario(sc, { trace: (e) => events.push(e.name) });
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "ok", "ok", "ENOMEM", "ok", "ok"]);
+    expect(events.filter((n) => n === "cma_alloc_busy_retry").length).toBeGreaterThan(1);
+    expect(r.findings["quiesce-clean"]).toBe(0);
+  });
+
+  it("an RX buffer owned by the other world fails OP-TEE's retrieve: EINVAL, nothing leaks", () => {
+    const r = run("rx-busy-retrieve");
+    expect(r.failure).toBeNull();
+    expect(r.ffaRejections["FFA_MEM_RETRIEVE_REQ_32: rx-busy"]).toBe(1);
+    expect(got(r)).toEqual(["ok", "EINVAL", "ok", "ok"]);
+  });
+
+  it("SIGKILL inside the allocation: the call completes, exit closes every fd, the chunk is reclaimed", () => {
+    const r = run("kill-during-alloc");
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "killed"]);
+    expect(r.protmem?.lends).toBe(1);
+    expect(r.protmem?.reclaims).toBe(1);
+    expect(r.findings["quiesce-clean"]).toBe(0);
+  });
+
+  it("a BUSY direct request to OP-TEE is EBUSY at user space", () => {
+    const r = run("direct-req-busy");
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "EBUSY", "ok", "ok"]);
+  });
+});
+
+describe("faults: load-time errors name file, line, column", () => {
+  const load = (faults: string) => () =>
+    loadScenarioText(`name: x\nplatform: tzc400-board\nfaults:\n${faults}\n`, "f.yaml");
+
+  it("an error the real SPMC never gives for that call", () => {
+    expect(load("  - ffa: { call: MEM_LEND, error: RETRY }")).toThrow(
+      "f.yaml:4:35: faults[0].ffa.error: no real SPMC answers MEM_LEND with RETRY; expected one of NO_MEMORY, DENIED, ABORTED",
+    );
+  });
+
+  it("an OP-TEE result the command cannot fail with", () => {
+    expect(load("  - optee: { cmd: RELEASE_PROTMEM, error: TEE_ERROR_GENERIC }")).toThrow(
+      /f\.yaml:4:\d+: .*OP-TEE does not fail RELEASE_PROTMEM with TEE_ERROR_GENERIC; expected one of TEE_ERROR_BUSY/,
+    );
+  });
+
+  it("an unknown fault kind", () => {
+    expect(load("  - smc: { nth: 1 }")).toThrow(
+      /f\.yaml:4:5: .*unknown key "smc"; expected one of the keys ffa, optee, cma, kill, rx_busy/,
+    );
+  });
+
+  it("a kill without its scheduling point", () => {
+    expect(load("  - kill: { proc: player }")).toThrow(/f\.yaml:4:\d+: .*missing key "at"/);
+  });
+});
+
+describe("faults a chooser picks are recorded and replay exactly", () => {
+  it("the recorded faults and schedule, given back, make a byte-identical run", () => {
+    const sc = loadScenarioFile(join(DIR, "ffa-lend-errors.yaml"), "ffa-lend-errors");
+    const base = { ...sc, faults: [] };
+    const stream = new Prng(7).stream("faults");
+    const first = runScenario(base, {
+      faults: { chooser: randomFaultChooser((n) => stream.int(0, n - 1), 1 / 2), budget: 3 },
+    });
+    expect(first.faults.length).toBeGreaterThan(0);
+    const again = runScenario(base, { schedule: first.schedule, faults: { list: first.faults } });
+    expect(summaryJson(again)).toBe(summaryJson(first));
+  });
+
+  it("without a chooser or a list nothing strikes and nothing is recorded", () => {
+    const sc = loadScenarioFile(join(DIR, "ffa-lend-errors.yaml"), "ffa-lend-errors");
+    const r = runScenario({ ...sc, faults: [] });
+    expect(r.faults).toEqual([]);
+    expect(got(r)[1]).toBe("ok");
+  });
+});
