@@ -221,6 +221,7 @@ describe("other commands", () => {
       "tasks",
       "workloads",
       "schedule",
+      "faults",
       "expect",
     ]);
     // Steps nest (repeat), so the step is a named definition.
@@ -229,6 +230,9 @@ describe("other commands", () => {
     expect(kinds).toEqual(["sleep", "access", "ffa", "proc", "device", "repeat"]);
     const workloads = s.$defs.workload.anyOf.map((o: { required: string[] }) => o.required[0]);
     expect(workloads).toEqual(["secure-video", "trusted-ui", "secure-video-record", "background"]);
+    // The published schema lists the fault kinds, each with its realistic calls and commands.
+    const faults = s.$defs.fault.anyOf.map((o: { required: string[] }) => o.required[0]);
+    expect(faults).toEqual(["ffa", "optee", "cma", "kill", "rx_busy"]);
   });
 
   it("the rstmem bin works from a checkout (npx rstmem), compiled or from the sources", () => {
