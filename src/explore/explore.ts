@@ -7,8 +7,11 @@
 import { assert } from "../sim/assert.ts";
 import { Prng } from "../sim/prng.ts";
 import { randomChooser, type Chooser } from "../sim/scheduler.ts";
-import { runScenario, type RunResult } from "../scenario/runner.ts";
+import { bootScenario, runOnSystem, type RunResult } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/loader.ts";
+import type { System } from "../scenario/system.ts";
+import { Snapshot } from "../sim/snapshot.ts";
+import type { TraceEvent } from "../sim/trace.ts";
 import { pctBound, pctChooser } from "./pct.ts";
 
 export const STRATEGIES = ["random", "pct"] as const;
@@ -68,6 +71,32 @@ export function violation(sc: Scenario, r: RunResult): string | null {
     : `the scenario has no expect, and the run has findings: ${found.map(([id, n]) => `${id} ${n}`).join(", ")}`;
 }
 
+/**
+ * The scenario's platform booted once (after firmware boot and driver probe, before any scenario task
+ * exists) and kept as a snapshot: every run restores it and runs from there, which is exactly a run
+ * from a fresh boot (test/explore/snapshot.test.ts compares them byte for byte) at a fraction of the cost.
+ */
+export class BootedScenario {
+  readonly system: System;
+  readonly snapshot: Snapshot;
+
+  constructor(readonly scenario: Scenario) {
+    this.system = bootScenario(scenario, scenario.seed);
+    // The boot baseline quiesce-clean compares against is never written after boot: no copy needed.
+    this.snapshot = Snapshot.take(this.system, { skip: [this.system.boot] });
+  }
+
+  /** One run under `chooser`, from the booted state. */
+  run(chooser: Chooser): RunResult {
+    this.snapshot.restore();
+    return this.runOnSystem(chooser);
+  }
+
+  /** One run on the system as it stands (restored by the caller), with an optional trace listener. */
+  readonly runOnSystem = (chooser: Chooser, trace?: (e: TraceEvent) => void): RunResult =>
+    runOnSystem(this.scenario, this.system, { chooser, trace });
+}
+
 /** Top-level tasks the scenario runs: `steps` and each of `tasks:` (PCT's n). */
 function taskCount(sc: Scenario): number {
   return 1 + sc.tasks.filter((t) => t.steps.length > 0).length;
@@ -94,8 +123,9 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   let ended: ExploreResult["ended"] = "runs";
   let found: ExploreResult["violation"] = null;
 
+  const booted = new BootedScenario(sc);
   const run = (chooser: Chooser): RunResult => {
-    const r = runScenario(sc, { chooser });
+    const r = booted.run(chooser);
     explored++;
     seen.add(r.schedule);
     opts.onRun?.(explored, r);

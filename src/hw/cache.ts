@@ -7,9 +7,10 @@
  * back while its page is still the normal world's) when a new one would not fit. So a large memset
  * leaves only its last cache-full of pages dirty, as a real cache does.
  */
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 export const CACHE_LINE = 64;
 
-export class Caches {
+export class Caches implements Snapshottable {
   readonly dirty: Uint8Array;
   readonly extraMaps: Uint16Array;
   /** Lines cleaned and invalidated by maintenance so far. */
@@ -20,6 +21,15 @@ export class Caches {
   #head = 0;
   #size = 0;
   dirtyPages = 0;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#head = saved.head as number;
+      this.#size = saved.size as number;
+    }
+    return { ring: this.#ring, head: this.#head, size: this.#size };
+  }
 
   constructor(frames: number, capacityPages: number) {
     this.dirty = new Uint8Array(frames);

@@ -7,6 +7,7 @@
  * both aliases), which is why RME leaves no dirty or speculatively filled lines behind.
  */
 import type { World } from "./platform.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 /** GPI encodings — gpt_rme.h. */
 export const GPT_GPI_NO_ACCESS = 0x0;
@@ -19,12 +20,20 @@ export const GPT_GPI_ANY = 0xf;
 export const GPT_EINVAL = -22;
 export const GPT_EPERM = -1;
 
-export class GranuleProtectionTable {
+export class GranuleProtectionTable implements Snapshottable {
   readonly gpi: Uint8Array;
   readonly #basePfn: number;
   /** Granules whose GPI is not NS: zero means every NS access passes without a scan. */
   #nonNs = 0;
   transitions = 0;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#nonNs = saved.nonNs as number;
+    }
+    return { nonNs: this.#nonNs };
+  }
 
   constructor(basePfn: number, granules: number) {
     this.#basePfn = basePfn;

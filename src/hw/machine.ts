@@ -27,6 +27,7 @@ import {
   tzcAccessRdWr,
   type TzcRegionConfig,
 } from "./tzc400.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 export type AccessOp = "read" | "write" | "fill" | "writeback";
 
@@ -79,7 +80,7 @@ export interface LastFault {
   readonly why: string;
 }
 
-export class Machine {
+export class Machine implements Snapshottable {
   readonly frames: PageFrames;
   readonly bytes = new PageStore();
   readonly caches: Caches;
@@ -116,6 +117,11 @@ export class Machine {
   /** Per use case: bit mask of master indices allowed into its restricted memory. */
   readonly #useCaseMasters = new Map<number, number>();
   readonly #masterIndex = new Map<string, number>();
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { useCaseMasters: this.#useCaseMasters, masterIndex: this.#masterIndex };
+  }
 
   constructor(
     readonly sim: Sim,

@@ -23,6 +23,7 @@
  */
 import { assert } from "../sim/assert.ts";
 import { PAGE_SIZE, SZ_1G, SZ_2M } from "./platform.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 export const PT_NONE = 0;
 export const PT_VALID = 1;
@@ -82,7 +83,7 @@ export interface DirectMapCounters {
   tlbiPages: number;
 }
 
-export class DirectMap {
+export class DirectMap implements Snapshottable {
   readonly base: number;
   readonly pud: Uint8Array;
   readonly pmd: Uint8Array;
@@ -140,6 +141,36 @@ export class DirectMap {
   #liveAttr = 0;
   #liveAttrStart = 0;
   #liveAttrEnd = 0;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#stale = saved.stale as number[];
+      this.#opts = saved.opts as MapOptions;
+      this.#boot = saved.boot as boolean;
+      this.#mode = saved.mode as Mode;
+      this.#attrTarget = saved.attrTarget as number;
+      this.#liveSplit = saved.liveSplit as number;
+      this.#liveSplitStart = saved.liveSplitStart as number;
+      this.#liveSplitEnd = saved.liveSplitEnd as number;
+      this.#liveAttr = saved.liveAttr as number;
+      this.#liveAttrStart = saved.liveAttrStart as number;
+      this.#liveAttrEnd = saved.liveAttrEnd as number;
+    }
+    return {
+      stale: this.#stale,
+      opts: this.#opts,
+      boot: this.#boot,
+      mode: this.#mode,
+      attrTarget: this.#attrTarget,
+      liveSplit: this.#liveSplit,
+      liveSplitStart: this.#liveSplitStart,
+      liveSplitEnd: this.#liveSplitEnd,
+      liveAttr: this.#liveAttr,
+      liveAttrStart: this.#liveAttrStart,
+      liveAttrEnd: this.#liveAttrEnd,
+    };
+  }
 
   constructor(dramBase: number, dramSize: number) {
     this.base = Math.floor(dramBase / SZ_1G) * SZ_1G;

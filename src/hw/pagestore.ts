@@ -3,11 +3,17 @@
  * shared zero page. RX/TX buffers, descriptors and test data live here; bulk data is tracked by taint.
  */
 import { PAGE_SIZE } from "./platform.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
-export class PageStore {
+export class PageStore implements Snapshottable {
   readonly #pages = new Map<number, Uint8Array>();
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { pages: this.#pages };
+  }
 
   /** Pages that hold bytes of their own. */
   get materialized(): number {

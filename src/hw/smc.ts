@@ -9,6 +9,7 @@ import type { Sleeps } from "../sim/scheduler.ts";
 import { sleep } from "../sim/scheduler.ts";
 import type { Sim } from "../sim/sim.ts";
 import type { World } from "./platform.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 export type SmcRegs = BigUint64Array;
 
@@ -31,10 +32,15 @@ export function smcRegs(...values: (number | bigint)[]): SmcRegs {
   return r;
 }
 
-export class SmcConduit {
+export class SmcConduit implements Snapshottable {
   readonly #routes: Route[] = [];
   /** Calls per function ID (w0). */
   readonly calls = new Map<number, number>();
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { routes: this.#routes };
+  }
 
   constructor(
     private readonly sim: Sim,

@@ -20,6 +20,7 @@
  */
 import { assert } from "../sim/assert.ts";
 import { PAGE_SIZE } from "./platform.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 export interface HostStage2Counters {
   /** Hypercalls that changed the host stage-2 (one per range). */
@@ -34,7 +35,7 @@ export interface HostStage2Counters {
   tlbFlushes: number;
 }
 
-export class HostStage2 {
+export class HostStage2 implements Snapshottable {
   readonly counters: HostStage2Counters = {
     hypercalls: 0,
     rangesUnmapped: 0,
@@ -45,6 +46,14 @@ export class HostStage2 {
   };
   /** Ranges the host does not translate, sorted flat [start, end) pairs. */
   #holes: number[] = [];
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#holes = saved.holes as number[];
+    }
+    return { holes: this.#holes };
+  }
 
   /** Number of untranslated ranges: 0 means every host access translates (the O(1) fast path). */
   get holeCount(): number {

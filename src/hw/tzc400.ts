@@ -9,6 +9,7 @@
  * set OVERLAP, as a configuration bug (our choice, hardware.md §1.4). One filter unit is modelled.
  */
 import type { TzcAction, World } from "./platform.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 /** TZC_REGION_S_* — TFA tzc_common.h. */
 export const TZC_REGION_S_NONE = 0;
@@ -51,7 +52,7 @@ interface Region {
   access: number;
 }
 
-export class Tzc400 {
+export class Tzc400 implements Snapshottable {
   /** Regions 0..nRegions; region 0 is the background. */
   readonly regions: Region[];
   readonly action: TzcAction;
@@ -66,6 +67,14 @@ export class Tzc400 {
   /** Which region decided the last check (for traces). */
   lastRegion = 0;
   #enabled: Region[] = [];
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#enabled = saved.enabled as Region[];
+    }
+    return { enabled: this.#enabled };
+  }
 
   constructor(programmableRegions: number, action: TzcAction) {
     this.action = action;

@@ -12,6 +12,7 @@
  */
 import { sleep, type Sleeps, type Task } from "../sim/scheduler.ts";
 import type { Sim } from "../sim/sim.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 /** CONFIG_DEFAULT_HUNG_TASK_TIMEOUT */
 export const DEFAULT_HUNG_TASK_TIMEOUT_SECS = 120;
@@ -20,14 +21,19 @@ export const HUNG_TASK_WARNINGS = 10;
 
 const NS_PER_S = 1_000_000_000;
 
-export class HungTaskDetector {
+export class HungTaskDetector implements Snapshottable {
   readonly timeoutNs: number;
   /** Reports left (sysctl_hung_task_warnings). */
   warnings = HUNG_TASK_WARNINGS;
   /** Time of the last check. */
   lastCheckNs = 0;
   /** Per task: its switch count and the time khungtaskd last saw it change. */
-  readonly #seen = new WeakMap<Task, { runs: number; switchNs: number; reported: boolean }>();
+  readonly #seen = new Map<Task, { runs: number; switchNs: number; reported: boolean }>();
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { seen: this.#seen };
+  }
 
   constructor(
     private readonly sim: Sim,

@@ -28,6 +28,7 @@ import { Mm } from "./mm/mm.ts";
 import type { ArmFfaDriver } from "./firmware/arm_ffa/driver.ts";
 import type { Optee } from "./optee/optee.ts";
 import type { TeeSubsys } from "./tee/tee_core.ts";
+import { SideTable } from "../sim/side_table.ts";
 
 /** MODULE_REF_BASE — kernel/module/main.c: the reference a live module holds on itself. */
 export const MODULE_REF_BASE = 1;
@@ -231,7 +232,7 @@ export function* deleteModule(kernel: Kernel, name: string, flags: number): Slee
 
 // ---- Boot memory given back ----
 
-const bootReleased = new WeakMap<Mm, Map<number, number>>();
+const bootReleased = new SideTable<Mm, Map<number, number>>();
 
 /**
  * Pages the kernel held when boot ended (the state quiesce-clean compares with) and freed since — a

@@ -8,6 +8,7 @@ import { INVARIANT_IDS } from "../check/invariants.ts";
 import type { FaultChooser, FaultSpec } from "../sim/faults.ts";
 import type { Finding } from "../sim/findings.ts";
 import { replayChooser, type Chooser, type RunEnd, type Sleeps, type Task } from "../sim/scheduler.ts";
+import { assert } from "../sim/assert.ts";
 import { Sim } from "../sim/sim.ts";
 import type { TraceEvent } from "../sim/trace.ts";
 import type { Scenario, ScenarioStep } from "./loader.ts";
@@ -197,15 +198,33 @@ export interface RunOptions {
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
-  const seed = opts.seed ?? sc.seed;
-  const schedule = opts.schedule ?? sc.schedule ?? undefined;
-  const sim = new Sim(seed, opts.chooser ?? (schedule !== undefined ? replayChooser(schedule) : undefined));
-  if (opts.trace) sim.trace.subscribe(opts.trace);
-  const system = buildSystem(sim, sc.platform, {
+  return runOnSystem(sc, bootScenario(sc, opts.seed ?? sc.seed), opts);
+}
+
+/** Boots the scenario's platform under its policy with run seed `seed`: the state every run starts from. */
+export function bootScenario(sc: Scenario, seed: number): System {
+  return buildSystem(new Sim(seed), sc.platform, {
     policy: sc.policy,
     protmemSizes: sc.platform.protmemSizes,
     tee: sc.platform.tee ?? true,
   });
+}
+
+/**
+ * Runs the scenario on a system just booted by bootScenario() (or restored to that state from a
+ * snapshot: the explorer's runs). `opts.seed` must be the seed the system was booted with.
+ */
+export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {}): RunResult {
+  const sim = system.sim;
+  const seed = sim.prng.seed;
+  assert(
+    opts.seed === undefined || opts.seed === seed,
+    `run seed ${opts.seed} on a system booted with ${seed}`,
+  );
+  const schedule = opts.schedule ?? sc.schedule ?? undefined;
+  const chooser = opts.chooser ?? (schedule !== undefined ? replayChooser(schedule) : undefined);
+  if (chooser) sim.sched.setChooser(chooser);
+  if (opts.trace) sim.trace.subscribe(opts.trace);
   const machine = system.machine;
   // Faults strike from here on, never during boot. A kill strikes at a process's scheduling points.
   sim.faults.configure(

@@ -5,6 +5,7 @@
  * check/ layer names the ids and the reports print them. Details are kept for the first few of each id
  * so a long run stays small.
  */
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
 /** One finding as reported. */
 export interface Finding {
@@ -21,11 +22,15 @@ export interface Finding {
 /** How many details are kept per id; counts are always exact. */
 export const FINDING_DETAILS_KEPT = 20;
 
-export class Findings {
+export class Findings implements Snapshottable {
   readonly #counts = new Map<string, number>();
   readonly #details: Finding[] = [];
   readonly #listeners: ((f: Finding) => void)[] = [];
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { counts: this.#counts, details: this.#details, listeners: this.#listeners };
+  }
   constructor(
     private readonly now: () => number = () => 0,
     private readonly taskName: () => string = () => "-",

@@ -9,13 +9,18 @@
 import { assert } from "./assert.ts";
 import { preempt, WaitList, type Sleeps, type Task } from "./scheduler.ts";
 import type { Sim } from "./sim.ts";
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
-export class Mutex {
+export class Mutex implements Snapshottable {
   owner: Task | null = null;
   readonly #waiters: WaitList;
   /** Times a task found the mutex held and slept. */
   contended = 0;
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { waiters: this.#waiters };
+  }
   constructor(
     private readonly sim: Sim,
     readonly name: string,

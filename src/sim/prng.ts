@@ -8,6 +8,7 @@
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { uniformInt } from "pure-rand/distribution/uniformInt";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
 /** FNV-1a over a string, folded with a 32-bit seed: a stable, well-spread stream seed. */
 function streamSeed(seed: number, name: string): number {
@@ -24,9 +25,13 @@ function streamSeed(seed: number, name: string): number {
 }
 
 /** One consumer's stream of numbers. */
-export class RandomStream {
+export class RandomStream implements Snapshottable {
   readonly #gen: RandomGenerator;
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { gen: this.#gen };
+  }
   constructor(seed: number) {
     this.#gen = xoroshiro128plus(seed);
   }
@@ -60,10 +65,14 @@ export class RandomStream {
 }
 
 /** The run's random source: a seed and the streams handed out so far. */
-export class Prng {
+export class Prng implements Snapshottable {
   readonly seed: number;
   readonly #streams = new Map<string, RandomStream>();
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { streams: this.#streams };
+  }
   constructor(seed: number) {
     if (!Number.isSafeInteger(seed) || seed < 0)
       throw new Error(`seed must be a non-negative integer, got ${seed}`);

@@ -6,6 +6,7 @@
  * The warning is a `kernel-warn` finding, once per message site per boot (REFCOUNT_WARN is WARN_ONCE).
  */
 import type { Sim } from "./sim.ts";
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
 /** INT_MIN / 2, as in include/linux/refcount_types.h. */
 export const REFCOUNT_SATURATED = -0x40000000;
@@ -20,9 +21,16 @@ const REFCOUNT_MSG = {
   DEC_LEAK: "refcount_t: decrement hit 0; leaking memory.",
 } as const;
 
-export class Refcount {
+export class Refcount implements Snapshottable {
   #refs: number;
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#refs = saved.refs as number;
+    }
+    return { refs: this.#refs };
+  }
   constructor(
     private readonly sim: Sim,
     readonly name: string,

@@ -8,6 +8,7 @@
  */
 import { assert } from "./assert.ts";
 import { Oops } from "./oops.ts";
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
 /** What a task yields to the scheduler. */
 export type Op =
@@ -34,6 +35,8 @@ export function preempt(): Op {
 export type TaskState = "runnable" | "blocked" | "done";
 
 export class Task {
+  /** The generator the task runs; a restored snapshot starts it again from `body`. */
+  gen: Generator<Op, unknown, unknown>;
   state: TaskState = "runnable";
   /** Virtual time at which the task may run next. */
   readyAt = 0;
@@ -56,16 +59,21 @@ export class Task {
   constructor(
     readonly id: number,
     readonly name: string,
-    readonly gen: Generator<Op, unknown, unknown>,
-    /** A daemon (a device, the speculation engine) does not keep the run alive. */
+    readonly body: () => Generator<Op, unknown, unknown>,
+    /**
+     * A daemon (a device, the speculation engine, khungtaskd) does not keep the run alive, and runs at
+     * its own times: the scheduler never offers it to a chooser (so explored schedules, PCT's n and k,
+     * and DFS's branching count only the scenario's tasks).
+     */
     readonly daemon: boolean,
   ) {
+    this.gen = body();
     this.exited = new WaitList(`exit:${name}`);
   }
 }
 
 /** Tasks blocked on something, woken in FIFO order. The base of every sync primitive. */
-export class WaitList {
+export class WaitList implements Snapshottable {
   #tasks: Task[] = [];
   constructor(
     readonly name: string,
@@ -78,6 +86,11 @@ export class WaitList {
 
   get length(): number {
     return this.#tasks.length;
+  }
+
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) this.#tasks = saved.tasks as Task[];
+    return { tasks: this.#tasks };
   }
 
   add(t: Task): void {
@@ -229,7 +242,7 @@ class ReadyHeap {
   }
 }
 
-export class Scheduler {
+export class Scheduler implements Snapshottable {
   /** Virtual time in integer nanoseconds. */
   now = 0;
   current: Task | null = null;
@@ -245,6 +258,9 @@ export class Scheduler {
   /** Live non-daemon tasks that are blocked: when it equals #liveNonDaemon only daemons can run. */
   #blockedNonDaemon = 0;
   #stopReason: string | null = null;
+  /** Scratch lists of #pick (no allocation per choice). */
+  readonly #candidates: Task[] = [];
+  readonly #aside: Task[] = [];
   /** Called when an oops kills a task (the task is already dead). */
   onOops: ((t: Task, oops: Oops) => void) | null = null;
   /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
@@ -256,9 +272,37 @@ export class Scheduler {
     this.chooser = c;
   }
 
+  /**
+   * Snapshot support: the scheduler's private state. Tasks that exist at a snapshot must not have
+   * started (a generator cannot be copied); on restore each is started again from its body.
+   */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#nextId = saved.nextId as number;
+      this.#seq = saved.seq as number;
+      this.#liveNonDaemon = saved.liveNonDaemon as number;
+      this.#blockedNonDaemon = saved.blockedNonDaemon as number;
+      this.#stopReason = saved.stopReason as string | null;
+      for (const t of this.#tasks) t.gen = t.body();
+    } else {
+      for (const t of this.#tasks)
+        assert(t.runs === 0, `snapshot with task ${t.name} started: its generator cannot be copied`);
+    }
+    return {
+      heap: this.#heap.items,
+      choices: this.#choices,
+      tasks: this.#tasks,
+      nextId: this.#nextId,
+      seq: this.#seq,
+      liveNonDaemon: this.#liveNonDaemon,
+      blockedNonDaemon: this.#blockedNonDaemon,
+      stopReason: this.#stopReason,
+    };
+  }
+
   /** Starts a task; it first runs at the current virtual time. */
   spawn(name: string, body: () => Generator<Op, unknown, unknown>, opts: { daemon?: boolean } = {}): Task {
-    const t = new Task(this.#nextId++, name, body(), opts.daemon ?? false);
+    const t = new Task(this.#nextId++, name, body, opts.daemon ?? false);
     this.#tasks.push(t);
     if (!t.daemon) this.#liveNonDaemon++;
     this.#makeRunnable(t);
@@ -324,21 +368,27 @@ export class Scheduler {
   #pick(until: number): Task {
     const heap = this.#heap;
     const first = heap.pop()!;
-    if (this.chooser === defaultChooser) {
-      while (heap.size > 0 && heap.peek()!.state === "done") heap.pop(); // killed while runnable
-      const next = heap.peek();
-      if (next && next.readyAt === first.readyAt) this.#choices.push(0);
-      return first;
-    }
+    // A daemon runs at its own time: it is never a choice, and never offered to a chooser.
+    if (first.daemon) return first;
+    const byDefault = this.chooser === defaultChooser;
     // The window never reaches past the run's limit.
-    const limit = Math.min(first.readyAt + this.chooser.windowNs, until);
-    const candidates = [first];
+    const limit = byDefault ? first.readyAt : Math.min(first.readyAt + this.chooser.windowNs, until);
+    while (heap.size > 0 && heap.peek()!.state === "done") heap.pop(); // killed while runnable
+    const next = heap.peek();
+    if (!next || next.readyAt > limit) return first;
+    const candidates = this.#candidates;
+    const aside = this.#aside;
+    candidates.length = 0;
+    aside.length = 0;
+    candidates.push(first);
     while (heap.size > 0 && heap.peek()!.readyAt <= limit) {
       const c = heap.pop()!;
-      if (c.state !== "done") candidates.push(c);
+      if (c.state === "done") continue;
+      (c.daemon ? aside : candidates).push(c);
     }
+    for (const d of aside) heap.push(d);
     if (candidates.length === 1) return first;
-    const i = this.chooser.choose(candidates, this.now);
+    const i = byDefault ? 0 : this.chooser.choose(candidates, this.now);
     assert(Number.isInteger(i) && i >= 0 && i < candidates.length, `chooser ${this.chooser.name} chose ${i}`);
     this.#choices.push(i);
     for (let k = 0; k < candidates.length; k++) if (k !== i) heap.push(candidates[k]);

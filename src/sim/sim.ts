@@ -8,8 +8,9 @@ import { Oops } from "./oops.ts";
 import { Prng } from "./prng.ts";
 import { Scheduler, type Chooser, type Task } from "./scheduler.ts";
 import { TraceBus } from "./trace.ts";
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
-export class Sim {
+export class Sim implements Snapshottable {
   readonly sched: Scheduler;
   readonly prng: Prng;
   readonly trace: TraceBus;
@@ -24,6 +25,10 @@ export class Sim {
   readonly #warnedOnce = new Set<string>();
   readonly #oopsListeners: ((t: Task, oops: Oops) => void)[] = [];
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { warnedOnce: this.#warnedOnce, oopsListeners: this.#oopsListeners };
+  }
   constructor(seed: number, chooser?: Chooser) {
     this.sched = new Scheduler(chooser);
     this.prng = new Prng(seed);

@@ -4,6 +4,7 @@
  * Free when nobody listens: emitters test `trace.listening` before building an event's args, so a run
  * without subscribers allocates nothing for tracing.
  */
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
 /** The layer an event comes from (ARCHITECTURE.md §1). */
 export type Layer = "sim" | "hw" | "firmware" | "secure" | "kernel" | "user" | "scenario" | "check";
@@ -19,11 +20,18 @@ export interface TraceEvent {
 
 export type TraceListener = (e: TraceEvent) => void;
 
-export class TraceBus {
+export class TraceBus implements Snapshottable {
   #listeners: TraceListener[] = [];
   /** True while anyone subscribes; test it before building args. */
   listening = false;
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#listeners = saved.listeners as TraceListener[];
+    }
+    return { listeners: this.#listeners };
+  }
   constructor(
     private readonly now: () => number,
     private readonly taskName: () => string,

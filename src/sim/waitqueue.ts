@@ -3,11 +3,16 @@
  */
 import { WaitList, type Sleeps } from "./scheduler.ts";
 import type { Sim } from "./sim.ts";
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
 /** A wait queue: tasks sleep until a condition holds; wake_up() makes them re-check. */
-export class WaitQueue {
+export class WaitQueue implements Snapshottable {
   readonly #list: WaitList;
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { list: this.#list };
+  }
   constructor(
     private readonly sim: Sim,
     readonly name: string,
@@ -37,10 +42,14 @@ export class WaitQueue {
 }
 
 /** struct completion: `done` counts completions not yet consumed. */
-export class Completion {
+export class Completion implements Snapshottable {
   done = 0;
   readonly #list: WaitList;
 
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { list: this.#list };
+  }
   constructor(
     private readonly sim: Sim,
     readonly name: string,

@@ -17,6 +17,8 @@ import { assert } from "../sim/assert.ts";
 import type { Oops } from "../sim/oops.ts";
 import type { Sleeps, Task } from "../sim/scheduler.ts";
 import { doExit, sysExit } from "./syscalls.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
+import { SideTable } from "../sim/side_table.ts";
 
 /** SIGSEGV: the status make_task_dead() passes to do_exit() after an oops. */
 export const SIGSEGV = 11;
@@ -54,11 +56,19 @@ export class Process {
   }
 }
 
-export class UserSpace {
+export class UserSpace implements Snapshottable {
   readonly #byName = new Map<string, Process>();
   /** Every process ever created, in creation order. */
   readonly all: Process[] = [];
   #nextPid = 100;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#nextPid = saved.nextPid as number;
+    }
+    return { byName: this.#byName, nextPid: this.#nextPid };
+  }
 
   constructor(readonly kernel: Kernel) {
     kernel.sim.onOops((t, oops) => this.#oopsed(t, oops));
@@ -164,7 +174,7 @@ export class UserSpace {
   }
 }
 
-const SPACES = new WeakMap<Kernel, UserSpace>();
+const SPACES = new SideTable<Kernel, UserSpace>();
 
 /** The processes of a booted kernel (one UserSpace per kernel). */
 export function userSpaceOf(kernel: Kernel): UserSpace {

@@ -25,6 +25,7 @@ import {
   TEE_SUCCESS,
   type PlatProtmem,
 } from "../../secure/optee/plat_protmem.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 const U32_MAX = 0xffff_ffff;
 
@@ -54,9 +55,14 @@ export interface MobjFfa {
   list: "building" | "inactive" | "active";
 }
 
-export class MobjFfaTable {
+export class MobjFfaTable implements Snapshottable {
   readonly #cookieBits: boolean[];
   readonly #objects = new Map<bigint, MobjFfa>();
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { cookieBits: this.#cookieBits, objects: this.#objects };
+  }
 
   constructor(
     private readonly machine: Machine,

@@ -14,6 +14,7 @@ import {
 import type { Sleeps } from "../../sim/scheduler.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import { w } from "./regs.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** A partition's direct-request handler: request registers in, response registers out. */
 export type PartitionHandler = (request: SmcRegs) => Sleeps<SmcRegs>;
@@ -40,8 +41,13 @@ export function* echoHandler(request: SmcRegs): Sleeps<SmcRegs> {
 }
 
 /** Endpoint ID → handler. */
-export class PartitionRegistry {
+export class PartitionRegistry implements Snapshottable {
   readonly #handlers = new Map<number, PartitionHandler>();
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { handlers: this.#handlers };
+  }
 
   register(id: number, handler: PartitionHandler): void {
     this.#handlers.set(id, handler);

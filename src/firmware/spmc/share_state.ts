@@ -9,6 +9,7 @@
  */
 import { ffaMemoryHandleAllocator, ffaMemoryHandleIndex, ffaMemoryHandleMake } from "../../abi/ffa/index.ts";
 import type { FfaVersion } from "../../abi/ffa/index.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 export type ShareFunc = "share" | "lend" | "donate";
 
@@ -68,8 +69,13 @@ export interface ShareState {
   hypervisorResponse: Uint8Array[] | null;
 }
 
-export class ShareStateTable {
+export class ShareStateTable implements Snapshottable {
   readonly #slots: (ShareState | null)[];
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { slots: this.#slots };
+  }
 
   constructor(readonly maxShares: number) {
     this.#slots = new Array<ShareState | null>(maxShares).fill(null);

@@ -43,6 +43,7 @@ import type { FilesStruct } from "../fs/fdtable.ts";
 import type { Vma } from "../fs/mmap.ts";
 import { reject, type TaskStruct } from "../fs/task.ts";
 import { copyFromUser, type UserPtr } from "../fs/uaccess.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** enum dma_data_direction — include/linux/dma-direction.h. */
 export const DMA_BIDIRECTIONAL = 0;
@@ -82,11 +83,19 @@ export interface DmaBufExportInfo {
 }
 
 /** db_list and the counters a report or a leak check reads. */
-export class DmaBufList {
+export class DmaBufList implements Snapshottable {
   readonly live = new Set<DmaBuf>();
   exported = 0;
   released = 0;
   #nextIno = 0;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#nextIno = saved.nextIno as number;
+    }
+    return { nextIno: this.#nextIno };
+  }
 
   constructor(
     readonly sim: Sim,

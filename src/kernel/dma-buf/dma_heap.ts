@@ -25,6 +25,7 @@ import { reject, type TaskStruct } from "../fs/task.ts";
 import { copyFromUser, copyToUser, type UserPtr } from "../fs/uaccess.ts";
 import type { Vfs } from "../fs/vfs.ts";
 import { dmaBufFd, dmaBufPut, type DmaBuf } from "./dma_buf.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** NUM_HEAP_MINORS: the most heaps a system can have. */
 export const NUM_HEAP_MINORS = 128;
@@ -77,9 +78,14 @@ export function dmaHeapGetName(heap: DmaHeap): string {
 }
 
 /** heap_list and the dma_heap_minors xarray. */
-export class DmaHeaps {
+export class DmaHeaps implements Snapshottable {
   readonly list: DmaHeap[] = [];
   readonly #minors: (DmaHeap | null)[] = new Array<DmaHeap | null>(NUM_HEAP_MINORS).fill(null);
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { minors: this.#minors };
+  }
 
   constructor(
     readonly sim: Sim,

@@ -11,6 +11,7 @@ import { O_CLOEXEC } from "../../abi/uapi/fcntl.ts";
 import { assert } from "../../sim/assert.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import { fput, getFile, type File } from "./file.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** INR_OPEN_CUR — include/uapi/linux/fs.h: the default soft RLIMIT_NOFILE. */
 export const INR_OPEN_CUR = 1024;
@@ -19,7 +20,7 @@ export const INR_OPEN_CUR = 1024;
 const RESERVED = 1;
 const INSTALLED = 2;
 
-export class FilesStruct {
+export class FilesStruct implements Snapshottable {
   /** RLIMIT_NOFILE (soft). */
   readonly rlimitNofile: number;
   readonly #fd: (File | null)[];
@@ -29,6 +30,21 @@ export class FilesStruct {
   /** files->next_fd: no free descriptor below it. */
   #nextFd = 0;
   #count = 0;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#nextFd = saved.nextFd as number;
+      this.#count = saved.count as number;
+    }
+    return {
+      fd: this.#fd,
+      open: this.#open,
+      closeOnExec: this.#closeOnExec,
+      nextFd: this.#nextFd,
+      count: this.#count,
+    };
+  }
 
   constructor(rlimitNofile = INR_OPEN_CUR) {
     assert(Number.isInteger(rlimitNofile) && rlimitNofile > 0, `RLIMIT_NOFILE ${rlimitNofile}`);

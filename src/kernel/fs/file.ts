@@ -17,6 +17,7 @@ import type { Sim } from "../../sim/sim.ts";
 import type { Vma } from "./mmap.ts";
 import type { TaskStruct } from "./task.ts";
 import type { UserPtr } from "./uaccess.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** fmode_t bits — include/linux/fs.h. */
 export const FMODE_READ = 0x1;
@@ -55,11 +56,19 @@ export interface Inode {
 }
 
 /** Counts of files, as fs/file_table.c's files_stat (nr_files), for leak checks. */
-export class FileTable {
+export class FileTable implements Snapshottable {
   nrFiles = 0;
   /** Files ever allocated. */
   allocated = 0;
   #nextIno = 1;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#nextIno = saved.nextIno as number;
+    }
+    return { nextIno: this.#nextIno };
+  }
 
   constructor(readonly sim: Sim) {}
 

@@ -13,13 +13,19 @@ import type { Sim } from "../../sim/sim.ts";
 import { File, FileTable, type FileOperations, type Inode } from "./file.ts";
 import type { FilesStruct } from "./fdtable.ts";
 import { reject, type TaskStruct } from "./task.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** null_fops — drivers/char/mem.c: no ioctl (−ENOTTY), no mmap (−ENODEV). */
 export const NULL_FOPS: FileOperations = { name: "null" };
 
-export class Vfs {
+export class Vfs implements Snapshottable {
   readonly files: FileTable;
   readonly #nodes = new Map<string, Inode>();
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { nodes: this.#nodes };
+  }
 
   constructor(readonly sim: Sim) {
     this.files = new FileTable(sim);

@@ -13,13 +13,14 @@ import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { Mutex } from "../../sim/mutex.ts";
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { SideTable } from "../../sim/side_table.ts";
 
 /** SECTION_SIZE_BITS on arm64 with 4 KiB pages: memory is added and removed by 128 MiB section. */
 export const SECTION_SIZE = 128 * 1024 * 1024;
 /** Writing one leaf entry (assumption: a store and its share of the walk). */
 export const PTE_UPDATE_NS = 5;
 
-const splitLocks = new WeakMap<Machine, Mutex>();
+const splitLocks = new SideTable<Machine, Mutex>();
 
 /** pgtable_split_lock — arch/arm64/mm/mmu.c `static DEFINE_MUTEX(pgtable_split_lock)`: one per machine. */
 export function pgtableSplitLock(machine: Machine): Mutex {

@@ -17,6 +17,7 @@ import {
   type Gfp,
 } from "./gfp.ts";
 import { FreeArea, NOT_FREE, PAGEBLOCK_ORDER } from "./free_area.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 export { PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, type BuddyStats, type Zone } from "./free_area.ts";
 
@@ -27,12 +28,17 @@ const ON_PCP = -2;
 export const PCP_BATCH = 63;
 export const PCP_HIGH = 6 * PCP_BATCH;
 
-export class BuddyAllocator extends FreeArea {
+export class BuddyAllocator extends FreeArea implements Snapshottable {
   /** Where the allocator's WARN_ON_ONCE()s go (the kernel's sim.warnOnce; none in bare mm tests). */
   warnOnce: ((site: string, message: string) => void) | null = null;
   /** The per-cpu lists (order 0) per pcp migratetype, as stacks. */
   readonly #pcp: Int32Array[];
   readonly #pcpLen = new Int32Array(3);
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { pcp: this.#pcp, pcpLen: this.#pcpLen };
+  }
 
   constructor(frames: PageFrames, maxOrder: number) {
     super(frames, maxOrder);

@@ -27,6 +27,8 @@
  */
 import { assert } from "../../sim/assert.ts";
 import type { Mm } from "./mm.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
+import { SideTable } from "../../sim/side_table.ts";
 
 /** kmalloc_info[] sizes up to KMALLOC_MAX_CACHE_SIZE (2 × PAGE_SIZE). */
 const KMALLOC_SIZES = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192] as const;
@@ -51,13 +53,18 @@ export interface KmallocObject {
 }
 
 /** The kmalloc caches' objects of one kernel. */
-export class Slab {
+export class Slab implements Snapshottable {
   readonly live = new Map<bigint, KmallocObject>();
   /** Objects handed out per cache (address arithmetic only). */
   readonly #perCache = new Map<number, number>();
   /** kmalloc() calls and kfree() calls, for reports. */
   allocs = 0;
   frees = 0;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { perCache: this.#perCache };
+  }
 
   /** kmalloc(size, GFP_KERNEL) from `site`; the model never fails it. 0n (ZERO_SIZE_PTR aside) for size 0. */
   kmalloc(size: number, site: string): bigint {
@@ -103,7 +110,7 @@ export class Slab {
   }
 }
 
-const slabs = new WeakMap<Mm, Slab>();
+const slabs = new SideTable<Mm, Slab>();
 
 /** The kernel's kmalloc caches (one ledger per Mm). */
 export function slabOf(mm: Mm): Slab {

@@ -65,6 +65,11 @@ import type { Optee } from "./optee.ts";
 const OPTEE_MSG_NONCONTIG_PAGE_SIZE = 4096;
 const PAGELIST_ENTRIES_PER_PAGE = OPTEE_MSG_NONCONTIG_PAGE_SIZE / 8 - 1;
 
+/**
+ * Pointer values handed out, to their shm. Serials count per device, so two systems in one process
+ * hand out the same values: each shmPtr() call (re)binds its value, and a run gets back the shm it
+ * handed out last under that value (runs in one process are sequential).
+ */
 const byPtr = new Map<bigint, WeakRef<TeeShm>>();
 
 /** `(unsigned long)shm` (see the header). */

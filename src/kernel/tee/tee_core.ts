@@ -32,6 +32,7 @@ import { copyFromUser, copyToUser, type UserPtr } from "../fs/uaccess.ts";
 import { modulePut, tryModuleGet, type Kernel, type KModule } from "../kernel.ts";
 import { teeShmGetFd, teeShmPut, teeShmRegisterFd, type TeeShm, type TeeShmPool } from "./tee_shm.ts";
 import { teeDevicePutAllDmaHeaps, type TeeDmaHeap } from "./tee_heap.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** TEE_DESC_PRIVILEGED: the supplicant's device (/dev/teeprivN). */
 export const TEE_DESC_PRIVILEGED = 0x1;
@@ -131,11 +132,13 @@ export function teeSubsysOf(kernel: Kernel): TeeSubsys {
 }
 
 /** struct tee_device */
-export class TeeDevice {
+export class TeeDevice implements Snapshottable {
   readonly mutex: Mutex;
   /** IDR of registered shms: ids from 1. */
   readonly idr = new Map<number, TeeShm>();
   #nextId = 1;
+  /** The last TeeShm serial handed out (per device, so every boot numbers its shms alike). */
+  shmSerial = 0;
   /** num_users: 1 from tee_device_alloc(), plus opens, contexts, shms and heaps that hold the device. */
   numUsers = 1;
   /** c_no_users: completed when the last user goes (after tee_device_unregister()'s own put). */
@@ -153,6 +156,14 @@ export class TeeDevice {
   /** Every live shm, for leak checks. */
   readonly shmsLive = new Set<TeeShm>();
   path = "";
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#nextId = saved.nextId as number;
+    }
+    return { nextId: this.#nextId };
+  }
 
   constructor(
     readonly kernel: Kernel,

@@ -45,11 +45,10 @@ export const TEE_SHM_PRIV = 1 << 3;
 export const TEE_SHM_DMA_BUF = 1 << 4;
 export const TEE_SHM_DMA_MEM = 1 << 5;
 
-let nextShmSerial = 0;
-
 /** struct tee_shm, with the tails of struct tee_shm_dma_mem and struct tee_shm_dmabuf_ref. */
 export class TeeShm {
-  readonly serial = ++nextShmSerial;
+  /** Numbers the device's shms in allocation order (names, and smc_shm.ts's pointer values). */
+  readonly serial: number;
   readonly refcount: Refcount;
   id = -1;
   flags: number;
@@ -75,6 +74,7 @@ export class TeeShm {
     flags: number,
   ) {
     this.flags = flags;
+    this.serial = ++ctx.teedev.shmSerial;
     this.refcount = new Refcount(ctx.teedev.sim, `tee_shm#${this.serial}`, 1);
   }
 }

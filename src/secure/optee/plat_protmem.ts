@@ -17,6 +17,7 @@ import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { TZC_REGION_S_RDWR, tzcAccessRdWr } from "../../hw/tzc400.ts";
 import type { Sim } from "../../sim/sim.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** enum mobj_use_case — core/include/mm/mobj.h. */
 export const MOBJ_USE_CASE_NS_SHM = 0;
@@ -63,11 +64,19 @@ export function platProtmemFor(sim: Sim, machine: Machine): PlatProtmem {
 }
 
 /** The weak default of core/mm/mobj.c: protects nothing, warns once. */
-export class DefaultProtmem implements PlatProtmem {
+export class DefaultProtmem implements Snapshottable, PlatProtmem {
   #warned = false;
   beforeRestore: BeforeRestore | null = null;
   /** Warnings printed (the default prints once). */
   warnings = 0;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#warned = saved.warned as boolean;
+    }
+    return { warned: this.#warned };
+  }
 
   constructor(private readonly sim: Sim) {}
 
@@ -88,10 +97,15 @@ export class DefaultProtmem implements PlatProtmem {
 }
 
 /** A TZC-400 hook: one region per protected range, for the use case's devices. */
-export class TzcProtmem implements PlatProtmem {
+export class TzcProtmem implements Snapshottable, PlatProtmem {
   /** "pa:size" → region number. */
   readonly #regions = new Map<string, number>();
   beforeRestore: BeforeRestore | null = null;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { regions: this.#regions };
+  }
 
   constructor(private readonly machine: Machine) {
     for (const [uc, names] of Object.entries(USE_CASE_MASTERS)) {

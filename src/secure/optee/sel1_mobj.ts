@@ -26,11 +26,17 @@ import {
   TEE_ERROR_ITEM_NOT_FOUND,
   TEE_SUCCESS,
 } from "./plat_protmem.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
-export class Sel1Mobjs implements MobjFfaOps {
+export class Sel1Mobjs implements Snapshottable, MobjFfaOps {
   readonly flavor = "optee-sel1" as const;
   /** struct mobj_ffa_prm::assigned_use_case, per object (a reused cookie is a new object). */
-  readonly #assigned = new WeakSet<MobjFfa>();
+  readonly #assigned = new Set<MobjFfa>();
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { assigned: this.#assigned };
+  }
 
   constructor(private readonly spmc: OpteeSel1Spmc) {
     if (spmc.opteeId !== FFA_OPTEE_ID) throw new Error("OP-TEE's endpoint is not 0x8001");

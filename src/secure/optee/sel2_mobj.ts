@@ -60,6 +60,7 @@ import {
   TEE_ERROR_ITEM_NOT_FOUND,
   TEE_SUCCESS,
 } from "./plat_protmem.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** Scenario `policy.optee_retrieve`. */
 export type OpteeRetrieve = "upstream" | "fixed";
@@ -162,13 +163,18 @@ export interface RetrieveFailure {
   readonly why: string;
 }
 
-export class Sel2Mobjs implements MobjFfaOps {
+export class Sel2Mobjs implements Snapshottable, MobjFfaOps {
   readonly flavor = "hafnium" as const;
   readonly #objects = new Map<bigint, Sel2Mobj>();
   readonly #cpuS: number;
   /** FF-A calls OP-TEE made (retrieve, release, relinquish). */
   ffaCalls = 0;
   lastRetrieveFailure: RetrieveFailure | null = null;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { objects: this.#objects };
+  }
 
   constructor(
     private readonly machine: Machine,

@@ -45,6 +45,7 @@ import { WaitQueue } from "../../sim/waitqueue.ts";
 import { isMobjProtmemUseCase } from "./config.ts";
 import { MOBJ_USE_CASE_NS_SHM, type PlatProtmem } from "./plat_protmem.ts";
 import { PROTMEM_PA_WIDTH } from "./entry_std.ts";
+import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** A static SDP carveout (CFG_TEE_SDP_MEM_BASE / CFG_TEE_SDP_MEM_SIZE). */
 export interface SdpCarveout {
@@ -72,9 +73,14 @@ interface MobjProtmem {
   releasing: boolean;
 }
 
-export class SmcProtmem {
+export class SmcProtmem implements Snapshottable {
   readonly #byCookie = new Map<bigint, MobjProtmem>();
   readonly #released: WaitQueue;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](): Record<string, unknown> {
+    return { byCookie: this.#byCookie, released: this.#released };
+  }
 
   constructor(
     private readonly sim: Sim,

@@ -77,6 +77,7 @@ import type { ScrubPolicy } from "./optee.ts";
 import { MOBJ_USE_CASE_SEC_VIDEO_PLAY, platProtmemFor, type PlatProtmem } from "./plat_protmem.ts";
 import { PROTMEM_PA_WIDTH } from "./entry_std.ts";
 import { smcGetProtmemConfig, SmcProtmem, type SdpCarveout } from "./smc_abi.ts";
+import { SideTable } from "../../sim/side_table.ts";
 
 /** The function-id ranges EL3 routes to OP-TEE (SMC32, owner Trusted OS 50). */
 export const OPTEE_SMC_FAST_LO = optee_smc_fast_call_val(0);
@@ -249,7 +250,7 @@ export class OpteeSmcEntry {
   }
 }
 
-const byMachine = new WeakMap<Machine, OpteeSmcEntry>();
+const byMachine = new SideTable<Machine, OpteeSmcEntry>();
 
 /** The SMC-ABI entry OP-TEE booted on this machine, if its platform uses the SMC ABI (tests, reports). */
 export function opteeSmcOf(machine: Machine): OpteeSmcEntry | null {

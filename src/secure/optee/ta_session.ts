@@ -58,6 +58,7 @@ import {
   teeParamTypes,
   type PtaParam,
 } from "./pta_device.ts";
+import { SideTable } from "../../sim/side_table.ts";
 
 /** TEE_NUM_PARAMS */
 const TEE_NUM_PARAMS = 4;
@@ -89,7 +90,7 @@ export class TaManager {
 }
 
 /** One OP-TEE a machine: its state is keyed by the machine it runs on. */
-const managers = new WeakMap<Machine, TaManager>();
+const managers = new SideTable<Machine, TaManager>();
 
 /** The pseudo TAs built in and the open sessions of the OP-TEE on `machine`. */
 export function taManagerOf(machine: Machine): TaManager {

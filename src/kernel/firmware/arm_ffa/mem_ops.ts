@@ -51,6 +51,7 @@ import { EFAULT, EINVAL, EOPNOTSUPP, ERRNO } from "../../../abi/uapi/errno.ts";
 import { smcRegs } from "../../../hw/smc.ts";
 import type { Sleeps } from "../../../sim/scheduler.ts";
 import { w, type ArmFfaDriver } from "./driver.ts";
+import { hiddenState, type Snapshottable } from "../../../sim/snapshot.ts";
 
 const ENXIO = ERRNO.ENXIO;
 
@@ -103,10 +104,20 @@ export function ffaMemDescOffset(count: number, version: FfaVersion): number {
  * kernel, through the machine). Unstored bytes are never written, so they keep their old content. A
  * store past the end of the buffer goes to the memory after it, as the C code's would.
  */
-class TxStores {
+class TxStores implements Snapshottable {
   #bytes: Uint8Array;
   #dirty: Uint8Array;
   #view: DataView;
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#bytes = saved.bytes as Uint8Array;
+      this.#dirty = saved.dirty as Uint8Array;
+      this.#view = saved.view as DataView;
+    }
+    return { bytes: this.#bytes, dirty: this.#dirty, view: this.#view };
+  }
 
   constructor(
     private readonly drv: ArmFfaDriver,

@@ -1,0 +1,213 @@
+/**
+ * Snapshot and restore of a booted system, in place (ARCHITECTURE.md §2: "every explored run starts
+ * from a snapshot of the booted platform, not from a fresh boot").
+ *
+ * take() walks the object graph from a root once and records, for every object it reaches, what it
+ * holds: an object's own properties, an array's items, a Map's entries, a Set's members, and the bytes
+ * of every ArrayBuffer under a typed array or DataView. restore() writes all of it back into the same
+ * objects, so every reference anyone holds — a closure registered at boot, a handler in the SMC
+ * conduit, a mutex inside the pool — still points at the right object and sees its boot-time state.
+ * Objects created during a run are simply dropped: nothing recorded points at them.
+ *
+ * What the walk cannot see, a class shows it (the `Snapshottable` interface): private `#fields` are
+ * invisible to reflection, so a class with private state that changes at run time returns it from
+ * `[hiddenState]()` and takes it back from `[hiddenState](saved)`. Generators cannot be copied: the
+ * scheduler's tasks that exist at the snapshot must not have started, and are restarted from their
+ * bodies on restore (Scheduler's hiddenState). Functions are leaves: state captured by a closure in a
+ * mutable local is not restored, so the model keeps no such state (test/explore/snapshot.test.ts runs
+ * restored systems against fresh boots, byte for byte, to hold every component to that).
+ *
+ * Cost: restore() is O(objects reached at boot + bytes of typed arrays), independent of the run.
+ */
+import { assert } from "./assert.ts";
+
+/** The symbol a class implements to show its private state to snapshots. */
+export const hiddenState: unique symbol = Symbol("rstmem.hiddenState");
+
+export interface Snapshottable {
+  /**
+   * Without an argument: the private state, as a record (containers by reference: the walk records
+   * and restores their contents). With one: a record taken earlier, to assign back (primitives and
+   * reassigned references; containers are already restored in place when it is called).
+   */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown>;
+}
+
+function isSnapshottable(o: object): o is Snapshottable {
+  return typeof (o as Partial<Snapshottable>)[hiddenState] === "function";
+}
+
+/** One object's recorded contents. */
+type Entry =
+  | { readonly kind: "bytes"; readonly live: Uint8Array; readonly saved: Uint8Array }
+  | { readonly kind: "array"; readonly live: unknown[]; readonly saved: unknown[] }
+  | { readonly kind: "map"; readonly live: Map<unknown, unknown>; readonly saved: unknown[] }
+  | { readonly kind: "set"; readonly live: Set<unknown>; readonly saved: unknown[] }
+  | {
+      readonly kind: "object";
+      readonly live: Record<PropertyKey, unknown>;
+      readonly keys: readonly PropertyKey[];
+      readonly saved: unknown[];
+      /** Own keys at take() (writable or not): a restore deletes keys added since. */
+      readonly own: readonly PropertyKey[];
+    };
+
+/** A Snapshottable's private state, as it returned it at take(). */
+interface HiddenEntry {
+  readonly owner: Snapshottable;
+  readonly saved: Record<string, unknown>;
+}
+
+export interface SnapshotStats {
+  /** Objects, arrays, Maps and Sets recorded. */
+  readonly objects: number;
+  /** Bytes of typed-array memory copied back on each restore. */
+  readonly bytes: number;
+}
+
+export class Snapshot {
+  readonly #entries: Entry[];
+  readonly #hidden: HiddenEntry[];
+  readonly stats: SnapshotStats;
+
+  private constructor(entries: Entry[], hidden: HiddenEntry[], stats: SnapshotStats) {
+    this.#entries = entries;
+    this.#hidden = hidden;
+    this.stats = stats;
+  }
+
+  /**
+   * Records everything reachable from `root`. `skip` lists objects that never change after boot (and
+   * need no copy): they are neither recorded nor walked.
+   */
+  static take(root: object, opts: { skip?: readonly object[] } = {}): Snapshot {
+    const seen = new Set<object>(opts.skip ?? []);
+    const buffers = new Set<ArrayBufferLike>();
+    const entries: Entry[] = [];
+    const hidden: HiddenEntry[] = [];
+    let bytes = 0;
+    const stack: unknown[] = [root];
+    const push = (v: unknown): void => {
+      if (v !== null && (typeof v === "object" || typeof v === "function") && !seen.has(v)) stack.push(v);
+    };
+    while (stack.length > 0) {
+      const o = stack.pop() as object;
+      if (seen.has(o)) continue;
+      seen.add(o);
+      if (typeof o === "function") continue; // a leaf: see the file comment
+      if (ArrayBuffer.isView(o)) {
+        const buf = o.buffer;
+        if (!buffers.has(buf)) {
+          buffers.add(buf);
+          const live = new Uint8Array(buf);
+          entries.push({ kind: "bytes", live, saved: live.slice() });
+          bytes += live.byteLength;
+        }
+        continue;
+      }
+      if (o instanceof ArrayBuffer) {
+        if (!buffers.has(o)) {
+          buffers.add(o);
+          const live = new Uint8Array(o);
+          entries.push({ kind: "bytes", live, saved: live.slice() });
+          bytes += live.byteLength;
+        }
+        continue;
+      }
+      assert(
+        !(o instanceof WeakMap || o instanceof WeakSet || o instanceof WeakRef),
+        "a WeakMap/WeakSet/WeakRef cannot be snapshotted: use a Map/Set",
+      );
+      if (Object.prototype.toString.call(o) === "[object Generator]") continue; // the scheduler restarts tasks
+      if (Array.isArray(o)) {
+        const saved = o.slice();
+        entries.push({ kind: "array", live: o, saved });
+        for (const v of saved) push(v);
+      } else if (o instanceof Map) {
+        const saved: unknown[] = [];
+        for (const [k, v] of o) {
+          saved.push(k, v);
+          push(k);
+          push(v);
+        }
+        entries.push({ kind: "map", live: o, saved });
+      } else if (o instanceof Set) {
+        const saved = [...o];
+        entries.push({ kind: "set", live: o, saved });
+        for (const v of saved) push(v);
+      }
+      if (isSnapshottable(o)) {
+        const saved = o[hiddenState]();
+        hidden.push({ owner: o, saved });
+        for (const v of Object.values(saved)) push(v);
+      }
+      if (Array.isArray(o) || o instanceof Map || o instanceof Set) continue;
+      if (Object.isFrozen(o)) {
+        for (const k of Reflect.ownKeys(o)) push((o as Record<PropertyKey, unknown>)[k]);
+        continue;
+      }
+      const keys: PropertyKey[] = [];
+      const saved: unknown[] = [];
+      const own = Reflect.ownKeys(o);
+      for (const k of own) {
+        const d = Object.getOwnPropertyDescriptor(o, k)!;
+        if (!("value" in d)) continue; // an own accessor: state lives behind it, in fields the walk sees
+        push(d.value);
+        if (!d.writable) continue;
+        keys.push(k);
+        saved.push(d.value);
+      }
+      entries.push({
+        kind: "object",
+        live: o as Record<PropertyKey, unknown>,
+        keys,
+        saved,
+        own,
+      });
+    }
+    return new Snapshot(entries, hidden, { objects: entries.length, bytes });
+  }
+
+  /** Puts every recorded object back as it was at take(). */
+  restore(): void {
+    for (const e of this.#entries) {
+      switch (e.kind) {
+        case "bytes":
+          e.live.set(e.saved);
+          break;
+        case "array": {
+          const a = e.live;
+          const s = e.saved;
+          a.length = s.length;
+          for (let i = 0; i < s.length; i++) a[i] = s[i];
+          break;
+        }
+        case "map": {
+          const m = e.live;
+          m.clear();
+          const s = e.saved;
+          for (let i = 0; i < s.length; i += 2) m.set(s[i], s[i + 1]);
+          break;
+        }
+        case "set": {
+          const st = e.live;
+          st.clear();
+          for (const v of e.saved) st.add(v);
+          break;
+        }
+        case "object": {
+          const o = e.live;
+          const { keys, saved } = e;
+          for (let i = 0; i < keys.length; i++) o[keys[i]] = saved[i];
+          const now = Reflect.ownKeys(o);
+          if (now.length !== e.own.length) {
+            // Added during the run (a SideTable entry, an optional field): gone, as at take().
+            for (const k of now) if (!e.own.includes(k)) delete o[k];
+          }
+          break;
+        }
+      }
+    }
+    for (const h of this.#hidden) h.owner[hiddenState](h.saved);
+  }
+}
