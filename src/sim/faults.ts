@@ -18,6 +18,7 @@
  * fixes. Nothing is counted before arm() (boot) or when the plan can never strike (the fast path).
  */
 import { assert } from "./assert.ts";
+import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
 export const FAULT_KINDS = ["ffa", "optee", "cma", "kill", "rx_busy"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -84,7 +85,7 @@ export interface FaultStruck {
 
 const slot = (kind: FaultKind, key: string, nth: number): string => `${kind}\u0000${key}\u0000${nth}`;
 
-export class FaultPlan {
+export class FaultPlan implements Snapshottable {
   readonly #scripted = new Map<string, string>();
   readonly #scriptedKinds = new Set<FaultKind>();
   readonly #counts = new Map<string, number>();
@@ -93,6 +94,23 @@ export class FaultPlan {
   #armed = false;
   /** Faults that struck, in order. */
   readonly struck: FaultStruck[] = [];
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#chooser = saved.chooser as FaultChooser | null;
+      this.#budget = saved.budget as number;
+      this.#armed = saved.armed as boolean;
+    }
+    return {
+      scripted: this.#scripted,
+      scriptedKinds: this.#scriptedKinds,
+      counts: this.#counts,
+      chooser: this.#chooser,
+      budget: this.#budget,
+      armed: this.#armed,
+    };
+  }
 
   constructor(private readonly now: () => number = () => 0) {}
 
