@@ -11,10 +11,12 @@ import {
   parseHexOrBytes,
   parseMemCall,
 } from "../abi/ffa/index.ts";
+import { registerFuzz } from "./ffa_fuzz.ts";
 import { UsageError, type Io, type SetCode } from "./io.ts";
 
 export function register(program: Command, io: Io, setCode: SetCode): void {
   const ffa = program.command("ffa").description("FF-A tools");
+  registerFuzz(ffa, io, setCode);
   ffa
     .command("decode")
     .description(

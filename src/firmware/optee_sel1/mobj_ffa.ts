@@ -226,6 +226,24 @@ export class MobjFfaTable implements Snapshottable {
     return TEE_SUCCESS;
   }
 
+  /**
+   * The cookie bitmap and the pushed objects, for the FF-A fuzzer's snapshot (explore/fuzz). Objects
+   * still being built (fragmented sends) live only in the SPMC's frag states, which the caller copies.
+   */
+  snapshot(): { readonly cookieBits: readonly boolean[]; readonly objects: readonly MobjFfa[] } {
+    return { cookieBits: this.#cookieBits.slice(), objects: [...this.#objects.values()] };
+  }
+
+  /** Puts a snapshot() back; `clone` gives each object its restored copy (shared with frag states). */
+  restore(
+    snap: { readonly cookieBits: readonly boolean[]; readonly objects: readonly MobjFfa[] },
+    clone: (m: MobjFfa) => MobjFfa,
+  ): void {
+    for (let i = 0; i < this.#cookieBits.length; i++) this.#cookieBits[i] = snap.cookieBits[i];
+    this.#objects.clear();
+    for (const m of snap.objects) this.#objects.set(m.cookie, clone(m));
+  }
+
   get(cookie: bigint): MobjFfa | undefined {
     return this.#objects.get(cookie);
   }

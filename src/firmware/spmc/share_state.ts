@@ -116,9 +116,32 @@ export class ShareStateTable implements Snapshottable {
     for (const s of this.#slots) if (s) yield s;
   }
 
+  /**
+   * A copy of the table for the FF-A fuzzer's snapshot (explore/fuzz): every live state cloned, so
+   * later calls on the table do not change it. Fragments and responses are shared: once built the
+   * model never changes one, it only appends or replaces them.
+   */
+  snapshot(): (ShareState | null)[] {
+    return this.#slots.map((s) => (s ? cloneShareState(s) : null));
+  }
+
+  /** Puts a snapshot() back (cloned again, so the snapshot can be restored many times). */
+  restore(slots: readonly (ShareState | null)[]): void {
+    if (slots.length !== this.#slots.length) throw new Error("share-state snapshot of another table size");
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i];
+      this.#slots[i] = s ? cloneShareState(s) : null;
+    }
+  }
+
   get used(): number {
     let n = 0;
     for (const s of this.#slots) if (s) n++;
     return n;
   }
+}
+
+/** A share state whose mutable parts (receivers, fragment list) are its own. */
+export function cloneShareState(s: ShareState): ShareState {
+  return { ...s, receivers: s.receivers.map((r) => ({ ...r })), fragments: s.fragments.slice() };
 }

@@ -1,0 +1,98 @@
+/**
+ * `rstmem ffa fuzz`: stateful FF-A fuzzing of the SPMC models (src/explore/fuzz). Prints what ran per
+ * flavor and, on a violation, the shrunk case; writes the corpus with --corpus DIR. Exit status 0 when
+ * the budget ran out clean, 1 on a violation, 2 on bad input.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { Option, type Command } from "commander";
+import type { SpmcFlavorName } from "../firmware/spmc/spmc.ts";
+import type { FuzzResult } from "../explore/fuzz/fuzz.ts";
+import { parsePositive, parseSeed, type Io, type SetCode } from "./io.ts";
+
+/** The flavors (explore/fuzz/rig.ts FUZZ_FLAVORS; named here so `ffa decode` loads no simulator). */
+const FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
+
+/** The corpus files: one JSON per case, and index.json listing them. */
+export function writeCorpus(dir: string, r: FuzzResult): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  for (const c of r.corpus) {
+    const name = `case-${String(c.id).padStart(8, "0")}.json`;
+    writeFileSync(join(dir, name), JSON.stringify(c, null, 1) + "\n");
+    files.push(name);
+  }
+  const index = {
+    format: "rstmem-ffa-fuzz/1",
+    seed: r.seed,
+    cases: r.cases,
+    flavors: r.flavors.map((f) => f.flavor),
+    files,
+    ...(r.violation ? { violation: `case-${String(r.violation.caseIndex).padStart(8, "0")}.json` } : {}),
+  };
+  writeFileSync(join(dir, "index.json"), JSON.stringify(index, null, 1) + "\n");
+  return files;
+}
+
+export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
+  ffa
+    .command("fuzz")
+    .description(
+      "fuzz the SPMC models through their FF-A ABI: mutated descriptors and call sequences from several " +
+        "endpoints; every reply must be a spec reply, every rejection must change nothing, ffa-consistency " +
+        "must hold. Exit 1 on a violation (shrunk, with its case), 0 when the budget ran out clean",
+    )
+    .addOption(
+      new Option("--flavor <f>", "the SPMC: hafnium, optee-sel1, or all")
+        .choices([...FLAVORS, "all"])
+        .makeOptionMandatory(),
+    )
+    .option("--runs <n>", "cases to run", parsePositive, 10000)
+    .option("--seed <n>", "the fuzzer's seed (same seed, same cases, same corpus bytes)", parseSeed, 1)
+    .option(
+      "--corpus <dir>",
+      'write the test vectors (JSON, README "FF-A fuzzing corpus") into this directory',
+    )
+    .action(async (opts: { flavor: string; runs: number; seed: number; corpus?: string }) => {
+      const { fuzz } = await import("../explore/fuzz/fuzz.ts");
+      const flavors: SpmcFlavorName[] =
+        opts.flavor === "all" ? [...FLAVORS] : [opts.flavor as SpmcFlavorName];
+      // Wall-clock time is read here only, to time the flavors: it never changes a case.
+      const t0 = performance.now();
+      const r = fuzz({
+        flavors,
+        runs: opts.runs,
+        seed: opts.seed,
+        corpus: opts.corpus !== undefined,
+        clock: () => performance.now(),
+      });
+      const seconds = Math.max(1e-3, (performance.now() - t0) / 1000);
+      io.out(`ffa fuzz   seed ${r.seed}, ${r.cases} cases in ${seconds.toFixed(2)} s\n`);
+      for (const f of r.flavors) {
+        const rate = f.ms > 0 ? Math.round((f.cases / f.ms) * 1000) : 0;
+        io.out(
+          `${f.flavor.padEnd(10)} ${f.calls} calls: ${f.successes} answered, ${f.rejections} refused, ${f.panics} panics; ` +
+            `${f.outcomes} distinct outcomes; ${rate} cases/s\n`,
+        );
+        if (f.firstPanic) io.out(`           first panic: ${f.firstPanic}\n`);
+      }
+      if (opts.corpus) {
+        const files = writeCorpus(opts.corpus, r);
+        io.out(`corpus     ${files.length} cases in ${opts.corpus}\n`);
+      }
+      const v = r.violation;
+      if (!v) {
+        io.out(`clean      no violation in ${r.cases} cases\n`);
+        setCode(0);
+        return;
+      }
+      io.out(`VIOLATION  ${v.flavor}: ${v.kind}: ${v.why}\n`);
+      io.out(`case       ${v.caseIndex}, base ${v.base}, failing call ${v.call}\n`);
+      for (const a of v.actions) io.out(`action     ${a}\n`);
+      for (const m of v.mutations) io.out(`mutation   ${m}\n`);
+      if (v.mutations.length === 0) io.out("mutation   (none: the unmutated sequence fails)\n");
+      if (!opts.corpus) io.out(`case JSON  ${JSON.stringify(v.case)}\n`);
+      setCode(1);
+    });
+}

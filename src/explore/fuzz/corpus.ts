@@ -1,0 +1,191 @@
+/**
+ * The fuzzer's test vectors as JSON a real SPMC's test harness can replay (README "FF-A fuzzing
+ * corpus"): per case, every call from a freshly booted SPMC — the normal world's probe, the setup, the
+ * fuzzed calls — with the caller, x0..x7 in hex, the TX bytes in hex, where a handle returned by an
+ * earlier call goes, and per flavor the expected reply (x0..x7, the error name, the model's rule, the
+ * RX bytes of a retrieve response).
+ */
+import {
+  FFA_RXTX_MAP_64,
+  FFA_VERSION_32,
+  ffaErrorName,
+  ffaFuncName,
+  ffaVersionNumber,
+  type FfaVersion,
+} from "../../abi/ffa/index.ts";
+import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
+import type { FuzzCall } from "./calls.ts";
+import { CALLER_IDS, FUZZ_NWD_RX, FUZZ_NWD_TX, type FuzzCaller } from "./rig.ts";
+import type { CallOutcome } from "./runner.ts";
+
+export const CORPUS_FORMAT = "rstmem-ffa-fuzz/1";
+
+export interface CorpusReply {
+  /** x0..x7 of the reply; null when this flavor has no such endpoint (sp2 exists only under Hafnium). */
+  readonly x: readonly string[] | null;
+  /** x0's function name (FFA_SUCCESS_32, FFA_ERROR_32, FFA_MEM_RETRIEVE_RESP_32, …). */
+  readonly answer?: string;
+  /** For FFA_ERROR: the code's name. */
+  readonly error?: string;
+  /** For FFA_ERROR: the rule of the model that refused (as Hafnium's dlog_verbose / OP-TEE's DMSG say). */
+  readonly rule?: string;
+  /** For MEM_RETRIEVE_RESP / MEM_FRAG_TX: the bytes the SPMC wrote at the start of the caller's RX buffer. */
+  readonly rx?: string;
+  /** The SPMC panicked instead of answering (the call never returns). */
+  readonly panic?: string;
+}
+
+export interface CorpusCall {
+  readonly by: FuzzCaller;
+  readonly endpoint_id: string;
+  /** x0..x7 as hex; words a handle or offset goes into are 0 here. */
+  readonly x: readonly string[];
+  readonly call: string;
+  /** Bytes to copy to the start of the caller's TX buffer before the call. */
+  readonly tx?: string;
+  /** The handle returned by call `from` (FFA_SUCCESS w2/w3, or FFA_MEM_FRAG_RX w1/w2), XOR `xor`, goes `at`: w1/w2, or TX byte 8 (retrieve request) or 0 (relinquish). */
+  readonly handle?: { readonly from: number; readonly xor: string; readonly at: "w1" | "tx8" | "tx0" };
+  /** x3 = w2 (fragment length) of call `offset_from`'s FFA_MEM_RETRIEVE_RESP. */
+  readonly offset_from?: number;
+  /** A call that builds the state the case starts from. */
+  readonly setup?: true;
+  readonly expect: Readonly<Partial<Record<SpmcFlavorName, CorpusReply>>>;
+}
+
+export interface CorpusCase {
+  readonly format: typeof CORPUS_FORMAT;
+  readonly id: number;
+  readonly seed: number;
+  readonly base: string;
+  /** The normal world's negotiated FF-A version (partitions use v1.2). */
+  readonly version: FfaVersion;
+  readonly actions: readonly string[];
+  readonly mutations: readonly string[];
+  readonly violation?: {
+    readonly flavor: SpmcFlavorName;
+    readonly kind: string;
+    readonly call: number;
+    readonly why: string;
+  };
+  readonly calls: readonly CorpusCall[];
+}
+
+const hx = (v: bigint | number) => "0x" + BigInt.asUintN(64, BigInt(v)).toString(16);
+const bytesHex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+
+function reply(o: CallOutcome | undefined): CorpusReply {
+  if (!o || o.reply === null) return { x: null };
+  if (o.panic) return { x: null, panic: o.panic };
+  const x = o.reply.map(hx);
+  const fid = Number(o.reply[0] & 0xffff_ffffn);
+  const answer = ffaFuncName(fid);
+  const isError = answer === "FFA_ERROR_32";
+  return {
+    x,
+    ...(answer ? { answer } : {}),
+    ...(isError ? { error: ffaErrorName(Number(o.reply[2] & 0xffff_ffffn) | 0) ?? hx(o.reply[2]) } : {}),
+    ...(isError && o.rule ? { rule: o.rule } : {}),
+    ...(o.rx ? { rx: bytesHex(o.rx) } : {}),
+  };
+}
+
+/** The two probe calls every case starts with (FFA_VERSION, FFA_RXTX_MAP of the normal world's pages). */
+const PROBE = 2;
+
+function corpusCall(
+  c: FuzzCall,
+  per: Partial<Record<SpmcFlavorName, CallOutcome>>,
+  setup: boolean,
+): CorpusCall {
+  const expect: Partial<Record<SpmcFlavorName, CorpusReply>> = {};
+  for (const [f, o] of Object.entries(per) as [SpmcFlavorName, CallOutcome][]) expect[f] = reply(o);
+  const fid = Number(c.x[0] & 0xffff_ffffn);
+  return {
+    by: c.by,
+    endpoint_id: hx(CALLER_IDS[c.by]),
+    x: c.x.map(hx),
+    call: ffaFuncName(fid) ?? hx(fid),
+    ...(c.tx ? { tx: bytesHex(c.tx) } : {}),
+    ...(c.handle ? { handle: { from: c.handle.from + PROBE, xor: hx(c.handle.xor), at: c.handle.at } } : {}),
+    ...(c.offsetFrom !== undefined ? { offset_from: c.offsetFrom + PROBE } : {}),
+    ...(setup ? { setup: true as const } : {}),
+    expect,
+  };
+}
+
+/** The probe calls, with what every flavor answers (the version it negotiates, and success). */
+function probeCalls(
+  version: FfaVersion,
+  flavors: readonly SpmcFlavorName[],
+  answers: Record<SpmcFlavorName, bigint>,
+): CorpusCall[] {
+  const v = ffaVersionNumber(version);
+  const ok = (w0: bigint): CorpusReply => ({ x: [hx(w0), ...Array<string>(7).fill("0x0")] });
+  const e1: Partial<Record<SpmcFlavorName, CorpusReply>> = {};
+  const e2: Partial<Record<SpmcFlavorName, CorpusReply>> = {};
+  for (const f of flavors) {
+    e1[f] = ok(answers[f]);
+    e2[f] = { ...ok(0x8400_0061n), answer: "FFA_SUCCESS_32" };
+  }
+  return [
+    {
+      by: "normal",
+      endpoint_id: "0x0",
+      x: [hx(FFA_VERSION_32), hx(v), "0x0", "0x0", "0x0", "0x0", "0x0", "0x0"],
+      call: "FFA_VERSION_32",
+      setup: true,
+      expect: e1,
+    },
+    {
+      by: "normal",
+      endpoint_id: "0x0",
+      x: [hx(FFA_RXTX_MAP_64), hx(FUZZ_NWD_TX), hx(FUZZ_NWD_RX), "0x1", "0x0", "0x0", "0x0", "0x0"],
+      call: "FFA_RXTX_MAP_64",
+      setup: true,
+      expect: e2,
+    },
+  ];
+}
+
+export interface CaseRecord {
+  readonly id: number;
+  readonly seed: number;
+  readonly base: string;
+  readonly version: FfaVersion;
+  readonly baseCalls: readonly FuzzCall[];
+  readonly calls: readonly FuzzCall[];
+  readonly actions: readonly string[];
+  readonly mutations: readonly string[];
+  /** Per flavor: the base's call outcomes, then the case's. */
+  readonly outcomes: Readonly<
+    Partial<Record<SpmcFlavorName, { base: readonly CallOutcome[]; case: readonly CallOutcome[] }>>
+  >;
+  /** Per flavor: what FFA_VERSION answered at probe. */
+  readonly versionAnswers: Record<SpmcFlavorName, bigint>;
+  readonly violation?: CorpusCase["violation"];
+}
+
+/** One corpus file's content. */
+export function corpusCase(r: CaseRecord): CorpusCase {
+  const flavors = Object.keys(r.outcomes) as SpmcFlavorName[];
+  const per = (k: number, which: "base" | "case") => {
+    const out: Partial<Record<SpmcFlavorName, CallOutcome>> = {};
+    for (const f of flavors) out[f] = r.outcomes[f]![which][k];
+    return out;
+  };
+  return {
+    format: CORPUS_FORMAT,
+    id: r.id,
+    seed: r.seed,
+    base: r.base,
+    version: r.version,
+    actions: r.actions,
+    mutations: r.mutations,
+    ...(r.violation ? { violation: r.violation } : {}),
+    calls: [
+      ...probeCalls(r.version, flavors, r.versionAnswers),
+      ...r.baseCalls.map((c, k) => corpusCall(c, per(k, "base"), true)),
+      ...r.calls.map((c, k) => corpusCall(c, per(k, "case"), false)),
+    ],
+  };
+}

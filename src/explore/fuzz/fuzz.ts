@@ -1,0 +1,271 @@
+/**
+ * `rstmem ffa fuzz`: stateful, structure-aware fuzzing of the SPMC models through their FF-A ABI.
+ *
+ * Each case starts from a base state (gen.ts buildBases()), makes 1–3 actions — valid calls in context,
+ * most of them mutated field by field — and runs on every flavor asked for. The runner (runner.ts)
+ * holds each call to the oracle (oracle.ts): a spec reply, no state change on rejection, ffa-consistency
+ * after every change. The first violation stops the run; it is shrunk to the fewest mutations that
+ * still show it. Cases that reach an answer no earlier case reached (function, reply, error code and
+ * the SPMC's rule, per flavor) go to the corpus (corpus.ts): so a corpus holds one vector per rule
+ * reached, with what each flavor answers.
+ *
+ * Deterministic: the cases are a function of the seed (the PRNG stream "ffa-fuzz"); the wall clock,
+ * when given, only times the flavors and may stop the run early.
+ */
+import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
+import { Prng, type RandomStream } from "../../sim/prng.ts";
+import type { FuzzCall } from "./calls.ts";
+import { corpusCase, type CorpusCase } from "./corpus.ts";
+import {
+  applyMutations,
+  buildBases,
+  describeMutation,
+  pickAction,
+  pickMutations,
+  txnOf,
+  type Action,
+  type Base,
+  type CaseSpec,
+  type Mutation,
+  type Txn,
+} from "./gen.ts";
+import { FlavorRunner, type CallOutcome, type CaseOutcome, type ViolationKind } from "./runner.ts";
+
+export interface FuzzOptions {
+  readonly flavors: readonly SpmcFlavorName[];
+  readonly runs: number;
+  readonly seed: number;
+  /** Collect corpus cases (new coverage, and the violation). */
+  readonly corpus?: boolean;
+  /** Wall clock in ms, to time each flavor (reporting only). */
+  readonly clock?: () => number;
+  readonly shouldStop?: () => boolean;
+  readonly onProgress?: (done: number) => void;
+}
+
+export interface FlavorReport {
+  readonly flavor: SpmcFlavorName;
+  readonly cases: number;
+  readonly calls: number;
+  readonly rejections: number;
+  readonly successes: number;
+  readonly panics: number;
+  readonly firstPanic: string | null;
+  /** Distinct (call, answer, code, rule) outcomes reached. */
+  readonly outcomes: number;
+  /** Time spent running this flavor's cases (0 without a clock). */
+  readonly ms: number;
+}
+
+export interface FuzzViolation {
+  readonly flavor: SpmcFlavorName;
+  readonly kind: ViolationKind;
+  readonly why: string;
+  readonly caseIndex: number;
+  readonly base: string;
+  /** The failing call, as an index into the corpus case's calls. */
+  readonly call: number;
+  readonly actions: readonly string[];
+  /** The shrunk mutation list, in words. */
+  readonly mutations: readonly string[];
+  readonly case: CorpusCase;
+}
+
+export interface FuzzResult {
+  readonly seed: number;
+  readonly cases: number;
+  readonly flavors: readonly FlavorReport[];
+  readonly violation: FuzzViolation | null;
+  readonly corpus: readonly CorpusCase[];
+  /** Time spent generating cases (0 without a clock). */
+  readonly generateMs: number;
+}
+
+/** Draws one case. */
+export function generateCase(rnd: RandomStream, bases: readonly Base[]): CaseSpec {
+  const base = rnd.int(0, bases.length - 1);
+  const b = bases[base];
+  const n = rnd.pick([1, 1, 2, 2, 3]);
+  const sent: Txn[] = [...b.sent];
+  const refs: number[] = [...b.sent.map((t) => t.ref)];
+  if (b.stale) refs.push(b.stale.ref);
+  if (b.pending) refs.push(b.pending.txn.ref);
+  const actions: Action[] = [];
+  const mutations: Mutation[][] = [];
+  let at = b.calls.length;
+  for (let i = 0; i < n; i++) {
+    const a = pickAction(rnd, b, sent, at);
+    actions.push(a);
+    mutations.push(rnd.int(0, 9) < 8 ? pickMutations(rnd, a, at, refs) : []);
+    const t = txnOf(a, at);
+    if (t) {
+      sent.push(t);
+      refs.push(t.ref);
+    }
+    at += a.calls.length;
+  }
+  return { base, actions, mutations };
+}
+
+/** The case's calls, mutations applied. */
+export function caseCalls(spec: CaseSpec): FuzzCall[] {
+  const out: FuzzCall[] = [];
+  spec.actions.forEach((a, i) => out.push(...applyMutations(a, spec.mutations[i])));
+  return out;
+}
+
+function mutationWords(spec: CaseSpec): string[] {
+  const out: string[] = [];
+  spec.actions.forEach((a, i) => {
+    for (const m of spec.mutations[i]) out.push(`action ${i} (${a.what}): ${describeMutation(a, m)}`);
+  });
+  return out;
+}
+
+/**
+ * Drops mutations one at a time while the same kind of violation still shows on `runner`, and the
+ * actions after the failing one.
+ */
+function shrink(runner: FlavorRunner, spec: CaseSpec, kind: ViolationKind, failingCall: number): CaseSpec {
+  let s = spec;
+  // The actions after the one holding the failing call cannot matter.
+  let calls = 0;
+  for (let i = 0; i < s.actions.length; i++) {
+    calls += s.actions[i].calls.length;
+    if (calls > failingCall) {
+      s = { ...s, actions: s.actions.slice(0, i + 1), mutations: s.mutations.slice(0, i + 1) };
+      break;
+    }
+  }
+  const still = (c: CaseSpec) => runner.run(c.base, caseCalls(c)).violation?.kind === kind;
+  for (let i = 0; i < s.actions.length; i++) {
+    for (let j = s.mutations[i].length - 1; j >= 0; j--) {
+      const ms = s.mutations.map((m, k) => (k === i ? m.filter((_, x) => x !== j) : m));
+      const t = { ...s, mutations: ms };
+      if (still(t)) s = t;
+    }
+  }
+  return s;
+}
+
+/** Runs the fuzzer. */
+export function fuzz(opts: FuzzOptions): FuzzResult {
+  const clock = opts.clock ?? (() => 0);
+  const bases = buildBases();
+  const runners = opts.flavors.map((f) => new FlavorRunner(f, bases));
+  const rnd = new Prng(opts.seed).stream("ffa-fuzz");
+  const seen = new Set<string>();
+  const outcomeCount = new Map<SpmcFlavorName, number>();
+  const ms = new Map<SpmcFlavorName, number>();
+  const firstPanic = new Map<SpmcFlavorName, string>();
+  const corpus: CorpusCase[] = [];
+  let generateMs = 0;
+  let violation: FuzzViolation | null = null;
+  let done = 0;
+  for (let i = 0; i < opts.runs; i++) {
+    if (opts.shouldStop?.()) break;
+    const g0 = clock();
+    const spec = generateCase(rnd, bases);
+    const calls = caseCalls(spec);
+    generateMs += clock() - g0;
+    let fresh = false;
+    let failed: { runner: FlavorRunner; out: CaseOutcome } | null = null;
+    for (const r of runners) {
+      const t0 = clock();
+      const out = r.run(spec.base, calls);
+      ms.set(r.flavor, (ms.get(r.flavor) ?? 0) + clock() - t0);
+      if (out.panic && !firstPanic.has(r.flavor)) firstPanic.set(r.flavor, out.panic);
+      for (const k of out.keys) {
+        const key = `${r.flavor}|${k}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          fresh = true;
+          outcomeCount.set(r.flavor, (outcomeCount.get(r.flavor) ?? 0) + 1);
+        }
+      }
+      if (out.violation && !failed) failed = { runner: r, out };
+    }
+    done++;
+    if (failed) {
+      const v = failed.out.violation!;
+      const small = shrink(failed.runner, spec, v.kind, v.call);
+      const again = failed.runner.run(small.base, caseCalls(small)).violation ?? v;
+      const base = bases[small.base];
+      const rec = record(runners, bases, small, i, opts.seed, {
+        flavor: failed.runner.flavor,
+        kind: again.kind,
+        call: 2 + base.calls.length + again.call,
+        why: again.why,
+      });
+      violation = {
+        flavor: failed.runner.flavor,
+        kind: again.kind,
+        why: again.why,
+        caseIndex: i,
+        base: base.name,
+        call: 2 + base.calls.length + again.call,
+        actions: small.actions.map((a) => a.what),
+        mutations: mutationWords(small),
+        case: rec,
+      };
+      if (opts.corpus) corpus.push(rec);
+      break;
+    }
+    if (fresh && opts.corpus) corpus.push(record(runners, bases, spec, i, opts.seed));
+    if ((i & 1023) === 0) opts.onProgress?.(done);
+  }
+  opts.onProgress?.(done);
+  return {
+    seed: opts.seed,
+    cases: done,
+    generateMs,
+    violation,
+    corpus,
+    flavors: runners.map((r) => ({
+      flavor: r.flavor,
+      cases: r.stats.cases,
+      calls: r.stats.calls,
+      rejections: r.stats.rejections,
+      successes: r.stats.successes,
+      panics: r.stats.panics,
+      firstPanic: firstPanic.get(r.flavor) ?? null,
+      outcomes: outcomeCount.get(r.flavor) ?? 0,
+      ms: ms.get(r.flavor) ?? 0,
+    })),
+  };
+}
+
+/** Runs a case again on every flavor, recording every register and byte, as a corpus case. */
+function record(
+  runners: readonly FlavorRunner[],
+  bases: readonly Base[],
+  spec: CaseSpec,
+  id: number,
+  seed: number,
+  violation?: CorpusCase["violation"],
+): CorpusCase {
+  const b = bases[spec.base];
+  const calls = caseCalls(spec);
+  const outcomes: Partial<
+    Record<SpmcFlavorName, { base: readonly CallOutcome[]; case: readonly CallOutcome[] }>
+  > = {};
+  const versionAnswers = {} as Record<SpmcFlavorName, bigint>;
+  for (const r of runners) {
+    const out = r.run(spec.base, calls, true);
+    outcomes[r.flavor] = { base: r.baseOutcomes(spec.base), case: out.calls };
+    versionAnswers[r.flavor] = r.bases[spec.base].versionAnswer;
+  }
+  return corpusCase({
+    id,
+    seed,
+    base: b.name,
+    version: b.version,
+    baseCalls: b.calls,
+    calls,
+    actions: spec.actions.map((a) => a.what),
+    mutations: mutationWords(spec),
+    outcomes,
+    versionAnswers,
+    ...(violation ? { violation } : {}),
+  });
+}

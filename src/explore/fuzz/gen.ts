@@ -1,0 +1,748 @@
+/**
+ * What the fuzzer sends: setup states ("bases", reached by valid calls) and cases built on them —
+ * a few actions, each a valid call in context (send, fragment, retrieve, FRAG_RX, RX_RELEASE,
+ * relinquish, reclaim, version) followed by structure-aware mutations: one descriptor field at a time
+ * (header, EMADs, composite, constituents, relinquish), registers (lengths, handles, MBZ words), the
+ * function ID, the calling endpoint, the handle (stale, foreign, another transaction's), fragment
+ * boundaries. Mutations are data, so a failing case can be shrunk by dropping them.
+ */
+import {
+  encodeMemRegion,
+  encodeRelinquish,
+  FFA_MEM_DONATE_32,
+  FFA_MEM_DONATE_64,
+  FFA_MEM_FRAG_RX_32,
+  FFA_MEM_FRAG_TX_32,
+  FFA_MEM_LEND_32,
+  FFA_MEM_LEND_64,
+  FFA_MEM_RECLAIM_32,
+  FFA_MEM_RELINQUISH_32,
+  FFA_MEM_RETRIEVE_REQ_32,
+  FFA_MEM_RETRIEVE_REQ_64,
+  FFA_MEM_RW,
+  FFA_MEM_SHARE_32,
+  FFA_MEM_SHARE_64,
+  FFA_MEMORY_REGION_TRANSACTION_TYPE_DONATE,
+  FFA_MEMORY_REGION_TRANSACTION_TYPE_LEND,
+  FFA_MEMORY_REGION_TRANSACTION_TYPE_SHARE,
+  FFA_NORMAL_MEM_REG_ATTR,
+  FFA_RX_RELEASE_32,
+  FFA_VERSION_32,
+  type FfaVersion,
+} from "../../abi/ffa/index.ts";
+import { COMPOSITE_SIZE, CONSTITUENT_SIZE, mtdHeaderSize, emadSize } from "../../abi/ffa/layout.ts";
+import type { RandomStream } from "../../sim/prng.ts";
+import {
+  constituentFields,
+  mtdFields,
+  readField,
+  regs,
+  RELINQUISH_FIELDS,
+  writeField,
+  type Field,
+  type FuzzCall,
+  type HandleAt,
+} from "./calls.ts";
+import {
+  CALLER_IDS,
+  FUZZ_DRAM_BASE,
+  FUZZ_DRAM_SIZE,
+  FUZZ_NS_POOL,
+  FUZZ_NWD_RX,
+  FUZZ_NWD_TX,
+  FUZZ_SECURE_BASE,
+  type FuzzCaller,
+} from "./rig.ts";
+
+const PAGE = 4096;
+/** Permissions: data RW, instruction NX (a single borrower's retrieve must say NX or X). */
+const RW_NX = FFA_MEM_RW | (1 << 2);
+/** OP-TEE's and sp2's own memory under Hafnium (halves of the carveout, firmware/boot.ts), past their buffers. */
+const SP_POOL: Readonly<Record<FuzzCaller, number>> = {
+  normal: FUZZ_NS_POOL,
+  optee: FUZZ_SECURE_BASE + 0x1_0000,
+  sp2: FUZZ_SECURE_BASE + 0x20_0000 + 0x1_0000,
+};
+
+export type ShareKind = "lend" | "share" | "donate";
+
+/** A transaction a call sent: what a retrieve, relinquish or reclaim of it must say. */
+export interface Txn {
+  readonly func: ShareKind;
+  readonly by: FuzzCaller;
+  readonly receivers: readonly FuzzCaller[];
+  readonly tag: bigint;
+  readonly attributes: number;
+  readonly pages: readonly { address: number; pages: number }[];
+  /** The call whose reply carries the handle. */
+  readonly ref: number;
+}
+
+/** A setup state and what the cases built on it can refer to. */
+export interface Base {
+  readonly name: string;
+  /** The normal world's negotiated version (FFA_VERSION at probe). */
+  readonly version: FfaVersion;
+  readonly calls: readonly FuzzCall[];
+  /** Completed (or, under a flavor that refused them, attempted) transactions. */
+  readonly sent: readonly Txn[];
+  /** A fragmented send waiting for FRAG_TX: the bytes still to come. */
+  readonly pending: { readonly txn: Txn; readonly rest: Uint8Array } | null;
+  /** A retrieve whose response has more fragments: the retrieve call (its w2 is the next offset). */
+  readonly retrieving: { readonly txn: Txn; readonly by: FuzzCaller; readonly call: number } | null;
+  /** A reclaimed transaction (its handle is stale). */
+  readonly stale: Txn | null;
+}
+
+/** One mutation, as data. */
+export type Mutation =
+  | { readonly k: "field"; readonly call: number; readonly field: string; readonly value: bigint }
+  | { readonly k: "reg"; readonly call: number; readonly i: number; readonly value: bigint }
+  | { readonly k: "fid"; readonly call: number; readonly fid: number }
+  | { readonly k: "by"; readonly call: number; readonly by: FuzzCaller }
+  | { readonly k: "handle"; readonly call: number; readonly xor: bigint; readonly from?: number }
+  | { readonly k: "tx-length"; readonly call: number; readonly length: number }
+  | { readonly k: "byte"; readonly call: number; readonly off: number; readonly value: number };
+
+/** An action: a valid call (or two, for a fragmented send) in the state it runs in. */
+export interface Action {
+  readonly what: string;
+  readonly calls: readonly FuzzCall[];
+  /** Each call's descriptor fields (mutation targets). */
+  readonly fields: readonly (readonly Field[])[];
+  /** The transaction a send action makes (its last call's reply carries the handle). */
+  readonly sends?: Omit<Txn, "ref">;
+}
+
+export interface CaseSpec {
+  readonly base: number;
+  readonly actions: readonly Action[];
+  readonly mutations: readonly (readonly Mutation[])[];
+}
+
+// ---- descriptors ----
+
+function sendFid(func: ShareKind, wide: boolean): number {
+  if (func === "lend") return wide ? FFA_MEM_LEND_64 : FFA_MEM_LEND_32;
+  if (func === "share") return wide ? FFA_MEM_SHARE_64 : FFA_MEM_SHARE_32;
+  return wide ? FFA_MEM_DONATE_64 : FFA_MEM_DONATE_32;
+}
+
+function typeFlag(func: ShareKind): number {
+  return func === "share"
+    ? FFA_MEMORY_REGION_TRANSACTION_TYPE_SHARE
+    : func === "lend"
+      ? FFA_MEMORY_REGION_TRANSACTION_TYPE_LEND
+      : FFA_MEMORY_REGION_TRANSACTION_TYPE_DONATE;
+}
+
+function sendDescriptor(t: Omit<Txn, "ref">, version: FfaVersion): Uint8Array {
+  return encodeMemRegion(
+    {
+      sender_id: CALLER_IDS[t.by],
+      attributes: t.attributes,
+      flags: 0,
+      tag: t.tag,
+      emads: t.receivers.map((r) => ({
+        receiver_id: CALLER_IDS[r],
+        permissions: t.func === "donate" ? 0 : FFA_MEM_RW,
+      })),
+      constituents: t.pages.map((p) => ({ address: BigInt(p.address), page_count: p.pages })),
+    },
+    version,
+  );
+}
+
+/** The transaction's natural attributes: Normal WB inner-shareable for a share or a multi-borrower lend. */
+function attributesFor(func: ShareKind, receivers: number): number {
+  return func === "share" || (func === "lend" && receivers > 1) ? FFA_NORMAL_MEM_REG_ATTR : 0;
+}
+
+/** A retrieve request for `t` by `by`, as a v1.2 partition writes it (handle patched at offset 8). */
+function retrieveDescriptor(t: Txn, version: FfaVersion): Uint8Array {
+  const single = t.receivers.length === 1 && t.func !== "share";
+  return encodeMemRegion(
+    {
+      sender_id: CALLER_IDS[t.by],
+      attributes: t.func === "share" || t.receivers.length > 1 ? FFA_NORMAL_MEM_REG_ATTR : 0,
+      flags: typeFlag(t.func),
+      handle: 0n,
+      tag: t.tag,
+      emads: t.receivers.map((r) => ({
+        receiver_id: CALLER_IDS[r],
+        permissions: single ? RW_NX : FFA_MEM_RW,
+      })),
+      constituents: null,
+    },
+    version,
+  );
+}
+
+function versionOf(by: FuzzCaller, nwd: FfaVersion): FfaVersion {
+  return by === "normal" ? nwd : "1.2";
+}
+
+function call(
+  by: FuzzCaller,
+  x: bigint[],
+  tx: Uint8Array | null = null,
+  handle: FuzzCall["handle"] = null,
+): FuzzCall {
+  return { by, x, tx, handle };
+}
+
+// ---- bases ----
+
+/** Every first fragment fits the 4 KiB mailbox: header, EMADs, composite and as many constituents as fit. */
+function firstFragmentLength(desc: Uint8Array, version: FfaVersion, emads: number): number {
+  const head = mtdHeaderSize(version) + emads * emadSize(version) + COMPOSITE_SIZE;
+  const room = Math.floor((PAGE - head) / CONSTITUENT_SIZE);
+  return Math.min(desc.length, head + room * CONSTITUENT_SIZE);
+}
+
+function pool(
+  by: FuzzCaller,
+  firstPage: number,
+  count: number,
+  stride = 1,
+): { address: number; pages: number }[] {
+  return Array.from({ length: count }, (_, i) => ({
+    address: SP_POOL[by] + (firstPage + i * stride) * PAGE,
+    pages: 1,
+  }));
+}
+
+/** Builds the bases every run starts its cases from (the same list for every flavor). */
+export function buildBases(): Base[] {
+  const out: Base[] = [];
+  const mk = (
+    name: string,
+    version: FfaVersion,
+    f: (calls: FuzzCall[]) => Partial<Omit<Base, "name" | "version" | "calls">>,
+  ) => {
+    const calls: FuzzCall[] = [];
+    const roles = f(calls);
+    out.push({
+      name,
+      version,
+      calls,
+      sent: roles.sent ?? [],
+      pending: roles.pending ?? null,
+      retrieving: roles.retrieving ?? null,
+      stale: roles.stale ?? null,
+    });
+  };
+  const send = (calls: FuzzCall[], t: Omit<Txn, "ref">, version: FfaVersion): Txn => {
+    const d = sendDescriptor(t, versionOf(t.by, version));
+    calls.push(call(t.by, regs(sendFid(t.func, false), d.length, d.length), d));
+    return { ...t, ref: calls.length - 1 };
+  };
+  const retrieve = (calls: FuzzCall[], t: Txn, by: FuzzCaller) => {
+    const d = retrieveDescriptor(t, "1.2");
+    calls.push(
+      call(by, regs(FFA_MEM_RETRIEVE_REQ_32, d.length, d.length), d, { from: t.ref, xor: 0n, at: "tx8" }),
+    );
+    return calls.length - 1;
+  };
+  const lendOptee = (pages: number, firstPage: number): Omit<Txn, "ref"> => ({
+    func: "lend",
+    by: "normal",
+    receivers: ["optee"],
+    tag: 1n,
+    attributes: 0,
+    pages: [{ address: FUZZ_NS_POOL + firstPage * PAGE, pages }],
+  });
+  for (const v of ["1.0", "1.1", "1.2"] as const) {
+    mk(`boot@${v}`, v, () => ({}));
+    mk(`lend@${v}`, v, (c) => ({ sent: [send(c, lendOptee(4, 0), v)] }));
+    mk(`frag@${v}`, v, (c) => {
+      const t: Omit<Txn, "ref"> = { ...lendOptee(0, 0), pages: pool("normal", 16, 300, 2) };
+      const d = sendDescriptor(t, v);
+      const first = firstFragmentLength(d, v, 1);
+      c.push(call("normal", regs(FFA_MEM_LEND_32, d.length, first), d.subarray(0, first)));
+      return { pending: { txn: { ...t, ref: 0 }, rest: d.slice(first) } };
+    });
+  }
+  mk("share@1.2", "1.2", (c) => ({
+    sent: [
+      send(
+        c,
+        {
+          func: "share",
+          by: "normal",
+          receivers: ["optee"],
+          tag: 0n,
+          attributes: FFA_NORMAL_MEM_REG_ATTR,
+          pages: pool("normal", 8, 2),
+        },
+        "1.2",
+      ),
+    ],
+  }));
+  mk("share-two@1.2", "1.2", (c) => ({
+    sent: [
+      send(
+        c,
+        {
+          func: "share",
+          by: "normal",
+          receivers: ["optee", "sp2"],
+          tag: 0n,
+          attributes: FFA_NORMAL_MEM_REG_ATTR,
+          pages: pool("normal", 10, 2),
+        },
+        "1.2",
+      ),
+    ],
+  }));
+  mk("donate@1.2", "1.2", (c) => ({
+    sent: [
+      send(
+        c,
+        {
+          func: "donate",
+          by: "normal",
+          receivers: ["optee"],
+          tag: 0n,
+          attributes: 0,
+          pages: pool("normal", 12, 1),
+        },
+        "1.2",
+      ),
+    ],
+  }));
+  mk("retrieved@1.2", "1.2", (c) => {
+    const t = send(c, lendOptee(4, 0), "1.2");
+    retrieve(c, t, "optee");
+    c.push(call("optee", regs(FFA_RX_RELEASE_32)));
+    return { sent: [t] };
+  });
+  mk("retrieving@1.2", "1.2", (c) => {
+    const t0: Omit<Txn, "ref"> = { ...lendOptee(0, 0), pages: pool("normal", 16, 300, 2) };
+    const d = sendDescriptor(t0, "1.2");
+    const first = firstFragmentLength(d, "1.2", 1);
+    c.push(call("normal", regs(FFA_MEM_LEND_32, d.length, first), d.subarray(0, first)));
+    c.push(
+      call("normal", regs(FFA_MEM_FRAG_TX_32, 0, 0, d.length - first), d.slice(first), {
+        from: 0,
+        xor: 0n,
+        at: "w1",
+      }),
+    );
+    const t: Txn = { ...t0, ref: 1 };
+    const r = retrieve(c, t, "optee");
+    c.push(call("optee", regs(FFA_RX_RELEASE_32)));
+    return { sent: [t], retrieving: { txn: t, by: "optee", call: r } };
+  });
+  mk("relinquished@1.2", "1.2", (c) => {
+    const t = send(c, lendOptee(4, 0), "1.2");
+    retrieve(c, t, "optee");
+    c.push(call("optee", regs(FFA_RX_RELEASE_32)));
+    c.push(
+      call(
+        "optee",
+        regs(FFA_MEM_RELINQUISH_32),
+        encodeRelinquish({ handle: 0n, endpoints: [CALLER_IDS.optee] }),
+        { from: t.ref, xor: 0n, at: "tx0" },
+      ),
+    );
+    return { sent: [t] };
+  });
+  mk("reclaimed@1.2", "1.2", (c) => {
+    const t = send(c, lendOptee(4, 0), "1.2");
+    c.push(call("normal", regs(FFA_MEM_RECLAIM_32), null, { from: t.ref, xor: 0n, at: "w1" }));
+    return { stale: t };
+  });
+  mk("sp-lend@1.2", "1.2", (c) => {
+    const t = send(
+      c,
+      { func: "lend", by: "optee", receivers: ["sp2"], tag: 0n, attributes: 0, pages: pool("optee", 0, 2) },
+      "1.2",
+    );
+    retrieve(c, t, "sp2");
+    c.push(call("sp2", regs(FFA_RX_RELEASE_32)));
+    return { sent: [t] };
+  });
+  return out;
+}
+
+// ---- actions ----
+
+const CALLERS: readonly FuzzCaller[] = ["normal", "optee", "sp2"];
+const SECURE_CALLERS: readonly FuzzCaller[] = ["optee", "sp2"];
+const FUNCS: readonly ShareKind[] = ["lend", "lend", "share", "donate"];
+const VERSIONS_ASKED = [0x1_0000, 0x1_0001, 0x1_0002, 0x1_0003, 0x2_0000, 0x8000_0000, 0x1_ffff];
+
+/** Picks a valid action for the state: base roles plus what earlier actions of the case sent. */
+export function pickAction(rnd: RandomStream, base: Base, sent: readonly Txn[], at: number): Action {
+  const v = base.version;
+  const roll = rnd.int(0, 99);
+  const anySent = sent.length > 0 ? rnd.pick(sent) : null;
+  if (base.pending && roll < 25) {
+    const p = base.pending;
+    const n = Math.max(CONSTITUENT_SIZE, p.rest.length);
+    return {
+      what: "FRAG_TX (the pending send's rest)",
+      calls: [
+        call("normal", regs(FFA_MEM_FRAG_TX_32, 0, 0, n), p.rest, { from: p.txn.ref, xor: 0n, at: "w1" }),
+      ],
+      fields: [constituentFields(Math.floor(p.rest.length / CONSTITUENT_SIZE))],
+    };
+  }
+  if (base.retrieving && roll < 45) {
+    const r = base.retrieving;
+    return {
+      what: `FRAG_RX by ${r.by}`,
+      calls: [
+        {
+          ...call(r.by, regs(FFA_MEM_FRAG_RX_32), null, { from: r.txn.ref, xor: 0n, at: "w1" }),
+          offsetFrom: r.call,
+        },
+      ],
+      fields: [[]],
+    };
+  }
+  if (roll >= 95) {
+    const asked = rnd.pick(VERSIONS_ASKED);
+    return {
+      what: `FFA_VERSION 0x${asked.toString(16)}`,
+      calls: [call("normal", regs(FFA_VERSION_32, asked))],
+      fields: [[]],
+    };
+  }
+  if (roll < 40 || anySent === null) return sendAction(rnd, v, sent, at);
+  const t = anySent;
+  const kind = rnd.int(0, 9);
+  if (kind < 4) {
+    const by = rnd.int(0, 4) === 0 ? rnd.pick(CALLERS) : t.receivers[rnd.int(0, t.receivers.length - 1)];
+    const d = retrieveDescriptor(t, versionOf(by, v));
+    const wide = rnd.int(0, 3) === 0;
+    return {
+      what: `RETRIEVE_REQ by ${by} of ${t.func}`,
+      calls: [
+        call(by, regs(wide ? FFA_MEM_RETRIEVE_REQ_64 : FFA_MEM_RETRIEVE_REQ_32, d.length, d.length), d, {
+          from: t.ref,
+          xor: 0n,
+          at: "tx8",
+        }),
+      ],
+      fields: [mtdFields(versionOf(by, v), t.receivers.length, null)],
+    };
+  }
+  if (kind < 6) {
+    const by = rnd.int(0, 4) === 0 ? rnd.pick(CALLERS) : t.receivers[0];
+    return {
+      what: `RELINQUISH by ${by}`,
+      calls: [
+        call(by, regs(FFA_MEM_RELINQUISH_32), encodeRelinquish({ handle: 0n, endpoints: [CALLER_IDS[by]] }), {
+          from: t.ref,
+          xor: 0n,
+          at: "tx0",
+        }),
+      ],
+      fields: [RELINQUISH_FIELDS],
+    };
+  }
+  if (kind < 9) {
+    const by = rnd.int(0, 4) === 0 ? rnd.pick(CALLERS) : t.by;
+    return {
+      what: `RECLAIM by ${by}`,
+      calls: [
+        call(by, regs(FFA_MEM_RECLAIM_32, 0, 0, rnd.int(0, 5) === 0 ? 1 : 0), null, {
+          from: t.ref,
+          xor: 0n,
+          at: "w1",
+        }),
+      ],
+      fields: [[]],
+    };
+  }
+  const by = rnd.pick(CALLERS);
+  return { what: `RX_RELEASE by ${by}`, calls: [call(by, regs(FFA_RX_RELEASE_32))], fields: [[]] };
+}
+
+/** A fresh, valid send: function, sender, receivers, pages (sometimes the base's own), fragmented or not. */
+function sendAction(rnd: RandomStream, nwd: FfaVersion, sent: readonly Txn[], at: number): Action {
+  const func: ShareKind = rnd.pick(FUNCS);
+  const by: FuzzCaller = rnd.int(0, 5) === 0 ? rnd.pick(SECURE_CALLERS) : "normal";
+  const others = CALLERS.filter((c) => c !== by && c !== "normal");
+  const receivers: FuzzCaller[] =
+    func !== "donate" && rnd.int(0, 3) === 0 && others.length > 1
+      ? [...others]
+      : [rnd.pick(others.length ? others : ["optee"])];
+  const count = rnd.int(1, 3);
+  let pages = pool(by, 64 + rnd.int(0, 200) * 4, count, 2).map((p) => ({ ...p, pages: rnd.int(1, 2) }));
+  // Sometimes pages an earlier transaction already holds.
+  if (sent.length > 0 && by === "normal" && rnd.int(0, 4) === 0) pages = [rnd.pick(sent).pages[0]];
+  const t: Omit<Txn, "ref"> = {
+    func,
+    by,
+    receivers,
+    tag: func === "lend" ? 1n : 0n,
+    attributes: attributesFor(func, receivers.length),
+    pages,
+  };
+  const version = versionOf(by, nwd);
+  const d = sendDescriptor(t, version);
+  const fid = sendFid(func, rnd.int(0, 3) === 0);
+  const fields = mtdFields(version, receivers.length, pages.length);
+  const head = mtdHeaderSize(version) + receivers.length * emadSize(version) + COMPOSITE_SIZE;
+  if (pages.length > 1 && rnd.int(0, 3) === 0) {
+    // Fragmented: the first fragment ends after the composite or after some constituents.
+    const cut = head + rnd.int(0, pages.length - 1) * CONSTITUENT_SIZE;
+    return {
+      what: `${func} by ${by} to ${receivers.join("+")}, fragmented at ${cut}`,
+      calls: [
+        call(by, regs(fid, d.length, cut), d.subarray(0, cut)),
+        call(by, regs(FFA_MEM_FRAG_TX_32, 0, 0, d.length - cut), d.slice(cut), {
+          from: at,
+          xor: 0n,
+          at: "w1",
+        }),
+      ],
+      fields: [firstFragmentFields(fields, cut), constituentFields((d.length - cut) / CONSTITUENT_SIZE)],
+      sends: t,
+    };
+  }
+  return {
+    what: `${func} by ${by} to ${receivers.join("+")}`,
+    calls: [call(by, regs(fid, d.length, d.length), d)],
+    fields: [fields],
+    sends: t,
+  };
+}
+
+const cutMaps = new Map<readonly Field[], Map<number, readonly Field[]>>();
+
+/** The fields of a descriptor that lie in its first `cut` bytes. Memoized. */
+function firstFragmentFields(fields: readonly Field[], cut: number): readonly Field[] {
+  let m = cutMaps.get(fields);
+  if (!m) cutMaps.set(fields, (m = new Map()));
+  let f = m.get(cut);
+  if (!f) m.set(cut, (f = fields.filter((x) => x.off + x.size <= cut)));
+  return f;
+}
+
+/** The transaction an action sent (for later actions to retrieve, relinquish, reclaim). */
+export function txnOf(a: Action, at: number): Txn | null {
+  return a.sends ? { ...a.sends, ref: at + a.calls.length - 1 } : null;
+}
+
+// ---- mutations ----
+
+const U64 = (1n << 64n) - 1n;
+
+/** Values worth trying in a field of this kind (besides the original ± small steps). */
+function interesting(rnd: RandomStream, f: Field, orig: bigint): bigint {
+  const step = [1n, -1n, 16n, -16n, 4096n, -4096n];
+  const pick = rnd.int(0, 9);
+  if (pick < 3) return orig + rnd.pick(step);
+  if (pick === 3) return BigInt(rnd.u32()) | (f.size === 8 ? BigInt(rnd.u32()) << 32n : 0n);
+  switch (f.kind) {
+    case "id":
+      return BigInt(rnd.pick([0, 1, 0x7fff, 0x8000, 0x8001, 0x8002, 0x8003, 0xffff]));
+    case "perm":
+      return BigInt(rnd.pick([0, 1, 2, 3, 4, 5, 6, 8, 0xa, 0xc, 0xff]));
+    case "flags":
+      return BigInt(
+        rnd.pick([0, 1, 2, 3, 0x8, 0x10, 0x18, 0x20, 0x200, 0x400, 0x800, 0x2f, 0x40, 0x80, 0xffff_ffff]),
+      );
+    case "count":
+      return BigInt(rnd.pick([0, 1, 2, 3, 16, 32, 48, 255, 256, 0xffff_ffff]));
+    case "offset":
+      return BigInt(rnd.pick([0, 8, 16, 32, 47, 48, 64, 80, 96, 4080, 4096, 0xffff_fff0]));
+    case "pages":
+      return BigInt(rnd.pick([0, 1, 2, 3, 0x7fff_ffff, 0x8_0000, 0xffff_ffff]));
+    case "address":
+      return (
+        BigInt(
+          rnd.pick([
+            0,
+            FUZZ_DRAM_BASE - PAGE,
+            FUZZ_DRAM_BASE,
+            FUZZ_NWD_TX,
+            FUZZ_NWD_RX,
+            FUZZ_NS_POOL,
+            FUZZ_NS_POOL + 0x800,
+            FUZZ_SECURE_BASE,
+            FUZZ_SECURE_BASE + 0x20_0000,
+            FUZZ_DRAM_BASE + FUZZ_DRAM_SIZE - PAGE,
+            FUZZ_DRAM_BASE + FUZZ_DRAM_SIZE,
+            Number(orig) + 1,
+          ]),
+        ) | (rnd.int(0, 7) === 0 ? 1n << 52n : 0n)
+      );
+    case "handle":
+      return rnd.pick([0n, 1n, 1n << 63n, 1n << 44n, U64, orig ^ 1n]);
+    case "tag":
+      return BigInt(rnd.pick([0, 1, 2, 3, 255, 256]));
+    case "reserved":
+      return rnd.pick([1n, 0x80n, 1n << 31n, U64]);
+  }
+}
+
+/** Draws 1..3 mutations for an action. */
+export function pickMutations(
+  rnd: RandomStream,
+  a: Action,
+  seqStart: number,
+  handleRefs: readonly number[],
+): Mutation[] {
+  const out: Mutation[] = [];
+  const n = rnd.int(1, 3);
+  for (let k = 0; k < n; k++) {
+    const ci = rnd.int(0, a.calls.length - 1);
+    const c = a.calls[ci];
+    const fields = a.fields[ci];
+    const r = rnd.int(0, 99);
+    if (r < 50 && fields.length > 0 && c.tx) {
+      const f = rnd.pick(fields);
+      out.push({
+        k: "field",
+        call: ci,
+        field: f.name,
+        value: BigInt.asUintN(f.size * 8, interesting(rnd, f, readField(c.tx, f))),
+      });
+    } else if (r < 64) {
+      const i = rnd.int(1, 7);
+      const orig = c.x[i];
+      const value = rnd.pick([
+        0n,
+        1n,
+        orig + 16n,
+        orig - 16n,
+        orig + 1n,
+        0xffff_ffffn,
+        1n << 32n,
+        4096n,
+        4112n,
+        BigInt(rnd.u32()),
+      ]);
+      out.push({ k: "reg", call: ci, i, value: BigInt.asUintN(64, value) });
+    } else if (r < 72 && c.handle) {
+      const refs = handleRefs.filter((h) => h < seqStart + ci);
+      if (refs.length > 0 && rnd.int(0, 2) === 0)
+        out.push({ k: "handle", call: ci, xor: 0n, from: rnd.pick(refs) });
+      else
+        out.push({
+          k: "handle",
+          call: ci,
+          xor: rnd.pick([1n, 2n, 1n << 63n, 1n << 44n, 1n << 32n, 0xffffn]),
+        });
+    } else if (r < 78) {
+      out.push({ k: "by", call: ci, by: rnd.pick(CALLERS) });
+    } else if (r < 84) {
+      const fid = Number(c.x[0]);
+      const group = [
+        FFA_MEM_LEND_32,
+        FFA_MEM_SHARE_32,
+        FFA_MEM_DONATE_32,
+        FFA_MEM_LEND_64,
+        FFA_MEM_RETRIEVE_REQ_32,
+        FFA_MEM_FRAG_TX_32,
+        FFA_MEM_FRAG_RX_32,
+        FFA_MEM_RELINQUISH_32,
+        FFA_MEM_RECLAIM_32,
+      ].filter((f) => f !== fid);
+      out.push({ k: "fid", call: ci, fid: rnd.pick(group) });
+    } else if (r < 92 && c.tx) {
+      const len = c.tx.length;
+      out.push({
+        k: "tx-length",
+        call: ci,
+        length: Math.max(0, rnd.pick([0, 16, len - 16, len - 1, len + 16, len + 4096])),
+      });
+    } else if (c.tx && c.tx.length > 0) {
+      out.push({ k: "byte", call: ci, off: rnd.int(0, c.tx.length - 1), value: rnd.int(0, 255) });
+    } else {
+      out.push({ k: "reg", call: ci, i: rnd.int(1, 7), value: BigInt(rnd.u32()) });
+    }
+  }
+  return out;
+}
+
+/** The action's calls with the mutations applied (the action itself is left alone). */
+export function applyMutations(a: Action, ms: readonly Mutation[]): FuzzCall[] {
+  const calls = a.calls.map(
+    (c) =>
+      ({ ...c, x: c.x.slice(), tx: c.tx ? c.tx.slice() : null }) as FuzzCall & {
+        x: bigint[];
+        tx: Uint8Array | null;
+      },
+  );
+  for (const m of ms) {
+    const c = calls[m.call];
+    switch (m.k) {
+      case "field": {
+        const f = a.fields[m.call].find((x) => x.name === m.field);
+        if (f && c.tx) writeField(c.tx, f, m.value);
+        break;
+      }
+      case "reg":
+        c.x[m.i] = m.value;
+        break;
+      case "fid":
+        c.x[0] = BigInt(m.fid);
+        break;
+      case "by":
+        calls[m.call] = { ...c, by: m.by };
+        break;
+      case "handle":
+        if (c.handle)
+          calls[m.call] = { ...c, handle: { ...c.handle, xor: m.xor, from: m.from ?? c.handle.from } };
+        break;
+      case "tx-length": {
+        if (!c.tx) break;
+        const t = new Uint8Array(m.length);
+        t.set(c.tx.subarray(0, Math.min(m.length, c.tx.length)));
+        calls[m.call] = { ...calls[m.call], tx: t };
+        break;
+      }
+      case "byte":
+        if (c.tx && m.off < c.tx.length) c.tx[m.off] = m.value;
+        break;
+    }
+  }
+  return calls;
+}
+
+/** A mutation in words, for reports and the corpus. */
+export function describeMutation(a: Action, m: Mutation): string {
+  const c = a.calls.length > 1 ? `call ${m.call}: ` : "";
+  switch (m.k) {
+    case "field":
+      return `${c}${m.field} = 0x${m.value.toString(16)}`;
+    case "reg":
+      return `${c}x${m.i} = 0x${m.value.toString(16)}`;
+    case "fid":
+      return `${c}function 0x${m.fid.toString(16)}`;
+    case "by":
+      return `${c}called by ${m.by}`;
+    case "handle":
+      return m.from !== undefined ? `${c}handle of call ${m.from}` : `${c}handle ^ 0x${m.xor.toString(16)}`;
+    case "tx-length":
+      return `${c}TX bytes cut/extended to ${m.length}`;
+    case "byte":
+      return `${c}TX byte ${m.off} = 0x${m.value.toString(16)}`;
+  }
+}
+
+/** Where a handle reference is written into a call. */
+export function patchHandle(
+  x: { [i: number]: bigint },
+  tx: Uint8Array | null,
+  at: HandleAt,
+  h: bigint,
+): Uint8Array | null {
+  if (at === "w1") {
+    x[1] = h & 0xffff_ffffn;
+    x[2] = h >> 32n;
+    return tx;
+  }
+  if (!tx) return tx;
+  const off = at === "tx8" ? 8 : 0;
+  if (tx.length < off + 8) return tx;
+  const out = tx.slice();
+  new DataView(out.buffer).setBigUint64(off, h, true);
+  return out;
+}

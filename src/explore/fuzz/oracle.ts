@@ -1,0 +1,316 @@
+/**
+ * What the fuzzer holds every answer and every state to.
+ *
+ * replyProblem(): the reply is one the FF-A specification defines for that call (DEN0077A v1.2 §13,
+ * the memory-management ABIs; reference/ffa.md §1, §2): a memory send answers FFA_SUCCESS (handle in
+ * w2/w3) or FFA_MEM_FRAG_RX, a retrieve FFA_MEM_RETRIEVE_RESP, a FRAG_RX FFA_MEM_FRAG_TX, the others
+ * FFA_SUCCESS; any of them FFA_ERROR with a defined code in w2 and w1, w3..w7 zero (Hafnium's
+ * ffa_error(), OP-TEE's spmc_set_args()), and for the memory ABIs only the codes their interfaces list
+ * (NOT_SUPPORTED, INVALID_PARAMETERS, NO_MEMORY, BUSY, DENIED, ABORTED — never INTERRUPTED, RETRY,
+ * NO_DATA or NOT_READY). FFA_VERSION answers a version (bit 31 clear) or NOT_SUPPORTED in w0.
+ *
+ * consistencyProblem(): the `ffa-consistency` invariant (check/invariants.ts), checked over the whole
+ * table and every frame rather than only the pages a change touched: share states agree with page
+ * ownership, both in the SPMC's own page records and in the machine (frame owner, granule PAS), handles
+ * are unique and released, borrower bookkeeping is coherent.
+ */
+import {
+  FFA_ABORTED,
+  FFA_BUSY,
+  FFA_DENIED,
+  FFA_ERROR_32,
+  FFA_INVALID_PARAMETERS,
+  FFA_MEM_DONATE_32,
+  FFA_MEM_DONATE_64,
+  FFA_MEM_FRAG_RX_32,
+  FFA_MEM_FRAG_TX_32,
+  FFA_MEM_LEND_32,
+  FFA_MEM_LEND_64,
+  FFA_MEM_RETRIEVE_REQ_32,
+  FFA_MEM_RETRIEVE_REQ_64,
+  FFA_MEM_RETRIEVE_RESP_32,
+  FFA_MEM_SHARE_32,
+  FFA_MEM_SHARE_64,
+  FFA_NO_MEMORY,
+  FFA_NOT_SUPPORTED,
+  FFA_RX_RELEASE_32,
+  FFA_RXTX_MAP_32,
+  FFA_RXTX_MAP_64,
+  FFA_SUCCESS_32,
+  FFA_SUCCESS_64,
+  FFA_VERSION_32,
+  ffaErrorName,
+} from "../../abi/ffa/index.ts";
+import { OWNER_SECURE } from "../../hw/frames.ts";
+import { GPT_GPI_SECURE } from "../../hw/gpt.ts";
+import { HafniumSpmc } from "../../firmware/hafnium/hafnium.ts";
+import { allConstituents } from "../../firmware/hafnium/send_complete.ts";
+import { lentRanges } from "../../firmware/optee_sel1/mobj_ffa.ts";
+import { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
+import { FFA_NWD_ID, isSecureId } from "../../firmware/spmc/endpoint.ts";
+import { MM_MODE_INVALID, MM_MODE_SHARED, MM_MODE_UNOWNED } from "../../firmware/spmc/page_state.ts";
+import type { SmcRegs } from "../../hw/smc.ts";
+import type { FuzzRig } from "./rig.ts";
+
+const PAGE = 4096;
+const w = (r: SmcRegs, i: number) => Number(r[i] & 0xffff_ffffn);
+
+/** The error codes the memory-management interfaces define (DEN0077A v1.2 §13). */
+const MEM_ERRORS = new Set([
+  FFA_NOT_SUPPORTED,
+  FFA_INVALID_PARAMETERS,
+  FFA_NO_MEMORY,
+  FFA_BUSY,
+  FFA_DENIED,
+  FFA_ABORTED,
+]);
+/** FFA_RX_RELEASE: DENIED (the caller does not own its RX buffer) or NOT_SUPPORTED. */
+const RX_RELEASE_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_DENIED]);
+/** FFA_RXTX_MAP: INVALID_PARAMETERS, DENIED, NO_MEMORY, NOT_SUPPORTED. */
+const RXTX_MAP_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_INVALID_PARAMETERS, FFA_DENIED, FFA_NO_MEMORY]);
+
+const SEND = new Set([
+  FFA_MEM_DONATE_32,
+  FFA_MEM_DONATE_64,
+  FFA_MEM_LEND_32,
+  FFA_MEM_LEND_64,
+  FFA_MEM_SHARE_32,
+  FFA_MEM_SHARE_64,
+]);
+
+/** The FFA_ERROR code of a reply (signed), or null when the reply is not FFA_ERROR. */
+export function errorCode(r: SmcRegs): number | null {
+  return w(r, 0) === FFA_ERROR_32 ? w(r, 2) | 0 : null;
+}
+
+/** Why a reply is not one the specification allows for call `fid`, or null. */
+export function replyProblem(fid: number, r: SmcRegs): string | null {
+  const w0 = w(r, 0);
+  if (fid === FFA_VERSION_32) {
+    if (w0 === 0xffff_ffff || w0 >>> 31 === 0) return null;
+    return `FFA_VERSION answered 0x${w0.toString(16)}: neither a version nor NOT_SUPPORTED`;
+  }
+  if (w0 === FFA_ERROR_32) {
+    const code = w(r, 2) | 0;
+    const allowed =
+      fid === FFA_RX_RELEASE_32
+        ? RX_RELEASE_ERRORS
+        : fid === FFA_RXTX_MAP_32 || fid === FFA_RXTX_MAP_64
+          ? RXTX_MAP_ERRORS
+          : MEM_ERRORS;
+    if (!allowed.has(code))
+      return `FFA_ERROR ${ffaErrorName(code) ?? code} is not an error this interface defines`;
+    if (r[1] !== 0n) return "FFA_ERROR with w1 not zero";
+    for (let i = 3; i < 8; i++) if (r[i] !== 0n) return `FFA_ERROR with x${i} not zero`;
+    return null;
+  }
+  const ok =
+    SEND.has(fid) || fid === FFA_MEM_FRAG_TX_32
+      ? w0 === FFA_SUCCESS_32 || w0 === FFA_SUCCESS_64 || w0 === FFA_MEM_FRAG_RX_32
+      : fid === FFA_MEM_RETRIEVE_REQ_32 || fid === FFA_MEM_RETRIEVE_REQ_64
+        ? w0 === FFA_MEM_RETRIEVE_RESP_32
+        : fid === FFA_MEM_FRAG_RX_32
+          ? w0 === FFA_MEM_FRAG_TX_32
+          : w0 === FFA_SUCCESS_32 || w0 === FFA_SUCCESS_64;
+  if (!ok) return `answered function 0x${w0.toString(16)}, which this call does not return`;
+  if (w0 === FFA_MEM_RETRIEVE_RESP_32 && (w(r, 2) === 0 || w(r, 2) > w(r, 1)))
+    return `MEM_RETRIEVE_RESP fragment length ${w(r, 2)} of total ${w(r, 1)}`;
+  if (w0 === FFA_MEM_FRAG_TX_32 && w(r, 3) === 0) return "MEM_FRAG_TX of an empty fragment";
+  return null;
+}
+
+/** The handle a reply carries: SUCCESS of a send (w2/w3), FRAG_RX (w1/w2); else null. */
+export function replyHandle(r: SmcRegs): bigint | null {
+  const w0 = w(r, 0);
+  if (w0 === FFA_SUCCESS_32 || w0 === FFA_SUCCESS_64) return BigInt(w(r, 2)) | (BigInt(w(r, 3)) << 32n);
+  if (w0 === FFA_MEM_FRAG_RX_32) return BigInt(w(r, 1)) | (BigInt(w(r, 2)) << 32n);
+  return null;
+}
+
+/** Per rig: the frame arrays the check fills, and the owner/PAS every frame had at boot. */
+interface Scratch {
+  readonly holder: Uint16Array;
+  readonly protect: Uint8Array;
+  readonly owner: Uint8Array;
+  readonly gpi: Uint8Array;
+  readonly bootOwner: Uint8Array;
+  readonly bootPageOwner: Uint16Array | null;
+  readonly bootGpi: Uint8Array | null;
+}
+
+const scratches = new WeakMap<FuzzRig, Scratch>();
+const buf = (a: Uint8Array | Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** Remembers the boot state of a rig (call right after it booted, before any send). */
+export function noteBoot(rig: FuzzRig): void {
+  const n = rig.machine.frames.count;
+  scratches.set(rig, {
+    holder: new Uint16Array(n),
+    protect: new Uint8Array(n),
+    owner: new Uint8Array(n),
+    gpi: new Uint8Array(n),
+    bootOwner: rig.machine.frames.owner.slice(),
+    bootPageOwner: rig.spmc instanceof HafniumSpmc ? rig.spmc.pages.owner.slice() : null,
+    bootGpi: rig.machine.gpt ? rig.machine.gpt.gpi.slice() : null,
+  });
+}
+
+function scratchOf(rig: FuzzRig): Scratch {
+  const s = scratches.get(rig);
+  if (!s) throw new Error("consistencyProblem before noteBoot");
+  return s;
+}
+
+/** The first index where two arrays differ (they are known to differ). */
+function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+const paOf = (rig: FuzzRig, i: number) => "0x" + ((rig.machine.frames.basePfn + i) * PAGE).toString(16);
+
+/** The first way the SPMC's state breaks ffa-consistency, or null. */
+export function consistencyProblem(rig: FuzzRig): string | null {
+  const spmc = rig.spmc;
+  if (spmc instanceof HafniumSpmc) return hafniumProblem(rig, spmc);
+  if (spmc instanceof OpteeSel1Spmc) return opteeProblem(rig, spmc);
+  return null;
+}
+
+function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
+  const sc = scratchOf(rig);
+  const frames = rig.machine.frames;
+  const expectHolder = sc.holder;
+  const protect = sc.protect;
+  expectHolder.fill(0);
+  protect.fill(0);
+  const handles = new Set<bigint>();
+  let live = 0;
+  for (const s of hf.shares.live()) {
+    live++;
+    const h = "0x" + s.handle.toString(16);
+    if (handles.has(s.handle)) return `handle ${h} is used twice`;
+    handles.add(s.handle);
+    if (hf.shares.get(s.handle) !== s) return `handle ${h} does not find its own state`;
+    for (let k = 0; k < s.receivers.length; k++) {
+      const r = s.receivers[k];
+      const frags = r.response === null ? 0 : r.response.length;
+      if (r.retrievedFragments > frags)
+        return `${h}: 0x${r.id.toString(16)} retrieved ${r.retrievedFragments} of ${frags} fragments`;
+      if (isSecureId(r.id) && (r.mode !== 0) !== r.retrievedFragments > 0)
+        return `${h}: 0x${r.id.toString(16)} has mode ${r.mode} with ${r.retrievedFragments} fragments retrieved`;
+      if (!s.sendingComplete && r.retrievedFragments !== 0)
+        return `${h} is retrieved before its sending completed`;
+    }
+    if (!s.sendingComplete) continue;
+    const bit =
+      s.func === "lend"
+        ? MM_MODE_INVALID
+        : s.func === "share"
+          ? MM_MODE_SHARED
+          : MM_MODE_INVALID | MM_MODE_UNOWNED;
+    let secureBorrowers = true;
+    for (let k = 0; k < s.receivers.length; k++) if (!isSecureId(s.receivers[k].id)) secureBorrowers = false;
+    const prot =
+      s.func !== "share" && !isSecureId(s.sender) && secureBorrowers ? (s.memoryProtected ? 2 : 1) : 0;
+    // The normal world is one VM to the SPMC (the other world, ID 0) whatever VM ID a descriptor
+    // names: api_ffa_mem_send() checks only that it is not a partition's ID.
+    const owner = isSecureId(s.sender) ? s.sender : FFA_NWD_ID;
+    const cs = allConstituents(s);
+    for (let k = 0; k < cs.length; k++) {
+      const c = cs[k];
+      const first = hf.pages.first(c.address, c.pageCount);
+      if (first < 0) return `${h} holds pages outside DRAM at 0x${c.address.toString(16)}`;
+      for (let i = first; i < first + c.pageCount; i++) {
+        if (expectHolder[i] !== 0) return `page ${paOf(rig, i)} is held by two share states`;
+        expectHolder[i] = s.slot + 1;
+        if (hf.pages.owner[i] !== owner) return `page ${paOf(rig, i)} of ${h} is not owned by its sender`;
+        if ((hf.pages.mode[i] & bit) !== bit)
+          return `page ${paOf(rig, i)} of ${s.func} ${h} has the sender's mode 0x${hf.pages.mode[i].toString(16)}`;
+        protect[i] = prot;
+      }
+    }
+  }
+  if (live > hf.limits.maxShares) return `${live} share states exceed MAX_MEM_SHARES`;
+  if (!buf(hf.pages.holder).equals(buf(expectHolder))) {
+    const i = firstDiff(hf.pages.holder, expectHolder);
+    return `page ${paOf(rig, i)} is recorded in share state slot ${hf.pages.holder[i] - 1}, expected ${expectHolder[i] - 1}`;
+  }
+  // Normal-world memory is secure in the machine exactly while lent or donated to partitions, or once a
+  // partition owns it (a completed donate, which keeps the PAS it was given).
+  const owner = sc.owner;
+  owner.set(sc.bootOwner);
+  const gpi = sc.gpi;
+  const liveGpi = rig.machine.gpt?.gpi ?? null;
+  if (sc.bootGpi) gpi.set(sc.bootGpi);
+  for (let i = 0; i < protect.length; i++) {
+    if (protect[i] === 0) continue;
+    owner[i] = OWNER_SECURE;
+    if (protect[i] === 2) gpi[i] = GPT_GPI_SECURE;
+  }
+  if (!buf(hf.pages.owner).equals(buf(sc.bootPageOwner!))) {
+    const po = hf.pages.owner;
+    const boot = sc.bootPageOwner!;
+    for (let i = 0; i < po.length; i++) {
+      if (po[i] === boot[i]) continue;
+      // Only a donate moves ownership, and only to a partition (the SPMC's send policy).
+      if (!isSecureId(po[i]))
+        return `page ${paOf(rig, i)} moved from 0x${boot[i].toString(16)} to 0x${po[i].toString(16)}`;
+      if (boot[i] !== FFA_NWD_ID) continue;
+      owner[i] = OWNER_SECURE;
+      if (liveGpi) gpi[i] = liveGpi[i];
+    }
+  }
+  if (!buf(frames.owner).equals(buf(owner))) {
+    const i = firstDiff(frames.owner, owner);
+    return `page ${paOf(rig, i)} is ${frames.owner[i] === OWNER_SECURE ? "secure" : "normal"} in the machine, the SPMC's share states say ${owner[i] === OWNER_SECURE ? "secure" : "normal"}`;
+  }
+  if (liveGpi && !buf(liveGpi).equals(buf(gpi))) {
+    const i = firstDiff(liveGpi, gpi);
+    return `granule ${paOf(rig, i)} has GPI ${liveGpi[i]}, memory_protected says ${gpi[i]}`;
+  }
+  return null;
+}
+
+function opteeProblem(rig: FuzzRig, op: OpteeSel1Spmc): string | null {
+  const sc = scratchOf(rig);
+  const frames = rig.machine.frames;
+  const owner = sc.owner;
+  owner.set(sc.bootOwner);
+  const cookies = new Set<bigint>();
+  let objects = 0;
+  for (const m of op.mobjs.live()) {
+    objects++;
+    const c = "0x" + m.cookie.toString(16);
+    if (cookies.has(m.cookie)) return `cookie ${c} is used twice`;
+    cookies.add(m.cookie);
+    if (m.list === "building") return `cookie ${c} is pushed but still building`;
+    if ((m.list === "active") !== m.refcount > 0)
+      return `cookie ${c} is ${m.list} with refcount ${m.refcount}`;
+    if (m.inactiveRefs < 0 || m.refcount < 0) return `cookie ${c} has a negative count`;
+    if (m.pagesAdded !== m.pageCount) return `cookie ${c} holds ${m.pagesAdded} of its ${m.pageCount} pages`;
+    if (!m.lent) continue;
+    for (const r of lentRanges(m, rig.machine)) {
+      const i0 = frames.indexOf(r.address);
+      for (let i = i0; i < i0 + r.pages; i++) {
+        if (owner[i] === OWNER_SECURE && sc.bootOwner[i] !== OWNER_SECURE)
+          return `page ${paOf(rig, i)} is lent in two objects`;
+        owner[i] = OWNER_SECURE;
+      }
+    }
+  }
+  for (const [cookie, s] of op.fragStates) {
+    const c = "0x" + cookie.toString(16);
+    if (cookies.has(cookie)) return `cookie ${c} is pushed and still pending`;
+    cookies.add(cookie);
+    if (s.mobj.cookie !== cookie || s.mobj.list !== "building")
+      return `pending send ${c} holds object 0x${s.mobj.cookie.toString(16)} (${s.mobj.list})`;
+  }
+  if (op.mobjs.cookiesInUse !== cookies.size)
+    return `${op.mobjs.cookiesInUse} cookies allocated for ${objects} objects and ${op.fragStates.size} pending sends`;
+  if (!buf(frames.owner).equals(buf(owner))) {
+    const i = firstDiff(frames.owner, owner);
+    return `page ${paOf(rig, i)} is ${frames.owner[i] === OWNER_SECURE ? "secure" : "normal"} in the machine, OP-TEE's objects say ${owner[i] === OWNER_SECURE ? "lent" : "not lent"}`;
+  }
+  return null;
+}

@@ -1,0 +1,138 @@
+/**
+ * The FF-A fuzzer's test rig: one machine and one SPMC of a flavor, booted once, driven call by call
+ * through its real ABI — the normal world's SMC through the conduit (EL3 → SPMD → SPMC), a partition's
+ * FF-A call trapped by the SPMC (Spmc.partitionCall()) — with descriptors written into the caller's
+ * TX page and answers read from its RX page, as bench/ffa.ts and the scenario harness do.
+ *
+ * Both flavors get the same small memory map, so one case (registers and bytes) means the same thing
+ * to both and the corpus can say what each answers:
+ *
+ * | range                               | what                                                   |
+ * |-------------------------------------|--------------------------------------------------------|
+ * | 0x8000_0000 + 16 MiB                | DRAM (4,096 frames: state snapshots are a few KiB)     |
+ * | 0x8020_0000 / 0x8020_1000           | the normal world's TX / RX page (firmware/boot.ts)     |
+ * | 0x80c0_0000 + 4 MiB                 | secure carveout: the partitions' memory (OP-TEE, sp2)  |
+ *
+ * Hafnium runs with RME (fvp-rme: a lend to partitions moves granules to the Secure PAS); OP-TEE at
+ * S-EL1 runs without a firewall (qemu-virt: its default platform hook protects nothing), so its
+ * TZC-400 hook is not part of what is fuzzed. Calls run outside the scheduler (drain(): an SPMC call
+ * is atomic and only sleeps to charge its cost), so virtual time does not advance: no speculation
+ * task, no timers.
+ */
+import { FFA_RXTX_MAP_64, FFA_VERSION_32, ffaVersionNumber, type FfaVersion } from "../../abi/ffa/index.ts";
+import { bootFirmware, drain } from "../../firmware/boot.ts";
+import { FFA_NWD_ID, FFA_OPTEE_ID, FFA_SP2_ID } from "../../firmware/spmc/endpoint.ts";
+import type { Spmc, SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
+import { Machine } from "../../hw/machine.ts";
+import type { PlatformDesc } from "../../hw/platform.ts";
+import type { SmcRegs } from "../../hw/smc.ts";
+import { PRESETS } from "../../scenario/presets.ts";
+import { Sim } from "../../sim/sim.ts";
+
+export const FUZZ_FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
+
+const MiB = 0x10_0000;
+export const FUZZ_DRAM_BASE = 0x8000_0000;
+export const FUZZ_DRAM_SIZE = 16 * MiB;
+export const FUZZ_NWD_TX = FUZZ_DRAM_BASE + 0x20_0000;
+export const FUZZ_NWD_RX = FUZZ_NWD_TX + 0x1000;
+export const FUZZ_SECURE_BASE = FUZZ_DRAM_BASE + 12 * MiB;
+export const FUZZ_SECURE_SIZE = 4 * MiB;
+/** Normal-world pages the seeds lend (below the TX page, clear of everything else). */
+export const FUZZ_NS_POOL = FUZZ_DRAM_BASE + 0x40_0000;
+
+/** Endpoint names a case uses, and their IDs. */
+export type FuzzCaller = "normal" | "optee" | "sp2";
+export const CALLER_IDS: Readonly<Record<FuzzCaller, number>> = {
+  normal: FFA_NWD_ID,
+  optee: FFA_OPTEE_ID,
+  sp2: FFA_SP2_ID,
+};
+
+/** The fuzzing platform of a flavor: its preset, shrunk to the memory map above. */
+export function fuzzPlatform(flavor: SpmcFlavorName): PlatformDesc {
+  const base = flavor === "hafnium" ? PRESETS["fvp-rme"] : PRESETS["qemu-virt"];
+  return {
+    ...base,
+    name: `fuzz-${flavor}`,
+    description: `FF-A fuzzing: ${base.name}'s SPMC and firewall on 16 MiB of DRAM`,
+    dram: { base: FUZZ_DRAM_BASE, size: FUZZ_DRAM_SIZE },
+    reserved: [
+      { name: "spmc_sps", base: FUZZ_SECURE_BASE, size: FUZZ_SECURE_SIZE, noMap: true, secure: true },
+    ],
+    secureRam: [],
+    cma: [],
+    caches: { ...base.caches, specFillsPerMs: 0 },
+    ffaVersion: "1.2",
+    rxtxBufferSize: 4096,
+  };
+}
+
+/** A booted SPMC with its endpoints' buffers, and a way to call it. */
+export class FuzzRig {
+  readonly sim: Sim;
+  readonly machine: Machine;
+  readonly spmc: Spmc;
+  readonly #txOf = new Map<number, number>();
+  readonly #rxOf = new Map<number, number>();
+
+  constructor(readonly flavor: SpmcFlavorName) {
+    this.sim = new Sim(1);
+    this.machine = new Machine(this.sim, fuzzPlatform(flavor));
+    const fw = bootFirmware(this.sim, this.machine);
+    this.spmc = fw.spmc;
+    for (const e of fw.endpoints) {
+      if (e.txPa !== null) this.#txOf.set(e.id, e.txPa);
+      if (e.rxPa !== null) this.#rxOf.set(e.id, e.rxPa);
+    }
+  }
+
+  /**
+   * Whether this endpoint makes FF-A calls under the flavor: sp2 exists only under Hafnium, and OP-TEE
+   * at S-EL1 is the SPMC itself — it reaches its FF-A objects directly (mobj_ffa_get_by_cookie()), it
+   * never calls itself.
+   */
+  has(caller: FuzzCaller): boolean {
+    if (caller === "optee" && this.flavor === "optee-sel1") return false;
+    return this.spmc.endpoint(CALLER_IDS[caller]) !== undefined;
+  }
+
+  /**
+   * The normal world's driver probe in a given version: FFA_VERSION, then FFA_RXTX_MAP of its page
+   * pair (Linux ffa_init()). Returns FFA_VERSION's answer (w0).
+   */
+  probe(version: FfaVersion): bigint {
+    const v = new BigUint64Array(18);
+    v[0] = BigInt(FFA_VERSION_32);
+    v[1] = BigInt(ffaVersionNumber(version));
+    const answer = this.call("normal", v)[0];
+    const m = new BigUint64Array(18);
+    m[0] = BigInt(FFA_RXTX_MAP_64);
+    m[1] = BigInt(FUZZ_NWD_TX);
+    m[2] = BigInt(FUZZ_NWD_RX);
+    m[3] = 1n;
+    this.call("normal", m);
+    return answer;
+  }
+
+  /** One FF-A call from `caller`, run to its answer. */
+  call(caller: FuzzCaller, regs: SmcRegs): SmcRegs {
+    if (caller === "normal") return drain(this.machine.smc.smc(regs, "ns"));
+    return drain(this.spmc.partitionCall(CALLER_IDS[caller], regs));
+  }
+
+  /**
+   * Puts bytes at the start of the caller's TX page, as its driver's memcpy does. Written into the
+   * page store directly: the harness's own write is not an access under test.
+   */
+  writeTx(caller: FuzzCaller, bytes: Uint8Array): void {
+    const tx = this.#txOf.get(CALLER_IDS[caller]);
+    if (tx !== undefined && bytes.length > 0) this.machine.bytes.write(tx, bytes);
+  }
+
+  /** The first `length` bytes of the caller's RX page. */
+  readRx(caller: FuzzCaller, length: number): Uint8Array {
+    const rx = this.#rxOf.get(CALLER_IDS[caller]);
+    return rx === undefined ? new Uint8Array(0) : this.machine.bytes.read(rx, length);
+  }
+}

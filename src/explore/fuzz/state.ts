@@ -1,0 +1,283 @@
+/**
+ * Snapshots of an SPMC's state, cheap enough to take and compare around every fuzzed call: the
+ * share-state table (Hafnium) or the FF-A objects and pending fragmented sends (OP-TEE at S-EL1), the
+ * SPMC's page-ownership arrays, every endpoint's mailbox state (version, RX/TX mapping, RX ownership),
+ * and the machine's view the SPMC changes — frame owner, use case and taint, and the granule
+ * protection table under RME. Typed arrays are copied and compared with memcmp (Buffer.equals); the
+ * tables are cloned object by object.
+ *
+ * `differs()` answers "did this call change anything?" for the fuzzer's rejection rule: a call
+ * answered with FFA_ERROR must leave all of this as it was (reference/ffa.md §5: Hafnium checks
+ * everything before it commits; OP-TEE's handle_mem_op() deletes what it built on failure).
+ */
+import { HafniumSpmc } from "../../firmware/hafnium/hafnium.ts";
+import type { MobjFfa } from "../../firmware/optee_sel1/mobj_ffa.ts";
+import type { MemFragState } from "../../firmware/optee_sel1/mem_op.ts";
+import { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
+import type { ShareReceiver, ShareState } from "../../firmware/spmc/share_state.ts";
+import type { FuzzRig } from "./rig.ts";
+
+interface EndpointState {
+  readonly id: number;
+  readonly version: number | null;
+  readonly versionLocked: boolean;
+  readonly tx: number | null;
+  readonly rx: number | null;
+  readonly pageCount: number;
+  readonly rxFull: boolean;
+}
+
+interface FragSnapshot {
+  readonly cookie: bigint;
+  readonly mobj: MobjFfa;
+  readonly regionsLeft: number;
+  readonly fragOffset: number;
+}
+
+export interface SpmcSnapshot {
+  readonly endpoints: readonly EndpointState[];
+  readonly frameOwner: Uint8Array;
+  readonly frameUseCase: Uint8Array;
+  readonly frameTaint: Uint8Array;
+  readonly gpi: Uint8Array | null;
+  readonly hung: string | null;
+  readonly shares: readonly (ShareState | null)[] | null;
+  readonly pageOwner: Uint16Array | null;
+  readonly pageMode: Uint8Array | null;
+  readonly pageHolder: Uint16Array | null;
+  readonly cookieBits: readonly boolean[] | null;
+  readonly mobjs: readonly MobjFfa[] | null;
+  readonly frags: readonly FragSnapshot[] | null;
+}
+
+function cloneMobj(m: MobjFfa): MobjFfa {
+  return { ...m, ranges: m.ranges.map((r) => ({ ...r })) };
+}
+
+const asBuf = (a: Uint8Array | Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** Takes a snapshot of everything the fuzzer compares. */
+export function capture(rig: FuzzRig): SpmcSnapshot {
+  const { spmc, machine } = rig;
+  const f = machine.frames;
+  const endpoints: EndpointState[] = [];
+  for (const e of spmc.endpoints.values()) {
+    endpoints.push({
+      id: e.id,
+      version: e.version,
+      versionLocked: e.versionLocked,
+      tx: e.tx,
+      rx: e.rx,
+      pageCount: e.pageCount,
+      rxFull: e.rxFull,
+    });
+  }
+  const hf = spmc instanceof HafniumSpmc ? spmc : null;
+  const op = spmc instanceof OpteeSel1Spmc ? spmc : null;
+  let mobjs: MobjFfa[] | null = null;
+  let frags: FragSnapshot[] | null = null;
+  let cookieBits: readonly boolean[] | null = null;
+  if (op) {
+    // One clone per object: a pending send's object is shared by its frag state and (once pushed) the table.
+    const memo = new Map<MobjFfa, MobjFfa>();
+    const c = (m: MobjFfa) => {
+      let x = memo.get(m);
+      if (!x) memo.set(m, (x = cloneMobj(m)));
+      return x;
+    };
+    const t = op.mobjs.snapshot();
+    cookieBits = t.cookieBits;
+    mobjs = t.objects.map(c);
+    frags = [...op.fragStates].map(([cookie, s]) => ({
+      cookie,
+      mobj: c(s.mobj),
+      regionsLeft: s.regionsLeft,
+      fragOffset: s.fragOffset,
+    }));
+  }
+  return {
+    endpoints,
+    frameOwner: f.owner.slice(),
+    frameUseCase: f.useCase.slice(),
+    frameTaint: f.taint.slice(),
+    gpi: machine.gpt ? machine.gpt.gpi.slice() : null,
+    hung: machine.hung,
+    shares: hf ? hf.shares.snapshot() : null,
+    pageOwner: hf ? hf.pages.owner.slice() : null,
+    pageMode: hf ? hf.pages.mode.slice() : null,
+    pageHolder: hf ? hf.pages.holder.slice() : null,
+    cookieBits,
+    mobjs,
+    frags,
+  };
+}
+
+/** Puts the rig back in the snapshot's state (the snapshot stays usable). */
+export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
+  const { spmc, machine } = rig;
+  const f = machine.frames;
+  for (const e of s.endpoints) {
+    const ep = spmc.endpoint(e.id)!;
+    ep.version = e.version;
+    ep.versionLocked = e.versionLocked;
+    ep.tx = e.tx;
+    ep.rx = e.rx;
+    ep.pageCount = e.pageCount;
+    ep.rxFull = e.rxFull;
+  }
+  f.owner.set(s.frameOwner);
+  f.useCase.set(s.frameUseCase);
+  f.taint.set(s.frameTaint);
+  const gpt = machine.gpt;
+  if (gpt && s.gpi) {
+    // Through the table's own setter, so its count of non-NS granules stays right.
+    const live = gpt.gpi;
+    if (!asBuf(live).equals(asBuf(s.gpi)))
+      for (let i = 0; i < live.length; i++) if (live[i] !== s.gpi[i]) gpt.initRange(i, 1, s.gpi[i]);
+  }
+  machine.hung = s.hung;
+  if (spmc instanceof HafniumSpmc) {
+    spmc.shares.restore(s.shares!);
+    spmc.pages.owner.set(s.pageOwner!);
+    spmc.pages.mode.set(s.pageMode!);
+    spmc.pages.holder.set(s.pageHolder!);
+  } else if (spmc instanceof OpteeSel1Spmc) {
+    const memo = new Map<MobjFfa, MobjFfa>();
+    const c = (m: MobjFfa) => {
+      let x = memo.get(m);
+      if (!x) memo.set(m, (x = cloneMobj(m)));
+      return x;
+    };
+    spmc.mobjs.restore({ cookieBits: s.cookieBits!, objects: s.mobjs! }, c);
+    spmc.fragStates.clear();
+    for (const fs of s.frags!) {
+      const st: MemFragState = { mobj: c(fs.mobj), regionsLeft: fs.regionsLeft, fragOffset: fs.fragOffset };
+      spmc.fragStates.set(fs.cookie, st);
+    }
+  }
+}
+
+/**
+ * What differs between the rig and the snapshot (the first difference found, described), or null.
+ * `allowGone`: a handle whose pending (not yet complete) transaction may have disappeared — a rejected
+ * FFA_MEM_FRAG_TX aborts its send (Hafnium ffa_memory_send_continue() frees the share state; OP-TEE
+ * add_mem_op_frag() deletes the object), and nothing else may change.
+ */
+export function differs(rig: FuzzRig, s: SpmcSnapshot, allowGone: bigint | null = null): string | null {
+  const { spmc, machine } = rig;
+  for (const e of s.endpoints) {
+    const ep = spmc.endpoint(e.id)!;
+    // versionLocked is not compared: Hafnium latches ffa_version_negotiated on the first call other than
+    // FFA_VERSION, answered or refused alike (a property of the caller, not of a transaction).
+    if (ep.version !== e.version)
+      return `endpoint 0x${e.id.toString(16)}: version ${e.version} → ${ep.version}`;
+    if (ep.tx !== e.tx || ep.rx !== e.rx || ep.pageCount !== e.pageCount)
+      return `endpoint 0x${e.id.toString(16)}: RX/TX mapping changed`;
+    if (ep.rxFull !== e.rxFull)
+      return `endpoint 0x${e.id.toString(16)}: RX buffer ${e.rxFull ? "full" : "free"} → ${ep.rxFull ? "full" : "free"}`;
+  }
+  const f = machine.frames;
+  if (!asBuf(f.owner).equals(asBuf(s.frameOwner))) return "machine: a frame's owner (world) changed";
+  if (!asBuf(f.useCase).equals(asBuf(s.frameUseCase))) return "machine: a frame's use case changed";
+  if (!asBuf(f.taint).equals(asBuf(s.frameTaint))) return "machine: a frame's contents were zeroed";
+  if (machine.gpt && s.gpi && !asBuf(machine.gpt.gpi).equals(asBuf(s.gpi)))
+    return "machine: a granule changed physical address space";
+  if (machine.hung !== s.hung) return `machine: hung (${machine.hung})`;
+  if (spmc instanceof HafniumSpmc) {
+    if (!asBuf(spmc.pages.owner).equals(asBuf(s.pageOwner!))) return "SPMC: a page's owner changed";
+    if (!asBuf(spmc.pages.mode).equals(asBuf(s.pageMode!))) return "SPMC: a page's mode changed";
+    if (!asBuf(spmc.pages.holder).equals(asBuf(s.pageHolder!))) return "SPMC: a page's share state changed";
+    const before = s.shares!;
+    const seen = new Set<number>();
+    for (const live of spmc.shares.live()) {
+      seen.add(live.slot);
+      const old = before[live.slot];
+      if (!old) return `SPMC: share state ${hex(live.handle)} appeared`;
+      const d = shareDiff(live, old);
+      if (d) return `SPMC: share state ${hex(live.handle)}: ${d}`;
+    }
+    for (const old of before) {
+      if (!old || seen.has(old.slot)) continue;
+      if (allowGone === old.handle && !old.sendingComplete) continue;
+      return `SPMC: share state ${hex(old.handle)} disappeared`;
+    }
+  } else if (spmc instanceof OpteeSel1Spmc) {
+    const objs = new Map<bigint, MobjFfa>();
+    for (const m of spmc.mobjs.live()) objs.set(m.cookie, m);
+    if (objs.size !== s.mobjs!.length) return `SPMC: ${s.mobjs!.length} FF-A objects → ${objs.size}`;
+    for (const old of s.mobjs!) {
+      const m = objs.get(old.cookie);
+      if (!m) return `SPMC: object ${hex(old.cookie)} disappeared`;
+      const d = mobjDiff(m, old);
+      if (d) return `SPMC: object ${hex(old.cookie)}: ${d}`;
+    }
+    let frags = 0;
+    for (const old of s.frags!) {
+      const st = spmc.fragStates.get(old.cookie);
+      if (!st) {
+        if (allowGone === old.cookie) continue;
+        return `SPMC: pending send ${hex(old.cookie)} disappeared`;
+      }
+      frags++;
+      if (st.regionsLeft !== old.regionsLeft || st.fragOffset !== old.fragOffset)
+        return `SPMC: pending send ${hex(old.cookie)} advanced`;
+      const d = mobjDiff(st.mobj, old.mobj);
+      if (d) return `SPMC: pending send ${hex(old.cookie)}: ${d}`;
+    }
+    if (spmc.fragStates.size !== frags) return "SPMC: a pending send appeared";
+    const bits = spmc.mobjs.snapshot().cookieBits;
+    for (let i = 0; i < bits.length; i++) {
+      if (bits[i] !== s.cookieBits![i]) {
+        const gone = allowGone !== null && BigInt(i) === (allowGone & 0xffffn) && !bits[i];
+        if (!gone) return `SPMC: cookie ${i} ${bits[i] ? "allocated" : "freed"}`;
+      }
+    }
+  }
+  return null;
+}
+
+function receiverDiff(a: ShareReceiver, b: ShareReceiver): string | null {
+  if (a.id !== b.id) return "receiver list changed";
+  if (a.permissions !== b.permissions) return `receiver 0x${a.id.toString(16)} permissions changed`;
+  if (a.retrievedFragments !== b.retrievedFragments)
+    return `receiver 0x${a.id.toString(16)} retrieved fragments ${b.retrievedFragments} → ${a.retrievedFragments}`;
+  if (a.mode !== b.mode) return `receiver 0x${a.id.toString(16)} mode ${b.mode} → ${a.mode}`;
+  if (a.response !== b.response) return `receiver 0x${a.id.toString(16)} retrieve response changed`;
+  return null;
+}
+
+function shareDiff(a: ShareState, b: ShareState): string | null {
+  if (a.handle !== b.handle || a.func !== b.func || a.sender !== b.sender) return "identity changed";
+  if (a.sendingComplete !== b.sendingComplete) return "sending became complete";
+  if (a.fragments.length !== b.fragments.length)
+    return `${b.fragments.length} → ${a.fragments.length} fragments`;
+  for (let i = 0; i < a.fragments.length; i++)
+    if (a.fragments[i] !== b.fragments[i]) return `fragment ${i} replaced`;
+  if (a.bytesReceived !== b.bytesReceived) return "bytes received changed";
+  if (a.senderOrigMode !== b.senderOrigMode) return "sender's original mode changed";
+  if (a.memoryProtected !== b.memoryProtected) return "memory_protected changed";
+  if (
+    a.hypervisorFragmentCount !== b.hypervisorFragmentCount ||
+    a.hypervisorResponse !== b.hypervisorResponse
+  )
+    return "hypervisor retrieve state changed";
+  if (a.receivers.length !== b.receivers.length) return "receiver count changed";
+  for (let i = 0; i < a.receivers.length; i++) {
+    const d = receiverDiff(a.receivers[i], b.receivers[i]);
+    if (d) return d;
+  }
+  return null;
+}
+
+function mobjDiff(a: MobjFfa, b: MobjFfa): string | null {
+  if (a.list !== b.list) return `list ${b.list} → ${a.list}`;
+  if (a.refcount !== b.refcount || a.inactiveRefs !== b.inactiveRefs) return "reference counts changed";
+  if (a.registeredByCookie !== b.registeredByCookie) return "registration changed";
+  if (a.pagesAdded !== b.pagesAdded || a.pa !== b.pa) return "pages changed";
+  if (a.ranges.length !== b.ranges.length) return "ranges changed";
+  return null;
+}
+
+function hex(v: bigint): string {
+  return "0x" + v.toString(16);
+}
