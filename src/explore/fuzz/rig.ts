@@ -32,6 +32,7 @@ import { Sim } from "../../sim/sim.ts";
 export const FUZZ_FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
 
 const MiB = 0x10_0000;
+const PAGE = 4096;
 export const FUZZ_DRAM_BASE = 0x8000_0000;
 export const FUZZ_DRAM_SIZE = 16 * MiB;
 export const FUZZ_NWD_TX = FUZZ_DRAM_BASE + 0x20_0000;
@@ -75,6 +76,8 @@ export class FuzzRig {
   readonly spmc: Spmc;
   readonly #txOf = new Map<number, number>();
   readonly #rxOf = new Map<number, number>();
+  /** Per endpoint: how many bytes at the start of its TX page may be non-zero. */
+  readonly #txDirty = new Map<number, number>();
 
   constructor(readonly flavor: SpmcFlavorName) {
     this.sim = new Sim(1);
@@ -122,12 +125,19 @@ export class FuzzRig {
   }
 
   /**
-   * Puts bytes at the start of the caller's TX page, as its driver's memcpy does. Written into the
-   * page store directly: the harness's own write is not an access under test.
+   * Makes the caller's TX page hold `bytes` followed by zeros, as a harness that clears the buffer
+   * before each call does: what an SPMC reads past the descriptor never depends on earlier cases.
+   * Written into the page store directly: the harness's own write is not an access under test.
    */
-  writeTx(caller: FuzzCaller, bytes: Uint8Array): void {
-    const tx = this.#txOf.get(CALLER_IDS[caller]);
-    if (tx !== undefined && bytes.length > 0) this.machine.bytes.write(tx, bytes);
+  writeTx(caller: FuzzCaller, bytes: Uint8Array | null): void {
+    const id = CALLER_IDS[caller];
+    const tx = this.#txOf.get(id);
+    if (tx === undefined) return;
+    const n = bytes === null ? 0 : Math.min(bytes.length, PAGE);
+    const dirty = this.#txDirty.get(id) ?? 0;
+    if (n > 0) this.machine.bytes.write(tx, n === bytes!.length ? bytes! : bytes!.subarray(0, n));
+    if (dirty > n) this.machine.bytes.write(tx + n, new Uint8Array(dirty - n));
+    this.#txDirty.set(id, n);
   }
 
   /** The first `length` bytes of the caller's RX page. */

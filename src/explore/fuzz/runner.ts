@@ -134,7 +134,7 @@ export class FlavorRunner {
       const r = replies[c.offsetFrom];
       x[3] = r && w(r, 0) === FFA_MEM_RETRIEVE_RESP_32 ? BigInt(w(r, 2)) : 0n;
     }
-    if (tx) rig.writeTx(c.by, tx);
+    rig.writeTx(c.by, tx);
     const reply = rig.call(c.by, x);
     const panic = rig.machine.hung;
     const out: CallOutcome = {
