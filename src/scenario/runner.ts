@@ -21,6 +21,7 @@ import { sysExit } from "../user/syscalls.ts";
 import type { LendStats } from "../kernel/optee/protmem_lend.ts";
 import { spawnWorkloads, type WorkloadReport } from "../user/workloads/index.ts";
 import { workloadEnv } from "./workloads.ts";
+import { TimelineSampler, type Timeline, type TimelineOptions } from "./timeline.ts";
 
 function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -176,6 +177,8 @@ export interface RunResult {
   readonly faults: readonly FaultSpec[];
   /** Per `workloads:` entry: allocation latencies, failures by errno, frames shown (absent without workloads). */
   readonly workloads?: readonly WorkloadReport[];
+  /** Memory by state over time and the memory map per sample (only when RunOptions.timeline asked). */
+  readonly timeline?: Timeline;
 }
 
 export interface RunOptions {
@@ -195,6 +198,8 @@ export interface RunOptions {
     readonly chooser?: FaultChooser;
     readonly budget?: number;
   };
+  /** Samples memory by state and the memory map over the run into RunResult.timeline (scenario/timeline.ts). */
+  readonly timeline?: TimelineOptions;
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
@@ -289,13 +294,21 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
 
   let end: RunEnd;
   const until = sc.untilNs ?? undefined;
+  const timeline = opts.timeline
+    ? new TimelineSampler(system, opts.timeline, sc.untilNs, (chooser?.windowNs ?? 0) > 0)
+    : null;
   for (;;) {
-    end = sim.sched.run({ untilNs: until, maxSteps: 4096 });
+    const limit = timeline ? timeline.limit(until) : until;
+    end = sim.sched.run({ untilNs: limit, maxSteps: 4096 });
+    timeline?.reached(sim.now);
+    if (end === "until" && limit !== until) continue;
     if (end !== "paused") break;
     opts.onProgress?.(sim.now, outcomes.length);
   }
   opts.onProgress?.(sim.now, outcomes.length);
+  timeline?.final(sim.now);
   end = settle(system, end, cut);
+  timeline?.final(sim.now);
   // Every task is blocked: the machine idles, and khungtaskd goes on checking.
   if (end === "deadlock") system.hungTask?.idleChecks(until ?? Infinity);
 
@@ -411,5 +424,6 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     taskSwitches: sim.sched.switches,
     faults: sim.faults.record(),
     ...(sc.workloads.length > 0 ? { workloads: workloads.reports() } : {}),
+    ...(timeline ? { timeline: timeline.result() } : {}),
   };
 }

@@ -29,13 +29,24 @@ export interface LatencySummary {
   readonly p50: number;
   readonly p99: number;
   readonly max: number;
+  /**
+   * The distribution, for a CDF plot: every latency in ascending order when there are at most
+   * CDF_POINTS, else the nearest-rank percentiles at k / (CDF_POINTS − 1), k = 0 … CDF_POINTS − 1
+   * (min to max). Point k of n sits at cumulative fraction (k + 1) / n. Empty when there are none.
+   */
+  readonly cdf: readonly number[];
 }
 
+/** Points of LatencySummary.cdf at most. */
+export const CDF_POINTS = 101;
+
 export function summarize(values: readonly number[]): LatencySummary {
-  if (values.length === 0) return { count: 0, p50: 0, p99: 0, max: 0 };
+  if (values.length === 0) return { count: 0, p50: 0, p99: 0, max: 0, cdf: [] };
   const s = [...values].sort((a, b) => a - b);
   const rank = (p: number) => s[Math.max(0, Math.ceil(p * s.length) - 1)];
-  return { count: s.length, p50: rank(0.5), p99: rank(0.99), max: s[s.length - 1] };
+  const cdf =
+    s.length <= CDF_POINTS ? s : Array.from({ length: CDF_POINTS }, (_, k) => rank(k / (CDF_POINTS - 1)));
+  return { count: s.length, p50: rank(0.5), p99: rank(0.99), max: s[s.length - 1], cdf };
 }
 
 /** One workload's metrics as RunResult.workloads reports them. */

@@ -1,0 +1,126 @@
+/**
+ * The run's timeline (RunOptions.timeline → RunResult.timeline), what the HTML report and the trace
+ * counters draw: sampling never changes the run, samples fall on their interval, and the counters and
+ * the memory map show a session's chunk lent while it plays and gone after, unmapped under `safe`.
+ * And the latency CDF each workload reports for the report's plot.
+ */
+import { describe, expect, it } from "vitest";
+import { loadScenarioText } from "../../src/scenario/loader.ts";
+import { runScenario, type RunResult } from "../../src/scenario/runner.ts";
+import { decodeMap, MAP_STATES, MAX_SAMPLES, type Timeline } from "../../src/scenario/timeline.ts";
+import { randomChooser } from "../../src/sim/scheduler.ts";
+import { CDF_POINTS, summarize } from "../../src/user/workloads/env.ts";
+
+const scenario = (policy: string) =>
+  loadScenarioText(
+    `
+name: timeline
+platform: tzc400-board
+policy: ${policy}
+workloads:
+  - secure-video: { sessions: 2, length: 300ms, gap: 200ms, frames: 4 }
+`,
+    "timeline.yaml",
+  );
+
+const without = (r: RunResult) => {
+  const { timeline: _t, ...rest } = r;
+  return JSON.stringify(rest);
+};
+
+const code = (s: (typeof MAP_STATES)[number]) => MAP_STATES.indexOf(s);
+const binsIn = (tl: Timeline, i: number, s: (typeof MAP_STATES)[number]) =>
+  decodeMap(tl.samples[i].map, tl.bins).filter((c) => c === code(s)).length;
+
+describe("the timeline", () => {
+  const sc = scenario("upstream");
+  const plain = runScenario(sc);
+  const sampled = runScenario(sc, { timeline: { everyNs: 20_000_000 } });
+  const tl = sampled.timeline!;
+
+  it("sampling changes nothing else in the result, byte for byte", () => {
+    expect(plain.timeline).toBeUndefined();
+    expect(without(sampled)).toBe(without(plain));
+  });
+
+  it("samples start at 0, fall on multiples of the interval, and end with the run's end and the exits", () => {
+    expect(tl.exact).toBe(true);
+    expect(tl.samples[0].t).toBe(0);
+    const inner = tl.samples.slice(0, -2);
+    for (const [i, s] of inner.entries()) expect(s.t).toBe(i * tl.everyNs);
+    expect(tl.samples.at(-1)!.t).toBe(sampled.simTimeNs);
+    expect(tl.samples.length).toBeLessThanOrEqual(MAX_SAMPLES + 2);
+    expect(tl.samples.length).toBeGreaterThan(10);
+  });
+
+  it("a long run keeps at most MAX_SAMPLES samples by doubling the interval", () => {
+    const r = runScenario(sc, { timeline: { everyNs: 1_000_000 } });
+    const t = r.timeline!;
+    expect(t.everyNs).toBeGreaterThan(1_000_000);
+    expect(t.samples.length).toBeLessThanOrEqual(MAX_SAMPLES + 2);
+    for (const [i, s] of t.samples.slice(0, -2).entries()) expect(s.t).toBe(i * t.everyNs);
+  });
+
+  it("the chunk shows lent while a session plays, in the counters and on the map, and is gone at the end", () => {
+    const lent = tl.samples.findIndex((s) => s.lentBytes > 0);
+    expect(lent).toBeGreaterThan(0);
+    expect(tl.samples[lent].cmaUsedBytes).toBeGreaterThanOrEqual(tl.samples[lent].lentBytes);
+    // upstream leaves the chunk in the linear map: lent, still mapped.
+    const lentBins = binsIn(tl, lent, "lent");
+    expect(lentBins * tl.binBytes).toBeGreaterThanOrEqual(tl.samples[lent].lentBytes * 0.9);
+    expect(binsIn(tl, 0, "lent")).toBe(0);
+    const last = tl.samples.at(-1)!;
+    expect(last.lentBytes).toBe(0);
+    expect(last.map).toBe(tl.samples[0].map);
+    expect(last.freeBytes).toBe(tl.samples[0].freeBytes);
+  });
+
+  it("names the CMA area and the kernel's reserved range as regions of the map", () => {
+    expect(tl.regions.map((r) => r.kind)).toContain("cma");
+    expect(tl.regions.map((r) => r.kind)).toContain("kernel");
+    for (const r of tl.regions) expect(r.endBin).toBeLessThanOrEqual(tl.bins);
+    const cma = tl.regions.find((r) => r.kind === "cma")!;
+    const boot = decodeMap(tl.samples[0].map, tl.bins);
+    expect(boot[cma.firstBin + 1]).toBe(code("cma"));
+  });
+
+  it("under safe the lent chunk is out of the linear map: lent-unmapped bins and unmapped bytes", () => {
+    const safe = runScenario(scenario("safe"), { timeline: { everyNs: 20_000_000 } }).timeline!;
+    const i = safe.samples.findIndex((s) => s.lentBytes > 0);
+    expect(i).toBeGreaterThan(0);
+    expect(safe.samples[i].unmappedBytes).toBeGreaterThanOrEqual(safe.samples[i].lentBytes);
+    expect(binsIn(safe, i, "lent-unmapped")).toBeGreaterThan(0);
+    expect(binsIn(safe, i, "lent")).toBe(0);
+  });
+
+  it("with a windowed chooser (an explorer's schedule) the replay is unchanged too", () => {
+    let x = 7;
+    const next = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
+    const explored = runScenario(sc, { chooser: randomChooser(next, 100_000) });
+    expect(explored.schedule).toMatch(/^w100000:/);
+    const replay = runScenario(sc, { schedule: explored.schedule });
+    const replaySampled = runScenario(sc, { schedule: explored.schedule, timeline: {} });
+    expect(replaySampled.timeline!.exact).toBe(false);
+    expect(without(replaySampled)).toBe(without(replay));
+  });
+
+  it("decodeMap reads the run-length encoding", () => {
+    expect([...decodeMap("a3ei2", 6)]).toEqual([0, 0, 0, 4, 8, 8]);
+    expect(() => decodeMap("a3", 4)).toThrow(/3 bins, expected 4/);
+  });
+});
+
+describe("the latency CDF a workload reports", () => {
+  it("is every latency in order when few, else the percentiles from min to max", () => {
+    expect(summarize([5, 1, 3]).cdf).toEqual([1, 3, 5]);
+    expect(summarize([]).cdf).toEqual([]);
+    const many = Array.from({ length: 1000 }, (_, i) => 1000 - i);
+    const s = summarize(many);
+    expect(s.cdf).toHaveLength(CDF_POINTS);
+    expect(s.cdf[0]).toBe(1);
+    expect(s.cdf.at(-1)).toBe(1000);
+    expect(s.cdf[50]).toBe(s.p50);
+    expect(s.cdf[99]).toBe(s.p99);
+    expect([...s.cdf].sort((a, b) => a - b)).toEqual(s.cdf);
+  });
+});
