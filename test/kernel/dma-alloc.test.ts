@@ -4,7 +4,7 @@
  * a WARN_ON_ONCE_GFP and NULL — what protmem.c's chunk allocation meets when CMA cannot serve it.
  */
 import { describe, expect, it } from "vitest";
-import { dmaAllocPages } from "../../src/kernel/dma/mapping.ts";
+import { dmaAllocPages, getOrder } from "../../src/kernel/dma/mapping.ts";
 import { GFP_KERNEL, withFlags } from "../../src/kernel/mm/gfp.ts";
 import { makeMm, runTask } from "./mm-fixture.ts";
 
@@ -52,5 +52,16 @@ describe("dma_alloc_pages and the DMA mask", () => {
     const gfp = withFlags(GFP_KERNEL, { noWarn: true });
     expect(runTask(sim, () => dmaAllocPages(mm, 64 * MiB, gfp, null, 32))).toBeNull();
     expect(sim.findings.count("kernel-warn")).toBe(0);
+  });
+});
+
+describe("get_order", () => {
+  it("counts orders past 2 GiB as the kernel's 64-bit arithmetic does (no 32-bit shift wrap)", () => {
+    expect(getOrder(4096)).toBe(0);
+    expect(getOrder(4097)).toBe(1);
+    expect(getOrder(2 ** 30)).toBe(18);
+    expect(getOrder(2 ** 31)).toBe(19);
+    expect(getOrder(2 ** 31 + 1)).toBe(20);
+    expect(getOrder(2 ** 34)).toBe(22);
   });
 });

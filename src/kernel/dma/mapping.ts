@@ -28,10 +28,10 @@ export interface DmaPages {
   readonly cma: Cma | null;
 }
 
-/** get_order(size) */
+/** get_order(size): in 64-bit arithmetic as the kernel's unsigned long (a 32-bit `<<` wraps at 2 GiB). */
 export function getOrder(size: number): number {
   let o = 0;
-  while (PAGE_SIZE << o < size) o++;
+  while (PAGE_SIZE * 2 ** o < size) o++;
   return o;
 }
 
