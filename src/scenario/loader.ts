@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { PlatformDesc } from "../hw/platform.ts";
+import type { MutationId } from "../sim/mutations.ts";
 import { policyProblem, resolvePolicy, type Policy } from "./policies.ts";
 import { withProtmemCarveout } from "./system.ts";
 import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
@@ -70,6 +71,11 @@ export interface Scenario {
   readonly expectFindings: readonly FindingExpectation[];
   /** `faults:`, with their defaults (scenario/faults.ts). */
   readonly faults: readonly FaultSpec[];
+  /**
+   * Planted bugs to switch on (sim/mutations.ts): set through the API by the mutants test and bench,
+   * never from a scenario file. Absent: none.
+   */
+  readonly mutations?: readonly MutationId[];
   /** Positions, for errors found while running. */
   readonly source: SourceMap;
 }

@@ -10,6 +10,7 @@ import type { Finding } from "../sim/findings.ts";
 import { replayChooser, type Chooser, type RunEnd, type Sleeps, type Task } from "../sim/scheduler.ts";
 import { assert } from "../sim/assert.ts";
 import { Sim } from "../sim/sim.ts";
+import { mutations } from "../sim/mutations.ts";
 import type { TraceEvent } from "../sim/trace.ts";
 import type { Scenario, ScenarioStep } from "./loader.ts";
 import { stepDef } from "./steps/index.ts";
@@ -238,6 +239,7 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     opts.faults?.budget ?? 0,
   );
   sim.faults.arm();
+  sim.mutations = mutations(sc.mutations);
   if (sim.faults.mayStrike("kill")) {
     const users = userSpaceOf(system.kernel);
     sim.sched.onSchedPoint = (t) => users.schedPoint(t);

@@ -1,6 +1,14 @@
 export { assert, ModelBug } from "./assert.ts";
 export { Findings, type Finding } from "./findings.ts";
 export { Mutex } from "./mutex.ts";
+export {
+  MUTATIONS,
+  MUTATION_IDS,
+  NO_MUTATIONS,
+  mutations,
+  type MutationId,
+  type Mutations,
+} from "./mutations.ts";
 export { Oops } from "./oops.ts";
 export { Prng, RandomStream } from "./prng.ts";
 export { Refcount, REFCOUNT_SATURATED } from "./refcount.ts";

@@ -4,6 +4,7 @@
  */
 import { FaultPlan } from "./faults.ts";
 import { Findings } from "./findings.ts";
+import { NO_MUTATIONS, type Mutations } from "./mutations.ts";
 import { Oops } from "./oops.ts";
 import { Prng } from "./prng.ts";
 import { Scheduler, type Chooser, type Task } from "./scheduler.ts";
@@ -17,6 +18,11 @@ export class Sim implements Snapshottable {
   readonly findings: Findings;
   /** Which fault points strike in this run (sim/faults.ts); nothing strikes until the runner arms it. */
   readonly faults: FaultPlan;
+  /**
+   * Planted bugs switched on for this run (sim/mutations.ts), set by the runner as it starts the run,
+   * like the faults: NO_MUTATIONS outside the mutants test.
+   */
+  mutations: Mutations = NO_MUTATIONS;
   /** The kernel's panic_on_oops: an oops stops the machine instead of killing one task. */
   panicOnOops = false;
   /** Why the kernel panicked, or null. */

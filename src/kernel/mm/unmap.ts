@@ -239,7 +239,8 @@ function* ptesInvalid(mm: Mm, pa: number, size: number): Sleeps<number> {
   const machine = mm.machine;
   const rc = yield* setDirectMapValidNoflush(machine, pgtableSplitLock(machine), pa, size, false);
   if (rc !== 0) return rc;
-  yield* flushTlbKernelRange(machine, pa, pa + size);
+  // Planted bug `no-tlb-flush` (sim/mutations.ts); correct, as secretmem: flush after invalidating.
+  if (!mm.sim.mutations["no-tlb-flush"]) yield* flushTlbKernelRange(machine, pa, pa + size);
   return 0;
 }
 
@@ -307,7 +308,8 @@ function* bootRegionInvalid(mm: Mm, pa: number, size: number): Sleeps<number> {
   dm.invalidate(pa, pa + size);
   assert(splitsOf(machine) === before, "the boot PTE region never splits");
   yield sleep((size / PAGE_SIZE) * PTE_UPDATE_NS);
-  yield* flushTlbKernelRange(machine, pa, pa + size);
+  // Planted bug `no-tlb-flush` (sim/mutations.ts); correct: flush after invalidating.
+  if (!mm.sim.mutations["no-tlb-flush"]) yield* flushTlbKernelRange(machine, pa, pa + size);
   return 0;
 }
 

@@ -109,9 +109,15 @@ function* lendChunkLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk 
 
 /** Reclaims and frees an empty chunk; under the pool mutex. A chunk the SPMC keeps stays allocated. */
 function* releaseLocked(rp: ProtmemGrowablePool, chunk: Chunk): Sleeps {
+  const bugs = rp.optee.kernel.sim.mutations;
+  // Planted bug `reclaim-before-destroy` (sim/mutations.ts); correct: the chunk leaves the pool, and
+  // gen_pool_destroy() checks no buffer lives in it, before it is reclaimed.
+  let rc = bugs["reclaim-before-destroy"]
+    ? yield* protmemReclaim(rp.optee, rp.policy, chunk.shm, rp.stats)
+    : 0;
   rp.chunks.splice(rp.chunks.indexOf(chunk), 1);
   genPoolDestroy(chunk.pool);
-  const rc = yield* protmemReclaim(rp.optee, rp.policy, chunk.shm, rp.stats);
+  if (!bugs["reclaim-before-destroy"]) rc = yield* protmemReclaim(rp.optee, rp.policy, chunk.shm, rp.stats);
   if (rc === 0) yield* teeShmPut(chunk.shm);
 }
 
@@ -123,7 +129,10 @@ function scheduleRelease(rp: ProtmemGrowablePool, chunk: Chunk): void {
   sched.spawn(`kworker/protmem-release:${rp.useCase}`, function* () {
     yield sleep(rp.policy.idle_release);
     yield* rp.mutex.lock();
-    if (chunk.generation === generation && chunk.live === 0 && rp.chunks.includes(chunk))
+    // Planted bug `refcount-inc` (sim/mutations.ts); correct: a chunk an allocation took again since its
+    // count hit zero (live, or a newer generation) is not torn down.
+    const idle = chunk.generation === generation && chunk.live === 0;
+    if ((idle || rp.optee.kernel.sim.mutations["refcount-inc"]) && rp.chunks.includes(chunk))
       yield* releaseLocked(rp, chunk);
     rp.pendingReleases--;
     yield* rp.mutex.unlockPreempt();
@@ -145,7 +154,19 @@ const GROWABLE_OPS: TeeProtmemPoolOps = {
       }
     }
     if (!chunk) {
+      // Planted bug `no-pool-mutex` (sim/mutations.ts); correct: the pool grows under rp->mutex, so
+      // allocators that all find no room lend one chunk between them.
+      const sim = rp.optee.kernel.sim;
+      const unlocked = sim.mutations["no-pool-mutex"];
+      if (unlocked) yield* rp.mutex.unlockPreempt();
       const grown = yield* growLocked(rp, Math.max(rp.chunkBytes, sz));
+      if (unlocked) {
+        yield* rp.mutex.lock();
+        // Another grower may have released the new, still empty chunk meanwhile: gen_pool_alloc() on
+        // its freed gen_pool is a use-after-free, which KASAN reports; the model stops the task there.
+        if (typeof grown !== "number" && grown.pool.destroyed)
+          sim.bug("gen_pool_alloc_algo_owner", "KASAN: slab-use-after-free in gen_pool_alloc_algo_owner");
+      }
       if (typeof grown === "number") {
         yield* rp.mutex.unlockPreempt();
         return grown;

@@ -102,16 +102,22 @@ export function* protmemLend(
   stats: LendStats,
 ): Sleeps<number> {
   const mm = optee.kernel.mm;
-  const t0 = optee.kernel.sim.now;
-  if (policy.cache === "clean-invalidate") yield* cleanInvalidateToPoc(mm, shm.paddr, shm.size);
-  let rc = yield* unmapForLend(mm, policy.unmap, shm.paddr, shm.size);
+  const sim = optee.kernel.sim;
+  const t0 = sim.now;
+  // Planted bug `no-cache-clean` (sim/mutations.ts); correct: clean+invalidate to PoC before the lend.
+  if (policy.cache === "clean-invalidate" && !sim.mutations["no-cache-clean"])
+    yield* cleanInvalidateToPoc(mm, shm.paddr, shm.size);
+  // Planted bug `lend-before-unmap`; correct: unmap (and flush the TLB) before FFA_MEM_LEND.
+  const lendFirst = sim.mutations["lend-before-unmap"];
+  let rc = lendFirst ? 0 : yield* unmapForLend(mm, policy.unmap, shm.paddr, shm.size);
   if (rc) return rc;
   rc = yield* optee.ops.lendProtmem(optee, shm, memAttrs, useCase);
   if (rc) {
     // lend_protmem() failed, and reclaimed what it had lent: the memory is the kernel's again.
-    yield* remapAfterReclaim(mm, policy.unmap, shm.paddr, shm.size);
+    if (!lendFirst) yield* remapAfterReclaim(mm, policy.unmap, shm.paddr, shm.size);
     return rc;
   }
+  if (lendFirst) yield* unmapForLend(mm, policy.unmap, shm.paddr, shm.size);
   countLend(stats, shm.size, optee.kernel.sim.now - t0);
   return 0;
 }
@@ -132,7 +138,9 @@ export function* protmemReclaim(
     stats.stuck++;
     return rc;
   }
-  yield* remapAfterReclaim(optee.kernel.mm, policy.unmap, shm.paddr, shm.size);
+  // Planted bug `no-remap` (sim/mutations.ts); correct: the linear map comes back before the pages are freed.
+  if (!optee.kernel.sim.mutations["no-remap"])
+    yield* remapAfterReclaim(optee.kernel.mm, policy.unmap, shm.paddr, shm.size);
   countReclaim(stats, shm.size, optee.kernel.sim.now - t0);
   return 0;
 }

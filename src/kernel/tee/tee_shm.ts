@@ -247,7 +247,8 @@ function* teeShmRelease(teedev: TeeDevice, shm: TeeShm): Sleeps {
     if (shm.dmaMem) dmaFreePages(teedev.kernel.mm, shm.dmaMem);
     shm.dmaMem = null;
   } else if (shm.flags & TEE_SHM_DMA_BUF) {
-    if (shm.dmabuf) yield* dmaBufPut(shm.dmabuf);
+    // Planted bug `close-keeps-dmabuf` (sim/mutations.ts); correct: the reference dma_buf_get() took goes.
+    if (shm.dmabuf && !teedev.sim.mutations["close-keeps-dmabuf"]) yield* dmaBufPut(shm.dmabuf);
     shm.dmabuf = null;
   } else if (shm.flags & TEE_SHM_POOL) {
     if (teedev.pool) yield* teedev.pool.ops.free(teedev.pool, shm);

@@ -74,6 +74,8 @@ export class OpteeSecure {
 
   /** Zeroes a range (the scrub policy's memset); returns the ns it costs, counted. */
   zeroRange(pa: number, size: number): number {
+    // Planted bug `no-scrub` (sim/mutations.ts); correct: the memset runs before the range leaves protection.
+    if (this.sim.mutations["no-scrub"]) return 0;
     const ns = this.machine.zeroPages(pa, size);
     this.counters.scrubbedPages += Math.ceil(size / 4096);
     this.counters.scrubNs += ns;
