@@ -29,6 +29,7 @@ import {
   unmapForLend,
 } from "../src/kernel/mm/unmap.ts";
 import { benchFfa } from "./ffa.ts";
+import { benchMutants } from "./mutants.ts";
 import { explore } from "../src/explore/explore.ts";
 import { namedPolicy } from "../src/scenario/policies.ts";
 
@@ -254,6 +255,10 @@ const benches: Record<string, () => void> = {
 
   ffa() {
     benchFfa(figure);
+  },
+
+  mutants() {
+    benchMutants(figure);
   },
 
   explore() {
