@@ -332,7 +332,7 @@ export class Machine implements Snapshottable {
       // A normal-world CPU writes through its cacheable mappings: lines may stay dirty.
       if (cpu && m.world === "ns") this.caches.markDirty(first, last - first + 1);
     }
-    if (this.sim.trace.listening) {
+    if (this.sim.trace.perAccess) {
       this.sim.trace.emit("hw", "access", { master: m.name, pa: hex(pa), length, op, result: "ok" });
     }
     return ACCESS_OK;

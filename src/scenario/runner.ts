@@ -191,6 +191,8 @@ export interface RunOptions {
   readonly chooser?: Chooser;
   /** Receives every trace event. */
   readonly trace?: (e: TraceEvent) => void;
+  /** With `trace`: whether it receives every successful memory access too (default true; see sim/trace.ts). */
+  readonly tracePerAccess?: boolean;
   /** Called every few thousand task switches with the virtual time and the steps done so far. */
   readonly onProgress?: (simTimeNs: number, stepsDone: number) => void;
   /** Faults (sim/faults.ts): `list` replaces the scenario's `faults:`; `chooser` may strike at other points, `budget` times at most. */
@@ -230,7 +232,7 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
   const schedule = opts.schedule ?? sc.schedule ?? undefined;
   const chooser = opts.chooser ?? (schedule !== undefined ? replayChooser(schedule) : undefined);
   if (chooser) sim.sched.setChooser(chooser);
-  if (opts.trace) sim.trace.subscribe(opts.trace);
+  if (opts.trace) sim.trace.subscribe(opts.trace, { perAccess: opts.tracePerAccess ?? true });
   const machine = system.machine;
   // Faults strike from here on, never during boot. A kill strikes at a process's scheduling points.
   sim.faults.configure(
@@ -265,9 +267,10 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
       const n = executed++;
       inFlight.set(task, { step, n });
       if (sim.trace.listening)
-        sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line, n });
+        sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line, n }, "B");
       const o = yield* stepDef(step.kind).run(ctx, step.spec);
       inFlight.delete(task);
+      if (sim.trace.listening) sim.trace.emit("scenario", "step", { n, got: o.got, ok: o.ok }, "E");
       outcomes.push({ n, task, index: step.index, line: step.line, kind: step.kind, t: sim.now, ...o });
       if (!o.ok) {
         failure ??=

@@ -34,7 +34,7 @@ function* enter(p: Process, name: string, args: Record<string, unknown>): Sleeps
   // the process's.
   if (p.thread) p.thread.fatalSignal = p.sigkill;
   const trace = p.kernel.sim.trace;
-  if (trace.listening) trace.emit("user", name, { pid: p.pid, comm: p.name, ...args });
+  if (trace.listening) trace.emit("user", name, { pid: p.pid, comm: p.name, ...args }, "B");
   yield sleep(SYSCALL_NS);
   return true;
 }
@@ -43,8 +43,11 @@ function* enter(p: Process, name: string, args: Record<string, unknown>): Sleeps
  * The return to user space (exit_to_user_mode()): a pending SIGKILL is delivered there —
  * do_exit(SIGKILL) — and the call's result goes nowhere. Returns `rc`.
  */
-function* leave(p: Process, rc: number): Sleeps<number> {
+function* leave(p: Process, name: string, rc: number): Sleeps<number> {
   p.inSyscall = false;
+  // The end of the call's span on the trace (sys_exit), before any signal is delivered.
+  const trace = p.kernel.sim.trace;
+  if (trace.listening) trace.emit("user", name, { pid: p.pid, ret: rc }, "E");
   if (p.sigkill && !p.exiting && !p.exited) yield* doExit(p, SIGKILL);
   if (p.thread) p.thread.fatalSignal = false;
   return rc;
@@ -58,7 +61,7 @@ export function lastRejection(p: Process): Rejection | null {
 /** open(path, flags): the new fd, or −errno (−ENOENT for a node no driver registered). */
 export function* sysOpen(p: Process, path: string, flags: number): Sleeps<number> {
   if (!(yield* enter(p, "open", { path, flags }))) return -ESRCH;
-  return yield* leave(p, yield* p.kernel.vfs.open(p.task, path, flags));
+  return yield* leave(p, "open", yield* p.kernel.vfs.open(p.task, path, flags));
 }
 
 /** close(fd): 0, or −EBADF. */
@@ -67,6 +70,7 @@ export function* sysClose(p: Process, fd: number): Sleeps<number> {
   const rc = yield* closeFd(p.task.files, fd);
   return yield* leave(
     p,
+    "close",
     rc === -EBADF ? reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (close)`) : rc,
   );
 }
@@ -76,14 +80,18 @@ export function* sysDup(p: Process, fd: number): Sleeps<number> {
   if (!(yield* enter(p, "dup", { fd }))) return -ESRCH;
   const files = p.task.files;
   const file = files.fget(fd);
-  if (!file) return yield* leave(p, reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (dup)`));
+  if (!file) return yield* leave(p, "dup", reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (dup)`));
   const nfd = files.getUnusedFdFlags(0);
   if (nfd < 0) {
     yield* fput(file);
-    return yield* leave(p, reject(p.task, -nfd, "fd-table-full", `RLIMIT_NOFILE is ${files.rlimitNofile}`));
+    return yield* leave(
+      p,
+      "dup",
+      reject(p.task, -nfd, "fd-table-full", `RLIMIT_NOFILE is ${files.rlimitNofile}`),
+    );
   }
   files.fdInstall(nfd, file);
-  return yield* leave(p, nfd);
+  return yield* leave(p, "dup", nfd);
 }
 
 /**
@@ -92,7 +100,7 @@ export function* sysDup(p: Process, fd: number): Sleeps<number> {
  */
 export function* sysIoctl(p: Process, fd: number, request: number, arg: Uint8Array | null): Sleeps<number> {
   if (!(yield* enter(p, "ioctl", { fd, request }))) return -ESRCH;
-  return yield* leave(p, yield* ksysIoctl(p.task, fd, request >>> 0, userPtr(arg)));
+  return yield* leave(p, "ioctl", yield* ksysIoctl(p.task, fd, request >>> 0, userPtr(arg)));
 }
 
 /** mmap(NULL, length, prot, flags, fd, offset): the address, or −errno. */
@@ -105,13 +113,13 @@ export function* sysMmap(
   offset = 0,
 ): Sleeps<number> {
   if (!(yield* enter(p, "mmap", { fd, length, prot, flags, offset }))) return -ESRCH;
-  return yield* leave(p, yield* ksysMmap(p.task, length, prot, flags, fd, offset));
+  return yield* leave(p, "mmap", yield* ksysMmap(p.task, length, prot, flags, fd, offset));
 }
 
 /** munmap(addr, length): 0, or −errno. */
 export function* sysMunmap(p: Process, addr: number, length: number): Sleeps<number> {
   if (!(yield* enter(p, "munmap", { addr, length }))) return -ESRCH;
-  return yield* leave(p, yield* doMunmap(p.task, addr, length));
+  return yield* leave(p, "munmap", yield* doMunmap(p.task, addr, length));
 }
 
 /** MODULE_NAME_LEN — include/linux/module.h (64 - sizeof(unsigned long)). */
@@ -126,15 +134,16 @@ const MODULE_NAME_LEN = 56;
 export function* sysDeleteModule(p: Process, name: string, flags: number): Sleeps<number> {
   if (!(yield* enter(p, "delete_module", { name, flags }))) return -ESRCH;
   const r = yield* deleteModule(p.kernel, name.slice(0, MODULE_NAME_LEN - 1), flags);
-  if (r.rc < 0) return yield* leave(p, reject(p.task, -r.rc, r.rule ?? "delete-module", r.why ?? ""));
-  return yield* leave(p, 0);
+  if (r.rc < 0)
+    return yield* leave(p, "delete_module", reject(p.task, -r.rc, r.rule ?? "delete-module", r.why ?? ""));
+  return yield* leave(p, "delete_module", 0);
 }
 
 /** exit(0): do_exit(). */
 export function* sysExit(p: Process): Sleeps<number> {
   if (!(yield* enter(p, "exit", {}))) return -ESRCH;
   yield* doExit(p, 0);
-  return yield* leave(p, 0);
+  return yield* leave(p, "exit", 0);
 }
 
 /**

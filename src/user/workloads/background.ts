@@ -59,6 +59,14 @@ export function* background(
   if (spec.startNs > sim.now) yield sleep(spec.startNs - sim.now);
   const t0 = sim.now;
   m.sessions++;
+  // The load's life as one span on the trace; its page faults are counted there, not traced one by one.
+  if (sim.trace.listening)
+    sim.trace.emit(
+      "user",
+      "background load",
+      { working_set: spec.movable.workingSet, rate: spec.movable.rate },
+      "B",
+    );
 
   // Unmovable: one allocation of `size`, in the largest blocks the buddy has.
   const blocks: [number, number][] = [];
@@ -163,6 +171,7 @@ export function* background(
   for (const i of pinned) unpinPage(mm, i);
   for (let i = 0; i < f.count; i++) if (f.state[i] === PS_MOVABLE && f.pins[i] === 0) freeUserPage(mm, i);
   for (const [i, order] of blocks) freeKernelPages(mm, i, order);
+  if (sim.trace.listening) sim.trace.emit("user", "background load", { ...m.extra }, "E");
 }
 
 /** take_page_off_buddy() on the first free page in [from, to) that the buddy holds, made a written user page. */

@@ -41,6 +41,17 @@ export interface PipelineConfig {
   readonly reader: string;
 }
 
+/** Opens or closes a span of the session on the trace (sim/trace.ts): phases a player would mark with atrace. */
+function mark(
+  p: Process,
+  name: string,
+  span: "B" | "E",
+  args: () => Record<string, unknown> = () => ({}),
+): void {
+  const trace = p.kernel.sim.trace;
+  if (trace.listening) trace.emit("user", name, args(), span);
+}
+
 interface Frame {
   readonly fd: number;
   readonly imports: Import[];
@@ -48,6 +59,19 @@ interface Frame {
 
 /** The session's frame buffers: allocated (the first timed as first-frame when `first`), imported by both devices. */
 function* allocFrames(
+  p: Process,
+  heapFd: number,
+  cfg: PipelineConfig,
+  m: WorkloadMetrics,
+  first: boolean,
+): Sleeps<Frame[] | null> {
+  mark(p, "allocate frames", "B", () => ({ frames: cfg.frames, bytes: cfg.frameBytes }));
+  const frames = yield* allocFramesIn(p, heapFd, cfg, m, first);
+  mark(p, "allocate frames", "E", () => ({ ok: frames !== null }));
+  return frames;
+}
+
+function* allocFramesIn(
   p: Process,
   heapFd: number,
   cfg: PipelineConfig,
@@ -89,7 +113,15 @@ function* freeFrames(p: Process, frames: readonly Frame[]): Sleeps {
 }
 
 /** One frame: the writer fills buffer `n`, the reader reads it. */
-function* oneFrame(env: WorkloadEnv, cfg: PipelineConfig, f: Frame, m: WorkloadMetrics): Sleeps {
+function* oneFrame(
+  env: WorkloadEnv,
+  cfg: PipelineConfig,
+  f: Frame,
+  m: WorkloadMetrics,
+  p: Process,
+  n: number,
+): Sleeps {
+  mark(p, "frame", "B", () => ({ n, bytes: cfg.frameBytes, writer: cfg.writer, reader: cfg.reader }));
   let code = ACCESS_OK;
   const w = cfg.writer ? f.imports.find((im) => im.attachment.dev === cfg.writer) : null;
   const r = f.imports.find((im) => im.attachment.dev === cfg.reader);
@@ -97,12 +129,19 @@ function* oneFrame(env: WorkloadEnv, cfg: PipelineConfig, f: Frame, m: WorkloadM
   if (code === ACCESS_OK && r) code = yield* dmaOver(env.deviceRead, cfg.reader, r, cfg.frameBytes);
   if (code === ACCESS_OK && r) m.framesShown++;
   else m.deviceFaults++;
+  mark(p, "frame", "E", () => ({ code }));
 }
 
 function* session(env: WorkloadEnv, cfg: PipelineConfig, s: number, m: WorkloadMetrics): Sleeps {
-  const sim = env.kernel.sim;
   const p = userSpaceOf(env.kernel).spawn(`${cfg.proc}.s${s}`);
   m.sessions++;
+  mark(p, "session", "B", () => ({ proc: p.name, pid: p.pid, heap: cfg.heap }));
+  yield* sessionIn(env, cfg, p, m);
+  mark(p, "session", "E");
+}
+
+function* sessionIn(env: WorkloadEnv, cfg: PipelineConfig, p: Process, m: WorkloadMetrics): Sleeps {
+  const sim = env.kernel.sim;
   const heapFd = yield* sysOpen(p, cfg.heap, O_RDONLY | O_CLOEXEC);
   if (heapFd < 0) {
     const why = lastRejection(p);
@@ -114,11 +153,14 @@ function* session(env: WorkloadEnv, cfg: PipelineConfig, s: number, m: WorkloadM
   const extra: number[] = [];
   // Other buffers come from the same heap: in secure playback the decrypted bitstream is protected too
   // (the secure "buffer" beside the secure "surface" of MediaTek's SVP, ecosystem.md §3).
+  if (frames && cfg.extraBuffers > 0)
+    mark(p, "allocate buffers", "B", () => ({ buffers: cfg.extraBuffers, bytes: cfg.extraBytes }));
   for (let i = 0; frames && i < cfg.extraBuffers; i++) {
     const fd = yield* timedAlloc(p, heapFd, cfg.extraBytes, m, false);
     if (fd < 0) break;
     extra.push(fd);
   }
+  if (frames && cfg.extraBuffers > 0) mark(p, "allocate buffers", "E", () => ({ allocated: extra.length }));
   const periodNs = Math.round(1e9 / cfg.fps);
   const total = Math.max(1, Math.floor(cfg.lengthNs / periodNs));
   const seekEvery = cfg.seeks > 0 ? Math.max(1, Math.floor(total / (cfg.seeks + 1))) : 0;
@@ -126,18 +168,22 @@ function* session(env: WorkloadEnv, cfg: PipelineConfig, s: number, m: WorkloadM
   for (let n = 0; frames && n < total && !env.stopping(); n++) {
     if (seekEvery > 0 && n > 0 && n % seekEvery === 0 && n / seekEvery <= cfg.seeks) {
       // A seek: the decoder is flushed, its frame buffers freed and allocated again.
+      mark(p, "seek", "B", () => ({ frame: n }));
       yield* freeFrames(p, frames);
       frames = yield* allocFrames(p, heapFd, cfg, m, false);
+      mark(p, "seek", "E");
       if (!frames) break;
     }
-    if (frames.length > 0) yield* oneFrame(env, cfg, frames[n % frames.length], m);
+    if (frames.length > 0) yield* oneFrame(env, cfg, frames[n % frames.length], m, p, n);
     const next = t0 + (n + 1) * periodNs;
     if (next > sim.now) yield sleep(next - sim.now);
   }
+  mark(p, "teardown", "B");
   if (frames) yield* freeFrames(p, frames);
   for (const fd of extra) yield* sysClose(p, fd);
   yield* sysClose(p, heapFd);
   yield* sysExit(p);
+  mark(p, "teardown", "E");
 }
 
 /** Every session of one pipeline workload, in order, with `gap` between them. */
