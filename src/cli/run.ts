@@ -3,28 +3,48 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
-import { chromeTrace } from "../report/chrome-trace.ts";
-import { ftraceText } from "../report/ftrace.ts";
+import { tracePathFor, TraceFileError, traceFiles, type TracePaths } from "../report/trace-files.ts";
 import { summaryJson, summaryLine, summaryText } from "../report/summary.ts";
 import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
 import { runScenario, type RunResult } from "../scenario/runner.ts";
-import type { TraceEvent } from "../sim/trace.ts";
 import { DEFAULT_SCENARIO } from "./builtins.ts";
-import { parseSeed, type Io, type SetCode } from "./io.ts";
+import { parseSeed, UsageError, type Io, type SetCode } from "./io.ts";
 import { loadWithPolicy } from "./scenario_args.ts";
+
+/** The trace files of one run: --trace/--ftrace, and trace.json/trace.txt in --out DIR. */
+function openTraces(sc: Scenario, paths: TracePaths) {
+  try {
+    return traceFiles(sc, paths);
+  } catch (e) {
+    if (e instanceof TraceFileError) throw new UsageError(e.message);
+    throw e;
+  }
+}
 
 export function runOne(
   sc: Scenario,
-  opts: { seed?: number; out?: string; schedule?: string },
+  opts: { seed?: number; out?: string; schedule?: string; trace?: string; ftrace?: string },
   io: Io,
 ): RunResult {
-  const events: TraceEvent[] | null = opts.out ? [] : null;
+  const dir = opts.out ? join(opts.out, sc.name.replace(/[^A-Za-z0-9._-]/g, "_")) : null;
+  if (dir) mkdirSync(dir, { recursive: true });
+  const files = [
+    openTraces(sc, { chrome: opts.trace, ftrace: opts.ftrace }),
+    ...(dir ? [openTraces(sc, { chrome: join(dir, "trace.json"), ftrace: join(dir, "trace.txt") })] : []),
+  ];
+  const listeners = files.flatMap((f) => (f.listener ? [f.listener] : []));
   let bar: cliProgress.SingleBar | null = null;
   const started = Date.now();
   const result = runScenario(sc, {
     seed: opts.seed,
     schedule: opts.schedule,
-    trace: events ? (e) => events.push(e) : undefined,
+    trace:
+      listeners.length === 0
+        ? undefined
+        : (e) => {
+            for (const l of listeners) l(e);
+          },
+    tracePerAccess: false,
     onProgress: io.errIsTty
       ? (_t, done) => {
           // Progress only matters for runs that last; wall time here never feeds the simulation.
@@ -40,13 +60,10 @@ export function runOne(
       : undefined,
   });
   (bar as cliProgress.SingleBar | null)?.stop();
-  if (opts.out) {
-    const dir = join(opts.out, sc.name.replace(/[^A-Za-z0-9._-]/g, "_"));
-    mkdirSync(dir, { recursive: true });
+  for (const f of files) f.finish(result);
+  if (dir) {
     writeFileSync(join(dir, "summary.json"), summaryJson(result) + "\n");
     writeFileSync(join(dir, "schedule.txt"), result.schedule + "\n");
-    writeFileSync(join(dir, "trace.json"), JSON.stringify(chromeTrace(events ?? [], result)) + "\n");
-    writeFileSync(join(dir, "trace.txt"), ftraceText(events ?? []));
   }
   return result;
 }
@@ -62,12 +79,28 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       "--out <dir>",
       "write summary.json, schedule.txt, trace.json (Chrome/Perfetto) and trace.txt (ftrace) per scenario",
     )
+    .option(
+      "--trace <file>",
+      "write a Chrome trace-event JSON that Perfetto opens (several scenarios: FILE with each one's name before the extension)",
+    )
+    .option(
+      "--ftrace <file>",
+      "write ftrace text with the kernel's cma_* tracepoints and tracing_mark_write slices",
+    )
     .option("--policy <name>", "run under this named policy instead of the scenario's own")
     .addOption(new Option("--schedule <s>", "replay a recorded schedule string").hideHelp())
     .action(
       (
         files: string[],
-        opts: { json?: boolean; seed?: number; out?: string; schedule?: string; policy?: string },
+        opts: {
+          json?: boolean;
+          seed?: number;
+          out?: string;
+          schedule?: string;
+          policy?: string;
+          trace?: string;
+          ftrace?: string;
+        },
       ) => {
         // Load everything first: a bad file stops the batch before anything runs.
         const policy = opts.policy ?? null;
@@ -75,7 +108,12 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           files.length > 0
             ? files.map((p) => loadWithPolicy(p, p, policy))
             : [loadWithPolicy("built-in default", DEFAULT_SCENARIO, policy)];
-        const results = scenarios.map((sc) => runOne(sc, opts, io));
+        // One trace per scenario: with several, each file gets the scenario's name before its extension.
+        const tracePath = (p: string | undefined, sc: Scenario) =>
+          p === undefined || scenarios.length === 1 ? p : tracePathFor(p, sc.name);
+        const results = scenarios.map((sc) =>
+          runOne(sc, { ...opts, trace: tracePath(opts.trace, sc), ftrace: tracePath(opts.ftrace, sc) }, io),
+        );
         if (opts.json) io.out(summaryJson(results.length === 1 ? results[0] : results) + "\n");
         else if (results.length === 1) io.out(summaryText(results[0]) + "\n");
         else for (const r of results) io.out(summaryLine(r) + "\n");

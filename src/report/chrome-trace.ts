@@ -8,17 +8,20 @@
  *   teardown), each syscall from entry to exit (args: the call's arguments and its return value), and
  *   each cma_alloc() (from its cma_alloc_start to its cma_alloc_finish tracepoint; busy retries counted
  *   in its args, not one event each).
- * - `C` counters: memory by page state over the run (MiB, one track a state), and, for point events too
- *   frequent to write one by one, their running count.
+ * - `C` counters: restricted memory (pages lent to the secure world, at each change of ownership),
+ *   memory by page state over the run (MiB, one track a state), and, for point events too frequent to
+ *   write one by one, their running count.
  * - `i` instants for point events (FF-A calls, SMCs, faults, kernel messages), the first `instantCap`
  *   of each kind; findings as global instants, so they show above every track.
  * Successful memory accesses are not events here (the run does not even emit them for this writer):
  * a frame's DMA is its `frame` slice, a background load's page faults its args.
  */
 import type { RunResult } from "../scenario/runner.ts";
+import { OWNER_NORMAL } from "../hw/frames.ts";
 import type { TraceEvent, TraceListener } from "../sim/trace.ts";
 import {
   kindOf,
+  pointName,
   Overflow,
   PID_MACHINE,
   Spans,
@@ -36,6 +39,8 @@ export interface TraceWriterOptions {
   readonly stepLists?: readonly string[];
   /** Point events of one kind written as events before the rest are only counted (default 1000). */
   readonly instantCap?: number;
+  /** The same for findings, per invariant id (default 100). */
+  readonly findingCap?: number;
   /** How often an overflowed kind's count is sampled, virtual ns (default 100 ms). */
   readonly counterIntervalNs?: number;
 }
@@ -76,12 +81,17 @@ export class ChromeTraceWriter {
   #buf = "";
   #first = true;
   #last = 0;
+  #lentPages = 0;
   #finished = false;
 
   constructor(write: (chunk: string) => void, opts: TraceWriterOptions) {
     this.#write = write;
     this.#threads = new Threads(new Set(opts.stepLists ?? []), opts.title);
-    this.#overflow = new Overflow(opts.instantCap ?? 1000, opts.counterIntervalNs ?? 100_000_000);
+    this.#overflow = new Overflow(
+      opts.instantCap ?? 1000,
+      opts.findingCap ?? 100,
+      opts.counterIntervalNs ?? 100_000_000,
+    );
     // displayTimeUnit before any event: Perfetto must know it before it parses the first one.
     this.#buf = '{"displayTimeUnit":"ns","traceEvents":[\n';
   }
@@ -142,12 +152,25 @@ export class ChromeTraceWriter {
       for (const s of this.#spans.end(e)) this.#slice(th, s);
       return;
     }
+    // Ownership changes move the restricted-memory counter: pages lent to the secure world, exact.
+    if (e.layer === "hw" && e.name === "owner") {
+      this.#lentPages += (e.args.owner === OWNER_NORMAL ? -1 : 1) * Number(e.args.pages);
+      this.#put({
+        name: "restricted memory",
+        ph: "C",
+        ts: us(e.t),
+        pid: PID_MACHINE,
+        tid: 0,
+        args: { pages: this.#lentPages },
+      });
+      return;
+    }
     const kind = kindOf(e);
     const what = this.#overflow.note(kind, e.t);
     const finding = e.layer === "check" && e.name === "finding";
     if (what === "event") {
       this.#put({
-        name: finding ? `finding: ${String(e.args.id)}` : kind,
+        name: pointName(e),
         ph: "i",
         ts: us(e.t),
         pid: th.pid,

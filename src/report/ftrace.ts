@@ -8,17 +8,27 @@
  *   the run emits, as the kernel would;
  * - `tracing_mark_write` lines in the atrace format Perfetto turns into slices and counters: `B|tgid|name`
  *   and `E|tgid` for every span (scenario steps, workload sessions and their phases, syscalls from entry
- *   to exit), `C|tgid|name|value` for memory by page state (bytes, on the `rstmem` thread that samples
- *   it), `I|tgid|name` for point events (FF-A calls, findings, …), the first `instantCap` of a kind, then
+ *   to exit), `C|tgid|name|value` for restricted memory (pages lent, at each change) and memory by page
+ *   state (bytes), on the `rstmem` thread that samples them, `I|tgid|name` for point events (FF-A calls, findings, …), the first `instantCap` of a kind, then
  *   a `C` count of that kind.
  *
  * Each simulator task is a thread of its own thread group (pid = tgid, a small integer in order of first
  * appearance; comm its name, 15 characters as TASK_COMM_LEN keeps); outside any task is `<idle>-0`.
  * One CPU. Timestamps are the virtual time in seconds with microseconds, never decreasing.
  */
+import { OWNER_NORMAL } from "../hw/frames.ts";
 import type { TraceEvent, TraceListener } from "../sim/trace.ts";
 import type { TraceEnd, TraceWriterOptions } from "./chrome-trace.ts";
-import { kindOf, NO_TASK, Overflow, spanName, Spans, Threads, type ClosedSpan } from "./trace-tracks.ts";
+import {
+  kindOf,
+  NO_TASK,
+  pointName,
+  Overflow,
+  spanName,
+  Spans,
+  Threads,
+  type ClosedSpan,
+} from "./trace-tracks.ts";
 
 type Args = Readonly<Record<string, unknown>>;
 
@@ -82,10 +92,15 @@ export class FtraceWriter {
   readonly #lines: string[] = [];
   readonly #times: number[] = [];
   #last = 0;
+  #lentPages = 0;
 
   constructor(opts: Omit<TraceWriterOptions, "title"> = {}) {
     this.#threads = new Threads(new Set(opts.stepLists ?? []), "rstmem");
-    this.#overflow = new Overflow(opts.instantCap ?? 1000, opts.counterIntervalNs ?? 100_000_000);
+    this.#overflow = new Overflow(
+      opts.instantCap ?? 1000,
+      opts.findingCap ?? 100,
+      opts.counterIntervalNs ?? 100_000_000,
+    );
   }
 
   /** Subscribe this to the run's trace bus (without per-access events). */
@@ -126,9 +141,14 @@ export class FtraceWriter {
       this.#end(e.task, this.#spans.end(e), e.t);
       return;
     }
+    if (e.layer === "hw" && e.name === "owner") {
+      this.#lentPages += (e.args.owner === OWNER_NORMAL ? -1 : 1) * Number(e.args.pages);
+      this.#mark(SAMPLER, e.t, `C|${this.#pid(SAMPLER)}|restricted memory pages|${this.#lentPages}`);
+      return;
+    }
     const kind = kindOf(e);
     const what = this.#overflow.note(kind, e.t);
-    if (what === "event") this.#mark(e.task, e.t, `I|${this.#pid(e.task)}|${markName(kind)}`);
+    if (what === "event") this.#mark(e.task, e.t, `I|${this.#pid(e.task)}|${markName(pointName(e))}`);
     else if (what === "sample") this.#count(kind, e.t);
   }
 

@@ -27,8 +27,8 @@ export interface TraceFiles {
   finish(result: RunResult): void;
 }
 
-/** `trace.json` under policy `safe` → `trace.safe.json`: one file per policy when a run compares several. */
-export function perPolicyPath(path: string, policy: string): string {
+/** `trace.json` for `safe` → `trace.safe.json`: one file per policy (or scenario) when a command runs several. */
+export function tracePathFor(path: string, policy: string): string {
   const ext = extname(path);
   const safe = policy.replace(/[^A-Za-z0-9._-]/g, "_");
   return ext === "" ? `${path}.${safe}` : `${path.slice(0, -ext.length)}.${safe}${ext}`;
@@ -45,19 +45,34 @@ function memoryOf(result: RunResult): MemorySample[] | undefined {
   return undefined;
 }
 
+/** Opens a trace file for writing, or throws an Error naming the option and the reason. */
+function open(option: string, path: string): number {
+  try {
+    return openSync(path, "w");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : String(code ?? e);
+    throw new TraceFileError(`${option} ${path}: cannot write the file (${why})`);
+  }
+}
+
+/** A trace file that cannot be written: bad usage, not a bug. */
+export class TraceFileError extends Error {}
+
+/** Opens the files (so a bad path fails before the run) and builds the writers. */
 export function traceFiles(sc: Scenario, paths: TracePaths): TraceFiles {
   const lists = stepLists(sc);
-  let chrome: ChromeTraceWriter | null = null;
-  let fd = -1;
-  if (paths.chrome) {
-    fd = openSync(paths.chrome, "w");
-    const out = fd;
-    chrome = new ChromeTraceWriter((chunk) => writeSync(out, chunk), {
-      title: `${sc.name} (${sc.platform.name}, policy ${sc.policy.name})`,
-      stepLists: lists,
-    });
-  }
-  const ftrace = paths.ftrace ? new FtraceWriter({ stepLists: lists }) : null;
+  const chromeFd = paths.chrome ? open("--trace", paths.chrome) : -1;
+  const ftraceFd = paths.ftrace ? open("--ftrace", paths.ftrace) : -1;
+  const chrome =
+    chromeFd < 0
+      ? null
+      : new ChromeTraceWriter((chunk) => writeSync(chromeFd, chunk), {
+          title: `${sc.name} (${sc.platform.name}, policy ${sc.policy.name})`,
+          stepLists: lists,
+        });
+  const ftrace = ftraceFd < 0 ? null : new FtraceWriter({ stepLists: lists });
   const listeners = [chrome?.listener, ftrace?.listener].filter((l) => l !== undefined);
   const listener =
     listeners.length === 0
@@ -84,15 +99,11 @@ export function traceFiles(sc: Scenario, paths: TracePaths): TraceFiles {
       };
       if (chrome) {
         chrome.finish(end);
-        closeSync(fd);
+        closeSync(chromeFd);
       }
-      if (ftrace && paths.ftrace) {
-        const out = openSync(paths.ftrace, "w");
-        try {
-          ftrace.finish(end, (chunk) => writeSync(out, chunk));
-        } finally {
-          closeSync(out);
-        }
+      if (ftrace) {
+        ftrace.finish(end, (chunk) => writeSync(ftraceFd, chunk));
+        closeSync(ftraceFd);
       }
     },
   };

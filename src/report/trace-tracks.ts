@@ -143,6 +143,8 @@ export class Overflow {
 
   constructor(
     readonly cap: number,
+    /** The cap of findings, per invariant id: their messages are long, and the summary keeps their first ones. */
+    readonly findingCap: number,
     readonly intervalNs: number,
   ) {}
 
@@ -150,7 +152,7 @@ export class Overflow {
   note(kind: string, t: number): "event" | "sample" | "count" {
     const n = (this.#seen.get(kind) ?? 0) + 1;
     this.#seen.set(kind, n);
-    if (n <= this.cap) return "event";
+    if (n <= (kind.startsWith("finding ") ? this.findingCap : this.cap)) return "event";
     const last = this.#lastSample.get(kind);
     if (last !== undefined && t - last < this.intervalNs) return "count";
     this.#lastSample.set(kind, t);
@@ -196,4 +198,24 @@ export function spanName(span: OpenSpan): string {
     return n ? `ioctl ${n}` : `ioctl 0x${(a.request >>> 0).toString(16)}`;
   }
   return span.name;
+}
+
+const clip = (s: string, n = 160) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/**
+ * A point event's name on a track: what a reader looks for first (the FF-A call and its result, the
+ * kernel's message, the finding's invariant id (its message in the args), the fault), else layer:name.
+ */
+export function pointName(e: TraceEvent): string {
+  const a = e.args;
+  const str = (v: unknown) => (typeof v === "string" ? v : String(v));
+  if (e.layer === "check" && e.name === "finding") return `finding ${str(a.id)}`;
+  if (e.layer === "firmware" && e.name === "ffa") return `${str(a.call)} → ${str(a.result)}`;
+  if (e.layer === "hw" && e.name === "smc" && typeof a.fid === "number")
+    return `smc 0x${(a.fid >>> 0).toString(16)} → ${str(a.to)}`;
+  if (e.layer === "hw" && e.name === "access")
+    return `${str(a.master)} ${str(a.op)} ${str(a.pa)}: ${str(a.result)}`;
+  if (e.layer === "kernel" && (typeof a.msg === "string" || typeof a.text === "string"))
+    return clip(`${e.name}: ${str(a.msg ?? a.text)}`);
+  return `${e.layer}:${e.name}`;
 }
