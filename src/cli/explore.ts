@@ -5,7 +5,7 @@ import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { explore, STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
 import { readReplayFile, replayFile, type ReplayFile } from "../explore/replay.ts";
-import { summaryLine, summaryText } from "../report/summary.ts";
+import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { runScenario } from "../scenario/runner.ts";
 import { formatDuration } from "../scenario/units.ts";
@@ -13,6 +13,7 @@ import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import {
   parseDurationArg,
   parsePositive,
+  faultBudget,
   parseSeed,
   shellQuote,
   UsageError,
@@ -30,6 +31,7 @@ interface ExploreCliOptions {
   window: number;
   policy?: string;
   out: string;
+  faults?: number;
 }
 
 export function register(program: Command, io: Io, setCode: SetCode): void {
@@ -60,6 +62,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       `run under this named policy instead of the scenario's (${POLICY_PRESET_NAMES.join(", ")})`,
     )
     .option("--out <dir>", "where replay.json goes on a violation", ".")
+    .option(
+      "--faults [n]",
+      "let the explorer inject faults too: at most n per run (default 1) beside the scenario's faults:",
+      parsePositive,
+    )
     .action((arg: string, opts: ExploreCliOptions) => {
       if (opts.depth !== undefined && opts.strategy !== "pct")
         throw new UsageError("--depth applies to --strategy pct");
@@ -82,6 +89,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         seed: opts.seed,
         depth: opts.depth,
         windowNs: opts.window,
+        faults: faultBudget(opts.faults),
         shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
         onRun: (done) => bar?.update(done),
       });
@@ -114,6 +122,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       }
       io.out(`VIOLATION  run ${v.run}: ${v.why}\n${summaryLine(v.result)}\n`);
       io.out(`schedule   ${v.result.schedule}\n`);
+      if (v.result.faults.length > 0) io.out(`faults     ${v.result.faults.map(faultText).join(", ")}\n`);
       mkdirSync(opts.out, { recursive: true });
       const out = join(opts.out, "replay.json");
       const rf = replayFile(
@@ -124,9 +133,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
       const runPath = existsSync(arg) ? arg : relative(".", file);
       const withPolicy = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
-      io.out(
-        `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(v.result.schedule)}\n`,
-      );
+      // With faults, the schedule alone does not make the run again: replay.json holds both.
+      if (v.result.faults.length === 0)
+        io.out(
+          `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(v.result.schedule)}\n`,
+        );
       io.out(`replay     rstmem replay ${shellQuote(out)}\n`);
       io.out(`wrote      ${out}\n`);
       setCode(1);
@@ -144,7 +155,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError((e as Error).message);
       }
       const sc = loadWithPolicy(rf.scenario, rf.file, rf.policy);
-      const r = runScenario(sc, { seed: rf.seed, schedule: rf.schedule });
+      const r = runScenario(sc, {
+        seed: rf.seed,
+        schedule: rf.schedule,
+        faults: rf.faults ? { list: rf.faults } : undefined,
+      });
       io.out(summaryText(r) + "\n");
       const why = violation(sc, r);
       io.out(

@@ -46,3 +46,8 @@ export function parseDurationArg(v: string): number {
 /** A shell word: the schedule and paths in the printed commands. */
 export const shellQuote = (s: string): string =>
   /^[A-Za-z0-9_./:,*=-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+
+/** `--faults` alone is a budget of 1 fault per run; `--faults N` is N; absent, none. */
+export function faultBudget(v: number | boolean | undefined): number {
+  return v === undefined || v === false ? 0 : v === true ? 1 : v;
+}

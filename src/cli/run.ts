@@ -7,8 +7,10 @@ import { tracePathFor, TraceFileError, traceFiles, type TracePaths } from "../re
 import { summaryJson, summaryLine, summaryText } from "../report/summary.ts";
 import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
 import { runScenario, type RunResult } from "../scenario/runner.ts";
+import { randomFaultChooser } from "../sim/faults.ts";
+import { Prng } from "../sim/prng.ts";
 import { DEFAULT_SCENARIO } from "./builtins.ts";
-import { parseSeed, UsageError, type Io, type SetCode } from "./io.ts";
+import { faultBudget, parsePositive, parseSeed, UsageError, type Io, type SetCode } from "./io.ts";
 import { loadWithPolicy } from "./scenario_args.ts";
 
 /** The trace files of one run: --trace/--ftrace, and trace.json/trace.txt in --out DIR. */
@@ -23,9 +25,21 @@ function openTraces(sc: Scenario, paths: TracePaths) {
 
 export function runOne(
   sc: Scenario,
-  opts: { seed?: number; out?: string; schedule?: string; trace?: string; ftrace?: string },
+  opts: {
+    seed?: number;
+    out?: string;
+    schedule?: string;
+    trace?: string;
+    ftrace?: string;
+    faults?: number | boolean;
+  },
   io: Io,
 ): RunResult {
+  // `--faults [N]`: a fault chooser seeded from the run's seed strikes at up to N points (sim/faults.ts).
+  const budget = faultBudget(opts.faults);
+  const stream = new Prng(opts.seed ?? sc.seed).stream("run.faults");
+  const faults =
+    budget > 0 ? { chooser: randomFaultChooser((n) => stream.int(0, n - 1)), budget } : undefined;
   const dir = opts.out ? join(opts.out, sc.name.replace(/[^A-Za-z0-9._-]/g, "_")) : null;
   if (dir) mkdirSync(dir, { recursive: true });
   const files = [
@@ -38,6 +52,7 @@ export function runOne(
   const result = runScenario(sc, {
     seed: opts.seed,
     schedule: opts.schedule,
+    faults,
     trace:
       listeners.length === 0
         ? undefined
@@ -88,6 +103,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       "write ftrace text with the kernel's cma_* tracepoints and tracing_mark_write slices",
     )
     .option("--policy <name>", "run under this named policy instead of the scenario's own")
+    .option(
+      "--faults [n]",
+      "inject up to n faults (default 1) at fault points chosen from the seed, beside the scenario's faults:",
+      parsePositive,
+    )
     .addOption(new Option("--schedule <s>", "replay a recorded schedule string").hideHelp())
     .action(
       (
@@ -100,6 +120,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           policy?: string;
           trace?: string;
           ftrace?: string;
+          faults?: number | boolean;
         },
       ) => {
         // Load everything first: a bad file stops the batch before anything runs.

@@ -5,9 +5,10 @@
  * (scenario, strategy, seed, window): the wall clock may end the search early, never change a run.
  */
 import { assert } from "../sim/assert.ts";
+import { randomFaultChooser } from "../sim/faults.ts";
 import { Prng } from "../sim/prng.ts";
 import { randomChooser, type Chooser } from "../sim/scheduler.ts";
-import { bootScenario, runOnSystem, type RunResult } from "../scenario/runner.ts";
+import { bootScenario, runOnSystem, type RunOptions, type RunResult } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import type { System } from "../scenario/system.ts";
 import { Snapshot } from "../sim/snapshot.ts";
@@ -27,6 +28,11 @@ export interface ExploreOptions {
   readonly depth?: number;
   /** The chooser's window (Chooser.windowNs): tasks ready within it of the earliest may go first. */
   readonly windowNs?: number;
+  /**
+   * Fault budget (`--faults N`): in each run a seeded fault chooser may strike at up to N fault points
+   * the scenario's `faults:` does not name (sim/faults.ts); 0 or absent: only the scenario's faults.
+   */
+  readonly faults?: number;
   /** Asked before each run after the first; true ends the search (the CLI's --time). */
   readonly shouldStop?: () => boolean;
   /** Called after each run. */
@@ -86,15 +92,18 @@ export class BootedScenario {
     this.snapshot = Snapshot.take(this.system, { skip: [this.system.boot] });
   }
 
-  /** One run under `chooser`, from the booted state. */
-  run(chooser: Chooser): RunResult {
+  /** One run under `chooser` (and the fault chooser, if any), from the booted state. */
+  run(chooser: Chooser, faults?: RunOptions["faults"]): RunResult {
     this.snapshot.restore();
-    return this.runOnSystem(chooser);
+    return this.runOnSystem(chooser, undefined, faults);
   }
 
   /** One run on the system as it stands (restored by the caller), with an optional trace listener. */
-  readonly runOnSystem = (chooser: Chooser, trace?: (e: TraceEvent) => void): RunResult =>
-    runOnSystem(this.scenario, this.system, { chooser, trace });
+  readonly runOnSystem = (
+    chooser: Chooser,
+    trace?: (e: TraceEvent) => void,
+    faults?: RunOptions["faults"],
+  ): RunResult => runOnSystem(this.scenario, this.system, { chooser, trace, faults });
 }
 
 /** Top-level tasks the scenario runs: `steps` and each of `tasks:` (PCT's n). */
@@ -124,8 +133,15 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   let found: ExploreResult["violation"] = null;
 
   const booted = new BootedScenario(sc);
+  // Faults come from a stream of their own, so a fault budget leaves the schedules the walk picks alone.
+  const faultStream = prng.stream("explore.faults");
+  const faultBudget = opts.faults ?? 0;
   const run = (chooser: Chooser): RunResult => {
-    const r = booted.run(chooser);
+    const faults =
+      faultBudget > 0
+        ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: faultBudget }
+        : undefined;
+    const r = booted.run(chooser, faults);
     explored++;
     seen.add(r.schedule);
     opts.onRun?.(explored, r);

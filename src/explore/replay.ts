@@ -5,7 +5,9 @@
  * the same way.
  */
 import { readFileSync } from "node:fs";
+import { parseFaultList } from "../scenario/faults.ts";
 import type { RunResult } from "../scenario/runner.ts";
+import type { FaultSpec } from "../sim/faults.ts";
 import type { Strategy } from "./explore.ts";
 
 export const REPLAY_FORMAT = "rstmem-replay/1";
@@ -21,6 +23,11 @@ export interface ReplayFile {
   /** The run seed (the scenario's). */
   readonly seed: number;
   readonly schedule: string;
+  /**
+   * The faults that struck in the run, in the scenario's `faults:` syntax (scenario/faults.ts); replay
+   * runs with exactly these instead of the scenario's own. Absent in files written before faults.
+   */
+  readonly faults?: readonly FaultSpec[];
   /** How the explorer found it. */
   readonly found: { readonly strategy: Strategy; readonly seed: number; readonly run: number };
   /** The expectation that failed (the run's failure sentence), or why the run counts as a violation. */
@@ -40,6 +47,7 @@ export function replayFile(
     policy: what.policy,
     seed: r.seed,
     schedule: r.schedule,
+    faults: r.faults,
     found,
     failed: what.why,
     findings: Object.fromEntries(Object.entries(r.findings).filter(([, n]) => n > 0)),
@@ -72,5 +80,10 @@ export function readReplayFile(path: string): ReplayFile {
   if (o.policy !== null && typeof o.policy !== "string") bad("policy", "a policy name or null");
   if (!Number.isSafeInteger(o.seed) || (o.seed as number) < 0) bad("seed", "a non-negative integer");
   if (o.findings === null || typeof o.findings !== "object") bad("findings", "an object");
+  if (o.faults !== undefined) {
+    const faults = parseFaultList(o.faults);
+    if (typeof faults === "string") throw new Error(`${path}: ${faults}`);
+    return { ...(data as ReplayFile), faults };
+  }
   return data as ReplayFile;
 }
