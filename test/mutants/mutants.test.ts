@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { explore, type ExploreOptions, type ExploreResult } from "../../src/explore/explore.ts";
-import type { RunResult } from "../../src/scenario/runner.ts";
+import { runScenario, type RunResult } from "../../src/scenario/runner.ts";
 import { loadScenarioFile, type Scenario } from "../../src/scenario/loader.ts";
 import { MUTATION_IDS, type MutationId } from "../../src/sim/mutations.ts";
 
@@ -85,6 +85,12 @@ describe("planted bugs on the safe model (test/mutants/pool-race.yaml)", () => {
       });
     }
   }
+
+  it("refcount-inc needs the explorer: the default schedule runs it clean, a search finds it", () => {
+    const sc: Scenario = { ...SCENARIO, mutations: ["refcount-inc"] };
+    expect(runScenario(sc).failure).toBeNull();
+    expect(explore(sc, opts("random")).violation).not.toBeNull();
+  });
 
   it("reclaim-before-destroy stays latent: the pool mutex covers the whole release, so no schedule shows it", () => {
     let reclaims = 0;
