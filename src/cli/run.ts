@@ -49,7 +49,7 @@ export function runOne(
   const listeners = files.flatMap((f) => (f.listener ? [f.listener] : []));
   let bar: cliProgress.SingleBar | null = null;
   const started = Date.now();
-  const result = runScenario(sc, {
+  let result = runScenario(sc, {
     seed: opts.seed,
     schedule: opts.schedule,
     faults,
@@ -60,6 +60,8 @@ export function runOne(
             for (const l of listeners) l(e);
           },
     tracePerAccess: false,
+    // The traces' memory counters are the timeline's samples.
+    ...(listeners.length > 0 ? { timeline: {} } : {}),
     onProgress: io.errIsTty
       ? (_t, done) => {
           // Progress only matters for runs that last; wall time here never feeds the simulation.
@@ -76,6 +78,11 @@ export function runOne(
   });
   (bar as cliProgress.SingleBar | null)?.stop();
   for (const f of files) f.finish(result);
+  // The timeline was taken for the traces only: the summary and --json stay as without them.
+  if (listeners.length > 0) {
+    const { timeline: _timeline, ...rest } = result;
+    result = rest;
+  }
   if (dir) {
     writeFileSync(join(dir, "summary.json"), summaryJson(result) + "\n");
     writeFileSync(join(dir, "schedule.txt"), result.schedule + "\n");

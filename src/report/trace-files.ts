@@ -21,7 +21,10 @@ export interface TracePaths {
 }
 
 export interface TraceFiles {
-  /** Give this to runScenario as `trace`, with `tracePerAccess: false`; undefined when no file was asked for. */
+  /**
+   * Give this to runScenario as `trace`, with `tracePerAccess: false` and a `timeline` (its samples are
+   * the memory counters); undefined when no file was asked for.
+   */
   readonly listener: ((e: TraceEvent) => void) | undefined;
   /** Ends both files with the run's result (spans still open, memory counters, names). */
   finish(result: RunResult): void;
@@ -39,10 +42,29 @@ function stepLists(sc: Scenario): string[] {
   return ["steps", ...sc.tasks.map((t) => t.name)];
 }
 
-/** Memory by page state over the run, if the run sampled it. */
-function memoryOf(result: RunResult): MemorySample[] | undefined {
-  void result;
-  return undefined;
+/**
+ * Memory by page state over the run, from its timeline (scenario/timeline.ts), if it was sampled: free,
+ * CMA used, lent and unmapped exact; movable and kernel estimated from the map's probes; carveout the
+ * reserved regions, to the map's bin.
+ */
+export function memoryOf(result: RunResult): MemorySample[] | undefined {
+  const tl = result.timeline;
+  if (!tl) return undefined;
+  const carveout = tl.regions
+    .filter((r) => r.kind === "carveout")
+    .reduce((n, r) => n + Math.min(tl.dramBytes, (r.endBin - r.firstBin) * tl.binBytes), 0);
+  return tl.samples.map((s) => ({
+    t: s.t,
+    bytes: {
+      free: s.freeBytes,
+      movable: s.movableBytes,
+      kernel: s.kernelBytes,
+      cma_used: s.cmaUsedBytes,
+      lent: s.lentBytes,
+      carveout,
+      unmapped: s.unmappedBytes,
+    },
+  }));
 }
 
 /** Opens a trace file for writing, or throws an Error naming the option and the reason. */

@@ -15,6 +15,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.ts";
 import { chromeTraceText, ChromeTraceWriter } from "../../src/report/chrome-trace.ts";
 import { FtraceWriter, ftraceText } from "../../src/report/ftrace.ts";
+import { memoryOf } from "../../src/report/trace-files.ts";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
 import { runScenario, type RunResult } from "../../src/scenario/runner.ts";
 import { TraceBus, type Layer, type TraceEvent } from "../../src/sim/trace.ts";
@@ -48,8 +49,9 @@ function traced(): Traced {
       ftrace.listener(e);
     },
     tracePerAccess: false,
+    timeline: {},
   });
-  const end = { t: result.simTimeNs, otherData: { seed: result.seed } };
+  const end = { t: result.simTimeNs, memory: memoryOf(result), otherData: { seed: result.seed } };
   chrome.finish(end);
   const text: string[] = [];
   ftrace.finish(end, (c) => text.push(c));
@@ -170,6 +172,22 @@ describe("trace files of a workload run", () => {
     expect(frames.length).toBe(video.framesShown + ui.framesShown);
     expect(events.filter((e) => e.name.endsWith(": ok") || e.args?.result === "ok")).toEqual([]);
     expect(t.result.machine.accesses).toBeGreaterThan(100 * events.length);
+  });
+
+  it("memory by state is a counter track per state, matching the run's timeline", () => {
+    const samples = t.result.timeline!.samples;
+    const STATES = ["free", "movable", "kernel", "cma_used", "lent", "carveout", "unmapped"];
+    for (const state of STATES) {
+      const track = events.filter((e) => e.ph === "C" && e.name === `memory: ${state}`);
+      expect(track.length, state).toBe(samples.length);
+    }
+    // Lent memory rises while a session holds the chunk, and the values are the timeline's bytes.
+    const lent = events
+      .filter((e) => e.ph === "C" && e.name === "memory: lent")
+      .map((e) => e.args!.MiB as number);
+    expect(Math.max(...lent)).toBe(Math.max(...samples.map((x) => x.lentBytes)) / (1024 * 1024));
+    expect(Math.max(...lent)).toBeGreaterThan(0);
+    expect(t.ftrace).toMatch(/tracing_mark_write: C\|\d+\|mem\.lent\|[1-9]\d*\n/);
   });
 
   it("counters run forward in time, findings are global instants, frequent kinds become counts", () => {
@@ -336,6 +354,22 @@ describe("rstmem run --trace / --ftrace", () => {
       "scenario steps",
     );
     expect(readFileSync(join(dir, "t.txt"), "utf8")).toMatch(/^# tracer: nop\n/);
+  });
+
+  it("tracing does not change the run: --json is the same with and without the traces", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-trace-"));
+    const plain = await rstmem("run", "--json", S("proc-system-heap.yaml"));
+    const traced = await rstmem(
+      "run",
+      "--json",
+      S("proc-system-heap.yaml"),
+      "--trace",
+      join(dir, "t.json"),
+      "--ftrace",
+      join(dir, "t.txt"),
+    );
+    expect(traced.code).toBe(plain.code);
+    expect(traced.out).toBe(plain.out);
   });
 
   it("a trace file that cannot be written is a usage error (exit 2), before the run", async () => {
