@@ -3,7 +3,9 @@
  * model of the `safe` policy, switched on for a run so the explorer can show it finds it. Every id
  * names the real bug it plants; the decision point sits in the code that models the real thing, as one
  * boolean test, with a comment saying what the correct code does. With no mutation on (every run
- * outside the mutants test) each decision point reads one `false` field.
+ * outside the mutants test) each decision point reads one `false` field. The runner switches them on
+ * as the run starts, after boot (like the faults): a decision point reached only while booting never
+ * sees one.
  *
  * How to add one: docs/mutants.md.
  */
