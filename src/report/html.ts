@@ -19,8 +19,8 @@ import { PAGE_SCRIPT } from "./html/page.ts";
 /** One run of the report: a column of the comparison. */
 export interface HtmlRun {
   readonly result: RunResult;
-  /** The policy's name, the run's label everywhere in the report. */
-  readonly policy: string;
+  /** The run's name everywhere in the report: its policy in a comparison (`upstream`, `safe`). */
+  readonly label: string;
   /** The shell command that replays this run exactly (and so each of its findings). */
   readonly replay: string;
 }
@@ -111,8 +111,8 @@ export function htmlReportData(input: HtmlReportInput): Record<string, unknown> 
     stateLabels: MAP_STATES.map((s) => STATE_LABELS[s]),
     colors: MAP_STATES.map((s) => STATE_COLORS[s]),
     metrics: METRICS,
-    runs: input.runs.map(({ result: r, policy, replay }) => ({
-      policy,
+    runs: input.runs.map(({ result: r, label, replay }) => ({
+      label,
       replay,
       scenario: r.scenario,
       file: r.file,

@@ -23,7 +23,7 @@ workloads:
   ),
   { timeline: {} },
 );
-const input = { title: NAME, runs: [{ result, policy: "upstream", replay: "rstmem run r.yaml --seed 1" }] };
+const input = { title: NAME, runs: [{ result, label: "upstream", replay: "rstmem run r.yaml --seed 1" }] };
 
 describe("the HTML report file", () => {
   const html = htmlReport(input);

@@ -54,13 +54,13 @@ export const PAGE_SCRIPT = String.raw`
   add(document.getElementById("report"), el("h1", null, data.title));
   var head = add(document.getElementById("report"), el("table", "runs"));
   var hr = add(add(head, el("thead")), el("tr"));
-  ["policy", "scenario", "file", "platform", "seed", "simulated", "result", "replay"].forEach(function (h) {
+  ["run", "scenario", "file", "platform", "seed", "simulated", "result", "replay"].forEach(function (h) {
     add(hr, el("th", null, h));
   });
   var hb = add(head, el("tbody"));
   runs.forEach(function (r) {
     var tr = add(hb, el("tr"));
-    add(tr, el("td", "policy", r.policy));
+    add(tr, el("td", "label", r.label));
     add(tr, el("td", null, r.scenario));
     add(tr, el("td", null, r.file));
     add(tr, el("td", null, r.platform));
@@ -79,7 +79,7 @@ export const PAGE_SCRIPT = String.raw`
   runs.forEach(function (r, i) {
     var tl = r.timeline;
     var box = add(memSec, el("div", "chart memory-chart"));
-    add(box, el("h3", null, r.policy));
+    add(box, el("h3", null, r.label));
     if (!tl) {
       add(box, el("p", "note", "no timeline in this result"));
       return;
@@ -145,12 +145,12 @@ export const PAGE_SCRIPT = String.raw`
     r.latency.forEach(function (w) {
       if (w.all.length) {
         tables.push(cdfTable(w.all));
-        cdfSeries.push({ label: r.policy + " " + w.name, stroke: color, width: 2, spanGaps: true });
+        cdfSeries.push({ label: r.label + " " + w.name, stroke: color, width: 2, spanGaps: true });
       }
       if (w.first.length) {
         tables.push(cdfTable(w.first));
         cdfSeries.push({
-          label: r.policy + " " + w.name + " first frame",
+          label: r.label + " " + w.name + " first frame",
           stroke: color,
           width: 2,
           dash: [6, 4],
@@ -179,7 +179,7 @@ export const PAGE_SCRIPT = String.raw`
   var barSec = section("Policies side by side");
   var bars = add(barSec, el("div", "bars"));
   var names = runs.map(function (r) {
-    return r.policy;
+    return r.label;
   });
   data.metrics.forEach(function (m) {
     var box = add(bars, el("div", "chart bar-chart"));
@@ -235,7 +235,7 @@ export const PAGE_SCRIPT = String.raw`
     var vals = add(box, el("p", "values"));
     runs.forEach(function (r, i) {
       var v = r.metrics[m.key];
-      add(vals, el("span", null, r.policy + ": " + (m.unit === "" ? String(v) : v.toFixed(m.digits) + " " + m.unit)));
+      add(vals, el("span", null, r.label + ": " + (m.unit === "" ? String(v) : v.toFixed(m.digits) + " " + m.unit)));
     });
   });
 
@@ -256,7 +256,7 @@ export const PAGE_SCRIPT = String.raw`
   runs.forEach(function (r) {
     var tl = r.timeline;
     var box = add(mapSec, el("div", "map"));
-    add(box, el("h3", null, r.policy));
+    add(box, el("h3", null, r.label));
     if (!tl) {
       add(box, el("p", "note", "no timeline in this result"));
       return;
@@ -318,7 +318,7 @@ export const PAGE_SCRIPT = String.raw`
   );
   runs.forEach(function (r) {
     var box = add(fSec, el("div", "findings"));
-    add(box, el("h3", null, r.policy));
+    add(box, el("h3", null, r.label));
     var counts = Object.keys(r.findings).filter(function (id) {
       return r.findings[id] > 0;
     });
