@@ -12,6 +12,8 @@ import { Prng } from "../sim/prng.ts";
 import { DEFAULT_SCENARIO } from "./builtins.ts";
 import { faultBudget, parsePositive, parseSeed, UsageError, type Io, type SetCode } from "./io.ts";
 import { loadWithPolicy } from "./scenario_args.ts";
+import type { HtmlRun } from "../report/html.ts";
+import { HTML_TIMELINE, replayCommand, reportTitle, writeHtmlReport } from "./html.ts";
 
 /** The trace files of one run: --trace/--ftrace, and trace.json/trace.txt in --out DIR. */
 function openTraces(sc: Scenario, paths: TracePaths) {
@@ -32,6 +34,13 @@ export function runOne(
     trace?: string;
     ftrace?: string;
     faults?: number | boolean;
+    /** Sample the timeline (for an HTML report); always with `out`. */
+    html?: boolean;
+    /** How the HTML report in `out` names the run and replays it. */
+    label?: string;
+    replay?: (r: RunResult) => string;
+    /** Receives the result with its timeline (for `--html`); what runOne returns has none. */
+    sampled?: (r: RunResult) => void;
   },
   io: Io,
 ): RunResult {
@@ -60,8 +69,8 @@ export function runOne(
             for (const l of listeners) l(e);
           },
     tracePerAccess: false,
-    // The traces' memory counters are the timeline's samples.
-    ...(listeners.length > 0 ? { timeline: {} } : {}),
+    // The traces' memory counters and the HTML report are drawn from the timeline's samples.
+    ...(listeners.length > 0 || opts.html || dir ? { timeline: HTML_TIMELINE } : {}),
     onProgress: io.errIsTty
       ? (_t, done) => {
           // Progress only matters for runs that last; wall time here never feeds the simulation.
@@ -78,8 +87,15 @@ export function runOne(
   });
   (bar as cliProgress.SingleBar | null)?.stop();
   for (const f of files) f.finish(result);
-  // The timeline was taken for the traces only: the summary and --json stay as without them.
-  if (listeners.length > 0) {
+  if (dir) {
+    const label = opts.label ?? sc.policy.name;
+    writeHtmlReport(join(dir, "report.html"), sc.name, [
+      { result, label, replay: opts.replay?.(result) ?? replayCommand(sc.file, result, opts) },
+    ]);
+  }
+  opts.sampled?.(result);
+  // The timeline was taken for the traces and the report only: the summary and --json stay as without them.
+  if (result.timeline) {
     const { timeline: _timeline, ...rest } = result;
     result = rest;
   }
@@ -99,7 +115,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .option("--seed <n>", "override the scenario's seed", parseSeed)
     .option(
       "--out <dir>",
-      "write summary.json, schedule.txt, trace.json (Chrome/Perfetto) and trace.txt (ftrace) per scenario",
+      "write summary.json, schedule.txt, report.html, trace.json (Chrome/Perfetto) and trace.txt (ftrace) per scenario",
+    )
+    .option(
+      "--html <file>",
+      "write one self-contained HTML report of every run (charts, memory map, findings)",
     )
     .option(
       "--trace <file>",
@@ -128,6 +148,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           trace?: string;
           ftrace?: string;
           faults?: number | boolean;
+          html?: string;
         },
       ) => {
         // Load everything first: a bad file stops the batch before anything runs.
@@ -139,9 +160,31 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         // One trace per scenario: with several, each file gets the scenario's name before its extension.
         const tracePath = (p: string | undefined, sc: Scenario) =>
           p === undefined || scenarios.length === 1 ? p : tracePathFor(p, sc.name);
+        const replay = (sc: Scenario) => (r: RunResult) =>
+          replayCommand(files.length > 0 ? sc.file : null, r, {
+            policy,
+            schedule: opts.schedule,
+            faults: opts.faults,
+          });
+        const label = (sc: Scenario) =>
+          scenarios.length === 1 ? sc.policy.name : `${sc.name} (${sc.policy.name})`;
+        const sampled: HtmlRun[] = [];
         const results = scenarios.map((sc) =>
-          runOne(sc, { ...opts, trace: tracePath(opts.trace, sc), ftrace: tracePath(opts.ftrace, sc) }, io),
+          runOne(
+            sc,
+            {
+              ...opts,
+              trace: tracePath(opts.trace, sc),
+              ftrace: tracePath(opts.ftrace, sc),
+              html: opts.html !== undefined,
+              label: label(sc),
+              replay: replay(sc),
+              sampled: (r) => sampled.push({ result: r, label: label(sc), replay: replay(sc)(r) }),
+            },
+            io,
+          ),
         );
+        if (opts.html !== undefined) writeHtmlReport(opts.html, reportTitle(scenarios), sampled);
         if (opts.json) io.out(summaryJson(results.length === 1 ? results[0] : results) + "\n");
         else if (results.length === 1) io.out(summaryText(results[0]) + "\n");
         else for (const r of results) io.out(summaryLine(r) + "\n");

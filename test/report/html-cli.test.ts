@@ -1,0 +1,75 @@
+/**
+ * `rstmem run --html FILE` and `report.html` in `--out DIR`: the report holds every run with its
+ * timeline and the command that replays it; a path that cannot be written is a usage error.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.ts";
+
+async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await main(["node", "rstmem", ...args], {
+    out: (s) => (out += s),
+    err: (s) => (err += s),
+    errIsTty: false,
+  });
+  return { code, out, err };
+}
+
+interface Data {
+  title: string;
+  runs: { label: string; replay: string; timeline: { maps: string[] } | null }[];
+}
+
+function dataOf(file: string): Data {
+  const html = readFileSync(file, "utf8");
+  return JSON.parse(
+    /<script type="application\/json" id="rstmem-data">(.*?)<\/script>/s.exec(html)![1],
+  ) as Data;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "rstmem-html-cli-"));
+const scenario = join(dir, "play.yaml");
+writeFileSync(
+  scenario,
+  `name: play
+platform: tzc400-board
+policy: upstream
+workloads:
+  - secure-video: { sessions: 1, length: 200ms, frames: 4 }
+`,
+);
+
+describe("rstmem run --html", () => {
+  it("writes one report of the run, with its timeline and the command that replays it", async () => {
+    const file = join(dir, "report.html");
+    const r = await rstmem("run", scenario, "--policy", "safe", "--seed", "3", "--html", file);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    const d = dataOf(file);
+    expect(d.title).toBe("play");
+    expect(d.runs).toHaveLength(1);
+    expect(d.runs[0].label).toBe("safe");
+    expect(d.runs[0].replay).toBe(`rstmem run ${scenario} --seed 3 --policy safe`);
+    expect(d.runs[0].timeline!.maps.length).toBeGreaterThan(2);
+  });
+
+  it("--out DIR always writes report.html beside the summary", async () => {
+    const out = join(dir, "out");
+    const r = await rstmem("run", scenario, "--out", out);
+    expect(r.code).toBe(0);
+    const d = dataOf(join(out, "play", "report.html"));
+    expect(d.runs[0].label).toBe("upstream");
+    expect(d.runs[0].replay).toBe(`rstmem run ${scenario} --seed 1`);
+    expect(existsSync(join(out, "play", "summary.json"))).toBe(true);
+  });
+
+  it("a report path that cannot be written exits 2 with the reason", async () => {
+    const r = await rstmem("run", scenario, "--html", join(dir, "no-such-dir", "r.html"));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--html .*r\.html: cannot write \(ENOENT\)/);
+  });
+});
