@@ -65,7 +65,11 @@ workloads:
       "hostile.yaml",
     );
     const result = runScenario(sc, { timeline: {} });
-    return { result, label: policy, replay: `rstmem run hostile.yaml --seed ${result.seed} --policy ${policy}` };
+    return {
+      result,
+      label: policy,
+      replay: `rstmem run hostile.yaml --seed ${result.seed} --policy ${policy}`,
+    };
   });
   return htmlReport({ title: runs[0].result.scenario, runs });
 }
