@@ -67,6 +67,13 @@ describe("rstmem run --html", () => {
     expect(existsSync(join(out, "play", "summary.json"))).toBe(true);
   });
 
+  it("--json is the same with and without the report: the timeline stays in the report", async () => {
+    const plain = await rstmem("run", scenario, "--json");
+    const reported = await rstmem("run", scenario, "--json", "--html", join(dir, "j.html"));
+    expect(reported.out).toBe(plain.out);
+    expect(JSON.parse(plain.out)).not.toHaveProperty("timeline");
+  });
+
   it("a report path that cannot be written exits 2 with the reason", async () => {
     const r = await rstmem("run", scenario, "--html", join(dir, "no-such-dir", "r.html"));
     expect(r.code).toBe(2);
