@@ -30,6 +30,7 @@ import {
 } from "../src/kernel/mm/unmap.ts";
 import { benchFfa } from "./ffa.ts";
 import { benchMutants } from "./mutants.ts";
+import { benchFuzz } from "./fuzz.ts";
 import { explore } from "../src/explore/explore.ts";
 import { namedPolicy } from "../src/scenario/policies.ts";
 
@@ -259,6 +260,10 @@ const benches: Record<string, () => void> = {
 
   mutants() {
     benchMutants(figure);
+  },
+
+  fuzz() {
+    benchFuzz(figure);
   },
 
   explore() {

@@ -66,7 +66,7 @@ describe("ffa fuzz oracle", () => {
       // The last fragment with a constituent at an unaligned address aborts the pending send (Hafnium
       // frees the share state, OP-TEE deletes the object): allowed for that handle only.
       const rest = runner.bases[base].base.pending!.rest.slice();
-      new DataView(rest.buffer).setBigUint64(0, 0x8040_0001n, true);
+      new DataView(rest.buffer).setBigUint64(0, 0x8030_0001n, true);
       const bad = [
         {
           by: "normal" as FuzzCaller,
@@ -116,8 +116,8 @@ describe("ffa fuzz oracle", () => {
       expect(consistencyProblem(runner.rig)).toBeNull();
       // The lent pages (the pool's first page) given back to the normal world behind the SPMC's back.
       const f = runner.rig.machine.frames;
-      f.owner[f.indexOf(0x8040_0000)] = OWNER_NORMAL;
-      expect(consistencyProblem(runner.rig)).toMatch(/0x80400000 is normal in the machine/);
+      f.owner[f.indexOf(0x8030_0000)] = OWNER_NORMAL;
+      expect(consistencyProblem(runner.rig)).toMatch(/0x80300000 is normal in the machine/);
     }
   });
 });

@@ -51,6 +51,7 @@ import {
   FUZZ_NWD_RX,
   FUZZ_NWD_TX,
   FUZZ_SECURE_BASE,
+  FUZZ_SECURE_SIZE,
   type FuzzCaller,
 } from "./rig.ts";
 
@@ -61,7 +62,7 @@ const RW_NX = FFA_MEM_RW | (1 << 2);
 const SP_POOL: Readonly<Record<FuzzCaller, number>> = {
   normal: FUZZ_NS_POOL,
   optee: FUZZ_SECURE_BASE + 0x1_0000,
-  sp2: FUZZ_SECURE_BASE + 0x20_0000 + 0x1_0000,
+  sp2: FUZZ_SECURE_BASE + FUZZ_SECURE_SIZE / 2 + 0x1_0000,
 };
 
 export type ShareKind = "lend" | "share" | "donate";
@@ -136,21 +137,41 @@ function typeFlag(func: ShareKind): number {
       : FFA_MEMORY_REGION_TRANSACTION_TYPE_DONATE;
 }
 
+const sendTemplates = new Map<string, Uint8Array>();
+
+/**
+ * The send descriptor of `t` in `version`. Encoded once per shape (function, sender, receivers,
+ * attributes, tag, constituent count) with the codec; each call copies the template and writes the
+ * constituents and the composite's page count.
+ */
 function sendDescriptor(t: Omit<Txn, "ref">, version: FfaVersion): Uint8Array {
-  return encodeMemRegion(
-    {
-      sender_id: CALLER_IDS[t.by],
-      attributes: t.attributes,
-      flags: 0,
-      tag: t.tag,
-      emads: t.receivers.map((r) => ({
-        receiver_id: CALLER_IDS[r],
-        permissions: t.func === "donate" ? 0 : FFA_MEM_RW,
-      })),
-      constituents: t.pages.map((p) => ({ address: BigInt(p.address), page_count: p.pages })),
-    },
-    version,
-  );
+  const n = t.pages.length;
+  const key = `${t.func}|${t.by}|${t.receivers.join("+")}|${version}|${t.attributes}|${t.tag}|${n}`;
+  let tpl = sendTemplates.get(key);
+  if (!tpl) {
+    const emads = [];
+    for (const r of t.receivers)
+      emads.push({ receiver_id: CALLER_IDS[r], permissions: t.func === "donate" ? 0 : FFA_MEM_RW });
+    const constituents = [];
+    for (let i = 0; i < n; i++) constituents.push({ address: 0n, page_count: 0 });
+    tpl = encodeMemRegion(
+      { sender_id: CALLER_IDS[t.by], attributes: t.attributes, flags: 0, tag: t.tag, emads, constituents },
+      version,
+    );
+    sendTemplates.set(key, tpl);
+  }
+  const out = tpl.slice();
+  const d = new DataView(out.buffer);
+  const comp = mtdHeaderSize(version) + t.receivers.length * emadSize(version);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const at = comp + COMPOSITE_SIZE + i * CONSTITUENT_SIZE;
+    d.setBigUint64(at, BigInt(t.pages[i].address), true);
+    d.setUint32(at + 8, t.pages[i].pages, true);
+    total += t.pages[i].pages;
+  }
+  d.setUint32(comp, total, true);
+  return out;
 }
 
 /** The transaction's natural attributes: Normal WB inner-shareable for a share or a multi-borrower lend. */
@@ -158,24 +179,31 @@ function attributesFor(func: ShareKind, receivers: number): number {
   return func === "share" || (func === "lend" && receivers > 1) ? FFA_NORMAL_MEM_REG_ATTR : 0;
 }
 
-/** A retrieve request for `t` by `by`, as a v1.2 partition writes it (handle patched at offset 8). */
+const retrieveTemplates = new Map<string, Uint8Array>();
+
+/** A retrieve request for `t`, as a partition writes it (handle patched at offset 8). Memoized per shape. */
 function retrieveDescriptor(t: Txn, version: FfaVersion): Uint8Array {
+  const key = `${t.func}|${t.by}|${t.receivers.join("+")}|${t.tag}|${version}`;
+  let d = retrieveTemplates.get(key);
+  if (d) return d;
   const single = t.receivers.length === 1 && t.func !== "share";
-  return encodeMemRegion(
+  const emads = [];
+  for (const r of t.receivers)
+    emads.push({ receiver_id: CALLER_IDS[r], permissions: single ? RW_NX : FFA_MEM_RW });
+  d = encodeMemRegion(
     {
       sender_id: CALLER_IDS[t.by],
       attributes: t.func === "share" || t.receivers.length > 1 ? FFA_NORMAL_MEM_REG_ATTR : 0,
       flags: typeFlag(t.func),
       handle: 0n,
       tag: t.tag,
-      emads: t.receivers.map((r) => ({
-        receiver_id: CALLER_IDS[r],
-        permissions: single ? RW_NX : FFA_MEM_RW,
-      })),
+      emads,
       constituents: null,
     },
     version,
   );
+  retrieveTemplates.set(key, d);
+  return d;
 }
 
 function versionOf(by: FuzzCaller, nwd: FfaVersion): FfaVersion {
@@ -471,7 +499,8 @@ function sendAction(rnd: RandomStream, nwd: FfaVersion, sent: readonly Txn[], at
       ? [...others]
       : [rnd.pick(others.length ? others : ["optee"])];
   const count = rnd.int(1, 3);
-  let pages = pool(by, 64 + rnd.int(0, 200) * 4, count, 2).map((p) => ({ ...p, pages: rnd.int(1, 2) }));
+  let pages = pool(by, 64 + rnd.int(0, 150) * 4, count, 2);
+  for (const p of pages) p.pages = rnd.int(1, 2);
   // Sometimes pages an earlier transaction already holds.
   if (sent.length > 0 && by === "normal" && rnd.int(0, 4) === 0) pages = [rnd.pick(sent).pages[0]];
   const t: Omit<Txn, "ref"> = {
@@ -565,7 +594,7 @@ function interesting(rnd: RandomStream, f: Field, orig: bigint): bigint {
             FUZZ_NS_POOL,
             FUZZ_NS_POOL + 0x800,
             FUZZ_SECURE_BASE,
-            FUZZ_SECURE_BASE + 0x20_0000,
+            FUZZ_SECURE_BASE + FUZZ_SECURE_SIZE / 2,
             FUZZ_DRAM_BASE + FUZZ_DRAM_SIZE - PAGE,
             FUZZ_DRAM_BASE + FUZZ_DRAM_SIZE,
             Number(orig) + 1,
@@ -661,21 +690,17 @@ export function pickMutations(
   return out;
 }
 
-/** The action's calls with the mutations applied (the action itself is left alone). */
-export function applyMutations(a: Action, ms: readonly Mutation[]): FuzzCall[] {
-  const calls = a.calls.map(
-    (c) =>
-      ({ ...c, x: c.x.slice(), tx: c.tx ? c.tx.slice() : null }) as FuzzCall & {
-        x: bigint[];
-        tx: Uint8Array | null;
-      },
-  );
+/** The action's calls with the mutations applied (the action itself is left alone; unmutated calls are shared). */
+export function applyMutations(a: Action, ms: readonly Mutation[]): readonly FuzzCall[] {
+  if (ms.length === 0) return a.calls;
+  const calls: (FuzzCall & { x: bigint[]; tx: Uint8Array | null })[] = [];
+  for (const c of a.calls) calls.push({ ...c, x: c.x.slice(), tx: c.tx ? c.tx.slice() : null });
   for (const m of ms) {
     const c = calls[m.call];
     switch (m.k) {
       case "field": {
-        const f = a.fields[m.call].find((x) => x.name === m.field);
-        if (f && c.tx) writeField(c.tx, f, m.value);
+        const fs = a.fields[m.call];
+        for (const f of fs) if (f.name === m.field && c.tx) writeField(c.tx, f, m.value);
         break;
       }
       case "reg":

@@ -130,7 +130,6 @@ export function replyHandle(r: SmcRegs): bigint | null {
 /** Per rig: the frame arrays the check fills, and the owner/PAS every frame had at boot. */
 interface Scratch {
   readonly holder: Uint16Array;
-  readonly protect: Uint8Array;
   readonly owner: Uint8Array;
   readonly gpi: Uint8Array;
   readonly bootOwner: Uint8Array;
@@ -139,14 +138,19 @@ interface Scratch {
 }
 
 const scratches = new WeakMap<FuzzRig, Scratch>();
-const buf = (a: Uint8Array | Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const views = new WeakMap<Uint8Array | Uint16Array, Buffer>();
+/** A Buffer view of a typed array (for memcmp), made once per array. */
+function buf(a: Uint8Array | Uint16Array): Buffer {
+  let b = views.get(a);
+  if (!b) views.set(a, (b = Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+  return b;
+}
 
 /** Remembers the boot state of a rig (call right after it booted, before any send). */
 export function noteBoot(rig: FuzzRig): void {
   const n = rig.machine.frames.count;
   scratches.set(rig, {
     holder: new Uint16Array(n),
-    protect: new Uint8Array(n),
     owner: new Uint8Array(n),
     gpi: new Uint8Array(n),
     bootOwner: rig.machine.frames.owner.slice(),
@@ -181,12 +185,14 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
   const sc = scratchOf(rig);
   const frames = rig.machine.frames;
   const expectHolder = sc.holder;
-  const protect = sc.protect;
+  // [first, end, 1 | 2] per constituent of a lend/donate to partitions (2: memory_protected).
+  const prot: number[] = [];
   expectHolder.fill(0);
-  protect.fill(0);
   const handles = new Set<bigint>();
   let live = 0;
-  for (const s of hf.shares.live()) {
+  for (let slot = 0; slot < hf.limits.maxShares; slot++) {
+    const s = hf.shares.at(slot);
+    if (s === null) continue;
     live++;
     const h = "0x" + s.handle.toString(16);
     if (handles.has(s.handle)) return `handle ${h} is used twice`;
@@ -211,7 +217,7 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
           : MM_MODE_INVALID | MM_MODE_UNOWNED;
     let secureBorrowers = true;
     for (let k = 0; k < s.receivers.length; k++) if (!isSecureId(s.receivers[k].id)) secureBorrowers = false;
-    const prot =
+    const kind =
       s.func !== "share" && !isSecureId(s.sender) && secureBorrowers ? (s.memoryProtected ? 2 : 1) : 0;
     // The normal world is one VM to the SPMC (the other world, ID 0) whatever VM ID a descriptor
     // names: api_ffa_mem_send() checks only that it is not a partition's ID.
@@ -227,8 +233,8 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
         if (hf.pages.owner[i] !== owner) return `page ${paOf(rig, i)} of ${h} is not owned by its sender`;
         if ((hf.pages.mode[i] & bit) !== bit)
           return `page ${paOf(rig, i)} of ${s.func} ${h} has the sender's mode 0x${hf.pages.mode[i].toString(16)}`;
-        protect[i] = prot;
       }
+      if (kind !== 0) prot.push(first, first + c.pageCount, kind);
     }
   }
   if (live > hf.limits.maxShares) return `${live} share states exceed MAX_MEM_SHARES`;
@@ -243,10 +249,9 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
   const gpi = sc.gpi;
   const liveGpi = rig.machine.gpt?.gpi ?? null;
   if (sc.bootGpi) gpi.set(sc.bootGpi);
-  for (let i = 0; i < protect.length; i++) {
-    if (protect[i] === 0) continue;
-    owner[i] = OWNER_SECURE;
-    if (protect[i] === 2) gpi[i] = GPT_GPI_SECURE;
+  for (let k = 0; k < prot.length; k += 3) {
+    owner.fill(OWNER_SECURE, prot[k], prot[k + 1]);
+    if (prot[k + 2] === 2) gpi.fill(GPT_GPI_SECURE, prot[k], prot[k + 1]);
   }
   if (!buf(hf.pages.owner).equals(buf(sc.bootPageOwner!))) {
     const po = hf.pages.owner;
@@ -278,6 +283,10 @@ function opteeProblem(rig: FuzzRig, op: OpteeSel1Spmc): string | null {
   const owner = sc.owner;
   owner.set(sc.bootOwner);
   const cookies = new Set<bigint>();
+  // Which object first claimed each frame (1-based), and each object's kind.
+  const stamp = sc.holder;
+  stamp.fill(0);
+  const kinds: string[] = [""];
   let objects = 0;
   for (const m of op.mobjs.live()) {
     objects++;
@@ -290,14 +299,18 @@ function opteeProblem(rig: FuzzRig, op: OpteeSel1Spmc): string | null {
     if (m.inactiveRefs < 0 || m.refcount < 0) return `cookie ${c} has a negative count`;
     if (m.pagesAdded !== m.pageCount) return `cookie ${c} holds ${m.pagesAdded} of its ${m.pageCount} pages`;
     if (!m.lent) continue;
+    // One object may name a page twice: OP-TEE 4.9 checks no overlap inside an object, nor between
+    // two shared-memory objects (mobj_ffa_push_to_inactive() compares only when one is protected).
     for (const r of lentRanges(m, rig.machine)) {
       const i0 = frames.indexOf(r.address);
       for (let i = i0; i < i0 + r.pages; i++) {
-        if (owner[i] === OWNER_SECURE && sc.bootOwner[i] !== OWNER_SECURE)
-          return `page ${paOf(rig, i)} is lent in two objects`;
+        if (stamp[i] !== 0 && stamp[i] !== objects && (m.kind === "prm" || kinds[stamp[i]] === "prm"))
+          return `page ${paOf(rig, i)} is in two objects, one of them protected`;
+        if (stamp[i] === 0) stamp[i] = objects;
         owner[i] = OWNER_SECURE;
       }
     }
+    kinds[objects] = m.kind;
   }
   for (const [cookie, s] of op.fragStates) {
     const c = "0x" + cookie.toString(16);

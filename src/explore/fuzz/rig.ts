@@ -9,9 +9,10 @@
  *
  * | range                               | what                                                   |
  * |-------------------------------------|--------------------------------------------------------|
- * | 0x8000_0000 + 16 MiB                | DRAM (4,096 frames: state snapshots are a few KiB)     |
+ * | 0x8000_0000 + 8 MiB                 | DRAM (2,048 frames: a state snapshot is ~18 KiB)       |
  * | 0x8020_0000 / 0x8020_1000           | the normal world's TX / RX page (firmware/boot.ts)     |
- * | 0x80c0_0000 + 4 MiB                 | secure carveout: the partitions' memory (OP-TEE, sp2)  |
+ * | 0x8030_0000 + 3 MiB                 | normal-world pages the cases send                      |
+ * | 0x8060_0000 + 2 MiB                 | secure carveout: the partitions' memory (OP-TEE, sp2)  |
  *
  * Hafnium runs with RME (fvp-rme: a lend to partitions moves granules to the Secure PAS); OP-TEE at
  * S-EL1 runs without a firewall (qemu-virt: its default platform hook protects nothing), so its
@@ -34,13 +35,13 @@ export const FUZZ_FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"]
 const MiB = 0x10_0000;
 const PAGE = 4096;
 export const FUZZ_DRAM_BASE = 0x8000_0000;
-export const FUZZ_DRAM_SIZE = 16 * MiB;
+export const FUZZ_DRAM_SIZE = 8 * MiB;
 export const FUZZ_NWD_TX = FUZZ_DRAM_BASE + 0x20_0000;
 export const FUZZ_NWD_RX = FUZZ_NWD_TX + 0x1000;
-export const FUZZ_SECURE_BASE = FUZZ_DRAM_BASE + 12 * MiB;
-export const FUZZ_SECURE_SIZE = 4 * MiB;
+export const FUZZ_SECURE_BASE = FUZZ_DRAM_BASE + 6 * MiB;
+export const FUZZ_SECURE_SIZE = 2 * MiB;
 /** Normal-world pages the seeds lend (below the TX page, clear of everything else). */
-export const FUZZ_NS_POOL = FUZZ_DRAM_BASE + 0x40_0000;
+export const FUZZ_NS_POOL = FUZZ_DRAM_BASE + 0x30_0000;
 
 /** Endpoint names a case uses, and their IDs. */
 export type FuzzCaller = "normal" | "optee" | "sp2";
@@ -56,7 +57,7 @@ export function fuzzPlatform(flavor: SpmcFlavorName): PlatformDesc {
   return {
     ...base,
     name: `fuzz-${flavor}`,
-    description: `FF-A fuzzing: ${base.name}'s SPMC and firewall on 16 MiB of DRAM`,
+    description: `FF-A fuzzing: ${base.name}'s SPMC and firewall on 8 MiB of DRAM`,
     dram: { base: FUZZ_DRAM_BASE, size: FUZZ_DRAM_SIZE },
     reserved: [
       { name: "spmc_sps", base: FUZZ_SECURE_BASE, size: FUZZ_SECURE_SIZE, noMap: true, secure: true },

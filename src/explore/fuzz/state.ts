@@ -48,13 +48,72 @@ export interface SpmcSnapshot {
   readonly cookieBits: readonly boolean[] | null;
   readonly mobjs: readonly MobjFfa[] | null;
   readonly frags: readonly FragSnapshot[] | null;
+  /** Buffer views of the arrays above, in liveViews() order. */
+  readonly views: readonly Buffer[];
+}
+
+/** What differs() says for each array of liveViews(), in its order. */
+const ARRAY_CHANGED = [
+  "machine: a frame's owner (world) changed",
+  "machine: a frame's use case changed",
+  "machine: a frame's contents were zeroed",
+  "machine: a granule changed physical address space",
+  "SPMC: a page's owner changed",
+  "SPMC: a page's mode changed",
+  "SPMC: a page's share state changed",
+];
+
+/** The compared arrays of a rig or a snapshot, in one order (absent ones as empty). */
+function arraysOf(
+  a: readonly [
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array | null,
+    Uint16Array | null,
+    Uint8Array | null,
+    Uint16Array | null,
+  ],
+): Buffer[] {
+  return a.map((x) => (x ? asBuf(x) : EMPTY));
+}
+
+const EMPTY = Buffer.alloc(0);
+const liveViewsOf = new WeakMap<FuzzRig, Buffer[]>();
+
+function liveViews(rig: FuzzRig): Buffer[] {
+  let v = liveViewsOf.get(rig);
+  if (!v) {
+    const f = rig.machine.frames;
+    const hf = rig.spmc instanceof HafniumSpmc ? rig.spmc : null;
+    v = arraysOf([
+      f.owner,
+      f.useCase,
+      f.taint,
+      rig.machine.gpt?.gpi ?? null,
+      hf?.pages.owner ?? null,
+      hf?.pages.mode ?? null,
+      hf?.pages.holder ?? null,
+    ]);
+    liveViewsOf.set(rig, v);
+  }
+  return v;
 }
 
 function cloneMobj(m: MobjFfa): MobjFfa {
   return { ...m, ranges: m.ranges.map((r) => ({ ...r })) };
 }
 
-const asBuf = (a: Uint8Array | Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+/** A Buffer view of a typed array (for memcmp), made once per array: the arrays are never replaced. */
+/** Granules compared at once when restoring the GPT. */
+const GPT_CHUNK = 256;
+
+const views = new WeakMap<Uint8Array | Uint16Array, Buffer>();
+function asBuf(a: Uint8Array | Uint16Array): Buffer {
+  let b = views.get(a);
+  if (!b) views.set(a, (b = Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+  return b;
+}
 
 /** Takes a snapshot of everything the fuzzer compares. */
 export function capture(rig: FuzzRig): SpmcSnapshot {
@@ -95,20 +154,28 @@ export function capture(rig: FuzzRig): SpmcSnapshot {
       fragOffset: s.fragOffset,
     }));
   }
+  const frameOwner = f.owner.slice();
+  const frameUseCase = f.useCase.slice();
+  const frameTaint = f.taint.slice();
+  const gpi = machine.gpt ? machine.gpt.gpi.slice() : null;
+  const pageOwner = hf ? hf.pages.owner.slice() : null;
+  const pageMode = hf ? hf.pages.mode.slice() : null;
+  const pageHolder = hf ? hf.pages.holder.slice() : null;
   return {
     endpoints,
-    frameOwner: f.owner.slice(),
-    frameUseCase: f.useCase.slice(),
-    frameTaint: f.taint.slice(),
-    gpi: machine.gpt ? machine.gpt.gpi.slice() : null,
+    frameOwner,
+    frameUseCase,
+    frameTaint,
+    gpi,
     hung: machine.hung,
     shares: hf ? hf.shares.snapshot() : null,
-    pageOwner: hf ? hf.pages.owner.slice() : null,
-    pageMode: hf ? hf.pages.mode.slice() : null,
-    pageHolder: hf ? hf.pages.holder.slice() : null,
+    pageOwner,
+    pageMode,
+    pageHolder,
     cookieBits,
     mobjs,
     frags,
+    views: arraysOf([frameOwner, frameUseCase, frameTaint, gpi, pageOwner, pageMode, pageHolder]),
   };
 }
 
@@ -132,8 +199,15 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
   if (gpt && s.gpi) {
     // Through the table's own setter, so its count of non-NS granules stays right.
     const live = gpt.gpi;
-    if (!asBuf(live).equals(asBuf(s.gpi)))
-      for (let i = 0; i < live.length; i++) if (live[i] !== s.gpi[i]) gpt.initRange(i, 1, s.gpi[i]);
+    const want = s.gpi;
+    if (!liveViews(rig)[3].equals(s.views[3])) {
+      // Chunk by chunk with memcmp, granule by granule only where a chunk differs.
+      for (let c = 0; c < live.length; c += GPT_CHUNK) {
+        const end = Math.min(live.length, c + GPT_CHUNK);
+        if (liveViews(rig)[3].compare(s.views[3], c, end, c, end) === 0) continue;
+        for (let i = c; i < end; i++) if (live[i] !== want[i]) gpt.initRange(i, 1, want[i]);
+      }
+    }
   }
   machine.hung = s.hung;
   if (spmc instanceof HafniumSpmc) {
@@ -176,30 +250,21 @@ export function differs(rig: FuzzRig, s: SpmcSnapshot, allowGone: bigint | null 
     if (ep.rxFull !== e.rxFull)
       return `endpoint 0x${e.id.toString(16)}: RX buffer ${e.rxFull ? "full" : "free"} → ${ep.rxFull ? "full" : "free"}`;
   }
-  const f = machine.frames;
-  if (!asBuf(f.owner).equals(asBuf(s.frameOwner))) return "machine: a frame's owner (world) changed";
-  if (!asBuf(f.useCase).equals(asBuf(s.frameUseCase))) return "machine: a frame's use case changed";
-  if (!asBuf(f.taint).equals(asBuf(s.frameTaint))) return "machine: a frame's contents were zeroed";
-  if (machine.gpt && s.gpi && !asBuf(machine.gpt.gpi).equals(asBuf(s.gpi)))
-    return "machine: a granule changed physical address space";
+  const live = liveViews(rig);
+  for (let i = 0; i < live.length; i++) if (!live[i].equals(s.views[i])) return ARRAY_CHANGED[i];
   if (machine.hung !== s.hung) return `machine: hung (${machine.hung})`;
   if (spmc instanceof HafniumSpmc) {
-    if (!asBuf(spmc.pages.owner).equals(asBuf(s.pageOwner!))) return "SPMC: a page's owner changed";
-    if (!asBuf(spmc.pages.mode).equals(asBuf(s.pageMode!))) return "SPMC: a page's mode changed";
-    if (!asBuf(spmc.pages.holder).equals(asBuf(s.pageHolder!))) return "SPMC: a page's share state changed";
     const before = s.shares!;
-    const seen = new Set<number>();
-    for (const live of spmc.shares.live()) {
-      seen.add(live.slot);
-      const old = before[live.slot];
+    for (let i = 0; i < before.length; i++) {
+      const live = spmc.shares.at(i);
+      const old = before[i];
+      if (live === null) {
+        if (old === null || (allowGone === old.handle && !old.sendingComplete)) continue;
+        return `SPMC: share state ${hex(old.handle)} disappeared`;
+      }
       if (!old) return `SPMC: share state ${hex(live.handle)} appeared`;
       const d = shareDiff(live, old);
       if (d) return `SPMC: share state ${hex(live.handle)}: ${d}`;
-    }
-    for (const old of before) {
-      if (!old || seen.has(old.slot)) continue;
-      if (allowGone === old.handle && !old.sendingComplete) continue;
-      return `SPMC: share state ${hex(old.handle)} disappeared`;
     }
   } else if (spmc instanceof OpteeSel1Spmc) {
     const objs = new Map<bigint, MobjFfa>();

@@ -182,10 +182,18 @@ export class MobjFfaTable implements Snapshottable {
     if (m.kind === "prm")
       rc = this.hook.setProtmemRange(MOBJ_USE_CASE_NS_SHM, m.pa, m.pageCount * PAGE_SIZE, cost);
     if (rc !== TEE_SUCCESS) return rc;
-    if (m.lent)
-      for (const r of lentRanges(m, this.machine))
-        this.machine.setOwner(r.address, r.pages * PAGE_SIZE, OWNER_NORMAL);
     this.delete(m);
+    if (m.lent) {
+      // Two shared-memory objects may hold the same pages: cmp_pa_overlap() (mobj_ffa.c, 4.9.0) does not
+      // compare shm with shm ("Not a security issue and might be too expensive to check"), so a second
+      // FFA_MEM_LEND of lent pages under MOBJ_USE_CASE_NS_SHM succeeds. The normal world gets back only
+      // the pages no other lent object still holds.
+      const held: { address: number; pages: number }[] = [];
+      for (const o of this.#objects.values()) if (o.lent) held.push(...lentRanges(o, this.machine));
+      for (const r of lentRanges(m, this.machine))
+        for (const free of uncovered(r, held))
+          this.machine.setOwner(free.address, free.pages * PAGE_SIZE, OWNER_NORMAL);
+    }
     return TEE_SUCCESS;
   }
 
@@ -278,6 +286,25 @@ export function lentRanges(m: MobjFfa, machine: Machine): { address: number; pag
     const start = Math.max(r.address, machine.dramBase);
     const end = Math.min(r.address + r.pages * PAGE_SIZE, machine.dramEnd);
     if (end > start) out.push({ address: start, pages: (end - start) / PAGE_SIZE });
+  }
+  return out;
+}
+
+/** The runs of range `r` that none of `held` covers. */
+function uncovered(
+  r: { address: number; pages: number },
+  held: readonly { address: number; pages: number }[],
+): { address: number; pages: number }[] {
+  const out: { address: number; pages: number }[] = [];
+  let start = -1;
+  for (let i = 0; i <= r.pages; i++) {
+    const pa = r.address + i * PAGE_SIZE;
+    const free = i < r.pages && !held.some((h) => pa >= h.address && pa < h.address + h.pages * PAGE_SIZE);
+    if (free && start < 0) start = pa;
+    if (!free && start >= 0) {
+      out.push({ address: start, pages: (pa - start) / PAGE_SIZE });
+      start = -1;
+    }
   }
   return out;
 }

@@ -111,6 +111,11 @@ export class ShareStateTable implements Snapshottable {
     if (this.#slots[s.slot] === s) this.#slots[s.slot] = null;
   }
 
+  /** The state in slot `i`, or null (a plain read for hot loops: no generator). */
+  at(i: number): ShareState | null {
+    return this.#slots[i] ?? null;
+  }
+
   /** Live share states, slot order. */
   *live(): Generator<ShareState> {
     for (const s of this.#slots) if (s) yield s;
@@ -122,7 +127,12 @@ export class ShareStateTable implements Snapshottable {
    * model never changes one, it only appends or replaces them.
    */
   snapshot(): (ShareState | null)[] {
-    return this.#slots.map((s) => (s ? cloneShareState(s) : null));
+    const out = new Array<ShareState | null>(this.#slots.length);
+    for (let i = 0; i < out.length; i++) {
+      const s = this.#slots[i];
+      out[i] = s ? cloneShareState(s) : null;
+    }
+    return out;
   }
 
   /** Puts a snapshot() back (cloned again, so the snapshot can be restored many times). */
@@ -143,5 +153,7 @@ export class ShareStateTable implements Snapshottable {
 
 /** A share state whose mutable parts (receivers, fragment list) are its own. */
 export function cloneShareState(s: ShareState): ShareState {
-  return { ...s, receivers: s.receivers.map((r) => ({ ...r })), fragments: s.fragments.slice() };
+  const receivers: ShareReceiver[] = [];
+  for (const r of s.receivers) receivers.push({ ...r });
+  return { ...s, receivers, fragments: s.fragments.slice() };
 }
