@@ -117,6 +117,9 @@ export function traceFiles(sc: Scenario, paths: TracePaths): TraceFiles {
           seed: result.seed,
           simulated_ns: result.simTimeNs,
           findings: result.findings,
+          // The machine's counters: speculative fills and write-backs (and how many the firewall
+          // denied), accesses, faults, TLB flushes — counted, never one event each.
+          machine: result.machine,
         },
       };
       if (chrome) {
