@@ -350,6 +350,11 @@ describe("rstmem run --trace / --ftrace", () => {
     expect(nestingProblems(j.traceEvents)).toEqual([]);
     const steps = j.traceEvents.filter((e) => e.ph === "X" && e.name.startsWith("step "));
     expect(steps.length).toBeGreaterThan(0);
+    const calls = j.traceEvents.filter((e) => e.ph === "X" && e.cat === "user");
+    expect(calls.map((e) => e.name)).toEqual(
+      expect.arrayContaining(["open", "ioctl DMA_HEAP_IOCTL_ALLOC", "mmap"]),
+    );
+    for (const c of calls) expect(parentOf(j.traceEvents, c)?.name, c.name).toMatch(/^step \d+: proc$/);
     expect(j.traceEvents.find((e) => e.name === "process_name" && e.pid === 2)?.args?.name).toBe(
       "scenario steps",
     );
