@@ -9,6 +9,7 @@ import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { runScenario } from "../scenario/runner.ts";
 import { formatDuration } from "../scenario/units.ts";
+import type { TraceEvent } from "../sim/trace.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import {
   parseDurationArg,
@@ -25,6 +26,7 @@ import { loadWithPolicy, scenarioArg } from "./scenario_args.ts";
 interface ExploreCliOptions {
   strategy: Strategy;
   depth?: number;
+  preemptions?: number;
   runs: number;
   time?: number;
   seed: number;
@@ -34,16 +36,38 @@ interface ExploreCliOptions {
   faults?: number;
 }
 
+/** One trace event of a replayed run as a line of its story: time, task, layer, call, arguments (pages…). */
+function storyLine(e: TraceEvent): string {
+  const args = Object.entries(e.args ?? {})
+    .map(([k, v]) => {
+      const text =
+        typeof v === "number" && /(^pa$|addr|base|pfn|handle)/i.test(k) && v > 0xffff
+          ? `0x${v.toString(16)}`
+          : typeof v === "object"
+            ? JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))
+            : String(v);
+      return `${k}=${text.length > 80 ? text.slice(0, 77) + "..." : text}`;
+    })
+    .join(" ");
+  const t = (e.t / 1e6).toFixed(6).padStart(13);
+  return `  ${t} ms  ${e.task.padEnd(14)} ${e.layer.padEnd(8)} ${e.name.padEnd(22)} ${args}\n`;
+}
+
 export function register(program: Command, io: Io, setCode: SetCode): void {
   program
     .command("explore")
     .description(
-      "run a scenario under many schedules (random walk or PCT) until one violates its expect " +
-        "(without expect: any finding); write replay.json for the first violation",
+      "run a scenario under many schedules (random walk, PCT, or bounded exhaustive DFS) until one " +
+        "violates its expect (without expect: any finding); shrink it and write replay.json",
     )
     .argument("<scenario>", `a scenario file, or a built-in: ${Object.keys(BUILTIN_SCENARIOS).join(", ")}`)
     .addOption(new Option("--strategy <s>", "how schedules are chosen").choices(STRATEGIES).default("random"))
     .option("--depth <d>", "PCT's bug depth d (d − 1 priority-change points; default 3)", parsePositive)
+    .option(
+      "--preemptions <n>",
+      "DFS's bound: choices other than the default (earliest-ready, FIFO) per run (default 2)",
+      parseSeed,
+    )
     .option("--runs <n>", "schedules to try at most", parsePositive, 1000)
     .option(
       "--time <duration>",
@@ -70,6 +94,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .action((arg: string, opts: ExploreCliOptions) => {
       if (opts.depth !== undefined && opts.strategy !== "pct")
         throw new UsageError("--depth applies to --strategy pct");
+      if (opts.preemptions !== undefined && opts.strategy !== "dfs")
+        throw new UsageError("--preemptions applies to --strategy dfs");
       const { display, file } = scenarioArg(arg);
       const policy = opts.policy ?? null;
       const sc = loadWithPolicy(display, file, policy);
@@ -83,17 +109,23 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       }
       // Wall-clock time is read here only: it may end the search early, it never feeds a run.
       const started = Date.now();
+      let searched = started;
       const r = explore(sc, {
         strategy: opts.strategy,
         runs: opts.runs,
         seed: opts.seed,
         depth: opts.depth,
+        preemptions: opts.preemptions,
         windowNs: opts.window,
         faults: faultBudget(opts.faults),
         shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
-        onRun: (done) => bar?.update(done),
+        onRun: (done) => {
+          searched = Date.now();
+          bar?.update(done);
+        },
       });
-      const seconds = Math.max(1e-3, (Date.now() - started) / 1000);
+      // The search's rate: until the last run (shrinking comes after it).
+      const seconds = Math.max(1e-3, (searched - started) / 1000);
       bar?.stop();
       io.out(
         `explore    ${sc.name} (${sc.file}), policy ${sc.policy.name}, strategy ${r.strategy}, seed ${r.seed}, ` +
@@ -106,9 +138,17 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             `${p.depth} with probability ≥ 1/(n·k^(d−1)) = ${p.bound.toPrecision(3)}\n`,
         );
       }
+      if (r.dfs) {
+        const d = r.dfs;
+        io.out(
+          `dfs        at most ${d.preemptions} preemptions; ${d.pruned} runs cut short at a state already explored` +
+            `${d.exhausted ? "; every schedule within the bound explored" : ""}\n`,
+        );
+      }
       io.out(
-        `explored   ${r.explored} schedules, ${r.distinct} distinct, ` +
-          `${(r.explored / seconds).toFixed(1)} schedules/s (${seconds.toFixed(2)} s)\n`,
+        `explored   ${r.explored} schedules, ${r.distinct} distinct, ${r.states} distinct states, ` +
+          `${(r.explored / seconds).toFixed(1)} schedules/s, ${(r.states / seconds).toFixed(1)} states/s ` +
+          `(${seconds.toFixed(2)} s)\n`,
       );
       if (r.ended === "stopped")
         io.out(
@@ -120,23 +160,33 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         setCode(0);
         return;
       }
-      io.out(`VIOLATION  run ${v.run}: ${v.why}\n${summaryLine(v.result)}\n`);
-      io.out(`schedule   ${v.result.schedule}\n`);
-      if (v.result.faults.length > 0) io.out(`faults     ${v.result.faults.map(faultText).join(", ")}\n`);
+      io.out(`VIOLATION  run ${v.run}: ${v.why}\n`);
+      // The shortest schedule found that still breaks the same expectation is what gets replayed.
+      const sh = r.shrunk;
+      const shown = sh ? sh.result : v.result;
+      if (sh) {
+        io.out(
+          `shrunk     ${sh.preemptionsBefore} → ${sh.preemptions} non-default choices, ` +
+            `${sh.choicesBefore} → ${sh.choices} choices long (${sh.replays} replays): ${sh.why}\n`,
+        );
+      }
+      io.out(`${summaryLine(shown)}\n`);
+      io.out(`schedule   ${shown.schedule}\n`);
+      if (shown.faults.length > 0) io.out(`faults     ${shown.faults.map(faultText).join(", ")}\n`);
       mkdirSync(opts.out, { recursive: true });
       const out = join(opts.out, "replay.json");
       const rf = replayFile(
-        v.result,
-        { scenario: display, file, policy, why: v.why },
+        shown,
+        { scenario: display, file, policy, why: sh ? sh.why : v.why },
         { strategy: r.strategy, seed: r.seed, run: v.run },
       );
       writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
       const runPath = existsSync(arg) ? arg : relative(".", file);
       const withPolicy = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
       // With faults, the schedule alone does not make the run again: replay.json holds both.
-      if (v.result.faults.length === 0)
+      if (shown.faults.length === 0)
         io.out(
-          `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(v.result.schedule)}\n`,
+          `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(shown.schedule)}\n`,
         );
       io.out(`replay     rstmem replay ${shellQuote(out)}\n`);
       io.out(`wrote      ${out}\n`);
@@ -155,11 +205,15 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError((e as Error).message);
       }
       const sc = loadWithPolicy(rf.scenario, rf.file, rf.policy);
+      const story: string[] = [];
       const r = runScenario(sc, {
         seed: rf.seed,
         schedule: rf.schedule,
         faults: rf.faults ? { list: rf.faults } : undefined,
+        trace: (e) => story.push(storyLine(e)),
       });
+      io.out(`story      ${story.length} events: time, task, layer, call, what it touched\n`);
+      for (const line of story) io.out(line);
       io.out(summaryText(r) + "\n");
       const why = violation(sc, r);
       io.out(

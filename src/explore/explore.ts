@@ -7,15 +7,23 @@
 import { assert } from "../sim/assert.ts";
 import { randomFaultChooser } from "../sim/faults.ts";
 import { Prng } from "../sim/prng.ts";
-import { randomChooser, type Chooser } from "../sim/scheduler.ts";
+import {
+  encodeSchedule,
+  parseSchedule,
+  randomChooser,
+  replayChooser,
+  ScheduleDivergence,
+  type Chooser,
+} from "../sim/scheduler.ts";
 import { bootScenario, runOnSystem, type RunOptions, type RunResult } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import type { System } from "../scenario/system.ts";
 import { Snapshot } from "../sim/snapshot.ts";
 import type { TraceEvent } from "../sim/trace.ts";
 import { pctBound, pctChooser } from "./pct.ts";
+import { stateHash } from "./state_hash.ts";
 
-export const STRATEGIES = ["random", "pct"] as const;
+export const STRATEGIES = ["random", "pct", "dfs"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 export interface ExploreOptions {
@@ -24,6 +32,10 @@ export interface ExploreOptions {
   readonly runs: number;
   /** The explorer's seed: it picks the schedules (the scenario's own seed stays the run seed). */
   readonly seed: number;
+  /** DFS's preemption bound: choices other than the default a run may make (default 2). */
+  readonly preemptions?: number;
+  /** Shrink the violation found (default true). */
+  readonly shrink?: boolean;
   /** PCT's depth d (priority-change points d − 1). */
   readonly depth?: number;
   /** The chooser's window (Chooser.windowNs): tasks ready within it of the earliest may go first. */
@@ -35,8 +47,8 @@ export interface ExploreOptions {
   readonly faults?: number;
   /** Asked before each run after the first; true ends the search (the CLI's --time). */
   readonly shouldStop?: () => boolean;
-  /** Called after each run. */
-  readonly onRun?: (done: number, result: RunResult) => void;
+  /** Called after each run (null: a DFS run abandoned at a state already explored). */
+  readonly onRun?: (done: number, result: RunResult | null) => void;
 }
 
 /** PCT's parameters and its per-run guarantee. */
@@ -50,18 +62,33 @@ export interface PctInfo {
   readonly bound: number;
 }
 
+/** DFS's bound and what its state caching saved. */
+export interface DfsInfo {
+  readonly preemptions: number;
+  /** Runs abandoned at a state already explored. */
+  readonly pruned: number;
+  /** Every schedule within the bound was explored (or pruned as known). */
+  readonly exhausted: boolean;
+}
+
 export interface ExploreResult {
   readonly strategy: Strategy;
   readonly seed: number;
   readonly windowNs: number;
   /** Runs made (the violating one included). */
   readonly explored: number;
+  /** Distinct schedules among the runs. */
   readonly distinct: number;
-  /** Why the search ended. */
-  readonly ended: "violation" | "runs" | "stopped";
+  /** Distinct states hashed at scheduling points (state_hash.ts). */
+  readonly states: number;
+  /** Why the search ended: a violation, the run budget, the wall-clock stop, or DFS ran out of schedules. */
+  readonly ended: "violation" | "runs" | "stopped" | "exhausted";
   /** The first violating run, its 1-based number, and why it violates. */
   readonly violation: { readonly run: number; readonly result: RunResult; readonly why: string } | null;
+  /** The violation shrunk to a minimal schedule (null without a violation, or with shrink: false). */
+  readonly shrunk: Shrunk | null;
   readonly pct: PctInfo | null;
+  readonly dfs: DfsInfo | null;
 }
 
 /**
@@ -118,15 +145,41 @@ function choiceCount(schedule: string): number {
   return body.split(",").reduce((n, p) => n + (p.includes("*") ? parseInt(p.split("*")[1], 10) : 1), 0);
 }
 
+/** Thrown by DFS's chooser when a run reaches a state already explored: the run is abandoned. */
+class KnownState extends Error {}
+
+/** A chooser that hashes the state at each of its choices into `states`, then lets `inner` choose. */
+function hashing(inner: Chooser, system: System, states: Set<number>): Chooser {
+  return {
+    name: inner.name,
+    windowNs: inner.windowNs,
+    choose(candidates, now) {
+      states.add(stateHash(system, candidates));
+      return inner.choose(candidates, now);
+    },
+  };
+}
+
+/** One DFS run to make: replay `prefix`, then take the default (earliest-ready, FIFO) at every choice. */
+interface DfsItem {
+  readonly prefix: readonly number[];
+  /** Preemptions in the prefix: choices other than the default (index 0). */
+  readonly preemptions: number;
+}
+
 export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   assert(Number.isSafeInteger(opts.runs) && opts.runs >= 1, `runs ${opts.runs}`);
   const windowNs = opts.windowNs ?? 0;
   const depth = opts.depth ?? 3;
+  const bound = opts.preemptions ?? 2;
   assert(Number.isSafeInteger(depth) && depth >= 1, `depth ${depth}`);
+  assert(Number.isSafeInteger(bound) && bound >= 0, `preemptions ${bound}`);
   const prng = new Prng(opts.seed);
   const walk = prng.stream(`explore.${opts.strategy}`);
   const seen = new Set<string>();
+  const states = new Set<number>();
   let pct: PctInfo | null = null;
+  let dfs: DfsInfo | null = null;
   let k = 0;
   let explored = 0;
   let ended: ExploreResult["ended"] = "runs";
@@ -136,12 +189,20 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   // Faults come from a stream of their own, so a fault budget leaves the schedules the walk picks alone.
   const faultStream = prng.stream("explore.faults");
   const faultBudget = opts.faults ?? 0;
-  const run = (chooser: Chooser): RunResult => {
+  const run = (chooser: Chooser): RunResult | null => {
     const faults =
       faultBudget > 0
         ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: faultBudget }
         : undefined;
-    const r = booted.run(chooser, faults);
+    let r: RunResult;
+    try {
+      r = booted.run(chooser, faults);
+    } catch (e) {
+      if (!(e instanceof KnownState)) throw e;
+      explored++;
+      opts.onRun?.(explored, null);
+      return null;
+    }
     explored++;
     seen.add(r.schedule);
     opts.onRun?.(explored, r);
@@ -149,34 +210,189 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
     if (why !== null) found = { run: explored, result: r, why };
     return r;
   };
-
-  if (opts.strategy === "pct") {
-    // k is not known before a run: the first run, PCT with random priorities and no change point
-    // (depth 1), measures it, and counts as a run.
-    const first = run(pctChooser(walk, 1, 1, windowNs));
-    k = Math.max(1, choiceCount(first.schedule));
-    pct = { depth, tasks: taskCount(sc), steps: k, bound: pctBound(taskCount(sc), k, depth) };
-  }
-  while (found === null && explored < opts.runs) {
+  const stop = (): boolean => {
+    if (found !== null || explored >= opts.runs) return true;
     if (explored > 0 && opts.shouldStop?.()) {
       ended = "stopped";
-      break;
+      return true;
     }
-    const chooser =
-      opts.strategy === "pct"
-        ? pctChooser(walk, depth, k, windowNs)
-        : randomChooser((n) => walk.int(0, n - 1), windowNs);
-    run(chooser);
+    return false;
+  };
+
+  if (opts.strategy === "dfs") {
+    // Bounded exhaustive search (CHESS's preemption bounding, with state caching): each run replays a
+    // prefix, then goes by default; every choice point past the prefix whose state is new adds its
+    // alternatives (within the preemption bound) to the stack; a run that reaches a state already
+    // seen past its prefix is abandoned there (its future was explored from the first visit).
+    const stack: DfsItem[] = [{ prefix: [], preemptions: 0 }];
+    let pruned = 0;
+    while (stack.length > 0 && !stop()) {
+      const item = stack.pop()!;
+      const branches: { at: number; n: number }[] = [];
+      const taken: number[] = [];
+      const chooser: Chooser = {
+        name: "dfs",
+        windowNs,
+        choose(candidates) {
+          const i = taken.length;
+          if (i < item.prefix.length) {
+            const c = item.prefix[i];
+            assert(c < candidates.length, `dfs prefix choice ${c} of ${candidates.length}`);
+            taken.push(c);
+            return c;
+          }
+          const h = stateHash(booted.system, candidates);
+          if (states.has(h)) {
+            pruned++;
+            throw new KnownState();
+          }
+          states.add(h);
+          branches.push({ at: i, n: candidates.length });
+          taken.push(0);
+          return 0;
+        },
+      };
+      run(chooser);
+      if (item.preemptions >= bound) continue;
+      // Deepest alternatives on top: the search goes depth first.
+      for (const b of branches)
+        for (let a = b.n - 1; a >= 1; a--)
+          stack.push({ prefix: [...taken.slice(0, b.at), a], preemptions: item.preemptions + 1 });
+    }
+    if (found === null && stack.length === 0) ended = "exhausted";
+    dfs = { preemptions: bound, pruned, exhausted: stack.length === 0 };
+  } else {
+    if (opts.strategy === "pct") {
+      // k is not known before a run: the first run, PCT with random priorities and no change point
+      // (depth 1), measures it, and counts as a run.
+      const first = run(hashing(pctChooser(walk, 1, 1, windowNs), booted.system, states))!;
+      k = Math.max(1, choiceCount(first.schedule));
+      pct = { depth, tasks: taskCount(sc), steps: k, bound: pctBound(taskCount(sc), k, depth) };
+    }
+    while (!stop()) {
+      const chooser =
+        opts.strategy === "pct"
+          ? pctChooser(walk, depth, k, windowNs)
+          : randomChooser((n) => walk.int(0, n - 1), windowNs);
+      run(hashing(chooser, booted.system, states));
+    }
   }
   if (found !== null) ended = "violation";
+  const v = found as ExploreResult["violation"];
+  const shrunk = v !== null && opts.shrink !== false ? shrink(booted, v.result, v.why) : null;
   return {
     strategy: opts.strategy,
     seed: opts.seed,
     windowNs,
     explored,
     distinct: seen.size,
+    states: states.size,
     ended,
-    violation: found,
+    violation: v,
+    shrunk,
     pct,
+    dfs,
+  };
+}
+
+/** Why a run fails, without its numbers: what a shrunk schedule must still break. */
+export function failureSignature(sc: Scenario, r: RunResult): string | null {
+  const why = violation(sc, r);
+  if (why === null) return null;
+  const bad = r.expectations.filter((e) => !e.ok).map((e) => e.id);
+  const stepFailure = r.failure !== null && !r.failure.startsWith("expected ") ? r.failure : "";
+  return `${bad.join(",")}|${stepFailure.replace(/[0-9]+/g, "#").slice(0, 120)}|${r.passed ? why : ""}`;
+}
+
+/** The shrunk violation: its run, and what shrinking tried. */
+export interface Shrunk {
+  readonly result: RunResult;
+  readonly why: string;
+  /** Choices other than the default, before and after. */
+  readonly preemptionsBefore: number;
+  readonly preemptions: number;
+  /** Length of the choice string up to its last non-default choice, before and after. */
+  readonly choicesBefore: number;
+  readonly choices: number;
+  /** Replays shrinking made. */
+  readonly replays: number;
+}
+
+/** Replays shrinking may make at most. */
+const SHRINK_REPLAYS = 300;
+
+/**
+ * Shrinks a violating schedule (delta debugging over its choice list): first the shortest prefix that
+ * still violates (choices past it are the default), then each remaining non-default choice set back
+ * to the default, in ever smaller groups, while the run still breaks the same expectation
+ * (failureSignature). Every candidate is a real replay from the booted snapshot.
+ */
+export function shrink(booted: BootedScenario, r: RunResult, why: string): Shrunk {
+  const sc = booted.scenario;
+  const want = failureSignature(sc, r);
+  const { windowNs, choices: original } = parseSchedule(r.schedule);
+  const faults = r.faults.length > 0 ? { list: r.faults } : undefined;
+  let best = original.slice();
+  let bestRun = r;
+  let bestWhy = why;
+  let replays = 0;
+  const tryChoices = (cand: number[]): boolean => {
+    if (replays >= SHRINK_REPLAYS) return false;
+    replays++;
+    let res: RunResult;
+    try {
+      // The faults that struck in the violating run strike again, by their counts (only the schedule shrinks).
+      res = booted.run(replayChooser((windowNs > 0 ? `w${windowNs}:` : "") + encodeSchedule(cand)), faults);
+    } catch (e) {
+      if (e instanceof ScheduleDivergence) return false;
+      throw e;
+    }
+    if (failureSignature(sc, res) !== want) return false;
+    best = parseSchedule(res.schedule).choices;
+    bestRun = res;
+    bestWhy = violation(sc, res)!;
+    return true;
+  };
+  // 1. The shortest prefix (binary search on its length; the default after it).
+  const significant = (c: readonly number[]): number => {
+    let n = c.length;
+    while (n > 0 && c[n - 1] === 0) n--;
+    return n;
+  };
+  const base = best;
+  let lo = 0;
+  let hi = significant(base);
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (tryChoices(base.slice(0, mid))) hi = mid;
+    else lo = mid + 1;
+  }
+  // 2. Non-default choices back to the default, in groups halving down to one (ddmin).
+  const nonDefault = (): number[] => best.flatMap((c, i) => (c !== 0 ? [i] : []));
+  let group = Math.max(1, nonDefault().length >> 1);
+  for (;;) {
+    let progress = false;
+    const idx = nonDefault();
+    for (let s = 0; s < idx.length; s += group) {
+      const cand = best.slice();
+      for (const i of idx.slice(s, s + group)) if (i < cand.length) cand[i] = 0;
+      if (tryChoices(cand)) {
+        progress = true;
+        break;
+      }
+    }
+    if (progress) continue;
+    if (group === 1 || replays >= SHRINK_REPLAYS) break;
+    group = Math.max(1, group >> 1);
+  }
+  const count = (c: readonly number[]) => c.filter((x) => x !== 0).length;
+  return {
+    result: bestRun,
+    why: bestWhy,
+    preemptionsBefore: count(original),
+    preemptions: count(best),
+    choicesBefore: significant(original),
+    choices: significant(best),
+    replays,
   };
 }

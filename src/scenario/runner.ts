@@ -394,7 +394,8 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     steps: outcomes,
     failure,
     findings,
-    findingDetails: sim.findings.details(),
+    // A copy: the system (and its findings) may be restored and run again (the explorer).
+    findingDetails: [...sim.findings.details()],
     expectations,
     hung: machine.hung,
     machine: {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.ts";
-import { explore, type ExploreOptions } from "../../src/explore/explore.ts";
+import { explore, failureSignature, type ExploreOptions } from "../../src/explore/explore.ts";
 import { pctBound } from "../../src/explore/pct.ts";
 import { summaryText } from "../../src/report/summary.ts";
 import { loadScenarioFile, type Scenario } from "../../src/scenario/loader.ts";
@@ -72,13 +72,17 @@ describe("rstmem explore", () => {
     expect(again.code).toBe(1);
     expect(again.out).toMatch(/kernel-warn: [1-9]/);
 
-    // The same search through the API gives the same run: its summary is what replay prints.
+    // The same search through the API gives the same shrunk run: its summary is what replay prints,
+    // after the run's story step by step.
     const found = explore(poolRace("upstream"), opts());
-    expect(found.violation!.result.schedule).toBe(schedule);
+    expect(found.shrunk!.result.schedule).toBe(schedule);
+    expect(found.shrunk!.preemptions).toBeLessThanOrEqual(found.shrunk!.preemptionsBefore);
     const replayed = await rstmem("replay", join(dir, "replay.json"));
     expect(replayed.code).toBe(1);
-    expect(replayed.out).toBe(
-      summaryText(found.violation!.result) + `\nreplay     reproduced: ${rf.failed}\n`,
+    expect(replayed.out).toMatch(/^story {6}\d+ events/);
+    expect(replayed.out).toMatch(/^ +[0-9.]+ ms {2}[abc] +kernel +cma_alloc_start /m);
+    expect(replayed.out).toContain(
+      summaryText(found.shrunk!.result) + `\nreplay     reproduced: ${rf.failed}\n`,
     );
   });
 
@@ -116,10 +120,46 @@ describe("rstmem explore", () => {
     expect(Number(/^VIOLATION {2}run (\d+): /m.exec(r.out)![1])).toBeLessThanOrEqual(10);
   });
 
+  it("DFS finds the race within 2 preemptions, skipping states already explored, and shrinks it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-explore-"));
+    const r = await rstmem(
+      "explore",
+      "pool-race",
+      "--policy",
+      "upstream",
+      "--strategy",
+      "dfs",
+      "--runs",
+      "400",
+      "--out",
+      dir,
+    );
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(
+      /^dfs {8}at most 2 preemptions; [1-9]\d* runs cut short at a state already explored/m,
+    );
+    const shrunk = /^shrunk {5}(\d+) → (\d+) non-default choices/m.exec(r.out)!;
+    expect(Number(shrunk[2])).toBeLessThanOrEqual(2);
+    const rf = JSON.parse(readFileSync(join(dir, "replay.json"), "utf8"));
+    expect(rf.found.strategy).toBe("dfs");
+    expect((await rstmem("replay", join(dir, "replay.json"))).out).toMatch(/replay {5}reproduced: /);
+  });
+
+  it("shrinking keeps the same broken expectation and never adds non-default choices", () => {
+    const found = explore(poolRace("upstream"), opts({ seed: 3, runs: 20 }));
+    expect(found.violation).not.toBeNull();
+    const s = found.shrunk!;
+    expect(s.preemptions).toBeLessThanOrEqual(s.preemptionsBefore);
+    expect(s.choices).toBeLessThanOrEqual(s.choicesBefore);
+    expect(failureSignature(poolRace("upstream"), s.result)).toBe(
+      failureSignature(poolRace("upstream"), found.violation!.result),
+    );
+  });
+
   it("the same seed explores the same schedules; another seed, others", () => {
     const schedules = (seed: number, strategy: "random" | "pct") => {
       const seen: string[] = [];
-      explore(poolRace("safe"), opts({ seed, strategy, runs: 3, onRun: (_n, r) => seen.push(r.schedule) }));
+      explore(poolRace("safe"), opts({ seed, strategy, runs: 3, onRun: (_n, r) => seen.push(r!.schedule) }));
       return seen;
     };
     const a = schedules(7, "random");
@@ -139,7 +179,10 @@ describe("rstmem explore", () => {
       /no-such-scenario: no such file or built-in scenario \(built-ins: default, pool-race\)/,
     );
     expect((await rstmem("explore", "pool-race", "--runs", "0")).code).toBe(2);
-    expect((await rstmem("explore", "pool-race", "--strategy", "dfs")).code).toBe(2);
+    expect((await rstmem("explore", "pool-race", "--strategy", "bfs")).code).toBe(2);
+    expect((await rstmem("explore", "pool-race", "--preemptions", "1")).err).toMatch(
+      /--preemptions applies to --strategy dfs/,
+    );
     expect((await rstmem("explore", "pool-race", "--depth", "2")).err).toMatch(
       /--depth applies to --strategy pct/,
     );
