@@ -121,7 +121,10 @@ function* oneFrame(
   p: Process,
   n: number,
 ): Sleeps {
-  mark(p, "frame", "B", () => ({ n, bytes: cfg.frameBytes, writer: cfg.writer, reader: cfg.reader }));
+  // Per frame, so tested here: nothing is built when nobody listens.
+  const trace = p.kernel.sim.trace;
+  if (trace.listening)
+    trace.emit("user", "frame", { n, bytes: cfg.frameBytes, writer: cfg.writer, reader: cfg.reader }, "B");
   let code = ACCESS_OK;
   const w = cfg.writer ? f.imports.find((im) => im.attachment.dev === cfg.writer) : null;
   const r = f.imports.find((im) => im.attachment.dev === cfg.reader);
@@ -129,7 +132,7 @@ function* oneFrame(
   if (code === ACCESS_OK && r) code = yield* dmaOver(env.deviceRead, cfg.reader, r, cfg.frameBytes);
   if (code === ACCESS_OK && r) m.framesShown++;
   else m.deviceFaults++;
-  mark(p, "frame", "E", () => ({ code }));
+  if (trace.listening) trace.emit("user", "frame", { code }, "E");
 }
 
 function* session(env: WorkloadEnv, cfg: PipelineConfig, s: number, m: WorkloadMetrics): Sleeps {
