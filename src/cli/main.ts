@@ -24,6 +24,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ register: Register }>>> 
   ffa: () => import("./ffa.ts"),
   explore: () => import("./explore.ts"),
   replay: () => import("./explore.ts"),
+  sweep: () => import("./sweep.ts"),
 };
 
 function version(): string {
