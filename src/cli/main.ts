@@ -25,6 +25,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ register: Register }>>> 
   explore: () => import("./explore.ts"),
   replay: () => import("./explore.ts"),
   sweep: () => import("./sweep.ts"),
+  size: () => import("./size.ts"),
 };
 
 function version(): string {

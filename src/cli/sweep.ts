@@ -98,7 +98,9 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           indexes.map(async (i): Promise<SweepRow> => {
             const o = await pool.run(sw.pointText(i));
             bar?.update(++done);
-            const unmet = o.metrics.passed ? unmetExpectation(o.metrics, sw.expect) : null;
+            let unmet = o.metrics.passed ? unmetExpectation(o.metrics, sw.expect) : null;
+            // A failed allocation's reason says more than its count.
+            if (unmet !== null && o.firstAllocFailure !== null) unmet += ` (first: ${o.firstAllocFailure})`;
             return {
               point: i,
               params: sw.params(i),

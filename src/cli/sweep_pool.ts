@@ -25,7 +25,7 @@ export function workerEntry(here: string = import.meta.url): { filename: string;
   const execArgv = process.execArgv.filter((a) => !a.startsWith("--cpu-prof") && !a.startsWith("--prof"));
   if (ts && !execArgv.some((a) => a.includes("tsx"))) {
     // tsx registered at run time (bin/rstmem.js) stays in the main thread: each worker imports its loader.
-    execArgv.push("--import", pathToFileURL(createRequire(here).resolve("tsx")).href);
+    execArgv.push("--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href);
   }
   return { filename, execArgv };
 }

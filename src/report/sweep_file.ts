@@ -24,7 +24,7 @@ import { formatPath, issueToError, ScenarioError, SourceMap } from "../scenario/
 import { loadScenarioText, type Scenario } from "../scenario/loader.ts";
 import { parseDuration, parseSize } from "../scenario/units.ts";
 import { METRIC_NAMES, type MetricName, type PointMetrics } from "./sweep_metrics.ts";
-import { parsePath, PATH_EXPECTED, PATH_PATTERN, setPath, type DataPath } from "./sweep_path.ts";
+import { parsePath, PATH_EXPECTED, setPath, type DataPath } from "./sweep_path.ts";
 
 /** Points a sweep may have (a grid past this is a typo more often than a plan). */
 export const MAX_POINTS = 100_000;
@@ -44,10 +44,7 @@ export const sweepSchema = z.strictObject({
     .union([z.string().describe("a scenario file, relative to this file"), z.record(z.string(), z.unknown())])
     .describe("the base scenario: a file, or its mapping inline"),
   grid: z
-    .record(
-      z.string().regex(new RegExp(PATH_PATTERN), { message: `expected ${PATH_EXPECTED}` }),
-      z.array(z.unknown()).min(1),
-    )
+    .record(z.string(), z.array(z.unknown()).min(1))
     .describe("dotted path → the values it takes; every combination is one point"),
   expect: z
     .strictObject({ metrics: z.partialRecord(z.enum(METRIC_NAMES), metricBound).optional() })
@@ -154,6 +151,12 @@ export function loadSweepFile(path: string, display = path): Sweep {
   if (!parsed.success) throw issueToError(map, sweepSchema, data, parsed.error.issues[0]);
   const sw = parsed.data;
 
+  const grid: GridKey[] = Object.entries(sw.grid).map(([key, values]) => {
+    const p = parsePath(key);
+    if (p === null) throw map.error(["grid", key], `expected ${PATH_EXPECTED}, got "${key}"`, true);
+    return { key, path: p, values };
+  });
+
   // The base: a file (its own positions), or the inline mapping (positions under `scenario`).
   let base: Record<string, unknown>;
   let baseMap: SourceMap;
@@ -174,11 +177,6 @@ export function loadSweepFile(path: string, display = path): Sweep {
     baseFile = display;
   }
 
-  const grid: GridKey[] = Object.entries(sw.grid).map(([key, values]) => ({
-    key,
-    path: parsePath(key)!,
-    values,
-  }));
   const points = grid.reduce((n, g) => n * g.values.length, 1);
   if (points > MAX_POINTS)
     throw map.error(["grid"], `${points} points; a sweep has at most ${MAX_POINTS}`, true);
