@@ -98,6 +98,12 @@ export type RunAt = (
   broken: boolean;
 }>;
 
+/**
+ * The largest secure-video size OP-TEE can report: GET_PROTMEM_CONFIG returns min_size in a 32-bit
+ * value (secure/optee/entry_std.ts), so 4 GiB and above wrap and Linux registers no heap.
+ */
+const PROTMEM_SIZE_MAX = 4 * 1024 * MiB - SIZE_GRANULE;
+
 const down = (n: number) => Math.floor(n / SIZE_GRANULE) * SIZE_GRANULE;
 
 /** Room for a static carveout at the top of DRAM, above every carveout and CMA area. */
@@ -117,8 +123,8 @@ export function sizeKnobs(sc: Scenario, pool: PoolKind): SizeKnob[] {
     label: {
       protmem:
         pool === "static"
-          ? "carveout (OP-TEE's secure-video size)"
-          : "OP-TEE's secure-video size (the chunk lent)",
+          ? "the carveout, OP-TEE's secure-video size"
+          : "OP-TEE's secure-video size, the chunk lent on first use",
       chunk: "chunk lent at a time",
       max: "most lent at once",
       cma: "CMA area",
@@ -136,9 +142,9 @@ export function sizeKnobs(sc: Scenario, pool: PoolKind): SizeKnob[] {
   const cma = cmaHi >= SIZE_GRANULE ? [knob("cma", cmaHi, false)] : [];
   switch (pool) {
     case "dynamic":
-      return [knob("protmem", cmaHi, true), ...cma];
+      return [knob("protmem", Math.min(cmaHi, PROTMEM_SIZE_MAX), true), ...cma];
     case "static":
-      return [knob("protmem", roomAtTop(sc), true)];
+      return [knob("protmem", Math.min(roomAtTop(sc), PROTMEM_SIZE_MAX), true)];
     case "growable":
       return [knob("chunk", cmaHi, true), knob("max", cmaHi, false), ...cma];
     case "per-buffer":
@@ -146,9 +152,15 @@ export function sizeKnobs(sc: Scenario, pool: PoolKind): SizeKnob[] {
   }
 }
 
+/** A searched size, exact: 1680 MiB (1.64 GiB), never rounded to look like its neighbour. */
+export function formatSearchedSize(bytes: number): string {
+  if (bytes % MiB !== 0) return formatSize(bytes);
+  return bytes >= 1024 * MiB ? `${bytes / MiB} MiB (${formatSize(bytes)})` : `${bytes / MiB} MiB`;
+}
+
 function runLine(r: SizeRun): string {
   return (
-    `${formatSize(r.size)}: first-frame p99 ${r.works ? formatDuration(r.firstFrameP99Ns) : "-"}, ` +
+    `${formatSearchedSize(r.size)}: first-frame p99 ${r.works ? formatDuration(r.firstFrameP99Ns) : "-"}, ` +
     `${r.failures} failure${r.failures === 1 ? "" : "s"}` +
     (r.why ? ` (${r.why})` : "")
   );
@@ -181,7 +193,7 @@ async function searchKnob(
       answer: null,
       failing: top,
       passing: null,
-      none: `no size up to ${formatSize(knob.hi)} ${what}: ${runLine(top)}`,
+      none: `no size up to ${formatSearchedSize(knob.hi)} ${what}: ${runLine(top)}`,
     });
   }
   let lo = knob.lo;
@@ -213,7 +225,7 @@ async function searchKnob(
       failing,
       passing,
       none:
-        `the smallest size that works, ${formatSize(hi)}, takes ${formatDuration(passing.firstFrameP99Ns)} ` +
+        `the smallest size that works, ${formatSearchedSize(hi)}, takes ${formatDuration(passing.firstFrameP99Ns)} ` +
         `to the first frame (p99), over the ${formatDuration(targetNs)} target; a larger one takes longer`,
     });
   }
@@ -230,11 +242,11 @@ function monotoneProblem(
     for (let j = i + 1; j < runs.length; j++) {
       const [a, b] = [runs[i], runs[j]];
       if (ok(a) && !ok(b))
-        return `${formatSize(b.size)} fails though ${formatSize(a.size)} passes (${runLine(b)})`;
+        return `${formatSearchedSize(b.size)} fails though ${formatSearchedSize(a.size)} passes (${runLine(b)})`;
       if (knob.latencyGrows && a.works && b.works && b.firstFrameP99Ns < a.firstFrameP99Ns)
         return (
-          `the first frame is faster at ${formatSize(b.size)} (${formatDuration(b.firstFrameP99Ns)}) than at ` +
-          `${formatSize(a.size)} (${formatDuration(a.firstFrameP99Ns)})`
+          `the first frame is faster at ${formatSearchedSize(b.size)} (${formatDuration(b.firstFrameP99Ns)}) than at ` +
+          `${formatSearchedSize(a.size)} (${formatDuration(a.firstFrameP99Ns)})`
         );
     }
   }
@@ -287,12 +299,12 @@ export function sizingText(res: SizingResult): string {
     const summary =
       p.answer === null
         ? "no size meets the target"
-        : p.knobs.map((k) => `${k.knob.id} ${formatSize(k.answer!)}`).join(", ") || "nothing to size";
+        : p.knobs.map((k) => `${k.knob.id} ${formatSearchedSize(k.answer!)}`).join(", ") || "nothing to size";
     lines.push("", `${p.policy.padEnd(10)} ${p.pool} pool: ${summary}`);
     for (const k of p.knobs) {
       lines.push(
         `  ${k.knob.label} (${k.knob.path}): ` +
-          (k.answer !== null ? formatSize(k.answer) : "none") +
+          (k.answer !== null ? formatSearchedSize(k.answer) : "none") +
           ` — ${k.runs.length} runs`,
       );
       if (k.failing) lines.push(`    largest failing   ${runLine(k.failing)}`);
