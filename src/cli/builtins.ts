@@ -11,5 +11,6 @@ export const DEFAULT_SCENARIO = scenario("default.yaml");
 
 export const BUILTIN_SCENARIOS: Readonly<Record<string, string>> = {
   default: DEFAULT_SCENARIO,
+  "secure-video-session": scenario("secure-video-session.yaml"),
   "pool-race": scenario("pool-race.yaml"),
 };

@@ -17,6 +17,7 @@ type Register = (program: Command, io: Io, setCode: SetCode) => void;
 const COMMANDS: Readonly<Record<string, () => Promise<{ register: Register }>>> = {
   run: () => import("./run.ts"),
   validate: () => import("./run.ts"),
+  compare: () => import("./compare.ts"),
   presets: () => import("./info.ts"),
   schema: () => import("./info.ts"),
   policies: () => import("./info.ts"),

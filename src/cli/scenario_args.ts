@@ -12,12 +12,16 @@ export function scenarioArg(arg: string): { display: string; file: string } {
   if (existsSync(arg)) return { display: arg, file: resolve(arg) };
   const builtin = BUILTIN_SCENARIOS[arg];
   if (builtin) return { display: arg, file: builtin };
+  // A path (a slash or a scenario's extension) is a missing file; a bare word may be a mistyped built-in.
+  const path = /[/\\]|\.(ya?ml|json)$/i.test(arg);
   throw new ScenarioError(
     arg,
     0,
     0,
     "",
-    `no such file or built-in scenario (built-ins: ${Object.keys(BUILTIN_SCENARIOS).join(", ")})`,
+    path
+      ? "no such file"
+      : `no such file or built-in scenario (built-ins: ${Object.keys(BUILTIN_SCENARIOS).join(", ")})`,
   );
 }
 

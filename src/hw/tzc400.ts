@@ -66,6 +66,8 @@ export class Tzc400 implements Snapshottable {
   programmed = 0;
   /** Which region decided the last check (for traces). */
   lastRegion = 0;
+  /** The most programmable regions enabled at once (region 0 not counted): what a platform must have. */
+  peakEnabled = 0;
   #enabled: Region[] = [];
 
   /** Snapshot support (sim/snapshot.ts): the private state. */
@@ -138,6 +140,7 @@ export class Tzc400 implements Snapshottable {
 
   #refresh(): void {
     this.#enabled = this.regions.slice(1).filter((r) => r.enabled);
+    this.peakEnabled = Math.max(this.peakEnabled, this.#enabled.length);
   }
 
   static #permits(r: Region, world: World, nsaid: number, write: boolean): boolean {

@@ -8,11 +8,14 @@ import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { PlatformDesc } from "../hw/platform.ts";
 import type { MutationId } from "../sim/mutations.ts";
-import { policyProblem, resolvePolicy, type Policy } from "./policies.ts";
+import { INVARIANT_IDS } from "../check/invariants.ts";
+import { METRIC_NAMES, parseMetricBound, type MetricBound, type MetricName } from "./metrics.ts";
+import { namedPolicy, POLICY_PRESET_NAMES, policyProblem, resolvePolicy, type Policy } from "./policies.ts";
 import { withProtmemCarveout } from "./system.ts";
 import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
 import { resolvePlatform } from "./platform.ts";
 import {
+  findingCountSchema,
   REPEAT_KIND,
   scenarioSchema,
   STEP_KINDS,
@@ -50,6 +53,15 @@ export interface FindingExpectation {
   readonly op: "=" | ">" | "<";
   readonly n: number;
   readonly line: number;
+  /** The compared policy it applies to, or null: every run. */
+  readonly policy: string | null;
+}
+
+export interface MetricExpectation extends MetricBound {
+  readonly name: MetricName;
+  readonly line: number;
+  /** The compared policy it applies to, or null: every run. */
+  readonly policy: string | null;
 }
 
 export interface Scenario {
@@ -76,6 +88,9 @@ export interface Scenario {
    * never from a scenario file. Absent: none.
    */
   readonly mutations?: readonly MutationId[];
+  readonly expectMetrics: readonly MetricExpectation[];
+  /** `compare:`: the named policies to run side by side, or null (run under `policy` alone). */
+  readonly compare: readonly string[] | null;
   /** Positions, for errors found while running. */
   readonly source: SourceMap;
 }
@@ -138,11 +153,23 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     return { name, steps: buildSteps(list, ["tasks", name]) };
   });
   const workloads = resolveWorkloads(sc.workloads, map);
-  const expectFindings = Object.entries(sc.expect?.findings ?? {}).map(([id, v]): FindingExpectation => {
-    const line = map.locate(["expect", "findings", id]).line;
-    if (typeof v === "number") return { id, op: "=", n: v, line };
-    const t = String(v).trim();
+  const compare = resolveCompare(sc.compare, platform, map);
+  const expectFindings = expectations(sc.expect?.findings, "findings", compare, map, (id, v, at) => {
+    if (!(INVARIANT_IDS as readonly string[]).includes(id))
+      throw map.error(at, `unknown key "${id}"; expected one of: ${INVARIANT_IDS.join(", ")}`, true);
+    const c = findingCountSchema.safeParse(v);
+    if (!c.success) throw map.error(at, 'expected a count: N, ">N" or "<N"');
+    const line = map.locate(at).line;
+    if (typeof c.data === "number") return { id, op: "=" as const, n: c.data, line };
+    const t = c.data.trim();
     return { id, op: t[0] as ">" | "<", n: parseInt(t.slice(1).trim(), 10), line };
+  });
+  const expectMetrics = expectations(sc.expect?.metrics, "metrics", compare, map, (name, v, at) => {
+    if (!(METRIC_NAMES as readonly string[]).includes(name))
+      throw map.error(at, `unknown metric "${name}"; expected one of: ${METRIC_NAMES.join(", ")}`, true);
+    const b = parseMetricBound(name as MetricName, v);
+    if (typeof b === "string") throw map.error(at, b);
+    return { name: name as MetricName, ...b, line: map.locate(at).line };
   });
   const policy = resolvePolicy(sc.policy, platform);
   const problem = policyProblem(policy, platform);
@@ -171,6 +198,47 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     schedule: sc.schedule ?? null,
     expectFindings,
     faults: resolveFaults(sc.faults, map),
+    expectMetrics,
+    compare,
     source: map,
   };
+}
+
+/** `compare:`: named policies, each one the platform can carry out, each once. */
+function resolveCompare(names: readonly string[] | undefined, platform: PlatformDesc, map: SourceMap) {
+  if (names === undefined) return null;
+  names.forEach((n, i) => {
+    if (!POLICY_PRESET_NAMES.includes(n))
+      throw map.error(
+        ["compare", i],
+        `unknown policy "${n}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`,
+      );
+    if (names.indexOf(n) !== i) throw map.error(["compare", i], `"${n}" is listed twice`);
+    const problem = policyProblem(namedPolicy(n, platform), platform);
+    if (problem) throw map.error(["compare", i], `${n} on ${platform.name}: ${problem.why}`);
+  });
+  return names;
+}
+
+/**
+ * One `expect:` block's entries: `KEY: VALUE` for every run, and, when policies are compared,
+ * `POLICY: {KEY: VALUE}` for that policy's run only.
+ */
+function expectations<T>(
+  block: Record<string, unknown> | undefined,
+  what: "findings" | "metrics",
+  compare: readonly string[] | null,
+  map: SourceMap,
+  one: (key: string, value: unknown, at: (string | number)[]) => T,
+): (T & { policy: string | null })[] {
+  const out: (T & { policy: string | null })[] = [];
+  for (const [key, value] of Object.entries(block ?? {})) {
+    if (compare?.includes(key)) {
+      if (value === null || typeof value !== "object" || Array.isArray(value))
+        throw map.error(["expect", what, key], `expected a mapping of ${what} for the ${key} run`);
+      for (const [k, v] of Object.entries(value))
+        out.push({ ...one(k, v, ["expect", what, key, k]), policy: key });
+    } else out.push({ ...one(key, value, ["expect", what, key]), policy: null });
+  }
+  return out;
 }

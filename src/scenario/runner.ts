@@ -23,6 +23,7 @@ import type { LendStats } from "../kernel/optee/protmem_lend.ts";
 import { spawnWorkloads, type WorkloadReport } from "../user/workloads/index.ts";
 import { workloadEnv } from "./workloads.ts";
 import { TimelineSampler, type Timeline, type TimelineOptions } from "./timeline.ts";
+import { boundHolds, runMetrics, type MetricName, type Metrics } from "./metrics.ts";
 
 function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -77,10 +78,46 @@ function lostReachSlowdownPct(system: System): number {
   return Math.round(share * machine.costs.linearMapPagesSlowdownPct * 1000) / 1000;
 }
 
+/** The machine's counters at the end of a run (RunResult.machine). */
+function machineStats(system: System): Record<string, number> {
+  const { machine } = system;
+  const dm = machine.directMap.counters;
+  return {
+    ...machine.stats,
+    dirtyPages: machine.caches.dirtyPages,
+    directMapValid4K: dm.valid4K,
+    directMapValid2M: dm.valid2M,
+    directMapValid1G: dm.valid1G,
+    directMapSplits: dm.splits1G + dm.splits2M,
+    // 4 KiB entries that replaced blocks at run time: TLB reach lost for the rest of the run.
+    directMapSplitPtes: dm.splitPtes,
+    // Lost TLB reach: 4 KiB entries beyond the platform's own boot mapping, as a share of the linear
+    // map, times the cost of an all-pages linear map (costs.linearMapPagesSlowdownPct, with its source).
+    estimatedKernelSlowdownPct: lostReachSlowdownPct(system),
+    directMapAttrChanges: dm.attrChanges,
+    bytesCleaned: machine.maintenance.bytesCleaned,
+    bytesZeroed: machine.maintenance.bytesZeroed,
+    cmaMigrations: system.kernel.mm.cmaAreas.reduce((n, c) => n + c.migrated, 0),
+    stage2Hypercalls: machine.stage2 ? machine.stage2.counters.hypercalls : 0,
+    tlbFlushRange: dm.flushRange,
+    tlbFlushAll: dm.flushAll,
+    tzcRegionsUsed: machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0,
+    smcCalls: [...machine.smc.calls.values()].reduce((a, b) => a + b, 0),
+  };
+}
+
 /** The protected-memory pool's lend counters, whichever pool the policy built. */
-function protmemStats(system: System): LendStats | null {
+function protmemStats(system: System): Omit<LendStats, "history"> | null {
   const pool = system.kernel.optee?.protmemPool as { stats?: LendStats } | null | undefined;
-  return pool?.stats ? { ...pool.stats } : null;
+  if (!pool?.stats) return null;
+  const { history: _history, ...stats } = pool.stats;
+  return stats;
+}
+
+/** Every protected-memory pool's lend counters (one per pool the driver built). */
+function protmemPools(system: System): LendStats[] {
+  const pools = (system.kernel.optee?.protmemPools ?? []) as { stats?: LendStats }[];
+  return pools.flatMap((p) => (p.stats ? [p.stats] : []));
 }
 
 /** Saved values a task sees: its own saves first, then the latest save by any task (README). */
@@ -139,10 +176,20 @@ export interface ExpectationOutcome {
   readonly line: number;
 }
 
+export interface MetricOutcome {
+  readonly name: MetricName;
+  readonly expected: string;
+  readonly actual: number;
+  readonly ok: boolean;
+  readonly line: number;
+}
+
 export interface RunResult {
   readonly scenario: string;
   readonly file: string;
   readonly platform: string;
+  /** The policy's name (`upstream`, `safe`, `safe+custom` for overrides). */
+  readonly policy: string;
   readonly seed: number;
   readonly passed: boolean;
   /** 0: every expectation held; 1: one did not. */
@@ -155,7 +202,7 @@ export interface RunResult {
   /** The kernel panicked (panic_on_oops), or null. */
   readonly panic: string | null;
   /** The OP-TEE driver's protected-memory pool: lends and reclaims of chunks, bytes lent at peak and at the end. */
-  readonly protmem: Readonly<LendStats> | null;
+  readonly protmem: Readonly<Omit<LendStats, "history">> | null;
   /** Calls the SPMC rejected, by "FUNCTION: rule". */
   readonly ffaRejections: Readonly<Record<string, number>>;
   readonly simTimeNs: number;
@@ -166,6 +213,9 @@ export interface RunResult {
   readonly findings: Readonly<Record<string, number>>;
   readonly findingDetails: readonly Finding[];
   readonly expectations: readonly ExpectationOutcome[];
+  /** The run's metrics by name (scenario/metrics.ts), and the scenario's bounds on them. */
+  readonly metrics: Metrics;
+  readonly metricExpectations: readonly MetricOutcome[];
   readonly hung: string | null;
   readonly machine: Readonly<Record<string, number>>;
   /** FF-A calls the SPMC handled, by function name (FFA_MEM_LEND_32: 1, …). */
@@ -351,11 +401,29 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
   for (const id of INVARIANT_IDS) findings[id] = sim.findings.count(id);
   for (const [id, n] of Object.entries(sim.findings.counts())) findings[id] = n;
 
-  const expectations = sc.expectFindings.map((e): ExpectationOutcome => {
+  const mine = (e: { policy: string | null }) => e.policy === null || e.policy === sc.policy.name;
+  const expectations = sc.expectFindings.filter(mine).map((e): ExpectationOutcome => {
     const actual = findings[e.id] ?? 0;
     const ok = e.op === "=" ? actual === e.n : e.op === ">" ? actual > e.n : actual < e.n;
     return { id: e.id, expected: e.op === "=" ? String(e.n) : `${e.op}${e.n}`, actual, ok, line: e.line };
   });
+  const pools = protmemPools(system);
+  const metrics = runMetrics({
+    simTimeNs: sim.now,
+    workloads: workloads.metrics,
+    pools,
+    machine: machineStats(system),
+    ffaCalls: [...system.spmc.calls.values()].reduce((a, b) => a + b, 0),
+    findings: Object.values(findings).reduce((a, b) => a + b, 0),
+    tzcPeakRegions: machine.tzc?.peakEnabled ?? 0,
+  });
+  const metricOutcomes = sc.expectMetrics.filter(mine).map((e): MetricOutcome => ({
+    name: e.name,
+    expected: `${e.op === "=" ? "" : e.op}${e.value}`,
+    actual: metrics[e.name],
+    ok: boundHolds(e, metrics[e.name]),
+    line: e.line,
+  }));
   // A deadlock fails the run, unless the scenario expects it (it asserts on hung-task findings).
   if (failure === null && end === "deadlock" && !sc.expectFindings.some((e) => e.id === "hung-task")) {
     failure =
@@ -372,12 +440,16 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
   if (failure === null && badExpect) {
     failure = `expected ${badExpect.expected} ${badExpect.id} findings (${sc.file}:${badExpect.line}), got ${badExpect.actual}`;
   }
-  const dm = machine.directMap.counters;
+  const badMetric = metricOutcomes.find((e) => !e.ok);
+  if (failure === null && badMetric) {
+    failure = `expected ${badMetric.name} ${badMetric.expected} (${sc.file}:${badMetric.line}), got ${badMetric.actual}`;
+  }
   const passed = failure === null;
   return {
     scenario: sc.name,
     file: sc.file,
     platform: sc.platform.name,
+    policy: sc.policy.name,
     seed,
     passed,
     exitCode: passed ? 0 : 1,
@@ -397,29 +469,10 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     // A copy: the system (and its findings) may be restored and run again (the explorer).
     findingDetails: [...sim.findings.details()],
     expectations,
+    metrics,
+    metricExpectations: metricOutcomes,
     hung: machine.hung,
-    machine: {
-      ...machine.stats,
-      dirtyPages: machine.caches.dirtyPages,
-      directMapValid4K: dm.valid4K,
-      directMapValid2M: dm.valid2M,
-      directMapValid1G: dm.valid1G,
-      directMapSplits: dm.splits1G + dm.splits2M,
-      // 4 KiB entries that replaced blocks at run time: TLB reach lost for the rest of the run.
-      directMapSplitPtes: dm.splitPtes,
-      // Lost TLB reach: 4 KiB entries beyond the platform's own boot mapping, as a share of the linear
-      // map, times the cost of an all-pages linear map (costs.linearMapPagesSlowdownPct, with its source).
-      estimatedKernelSlowdownPct: lostReachSlowdownPct(system),
-      directMapAttrChanges: dm.attrChanges,
-      bytesCleaned: machine.maintenance.bytesCleaned,
-      bytesZeroed: machine.maintenance.bytesZeroed,
-      cmaMigrations: system.kernel.mm.cmaAreas.reduce((n, c) => n + c.migrated, 0),
-      stage2Hypercalls: machine.stage2 ? machine.stage2.counters.hypercalls : 0,
-      tlbFlushRange: dm.flushRange,
-      tlbFlushAll: dm.flushAll,
-      tzcRegionsUsed: machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0,
-      smcCalls: [...machine.smc.calls.values()].reduce((a, b) => a + b, 0),
-    },
+    machine: machineStats(system),
     ffaCalls: Object.fromEntries(
       [...system.spmc.calls.entries()]
         .map(([fid, n]) => [ffaFuncName(fid) ?? `0x${fid.toString(16)}`, n] as const)

@@ -151,8 +151,20 @@ export const findingCountSchema = z.union([
   z.string().regex(/^\s*[<>]\s*\d+\s*$/, { message: 'expected a count: N, ">N" or "<N"' }),
 ]);
 
+/**
+ * `findings: {ID: N | ">N" | "<N"}` and `metrics: {NAME: N | ">N" | "<N"}`; when a scenario runs under
+ * several policies (`compare:`), either may also hold a block per policy (`metrics: {safe: {…}}`) that
+ * applies to that policy's run only. Keys and values are checked by the loader, at their positions.
+ */
 export const expectSchema = z.strictObject({
-  findings: z.partialRecord(z.enum(INVARIANT_IDS as [string, ...string[]]), findingCountSchema).optional(),
+  findings: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe(`finding counts per invariant (${INVARIANT_IDS.join(", ")}), or a block per compared policy`),
+  metrics: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("bounds on metrics (see the README's metric list), or a block per compared policy"),
 });
 
 // ---- The scenario ----
@@ -177,6 +189,11 @@ export const scenarioSchema = z.strictObject({
     .optional()
     .describe("named step lists, each run as its own task, concurrently with `steps` and with each other"),
   workloads: workloadsSchema,
+  compare: z
+    .array(z.string())
+    .min(1)
+    .optional()
+    .describe("run under each of these named policies side by side (rstmem compare); overrides `policy`"),
   schedule: z
     .string()
     .optional()

@@ -20,10 +20,10 @@ async function rstmem(...args: string[]): Promise<{ code: number; out: string; e
 }
 
 describe("rstmem run", () => {
-  it("runs the built-in default scenario and passes", async () => {
-    const r = await rstmem("run");
+  it("runs a built-in scenario by name and passes", async () => {
+    const r = await rstmem("run", "secure-video-session");
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^scenario {3}default/);
+    expect(r.out).toMatch(/^scenario {3}secure-video-session/);
     expect(r.out).toMatch(/result {5}PASS/);
     expect(r.err).toBe("");
   });
@@ -60,19 +60,19 @@ describe("rstmem run", () => {
   });
 
   it("the same scenario and seed give byte-identical JSON", async () => {
-    const a = await rstmem("run", "--json", "--seed", "7");
-    const b = await rstmem("run", "--json", "--seed", "7");
+    const a = await rstmem("run", "secure-video-session", "--json", "--seed", "7");
+    const b = await rstmem("run", "secure-video-session", "--json", "--seed", "7");
     expect(b.out).toBe(a.out);
     expect(JSON.parse(a.out).seed).toBe(7);
   });
 
   it("--out writes the summary, the schedule and a Chrome trace", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-"));
-    const r = await rstmem("run", "--out", dir);
+    const r = await rstmem("run", "secure-video-session", "--out", dir);
     expect(r.code).toBe(0);
-    const summary = JSON.parse(readFileSync(join(dir, "default", "summary.json"), "utf8"));
+    const summary = JSON.parse(readFileSync(join(dir, "secure-video-session", "summary.json"), "utf8"));
     expect(summary.passed).toBe(true);
-    const trace = JSON.parse(readFileSync(join(dir, "default", "trace.json"), "utf8"));
+    const trace = JSON.parse(readFileSync(join(dir, "secure-video-session", "trace.json"), "utf8"));
     expect(trace.displayTimeUnit).toBe("ns");
     // The CPU's read of a frame faults: an instant on its thread.
     expect(
@@ -81,12 +81,16 @@ describe("rstmem run", () => {
           e.ph === "i" && e.cat === "hw" && e.args?.result === "denied",
       ),
     ).toBe(true);
-    expect(readFileSync(join(dir, "default", "schedule.txt"), "utf8").trim()).toBe(summary.schedule);
+    expect(readFileSync(join(dir, "secure-video-session", "schedule.txt"), "utf8").trim()).toBe(
+      summary.schedule,
+    );
   });
 
   it("replays a recorded schedule", async () => {
-    const a = JSON.parse((await rstmem("run", "--json")).out);
-    const b = JSON.parse((await rstmem("run", "--json", "--schedule", a.schedule)).out);
+    const a = JSON.parse((await rstmem("run", "secure-video-session", "--json")).out);
+    const b = JSON.parse(
+      (await rstmem("run", "secure-video-session", "--json", "--schedule", a.schedule)).out,
+    );
     expect(b).toEqual(a);
   });
 });
@@ -175,7 +179,7 @@ describe("other commands", () => {
   });
 
   it("run --policy NAME runs a scenario under a named policy instead of its own", async () => {
-    const r = await rstmem("run", "--policy", "safe");
+    const r = await rstmem("run", "secure-video-session", "--policy", "safe");
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^findings {3}none$/m);
     const bad = await rstmem("run", "--policy", "nope");
@@ -226,6 +230,7 @@ describe("other commands", () => {
       "steps",
       "tasks",
       "workloads",
+      "compare",
       "schedule",
       "faults",
       "expect",
@@ -263,8 +268,8 @@ describe("other commands", () => {
 describe("--out traces", () => {
   it("the Chrome trace has a slice per step and a counter of restricted memory; the ftrace text has the cma tracepoints", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-"));
-    expect((await rstmem("run", "--out", dir)).code).toBe(0);
-    const trace = JSON.parse(readFileSync(join(dir, "default", "trace.json"), "utf8"));
+    expect((await rstmem("run", "secure-video-session", "--out", dir)).code).toBe(0);
+    const trace = JSON.parse(readFileSync(join(dir, "secure-video-session", "trace.json"), "utf8"));
     const slices = trace.traceEvents.filter(
       (e: { ph: string; name: string }) => e.ph === "X" && e.name.startsWith("step "),
     );
@@ -273,7 +278,7 @@ describe("--out traces", () => {
       (e: { ph: string; name: string }) => e.ph === "C" && e.name === "restricted memory",
     );
     expect(counter.map((e: { args: { pages: number } }) => e.args.pages)).toEqual([81920, 0]);
-    const ftrace = readFileSync(join(dir, "default", "trace.txt"), "utf8");
+    const ftrace = readFileSync(join(dir, "secure-video-session", "trace.txt"), "utf8");
     expect(ftrace).toMatch(/^# tracer: nop/);
     expect(ftrace).toMatch(
       /cma_alloc_start: name=reserved request_count=81920 available_count=262144 total_count=262144 align=8/,

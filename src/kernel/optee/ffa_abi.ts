@@ -63,7 +63,11 @@ import { ffaMemoryLend, ffaMemoryReclaim, type FfaMemOpsArgs } from "../firmware
 import { ffaNotifyRelinquish, ffaNotifyRequest } from "../firmware/arm_ffa/notif.ts";
 import { moduleLoaded, type Initcall, type Kernel, type KModule } from "../kernel.ts";
 import { TEE_DESC_PRIVILEGED, type TeeDesc } from "../tee/tee_core.ts";
-import { TEE_DMA_HEAP_SECURE_VIDEO_PLAY, teeDeviceRegisterDmaHeap } from "../tee/tee_heap.ts";
+import {
+  TEE_DMA_HEAP_SECURE_VIDEO_PLAY,
+  TEE_DMA_HEAP_TRUSTED_UI,
+  teeDeviceRegisterDmaHeap,
+} from "../tee/tee_heap.ts";
 import { teeShmRead, type TeeShm } from "../tee/tee_shm.ts";
 import {
   msgArg,
@@ -349,9 +353,24 @@ function* ffaProtmemPoolInit(optee: Optee, secCaps: number, policy: ProtmemPolic
   const pool = yield* opteeProtmemPoolForPolicy(optee, TEE_DMA_HEAP_SECURE_VIDEO_PLAY, policy);
   if (typeof pool === "number") return pool;
   const rc = yield* teeDeviceRegisterDmaHeap(optee.teedev!, TEE_DMA_HEAP_SECURE_VIDEO_PLAY, pool);
-  if (rc) yield* pool.ops.destroyPool(pool);
-  else optee.protmemPool = pool;
-  return rc;
+  if (rc) {
+    yield* pool.ops.destroyPool(pool);
+    return rc;
+  }
+  optee.protmemPool = pool;
+  optee.protmemPools.push(pool);
+  // Upstream registers the secure-video heap only ("only secure video is supported by now"). A policy's
+  // own lending pool (our choice) also serves every other use case OP-TEE configures, so a trusted-UI
+  // client finds its heap; a use case OP-TEE refuses simply has no heap, as upstream.
+  if (policy.pool === "growable" || policy.pool === "per-buffer") {
+    const ui = yield* opteeProtmemPoolForPolicy(optee, TEE_DMA_HEAP_TRUSTED_UI, policy);
+    if (typeof ui !== "number") {
+      if (yield* teeDeviceRegisterDmaHeap(optee.teedev!, TEE_DMA_HEAP_TRUSTED_UI, ui))
+        yield* ui.ops.destroyPool(ui);
+      else optee.protmemPools.push(ui);
+    }
+  }
+  return 0;
 }
 
 /** optee_ffa_probe(ffa_dev): the driver instance, or −errno (the device then stays unbound). */

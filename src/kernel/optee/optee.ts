@@ -89,6 +89,8 @@ export class Optee {
   readonly shmArgCache: OpteeShmArgCache;
   /** The protected-memory pool registered for the secure-video heap, if any. */
   protmemPool: TeeProtmemPool | null = null;
+  /** Every protected-memory pool registered as a heap (the secure-video one first). */
+  readonly protmemPools: TeeProtmemPool[] = [];
   /**
    * The flags FFA_MEM_RECLAIM carries for protected memory (FF-A driver only): 0 upstream; the run's
    * policy `scrub: ffa-clear` sets FFA_MEM_RECLAIM_CLEAR (ffa_abi.ts protmemReclaimFlags()).

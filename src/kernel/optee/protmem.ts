@@ -112,7 +112,7 @@ export class OpteeProtmemDynPool implements TeeProtmemPool {
 function* lendCounted(rp: OpteeProtmemDynPool, shm: TeeShm): Sleeps<number> {
   const t0 = rp.optee.kernel.sim.now;
   const rc = yield* rp.optee.ops.lendProtmem(rp.optee, shm, rp.memAttrs, rp.useCase);
-  if (rc === 0) countLend(rp.stats, shm.size, rp.optee.kernel.sim.now - t0);
+  if (rc === 0) countLend(rp.stats, shm.size, rp.optee.kernel.sim.now - t0, rp.optee.kernel.sim.now);
   return rc;
 }
 
@@ -194,7 +194,7 @@ function* releaseDynProtmem(rp: OpteeProtmemDynPool): Sleeps {
   if (preparesLend(rp))
     yield* remapAfterReclaim(rp.optee.kernel.mm, rp.policy!.unmap, protmem.paddr, protmem.size);
   rp.reclaims++;
-  countReclaim(rp.stats, protmem.size, rp.optee.kernel.sim.now - t0);
+  countReclaim(rp.stats, protmem.size, rp.optee.kernel.sim.now - t0, rp.optee.kernel.sim.now);
   protmem.flags &= ~TEE_SHM_DYNAMIC;
   if (protmem.refcount.read() !== 1) rp.optee.kernel.sim.kernelWarn("WARN", "Unexpected refcount");
   yield* teeShmPut(protmem);

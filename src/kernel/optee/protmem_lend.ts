@@ -59,6 +59,10 @@ export interface LendStats {
   lendNsMax: number;
   reclaimNs: number;
   reclaimNsMax: number;
+  /** Bytes reclaimed and given back to Linux, in all. */
+  reclaimedBytes: number;
+  /** Bytes lent over time: [t0, bytes0, t1, bytes1, …], one pair per lend or reclaim (virtual ns). */
+  history: number[];
 }
 
 export function newLendStats(): LendStats {
@@ -72,22 +76,27 @@ export function newLendStats(): LendStats {
     lendNsMax: 0,
     reclaimNs: 0,
     reclaimNsMax: 0,
+    reclaimedBytes: 0,
+    history: [],
   };
 }
 
-/** Counts one successful lend of `bytes` that took `ns`. */
-export function countLend(stats: LendStats, bytes: number, ns: number): void {
+/** Counts one successful lend of `bytes` that took `ns` and ended at `now`. */
+export function countLend(stats: LendStats, bytes: number, ns: number, now: number): void {
   stats.lends++;
   stats.lentBytes += bytes;
+  stats.history.push(now, stats.lentBytes);
   stats.peakLentBytes = Math.max(stats.peakLentBytes, stats.lentBytes);
   stats.lendNs += ns;
   stats.lendNsMax = Math.max(stats.lendNsMax, ns);
 }
 
-/** Counts one successful reclaim of `bytes` that took `ns`. */
-export function countReclaim(stats: LendStats, bytes: number, ns: number): void {
+/** Counts one successful reclaim of `bytes` that took `ns` and ended at `now`. */
+export function countReclaim(stats: LendStats, bytes: number, ns: number, now: number): void {
   stats.reclaims++;
   stats.lentBytes -= bytes;
+  stats.reclaimedBytes += bytes;
+  stats.history.push(now, stats.lentBytes);
   stats.reclaimNs += ns;
   stats.reclaimNsMax = Math.max(stats.reclaimNsMax, ns);
 }
@@ -118,7 +127,7 @@ export function* protmemLend(
     return rc;
   }
   if (lendFirst) yield* unmapForLend(mm, policy.unmap, shm.paddr, shm.size);
-  countLend(stats, shm.size, optee.kernel.sim.now - t0);
+  countLend(stats, shm.size, optee.kernel.sim.now - t0, optee.kernel.sim.now);
   return 0;
 }
 
@@ -141,6 +150,6 @@ export function* protmemReclaim(
   // Planted bug `no-remap` (sim/mutations.ts); correct: the linear map comes back before the pages are freed.
   if (!optee.kernel.sim.mutations["no-remap"])
     yield* remapAfterReclaim(optee.kernel.mm, policy.unmap, shm.paddr, shm.size);
-  countReclaim(stats, shm.size, optee.kernel.sim.now - t0);
+  countReclaim(stats, shm.size, optee.kernel.sim.now - t0, optee.kernel.sim.now);
   return 0;
 }

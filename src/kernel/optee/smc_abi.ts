@@ -266,7 +266,10 @@ function* smcProtmemPoolInit(optee: Optee, policy: ProtmemPolicy): Sleeps<number
   if (typeof pool === "number") return pool;
   const rc = yield* teeDeviceRegisterDmaHeap(optee.teedev!, TEE_DMA_HEAP_SECURE_VIDEO_PLAY, pool);
   if (rc) yield* pool.ops.destroyPool(pool);
-  else optee.protmemPool = pool;
+  else {
+    optee.protmemPool = pool;
+    optee.protmemPools.push(pool);
+  }
   return rc;
 }
 

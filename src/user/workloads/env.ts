@@ -84,6 +84,8 @@ export class WorkloadMetrics {
   readonly all: number[] = [];
   readonly failures: Record<string, number> = {};
   readonly extra: Record<string, number> = {};
+  /** Each session's [start, end) in virtual ns, flat: [s0, e0, s1, e1, …]. */
+  readonly spans: number[] = [];
 
   constructor(
     readonly name: string,
@@ -94,6 +96,16 @@ export class WorkloadMetrics {
   alloc(latencyNs: number, firstOfSession: boolean): void {
     this.all.push(latencyNs);
     if (firstOfSession) this.first.push(latencyNs);
+  }
+
+  /** A session starts at `now`; `sessionEnd` closes it. */
+  sessionStart(now: number): void {
+    this.sessions++;
+    this.spans.push(now, now);
+  }
+
+  sessionEnd(now: number): void {
+    this.spans[this.spans.length - 1] = now;
   }
 
   fail(errno: string, why: string | null): void {

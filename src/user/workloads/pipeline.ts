@@ -137,10 +137,11 @@ function* oneFrame(
 
 function* session(env: WorkloadEnv, cfg: PipelineConfig, s: number, m: WorkloadMetrics): Sleeps {
   const p = userSpaceOf(env.kernel).spawn(`${cfg.proc}.s${s}`);
-  m.sessions++;
+  m.sessionStart(env.kernel.sim.now);
   mark(p, "session", "B", () => ({ proc: p.name, pid: p.pid, heap: cfg.heap }));
   yield* sessionIn(env, cfg, p, m);
   mark(p, "session", "E");
+  m.sessionEnd(env.kernel.sim.now);
 }
 
 function* sessionIn(env: WorkloadEnv, cfg: PipelineConfig, p: Process, m: WorkloadMetrics): Sleeps {

@@ -1,0 +1,49 @@
+/** `rstmem compare FILE --policies a,b,…`: one scenario under several policies, side by side. */
+import type { Command } from "commander";
+import { compareJson, compareText } from "../report/compare.ts";
+import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
+import { BUILTIN_SCENARIOS } from "./builtins.ts";
+import { parseSeed, UsageError, type Io, type SetCode } from "./io.ts";
+import { compareOne } from "./run.ts";
+import { loadWithPolicy, scenarioArg, withPolicy } from "./scenario_args.ts";
+
+export function register(program: Command, io: Io, setCode: SetCode): void {
+  program
+    .command("compare")
+    .description(
+      "run one scenario under several named policies side by side: a table of latencies, memory and costs, " +
+        "the findings per invariant, and a verdict per policy",
+    )
+    .argument(
+      "[scenario]",
+      `a scenario file, or a built-in: ${Object.keys(BUILTIN_SCENARIOS).join(", ")} (default: default)`,
+      "default",
+    )
+    .option(
+      "--policies <list>",
+      `comma-separated named policies (${POLICY_PRESET_NAMES.join(", ")}); default: the scenario's compare:`,
+    )
+    .option("--json", "print the comparison as one JSON object")
+    .option("--seed <n>", "override the scenario's seed", parseSeed)
+    .option("--out <dir>", "write each run's summary.json, schedule.txt and traces under DIR/SCENARIO/POLICY")
+    .action((arg: string, opts: { policies?: string; json?: boolean; seed?: number; out?: string }) => {
+      const { display, file } = scenarioArg(arg);
+      const sc = loadWithPolicy(display, file, null);
+      const policies = opts.policies
+        ? opts.policies.split(",").map((p) => p.trim())
+        : sc.compare
+          ? [...sc.compare]
+          : null;
+      if (policies === null || policies.length === 0 || policies.some((p) => p === ""))
+        throw new UsageError(
+          `${display} has no compare: list; name the policies with --policies a,b (${POLICY_PRESET_NAMES.join(", ")})`,
+        );
+      const twice = policies.find((p, i) => policies.indexOf(p) !== i);
+      if (twice) throw new UsageError(`--policies names ${twice} twice`);
+      // Each must exist and suit the platform: refused before anything runs.
+      for (const p of policies) withPolicy(sc, p, "--policies");
+      const c = compareOne(sc, policies, opts, io);
+      io.out((opts.json ? compareJson(c) : compareText(c)) + "\n");
+      setCode(c.exitCode);
+    });
+}
