@@ -15,7 +15,7 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     name: "a misspelt top-level key",
     text: "name: x\nplatfrom: tzc400-board\n",
     message:
-      's.yaml:2:1: platfrom: unknown key "platfrom"; expected one of: name, description, platform, policy, seed, until, steps, tasks, workloads, schedule, faults, expect',
+      's.yaml:2:1: platfrom: unknown key "platfrom"; expected one of: name, description, platform, policy, seed, until, steps, tasks, workloads, compare, schedule, faults, expect',
   },
   {
     name: "an unknown preset",
