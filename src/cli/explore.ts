@@ -11,6 +11,7 @@ import { runScenario } from "../scenario/runner.ts";
 import { formatDuration } from "../scenario/units.ts";
 import type { TraceEvent } from "../sim/trace.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
+import { HTML_TIMELINE, writeHtmlReport } from "./html.ts";
 import {
   parseDurationArg,
   parsePositive,
@@ -197,7 +198,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .command("replay")
     .description("run a replay.json from explore again, exactly, and print its summary step by step")
     .argument("<file>", "a replay.json")
-    .action((path: string) => {
+    .option("--html <file>", "also write the run as a self-contained HTML report (memory map, findings)")
+    .action((path: string, ropts: { html?: string }) => {
       let rf: ReplayFile;
       try {
         rf = readReplayFile(path);
@@ -211,7 +213,14 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         schedule: rf.schedule,
         faults: rf.faults ? { list: rf.faults } : undefined,
         trace: (e) => story.push(storyLine(e)),
+        ...(ropts.html !== undefined ? { timeline: HTML_TIMELINE } : {}),
       });
+      if (ropts.html !== undefined) {
+        const label = rf.policy ?? sc.policy.name;
+        writeHtmlReport(ropts.html, sc.name, [
+          { result: r, label, replay: `rstmem replay ${shellQuote(path)}` },
+        ]);
+      }
       io.out(`story      ${story.length} events: time, task, layer, call, what it touched\n`);
       for (const line of story) io.out(line);
       io.out(summaryText(r) + "\n");

@@ -142,7 +142,11 @@ describe("rstmem explore", () => {
     expect(Number(shrunk[2])).toBeLessThanOrEqual(2);
     const rf = JSON.parse(readFileSync(join(dir, "replay.json"), "utf8"));
     expect(rf.found.strategy).toBe("dfs");
-    expect((await rstmem("replay", join(dir, "replay.json"))).out).toMatch(/replay {5}reproduced: /);
+    const html = join(dir, "replay.html");
+    expect((await rstmem("replay", join(dir, "replay.json"), "--html", html)).out).toMatch(
+      /replay {5}reproduced: /,
+    );
+    expect(readFileSync(html, "utf8")).toMatch(/^<!doctype html>/i);
   });
 
   it("shrinking keeps the same broken expectation and never adds non-default choices", () => {
