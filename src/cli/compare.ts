@@ -26,24 +26,44 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .option("--json", "print the comparison as one JSON object")
     .option("--seed <n>", "override the scenario's seed", parseSeed)
     .option("--out <dir>", "write each run's summary.json, schedule.txt and traces under DIR/SCENARIO/POLICY")
-    .action((arg: string, opts: { policies?: string; json?: boolean; seed?: number; out?: string }) => {
-      const { display, file } = scenarioArg(arg);
-      const sc = loadWithPolicy(display, file, null);
-      const policies = opts.policies
-        ? opts.policies.split(",").map((p) => p.trim())
-        : sc.compare
-          ? [...sc.compare]
-          : null;
-      if (policies === null || policies.length === 0 || policies.some((p) => p === ""))
-        throw new UsageError(
-          `${display} has no compare: list; name the policies with --policies a,b (${POLICY_PRESET_NAMES.join(", ")})`,
-        );
-      const twice = policies.find((p, i) => policies.indexOf(p) !== i);
-      if (twice) throw new UsageError(`--policies names ${twice} twice`);
-      // Each must exist and suit the platform: refused before anything runs.
-      for (const p of policies) withPolicy(sc, p, "--policies");
-      const c = compareOne(sc, policies, opts, io);
-      io.out((opts.json ? compareJson(c) : compareText(c)) + "\n");
-      setCode(c.exitCode);
-    });
+    .option(
+      "--trace <file>",
+      "write each run's Chrome trace-event JSON (Perfetto): FILE with the policy's name before the extension",
+    )
+    .option(
+      "--ftrace <file>",
+      "write each run's ftrace text: FILE with the policy's name before the extension",
+    )
+    .action(
+      (
+        arg: string,
+        opts: {
+          policies?: string;
+          json?: boolean;
+          seed?: number;
+          out?: string;
+          trace?: string;
+          ftrace?: string;
+        },
+      ) => {
+        const { display, file } = scenarioArg(arg);
+        const sc = loadWithPolicy(display, file, null);
+        const policies = opts.policies
+          ? opts.policies.split(",").map((p) => p.trim())
+          : sc.compare
+            ? [...sc.compare]
+            : null;
+        if (policies === null || policies.length === 0 || policies.some((p) => p === ""))
+          throw new UsageError(
+            `${display} has no compare: list; name the policies with --policies a,b (${POLICY_PRESET_NAMES.join(", ")})`,
+          );
+        const twice = policies.find((p, i) => policies.indexOf(p) !== i);
+        if (twice) throw new UsageError(`--policies names ${twice} twice`);
+        // Each must exist and suit the platform: refused before anything runs.
+        for (const p of policies) withPolicy(sc, p, "--policies");
+        const c = compareOne(sc, policies, opts, io);
+        io.out((opts.json ? compareJson(c) : compareText(c)) + "\n");
+        setCode(c.exitCode);
+      },
+    );
 }

@@ -7,7 +7,7 @@
  * minute and are the same bytes for the same run. Spans nest whatever order emitters close them in
  * (property), and a run without a listener emits nothing.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -375,6 +375,38 @@ describe("rstmem run --trace / --ftrace", () => {
     );
     expect(traced.code).toBe(plain.code);
     expect(traced.out).toBe(plain.out);
+  });
+
+  it("rstmem compare writes one trace per policy, the policy's name before the extension", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-trace-"));
+    const f = join(dir, "c.yaml");
+    writeFileSync(
+      f,
+      "name: c\nplatform: tzc400-board\nworkloads:\n  - secure-video: { sessions: 1, length: 200ms, resolution: 1920x1080, frames: 2 }\n",
+    );
+    const r = await rstmem(
+      "compare",
+      f,
+      "--policies",
+      "upstream,safe",
+      "--trace",
+      join(dir, "t.json"),
+      "--ftrace",
+      join(dir, "t.txt"),
+    );
+    expect(r.err).toBe("");
+    for (const policy of ["upstream", "safe"]) {
+      const j = JSON.parse(readFileSync(join(dir, `t.${policy}.json`), "utf8")) as {
+        traceEvents: Ev[];
+        otherData: { policy: string };
+      };
+      expect(j.otherData.policy).toBe(policy);
+      expect(nestingProblems(j.traceEvents)).toEqual([]);
+      expect(j.traceEvents.filter((e) => e.ph === "X" && e.name === "frame").length).toBe(6);
+      expect(readFileSync(join(dir, `t.${policy}.txt`), "utf8")).toMatch(
+        /cma_alloc_finish: name=\S+ .* errorno=0\n/,
+      );
+    }
   });
 
   it("a trace file that cannot be written is a usage error (exit 2), before the run", async () => {
