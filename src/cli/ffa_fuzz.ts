@@ -76,6 +76,8 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
             `${f.outcomes} distinct outcomes; ${rate} cases/s\n`,
         );
         if (f.firstPanic) io.out(`           first panic: ${f.firstPanic}\n`);
+        for (const k of f.known)
+          io.out(`           known: ${k.id} ×${k.count} (first in case ${k.firstCase}): ${k.what}\n`);
       }
       if (opts.corpus) {
         const files = writeCorpus(opts.corpus, r);

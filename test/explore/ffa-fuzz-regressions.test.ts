@@ -59,3 +59,83 @@ describe("ffa fuzz regressions", () => {
     expect(frames.owner[frames.indexOf(0x8030_1000)]).toBe(OWNER_NORMAL);
   });
 });
+
+describe("ffa fuzz regressions (Hafnium)", () => {
+  it("a hypervisor retrieve of a send still in progress that holds more constituents than its composite count answers instead of crashing", () => {
+    // fuzz seed 12: FRAG_TX may bring more constituents than the composite's count (Hafnium v2.15
+    // ffa_memory_send_continue() appends whole fragments, share_state_sending_complete() completes only
+    // on ==), and ffa_hypervisor_retrieve_request() does not require a complete send. The model sized the
+    // response by the count and threw (RangeError in buildRetrieveResponse()).
+    const bases = buildBases();
+    const runner = new FlavorRunner("hafnium", bases);
+    const boot = bases.findIndex((b) => b.name === "boot@1.2");
+    const d = encodeMemRegion(
+      {
+        sender_id: 0,
+        attributes: 0,
+        flags: 0,
+        tag: 1n,
+        emads: [{ receiver_id: 0x8001, permissions: 2 }],
+        constituents: [0, 2, 4].map((p) => ({ address: BigInt(0x8030_0000 + p * 4096), page_count: 1 })),
+      },
+      "1.2",
+    );
+    const first = d.length - 2 * 16;
+    const overshoot = new Uint8Array(3 * 16);
+    const v = new DataView(overshoot.buffer);
+    for (let i = 0; i < 3; i++) {
+      v.setBigUint64(i * 16, BigInt(0x8031_0000 + i * 0x2000), true);
+      v.setUint32(i * 16 + 8, 1, true);
+    }
+    const hypervisorRequest = new Uint8Array(48);
+    const calls: FuzzCall[] = [
+      { by: "normal", x: regs(FFA_MEM_LEND_32, d.length, first), tx: d.subarray(0, first), handle: null },
+      { by: "normal", x: regs(0x8400_007b, 0, 0, 48), tx: overshoot, handle: { from: 0, xor: 0n, at: "w1" } },
+      {
+        by: "normal",
+        x: regs(0x8400_0074, 48, 48),
+        tx: hypervisorRequest,
+        handle: { from: 0, xor: 0n, at: "tx8" },
+      },
+    ];
+    const out = runner.run(boot, calls, true);
+    expect(out.violation).toBeNull();
+    expect(Number(out.calls[1].reply![0])).toBe(0x8400_007a); // still FRAG_RX: 4 of 3 constituents
+    expect(Number(out.calls[2].reply![0])).toBe(0x8400_0075); // FFA_MEM_RETRIEVE_RESP
+  });
+});
+
+describe("ffa fuzz known findings", () => {
+  it("the normal world completing a partition's fragmented send is reported as Hafnium's own behaviour, not a model bug", () => {
+    // fuzz seed 13 (shrunk): Hafnium v2.15 ffa_memory_send_continue_validate() compares the caller with
+    // the sender only for a current-world caller, so the normal world's FRAG_TX completes sp2's share.
+    const bases = buildBases();
+    const runner = new FlavorRunner("hafnium", bases);
+    const boot = bases.findIndex((b) => b.name === "boot@1.2");
+    const d = encodeMemRegion(
+      {
+        sender_id: 0x8002,
+        attributes: 0x2f,
+        flags: 0,
+        tag: 0n,
+        emads: [{ receiver_id: 0x8001, permissions: 2 }],
+        constituents: [0, 2].map((p) => ({ address: BigInt(0x8030_0000 + p * 4096), page_count: 1 })),
+      },
+      "1.2",
+    );
+    const first = d.length - 16;
+    const calls: FuzzCall[] = [
+      { by: "sp2", x: regs(0x8400_0073, d.length, first), tx: d.subarray(0, first), handle: null },
+      {
+        by: "normal",
+        x: regs(0x8400_007b, 0, 0, 16),
+        tx: d.slice(first),
+        handle: { from: 0, xor: 0n, at: "w1" },
+      },
+    ];
+    const out = runner.run(boot, calls, true);
+    expect(out.violation).toBeNull();
+    expect(out.known?.id).toBe("hafnium-nwd-continues-sp-send");
+    expect(Number(out.calls[1].reply![0])).toBe(FFA_SUCCESS_32);
+  });
+});

@@ -51,6 +51,13 @@ export interface FlavorReport {
   readonly successes: number;
   readonly panics: number;
   readonly firstPanic: string | null;
+  /** Known findings of the real implementation (known.ts) the run ran into: how often, the first case. */
+  readonly known: readonly {
+    readonly id: string;
+    readonly what: string;
+    readonly count: number;
+    readonly firstCase: number;
+  }[];
   /** Distinct (call, answer, code, rule) outcomes reached. */
   readonly outcomes: number;
   /** Time spent running this flavor's cases (0 without a clock). */
@@ -166,6 +173,10 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
   const outcomeCount = new Map<SpmcFlavorName, number>();
   const ms = new Map<SpmcFlavorName, number>();
   const firstPanic = new Map<SpmcFlavorName, string>();
+  const known = new Map<
+    SpmcFlavorName,
+    Map<string, { id: string; what: string; count: number; firstCase: number }>
+  >();
   const corpus: CorpusCase[] = [];
   let generateMs = 0;
   let violation: FuzzViolation | null = null;
@@ -183,6 +194,16 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
       const out = r.run(spec.base, calls);
       ms.set(r.flavor, (ms.get(r.flavor) ?? 0) + clock() - t0);
       if (out.panic && !firstPanic.has(r.flavor)) firstPanic.set(r.flavor, out.panic);
+      if (out.known) {
+        let m = known.get(r.flavor);
+        if (!m) known.set(r.flavor, (m = new Map()));
+        const k = m.get(out.known.id);
+        if (k) k.count++;
+        else {
+          m.set(out.known.id, { id: out.known.id, what: out.known.what, count: 1, firstCase: i });
+          fresh = true;
+        }
+      }
       for (const k of out.keys) {
         const key = `${r.flavor}|${k}`;
         if (!seen.has(key)) {
@@ -237,6 +258,7 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
       successes: r.stats.successes,
       panics: r.stats.panics,
       firstPanic: firstPanic.get(r.flavor) ?? null,
+      known: [...(known.get(r.flavor)?.values() ?? [])],
       outcomes: outcomeCount.get(r.flavor) ?? 0,
       ms: ms.get(r.flavor) ?? 0,
     })),

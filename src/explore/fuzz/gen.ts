@@ -391,6 +391,31 @@ export function buildBases(): Base[] {
     c.push(call("sp2", regs(FFA_RX_RELEASE_32)));
     return { sent: [t] };
   });
+  // The share-state table full: Hafnium MAX_MEM_SHARES = 100 lends of one page each (OP-TEE's 64
+  // cookies run out on the way: its later lends answer NO_MEMORY).
+  mk("table-full@1.2", "1.2", (c) => {
+    const sent: Txn[] = [];
+    for (let i = 0; i < 100; i++) sent.push(send(c, lendOptee(1, 660 + i), "1.2"));
+    return { sent: [sent[0], sent[63], sent[99]] };
+  });
+  // A send in its 20th fragment (Hafnium MAX_FRAGMENTS = 20): one constituent per FRAG_TX, five to go.
+  mk("frag-20@1.2", "1.2", (c) => {
+    const t: Omit<Txn, "ref"> = { ...lendOptee(0, 0), pages: pool("normal", 620, 25, 2) };
+    const d = sendDescriptor(t, "1.2");
+    const head = mtdHeaderSize("1.2") + emadSize("1.2") + COMPOSITE_SIZE + CONSTITUENT_SIZE;
+    c.push(call("normal", regs(FFA_MEM_LEND_32, d.length, head), d.subarray(0, head)));
+    for (let k = 0; k < 19; k++) {
+      const at = head + k * CONSTITUENT_SIZE;
+      c.push(
+        call("normal", regs(FFA_MEM_FRAG_TX_32, 0, 0, CONSTITUENT_SIZE), d.slice(at, at + CONSTITUENT_SIZE), {
+          from: 0,
+          xor: 0n,
+          at: "w1",
+        }),
+      );
+    }
+    return { pending: { txn: { ...t, ref: 0 }, rest: d.slice(head + 19 * CONSTITUENT_SIZE) } };
+  });
   return out;
 }
 
@@ -441,6 +466,22 @@ export function pickAction(rnd: RandomStream, base: Base, sent: readonly Txn[], 
   if (roll < 40 || anySent === null) return sendAction(rnd, v, sent, at);
   const t = anySent;
   const kind = rnd.int(0, 9);
+  if (kind < 4 && rnd.int(0, 9) === 0) {
+    // The hypervisor's form (tf-a-tests ffa_hypervisor_retrieve_request_init()): no EMADs, every field
+    // but the handle zero — the whole transaction, from the normal world.
+    const d = new Uint8Array(mtdHeaderSize(v));
+    return {
+      what: "RETRIEVE_REQ by normal (hypervisor form)",
+      calls: [
+        call("normal", regs(FFA_MEM_RETRIEVE_REQ_32, d.length, d.length), d, {
+          from: t.ref,
+          xor: 0n,
+          at: "tx8",
+        }),
+      ],
+      fields: [mtdFields(v, 0, null)],
+    };
+  }
   if (kind < 4) {
     const by = rnd.int(0, 4) === 0 ? rnd.pick(CALLERS) : t.receivers[rnd.int(0, t.receivers.length - 1)];
     const d = retrieveDescriptor(t, versionOf(by, v));

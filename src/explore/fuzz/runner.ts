@@ -18,12 +18,14 @@ import type { SmcRegs } from "../../hw/smc.ts";
 import type { FuzzCall } from "./calls.ts";
 import { patchHandle, type Base } from "./gen.ts";
 import { consistencyProblem, errorCode, noteBoot, replyHandle, replyProblem } from "./oracle.ts";
+import { knownFinding, type KnownFinding } from "./known.ts";
 import { FuzzRig, type FuzzCaller } from "./rig.ts";
 import { capture, differs, restore, type SpmcSnapshot } from "./state.ts";
 
 const w = (r: SmcRegs, i: number) => Number(r[i] & 0xffff_ffffn);
 
-export type ViolationKind = "non-spec-reply" | "state-changed-on-rejection" | "ffa-consistency";
+export type ViolationKind =
+  "non-spec-reply" | "state-changed-on-rejection" | "ffa-consistency" | "model-exception";
 
 export interface CallOutcome {
   /** The registers as sent (handles patched in), x0..x7. */
@@ -46,6 +48,8 @@ export interface CaseOutcome {
   /** Coverage keys, one per call: function, answer, error code, rule. */
   readonly keys: string[];
   readonly panic: string | null;
+  /** The case ran into a known finding of the real implementation (known.ts): it stopped there. */
+  readonly known: KnownFinding | null;
 }
 
 export interface RunnerStats {
@@ -83,6 +87,8 @@ export class FlavorRunner {
   #loaded = -1;
   #dirty = false;
   #modelFinding: string | null = null;
+  /** The snapshot taken between two calls of a case: its arrays are reused case after case. */
+  #work: SpmcSnapshot | null = null;
 
   constructor(
     readonly flavor: SpmcFlavorName,
@@ -167,10 +173,22 @@ export class FlavorRunner {
     for (let k = 0; k < calls.length; k++) {
       const c = calls[k];
       if (snap === null) {
-        snap = capture(rig);
+        snap = this.#work = capture(rig, this.#work ?? undefined);
         this.stats.snapshots++;
       }
-      const o = this.#make(c, replies, record);
+      let o: CallOutcome;
+      try {
+        o = this.#make(c, replies, record);
+      } catch (e) {
+        // The model threw: an SPMC answers every call, so this is the model's own bug.
+        return this.#fail(
+          "model-exception",
+          k,
+          `the SPMC model threw: ${(e as Error).message}`,
+          outcomes,
+          keys,
+        );
+      }
       replies.push(o.reply ? (o.reply as unknown as SmcRegs) : null);
       if (record) outcomes.push(o);
       if (o.reply === null) {
@@ -183,7 +201,7 @@ export class FlavorRunner {
         this.stats.panics++;
         this.#dirty = true;
         keys.push(`${fid.toString(16)}:panic`);
-        return { violation: null, calls: outcomes, keys, panic: o.panic };
+        return { violation: null, calls: outcomes, keys, panic: o.panic, known: null };
       }
       const r = o.reply;
       const code = errorCode(r as unknown as SmcRegs);
@@ -211,17 +229,21 @@ export class FlavorRunner {
         this.#dirty = true;
         snap = null;
         const p = consistencyProblem(rig);
-        if (p) return this.#fail("ffa-consistency", k, p, outcomes, keys);
+        if (p) {
+          const known = knownFinding(rig, c.by, o.x as unknown as SmcRegs);
+          if (known) return { violation: null, calls: outcomes, keys, panic: null, known };
+          return this.#fail("ffa-consistency", k, p, outcomes, keys);
+        }
       }
       if (this.#modelFinding !== null)
         return this.#fail("ffa-consistency", k, `the model's audit: ${this.#modelFinding}`, outcomes, keys);
     }
-    return { violation: null, calls: outcomes, keys, panic: null };
+    return { violation: null, calls: outcomes, keys, panic: null, known: null };
   }
 
   #fail(kind: ViolationKind, call: number, why: string, calls: CallOutcome[], keys: string[]): CaseOutcome {
     this.#dirty = true;
-    return { violation: { kind, call, why }, calls, keys, panic: null };
+    return { violation: { kind, call, why }, calls, keys, panic: null, known: null };
   }
 
   /** The base's own calls as made (for the corpus). */

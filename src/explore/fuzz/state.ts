@@ -116,7 +116,11 @@ function asBuf(a: Uint8Array | Uint16Array): Buffer {
 }
 
 /** Takes a snapshot of everything the fuzzer compares. */
-export function capture(rig: FuzzRig): SpmcSnapshot {
+/**
+ * Takes a snapshot; with `into` (an earlier snapshot of the same rig that is no longer needed), its
+ * arrays are overwritten instead of allocated — the runner's snapshot between two calls of a case.
+ */
+export function capture(rig: FuzzRig, into?: SpmcSnapshot): SpmcSnapshot {
   const { spmc, machine } = rig;
   const f = machine.frames;
   const endpoints: EndpointState[] = [];
@@ -154,13 +158,15 @@ export function capture(rig: FuzzRig): SpmcSnapshot {
       fragOffset: s.fragOffset,
     }));
   }
-  const frameOwner = f.owner.slice();
-  const frameUseCase = f.useCase.slice();
-  const frameTaint = f.taint.slice();
-  const gpi = machine.gpt ? machine.gpt.gpi.slice() : null;
-  const pageOwner = hf ? hf.pages.owner.slice() : null;
-  const pageMode = hf ? hf.pages.mode.slice() : null;
-  const pageHolder = hf ? hf.pages.holder.slice() : null;
+  const copy = <T extends Uint8Array | Uint16Array>(live: T, old: T | null | undefined): T =>
+    old ? ((old.set(live), old) as T) : (live.slice() as T);
+  const frameOwner = copy(f.owner, into?.frameOwner);
+  const frameUseCase = copy(f.useCase, into?.frameUseCase);
+  const frameTaint = copy(f.taint, into?.frameTaint);
+  const gpi = machine.gpt ? copy(machine.gpt.gpi, into?.gpi) : null;
+  const pageOwner = hf ? copy(hf.pages.owner, into?.pageOwner) : null;
+  const pageMode = hf ? copy(hf.pages.mode, into?.pageMode) : null;
+  const pageHolder = hf ? copy(hf.pages.holder, into?.pageHolder) : null;
   return {
     endpoints,
     frameOwner,
@@ -175,7 +181,8 @@ export function capture(rig: FuzzRig): SpmcSnapshot {
     cookieBits,
     mobjs,
     frags,
-    views: arraysOf([frameOwner, frameUseCase, frameTaint, gpi, pageOwner, pageMode, pageHolder]),
+    views:
+      into?.views ?? arraysOf([frameOwner, frameUseCase, frameTaint, gpi, pageOwner, pageMode, pageHolder]),
   };
 }
 

@@ -48,7 +48,13 @@ export function buildRetrieveResponse(
     { total_page_count: state.totalPageCount, address_range_count: state.constituentCount },
   );
   const constituentsStart = compositeOffsetFor(layout, header.emads.length) + COMPOSITE_SIZE;
-  const bytes = new Uint8Array(constituentsStart + state.constituentCount * CONSTITUENT_SIZE);
+  // The constituents held, which for a send still in progress may be more than the composite's count:
+  // ffa_memory_send_continue() appends every whole fragment and completes only when the counts are
+  // equal (share_state_sending_complete()), and ffa_hypervisor_retrieve_request() does not require a
+  // complete send. (Found by `rstmem ffa fuzz`: the buffer was sized by the count and overflowed.)
+  let held = 0;
+  for (const f of state.fragments) held += f.length;
+  const bytes = new Uint8Array(constituentsStart + Math.max(held, state.constituentCount) * CONSTITUENT_SIZE);
   bytes.set(head);
   const d = new DataView(bytes.buffer);
   let off = constituentsStart;
