@@ -24,6 +24,7 @@ import { spawnWorkloads, type WorkloadReport } from "../user/workloads/index.ts"
 import { workloadEnv } from "./workloads.ts";
 import { TimelineSampler, type Timeline, type TimelineOptions } from "./timeline.ts";
 import { boundHolds, runMetrics, type MetricName, type Metrics } from "./metrics.ts";
+import { expectedText, expectMet, type StepExpect } from "./steps/expect.ts";
 
 function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -143,12 +144,12 @@ function stepCount(list: readonly ScenarioStep[]): number {
 }
 
 /** What a step expected (`expect:` at its top, or inside its kind's mapping), for a killed step. */
-function expectedOf(step: ScenarioStep): string | null {
+function expectedOf(step: ScenarioStep): StepExpect | null {
   const spec = step.spec as Record<string, { expect?: unknown } | unknown>;
   const inner = spec[step.kind];
   const e =
     spec.expect ?? (inner && typeof inner === "object" ? (inner as { expect?: unknown }).expect : null);
-  return e === undefined || e === null ? null : String(e);
+  return e === undefined || e === null ? null : Array.isArray(e) ? e.map(String) : String(e);
 }
 
 export interface StepOutcome {
@@ -375,8 +376,9 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     const own = tasks.includes(t) && f;
     killed.push({ task: t.name, line: own ? f.step.line : null, what: t.killedBy });
     if (!own) continue;
-    const expected = expectedOf(f.step);
-    const ok = expected === null || expected === "killed";
+    const e = expectedOf(f.step);
+    const ok = expectMet(e, "killed");
+    const expected = expectedText(e);
     outcomes.push({
       n: f.n,
       task: t.name,

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ACCESS_OK, FAULT_NAMES } from "../../hw/machine.ts";
 import { sleep } from "../../sim/scheduler.ts";
 import { addressSchema, sizeSchema } from "../schema-units.ts";
+import { expectedText, expectMet, stepExpectSchema } from "./expect.ts";
 import { defineStep } from "./types.ts";
 
 export const accessStep = defineStep({
@@ -14,7 +15,7 @@ export const accessStep = defineStep({
         address: addressSchema,
         length: sizeSchema.optional().describe("bytes, default 8"),
         op: z.enum(["read", "write"]),
-        expect: z.enum(["ok", "fault"]).optional(),
+        expect: stepExpectSchema(["ok", "fault"]).optional(),
         via: z
           .enum(["physical", "direct-map"])
           .optional()
@@ -51,7 +52,6 @@ export const accessStep = defineStep({
           : null;
     // An access takes a bus round trip; a few ns of virtual time keeps steps ordered (assumption).
     yield sleep(Math.ceil(length / m.costs.memcpyBytesPerNs) + 10);
-    const expected = a.expect ?? null;
-    return { got, expected, ok: expected === null || expected === got, detail };
+    return { got, expected: expectedText(a.expect), ok: expectMet(a.expect, got), detail };
   },
 });

@@ -32,6 +32,7 @@ import { decodeFrames, displayScanOut, FRAME_MARKER_BYTES } from "../../secure/t
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import { userSpaceOf } from "../../user/process.ts";
 import { sizeSchema } from "../schema-units.ts";
+import { expectedText, expectMet, stepExpectSchema, type StepExpect } from "./expect.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
 
 const VAR = /^\$([A-Za-z_][A-Za-z0-9_]*)$/;
@@ -54,15 +55,15 @@ const schema = z
       op: z.enum(["read", "write"]),
       offset: sizeSchema.optional().describe("bytes into the buffer, default 0"),
       length: sizeSchema.optional().describe("bytes, default the rest of the buffer"),
-      expect: z.enum(["ok", "fault", "error"]).optional(),
+      expect: stepExpectSchema(["ok", "fault", "error"]).optional(),
     }),
   })
   .describe("A device DMA into or out of a process's dma-buf, through its importing driver.");
 
 type Spec = z.output<typeof schema>;
 
-function result(got: string, expected: string | null, detail: string | null): StepOutcomeCore {
-  return { got, expected, ok: expected === null || expected === got, detail };
+function result(got: string, expected: StepExpect | undefined, detail: string | null): StepOutcomeCore {
+  return { got, expected: expectedText(expected), ok: expectMet(expected, got), detail };
 }
 
 /** The device's DMA over the mapped pages [offset, offset + length). */
@@ -110,7 +111,7 @@ function* displayScanOutAs(machine: Machine, by: string, pa: number, n: number):
 
 function* run(ctx: StepContext, spec: Spec): Sleeps<StepOutcomeCore> {
   const d = spec.device;
-  const expected = d.expect ?? null;
+  const expected = d.expect;
   const kernel = (ctx.system as unknown as { kernel?: Kernel }).kernel;
   if (!kernel) return result("error", expected, "device steps need a booted kernel");
   const p = userSpaceOf(kernel).get(d.buffer.proc);

@@ -17,6 +17,7 @@ import {
 import { platformEndpoints } from "../../firmware/boot.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
+import { expectedText, expectMet } from "./expect.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
 import {
   descriptorBytes,
@@ -78,7 +79,7 @@ export const ffaStep = defineStep({
 });
 
 function* runFfa(ctx: StepContext, spec: FfaStepSpec): Sleeps<StepOutcomeCore> {
-  const expected = spec.expect ?? null;
+  const expected = expectedText(spec.expect);
   const harness = ctx.system.ffa;
   const caller = harness.endpoint(spec.as ?? "normal");
   if (!caller) return { got: "error", expected, ok: false, detail: `no endpoint ${spec.as}` };
@@ -137,7 +138,7 @@ function outcome(
   note: string,
   fragmentsOk: boolean,
 ): StepOutcomeCore {
-  const expected = spec.expect ?? null;
+  const expected = expectedText(spec.expect);
   let got = resultName(out);
   if (spec.ffa === "VERSION") got = Number(out[0] & 0xffff_ffffn) >>> 31 ? "NOT_SUPPORTED" : "SUCCESS";
   const parts: string[] = [];
@@ -146,7 +147,7 @@ function outcome(
   if (got !== "SUCCESS" && rej) parts.push(`rule ${rej.rule}: ${rej.why}`);
   const regsText = [0, 1, 2, 3, 4].map((i) => `w${i}=${hex(out[i] & 0xffff_ffffn)}`).join(" ");
   parts.push(regsText);
-  let ok = fragmentsOk && (expected === null || expected === got);
+  let ok = fragmentsOk && expectMet(spec.expect, got);
   for (let i = 1; i <= 7; i++) {
     const want = spec.expect_regs?.[`w${i}` as "w1"];
     if (want === undefined) continue;

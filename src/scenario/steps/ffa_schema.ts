@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { addressSchema, sizeSchema } from "../schema-units.ts";
+import { stepExpectSchema } from "./expect.ts";
 
 /** The calls the step can make: the spec name without `FFA_`. */
 export const FFA_STEP_FUNCTIONS = [
@@ -171,7 +172,7 @@ export const ffaStepSchema = z
       .strictObject({ bytes: z.number().int().min(1), stop_after: z.number().int().min(1).optional() })
       .optional()
       .describe("send the descriptor in N-byte fragments (the rest with MEM_FRAG_TX)"),
-    expect: z.enum(FFA_STEP_RESULTS).optional(),
+    expect: stepExpectSchema(FFA_STEP_RESULTS).optional(),
     expect_regs: regsSchema.optional().describe("register values the answer must hold"),
     save: z
       .string()

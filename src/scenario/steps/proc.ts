@@ -8,7 +8,8 @@
  * - proc: player
  *   ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 4MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }
  *   save: buf                                     # the fd the kernel wrote into the struct
- *   expect: ok                                    # or an errno name, or killed (an oops)
+ *   expect: ok                                    # or an errno name, or killed (an oops), or a
+ *                                                 #   list of those accepted: [ok, ENOMEM, EINVAL]
  * - proc: player
  *   mmap: { fd: $buf, length: 4096 }              # prot default PROT_READ|PROT_WRITE, flags MAP_SHARED
  * - proc: admin
@@ -17,7 +18,8 @@
  * ```
  * Actions: open, ioctl (`request` by name or number; `arg` the struct by field names, or `arg_hex`
  * raw bytes), mmap, munmap, close, dup, exit, delete_module. Numbers take `$NAME` from an earlier `save:`.
- * Without `expect` any result passes, but a `save:` needs the call to succeed.
+ * Without `expect` any result passes, but a `save:` needs the call to succeed — or to fail as `expect`
+ * accepts, which binds `$NAME` to -1.
  */
 import { z } from "zod";
 import { ERRNO, errnoName } from "../../abi/uapi/errno.ts";
@@ -48,6 +50,7 @@ import {
 } from "../../user/syscalls.ts";
 import type { SourceMap } from "../errors.ts";
 import { parseSize, SIZE_EXPECTED } from "../units.ts";
+import { acceptsFailure, expectedText, expectMet, stepExpectSchema } from "./expect.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
 
 export const PROC_ACTIONS = [
@@ -105,7 +108,7 @@ const schema = z
       .optional(),
     // `killed`: the call oopses in the kernel and its task dies there (sim/oops.ts), or a `kill` fault
     // sent the process SIGKILL during the call.
-    expect: z.enum(["ok", ...Object.keys(ERRNO), "killed"] as [string, ...string[]]).optional(),
+    expect: stepExpectSchema(["ok", ...Object.keys(ERRNO), "killed"] as [string, ...string[]]).optional(),
   })
   .describe("A system call as a user process.");
 
@@ -403,7 +406,7 @@ export const procStep = defineStep({
 
   *run(ctx, spec): Sleeps<StepOutcomeCore> {
     const k = kernelOf(ctx);
-    const expected = spec.expect ?? null;
+    const expected = expectedText(spec.expect);
     let r: CallResult;
     try {
       r = yield* call(k, spec, ctx.vars);
@@ -423,9 +426,12 @@ export const procStep = defineStep({
           ? `${why.detail} [${why.rule}]`
           : null
         : r.shown;
-    let ok = expected === null || expected === got;
+    let ok = expectMet(spec.expect, got);
     if (spec.save !== undefined) {
       if (r.rc >= 0) ctx.vars.set(spec.save, r.value);
+      // A failure the step accepts binds -1, as C's `int fd = -1` left unset by the failed call: a
+      // later close($NAME) answers EBADF instead of closing a stale fd of an earlier iteration.
+      else if (acceptsFailure(spec.expect, got)) ctx.vars.set(spec.save, -1n);
       else if (expected === null) {
         ok = false;
         detail = `cannot save "${spec.save}": the call failed with ${got}${detail ? ` (${detail})` : ""}`;
