@@ -33,6 +33,10 @@ import { benchMutants } from "./mutants.ts";
 import { benchFuzz } from "./fuzz.ts";
 import { explore } from "../src/explore/explore.ts";
 import { namedPolicy } from "../src/scenario/policies.ts";
+import { htmlReport } from "../src/report/html.ts";
+import { loadScenarioText } from "../src/scenario/loader.ts";
+import { buildSystem } from "../src/scenario/system.ts";
+import { TimelineSampler } from "../src/scenario/timeline.ts";
 
 interface Figure {
   name: string;
@@ -338,6 +342,51 @@ const benches: Record<string, () => void> = {
       value: Math.round(process.memoryUsage().rss / 2 ** 20),
       unit: "MiB",
     });
+  },
+
+  report() {
+    // A timeline sample (bins × probes frame reads): the same cost whatever DRAM's size.
+    const GiB = 1024 ** 3;
+    for (const dramGiB of [4, 64]) {
+      const platform: PlatformDesc = {
+        ...PRESETS["tzc400-board"],
+        dram: { base: 0x40000000, size: dramGiB * GiB },
+      };
+      const system = buildSystem(new Sim(1), platform, { policy: namedPolicy("upstream", platform) });
+      const sampler = new TimelineSampler(system, {}, null, false);
+      const n = 200;
+      const ms = best(3, () => {
+        for (let i = 0; i < n; i++) sampler.final(i);
+      });
+      figure({
+        name: `timeline sample (${sampler.bins} bins × ${sampler.probes} probes), ${dramGiB} GiB DRAM`,
+        value: Number(((ms * 1000) / n).toFixed(1)),
+        unit: "µs",
+      });
+    }
+    // The HTML report of a run with two sessions, under upstream and safe.
+    const runs = ["upstream", "safe"].map((policy) => {
+      const sc = loadScenarioText(
+        `platform: tzc400-board
+policy: ${policy}
+workloads:
+  - secure-video: { sessions: 2, length: 2s, gap: 1s }
+`,
+        "bench.yaml",
+      );
+      return { result: runScenario(sc, { timeline: {} }), label: policy, replay: "rstmem run bench.yaml" };
+    });
+    let bytes = 0;
+    const ms = best(5, () => {
+      bytes = htmlReport({ title: "bench", runs }).length;
+    });
+    figure({
+      name: "HTML report build, two runs",
+      value: Number(ms.toFixed(2)),
+      unit: "ms",
+      budget: "< 100",
+    });
+    figure({ name: "HTML report size, two runs", value: Math.round(bytes / 1024), unit: "KiB" });
   },
 };
 
