@@ -1,9 +1,13 @@
 /** `rstmem compare FILE --policies a,b,…`: one scenario under several policies, side by side. */
+import { existsSync } from "node:fs";
+import { relative } from "node:path";
 import type { Command } from "commander";
 import { compareJson, compareText } from "../report/compare.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import { parseSeed, UsageError, type Io, type SetCode } from "./io.ts";
+import type { HtmlRun } from "../report/html.ts";
+import { replayCommand, writeHtmlReport } from "./html.ts";
 import { compareOne } from "./run.ts";
 import { loadWithPolicy, scenarioArg, withPolicy } from "./scenario_args.ts";
 
@@ -26,6 +30,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .option("--json", "print the comparison as one JSON object")
     .option("--seed <n>", "override the scenario's seed", parseSeed)
     .option("--out <dir>", "write each run's summary.json, schedule.txt and traces under DIR/SCENARIO/POLICY")
+    .option("--html <file>", "write one self-contained HTML report of the policies side by side")
     .option(
       "--trace <file>",
       "write each run's Chrome trace-event JSON (Perfetto): FILE with the policy's name before the extension",
@@ -44,6 +49,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           out?: string;
           trace?: string;
           ftrace?: string;
+          html?: string;
         },
       ) => {
         const { display, file } = scenarioArg(arg);
@@ -61,7 +67,23 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         if (twice) throw new UsageError(`--policies names ${twice} twice`);
         // Each must exist and suit the platform: refused before anything runs.
         for (const p of policies) withPolicy(sc, p, "--policies");
-        const c = compareOne(sc, policies, opts, io);
+        // Each run in the report is replayed by `rstmem run FILE --seed N --policy P` (a built-in by its file).
+        const runPath = existsSync(arg) ? arg : relative(".", file);
+        const sampled: HtmlRun[] = [];
+        const c = compareOne(
+          sc,
+          policies,
+          {
+            ...opts,
+            html: opts.html !== undefined,
+            sampled: (r) => {
+              const p = policies[sampled.length];
+              sampled.push({ result: r, label: p, replay: replayCommand(runPath, r, { policy: p }) });
+            },
+          },
+          io,
+        );
+        if (opts.html !== undefined) writeHtmlReport(opts.html, sc.name, sampled);
         io.out((opts.json ? compareJson(c) : compareText(c)) + "\n");
         setCode(c.exitCode);
       },

@@ -1,5 +1,5 @@
 /**
- * `rstmem run --html FILE` and `report.html` in `--out DIR`: the report holds every run with its
+ * `rstmem run --html FILE`, `rstmem compare --html FILE` and `report.html` in `--out DIR`: the report holds every run with its
  * timeline and the command that replays it; a path that cannot be written is a usage error.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -78,5 +78,21 @@ describe("rstmem run --html", () => {
     const r = await rstmem("run", scenario, "--html", join(dir, "no-such-dir", "r.html"));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--html .*r\.html: cannot write \(ENOENT\)/);
+  });
+});
+
+describe("rstmem compare --html", () => {
+  it("writes one report with a run per policy, each with the command that replays it", async () => {
+    const file = join(dir, "compare.html");
+    const r = await rstmem("compare", scenario, "--policies", "upstream,safe", "--html", file);
+    expect(r.err).toBe("");
+    const d = dataOf(file);
+    expect(d.title).toBe("play");
+    expect(d.runs.map((x) => x.label)).toEqual(["upstream", "safe"]);
+    expect(d.runs.map((x) => x.replay)).toEqual([
+      `rstmem run ${scenario} --seed 1 --policy upstream`,
+      `rstmem run ${scenario} --seed 1 --policy safe`,
+    ]);
+    for (const x of d.runs) expect(x.timeline!.maps.length).toBeGreaterThan(2);
   });
 });
