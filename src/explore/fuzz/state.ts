@@ -174,7 +174,12 @@ export function capture(rig: FuzzRig, into?: SpmcSnapshot): SpmcSnapshot {
     frameTaint,
     gpi,
     hung: machine.hung,
-    shares: hf ? hf.shares.snapshot() : null,
+    shares: hf
+      ? hf.shares.snapshot(
+          into?.shares ? (into.shares as (ShareState | null)[]) : undefined,
+          (live, saved) => shareDiff(live, saved) === null,
+        )
+      : null,
     pageOwner,
     pageMode,
     pageHolder,
@@ -218,7 +223,7 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
   }
   machine.hung = s.hung;
   if (spmc instanceof HafniumSpmc) {
-    spmc.shares.restore(s.shares!);
+    spmc.shares.restore(s.shares!, (live, saved) => shareDiff(live, saved) === null);
     spmc.pages.owner.set(s.pageOwner!);
     spmc.pages.mode.set(s.pageMode!);
     spmc.pages.holder.set(s.pageHolder!);

@@ -124,23 +124,36 @@ export class ShareStateTable implements Snapshottable {
   /**
    * A copy of the table for the FF-A fuzzer's snapshot (explore/fuzz): every live state cloned, so
    * later calls on the table do not change it. Fragments and responses are shared: once built the
-   * model never changes one, it only appends or replaces them.
+   * model never changes one, it only appends or replaces them. With `into` (an earlier snapshot no
+   * longer needed) and `unchanged`, a saved state equal to the live one is kept, not cloned again.
    */
-  snapshot(): (ShareState | null)[] {
-    const out = new Array<ShareState | null>(this.#slots.length);
+  snapshot(
+    into?: (ShareState | null)[],
+    unchanged?: (live: ShareState, saved: ShareState) => boolean,
+  ): (ShareState | null)[] {
+    const out = into ?? new Array<ShareState | null>(this.#slots.length);
     for (let i = 0; i < out.length; i++) {
       const s = this.#slots[i];
-      out[i] = s ? cloneShareState(s) : null;
+      const old = into?.[i];
+      out[i] = s === null ? null : old && unchanged?.(s, old) ? old : cloneShareState(s);
     }
     return out;
   }
 
-  /** Puts a snapshot() back (cloned again, so the snapshot can be restored many times). */
-  restore(slots: readonly (ShareState | null)[]): void {
+  /**
+   * Puts a snapshot() back (cloned again, so the snapshot can be restored many times). `unchanged(live,
+   * saved)` may say a live state already equals its saved one: it is kept instead of cloned.
+   */
+  restore(
+    slots: readonly (ShareState | null)[],
+    unchanged?: (live: ShareState, saved: ShareState) => boolean,
+  ): void {
     if (slots.length !== this.#slots.length) throw new Error("share-state snapshot of another table size");
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i];
-      this.#slots[i] = s ? cloneShareState(s) : null;
+      const live = this.#slots[i];
+      if (s === null) this.#slots[i] = null;
+      else if (!(live && live !== s && unchanged?.(live, s))) this.#slots[i] = cloneShareState(s);
     }
   }
 
