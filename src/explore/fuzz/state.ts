@@ -14,7 +14,7 @@ import { HafniumSpmc } from "../../firmware/hafnium/hafnium.ts";
 import type { MobjFfa } from "../../firmware/optee_sel1/mobj_ffa.ts";
 import type { MemFragState } from "../../firmware/optee_sel1/mem_op.ts";
 import { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
-import type { ShareReceiver, ShareState } from "../../firmware/spmc/share_state.ts";
+import { cloneShareState, type ShareReceiver, type ShareState } from "../../firmware/spmc/share_state.ts";
 import type { FuzzRig } from "./rig.ts";
 
 interface EndpointState {
@@ -48,6 +48,8 @@ export interface SpmcSnapshot {
   readonly cookieBits: readonly boolean[] | null;
   readonly mobjs: readonly MobjFfa[] | null;
   readonly frags: readonly FragSnapshot[] | null;
+  /** Hafnium: the clones this snapshot's last restore installed (state.ts restore()). */
+  readonly installed?: readonly (ShareState | null)[];
   /** Buffer views of the arrays above, in liveViews() order. */
   readonly views: readonly Buffer[];
 }
@@ -223,7 +225,21 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
   }
   machine.hung = s.hung;
   if (spmc instanceof HafniumSpmc) {
-    spmc.shares.restore(s.shares!, (live, saved) => shareDiff(live, saved) === null);
+    // The clones installed when this snapshot was last restored are reused where the calls since left
+    // them equal to the saved states: switching between setup states then clones only what changed.
+    const saved = s.shares!;
+    const installed =
+      (s.installed as (ShareState | null)[] | undefined) ??
+      new Array<ShareState | null>(saved.length).fill(null);
+    for (let i = 0; i < saved.length; i++) {
+      const want = saved[i];
+      const have = installed[i];
+      if (want === null) installed[i] = null;
+      else if (!have || shareDiff(have, want) !== null || have.all !== want.all)
+        installed[i] = cloneShareState(want);
+    }
+    (s as { installed?: (ShareState | null)[] }).installed = installed;
+    spmc.shares.install(installed);
     spmc.pages.owner.set(s.pageOwner!);
     spmc.pages.mode.set(s.pageMode!);
     spmc.pages.holder.set(s.pageHolder!);

@@ -157,6 +157,15 @@ export class ShareStateTable implements Snapshottable {
     }
   }
 
+  /**
+   * Makes these exact objects the table's states (no clone): for a snapshot user that keeps its own
+   * copies (explore/fuzz/state.ts) and must never hand over the saved objects themselves.
+   */
+  install(slots: readonly (ShareState | null)[]): void {
+    if (slots.length !== this.#slots.length) throw new Error("share-state snapshot of another table size");
+    for (let i = 0; i < slots.length; i++) this.#slots[i] = slots[i];
+  }
+
   get used(): number {
     let n = 0;
     for (const s of this.#slots) if (s) n++;
