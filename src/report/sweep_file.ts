@@ -22,7 +22,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { formatPath, issueToError, ScenarioError, SourceMap } from "../scenario/errors.ts";
 import { loadScenarioText, type Scenario } from "../scenario/loader.ts";
-import { parseDuration, parseSize } from "../scenario/units.ts";
+import { formatDuration, formatSize, parseDuration, parseSize } from "../scenario/units.ts";
 import { METRIC_NAMES, type MetricName, type PointMetrics } from "./sweep_metrics.ts";
 import { parsePath, PATH_EXPECTED, setPath, type DataPath } from "./sweep_path.ts";
 
@@ -134,7 +134,14 @@ export function unmetExpectation(m: PointMetrics, expect: readonly MetricExpecta
   for (const e of expect) {
     const v = m[e.metric];
     const ok = e.op === "=" ? v === e.n : e.op === "<" ? v < e.n : v > e.n;
-    if (!ok) return `expected ${e.metric} ${e.op === "=" ? "= " : ""}${e.text}, got ${v}`;
+    if (!ok) {
+      const got = e.metric.endsWith("_ns")
+        ? formatDuration(v)
+        : e.metric.endsWith("_bytes")
+          ? formatSize(v)
+          : String(v);
+      return `expected ${e.metric} ${e.op === "=" ? "= " : ""}${e.text}, got ${got}`;
+    }
   }
   return null;
 }
