@@ -5,10 +5,24 @@
  *
  * Dirty pages are bounded by the cache's capacity: a ring of dirty pages, the oldest evicted (written
  * back while its page is still the normal world's) when a new one would not fit. So a large memset
- * leaves only its last cache-full of pages dirty, as a real cache does.
+ * leaves only its last cache-full of pages dirty, as a real cache does. Each dirty page knows its ring
+ * slot, so cleaning a page frees its slot and a range is cleaned by walking the (small) ring rather
+ * than the range.
+ *
+ * Whoever models the caches' own activity over time (speculation.ts) is told before the dirty set or
+ * the extra mappings change (`listener`), so it can account for the time that passed under the old state.
  */
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 export const CACHE_LINE = 64;
+
+/** Told of changes to what the caches hold (the speculation model). */
+export interface CacheListener {
+  /** Before a page becomes dirty or clean, outside the listener's own write-backs. */
+  beforeDirtyChange(): void;
+  /** Before and after the extra cacheable mappings of frames [first, first + count) change. */
+  beforeMapsChange(first: number, count: number): void;
+  afterMapsChange(first: number, count: number): void;
+}
 
 export class Caches implements Snapshottable {
   readonly dirty: Uint8Array;
@@ -17,44 +31,77 @@ export class Caches implements Snapshottable {
   maintainedLines = 0;
   /** Dirty pages evicted for capacity. */
   evictions = 0;
+  /** Frames with at least one extra cacheable mapping. */
+  extraMappedFrames = 0;
+  listener: CacheListener | null = null;
+  /** Ring of dirty pages, oldest first: a frame, or −1 where the page was cleaned since. */
   readonly #ring: Int32Array;
+  /** Per frame: its ring slot + 1 while dirty, else 0. Touched only for pages that were ever dirty. */
+  readonly #slot: Int32Array;
   #head = 0;
   #size = 0;
-  dirtyPages = 0;
+  #dirtyPages = 0;
 
   /** Snapshot support (sim/snapshot.ts): the private state. */
   [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
     if (saved) {
       this.#head = saved.head as number;
       this.#size = saved.size as number;
+      this.#dirtyPages = saved.dirtyPages as number;
     }
-    return { ring: this.#ring, head: this.#head, size: this.#size };
+    return {
+      ring: this.#ring,
+      slot: this.#slot,
+      head: this.#head,
+      size: this.#size,
+      dirtyPages: this.#dirtyPages,
+    };
   }
 
   constructor(frames: number, capacityPages: number) {
     this.dirty = new Uint8Array(frames);
     this.extraMaps = new Uint16Array(frames);
     this.#ring = new Int32Array(Math.max(0, capacityPages));
+    this.#slot = new Int32Array(capacityPages > 0 ? frames : 0);
   }
 
   get capacityPages(): number {
     return this.#ring.length;
   }
 
+  /** Pages that may hold dirty lines. */
+  get dirtyPages(): number {
+    return this.#dirtyPages;
+  }
+
   /** Marks pages dirty after a CPU write; evicts the oldest dirty pages beyond capacity. */
   markDirty(first: number, count: number): void {
     const cap = this.#ring.length;
     if (cap === 0) return;
+    this.listener?.beforeDirtyChange();
     const from = count > cap ? first + count - cap : first;
+    // Pages before `from` would be evicted by the pages after them within this same write.
     if (from > first) this.evictions += from - first;
-    for (let i = from; i < first + count; i++) {
-      if (this.dirty[i] !== 0) continue;
-      if (this.#size === cap) this.#evictOldest();
-      this.#ring[(this.#head + this.#size) % cap] = i;
-      this.#size++;
-      this.dirty[i] = 1;
-      this.dirtyPages++;
-    }
+    for (let i = from; i < first + count; i++) this.#insert(i);
+  }
+
+  /** Marks one page dirty (a write of part of it); see markDirty. */
+  markPageDirty(i: number): void {
+    if (this.#ring.length === 0) return;
+    this.listener?.beforeDirtyChange();
+    this.#insert(i);
+  }
+
+  #insert(i: number): void {
+    if (this.dirty[i] !== 0) return;
+    const cap = this.#ring.length;
+    if (this.#size === cap) this.#evictOldest();
+    const s = (this.#head + this.#size) % cap;
+    this.#ring[s] = i;
+    this.#slot[i] = s + 1;
+    this.#size++;
+    this.dirty[i] = 1;
+    this.#dirtyPages++;
   }
 
   /**
@@ -65,48 +112,116 @@ export class Caches implements Snapshottable {
     const i = this.#ring[this.#head];
     this.#head = (this.#head + 1) % this.#ring.length;
     this.#size--;
-    if (this.dirty[i] === 0) return;
+    if (i < 0 || this.dirty[i] === 0) return;
     this.evictions++;
     if (this.writeBack) this.writeBack(i);
-    this.clean(i);
+    if (this.dirty[i] !== 0) this.#clean(i);
   }
 
   /** Writes one dirty page's lines back to memory (set by the machine). */
   writeBack: ((i: number) => void) | null = null;
 
-  /** A dirty page from the ring, chosen by `r` in [0, 1): the slot it lands on or the next dirty one; −1 when none. */
+  /** A dirty page chosen uniformly by `r` in [0, 1) (the ⌊r·dirty⌋-th in ring order); −1 when none. */
   pickDirty(r: number): number {
-    if (this.dirtyPages === 0 || this.#size === 0) return -1;
+    if (this.#dirtyPages === 0) return -1;
+    let k = Math.floor(r * this.#dirtyPages);
     const cap = this.#ring.length;
-    const start = Math.floor(r * this.#size);
-    for (let k = 0; k < this.#size; k++) {
-      const i = this.#ring[(this.#head + ((start + k) % this.#size)) % cap];
-      if (this.dirty[i] !== 0) return i;
+    for (let n = 0; n < this.#size; n++) {
+      const i = this.#ring[(this.#head + n) % cap];
+      if (i >= 0 && k-- === 0) return i;
     }
     return -1;
   }
 
+  /** The dirty pages, oldest first. */
+  dirtyList(): number[] {
+    const out: number[] = [];
+    const cap = this.#ring.length;
+    for (let n = 0; n < this.#size; n++) {
+      const i = this.#ring[(this.#head + n) % cap];
+      if (i >= 0) out.push(i);
+    }
+    return out;
+  }
+
   /** Drops the dirty state of one page after its lines were written back or discarded. */
   clean(i: number): void {
-    if (this.dirty[i] !== 0) {
-      this.dirty[i] = 0;
-      this.dirtyPages--;
+    if (this.dirty[i] === 0) return;
+    this.listener?.beforeDirtyChange();
+    this.#clean(i);
+  }
+
+  /** clean() without telling the listener: for the listener's own write-backs. */
+  cleanQuietly(i: number): void {
+    if (this.dirty[i] !== 0) this.#clean(i);
+  }
+
+  #clean(i: number): void {
+    this.dirty[i] = 0;
+    this.#ring[this.#slot[i] - 1] = -1;
+    this.#slot[i] = 0;
+    this.#dirtyPages--;
+    if (this.#dirtyPages === 0) {
+      this.#head = 0;
+      this.#size = 0;
     }
+  }
+
+  /** Every dirty page written back at once (the listener's bulk write-backs): returns how many. */
+  cleanAllQuietly(): number {
+    const n = this.#dirtyPages;
+    const cap = this.#ring.length;
+    for (let k = 0; k < this.#size; k++) {
+      const i = this.#ring[(this.#head + k) % cap];
+      if (i < 0) continue;
+      this.dirty[i] = 0;
+      this.#slot[i] = 0;
+    }
+    this.#dirtyPages = 0;
+    this.#head = 0;
+    this.#size = 0;
+    return n;
   }
 
   /** dcache_clean_inval_poc() over whole pages: returns the number of lines maintained. */
   cleanInvalidate(first: number, count: number): number {
-    if (this.dirtyPages > 0) for (let i = first; i < first + count; i++) this.clean(i);
+    if (this.#dirtyPages > 0) {
+      this.listener?.beforeDirtyChange();
+      for (const i of this.dirtyPagesIn(first, count)) this.#clean(i);
+    }
     const lines = (count * 4096) / CACHE_LINE;
     this.maintainedLines += lines;
     return lines;
   }
 
+  /** The dirty pages in [first, first + count), in ascending order. */
+  dirtyPagesIn(first: number, count: number): number[] {
+    if (this.#dirtyPages === 0) return [];
+    const out: number[] = [];
+    if (count <= this.#size) {
+      for (let i = first; i < first + count; i++) if (this.dirty[i] !== 0) out.push(i);
+      return out;
+    }
+    for (const i of this.dirtyList()) if (i >= first && i < first + count) out.push(i);
+    return out.sort((a, b) => a - b);
+  }
+
   /** Dirty pages in [first, first + count). */
   dirtyIn(first: number, count: number): number {
-    if (this.dirtyPages === 0) return 0;
-    let n = 0;
-    for (let i = first; i < first + count; i++) n += this.dirty[i];
-    return n;
+    return this.dirtyPagesIn(first, count).length;
+  }
+
+  /** Adds `delta` (±1) extra cacheable mappings to frames [first, first + count) (a user mmap, munmap). */
+  addExtraMaps(first: number, count: number, delta: 1 | -1): void {
+    const maps = this.extraMaps;
+    this.listener?.beforeMapsChange(first, count);
+    for (let i = first; i < first + count; i++) {
+      const v = maps[i] + delta;
+      if (v < 0 || v > 0xffff) throw new Error(`frame ${i} mapped ${v} times`);
+      if (v === 0) this.extraMappedFrames--;
+      else if (maps[i] === 0) this.extraMappedFrames++;
+      maps[i] = v;
+    }
+    this.listener?.afterMapsChange(first, count);
   }
 }

@@ -17,6 +17,7 @@ import { DirectMap, type LiveChange } from "./mmu.ts";
 import { PageStore } from "./pagestore.ts";
 import { hex, PAGE_SIZE, type MasterDesc, type PlatformDesc, type World } from "./platform.ts";
 import { SmcConduit } from "./smc.ts";
+import { Speculation } from "./speculation.ts";
 import { HostStage2 } from "./stage2.ts";
 import { gptTransition, setOwner, tzcConfigureRegion } from "./protection.ts";
 import {
@@ -92,6 +93,8 @@ export class Machine implements Snapshottable {
   readonly stage2: HostStage2 | null;
   readonly costs: CostModel;
   readonly masters: readonly MasterDesc[];
+  /** The CPU's speculative fills and write-backs over time (its daemon is speculationTask()). */
+  readonly speculation: Speculation;
   readonly stats: AccessStats = {
     accesses: 0,
     faults: 0,
@@ -194,6 +197,18 @@ export class Machine implements Snapshottable {
       const i = this.frames.indexOf(r.base);
       if (i >= 0) this.frames.owner.fill(OWNER_SECURE, i, i + r.size / PAGE_SIZE);
     }
+
+    // The speculation model hears of every change to what the CPU may fill from or write back to.
+    const spec = new Speculation(this);
+    this.speculation = spec;
+    this.directMap.onChange = spec;
+    this.caches.listener = spec;
+    if (this.tzc)
+      this.tzc.onChange = {
+        before: () => spec.beforeFirewallChange(),
+        after: () => spec.afterFirewallChange(),
+      };
+    sim.sched.onRunEnd.push(() => spec.sync());
   }
 
   /** Index of a named master, or −1. */
@@ -457,8 +472,7 @@ export class Machine implements Snapshottable {
     const cpu = this.masterIndex("cpu-ns");
     let written = 0;
     if (caches.dirtyPages > 0 && cpu >= 0) {
-      for (let i = i0; i < i0 + n && caches.dirtyPages > 0; i++) {
-        if (caches.dirty[i] === 0) continue;
+      for (const i of caches.dirtyPagesIn(i0, n)) {
         this.access(cpu, this.frames.paOf(i), 64, "writeback");
         written++;
       }
@@ -476,7 +490,9 @@ export class Machine implements Snapshottable {
   /** The hypervisor takes [pa, pa + length) from the host's stage 2. Returns the pages changed; −95 with no hypervisor. */
   hostStage2Unmap(pa: number, length: number): number {
     if (this.stage2 === null) return -95;
+    this.speculation.before(pa, pa + length);
     const n = this.stage2.unmap(pa, pa + length);
+    this.speculation.after(pa, pa + length);
     this.stage2.counters.hypercalls++;
     this.stage2.counters.tlbFlushes++;
     if (this.sim.trace.listening) this.sim.trace.emit("hw", "stage2_unmap", { pa: hex(pa), pages: n });
@@ -486,7 +502,9 @@ export class Machine implements Snapshottable {
   /** The hypervisor gives [pa, pa + length) back to the host's stage 2. Returns the pages changed; −95 with no hypervisor. */
   hostStage2Map(pa: number, length: number): number {
     if (this.stage2 === null) return -95;
+    this.speculation.before(pa, pa + length);
     const n = this.stage2.map(pa, pa + length);
+    this.speculation.after(pa, pa + length);
     this.stage2.counters.hypercalls++;
     this.stage2.counters.tlbFlushes++;
     if (this.sim.trace.listening) this.sim.trace.emit("hw", "stage2_map", { pa: hex(pa), pages: n });

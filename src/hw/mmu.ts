@@ -83,6 +83,12 @@ export interface DirectMapCounters {
   tlbiPages: number;
 }
 
+/** Told before and after the translations of [start, end) change (the speculation model's bookkeeping). */
+export interface MapChangeListener {
+  before(start: number, end: number): void;
+  after(start: number, end: number): void;
+}
+
 export class DirectMap implements Snapshottable {
   readonly base: number;
   readonly pud: Uint8Array;
@@ -100,6 +106,8 @@ export class DirectMap implements Snapshottable {
    * may hold ("attr"), with the first and last address touched and how many entries.
    */
   onLiveChange: ((what: LiveChange, start: number, end: number, entries: number) => void) | null = null;
+  /** Told before and after any operation changes what [start, end) translates to, TLB included. */
+  onChange: MapChangeListener | null = null;
   /**
    * Every range ever given a memory type other than Normal: where quiesce-clean looks for Device
    * entries left behind, without walking the whole map.
@@ -295,6 +303,62 @@ export class DirectMap implements Snapshottable {
     return n;
   }
 
+  /** Pages of [start, end) the tables map valid and Normal-cacheable, counted by leaf (a block in one step). */
+  mappedCacheablePages(start: number, end: number): number {
+    let n = 0;
+    const lo = Math.max(start, this.base);
+    const hi = Math.min(end, this.base + this.pud.length * SZ_1G);
+    const pte = this.pte;
+    const mtPte = this.mtPte;
+    for (let g = Math.floor((lo - this.base) / SZ_1G); this.base + g * SZ_1G < hi; g++) {
+      const gs = this.base + g * SZ_1G;
+      const a = Math.max(lo, gs);
+      const b = Math.min(hi, gs + SZ_1G);
+      const c1 = this.pud[g];
+      if (c1 !== PT_TABLE) {
+        if (c1 === PT_VALID && this.mtPud[g] === MT_NORMAL) n += (b - a) / PAGE_SIZE;
+        continue;
+      }
+      for (let m = Math.floor((a - this.base) / SZ_2M); this.base + m * SZ_2M < b; m++) {
+        const ms = this.base + m * SZ_2M;
+        const a2 = Math.max(a, ms);
+        const b2 = Math.min(b, ms + SZ_2M);
+        const c2 = this.pmd[m];
+        if (c2 !== PT_TABLE) {
+          if (c2 === PT_VALID && this.mtPmd[m] === MT_NORMAL) n += (b2 - a2) / PAGE_SIZE;
+          continue;
+        }
+        const p1 = (b2 - this.base) / PAGE_SIZE;
+        for (let p = (a2 - this.base) / PAGE_SIZE; p < p1; p++)
+          if (pte[p] === PT_VALID && mtPte[p] === MT_NORMAL) n++;
+      }
+    }
+    return n;
+  }
+
+  /** Pages of [start, end) for which cacheable() holds: mapped Normal-cacheable, or stale in the TLB. */
+  cacheablePages(start: number, end: number): number {
+    let n = this.mappedCacheablePages(start, end);
+    if (this.#stale.length === 0) return n;
+    // The stale ranges may overlap one another: walk their union within [start, end).
+    const parts: [number, number][] = [];
+    const st = this.#stale;
+    for (let i = 0; i < st.length; i += 2) {
+      const a = Math.max(st[i], start);
+      const b = Math.min(st[i + 1], end);
+      if (a < b) parts.push([a, b]);
+    }
+    parts.sort((x, y) => x[0] - y[0]);
+    let cur = -1;
+    for (const [a0, b] of parts) {
+      const a = Math.max(a0, cur);
+      if (a >= b) continue;
+      n += (b - a) / PAGE_SIZE - this.mappedCacheablePages(a, b);
+      cur = b;
+    }
+    return n;
+  }
+
   /** Whether the TLB may still hold a translation for pa that the tables no longer have. */
   isStale(pa: number): boolean {
     const s = this.#stale;
@@ -381,14 +445,32 @@ export class DirectMap implements Snapshottable {
     }
     this.counters.flushRange++;
     this.counters.tlbiPages += pages;
+    if (this.#stale.length === 0) return pages;
+    this.onChange?.before(s, e);
     this.#unstale(s, e);
+    this.onChange?.after(s, e);
     return pages;
   }
 
   /** flush_tlb_all() */
   flushTlbAll(): void {
     this.counters.flushAll++;
+    if (this.#stale.length === 0) return;
+    const was = this.#stale;
+    const l = this.onChange;
+    // Each stale range changes; disjoint pieces so nothing is counted twice.
+    const pieces: number[] = [];
+    const sorted: [number, number][] = [];
+    for (let i = 0; i < was.length; i += 2) sorted.push([was[i], was[i + 1]]);
+    sorted.sort((x, y) => x[0] - y[0]);
+    for (const [a, b] of sorted) {
+      const n = pieces.length;
+      if (n > 0 && a <= pieces[n - 1]) pieces[n - 1] = Math.max(pieces[n - 1], b);
+      else pieces.push(a, b);
+    }
+    if (l) for (let i = 0; i < pieces.length; i += 2) l.before(pieces[i], pieces[i + 1]);
     this.#stale = [];
+    if (l) for (let i = 0; i < pieces.length; i += 2) l.after(pieces[i], pieces[i + 1]);
   }
 
   #addStale(s: number, e: number): void {
@@ -441,6 +523,7 @@ export class DirectMap implements Snapshottable {
     );
     if (start === end) return;
     assert(start >= this.base && end <= this.base + this.pud.length * SZ_1G, "direct map range outside DRAM");
+    this.onChange?.before(start, end);
     this.#mode = mode;
     this.#liveSplit = 0;
     this.#liveAttr = 0;
@@ -457,6 +540,7 @@ export class DirectMap implements Snapshottable {
       hook("split", this.#liveSplitStart, this.#liveSplitEnd, this.#liveSplit);
     if (hook !== null && this.#liveAttr > 0)
       hook("attr", this.#liveAttrStart, this.#liveAttrEnd, this.#liveAttr);
+    this.onChange?.after(start, end);
   }
 
   /**

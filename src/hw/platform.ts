@@ -100,6 +100,12 @@ export interface PlatformDesc {
     readonly sizeBytes: number;
     readonly deniedFill: DeniedEffect;
     readonly deniedWriteback: DeniedEffect;
+    /**
+     * How the speculation model is computed (speculation.ts): `skip-ahead` (default) wakes only for the
+     * events that can matter and counts the rest in bulk; `per-fill` steps every fill and write-back, the
+     * reference the skip-ahead is tested against. Both are the same random process.
+     */
+    readonly speculation?: "skip-ahead" | "per-fill";
   };
   /** Buddy allocator MAX_ORDER (orders 0..maxOrder). */
   readonly maxOrder: number;

@@ -44,7 +44,7 @@ export const TZC_ALLOWED = 0;
 export const TZC_DENIED = 1;
 export const TZC_OVERLAP = 2;
 
-interface Region {
+export interface Region {
   enabled: boolean;
   base: number;
   top: number;
@@ -69,6 +69,8 @@ export class Tzc400 implements Snapshottable {
   /** The most programmable regions enabled at once (region 0 not counted): what a platform must have. */
   peakEnabled = 0;
   #enabled: Region[] = [];
+  /** Told before and after a programmable region changes (the speculation model's bookkeeping). */
+  onChange: { before(): void; after(): void } | null = null;
 
   /** Snapshot support (sim/snapshot.ts): the private state. */
   [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
@@ -112,6 +114,7 @@ export class Tzc400 implements Snapshottable {
   configureRegion(n: number, cfg: TzcRegionConfig): number {
     if (n < 1 || n >= this.regions.length) return -22;
     if (cfg.base % 4096 !== 0 || (cfg.top + 1) % 4096 !== 0 || cfg.base >= cfg.top) return -22;
+    this.onChange?.before();
     this.regions[n] = {
       enabled: true,
       base: cfg.base,
@@ -121,15 +124,23 @@ export class Tzc400 implements Snapshottable {
     };
     this.programmed++;
     this.#refresh();
+    this.onChange?.after();
     return 0;
   }
 
   /** Disables region n (filter enable bits cleared, as stm32mp_tzc_reset_region does with top = 0xfff). */
   disableRegion(n: number): void {
     if (n < 1 || n >= this.regions.length) return;
+    this.onChange?.before();
     this.regions[n] = { enabled: false, base: 0, top: 0xfff, secAttr: 0, access: 0 };
     this.programmed++;
     this.#refresh();
+    this.onChange?.after();
+  }
+
+  /** The enabled programmable regions (for models that reason about whole ranges). */
+  get enabledRegions(): readonly Readonly<Region>[] {
+    return this.#enabled;
   }
 
   /** The first free programmable region, or −1. */

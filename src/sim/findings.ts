@@ -44,6 +44,21 @@ export class Findings implements Snapshottable {
     for (const l of this.#listeners) l(f);
   }
 
+  /**
+   * `n` findings of one kind at once, counted in bulk by a model that does not step through them (the
+   * speculation model's denied fills once their details are kept): the count grows by n, listeners
+   * hear one finding whose data carries `count: n`.
+   */
+  reportMany(id: string, n: number, message: string, data?: Record<string, unknown>): void {
+    if (n <= 0) return;
+    if (n === 1) return this.report(id, message, data);
+    const c = (this.#counts.get(id) ?? 0) + n;
+    this.#counts.set(id, c);
+    const f: Finding = { id, t: this.now(), task: this.taskName(), message, data: { ...data, count: n } };
+    if (c - n < FINDING_DETAILS_KEPT) this.#details.push(f);
+    for (const l of this.#listeners) l(f);
+  }
+
   /** Called for every finding as it is reported (the trace bus, a test). */
   onFinding(listener: (f: Finding) => void): void {
     this.#listeners.push(listener);

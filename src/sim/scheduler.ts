@@ -104,6 +104,14 @@ export class WaitList implements Snapshottable {
     return t;
   }
 
+  /** Takes one task off the list (a timer that fires instead of a wake-up); whether it was there. */
+  remove(t: Task): boolean {
+    const k = this.#tasks.indexOf(t);
+    if (k < 0) return false;
+    this.#tasks.splice(k, 1);
+    return true;
+  }
+
   /** Removes and returns every live waiter, oldest first. */
   drain(): Task[] {
     const all = this.#tasks.filter((t) => t.state !== "done");
@@ -226,19 +234,44 @@ class ReadyHeap {
     const last = a.pop()!;
     if (a.length > 0) {
       a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && ReadyHeap.less(a[l], a[m])) m = l;
-        if (r < a.length && ReadyHeap.less(a[r], a[m])) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
-      }
+      this.#siftDown(0);
     }
     return top;
+  }
+
+  /** Takes t out of the heap wherever it is; whether it was there. */
+  remove(t: Task): boolean {
+    const a = this.items;
+    const k = a.indexOf(t);
+    if (k < 0) return false;
+    const last = a.pop()!;
+    if (k < a.length) {
+      a[k] = last;
+      let i = k;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!ReadyHeap.less(a[i], a[p])) break;
+        [a[i], a[p]] = [a[p], a[i]];
+        i = p;
+      }
+      if (i === k) this.#siftDown(k);
+    }
+    return true;
+  }
+
+  #siftDown(from: number): void {
+    const a = this.items;
+    let i = from;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && ReadyHeap.less(a[l], a[m])) m = l;
+      if (r < a.length && ReadyHeap.less(a[r], a[m])) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m], a[i]];
+      i = m;
+    }
   }
 }
 
@@ -261,6 +294,8 @@ export class Scheduler implements Snapshottable {
   /** Scratch lists of #pick (no allocation per choice). */
   readonly #candidates: Task[] = [];
   readonly #aside: Task[] = [];
+  /** Called whenever run() returns for good (not "paused"): lazily computed models settle their accounts. */
+  readonly onRunEnd: (() => void)[] = [];
   /** Called when an oops kills a task (the task is already dead). */
   onOops: ((t: Task, oops: Oops) => void) | null = null;
   /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
@@ -326,6 +361,24 @@ export class Scheduler implements Snapshottable {
     if (!t.daemon) this.#blockedNonDaemon--;
     t.blockedOn = null;
     this.#makeRunnable(t);
+  }
+
+  /**
+   * Re-arms a daemon's timer: it next runs at `atNs` (≥ now) instead of when its sleep ends, or instead
+   * of staying blocked. A hardware model that computes when its next event is due uses this when what
+   * it depends on changes. The task's own run (it is current) re-arms itself and is left alone.
+   */
+  retime(t: Task, atNs: number): void {
+    assert(t.daemon, `retime of ${t.name}, which is not a daemon`);
+    if (t.state === "done" || t === this.current) return;
+    if (t.state === "blocked") {
+      t.blockedOn?.remove(t);
+      t.blockedOn = null;
+    } else if (!this.#heap.remove(t)) return;
+    t.state = "runnable";
+    t.readyAt = Math.max(atNs, this.now);
+    t.seq = this.#seq++;
+    this.#heap.push(t);
   }
 
   /** Ends a task where it stands (an oops, or the run's `until` cut it short); it never runs again. */
@@ -400,6 +453,12 @@ export class Scheduler implements Snapshottable {
    * stop() is called, or `maxSteps` steps have run ("paused").
    */
   run(opts: { untilNs?: number; maxSteps?: number } = {}): RunEnd {
+    const end = this.#run(opts);
+    if (end !== "paused") for (const f of this.onRunEnd) f();
+    return end;
+  }
+
+  #run(opts: { untilNs?: number; maxSteps?: number }): RunEnd {
     const until = opts.untilNs ?? Infinity;
     let budget = opts.maxSteps ?? Infinity;
     for (;;) {

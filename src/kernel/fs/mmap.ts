@@ -117,27 +117,34 @@ export function remapPfnRange(vma: Vma, addr: number, frame: number, size: numbe
   const first = (addr - vma.start) / PAGE_SIZE;
   const n = size / PAGE_SIZE;
   assert(frame >= 0 && frame + n <= machine.frames.count, `remap_pfn_range of frames ${frame}+${n}`);
-  const maps = machine.caches.extraMaps;
   for (let k = 0; k < n; k++) {
     assert(vma.ptes[first + k] < 0, `remap_pfn_range over a present PTE at ${addr + k * PAGE_SIZE}`);
     vma.ptes[first + k] = frame + k;
-    assert(maps[frame + k] < 0xffff, `frame ${frame + k} mapped 65535 times`);
-    maps[frame + k]++;
   }
+  machine.caches.addExtraMaps(frame, n, 1);
   vma.mm.mappedPages += n;
   return 0;
 }
 
 /** zap_page_range_single(): removes the PTEs of pages [first, first + n) of a VMA. */
 function zapPtes(vma: Vma, first: number, n: number): void {
-  const maps = vma.mm.machine.caches.extraMaps;
+  const caches = vma.mm.machine.caches;
+  // Runs of consecutive frames lose their mapping in one step.
+  let runStart = -1;
+  let runLen = 0;
   for (let k = first; k < first + n; k++) {
     const f = vma.ptes[k];
     if (f < 0) continue;
-    maps[f]--;
+    if (runLen > 0 && f === runStart + runLen) runLen++;
+    else {
+      if (runLen > 0) caches.addExtraMaps(runStart, runLen, -1);
+      runStart = f;
+      runLen = 1;
+    }
     vma.ptes[k] = -1;
     vma.mm.mappedPages--;
   }
+  if (runLen > 0) caches.addExtraMaps(runStart, runLen, -1);
 }
 
 /** The cost of flushing a user range from the TLB: per-page TLBIs, or the whole ASID past MAX_TLBI_OPS. */
