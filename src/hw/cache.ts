@@ -92,6 +92,23 @@ export class Caches implements Snapshottable {
     this.#insert(i);
   }
 
+  /**
+   * A CPU's writes of whole pages, in order: page k is `pages[(from + k) % pages.length]`, k < n. Every
+   * page must be distinct and clean now. As markPageDirty() of each in turn, except that the pages a
+   * later page of the same write evicts are not walked: they are counted as evicted and returned, for
+   * the caller to count their write-backs (it must know none of them is denied).
+   */
+  markWrittenInOrder(pages: Int32Array, from: number, n: number): number {
+    const cap = this.#ring.length;
+    if (cap === 0 || n <= 0) return 0;
+    this.listener?.beforeDirtyChange();
+    const bulk = Math.max(0, n - cap);
+    this.evictions += bulk;
+    const len = pages.length;
+    for (let k = bulk; k < n; k++) this.#insert(pages[(from + k) % len]);
+    return bulk;
+  }
+
   #insert(i: number): void {
     if (this.dirty[i] !== 0) return;
     const cap = this.#ring.length;

@@ -113,6 +113,11 @@ export class Machine implements Snapshottable {
   lastFault: LastFault | null = null;
   /** The last access was denied but answered OKAY (TZC action none/int): no data moved. */
   lastSilentDenial = false;
+  /**
+   * Bumped by every change of who may access what: firewall regions, granule protection, page owners,
+   * the host stage 2. A caller that saw the same epoch twice knows no access verdict changed between.
+   */
+  protectionEpoch = 0;
   /** Set when an SError or a never-answered fill hung the machine. */
   hung: string | null = null;
   readonly dramBase: number;
@@ -206,7 +211,10 @@ export class Machine implements Snapshottable {
     if (this.tzc)
       this.tzc.onChange = {
         before: () => spec.beforeFirewallChange(),
-        after: () => spec.afterFirewallChange(),
+        after: () => {
+          this.protectionEpoch++;
+          spec.afterFirewallChange();
+        },
       };
     sim.sched.onRunEnd.push(() => spec.sync());
   }
@@ -490,6 +498,7 @@ export class Machine implements Snapshottable {
   /** The hypervisor takes [pa, pa + length) from the host's stage 2. Returns the pages changed; −95 with no hypervisor. */
   hostStage2Unmap(pa: number, length: number): number {
     if (this.stage2 === null) return -95;
+    this.protectionEpoch++;
     this.speculation.before(pa, pa + length);
     const n = this.stage2.unmap(pa, pa + length);
     this.speculation.after(pa, pa + length);
@@ -502,6 +511,7 @@ export class Machine implements Snapshottable {
   /** The hypervisor gives [pa, pa + length) back to the host's stage 2. Returns the pages changed; −95 with no hypervisor. */
   hostStage2Map(pa: number, length: number): number {
     if (this.stage2 === null) return -95;
+    this.protectionEpoch++;
     this.speculation.before(pa, pa + length);
     const n = this.stage2.map(pa, pa + length);
     this.speculation.after(pa, pa + length);
@@ -523,11 +533,13 @@ export class Machine implements Snapshottable {
 
   /** RME: moves [pa, pa + length) between NS and Secure one granule at a time; see protection.ts. */
   gptTransition(pa: number, length: number, toSecure: boolean): { rc: number; done: number } {
+    this.protectionEpoch++;
     return gptTransition(this, pa, length, toSecure);
   }
 
   /** Marks pages restricted (lend, donate) or back to the normal world (reclaim); see protection.ts. */
   setOwner(pa: number, length: number, owner: typeof OWNER_NORMAL | typeof OWNER_SECURE, useCase = 0): void {
+    this.protectionEpoch++;
     setOwner(this, pa, length, owner, useCase);
   }
 

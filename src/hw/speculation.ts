@@ -36,7 +36,6 @@ import type { Machine } from "./machine.ts";
 import type { MapChangeListener } from "./mmu.ts";
 import { hex, PAGE_SIZE } from "./platform.ts";
 import { poisson } from "./poisson.ts";
-import { TZC_ALLOWED } from "./tzc400.ts";
 
 /** What the skip-ahead did, for tests and benchmarks. */
 export interface SpeculationCounters {
@@ -349,19 +348,8 @@ export class Speculation implements CacheListener, MapChangeListener {
     const tzc = m.tzc;
     if (tzc !== null && m.gpt === null) {
       const cpu = m.masters[this.#cpu];
-      const cuts = new Set<number>([m.dramBase, m.dramEnd]);
-      for (const r of tzc.enabledRegions) {
-        if (r.base > m.dramBase && r.base < m.dramEnd) cuts.add(r.base);
-        if (r.top + 1 > m.dramBase && r.top + 1 < m.dramEnd) cuts.add(r.top + 1);
-      }
-      const at = [...cuts].sort((a, b) => a - b);
-      for (let k = 0; k + 1 < at.length; k++) {
-        // The verdict is the same over a whole segment (regions are 4 KiB aligned).
-        if (tzc.probe(cpu.world, cpu.nsaid, at[k], PAGE_SIZE, false) !== TZC_ALLOWED)
-          pushSegment(this.#deniedRead, at[k], at[k + 1]);
-        if (tzc.probe(cpu.world, cpu.nsaid, at[k], PAGE_SIZE, true) !== TZC_ALLOWED)
-          pushSegment(this.#deniedWrite, at[k], at[k + 1]);
-      }
+      this.#deniedRead = tzc.deniedSegments(cpu.world, cpu.nsaid, false, m.dramBase, m.dramEnd);
+      this.#deniedWrite = tzc.deniedSegments(cpu.world, cpu.nsaid, true, m.dramBase, m.dramEnd);
     }
     this.#recomputeHazards();
     this.#dirtyHazard = this.#scanDirtyHazard();
@@ -426,13 +414,6 @@ export class Speculation implements CacheListener, MapChangeListener {
     }
     return false;
   }
-}
-
-/** Appends [a, b) to flat segments, merging with the last one when they touch. */
-function pushSegment(out: number[], a: number, b: number): void {
-  const n = out.length;
-  if (n > 0 && out[n - 1] === a) out[n - 1] = b;
-  else out.push(a, b);
 }
 
 /**

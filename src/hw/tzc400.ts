@@ -138,6 +138,27 @@ export class Tzc400 implements Snapshottable {
     this.onChange?.after();
   }
 
+  /**
+   * The [start, end) segments of [lo, hi) where a transaction of `world`/`nsaid` would be denied, as
+   * flat pairs: the verdict is constant between region boundaries (regions are 4 KiB aligned).
+   */
+  deniedSegments(world: World, nsaid: number, write: boolean, lo: number, hi: number): number[] {
+    const cuts = new Set<number>([lo, hi]);
+    for (const r of this.#enabled) {
+      if (r.base > lo && r.base < hi) cuts.add(r.base);
+      if (r.top + 1 > lo && r.top + 1 < hi) cuts.add(r.top + 1);
+    }
+    const at = [...cuts].sort((a, b) => a - b);
+    const out: number[] = [];
+    for (let k = 0; k + 1 < at.length; k++) {
+      if (this.probe(world, nsaid, at[k], 4096, write) === TZC_ALLOWED) continue;
+      const n = out.length;
+      if (n > 0 && out[n - 1] === at[k]) out[n - 1] = at[k + 1];
+      else out.push(at[k], at[k + 1]);
+    }
+    return out;
+  }
+
   /** The enabled programmable regions (for models that reason about whole ranges). */
   get enabledRegions(): readonly Readonly<Region>[] {
     return this.#enabled;

@@ -83,6 +83,11 @@ export class FreeArea {
     pcpRefills: 0,
     pcpDrains: 0,
   };
+  /**
+   * Bumped by each change of a kind: a pageblock's migratetype, a page's pin count, a page migrated. A
+   * caller that saw the same epoch twice knows no such change happened in between.
+   */
+  readonly epochs = { pageblocks: 0, pins: 0, migrations: 0 };
   readonly #normalStart: number;
 
   constructor(
@@ -277,12 +282,14 @@ export class FreeArea {
         if (o >= PAGEBLOCK_ORDER) {
           for (let pb = i >> PAGEBLOCK_ORDER; pb < (i + (1 << o)) >> PAGEBLOCK_ORDER; pb++)
             this.pageblockMt[pb] = startMt;
+          this.epochs.pageblocks++;
           this.#del(i, o);
           this.#add(i, o, startMt);
           this.stats.steals++;
         } else if (canSteal && this.#freeInPageblock(i >> PAGEBLOCK_ORDER) >= PAGEBLOCK_NR_PAGES / 2) {
           this.moveFreePagesBlock(i >> PAGEBLOCK_ORDER, startMt);
           this.pageblockMt[i >> PAGEBLOCK_ORDER] = startMt;
+          this.epochs.pageblocks++;
           this.stats.steals++;
         } else {
           this.#del(i, o);

@@ -142,6 +142,36 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     }
   }
 
+  /**
+   * The zone an order-0 allocation of `gfp` would take its page from off the per-cpu list, if an
+   * order-0 page of a MOVABLE or CMA pageblock, freed just before, would be handed straight back with
+   * nothing else changed: the zone (the freed page is handed back if it is in that zone), or −1 (the
+   * list is at `high`, or no zone passes its watermark). A churning page cache relies on it: evicting a
+   * page and faulting another in at once recycles the same page (free_unref_page() then
+   * rmqueue_pcplist(), LIFO).
+   */
+  order0RecycleZone(gfp: Gfp): number {
+    if (gfp.migratetype !== MIGRATE_MOVABLE) return -1;
+    if (this.#pcpLen[this.#pcpIndex(MIGRATE_MOVABLE)] + 1 > PCP_HIGH) return -1;
+    for (const mark of [0, 1]) {
+      for (let zone = gfp.highestZone; zone >= 0; zone--) {
+        const z = this.zones[zone];
+        if (z.managed === 0) continue;
+        if (this.watermarkOk(z, 0, mark === 0 ? z.wmarkLow : z.wmarkMin, true)) return zone;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * `n` free + alloc pairs that order0RecycleZone() says give back the page freed: only the counters
+   * move (the pages, lists and zone counts end as they were).
+   */
+  countRecycles(n: number): void {
+    this.stats.allocs += n;
+    this.stats.frees += n;
+  }
+
   /** Pages on the per-cpu lists. */
   get pcpCount(): number {
     return this.#pcpLen[0] + this.#pcpLen[1] + this.#pcpLen[2];

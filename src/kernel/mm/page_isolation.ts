@@ -43,6 +43,7 @@ export function startIsolatePageRange(
   for (let pb = pb0; pb <= pb1; pb++) {
     buddy.moveFreePagesBlock(pb, MIGRATE_ISOLATE);
     buddy.pageblockMt[pb] = MIGRATE_ISOLATE;
+    buddy.epochs.pageblocks++;
   }
   return { rc: 0, isolation: { firstPageblock: pb0, savedMt } };
 }
@@ -52,6 +53,7 @@ export function undoIsolatePageRange(buddy: BuddyAllocator, iso: Isolation): voi
   for (let k = 0; k < iso.savedMt.length; k++) {
     const pb = iso.firstPageblock + k;
     buddy.pageblockMt[pb] = iso.savedMt[k];
+    buddy.epochs.pageblocks++;
     buddy.moveFreePagesBlock(pb, iso.savedMt[k]);
   }
 }

@@ -41,6 +41,7 @@ export function freeKernelPages(mm: Mm, i: number, order: number): void {
 /** pin_user_pages() without FOLL_LONGTERM: the page stays where it is, and cannot migrate while pinned. */
 export function pinPage(mm: Mm, i: number): void {
   mm.machine.frames.pins[i]++;
+  mm.buddy.epochs.pins++;
 }
 
 /** unpin_user_page() */
@@ -54,6 +55,7 @@ export function unpinPage(mm: Mm, i: number): void {
     return;
   }
   pins[i]--;
+  mm.buddy.epochs.pins++;
 }
 
 /**
@@ -71,5 +73,6 @@ export function pinLongterm(mm: Mm, i: number): number {
     frame = r;
   }
   f.pins[frame]++;
+  mm.buddy.epochs.pins++;
   return frame;
 }

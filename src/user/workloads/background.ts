@@ -16,19 +16,31 @@
  * Churn is the only movable-page user in the model, so a page CMA migrated away (its slot in the ring
  * now stale) is found again by a bounded sweep of SWEEP_FRAMES frames a tick and evicted in its place.
  * At the end every movable page is freed, pins dropped and the unmovable blocks returned.
+ *
+ * Once the working set is full and nothing disturbs it, a churn tick evicts pages that the next faults
+ * get straight back from the per-cpu list: the tick is then one range operation (SteadyChurn), whose
+ * cost does not grow with the rate.
  */
 import { PAGE_SIZE } from "../../hw/platform.ts";
-import { GFP_KERNEL, MIGRATE_CMA, PS_FREE, PS_MOVABLE } from "../../kernel/mm/gfp.ts";
-import { PAGEBLOCK_NR_PAGES } from "../../kernel/mm/page_alloc.ts";
+import {
+  GFP_HIGHUSER_MOVABLE,
+  GFP_KERNEL,
+  MIGRATE_CMA,
+  MIGRATE_MOVABLE,
+  PS_FREE,
+  PS_MOVABLE,
+} from "../../kernel/mm/gfp.ts";
+import { PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER } from "../../kernel/mm/page_alloc.ts";
 import {
   allocKernelPages,
   allocUserPage,
   freeKernelPages,
   freeUserPage,
   pinLongterm,
+  pinPage,
   unpinPage,
 } from "../../kernel/mm/page_users.ts";
-import { TAINT_NS_DATA } from "../../hw/frames.ts";
+import { OWNER_NORMAL, TAINT_NS_DATA } from "../../hw/frames.ts";
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import type { WorkloadEnv, WorkloadMetrics } from "./env.ts";
 
@@ -95,7 +107,7 @@ export function* background(
         m.fail("ENOMEM", `no free page to pin near pfn 0x${(f.basePfn + target).toString(16)}`);
         continue;
       }
-      f.pins[i]++;
+      pinPage(mm, i);
       pinned.push(i);
       m.count("pinsInCma");
     } else {
@@ -145,6 +157,7 @@ export function* background(
   for (let n = 0; n < cap && fault(); n++);
   const perTick = (spec.movable.rate * TICK_NS) / 1e9 / PAGE_SIZE;
   let carry = 0;
+  const steady = new SteadyChurn(env, ring, inRing);
   const done = () =>
     env.stopping() || (spec.lengthNs !== null ? sim.now - t0 >= spec.lengthNs : othersDone());
   while (!done()) {
@@ -152,6 +165,13 @@ export function* background(
     carry += perTick;
     const n = Math.floor(carry);
     carry -= n;
+    if (steady.holds(head, n, n > 0 && cap > 0 && len === cap && owed === 0)) {
+      // Nothing else touched the allocator or the protections since the ring was checked: every
+      // eviction hands its page straight back to the next fault. Done as one range operation.
+      steady.churn(head, n, m);
+      head = (head + n) % ring.length;
+      continue;
+    }
     for (let k = 0; k < n && cap > 0; k++) {
       if (len === cap) evict();
       if (!fault()) break;
@@ -165,13 +185,178 @@ export function* background(
         owed--;
       }
     }
+    steady.ticked(false);
   }
 
-  // The end: pins dropped, every movable page freed (one pass over the frames, once), unmovable returned.
+  // The end: pins dropped, every movable page freed, unmovable returned. Pages CMA migrated away are
+  // not in the ring: then one pass over the frames finds them.
   for (const i of pinned) unpinPage(mm, i);
-  for (let i = 0; i < f.count; i++) if (f.state[i] === PS_MOVABLE && f.pins[i] === 0) freeUserPage(mm, i);
+  for (const i of pinned) if (inRing[i] === 0 && isMine(i)) freeUserPage(mm, i);
+  let stale = false;
+  for (let k = 0; k < len; k++) {
+    const i = ring[(head + k) % ring.length];
+    if (inRing[i] === 0) continue;
+    if (inRing[i] !== 1 || !isMine(i)) stale = true;
+    else freeUserPage(mm, i);
+    inRing[i] = 0;
+  }
+  if (owed > 0 || stale)
+    for (let i = 0; i < f.count; i++) if (f.state[i] === PS_MOVABLE && f.pins[i] === 0) freeUserPage(mm, i);
   for (const [i, order] of blocks) freeKernelPages(mm, i, order);
   if (sim.trace.listening) sim.trace.emit("user", "background load", { ...m.extra }, "E");
+}
+
+/**
+ * The churn's steady state. When the ring is full and nothing is owed, evicting the oldest page and
+ * faulting a new one in at once gives back the very page evicted: free_unref_page() puts it on the
+ * per-cpu list and rmqueue_pcplist() takes it off again (LIFO, buddy.order0RecycleZone()). A tick then
+ * changes nothing but counters, the ring's head and which pages the CPU's writes left dirty.
+ * Simplification: the page is handed back whatever its zone. The model keeps one per-cpu list for both
+ * zones, where Linux keeps one per zone; so page by page, a DMA-zone page freed while the Normal zone
+ * is above its watermark would go back to the buddy and the fault take a Normal page instead, and a
+ * working set straddling the zones would drift between them. Here its footprint stays where it was
+ * faulted in until something else allocates — the pages CMA must migrate are the same either way.
+ * Whether that holds for every page of the ring is checked once (O(working set)), and stays true until
+ * a page is pinned or migrated or a protection changes (the buddy's and the machine's epochs tell); a
+ * pageblock type change only has the ring's pageblocks looked at again. A failed check is tried again
+ * a second later; a tick done page by page (the ring changed) has the ring checked again.
+ */
+class SteadyChurn {
+  /** The epochs after this workload's own last tick (pageblocks, pins, migrations, protection). */
+  readonly #seen = [-1, -1, -1, -1];
+  /** Every ring page passed the check, and nothing that could change that happened since. */
+  #verified = false;
+  /** The pageblocks must be looked at again (their types changed since the check). */
+  #pageblocksStale = false;
+  #retryAt = 0;
+  /** Per ring slot k: CMA pages among slots [0, k). */
+  #cmaBefore: Int32Array | null = null;
+  /** Per frame of the ring: its slot. */
+  #slotOf: Int32Array | null = null;
+  /** The pageblocks the ring's pages lie in. */
+  #pageblocks: Int32Array | null = null;
+
+  constructor(
+    private readonly env: WorkloadEnv,
+    private readonly ring: Int32Array,
+    private readonly inRing: Uint16Array,
+  ) {}
+
+  /**
+   * Whether `n` evict + fault pairs from ring slot `head` may be done as one range operation; `ready`:
+   * the ring is full and nothing is owed. Called at every tick, so it sees every change by others.
+   */
+  holds(head: number, n: number, ready: boolean): boolean {
+    const mm = this.env.kernel.mm;
+    const machine = mm.machine;
+    const e = mm.buddy.epochs;
+    const seen = this.#seen;
+    // A pin, a migration or a protection change may concern any ring page: the whole check again.
+    if (e.pins !== seen[1] || e.migrations !== seen[2] || machine.protectionEpoch !== seen[3])
+      this.#verified = false;
+    // A pageblock's type (isolation for a contiguous allocation, a fallback's steal): the pageblocks only.
+    else if (e.pageblocks !== seen[0]) this.#pageblocksStale = true;
+    if (!ready || n > this.ring.length) return false;
+    if (!this.#verified) {
+      if (mm.sim.now < this.#retryAt) return false;
+      this.#verified = this.#check();
+      this.#pageblocksStale = false;
+      if (!this.#verified) {
+        this.#retryAt = mm.sim.now + 1e9;
+        return false;
+      }
+    }
+    if (this.#pageblocksStale) {
+      if (!this.#pageblocksRecycle()) return false;
+      this.#pageblocksStale = false;
+    }
+    if (mm.buddy.order0RecycleZone(GFP_HIGHUSER_MOVABLE) < 0) return false;
+    // The write must find every page clean (it is, unless the caches were busy: then page by page).
+    machine.speculation.sync();
+    const slotOf = this.#slotOf!;
+    const len = this.ring.length;
+    for (const d of machine.caches.dirtyList()) {
+      if (this.inRing[d] > 0 && (slotOf[d] - head + len) % len < n) return false;
+    }
+    return true;
+  }
+
+  /** Every ring page would be handed back, and its write succeed. O(working set). */
+  #check(): boolean {
+    const mm = this.env.kernel.mm;
+    const machine = mm.machine;
+    const f = machine.frames;
+    const state = f.state;
+    const pins = f.pins;
+    const owner = f.owner;
+    const taint = f.taint;
+    const inRing = this.inRing;
+    const cpu = machine.masters[machine.masterIndex("cpu-ns")];
+    const cma = mm.defaultCma;
+    const cmaStart = cma ? cma.base : 0;
+    const cmaEnd = cma ? cma.base + cma.count : 0;
+    const denied = machine.tzc
+      ? machine.tzc.deniedSegments(cpu.world, cpu.nsaid, true, machine.dramBase, machine.dramEnd)
+      : [];
+    const ring = this.ring;
+    const cmaBefore = new Int32Array(ring.length + 1);
+    const slotOf = this.#slotOf ?? new Int32Array(f.count);
+    const blocks = new Set<number>();
+    for (let k = 0; k < ring.length; k++) {
+      const i = ring[k];
+      if (inRing[i] !== 1 || state[i] !== PS_MOVABLE || pins[i] !== 0) return false;
+      if (owner[i] !== OWNER_NORMAL || taint[i] !== TAINT_NS_DATA) return false;
+      const pa = f.paOf(i);
+      for (let d = 0; d < denied.length; d += 2) if (pa >= denied[d] && pa < denied[d + 1]) return false;
+      if (machine.gpt !== null && !machine.gpt.permits(cpu.world, pa, PAGE_SIZE)) return false;
+      if (machine.stage2 !== null && machine.stage2.firstUntranslated(pa, PAGE_SIZE) >= 0) return false;
+      cmaBefore[k + 1] = cmaBefore[k] + (i >= cmaStart && i < cmaEnd ? 1 : 0);
+      slotOf[i] = k;
+      blocks.add(i >> PAGEBLOCK_ORDER);
+    }
+    this.#cmaBefore = cmaBefore;
+    this.#slotOf = slotOf;
+    this.#pageblocks = Int32Array.from(blocks);
+    return this.#pageblocksRecycle();
+  }
+
+  /** Every pageblock of the ring is MOVABLE or CMA: a freed page goes to the movable per-cpu list. */
+  #pageblocksRecycle(): boolean {
+    const mt = this.env.kernel.mm.buddy.pageblockMt;
+    for (const pb of this.#pageblocks!)
+      if (mt[pb] !== MIGRATE_MOVABLE && mt[pb] !== MIGRATE_CMA) return false;
+    return true;
+  }
+
+  /** `n` pairs from ring slot `head`: the allocator's and the machine's counters, and the CPU's writes. */
+  churn(head: number, n: number, m: WorkloadMetrics): void {
+    const mm = this.env.kernel.mm;
+    const machine = mm.machine;
+    const len = this.ring.length;
+    mm.buddy.countRecycles(n);
+    m.count("movablePagesAllocated", n);
+    const cmaBefore = this.#cmaBefore!;
+    const end = head + n;
+    const inCma =
+      end <= len ? cmaBefore[end] - cmaBefore[head] : cmaBefore[len] - cmaBefore[head] + cmaBefore[end - len];
+    if (inCma > 0) m.count("movablePagesInCma", inCma);
+    // Each fault's write (allocUserPage()): the pages are the workload's already, tainted as its data.
+    const wb = machine.caches.markWrittenInOrder(this.ring, head, n);
+    machine.stats.accesses += n + wb;
+    machine.stats.writebacks += wb;
+    this.ticked(true);
+  }
+
+  /** After a tick of this workload: the epochs it leaves; a tick done page by page changed the ring. */
+  ticked(steady: boolean): void {
+    const mm = this.env.kernel.mm;
+    const e = mm.buddy.epochs;
+    if (!steady) this.#verified = false;
+    this.#seen[0] = e.pageblocks;
+    this.#seen[1] = e.pins;
+    this.#seen[2] = e.migrations;
+    this.#seen[3] = mm.machine.protectionEpoch;
+  }
 }
 
 /** take_page_off_buddy() on the first free page in [from, to) that the buddy holds, made a written user page. */
