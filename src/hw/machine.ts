@@ -95,7 +95,8 @@ export class Machine implements Snapshottable {
   readonly masters: readonly MasterDesc[];
   /** The CPU's speculative fills and write-backs over time (its daemon is speculationTask()). */
   readonly speculation: Speculation;
-  readonly stats: AccessStats = {
+  /** The access counters as they stand (speculation's bulk counts up to its last settling). */
+  readonly accessStats: AccessStats = {
     accesses: 0,
     faults: 0,
     silentDenials: 0,
@@ -104,6 +105,12 @@ export class Machine implements Snapshottable {
     writebacks: 0,
     deniedWritebacks: 0,
   };
+  /** The access counters, with every speculative event up to now counted. */
+  get stats(): AccessStats {
+    this.speculation.sync();
+    return this.accessStats;
+  }
+
   readonly maintenance: MaintenanceStats = {
     cleanInvalOps: 0,
     bytesCleaned: 0,
@@ -216,7 +223,8 @@ export class Machine implements Snapshottable {
           spec.afterFirewallChange();
         },
       };
-    sim.sched.onRunEnd.push(() => spec.sync());
+    // Whoever reads the findings or the counters sees every event up to now counted.
+    sim.findings.beforeRead = () => spec.sync();
   }
 
   /** Index of a named master, or −1. */
@@ -266,7 +274,7 @@ export class Machine implements Snapshottable {
    * kernel touched memory it lent), no-speculation-hazard (a denied fill or write-back had an effect).
    */
   access(master: number, pa: number, length: number, op: AccessOp, opts?: AccessOptions): number {
-    const st = this.stats;
+    const st = this.accessStats;
     st.accesses++;
     this.lastSilentDenial = false;
     const m = this.masters[master];
@@ -363,7 +371,7 @@ export class Machine implements Snapshottable {
 
   /** A speculative line fill or a dirty line's write-back from the normal-world CPU's caches. */
   #cacheTraffic(m: MasterDesc, pa: number, i: number, op: "fill" | "writeback"): number {
-    const st = this.stats;
+    const st = this.accessStats;
     const fill = op === "fill";
     // A fill needs a stage-2 translation: the host's stage 2 stops it inside the core (never issued).
     if (fill && this.stage2 !== null && m.world === "ns" && !this.stage2.translates(pa)) return ACCESS_OK;
@@ -400,7 +408,7 @@ export class Machine implements Snapshottable {
   }
 
   #fault(code: number, m: MasterDesc, address: number, op: AccessOp, why: string): number {
-    this.stats.faults++;
+    this.accessStats.faults++;
     this.lastFault = { code, master: m.name, address, op, why };
     if (this.sim.trace.listening) {
       this.sim.trace.emit("hw", "access", {

@@ -31,6 +31,7 @@ import { assert } from "../sim/assert.ts";
 import type { RandomStream } from "../sim/prng.ts";
 import { WaitList, sleep, type Sleeps, type Task } from "../sim/scheduler.ts";
 import { FINDING_DETAILS_KEPT } from "../sim/findings.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 import type { CacheListener } from "./cache.ts";
 import type { Machine } from "./machine.ts";
 import type { MapChangeListener } from "./mmu.ts";
@@ -47,7 +48,7 @@ export interface SpeculationCounters {
   steppedEvents: number;
 }
 
-export class Speculation implements CacheListener, MapChangeListener {
+export class Speculation implements CacheListener, MapChangeListener, Snapshottable {
   readonly counters: SpeculationCounters = { bulkSyncs: 0, bulkEvents: 0, hazardEvents: 0, steppedEvents: 0 };
   readonly #m: Machine;
   /** Events per ns. */
@@ -72,6 +73,39 @@ export class Speculation implements CacheListener, MapChangeListener {
   /** Hazard fills are counted in bulk (their details are kept and their effect is `ignored`). */
   #bulkHazards = false;
   readonly #idle = new WaitList("cpu-speculation idle");
+
+  /** Snapshot support (sim/snapshot.ts): the private state (at a snapshot the daemon has not started). */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) {
+      this.#daemon = saved.daemon as Task | null;
+      this.#rng = saved.rng as RandomStream | null;
+      this.#cpu = saved.cpu as number;
+      this.#last = saved.last as number;
+      this.#cacheable = saved.cacheable as number;
+      this.#deniedRead = saved.deniedRead as number[];
+      this.#deniedWrite = saved.deniedWrite as number[];
+      this.#hazRuns = saved.hazRuns as number[];
+      this.#hazEnds = saved.hazEnds as number[];
+      this.#hazPages = saved.hazPages as number;
+      this.#dirtyHazard = saved.dirtyHazard as boolean;
+      this.#bulkHazards = saved.bulkHazards as boolean;
+    }
+    return {
+      daemon: this.#daemon,
+      rng: this.#rng,
+      cpu: this.#cpu,
+      last: this.#last,
+      cacheable: this.#cacheable,
+      deniedRead: this.#deniedRead,
+      deniedWrite: this.#deniedWrite,
+      hazRuns: this.#hazRuns,
+      hazEnds: this.#hazEnds,
+      hazPages: this.#hazPages,
+      dirtyHazard: this.#dirtyHazard,
+      bulkHazards: this.#bulkHazards,
+      idle: this.#idle,
+    };
+  }
 
   constructor(machine: Machine) {
     this.#m = machine;
@@ -131,7 +165,7 @@ export class Speculation implements CacheListener, MapChangeListener {
     const events = fills + others + hazards;
     this.counters.bulkSyncs++;
     this.counters.bulkEvents += events;
-    const st = m.stats;
+    const st = m.accessStats;
     const caches = m.caches;
     // Each event wrote back one line of a dirty page, chosen uniformly, until none was left.
     let wb = 0;

@@ -21,6 +21,7 @@ import { OWNER_NORMAL } from "../hw/frames.ts";
 import type { TraceEvent, TraceListener } from "../sim/trace.ts";
 import {
   kindOf,
+  weightOf,
   pointName,
   Overflow,
   PID_MACHINE,
@@ -166,7 +167,7 @@ export class ChromeTraceWriter {
       return;
     }
     const kind = kindOf(e);
-    const what = this.#overflow.note(kind, e.t);
+    const what = this.#overflow.note(kind, e.t, weightOf(e));
     const finding = e.layer === "check" && e.name === "finding";
     if (what === "event") {
       this.#put({

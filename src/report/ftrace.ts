@@ -21,6 +21,7 @@ import type { TraceEvent, TraceListener } from "../sim/trace.ts";
 import type { TraceEnd, TraceWriterOptions } from "./chrome-trace.ts";
 import {
   kindOf,
+  weightOf,
   NO_TASK,
   pointName,
   Overflow,
@@ -147,7 +148,7 @@ export class FtraceWriter {
       return;
     }
     const kind = kindOf(e);
-    const what = this.#overflow.note(kind, e.t);
+    const what = this.#overflow.note(kind, e.t, weightOf(e));
     if (what === "event") this.#mark(e.task, e.t, `I|${this.#pid(e.task)}|${markName(pointName(e))}`);
     else if (what === "sample") this.#count(kind, e.t);
   }

@@ -148,9 +148,12 @@ export class Overflow {
     readonly intervalNs: number,
   ) {}
 
-  /** Counts one event of `kind`: "event" to write it, "sample" to write the counter now, or "count". */
-  note(kind: string, t: number): "event" | "sample" | "count" {
-    const n = (this.#seen.get(kind) ?? 0) + 1;
+  /**
+   * Counts one event of `kind` (standing for `weight` events: a finding counted in bulk carries `bulk`):
+   * "event" to write it, "sample" to write the counter now, or "count".
+   */
+  note(kind: string, t: number, weight = 1): "event" | "sample" | "count" {
+    const n = (this.#seen.get(kind) ?? 0) + weight;
     this.#seen.set(kind, n);
     if (n <= (kind.startsWith("finding ") ? this.findingCap : this.cap)) return "event";
     const last = this.#lastSample.get(kind);
@@ -167,6 +170,12 @@ export class Overflow {
   overflowed(): [string, number][] {
     return [...this.#lastSample.keys()].map((k) => [k, this.#seen.get(k) ?? 0]);
   }
+}
+
+/** How many events a point event stands for: a finding counted in bulk (Findings.reportMany) says so. */
+export function weightOf(e: TraceEvent): number {
+  const n = e.layer === "check" && e.name === "finding" ? e.args?.bulk : undefined;
+  return typeof n === "number" && n > 1 ? n : 1;
 }
 
 /** The kind a point event is capped by: a finding by its invariant id, anything else by layer and name. */

@@ -47,14 +47,14 @@ export class Findings implements Snapshottable {
   /**
    * `n` findings of one kind at once, counted in bulk by a model that does not step through them (the
    * speculation model's denied fills once their details are kept): the count grows by n, listeners
-   * hear one finding whose data carries `count: n`.
+   * hear one finding whose data carries `bulk: n`.
    */
   reportMany(id: string, n: number, message: string, data?: Record<string, unknown>): void {
     if (n <= 0) return;
     if (n === 1) return this.report(id, message, data);
     const c = (this.#counts.get(id) ?? 0) + n;
     this.#counts.set(id, c);
-    const f: Finding = { id, t: this.now(), task: this.taskName(), message, data: { ...data, count: n } };
+    const f: Finding = { id, t: this.now(), task: this.taskName(), message, data: { ...data, bulk: n } };
     if (c - n < FINDING_DETAILS_KEPT) this.#details.push(f);
     for (const l of this.#listeners) l(f);
   }
@@ -64,16 +64,22 @@ export class Findings implements Snapshottable {
     this.#listeners.push(listener);
   }
 
+  /** Called before any read of the counts or details: models that count lazily settle first. */
+  beforeRead: (() => void) | null = null;
+
   count(id: string): number {
+    this.beforeRead?.();
     return this.#counts.get(id) ?? 0;
   }
 
   /** Counts per id, ids sorted. */
   counts(): Record<string, number> {
+    this.beforeRead?.();
     return Object.fromEntries([...this.#counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
   details(): readonly Finding[] {
+    this.beforeRead?.();
     return this.#details;
   }
 }

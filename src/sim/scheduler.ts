@@ -294,8 +294,6 @@ export class Scheduler implements Snapshottable {
   /** Scratch lists of #pick (no allocation per choice). */
   readonly #candidates: Task[] = [];
   readonly #aside: Task[] = [];
-  /** Called whenever run() returns for good (not "paused"): lazily computed models settle their accounts. */
-  readonly onRunEnd: (() => void)[] = [];
   /** Called when an oops kills a task (the task is already dead). */
   onOops: ((t: Task, oops: Oops) => void) | null = null;
   /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
@@ -453,12 +451,6 @@ export class Scheduler implements Snapshottable {
    * stop() is called, or `maxSteps` steps have run ("paused").
    */
   run(opts: { untilNs?: number; maxSteps?: number } = {}): RunEnd {
-    const end = this.#run(opts);
-    if (end !== "paused") for (const f of this.onRunEnd) f();
-    return end;
-  }
-
-  #run(opts: { untilNs?: number; maxSteps?: number }): RunEnd {
     const until = opts.untilNs ?? Infinity;
     let budget = opts.maxSteps ?? Infinity;
     for (;;) {

@@ -342,8 +342,8 @@ class SteadyChurn {
     if (inCma > 0) m.count("movablePagesInCma", inCma);
     // Each fault's write (allocUserPage()): the pages are the workload's already, tainted as its data.
     const wb = machine.caches.markWrittenInOrder(this.ring, head, n);
-    machine.stats.accesses += n + wb;
-    machine.stats.writebacks += wb;
+    machine.accessStats.accesses += n + wb;
+    machine.accessStats.writebacks += wb;
     this.ticked(true);
   }
 
