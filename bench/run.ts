@@ -4,7 +4,7 @@
  * Each figure states its budget (issue text) in `budget` so a reader sees the margin.
  */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { Machine } from "../src/hw/machine.ts";
@@ -31,6 +31,7 @@ import {
 import { benchFfa } from "./ffa.ts";
 import { benchMutants } from "./mutants.ts";
 import { benchFuzz } from "./fuzz.ts";
+import { benchDefaultRun } from "./default-run.ts";
 import { explore } from "../src/explore/explore.ts";
 import { namedPolicy } from "../src/scenario/policies.ts";
 import { htmlReport } from "../src/report/html.ts";
@@ -326,6 +327,10 @@ const benches: Record<string, () => void> = {
     }
   },
 
+  defaultrun() {
+    benchDefaultRun(figure);
+  },
+
   scenario() {
     const sc = loadScenarioFile(DEFAULT_SCENARIO);
     const t0 = performance.now();
@@ -392,4 +397,10 @@ workloads:
 
 for (const [name, fn] of Object.entries(benches)) if (only.length === 0 || only.includes(name)) fn();
 
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify(figures, null, 2) + "\n");
+// A partial run (`npx tsx bench/run.ts NAME`) updates its own figures and keeps the others.
+const results = new URL("./results.json", import.meta.url);
+const previous: Figure[] =
+  only.length > 0 && existsSync(results) ? (JSON.parse(readFileSync(results, "utf8")) as Figure[]) : [];
+const merged = previous.map((f) => figures.find((g) => g.name === f.name) ?? f);
+for (const f of figures) if (!merged.some((g) => g.name === f.name)) merged.push(f);
+writeFileSync(results, JSON.stringify(merged, null, 2) + "\n");

@@ -48,6 +48,63 @@ export class PageFrames {
     this.pins = new Uint16Array(this.count);
   }
 
+  /**
+   * The frames not owned by the normal world, as sorted, disjoint, flat runs [start, end, owner,
+   * useCase] (adjacent runs with the same owner and use case merged): an index over `owner` and
+   * `useCase` that lets an access ask about a range in O(log runs) instead of walking its pages.
+   * Kept by setOwner(), the one writer of both arrays.
+   */
+  readonly restrictedRuns: number[] = [];
+
+  /** Frames [i0, i0 + n) now belong to `owner` (for use case `useCase` when restricted). */
+  setOwner(i0: number, n: number, owner: number, useCase: number): void {
+    assert(i0 >= 0 && n >= 0 && i0 + n <= this.count, `frames ${i0}+${n} outside DRAM`);
+    this.owner.fill(owner, i0, i0 + n);
+    this.useCase.fill(owner === OWNER_NORMAL ? 0 : useCase, i0, i0 + n);
+    const r = this.restrictedRuns;
+    const out: number[] = [];
+    const end = i0 + n;
+    let k = 0;
+    for (; k < r.length && r[k + 1] <= i0; k += 4) out.push(r[k], r[k + 1], r[k + 2], r[k + 3]);
+    for (; k < r.length && r[k] < end; k += 4) {
+      if (r[k] < i0) out.push(r[k], i0, r[k + 2], r[k + 3]);
+      if (r[k + 1] > end) out.push(end, r[k + 1], r[k + 2], r[k + 3]);
+    }
+    if (owner !== OWNER_NORMAL && n > 0) out.push(i0, end, owner, useCase);
+    for (; k < r.length; k += 4) out.push(r[k], r[k + 1], r[k + 2], r[k + 3]);
+    // Sorted by start, then merged where they touch with the same attributes.
+    const runs: number[][] = [];
+    for (let j = 0; j < out.length; j += 4) runs.push([out[j], out[j + 1], out[j + 2], out[j + 3]]);
+    runs.sort((a, b) => a[0] - b[0]);
+    r.length = 0;
+    for (const [a, b, o, u] of runs) {
+      const m = r.length;
+      if (m > 0 && r[m - 3] === a && r[m - 2] === o && r[m - 1] === u) r[m - 3] = b;
+      else r.push(a, b, o, u);
+    }
+  }
+
+  /** Index (into restrictedRuns, a multiple of 4) of the first run ending after frame i. */
+  runAfter(i: number): number {
+    const r = this.restrictedRuns;
+    let lo = 0;
+    let hi = r.length >> 2;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (r[4 * mid + 1] <= i) lo = mid + 1;
+      else hi = mid;
+    }
+    return 4 * lo;
+  }
+
+  /** The first frame of [first, last] not owned by the normal world, or −1. */
+  firstRestricted(first: number, last: number): number {
+    const r = this.restrictedRuns;
+    if (r.length === 0) return -1;
+    const k = this.runAfter(first);
+    return k < r.length && r[k] <= last ? Math.max(r[k], first) : -1;
+  }
+
   /** Frame index of a physical address, or −1 outside DRAM. */
   indexOf(pa: number): number {
     const i = Math.floor(pa / PAGE_SIZE) - this.basePfn;

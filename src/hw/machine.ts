@@ -207,7 +207,7 @@ export class Machine implements Snapshottable {
     }
     for (const r of platform.reserved.filter((x) => x.secure)) {
       const i = this.frames.indexOf(r.base);
-      if (i >= 0) this.frames.owner.fill(OWNER_SECURE, i, i + r.size / PAGE_SIZE);
+      if (i >= 0) this.frames.setOwner(i, r.size / PAGE_SIZE, OWNER_SECURE, 0);
     }
 
     // The speculation model hears of every change to what the CPU may fill from or write back to.
@@ -294,14 +294,8 @@ export class Machine implements Snapshottable {
     if (op === "fill" || op === "writeback") return this.#cacheTraffic(m, pa, first, op);
 
     const write = op === "write";
-    const owner = frames.owner;
-    let restricted = -1;
-    for (let i = first; i <= last; i++) {
-      if (owner[i] !== OWNER_NORMAL) {
-        restricted = i;
-        break;
-      }
-    }
+    const runs = frames.restrictedRuns;
+    const restricted = runs.length === 0 ? -1 : frames.firstRestricted(first, last);
     // A kernel touch of lent memory is a kernel bug whether or not anything stops it.
     if (kernel && restricted >= 0 && m.world === "ns") {
       this.sim.findings.report(
@@ -312,7 +306,10 @@ export class Machine implements Snapshottable {
         },
       );
     }
-    if (cpu && (kernel || opts?.viaDirectMap === true)) {
+    const dm = this.directMap;
+    // Every page valid in the tables (counted by leaf): reachable, without asking page by page.
+    const allValid = () => dm.validPages(frames.paOf(first), frames.paOf(last + 1)) === last - first + 1;
+    if (cpu && (kernel || opts?.viaDirectMap === true) && !allValid()) {
       for (let i = first; i <= last; i++) {
         if (!this.directMap.reachable(frames.paOf(i))) {
           return this.#fault(FAULT_UNMAPPED, m, frames.paOf(i), op, "no valid linear-map translation");
@@ -339,26 +336,36 @@ export class Machine implements Snapshottable {
       return this.#fault(FAULT_DENIED, m, pa, op, why);
     }
 
+    // The restricted runs within [first, last]: the first the master is not allowed in is a finding.
     if (restricted >= 0) {
-      for (let i = restricted; i <= last; i++) {
-        if (owner[i] !== OWNER_NORMAL && !this.#allowedIn(master, frames.useCase[i])) {
+      for (let k = frames.runAfter(first); k < runs.length && runs[k] <= last; k += 4) {
+        if (!this.#allowedIn(master, runs[k + 3])) {
+          const i = Math.max(runs[k], first);
           this.sim.findings.report(
             "ns-no-access",
             `${m.name} ${op} of restricted ${hex(frames.paOf(i))} succeeded`,
-            { master: m.name, address: hex(frames.paOf(i)), useCase: frames.useCase[i] },
+            { master: m.name, address: hex(frames.paOf(i)), useCase: runs[k + 3] },
           );
           break;
         }
       }
     }
     if (write) {
+      // A range write: normal-world data, and secret data of the use case where the writer is allowed.
       const taint = frames.taint;
-      for (let i = first; i <= last; i++) {
-        taint[i] =
-          opts?.taint ??
-          (owner[i] !== OWNER_NORMAL && this.#allowedIn(master, frames.useCase[i])
-            ? TAINT_SECRET | frames.useCase[i]
-            : TAINT_NS_DATA);
+      if (opts?.taint !== undefined) taint.fill(opts.taint, first, last + 1);
+      else {
+        taint.fill(TAINT_NS_DATA, first, last + 1);
+        if (restricted >= 0) {
+          for (let k = frames.runAfter(first); k < runs.length && runs[k] <= last; k += 4) {
+            if (this.#allowedIn(master, runs[k + 3]))
+              taint.fill(
+                TAINT_SECRET | runs[k + 3],
+                Math.max(runs[k], first),
+                Math.min(runs[k + 1], last + 1),
+              );
+          }
+        }
       }
       // A normal-world CPU writes through its cacheable mappings: lines may stay dirty.
       if (cpu && m.world === "ns") this.caches.markDirty(first, last - first + 1);

@@ -131,8 +131,7 @@ export function setOwner(
   if (i0 < 0 || i0 + n > f.count) throw new Error(`setOwner outside DRAM: ${hex(pa)}+${hex(length)}`);
   const sim = machine.sim;
   if (owner === OWNER_SECURE) {
-    f.owner.fill(OWNER_SECURE, i0, i0 + n);
-    f.useCase.fill(useCase, i0, i0 + n);
+    f.setOwner(i0, n, OWNER_SECURE, useCase);
     const cpu = machine.masterIndex("cpu-ns");
     if (cpu >= 0) {
       const m = machine.masters[cpu];
@@ -168,8 +167,7 @@ export function setOwner(
   } else {
     let secret = 0;
     for (let i = i0; i < i0 + n; i++) if (isSecret(f.taint[i])) secret++;
-    f.owner.fill(OWNER_NORMAL, i0, i0 + n);
-    f.useCase.fill(0, i0, i0 + n);
+    f.setOwner(i0, n, OWNER_NORMAL, 0);
     if (secret > 0) {
       sim.findings.report(
         "scrub-before-return",
