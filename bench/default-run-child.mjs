@@ -1,3 +1,4 @@
+/* global URL, process, console */
 // One default run (bench/default-run.ts) in its own process, on the compiled JavaScript in dist/ that
 // `rstmem run` uses: each policy in turn, optionally on a platform with another DRAM size (bytes,
 // argv[3]). Prints, as its last line, {ms per policy, simulated seconds per policy, maxRssMiB}; the
