@@ -257,12 +257,27 @@ export interface RunOptions {
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
-  return runOnSystem(sc, bootScenario(sc, opts.seed ?? sc.seed), opts);
+  // The trace of a fresh run covers its boot too (the drivers' probe, OP-TEE's config calls).
+  const system = bootScenario(
+    sc,
+    opts.seed ?? sc.seed,
+    opts.trace && { listener: opts.trace, perAccess: opts.tracePerAccess ?? true },
+  );
+  return runOnSystem(sc, system, { ...opts, trace: undefined });
 }
 
-/** Boots the scenario's platform under its policy with run seed `seed`: the state every run starts from. */
-export function bootScenario(sc: Scenario, seed: number): System {
-  return buildSystem(new Sim(seed), sc.platform, {
+/**
+ * Boots the scenario's platform under its policy with run seed `seed`: the state every run starts
+ * from. `trace` hears the boot (and stays subscribed for the run).
+ */
+export function bootScenario(
+  sc: Scenario,
+  seed: number,
+  trace?: { listener: (e: TraceEvent) => void; perAccess: boolean },
+): System {
+  const sim = new Sim(seed);
+  if (trace) sim.trace.subscribe(trace.listener, { perAccess: trace.perAccess });
+  return buildSystem(sim, sc.platform, {
     policy: sc.policy,
     protmemSizes: sc.platform.protmemSizes,
     tee: sc.platform.tee ?? true,

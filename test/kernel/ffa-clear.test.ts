@@ -38,12 +38,12 @@ describe("scrub: ffa-clear with OP-TEE as the SPMC (tzc400-board)", () => {
     const r = run("tzc400-board", FFA_CLEAR, (e) => events.push(e));
     expect(r.failure).toBeNull();
     expect(r.ffaRejections).toEqual({ "FFA_MEM_RECLAIM_32: reclaim-mbz": 1 });
-    // The probe's shared buffer (GET_PROTMEM_CONFIG's attributes) is reclaimed with flags 0, as upstream;
-    // only protected memory carries the clear flag.
-    expect(ffaCalls(events).filter((c) => c.startsWith("FFA_MEM_RECLAIM"))).toEqual([
-      "FFA_MEM_RECLAIM_32 FFA_SUCCESS_32",
-      "FFA_MEM_RECLAIM_32 FFA_INVALID_PARAMETERS",
-    ]);
+    // The probe's shared buffers (GET_PROTMEM_CONFIG's attributes, one per use case, at boot) are
+    // reclaimed with flags 0, as upstream; only protected memory carries the clear flag.
+    const reclaims = ffaCalls(events).filter((c) => c.startsWith("FFA_MEM_RECLAIM"));
+    expect(reclaims.length).toBeGreaterThanOrEqual(2);
+    expect(reclaims.slice(0, -1).every((c) => c === "FFA_MEM_RECLAIM_32 FFA_SUCCESS_32")).toBe(true);
+    expect(reclaims.at(-1)).toBe("FFA_MEM_RECLAIM_32 FFA_INVALID_PARAMETERS");
     const errs = events
       .filter((e) => e.layer === "kernel" && e.name === "pr_err")
       .map((e) => String(e.args.msg));
