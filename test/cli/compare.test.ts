@@ -210,3 +210,39 @@ describe("metrics", () => {
     expect(m.sessions).toBe(2);
   });
 });
+
+describe("the default run", () => {
+  // Ten simulated minutes under two policies: the main job. Its speed is a bench figure, not a test.
+  it(
+    "compares upstream and safe over ten minutes of secure media on tzc400-board, and passes",
+    { timeout: 600_000 },
+    async () => {
+      const r = await rstmem("run", "--json");
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.out);
+      expect(j).toMatchObject({
+        kind: "compare",
+        scenario: "default",
+        platform: "tzc400-board",
+        passed: true,
+      });
+      expect(j.policies.map((p: { policy: string }) => p.policy)).toEqual(["upstream", "safe"]);
+      const [up, safe] = j.policies;
+      for (const p of j.policies) {
+        expect(p.simulated_ns).toBeGreaterThanOrEqual(600e9);
+        // Sessions with gaps, a trusted-UI prompt, and a background load.
+        expect(p.metrics.sessions).toBe(12);
+        expect(p.result.workloads.map((w: { kind: string }) => w.kind)).toEqual([
+          "secure-video",
+          "trusted-ui",
+          "background",
+        ]);
+      }
+      expect(up.verdict.safe).toBe(false);
+      expect(up.findings["no-speculation-hazard"]).toBeGreaterThan(0);
+      expect(safe.verdict.safe).toBe(true);
+      expect(safe.metrics.alloc_failures).toBe(0);
+      expect(safe.metrics.lent_idle_bytes).toBeGreaterThan(up.metrics.lent_idle_bytes);
+    },
+  );
+});
