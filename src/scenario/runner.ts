@@ -25,6 +25,7 @@ import { workloadEnv } from "./workloads.ts";
 import { TimelineSampler, type Timeline, type TimelineOptions } from "./timeline.ts";
 import { boundHolds, runMetrics, type MetricName, type Metrics } from "./metrics.ts";
 import { expectedText, expectMet, type StepExpect } from "./steps/expect.ts";
+import { checkPoolsAtEnd } from "../check/pool_consistency.ts";
 
 function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -68,6 +69,7 @@ function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
   const c = kernel.mm.conservation();
   if (!c.ok) sim.findings.report("conservation", c.why ?? "page states do not add up");
   for (const p of quiesceProblems(system.boot, machine, kernel.mm)) sim.findings.report("quiesce-clean", p);
+  checkPoolsAtEnd(kernel);
   return end;
 }
 

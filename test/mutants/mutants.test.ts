@@ -2,7 +2,8 @@
  * Planted bugs (issue 11; src/sim/mutations.ts, docs/mutants.md): the explorer finds every mutation of
  * the `safe` model within a fixed budget on test/mutants/pool-race.yaml, and names the invariant or the
  * step expectation it breaks; the model as designed runs the same budget clean. A mutation whose
- * ordering no schedule can expose under `safe` (the pool mutex covers it) is shown clean, on purpose.
+ * ordering no schedule can expose under `safe` alone (the pool mutex covers it) is shown clean, on
+ * purpose, and found once another planted bug lets a buffer live in a chunk being released.
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -91,6 +92,22 @@ describe("planted bugs on the safe model (test/mutants/pool-race.yaml)", () => {
     expect(runScenario(sc).failure).toBeNull();
     expect(explore(sc, opts("random")).violation).not.toBeNull();
   });
+
+  for (const strategy of ["random", "pct"] as const) {
+    it(`${strategy} finds reclaim-before-destroy together with refcount-inc: a chunk reclaimed while a buffer lives in it`, () => {
+      const both = search(strategy, ["refcount-inc", "reclaim-before-destroy"]);
+      expect(both.ended).toBe("violation");
+      expect(both.violation!.run).toBeLessThanOrEqual(BUDGET);
+      expect(messages(both.violation!.result, "pool-consistency").join("\n")).toMatch(
+        /growable pool, use case 1: chunk 0x[0-9a-f]+ \(\+0x[0-9a-f]+\) is reclaimed while 1 buffer\(s\) still live in it/,
+      );
+      // refcount-inc alone tears the chunk down too, but gen_pool_destroy()'s BUG stops the release
+      // before the reclaim: the buffer's memory never leaves it, and pool-consistency stays quiet.
+      const alone = search(strategy, ["refcount-inc"]);
+      expect(alone.ended).toBe("violation");
+      expect(alone.violation!.result.findings["pool-consistency"]).toBe(0);
+    });
+  }
 
   it("reclaim-before-destroy stays latent: the pool mutex covers the whole release, so no schedule shows it", () => {
     let reclaims = 0;

@@ -40,6 +40,7 @@ import {
   type TeeParam,
 } from "../tee/tee_core.ts";
 import { remapAfterReclaim } from "../mm/unmap.ts";
+import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import { countLend, countReclaim, newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
 import {
   TEE_SHM_DYNAMIC,
@@ -88,6 +89,8 @@ export class OpteeProtmemDynPool implements TeeProtmemPool {
   reclaims = 0;
   /** The same, with the bytes lent now and at peak (what every pool reports, protmem_lend.ts). */
   readonly stats = newLendStats();
+  /** Invariant `pool-consistency`: the chunk and the buffers in it (protmem_ledger.ts). */
+  readonly ledger: ProtmemLedger;
 
   /** rp->mem_attrs: the kcalloc()ed attribute array's address (0n: none). */
   memAttrsAddr = 0n;
@@ -105,6 +108,11 @@ export class OpteeProtmemDynPool implements TeeProtmemPool {
   ) {
     this.refcount = new Refcount(optee.kernel.sim, `optee_protmem_dyn_pool:${useCase}`, 0);
     this.mutex = new Mutex(optee.kernel.sim, `optee_protmem_dyn_pool:${useCase}`);
+    this.ledger = new ProtmemLedger(
+      optee.kernel.sim,
+      `dynamic pool (protmem.c), use case ${useCase}`,
+      "its refcount",
+    );
   }
 }
 
@@ -159,6 +167,7 @@ function* initDynProtmem(rp: OpteeProtmemDynPool): Sleeps<number> {
     rp.protmem = null;
     return rc;
   }
+  rp.ledger.chunkAdded(rp.protmem.paddr, rp.protmem.size);
   rp.refcount.set(1);
   return 0;
 }
@@ -188,6 +197,7 @@ function* releaseDynProtmem(rp: OpteeProtmemDynPool): Sleeps {
   rp.genPool = null;
   const protmem = rp.protmem!;
   const t0 = rp.optee.kernel.sim.now;
+  rp.ledger.chunkReclaiming(protmem.paddr);
   yield* rp.optee.ops.reclaimProtmem(rp.optee, protmem);
   // Upstream ignores the reclaim's result and frees the chunk anyway; so does the lend pool's
   // tee_shm_release(), which restores the mapping (ffa_lend_reclaimed()) whatever the reclaim said.
@@ -197,6 +207,7 @@ function* releaseDynProtmem(rp: OpteeProtmemDynPool): Sleeps {
   countReclaim(rp.stats, protmem.size, rp.optee.kernel.sim.now - t0, rp.optee.kernel.sim.now);
   protmem.flags &= ~TEE_SHM_DYNAMIC;
   if (protmem.refcount.read() !== 1) rp.optee.kernel.sim.kernelWarn("WARN", "Unexpected refcount");
+  rp.ledger.chunkFreeing(protmem.paddr);
   yield* teeShmPut(protmem);
   rp.protmem = null;
 }
@@ -245,6 +256,10 @@ const PROTMEM_POOL_OPS_DYN: TeeProtmemPoolOps = {
     }
     sgt.sgl = [];
     yield* putDynProtmem(rp);
+  },
+  /** rp->refcount: one reference per live buffer (pool-consistency compares them). */
+  ownCount(pool) {
+    return (pool as OpteeProtmemDynPool).refcount.read();
   },
   /** protmem_pool_op_dyn_update_shm(): buffers are offsets into the lent parent shm. */
   updateShm(pool, _sgt, _offs, _shm, parent) {

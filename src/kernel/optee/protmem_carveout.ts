@@ -13,6 +13,8 @@ import type { Sleeps } from "../../sim/scheduler.ts";
 import { genPoolAdd, genPoolAlloc, genPoolCreate, genPoolFree, type GenPool } from "../mm/genalloc.ts";
 import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { TeeShm } from "../tee/tee_shm.ts";
+import type { Sim } from "../../sim/sim.ts";
+import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import type { Optee } from "./optee.ts";
 import { newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
 
@@ -22,11 +24,18 @@ export const PROTMEM_CARVEOUT_NAME = "protmem-carveout";
 export class ProtmemCarveoutPool implements TeeProtmemPool {
   readonly ops: TeeProtmemPoolOps = CARVEOUT_OPS;
   readonly stats = newLendStats();
+  /** Invariant `pool-consistency`: the carveout, one chunk for good (protmem_ledger.ts). */
+  readonly ledger: ProtmemLedger;
 
   constructor(
     readonly shm: TeeShm,
     readonly genPool: GenPool,
-  ) {}
+    sim: Sim,
+    useCase: number,
+  ) {
+    this.ledger = new ProtmemLedger(sim, `carveout pool, use case ${useCase}`);
+    this.ledger.chunkAdded(shm.paddr, shm.size);
+  }
 }
 
 /**
@@ -54,7 +63,7 @@ export function* protmemCarveoutPool(
     kind === "BUG" ? optee.kernel.sim.bug(fn, message) : optee.kernel.sim.kernelWarn(kind, message),
   );
   genPoolAdd(genPool, shm.paddr, shm.size, -1);
-  const pool = new ProtmemCarveoutPool(shm, genPool);
+  const pool = new ProtmemCarveoutPool(shm, genPool, optee.kernel.sim, useCase);
   Object.assign(pool.stats, stats);
   return pool;
 }

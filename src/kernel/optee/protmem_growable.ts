@@ -25,6 +25,7 @@ import {
 } from "../mm/genalloc.ts";
 import type { SgTable, TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
+import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import type { Optee } from "./optee.ts";
 import { chunkShape, newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
 
@@ -45,6 +46,8 @@ export class ProtmemGrowablePool implements TeeProtmemPool {
   readonly stats = newLendStats();
   /** Delayed releases pending. */
   pendingReleases = 0;
+  /** Invariant `pool-consistency`: the chunks and the buffers in them (protmem_ledger.ts). */
+  readonly ledger: ProtmemLedger;
 
   constructor(
     readonly optee: Optee,
@@ -55,6 +58,11 @@ export class ProtmemGrowablePool implements TeeProtmemPool {
     readonly policy: ProtmemPolicy,
   ) {
     this.mutex = new Mutex(optee.kernel.sim, `protmem_growable:${useCase}`);
+    this.ledger = new ProtmemLedger(
+      optee.kernel.sim,
+      `growable pool, use case ${useCase}`,
+      "the sum of its chunks' buffer counts",
+    );
   }
 
   get chunkBytes(): number {
@@ -104,6 +112,7 @@ function* lendChunkLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk 
   genPoolAdd(pool, shm.paddr, shm.size, -1);
   const chunk: Chunk = { shm, pool, live: 0, generation: 0 };
   rp.chunks.push(chunk);
+  rp.ledger.chunkAdded(shm.paddr, shm.size);
   return chunk;
 }
 
@@ -112,13 +121,20 @@ function* releaseLocked(rp: ProtmemGrowablePool, chunk: Chunk): Sleeps {
   const bugs = rp.optee.kernel.sim.mutations;
   // Planted bug `reclaim-before-destroy` (sim/mutations.ts); correct: the chunk leaves the pool, and
   // gen_pool_destroy() checks no buffer lives in it, before it is reclaimed.
-  let rc = bugs["reclaim-before-destroy"]
-    ? yield* protmemReclaim(rp.optee, rp.policy, chunk.shm, rp.stats)
-    : 0;
+  let rc = bugs["reclaim-before-destroy"] ? yield* reclaimChunk(rp, chunk) : 0;
   rp.chunks.splice(rp.chunks.indexOf(chunk), 1);
   genPoolDestroy(chunk.pool);
-  if (!bugs["reclaim-before-destroy"]) rc = yield* protmemReclaim(rp.optee, rp.policy, chunk.shm, rp.stats);
-  if (rc === 0) yield* teeShmPut(chunk.shm);
+  if (!bugs["reclaim-before-destroy"]) rc = yield* reclaimChunk(rp, chunk);
+  if (rc === 0) {
+    rp.ledger.chunkFreeing(chunk.shm.paddr);
+    yield* teeShmPut(chunk.shm);
+  } else rp.ledger.chunkAbandoned(chunk.shm.paddr);
+}
+
+/** protmemReclaim() of a chunk, told to the ledger first (no buffer may live in it any more). */
+function* reclaimChunk(rp: ProtmemGrowablePool, chunk: Chunk): Sleeps<number> {
+  rp.ledger.chunkReclaiming(chunk.shm.paddr);
+  return yield* protmemReclaim(rp.optee, rp.policy, chunk.shm, rp.stats);
 }
 
 /** schedule_delayed_work(): the chunk goes after idle_release unless it is used meanwhile. */
@@ -192,6 +208,13 @@ const GROWABLE_OPS: TeeProtmemPoolOps = {
     }
     sgt.sgl = [];
     yield* rp.mutex.unlockPreempt();
+  },
+
+  /** The chunks' buffer counts, summed (pool-consistency compares them with the live buffers). */
+  ownCount(pool) {
+    let n = 0;
+    for (const c of (pool as ProtmemGrowablePool).chunks) n += c.live;
+    return n;
   },
 
   /** Buffers are offsets into the chunk they live in. */

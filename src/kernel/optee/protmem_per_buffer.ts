@@ -8,6 +8,7 @@
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
+import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import type { Optee } from "./optee.ts";
 import { chunkShape, newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
 
@@ -16,13 +17,21 @@ export class ProtmemPerBufferPool implements TeeProtmemPool {
   /** Each live buffer's lent shm, by its physical address. */
   readonly buffers = new Map<number, TeeShm>();
   readonly stats = newLendStats();
+  /** Invariant `pool-consistency`: each buffer is its own chunk (protmem_ledger.ts). */
+  readonly ledger: ProtmemLedger;
 
   constructor(
     readonly optee: Optee,
     readonly useCase: number,
     readonly memAttrs: readonly number[],
     readonly policy: ProtmemPolicy,
-  ) {}
+  ) {
+    this.ledger = new ProtmemLedger(
+      optee.kernel.sim,
+      `per-buffer pool, use case ${useCase}`,
+      "its table of lent buffers",
+    );
+  }
 }
 
 const PER_BUFFER_OPS: TeeProtmemPoolOps = {
@@ -37,6 +46,7 @@ const PER_BUFFER_OPS: TeeProtmemPoolOps = {
       return rc;
     }
     rp.buffers.set(shm.paddr, shm);
+    rp.ledger.chunkAdded(shm.paddr, shm.size);
     sgt.sgl = [{ pa: shm.paddr, length: size }];
     offs.value = 0;
     return 0;
@@ -49,9 +59,18 @@ const PER_BUFFER_OPS: TeeProtmemPoolOps = {
       rp.buffers.delete(sg.pa);
       // A reclaim the SPMC refuses leaves the buffer lent: it is not freed (it would go back to the
       // page allocator still protected).
-      if ((yield* protmemReclaim(rp.optee, rp.policy, shm, rp.stats)) === 0) yield* teeShmPut(shm);
+      rp.ledger.chunkReclaiming(shm.paddr);
+      if ((yield* protmemReclaim(rp.optee, rp.policy, shm, rp.stats)) === 0) {
+        rp.ledger.chunkFreeing(shm.paddr);
+        yield* teeShmPut(shm);
+      } else rp.ledger.chunkAbandoned(shm.paddr);
     }
     sgt.sgl = [];
+  },
+
+  /** Its table of lent buffers (pool-consistency compares it with the live buffers). */
+  ownCount(pool) {
+    return (pool as ProtmemPerBufferPool).buffers.size;
   },
 
   /** Each buffer is its own lent shm. */

@@ -14,6 +14,7 @@ import type { Sleeps } from "../../sim/scheduler.ts";
 import { dmaBufExport, type DmaBuf, type DmaBufAttachment, type DmaBufOps } from "../dma-buf/dma_buf.ts";
 import { dmaHeapAdd, type DmaHeap } from "../dma-buf/dma_heap.ts";
 import { lockMaybeBoot, teeDeviceGet, teeDevicePut, teeSubsysOf, type TeeDevice } from "./tee_core.ts";
+import type { ProtmemLedger } from "./protmem_ledger.ts";
 import type { TeeShm } from "./tee_shm.ts";
 
 /** enum tee_dma_heap_id */
@@ -58,10 +59,22 @@ export interface TeeProtmemPoolOps {
   ): number;
   /** destroy_pool: called from tee_heap_release() under h->mu, so it may sleep (a pool with lent chunks reclaims them). */
   destroyPool(pool: TeeProtmemPool): Sleeps<void>;
+  /**
+   * Not in the kernel's ops: the pool's own count of live buffers (protmem.c's refcount, …), which
+   * invariant `pool-consistency` compares with the buffers alive at quiescent points. Absent: the
+   * pool keeps no count (its gen_pool is the only record).
+   */
+  ownCount?(pool: TeeProtmemPool): number;
 }
-/** struct tee_protmem_pool */
+/** struct tee_protmem_pool, with the bookkeeping of invariant `pool-consistency` (protmem_ledger.ts). */
 export interface TeeProtmemPool {
   readonly ops: TeeProtmemPoolOps;
+  readonly ledger: ProtmemLedger;
+}
+
+/** The pool's own count, for the ledger (null: it keeps none). */
+export function poolOwnCount(pool: TeeProtmemPool): number | null {
+  return pool.ops.ownCount ? pool.ops.ownCount(pool) : null;
 }
 
 /** struct tee_dma_heap */
@@ -125,7 +138,10 @@ function* putTeeHeap(h: TeeDmaHeap): Sleeps {
 function* teeHeapBufFree(dmabuf: DmaBuf): Sleeps {
   const buf = dmabuf.priv as TeeHeapBuffer;
   const pool = buf.heap.pool!;
+  pool.ledger.enter();
+  pool.ledger.bufferDead(buf.table.sgl);
   yield* pool.ops.free(pool, buf.table);
+  pool.ledger.leave(poolOwnCount(pool));
   const locked = yield* lockMaybeBoot(buf.heap.sim, buf.heap.mu);
   yield* putTeeHeap(buf.heap);
   if (locked) yield* buf.heap.mu.unlockPreempt();
@@ -181,8 +197,10 @@ function* teeDmaHeapAlloc(
   if (!teedev || !pool) return -EINVAL;
   const buf: TeeHeapBuffer = { heap: h, size: len, offs: 0, table: { sgl: [] } };
   const offs = { value: 0 };
+  pool.ledger.enter();
   let dmabuf: DmaBuf | number = yield* pool.ops.alloc(pool, buf.table, len, offs);
   if (dmabuf === 0) {
+    pool.ledger.bufferLive(buf.table.sgl);
     buf.offs = offs.value;
     dmabuf = dmaBufExport(teedev.kernel.dmaBufs, {
       expName: heap.name,
@@ -191,9 +209,14 @@ function* teeDmaHeapAlloc(
       flags: fdFlags,
       priv: buf,
     });
-    if (typeof dmabuf !== "number") return dmabuf;
+    if (typeof dmabuf !== "number") {
+      pool.ledger.leave(poolOwnCount(pool));
+      return dmabuf;
+    }
+    pool.ledger.bufferDead(buf.table.sgl);
     yield* pool.ops.free(pool, buf.table); // err_protmem_free
   }
+  pool.ledger.leave(poolOwnCount(pool));
   // err: the heap reference goes under h->mu, as on the release path.
   const relock = yield* lockMaybeBoot(h.sim, h.mu);
   yield* putTeeHeap(h);

@@ -15,6 +15,7 @@ import {
   genPoolFree,
   type GenPool,
 } from "../mm/genalloc.ts";
+import { ProtmemLedger } from "./protmem_ledger.ts";
 import type { TeeProtmemPool, TeeProtmemPoolOps } from "./tee_heap.ts";
 
 /** struct tee_protmem_static_pool */
@@ -63,5 +64,8 @@ export function teeProtmemStaticPoolAlloc(
   );
   const rc = genPoolAdd(genPool, paddr, size, -1);
   if (rc) return rc;
-  return { ops: STATIC_OPS, genPool, paBase: paddr };
+  // Invariant `pool-consistency`: the carveout is one chunk, protected from boot, never reclaimed.
+  const ledger = new ProtmemLedger(machine.sim, "static pool (tee_heap.c)");
+  ledger.chunkAdded(paddr, size);
+  return { ops: STATIC_OPS, genPool, paBase: paddr, ledger };
 }
