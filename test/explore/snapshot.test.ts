@@ -60,6 +60,29 @@ describe("a run from a restored snapshot", () => {
   }
 });
 
+describe("restored runs across the model", () => {
+  // One scenario per part a run can touch that pool-race does not: workloads, faults (kill, CMA pins,
+  // a busy RX buffer), raw FF-A steps. Each runs schedule 2 from the snapshot after schedule 1 ran on it.
+  const files = [
+    "secure-video-session.yaml",
+    "faults/kill-during-alloc.yaml",
+    "faults/cma-pinned.yaml",
+    "faults/rx-busy-retrieve.yaml",
+    "upstream/stale-tx-emad-bytes.yaml",
+  ];
+  for (const file of files) {
+    it(`match fresh boots: ${file}`, () => {
+      const sc = withPolicy(join(SCENARIOS, file), null);
+      const booted = new BootedScenario(sc);
+      booted.run(chooser(1, 100_000));
+      const restored = booted.run(chooser(2, 100_000));
+      expect(JSON.stringify(restored)).toBe(
+        JSON.stringify(runScenario(sc, { chooser: chooser(2, 100_000) })),
+      );
+    });
+  }
+});
+
 describe("Snapshot", () => {
   class Counter implements Snapshottable {
     #n = 0;
