@@ -103,7 +103,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             file: `${file}#${policy}:${label}`,
           });
           return {
-            firstFrameP99Ns: o.metrics.first_frame_p99_ns,
+            firstFrameP99Ns: o.metrics.first_frame_alloc_p99_ns,
             failures: o.metrics.alloc_failures,
             why: o.broken ?? o.firstAllocFailure,
             broken: o.broken !== null,

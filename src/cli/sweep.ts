@@ -45,7 +45,7 @@ function rowLine(r: SweepRow): string {
   const verdict = r.passed ? "PASS" : "FAIL";
   return (
     `point ${String(r.point).padEnd(5)} ${verdict}  ${paramText(r.params)}: first-frame p99 ` +
-    `${formatDuration(r.first_frame_p99_ns)}, alloc p99 ${formatDuration(r.alloc_p99_ns)}, ` +
+    `${formatDuration(r.first_frame_alloc_p99_ns)}, alloc p99 ${formatDuration(r.alloc_p99_ns)}, ` +
     `failures ${r.alloc_failures}` +
     (r.failure ? ` — ${r.failure}` : "")
   );

@@ -12,7 +12,7 @@
  *   platform.dram_size: [4GiB, 8GiB]
  *   workloads[0].secure-video.sessions: [1, 2, 3]
  * expect:                           # optional: every point must also meet these
- *   metrics: { alloc_failures: 0, first_frame_p99_ns: "<250ms" }
+ *   metrics: { alloc_failures: 0, first_frame_alloc_p99_ns: "<250ms" }
  * ```
  */
 import { createHash } from "node:crypto";
@@ -22,7 +22,8 @@ import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { formatPath, issueToError, ScenarioError, SourceMap } from "../scenario/errors.ts";
 import { loadScenarioText, type Scenario } from "../scenario/loader.ts";
-import { formatDuration, formatSize, parseDuration, parseSize } from "../scenario/units.ts";
+import { boundHolds, METRICS, parseMetricBound, type MetricBound } from "../scenario/metrics.ts";
+import { formatDuration, formatSize } from "../scenario/units.ts";
 import { METRIC_NAMES, type MetricName, type PointMetrics } from "./sweep_metrics.ts";
 import { parsePath, PATH_EXPECTED, setPath, type DataPath } from "./sweep_path.ts";
 
@@ -30,8 +31,10 @@ import { parsePath, PATH_EXPECTED, setPath, type DataPath } from "./sweep_path.t
 export const MAX_POINTS = 100_000;
 
 const metricBound = z
-  .union([z.number().nonnegative(), z.string().regex(/^\s*[<>]?\s*\S.*$/)])
-  .describe('N, ">N" or "<N"; sizes (512MiB) for *_bytes, durations (100ms) for *_ns');
+  .union([z.number(), z.string()])
+  .describe(
+    'N, ">N" or "<N" in the metric\'s unit: a size (512MiB) for *_bytes, a duration (100ms) for *_ns',
+  );
 
 export const sweepSchema = z.strictObject({
   name: z
@@ -54,8 +57,7 @@ export const sweepSchema = z.strictObject({
 
 export interface MetricExpectation {
   readonly metric: MetricName;
-  readonly op: "=" | "<" | ">";
-  readonly n: number;
+  readonly bound: MetricBound;
   /** As written: `<250ms`. */
   readonly text: string;
 }
@@ -109,23 +111,9 @@ function metricExpectations(
   map: SourceMap,
 ): MetricExpectation[] {
   return Object.entries(raw).map(([metric, v]) => {
-    const at = ["expect", "metrics", metric];
-    if (typeof v === "number") return { metric: metric as MetricName, op: "=", n: v, text: String(v) };
-    const m = /^\s*([<>]?)\s*(.+?)\s*$/.exec(v)!;
-    const parsed = metric.endsWith("_ns")
-      ? parseDuration(m[2])
-      : metric.endsWith("_bytes")
-        ? parseSize(m[2])
-        : /^\d+$/.test(m[2])
-          ? { ok: true as const, value: Number(m[2]) }
-          : { ok: false as const, why: `expected a count, got "${m[2]}"` };
-    if (!parsed.ok) throw map.error(at, parsed.why);
-    return {
-      metric: metric as MetricName,
-      op: (m[1] || "=") as "=" | "<" | ">",
-      n: parsed.value,
-      text: v.trim(),
-    };
+    const bound = parseMetricBound(metric as MetricName, v);
+    if (typeof bound === "string") throw map.error(["expect", "metrics", metric], bound);
+    return { metric: metric as MetricName, bound, text: String(v).trim() };
   });
 }
 
@@ -133,15 +121,10 @@ function metricExpectations(
 export function unmetExpectation(m: PointMetrics, expect: readonly MetricExpectation[]): string | null {
   for (const e of expect) {
     const v = m[e.metric];
-    const ok = e.op === "=" ? v === e.n : e.op === "<" ? v < e.n : v > e.n;
-    if (!ok) {
-      const got = e.metric.endsWith("_ns")
-        ? formatDuration(v)
-        : e.metric.endsWith("_bytes")
-          ? formatSize(v)
-          : String(v);
-      return `expected ${e.metric} ${e.op === "=" ? "= " : ""}${e.text}, got ${got}`;
-    }
+    if (boundHolds(e.bound, v)) continue;
+    const unit = METRICS[e.metric].unit;
+    const got = unit === "ns" ? formatDuration(v) : unit === "bytes" ? formatSize(v) : String(v);
+    return `expected ${e.metric} ${e.bound.op === "=" ? "= " : ""}${e.text}, got ${got}`;
   }
   return null;
 }

@@ -32,7 +32,7 @@ function canonicalRow(r: SweepRow, parameters: readonly string[]): SweepRow {
   for (const m of METRIC_NAMES) row[m] = r[m];
   row.passed = r.passed;
   row.failure = r.failure;
-  row.findings = r.findings;
+  row.findings_by_invariant = r.findings_by_invariant;
   return row as unknown as SweepRow;
 }
 
@@ -57,14 +57,16 @@ function csvField(v: unknown): string {
 }
 
 /**
- * CSV: point, the parameters (as the grid names them), the metrics, passed, `findings.ID` for every
+ * CSV: point, the parameters (as the grid names them), the metrics (scenario/metrics.ts), passed,
+ * `findings.ID` for every
  * invariant (then any other id a row reported, sorted), failure.
  */
 export function sweepCsv(res: SweepResults): string {
   const rows = [...res.rows].sort((a, b) => a.point - b.point);
   const extra = new Set<string>();
   for (const r of rows)
-    for (const id of Object.keys(r.findings)) if (!INVARIANT_IDS.includes(id as never)) extra.add(id);
+    for (const id of Object.keys(r.findings_by_invariant))
+      if (!INVARIANT_IDS.includes(id as never)) extra.add(id);
   const ids = [...INVARIANT_IDS, ...[...extra].sort()];
   const header = [
     "point",
@@ -82,7 +84,7 @@ export function sweepCsv(res: SweepResults): string {
         ...res.parameters.map((p) => r.params[p]),
         ...METRIC_NAMES.map((m) => r[m]),
         r.passed,
-        ...ids.map((id) => r.findings[id] ?? 0),
+        ...ids.map((id) => r.findings_by_invariant[id] ?? 0),
         r.failure,
       ]
         .map(csvField)
