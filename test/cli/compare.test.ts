@@ -2,21 +2,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { main } from "../../src/cli/main.ts";
+import { rstmem } from "../helpers/rstmem.ts";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
 import { runMetrics } from "../../src/scenario/metrics.ts";
 import { WorkloadMetrics } from "../../src/user/workloads/index.ts";
-
-async function rstmem(...args: string[]) {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "rstmem", ...args], {
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    errIsTty: false,
-  });
-  return { code, out, err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), "rstmem-compare-"));
 function file(name: string, text: string): string {

@@ -3,18 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { encodeMemRegion, type MemRegionInput } from "../../src/abi/ffa/index.ts";
-import { main } from "../../src/cli/main.ts";
-
-async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "rstmem", ...args], {
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    errIsTty: false,
-  });
-  return { code, out, err };
-}
+import { rstmem } from "../helpers/rstmem.ts";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 

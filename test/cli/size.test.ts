@@ -2,20 +2,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { main } from "../../src/cli/main.ts";
+import { rstmem } from "../helpers/rstmem.ts";
 import { sizePolicy, SIZE_GRANULE, type RunAt } from "../../src/report/sizing.ts";
 import type { Scenario } from "../../src/scenario/loader.ts";
-
-async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "rstmem", ...args], {
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    errIsTty: false,
-  });
-  return { code, out, err };
-}
 
 const MiB = 1024 * 1024;
 const ms = 1_000_000;

@@ -3,21 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../src/cli/main.ts";
+import { rstmem } from "../helpers/rstmem.ts";
 import { workerEntry } from "../../src/cli/sweep_pool.ts";
 import { loadSweepFile, shardPoints } from "../../src/report/sweep_file.ts";
 import { parsePath, setPath } from "../../src/report/sweep_path.ts";
-
-async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "rstmem", ...args], {
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    errIsTty: false,
-  });
-  return { code, out, err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), "rstmem-sweep-"));
 const write = (name: string, text: string) => {

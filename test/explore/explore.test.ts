@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { main } from "../../src/cli/main.ts";
+import { rstmem } from "../helpers/rstmem.ts";
 import { explore, failureSignature, type ExploreOptions } from "../../src/explore/explore.ts";
 import { pctBound } from "../../src/explore/pct.ts";
 import { summaryText } from "../../src/report/summary.ts";
@@ -17,17 +17,6 @@ import { namedPolicy } from "../../src/scenario/policies.ts";
 const POOL_RACE = join(import.meta.dirname, "..", "..", "scenarios", "pool-race.yaml");
 /** Runs per search. */
 const BUDGET = 6;
-
-async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "rstmem", ...args], {
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    errIsTty: false,
-  });
-  return { code, out, err };
-}
 
 function poolRace(policy: string): Scenario {
   const sc = loadScenarioFile(POOL_RACE, "pool-race");

@@ -11,7 +11,7 @@ import {
   FFA_RETRY,
   FFA_SUCCESS_32,
 } from "../../src/abi/ffa/index.ts";
-import { main } from "../../src/cli/main.ts";
+import { rstmem } from "../helpers/rstmem.ts";
 import type { CorpusCase } from "../../src/explore/fuzz/corpus.ts";
 import { fuzz } from "../../src/explore/fuzz/fuzz.ts";
 import { buildBases } from "../../src/explore/fuzz/gen.ts";
@@ -30,17 +30,6 @@ const r8 = (...v: (number | bigint)[]) => {
   v.forEach((n, i) => (x[i] = BigInt.asUintN(64, BigInt(n))));
   return x;
 };
-
-async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "rstmem", ...args], {
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    errIsTty: false,
-  });
-  return { code, out, err };
-}
 
 describe("ffa fuzz oracle", () => {
   it("accepts the replies the spec defines and refuses the others", () => {

@@ -6,18 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { main } from "../../src/cli/main.ts";
-
-async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "rstmem", ...args], {
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    errIsTty: false,
-  });
-  return { code, out, err };
-}
+import { rstmem } from "../helpers/rstmem.ts";
 
 interface Data {
   title: string;

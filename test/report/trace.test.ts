@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../src/cli/main.ts";
+import { rstmem } from "../helpers/rstmem.ts";
 import { chromeTraceText, ChromeTraceWriter } from "../../src/report/chrome-trace.ts";
 import { FtraceWriter, ftraceText } from "../../src/report/ftrace.ts";
 import { memoryOf } from "../../src/report/trace-files.ts";
@@ -323,16 +323,6 @@ describe("the trace bus", () => {
 });
 
 describe("rstmem run --trace / --ftrace", () => {
-  async function rstmem(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = "";
-    let err = "";
-    const code = await main(["node", "rstmem", ...args], {
-      out: (s) => (out += s),
-      err: (s) => (err += s),
-      errIsTty: false,
-    });
-    return { code, out, err };
-  }
   const S = (name: string) => join(import.meta.dirname, "..", "scenarios", name);
 
   it("writes both files: step slices hold their syscalls", async () => {
