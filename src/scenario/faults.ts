@@ -16,23 +16,11 @@
  * its line and column.
  */
 import { z } from "zod";
+import { FFA_ERROR_NAMES } from "../abi/ffa/index.ts";
 import { FFA_FAULT_ERRORS } from "../firmware/spmc/faults.ts";
 import { OPTEE_FAULT_ERRORS } from "../secure/optee/faults.ts";
 import type { FaultSpec } from "../sim/faults.ts";
 import type { SourceMap } from "./errors.ts";
-
-const FFA_ERROR_NAMES = [
-  "NOT_SUPPORTED",
-  "INVALID_PARAMETERS",
-  "NO_MEMORY",
-  "BUSY",
-  "INTERRUPTED",
-  "DENIED",
-  "RETRY",
-  "ABORTED",
-  "NO_DATA",
-  "NOT_READY",
-] as const;
 
 /** Every TEE_Result name an `optee:` fault may give (which fits which command is checked after). */
 const TEE_ERROR_NAMES = [...new Set(Object.values(OPTEE_FAULT_ERRORS).flat())] as unknown as [

@@ -23,6 +23,20 @@ export const FFA_NOT_READY = -10;
 /** Every FF-A error code, as the signed value. */
 export type FfaErrorCode = -1 | -2 | -3 | -4 | -5 | -6 | -7 | -8 | -9 | -10;
 
+/** The error names without `FFA_`, in code order (index i names code -(i+1)): what scenarios write. */
+export const FFA_ERROR_NAMES = [
+  "NOT_SUPPORTED",
+  "INVALID_PARAMETERS",
+  "NO_MEMORY",
+  "BUSY",
+  "INTERRUPTED",
+  "DENIED",
+  "RETRY",
+  "ABORTED",
+  "NO_DATA",
+  "NOT_READY",
+] as const;
+
 /** Error name ↔ code, in code order (index i holds code -(i+1)). */
 export const FFA_ERRORS: readonly { readonly name: string; readonly code: FfaErrorCode }[] = [
   { name: "FFA_NOT_SUPPORTED", code: FFA_NOT_SUPPORTED },

@@ -2,6 +2,7 @@
  * The `ffa` step's schema: one raw FF-A call, its descriptor (typed fields, raw overrides for
  * malformed ones, or `hex:` bytes), its register arguments, fragmentation and expectations.
  */
+import { FFA_ERROR_NAMES } from "../../abi/ffa/index.ts";
 import { z } from "zod";
 import { addressSchema, sizeSchema } from "../schema-units.ts";
 import { stepExpectSchema } from "./expect.ts";
@@ -33,16 +34,7 @@ export const FFA_STEP_RESULTS = [
   "MEM_FRAG_TX",
   "MEM_RETRIEVE_RESP",
   "MSG_SEND_DIRECT_RESP",
-  "NOT_SUPPORTED",
-  "INVALID_PARAMETERS",
-  "NO_MEMORY",
-  "BUSY",
-  "INTERRUPTED",
-  "DENIED",
-  "RETRY",
-  "ABORTED",
-  "NO_DATA",
-  "NOT_READY",
+  ...FFA_ERROR_NAMES,
 ] as const;
 
 const VALUE_PATTERN = /^(\$[A-Za-z_][A-Za-z0-9_]*|0[xX][0-9a-fA-F_]+|[0-9]+)$/;
