@@ -46,7 +46,9 @@ describe("rstmem explore", () => {
     );
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^explore {4}pool-race \(pool-race\), policy upstream, strategy random, seed 1/);
-    expect(r.out).toMatch(/^VIOLATION {2}run \d+: .*(refcount|gen_pool|NULL pointer|ENOMEM)/m);
+    expect(r.out).toMatch(
+      /^VIOLATION {2}run \d+: .*(refcount|gen_pool|NULL pointer|ENOMEM|kernel-warn findings)/m,
+    );
     expect(r.out).toMatch(/^FAIL {2}pool-race/m);
     const schedule = /^schedule {3}(\S+)$/m.exec(r.out)![1];
     expect(schedule).toMatch(/^w100000:/);

@@ -3,18 +3,29 @@
  * the faults that struck into replay.json beside the schedule, and `rstmem replay` makes the same run;
  * `rstmem run --faults` picks its faults from the seed, so the same seed gives the same bytes.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rstmem } from "../helpers/rstmem.ts";
 
 const LEND = join(import.meta.dirname, "..", "..", "scenarios", "faults", "ffa-lend-errors.yaml");
+const POOL_RACE = join(import.meta.dirname, "..", "..", "scenarios", "pool-race.yaml");
+
+/**
+ * pool-race with every step expecting `ok` (the built-in accepts the errnos faults cause, and runs
+ * clean under --faults), written into `dir`: there any injected fault that fails a call is a violation.
+ */
+function strictPoolRace(dir: string): string {
+  const file = join(dir, "pool-race-strict.yaml");
+  writeFileSync(file, readFileSync(POOL_RACE, "utf8").replace(/expect: \[ok, [^\]]*\]/g, "expect: ok"));
+  return file;
+}
 
 describe("--faults", () => {
   it("explore --faults finds a run a fault breaks, and replay.json's faults make it again", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-faults-"));
-    const r = await rstmem("explore", "pool-race", "--faults", "--runs", "4", "--out", dir);
+    const r = await rstmem("explore", strictPoolRace(dir), "--faults", "--runs", "4", "--out", dir);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^faults {5}\S/m);
     const rf = JSON.parse(readFileSync(join(dir, "replay.json"), "utf8"));
@@ -43,12 +54,11 @@ describe("--faults", () => {
 
   it("a replay.json whose faults are not realistic is bad input (exit 2)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-faults-"));
-    const r = await rstmem("explore", "pool-race", "--faults", "--runs", "4", "--out", dir);
+    const r = await rstmem("explore", strictPoolRace(dir), "--faults", "--runs", "4", "--out", dir);
     expect(r.code).toBe(1);
     const path = join(dir, "replay.json");
     const rf = JSON.parse(readFileSync(path, "utf8"));
     rf.faults = [{ ffa: { call: "MEM_LEND", error: "RETRY", nth: 1 } }];
-    const { writeFileSync } = await import("node:fs");
     writeFileSync(path, JSON.stringify(rf));
     const bad = await rstmem("replay", path);
     expect(bad.code).toBe(2);

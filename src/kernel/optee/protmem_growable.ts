@@ -27,7 +27,8 @@ import type { SgTable, TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
 import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import type { Optee } from "./optee.ts";
-import { chunkShape, newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
+import { chunkShape, newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
+import { afterReclaim, reclaimChunk } from "./protmem_reclaim.ts";
 
 /** One lent chunk. */
 interface Chunk {
@@ -116,25 +117,19 @@ function* lendChunkLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk 
   return chunk;
 }
 
-/** Reclaims and frees an empty chunk; under the pool mutex. A chunk the SPMC keeps stays allocated. */
+/**
+ * Reclaims and frees an empty chunk; under the pool mutex. A chunk the SPMC keeps stays allocated,
+ * out of the pool, and its reclaim is tried again later (protmem_reclaim.ts).
+ */
 function* releaseLocked(rp: ProtmemGrowablePool, chunk: Chunk): Sleeps {
   const bugs = rp.optee.kernel.sim.mutations;
   // Planted bug `reclaim-before-destroy` (sim/mutations.ts); correct: the chunk leaves the pool, and
   // gen_pool_destroy() checks no buffer lives in it, before it is reclaimed.
-  let rc = bugs["reclaim-before-destroy"] ? yield* reclaimChunk(rp, chunk) : 0;
+  let rc = bugs["reclaim-before-destroy"] ? yield* reclaimChunk(rp, chunk.shm) : 0;
   rp.chunks.splice(rp.chunks.indexOf(chunk), 1);
   genPoolDestroy(chunk.pool);
-  if (!bugs["reclaim-before-destroy"]) rc = yield* reclaimChunk(rp, chunk);
-  if (rc === 0) {
-    rp.ledger.chunkFreeing(chunk.shm.paddr);
-    yield* teeShmPut(chunk.shm);
-  } else rp.ledger.chunkAbandoned(chunk.shm.paddr);
-}
-
-/** protmemReclaim() of a chunk, told to the ledger first (no buffer may live in it any more). */
-function* reclaimChunk(rp: ProtmemGrowablePool, chunk: Chunk): Sleeps<number> {
-  rp.ledger.chunkReclaiming(chunk.shm.paddr);
-  return yield* protmemReclaim(rp.optee, rp.policy, chunk.shm, rp.stats);
+  if (!bugs["reclaim-before-destroy"]) rc = yield* reclaimChunk(rp, chunk.shm);
+  yield* afterReclaim(rp, chunk.shm, rc);
 }
 
 /** schedule_delayed_work(): the chunk goes after idle_release unless it is used meanwhile. */

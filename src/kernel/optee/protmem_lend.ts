@@ -49,7 +49,7 @@ export function chunkShape(policy: ProtmemPolicy, bytes: number): { bytes: numbe
 export interface LendStats {
   lends: number;
   reclaims: number;
-  /** Chunks whose reclaim failed: still lent, never freed. */
+  /** Chunks given up after their reclaim was refused (protmem_reclaim.ts): still lent, never freed. */
   stuck: number;
   /** Bytes lent now and at most. */
   lentBytes: number;
@@ -143,10 +143,7 @@ export function* protmemReclaim(
 ): Sleeps<number> {
   const t0 = optee.kernel.sim.now;
   const rc = yield* optee.ops.reclaimProtmem(optee, shm);
-  if (rc) {
-    stats.stuck++;
-    return rc;
-  }
+  if (rc) return rc;
   // Planted bug `no-remap` (sim/mutations.ts); correct: the linear map comes back before the pages are freed.
   if (!optee.kernel.sim.mutations["no-remap"])
     yield* remapAfterReclaim(optee.kernel.mm, policy.unmap, shm.paddr, shm.size);

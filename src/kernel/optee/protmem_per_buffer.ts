@@ -10,7 +10,8 @@ import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
 import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import type { Optee } from "./optee.ts";
-import { chunkShape, newLendStats, protmemLend, protmemReclaim, type ProtmemPolicy } from "./protmem_lend.ts";
+import { chunkShape, newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
+import { afterReclaim, reclaimChunk } from "./protmem_reclaim.ts";
 
 export class ProtmemPerBufferPool implements TeeProtmemPool {
   readonly ops: TeeProtmemPoolOps = PER_BUFFER_OPS;
@@ -58,12 +59,8 @@ const PER_BUFFER_OPS: TeeProtmemPoolOps = {
       const shm = rp.buffers.get(sg.pa)!;
       rp.buffers.delete(sg.pa);
       // A reclaim the SPMC refuses leaves the buffer lent: it is not freed (it would go back to the
-      // page allocator still protected).
-      rp.ledger.chunkReclaiming(shm.paddr);
-      if ((yield* protmemReclaim(rp.optee, rp.policy, shm, rp.stats)) === 0) {
-        rp.ledger.chunkFreeing(shm.paddr);
-        yield* teeShmPut(shm);
-      } else rp.ledger.chunkAbandoned(shm.paddr);
+      // page allocator still protected), and the reclaim is tried again later (protmem_reclaim.ts).
+      yield* afterReclaim(rp, shm, yield* reclaimChunk(rp, shm));
     }
     sgt.sgl = [];
   },

@@ -95,7 +95,7 @@ export class OpteeSecure {
    * A TA starts using an assigned protected buffer (mobj_ffa_get_by_cookie(), as set_fmem_param()
    * does for an FMEM parameter of an invoke): held until `put()`; RELEASE_PROTMEM is BUSY meanwhile.
    */
-  /** References a `RELEASE_PROTMEM` fault (faults.ts) left held by a TA that never lets go. */
+  /** References a `RELEASE_PROTMEM` fault (faults.ts) left held by a TA until its invoke ends (thread_spmc.ts). */
   readonly faultHeld: MobjRef[] = [];
 
   getProtmem(cookie: bigint): MobjRef | null {

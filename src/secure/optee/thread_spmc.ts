@@ -54,7 +54,7 @@ import { directRespFid, swapSrcDst, type PartitionHandler } from "../../firmware
 import { handleFrom, w } from "../../firmware/spmc/regs.ts";
 import { ACCESS_OK } from "../../hw/machine.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
-import type { Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import { teeEntryStdCall } from "./entry_std.ts";
 import { mobjContiguous, mobjPa, type MobjRef } from "./mobj.ts";
 import type { OpteeSecure } from "./optee.ts";
@@ -112,14 +112,28 @@ function* dispatch(os: OpteeSecure, req: SmcRegs): Sleeps<number[]> {
   }
 }
 
+/**
+ * How long the TA of a `RELEASE_PROTMEM` fault keeps the buffer after the release it made BUSY, ns:
+ * the invoke in flight (two 60 fps frames' decode, 33 ms; assumption).
+ */
+export const FAULT_TA_HOLD_NS = 33_000_000;
+
 /** handle_unregister_shm(): TEE_Result → the u32 FF-A code in w3. */
 function* unregister(os: OpteeSecure, cookie: bigint, protmem: boolean): Sleeps<number> {
   // Fault `optee: {cmd: RELEASE_PROTMEM}` (faults.ts): a TA holds the buffer (mobj_ffa_get_by_cookie(),
-  // as an FMEM parameter of a session that never ends) when the release comes, so the release meets a
-  // real reference — BUSY — and the SPMC then refuses the reclaim for the same reason.
+  // as an FMEM parameter of an invoke still in flight) when the release comes, so the release meets a
+  // real reference — BUSY — and the SPMC then refuses the reclaim for the same reason. The invoke ends
+  // FAULT_TA_HOLD_NS later and puts its reference: a release asked again after that succeeds.
   if (protmem && injectedResult(os.sim, "RELEASE_PROTMEM") !== null) {
     const held = os.getProtmem(cookie);
-    if (held) os.faultHeld.push(held);
+    if (held) {
+      os.faultHeld.push(held);
+      os.sim.sched.spawn(`optee/ta-invoke:${cookie.toString(16)}`, function* () {
+        yield sleep(FAULT_TA_HOLD_NS);
+        os.faultHeld.splice(os.faultHeld.indexOf(held), 1);
+        held.put();
+      });
+    }
   }
   const rc = yield* os.mobjs.unregisterByCookie(cookie, (m) => os.scrubBeforeGiveBack(m));
   os.trace(protmem ? "release-protmem" : "unregister-shm", { cookie: cookie.toString(16), rc });

@@ -1,0 +1,71 @@
+/**
+ * The built-in pool-race under fault injection (issue 11): its allocations accept the errnos the real
+ * stack returns for the faults `--faults` can inject (`expect: [ok, ENOMEM, …]`), so the explorer hunts
+ * leaks, warnings and pool accounting instead of reporting every injected errno — and `safe` runs a
+ * fixed budget clean, while upstream's protmem.c race is still found.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { withPolicy } from "../../src/cli/scenario_args.ts";
+import { explore, type ExploreOptions } from "../../src/explore/explore.ts";
+import { loadScenarioText, type Scenario } from "../../src/scenario/loader.ts";
+
+const FILE = join(import.meta.dirname, "../../scenarios/pool-race.yaml");
+const TEXT = readFileSync(FILE, "utf8");
+const BUDGET = 40;
+
+const opts = (over: Partial<ExploreOptions> = {}): ExploreOptions => ({
+  strategy: "random",
+  runs: BUDGET,
+  seed: 1,
+  windowNs: 100_000,
+  faults: 1,
+  ...over,
+});
+
+function poolRace(text = TEXT): Scenario {
+  return loadScenarioText(text, FILE);
+}
+
+describe("pool-race under --faults", () => {
+  it(`safe runs ${BUDGET} schedules with a fault each clean, and the faults did make allocations fail`, () => {
+    let struck = 0;
+    const errnos = new Set<string>();
+    const r = explore(
+      poolRace(),
+      opts({
+        onRun: (_, run) => {
+          if (!run) return;
+          if (run.faults.length > 0) struck++;
+          for (const s of run.steps) if (s.got !== "ok" && s.got !== "EBADF") errnos.add(s.got);
+        },
+      }),
+    );
+    expect(r.violation?.why ?? null).toBeNull();
+    expect(r.ended).toBe("runs");
+    expect(struck).toBeGreaterThan(BUDGET / 2);
+    // Injected errors reached user space as the real errnos, and kills ended steps: all accepted.
+    expect(errnos.size).toBeGreaterThanOrEqual(3);
+    expect(errnos.has("killed")).toBe(true);
+  });
+
+  it("the same budget with every step expecting ok reports an injected errno as a violation", () => {
+    const strict = TEXT.replace(/expect: \[ok, [^\]]*\]/g, "expect: ok");
+    expect(strict).not.toBe(TEXT);
+    const r = explore(poolRace(strict), opts());
+    expect(r.ended).toBe("violation");
+    expect(r.violation!.why).toMatch(/expected ok, got (E[A-Z]+|killed)/);
+  });
+
+  it("upstream's get/put race is still found with faults on", () => {
+    const r = explore(withPolicy(poolRace(), "upstream"), opts());
+    expect(r.ended).toBe("violation");
+    expect(r.violation!.why).toMatch(/kernel-warn findings/);
+    expect(
+      r.violation!.result.findingDetails.some((f) =>
+        /refcount_t: addition on 0|gen_pool_destroy|NULL pointer/.test(f.message),
+      ),
+    ).toBe(true);
+  });
+});
