@@ -16,11 +16,16 @@
  * ```
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { formatPath, issueToError, ScenarioError, SourceMap } from "../scenario/errors.ts";
+import {
+  formatPath,
+  issueToError,
+  parseYamlWithPositions,
+  readInputFile,
+  ScenarioError,
+  SourceMap,
+} from "../scenario/errors.ts";
 import { loadScenarioText, type Scenario } from "../scenario/loader.ts";
 import { boundHolds, METRICS, parseMetricBound, type MetricBound } from "../scenario/metrics.ts";
 import { formatDuration, formatSize } from "../scenario/units.ts";
@@ -85,27 +90,6 @@ export interface Sweep {
   loadPoint(index: number): Scenario;
 }
 
-function readText(path: string, display: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ScenarioError(display, 0, 0, "", code === "ENOENT" ? "no such file" : `cannot read: ${code}`);
-  }
-}
-
-function parseYaml(text: string, file: string): { data: unknown; map: SourceMap } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const pos = lines.linePos(e.pos[0]);
-    const what = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-    throw new ScenarioError(file, pos.line, pos.col, "", `not valid YAML or JSON: ${what}`);
-  }
-  return { data: doc.toJS() ?? {}, map: new SourceMap(file, doc, lines) };
-}
-
 function metricExpectations(
   raw: Partial<Record<MetricName, number | string>>,
   map: SourceMap,
@@ -134,7 +118,7 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 /** Loads and checks a sweep file (not its points: loadPoint checks each). */
 export function loadSweepFile(path: string, display = path): Sweep {
-  const { data, map } = parseYaml(readText(path, display), display);
+  const { data, map } = parseYamlWithPositions(readInputFile(path, display), display);
   if (data === null || typeof data !== "object" || Array.isArray(data))
     throw map.error([], "expected a mapping with keys scenario and grid");
   const parsed = sweepSchema.safeParse(data);
@@ -155,9 +139,9 @@ export function loadSweepFile(path: string, display = path): Sweep {
   if (typeof sw.scenario === "string") {
     const full = resolve(dirname(path), sw.scenario);
     baseFile = sw.scenario;
-    const text = readText(full, sw.scenario);
+    const text = readInputFile(full, sw.scenario);
     loadScenarioText(text, sw.scenario); // the base alone must load: its errors name its own file
-    const y = parseYaml(text, sw.scenario);
+    const y = parseYamlWithPositions(text, sw.scenario);
     base = (y.data ?? {}) as Record<string, unknown>;
     baseMap = y.map;
   } else {

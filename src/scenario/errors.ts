@@ -3,7 +3,8 @@
  * Turns zod issues into such messages, locating each issue's path in the YAML/JSON source.
  */
 import type { z } from "zod";
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node } from "yaml";
+import { readFileSync } from "node:fs";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 
 export class ScenarioError extends Error {
   override name = "ScenarioError";
@@ -279,4 +280,36 @@ export function issueToError(
     default:
       return map.error(path, issue.message);
   }
+}
+
+/** A scenario or sweep file's text; a file that cannot be read is a ScenarioError naming `display`. */
+export function readInputFile(path: string, display: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ScenarioError(
+      display,
+      0,
+      0,
+      "",
+      code === "ENOENT" ? "no such file" : `cannot read: ${code ?? String(e)}`,
+    );
+  }
+}
+
+/**
+ * YAML (or JSON, parsed as YAML 1.2 so both keep positions) with a SourceMap for positioned errors;
+ * a syntax error is a ScenarioError at its line and column.
+ */
+export function parseYamlWithPositions(text: string, file: string): { data: unknown; map: SourceMap } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = lines.linePos(e.pos[0]);
+    const what = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new ScenarioError(file, pos.line, pos.col, "", `not valid YAML or JSON: ${what}`);
+  }
+  return { data: doc.toJS() ?? {}, map: new SourceMap(file, doc, lines) };
 }

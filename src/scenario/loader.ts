@@ -4,15 +4,13 @@
  * (masters that exist on the platform, CMA inside DRAM). Every problem is a ScenarioError with
  * file:line:column.
  */
-import { readFileSync } from "node:fs";
-import { LineCounter, parseDocument } from "yaml";
 import type { PlatformDesc } from "../hw/platform.ts";
 import type { MutationId } from "../sim/mutations.ts";
 import { INVARIANT_IDS } from "../check/invariants.ts";
 import { METRIC_NAMES, parseMetricBound, type MetricBound, type MetricName } from "./metrics.ts";
 import { namedPolicy, POLICY_PRESET_NAMES, policyProblem, resolvePolicy, type Policy } from "./policies.ts";
 import { withProtmemCarveout } from "./system.ts";
-import { issueToError, ScenarioError, SourceMap } from "./errors.ts";
+import { issueToError, parseYamlWithPositions, readInputFile, SourceMap } from "./errors.ts";
 import { resolvePlatform } from "./platform.ts";
 import {
   findingCountSchema,
@@ -96,16 +94,7 @@ export interface Scenario {
 }
 
 export function loadScenarioText(text: string, file: string): Scenario {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const pos = lines.linePos(e.pos[0]);
-    const what = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-    throw new ScenarioError(file, pos.line, pos.col, "", `not valid YAML or JSON: ${what}`);
-  }
-  const map = new SourceMap(file, doc, lines);
-  const data: unknown = doc.toJS() ?? {};
+  const { data, map } = parseYamlWithPositions(text, file);
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw map.error([], "expected a mapping with keys such as name, platform, steps");
   }
@@ -116,20 +105,7 @@ export function loadScenarioText(text: string, file: string): Scenario {
 
 /** Loads a file; `displayName` is what messages and summaries call it (default: the path). */
 export function loadScenarioFile(path: string, displayName = path): Scenario {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ScenarioError(
-      displayName,
-      0,
-      0,
-      "",
-      code === "ENOENT" ? "no such file" : `cannot read: ${code ?? String(e)}`,
-    );
-  }
-  return loadScenarioText(text, displayName);
+  return loadScenarioText(readInputFile(path, displayName), displayName);
 }
 
 function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
