@@ -53,7 +53,7 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
     const s = state[i];
     if (s === PS_FREE) {
       const h = buddy.freeBlockOf(i);
-      i = h >= 0 ? h + (1 << buddy.freeOrder[h]) : i + 1;
+      i = h >= 0 ? h + (1 << (buddy.freeOrder[h] - 1)) : i + 1;
       cost.ns += SCAN_PAGE_NS;
       continue;
     }

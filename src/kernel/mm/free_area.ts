@@ -30,8 +30,11 @@ import {
 export const PAGEBLOCK_ORDER = 9;
 export const PAGEBLOCK_NR_PAGES = 1 << PAGEBLOCK_ORDER;
 
-/** freeOrder of a frame that is not the head of a free block. */
-export const NOT_FREE = -1;
+/**
+ * freeOrder of a frame that is not the head of a free block. 0, so that the array needs no filling and
+ * DRAM no page allocator touched stays untouched memory (freeOrder holds order + 1 at a free head).
+ */
+export const NOT_FREE = 0;
 
 export interface Zone {
   readonly id: number;
@@ -64,11 +67,17 @@ export interface BuddyStats {
 export class FreeArea {
   readonly maxOrder: number;
   readonly count: number;
+  /** order + 1 at the head of a free block; NOT_FREE elsewhere (page_alloc.ts: −1 on a per-cpu list). */
   readonly freeOrder: Int8Array;
   /** The migratetype list a free head sits on. */
   readonly freeMt: Uint8Array;
-  readonly next: Int32Array;
-  readonly prev: Int32Array;
+  /**
+   * List links per order, indexed by the head's frame >> order (a block of order o is 2^o aligned): the
+   * arrays of high orders are small, and those of low orders are touched only where blocks were split,
+   * so memory follows what the allocator did rather than DRAM's size.
+   */
+  readonly #next: Int32Array[];
+  readonly #prev: Int32Array[];
   /** List heads and block counts, index (zone × MIGRATE_TYPES + mt) × (maxOrder + 1) + order. */
   readonly heads: Int32Array;
   readonly nrFree: Int32Array;
@@ -98,10 +107,14 @@ export class FreeArea {
     this.maxOrder = maxOrder;
     const n = frames.count;
     this.count = n;
-    this.freeOrder = new Int8Array(n).fill(NOT_FREE);
+    this.freeOrder = new Int8Array(n);
     this.freeMt = new Uint8Array(n);
-    this.next = new Int32Array(n);
-    this.prev = new Int32Array(n);
+    this.#next = [];
+    this.#prev = [];
+    for (let o = 0; o <= maxOrder; o++) {
+      this.#next.push(new Int32Array(Math.ceil(n / (1 << o))));
+      this.#prev.push(new Int32Array(Math.ceil(n / (1 << o))));
+    }
     const lists = 2 * MIGRATE_TYPES * (maxOrder + 1);
     this.heads = new Int32Array(lists).fill(-1);
     this.nrFree = new Int32Array(lists);
@@ -126,6 +139,11 @@ export class FreeArea {
     );
   }
 
+  /** The list links (private), for the snapshot of the allocator that extends this class. */
+  protected get links(): { next: Int32Array[]; prev: Int32Array[] } {
+    return { next: this.#next, prev: this.#prev };
+  }
+
   zoneOf(i: number): number {
     return i < this.#normalStart ? ZONE_DMA : ZONE_NORMAL;
   }
@@ -138,12 +156,14 @@ export class FreeArea {
     const z = this.zoneOf(i);
     const l = this.#list(z, mt, order);
     const h = this.heads[l];
-    this.next[i] = h;
-    this.prev[i] = -1;
-    if (h >= 0) this.prev[h] = i;
+    const next = this.#next[order];
+    const prev = this.#prev[order];
+    next[i >> order] = h;
+    prev[i >> order] = -1;
+    if (h >= 0) prev[h >> order] = i;
     this.heads[l] = i;
     this.nrFree[l]++;
-    this.freeOrder[i] = order;
+    this.freeOrder[i] = order + 1;
     this.freeMt[i] = mt;
     const zone = this.zones[z];
     zone.freePages += 1 << order;
@@ -155,11 +175,13 @@ export class FreeArea {
     const mt = this.freeMt[i];
     const z = this.zoneOf(i);
     const l = this.#list(z, mt, order);
-    const p = this.prev[i];
-    const nx = this.next[i];
-    if (p >= 0) this.next[p] = nx;
+    const next = this.#next[order];
+    const prev = this.#prev[order];
+    const p = prev[i >> order];
+    const nx = next[i >> order];
+    if (p >= 0) next[p >> order] = nx;
     else this.heads[l] = nx;
-    if (nx >= 0) this.prev[nx] = p;
+    if (nx >= 0) prev[nx >> order] = p;
     this.nrFree[l]--;
     this.freeOrder[i] = NOT_FREE;
     const zone = this.zones[z];
@@ -223,7 +245,7 @@ export class FreeArea {
     const pbMt = this.pageblockMt;
     while (order < max) {
       const buddy = i ^ (1 << order);
-      if (buddy >= this.count || this.freeOrder[buddy] !== order) break;
+      if (buddy >= this.count || this.freeOrder[buddy] !== order + 1) break;
       if (this.zoneOf(buddy) !== this.zoneOf(i)) break;
       // Beyond a pageblock, blocks of different types merge only when both are ordinary types
       // (migratetype_is_mergeable(): below MIGRATE_PCPTYPES): never CMA or ISOLATE with anything else.
@@ -243,7 +265,7 @@ export class FreeArea {
   freeBlockOf(i: number): number {
     for (let o = 0; o <= this.maxOrder; o++) {
       const h = i - (i % (1 << o));
-      if (this.freeOrder[h] === o) return h;
+      if (this.freeOrder[h] === o + 1) return h;
     }
     return -1;
   }
@@ -306,7 +328,7 @@ export class FreeArea {
     let n = 0;
     const end = Math.min(this.count, (pb + 1) * PAGEBLOCK_NR_PAGES);
     for (let i = pb * PAGEBLOCK_NR_PAGES; i < end;) {
-      const o = this.freeOrder[i];
+      const o = this.freeOrder[i] - 1;
       if (o >= 0) {
         n += 1 << o;
         i += 1 << o;
@@ -347,10 +369,10 @@ export class FreeArea {
     const start = pb * PAGEBLOCK_NR_PAGES;
     const end = Math.min(this.count, start + PAGEBLOCK_NR_PAGES);
     const outer = this.freeBlockOf(start);
-    if (outer >= 0 && this.freeOrder[outer] > PAGEBLOCK_ORDER) this.#splitFree(outer, start, end);
+    if (outer >= 0 && this.freeOrder[outer] - 1 > PAGEBLOCK_ORDER) this.#splitFree(outer, start, end);
     let moved = 0;
     for (let i = start; i < end;) {
-      const o = this.freeOrder[i];
+      const o = this.freeOrder[i] - 1;
       if (o >= 0) {
         this.#del(i, o);
         this.#add(i, o, mt);
@@ -363,7 +385,7 @@ export class FreeArea {
 
   /** Splits free block `head` so that [start, end) becomes whole free blocks of its own. */
   #splitFree(head: number, start: number, end: number): void {
-    const o = this.freeOrder[head];
+    const o = this.freeOrder[head] - 1;
     const mt = this.freeMt[head];
     this.#del(head, o);
     // Re-add the pieces outside [start, end) and the aligned pieces inside, each on the list it was on.
@@ -391,13 +413,13 @@ export class FreeArea {
     for (let i = start; i < end;) {
       const h = this.freeBlockOf(i);
       if (h < 0) return false;
-      const o = this.freeOrder[h];
+      const o = this.freeOrder[h] - 1;
       const blockEnd = h + (1 << o);
       if (h < start || blockEnd > end) this.#splitFree(h, Math.max(h, start), Math.min(blockEnd, end));
       // Now [i, min(blockEnd, end)) is made of whole free blocks: remove them.
       const stop = Math.min(blockEnd, end);
       while (i < stop) {
-        const oo = this.freeOrder[i];
+        const oo = this.freeOrder[i] - 1;
         assert(oo >= 0, `frame ${i} not a free head after split`);
         this.#del(i, oo);
         i += 1 << oo;

@@ -22,7 +22,7 @@ import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 export { PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, type BuddyStats, type Zone } from "./free_area.ts";
 
 /** freeOrder of a page sitting on a per-cpu list. */
-const ON_PCP = -2;
+const ON_PCP = -1;
 
 /** Per-cpu list sizes: batch as zone_batchsize() gives for zones above 1 GiB, high = 6 × batch (assumption). */
 export const PCP_BATCH = 63;
@@ -37,7 +37,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
 
   /** Snapshot support (sim/snapshot.ts): the private state. */
   [hiddenState](): Record<string, unknown> {
-    return { pcp: this.#pcp, pcpLen: this.#pcpLen };
+    return { pcp: this.#pcp, pcpLen: this.#pcpLen, ...this.links };
   }
 
   constructor(frames: PageFrames, maxOrder: number) {

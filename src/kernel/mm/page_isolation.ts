@@ -67,7 +67,7 @@ export function testPagesIsolated(
   for (let i = start; i < end;) {
     const h = buddy.freeBlockOf(i);
     if (h < 0) return { rc: -EBUSY, busy: i };
-    i = h + (1 << buddy.freeOrder[h]);
+    i = h + (1 << (buddy.freeOrder[h] - 1));
   }
   return { rc: 0, busy: -1 };
 }
