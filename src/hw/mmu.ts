@@ -641,9 +641,22 @@ export class DirectMap implements Snapshottable {
       this.pmd[m] = PT_TABLE;
       this.counters.pteTables++;
       this.#leafDelta(1, code, -1);
-      this.pte.fill(code, m * PTRS, (m + 1) * PTRS);
-      this.mtPte.fill(code === PT_NONE ? MT_NORMAL : this.mtPmd[m], m * PTRS, (m + 1) * PTRS);
-      this.#leafDelta(2, code, PTRS);
+      // A table made from no entry: its PTEs are none and Normal already (a freed table's entries were
+      // all removed, and a removed entry is reset to Normal), so nothing is written — and the PTEs of a
+      // fresh table being created are set in one fill below.
+      if (code !== PT_NONE) {
+        this.pte.fill(code, m * PTRS, (m + 1) * PTRS);
+        this.mtPte.fill(this.mtPmd[m], m * PTRS, (m + 1) * PTRS);
+        this.#leafDelta(2, code, PTRS);
+      } else if (mode === "create") {
+        const ms0 = this.base + m * SZ_2M;
+        const q0 = m * PTRS + (s - ms0) / PAGE_SIZE;
+        const q1 = m * PTRS + (e - ms0) / PAGE_SIZE;
+        this.pte.fill(PT_VALID, q0, q1);
+        this.#leafDelta(2, PT_VALID, q1 - q0);
+        this.#markCont(this.pte, this.contPte, q0, q1, 2);
+        return;
+      }
     }
     const ms = this.base + m * SZ_2M;
     const p0 = m * PTRS + (s - ms) / PAGE_SIZE;
