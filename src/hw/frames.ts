@@ -24,6 +24,13 @@ export function isSecret(taint: number): boolean {
   return (taint & TAINT_SECRET) !== 0;
 }
 
+/** Appends run [a, b) of owner o and use case u to sorted flat runs, merged with the last one if they touch. */
+function pushRun(out: number[], a: number, b: number, o: number, u: number): void {
+  const m = out.length;
+  if (m > 0 && out[m - 3] === a && out[m - 2] === o && out[m - 1] === u) out[m - 3] = b;
+  else out.push(a, b, o, u);
+}
+
 export class PageFrames {
   /** First page frame number of DRAM. */
   readonly basePfn: number;
@@ -55,6 +62,8 @@ export class PageFrames {
    * Kept by setOwner(), the one writer of both arrays.
    */
   readonly restrictedRuns: number[] = [];
+  /** setOwner()'s work array (its contents mean nothing between calls). */
+  readonly #scratch: number[] = [];
 
   /** Frames [i0, i0 + n) now belong to `owner` (for use case `useCase` when restricted). */
   setOwner(i0: number, n: number, owner: number, useCase: number): void {
@@ -62,26 +71,25 @@ export class PageFrames {
     this.owner.fill(owner, i0, i0 + n);
     this.useCase.fill(owner === OWNER_NORMAL ? 0 : useCase, i0, i0 + n);
     const r = this.restrictedRuns;
-    const out: number[] = [];
     const end = i0 + n;
+    // The runs are sorted and disjoint, so the result is built in order in one pass: the runs before
+    // the range, the head of the first run it cuts, the new run, the tail of the last run it cuts, the
+    // runs after — merging neighbours with the same attributes as they are appended. No sort, and the
+    // scratch array is reused (a fuzzed SPMC lends and returns pages tens of thousands of times a second).
+    const out = this.#scratch;
+    out.length = 0;
     let k = 0;
-    for (; k < r.length && r[k + 1] <= i0; k += 4) out.push(r[k], r[k + 1], r[k + 2], r[k + 3]);
+    for (; k < r.length && r[k + 1] <= i0; k += 4) pushRun(out, r[k], r[k + 1], r[k + 2], r[k + 3]);
+    let tail = -1;
     for (; k < r.length && r[k] < end; k += 4) {
-      if (r[k] < i0) out.push(r[k], i0, r[k + 2], r[k + 3]);
-      if (r[k + 1] > end) out.push(end, r[k + 1], r[k + 2], r[k + 3]);
+      if (r[k] < i0) pushRun(out, r[k], i0, r[k + 2], r[k + 3]);
+      if (r[k + 1] > end) tail = k;
     }
-    if (owner !== OWNER_NORMAL && n > 0) out.push(i0, end, owner, useCase);
-    for (; k < r.length; k += 4) out.push(r[k], r[k + 1], r[k + 2], r[k + 3]);
-    // Sorted by start, then merged where they touch with the same attributes.
-    const runs: number[][] = [];
-    for (let j = 0; j < out.length; j += 4) runs.push([out[j], out[j + 1], out[j + 2], out[j + 3]]);
-    runs.sort((a, b) => a[0] - b[0]);
-    r.length = 0;
-    for (const [a, b, o, u] of runs) {
-      const m = r.length;
-      if (m > 0 && r[m - 3] === a && r[m - 2] === o && r[m - 1] === u) r[m - 3] = b;
-      else r.push(a, b, o, u);
-    }
+    if (owner !== OWNER_NORMAL && n > 0) pushRun(out, i0, end, owner, useCase);
+    if (tail >= 0) pushRun(out, end, r[tail + 1], r[tail + 2], r[tail + 3]);
+    for (; k < r.length; k += 4) pushRun(out, r[k], r[k + 1], r[k + 2], r[k + 3]);
+    r.length = out.length;
+    for (let j = 0; j < out.length; j++) r[j] = out[j];
   }
 
   /** Index (into restrictedRuns, a multiple of 4) of the first run ending after frame i. */

@@ -39,6 +39,8 @@ export interface SpmcSnapshot {
   readonly frameOwner: Uint8Array;
   readonly frameUseCase: Uint8Array;
   readonly frameTaint: Uint8Array;
+  /** The machine's index over frameOwner/frameUseCase (PageFrames.restrictedRuns), restored with them. */
+  readonly restrictedRuns: number[];
   readonly gpi: Uint8Array | null;
   readonly hung: string | null;
   readonly shares: readonly (ShareState | null)[] | null;
@@ -117,7 +119,11 @@ function asBuf(a: Uint8Array | Uint16Array): Buffer {
   return b;
 }
 
-/** Takes a snapshot of everything the fuzzer compares. */
+function copyRuns(to: number[], from: readonly number[]): void {
+  to.length = from.length;
+  for (let i = 0; i < from.length; i++) to[i] = from[i];
+}
+
 /**
  * Takes a snapshot; with `into` (an earlier snapshot of the same rig that is no longer needed), its
  * arrays are overwritten instead of allocated — the runner's snapshot between two calls of a case.
@@ -165,6 +171,8 @@ export function capture(rig: FuzzRig, into?: SpmcSnapshot): SpmcSnapshot {
   const frameOwner = copy(f.owner, into?.frameOwner);
   const frameUseCase = copy(f.useCase, into?.frameUseCase);
   const frameTaint = copy(f.taint, into?.frameTaint);
+  const restrictedRuns = into?.restrictedRuns ?? [];
+  copyRuns(restrictedRuns, f.restrictedRuns);
   const gpi = machine.gpt ? copy(machine.gpt.gpi, into?.gpi) : null;
   const pageOwner = hf ? copy(hf.pages.owner, into?.pageOwner) : null;
   const pageMode = hf ? copy(hf.pages.mode, into?.pageMode) : null;
@@ -174,6 +182,7 @@ export function capture(rig: FuzzRig, into?: SpmcSnapshot): SpmcSnapshot {
     frameOwner,
     frameUseCase,
     frameTaint,
+    restrictedRuns,
     gpi,
     hung: machine.hung,
     shares: hf
@@ -209,6 +218,9 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
   f.owner.set(s.frameOwner);
   f.useCase.set(s.frameUseCase);
   f.taint.set(s.frameTaint);
+  // The owner arrays are written directly, so their index goes back with them (setOwner() keeps it
+  // otherwise): an access or a device DMA after the restore must see the restored owners.
+  copyRuns(f.restrictedRuns, s.restrictedRuns);
   const gpt = machine.gpt;
   if (gpt && s.gpi) {
     // Through the table's own setter, so its count of non-NS granules stays right.
