@@ -18,6 +18,14 @@ function compiledIsCurrent() {
   return true;
 }
 
+// A reader that stops early (`rstmem schema | head`) closes the pipe: that ends the output, not in a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 let main;
 if (compiledIsCurrent()) {
   ({ main } = await import("../dist/cli/main.js"));

@@ -1,10 +1,10 @@
-/** The listing commands: `presets`, `schema`, `policies`, `invariants`. */
+/**
+ * The listing commands: `presets`, `schema`, `policies`, `invariants`. What only one command needs (the
+ * schema, the policies, the policy table's runs) is loaded by that command, so the others start fast.
+ */
 import type { Command } from "commander";
 import { INVARIANTS } from "../check/invariants.ts";
-import { policyTable, policyTableMarkdown } from "../report/policy_table.ts";
-import { NAMED_POLICIES, namedPolicy, POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { PRESET_NAMES, PRESETS } from "../scenario/presets.ts";
-import { scenarioJsonSchema } from "../scenario/schema.ts";
 import { formatSize } from "../scenario/units.ts";
 import { UsageError, type Io } from "./io.ts";
 
@@ -34,7 +34,10 @@ export function register(program: Command, io: Io): void {
   program
     .command("schema")
     .description("print the scenario format's JSON Schema (for editor completion)")
-    .action(() => io.out(JSON.stringify(scenarioJsonSchema(), null, 2) + "\n"));
+    .action(async () => {
+      const { scenarioJsonSchema } = await import("../scenario/schema.ts");
+      io.out(JSON.stringify(scenarioJsonSchema(), null, 2) + "\n");
+    });
 
   program
     .command("policies")
@@ -45,8 +48,9 @@ export function register(program: Command, io: Io): void {
       "--table",
       "run one secure-video session under each policy on each platform: findings and costs (Markdown)",
     )
-    .action((opts: { json?: boolean; platform: string; table?: boolean }) => {
+    .action(async (opts: { json?: boolean; platform: string; table?: boolean }) => {
       if (opts.table) {
+        const { policyTable, policyTableMarkdown } = await import("../report/policy_table.ts");
         io.out(policyTableMarkdown(policyTable()));
         return;
       }
@@ -55,6 +59,7 @@ export function register(program: Command, io: Io): void {
         throw new UsageError(
           `unknown platform "${opts.platform}"; expected one of ${PRESET_NAMES.join(", ")}`,
         );
+      const { NAMED_POLICIES, namedPolicy, POLICY_PRESET_NAMES } = await import("../scenario/policies.ts");
       const all = POLICY_PRESET_NAMES.map((n) => ({
         ...namedPolicy(n, platform),
         summary: NAMED_POLICIES[n].summary,

@@ -45,9 +45,12 @@ async function buildProgram(argv: readonly string[], io: Io, setCode: SetCode): 
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError("(run rstmem --help for usage)");
-  // Only the named command's module; every module when none is named (help, or an unknown command).
-  const named = COMMANDS[argv[2] ?? ""];
-  const loaders = named ? [named] : [...new Set(Object.values(COMMANDS))];
+  // Only the named command's module; none for --version; every module otherwise (help, or an unknown
+  // command, whose message lists them).
+  const first = argv[2] ?? "";
+  const named = COMMANDS[first];
+  const loaders =
+    first === "-V" || first === "--version" ? [] : named ? [named] : [...new Set(Object.values(COMMANDS))];
   const modules = new Set(await Promise.all(loaders.map((l) => l())));
   for (const m of modules) m.register(program, io, setCode);
   return program;

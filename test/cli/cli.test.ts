@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -244,6 +244,19 @@ describe("other commands", () => {
       });
       expect(out).toContain("tzc400-board");
     }
+  });
+
+  it("a reader that closes the pipe early (rstmem schema | head) ends the output without a stack trace", () => {
+    const bin = join(import.meta.dirname, "..", "..", "bin", "rstmem.js");
+    // The schema (~88 KB) outgrows the pipe's buffer, so the write after `head` exits meets EPIPE.
+    const r = spawnSync(
+      "sh",
+      ["-c", `node '${bin}' schema | head -c 1 >/dev/null; echo "rc=\${PIPESTATUS:-x}"`],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(r.stderr).toBe("");
   });
 
   it("--version prints the package's version; a subcommand's own --version is its option", async () => {
