@@ -249,13 +249,9 @@ describe("other commands", () => {
   it("a reader that closes the pipe early (rstmem schema | head) ends the output without a stack trace", () => {
     const bin = join(import.meta.dirname, "..", "..", "bin", "rstmem.js");
     // The schema (~88 KB) outgrows the pipe's buffer, so the write after `head` exits meets EPIPE.
-    const r = spawnSync(
-      "sh",
-      ["-c", `node '${bin}' schema | head -c 1 >/dev/null; echo "rc=\${PIPESTATUS:-x}"`],
-      {
-        encoding: "utf8",
-      },
-    );
+    const r = spawnSync("sh", ["-c", `node '${bin}' schema | head -c 1 >/dev/null`], {
+      encoding: "utf8",
+    });
     expect(r.stderr).toBe("");
   });
 
