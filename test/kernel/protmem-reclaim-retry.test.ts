@@ -82,4 +82,49 @@ describe("a refused reclaim is asked again", () => {
     expect(r.ffaRejections).toEqual({ "FFA_MEM_RECLAIM_32: fault": 1 });
     expect(r.findings["quiesce-clean"]).toBeGreaterThan(0);
   });
+
+  describe("a lend that fails after FFA_MEM_LEND, whose own reclaim the SPMC refuses", () => {
+    // OP-TEE's ASSIGN_PROTMEM fails, so optee_ffa_lend_protmem() reclaims what it lent (err_reclaim), and
+    // that reclaim is refused: the memory is still lent when the lend returns its error.
+    const text = (policy: string) =>
+      [
+        "platform: tzc400-board",
+        `policy: ${policy}`,
+        "faults:",
+        "  - optee: { cmd: ASSIGN_PROTMEM, error: TEE_ERROR_OUT_OF_MEMORY, nth: 1 }",
+        "  - ffa: { call: MEM_RECLAIM, error: DENIED, nth: 1 }",
+        "steps:",
+        "  - proc: player",
+        "    open: /dev/dma_heap/protected,secure-video",
+        "    save: heap",
+        ...[0, 1, 2].flatMap((i) => [
+          ...(i === 2 ? ["  - sleep: 100ms"] : []),
+          "  - proc: player",
+          "    ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 1MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }",
+        ]),
+      ].join("\n");
+    const allocs = (r: RunResult) =>
+      r.steps
+        .filter((s) => s.kind === "proc")
+        .slice(1)
+        .map((s) => s.got);
+
+    it("safe keeps it lent and unmapped, reclaims it 10 ms later, and never touches it", () => {
+      const r = runScenario(loadScenarioText(text("safe"), "lend-refused.yaml"));
+      // EINVAL (ASSIGN), then ENOMEM while the first chunk is still lent, then the reclaimed room again.
+      expect(allocs(r)).toEqual(["EINVAL", "ENOMEM", "ok"]);
+      expect(r.findings["kernel-no-touch"]).toBe(0);
+      expect(r.findings["kernel-warn"]).toBe(0);
+      expect(r.findings["no-speculation-hazard"]).toBe(0);
+      expect(r.findings["quiesce-clean"]).toBe(0);
+      expect(r.protmem).toMatchObject({ stuck: 0, lentBytes: 0 });
+    });
+
+    it("upstream ignores that reclaim's result and frees the chunk: the next allocation's memset touches lent memory", () => {
+      const r = runScenario(loadScenarioText(text("upstream"), "lend-refused.yaml"));
+      expect(r.findings["kernel-no-touch"]).toBeGreaterThan(0);
+      expect(r.findingDetails.some((f) => /in dma_alloc_pages\(\) memset/.test(f.message))).toBe(true);
+      expect(r.findings["quiesce-clean"]).toBeGreaterThan(0);
+    });
+  });
 });

@@ -218,7 +218,9 @@ function* ffaLendProtmem(
   // err_reclaim: flags 0 as upstream whatever the policy — no buffer was ever allocated from it, so
   // nothing secret is in it, and an SPMC that refuses the clear flag would leave the chunk lent under
   // a kernel that takes it back (protmem_lend.ts remaps it after a failed lend).
-  yield* ffaMemoryReclaim(optee.ffa, args.gHandle, 0);
+  const refused = yield* ffaMemoryReclaim(optee.ffa, args.gHandle, 0);
+  // Upstream ignores this reclaim's result. The policy pools keep the handle of memory it left lent.
+  if (refused && optee.protmemKeepRefusedLend) protmem.secWorldId = args.gHandle;
   return rc;
 }
 
@@ -383,6 +385,7 @@ export function* opteeFfaProbe(
   const optee = new Optee(kernel, dev.drv, dev.vmId, OPTEE_FFA_OPS);
   optee.ffaDev = dev;
   optee.protmemReclaimFlags = protmemReclaimFlags(policy);
+  optee.protmemKeepRefusedLend = policy.pool !== "dynamic";
   if (!(yield* ffaApiIsCompatible(optee, dev))) return -EINVAL;
   if (!(yield* ffaExchangeCaps(optee, dev))) return -EINVAL;
   const argCacheFlags = optee.secCaps & OPTEE_FFA_SEC_CAP_ARG_OFFSET ? OPTEE_SHM_ARG_SHARED : 0;

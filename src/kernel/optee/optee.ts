@@ -96,6 +96,13 @@ export class Optee {
    * policy `scrub: ffa-clear` sets FFA_MEM_RECLAIM_CLEAR (ffa_abi.ts protmemReclaimFlags()).
    */
   protmemReclaimFlags = 0;
+  /**
+   * A failed lend whose own FFA_MEM_RECLAIM (err_reclaim) the SPMC refused leaves protmem->sec_world_id
+   * set, so the pool knows the memory is still lent (policy pools: growable, per-buffer, static; our
+   * design). Upstream (false) ignores that reclaim's result, and protmem.c then frees memory the secure
+   * world still owns.
+   */
+  protmemKeepRefusedLend = false;
   /** Devices optee_enumerate_devices() registered on the TEE bus ("optee-ta-<uuid>"). */
   readonly taDevices: string[] = [];
 

@@ -27,8 +27,14 @@ import type { SgTable, TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
 import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import type { Optee } from "./optee.ts";
-import { chunkShape, newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
-import { afterReclaim, reclaimChunk } from "./protmem_reclaim.ts";
+import {
+  chunkShape,
+  lentAfterFailedLend,
+  newLendStats,
+  protmemLend,
+  type ProtmemPolicy,
+} from "./protmem_lend.ts";
+import { afterReclaim, reclaimChunk, reclaimFailedLend } from "./protmem_reclaim.ts";
 
 /** One lent chunk. */
 interface Chunk {
@@ -104,7 +110,8 @@ function* lendChunkLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk 
   if (typeof shm === "number") return shm;
   const rc = yield* protmemLend(rp.optee, rp.policy, shm, rp.memAttrs, rp.useCase, rp.stats);
   if (rc) {
-    yield* teeShmPut(shm);
+    if (lentAfterFailedLend(shm)) reclaimFailedLend(rp, shm);
+    else yield* teeShmPut(shm);
     return rc;
   }
   const pool = genPoolCreate(PAGE_SHIFT, -1, (kind, message, fn) =>

@@ -121,6 +121,12 @@ export function* protmemLend(
   let rc = lendFirst ? 0 : yield* unmapForLend(mm, policy.unmap, shm.paddr, shm.size);
   if (rc) return rc;
   rc = yield* optee.ops.lendProtmem(optee, shm, memAttrs, useCase);
+  if (rc && lentAfterFailedLend(shm)) {
+    // The lend failed after FFA_MEM_LEND, and the SPMC refused its reclaim: the memory is still lent
+    // (counted so), stays unmapped, and the caller must reclaim it before it may be freed.
+    countLend(stats, shm.size, optee.kernel.sim.now - t0, optee.kernel.sim.now);
+    return rc;
+  }
   if (rc) {
     // lend_protmem() failed, and reclaimed what it had lent: the memory is the kernel's again.
     if (!lendFirst) yield* remapAfterReclaim(mm, policy.unmap, shm.paddr, shm.size);
@@ -129,6 +135,14 @@ export function* protmemLend(
   if (lendFirst) yield* unmapForLend(mm, policy.unmap, shm.paddr, shm.size);
   countLend(stats, shm.size, optee.kernel.sim.now - t0, optee.kernel.sim.now);
   return 0;
+}
+
+/**
+ * After protmemLend() failed: whether the memory is still lent all the same (the failed lend's own
+ * FFA_MEM_RECLAIM was refused, Optee.protmemKeepRefusedLend), so that it must be reclaimed, never freed.
+ */
+export function lentAfterFailedLend(shm: TeeShm): boolean {
+  return shm.secWorldId !== 0n;
 }
 
 /**

@@ -10,8 +10,14 @@ import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
 import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import type { Optee } from "./optee.ts";
-import { chunkShape, newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
-import { afterReclaim, reclaimChunk } from "./protmem_reclaim.ts";
+import {
+  chunkShape,
+  lentAfterFailedLend,
+  newLendStats,
+  protmemLend,
+  type ProtmemPolicy,
+} from "./protmem_lend.ts";
+import { afterReclaim, reclaimChunk, reclaimFailedLend } from "./protmem_reclaim.ts";
 
 export class ProtmemPerBufferPool implements TeeProtmemPool {
   readonly ops: TeeProtmemPoolOps = PER_BUFFER_OPS;
@@ -43,7 +49,8 @@ const PER_BUFFER_OPS: TeeProtmemPoolOps = {
     if (typeof shm === "number") return shm;
     const rc = yield* protmemLend(rp.optee, rp.policy, shm, rp.memAttrs, rp.useCase, rp.stats);
     if (rc) {
-      yield* teeShmPut(shm);
+      if (lentAfterFailedLend(shm)) reclaimFailedLend(rp, shm);
+      else yield* teeShmPut(shm);
       return rc;
     }
     rp.buffers.set(shm.paddr, shm);

@@ -11,6 +11,8 @@
  * - refused for good (FFA_INVALID_PARAMETERS, −EINVAL: the call itself is wrong, e.g. a clear flag
  *   the SPMC does not take), or still refused after the last retry: the chunk is given up, lent and
  *   unmapped for good, and counted `stuck` (a leak, not a hazard; quiesce-clean shows it).
+ * A lend that failed after FFA_MEM_LEND and whose own reclaim was refused (protmem_lend.ts
+ * lentAfterFailedLend()) goes to the same retries: upstream frees that memory although it is still lent.
  * Retrying needs the FF-A handle, which upstream's optee_ffa_reclaim_protmem() drops before it even
  * asks: these pools keep it (reclaimChunk()). (Fix, poolinv: without the retry one transient refusal
  * leaked a whole chunk for the rest of the run — `rstmem explore pool-race --faults` found it as
@@ -69,6 +71,14 @@ export function* afterReclaim(rp: ReclaimingPool, shm: TeeShm, rc: number): Slee
 function giveUp(rp: ReclaimingPool, shm: TeeShm): void {
   rp.stats.stuck++;
   rp.ledger.chunkAbandoned(shm.paddr);
+}
+
+/**
+ * A lend that failed but left the memory lent (protmem_lend.ts lentAfterFailedLend(): its own reclaim
+ * was refused): the chunk never joins the pool, and is reclaimed by the retries like a refused one.
+ */
+export function reclaimFailedLend(rp: ReclaimingPool, shm: TeeShm): void {
+  retryLater(rp, shm);
 }
 
 /** schedule_delayed_work() of the retries. The chunk belongs to no pool list meanwhile: no lock needed. */
