@@ -30,7 +30,7 @@ interface ChildResult {
 }
 
 /** dist/ built after every source change (as bin/rstmem.js decides), else built now. */
-function ensureBuilt(): void {
+export function ensureBuilt(): void {
   const stamp = new URL("dist/BUILT", root);
   if (existsSync(stamp)) {
     const built = Number(readFileSync(stamp, "utf8"));
