@@ -25,7 +25,7 @@ export interface CacheListener {
 }
 
 export class Caches implements Snapshottable {
-  readonly dirty: Uint8Array;
+  readonly #dirty: Uint8Array;
   readonly extraMaps: Uint16Array;
   /** Lines cleaned and invalidated by maintenance so far. */
   maintainedLines = 0;
@@ -41,6 +41,13 @@ export class Caches implements Snapshottable {
   #head = 0;
   #size = 0;
   #dirtyPages = 0;
+  /**
+   * The last write of whole pages (markWrittenInOrder()), not yet in the ring: its pages, oldest first,
+   * while the ring is otherwise empty. Most such writes are written back in bulk before anyone looks at
+   * them one by one; whoever does puts them in the ring first (#settle()).
+   */
+  #pending: Int32Array;
+  #pendingLen = 0;
 
   /** Snapshot support (sim/snapshot.ts): the private state. */
   [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
@@ -48,8 +55,12 @@ export class Caches implements Snapshottable {
       this.#head = saved.head as number;
       this.#size = saved.size as number;
       this.#dirtyPages = saved.dirtyPages as number;
+      this.#pendingLen = saved.pendingLen as number;
     }
     return {
+      dirty: this.#dirty,
+      pending: this.#pending,
+      pendingLen: this.#pendingLen,
       ring: this.#ring,
       slot: this.#slot,
       head: this.#head,
@@ -59,10 +70,26 @@ export class Caches implements Snapshottable {
   }
 
   constructor(frames: number, capacityPages: number) {
-    this.dirty = new Uint8Array(frames);
+    this.#dirty = new Uint8Array(frames);
+    this.#pending = new Int32Array(Math.max(0, capacityPages));
     this.extraMaps = new Uint16Array(frames);
     this.#ring = new Int32Array(Math.max(0, capacityPages));
     this.#slot = new Int32Array(capacityPages > 0 ? frames : 0);
+  }
+
+  /** Per frame: 1 when the page may hold dirty lines. */
+  get dirty(): Uint8Array {
+    this.#settle();
+    return this.#dirty;
+  }
+
+  /** Puts a pending write's pages in the ring, oldest first. */
+  #settle(): void {
+    const n = this.#pendingLen;
+    if (n === 0) return;
+    this.#pendingLen = 0;
+    this.#dirtyPages -= n;
+    for (let k = 0; k < n; k++) this.#insert(this.#pending[k]);
   }
 
   get capacityPages(): number {
@@ -79,6 +106,7 @@ export class Caches implements Snapshottable {
     const cap = this.#ring.length;
     if (cap === 0) return;
     this.listener?.beforeDirtyChange();
+    this.#settle();
     const from = count > cap ? first + count - cap : first;
     // Pages before `from` would be evicted by the pages after them within this same write.
     if (from > first) this.evictions += from - first;
@@ -89,6 +117,7 @@ export class Caches implements Snapshottable {
   markPageDirty(i: number): void {
     if (this.#ring.length === 0) return;
     this.listener?.beforeDirtyChange();
+    this.#settle();
     this.#insert(i);
   }
 
@@ -102,22 +131,34 @@ export class Caches implements Snapshottable {
     const cap = this.#ring.length;
     if (cap === 0 || n <= 0) return 0;
     this.listener?.beforeDirtyChange();
+    this.#settle();
     const bulk = Math.max(0, n - cap);
     this.evictions += bulk;
     const len = pages.length;
+    if (this.#dirtyPages === 0) {
+      // Nothing else dirty: the pages wait as one write, copied out of the caller's ring.
+      const a = (from + bulk) % len;
+      const m = n - bulk;
+      const first = Math.min(m, len - a);
+      this.#pending.set(pages.subarray(a, a + first), 0);
+      if (first < m) this.#pending.set(pages.subarray(0, m - first), first);
+      this.#pendingLen = m;
+      this.#dirtyPages = m;
+      return bulk;
+    }
     for (let k = bulk; k < n; k++) this.#insert(pages[(from + k) % len]);
     return bulk;
   }
 
   #insert(i: number): void {
-    if (this.dirty[i] !== 0) return;
+    if (this.#dirty[i] !== 0) return;
     const cap = this.#ring.length;
     if (this.#size === cap) this.#evictOldest();
     const s = (this.#head + this.#size) % cap;
     this.#ring[s] = i;
     this.#slot[i] = s + 1;
     this.#size++;
-    this.dirty[i] = 1;
+    this.#dirty[i] = 1;
     this.#dirtyPages++;
   }
 
@@ -129,10 +170,10 @@ export class Caches implements Snapshottable {
     const i = this.#ring[this.#head];
     this.#head = (this.#head + 1) % this.#ring.length;
     this.#size--;
-    if (i < 0 || this.dirty[i] === 0) return;
+    if (i < 0 || this.#dirty[i] === 0) return;
     this.evictions++;
     if (this.writeBack) this.writeBack(i);
-    if (this.dirty[i] !== 0) this.#clean(i);
+    if (this.#dirty[i] !== 0) this.#clean(i);
   }
 
   /** Writes one dirty page's lines back to memory (set by the machine). */
@@ -140,6 +181,7 @@ export class Caches implements Snapshottable {
 
   /** A dirty page chosen uniformly by `r` in [0, 1) (the ⌊r·dirty⌋-th in ring order); −1 when none. */
   pickDirty(r: number): number {
+    this.#settle();
     if (this.#dirtyPages === 0) return -1;
     let k = Math.floor(r * this.#dirtyPages);
     const cap = this.#ring.length;
@@ -152,6 +194,7 @@ export class Caches implements Snapshottable {
 
   /** The dirty pages, oldest first. */
   dirtyList(): number[] {
+    this.#settle();
     const out: number[] = [];
     const cap = this.#ring.length;
     for (let n = 0; n < this.#size; n++) {
@@ -163,18 +206,20 @@ export class Caches implements Snapshottable {
 
   /** Drops the dirty state of one page after its lines were written back or discarded. */
   clean(i: number): void {
-    if (this.dirty[i] === 0) return;
+    this.#settle();
+    if (this.#dirty[i] === 0) return;
     this.listener?.beforeDirtyChange();
     this.#clean(i);
   }
 
   /** clean() without telling the listener: for the listener's own write-backs. */
   cleanQuietly(i: number): void {
-    if (this.dirty[i] !== 0) this.#clean(i);
+    this.#settle();
+    if (this.#dirty[i] !== 0) this.#clean(i);
   }
 
   #clean(i: number): void {
-    this.dirty[i] = 0;
+    this.#dirty[i] = 0;
     this.#ring[this.#slot[i] - 1] = -1;
     this.#slot[i] = 0;
     this.#dirtyPages--;
@@ -187,11 +232,12 @@ export class Caches implements Snapshottable {
   /** Every dirty page written back at once (the listener's bulk write-backs): returns how many. */
   cleanAllQuietly(): number {
     const n = this.#dirtyPages;
+    this.#pendingLen = 0;
     const cap = this.#ring.length;
     for (let k = 0; k < this.#size; k++) {
       const i = this.#ring[(this.#head + k) % cap];
       if (i < 0) continue;
-      this.dirty[i] = 0;
+      this.#dirty[i] = 0;
       this.#slot[i] = 0;
     }
     this.#dirtyPages = 0;
@@ -204,6 +250,7 @@ export class Caches implements Snapshottable {
   cleanInvalidate(first: number, count: number): number {
     if (this.#dirtyPages > 0) {
       this.listener?.beforeDirtyChange();
+      this.#settle();
       for (const i of this.dirtyPagesIn(first, count)) this.#clean(i);
     }
     const lines = (count * 4096) / CACHE_LINE;
@@ -213,10 +260,11 @@ export class Caches implements Snapshottable {
 
   /** The dirty pages in [first, first + count), in ascending order. */
   dirtyPagesIn(first: number, count: number): number[] {
+    this.#settle();
     if (this.#dirtyPages === 0) return [];
     const out: number[] = [];
     if (count <= this.#size) {
-      for (let i = first; i < first + count; i++) if (this.dirty[i] !== 0) out.push(i);
+      for (let i = first; i < first + count; i++) if (this.#dirty[i] !== 0) out.push(i);
       return out;
     }
     for (const i of this.dirtyList()) if (i >= first && i < first + count) out.push(i);

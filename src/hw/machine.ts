@@ -494,6 +494,8 @@ export class Machine implements Snapshottable {
     const caches = this.caches;
     const cpu = this.masterIndex("cpu-ns");
     let written = 0;
+    // Speculation's write-backs up to now first: the pages still dirty are then written back here.
+    this.speculation.sync();
     if (caches.dirtyPages > 0 && cpu >= 0) {
       for (const i of caches.dirtyPagesIn(i0, n)) {
         this.access(cpu, this.frames.paOf(i), 64, "writeback");

@@ -62,6 +62,7 @@ function checkNewlyProtected(machine: Machine, base: number, size: number): void
   let stale = 0;
   let firstStale = -1;
   let dirty = 0;
+  const dirtyOf = machine.caches.dirty;
   const i0 = f.indexOf(start);
   const n = (end - start) / PAGE_SIZE;
   for (let i = i0; i < i0 + n; i++) {
@@ -75,7 +76,7 @@ function checkNewlyProtected(machine: Machine, base: number, size: number): void
         if (firstStale < 0) firstStale = i;
       }
     }
-    dirty += machine.caches.dirty[i];
+    dirty += dirtyOf[i];
   }
   if (stale > 0) {
     machine.sim.findings.report(

@@ -251,8 +251,10 @@ class SteadyChurn {
     const machine = mm.machine;
     const e = mm.buddy.epochs;
     const seen = this.#seen;
-    // A pin, a migration or a protection change may concern any ring page: the whole check again.
-    if (e.pins !== seen[1] || e.migrations !== seen[2] || machine.protectionEpoch !== seen[3])
+    // A pin or a migration may concern any ring page: the whole check again.
+    if (e.pins !== seen[1] || e.migrations !== seen[2]) this.#verified = false;
+    // A protection change (a lend, a reclaim): whether any ring page is now in a protected range.
+    else if (machine.protectionEpoch !== seen[3] && this.#verified && !this.#outsideProtections())
       this.#verified = false;
     // A pageblock's type (isolation for a contiguous allocation, a fallback's steal): the pageblocks only.
     else if (e.pageblocks !== seen[0]) this.#pageblocksStale = true;
@@ -281,6 +283,42 @@ class SteadyChurn {
     return true;
   }
 
+  /** The ring's pages in ascending order (built by the check). */
+  #sorted: Int32Array | null = null;
+
+  /**
+   * No ring page lies in a range the CPU may not write (firewall), that is restricted, or that the host
+   * stage 2 took: O(ranges × log working set). Granule protection is asked page by page: false.
+   */
+  #outsideProtections(): boolean {
+    const machine = this.env.kernel.mm.machine;
+    const f = machine.frames;
+    const sorted = this.#sorted;
+    if (sorted === null || machine.gpt !== null) return false;
+    const meets = (a: number, b: number): boolean => {
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (sorted[mid] < a) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < sorted.length && sorted[lo] < b;
+    };
+    const cpu = machine.masters[machine.masterIndex("cpu-ns")];
+    const denied = machine.tzc
+      ? machine.tzc.deniedSegments(cpu.world, cpu.nsaid, true, machine.dramBase, machine.dramEnd)
+      : [];
+    for (let k = 0; k < denied.length; k += 2)
+      if (meets(f.indexOf(denied[k]), f.indexOf(denied[k + 1] - PAGE_SIZE) + 1)) return false;
+    const runs = f.restrictedRuns;
+    for (let k = 0; k < runs.length; k += 4) if (meets(runs[k], runs[k + 1])) return false;
+    const holes = machine.stage2?.holes ?? [];
+    for (let k = 0; k < holes.length; k += 2)
+      if (meets(f.indexOf(holes[k]), f.indexOf(holes[k + 1] - PAGE_SIZE) + 1)) return false;
+    return true;
+  }
+
   /** Every ring page would be handed back, and its write succeed. O(working set). */
   #check(): boolean {
     const mm = this.env.kernel.mm;
@@ -301,7 +339,9 @@ class SteadyChurn {
     const ring = this.ring;
     const cmaBefore = new Int32Array(ring.length + 1);
     const slotOf = this.#slotOf ?? new Int32Array(f.count);
-    const blocks = new Set<number>();
+    // The ring's pageblocks, each once.
+    const seen = new Uint8Array(Math.ceil(f.count / (1 << PAGEBLOCK_ORDER)));
+    const blocks: number[] = [];
     for (let k = 0; k < ring.length; k++) {
       const i = ring[k];
       if (inRing[i] !== 1 || state[i] !== PS_MOVABLE || pins[i] !== 0) return false;
@@ -312,11 +352,16 @@ class SteadyChurn {
       if (machine.stage2 !== null && machine.stage2.firstUntranslated(pa, PAGE_SIZE) >= 0) return false;
       cmaBefore[k + 1] = cmaBefore[k] + (i >= cmaStart && i < cmaEnd ? 1 : 0);
       slotOf[i] = k;
-      blocks.add(i >> PAGEBLOCK_ORDER);
+      const pb = i >> PAGEBLOCK_ORDER;
+      if (seen[pb] === 0) {
+        seen[pb] = 1;
+        blocks.push(pb);
+      }
     }
     this.#cmaBefore = cmaBefore;
     this.#slotOf = slotOf;
     this.#pageblocks = Int32Array.from(blocks);
+    this.#sorted = Int32Array.from(ring).sort();
     return this.#pageblocksRecycle();
   }
 
