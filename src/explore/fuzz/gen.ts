@@ -234,10 +234,10 @@ function pool(
   count: number,
   stride = 1,
 ): { address: number; pages: number }[] {
-  return Array.from({ length: count }, (_, i) => ({
-    address: SP_POOL[by] + (firstPage + i * stride) * PAGE,
-    pages: 1,
-  }));
+  const out: { address: number; pages: number }[] = [];
+  for (let i = 0; i < count; i++)
+    out.push({ address: SP_POOL[by] + (firstPage + i * stride) * PAGE, pages: 1 });
+  return out;
 }
 
 /** Builds the bases every run starts its cases from (the same list for every flavor). */

@@ -135,6 +135,8 @@ interface Scratch {
   readonly bootOwner: Uint8Array;
   readonly bootPageOwner: Uint16Array | null;
   readonly bootGpi: Uint8Array | null;
+  /** hafniumProblem()'s [first, end, kind] triples, reused call after call. */
+  readonly prot: number[];
 }
 
 const scratches = new WeakMap<FuzzRig, Scratch>();
@@ -156,6 +158,7 @@ export function noteBoot(rig: FuzzRig): void {
     bootOwner: rig.machine.frames.owner.slice(),
     bootPageOwner: rig.spmc instanceof HafniumSpmc ? rig.spmc.pages.owner.slice() : null,
     bootGpi: rig.machine.gpt ? rig.machine.gpt.gpi.slice() : null,
+    prot: [],
   });
 }
 
@@ -171,6 +174,7 @@ function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return -1;
 }
 
+const hex = (v: bigint) => "0x" + v.toString(16);
 const paOf = (rig: FuzzRig, i: number) => "0x" + ((rig.machine.frames.basePfn + i) * PAGE).toString(16);
 
 /** The first way the SPMC's state breaks ffa-consistency, or null. */
@@ -186,27 +190,31 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
   const frames = rig.machine.frames;
   const expectHolder = sc.holder;
   // [first, end, 1 | 2] per constituent of a lend/donate to partitions (2: memory_protected).
-  const prot: number[] = [];
+  const prot = sc.prot;
+  prot.length = 0;
   expectHolder.fill(0);
-  const handles = new Set<bigint>();
   let live = 0;
   for (let slot = 0; slot < hf.limits.maxShares; slot++) {
     const s = hf.shares.at(slot);
     if (s === null) continue;
     live++;
-    const h = "0x" + s.handle.toString(16);
-    if (handles.has(s.handle)) return `handle ${h} is used twice`;
-    handles.add(s.handle);
-    if (hf.shares.get(s.handle) !== s) return `handle ${h} does not find its own state`;
+    // Every handle finds its own state (get_share_state()); two states with one handle cannot both.
+    const found = hf.shares.get(s.handle);
+    if (found !== s) {
+      const h = hex(s.handle);
+      return found && found.handle === s.handle
+        ? `handle ${h} is used twice`
+        : `handle ${h} does not find its own state`;
+    }
     for (let k = 0; k < s.receivers.length; k++) {
       const r = s.receivers[k];
       const frags = r.response === null ? 0 : r.response.length;
       if (r.retrievedFragments > frags)
-        return `${h}: 0x${r.id.toString(16)} retrieved ${r.retrievedFragments} of ${frags} fragments`;
+        return `${hex(s.handle)}: 0x${r.id.toString(16)} retrieved ${r.retrievedFragments} of ${frags} fragments`;
       if (isSecureId(r.id) && (r.mode !== 0) !== r.retrievedFragments > 0)
-        return `${h}: 0x${r.id.toString(16)} has mode ${r.mode} with ${r.retrievedFragments} fragments retrieved`;
+        return `${hex(s.handle)}: 0x${r.id.toString(16)} has mode ${r.mode} with ${r.retrievedFragments} fragments retrieved`;
       if (!s.sendingComplete && r.retrievedFragments !== 0)
-        return `${h} is retrieved before its sending completed`;
+        return `${hex(s.handle)} is retrieved before its sending completed`;
     }
     if (!s.sendingComplete) continue;
     const bit =
@@ -226,13 +234,14 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
     for (let k = 0; k < cs.length; k++) {
       const c = cs[k];
       const first = hf.pages.first(c.address, c.pageCount);
-      if (first < 0) return `${h} holds pages outside DRAM at 0x${c.address.toString(16)}`;
+      if (first < 0) return `${hex(s.handle)} holds pages outside DRAM at 0x${c.address.toString(16)}`;
       for (let i = first; i < first + c.pageCount; i++) {
         if (expectHolder[i] !== 0) return `page ${paOf(rig, i)} is held by two share states`;
         expectHolder[i] = s.slot + 1;
-        if (hf.pages.owner[i] !== owner) return `page ${paOf(rig, i)} of ${h} is not owned by its sender`;
+        if (hf.pages.owner[i] !== owner)
+          return `page ${paOf(rig, i)} of ${hex(s.handle)} is not owned by its sender`;
         if ((hf.pages.mode[i] & bit) !== bit)
-          return `page ${paOf(rig, i)} of ${s.func} ${h} has the sender's mode 0x${hf.pages.mode[i].toString(16)}`;
+          return `page ${paOf(rig, i)} of ${s.func} ${hex(s.handle)} has the sender's mode 0x${hf.pages.mode[i].toString(16)}`;
       }
       if (kind !== 0) prot.push(first, first + c.pageCount, kind);
     }

@@ -43,6 +43,9 @@ export const FUZZ_SECURE_SIZE = 2 * MiB;
 /** Normal-world pages the seeds lend (below the TX page, clear of everything else). */
 export const FUZZ_NS_POOL = FUZZ_DRAM_BASE + 0x30_0000;
 
+/** What a TX page is cleared with (never written). */
+const ZEROS = new Uint8Array(PAGE);
+
 /** Endpoint names a case uses, and their IDs. */
 export type FuzzCaller = "normal" | "optee" | "sp2";
 export const CALLER_IDS: Readonly<Record<FuzzCaller, number>> = {
@@ -137,7 +140,7 @@ export class FuzzRig {
     const n = bytes === null ? 0 : Math.min(bytes.length, PAGE);
     const dirty = this.#txDirty.get(id) ?? 0;
     if (n > 0) this.machine.bytes.write(tx, n === bytes!.length ? bytes! : bytes!.subarray(0, n));
-    if (dirty > n) this.machine.bytes.write(tx + n, new Uint8Array(dirty - n));
+    if (dirty > n) this.machine.bytes.write(tx + n, ZEROS.subarray(0, dirty - n));
     this.#txDirty.set(id, n);
   }
 
