@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { ScenarioError } from "../scenario/errors.ts";
-import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
+import { carveoutProblem, loadScenarioFile, type Scenario } from "../scenario/loader.ts";
 import { namedPolicy, POLICY_PRESET_NAMES, policyProblem } from "../scenario/policies.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import { UsageError } from "./io.ts";
@@ -30,8 +30,8 @@ export function withPolicy(sc: Scenario, policy: string, flag = "--policy"): Sce
   if (!POLICY_PRESET_NAMES.includes(policy))
     throw new UsageError(`unknown policy "${policy}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`);
   const p = namedPolicy(policy, sc.platform);
-  const problem = policyProblem(p, sc.platform);
-  if (problem) throw new UsageError(`${flag} ${policy} on ${sc.platform.name}: ${problem.why}`);
+  const problem = policyProblem(p, sc.platform)?.why ?? carveoutProblem(p, sc.platform);
+  if (problem) throw new UsageError(`${flag} ${policy} on ${sc.platform.name}: ${problem}`);
   return { ...sc, policy: p };
 }
 

@@ -153,13 +153,8 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     const at = sc.policy !== undefined && typeof sc.policy === "object" && problem.field in sc.policy;
     throw map.error(at ? ["policy", problem.field] : ["policy"], problem.why);
   }
-  if (policy.pool === "static") {
-    try {
-      withProtmemCarveout(platform, platform.protmemSizes);
-    } catch (e) {
-      throw map.error(["policy"], (e as Error).message);
-    }
-  }
+  const carveout = carveoutProblem(policy, platform);
+  if (carveout) throw map.error(["policy"], carveout);
   return {
     file,
     name: sc.name ?? file.replace(/^.*\//, "").replace(/\.(ya?ml|json)$/, ""),
@@ -180,6 +175,17 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
   };
 }
 
+/** Why a static pool's carveout cannot be placed on this platform, or null (it fits, or no carveout). */
+export function carveoutProblem(policy: Policy, platform: PlatformDesc): string | null {
+  if (policy.pool !== "static") return null;
+  try {
+    withProtmemCarveout(platform, platform.protmemSizes);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** `compare:`: named policies, each one the platform can carry out, each once. */
 function resolveCompare(names: readonly string[] | undefined, platform: PlatformDesc, map: SourceMap) {
   if (names === undefined) return null;
@@ -190,8 +196,9 @@ function resolveCompare(names: readonly string[] | undefined, platform: Platform
         `unknown policy "${n}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`,
       );
     if (names.indexOf(n) !== i) throw map.error(["compare", i], `"${n}" is listed twice`);
-    const problem = policyProblem(namedPolicy(n, platform), platform);
-    if (problem) throw map.error(["compare", i], `${n} on ${platform.name}: ${problem.why}`);
+    const p = namedPolicy(n, platform);
+    const problem = policyProblem(p, platform)?.why ?? carveoutProblem(p, platform);
+    if (problem) throw map.error(["compare", i], `${n} on ${platform.name}: ${problem}`);
   });
   return names;
 }

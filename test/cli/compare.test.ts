@@ -110,6 +110,15 @@ describe("rstmem compare", () => {
     expect((await rstmem("compare", f, "--policies", "safe,safe")).err).toBe(
       "rstmem: --policies names safe twice\n",
     );
+    // A carveout that does not fit the platform is bad input, as it is in a scenario's own policy.
+    const carve = await rstmem("compare", "pool-race", "--policies", "safe,carveout");
+    expect(carve).toMatchObject({ code: 2, out: "" });
+    expect(carve.err).toMatch(
+      /^rstmem: --policies carveout on tzc400-board: the 4 MiB protected carveout .* would overlap optee_core\n$/,
+    );
+    expect((await rstmem("run", "pool-race", "--policy", "carveout")).err).toMatch(
+      /^rstmem: --policy carveout on tzc400-board: .* would overlap optee_core\n$/,
+    );
   });
 });
 
