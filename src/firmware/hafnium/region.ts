@@ -60,16 +60,33 @@ export interface HfRegion {
   readonly conversionDelta: number;
 }
 
-/** The fragment as Hafnium copies it: a zero-filled pool page (or the fragment, if longer). */
+/** The pool page poolCopy() fills, and how many of its first bytes may be non-zero. */
+const poolPage = new Uint8Array(MM_PPOOL_ENTRY_SIZE);
+let poolPageDirty = 0;
+
+/**
+ * The fragment as Hafnium copies it: a zero-filled pool page (or the fragment, if longer). One page is
+ * reused call after call (an SPMC call never sleeps while it reads the descriptor, and nothing keeps
+ * the page past the call: readRegion() copies out what it needs), cleared only where the last copy wrote.
+ */
 export function poolCopy(fragment: Uint8Array): Uint8Array {
   if (fragment.length >= MM_PPOOL_ENTRY_SIZE) return fragment;
-  const page = new Uint8Array(MM_PPOOL_ENTRY_SIZE);
-  page.set(fragment);
-  return page;
+  if (poolPageDirty > fragment.length) poolPage.fill(0, fragment.length, poolPageDirty);
+  poolPage.set(fragment);
+  poolPageDirty = fragment.length;
+  return poolPage;
 }
 
+let lastBuf: Uint8Array | null = null;
+let lastView: DataView | null = null;
+
+/** A DataView of b; the last one is reused (the checks read one buffer field by field). */
 function dv(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b !== lastBuf) {
+    lastView = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    lastBuf = b;
+  }
+  return lastView!;
 }
 
 /** ffa_version_from_memory_access_desc_size(). */
