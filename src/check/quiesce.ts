@@ -2,8 +2,9 @@
  * quiesce-clean and conservation (ARCHITECTURE.md §8): when every process has exited and the system
  * has settled, every page must be back where it was at boot. A snapshot taken after boot is compared
  * with the end state: page ownership (world), the kernel's page states, the linear map's coverage and
- * memory types, the host stage 2, the firewall's regions and the granule table. O(DRAM) once at each
- * end, never per event.
+ * memory types, the host stage 2, the firewall's regions and the granule table. O(DRAM) once at boot;
+ * at the end, page ownership and states are compared only over the blocks written since boot
+ * (PageFrames.dirty, sim/dirty.ts), so an explorer's run pays for what it touched, not for DRAM.
  *
  * Two things a removed module (delete_module(2)) changes: the memory its driver took while the kernel
  * booted is free again — expected, so the page-state counts compare with the boot counts moved by
@@ -16,12 +17,15 @@ import type { Mm } from "../kernel/mm/mm.ts";
 import { bootPagesReleased } from "../kernel/kernel.ts";
 import { MIGRATE_ISOLATE, PAGE_STATE_NAMES, PS_FREE } from "../kernel/mm/gfp.ts";
 import { kmemleakReport } from "../kernel/mm/slab.ts";
+import type { StateBaseline } from "../hw/frames.ts";
 import { GPT_GPI_NS } from "../hw/gpt.ts";
 import { MT_NORMAL } from "../hw/mmu.ts";
 import { PAGE_SIZE } from "../hw/platform.ts";
 
 export interface BootSnapshot {
   readonly owner: Uint8Array;
+  /** The page states at boot (owner's changes are found over the same blocks written since its mark). */
+  readonly state: StateBaseline;
   /** Pageblock migratetypes and each CMA area's free count (isolation or a CMA window left behind). */
   readonly pageblockMt: Uint8Array | null;
   readonly cmaAvailable: readonly number[];
@@ -34,11 +38,24 @@ export interface BootSnapshot {
   readonly stage2Holes: number;
 }
 
-function stateCounts(machine: Machine): number[] {
-  const counts = new Array<number>(PAGE_STATE_NAMES.length).fill(0);
-  const s = machine.frames.state;
-  for (let i = 0; i < s.length; i++) if (s[i] < counts.length) counts[s[i]]++;
-  return counts;
+function stateCounts(machine: Machine, base: StateBaseline | null): number[] {
+  return machine.frames.stateHistogram(base).slice(0, PAGE_STATE_NAMES.length);
+}
+
+/** Frames whose owner differs from boot's: over the blocks written since boot when the mark still tells. */
+function ownersMoved(boot: BootSnapshot, machine: Machine): number {
+  const owner = machine.frames.owner;
+  const dirty = machine.frames.dirty;
+  let moved = 0;
+  if (!dirty.valid(boot.state.mark)) {
+    for (let i = 0; i < owner.length; i++) if (owner[i] !== boot.owner[i]) moved++;
+    return moved;
+  }
+  for (const b of dirty.blocksSince(boot.state.mark)) {
+    const [start, end] = dirty.blockRange(b);
+    for (let i = start; i < end; i++) if (owner[i] !== boot.owner[i]) moved++;
+  }
+  return moved;
 }
 
 function linearMapPages(machine: Machine): number {
@@ -72,11 +89,13 @@ function gptNonNs(machine: Machine): number {
 }
 
 export function takeBootSnapshot(machine: Machine, mm: Mm | null = null): BootSnapshot {
+  const state = machine.frames.stateBaseline();
   return {
     owner: machine.frames.owner.slice(),
+    state,
     pageblockMt: mm ? mm.buddy.pageblockMt.slice() : null,
     cmaAvailable: mm ? mm.cmaAreas.map((c) => c.availableCount) : [],
-    stateCounts: stateCounts(machine),
+    stateCounts: stateCounts(machine, state),
     linearMapPages: linearMapPages(machine),
     tzcRegions: tzcRegions(machine),
     gptNonNs: gptNonNs(machine),
@@ -88,13 +107,11 @@ export function takeBootSnapshot(machine: Machine, mm: Mm | null = null): BootSn
 /** What is not back where it was at boot, as sentences; empty when quiesce-clean holds. */
 export function quiesceProblems(boot: BootSnapshot, machine: Machine, mm: Mm | null): string[] {
   const out: string[] = [];
-  let moved = 0;
-  const owner = machine.frames.owner;
-  for (let i = 0; i < owner.length; i++) if (owner[i] !== boot.owner[i]) moved++;
+  const moved = ownersMoved(boot, machine);
   if (moved > 0) out.push(`${moved} pages are not owned by the world that owned them at boot`);
   if (mm) {
     mm.buddy.drainAllPages();
-    const now = stateCounts(machine);
+    const now = stateCounts(machine, boot.state);
     const expected = [...boot.stateCounts];
     for (const [state, n] of bootPagesReleased(mm)) {
       expected[state] -= n;

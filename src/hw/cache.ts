@@ -12,6 +12,7 @@
  * Whoever models the caches' own activity over time (speculation.ts) is told before the dirty set or
  * the extra mappings change (`listener`), so it can account for the time that passed under the old state.
  */
+import { DirtyBlocks } from "../sim/dirty.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 export const CACHE_LINE = 64;
 
@@ -69,13 +70,20 @@ export class Caches implements Snapshottable {
     };
   }
 
-  constructor(frames: number, capacityPages: number) {
-    this.#dirty = new Uint8Array(frames);
+  /**
+   * `tracker`: the frames' DirtyBlocks (sim/dirty.ts), which the frame-indexed arrays here go under;
+   * every write to them touches it.
+   */
+  constructor(frames: number, capacityPages: number, tracker: DirtyBlocks = new DirtyBlocks(frames)) {
+    this.#tracker = tracker;
+    this.#dirty = tracker.track(new Uint8Array(frames));
     this.#pending = new Int32Array(Math.max(0, capacityPages));
-    this.extraMaps = new Uint16Array(frames);
+    this.extraMaps = tracker.track(new Uint16Array(frames));
     this.#ring = new Int32Array(Math.max(0, capacityPages));
-    this.#slot = new Int32Array(capacityPages > 0 ? frames : 0);
+    this.#slot = capacityPages > 0 ? tracker.track(new Int32Array(frames)) : new Int32Array(0);
   }
+
+  readonly #tracker: DirtyBlocks;
 
   /** Per frame: 1 when the page may hold dirty lines. */
   get dirty(): Uint8Array {
@@ -159,6 +167,7 @@ export class Caches implements Snapshottable {
     this.#slot[i] = s + 1;
     this.#size++;
     this.#dirty[i] = 1;
+    this.#tracker.touch(i);
     this.#dirtyPages++;
   }
 
@@ -220,6 +229,7 @@ export class Caches implements Snapshottable {
 
   #clean(i: number): void {
     this.#dirty[i] = 0;
+    this.#tracker.touch(i);
     this.#ring[this.#slot[i] - 1] = -1;
     this.#slot[i] = 0;
     this.#dirtyPages--;
@@ -239,6 +249,7 @@ export class Caches implements Snapshottable {
       if (i < 0) continue;
       this.#dirty[i] = 0;
       this.#slot[i] = 0;
+      this.#tracker.touch(i);
     }
     this.#dirtyPages = 0;
     this.#head = 0;
@@ -287,6 +298,7 @@ export class Caches implements Snapshottable {
       else if (maps[i] === 0) this.extraMappedFrames++;
       maps[i] = v;
     }
+    this.#tracker.touch(first, count);
     this.listener?.afterMapsChange(first, count);
   }
 }

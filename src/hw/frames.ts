@@ -6,6 +6,7 @@
  * (free, movable, pinned, …) lives in the `state` and `pins` arrays that src/kernel/mm defines values for.
  */
 import { assert } from "../sim/assert.ts";
+import { DirtyBlocks } from "../sim/dirty.ts";
 import { PAGE_SIZE } from "./platform.ts";
 
 /** Which world a page belongs to now. */
@@ -31,6 +32,17 @@ function pushRun(out: number[], a: number, b: number, o: number, u: number): voi
   else out.push(a, b, o, u);
 }
 
+/**
+ * The page states at a mark of frames.dirty, and how many frames held each value then: what lets
+ * stateHistogram() count only the blocks written since.
+ */
+export interface StateBaseline {
+  readonly state: Uint8Array;
+  /** Frames per state value (256 entries). */
+  readonly histogram: readonly number[];
+  readonly mark: number;
+}
+
 export class PageFrames {
   /** First page frame number of DRAM. */
   readonly basePfn: number;
@@ -43,16 +55,22 @@ export class PageFrames {
   readonly state: Uint8Array;
   /** Long-term pin count (FOLL_LONGTERM). */
   readonly pins: Uint16Array;
+  /**
+   * The blocks of these arrays (and of the other frame-indexed arrays put under it: the buddy's lists,
+   * the cache's dirty lines) written since a mark. Every writer touches what it wrote (sim/dirty.ts).
+   */
+  readonly dirty: DirtyBlocks;
 
   constructor(basePa: number, sizeBytes: number) {
     assert(basePa % PAGE_SIZE === 0 && sizeBytes % PAGE_SIZE === 0, "DRAM must be page aligned");
     this.basePfn = basePa / PAGE_SIZE;
     this.count = sizeBytes / PAGE_SIZE;
-    this.owner = new Uint8Array(this.count);
-    this.useCase = new Uint8Array(this.count);
-    this.taint = new Uint8Array(this.count);
-    this.state = new Uint8Array(this.count);
-    this.pins = new Uint16Array(this.count);
+    this.dirty = new DirtyBlocks(this.count);
+    this.owner = this.dirty.track(new Uint8Array(this.count));
+    this.useCase = this.dirty.track(new Uint8Array(this.count));
+    this.taint = this.dirty.track(new Uint8Array(this.count));
+    this.state = this.dirty.track(new Uint8Array(this.count));
+    this.pins = this.dirty.track(new Uint16Array(this.count));
   }
 
   /**
@@ -69,6 +87,7 @@ export class PageFrames {
   setOwner(i0: number, n: number, owner: number, useCase: number): void {
     if (!(i0 >= 0 && n >= 0 && i0 + n <= this.count)) assert(false, `frames ${i0}+${n} outside DRAM`);
     this.owner.fill(owner, i0, i0 + n);
+    this.dirty.touch(i0, n);
     this.useCase.fill(owner === OWNER_NORMAL ? 0 : useCase, i0, i0 + n);
     const r = this.restrictedRuns;
     const end = i0 + n;
@@ -111,6 +130,43 @@ export class PageFrames {
     if (r.length === 0) return -1;
     const k = this.runAfter(first);
     return k < r.length && r[k] <= last ? Math.max(r[k], first) : -1;
+  }
+
+  /** The page states now, as a baseline for later histograms (a copy: O(DRAM), once). */
+  stateBaseline(): StateBaseline {
+    const mark = this.dirty.mark();
+    const histogram = new Array<number>(256).fill(0);
+    const s = this.state;
+    for (let i = 0; i < s.length; i++) histogram[s[i]]++;
+    return { state: s.slice(), histogram, mark };
+  }
+
+  /**
+   * Frames per state value (256 entries). From `base`: its counts, corrected over the blocks written
+   * since its mark (O(blocks written)); without one, or when a restore went back past its mark, a
+   * scan of every frame.
+   */
+  stateHistogram(base: StateBaseline | null = null): number[] {
+    const s = this.state;
+    if (base === null || !this.dirty.valid(base.mark)) {
+      const h = new Array<number>(256).fill(0);
+      for (let i = 0; i < s.length; i++) h[s[i]]++;
+      return h;
+    }
+    const h = base.histogram.slice();
+    const was = base.state;
+    for (const b of this.dirty.blocksSince(base.mark)) {
+      const [start, end] = this.dirty.blockRange(b);
+      for (let i = start; i < end; i++) {
+        const now = s[i];
+        const then = was[i];
+        if (now !== then) {
+          h[now]++;
+          h[then]--;
+        }
+      }
+    }
+    return h;
   }
 
   /** Frame index of a physical address, or −1 outside DRAM. */

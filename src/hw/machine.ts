@@ -147,7 +147,11 @@ export class Machine implements Snapshottable {
     this.dramBase = base;
     this.dramEnd = base + size;
     this.frames = new PageFrames(base, size);
-    this.caches = new Caches(this.frames.count, Math.floor(platform.caches.sizeBytes / PAGE_SIZE));
+    this.caches = new Caches(
+      this.frames.count,
+      Math.floor(platform.caches.sizeBytes / PAGE_SIZE),
+      this.frames.dirty,
+    );
     this.costs = costModel({ ...platform.costs, ...costOverrides });
     this.masters = platform.masters;
     platform.masters.forEach((m, i) => this.#masterIndex.set(m.name, i));
@@ -353,6 +357,7 @@ export class Machine implements Snapshottable {
     if (write) {
       // A range write: normal-world data, and secret data of the use case where the writer is allowed.
       const taint = frames.taint;
+      frames.dirty.touch(first, last + 1 - first);
       if (opts?.taint !== undefined) taint.fill(opts.taint, first, last + 1);
       else {
         taint.fill(TAINT_NS_DATA, first, last + 1);
@@ -565,6 +570,7 @@ export class Machine implements Snapshottable {
     const i0 = this.frames.indexOf(pa);
     const n = Math.ceil(length / PAGE_SIZE);
     this.frames.taint.fill(0, i0, i0 + n);
+    this.frames.dirty.touch(i0, n);
     this.bytes.zeroPages(Math.floor(pa / PAGE_SIZE), n);
     this.maintenance.bytesZeroed += n * PAGE_SIZE;
     return (n * PAGE_SIZE) / this.costs.memsetBytesPerNs;

@@ -66,7 +66,7 @@ function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
   }
   end = runAll();
   if (machine.hung !== null || end === "stopped") return end;
-  const c = kernel.mm.conservation();
+  const c = kernel.mm.conservation(system.boot.state);
   if (!c.ok) sim.findings.report("conservation", c.why ?? "page states do not add up");
   for (const p of quiesceProblems(system.boot, machine, kernel.mm)) sim.findings.report("quiesce-clean", p);
   checkPoolsAtEnd(kernel);

@@ -17,9 +17,15 @@
  * mutable local is not restored, so the model keeps no such state (test/explore/snapshot.test.ts runs
  * restored systems against fresh boots, byte for byte, to hold every component to that).
  *
- * Cost: restore() is O(objects reached at boot + bytes of typed arrays), independent of the run.
+ * Frame-indexed arrays under a DirtyBlocks tracker (sim/dirty.ts: the page state in hw/frames.ts, the
+ * buddy's lists, the cache's dirty lines) are copied back only in the blocks written since take() or
+ * the last restore.
+ *
+ * Cost: restore() is O(objects reached at boot + bytes of untracked typed arrays + blocks the run
+ * wrote), independent of DRAM's size otherwise.
  */
 import { assert } from "./assert.ts";
+import { DirtyBlocks, dirtyTrackerOf } from "./dirty.ts";
 
 /** The symbol a class implements to show its private state to snapshots. */
 export const hiddenState: unique symbol = Symbol("rstmem.hiddenState");
@@ -50,7 +56,24 @@ type Entry =
       readonly saved: unknown[];
       /** Own keys at take() (writable or not): a restore deletes keys added since. */
       readonly own: readonly PropertyKey[];
+    }
+  | {
+      readonly kind: "tracked";
+      readonly tracker: DirtyBlocks;
+      /** The tracker's mark at take() (or at the last full restore): blocks written since differ. */
+      mark: number;
+      readonly stamps: Uint32Array;
+      readonly saved: FrameArrayCopy[];
     };
+
+interface FrameArrayCopy {
+  readonly live: Uint8Array;
+  readonly saved: Uint8Array;
+  /** Bytes per element. */
+  readonly width: number;
+  /** An element per 2^shift frames. */
+  readonly shift: number;
+}
 
 /** A Snapshottable's private state, as it returned it at take(). */
 interface HiddenEntry {
@@ -95,8 +118,23 @@ export class Snapshot {
       if (seen.has(o)) continue;
       seen.add(o);
       if (typeof o === "function") continue; // a leaf: see the file comment
+      if (o instanceof DirtyBlocks) {
+        const saved = o.arrays.map((a, k) => {
+          const live = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+          buffers.add(a.buffer);
+          bytes += live.byteLength;
+          return { live, saved: live.slice(), width: a.BYTES_PER_ELEMENT, shift: o.shifts[k] };
+        });
+        entries.push({ kind: "tracked", tracker: o, mark: o.mark(), stamps: o.stamp.slice(), saved });
+        continue;
+      }
       if (ArrayBuffer.isView(o)) {
         const buf = o.buffer;
+        const tracker = dirtyTrackerOf(buf);
+        if (tracker !== undefined) {
+          push(tracker);
+          continue;
+        }
         if (!buffers.has(buf)) {
           buffers.add(buf);
           const live = new Uint8Array(buf);
@@ -168,12 +206,36 @@ export class Snapshot {
     return new Snapshot(entries, hidden, { objects: entries.length, bytes });
   }
 
+  /**
+   * Frames of tracked arrays (sim/dirty.ts) that differ from take() in a block no writer touched since:
+   * writes a restore would miss. Empty when every writer touches what it writes; for tests, O(DRAM).
+   */
+  untouchedWrites(): { array: number; frame: number }[] {
+    const out: { array: number; frame: number }[] = [];
+    for (const e of this.#entries) {
+      if (e.kind !== "tracked" || !e.tracker.valid(e.mark)) continue;
+      e.saved.forEach((c, array) => {
+        for (let j = 0; j < c.live.length; j++) {
+          const frame = Math.floor(j / c.width) * 2 ** c.shift;
+          if (c.live[j] !== c.saved[j] && e.tracker.stamp[frame >> e.tracker.blockShift] < e.mark) {
+            out.push({ array, frame });
+            j = (Math.floor(j / c.width) + 1) * c.width - 1;
+          }
+        }
+      });
+    }
+    return out;
+  }
+
   /** Puts every recorded object back as it was at take(). */
   restore(): void {
     for (const e of this.#entries) {
       switch (e.kind) {
         case "bytes":
           e.live.set(e.saved);
+          break;
+        case "tracked":
+          restoreTracked(e);
           break;
         case "array": {
           const a = e.live;
@@ -209,5 +271,35 @@ export class Snapshot {
       }
     }
     for (const h of this.#hidden) h.owner[hiddenState](h.saved);
+  }
+}
+
+/** Copies back the blocks written since the entry's mark (all of them if a restore went back past it). */
+function restoreTracked(e: Extract<Entry, { kind: "tracked" }>): void {
+  const t = e.tracker;
+  if (t.valid(e.mark)) {
+    const s = t.stamp;
+    const shift = t.blockShift;
+    for (let b = 0; b < s.length; b++) {
+      if (s[b] < e.mark) continue;
+      // Runs of dirty blocks are copied as one range.
+      let b1 = b + 1;
+      while (b1 < s.length && s[b1] >= e.mark) b1++;
+      const f0 = b << shift;
+      const f1 = Math.min(t.frames, b1 << shift);
+      for (const c of e.saved) {
+        // The elements standing for frames [f0, f1).
+        const e0 = (f0 >> c.shift) * c.width;
+        const e1 = (((f1 - 1) >> c.shift) + 1) * c.width;
+        c.live.set(c.saved.subarray(e0, e1), e0);
+      }
+      b = b1;
+    }
+    t.restoredTo(e.mark, e.stamps);
+  } else {
+    for (const c of e.saved) c.live.set(c.saved);
+    t.restoredTo(e.mark, e.stamps);
+    // The content is the snapshot's again: a fresh mark makes the next restore partial.
+    e.mark = t.mark();
   }
 }

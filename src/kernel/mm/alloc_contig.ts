@@ -87,6 +87,7 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
     const taken = buddy.takeOffBuddy(start, end);
     if (!taken) throw new Error(`alloc_contig_range: [${start}, ${end}) changed after test_pages_isolated`);
     state.fill(PS_CONTIG, start, end);
+    machine.frames.dirty.touch(start, end - start);
   }
   undoIsolatePageRange(buddy, iso.isolation);
   return rc;

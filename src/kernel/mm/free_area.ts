@@ -107,13 +107,15 @@ export class FreeArea {
     this.maxOrder = maxOrder;
     const n = frames.count;
     this.count = n;
-    this.freeOrder = new Int8Array(n);
-    this.freeMt = new Uint8Array(n);
+    // Frame-indexed: their writers touch frames.dirty (sim/dirty.ts), so a restore copies what changed.
+    const dirty = frames.dirty;
+    this.freeOrder = dirty.track(new Int8Array(n));
+    this.freeMt = dirty.track(new Uint8Array(n));
     this.#next = [];
     this.#prev = [];
     for (let o = 0; o <= maxOrder; o++) {
-      this.#next.push(new Int32Array(Math.ceil(n / (1 << o))));
-      this.#prev.push(new Int32Array(Math.ceil(n / (1 << o))));
+      this.#next.push(dirty.track(new Int32Array(Math.ceil(n / (1 << o))), o));
+      this.#prev.push(dirty.track(new Int32Array(Math.ceil(n / (1 << o))), o));
     }
     const lists = 2 * MIGRATE_TYPES * (maxOrder + 1);
     this.heads = new Int32Array(lists).fill(-1);
@@ -158,9 +160,14 @@ export class FreeArea {
     const h = this.heads[l];
     const next = this.#next[order];
     const prev = this.#prev[order];
+    const dirty = this.frames.dirty;
     next[i >> order] = h;
     prev[i >> order] = -1;
-    if (h >= 0) prev[h >> order] = i;
+    dirty.touch(i);
+    if (h >= 0) {
+      prev[h >> order] = i;
+      dirty.touch(h);
+    }
     this.heads[l] = i;
     this.nrFree[l]++;
     this.freeOrder[i] = order + 1;
@@ -179,11 +186,18 @@ export class FreeArea {
     const prev = this.#prev[order];
     const p = prev[i >> order];
     const nx = next[i >> order];
-    if (p >= 0) next[p >> order] = nx;
-    else this.heads[l] = nx;
-    if (nx >= 0) prev[nx >> order] = p;
+    const dirty = this.frames.dirty;
+    if (p >= 0) {
+      next[p >> order] = nx;
+      dirty.touch(p);
+    } else this.heads[l] = nx;
+    if (nx >= 0) {
+      prev[nx >> order] = p;
+      dirty.touch(nx);
+    }
     this.nrFree[l]--;
     this.freeOrder[i] = NOT_FREE;
+    dirty.touch(i);
     const zone = this.zones[z];
     zone.freePages -= 1 << order;
     if (mt === MIGRATE_CMA) zone.freeCma -= 1 << order;
@@ -207,6 +221,7 @@ export class FreeArea {
       )
         o--;
       this.frames.state.fill(PS_FREE, i, i + (1 << o));
+      this.frames.dirty.touch(i, 1 << o);
       this.zones[this.zoneOf(i)].managed += 1 << o;
       this.freeOne(i, o);
       i += 1 << o;

@@ -52,6 +52,7 @@ export function migratePage(
   machine.access(cpu, dst, PAGE_SIZE, "write", { kernel: true, taint: f.taint[i] });
   machine.bytes.copyPage(f.basePfn + i, f.basePfn + dest);
   f.state[dest] = PS_MOVABLE;
+  f.dirty.touch(dest);
   buddy.epochs.migrations++;
   // The old page keeps its bytes until someone zeroes it: its taint stays.
   buddy.freePages(i, 0);

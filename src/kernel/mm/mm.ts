@@ -3,6 +3,7 @@
  * regions stay out of the buddy), the buddy allocator, the CMA areas from the device tree, and the
  * counts the conservation invariant adds up. mm_core_init() / memblock_free_all() / cma_init_reserved_areas().
  */
+import type { StateBaseline } from "../../hw/frames.ts";
 import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { Mutex } from "../../sim/mutex.ts";
@@ -64,17 +65,19 @@ export class Mm {
 
   /**
    * Pages per state, and whether they add up: every frame in exactly one state, the totals equal DRAM,
-   * and the free count equals what the buddy lists and the per-cpu list hold. O(DRAM): for the end of a run.
+   * and the free count equals what the buddy lists and the per-cpu list hold. For the end of a run:
+   * O(DRAM), or O(blocks written since) from a `base` taken at boot (PageFrames.stateHistogram()).
    */
-  conservation(): { counts: Record<string, number>; ok: boolean; why: string | null } {
+  conservation(base: StateBaseline | null = null): {
+    counts: Record<string, number>;
+    ok: boolean;
+    why: string | null;
+  } {
     const state = this.machine.frames.state;
-    const counts = new Array<number>(PAGE_STATE_NAMES.length).fill(0);
+    const histogram = this.machine.frames.stateHistogram(base);
+    const counts = histogram.slice(0, PAGE_STATE_NAMES.length);
     let bad = 0;
-    for (let i = 0; i < state.length; i++) {
-      const s = state[i];
-      if (s < counts.length) counts[s]++;
-      else bad++;
-    }
+    for (let s = counts.length; s < histogram.length; s++) bad += histogram[s];
     const named = Object.fromEntries(PAGE_STATE_NAMES.map((n, i) => [n, counts[i]]));
     const buddyFree = this.buddy.zones.reduce((a, z) => a + z.freePages, 0) + this.buddy.pcpCount;
     let why: string | null = null;

@@ -72,6 +72,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
         const i = order === 0 ? this.#pcpAlloc(zone, mt, allocCma) : this.rmqueue(zone, order, mt, allocCma);
         if (i < 0) continue;
         this.frames.state.fill(PS_OF_MIGRATETYPE[mt], i, i + (1 << order));
+        this.frames.dirty.touch(i, 1 << order);
         this.stats.allocs++;
         return i;
       }
@@ -92,6 +93,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     if (this.#pcpLen[k] > 0 && this.zoneOf(list[this.#pcpLen[k] - 1]) === zone) {
       const i = list[--this.#pcpLen[k]];
       this.freeOrder[i] = NOT_FREE;
+      this.frames.dirty.touch(i);
       return i;
     }
     this.stats.pcpRefills++;
@@ -108,6 +110,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
         continue;
       }
       this.freeOrder[i] = ON_PCP;
+      this.frames.dirty.touch(i);
       list[this.#pcpLen[k]++] = i;
     }
     return got;
@@ -120,6 +123,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
   freePages(i: number, order: number): void {
     assert(this.freeOrder[i] === NOT_FREE && this.frames.state[i] !== PS_FREE, `double free of frame ${i}`);
     this.frames.state.fill(PS_FREE, i, i + (1 << order));
+    this.frames.dirty.touch(i, 1 << order);
     this.stats.frees++;
     const pbMt = this.pageblockMt[i >> PAGEBLOCK_ORDER];
     if (order !== 0 || pbMt === MIGRATE_ISOLATE) {
@@ -135,6 +139,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
       for (let b = 0; b < PCP_BATCH; b++) {
         const j = list[b];
         this.freeOrder[j] = NOT_FREE;
+        this.frames.dirty.touch(j);
         this.freeOne(j, 0);
       }
       list.copyWithin(0, PCP_BATCH, this.#pcpLen[k]);

@@ -41,6 +41,7 @@ export function freeKernelPages(mm: Mm, i: number, order: number): void {
 /** pin_user_pages() without FOLL_LONGTERM: the page stays where it is, and cannot migrate while pinned. */
 export function pinPage(mm: Mm, i: number): void {
   mm.machine.frames.pins[i]++;
+  mm.machine.frames.dirty.touch(i);
   mm.buddy.epochs.pins++;
 }
 
@@ -55,6 +56,7 @@ export function unpinPage(mm: Mm, i: number): void {
     return;
   }
   pins[i]--;
+  mm.machine.frames.dirty.touch(i);
   mm.buddy.epochs.pins++;
 }
 
@@ -70,9 +72,11 @@ export function pinLongterm(mm: Mm, i: number): number {
     const r = migratePage(mm.machine, mm.buddy, i, cost, { migrated: 0, failed: 0 }, GFP_KERNEL);
     if (r < 0) return r === -ENOMEM ? -ENOMEM : -EBUSY;
     f.state[r] = PS_MOVABLE;
+    f.dirty.touch(r);
     frame = r;
   }
   f.pins[frame]++;
+  f.dirty.touch(frame);
   mm.buddy.epochs.pins++;
   return frame;
 }

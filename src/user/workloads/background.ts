@@ -414,6 +414,7 @@ function takeFreeNear(env: WorkloadEnv, from: number, to: number): number {
       continue;
     if (!mm.buddy.takeOffBuddy(i, i + 1)) continue;
     m.frames.state[i] = PS_MOVABLE;
+    m.frames.dirty.touch(i);
     m.access(m.masterIndex("cpu-ns"), m.frames.paOf(i), PAGE_SIZE, "write", { taint: TAINT_NS_DATA });
     return i;
   }

@@ -1,0 +1,195 @@
+/**
+ * Dirty tracking (sim/dirty.ts): a snapshot restore copies back only the blocks written since, and the
+ * end-of-run checks count only those. Both are right only if every writer of a tracked array touches
+ * what it wrote: scenarios that go through every path that writes page state (buddy alloc/free and the
+ * per-cpu lists, CMA, migration and pins, lend/reclaim, taint and scrubs, the cache's dirty lines,
+ * user mappings) must leave no change in an untouched block.
+ */
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { BootedScenario } from "../../src/explore/explore.ts";
+import { loadScenarioFile, loadScenarioText, type Scenario } from "../../src/scenario/loader.ts";
+import { namedPolicy } from "../../src/scenario/policies.ts";
+import { DirtyBlocks } from "../../src/sim/dirty.ts";
+import { Prng } from "../../src/sim/prng.ts";
+import { randomChooser, type Chooser } from "../../src/sim/scheduler.ts";
+import { Snapshot } from "../../src/sim/snapshot.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+/** A built-in or test scenario file, or an inline one (text starting with "platform:"). */
+function scenario(file: string, policy: string | null): Scenario {
+  const sc = file.startsWith("platform:")
+    ? loadScenarioText(file, "inline.yaml")
+    : loadScenarioFile(join(ROOT, file));
+  return { ...sc, schedule: null, ...(policy ? { policy: namedPolicy(policy, sc.platform) } : {}) };
+}
+
+const chooser = (seed: number): Chooser => {
+  const w = new Prng(seed).stream("dirty-test");
+  return randomChooser((n) => w.int(0, n - 1), 100_000);
+};
+
+/**
+ * Every tracked array: the frames' own, the caches' (the ring's slot index is private), the buddy's
+ * (its list links, one pair of arrays per order, are private too).
+ */
+const TRACKED = [
+  "frames.owner",
+  "frames.useCase",
+  "frames.taint",
+  "frames.state",
+  "frames.pins",
+  "caches.dirty",
+  "caches.extraMaps",
+  "caches.slot",
+  "buddy.freeOrder",
+  "buddy.freeMt",
+  "buddy.links",
+];
+
+/** Pins (in CMA and long-term, migrated out of it) and movable churn beside a secure-video session. */
+const BACKGROUND = (inCma: boolean) => `platform: tzc400-board
+policy: safe
+workloads:
+  - secure-video: { length: 100ms }
+  - background: { movable: { rate: 32MiB, working_set: 16MiB }, unmovable: 4MiB, pins: { count: 2, in_cma: ${inCma} } }
+`;
+
+describe("every writer of page state touches the dirty blocks", () => {
+  // Between them these write every tracked array: lend/reclaim and CMA (pool-race, the secure-video
+  // session), pins and migration out of CMA (cma-pinned), user mappings (proc-mmap), a killed
+  // allocation, a pool left broken by the race (protmem-race-bug).
+  const cases: [string, string | null][] = [
+    ["scenarios/pool-race.yaml", "upstream"],
+    ["scenarios/pool-race.yaml", "safe"],
+    ["scenarios/faults/cma-pinned.yaml", null],
+    ["scenarios/faults/kill-during-alloc.yaml", null],
+    ["scenarios/upstream/protmem-race-bug.yaml", null],
+    ["test/scenarios/proc-mmap.yaml", null],
+    ["scenarios/secure-video-session.yaml", "safe"],
+    [BACKGROUND(true), null],
+    [BACKGROUND(false), null],
+  ];
+  const written = new Set<string>();
+
+  for (const [file, policy] of cases) {
+    const name = file.startsWith("platform:") ? "background workload" : file;
+    it(`leaves no write outside the touched blocks, and counts states over them exactly: ${name} (${policy ?? "its policy"})`, () => {
+      const booted = new BootedScenario(scenario(file, policy));
+      const { machine, kernel } = booted.system;
+      const frames = machine.frames;
+      const tracker = frames.dirty;
+      const b = kernel.mm.buddy;
+      const known = new Map<object, string>([
+        [frames.owner, "frames.owner"],
+        [frames.useCase, "frames.useCase"],
+        [frames.taint, "frames.taint"],
+        [frames.state, "frames.state"],
+        [frames.pins, "frames.pins"],
+        [machine.caches.extraMaps, "caches.extraMaps"],
+        [b.freeOrder, "buddy.freeOrder"],
+        [b.freeMt, "buddy.freeMt"],
+      ]);
+      // The private ones by their place: the caches' dirty bits before extraMaps (the getter of the
+      // dirty bits would settle pending writes), the ring's slots after, the links after freeMt.
+      const mapsAt = tracker.arrays.indexOf(machine.caches.extraMaps);
+      const linksFrom = tracker.arrays.indexOf(b.freeMt) + 1;
+      const names = tracker.arrays.map(
+        (a, k) =>
+          known.get(a) ?? (k >= linksFrom ? "buddy.links" : k < mapsAt ? "caches.dirty" : "caches.slot"),
+      );
+      expect(names.filter((n) => n === "caches.slot" || n === "caches.dirty").length).toBeLessThanOrEqual(2);
+      const atBoot = tracker.arrays.map((a) => a.slice());
+      const look = (): void => {
+        expect(booted.snapshot.untouchedWrites()).toEqual([]);
+        tracker.arrays.forEach((a, k) => {
+          if (!written.has(names[k]) && a.some((v, i) => v !== atBoot[k][i])) written.add(names[k]);
+        });
+      };
+      for (let seed = 1; seed <= (file.includes("pool-race") ? 3 : 1); seed++) {
+        booted.snapshot.restore();
+        // Looks (each O(DRAM)) spaced ever wider: many early in the run, a dozen or two in all.
+        let events = 0;
+        let next = 1;
+        booted.runOnSystem(chooser(seed), () => {
+          if (++events < next) return;
+          next = Math.ceil(next * 1.8) + 1;
+          look();
+        });
+        look();
+        // The end-of-run histogram from the boot baseline equals a full count.
+        expect(frames.stateHistogram(booted.system.boot.state)).toEqual(frames.stateHistogram(null));
+      }
+    });
+  }
+
+  it("the scenarios above write every tracked array (so the checks cover every writer)", () => {
+    expect([...written].sort()).toEqual([...TRACKED].sort());
+  });
+});
+
+describe("restores from dirty blocks", () => {
+  it("put back exactly the state at take(), with several snapshots restored in any order", () => {
+    const FRAMES = 4096;
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant("write" as const),
+        at: fc.nat(FRAMES - 1),
+        n: fc.integer({ min: 1, max: 700 }),
+        v: fc.integer({ min: 1, max: 255 }),
+      }),
+      fc.record({ kind: fc.constant("take" as const) }),
+      fc.record({ kind: fc.constant("restore" as const), which: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const tracker = new DirtyBlocks(FRAMES);
+        const root = {
+          tracker,
+          a: tracker.track(new Uint8Array(FRAMES)),
+          b: tracker.track(new Int32Array(FRAMES)),
+        };
+        const boot = { mark: tracker.mark(), a: root.a.slice() };
+        const snaps: { snap: Snapshot; a: Uint8Array; b: Int32Array }[] = [];
+        for (const o of ops) {
+          if (o.kind === "write") {
+            const n = Math.min(o.n, FRAMES - o.at);
+            root.a.fill(o.v, o.at, o.at + n);
+            root.b.fill(-o.v, o.at, o.at + n);
+            tracker.touch(o.at, n);
+          } else if (o.kind === "take") {
+            snaps.push({ snap: Snapshot.take(root), a: root.a.slice(), b: root.b.slice() });
+          } else if (snaps.length > 0) {
+            const s = snaps[o.which % snaps.length];
+            s.snap.restore();
+            expect(root.a).toEqual(s.a);
+            expect(root.b).toEqual(s.b);
+          }
+          // A still-valid boot mark names every block that differs from boot.
+          if (tracker.valid(boot.mark)) {
+            const since = new Set(tracker.blocksSince(boot.mark));
+            for (let i = 0; i < FRAMES; i++)
+              if (root.a[i] !== boot.a[i]) expect(since.has(i >> tracker.blockShift)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it("copy only the blocks written since (a run's touched blocks, not the whole array)", () => {
+    const tracker = new DirtyBlocks(1 << 16);
+    const root = { a: tracker.track(new Uint8Array(1 << 16)) };
+    const snap = Snapshot.take(root);
+    root.a.fill(7, 100, 200);
+    tracker.touch(100, 100);
+    // A write nobody touched stays: the restore only looks where writers said they wrote.
+    root.a[60_000] = 9;
+    snap.restore();
+    expect(root.a[150]).toBe(0);
+    expect(root.a[60_000]).toBe(9);
+    expect(snap.untouchedWrites()).toEqual([{ array: 0, frame: 60_000 }]);
+  });
+});
