@@ -150,22 +150,31 @@ describe("restores from dirty blocks", () => {
           tracker,
           a: tracker.track(new Uint8Array(FRAMES)),
           b: tracker.track(new Int32Array(FRAMES)),
+          // One element per 1,024 frames (two blocks), as the buddy's high-order links.
+          c: tracker.track(new Int32Array(FRAMES >> 10), 10),
         };
         const boot = { mark: tracker.mark(), a: root.a.slice() };
-        const snaps: { snap: Snapshot; a: Uint8Array; b: Int32Array }[] = [];
+        const snaps: { snap: Snapshot; a: Uint8Array; b: Int32Array; c: Int32Array }[] = [];
         for (const o of ops) {
           if (o.kind === "write") {
             const n = Math.min(o.n, FRAMES - o.at);
             root.a.fill(o.v, o.at, o.at + n);
             root.b.fill(-o.v, o.at, o.at + n);
+            root.c[(o.at + n - 1) >> 10] = o.v;
             tracker.touch(o.at, n);
           } else if (o.kind === "take") {
-            snaps.push({ snap: Snapshot.take(root), a: root.a.slice(), b: root.b.slice() });
+            snaps.push({
+              snap: Snapshot.take(root),
+              a: root.a.slice(),
+              b: root.b.slice(),
+              c: root.c.slice(),
+            });
           } else if (snaps.length > 0) {
             const s = snaps[o.which % snaps.length];
             s.snap.restore();
             expect(root.a).toEqual(s.a);
             expect(root.b).toEqual(s.b);
+            expect(root.c).toEqual(s.c);
           }
           // A still-valid boot mark names every block that differs from boot.
           if (tracker.valid(boot.mark)) {
