@@ -187,9 +187,13 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
 
   const booted = new BootedScenario(sc);
   // Faults come from a stream of their own, so a fault budget leaves the schedules the walk picks alone.
-  const faultStream = prng.stream("explore.faults");
+  // Under DFS every run draws its faults afresh from the same seed: a run that replays a prefix makes
+  // the same fault decisions along it, so the prefix replays exactly (the faults are one fixed
+  // pattern, by the order fault points are met, and DFS enumerates schedules under it).
+  let faultStream = prng.stream("explore.faults");
   const faultBudget = opts.faults ?? 0;
   const run = (chooser: Chooser): RunResult | null => {
+    if (opts.strategy === "dfs") faultStream = new Prng(opts.seed).stream("explore.faults");
     const faults =
       faultBudget > 0
         ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: faultBudget }

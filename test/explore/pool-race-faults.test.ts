@@ -50,6 +50,23 @@ describe("pool-race under --faults", () => {
     expect(errnos.has("killed")).toBe(true);
   });
 
+  it("dfs with faults replays each prefix under the same fault decisions: it explores, faults strike, safe stays clean", () => {
+    let struck = 0;
+    const r = explore(
+      poolRace(),
+      opts({
+        strategy: "dfs",
+        preemptions: 1,
+        seed: 2,
+        onRun: (_, run) => void (run && run.faults.length > 0 && struck++),
+      }),
+    );
+    expect(r.violation?.why ?? null).toBeNull();
+    expect(r.explored).toBeGreaterThan(1);
+    expect(r.dfs!.pruned).toBeGreaterThan(0);
+    expect(struck).toBeGreaterThan(0);
+  });
+
   it("the same budget with every step expecting ok reports an injected errno as a violation", () => {
     const strict = TEXT.replace(/expect: \[ok, [^\]]*\]/g, "expect: ok");
     expect(strict).not.toBe(TEXT);
