@@ -169,7 +169,8 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
   const bases = buildBases();
   const runners = opts.flavors.map((f) => new FlavorRunner(f, bases));
   const rnd = new Prng(opts.seed).stream("ffa-fuzz");
-  const seen = new Set<string>();
+  /** Per flavor, the coverage keys reached. */
+  const seen = new Map<SpmcFlavorName, Set<string>>(opts.flavors.map((f) => [f, new Set<string>()]));
   const outcomeCount = new Map<SpmcFlavorName, number>();
   const ms = new Map<SpmcFlavorName, number>();
   const firstPanic = new Map<SpmcFlavorName, string>();
@@ -204,10 +205,10 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
           fresh = true;
         }
       }
+      const reached = seen.get(r.flavor)!;
       for (const k of out.keys) {
-        const key = `${r.flavor}|${k}`;
-        if (!seen.has(key)) {
-          seen.add(key);
+        if (!reached.has(k)) {
+          reached.add(k);
           fresh = true;
           outcomeCount.set(r.flavor, (outcomeCount.get(r.flavor) ?? 0) + 1);
         }

@@ -734,39 +734,71 @@ export function pickMutations(
 /** The action's calls with the mutations applied (the action itself is left alone; unmutated calls are shared). */
 export function applyMutations(a: Action, ms: readonly Mutation[]): readonly FuzzCall[] {
   if (ms.length === 0) return a.calls;
-  const calls: (FuzzCall & { x: bigint[]; tx: Uint8Array | null })[] = [];
-  for (const c of a.calls) calls.push({ ...c, x: c.x.slice(), tx: c.tx ? c.tx.slice() : null });
+  type Own = { -readonly [K in keyof FuzzCall]: FuzzCall[K] } & { x: bigint[] };
+  const calls = a.calls.slice() as Own[];
+  // A call is copied when a mutation first targets it, its registers or bytes when one first writes
+  // them (own[i]: 1 = x copied, 2 = tx copied): the action's template stays untouched, and calls
+  // no mutation names are shared with it.
+  const own = new Uint8Array(calls.length);
+  const callOf = (i: number): Own => {
+    if (own[i] === 0) {
+      calls[i] = { ...calls[i] };
+      own[i] = 4;
+    }
+    return calls[i];
+  };
+  const xOf = (i: number): bigint[] => {
+    const c = callOf(i);
+    if ((own[i] & 1) === 0) {
+      c.x = c.x.slice();
+      own[i] |= 1;
+    }
+    return c.x;
+  };
+  const txOf = (i: number): Uint8Array | null => {
+    const c = callOf(i);
+    if ((own[i] & 2) === 0 && c.tx) {
+      c.tx = c.tx.slice();
+      own[i] |= 2;
+    }
+    return c.tx;
+  };
   for (const m of ms) {
-    const c = calls[m.call];
     switch (m.k) {
       case "field": {
+        const tx = calls[m.call].tx ? txOf(m.call) : null;
         const fs = a.fields[m.call];
-        for (const f of fs) if (f.name === m.field && c.tx) writeField(c.tx, f, m.value);
+        for (const f of fs) if (f.name === m.field && tx) writeField(tx, f, m.value);
         break;
       }
       case "reg":
-        c.x[m.i] = m.value;
+        xOf(m.call)[m.i] = m.value;
         break;
       case "fid":
-        c.x[0] = BigInt(m.fid);
+        xOf(m.call)[0] = BigInt(m.fid);
         break;
       case "by":
-        calls[m.call] = { ...c, by: m.by };
+        callOf(m.call).by = m.by;
         break;
-      case "handle":
-        if (c.handle)
-          calls[m.call] = { ...c, handle: { ...c.handle, xor: m.xor, from: m.from ?? c.handle.from } };
-        break;
-      case "tx-length": {
-        if (!c.tx) break;
-        const t = new Uint8Array(m.length);
-        t.set(c.tx.subarray(0, Math.min(m.length, c.tx.length)));
-        calls[m.call] = { ...calls[m.call], tx: t };
+      case "handle": {
+        const h = calls[m.call].handle;
+        if (h) callOf(m.call).handle = { ...h, xor: m.xor, from: m.from ?? h.from };
         break;
       }
-      case "byte":
-        if (c.tx && m.off < c.tx.length) c.tx[m.off] = m.value;
+      case "tx-length": {
+        const old = calls[m.call].tx;
+        if (!old) break;
+        const t = new Uint8Array(m.length);
+        t.set(old.subarray(0, Math.min(m.length, old.length)));
+        callOf(m.call).tx = t;
+        own[m.call] |= 2;
         break;
+      }
+      case "byte": {
+        const old = calls[m.call].tx;
+        if (old && m.off < old.length) txOf(m.call)![m.off] = m.value;
+        break;
+      }
     }
   }
   return calls;

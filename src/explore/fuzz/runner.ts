@@ -205,7 +205,7 @@ export class FlavorRunner {
       }
       const r = o.reply;
       const code = errorCode(r as unknown as SmcRegs);
-      keys.push(`${fid.toString(16)}:${(r[0] & 0xffff_ffffn).toString(16)}:${code ?? ""}:${o.rule ?? ""}`);
+      keys.push(outcomeKey(fid, w(r as unknown as SmcRegs, 0), code, o.rule));
       const bad = replyProblem(fid, r as unknown as SmcRegs);
       if (bad) return this.#fail("non-spec-reply", k, bad, outcomes, keys);
       const rejected = code !== null || (fid === FFA_VERSION_32 && (r[0] & 0xffff_ffffn) === 0xffff_ffffn);
@@ -250,6 +250,26 @@ export class FlavorRunner {
   baseOutcomes(i: number): readonly CallOutcome[] {
     return this.bases[i].outcomes;
   }
+}
+
+/** outcomeKey()'s strings: function → answer → error code → rule. */
+const outcomeKeys = new Map<number, Map<number, Map<number | null, Map<string | null, string>>>>();
+
+/**
+ * A call's coverage key, "fid:w0:code:rule" (hex function IDs): looked up, not built, call after call
+ * — the outcomes a run reaches are a few hundred.
+ */
+function outcomeKey(fid: number, w0: number, code: number | null, rule: string | null): string {
+  let a = outcomeKeys.get(fid);
+  if (!a) outcomeKeys.set(fid, (a = new Map()));
+  let b = a.get(w0);
+  if (!b) a.set(w0, (b = new Map()));
+  let c = b.get(code);
+  if (!c) b.set(code, (c = new Map()));
+  let k = c.get(rule);
+  if (k === undefined)
+    c.set(rule, (k = `${fid.toString(16)}:${w0.toString(16)}:${code ?? ""}:${rule ?? ""}`));
+  return k;
 }
 
 /** What a retrieve response or FRAG_RX left in RX: the bytes it reports. */
