@@ -28,7 +28,10 @@ interface Route {
 /** Builds an x0..x17 register file from numbers or bigints (missing ones are 0). */
 export function smcRegs(...values: (number | bigint)[]): SmcRegs {
   const r = new BigUint64Array(18);
-  values.forEach((v, i) => (r[i] = BigInt.asUintN(64, BigInt(v))));
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    r[i] = typeof v === "bigint" ? BigInt.asUintN(64, v) : BigInt.asUintN(64, BigInt(v));
+  }
   return r;
 }
 

@@ -89,6 +89,7 @@ export class FlavorRunner {
   #modelFinding: string | null = null;
   /** The snapshot taken between two calls of a case: its arrays are reused case after case. */
   #work: SpmcSnapshot | null = null;
+  readonly #x = new BigUint64Array(18);
 
   constructor(
     readonly flavor: SpmcFlavorName,
@@ -128,7 +129,9 @@ export class FlavorRunner {
     const rig = this.rig;
     if ((c.only !== undefined && c.only !== this.flavor) || !rig.has(c.by))
       return { x: c.x, tx: c.tx, reply: null, rx: null, rule: null, panic: null };
-    const x = new BigUint64Array(18);
+    // Unrecorded, one register file serves every call: the SPMC never keeps the caller's registers
+    // (the conduit hands its handler a copy) and the outcome's `x` is read before the next call.
+    const x = record ? new BigUint64Array(18) : this.#x.fill(0n);
     for (let i = 0; i < 8; i++) x[i] = c.x[i];
     let tx = c.tx;
     if (c.handle) {

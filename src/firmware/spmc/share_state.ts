@@ -77,8 +77,25 @@ export class ShareStateTable implements Snapshottable {
     return { slots: this.#slots };
   }
 
+  /** The handle allocate() gives each slot (ffa_memory_handle_make(index)), made once. */
+  readonly #slotHandles: bigint[];
+
   constructor(readonly maxShares: number) {
     this.#slots = new Array<ShareState | null>(maxShares).fill(null);
+    this.#slotHandles = [];
+    for (let i = 0; i < maxShares; i++) this.#slotHandles.push(ffaMemoryHandleMake(i, "spmc"));
+  }
+
+  /**
+   * Whether every live state holds the handle allocate() made for its slot — then no two live handles
+   * are equal (a cheap proof of uniqueness; when it fails, the caller checks the handles one by one).
+   */
+  handlesMatchSlots(): boolean {
+    for (let i = 0; i < this.#slots.length; i++) {
+      const s = this.#slots[i];
+      if (s !== null && s.handle !== this.#slotHandles[i]) return false;
+    }
+    return true;
   }
 
   /** allocate_share_state(): the first free slot, or null when the table is full. */
