@@ -32,7 +32,7 @@ import { benchFfa } from "./ffa.ts";
 import { benchMutants } from "./mutants.ts";
 import { benchFuzz } from "./fuzz.ts";
 import { benchDefaultRun } from "./default-run.ts";
-import { explore } from "../src/explore/explore.ts";
+import { benchExplore } from "./explore.ts";
 import { namedPolicy } from "../src/scenario/policies.ts";
 import { htmlReport } from "../src/report/html.ts";
 import { loadScenarioText } from "../src/scenario/loader.ts";
@@ -272,43 +272,7 @@ const benches: Record<string, () => void> = {
   },
 
   explore() {
-    // The built-in pool-race: each run restores the snapshot of the booted board (no boot per run).
-    // Under safe every schedule runs clean, so the whole budget is spent; the one boot is included.
-    const file = new URL("../scenarios/pool-race.yaml", import.meta.url).pathname;
-    const base = loadScenarioFile(file, "pool-race");
-    const safe = { ...base, policy: namedPolicy("safe", base.platform) };
-    for (const strategy of ["random", "pct", "dfs"] as const) {
-      const runs = 300;
-      const t0 = performance.now();
-      const r = explore(safe, { strategy, runs, seed: 1, windowNs: 100_000 });
-      const ms = performance.now() - t0;
-      if (r.violation) throw new Error(`pool-race under safe violated: ${r.violation.why}`);
-      figure({
-        name: `explorer schedules per second (pool-race, safe, ${strategy}, ${r.explored} runs, boot included)`,
-        value: Number(((r.explored / ms) * 1000).toFixed(1)),
-        unit: "schedules/s",
-        budget: ">= 5000",
-      });
-      figure({
-        name: `explorer distinct states per second (pool-race, safe, ${strategy}, ${r.states} states)`,
-        value: Number(((r.states / ms) * 1000).toFixed(1)),
-        unit: "states/s",
-      });
-    }
-    // Time to find protmem.c's get/put race under upstream (first violation, before shrinking).
-    const upstream = { ...base, policy: namedPolicy("upstream", base.platform) };
-    for (const strategy of ["random", "pct", "dfs"] as const) {
-      const t0 = performance.now();
-      const r = explore(upstream, { strategy, runs: 2000, seed: 1, windowNs: 100_000, shrink: false });
-      const ms = performance.now() - t0;
-      if (!r.violation)
-        throw new Error(`pool-race under upstream: no violation in ${r.explored} ${strategy} runs`);
-      figure({
-        name: `time to find the upstream protmem.c race (pool-race, ${strategy}, run ${r.violation.run}, boot included)`,
-        value: Number(ms.toFixed(1)),
-        unit: "ms",
-      });
-    }
+    benchExplore(figure);
   },
 
   startup() {

@@ -1,0 +1,54 @@
+/* global URL, process, console */
+// The explorer bench (bench/explore.ts) in its own process, on the compiled JavaScript in dist/ that
+// `rstmem explore` uses. For each strategy: a warm-up, then `reps` explorations of pool-race under safe
+// (every schedule runs clean, so the whole budget is spent; the one boot of each is included). Then the
+// time to find protmem.c's race under upstream. Prints, as its last line, {safe: {strategy: [{wallMs,
+// cpuMs, explored, states}]}, upstream: {strategy: {wallMs, cpuMs, run}}}: CPU time is
+// process.cpuUsage() (user + system), so a loaded machine slows the wall figures but not the CPU ones.
+import { performance } from "node:perf_hooks";
+
+const dist = new URL("../dist/", import.meta.url);
+const { explore } = await import(new URL("explore/explore.js", dist).href);
+const { loadScenarioFile } = await import(new URL("scenario/loader.js", dist).href);
+const { namedPolicy } = await import(new URL("scenario/policies.js", dist).href);
+
+const [runsArg, repsArg] = process.argv.slice(2);
+const runs = Number(runsArg);
+const file = new URL("../scenarios/pool-race.yaml", import.meta.url).pathname;
+const base = loadScenarioFile(file, "pool-race");
+const safe = { ...base, policy: namedPolicy("safe", base.platform) };
+const upstream = { ...base, policy: namedPolicy("upstream", base.platform) };
+
+const timed = (fn) => {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = fn();
+  const wallMs = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { r, wallMs, cpuMs: (c.user + c.system) / 1000 };
+};
+
+const out = { safe: {}, upstream: {} };
+for (const strategy of ["random", "pct", "dfs"]) {
+  explore(safe, { strategy, runs: 100, seed: 99, windowNs: 100_000 });
+  out.safe[strategy] = [];
+  for (let rep = 0; rep < Number(repsArg); rep++) {
+    const { r, wallMs, cpuMs } = timed(() => explore(safe, { strategy, runs, seed: 1, windowNs: 100_000 }));
+    if (r.violation) {
+      console.error(`pool-race under safe violated: ${r.violation.why}`);
+      process.exit(1);
+    }
+    out.safe[strategy].push({ wallMs, cpuMs, explored: r.explored, states: r.states });
+  }
+}
+for (const strategy of ["random", "pct", "dfs"]) {
+  const { r, wallMs, cpuMs } = timed(() =>
+    explore(upstream, { strategy, runs: 2000, seed: 1, windowNs: 100_000, shrink: false }),
+  );
+  if (!r.violation) {
+    console.error(`pool-race under upstream: no violation in ${r.explored} ${strategy} runs`);
+    process.exit(1);
+  }
+  out.upstream[strategy] = { wallMs, cpuMs, run: r.violation.run };
+}
+console.log(JSON.stringify(out));

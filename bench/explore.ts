@@ -1,0 +1,82 @@
+/**
+ * Explorer speed (issue 11, "Speed: ≥ 5,000 schedules/s on pool-race"): `rstmem explore pool-race` under
+ * safe, where every schedule runs clean and the whole budget is spent — each run restores the snapshot
+ * of the booted board (only the blocks the last run wrote, sim/dirty.ts) and ends with quiesce-clean and
+ * conservation over the same blocks. Best of three explorations of 1,000 runs per strategy after a
+ * warm-up, in a child process (bench/explore-child.mjs) on the compiled JavaScript the command runs.
+ * Two figures a strategy: schedules per CPU-second (process.cpuUsage(): what the code costs, whatever
+ * else the machine runs) and per wall-second (what a user waits for on this machine now). Then the time
+ * to find protmem.c's get/put race under upstream (first violation, before shrinking).
+ */
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { ensureBuilt } from "./default-run.ts";
+
+export interface ExploreFigure {
+  name: string;
+  value: number;
+  unit: string;
+  budget?: string;
+}
+
+const RUNS = 1000;
+const REPS = 3;
+
+interface Rep {
+  readonly wallMs: number;
+  readonly cpuMs: number;
+  readonly explored: number;
+  readonly states: number;
+}
+
+interface ChildResult {
+  readonly safe: Record<string, Rep[]>;
+  readonly upstream: Record<string, { wallMs: number; cpuMs: number; run: number }>;
+}
+
+export function benchExplore(figure: (f: ExploreFigure) => void): void {
+  ensureBuilt();
+  const script = fileURLToPath(new URL("explore-child.mjs", import.meta.url));
+  const out = execFileSync(process.execPath, [script, String(RUNS), String(REPS)], {
+    encoding: "utf8",
+    maxBuffer: 1 << 20,
+  });
+  const r = JSON.parse(out.trim().split("\n").at(-1)!) as ChildResult;
+  for (const [strategy, reps] of Object.entries(r.safe)) {
+    const cpu = reps.reduce((a, b) => (b.cpuMs < a.cpuMs ? b : a));
+    const wall = reps.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const what = `pool-race, safe, ${strategy}, ${cpu.explored} runs, boot included, best of ${REPS}`;
+    figure({
+      name: `explorer schedules per CPU-second (${what})`,
+      value: Number(((cpu.explored / cpu.cpuMs) * 1000).toFixed(1)),
+      unit: "schedules/cpu-s",
+      budget: ">= 5000",
+    });
+    figure({
+      name: `explorer schedules per second (${what})`,
+      value: Number(((wall.explored / wall.wallMs) * 1000).toFixed(1)),
+      unit: "schedules/s",
+      budget: ">= 5000",
+    });
+    figure({
+      name: `explorer distinct states per CPU-second (pool-race, safe, ${strategy}, ${cpu.states} states)`,
+      value: Number(((cpu.states / cpu.cpuMs) * 1000).toFixed(1)),
+      unit: "states/cpu-s",
+    });
+  }
+  for (const [strategy, u] of Object.entries(r.upstream)) {
+    figure({
+      name: `time to find the upstream protmem.c race (pool-race, ${strategy}, run ${u.run}, boot included, CPU)`,
+      value: Number(u.cpuMs.toFixed(1)),
+      unit: "cpu-ms",
+    });
+    figure({
+      name: `time to find the upstream protmem.c race (pool-race, ${strategy}, run ${u.run}, boot included)`,
+      value: Number(u.wallMs.toFixed(1)),
+      unit: "ms",
+    });
+  }
+}
+
+// `tsx bench/explore.ts` runs it alone.
+if (import.meta.url === `file://${process.argv[1]}`) benchExplore((f) => console.log(JSON.stringify(f)));
