@@ -360,7 +360,7 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     lists.every((l) => l.steps.length === 0) &&
     sc.workloads.every((w) => w.kind === "background");
   const workloads = spawnWorkloads(
-    workloadEnv(system, () => cut.at),
+    workloadEnv(system, () => cut.at, sc.untilNs),
     sc.workloads,
     () => (loadAlone ? false : tasks.every((t) => t.state === "done")),
   );

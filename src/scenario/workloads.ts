@@ -249,11 +249,13 @@ export function resolveWorkloads(list: readonly Parsed[] | undefined, map: Sourc
  * DMA — the video decoder's and display's models of secure/ta/decoder.ts (their time and marker bytes),
  * any other master as a plain access that takes copy time, as the `device` step does.
  */
-export function workloadEnv(system: System, stopping: () => boolean): WorkloadEnv {
+export function workloadEnv(system: System, stopping: () => boolean, untilNs: number | null): WorkloadEnv {
   const machine = system.machine;
   return {
     kernel: system.kernel,
-    stopping,
+    // The run is ending once the runner cuts it, or once `until` is reached.
+    stopping: () => stopping() || (untilNs !== null && system.sim.now >= untilNs),
+    untilNs,
     *deviceWrite(master, pa, length) {
       if (master === "video-decoder" && length >= FRAME_MARKER_BYTES)
         return (yield* decodeFrames(

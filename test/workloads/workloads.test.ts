@@ -204,6 +204,21 @@ workloads:
     expect(v.framesShown).toBeLessThan(20);
     expect(r.findings["quiesce-clean"]).toBe(0);
   });
+
+  it("a gap or a start past `until` is not slept out: the run ends at `until`", () => {
+    const r = run(`
+platform: tzc400-board
+until: 2s
+workloads:
+  - secure-video: { start: 100ms, sessions: 3, length: 500ms, gap: 30s, resolution: 1920x1080, frames: 4 }
+  - trusted-ui: { start: 1min, length: 1s }
+`);
+    expect(wl(r, "secure-video").sessions).toBe(1);
+    expect(wl(r, "trusted-ui").sessions).toBe(0);
+    expect(r.simTimeNs).toBeGreaterThanOrEqual(2e9);
+    expect(r.simTimeNs).toBeLessThan(2.1e9);
+    expect(r.findings["quiesce-clean"]).toBe(0);
+  });
 });
 
 describe("background alone", () => {

@@ -17,6 +17,8 @@ export interface WorkloadEnv {
   readonly kernel: Kernel;
   /** True once the run is ending (`until` passed): no new frame or session starts. */
   stopping(): boolean;
+  /** The scenario's `until` (virtual ns), or null: no wait need last past it. */
+  readonly untilNs: number | null;
   /** A device writes a frame (the decoder's output, a camera's capture). */
   readonly deviceWrite: DeviceDma;
   /** A device reads a frame (the display's scan-out, an encoder's input). */

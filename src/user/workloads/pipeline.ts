@@ -193,9 +193,12 @@ function* sessionIn(env: WorkloadEnv, cfg: PipelineConfig, p: Process, m: Worklo
 /** Every session of one pipeline workload, in order, with `gap` between them. */
 export function* runPipeline(env: WorkloadEnv, cfg: PipelineConfig, m: WorkloadMetrics): Sleeps {
   const sim = env.kernel.sim;
-  if (cfg.startNs > sim.now) yield sleep(cfg.startNs - sim.now);
+  // A wait ends at `until` at the latest: a run does not sleep out a gap after it is over.
+  const wait = (ns: number) =>
+    sleep(env.untilNs === null ? ns : Math.max(0, Math.min(ns, env.untilNs - sim.now)));
+  if (cfg.startNs > sim.now) yield wait(cfg.startNs - sim.now);
   for (let s = 0; s < cfg.sessions && !env.stopping(); s++) {
-    if (s > 0 && cfg.gapNs > 0) yield sleep(cfg.gapNs);
+    if (s > 0 && cfg.gapNs > 0) yield wait(cfg.gapNs);
     if (env.stopping()) break;
     yield* session(env, cfg, s, m);
   }
