@@ -101,7 +101,13 @@ export abstract class Spmc {
   }
 
   *#fromConduit(regs: SmcRegs, caller: World): Sleeps<SmcRegs> {
-    const nwd = [...this.endpoints.values()].find((e) => !e.secure);
+    let nwd: SpmcEndpoint | undefined;
+    for (const e of this.endpoints.values()) {
+      if (!e.secure) {
+        nwd = e;
+        break;
+      }
+    }
     if (caller !== "ns" || !nwd) {
       // A secure-world SMC reaches the SPMD, not the SPMC's FF-A ABI (partitions use partitionCall()).
       return ffaError(FFA_NOT_SUPPORTED);
@@ -148,7 +154,7 @@ export abstract class Spmc {
     this.lastRejection = ctx.rejection;
     this.lastRejectionOf.set(ep.id, ctx.rejection);
     if (ctx.rejection) {
-      const key = `${ffaFuncName(fid) ?? hex(fid)}: ${ctx.rejection.rule}`;
+      const key = rejectionKey(fid, ctx.rejection.rule);
       this.rejections.set(key, (this.rejections.get(key) ?? 0) + 1);
     }
     if (this.sim.trace.listening) {
@@ -216,4 +222,16 @@ export abstract class Spmc {
     }
     return true;
   }
+}
+
+/** rejectionKey()'s strings, per function ID and rule. */
+const rejectionKeys = new Map<number, Map<string, string>>();
+
+/** The `rejections` key of a rule's refusal of call `fid` ("<FFA function name>: <rule>"), made once. */
+function rejectionKey(fid: number, rule: string): string {
+  let m = rejectionKeys.get(fid);
+  if (!m) rejectionKeys.set(fid, (m = new Map()));
+  let k = m.get(rule);
+  if (k === undefined) m.set(rule, (k = `${ffaFuncName(fid) ?? hex(fid)}: ${rule}`));
+  return k;
 }
