@@ -137,7 +137,26 @@ function typeFlag(func: ShareKind): number {
       : FFA_MEMORY_REGION_TRANSACTION_TYPE_DONATE;
 }
 
-const sendTemplates = new Map<string, Uint8Array>();
+const sendTemplates = new Map<number | string, Uint8Array>();
+const SHAPE_FUNCS: readonly ShareKind[] = ["lend", "share", "donate"];
+const SHAPE_CALLERS: readonly FuzzCaller[] = ["normal", "optee", "sp2"];
+const SHAPE_VERSIONS: readonly FfaVersion[] = ["1.0", "1.1", "1.2"];
+
+/**
+ * A send descriptor's shape as one number (function, sender, receivers in order, version, attributes,
+ * tag, constituent count — each in its own digit), or a string for shapes outside those digits: no
+ * string is built for the shapes the generator draws, case after case.
+ */
+function sendShapeKey(t: Omit<Txn, "ref">, version: FfaVersion): number | string {
+  const n = t.pages.length;
+  let receivers = 0;
+  for (const r of t.receivers) receivers = receivers * 4 + SHAPE_CALLERS.indexOf(r) + 1;
+  const v = SHAPE_VERSIONS.indexOf(version);
+  if (t.receivers.length > 3 || v < 0 || t.attributes >>> 16 !== 0 || t.tag > 3n || t.tag < 0n || n >= 64)
+    return `${t.func}|${t.by}|${t.receivers.join("+")}|${version}|${t.attributes}|${t.tag}|${n}`;
+  const shape = (receivers * 3 + SHAPE_FUNCS.indexOf(t.func)) * 3 + SHAPE_CALLERS.indexOf(t.by);
+  return (((shape * 4 + v) * 65536 + t.attributes) * 4 + Number(t.tag)) * 64 + n;
+}
 
 /**
  * The send descriptor of `t` in `version`. Encoded once per shape (function, sender, receivers,
@@ -146,7 +165,7 @@ const sendTemplates = new Map<string, Uint8Array>();
  */
 function sendDescriptor(t: Omit<Txn, "ref">, version: FfaVersion): Uint8Array {
   const n = t.pages.length;
-  const key = `${t.func}|${t.by}|${t.receivers.join("+")}|${version}|${t.attributes}|${t.tag}|${n}`;
+  const key = sendShapeKey(t, version);
   let tpl = sendTemplates.get(key);
   if (!tpl) {
     const emads = [];
@@ -595,7 +614,18 @@ function firstFragmentFields(fields: readonly Field[], cut: number): readonly Fi
 
 /** The transaction an action sent (for later actions to retrieve, relinquish, reclaim). */
 export function txnOf(a: Action, at: number): Txn | null {
-  return a.sends ? { ...a.sends, ref: at + a.calls.length - 1 } : null;
+  const s = a.sends;
+  if (!s) return null;
+  // Field by field rather than a spread: this runs for every send a case makes.
+  return {
+    func: s.func,
+    by: s.by,
+    receivers: s.receivers,
+    tag: s.tag,
+    attributes: s.attributes,
+    pages: s.pages,
+    ref: at + a.calls.length - 1,
+  };
 }
 
 // ---- mutations ----
