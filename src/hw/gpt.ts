@@ -70,6 +70,11 @@ export class GranuleProtectionTable implements Snapshottable {
     return 0;
   }
 
+  /** Granules whose GPI is not NS (kept by every write of the table: a count, not a scan). */
+  get nonNsGranules(): number {
+    return this.#nonNs;
+  }
+
   gpiAt(pa: number): number {
     const i = Math.floor(pa / 4096) - this.#basePfn;
     return i >= 0 && i < this.gpi.length ? this.gpi[i] : GPT_GPI_NO_ACCESS;

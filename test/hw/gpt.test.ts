@@ -82,7 +82,7 @@ describe("GranuleProtectionTable transitions", () => {
     expect(gpt.transitions).toBe(0);
   });
 
-  it("random transition sequences agree with a table of allowed NS <-> SECURE moves", () => {
+  it("random transition sequences agree with a table of allowed NS <-> SECURE moves, and the non-NS count with a scan", () => {
     const step = fc.record({
       granule: fc.integer({ min: -2, max: GRANULES + 1 }),
       target: fc.constantFrom(...GPIS),
@@ -112,6 +112,8 @@ describe("GranuleProtectionTable transitions", () => {
         }
         expect(Array.from(gpt.gpi)).toEqual(Array.from(ref));
         expect(gpt.transitions).toBe(done);
+        // The count quiesce-clean reads instead of scanning the table.
+        expect(gpt.nonNsGranules).toBe(ref.filter((g) => g !== GPT_GPI_NS).length);
         // The normal world's access to each granule follows its GPI, whatever the fast path does.
         for (let k = 0; k < GRANULES; k++)
           expect(gpt.permits("ns", BASE + k * G, G)).toBe(ref[k] === GPT_GPI_NS);
