@@ -168,6 +168,12 @@ function scratchOf(rig: FuzzRig): Scratch {
   return s;
 }
 
+/** a.fill(v, from, to), by hand for the few-page ranges transactions hold (fill()'s call costs more). */
+function fillShort(a: Uint8Array, v: number, from: number, to: number): void {
+  if (to - from > 16) a.fill(v, from, to);
+  else for (let i = from; i < to; i++) a[i] = v;
+}
+
 /** The first index where two arrays differ (they are known to differ). */
 function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
@@ -259,8 +265,8 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
   const liveGpi = rig.machine.gpt?.gpi ?? null;
   if (sc.bootGpi) gpi.set(sc.bootGpi);
   for (let k = 0; k < prot.length; k += 3) {
-    owner.fill(OWNER_SECURE, prot[k], prot[k + 1]);
-    if (prot[k + 2] === 2) gpi.fill(GPT_GPI_SECURE, prot[k], prot[k + 1]);
+    fillShort(owner, OWNER_SECURE, prot[k], prot[k + 1]);
+    if (prot[k + 2] === 2) fillShort(gpi, GPT_GPI_SECURE, prot[k], prot[k + 1]);
   }
   if (!buf(hf.pages.owner).equals(buf(sc.bootPageOwner!))) {
     const po = hf.pages.owner;

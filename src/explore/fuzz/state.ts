@@ -218,6 +218,8 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
   f.owner.set(s.frameOwner);
   f.useCase.set(s.frameUseCase);
   f.taint.set(s.frameTaint);
+  // A bulk copy into tracked arrays: the machine's dirty log (sim/dirty.ts) must say they may have changed.
+  f.dirty.touchAll();
   // The owner arrays are written directly, so their index goes back with them (setOwner() keeps it
   // otherwise): an access or a device DMA after the restore must see the restored owners.
   copyRuns(f.restrictedRuns, s.restrictedRuns);
