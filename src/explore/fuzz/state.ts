@@ -52,6 +52,8 @@ export interface SpmcSnapshot {
   readonly frags: readonly FragSnapshot[] | null;
   /** Hafnium: the clones this snapshot's last restore installed (state.ts restore()). */
   readonly installed?: readonly (ShareState | null)[];
+  /** OP-TEE: per saved object, the clone this snapshot's last restore installed. */
+  readonly installedMobjs?: ReadonlyMap<MobjFfa, MobjFfa>;
   /** Buffer views of the arrays above, in liveViews() order. */
   readonly views: readonly Buffer[];
 }
@@ -106,6 +108,31 @@ function liveViews(rig: FuzzRig): Buffer[] {
 
 function cloneMobj(m: MobjFfa): MobjFfa {
   return { ...m, ranges: m.ranges.map((r) => ({ ...r })) };
+}
+
+/** Every field of an FF-A object but its ranges (a field added to MobjFfa and not here fails to compile). */
+const MOBJ_SCALARS = {
+  cookie: true,
+  kind: true,
+  useCase: true,
+  pageCount: true,
+  lent: true,
+  pa: true,
+  pagesAdded: true,
+  refcount: true,
+  inactiveRefs: true,
+  registeredByCookie: true,
+  list: true,
+} as const satisfies Record<Exclude<keyof MobjFfa, "ranges">, true>;
+const MOBJ_SCALAR_KEYS = Object.keys(MOBJ_SCALARS) as (keyof typeof MOBJ_SCALARS)[];
+
+/** Whether two FF-A objects hold the same values, ranges included (a clone still as saved). */
+function mobjEqual(a: MobjFfa, b: MobjFfa): boolean {
+  for (const k of MOBJ_SCALAR_KEYS) if (a[k] !== b[k]) return false;
+  if (a.ranges.length !== b.ranges.length) return false;
+  for (let i = 0; i < a.ranges.length; i++)
+    if (a.ranges[i].address !== b.ranges[i].address || a.ranges[i].pages !== b.ranges[i].pages) return false;
+  return true;
 }
 
 /** A Buffer view of a typed array (for memcmp), made once per array: the arrays are never replaced. */
@@ -259,12 +286,19 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
     spmc.pages.mode.set(s.pageMode!);
     spmc.pages.holder.set(s.pageHolder!);
   } else if (spmc instanceof OpteeSel1Spmc) {
+    // One clone per saved object (a pending send's object is both in the table and its frag state);
+    // the clone this snapshot installed last time is reused when the calls since left it as saved.
+    const before = s.installedMobjs;
     const memo = new Map<MobjFfa, MobjFfa>();
     const c = (m: MobjFfa) => {
       let x = memo.get(m);
-      if (!x) memo.set(m, (x = cloneMobj(m)));
+      if (!x) {
+        const have = before?.get(m);
+        memo.set(m, (x = have && mobjEqual(have, m) ? have : cloneMobj(m)));
+      }
       return x;
     };
+    (s as { installedMobjs?: ReadonlyMap<MobjFfa, MobjFfa> }).installedMobjs = memo;
     spmc.mobjs.restore({ cookieBits: s.cookieBits!, objects: s.mobjs! }, c);
     spmc.fragStates.clear();
     for (const fs of s.frags!) {
