@@ -250,7 +250,6 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
   // The owner arrays are written directly, so their index goes back with them (setOwner() keeps it
   // otherwise): an access or a device DMA after the restore must see the restored owners.
   copyRuns(f.restrictedRuns, s.restrictedRuns);
-  f.dirty.touchAll();
   const gpt = machine.gpt;
   if (gpt && s.gpi) {
     // Through the table's own setter, so its count of non-NS granules stays right.
