@@ -18,6 +18,12 @@ import { PAGEBLOCK_ORDER } from "../../src/kernel/mm/page_alloc.ts";
 import { makeMm } from "./mm-fixture.ts";
 
 const GFPS = [GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_RECLAIMABLE];
+/** Movable pages placed below 4 GiB, as a working set filled while ZONE_NORMAL was short lands there. */
+const GFP_DMA_MOVABLE = {
+  ...GFP_HIGHUSER_MOVABLE,
+  name: "GFP_HIGHUSER_MOVABLE|GFP_DMA",
+  highestZone: ZONE_DMA,
+};
 
 describe("buddy allocator", () => {
   it("boots with all DRAM but the kernel's reserve free, and conservation holds", () => {
@@ -158,6 +164,38 @@ describe("buddy allocator", () => {
     expect(b.pcpCount).toBe(0);
     expect(b.isFreeInBuddy(i)).toBe(true);
     expect(b.pageblockMt[i >> PAGEBLOCK_ORDER]).toBeOneOf([MIGRATE_MOVABLE, MIGRATE_CMA]);
+  });
+
+  it("per-cpu lists are per zone: faults alternating between zones never hand a page out twice", () => {
+    // Linux keeps one per_cpu_pages per zone (zone->per_cpu_pageset), refilled by rmqueue_bulk() only
+    // when empty and trimmed by free_pcppages_bulk() past `high`. One list shared by both zones was
+    // refilled whenever its top page was of the other zone: it grew to its end, a free past it was lost
+    // and the trim left a stale copy of a page on the list, which was then handed out twice.
+    const { mm } = makeMm({ dram: { base: 0xe0000000, size: 1024 * 1024 * 1024 }, cma: [] });
+    const b = mm.buddy;
+    const held = new Set<number>();
+    const fault = (n: number): void => {
+      const gfp = n % 2 === 0 ? GFP_HIGHUSER_MOVABLE : GFP_DMA_MOVABLE;
+      const i = b.allocPages(0, gfp);
+      expect(b.zoneOf(i)).toBe(n % 2 === 0 ? ZONE_NORMAL : ZONE_DMA);
+      expect(held.has(i)).toBe(false);
+      held.add(i);
+    };
+    // Faults alternating between the zones: a list shared by both found the other zone's page on top
+    // at each one, and refilled.
+    for (let n = 0; n < 12; n++) fault(n);
+    for (let n = 0; n < 64; n++) {
+      const oldest = held.values().next().value!;
+      held.delete(oldest);
+      b.freePages(oldest, 0);
+      // The other zone's fault than the page just freed, so the list's top is never the zone asked for.
+      fault(n + 1);
+      expect(mm.conservation().ok).toBe(true);
+    }
+    for (const i of held) b.freePages(i, 0);
+    b.drainAllPages();
+    expect(mm.conservation().ok).toBe(true);
+    expect(b.zones.reduce((a, z) => a + z.freePages, 0)).toBe(b.zones.reduce((a, z) => a + z.managed, 0));
   });
 });
 

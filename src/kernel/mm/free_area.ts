@@ -8,7 +8,7 @@
  * The allocation entry points and the per-cpu lists are in page_alloc.ts.
  *
  * All state is in typed arrays indexed by frame number (pfn − DRAM's first pfn): the order of a free
- * block at its head (−1 elsewhere, −2 for a page on the per-cpu list), list links, pageblock types.
+ * block at its head + 1 (0 elsewhere, −1 for a page on a per-cpu list), list links, pageblock types.
  * No per-page objects; every operation touches O(MAX_PAGE_ORDER) entries.
  */
 import { assert } from "../../sim/assert.ts";

@@ -1,7 +1,8 @@
 /**
  * The buddy allocator's entry points — mm/page_alloc.c: alloc_pages() across the zonelist and its
- * watermarks, __free_pages(), and the per-cpu page lists order-0 pages go through (one CPU modelled),
- * as free_unref_page() / rmqueue_pcplist() do — which is why alloc_contig_range() must drain them.
+ * watermarks, __free_pages(), and the per-cpu page lists order-0 pages go through (one CPU modelled,
+ * one struct per_cpu_pages per zone as zone->per_cpu_pageset), as free_unref_page() /
+ * rmqueue_pcplist() do — which is why alloc_contig_range() must drain them.
  * The free lists themselves are free_area.ts.
  */
 import { assert } from "../../sim/assert.ts";
@@ -27,13 +28,20 @@ const ON_PCP = -1;
 /** Per-cpu list sizes: batch as zone_batchsize() gives for zones above 1 GiB, high = 6 × batch (assumption). */
 export const PCP_BATCH = 63;
 export const PCP_HIGH = 6 * PCP_BATCH;
+/** MIGRATE_PCPTYPES: the per-cpu lists of a zone, one per migratetype below MIGRATE_CMA (order 0 only here). */
+const PCP_TYPES = 3;
+/**
+ * A list's room. A list is refilled only when empty (≤ PCP_BATCH pages) and trimmed as soon as a free
+ * takes it past PCP_HIGH, so it never holds more than PCP_HIGH + 1 pages.
+ */
+const PCP_ROOM = PCP_HIGH + 1;
 
 export class BuddyAllocator extends FreeArea implements Snapshottable {
   /** Where the allocator's WARN_ON_ONCE()s go (the kernel's sim.warnOnce; none in bare mm tests). */
   warnOnce: ((site: string, message: string) => void) | null = null;
-  /** The per-cpu lists (order 0) per pcp migratetype, as stacks. */
+  /** The per-cpu lists (order 0), as stacks: index zone × PCP_TYPES + pcp migratetype. */
   readonly #pcp: Int32Array[];
-  readonly #pcpLen = new Int32Array(3);
+  readonly #pcpLen: Int32Array;
 
   /** Snapshot support (sim/snapshot.ts): the private state. */
   [hiddenState](): Record<string, unknown> {
@@ -42,7 +50,9 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
 
   constructor(frames: PageFrames, maxOrder: number) {
     super(frames, maxOrder);
-    this.#pcp = [0, 1, 2].map(() => new Int32Array(PCP_HIGH + PCP_BATCH + 1));
+    const lists = this.zones.length * PCP_TYPES;
+    this.#pcp = Array.from({ length: lists }, () => new Int32Array(PCP_ROOM));
+    this.#pcpLen = new Int32Array(lists);
   }
 
   /**
@@ -81,17 +91,21 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     return -1;
   }
 
-  #pcpIndex(mt: number): number {
-    return mt === MIGRATE_UNMOVABLE ? 0 : mt === MIGRATE_RECLAIMABLE ? 2 : 1;
+  /** The per-cpu list of `zone` for migratetype mt (order_to_pindex(): CMA pages go on MOVABLE's). */
+  #pcpIndex(zone: number, mt: number): number {
+    return zone * PCP_TYPES + (mt === MIGRATE_UNMOVABLE ? 0 : mt === MIGRATE_RECLAIMABLE ? 2 : 1);
   }
 
-  /** rmqueue_pcplist(): pops the per-cpu list, refilling it with a batch (rmqueue_bulk) when empty. */
+  /**
+   * rmqueue_pcplist(): pops the zone's per-cpu list; __rmqueue_pcplist() refills it with a batch
+   * (rmqueue_bulk()) only when it is empty.
+   */
   #pcpAlloc(zone: number, mt: number, allocCma: boolean): number {
-    const k = this.#pcpIndex(mt);
+    const k = this.#pcpIndex(zone, mt);
     const list = this.#pcp[k];
-    // One CPU's lists serve both zones in the model: take only pages of the zone asked for.
-    if (this.#pcpLen[k] > 0 && this.zoneOf(list[this.#pcpLen[k] - 1]) === zone) {
+    if (this.#pcpLen[k] > 0) {
       const i = list[--this.#pcpLen[k]];
+      assert(this.freeOrder[i] === ON_PCP, `frame ${i} on a per-cpu list is not marked so`);
       this.freeOrder[i] = NOT_FREE;
       this.frames.dirty.touch(i);
       return i;
@@ -103,10 +117,6 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
       if (i < 0) break;
       if (got < 0) {
         got = i;
-        continue;
-      }
-      if (this.#pcpLen[k] >= list.length) {
-        this.freeOne(i, 0);
         continue;
       }
       this.freeOrder[i] = ON_PCP;
@@ -130,8 +140,11 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
       this.freeOne(i, order);
       return;
     }
-    const k = this.#pcpIndex(pbMt === MIGRATE_CMA ? MIGRATE_MOVABLE : pbMt);
+    // free_unref_page(): the list of the page's own zone (page_zone()).
+    const k = this.#pcpIndex(this.zoneOf(i), pbMt === MIGRATE_CMA ? MIGRATE_MOVABLE : pbMt);
     const list = this.#pcp[k];
+    // A typed array drops a store past its end: a list that outgrew its room would lose pages.
+    assert(this.#pcpLen[k] < list.length, `per-cpu list ${k} full (${this.#pcpLen[k]} pages)`);
     this.freeOrder[i] = ON_PCP;
     list[this.#pcpLen[k]++] = i;
     if (this.#pcpLen[k] > PCP_HIGH) {
@@ -150,14 +163,16 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
   /**
    * The zone an order-0 allocation of `gfp` would take its page from off the per-cpu list, if an
    * order-0 page of a MOVABLE or CMA pageblock, freed just before, would be handed straight back with
-   * nothing else changed: the zone (the freed page is handed back if it is in that zone), or −1 (the
-   * list is at `high`, or no zone passes its watermark). A churning page cache relies on it: evicting a
-   * page and faulting another in at once recycles the same page (free_unref_page() then
-   * rmqueue_pcplist(), LIFO).
+   * nothing else changed: the zone (the freed page is handed back if it is in that zone), or −1 (a
+   * zone's movable list is at `high`, or no zone passes its watermark). A churning page cache relies
+   * on it: evicting a page and faulting another in at once recycles the same page (free_unref_page()
+   * then rmqueue_pcplist(), LIFO).
    */
   order0RecycleZone(gfp: Gfp): number {
     if (gfp.migratetype !== MIGRATE_MOVABLE) return -1;
-    if (this.#pcpLen[this.#pcpIndex(MIGRATE_MOVABLE)] + 1 > PCP_HIGH) return -1;
+    // The freed page goes on its own zone's list: none may be at `high` (the free would trim it).
+    for (let zone = 0; zone < this.zones.length; zone++)
+      if (this.#pcpLen[this.#pcpIndex(zone, MIGRATE_MOVABLE)] + 1 > PCP_HIGH) return -1;
     for (const mark of [0, 1]) {
       for (let zone = gfp.highestZone; zone >= 0; zone--) {
         const z = this.zones[zone];
@@ -179,13 +194,15 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
 
   /** Pages on the per-cpu lists. */
   get pcpCount(): number {
-    return this.#pcpLen[0] + this.#pcpLen[1] + this.#pcpLen[2];
+    let n = 0;
+    for (const len of this.#pcpLen) n += len;
+    return n;
   }
 
   /** drain_all_pages(): every per-cpu page back to the buddy. */
   drainAllPages(): void {
     this.stats.pcpDrains++;
-    for (let k = 0; k < 3; k++) {
+    for (let k = 0; k < this.#pcp.length; k++) {
       const list = this.#pcp[k];
       for (let b = 0; b < this.#pcpLen[k]; b++) {
         this.freeOrder[list[b]] = NOT_FREE;

@@ -211,11 +211,11 @@ export function* background(
  * faulting a new one in at once gives back the very page evicted: free_unref_page() puts it on the
  * per-cpu list and rmqueue_pcplist() takes it off again (LIFO, buddy.order0RecycleZone()). A tick then
  * changes nothing but counters, the ring's head and which pages the CPU's writes left dirty.
- * Simplification: the page is handed back whatever its zone. The model keeps one per-cpu list for both
- * zones, where Linux keeps one per zone; so page by page, a DMA-zone page freed while the Normal zone
- * is above its watermark would go back to the buddy and the fault take a Normal page instead, and a
- * working set straddling the zones would drift between them. Here its footprint stays where it was
- * faulted in until something else allocates — the pages CMA must migrate are the same either way.
+ * Simplification: the page is handed back whatever its zone. The per-cpu lists are per zone, as in
+ * Linux; so page by page, a DMA-zone page freed while the Normal zone is above its watermark would go
+ * on the DMA zone's list and the fault take a Normal page instead, and a working set straddling the
+ * zones would drift between them. Here its footprint stays where it was faulted in until something
+ * else allocates — the pages CMA must migrate are the same either way.
  * Whether that holds for every page of the ring is checked once (O(working set)), and stays true until
  * a page is pinned or migrated or a protection changes (the buddy's and the machine's epochs tell); a
  * pageblock type change only has the ring's pageblocks looked at again. A failed check is tried again
