@@ -343,11 +343,11 @@ export function differs(rig: FuzzRig, s: SpmcSnapshot, allowGone: bigint | null 
       if (d) return `SPMC: share state ${hex(live.handle)}: ${d}`;
     }
   } else if (spmc instanceof OpteeSel1Spmc) {
-    const objs = new Map<bigint, MobjFfa>();
-    for (const m of spmc.mobjs.live()) objs.set(m.cookie, m);
-    if (objs.size !== s.mobjs!.length) return `SPMC: ${s.mobjs!.length} FF-A objects → ${objs.size}`;
+    // Same count, and every saved cookie finds an equal object: the same set of objects.
+    const live = spmc.mobjs.size;
+    if (live !== s.mobjs!.length) return `SPMC: ${s.mobjs!.length} FF-A objects → ${live}`;
     for (const old of s.mobjs!) {
-      const m = objs.get(old.cookie);
+      const m = spmc.mobjs.get(old.cookie);
       if (!m) return `SPMC: object ${hex(old.cookie)} disappeared`;
       const d = mobjDiff(m, old);
       if (d) return `SPMC: object ${hex(old.cookie)}: ${d}`;
@@ -366,11 +366,12 @@ export function differs(rig: FuzzRig, s: SpmcSnapshot, allowGone: bigint | null 
       if (d) return `SPMC: pending send ${hex(old.cookie)}: ${d}`;
     }
     if (spmc.fragStates.size !== frags) return "SPMC: a pending send appeared";
-    const bits = spmc.mobjs.snapshot().cookieBits;
-    for (let i = 0; i < bits.length; i++) {
-      if (bits[i] !== s.cookieBits![i]) {
-        const gone = allowGone !== null && BigInt(i) === (allowGone & 0xffffn) && !bits[i];
-        if (!gone) return `SPMC: cookie ${i} ${bits[i] ? "allocated" : "freed"}`;
+    const saved = s.cookieBits!;
+    for (let i = 0; i < saved.length; i++) {
+      const bit = spmc.mobjs.cookieAllocated(i);
+      if (bit !== saved[i]) {
+        const gone = allowGone !== null && BigInt(i) === (allowGone & 0xffffn) && !bit;
+        if (!gone) return `SPMC: cookie ${i} ${bit ? "allocated" : "freed"}`;
       }
     }
   }

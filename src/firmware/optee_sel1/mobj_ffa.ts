@@ -252,6 +252,16 @@ export class MobjFfaTable implements Snapshottable {
     for (const m of snap.objects) this.#objects.set(m.cookie, clone(m));
   }
 
+  /** Objects pushed (inactive or active), counted. */
+  get size(): number {
+    return this.#objects.size;
+  }
+
+  /** Whether cookie bit `i` is allocated (a read of the bitmap without copying it). */
+  cookieAllocated(i: number): boolean {
+    return this.#cookieBits[i];
+  }
+
   get(cookie: bigint): MobjFfa | undefined {
     return this.#objects.get(cookie);
   }
