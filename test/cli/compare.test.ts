@@ -235,6 +235,8 @@ describe("the default run", () => {
           "trusted-ui",
           "background",
         ]);
+        // The working set spills into CMA: chunk allocations migrate pages out of it.
+        expect(p.metrics.cma_migrations).toBeGreaterThan(0);
       }
       expect(up.verdict.safe).toBe(false);
       expect(up.findings["no-speculation-hazard"]).toBeGreaterThan(0);
