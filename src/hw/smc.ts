@@ -64,7 +64,13 @@ export class SmcConduit implements Snapshottable {
     this.calls.set(fid, (this.calls.get(fid) ?? 0) + 1);
     const half = this.roundTripNs() / 2;
     yield sleep(half);
-    const route = this.#routes.find((r) => fid >= r.lo && fid <= r.hi);
+    let route: Route | undefined;
+    for (const r of this.#routes) {
+      if (fid >= r.lo && fid <= r.hi) {
+        route = r;
+        break;
+      }
+    }
     if (this.sim.trace.listening) this.sim.trace.emit("hw", "smc", { fid, to: route?.name ?? "none" });
     let out: SmcRegs;
     if (route) {

@@ -255,11 +255,13 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
     // Through the table's own setter, so its count of non-NS granules stays right.
     const live = gpt.gpi;
     const want = s.gpi;
-    if (!liveViews(rig)[3].equals(s.views[3])) {
+    const liveView = liveViews(rig)[3];
+    const wantView = s.views[3];
+    if (!liveView.equals(wantView)) {
       // Chunk by chunk with memcmp, granule by granule only where a chunk differs.
       for (let c = 0; c < live.length; c += GPT_CHUNK) {
         const end = Math.min(live.length, c + GPT_CHUNK);
-        if (liveViews(rig)[3].compare(s.views[3], c, end, c, end) === 0) continue;
+        if (liveView.compare(wantView, c, end, c, end) === 0) continue;
         for (let i = c; i < end; i++) if (live[i] !== want[i]) gpt.initRange(i, 1, want[i]);
       }
     }

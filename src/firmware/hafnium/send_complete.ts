@@ -81,13 +81,14 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
     return ctx.reject(INVAL, "no-constituents", "no constituents in the first fragment");
   const pages = hf.pages;
   let orig = -1;
-  const firsts = new Int32Array(cs.length);
+  // A plain array: a typed array's allocation costs more than the few constituents a send holds.
+  const firsts: number[] = [];
   for (let k = 0; k < cs.length; k++) {
     const c = cs[k];
     if (c.address % PAGE_SIZE !== 0)
       return ctx.reject(INVAL, "constituent-aligned", `address ${hex(c.address)} is not page aligned`);
     const first = pages.first(c.address, c.pageCount);
-    firsts[k] = first;
+    firsts.push(first);
     const mode = first >= 0 ? pages.ownerMode(ep.id, first, first + c.pageCount) : null;
     if (mode === null)
       return ctx.reject(
