@@ -1,6 +1,6 @@
 /**
- * The default run's figures (issue #10, "Speed"): a default-like ten-minute workload run
- * (bench/default-run.yaml) under `upstream` and `safe`; its peak memory; the same run on a 64 GiB
+ * The default run's figures (issue #10, "Speed"): the built-in default run (scenarios/default.yaml,
+ * what `rstmem run` with no file runs) under `upstream` and `safe`; its peak memory; the same run on a 64 GiB
  * platform against 4 GiB; and on a 1 TiB platform, its peak memory.
  *
  * Each run is a child process (bench/default-run-child.mjs) on the compiled JavaScript that
@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = new URL("../", import.meta.url);
-const FILE = fileURLToPath(new URL("bench/default-run.yaml", root));
+const FILE = fileURLToPath(new URL("scenarios/default.yaml", root));
 const POLICIES = ["upstream", "safe"];
 const GiB = 1024 ** 3;
 

@@ -12,5 +12,6 @@ export const DEFAULT_SCENARIO = scenario("default.yaml");
 export const BUILTIN_SCENARIOS: Readonly<Record<string, string>> = {
   default: DEFAULT_SCENARIO,
   "secure-video-session": scenario("secure-video-session.yaml"),
+  "cma-pressure": scenario("cma-pressure.yaml"),
   "pool-race": scenario("pool-race.yaml"),
 };

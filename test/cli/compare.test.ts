@@ -236,13 +236,26 @@ describe("the default run", () => {
           "background",
         ]);
         // The working set spills into CMA: chunk allocations migrate pages out of it.
-        expect(p.metrics.cma_migrations).toBeGreaterThan(0);
       }
       expect(up.verdict.safe).toBe(false);
       expect(up.findings["no-speculation-hazard"]).toBeGreaterThan(0);
       expect(safe.verdict.safe).toBe(true);
       expect(safe.metrics.alloc_failures).toBe(0);
       expect(safe.metrics.lent_idle_bytes).toBeGreaterThan(up.metrics.lent_idle_bytes);
+    },
+  );
+});
+
+describe("the cma-pressure run", () => {
+  it(
+    "is the default run with a page cache in CMA: each session's first allocation migrates it and takes longer",
+    { timeout: 600_000 },
+    async () => {
+      const r = await rstmem("run", "cma-pressure", "--policy", "upstream", "--json");
+      expect(r.code).toBe(0);
+      const m = JSON.parse(r.out).metrics;
+      expect(m.cma_migrations).toBeGreaterThan(0);
+      expect(m.first_frame_alloc_max_ns).toBeGreaterThan(100e6);
     },
   );
 });
