@@ -93,7 +93,7 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
   return rc;
 }
 
-/** free_contig_range(): gives the pages back to the buddy one by one. */
+/** free_contig_range(): gives the pages back to the buddy one by one (BuddyAllocator.freeContigPages()). */
 export function freeContigRange(mm: Mm, start: number, count: number): void {
-  for (let i = start; i < start + count; i++) mm.buddy.freePages(i, 0);
+  mm.buddy.freeContigPages(start, count);
 }
