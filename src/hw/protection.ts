@@ -63,20 +63,27 @@ function checkNewlyProtected(machine: Machine, base: number, size: number): void
   let firstStale = -1;
   let dirty = 0;
   const dirtyOf = machine.caches.dirty;
-  const i0 = f.indexOf(start);
-  const n = (end - start) / PAGE_SIZE;
-  for (let i = i0; i < i0 + n; i++) {
-    const pa = f.paOf(i);
-    if (machine.tzc.probe(m.world, m.nsaid, pa, PAGE_SIZE, false) === TZC_ALLOWED) continue;
-    if (machine.cacheableInNormalWorld(i)) {
-      mapped++;
-      if (firstMapped < 0) firstMapped = i;
-      if (dm.staleRanges.length > 0 && machine.caches.extraMaps[i] === 0 && !dm.mappedCacheable(pa)) {
-        stale++;
-        if (firstStale < 0) firstStale = i;
+  // The pages the CPU is now denied, in ascending order: a page's verdict is constant between region
+  // boundaries (4 KiB aligned), so the firewall is asked once per segment, not once per page.
+  const denied = machine.tzc.deniedSegments(m.world, m.nsaid, false, start, end);
+  for (let s = 0; s < denied.length; s += 2) {
+    const i0 = f.indexOf(denied[s]);
+    const i1 = i0 + (denied[s + 1] - denied[s]) / PAGE_SIZE;
+    for (let i = i0; i < i1; i++) {
+      if (machine.cacheableInNormalWorld(i)) {
+        mapped++;
+        if (firstMapped < 0) firstMapped = i;
+        if (
+          dm.staleRanges.length > 0 &&
+          machine.caches.extraMaps[i] === 0 &&
+          !dm.mappedCacheable(f.paOf(i))
+        ) {
+          stale++;
+          if (firstStale < 0) firstStale = i;
+        }
       }
+      dirty += dirtyOf[i];
     }
-    dirty += dirtyOf[i];
   }
   if (stale > 0) {
     machine.sim.findings.report(
@@ -186,6 +193,15 @@ export function setOwner(
 /** Whether any single page of the range is readable by master m (a range check denies if any part is denied). */
 function anyPageOpen(machine: Machine, m: MasterDesc, i0: number, n: number): boolean {
   if (!machine.tzc && !machine.gpt) return true;
+  if (n <= 0) return false;
+  if (machine.tzc) {
+    // As the per-page loop below, per segment of constant verdict (tzc400.ts deniedSegments()): some
+    // page is open unless the denied segments (merged when adjacent) cover the whole range.
+    const lo = machine.frames.paOf(i0);
+    const hi = lo + n * PAGE_SIZE;
+    const denied = machine.tzc.deniedSegments(m.world, m.nsaid, false, lo, hi);
+    return !(denied.length === 2 && denied[0] === lo && denied[1] === hi);
+  }
   for (let i = i0; i < i0 + n; i++) {
     if (machine.wouldPermit(m.world, m.nsaid, machine.frames.paOf(i), PAGE_SIZE, false) === TZC_ALLOWED)
       return true;
