@@ -300,8 +300,36 @@ export function lentRanges(m: MobjFfa, machine: Machine): { address: number; pag
   return out;
 }
 
-/** The runs of range `r` that none of `held` covers. */
-function uncovered(
+/**
+ * The runs of range `r` whose pages (by their first byte) none of `held` covers, in ascending order.
+ * Worked on index intervals: range h covers page i of r when h.address ≤ r.address + i·PAGE_SIZE <
+ * h.address + h.pages·PAGE_SIZE, that is i in [⌈(h.address − r.address) / PAGE_SIZE⌉, ⌈(end − r.address) /
+ * PAGE_SIZE⌉). A range of a fractional page count (clipped to DRAM from an unaligned address) takes
+ * the page-by-page walk, which drops a run that reaches its last page.
+ */
+export function uncovered(
+  r: { address: number; pages: number },
+  held: readonly { address: number; pages: number }[],
+): { address: number; pages: number }[] {
+  if (!Number.isInteger(r.pages)) return uncoveredByPage(r, held);
+  const spans: [number, number][] = [];
+  for (const h of held) {
+    const a = Math.max(0, Math.ceil((h.address - r.address) / PAGE_SIZE));
+    const b = Math.min(r.pages, Math.ceil((h.address + h.pages * PAGE_SIZE - r.address) / PAGE_SIZE));
+    if (a < b) spans.push([a, b]);
+  }
+  spans.sort((x, y) => x[0] - y[0]);
+  const out: { address: number; pages: number }[] = [];
+  let next = 0;
+  for (const [a, b] of spans) {
+    if (a > next) out.push({ address: r.address + next * PAGE_SIZE, pages: a - next });
+    if (b > next) next = b;
+  }
+  if (next < r.pages) out.push({ address: r.address + next * PAGE_SIZE, pages: r.pages - next });
+  return out;
+}
+
+function uncoveredByPage(
   r: { address: number; pages: number },
   held: readonly { address: number; pages: number }[],
 ): { address: number; pages: number }[] {
