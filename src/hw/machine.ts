@@ -310,10 +310,12 @@ export class Machine implements Snapshottable {
         },
       );
     }
-    const dm = this.directMap;
     // Every page valid in the tables (counted by leaf): reachable, without asking page by page.
-    const allValid = () => dm.validPages(frames.paOf(first), frames.paOf(last + 1)) === last - first + 1;
-    if (cpu && (kernel || opts?.viaDirectMap === true) && !allValid()) {
+    if (
+      cpu &&
+      (kernel || opts?.viaDirectMap === true) &&
+      this.directMap.validPages(frames.paOf(first), frames.paOf(last + 1)) !== last - first + 1
+    ) {
       for (let i = first; i <= last; i++) {
         if (!this.directMap.reachable(frames.paOf(i))) {
           return this.#fault(FAULT_UNMAPPED, m, frames.paOf(i), op, "no valid linear-map translation");
@@ -358,8 +360,11 @@ export class Machine implements Snapshottable {
       // A range write: normal-world data, and secret data of the use case where the writer is allowed.
       const taint = frames.taint;
       frames.dirty.touch(first, last + 1 - first);
-      if (opts?.taint !== undefined) taint.fill(opts.taint, first, last + 1);
-      else {
+      // One page (a fault's write) is a plain store: fill() costs a call per page otherwise.
+      if (opts?.taint !== undefined) {
+        if (first === last) taint[first] = opts.taint;
+        else taint.fill(opts.taint, first, last + 1);
+      } else {
         taint.fill(TAINT_NS_DATA, first, last + 1);
         if (restricted >= 0) {
           for (let k = frames.runAfter(first); k < runs.length && runs[k] <= last; k += 4) {
