@@ -668,18 +668,25 @@ export class DirectMap implements Snapshottable {
     const pte = this.pte;
     const boot = this.#boot;
     let changed = 0;
+    // The leaf counts move once per table, not twice per entry (nothing reads them meanwhile).
+    let dValid = 0;
+    let dInvalid = 0;
     for (let p = p0; p < p1; p++) {
       const c = pte[p];
       const t = this.#target(c, 0, mode);
       if (t < 0) continue;
       if (changed === 0 || p % CONT === 0) this.#breakCont(this.contPte, p, 2);
-      this.#leafDelta(2, c, -1);
-      this.#leafDelta(2, t, 1);
+      if (c === PT_VALID) dValid--;
+      else if (c === PT_INVALID) dInvalid--;
+      if (t === PT_VALID) dValid++;
+      else if (t === PT_INVALID) dInvalid++;
       if (c === PT_VALID && !boot) this.#addStale(this.base + p * PAGE_SIZE, this.base + (p + 1) * PAGE_SIZE);
       if (c === PT_NONE || t === PT_NONE) this.mtPte[p] = MT_NORMAL;
       pte[p] = t;
       changed++;
     }
+    this.#leafDelta(2, PT_VALID, dValid);
+    this.#leafDelta(2, PT_INVALID, dInvalid);
     if (mode === "create") this.#markCont(this.pte, this.contPte, p0, p1, 2);
     if (mode === "remove") this.#freeTableIfEmpty(1, m);
   }
