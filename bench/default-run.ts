@@ -8,7 +8,7 @@
  * times are measured inside it, start-up and loading excluded. Best of two where a time is the figure.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { distIsCurrent } from "../scripts/dist-current.mjs";
 import { fileURLToPath } from "node:url";
 
 const root = new URL("../", import.meta.url);
@@ -31,15 +31,7 @@ interface ChildResult {
 
 /** dist/ built after every source change (as bin/rstmem.js decides), else built now. */
 export function ensureBuilt(): void {
-  const stamp = new URL("dist/BUILT", root);
-  if (existsSync(stamp)) {
-    const built = Number(readFileSync(stamp, "utf8"));
-    const src = new URL("src/", root);
-    const stale = readdirSync(src, { recursive: true }).some(
-      (f) => statSync(new URL(String(f), src)).mtimeMs > built,
-    );
-    if (!stale) return;
-  }
+  if (distIsCurrent()) return;
   execFileSync(process.execPath, [fileURLToPath(new URL("scripts/build.mjs", root))], { stdio: "inherit" });
 }
 

@@ -2,21 +2,7 @@
 // The rstmem command. It runs the compiled JavaScript in dist/ (built by `npm ci` through the `prepare`
 // script, or `npm run build`) — unless a source under src/ changed after that build, or RSTMEM_SOURCES=1:
 // then it runs the TypeScript sources through tsx, so an edited checkout never runs stale code.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-
-const root = new URL("../", import.meta.url);
-
-/** Whether dist/ holds a build newer than every source file (a few ms: one stat per file). */
-function compiledIsCurrent() {
-  const stamp = new URL("dist/BUILT", root);
-  if (process.env.RSTMEM_SOURCES === "1" || !existsSync(stamp)) return false;
-  const built = Number(readFileSync(stamp, "utf8"));
-  const src = new URL("src/", root);
-  for (const f of readdirSync(src, { recursive: true })) {
-    if (statSync(new URL(String(f), src)).mtimeMs > built) return false;
-  }
-  return true;
-}
+import { distIsCurrent } from "../scripts/dist-current.mjs";
 
 // A reader that stops early (`rstmem schema | head`) closes the pipe: that ends the output, not in a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -27,7 +13,7 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 let main;
-if (compiledIsCurrent()) {
+if (process.env.RSTMEM_SOURCES !== "1" && distIsCurrent()) {
   ({ main } = await import("../dist/cli/main.js"));
 } else {
   const { register } = await import("tsx/esm/api");

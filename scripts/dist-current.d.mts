@@ -1,0 +1,2 @@
+/** Whether dist/ holds a build newer than every file under src/. */
+export function distIsCurrent(): boolean;
