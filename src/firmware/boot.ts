@@ -12,6 +12,7 @@
  * - OP-TEE as its own SPMC maps no buffers with itself.
  */
 import { FFA_RXTX_MAP_64, FFA_VERSION_32, ffaVersionNumber } from "../abi/ffa/index.ts";
+import type { PlatProtmem } from "../abi/optee/protmem.ts";
 import type { Machine } from "../hw/machine.ts";
 import type { PlatformDesc } from "../hw/platform.ts";
 import { smcRegs } from "../hw/smc.ts";
@@ -39,6 +40,13 @@ export interface FirmwareOptions {
   /** Override the SPMC's table limits (tests, sweeps). */
   readonly spmcLimits?: Partial<SpmcLimits>;
 }
+
+/**
+ * The platform's plat_set_protmem_range() for OP-TEE as its own SPMC (secure/optee/plat_protmem.ts
+ * platProtmemFor): the builder of the system passes it, as the platform port is linked into OP-TEE's
+ * image — the firmware layer does not import the secure layer (ARCHITECTURE.md §1).
+ */
+export type PlatProtmemFactory = (sim: Sim, machine: Machine) => PlatProtmem;
 
 export interface Firmware {
   readonly spmc: Spmc;
@@ -114,13 +122,23 @@ export function drain<T>(gen: Sleeps<T>): T {
 }
 
 /** Builds and boots the firmware; the normal world's driver probes afterwards (scenario/system.ts). */
-export function bootFirmware(sim: Sim, machine: Machine, opts: FirmwareOptions = {}): Firmware {
+export function bootFirmware(
+  sim: Sim,
+  machine: Machine,
+  platProtmem: PlatProtmemFactory,
+  opts: FirmwareOptions = {},
+): Firmware {
   const platform = machine.platform;
   attachArmSip(machine);
   const spmc: Spmc =
     platform.spmc === "hafnium"
       ? new HafniumSpmc(sim, machine, { ...HAFNIUM_LIMITS, ...opts.spmcLimits })
-      : new OpteeSel1Spmc(sim, machine, { ...OPTEE_SEL1_LIMITS, ...opts.spmcLimits });
+      : new OpteeSel1Spmc(
+          sim,
+          machine,
+          { ...OPTEE_SEL1_LIMITS, ...opts.spmcLimits },
+          platProtmem(sim, machine),
+        );
   const endpoints = platformEndpoints(platform);
   for (const e of endpoints) spmc.addEndpoint(e);
   spmc.attach();

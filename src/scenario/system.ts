@@ -35,6 +35,7 @@ import { opteeFfaInitcall } from "../kernel/optee/ffa_abi.ts";
 import { opteeSmcInitcall } from "../kernel/optee/smc_abi.ts";
 import { bootOptee } from "../secure/optee/boot.ts";
 import { platProtmemConfigs, type ProtmemSizes } from "../secure/optee/config.ts";
+import { platProtmemFor } from "../secure/optee/plat_protmem.ts";
 import { PROTMEM_CARVEOUT_NAME } from "../kernel/optee/protmem_carveout.ts";
 import { POLICY_PRESETS, type Policy } from "./policies.ts";
 
@@ -101,7 +102,7 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   const linearMap4KAtBoot = machine.directMap.counters.valid4K;
   sim.sched.spawn("cpu-speculation", () => speculationTask(machine), { daemon: true });
   const withTee = opts.tee ?? true;
-  const fw = bootFirmware(sim, machine, {
+  const fw = bootFirmware(sim, machine, platProtmemFor, {
     ...opts.firmware,
     spmcLimits: { ...platform.spmcLimits, ...opts.firmware?.spmcLimits },
   });

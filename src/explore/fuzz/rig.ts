@@ -28,6 +28,7 @@ import { Machine } from "../../hw/machine.ts";
 import type { PlatformDesc } from "../../hw/platform.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { PRESETS } from "../../scenario/presets.ts";
+import { platProtmemFor } from "../../secure/optee/plat_protmem.ts";
 import { Sim } from "../../sim/sim.ts";
 
 export const FUZZ_FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
@@ -86,7 +87,7 @@ export class FuzzRig {
   constructor(readonly flavor: SpmcFlavorName) {
     this.sim = new Sim(1);
     this.machine = new Machine(this.sim, fuzzPlatform(flavor));
-    const fw = bootFirmware(this.sim, this.machine);
+    const fw = bootFirmware(this.sim, this.machine, platProtmemFor);
     this.spmc = fw.spmc;
     for (const e of fw.endpoints) {
       if (e.txPa !== null) this.#txOf.set(e.id, e.txPa);

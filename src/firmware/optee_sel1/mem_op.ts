@@ -23,7 +23,7 @@ import {
 } from "../../abi/ffa/index.ts";
 import { CONSTITUENT_SIZE, MTD_HEADER_SIZE_V1_0, MTD_HEADER_SIZE_V1_1 } from "../../abi/ffa/layout.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
-import { TEE_SUCCESS } from "../../secure/optee/plat_protmem.ts";
+import { TEE_SUCCESS } from "../../abi/optee/tee_result.ts";
 import type { SpmcEndpoint } from "../spmc/endpoint.ts";
 import { CallCtx, ffaMemFragRx, ffaMemSuccess, hex, w } from "../spmc/regs.ts";
 import type { MobjFfa } from "./mobj_ffa.ts";

@@ -19,12 +19,14 @@ import {
   MOBJ_USE_CASE_NS_SHM,
   MOBJ_USE_CASE_SEC_VIDEO_PLAY,
   MOBJ_USE_CASE_TRUSTED_UI,
+  type PlatProtmem,
+} from "../../abi/optee/protmem.ts";
+import {
   TEE_ERROR_BAD_PARAMETERS,
   TEE_ERROR_BUSY,
   TEE_ERROR_ITEM_NOT_FOUND,
   TEE_SUCCESS,
-  type PlatProtmem,
-} from "../../secure/optee/plat_protmem.ts";
+} from "../../abi/optee/tee_result.ts";
 import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 const U32_MAX = 0xffff_ffff;

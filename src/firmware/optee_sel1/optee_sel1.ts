@@ -45,12 +45,8 @@ import { OWNER_SECURE } from "../../hw/frames.ts";
 import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
-import {
-  platProtmemFor,
-  TEE_ERROR_ITEM_NOT_FOUND,
-  TEE_SUCCESS,
-  type PlatProtmem,
-} from "../../secure/optee/plat_protmem.ts";
+import { type PlatProtmem } from "../../abi/optee/protmem.ts";
+import { TEE_ERROR_ITEM_NOT_FOUND, TEE_SUCCESS } from "../../abi/optee/tee_result.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { checkHandlesUnique, checkMachineOwner } from "../spmc/consistency.ts";
 import { FFA_OPTEE_ID, type SpmcEndpoint } from "../spmc/endpoint.ts";
@@ -135,9 +131,14 @@ export class OpteeSel1Spmc extends Spmc {
   /** The normal world's notification bitmap (notif.ts). */
   readonly notif = new SpmcNotif();
 
-  constructor(sim: Sim, machine: Machine, limits: SpmcLimits = OPTEE_SEL1_LIMITS, hook?: PlatProtmem) {
+  /**
+   * `hook`: the platform's plat_set_protmem_range() (secure/optee/plat_protmem.ts platProtmemFor(), handed
+   * in by whoever builds the system: OP-TEE's platform code is linked into the same image, but the
+   * model's firmware layer does not import the secure layer, ARCHITECTURE.md §1).
+   */
+  constructor(sim: Sim, machine: Machine, limits: SpmcLimits, hook: PlatProtmem) {
     super(sim, machine, limits);
-    this.hook = hook ?? platProtmemFor(sim, machine);
+    this.hook = hook;
     this.mobjs = new MobjFfaTable(machine, this.hook, limits.maxShares);
   }
 

@@ -14,7 +14,7 @@
  */
 import type { PlatformDesc } from "../../hw/platform.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
-import { MOBJ_USE_CASE_SEC_VIDEO_PLAY, MOBJ_USE_CASE_TRUSTED_UI } from "./plat_protmem.ts";
+import { MOBJ_USE_CASE_SEC_VIDEO_PLAY, MOBJ_USE_CASE_TRUSTED_UI } from "../../abi/optee/protmem.ts";
 
 const MiB = 0x100000;
 

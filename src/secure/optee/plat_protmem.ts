@@ -13,24 +13,25 @@
  * The hook runs under OP-TEE's shm_lock spinlock (mobj_ffa_push_to_inactive()), so it cannot sleep:
  * it is a plain function that reports the time its register writes take.
  */
+import {
+  MOBJ_USE_CASE_NS_SHM,
+  MOBJ_USE_CASE_SEC_VIDEO_PLAY,
+  MOBJ_USE_CASE_TRUSTED_UI,
+  type BeforeRestore,
+  type PlatProtmem,
+} from "../../abi/optee/protmem.ts";
+import {
+  TEE_ERROR_BAD_PARAMETERS,
+  TEE_ERROR_ITEM_NOT_FOUND,
+  TEE_ERROR_NOT_SUPPORTED,
+  TEE_ERROR_OUT_OF_MEMORY,
+  TEE_SUCCESS,
+} from "../../abi/optee/tee_result.ts";
 import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { TZC_REGION_S_RDWR, tzcAccessRdWr } from "../../hw/tzc400.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
-
-/** enum mobj_use_case — core/include/mm/mobj.h. */
-export const MOBJ_USE_CASE_NS_SHM = 0;
-export const MOBJ_USE_CASE_SEC_VIDEO_PLAY = 1;
-export const MOBJ_USE_CASE_TRUSTED_UI = 2;
-
-/** TEE_Result values — lib/libutee/include/tee_api_defines.h. */
-export const TEE_SUCCESS = 0;
-export const TEE_ERROR_BAD_PARAMETERS = 0xffff0006;
-export const TEE_ERROR_ITEM_NOT_FOUND = 0xffff0008;
-export const TEE_ERROR_NOT_SUPPORTED = 0xffff000a;
-export const TEE_ERROR_OUT_OF_MEMORY = 0xffff000c;
-export const TEE_ERROR_BUSY = 0xffff000d;
 
 /** The devices each use case's memory is for (our platform configuration). */
 export const USE_CASE_MASTERS: Readonly<Record<number, readonly string[]>> = {
@@ -42,20 +43,6 @@ export const USE_CASE_MASTERS: Readonly<Record<number, readonly string[]>> = {
 const TZC_CONFIGURE_WRITES = 6;
 /** Disabling: the attributes register (filter enables off). Assumption. */
 const TZC_DISABLE_WRITES = 1;
-
-/** Work the platform does on a range before it leaves protection (a scrub); adds its time to `cost.ns`. */
-export type BeforeRestore = (pa: number, size: number, cost: { ns: number }) => void;
-
-export interface PlatProtmem {
-  /** plat_set_protmem_range(use_case, pa, size): a TEE_Result; adds the time it took to `cost.ns`. */
-  setProtmemRange(useCase: number, pa: number, size: number, cost: { ns: number }): number;
-  /**
-   * Runs inside plat_set_protmem_range(MOBJ_USE_CASE_NS_SHM, ...) before the range is unprotected
-   * (restore_mem() at FFA_MEM_RECLAIM): where a platform that scrubs does it (optee.md §1.7: "scrubbing,
-   * if any, must be done by the platform hook"). Null upstream: nothing zeroes.
-   */
-  beforeRestore: BeforeRestore | null;
-}
 
 /** The hook this platform has: TZC-400 boards get the region-programming hook, the others the default. */
 export function platProtmemFor(sim: Sim, machine: Machine): PlatProtmem {

@@ -25,7 +25,7 @@ import {
   TEE_ERROR_BUSY,
   TEE_ERROR_ITEM_NOT_FOUND,
   TEE_SUCCESS,
-} from "./plat_protmem.ts";
+} from "../../abi/optee/tee_result.ts";
 import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 export class Sel1Mobjs implements Snapshottable, MobjFfaOps {

@@ -53,13 +53,13 @@ import { PAGE_SIZE } from "../../hw/platform.ts";
 import { smcRegs } from "../../hw/smc.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import { mobjRef, type MobjFfaOps, type MobjRef } from "./mobj.ts";
+import { MOBJ_USE_CASE_NS_SHM } from "../../abi/optee/protmem.ts";
 import {
-  MOBJ_USE_CASE_NS_SHM,
   TEE_ERROR_BAD_PARAMETERS,
   TEE_ERROR_BUSY,
   TEE_ERROR_ITEM_NOT_FOUND,
   TEE_SUCCESS,
-} from "./plat_protmem.ts";
+} from "../../abi/optee/tee_result.ts";
 import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
 /** Scenario `policy.optee_retrieve`. */

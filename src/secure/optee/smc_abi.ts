@@ -43,7 +43,7 @@ import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { WaitQueue } from "../../sim/waitqueue.ts";
 import { isMobjProtmemUseCase } from "./config.ts";
-import { MOBJ_USE_CASE_NS_SHM, type PlatProtmem } from "./plat_protmem.ts";
+import { MOBJ_USE_CASE_NS_SHM, type PlatProtmem } from "../../abi/optee/protmem.ts";
 import { PROTMEM_PA_WIDTH } from "./entry_std.ts";
 import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 

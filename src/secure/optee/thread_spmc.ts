@@ -58,7 +58,7 @@ import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import { teeEntryStdCall } from "./entry_std.ts";
 import { mobjContiguous, mobjPa, type MobjRef } from "./mobj.ts";
 import type { OpteeSecure } from "./optee.ts";
-import { TEE_ERROR_BUSY, TEE_ERROR_ITEM_NOT_FOUND } from "./plat_protmem.ts";
+import { TEE_ERROR_BUSY, TEE_ERROR_ITEM_NOT_FOUND } from "../../abi/optee/tee_result.ts";
 
 /** OP-TEE 4.9 (the first release with dynamic protected memory, optee.md §0). */
 export const OPTEE_OS_VERSION = { major: 4, minor: 9, buildId: 0 } as const;

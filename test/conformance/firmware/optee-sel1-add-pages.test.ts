@@ -9,12 +9,8 @@ import { describe, expect, it } from "vitest";
 import { FFA_ERROR_32, FFA_INVALID_PARAMETERS, FFA_SUCCESS_32 } from "../../../src/abi/ffa/index.ts";
 import { mobjFfaPages, type MobjFfa } from "../../../src/firmware/optee_sel1/mobj_ffa.ts";
 import { OpteeSel1Spmc } from "../../../src/firmware/optee_sel1/optee_sel1.ts";
-import {
-  MOBJ_USE_CASE_NS_SHM,
-  MOBJ_USE_CASE_SEC_VIDEO_PLAY,
-  TEE_ERROR_BAD_PARAMETERS,
-  TEE_SUCCESS,
-} from "../../../src/secure/optee/plat_protmem.ts";
+import { MOBJ_USE_CASE_NS_SHM, MOBJ_USE_CASE_SEC_VIDEO_PLAY } from "../../../src/abi/optee/protmem.ts";
+import { TEE_ERROR_BAD_PARAMETERS, TEE_SUCCESS } from "../../../src/abi/optee/tee_result.ts";
 import { boot, handleOf, lend, lendDescriptor, run, w } from "./testing.ts";
 
 const P = 0x9000_0000;
