@@ -95,8 +95,9 @@ export function summaryJson(r: RunResult | readonly RunResult[]): string {
 
 /** One fault that struck, as the scenario's `faults:` would say it: `ffa MEM_LEND NO_MEMORY #1`. */
 export function faultText(f: FaultSpec): string {
-  if ("ffa" in f) return `ffa ${f.ffa.call} ${f.ffa.error} #${f.ffa.nth}`;
-  if ("optee" in f) return `optee ${f.optee.cmd} ${f.optee.error} #${f.optee.nth}`;
+  if ("ffa" in f) return `ffa ${f.ffa.call} ${f.ffa.error} #${f.ffa.nth}${f.ffa.boot ? " at boot" : ""}`;
+  if ("optee" in f)
+    return `optee ${f.optee.cmd} ${f.optee.error} #${f.optee.nth}${f.optee.boot ? " at boot" : ""}`;
   if ("cma" in f) return `cma pinned ${f.cma.pinned} #${f.cma.nth}`;
   if ("kill" in f) return `kill ${f.kill.proc} at ${f.kill.at}`;
   return `rx_busy #${f.rx_busy.nth}`;

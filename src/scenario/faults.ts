@@ -10,6 +10,7 @@
  *   - cma: { pinned: 1, nth: 1 }     # the 1st cma_alloc() meets a pinned page in its first window
  *   - kill: { proc: player, at: 3 }  # SIGKILL at player's 3rd scheduling point inside a system call
  *   - rx_busy: { nth: 1 }            # the 1st call that writes an RX buffer finds it owned: BUSY
+ *   - ffa: { call: RXTX_MAP, error: NO_MEMORY, boot: true }  # at the arm_ffa probe: no FF-A driver
  * ```
  * `nth` defaults to 1. Each `error:` must be one the real SPMC or OP-TEE can give for that call or
  * command (firmware/spmc/faults.ts, secure/optee/faults.ts say which and why); another is refused at
@@ -17,7 +18,12 @@
  */
 import { z } from "zod";
 import { FFA_ERROR_NAMES } from "../abi/ffa/index.ts";
-import { FFA_FAULT_ERRORS } from "../firmware/spmc/faults.ts";
+import {
+  FFA_BOOT_CALLS,
+  FFA_FAULT_ERRORS,
+  FFA_FAULT_FLAVORS,
+  RETRY_CALLS_WHY,
+} from "../firmware/spmc/faults.ts";
 import { OPTEE_FAULT_ERRORS } from "../secure/optee/faults.ts";
 import type { FaultSpec } from "../sim/faults.ts";
 import type { SourceMap } from "./errors.ts";
@@ -27,6 +33,16 @@ const TEE_ERROR_NAMES = [...new Set(Object.values(OPTEE_FAULT_ERRORS).flat())] a
   string,
   ...string[],
 ];
+
+/** OP-TEE commands the normal world sends while its drivers probe (optee_ffa_protmem_pool_init()). */
+const OPTEE_BOOT_CMDS: ReadonlySet<string> = new Set(["GET_PROTMEM_CONFIG"]);
+
+const boot = z
+  .literal(true)
+  .optional()
+  .describe(
+    "strike while the normal world's drivers probe at boot (nth counts from there), not once the run started",
+  );
 
 const nth = z
   .number()
@@ -43,6 +59,7 @@ export const faultSchema = z
           call: z.enum(Object.keys(FFA_FAULT_ERRORS) as [string, ...string[]]).describe("the FF-A call"),
           error: z.enum(FFA_ERROR_NAMES).describe("the FF-A error the SPMC answers with"),
           nth,
+          boot,
         }),
       })
       .describe("an FF-A call answered with an error by the SPMC"),
@@ -52,6 +69,7 @@ export const faultSchema = z
           cmd: z.enum(Object.keys(OPTEE_FAULT_ERRORS) as [string, ...string[]]).describe("the command"),
           error: z.enum(TEE_ERROR_NAMES).describe("the TEE_Result OP-TEE fails it with"),
           nth,
+          boot,
         }),
       })
       .describe("OP-TEE fails a protected-memory command"),
@@ -91,34 +109,90 @@ export const faultsSchema = z
 
 type FaultParsed = z.output<typeof faultSchema>;
 
-/** A fault whose `error:` the real firmware never gives for its call: where, and why. */
-function unrealistic(f: FaultParsed): { at: string[]; why: string } | null {
-  if ("ffa" in f && !FFA_FAULT_ERRORS[f.ffa.call].includes(f.ffa.error))
-    return {
-      at: ["ffa", "error"],
-      why: `no real SPMC answers ${f.ffa.call} with ${f.ffa.error}; expected one of ${FFA_FAULT_ERRORS[f.ffa.call].join(", ")}`,
-    };
-  if ("optee" in f && !OPTEE_FAULT_ERRORS[f.optee.cmd].includes(f.optee.error))
-    return {
-      at: ["optee", "error"],
-      why: `OP-TEE does not fail ${f.optee.cmd} with ${f.optee.error}; expected one of ${OPTEE_FAULT_ERRORS[f.optee.cmd].join(", ")}`,
-    };
+/**
+ * A fault the real stack never meets where it says: an `error:` the real firmware never gives for that
+ * call (RETRY: where it does come from), a failure only another SPMC flavor has, or a `boot:` fault on a
+ * call the probes do not make. Where, and why. `flavor`: the platform's SPMC, when known.
+ */
+function unrealistic(f: FaultParsed, flavor?: string): { at: string[]; why: string } | null {
+  if ("ffa" in f) {
+    const { call, error } = f.ffa;
+    if (!FFA_FAULT_ERRORS[call].includes(error))
+      return {
+        at: ["ffa", "error"],
+        why:
+          `no real SPMC answers ${call} with ${error}; expected one of ${FFA_FAULT_ERRORS[call].join(", ")}` +
+          (error === "RETRY" ? ` (${RETRY_CALLS_WHY})` : ""),
+      };
+    const flavors = FFA_FAULT_FLAVORS[call];
+    if (flavor !== undefined && flavors && !flavors.includes(flavor))
+      return {
+        at: ["ffa", "call"],
+        why: `the ${flavor} SPMC never fails ${call} with ${error} (only ${flavors.join(", ")} does: firmware/spmc/faults.ts)`,
+      };
+    if (f.ffa.boot && !FFA_BOOT_CALLS.has(call))
+      return {
+        at: ["ffa", "boot"],
+        why: `the normal world does not call ${call} while its drivers probe; boot faults: ${[...FFA_BOOT_CALLS].join(", ")}`,
+      };
+  }
+  if ("optee" in f) {
+    const { cmd, error } = f.optee;
+    if (!OPTEE_FAULT_ERRORS[cmd].includes(error))
+      return {
+        at: ["optee", "error"],
+        why: `OP-TEE does not fail ${cmd} with ${error}; expected one of ${OPTEE_FAULT_ERRORS[cmd].join(", ")}`,
+      };
+    if (f.optee.boot && !OPTEE_BOOT_CMDS.has(cmd))
+      return {
+        at: ["optee", "boot"],
+        why: `${cmd} is not sent while the drivers probe; boot faults: ${[...OPTEE_BOOT_CMDS].join(", ")}`,
+      };
+    if (!f.optee.boot && OPTEE_BOOT_CMDS.has(cmd))
+      return {
+        at: ["optee", "cmd"],
+        why: `${cmd} is sent only while the OP-TEE driver probes (optee_ffa_protmem_pool_init()): add \`boot: true\``,
+      };
+  }
   return null;
 }
 
 /** The parsed fault as a FaultSpec, its defaults filled. */
 function toSpec(f: FaultParsed): FaultSpec {
-  if ("ffa" in f) return { ffa: { call: f.ffa.call, error: f.ffa.error, nth: f.ffa.nth ?? 1 } };
-  if ("optee" in f) return { optee: { cmd: f.optee.cmd, error: f.optee.error, nth: f.optee.nth ?? 1 } };
+  if ("ffa" in f)
+    return {
+      ffa: {
+        call: f.ffa.call,
+        error: f.ffa.error,
+        nth: f.ffa.nth ?? 1,
+        ...(f.ffa.boot ? { boot: true } : {}),
+      },
+    };
+  if ("optee" in f)
+    return {
+      optee: {
+        cmd: f.optee.cmd,
+        error: f.optee.error,
+        nth: f.optee.nth ?? 1,
+        ...(f.optee.boot ? { boot: true } : {}),
+      },
+    };
   if ("cma" in f) return { cma: { pinned: f.cma.pinned ?? 1, nth: f.cma.nth ?? 1 } };
   if ("kill" in f) return { kill: { proc: f.kill.proc, at: f.kill.at } };
   return { rx_busy: { nth: f.rx_busy.nth ?? 1 } };
 }
 
-/** The parsed `faults:` as FaultSpecs; an unrealistic `error:` is refused at its line and column. */
-export function resolveFaults(list: readonly FaultParsed[] | undefined, map: SourceMap): FaultSpec[] {
+/**
+ * The parsed `faults:` as FaultSpecs; an unrealistic fault is refused at its line and column. `flavor`:
+ * the platform's SPMC (`hafnium`, `optee-sel1`).
+ */
+export function resolveFaults(
+  list: readonly FaultParsed[] | undefined,
+  map: SourceMap,
+  flavor?: string,
+): FaultSpec[] {
   return (list ?? []).map((f, i) => {
-    const bad = unrealistic(f);
+    const bad = unrealistic(f, flavor);
     if (bad) throw map.error(["faults", i, ...bad.at], bad.why);
     return toSpec(f);
   });

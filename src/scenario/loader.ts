@@ -168,7 +168,7 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     workloads,
     schedule: sc.schedule ?? null,
     expectFindings,
-    faults: resolveFaults(sc.faults, map),
+    faults: resolveFaults(sc.faults, map, platform.spmc),
     expectMetrics,
     compare,
     source: map,

@@ -117,6 +117,8 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   // The kernel's arm_ffa driver probes first (version, ID, RX/TX map); raw `ffa:` steps from the normal
   // world then speak through the same buffers, in the layout the driver negotiated.
   const nwd = ffa.endpoint("normal");
+  // Boot faults (`boot: true`, sim/faults.ts) strike from here: the normal world's probes.
+  sim.faults.armBoot();
   let probe: FfaProbeResult | null = null;
   if (nwd && nwd.desc.txPa !== null && nwd.desc.rxPa !== null) {
     const r = drain(
@@ -142,6 +144,7 @@ export function buildSystem(sim: Sim, platform: PlatformDesc, opts: SystemOption
   if (policy.unmap === "boot-pte-region" && platform.cma[0])
     bootPteRegion(machine, platform.cma[0].base, platform.cma[0].size);
   const kernel = bootKernel(sim, machine, { initcalls });
+  sim.faults.endBoot();
   sim.panicOnOops = platform.panicOnOops ?? false;
   const hungTask = startKhungtaskd(sim, platform.hungTaskTimeoutSecs ?? DEFAULT_HUNG_TASK_TIMEOUT_SECS);
   return {

@@ -15,7 +15,9 @@
  * same schedule): replay.json keeps it as `faults`.
  *
  * Deterministic: counts and choices depend only on the order points are reached, which the schedule
- * fixes. Nothing is counted before arm() (boot) or when the plan can never strike (the fast path).
+ * fixes. Nothing is counted before arm() or when the plan can never strike (the fast path), except the
+ * boot faults (`boot: true`): they count and strike between armBoot() and endBoot(), while the normal
+ * world's drivers probe (scenario/system.ts), and the run's points count from 1 after.
  */
 import { assert } from "./assert.ts";
 import { hiddenState, type Snapshottable } from "./snapshot.ts";
@@ -25,14 +27,31 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** One fault, as a scenario's `faults:` lists it and as a run records it (JSON-ready). */
 export type FaultSpec =
-  | { readonly ffa: { readonly call: string; readonly error: string; readonly nth: number } }
-  | { readonly optee: { readonly cmd: string; readonly error: string; readonly nth: number } }
+  | {
+      readonly ffa: {
+        readonly call: string;
+        readonly error: string;
+        readonly nth: number;
+        /** Strikes while the normal world probes its drivers at boot (counted from there), not after. */
+        readonly boot?: true;
+      };
+    }
+  | {
+      readonly optee: {
+        readonly cmd: string;
+        readonly error: string;
+        readonly nth: number;
+        readonly boot?: true;
+      };
+    }
   | { readonly cma: { readonly pinned: number | "all"; readonly nth: number } }
   | { readonly kill: { readonly proc: string; readonly at: number } }
   | { readonly rx_busy: { readonly nth: number } };
 
 /** A point as the chooser sees it: its kind, its key (call, command, process…), and its count. */
 export interface FaultPoint {
+  /** Reached while the normal world's drivers probe at boot (FaultPlan.armBoot()). */
+  readonly boot?: true;
   readonly kind: FaultKind;
   readonly key: string;
   /** 1-based: the how-many-th time this (kind, key) is reached in the run. */
@@ -51,9 +70,14 @@ export const CMA_KEY = "cma_alloc";
 
 /** The (kind, key, nth) a spec names, and the value it strikes with. */
 export function faultSpecPoint(f: FaultSpec): { point: FaultPoint; value: string } {
-  if ("ffa" in f) return { point: { kind: "ffa", key: f.ffa.call, nth: f.ffa.nth }, value: f.ffa.error };
-  if ("optee" in f)
-    return { point: { kind: "optee", key: f.optee.cmd, nth: f.optee.nth }, value: f.optee.error };
+  if ("ffa" in f) {
+    const point: FaultPoint = { kind: "ffa", key: f.ffa.call, nth: f.ffa.nth };
+    return { point: f.ffa.boot ? { ...point, boot: true } : point, value: f.ffa.error };
+  }
+  if ("optee" in f) {
+    const point: FaultPoint = { kind: "optee", key: f.optee.cmd, nth: f.optee.nth };
+    return { point: f.optee.boot ? { ...point, boot: true } : point, value: f.optee.error };
+  }
   if ("cma" in f)
     return { point: { kind: "cma", key: CMA_KEY, nth: f.cma.nth }, value: String(f.cma.pinned) };
   if ("kill" in f) return { point: { kind: "kill", key: f.kill.proc, nth: f.kill.at }, value: "SIGKILL" };
@@ -64,9 +88,13 @@ export function faultSpecPoint(f: FaultSpec): { point: FaultPoint; value: string
 export function faultSpecOf(point: FaultPoint, value: string): FaultSpec {
   switch (point.kind) {
     case "ffa":
-      return { ffa: { call: point.key, error: value, nth: point.nth } };
+      return {
+        ffa: { call: point.key, error: value, nth: point.nth, ...(point.boot ? { boot: true } : {}) },
+      };
     case "optee":
-      return { optee: { cmd: point.key, error: value, nth: point.nth } };
+      return {
+        optee: { cmd: point.key, error: value, nth: point.nth, ...(point.boot ? { boot: true } : {}) },
+      };
     case "cma":
       return { cma: { pinned: value === "all" ? "all" : Number(value), nth: point.nth } };
     case "kill":
@@ -85,13 +113,23 @@ export interface FaultStruck {
 
 const slot = (kind: FaultKind, key: string, nth: number): string => `${kind}\u0000${key}\u0000${nth}`;
 
+/** Whether a fault strikes at boot (`boot: true`, kinds `ffa` and `optee`). */
+export function isBootFault(f: FaultSpec): boolean {
+  return faultSpecPoint(f).point.boot === true;
+}
+
+/** Where the plan is: before boot's probes, in them (boot faults strike), between, or in the run. */
+type Phase = "idle" | "boot" | "run";
+
 export class FaultPlan implements Snapshottable {
   readonly #scripted = new Map<string, string>();
   readonly #scriptedKinds = new Set<FaultKind>();
+  readonly #bootScripted = new Map<string, string>();
+  readonly #bootKinds = new Set<FaultKind>();
   readonly #counts = new Map<string, number>();
   #chooser: FaultChooser | null = null;
   #budget = 0;
-  #armed = false;
+  #phase: Phase = "idle";
   /** Faults that struck, in order. */
   readonly struck: FaultStruck[] = [];
 
@@ -100,15 +138,17 @@ export class FaultPlan implements Snapshottable {
     if (saved) {
       this.#chooser = saved.chooser as FaultChooser | null;
       this.#budget = saved.budget as number;
-      this.#armed = saved.armed as boolean;
+      this.#phase = saved.phase as Phase;
     }
     return {
       scripted: this.#scripted,
       scriptedKinds: this.#scriptedKinds,
+      bootScripted: this.#bootScripted,
+      bootKinds: this.#bootKinds,
       counts: this.#counts,
       chooser: this.#chooser,
       budget: this.#budget,
-      armed: this.#armed,
+      phase: this.#phase,
     };
   }
 
@@ -119,12 +159,14 @@ export class FaultPlan implements Snapshottable {
    * `budget` times. Called before arm().
    */
   configure(scripted: readonly FaultSpec[], chooser: FaultChooser | null = null, budget = 0): void {
-    assert(!this.#armed, "fault plan configured after arm()");
+    assert(this.#phase === "idle", "fault plan configured after arm()");
     assert(Number.isSafeInteger(budget) && budget >= 0, `fault budget ${budget}`);
     this.#scripted.clear();
     this.#scriptedKinds.clear();
     for (const f of scripted) {
       const { point, value } = faultSpecPoint(f);
+      // Boot faults struck (or not) while the system booted (configureBoot()); a run does not repeat them.
+      if (point.boot) continue;
       this.#scripted.set(slot(point.kind, point.key, point.nth), value);
       this.#scriptedKinds.add(point.kind);
     }
@@ -132,14 +174,45 @@ export class FaultPlan implements Snapshottable {
     this.#budget = budget;
   }
 
+  /**
+   * The boot faults of a run (`boot: true`; others in the list are ignored here), set before the system
+   * boots. They strike between armBoot() and endBoot(): while the normal world's drivers probe.
+   */
+  configureBoot(scripted: readonly FaultSpec[]): void {
+    assert(this.#phase === "idle", "boot faults configured after arm()");
+    this.#bootScripted.clear();
+    this.#bootKinds.clear();
+    for (const f of scripted) {
+      const { point, value } = faultSpecPoint(f);
+      if (!point.boot) continue;
+      this.#bootScripted.set(slot(point.kind, point.key, point.nth), value);
+      this.#bootKinds.add(point.kind);
+    }
+  }
+
+  /** The normal world starts probing its drivers (scenario/system.ts): boot faults count and strike. */
+  armBoot(): void {
+    if (this.#phase === "idle" && this.#bootKinds.size > 0) this.#phase = "boot";
+  }
+
+  /** Boot is over: boot faults strike no more, and the run's points count from 1 again. */
+  endBoot(): void {
+    if (this.#phase !== "boot") return;
+    this.#phase = "idle";
+    this.#counts.clear();
+  }
+
   /** From now on points count and strike (the runner arms the plan once the system has booted). */
   arm(): void {
-    this.#armed = true;
+    this.#phase = "run";
   }
 
   /** Whether a point of this kind can ever strike in this run (lets a hook skip its bookkeeping). */
   mayStrike(kind: FaultKind): boolean {
-    return this.#armed && (this.#scriptedKinds.has(kind) || (this.#chooser !== null && this.#budget > 0));
+    if (this.#phase === "boot") return this.#bootKinds.has(kind);
+    return (
+      this.#phase === "run" && (this.#scriptedKinds.has(kind) || (this.#chooser !== null && this.#budget > 0))
+    );
   }
 
   /** How many times (kind, key) has been reached so far. */
@@ -156,9 +229,10 @@ export class FaultPlan implements Snapshottable {
     const ck = `${kind}\u0000${key}`;
     const nth = (this.#counts.get(ck) ?? 0) + 1;
     this.#counts.set(ck, nth);
-    const point: FaultPoint = { kind, key, nth };
-    let value = this.#scripted.get(slot(kind, key, nth)) ?? null;
-    if (value === null && this.#chooser !== null && this.#budget > 0 && options.length > 0) {
+    const boot = this.#phase === "boot";
+    const point: FaultPoint = boot ? { kind, key, nth, boot } : { kind, key, nth };
+    let value = (boot ? this.#bootScripted : this.#scripted).get(slot(kind, key, nth)) ?? null;
+    if (!boot && value === null && this.#chooser !== null && this.#budget > 0 && options.length > 0) {
       const i = this.#chooser.pick(point, options);
       assert(Number.isInteger(i) && i >= -1 && i < options.length, `fault chooser picked ${i}`);
       if (i >= 0) {

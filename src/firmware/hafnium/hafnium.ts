@@ -84,6 +84,12 @@ export class HafniumSpmc extends Spmc {
    * From the normal world: EL3 (the conduit's round trip, charged there) plus the switch into S-EL2
    * and back. From a partition: its trap into S-EL2 and back — the same switch.
    */
+  incompleteSends(): number {
+    let n = 0;
+    for (const s of this.shares.live()) if (!s.sendingComplete) n++;
+    return n;
+  }
+
   protected entryCostNs(): number {
     return this.machine.costs.worldSwitchSel2Ns;
   }

@@ -142,6 +142,11 @@ export class OpteeSel1Spmc extends Spmc {
     this.mobjs = new MobjFfaTable(machine, this.hook, limits.maxShares);
   }
 
+  /** thread_spmc.c's frag_state_head: sends waiting for their next FFA_MEM_FRAG_TX. */
+  incompleteSends(): number {
+    return this.fragStates.size;
+  }
+
   protected entryCostNs(): number {
     return this.machine.costs.worldSwitchSel1Ns;
   }

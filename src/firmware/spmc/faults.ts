@@ -20,11 +20,32 @@
  * - MEM_RELINQUISH: NO_MEMORY (the clear fails), DENIED (the borrower's mode changed), ABORTED (TX copy).
  * - MSG_SEND_DIRECT_REQ: BUSY (Hafnium: the receiver's vCPU is not waiting for a message — it is
  *   running another request on that CPU).
- * - PARTITION_INFO_GET_REGS: RETRY (Hafnium answers RETRY to a non-zero tag: "unsupported tag"). RETRY
- *   is on no memory-management path; FFA_RX_ACQUIRE, the RX ownership call, is the hypervisor's and
- *   answers DENIED, not RETRY, when the mailbox is busy.
- * Not injected: MEM_FRAG_TX / MEM_FRAG_RX (Hafnium frees the share state on a failed continuation,
- * which an answer at the dispatcher would not do), and every boot-time call (RXTX_MAP, VERSION, ID_GET).
+ * - MEM_FRAG_TX (Hafnium v2.15 api_ffa_mem_frag_tx(), before ffa_memory_send_continue()): NO_MEMORY
+ *   (ffa_memory_fragment_alloc() finds no page for the fragment's copy), ABORTED (memcpy_trapped() of
+ *   the fragment from the TX buffer faults). Both answer before the share state is looked up: it stays,
+ *   its sending incomplete. Linux's ffa_setup_and_transmit() then gives up (−ENXIO for a fragment that
+ *   is not the last, ffa_to_linux_errno() for the last) and never reclaims — nor could it: Hafnium
+ *   refuses to reclaim, retrieve or relinquish a send that is not complete (INVALID_PARAMETERS), so the
+ *   share state is held for good (a table slot of MAX_MEM_SHARES; no page changed hands). The failures
+ *   that free the state (MAX_FRAGMENTS: NO_MEMORY; the last fragment's ffa_send_check_update(): DENIED,
+ *   NO_MEMORY) follow from the descriptor and the pages' state, which the model already checks.
+ *   OP-TEE's SPMC (thread_spmc.c handle_mem_frag_tx(), add_mem_op_frag()) answers only
+ *   INVALID_PARAMETERS and deletes the object: no fault there.
+ * - MEM_FRAG_RX (Hafnium ffa_memory_retrieve_continue()): ABORTED (memcpy_trapped() into the RX buffer
+ *   faults, before retrieved_fragment_count moves: the borrower may ask again). BUSY is `rx_busy`.
+ * - VERSION (Hafnium api_ffa_version()): NOT_SUPPORTED — in w0 itself, not in an FFA_ERROR — when the
+ *   major version differs (an SPMC built for another major) or the version is locked. At the kernel's
+ *   probe (`boot: true`): ffa_version_check() fails with −EOPNOTSUPP, there is no FF-A driver.
+ * - RXTX_MAP (Hafnium api_vm_configure_pages()): NO_MEMORY (the page-table pool runs out mapping the
+ *   buffers), DENIED (the pages are not the caller's in the mode needed). At probe: ffa_init() fails
+ *   ("failed to register FFA RxTx buffers").
+ * - PARTITION_INFO_GET_REGS: RETRY. Hafnium v2.15 answers RETRY only to a non-zero UUID info tag
+ *   ("Unsupported tag"), which Linux sends only when more than five partitions need a second call; the
+ *   FF-A spec lets an SPMC answer RETRY when the information changed. At probe (`boot: true`):
+ *   ffa_partition_probe() returns −EAGAIN, ffa_setup_partitions() "No partitions found", ffa_init() fails.
+ * RETRY is on no memory-management path and on no other call rstmem's stack makes: Hafnium v2.15 gives it
+ * (git grep FFA_RETRY src/) only for PARTITION_INFO_GET_REGS, FFA_NS_RES_INFO_GET (RX buffer busy) and
+ * indirect messages at the hypervisor; FFA_RX_ACQUIRE, the RX ownership call, answers DENIED.
  *
  * `rx_busy`: a call that writes the caller's RX buffer (MEM_RETRIEVE_REQ, MEM_FRAG_RX,
  * PARTITION_INFO_GET) finds it owned by the other world (MAILBOX_STATE_OTHER_WORLD_OWNED, between the
@@ -32,7 +53,7 @@
  * api_ffa_partition_info_get(); TF-A's SPMC would say DENIED).
  */
 import { ffaErrorCode, ffaFuncName, FFA_BUSY } from "../../abi/ffa/index.ts";
-import type { SmcRegs } from "../../hw/smc.ts";
+import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import { RX_KEY } from "../../sim/faults.ts";
 import type { Sim } from "../../sim/sim.ts";
 import type { CallCtx } from "./regs.ts";
@@ -45,9 +66,41 @@ export const FFA_FAULT_ERRORS: Readonly<Record<string, readonly string[]>> = {
   MEM_RECLAIM: ["DENIED", "NO_MEMORY"],
   MEM_RETRIEVE_REQ: ["NO_MEMORY", "DENIED", "ABORTED"],
   MEM_RELINQUISH: ["NO_MEMORY", "DENIED", "ABORTED"],
+  MEM_FRAG_TX: ["NO_MEMORY", "ABORTED"],
+  MEM_FRAG_RX: ["ABORTED"],
   MSG_SEND_DIRECT_REQ: ["BUSY"],
+  VERSION: ["NOT_SUPPORTED"],
+  RXTX_MAP: ["NO_MEMORY", "DENIED"],
   PARTITION_INFO_GET_REGS: ["RETRY"],
 };
+
+/** Calls whose faults only one SPMC flavor gives (the others' code has no such failure). */
+export const FFA_FAULT_FLAVORS: Readonly<Record<string, readonly string[]>> = {
+  MEM_FRAG_TX: ["hafnium"],
+  MEM_FRAG_RX: ["hafnium"],
+  PARTITION_INFO_GET_REGS: ["hafnium"],
+};
+
+/**
+ * Calls the normal world makes while its drivers probe at boot, which a `boot: true` fault may strike:
+ * arm_ffa's ffa_init() (VERSION, RXTX_MAP, PARTITION_INFO_GET_REGS) and optee_ffa_probe() (its direct
+ * requests: GET_API_VERSION, GET_OS_VERSION, EXCHANGE_CAPABILITIES…; MEM_SHARE of the argument page and
+ * of get_protmem_config()'s buffer, and their MEM_RECLAIM).
+ */
+export const FFA_BOOT_CALLS: ReadonlySet<string> = new Set([
+  "VERSION",
+  "RXTX_MAP",
+  "PARTITION_INFO_GET_REGS",
+  "MSG_SEND_DIRECT_REQ",
+  "MEM_SHARE",
+  "MEM_RECLAIM",
+]);
+
+/** Where a RETRY answer really comes from (the sentence a misplaced `error: RETRY` is refused with). */
+export const RETRY_CALLS_WHY =
+  "Hafnium v2.15 answers RETRY only to FFA_PARTITION_INFO_GET_REGS (an unsupported UUID info tag), " +
+  "FFA_NS_RES_INFO_GET and indirect messages at the hypervisor; of these rstmem's stack calls only " +
+  "PARTITION_INFO_GET_REGS, at the arm_ffa probe (a `boot: true` fault)";
 
 /** Calls that write the caller's RX buffer (fault `rx_busy`). */
 export const RX_CALLS: ReadonlySet<string> = new Set([
@@ -63,7 +116,7 @@ export function faultCallName(fid: number): string | null {
 }
 
 /** The answer of an injected fault at this call, or null to handle the call as normal. */
-export function injectedAnswer(sim: Sim, ctx: CallCtx, fid: number): SmcRegs | null {
+export function injectedAnswer(sim: Sim, ctx: CallCtx, fid: number, flavor: string): SmcRegs | null {
   if (!sim.faults.mayStrike("ffa") && !sim.faults.mayStrike("rx_busy")) return null;
   const call = faultCallName(fid);
   if (call === null) return null;
@@ -71,9 +124,16 @@ export function injectedAnswer(sim: Sim, ctx: CallCtx, fid: number): SmcRegs | n
     return ctx.reject(FFA_BUSY, "rx-busy", "fault: the RX buffer is owned by the other world");
   const errors = FFA_FAULT_ERRORS[call];
   if (!errors) return null;
+  const flavors = FFA_FAULT_FLAVORS[call];
+  if (flavors && !flavors.includes(flavor)) return null;
   const error = sim.faults.at("ffa", call, errors);
   if (error === null) return null;
   const code = ffaErrorCode(error);
   if (code === undefined) throw new Error(`fault ffa: ${error} is not an FF-A error`);
+  if (call === "VERSION") {
+    // api_ffa_version(): NOT_SUPPORTED travels in w0 itself, not in an FFA_ERROR.
+    ctx.reject(code, "fault", `fault: ${call} answers ${error}`);
+    return smcRegs(code >>> 0);
+  }
   return ctx.reject(code, "fault", `fault: ${call} answers ${error}`);
 }

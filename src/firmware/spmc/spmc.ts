@@ -134,7 +134,7 @@ export abstract class Spmc {
     // The first call other than FFA_VERSION locks the version (Hafnium ffa_version_negotiated).
     if (fid !== FFA_VERSION_32) ep.versionLocked = true;
     // A fault (firmware/spmc/faults.ts) answers before the call changes anything.
-    const fault = injectedAnswer(this.sim, ctx, fid);
+    const fault = injectedAnswer(this.sim, ctx, fid, this.flavor);
     if (fault !== null) {
       out = fault;
       yield sleep(ctx.costNs);
@@ -179,6 +179,13 @@ export abstract class Spmc {
   }
 
   /** Time to enter the SPMC from this endpoint and return. */
+  /**
+   * Fragmented sends whose last fragment never came: the SPMC holds their state (Hafnium frees it only
+   * when a continuation fails its own checks; nobody can reclaim an incomplete send). Checked at the
+   * end of a run (quiesce-clean).
+   */
+  abstract incompleteSends(): number;
+
   protected abstract entryCostNs(ep: SpmcEndpoint): number;
 
   /** Every ABI but the direct request: runs atomically, adds its cost to ctx. */

@@ -102,6 +102,8 @@ function* runFfa(ctx: StepContext, spec: FfaStepSpec): Sleeps<StepOutcomeCore> {
   if (spec.ffa === "VERSION")
     caller.noteVersion(Number(regs[1] & 0xffff_ffffn), Number(out[0] & 0xffff_ffffn));
 
+  // The handle a fragmented send got in FFA_MEM_FRAG_RX: `save` keeps it even when a later fragment fails.
+  let sendHandle: bigint | null = null;
   if (spec.fragment && bytes) {
     const stop = spec.fragment.stop_after ?? Number.MAX_SAFE_INTEGER;
     while (resultName(out) === "MEM_FRAG_RX" && sent < bytes.length && sentFragments < stop) {
@@ -117,6 +119,7 @@ function* runFfa(ctx: StepContext, spec: FfaStepSpec): Sleeps<StepOutcomeCore> {
         );
       }
       const handle = handleOf(out)!;
+      sendHandle = handle;
       const next = bytes.subarray(sent, Math.min(sent + chunk, bytes.length));
       caller.writeTx(next);
       out = yield* caller.call(
@@ -127,7 +130,7 @@ function* runFfa(ctx: StepContext, spec: FfaStepSpec): Sleeps<StepOutcomeCore> {
     }
     notes.push(`${sentFragments} fragment(s), ${sent}/${bytes.length} bytes`);
   }
-  return outcome(ctx, spec, caller.id, out, notes.join("; "), true);
+  return outcome(ctx, spec, caller.id, out, notes.join("; "), true, sendHandle);
 }
 
 function outcome(
@@ -137,6 +140,7 @@ function outcome(
   out: SmcRegs,
   note: string,
   fragmentsOk: boolean,
+  sendHandle: bigint | null = null,
 ): StepOutcomeCore {
   const expected = expectedText(spec.expect);
   let got = resultName(out);
@@ -163,7 +167,7 @@ function outcome(
     }
   }
   if (spec.save && ok) {
-    const h = handleOf(out);
+    const h = handleOf(out) ?? sendHandle;
     if (h !== null) ctx.vars.set(spec.save, h);
   }
   return { got, expected, ok, detail: parts.join("; ") };
