@@ -15,6 +15,7 @@ import type { TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { TeeShm } from "../tee/tee_shm.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { ProtmemLedger } from "../tee/protmem_ledger.ts";
+import { genPoolAllocatedBytes } from "../tee/tee_protmem_static.ts";
 import type { Optee } from "./optee.ts";
 import { newLendStats, protmemLend, type ProtmemPolicy } from "./protmem_lend.ts";
 
@@ -33,7 +34,12 @@ export class ProtmemCarveoutPool implements TeeProtmemPool {
     sim: Sim,
     useCase: number,
   ) {
-    this.ledger = new ProtmemLedger(sim, `carveout pool, use case ${useCase}`);
+    this.ledger = new ProtmemLedger(
+      sim,
+      `carveout pool, use case ${useCase}`,
+      "its gen_pool's bytes handed out",
+      "bytes",
+    );
     this.ledger.chunkAdded(shm.paddr, shm.size);
   }
 }
@@ -91,4 +97,8 @@ const CARVEOUT_OPS: TeeProtmemPoolOps = {
   },
 
   *destroyPool() {},
+  /** No count of buffers: the gen_pool's bytes handed out are the pool's record (pool-consistency). */
+  ownCount(pool) {
+    return genPoolAllocatedBytes((pool as ProtmemCarveoutPool).genPool);
+  },
 };

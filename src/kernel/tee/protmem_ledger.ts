@@ -19,7 +19,10 @@
  * - a buffer is handed out from memory that is in no chunk the pool holds;
  * - at a quiescent point — no allocation or free of this pool in flight, and at the end of the run —
  *   the pool's own count of live buffers (protmem.c's refcount, the growable pool's per-chunk counts,
- *   the per-buffer pool's table) differs from the buffers alive. Reported when it starts to differ,
+ *   the per-buffer pool's table) differs from the buffers alive. The static and carveout pools keep no
+ *   count of buffers: their record is their gen_pool, so their own count is the bytes it has handed out
+ *   (gen_pool_size() − gen_pool_avail()), compared with the live buffers' bytes (page-rounded, as
+ *   genalloc hands out whole granules) — a sub-allocation freed twice or never shows there. Reported when it starts to differ,
  *   not again until it has agreed once more.
  * Cost: per buffer and per chunk (a short list of chunks, a map by base), never per page.
  */
@@ -41,12 +44,16 @@ export interface LedgerChunk {
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+/** Bytes of whole 4 KiB pages covering `length`. */
+const pageRounded = (length: number): number => Math.ceil(length / 4096) * 4096;
 
 export class ProtmemLedger {
   /** Chunks by base address (a pool holds a few; the per-buffer pool one per buffer). */
   readonly chunks = new Map<number, LedgerChunk>();
   /** Live buffers (dma-bufs whose memory came from this pool). */
   buffers = 0;
+  /** Their bytes, each sg entry rounded up to whole pages. */
+  bytes = 0;
   /** Allocations and frees of this pool in flight (between entering the pool's op and leaving it). */
   busy = 0;
   /** The pool's own count disagreed with `buffers` at the last quiescent point (reported once). */
@@ -58,6 +65,8 @@ export class ProtmemLedger {
     readonly name: string,
     /** What the pool's own count of live buffers is (TeeProtmemPoolOps.ownCount), for findings. */
     readonly countName = "its count of live buffers",
+    /** What the own count counts: live buffers, or (a gen_pool's record) the bytes handed out. */
+    readonly unit: "buffers" | "bytes" = "buffers",
   ) {}
 
   #report(message: string, data: Record<string, unknown>): void {
@@ -119,6 +128,7 @@ export class ProtmemLedger {
   bufferLive(sgl: readonly Sg[]): void {
     this.buffers++;
     for (const sg of sgl) {
+      this.bytes += pageRounded(sg.length);
       const c = this.chunkOf(sg.pa, sg.length);
       if (!c || c.reclaimed)
         this.#report(
@@ -133,6 +143,7 @@ export class ProtmemLedger {
   bufferDead(sgl: readonly Sg[]): void {
     this.buffers--;
     for (const sg of sgl) {
+      this.bytes -= pageRounded(sg.length);
       const c = this.chunkOf(sg.pa, sg.length);
       if (c && c.buffers > 0) c.buffers--;
     }
@@ -155,16 +166,22 @@ export class ProtmemLedger {
    */
   checkCount(count: number | null): void {
     if (count === null) return;
-    if (count === this.buffers) {
+    const live = this.unit === "bytes" ? this.bytes : this.buffers;
+    if (count === live) {
       this.disagrees = false;
       return;
     }
     if (this.disagrees) return;
     this.disagrees = true;
     const shown = count === REFCOUNT_SATURATED ? `saturated (${count})` : String(count);
-    this.#report(`${this.countName} is ${shown} with ${this.buffers} live buffer(s)`, {
+    const alive =
+      this.unit === "bytes"
+        ? `${this.bytes} bytes in ${this.buffers} live buffer(s)`
+        : `${this.buffers} live buffer(s)`;
+    this.#report(`${this.countName} is ${shown} with ${alive}`, {
       count,
       buffers: this.buffers,
+      bytes: this.bytes,
     });
   }
 }

@@ -62,9 +62,9 @@ export interface TeeProtmemPoolOps {
   /**
    * Not in the kernel's ops: the pool's own count of live buffers (protmem.c's refcount, …), which
    * invariant `pool-consistency` compares with the buffers alive at quiescent points. Absent: the
-   * pool keeps no count (its gen_pool is the only record).
+   * pool keeps no count. Null: none now (a static pool's gen_pool is gone).
    */
-  ownCount?(pool: TeeProtmemPool): number;
+  ownCount?(pool: TeeProtmemPool): number | null;
 }
 /** struct tee_protmem_pool, with the bookkeeping of invariant `pool-consistency` (protmem_ledger.ts). */
 export interface TeeProtmemPool {

@@ -10,9 +10,11 @@ import type { Machine } from "../../hw/machine.ts";
 import {
   genPoolAdd,
   genPoolAlloc,
+  genPoolAvail,
   genPoolCreate,
   genPoolDestroy,
   genPoolFree,
+  genPoolSize,
   type GenPool,
 } from "../mm/genalloc.ts";
 import { ProtmemLedger } from "./protmem_ledger.ts";
@@ -49,7 +51,20 @@ const STATIC_OPS: TeeProtmemPoolOps = {
   *destroyPool(pool) {
     genPoolDestroy((pool as TeeProtmemStaticPool).genPool);
   },
+  /** The pool keeps no count of buffers: its gen_pool's bytes handed out are its record (pool-consistency). */
+  ownCount(pool) {
+    return genPoolAllocatedBytes((pool as TeeProtmemStaticPool).genPool);
+  },
 };
+
+/**
+ * gen_pool_size() − gen_pool_avail(): the bytes a gen_pool has handed out — a static pool's only record
+ * of its live buffers (null once the pool is destroyed).
+ */
+export function genPoolAllocatedBytes(genPool: GenPool): number | null {
+  if (genPool.destroyed) return null;
+  return genPoolSize(genPool) - genPoolAvail(genPool);
+}
 
 /** tee_protmem_static_pool_alloc(paddr, size): −EINVAL unless page aligned and pfn_valid(). */
 export function teeProtmemStaticPoolAlloc(
@@ -65,7 +80,12 @@ export function teeProtmemStaticPoolAlloc(
   const rc = genPoolAdd(genPool, paddr, size, -1);
   if (rc) return rc;
   // Invariant `pool-consistency`: the carveout is one chunk, protected from boot, never reclaimed.
-  const ledger = new ProtmemLedger(machine.sim, "static pool (tee_heap.c)");
+  const ledger = new ProtmemLedger(
+    machine.sim,
+    "static pool (tee_heap.c)",
+    "its gen_pool's bytes handed out",
+    "bytes",
+  );
   ledger.chunkAdded(paddr, size);
   return { ops: STATIC_OPS, genPool, paBase: paddr, ledger };
 }
