@@ -25,9 +25,37 @@ interface Route {
   readonly handler: SmcHandler;
 }
 
+/** Register files carved from one buffer (each its own 18 words): see newRegs(). */
+const SLAB_REGS = 32;
+const REGS_BYTES = 18 * 8;
+let slab = new ArrayBuffer(SLAB_REGS * REGS_BYTES);
+let slabNext = 0;
+
+/**
+ * A zeroed x0..x17 register file. Every SMC allocates two (the handler's copy of the caller's, the
+ * reply), and a typed array of 144 bytes gets its own off-heap backing store (V8 keeps only ≤ 64-byte
+ * arrays on the heap), which costs ~10× a view into a shared buffer: so they are views, 32 to a buffer,
+ * as Node's Buffer pool does. A view never overlaps another; `.buffer` is the shared one (nothing reads
+ * a register file through its buffer).
+ */
+export function newRegs(): SmcRegs {
+  if (slabNext === SLAB_REGS) {
+    slab = new ArrayBuffer(SLAB_REGS * REGS_BYTES);
+    slabNext = 0;
+  }
+  return new BigUint64Array(slab, REGS_BYTES * slabNext++, 18);
+}
+
+/** A copy of a register file (its first 18 words). */
+export function copyRegs(regs: SmcRegs): SmcRegs {
+  const r = newRegs();
+  r.set(regs.length > 18 ? regs.subarray(0, 18) : regs);
+  return r;
+}
+
 /** Builds an x0..x17 register file from numbers or bigints (missing ones are 0). */
 export function smcRegs(...values: (number | bigint)[]): SmcRegs {
-  const r = new BigUint64Array(18);
+  const r = newRegs();
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     r[i] = typeof v === "bigint" ? BigInt.asUintN(64, v) : BigInt.asUintN(64, BigInt(v));
@@ -74,9 +102,9 @@ export class SmcConduit implements Snapshottable {
     if (this.sim.trace.listening) this.sim.trace.emit("hw", "smc", { fid, to: route?.name ?? "none" });
     let out: SmcRegs;
     if (route) {
-      out = yield* route.handler(regs.slice(), caller);
+      out = yield* route.handler(copyRegs(regs), caller);
     } else {
-      out = new BigUint64Array(18);
+      out = newRegs();
       out[0] = SMC_UNK;
     }
     yield sleep(half);

@@ -29,7 +29,13 @@ import {
   type Mutation,
   type Txn,
 } from "./gen.ts";
-import { FlavorRunner, type CallOutcome, type CaseOutcome, type ViolationKind } from "./runner.ts";
+import {
+  FlavorRunner,
+  type CallOutcome,
+  type CaseOutcome,
+  type RunnerStats,
+  type ViolationKind,
+} from "./runner.ts";
 
 export interface FuzzOptions {
   readonly flavors: readonly SpmcFlavorName[];
@@ -41,6 +47,8 @@ export interface FuzzOptions {
   readonly clock?: () => number;
   readonly shouldStop?: () => boolean;
   readonly onProgress?: (done: number) => void;
+  /** Cases generated, then run grouped by base, at a time (default BATCH; 1: one by one). Same results. */
+  readonly batch?: number;
 }
 
 export interface FlavorReport {
@@ -163,6 +171,21 @@ function shrink(runner: FlavorRunner, spec: CaseSpec, kind: ViolationKind, faili
   return s;
 }
 
+/** Cases generated, then run, at a time (see the grouping by base in fuzz()). */
+const BATCH = 128;
+
+/** The RunnerStats fields the report gives: cases, calls, rejections, successes, panics. */
+const STAT_FIELDS = 5;
+/** Takes case `x`'s counts (deltas[x * STAT_FIELDS ...]) back out of `s`. */
+function unstat(s: RunnerStats, deltas: Int32Array, x: number): void {
+  const d = x * STAT_FIELDS;
+  s.cases -= deltas[d];
+  s.calls -= deltas[d + 1];
+  s.rejections -= deltas[d + 2];
+  s.successes -= deltas[d + 3];
+  s.panics -= deltas[d + 4];
+}
+
 /** Runs the fuzzer. */
 export function fuzz(opts: FuzzOptions): FuzzResult {
   const clock = opts.clock ?? (() => 0);
@@ -182,67 +205,117 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
   let generateMs = 0;
   let violation: FuzzViolation | null = null;
   let done = 0;
-  for (let i = 0; i < opts.runs; i++) {
+  const specs: CaseSpec[] = [];
+  const batchCalls: (readonly FuzzCall[])[] = [];
+  const batch = opts.batch ?? BATCH;
+  const outs = runners.map(() => new Array<CaseOutcome>(batch));
+  const deltas = runners.map(() => new Int32Array(batch * STAT_FIELDS));
+  const order = new Int32Array(batch);
+  const perBase = new Int32Array(bases.length + 1);
+  batches: for (let start = 0; start < opts.runs; start += batch) {
     if (opts.shouldStop?.()) break;
+    const n = Math.min(batch, opts.runs - start);
     const g0 = clock();
-    const spec = generateCase(rnd, bases);
-    const calls = caseCalls(spec);
+    specs.length = 0;
+    batchCalls.length = 0;
+    for (let j = 0; j < n; j++) {
+      const spec = generateCase(rnd, bases);
+      specs.push(spec);
+      batchCalls.push(caseCalls(spec));
+    }
     generateMs += clock() - g0;
-    let fresh = false;
-    let failed: { runner: FlavorRunner; out: CaseOutcome } | null = null;
-    for (const r of runners) {
+    // The batch's cases run grouped by base (a counting sort, stable): consecutive cases on one base
+    // restore nothing when a case changed nothing, and restore one base's own state when one did. Each
+    // case starts from its base's snapshot, so what it does is the same in any order; what a case
+    // reaches is then taken case by case, in order, as if they had run one after another.
+    perBase.fill(0);
+    for (let j = 0; j < n; j++) perBase[specs[j].base + 1]++;
+    for (let b = 1; b <= bases.length; b++) perBase[b] += perBase[b - 1];
+    for (let j = 0; j < n; j++) order[perBase[specs[j].base]++] = j;
+    runners.forEach((r, k) => {
       const t0 = clock();
-      const out = r.run(spec.base, calls);
+      const o = outs[k];
+      const d = deltas[k];
+      for (let x = 0; x < n; x++) {
+        const j = order[x];
+        const s = r.stats;
+        const c0 = s.cases,
+          k0 = s.calls,
+          r0 = s.rejections,
+          s0 = s.successes,
+          p0 = s.panics;
+        o[j] = r.run(specs[j].base, batchCalls[j]);
+        const at = j * STAT_FIELDS;
+        d[at] = s.cases - c0;
+        d[at + 1] = s.calls - k0;
+        d[at + 2] = s.rejections - r0;
+        d[at + 3] = s.successes - s0;
+        d[at + 4] = s.panics - p0;
+      }
       ms.set(r.flavor, (ms.get(r.flavor) ?? 0) + clock() - t0);
-      if (out.panic && !firstPanic.has(r.flavor)) firstPanic.set(r.flavor, out.panic);
-      if (out.known) {
-        let m = known.get(r.flavor);
-        if (!m) known.set(r.flavor, (m = new Map()));
-        const k = m.get(out.known.id);
-        if (k) k.count++;
-        else {
-          m.set(out.known.id, { id: out.known.id, what: out.known.what, count: 1, firstCase: i });
-          fresh = true;
+    });
+    for (let j = 0; j < n; j++) {
+      const i = start + j;
+      const spec = specs[j];
+      let fresh = false;
+      let failed: { runner: FlavorRunner; out: CaseOutcome } | null = null;
+      runners.forEach((r, k) => {
+        const out = outs[k][j];
+        if (out.panic && !firstPanic.has(r.flavor)) firstPanic.set(r.flavor, out.panic);
+        if (out.known) {
+          let m = known.get(r.flavor);
+          if (!m) known.set(r.flavor, (m = new Map()));
+          const kn = m.get(out.known.id);
+          if (kn) kn.count++;
+          else {
+            m.set(out.known.id, { id: out.known.id, what: out.known.what, count: 1, firstCase: i });
+            fresh = true;
+          }
         }
-      }
-      const reached = seen.get(r.flavor)!;
-      for (const k of out.keys) {
-        if (!reached.has(k)) {
-          reached.add(k);
-          fresh = true;
-          outcomeCount.set(r.flavor, (outcomeCount.get(r.flavor) ?? 0) + 1);
+        const reached = seen.get(r.flavor)!;
+        for (const key of out.keys) {
+          if (!reached.has(key)) {
+            reached.add(key);
+            fresh = true;
+            outcomeCount.set(r.flavor, (outcomeCount.get(r.flavor) ?? 0) + 1);
+          }
         }
-      }
-      if (out.violation && !failed) failed = { runner: r, out };
-    }
-    done++;
-    if (failed) {
-      const v = failed.out.violation!;
-      const small = shrink(failed.runner, spec, v.kind, v.call);
-      const again = failed.runner.run(small.base, caseCalls(small)).violation ?? v;
-      const base = bases[small.base];
-      const rec = record(runners, bases, small, i, opts.seed, {
-        flavor: failed.runner.flavor,
-        kind: again.kind,
-        call: 2 + base.calls.length + again.call,
-        why: again.why,
+        if (out.violation && !failed) failed = { runner: r, out };
       });
-      violation = {
-        flavor: failed.runner.flavor,
-        kind: again.kind,
-        why: again.why,
-        caseIndex: i,
-        base: base.name,
-        call: 2 + base.calls.length + again.call,
-        actions: small.actions.map((a) => a.what),
-        mutations: mutationWords(small),
-        case: rec,
-      };
-      if (opts.corpus) corpus.push(rec);
-      break;
+      done++;
+      if (failed) {
+        // The cases after this one ran, but the run stops here: their counts go.
+        runners.forEach((r, k) => {
+          for (let x = j + 1; x < n; x++) unstat(r.stats, deltas[k], x);
+        });
+        const { runner, out } = failed as { runner: FlavorRunner; out: CaseOutcome };
+        const v = out.violation!;
+        const small = shrink(runner, spec, v.kind, v.call);
+        const again = runner.run(small.base, caseCalls(small)).violation ?? v;
+        const base = bases[small.base];
+        const rec = record(runners, bases, small, i, opts.seed, {
+          flavor: runner.flavor,
+          kind: again.kind,
+          call: 2 + base.calls.length + again.call,
+          why: again.why,
+        });
+        violation = {
+          flavor: runner.flavor,
+          kind: again.kind,
+          why: again.why,
+          caseIndex: i,
+          base: base.name,
+          call: 2 + base.calls.length + again.call,
+          actions: small.actions.map((a) => a.what),
+          mutations: mutationWords(small),
+          case: rec,
+        };
+        if (opts.corpus) corpus.push(rec);
+        break batches;
+      }
+      if (fresh && opts.corpus) corpus.push(record(runners, bases, spec, i, opts.seed));
+      if ((i & 1023) === 0) opts.onProgress?.(done);
     }
-    if (fresh && opts.corpus) corpus.push(record(runners, bases, spec, i, opts.seed));
-    if ((i & 1023) === 0) opts.onProgress?.(done);
   }
   opts.onProgress?.(done);
   return {

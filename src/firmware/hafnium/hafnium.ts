@@ -106,7 +106,7 @@ export class HafniumSpmc extends Spmc {
       case FFA_RXTX_MAP_64:
         return this.#rxtxMap(ctx, ep, regs);
       case FFA_RX_RELEASE_32:
-        if (!ep.rxFull) return ctx.reject(FFA_DENIED, "rx-empty", `mailbox of ${hex(ep.id)} is empty`);
+        if (!ep.rxFull) return ctx.reject(FFA_DENIED, "rx-empty", () => `mailbox of ${hex(ep.id)} is empty`);
         ep.rxFull = false;
         return ffaSuccess();
       case FFA_PARTITION_INFO_GET_32:
@@ -136,7 +136,7 @@ export class HafniumSpmc extends Spmc {
       case FFA_MEM_RECLAIM_32:
         return reclaim(this, ctx, ep, regs);
       default:
-        return ctx.reject(FFA_NOT_SUPPORTED, "unknown-function", `function ${hex(fid)} is not handled`);
+        return ctx.reject(FFA_NOT_SUPPORTED, "unknown-function", () => `function ${hex(fid)} is not handled`);
     }
   }
 
@@ -174,13 +174,13 @@ export class HafniumSpmc extends Spmc {
       return ctx.reject(
         FFA_DENIED,
         "rxtx-already-mapped",
-        `mailboxes have already been set up for ${hex(ep.id)}`,
+        () => `mailboxes have already been set up for ${hex(ep.id)}`,
       );
     if (pageCount !== this.mailboxSize / PAGE_SIZE)
       return ctx.reject(
         FFA_INVALID_PARAMETERS,
         "rxtx-page-count",
-        `page count must be ${this.mailboxSize / PAGE_SIZE}, it is ${pageCount}`,
+        () => `page count must be ${this.mailboxSize / PAGE_SIZE}, it is ${pageCount}`,
       );
     if (send % PAGE_SIZE !== 0 || recv % PAGE_SIZE !== 0)
       return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-aligned", "mailbox buffers not page-aligned");
@@ -194,7 +194,7 @@ export class HafniumSpmc extends Spmc {
           return ctx.reject(
             FFA_INVALID_PARAMETERS,
             "rxtx-not-owned",
-            `${hex(pa)} is not ${hex(ep.id)}'s own memory`,
+            () => `${hex(pa)} is not ${hex(ep.id)}'s own memory`,
           );
       }
     }
@@ -220,10 +220,10 @@ export class HafniumSpmc extends Spmc {
       return ctx.reject(
         FFA_INVALID_PARAMETERS,
         "direct-request-invalid",
-        `invalid direct request ${hex(sender)} → ${hex(receiver)}`,
+        () => `invalid direct request ${hex(sender)} → ${hex(receiver)}`,
       );
     if (!this.endpoint(receiver))
-      return ctx.reject(FFA_INVALID_PARAMETERS, "direct-receiver", `invalid receiver ${hex(receiver)}`);
+      return ctx.reject(FFA_INVALID_PARAMETERS, "direct-receiver", () => `invalid receiver ${hex(receiver)}`);
     return receiver;
   }
 

@@ -45,13 +45,13 @@ function accessValid(ctx: CallCtx, ep: SpmcEndpoint, vmId: number, what: string)
     return ctx.reject(
       FFA_NOT_SUPPORTED,
       "notification-bitmap-caller",
-      `${what} to be used by the hypervisor only (caller ${hex(ep.id)})`,
+      () => `${what} to be used by the hypervisor only (caller ${hex(ep.id)})`,
     );
   if (isSecureId(vmId))
     return ctx.reject(
       FFA_INVALID_PARAMETERS,
       "notification-bitmap-vm-id",
-      `${what} for valid NWd VM IDs only (${hex(vmId)})`,
+      () => `${what} for valid NWd VM IDs only (${hex(vmId)})`,
     );
   return null;
 }
@@ -68,7 +68,11 @@ export function hfNotificationBitmapCreate(
   const bad = accessValid(ctx, ep, vmId, "FFA_NOTIFICATION_BITMAP_CREATE");
   if (bad) return bad;
   if (n.enabled(vmId))
-    return ctx.reject(FFA_DENIED, "notification-bitmap-exists", `bitmap of VM ${hex(vmId)} already created`);
+    return ctx.reject(
+      FFA_DENIED,
+      "notification-bitmap-exists",
+      () => `bitmap of VM ${hex(vmId)} already created`,
+    );
   if (vmId === HF_OTHER_WORLD_ID) {
     n.otherWorldEnabled = true;
     return ffaSuccess();
@@ -78,7 +82,7 @@ export function hfNotificationBitmapCreate(
     return ctx.reject(
       FFA_NO_MEMORY,
       "notification-bitmap-no-slot",
-      `no memory to create VM ID ${hex(vmId)} (${n.maxVms} NWd VM slots in use)`,
+      () => `no memory to create VM ID ${hex(vmId)} (${n.maxVms} NWd VM slots in use)`,
     );
   n.vms.set(vmId, vcpuCount);
   return ffaSuccess();
@@ -99,7 +103,7 @@ export function hfNotificationBitmapDestroy(
       return ctx.reject(
         FFA_DENIED,
         "notification-bitmap-disabled",
-        `notifications disabled for VM ${hex(vmId)}`,
+        () => `notifications disabled for VM ${hex(vmId)}`,
       );
     n.otherWorldEnabled = false;
     return ffaSuccess();
@@ -108,7 +112,7 @@ export function hfNotificationBitmapDestroy(
     return ctx.reject(
       FFA_DENIED,
       "notification-bitmap-not-created",
-      `bitmap not created for VM ${hex(vmId)}`,
+      () => `bitmap not created for VM ${hex(vmId)}`,
     );
   // ffa_vm_nwd_free(): the slot is free again (the SPMC maps no mailbox for these VMs here).
   n.vms.delete(vmId);

@@ -138,13 +138,17 @@ export function hfPartitionInfoGet(spmc: Spmc, ctx: CallCtx, ep: SpmcEndpoint, r
   const uuid: Uuid = [w(regs, 1), w(regs, 2), w(regs, 3), w(regs, 4)];
   const flags = w(regs, 5);
   if ((flags & ~FFA_PARTITION_COUNT_FLAG) !== 0)
-    return ctx.reject(FFA_INVALID_PARAMETERS, "partition-info-flags", `flags ${hex(flags)}: bits[31:1] MBZ`);
+    return ctx.reject(
+      FFA_INVALID_PARAMETERS,
+      "partition-info-flags",
+      () => `flags ${hex(flags)}: bits[31:1] MBZ`,
+    );
   const parts = hfFillPartitionsInfo(spmc, ep, uuid);
   if (parts.length === 0)
     return ctx.reject(FFA_INVALID_PARAMETERS, "partition-info-uuid", "unrecognized UUID");
   if ((flags & FFA_PARTITION_COUNT_FLAG) !== 0) return ffaSuccess(parts.length);
   if (ep.rx === null || ep.rxFull)
-    return ctx.reject(FFA_BUSY, "rx-busy", `RX buffer of ${hex(ep.id)} not ready (unmapped or full)`);
+    return ctx.reject(FFA_BUSY, "rx-busy", () => `RX buffer of ${hex(ep.id)} not ready (unmapped or full)`);
   const v10 = ep.layout === "1.0";
   if (!spmc.writeRx(ctx, ep, hfEncodePartitionInfo(parts, v10)))
     return ctx.reject(FFA_ABORTED, "copy-faulted", "writing the descriptors into RX faulted");
@@ -171,7 +175,7 @@ export function hfPartitionInfoGetRegs(spmc: Spmc, ctx: CallCtx, ep: SpmcEndpoin
   ];
   const startIndex = Number(regs[3] & 0xffffn);
   const tag = Number((regs[3] >> 16n) & 0xffffn);
-  if (tag !== 0) return ctx.reject(FFA_RETRY, "partition-info-regs-tag", `tag ${tag}: unsupported tag`);
+  if (tag !== 0) return ctx.reject(FFA_RETRY, "partition-info-regs-tag", () => `tag ${tag}: unsupported tag`);
   const parts = hfFillPartitionsInfo(spmc, ep, uuid);
   if (parts.length === 0)
     return ctx.reject(FFA_INVALID_PARAMETERS, "partition-info-uuid", "unrecognized UUID");
@@ -179,7 +183,7 @@ export function hfPartitionInfoGetRegs(spmc: Spmc, ctx: CallCtx, ep: SpmcEndpoin
     return ctx.reject(
       FFA_INVALID_PARAMETERS,
       "partition-info-regs-start-index",
-      `start index ${startIndex} must be less than the count ${parts.length}`,
+      () => `start index ${startIndex} must be less than the count ${parts.length}`,
     );
   const maxIdx = parts.length - 1;
   const num = Math.min(maxIdx - startIndex + 1, MAX_INFO_REGS_ENTRIES_PER_CALL);

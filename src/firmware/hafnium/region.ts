@@ -31,6 +31,7 @@ import {
   MTD_V1_0_RESERVED_0,
   MTD_V1_0_RESERVED_1,
 } from "../../abi/ffa/layout.ts";
+import type { Why } from "../spmc/regs.ts";
 import type { StoredConstituent } from "../spmc/share_state.ts";
 import { MM_PPOOL_ENTRY_SIZE } from "../spmc/spmc.ts";
 
@@ -152,7 +153,7 @@ export function sanityCheck(
   fragmentLength: number,
   send: boolean,
   maxRecipients: number,
-): { rule: string; why: string } | null {
+): { rule: string; why: Why } | null {
   const d = dv(buf);
   const count = d.getUint32(MTD_EMAD_COUNT, true);
   let receiversOffset: number;
@@ -167,28 +168,28 @@ export function sanityCheck(
     receiversOffset = d.getUint32(MTD_EMAD_OFFSET, true);
     for (let i = 0; i < 3; i++) {
       if (d.getUint32(MTD_RESERVED + 4 * i, true) !== 0)
-        return { rule: "reserved-mbz", why: `reserved[${i}] is not 0` };
+        return { rule: "reserved-mbz", why: () => `reserved[${i}] is not 0` };
     }
     // receiver_size_and_offset_valid_for_version()
     const expected = versionFromEmadSize(receiversSize);
     if (expected === 0 || !ffaVersionsAreCompatible(expected, ffaVersionNumber(layout)))
       return {
         rule: "emad-size-for-version",
-        why: `memory access descriptor size ${receiversSize} not valid for a v${layout} caller`,
+        why: () => `memory access descriptor size ${receiversSize} not valid for a v${layout} caller`,
       };
     if (receiversOffset < MTD_HEADER_SIZE_V1_1)
       return {
         rule: "receivers-offset",
-        why: `receivers offset ${receiversOffset} overlaps the ${MTD_HEADER_SIZE_V1_1}-byte header`,
+        why: () => `receivers offset ${receiversOffset} overlaps the ${MTD_HEADER_SIZE_V1_1}-byte header`,
       };
   }
   if (count > maxRecipients || count < 1)
-    return { rule: "receiver-count", why: `receiver count ${count} not in 1..${maxRecipients}` };
+    return { rule: "receiver-count", why: () => `receiver count ${count} not in 1..${maxRecipients}` };
   const receiversEnd = (receiversOffset + Math.imul(receiversSize, count)) >>> 0;
   if (fragmentLength < receiversEnd)
     return {
       rule: "fragment-too-short",
-      why: `fragment length ${fragmentLength} smaller than the receivers' end ${receiversEnd}`,
+      why: () => `fragment length ${fragmentLength} smaller than the receivers' end ${receiversEnd}`,
     };
   // ffa_memory_region_get_receiver(): receivers_offset + i × memory_access_desc_size (v1.0: 32 + 16i).
   const at = (i: number) => receiversOffset + i * receiversSize;
@@ -197,7 +198,7 @@ export function sanityCheck(
     if (comp0 !== 0)
       return {
         rule: "retrieve-composite-offset-zero",
-        why: `composite offset ${comp0} in a retrieve request MBZ`,
+        why: () => `composite offset ${comp0} in a retrieve request MBZ`,
       };
   } else {
     // Read through the v1.1 struct: for a v1.0 caller memory_access_desc_size is reserved_1 (0).
@@ -209,7 +210,7 @@ export function sanityCheck(
     )
       return {
         rule: "composite-offset",
-        why: `composite offset ${comp0} invalid for a send of a ${fragmentLength}-byte fragment`,
+        why: () => `composite offset ${comp0} invalid for a send of a ${fragmentLength}-byte fragment`,
       };
   }
   const reservedAt = emadReservedOffsetFor(layout);
@@ -222,11 +223,14 @@ export function sanityCheck(
           : "";
       return {
         rule: "reserved-mbz",
-        why: `EMAD[${i}] reserved is 0x${reserved.toString(16)}${where}`,
+        why: () => `EMAD[${i}] reserved is 0x${reserved.toString(16)}${where}`,
       };
     }
     if (u32At(buf, at(i) + EMAD_COMPOSITE_OFFSET) !== comp0)
-      return { rule: "composite-offset-same", why: `EMAD[${i}] composite offset differs from EMAD[0]'s` };
+      return {
+        rule: "composite-offset-same",
+        why: () => `EMAD[${i}] composite offset differs from EMAD[0]'s`,
+      };
   }
   return null;
 }

@@ -55,7 +55,7 @@ export function relinquish(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint): Smc
     return ctx.reject(
       INVAL,
       "relinquish-one-endpoint",
-      `relinquish descriptor must have 1 endpoint, has ${count}`,
+      () => `relinquish descriptor must have 1 endpoint, has ${count}`,
     );
   if (RELINQUISH_HEADER_SIZE + 2 * count > hf.mailboxSize)
     return ctx.reject(INVAL, "relinquish-too-long", "relinquish message too long");
@@ -66,19 +66,23 @@ export function relinquish(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint): Smc
     return ctx.reject(
       INVAL,
       "relinquish-endpoint-caller",
-      `endpoint ${hex(endpoint)} is not the caller ${hex(ep.id)}`,
+      () => `endpoint ${hex(endpoint)} is not the caller ${hex(ep.id)}`,
     );
   const state = hf.shares.get(handle);
   if (!state)
-    return ctx.reject(INVAL, "unknown-handle", `invalid handle ${hex(handle)} for FFA_MEM_RELINQUISH`);
+    return ctx.reject(INVAL, "unknown-handle", () => `invalid handle ${hex(handle)} for FFA_MEM_RELINQUISH`);
   if (!state.sendingComplete)
-    return ctx.reject(INVAL, "sending-not-complete", `${hex(handle)} not fully sent`);
+    return ctx.reject(INVAL, "sending-not-complete", () => `${hex(handle)} not fully sent`);
   const receiver = state.receivers.find((r) => r.id === endpoint);
   if (!receiver)
-    return ctx.reject(INVAL, "not-a-borrower", `${hex(endpoint)} is not a borrower of ${hex(handle)}`);
+    return ctx.reject(INVAL, "not-a-borrower", () => `${hex(endpoint)} is not a borrower of ${hex(handle)}`);
   const fragments = receiver.response?.length ?? 0;
   if (receiver.retrievedFragments === 0 || receiver.retrievedFragments !== fragments)
-    return ctx.reject(INVAL, "not-retrieved", `${hex(handle)} not yet fully retrieved by ${hex(endpoint)}`);
+    return ctx.reject(
+      INVAL,
+      "not-retrieved",
+      () => `${hex(handle)} not yet fully retrieved by ${hex(endpoint)}`,
+    );
   const othersDone = state.receivers.every((r) => r === receiver || r.retrievedFragments === 0);
   const clear = othersDone && (flags & FFA_MEMORY_REGION_FLAG_CLEAR) !== 0;
   if (clear && state.func === "share")
@@ -87,7 +91,7 @@ export function relinquish(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint): Smc
     return ctx.reject(FFA_DENIED, "clear-with-ro", "RO memory can't use the clear memory flag");
   // ffa_relinquish_check_transition(): an SP must hold the memory mapped and not own it.
   if (ep.secure && receiver.mode === 0)
-    return ctx.reject(FFA_DENIED, "relinquish-mode", `${hex(ep.id)} does not have it mapped`);
+    return ctx.reject(FFA_DENIED, "relinquish-mode", () => `${hex(ep.id)} does not have it mapped`);
   receiver.mode = 0;
   // ffa_relinquish_check_update(): cleared through the borrower's mapping, NS masked if it was protected.
   if (clear) {
@@ -105,23 +109,24 @@ export function reclaim(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: S
   const handle = BigInt(w(regs, 1)) | (BigInt(w(regs, 2)) << 32n);
   const flags = w(regs, 3);
   if (handle >> 63n !== 0n)
-    return ctx.reject(INVAL, "handle-other-world", `invalid handle ${hex(handle)} for FFA_MEM_RECLAIM`);
+    return ctx.reject(INVAL, "handle-other-world", () => `invalid handle ${hex(handle)} for FFA_MEM_RECLAIM`);
   const state = hf.shares.get(handle);
-  if (!state) return ctx.reject(INVAL, "unknown-handle", `invalid handle ${hex(handle)} for FFA_MEM_RECLAIM`);
+  if (!state)
+    return ctx.reject(INVAL, "unknown-handle", () => `invalid handle ${hex(handle)} for FFA_MEM_RECLAIM`);
   if (ep.secure && ep.id !== state.sender)
     return ctx.reject(
       INVAL,
       "reclaim-not-sender",
-      `${hex(ep.id)} tried to reclaim ${hex(handle)} sent by ${hex(state.sender)}`,
+      () => `${hex(ep.id)} tried to reclaim ${hex(handle)} sent by ${hex(state.sender)}`,
     );
   if (!state.sendingComplete)
-    return ctx.reject(INVAL, "sending-not-complete", `${hex(handle)} not fully sent`);
+    return ctx.reject(INVAL, "sending-not-complete", () => `${hex(handle)} not fully sent`);
   const holding = state.receivers.find((r) => r.retrievedFragments !== 0);
   if (holding)
     return ctx.reject(
       FFA_DENIED,
       "borrower-holds",
-      `${hex(handle)} has not been relinquished by ${hex(holding.id)}`,
+      () => `${hex(handle)} has not been relinquished by ${hex(holding.id)}`,
     );
   const clear = (flags & FFA_MEM_RECLAIM_CLEAR) !== 0;
   if (clear && (state.senderOrigMode & MM_MODE_W) === 0)
@@ -132,7 +137,11 @@ export function reclaim(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: S
   for (const c of cs) {
     const first = pages.first(c.address, c.pageCount);
     if (first < 0 || pages.ownerMode(ep.id, first, first + c.pageCount) === null)
-      return ctx.reject(FFA_DENIED, "reclaimer-mode", `pages at ${hex(c.address)} are not ${hex(ep.id)}'s`);
+      return ctx.reject(
+        FFA_DENIED,
+        "reclaimer-mode",
+        () => `pages at ${hex(c.address)} are not ${hex(ep.id)}'s`,
+      );
   }
   // ffa_retrieve_check_update(): the clear runs before MAP_ACTION_COMMIT_UNPROTECT, through
   // sender_orig_mode's alias — NS for normal-world memory, which RME still holds Secure (clear_memory.ts).

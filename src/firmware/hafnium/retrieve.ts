@@ -52,11 +52,11 @@ export function retrieveReq(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, reg
   if (fragmentLength !== length)
     return ctx.reject(INVAL, "retrieve-fragmented", "fragmented retrieve requests are not supported");
   if (length > hf.mailboxSize || length > MM_PPOOL_ENTRY_SIZE)
-    return ctx.reject(INVAL, "retrieve-too-long", `retrieve request of ${length} bytes is too long`);
+    return ctx.reject(INVAL, "retrieve-too-long", () => `retrieve request of ${length} bytes is too long`);
   if (ep.tx === null) return ctx.reject(INVAL, "tx-not-mapped", "TX buffer not set up");
   const bytes = hf.readTx(ctx, ep, 0, length);
   if (bytes === null) return ctx.reject(FFA_ABORTED, "copy-faulted", "copying the retrieve request faulted");
-  if (ep.rxFull) return ctx.reject(FFA_BUSY, "rx-busy", `RX buffer of ${hex(ep.id)} is still full`);
+  if (ep.rxFull) return ctx.reject(FFA_BUSY, "rx-busy", () => `RX buffer of ${hex(ep.id)} is still full`);
   const buf = poolCopy(bytes);
   const count = new DataView(buf.buffer, buf.byteOffset).getUint32(MTD_EMAD_COUNT, true);
   let req: HfRegion | null = null;
@@ -73,10 +73,14 @@ export function retrieveReq(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, reg
   }
   const handle = new DataView(buf.buffer, buf.byteOffset).getBigUint64(8, true);
   if (handle >> 63n !== 0n)
-    return ctx.reject(INVAL, "handle-other-world", `handle ${hex(handle)} not allocated by the SPMC`);
+    return ctx.reject(INVAL, "handle-other-world", () => `handle ${hex(handle)} not allocated by the SPMC`);
   const state = hf.shares.get(handle);
   if (!state)
-    return ctx.reject(INVAL, "unknown-handle", `invalid handle ${hex(handle)} for FFA_MEM_RETRIEVE_REQ`);
+    return ctx.reject(
+      INVAL,
+      "unknown-handle",
+      () => `invalid handle ${hex(handle)} for FFA_MEM_RETRIEVE_REQ`,
+    );
   const out =
     req === null ? hypervisorRetrieve(hf, ctx, ep, state) : partitionRetrieve(hf, ctx, ep, state, req);
   return out;
@@ -102,7 +106,7 @@ function hypervisorRetrieve(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, sta
     return ctx.reject(
       FFA_DENIED,
       "hypervisor-already-retrieving",
-      `${hex(state.handle)} already retrieved by the hypervisor`,
+      () => `${hex(state.handle)} already retrieved by the hypervisor`,
     );
   const emadSize = ep.layout === "1.2" ? 32 : 16;
   const frags = buildRetrieveResponse(
@@ -151,7 +155,7 @@ function partitionRetrieve(
     return ctx.reject(
       INVAL,
       "sending-not-complete",
-      `memory with handle ${hex(state.handle)} not fully sent`,
+      () => `memory with handle ${hex(state.handle)} not fully sent`,
     );
   const v = retrieveValidate(ctx, ep, state, req);
   if (typeof v !== "number") return v;
@@ -174,7 +178,7 @@ function partitionRetrieve(
     return ctx.reject(
       FFA_DENIED,
       "retriever-mode",
-      `${hex(ep.id)} has already retrieved ${hex(state.handle)}`,
+      () => `${hex(ep.id)} has already retrieved ${hex(state.handle)}`,
     );
   mode |=
     state.func === "lend" ? MM_MODE_UNOWNED : state.func === "share" ? MM_MODE_UNOWNED | MM_MODE_SHARED : 0;
@@ -219,13 +223,13 @@ function retrieveValidate(
     return ctx.reject(
       INVAL,
       "retrieve-length",
-      `retrieve request length ${req.fragmentLength} is not header + EMADs`,
+      () => `retrieve request length ${req.fragmentLength} is not header + EMADs`,
     );
   if (req.sender !== state.sender)
     return ctx.reject(
       FFA_DENIED,
       "retrieve-sender",
-      `request sender ${hex(req.sender)} is not ${hex(state.sender)}`,
+      () => `request sender ${hex(req.sender)} is not ${hex(state.sender)}`,
     );
   let toId = ep.id;
   if (!ep.secure) {
@@ -247,17 +251,21 @@ function retrieveValidate(
   }
   const type = req.flags & FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK;
   if (type !== 0 && type !== (state.flags & FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK))
-    return ctx.reject(INVAL, "transaction-type", `transaction type ${type >> 3} is not the sender's`);
+    return ctx.reject(INVAL, "transaction-type", () => `transaction type ${type >> 3} is not the sender's`);
   if (req.tag !== state.tag)
-    return ctx.reject(INVAL, "tag-mismatch", `tag ${req.tag} is not the sender's ${state.tag}`);
+    return ctx.reject(INVAL, "tag-mismatch", () => `tag ${req.tag} is not the sender's ${state.tag}`);
   if (!state.receivers.some((r) => r.id === toId))
-    return ctx.reject(INVAL, "caller-not-receiver", `${hex(toId)} is not a borrower of ${hex(state.handle)}`);
+    return ctx.reject(
+      INVAL,
+      "caller-not-receiver",
+      () => `${hex(toId)} is not a borrower of ${hex(state.handle)}`,
+    );
   if ((req.flags & FFA_MEMORY_REGION_ADDRESS_RANGE_HINT_VALID) !== 0)
     return ctx.reject(INVAL, "address-hint-valid", "address range alignment hint not supported");
   if ((req.flags & FFA_MEMORY_REGION_ADDRESS_RANGE_HINT_MASK) !== 0)
     return ctx.reject(INVAL, "address-hint-mbz", "bits[8:5] must be zero");
   if ((req.flags & ~0x7ff) !== 0)
-    return ctx.reject(INVAL, "retrieve-flags-mbz", `flags ${hex(req.flags >>> 0)}: bits[31:11] MBZ`);
+    return ctx.reject(INVAL, "retrieve-flags-mbz", () => `flags ${hex(req.flags >>> 0)}: bits[31:11] MBZ`);
   const clears = (req.flags & (FFA_MEMORY_REGION_FLAG_CLEAR | FFA_MEMORY_REGION_FLAG_CLEAR_RELINQUISH)) !== 0;
   if (state.func === "share" && clears)
     return ctx.reject(INVAL, "clear-on-share", "a share can't be cleared");
@@ -273,7 +281,7 @@ function retrieveValidate(
     return ctx.reject(
       INVAL,
       "ns-bit",
-      `security state ${security} (attributes bits[7:6]) in a retrieve request MBZ`,
+      () => `security state ${security} (attributes bits[7:6]) in a retrieve request MBZ`,
     );
   if (unpackMemAttributes(req.attributes).type !== "not-specified") {
     const bad = attributesValidate(req.attributes);
@@ -289,25 +297,30 @@ export function fragRx(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: Sm
   const senderId = (w(regs, 4) >>> 16) & 0xffff;
   if (ep.secure && senderId !== 0)
     return ctx.reject(INVAL, "frag-sender-mbz", "sender ID in w4 MBZ at the virtual instance");
-  if (ep.rxFull) return ctx.reject(FFA_BUSY, "rx-busy", `RX buffer of ${hex(ep.id)} is not ready`);
+  if (ep.rxFull) return ctx.reject(FFA_BUSY, "rx-busy", () => `RX buffer of ${hex(ep.id)} is not ready`);
   const state = hf.shares.get(handle);
-  if (!state) return ctx.reject(INVAL, "unknown-handle", `invalid handle ${hex(handle)} for FFA_MEM_FRAG_RX`);
+  if (!state)
+    return ctx.reject(INVAL, "unknown-handle", () => `invalid handle ${hex(handle)} for FFA_MEM_FRAG_RX`);
   if (!state.sendingComplete)
-    return ctx.reject(INVAL, "sending-not-complete", `${hex(handle)} not fully sent`);
+    return ctx.reject(INVAL, "sending-not-complete", () => `${hex(handle)} not fully sent`);
   const hyp = !ep.secure && state.hypervisorFragmentCount !== 0 && !isSecureId(senderId);
   let frags: Uint8Array[];
   let index: number;
   const receiver = state.receivers.find((r) => r.id === ep.id);
   if (!hyp) {
     if (!receiver)
-      return ctx.reject(INVAL, "caller-not-receiver", `${hex(ep.id)} is not a borrower of ${hex(handle)}`);
+      return ctx.reject(
+        INVAL,
+        "caller-not-receiver",
+        () => `${hex(ep.id)} is not a borrower of ${hex(handle)}`,
+      );
     frags = receiver.response ?? [];
     index = receiver.retrievedFragments;
     if (index === 0 || index >= frags.length)
       return ctx.reject(
         INVAL,
         "retrieve-not-in-progress",
-        `retrieval of ${hex(handle)} not started or already complete`,
+        () => `retrieval of ${hex(handle)} not started or already complete`,
       );
   } else {
     frags = state.hypervisorResponse ?? [];
@@ -315,11 +328,11 @@ export function fragRx(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: Sm
     if (index >= frags.length)
       return ctx.reject(INVAL, "retrieve-not-in-progress", "hypervisor retrieve not in progress");
     if (state.sender !== senderId)
-      return ctx.reject(INVAL, "frag-sender", `sender ${hex(senderId)} is not ${hex(state.sender)}`);
+      return ctx.reject(INVAL, "frag-sender", () => `sender ${hex(senderId)} is not ${hex(state.sender)}`);
   }
   const expected = responseOffset(frags, index);
   if (offset !== expected)
-    return ctx.reject(INVAL, "fragment-offset", `fragment offset ${offset}, expected ${expected}`);
+    return ctx.reject(INVAL, "fragment-offset", () => `fragment offset ${offset}, expected ${expected}`);
   if (!hf.writeRx(ctx, ep, frags[index]))
     return ctx.reject(FFA_ABORTED, "copy-faulted", "copying the fragment to RX faulted");
   ep.rxFull = true;

@@ -31,7 +31,7 @@ import {
 import { EMAD_SIZE_V1_2 } from "../../abi/ffa/layout.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
-import { CallCtx, hex } from "../spmc/regs.ts";
+import { CallCtx, hex, type Why } from "../spmc/regs.ts";
 import type { ShareFunc, ShareReceiver, ShareState } from "../spmc/share_state.ts";
 import { MM_MODE_NS } from "../spmc/page_state.ts";
 import type { HfRegion } from "./region.ts";
@@ -53,7 +53,7 @@ export function validateAccessList(
   memoryProtectSupported: boolean,
 ): AccessListResult {
   const bypass = (req.flags & FFA_MEMORY_REGION_FLAG_BYPASS_BORROWERS_CHECK) !== 0;
-  const fail = (code: number, rule: string, why: string) => ({ error: ctx.reject(code, rule, why) });
+  const fail = (code: number, rule: string, why: Why) => ({ error: ctx.reject(code, rule, why) });
   if (!bypass && req.receiverCount !== state.receivers.length)
     return fail(
       INVAL,
@@ -120,7 +120,7 @@ export function validateAccessList(
 }
 
 type AccessOk = { readonly permissions: number };
-type AccessErr = { readonly code: number; readonly rule: string; readonly why: string };
+type AccessErr = { readonly code: number; readonly rule: string; readonly why: Why };
 
 /**
  * ffa_memory_retrieve_is_memory_access_valid(): the permissions to map, or why not. `nsWithoutPas`:
@@ -147,7 +147,7 @@ function accessValid(
     return {
       code: FFA_DENIED,
       rule: "data-access-exceeds",
-      why: `data access ${req.data} asked, ${sent.data} given`,
+      why: () => `data access ${req.data} asked, ${sent.data} given`,
     };
   if (func === "share" && req.instruction !== "not-specified")
     return {
@@ -166,7 +166,7 @@ function accessValid(
       return {
         code: INVAL,
         rule: "retrieve-instruction-access-not-specified",
-        why: `the single borrower of a ${func} must specify NX or X`,
+        why: () => `the single borrower of a ${func} must specify NX or X`,
       };
     if (nsWithoutPas && req.instruction === "x")
       return {
@@ -183,7 +183,7 @@ function accessValid(
     return {
       code: FFA_DENIED,
       rule: "instruction-access-exceeds",
-      why: `instruction access ${req.instruction} asked, ${sent.instruction} given`,
+      why: () => `instruction access ${req.instruction} asked, ${sent.instruction} given`,
     };
   return { permissions: packMemAccessPermissions({ data, instruction }) };
 }

@@ -63,15 +63,16 @@ export function memSend(
     return ctx.reject(
       INVAL,
       "fragment-gt-total",
-      `fragment length ${fragmentLength} greater than total length ${length}`,
+      () => `fragment length ${fragmentLength} greater than total length ${length}`,
     );
   if (fragmentLength > hf.mailboxSize || fragmentLength > MM_PPOOL_ENTRY_SIZE)
     return ctx.reject(
       INVAL,
       "fragment-gt-mailbox",
-      `fragment length ${fragmentLength} larger than the mailbox`,
+      () => `fragment length ${fragmentLength} larger than the mailbox`,
     );
-  if (ep.tx === null) return ctx.reject(INVAL, "tx-not-mapped", `TX buffer of ${hex(ep.id)} not set up`);
+  if (ep.tx === null)
+    return ctx.reject(INVAL, "tx-not-mapped", () => `TX buffer of ${hex(ep.id)} not set up`);
   const bytes = hf.readTx(ctx, ep, 0, fragmentLength);
   if (bytes === null)
     return ctx.reject(FFA_ABORTED, "copy-faulted", "copying the descriptor from the TX buffer faulted");
@@ -91,22 +92,26 @@ export function memSend(
   if (func === "share" && clear)
     return ctx.reject(INVAL, "clear-on-share", "zero-memory flag on FFA_MEM_SHARE");
   if ((region.flags & ~(FFA_MEMORY_REGION_FLAG_CLEAR | FFA_MEMORY_REGION_FLAG_TIME_SLICE)) !== 0)
-    return ctx.reject(INVAL, "flags-mbz", `flags ${hex(region.flags >>> 0)}: bits[31:2] MBZ`);
+    return ctx.reject(INVAL, "flags-mbz", () => `flags ${hex(region.flags >>> 0)}: bits[31:2] MBZ`);
   if (func === "donate" && region.receiverCount !== 1)
     return ctx.reject(
       INVAL,
       "donate-single-receiver",
-      `FFA_MEM_DONATE supports one recipient, got ${region.receiverCount}`,
+      () => `FFA_MEM_DONATE supports one recipient, got ${region.receiverCount}`,
     );
   for (const e of region.emads) {
     const id = e.receiver_id;
     if ((isSecureId(id) && !hf.endpoint(id)) || id === ep.id)
-      return ctx.reject(INVAL, "receiver-invalid", `receiver ${hex(id)} does not exist or is the caller`);
+      return ctx.reject(
+        INVAL,
+        "receiver-invalid",
+        () => `receiver ${hex(id)} does not exist or is the caller`,
+      );
     if (!sendPolicy(id, ep.id, func, region.receiverCount > 1))
       return ctx.reject(
         FFA_DENIED,
         "send-policy",
-        `the SPMC does not let ${hex(ep.id)} ${func} memory to ${hex(id)}`,
+        () => `the SPMC does not let ${hex(ep.id)} ${func} memory to ${hex(id)}`,
       );
   }
   const invalid = sendValidate(ctx, ep, region, func);
@@ -153,7 +158,7 @@ export function memSend(
     return ctx.reject(
       FFA_NO_MEMORY,
       "share-states-full",
-      `all ${hf.limits.maxShares} share states are in use`,
+      () => `all ${hf.limits.maxShares} share states are in use`,
     );
   if (region.fragmentLength === region.totalLength) return sendComplete(hf, ctx, ep, state);
   // ffa_memory_send(): w1/w2 handle, w3 fragment offset, w4 = sender_to_ret << 16 (as in FRAG_TX).
@@ -183,29 +188,37 @@ function sendValidate(ctx: CallCtx, ep: SpmcEndpoint, r: HfRegion, func: ShareFu
     return ctx.reject(
       INVAL,
       "fragment-too-short",
-      `fragment length ${frag} too short for the header, EMAD and composite`,
+      () => `fragment length ${frag} too short for the header, EMAD and composite`,
     );
   if (frag % 16 !== 0 || total % 16 !== 0)
     return ctx.reject(
       INVAL,
       "length-aligned",
-      `fragment length ${frag} or total length ${total} is not 16-byte aligned`,
+      () => `fragment length ${frag} or total length ${total} is not 16-byte aligned`,
     );
   if (frag > total)
-    return ctx.reject(INVAL, "fragment-gt-total", `fragment length ${frag} greater than total ${total}`);
+    return ctx.reject(
+      INVAL,
+      "fragment-gt-total",
+      () => `fragment length ${frag} greater than total ${total}`,
+    );
   // The sender must match the caller: an SP must name itself; a VM cannot claim an SP's ID.
   if ((!ep.secure && isSecureId(r.sender)) || (ep.secure && r.sender !== ep.id))
     return ctx.reject(
       FFA_DENIED,
       "sender-is-caller",
-      `descriptor sender ${hex(r.sender)} is not the caller ${hex(ep.id)}`,
+      () => `descriptor sender ${hex(r.sender)} is not the caller ${hex(ep.id)}`,
     );
   const receiversEnd = r.emadSize * r.receiverCount + r.receiversOffset;
   if (receiversEnd + COMPOSITE_SIZE + CONSTITUENT_SIZE > total)
-    return ctx.reject(INVAL, "total-too-short", `total length ${total} shorter than one constituent needs`);
+    return ctx.reject(
+      INVAL,
+      "total-too-short",
+      () => `total length ${total} shorter than one constituent needs`,
+    );
   const c = r.compositeOffset;
   if (c < receiversEnd || c % 16 !== 0 || c > frag - COMPOSITE_SIZE)
-    return ctx.reject(INVAL, "composite-offset", `invalid composite offset ${c}`);
+    return ctx.reject(INVAL, "composite-offset", () => `invalid composite offset ${c}`);
   const constituentsLength = total - (c + COMPOSITE_SIZE);
   if (
     constituentsLength % CONSTITUENT_SIZE !== 0 ||
@@ -214,7 +227,7 @@ function sendValidate(ctx: CallCtx, ep: SpmcEndpoint, r: HfRegion, func: ShareFu
     return ctx.reject(
       INVAL,
       "constituent-count-length",
-      `${r.compositeConstituentCount} constituents do not fill the ${total}-byte descriptor`,
+      () => `${r.compositeConstituentCount} constituents do not fill the ${total}-byte descriptor`,
     );
   const clear = (r.flags & FFA_MEMORY_REGION_FLAG_CLEAR) !== 0;
   if (clear && func === "share")
@@ -223,7 +236,7 @@ function sendValidate(ctx: CallCtx, ep: SpmcEndpoint, r: HfRegion, func: ShareFu
     return ctx.reject(
       INVAL,
       "send-flags",
-      `invalid flags ${hex(r.flags >>> 0)} (only zero-memory is supported)`,
+      () => `invalid flags ${hex(r.flags >>> 0)} (only zero-memory is supported)`,
     );
   for (let i = 0; i < r.emads.length; i++) {
     const e = r.emads[i];
@@ -231,29 +244,33 @@ function sendValidate(ctx: CallCtx, ep: SpmcEndpoint, r: HfRegion, func: ShareFu
       return ctx.reject(INVAL, "receiver-is-sender", "can't share memory with itself");
     for (let j = i + 1; j < r.emads.length; j++) {
       if (r.emads[j].receiver_id === e.receiver_id)
-        return ctx.reject(INVAL, "receiver-duplicate", `repeated receiver ${hex(e.receiver_id)}`);
+        return ctx.reject(INVAL, "receiver-duplicate", () => `repeated receiver ${hex(e.receiver_id)}`);
     }
     const perm = unpackMemAccessPermissions(e.permissions);
     if (perm.data === "reserved" || perm.instruction === "reserved")
-      return ctx.reject(INVAL, "access-reserved", `reserved permissions ${hex(e.permissions)}`);
+      return ctx.reject(INVAL, "access-reserved", () => `reserved permissions ${hex(e.permissions)}`);
     if (perm.instruction !== "not-specified")
       return ctx.reject(
         INVAL,
         "send-instruction-access",
-        `instruction access ${perm.instruction} given by the sender`,
+        () => `instruction access ${perm.instruction} given by the sender`,
       );
     if (func === "share" && perm.data === "not-specified")
       return ctx.reject(INVAL, "share-data-access", "data access not specified for a share");
     if (func === "lend" && perm.data === "not-specified")
       return ctx.reject(INVAL, "lend-data-access", "data access not specified for a lend");
     if (func === "donate" && perm.data !== "not-specified")
-      return ctx.reject(INVAL, "donate-data-access", `data access ${perm.data} specified for a donate`);
+      return ctx.reject(INVAL, "donate-data-access", () => `data access ${perm.data} specified for a donate`);
   }
   // "Memory region attributes NS-Bit MBZ": `attributes.security` is the 2-bit field [7:6], compared
   // with FFA_MEMORY_SECURITY_UNSPECIFIED (0), so bit 7 (reserved) is refused as well as NS (bit 6).
   const security = memorySecurity(r.attributes);
   if (security !== 0)
-    return ctx.reject(INVAL, "ns-bit", `security state ${security} (attributes bits[7:6]) in a send MBZ`);
+    return ctx.reject(
+      INVAL,
+      "ns-bit",
+      () => `security state ${security} (attributes bits[7:6]) in a send MBZ`,
+    );
   if (func === "donate" || (func === "lend" && r.receiverCount === 1)) {
     if (unpackMemAttributes(r.attributes).type !== "not-specified")
       return ctx.reject(
@@ -278,32 +295,40 @@ export function fragTx(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: Sm
   const senderId = (w(regs, 4) >>> 16) & 0xffff;
   if (ep.secure && senderId !== 0)
     return ctx.reject(INVAL, "frag-sender-mbz", "sender ID in w4 MBZ at the virtual instance");
-  if (ep.tx === null) return ctx.reject(INVAL, "tx-not-mapped", `mailbox of ${hex(ep.id)} is not set`);
+  if (ep.tx === null) return ctx.reject(INVAL, "tx-not-mapped", () => `mailbox of ${hex(ep.id)} is not set`);
   if (fragmentLength > hf.mailboxSize || fragmentLength > MM_PPOOL_ENTRY_SIZE)
     return ctx.reject(
       INVAL,
       "fragment-gt-mailbox",
-      `fragment length ${fragmentLength} larger than the mailbox`,
+      () => `fragment length ${fragmentLength} larger than the mailbox`,
     );
   if (fragmentLength < CONSTITUENT_SIZE || fragmentLength % CONSTITUENT_SIZE !== 0)
-    return ctx.reject(INVAL, "fragment-length", `invalid fragment length ${fragmentLength}`);
+    return ctx.reject(INVAL, "fragment-length", () => `invalid fragment length ${fragmentLength}`);
   const bytes = hf.readTx(ctx, ep, 0, fragmentLength);
   if (bytes === null) return ctx.reject(FFA_ABORTED, "copy-faulted", "copying the fragment faulted");
   if (handle >> 63n !== 0n)
-    return ctx.reject(INVAL, "handle-other-world", `handle ${hex(handle)} was not allocated by the SPMC`);
+    return ctx.reject(
+      INVAL,
+      "handle-other-world",
+      () => `handle ${hex(handle)} was not allocated by the SPMC`,
+    );
   const state = hf.shares.get(handle);
   if (!state)
-    return ctx.reject(INVAL, "unknown-handle", `invalid handle ${hex(handle)} for memory send continuation`);
+    return ctx.reject(
+      INVAL,
+      "unknown-handle",
+      () => `invalid handle ${hex(handle)} for memory send continuation`,
+    );
   if (ep.secure && state.sender !== ep.id)
-    return ctx.reject(INVAL, "frag-sender", `${hex(ep.id)} is not the sender ${hex(state.sender)}`);
+    return ctx.reject(INVAL, "frag-sender", () => `${hex(ep.id)} is not the sender ${hex(state.sender)}`);
   if (state.sendingComplete)
-    return ctx.reject(INVAL, "sending-complete", `sending of ${hex(handle)} is already complete`);
+    return ctx.reject(INVAL, "sending-complete", () => `sending of ${hex(handle)} is already complete`);
   if (state.fragments.length === hf.limits.maxFragments) {
     hf.shares.free(state);
     return ctx.reject(
       FFA_NO_MEMORY,
       "too-many-fragments",
-      `only ${hf.limits.maxFragments} fragments supported; share state freed`,
+      () => `only ${hf.limits.maxFragments} fragments supported; share state freed`,
     );
   }
   if (state.receivers.some((r) => !isSecureId(r.id)))

@@ -64,7 +64,8 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
   // ffa_memory_check_overlap() over every fragment, and the page-count sum.
   let sum = 0;
   for (let i = 0; i < cs.length; i++) {
-    if (cs[i].pageCount === 0) return ctx.reject(INVAL, "constituent-empty", `constituent ${i} has no pages`);
+    if (cs[i].pageCount === 0)
+      return ctx.reject(INVAL, "constituent-empty", () => `constituent ${i} has no pages`);
     sum += cs[i].pageCount;
   }
   const overlap = findOverlap(cs);
@@ -73,7 +74,7 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
     return ctx.reject(
       INVAL,
       "total-page-count",
-      `composite page count ${state.totalPageCount}, constituents sum to ${sum}`,
+      () => `composite page count ${state.totalPageCount}, constituents sum to ${sum}`,
     );
 
   // ffa_send_check_transition() → constituents_get_mode()
@@ -86,7 +87,7 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
   for (let k = 0; k < cs.length; k++) {
     const c = cs[k];
     if (c.address % PAGE_SIZE !== 0)
-      return ctx.reject(INVAL, "constituent-aligned", `address ${hex(c.address)} is not page aligned`);
+      return ctx.reject(INVAL, "constituent-aligned", () => `address ${hex(c.address)} is not page aligned`);
     const first = pages.first(c.address, c.pageCount);
     firsts.push(first);
     const mode = first >= 0 ? pages.ownerMode(ep.id, first, first + c.pageCount) : null;
@@ -94,14 +95,14 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
       return ctx.reject(
         FFA_DENIED,
         "sender-mode",
-        `${c.pageCount} pages at ${hex(c.address)} are not mapped to ${hex(ep.id)} with one mode`,
+        () => `${c.pageCount} pages at ${hex(c.address)} are not mapped to ${hex(ep.id)} with one mode`,
       );
     if (orig < 0) orig = mode;
     else if (mode !== orig)
       return ctx.reject(
         FFA_DENIED,
         "sender-mode-uniform",
-        `pages at ${hex(c.address)} have mode ${hex(mode)}, expected ${hex(orig)}`,
+        () => `pages at ${hex(c.address)} have mode ${hex(mode)}, expected ${hex(orig)}`,
       );
   }
   if ((orig & MM_MODE_STATE_MASK) !== 0) {
@@ -111,7 +112,8 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
     return ctx.reject(
       FFA_DENIED,
       "sender-not-exclusive-owner",
-      `page ${hex(cs[0].address)} is not owned exclusively by ${hex(ep.id)}` +
+      () =>
+        `page ${hex(cs[0].address)} is not owned exclusively by ${hex(ep.id)}` +
         (by ? ` (${by.func} ${hex(by.handle)})` : ""),
     );
   }
@@ -124,7 +126,7 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
       return ctx.reject(
         FFA_DENIED,
         "permissions-exceed-sender",
-        `${hex(r.id)} would get mode ${hex(required)}, sender has ${hex(orig)}`,
+        () => `${hex(r.id)} would get mode ${hex(required)}, sender has ${hex(orig)}`,
       );
   }
   const protect =
@@ -155,9 +157,9 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
           ? ctx.reject(
               FFA_DENIED,
               "protect-denied",
-              `the monitor refused to move ${hex(c.address)} to the secure PAS`,
+              () => `the monitor refused to move ${hex(c.address)} to the secure PAS`,
             )
-          : ctx.reject(INVAL, "protect-invalid", `the monitor refused ${hex(c.address)} as invalid`);
+          : ctx.reject(INVAL, "protect-invalid", () => `the monitor refused ${hex(c.address)} as invalid`);
       }
       // FFA_NOT_SUPPORTED: no RME, the update goes through unprotected (memory_protected = false).
       if (out.code !== 0) allProtected = false;

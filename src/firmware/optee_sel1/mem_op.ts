@@ -99,7 +99,7 @@ export function memOp(
   const pageCount = w(regs, 4);
   if (regs[5] !== 0n || regs[6] !== 0n || regs[7] !== 0n) return ctx.reject(INVAL, "mbz-w5-w7", "w5..w7 MBZ");
   if (flen > total)
-    return ctx.reject(INVAL, "fragment-gt-total", `fragment length ${flen} exceeds total ${total}`);
+    return ctx.reject(INVAL, "fragment-gt-total", () => `fragment length ${flen} exceeds total ${total}`);
   if (!ffaFuncIs64(fid)) addr &= 0xffff_ffffn;
   const share = fid === FFA_MEM_SHARE_32 || fid === FFA_MEM_SHARE_64;
   if (addr !== 0n)
@@ -127,7 +127,7 @@ export function memOp(
     return ctx.reject(
       INVAL,
       "mem-reg-attr",
-      `memory region attributes ${hex(t.memRegAttr)}, expected ${hex(expAttr)}`,
+      () => `memory region attributes ${hex(t.memRegAttr)}, expected ${hex(expAttr)}`,
     );
   const d = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let regionOffs = -1;
@@ -139,18 +139,22 @@ export function memOp(
         return ctx.reject(
           INVAL,
           "optee-access-rw",
-          `OP-TEE's access permissions ${hex(perm)}, expected exactly RW (${hex(FFA_MEM_ACC_RW)})`,
+          () => `OP-TEE's access permissions ${hex(perm)}, expected exactly RW (${hex(FFA_MEM_ACC_RW)})`,
         );
       regionOffs = d.getUint32(off + 4, true);
       break;
     }
   }
   if (regionOffs < 0)
-    return ctx.reject(INVAL, "optee-not-receiver", `OP-TEE (${hex(op.opteeId)}) is not among the receivers`);
+    return ctx.reject(
+      INVAL,
+      "optee-not-receiver",
+      () => `OP-TEE (${hex(op.opteeId)}) is not among the receivers`,
+    );
   if (regionOffs + 16 > flen)
-    return ctx.reject(INVAL, "composite-fits", `composite at ${regionOffs} does not fit the fragment`);
+    return ctx.reject(INVAL, "composite-fits", () => `composite at ${regionOffs} does not fit the fragment`);
   if (regionOffs % 8 !== 0)
-    return ctx.reject(INVAL, "composite-aligned", `composite at ${regionOffs} is not aligned`);
+    return ctx.reject(INVAL, "composite-aligned", () => `composite at ${regionOffs} is not aligned`);
   const totalPages = d.getUint32(regionOffs, true);
   const regionCount = d.getUint32(regionOffs + 4, true);
   const rangesOffs = regionOffs + 16;
@@ -161,7 +165,7 @@ export function memOp(
     return ctx.reject(
       INVAL,
       "ranges-fit",
-      `${regionCount} address ranges do not fit the ${total}-byte descriptor`,
+      () => `${regionCount} address ranges do not fit the ${total}-byte descriptor`,
     );
   const useCase = share ? 0 : t.tag <= 0xffn ? Number(t.tag) : -1;
   const made = op.mobjs.create(t.globalHandle, totalPages, useCase, !share);
@@ -229,8 +233,9 @@ export function memFragTx(op: OpteeSel1Spmc, ctx: CallCtx, ep: SpmcEndpoint, reg
   const handle = BigInt(w(regs, 1)) | (BigInt(w(regs, 2)) << 32n);
   const flen = w(regs, 3);
   const s = op.fragStates.get(handle);
-  if (!s) return ctx.reject(INVAL, "unknown-handle", `no fragmented send with handle ${hex(handle)}`);
-  if (flen > ep.bufferBytes) return ctx.reject(INVAL, "fragment-gt-buffer", `fragment ${flen} > buffer`);
+  if (!s) return ctx.reject(INVAL, "unknown-handle", () => `no fragmented send with handle ${hex(handle)}`);
+  if (flen > ep.bufferBytes)
+    return ctx.reject(INVAL, "fragment-gt-buffer", () => `fragment ${flen} > buffer`);
   const buf = op.readTx(ctx, ep, 0, flen);
   if (buf === null) return ctx.reject(INVAL, "copy-faulted", "reading the fragment faulted");
   const rc = addRanges(op, ctx, s, buf, true);

@@ -202,7 +202,11 @@ export class OpteeSel1Spmc extends Spmc {
       case FFA_NOTIFICATION_INFO_GET_64:
         return notificationInfoGet(this.notif, ctx, regs);
       default:
-        return ctx.reject(FFA_NOT_SUPPORTED, "unhandled-function", `unhandled FFA function ID ${hex(fid)}`);
+        return ctx.reject(
+          FFA_NOT_SUPPORTED,
+          "unhandled-function",
+          () => `unhandled FFA function ID ${hex(fid)}`,
+        );
     }
   }
 
@@ -222,7 +226,7 @@ export class OpteeSel1Spmc extends Spmc {
   #rxtxMap(ctx: CallCtx, ep: SpmcEndpoint, regs: SmcRegs): SmcRegs {
     const pages = regs[3];
     if ((pages & ~0x3fn) !== 0n)
-      return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-page-count", `page count ${pages} > 63`);
+      return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-page-count", () => `page count ${pages} > 63`);
     if (pages === 0n) return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-page-count", "page count 0");
     if (ep.tx !== null) return ctx.reject(FFA_DENIED, "rxtx-already-mapped", "RX/TX buffers already mapped");
     const size = Number(pages) * PAGE_SIZE;
@@ -263,7 +267,7 @@ export class OpteeSel1Spmc extends Spmc {
   #reclaim(ctx: CallCtx, regs: SmcRegs): SmcRegs {
     for (let i = 3; i <= 7; i++) {
       if (regs[i] !== 0n)
-        return ctx.reject(FFA_INVALID_PARAMETERS, "reclaim-mbz", `w${i} MBZ (flags are not supported)`);
+        return ctx.reject(FFA_INVALID_PARAMETERS, "reclaim-mbz", () => `w${i} MBZ (flags are not supported)`);
     }
     const cookie = BigInt(w(regs, 1)) | (BigInt(w(regs, 2)) << 32n);
     const cost = { ns: 0 };
@@ -271,8 +275,8 @@ export class OpteeSel1Spmc extends Spmc {
     ctx.costNs += cost.ns;
     if (rc === TEE_SUCCESS) return ffaSuccess();
     if (rc === TEE_ERROR_ITEM_NOT_FOUND)
-      return ctx.reject(FFA_INVALID_PARAMETERS, "unknown-cookie", `cookie ${hex(cookie)} not found`);
-    return ctx.reject(FFA_DENIED, "cookie-busy", `cookie ${hex(cookie)} is in use (rc ${hex(rc)})`);
+      return ctx.reject(FFA_INVALID_PARAMETERS, "unknown-cookie", () => `cookie ${hex(cookie)} not found`);
+    return ctx.reject(FFA_DENIED, "cookie-busy", () => `cookie ${hex(cookie)} is in use (rc ${hex(rc)})`);
   }
 
   /** handle_direct_request(): every request goes to OP-TEE (no S-EL0 SPs); framework messages are not modelled. */

@@ -73,6 +73,14 @@ export function ffaMemRetrieveResp(total: number, fragment: number): SmcRegs {
   return smcRegs(FFA_MEM_RETRIEVE_RESP_32, total, fragment);
 }
 
+/**
+ * Why a call was refused: the text, or a function that builds it. A rule's message is read only when
+ * something shows it (a trace, a scenario step, a report), while a fuzzer refuses tens of thousands of
+ * calls a second: so the handlers pass `() => \`…\`` where the text formats numbers, and it is built
+ * on first read.
+ */
+export type Why = string | (() => string);
+
 /** A rejection, as Hafnium's dlog_verbose() before `return ffa_error(...)` tells it. */
 export interface Rejection {
   /** The FF-A code returned (signed, e.g. -2). */
@@ -80,6 +88,29 @@ export interface Rejection {
   /** Stable short name of the rule that fired. */
   readonly rule: string;
   readonly why: string;
+}
+
+/** A Rejection whose text is built the first time it is read. */
+class RuleRejection implements Rejection {
+  #why: Why;
+  constructor(
+    readonly code: number,
+    readonly rule: string,
+    why: Why,
+  ) {
+    this.#why = why;
+  }
+
+  get why(): string {
+    const w = this.#why;
+    if (typeof w === "string") return w;
+    // A message reads the state it describes: built once, the first time anyone asks.
+    return (this.#why = w());
+  }
+
+  toJSON(): Rejection {
+    return { code: this.code, rule: this.rule, why: this.why };
+  }
 }
 
 /**
@@ -91,10 +122,15 @@ export class CallCtx {
   rejection: Rejection | null = null;
 
   /** Records why the call fails and returns the FFA_ERROR register file. */
-  reject(code: number, rule: string, why: string): SmcRegs {
-    this.rejection = { code, rule, why };
+  reject(code: number, rule: string, why: Why): SmcRegs {
+    this.rejection = new RuleRejection(code, rule, why);
     return ffaError(code);
   }
+}
+
+/** The text of a Why. */
+export function whyText(why: Why): string {
+  return typeof why === "string" ? why : why();
 }
 
 /** True when a register file is FFA_ERROR. */

@@ -20,7 +20,7 @@ import {
   ffaFuncName,
 } from "../../abi/ffa/index.ts";
 import { ACCESS_OK, type Machine } from "../../hw/machine.ts";
-import type { SmcRegs } from "../../hw/smc.ts";
+import { copyRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { World } from "../../hw/platform.ts";
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
@@ -175,7 +175,7 @@ export abstract class Spmc {
     const handler = this.partitions.handler(receiver);
     if (!handler) return ffaError(FFA_NOT_SUPPORTED);
     yield sleep(this.machine.costs.worldSwitchSel1Ns);
-    return yield* handler(regs.slice());
+    return yield* handler(copyRegs(regs));
   }
 
   /** Time to enter the SPMC from this endpoint and return. */
