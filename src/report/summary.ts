@@ -99,6 +99,6 @@ export function faultText(f: FaultSpec): string {
   if ("optee" in f)
     return `optee ${f.optee.cmd} ${f.optee.error} #${f.optee.nth}${f.optee.boot ? " at boot" : ""}`;
   if ("cma" in f) return `cma pinned ${f.cma.pinned} #${f.cma.nth}`;
-  if ("kill" in f) return `kill ${f.kill.proc} at ${f.kill.at}`;
+  if ("kill" in f) return `kill ${f.kill.proc} at ${f.kill.at}${f.kill.anywhere ? " (anywhere)" : ""}`;
   return `rx_busy #${f.rx_busy.nth}`;
 }

@@ -9,6 +9,7 @@
  *   - optee: { cmd: ASSIGN_PROTMEM, error: TEE_ERROR_OUT_OF_MEMORY, nth: 2 }
  *   - cma: { pinned: 1, nth: 1 }     # the 1st cma_alloc() meets a pinned page in its first window
  *   - kill: { proc: player, at: 3 }  # SIGKILL at player's 3rd scheduling point inside a system call
+ *   - kill: { proc: player, at: 5, anywhere: true }  # …at its 5th scheduling point, in user space too
  *   - rx_busy: { nth: 1 }            # the 1st call that writes an RX buffer finds it owned: BUSY
  *   - ffa: { call: RXTX_MAP, error: NO_MEMORY, boot: true }  # at the arm_ffa probe: no FF-A driver
  * ```
@@ -92,7 +93,15 @@ export const faultSchema = z
             .number()
             .int()
             .min(1)
-            .describe("its how-many-th scheduling point inside a system call (1-based)"),
+            .describe(
+              "its how-many-th scheduling point inside a system call (1-based), or anywhere with `anywhere`",
+            ),
+          anywhere: z
+            .literal(true)
+            .optional()
+            .describe(
+              "count every scheduling point of the process: in user space too (between its steps, in a sleep)",
+            ),
         }),
       })
       .describe("SIGKILL to a process at one of its scheduling points"),
@@ -178,7 +187,8 @@ function toSpec(f: FaultParsed): FaultSpec {
       },
     };
   if ("cma" in f) return { cma: { pinned: f.cma.pinned ?? 1, nth: f.cma.nth ?? 1 } };
-  if ("kill" in f) return { kill: { proc: f.kill.proc, at: f.kill.at } };
+  if ("kill" in f)
+    return { kill: { proc: f.kill.proc, at: f.kill.at, ...(f.kill.anywhere ? { anywhere: true } : {}) } };
   return { rx_busy: { nth: f.rx_busy.nth ?? 1 } };
 }
 

@@ -45,7 +45,14 @@ export type FaultSpec =
       };
     }
   | { readonly cma: { readonly pinned: number | "all"; readonly nth: number } }
-  | { readonly kill: { readonly proc: string; readonly at: number } }
+  | {
+      readonly kill: {
+        readonly proc: string;
+        readonly at: number;
+        /** Count every scheduling point of the process — in user space too (between its steps, in a sleep) — not only those inside a system call. */
+        readonly anywhere?: true;
+      };
+    }
   | { readonly rx_busy: { readonly nth: number } };
 
 /** A point as the chooser sees it: its kind, its key (call, command, process…), and its count. */
@@ -65,6 +72,8 @@ export interface FaultChooser {
 
 /** The key rx_busy counts under: every call that needs the caller's RX buffer, together. */
 export const RX_KEY = "rx";
+/** Appended to a process's name: the key of its kill points anywhere (`kill: {anywhere: true}`). */
+export const KILL_ANYWHERE = "\u0001anywhere";
 /** The key every cma_alloc() counts under. */
 export const CMA_KEY = "cma_alloc";
 
@@ -80,7 +89,10 @@ export function faultSpecPoint(f: FaultSpec): { point: FaultPoint; value: string
   }
   if ("cma" in f)
     return { point: { kind: "cma", key: CMA_KEY, nth: f.cma.nth }, value: String(f.cma.pinned) };
-  if ("kill" in f) return { point: { kind: "kill", key: f.kill.proc, nth: f.kill.at }, value: "SIGKILL" };
+  if ("kill" in f) {
+    const key = f.kill.anywhere ? f.kill.proc + KILL_ANYWHERE : f.kill.proc;
+    return { point: { kind: "kill", key, nth: f.kill.at }, value: "SIGKILL" };
+  }
   return { point: { kind: "rx_busy", key: RX_KEY, nth: f.rx_busy.nth }, value: "BUSY" };
 }
 
@@ -98,7 +110,9 @@ export function faultSpecOf(point: FaultPoint, value: string): FaultSpec {
     case "cma":
       return { cma: { pinned: value === "all" ? "all" : Number(value), nth: point.nth } };
     case "kill":
-      return { kill: { proc: point.key, at: point.nth } };
+      return point.key.endsWith(KILL_ANYWHERE)
+        ? { kill: { proc: point.key.slice(0, -KILL_ANYWHERE.length), at: point.nth, anywhere: true } }
+        : { kill: { proc: point.key, at: point.nth } };
     case "rx_busy":
       return { rx_busy: { nth: point.nth } };
   }
@@ -213,6 +227,14 @@ export class FaultPlan implements Snapshottable {
     return (
       this.#phase === "run" && (this.#scriptedKinds.has(kind) || (this.#chooser !== null && this.#budget > 0))
     );
+  }
+
+  /** Whether the scenario lists a fault at (kind, key) in the current phase (any nth). */
+  hasScripted(kind: FaultKind, key: string): boolean {
+    const prefix = `${kind}\u0000${key}\u0000`;
+    for (const k of (this.#phase === "boot" ? this.#bootScripted : this.#scripted).keys())
+      if (k.startsWith(prefix)) return true;
+    return false;
   }
 
   /** How many times (kind, key) has been reached so far. */

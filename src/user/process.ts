@@ -15,6 +15,7 @@ import { TaskStruct } from "../kernel/fs/task.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { assert } from "../sim/assert.ts";
 import type { Oops } from "../sim/oops.ts";
+import { KILL_ANYWHERE } from "../sim/faults.ts";
 import type { Sleeps, Task } from "../sim/scheduler.ts";
 import { doExit, sysExit } from "./syscalls.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
@@ -98,14 +99,24 @@ export class UserSpace implements Snapshottable {
 
   /**
    * A scheduling point of task `t` (the scheduler's onSchedPoint, installed by the runner when `kill`
-   * faults can strike): when `t` is a process's thread inside a system call, that is the process's
-   * next kill point, and the fault plan may send it SIGKILL there.
+   * faults can strike). For a process whose thread `t` is, it is a kill point anywhere (`kill:
+   * {anywhere: true}`, counted under its name + KILL_ANYWHERE): inside a system call, or in user space
+   * — between its steps, in a sleep, holding whatever fds and dma-bufs it has. Inside a system call it
+   * is also the process's next in-syscall kill point (`kill: {at}`, counted under its name). SIGKILL
+   * in user space ends the process at once: do_exit() closes its fds, and a dma-buf whose last fd goes
+   * is released to its pool.
    */
   schedPoint(t: Task): void {
+    const faults = this.kernel.sim.faults;
     for (const p of this.all) {
-      if (!p.inSyscall || p.thread !== t || p.sigkill || p.exiting || p.exited) continue;
-      if (this.kernel.sim.faults.at("kill", p.name, ["SIGKILL"]) !== null) this.kill(p);
-      return;
+      if (p.thread !== t || p.sigkill || p.exiting || p.exited) continue;
+      if (p.inSyscall && faults.at("kill", p.name, ["SIGKILL"]) !== null) {
+        this.kill(p);
+        continue;
+      }
+      // Scripted only: the explorer's chooser kills inside system calls (no option offered here).
+      const anywhere = p.name + KILL_ANYWHERE;
+      if (faults.hasScripted("kill", anywhere) && faults.at("kill", anywhere, []) !== null) this.kill(p);
     }
   }
 
@@ -152,10 +163,10 @@ export class UserSpace implements Snapshottable {
     return p;
   }
 
-  /** The live process of that name, or null. */
+  /** The live process of that name, or null (one in do_exit() after SIGKILL is gone already). */
   get(name: string): Process | null {
     const p = this.#byName.get(name);
-    return p && !p.exited ? p : null;
+    return p && !p.exited && !(p.exiting && p.sigkill) ? p : null;
   }
 
   /** The live process of that name, created if there is none. */
