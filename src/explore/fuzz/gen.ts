@@ -32,6 +32,7 @@ import {
 } from "../../abi/ffa/index.ts";
 import { COMPOSITE_SIZE, CONSTITUENT_SIZE, mtdHeaderSize, emadSize } from "../../abi/ffa/layout.ts";
 import type { RandomStream } from "../../sim/prng.ts";
+import { copyBytes, newBytes } from "./bytes.ts";
 import {
   constituentFields,
   mtdFields,
@@ -179,8 +180,8 @@ function sendDescriptor(t: Omit<Txn, "ref">, version: FfaVersion): Uint8Array {
     );
     sendTemplates.set(key, tpl);
   }
-  const out = tpl.slice();
-  const d = new DataView(out.buffer);
+  const out = copyBytes(tpl);
+  const d = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const comp = mtdHeaderSize(version) + t.receivers.length * emadSize(version);
   let total = 0;
   for (let i = 0; i < n; i++) {
@@ -788,7 +789,7 @@ export function applyMutations(a: Action, ms: readonly Mutation[]): readonly Fuz
   const txOf = (i: number): Uint8Array | null => {
     const c = callOf(i);
     if ((own[i] & 2) === 0 && c.tx) {
-      c.tx = c.tx.slice();
+      c.tx = copyBytes(c.tx);
       own[i] |= 2;
     }
     return c.tx;
@@ -818,7 +819,7 @@ export function applyMutations(a: Action, ms: readonly Mutation[]): readonly Fuz
       case "tx-length": {
         const old = calls[m.call].tx;
         if (!old) break;
-        const t = new Uint8Array(m.length);
+        const t = newBytes(m.length);
         t.set(old.subarray(0, Math.min(m.length, old.length)));
         callOf(m.call).tx = t;
         own[m.call] |= 2;
@@ -870,7 +871,7 @@ export function patchHandle(
   if (!tx) return tx;
   const off = at === "tx8" ? 8 : 0;
   if (tx.length < off + 8) return tx;
-  const out = tx.slice();
-  new DataView(out.buffer).setBigUint64(off, h, true);
+  const out = copyBytes(tx);
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(off, h, true);
   return out;
 }

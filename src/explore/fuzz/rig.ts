@@ -145,6 +145,17 @@ export class FuzzRig {
     this.#txDirty.set(id, n);
   }
 
+  /** Writes a 64-bit little-endian value at byte `offset` of the caller's TX page (within what writeTx() wrote). */
+  writeTxU64(caller: FuzzCaller, offset: number, value: bigint): void {
+    const tx = this.#txOf.get(CALLER_IDS[caller]);
+    if (tx === undefined) return;
+    this.#u64.setBigUint64(0, value, true);
+    this.machine.bytes.write(tx + offset, this.#u64Bytes);
+  }
+
+  readonly #u64Bytes = new Uint8Array(8);
+  readonly #u64 = new DataView(this.#u64Bytes.buffer);
+
   /** The first `length` bytes of the caller's RX page. */
   readRx(caller: FuzzCaller, length: number): Uint8Array {
     const rx = this.#rxOf.get(CALLER_IDS[caller]);

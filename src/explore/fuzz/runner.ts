@@ -134,16 +134,24 @@ export class FlavorRunner {
     const x = record ? new BigUint64Array(18) : this.#x.fill(0n);
     for (let i = 0; i < 8; i++) x[i] = c.x[i];
     let tx = c.tx;
+    let h = 0n;
+    /** Where in the TX page the handle goes, unrecorded (-1: nowhere, or in registers). */
+    let patchAt = -1;
     if (c.handle) {
       const r = replies[c.handle.from];
-      const h = ((r ? replyHandle(r) : null) ?? 0n) ^ c.handle.xor;
-      tx = patchHandle(x, tx, c.handle.at, h);
+      h = ((r ? replyHandle(r) : null) ?? 0n) ^ c.handle.xor;
+      const at = c.handle.at;
+      // Recorded, the outcome keeps the bytes as sent; unrecorded, the handle is written into the TX
+      // page after the descriptor, as patchHandle() would have put it (no copy of the descriptor).
+      if (record || at === "w1") tx = patchHandle(x, tx, at, h);
+      else if (tx && tx.length >= (at === "tx8" ? 16 : 8)) patchAt = at === "tx8" ? 8 : 0;
     }
     if (c.offsetFrom !== undefined) {
       const r = replies[c.offsetFrom];
       x[3] = r && w(r, 0) === FFA_MEM_RETRIEVE_RESP_32 ? BigInt(w(r, 2)) : 0n;
     }
     rig.writeTx(c.by, tx);
+    if (patchAt >= 0) rig.writeTxU64(c.by, patchAt, h);
     const reply = rig.call(c.by, x);
     const panic = rig.machine.hung;
     const out: CallOutcome = {
