@@ -108,7 +108,7 @@ export class PageFrames {
     if (owner !== OWNER_NORMAL && n > 0) pushRun(out, i0, end, owner, useCase);
     if (after >= 0) pushRun(out, Math.max(r[after], end), r[after + 1], r[after + 2], r[after + 3]);
     if (out.length === hi - lo) for (let j = 0; j < out.length; j++) r[lo + j] = out[j];
-    else r.splice(lo, hi - lo, ...out);
+    else spliceRuns(r, lo, hi, out);
   }
 
   /** Index (into restrictedRuns, a multiple of 4) of the first run ending after frame i. */
@@ -185,4 +185,21 @@ export class PageFrames {
     for (let i = first; i < first + n; i++) if (pred(arr[i])) c++;
     return c;
   }
+}
+
+/**
+ * r.splice(lo, hi - lo, ...out) by hand: shifts the tail once and copies `out` in (no spread argument
+ * list, no array of removed elements — this runs for every constituent a fuzzed SPMC lends).
+ */
+function spliceRuns(r: number[], lo: number, hi: number, out: readonly number[]): void {
+  const grow = out.length - (hi - lo);
+  const len = r.length;
+  if (grow > 0) {
+    r.length = len + grow;
+    for (let k = len - 1; k >= hi; k--) r[k + grow] = r[k];
+  } else if (grow < 0) {
+    for (let k = hi; k < len; k++) r[k + grow] = r[k];
+    r.length = len + grow;
+  }
+  for (let j = 0; j < out.length; j++) r[lo + j] = out[j];
 }
