@@ -38,9 +38,12 @@ export function ffaMemoryHandleAllocator(handle: bigint): FfaHandleAllocator {
   return (handle & FFA_MEMORY_HANDLE_ALLOCATOR_MASK) !== 0n ? "hypervisor" : "spmc";
 }
 
+/** The index bits of a handle, bits[62:0] (computed once: BigInt operators allocate). */
+const FFA_MEMORY_HANDLE_INDEX_BITS = ~FFA_MEMORY_HANDLE_ALLOCATOR_MASK & FFA_MEMORY_HANDLE_INVALID;
+
 /** Bits[62:0] of a handle (Hafnium's share-state index for its own handles). */
 export function ffaMemoryHandleIndex(handle: bigint): bigint {
-  return handle & ~FFA_MEMORY_HANDLE_ALLOCATOR_MASK & FFA_MEMORY_HANDLE_INVALID;
+  return handle & FFA_MEMORY_HANDLE_INDEX_BITS;
 }
 
 /** HANDLE_LOW(x) — include/linux/arm_ffa.h: bits[31:0], as an unsigned number. */

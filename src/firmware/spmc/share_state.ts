@@ -79,10 +79,13 @@ export class ShareStateTable implements Snapshottable {
 
   /** The handle allocate() gives each slot (ffa_memory_handle_make(index)), made once. */
   readonly #slotHandles: bigint[];
+  /** The table's size as a bigint, to compare handle indexes with. */
+  readonly #slotCount: bigint;
 
   constructor(readonly maxShares: number) {
     this.#slots = new Array<ShareState | null>(maxShares).fill(null);
     this.#slotHandles = [];
+    this.#slotCount = BigInt(maxShares);
     for (let i = 0; i < maxShares; i++) this.#slotHandles.push(ffaMemoryHandleMake(i, "spmc"));
   }
 
@@ -114,7 +117,7 @@ export class ShareStateTable implements Snapshottable {
   get(handle: bigint): ShareState | undefined {
     if (ffaMemoryHandleAllocator(handle) === "spmc") {
       const i = ffaMemoryHandleIndex(handle);
-      if (i < BigInt(this.#slots.length)) {
+      if (i < this.#slotCount) {
         const s = this.#slots[Number(i)];
         if (s) return s;
       }
