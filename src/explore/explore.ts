@@ -22,6 +22,7 @@ import { Snapshot } from "../sim/snapshot.ts";
 import type { TraceEvent } from "../sim/trace.ts";
 import { pctBound, pctChooser } from "./pct.ts";
 import { stateHash } from "./state_hash.ts";
+import { StateSet } from "./state_set.ts";
 
 export const STRATEGIES = ["random", "pct", "dfs"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -149,7 +150,7 @@ function choiceCount(schedule: string): number {
 class KnownState extends Error {}
 
 /** A chooser that hashes the state at each of its choices into `states`, then lets `inner` choose. */
-function hashing(inner: Chooser, system: System, states: Set<number>): Chooser {
+function hashing(inner: Chooser, system: System, states: StateSet): Chooser {
   return {
     name: inner.name,
     windowNs: inner.windowNs,
@@ -177,7 +178,7 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   const prng = new Prng(opts.seed);
   const walk = prng.stream(`explore.${opts.strategy}`);
   const seen = new Set<string>();
-  const states = new Set<number>();
+  const states = new StateSet();
   let pct: PctInfo | null = null;
   let dfs: DfsInfo | null = null;
   let k = 0;

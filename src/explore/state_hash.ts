@@ -11,7 +11,9 @@
  *   and the wait list each blocked task sleeps on (mutexes, wait queues, completions by name);
  * - the candidates offered at this point, in order (what a choice index means);
  * - the model's key counters: findings per invariant, the protected-memory pool's lends, reclaims and
- *   bytes lent, FF-A calls per function and rejections, access faults, faults injected.
+ *   bytes lent, FF-A calls per function and rejections, access faults, faults injected. Findings and
+ *   FF-A calls enter as digests their owners keep as they count (Findings.digest(), Spmc.callsDigest:
+ *   sums of a code per id times its count, so two orders of the same counts hash alike).
  * Not covered: absolute virtual time (interleavings that reach the same state at different times are
  * merged: only daemons — speculation, khungtaskd — read it, and they run at their own times), and
  * model state no counter reflects (which pages a buffer got). Two schedules that differ only there
@@ -25,58 +27,55 @@ import type { Task } from "../sim/scheduler.ts";
 
 const STATE_CODE = { runnable: 1, blocked: 2, done: 3 } as const;
 
-/** Two 32-bit FNV-1a lanes, seeded apart. */
-class Fnv2 {
-  a = 0x811c9dc5;
-  b = 0x01000193 ^ 0x5bd1e995;
-  num(n: number): void {
-    const lo = n | 0;
-    const hi = (n / 0x100000000) | 0;
-    this.a = Math.imul(this.a ^ lo, 0x01000193);
-    this.b = Math.imul(this.b ^ hi ^ lo, 0x01000193) ^ (this.a >>> 15);
-    this.a = Math.imul(this.a ^ hi, 0x01000193);
-  }
-  str(s: string): void {
-    for (let i = 0; i < s.length; i++) this.num(s.charCodeAt(i));
-    this.num(s.length);
-  }
-  value(): number {
-    return (this.a >>> 0) * 0x200000 + (this.b >>> 11);
-  }
+/**
+ * Two 32-bit FNV-1a lanes, seeded apart, in module state: a hash is taken at every scheduling point of
+ * every explored run, so it allocates nothing (no hasher object, no entries arrays).
+ */
+let laneA = 0;
+let laneB = 0;
+
+function num(n: number): void {
+  const lo = n | 0;
+  const hi = (n / 0x100000000) | 0;
+  laneA = Math.imul(laneA ^ lo, 0x01000193);
+  laneB = Math.imul(laneB ^ hi ^ lo, 0x01000193) ^ (laneA >>> 15);
+  laneA = Math.imul(laneA ^ hi, 0x01000193);
+}
+
+function str(s: string): void {
+  for (let i = 0; i < s.length; i++) num(s.charCodeAt(i));
+  num(s.length);
 }
 
 export function stateHash(system: System, candidates: readonly Task[]): number {
   const { sim, machine, spmc } = system;
-  const h = new Fnv2();
+  laneA = 0x811c9dc5;
+  laneB = 0x01000193 ^ 0x5bd1e995;
   const now = sim.sched.now;
-  for (const t of sim.sched.tasks) {
+  const tasks = sim.sched.tasks;
+  for (let i = 0; i < tasks.length; i++) {
+    const t = tasks[i];
     if (t.daemon || t.state === "done") continue;
-    h.num(t.id);
-    h.num(STATE_CODE[t.state]);
-    h.num(t.runs);
-    if (t.state === "runnable") h.num(Math.max(0, t.readyAt - now));
-    else if (t.blockedOn) h.str(t.blockedOn.name);
+    num(t.id);
+    num(STATE_CODE[t.state]);
+    num(t.runs);
+    if (t.state === "runnable") num(Math.max(0, t.readyAt - now));
+    else if (t.blockedOn) str(t.blockedOn.name);
   }
-  h.num(-1);
-  for (const c of candidates) h.num(c.id);
-  h.num(-2);
-  for (const [id, n] of Object.entries(sim.findings.counts())) {
-    h.str(id);
-    h.num(n);
-  }
+  num(-1);
+  for (let i = 0; i < candidates.length; i++) num(candidates[i].id);
+  num(-2);
+  num(sim.findings.digest());
   const pool = system.kernel.optee?.protmemPool as
     { stats?: { lends: number; reclaims: number; lentBytes: number } } | null | undefined;
   if (pool?.stats) {
-    h.num(pool.stats.lends);
-    h.num(pool.stats.reclaims);
-    h.num(pool.stats.lentBytes);
+    num(pool.stats.lends);
+    num(pool.stats.reclaims);
+    num(pool.stats.lentBytes);
   }
-  for (const [fid, n] of spmc.calls) {
-    h.num(fid);
-    h.num(n);
-  }
-  h.num(spmc.rejections.size);
-  h.num(machine.stats.faults);
-  h.num(sim.faults.struck.length);
-  return h.value();
+  num(spmc.callsDigest);
+  num(spmc.rejections.size);
+  num(machine.stats.faults);
+  num(sim.faults.struck.length);
+  return (laneA >>> 0) * 0x200000 + (laneB >>> 11);
 }

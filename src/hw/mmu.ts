@@ -24,6 +24,7 @@
 import { assert } from "../sim/assert.ts";
 import { PAGE_SIZE, SZ_1G, SZ_2M } from "./platform.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
+import { DIRTY_BLOCK_SHIFT, DirtyBlocks } from "../sim/dirty.ts";
 
 export const PT_NONE = 0;
 export const PT_VALID = 1;
@@ -100,6 +101,12 @@ export class DirectMap implements Snapshottable {
   readonly mtPud: Uint8Array;
   readonly mtPmd: Uint8Array;
   readonly mtPte: Uint8Array;
+  /**
+   * Which last-level tables were written (sim/dirty.ts): a snapshot restore copies back only those
+   * of pte, mtPte and contPte (a DRAM-sized family) instead of all of them. A block is one table's 512
+   * entries; #applyPmd, the one writer of that level, touches its table.
+   */
+  readonly dirty: DirtyBlocks;
   /**
    * Told of each operation's live changes once it is done: block splits and contiguous-group breaks of
    * valid entries by set_memory_*()-style changes ("split"), and memory-type changes of entries the TLB
@@ -185,12 +192,14 @@ export class DirectMap implements Snapshottable {
     const n1g = Math.ceil((dramBase + dramSize - this.base) / SZ_1G);
     this.pud = new Uint8Array(n1g);
     this.pmd = new Uint8Array(n1g * PTRS);
-    this.pte = new Uint8Array(n1g * PTRS * PTRS);
+    assert(1 << DIRTY_BLOCK_SHIFT === PTRS, "a dirty block is one last-level table");
+    this.dirty = new DirtyBlocks(n1g * PTRS * PTRS);
+    this.pte = this.dirty.track(new Uint8Array(n1g * PTRS * PTRS));
     this.contPmd = new Uint8Array((n1g * PTRS) / CONT);
-    this.contPte = new Uint8Array((n1g * PTRS * PTRS) / CONT);
+    this.contPte = this.dirty.track(new Uint8Array((n1g * PTRS * PTRS) / CONT), Math.log2(CONT));
     this.mtPud = new Uint8Array(n1g);
     this.mtPmd = new Uint8Array(n1g * PTRS);
-    this.mtPte = new Uint8Array(n1g * PTRS * PTRS);
+    this.mtPte = this.dirty.track(new Uint8Array(n1g * PTRS * PTRS));
   }
 
   setOptions(opts: MapOptions): void {
@@ -622,6 +631,9 @@ export class DirectMap implements Snapshottable {
   }
 
   #applyPmd(m: number, s: number, e: number, full: boolean, mode: Mode): void {
+    // Every write to the last level goes through here, within table m (an over-approximation when the
+    // entry stays a block: one stamp).
+    this.dirty.touch(m * PTRS, PTRS);
     const code = this.pmd[m];
     if (code !== PT_TABLE) {
       const t = this.#target(code, this.mtPmd[m], mode);

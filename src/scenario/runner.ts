@@ -437,11 +437,12 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     return { id: e.id, expected: e.op === "=" ? String(e.n) : `${e.op}${e.n}`, actual, ok, line: e.line };
   });
   const pools = protmemPools(system);
+  const machineCounters = machineStats(system);
   const metrics = runMetrics({
     simTimeNs: sim.now,
     workloads: workloads.metrics,
     pools,
-    machine: machineStats(system),
+    machine: machineCounters,
     ffaCalls: [...system.spmc.calls.values()].reduce((a, b) => a + b, 0),
     findings: Object.values(findings).reduce((a, b) => a + b, 0),
     tzcPeakRegions: machine.tzc?.peakEnabled ?? 0,
@@ -501,7 +502,7 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     metrics,
     metricExpectations: metricOutcomes,
     hung: machine.hung,
-    machine: machineStats(system),
+    machine: machineCounters,
     ffaCalls: Object.fromEntries(
       [...system.spmc.calls.entries()]
         .map(([fid, n]) => [ffaFuncName(fid) ?? `0x${fid.toString(16)}`, n] as const)

@@ -22,14 +22,29 @@ export interface Finding {
 /** How many details are kept per id; counts are always exact. */
 export const FINDING_DETAILS_KEPT = 20;
 
+/** A 32-bit code per invariant id (FNV-1a), for Findings.digest. */
+const idCodes = new Map<string, number>();
+function idCode(id: string): number {
+  let c = idCodes.get(id);
+  if (c === undefined) {
+    c = 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) c = Math.imul(c ^ id.charCodeAt(i), 0x01000193);
+    idCodes.set(id, c);
+  }
+  return c;
+}
+
 export class Findings implements Snapshottable {
   readonly #counts = new Map<string, number>();
+  /** Σ code(id) × count(id) mod 2^32: the counts in one number, kept as they change (Findings.digest). */
+  #digest = 0;
   readonly #details: Finding[] = [];
   readonly #listeners: ((f: Finding) => void)[] = [];
 
   /** Snapshot support (sim/snapshot.ts): the private state. */
-  [hiddenState](): Record<string, unknown> {
-    return { counts: this.#counts, details: this.#details, listeners: this.#listeners };
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) this.#digest = saved.digest as number;
+    return { counts: this.#counts, details: this.#details, listeners: this.#listeners, digest: this.#digest };
   }
   constructor(
     private readonly now: () => number = () => 0,
@@ -39,6 +54,7 @@ export class Findings implements Snapshottable {
   report(id: string, message: string, data?: Record<string, unknown>): void {
     const n = (this.#counts.get(id) ?? 0) + 1;
     this.#counts.set(id, n);
+    this.#digest = (this.#digest + idCode(id)) | 0;
     const f: Finding = { id, t: this.now(), task: this.taskName(), message, ...(data ? { data } : {}) };
     if (n <= FINDING_DETAILS_KEPT) this.#details.push(f);
     for (const l of this.#listeners) l(f);
@@ -54,6 +70,7 @@ export class Findings implements Snapshottable {
     if (n === 1) return this.report(id, message, data);
     const c = (this.#counts.get(id) ?? 0) + n;
     this.#counts.set(id, c);
+    this.#digest = (this.#digest + Math.imul(idCode(id), n)) | 0;
     const f: Finding = { id, t: this.now(), task: this.taskName(), message, data: { ...data, bulk: n } };
     if (c - n < FINDING_DETAILS_KEPT) this.#details.push(f);
     for (const l of this.#listeners) l(f);
@@ -70,6 +87,15 @@ export class Findings implements Snapshottable {
   count(id: string): number {
     this.beforeRead?.();
     return this.#counts.get(id) ?? 0;
+  }
+
+  /**
+   * The counts per id folded into one 32-bit number, independent of the order findings came in (the
+   * explorer's state hash reads it at every scheduling point: no allocation, no sort).
+   */
+  digest(): number {
+    this.beforeRead?.();
+    return this.#digest;
   }
 
   /** Counts per id, ids sorted. */

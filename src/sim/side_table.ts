@@ -5,6 +5,8 @@
  * to other modules, but reachable from the key, so a snapshot records it, and a restore removes an
  * entry made after the snapshot.
  */
+import { noteSymbolKeyAdded } from "./snapshot.ts";
+
 export class SideTable<K extends object, V> {
   readonly #key: symbol;
 
@@ -21,6 +23,7 @@ export class SideTable<K extends object, V> {
   }
 
   set(k: K, v: V): this {
+    if (!this.has(k)) noteSymbolKeyAdded(k);
     Object.defineProperty(k, this.#key, { value: v, writable: true, configurable: true, enumerable: false });
     return this;
   }

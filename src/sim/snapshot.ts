@@ -30,6 +30,27 @@ import { DirtyBlocks, dirtyTrackerOf } from "./dirty.ts";
 /** The symbol a class implements to show its private state to snapshots. */
 export const hiddenState: unique symbol = Symbol("rstmem.hiddenState");
 
+/**
+ * Objects that were given a non-enumerable symbol key (sim/side_table.ts, the one writer of such
+ * keys): a restore lists their own keys to delete what was added. Every other object is tested for an
+ * added key by counting its for-in keys, which costs a tenth of listing them (Reflect.ownKeys allocates
+ * an array per object per restore: it was most of a restore's cost). Sticky: an object once given such
+ * a key is listed on every restore after.
+ */
+const givenSymbolKeys = new WeakSet<object>();
+
+/** Called by the writer of a new non-enumerable (symbol) key on an object. */
+export function noteSymbolKeyAdded(o: object): void {
+  givenSymbolKeys.add(o);
+}
+
+/** Keys a for-in loop visits (own and inherited enumerable string keys). */
+function forInCount(o: object): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
+
 export interface Snapshottable {
   /**
    * Without an argument: the private state, as a record (containers by reference: the walk records
@@ -56,6 +77,8 @@ type Entry =
       readonly saved: unknown[];
       /** Own keys at take() (writable or not): a restore deletes keys added since. */
       readonly own: readonly PropertyKey[];
+      /** Keys a for-in loop saw at take(): a cheap test for a string key added since. */
+      readonly enumerable: number;
     }
   | {
       readonly kind: "tracked";
@@ -201,6 +224,7 @@ export class Snapshot {
         keys,
         saved,
         own,
+        enumerable: forInCount(o),
       });
     }
     return new Snapshot(entries, hidden, { objects: entries.length, bytes });
@@ -261,10 +285,10 @@ export class Snapshot {
           const o = e.live;
           const { keys, saved } = e;
           for (let i = 0; i < keys.length; i++) o[keys[i]] = saved[i];
-          const now = Reflect.ownKeys(o);
-          if (now.length !== e.own.length) {
+          if (forInCount(o) !== e.enumerable || givenSymbolKeys.has(o)) {
             // Added during the run (a SideTable entry, an optional field): gone, as at take().
-            for (const k of now) if (!e.own.includes(k)) delete o[k];
+            const now = Reflect.ownKeys(o);
+            if (now.length !== e.own.length) for (const k of now) if (!e.own.includes(k)) delete o[k];
           }
           break;
         }

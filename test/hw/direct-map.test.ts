@@ -3,6 +3,7 @@ import fc from "fast-check";
 import {
   DirectMap,
   MAX_DVM_OPS,
+  MT_DEVICE_nGnRnE,
   PT_INVALID,
   PT_NONE,
   PT_TABLE,
@@ -10,6 +11,7 @@ import {
   type MapOptions,
 } from "../../src/hw/mmu.ts";
 import { PAGE_SIZE, SZ_1G, SZ_2M } from "../../src/hw/platform.ts";
+import { Snapshot } from "../../src/sim/snapshot.ts";
 
 const PTRS = 512;
 const CONT = 16;
@@ -264,6 +266,59 @@ describe("DirectMap against a per-page reference model", () => {
       });
     }
   }
+});
+
+describe("DirectMap's dirty tracking (sim/dirty.ts)", () => {
+  // Small (each check is O(DRAM)), with holes that leave 2 MiB regions mapped by pages and groups.
+  const small: Layout = {
+    name: "1 GiB at 0x40000000 with no-map holes",
+    base: 0x4000_0000,
+    size: SZ_1G,
+    holes: [
+      { base: 0x4e0c_3000, size: 37 * PAGE_SIZE },
+      { base: 0x7c00_0000, size: 64 * 0x10_0000 },
+    ],
+  };
+  const same = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => {
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return a.length === b.length;
+  };
+  for (const opts of OPTION_SETS) {
+    it(`every write to the last level is in a touched table, and a restore puts back the boot map (blocks ${opts.blocks}, cont ${opts.cont})`, () => {
+      fc.assert(
+        fc.property(fc.array(opArb, { minLength: 1, maxLength: 10 }), (ops) => {
+          const dm = boot(small, opts);
+          const ref = RefMap.boot(small, dm);
+          const snap = Snapshot.take(dm);
+          const atBoot = dm.dirty.arrays.map((a) => a.slice());
+          for (const op of ops) {
+            const [p0, p1] = rangeOf(small, ref, op);
+            if (p1 <= p0) continue;
+            applyOp(dm, ref, op, p0, p1);
+            // Memory-type rewrites too (set_memory_device()/_normal()): the last level's mtPte.
+            if (op.sampleSeed % 3 === 0)
+              dm.setMemType(small.base + p0 * PAGE_SIZE, small.base + p1 * PAGE_SIZE, op.sampleSeed % 2);
+            expect(snap.untouchedWrites()).toEqual([]);
+          }
+          snap.restore();
+          expect(dm.dirty.arrays.every((a, k) => same(a, atBoot[k]))).toBe(true);
+        }),
+        { numRuns: 25 },
+      );
+    });
+  }
+
+  it("covers pte, contPte and mtPte, and a boot with holes writes pte and contPte", () => {
+    const dm = boot(small, { blocks: true, cont: true });
+    expect(dm.dirty.arrays).toEqual([dm.pte, dm.contPte, dm.mtPte]);
+    expect(dm.contPte.some((v) => v !== 0)).toBe(true);
+    const snap = Snapshot.take(dm);
+    // A page beside the first hole: mapped by a 4 KiB entry in a table (mtPte, contPte change).
+    const pa = 0x4e0c_3000 - 16 * PAGE_SIZE;
+    dm.setMemType(pa, pa + 16 * PAGE_SIZE, MT_DEVICE_nGnRnE);
+    expect(dm.mtPte[(pa - small.base) / PAGE_SIZE]).toBe(MT_DEVICE_nGnRnE);
+    expect(snap.untouchedWrites()).toEqual([]);
+  });
 });
 
 describe("DirectMap examples", () => {

@@ -62,6 +62,8 @@ export abstract class Spmc {
   readonly lastRejectionOf = new Map<number, Rejection | null>();
   /** Calls handled, per function ID. */
   readonly calls = new Map<number, number>();
+  /** Σ fid × 0x9e3779b1 × calls(fid) mod 2^32: `calls` in one number (the explorer's state hash). */
+  callsDigest = 0;
   /**
    * Rejected calls, from any endpoint, keyed `"<FFA function name>: <rule>"` (e.g.
    * `"FFA_MEM_RETRIEVE_REQ_32: retrieve-instruction-access-not-specified"`): one count per call that
@@ -128,6 +130,7 @@ export abstract class Spmc {
   *#dispatch(ep: SpmcEndpoint, regs: SmcRegs): Sleeps<SmcRegs> {
     const fid = w(regs, 0);
     this.calls.set(fid, (this.calls.get(fid) ?? 0) + 1);
+    this.callsDigest = (this.callsDigest + Math.imul(fid, 0x9e3779b1)) | 0;
     const ctx = new CallCtx();
     ctx.costNs += this.entryCostNs(ep);
     let out: SmcRegs;
