@@ -4,7 +4,7 @@
  * the budget of runs (or the caller's wall-clock stop) is spent. What it finds depends only on
  * (scenario, strategy, seed, window): the wall clock may end the search early, never change a run.
  */
-import { assert } from "../sim/assert.ts";
+import { fail } from "../sim/assert.ts";
 import { randomFaultChooser } from "../sim/faults.ts";
 import { Prng } from "../sim/prng.ts";
 import {
@@ -169,12 +169,12 @@ interface DfsItem {
 }
 
 export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
-  assert(Number.isSafeInteger(opts.runs) && opts.runs >= 1, `runs ${opts.runs}`);
+  if (!(Number.isSafeInteger(opts.runs) && opts.runs >= 1)) fail(`runs ${opts.runs}`);
   const windowNs = opts.windowNs ?? 0;
   const depth = opts.depth ?? 3;
   const bound = opts.preemptions ?? 2;
-  assert(Number.isSafeInteger(depth) && depth >= 1, `depth ${depth}`);
-  assert(Number.isSafeInteger(bound) && bound >= 0, `preemptions ${bound}`);
+  if (!(Number.isSafeInteger(depth) && depth >= 1)) fail(`depth ${depth}`);
+  if (!(Number.isSafeInteger(bound) && bound >= 0)) fail(`preemptions ${bound}`);
   const prng = new Prng(opts.seed);
   const walk = prng.stream(`explore.${opts.strategy}`);
   const seen = new Set<string>();
@@ -242,7 +242,7 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
           const i = taken.length;
           if (i < item.prefix.length) {
             const c = item.prefix[i];
-            assert(c < candidates.length, `dfs prefix choice ${c} of ${candidates.length}`);
+            if (!(c < candidates.length)) fail(`dfs prefix choice ${c} of ${candidates.length}`);
             taken.push(c);
             return c;
           }

@@ -21,7 +21,7 @@
  * translation may stay in the TLB until flushed (it joins the stale ranges). Such live changes, and
  * splits of live blocks, are told to `onLiveChange` (the machine decides what is a finding).
  */
-import { assert } from "../sim/assert.ts";
+import { assert, fail } from "../sim/assert.ts";
 import { PAGE_SIZE, SZ_1G, SZ_2M } from "./platform.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 import { DIRTY_BLOCK_SHIFT, DirtyBlocks } from "../sim/dirty.ts";
@@ -411,7 +411,7 @@ export class DirectMap implements Snapshottable {
    * the number of entries changed.
    */
   setMemType(start: number, end: number, mt: number): number {
-    assert(mt === MT_NORMAL || mt === MT_DEVICE_nGnRnE, `memory type ${mt}`);
+    if (!(mt === MT_NORMAL || mt === MT_DEVICE_nGnRnE)) fail(`memory type ${mt}`);
     if (mt !== MT_NORMAL && !this.retypedRanges.some(([s, e]) => s === start && e === end))
       this.retypedRanges.push([start, end]);
     const before = this.counters.attrChanges;

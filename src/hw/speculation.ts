@@ -27,7 +27,7 @@
  * The machine tells this model before and after each change that matters: translations (DirectMap),
  * firewall regions (Tzc400), the host stage 2, extra cacheable mappings and the dirty set (Caches).
  */
-import { assert } from "../sim/assert.ts";
+import { fail } from "../sim/assert.ts";
 import type { RandomStream } from "../sim/prng.ts";
 import { WaitList, sleep, type Sleeps, type Task } from "../sim/scheduler.ts";
 import { FINDING_DETAILS_KEPT } from "../sim/findings.ts";
@@ -434,7 +434,7 @@ export class Speculation implements CacheListener, MapChangeListener, Snapshotta
     this.#hazRuns = runs;
     this.#hazEnds = ends;
     this.#hazPages = total;
-    assert(total <= this.#cacheable, `${total} hazard pages but ${this.#cacheable} cacheable`);
+    if (!(total <= this.#cacheable)) fail(`${total} hazard pages but ${this.#cacheable} cacheable`);
   }
 
   /** Whether some dirty page is one the firewall denies a write-back to. */

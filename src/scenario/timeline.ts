@@ -20,7 +20,7 @@ import { PT_TABLE, PT_VALID } from "../hw/mmu.ts";
 import { PAGE_SIZE, SZ_1G, SZ_2M } from "../hw/platform.ts";
 import { PS_CONTIG, PS_FREE, PS_MOVABLE, PS_RESERVED } from "../kernel/mm/gfp.ts";
 import type { LendStats } from "../kernel/optee/protmem_lend.ts";
-import { assert } from "../sim/assert.ts";
+import { fail } from "../sim/assert.ts";
 import type { System } from "./system.ts";
 
 /**
@@ -159,7 +159,7 @@ export class TimelineSampler {
     const f = system.machine.frames;
     this.exact = !windowed;
     const requested = opts.everyNs ?? (untilNs ? Math.ceil(untilNs / TARGET_SAMPLES) : DEFAULT_EVERY_NS);
-    assert(Number.isFinite(requested) && requested > 0, `timeline interval ${requested}`);
+    if (!(Number.isFinite(requested) && requested > 0)) fail(`timeline interval ${requested}`);
     this.everyNs = Math.max(1, Math.round(requested));
     this.#binPages = Math.ceil(f.count / Math.max(1, Math.min(opts.bins ?? DEFAULT_BINS, f.count)));
     this.bins = Math.ceil(f.count / this.#binPages);
@@ -347,7 +347,7 @@ export function decodeMap(map: string, bins: number): Uint8Array {
     out.fill(m[1].charCodeAt(0) - 0x61, at, at + n);
     at += n;
   }
-  assert(at === bins, `map covers ${at} bins, expected ${bins}`);
+  if (!(at === bins)) fail(`map covers ${at} bins, expected ${bins}`);
   return out;
 }
 

@@ -13,7 +13,7 @@
  * snapshot's and before the restore becomes invalid (its reader must compare everything):
  * valid(mark) says which. test/explore/dirty.test.ts holds every writer to touch().
  */
-import { assert } from "./assert.ts";
+import { assert, fail } from "./assert.ts";
 
 /** Frames per block: a pageblock (pageblock_order 9 with 4 KiB pages; 2 MiB). */
 export const DIRTY_BLOCK_SHIFT = 9;
@@ -50,7 +50,7 @@ export class DirtyBlocks {
    */
   track<T extends FrameArray>(arr: T, shift = 0): T {
     const want = Math.ceil(this.frames / 2 ** shift);
-    assert(arr.length === want, `a tracked array has ${arr.length} elements, not ${want}`);
+    if (!(arr.length === want)) fail(`a tracked array has ${arr.length} elements, not ${want}`);
     assert(!trackerOfBuffer.has(arr.buffer), "an array is tracked twice");
     this.arrays.push(arr);
     this.shifts.push(shift);

@@ -19,7 +19,7 @@
  * boot faults (`boot: true`): they count and strike between armBoot() and endBoot(), while the normal
  * world's drivers probe (scenario/system.ts), and the run's points count from 1 after.
  */
-import { assert } from "./assert.ts";
+import { assert, fail } from "./assert.ts";
 import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
 export const FAULT_KINDS = ["ffa", "optee", "cma", "kill", "rx_busy"] as const;
@@ -174,7 +174,7 @@ export class FaultPlan implements Snapshottable {
    */
   configure(scripted: readonly FaultSpec[], chooser: FaultChooser | null = null, budget = 0): void {
     assert(this.#phase === "idle", "fault plan configured after arm()");
-    assert(Number.isSafeInteger(budget) && budget >= 0, `fault budget ${budget}`);
+    if (!(Number.isSafeInteger(budget) && budget >= 0)) fail(`fault budget ${budget}`);
     this.#scripted.clear();
     this.#scriptedKinds.clear();
     for (const f of scripted) {
@@ -256,7 +256,7 @@ export class FaultPlan implements Snapshottable {
     let value = (boot ? this.#bootScripted : this.#scripted).get(slot(kind, key, nth)) ?? null;
     if (!boot && value === null && this.#chooser !== null && this.#budget > 0 && options.length > 0) {
       const i = this.#chooser.pick(point, options);
-      assert(Number.isInteger(i) && i >= -1 && i < options.length, `fault chooser picked ${i}`);
+      if (!(Number.isInteger(i) && i >= -1 && i < options.length)) fail(`fault chooser picked ${i}`);
       if (i >= 0) {
         value = options[i];
         this.#budget--;

@@ -6,7 +6,7 @@
  * we model no strict hand-off). Unlocking a mutex the task does not hold is the kernel's
  * DEBUG_LOCKS_WARN_ON, reported as a `kernel-warn` finding.
  */
-import { assert } from "./assert.ts";
+import { fail } from "./assert.ts";
 import { preempt, WaitList, type Sleeps, type Task } from "./scheduler.ts";
 import type { Sim } from "./sim.ts";
 import { hiddenState, type Snapshottable } from "./snapshot.ts";
@@ -31,10 +31,10 @@ export class Mutex implements Snapshottable {
   /** mutex_lock(): might sleep. */
   *lock(): Sleeps {
     const me = this.sim.sched.current;
-    assert(me, `mutex_lock(${this.name}) outside a task`);
+    if (!me) fail(`mutex_lock(${this.name}) outside a task`);
     yield preempt();
     while (this.owner !== null) {
-      assert(this.owner !== me, `mutex_lock(${this.name}) recursion by ${me.name}`);
+      if (!(this.owner !== me)) fail(`mutex_lock(${this.name}) recursion by ${me.name}`);
       this.contended++;
       yield { kind: "block", list: this.#waiters };
     }
@@ -44,7 +44,7 @@ export class Mutex implements Snapshottable {
   /** mutex_trylock(): 1 if taken, 0 if held by someone else. */
   trylock(): boolean {
     const me = this.sim.sched.current;
-    assert(me, `mutex_trylock(${this.name}) outside a task`);
+    if (!me) fail(`mutex_trylock(${this.name}) outside a task`);
     if (this.owner !== null) return false;
     this.owner = me;
     return true;

@@ -6,7 +6,7 @@
  * asks a chooser which runnable task goes next, records every real choice (two or more candidates) in
  * a compact schedule string, and a replay chooser plays such a string back exactly.
  */
-import { assert } from "./assert.ts";
+import { assert, fail } from "./assert.ts";
 import { Oops } from "./oops.ts";
 import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
@@ -223,7 +223,9 @@ class ReadyHeap {
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!ReadyHeap.less(a[i], a[p])) break;
-      [a[i], a[p]] = [a[p], a[i]];
+      const x = a[i];
+      a[i] = a[p];
+      a[p] = x;
       i = p;
     }
   }
@@ -252,7 +254,9 @@ class ReadyHeap {
       while (i > 0) {
         const p = (i - 1) >> 1;
         if (!ReadyHeap.less(a[i], a[p])) break;
-        [a[i], a[p]] = [a[p], a[i]];
+        const x = a[i];
+        a[i] = a[p];
+        a[p] = x;
         i = p;
       }
       if (i === k) this.#siftDown(k);
@@ -270,7 +274,9 @@ class ReadyHeap {
       if (l < a.length && ReadyHeap.less(a[l], a[m])) m = l;
       if (r < a.length && ReadyHeap.less(a[r], a[m])) m = r;
       if (m === i) break;
-      [a[i], a[m]] = [a[m], a[i]];
+      const x = a[i];
+      a[i] = a[m];
+      a[m] = x;
       i = m;
     }
   }
@@ -320,7 +326,7 @@ export class Scheduler implements Snapshottable {
       for (const t of this.#tasks) t.gen = t.body();
     } else {
       for (const t of this.#tasks)
-        assert(t.runs === 0, `snapshot with task ${t.name} started: its generator cannot be copied`);
+        if (!(t.runs === 0)) fail(`snapshot with task ${t.name} started: its generator cannot be copied`);
     }
     return {
       heap: this.#heap.items,
@@ -368,7 +374,7 @@ export class Scheduler implements Snapshottable {
    * it depends on changes. The task's own run (it is current) re-arms itself and is left alone.
    */
   retime(t: Task, atNs: number): void {
-    assert(t.daemon, `retime of ${t.name}, which is not a daemon`);
+    if (!t.daemon) fail(`retime of ${t.name}, which is not a daemon`);
     if (t.state === "done" || t === this.current) return;
     if (t.state === "blocked") {
       t.blockedOn?.remove(t);
@@ -441,7 +447,8 @@ export class Scheduler implements Snapshottable {
     for (const d of aside) heap.push(d);
     if (candidates.length === 1) return first;
     const i = byDefault ? 0 : this.chooser.choose(candidates, this.now);
-    assert(Number.isInteger(i) && i >= 0 && i < candidates.length, `chooser ${this.chooser.name} chose ${i}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < candidates.length))
+      fail(`chooser ${this.chooser.name} chose ${i}`);
     this.#choices.push(i);
     for (let k = 0; k < candidates.length; k++) if (k !== i) heap.push(candidates[k]);
     return candidates[i];

@@ -13,7 +13,7 @@ import { File } from "../kernel/fs/file.ts";
 import { MmStruct } from "../kernel/fs/mmap.ts";
 import { TaskStruct } from "../kernel/fs/task.ts";
 import type { Kernel } from "../kernel/kernel.ts";
-import { assert } from "../sim/assert.ts";
+import { assert, fail } from "../sim/assert.ts";
 import type { Oops } from "../sim/oops.ts";
 import { KILL_ANYWHERE } from "../sim/faults.ts";
 import type { Sleeps, Task } from "../sim/scheduler.ts";
@@ -153,7 +153,7 @@ export class UserSpace implements Snapshottable {
       assert(devNull, "/dev/null is registered at boot");
       for (let fd = 0; fd < 3; fd++) {
         const got = files.getUnusedFdFlags(O_RDWR);
-        assert(got === fd, `stdio fd ${fd} came out as ${got}`);
+        if (!(got === fd)) fail(`stdio fd ${fd} came out as ${got}`);
         files.fdInstall(fd, new File(k.vfs.files, devNull, devNull.fops, O_RDWR));
       }
     }

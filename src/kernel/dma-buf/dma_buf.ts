@@ -28,7 +28,7 @@ import {
 import { O_ACCMODE, O_NONBLOCK } from "../../abi/uapi/fcntl.ts";
 import { ioctlHex } from "../../abi/uapi/ioctl.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
-import { assert } from "../../sim/assert.ts";
+import { fail } from "../../sim/assert.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
 import {
@@ -206,7 +206,7 @@ export function* dmaBufAttach(dmabuf: DmaBuf, dev: string): Sleeps<DmaBufAttachm
 
 /** dma_buf_detach() */
 export function* dmaBufDetach(dmabuf: DmaBuf, a: DmaBufAttachment): Sleeps {
-  assert(dmabuf.attachments.delete(a), `dma_buf_detach of an attachment not on ${dmabuf.ino}`);
+  if (!dmabuf.attachments.delete(a)) fail(`dma_buf_detach of an attachment not on ${dmabuf.ino}`);
   if (dmabuf.ops.detach) yield* dmabuf.ops.detach(dmabuf, a);
 }
 
@@ -284,7 +284,7 @@ function* dmaBufMmapInternal(file: File, vma: Vma, current: TaskStruct): Sleeps<
 function* dmaBufRelease(_inode: unknown, file: File): Sleeps {
   const dmabuf = file.privateData as DmaBuf;
   const list = dmabuf.list;
-  assert(list.live.delete(dmabuf), `dma_buf ${dmabuf.ino} released twice`);
+  if (!list.live.delete(dmabuf)) fail(`dma_buf ${dmabuf.ino} released twice`);
   if (dmabuf.attachments.size > 0)
     list.sim.kernelWarn(
       "WARN",

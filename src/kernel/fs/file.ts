@@ -10,7 +10,7 @@
  * system call returns, which is all a user can observe.
  */
 import { O_ACCMODE } from "../../abi/uapi/fcntl.ts";
-import { assert } from "../../sim/assert.ts";
+import { fail } from "../../sim/assert.ts";
 import { Refcount } from "../../sim/refcount.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
@@ -120,7 +120,7 @@ export function allocFilePseudo(
 
 /** get_file(): one more reference to a file someone already holds. */
 export function getFile(file: File): File {
-  assert(!file.released, `get_file on released ${file.inode.name}#${file.id}`);
+  if (file.released) fail(`get_file on released ${file.inode.name}#${file.id}`);
   file.fCount.inc();
   return file;
 }
@@ -128,7 +128,7 @@ export function getFile(file: File): File {
 /** fput(): drops a reference; the last one releases the file (__fput()). */
 export function* fput(file: File): Sleeps {
   if (!file.fCount.decAndTest()) return;
-  assert(!file.released, `__fput twice on ${file.inode.name}#${file.id}`);
+  if (file.released) fail(`__fput twice on ${file.inode.name}#${file.id}`);
   if (file.fOp.release) yield* file.fOp.release(file.inode, file);
   file.released = true;
   file.table.nrFiles--;

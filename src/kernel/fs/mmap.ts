@@ -22,7 +22,7 @@ import {
 import type { Machine } from "../../hw/machine.ts";
 import { MAX_DVM_OPS } from "../../hw/mmu.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
-import { assert } from "../../sim/assert.ts";
+import { fail } from "../../sim/assert.ts";
 import { sleep, type Sleeps } from "../../sim/scheduler.ts";
 import { FMODE_READ, FMODE_WRITE, fput, getFile, type File } from "./file.ts";
 import { reject, type TaskStruct } from "./task.ts";
@@ -116,9 +116,9 @@ export function remapPfnRange(vma: Vma, addr: number, frame: number, size: numbe
   const machine = vma.mm.machine;
   const first = (addr - vma.start) / PAGE_SIZE;
   const n = size / PAGE_SIZE;
-  assert(frame >= 0 && frame + n <= machine.frames.count, `remap_pfn_range of frames ${frame}+${n}`);
+  if (!(frame >= 0 && frame + n <= machine.frames.count)) fail(`remap_pfn_range of frames ${frame}+${n}`);
   for (let k = 0; k < n; k++) {
-    assert(vma.ptes[first + k] < 0, `remap_pfn_range over a present PTE at ${addr + k * PAGE_SIZE}`);
+    if (!(vma.ptes[first + k] < 0)) fail(`remap_pfn_range over a present PTE at ${addr + k * PAGE_SIZE}`);
     vma.ptes[first + k] = frame + k;
   }
   machine.caches.addExtraMaps(frame, n, 1);

@@ -11,7 +11,7 @@
  * block at its head + 1 (0 elsewhere, −1 for a page on a per-cpu list), list links, pageblock types.
  * No per-page objects; every operation touches O(MAX_PAGE_ORDER) entries.
  */
-import { assert } from "../../sim/assert.ts";
+import { assert, fail } from "../../sim/assert.ts";
 import type { PageFrames } from "../../hw/frames.ts";
 import {
   FALLBACKS,
@@ -435,7 +435,7 @@ export class FreeArea {
       const stop = Math.min(blockEnd, end);
       while (i < stop) {
         const oo = this.freeOrder[i] - 1;
-        assert(oo >= 0, `frame ${i} not a free head after split`);
+        if (!(oo >= 0)) fail(`frame ${i} not a free head after split`);
         this.#del(i, oo);
         i += 1 << oo;
       }

@@ -99,7 +99,12 @@ const throwingWarn: GenPoolWarn = (kind, message) => {
 };
 
 function assert(cond: boolean, why: string): asserts cond {
-  if (!cond) throw new Error(`genalloc: ${why}`);
+  if (!cond) fail(why);
+}
+
+/** A caller's bug (genalloc's own checks); `if (!cond) fail(…)` builds the message only on failure. */
+function fail(why: string): never {
+  throw new Error(`genalloc: ${why}`);
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -138,7 +143,8 @@ export function genPoolFirstFitAlign(
 ): number {
   assert(data !== null && "align" in data, "gen_pool_first_fit_align needs struct genpool_data_align");
   const { align } = data;
-  assert(Number.isInteger(align) && align >= 1 && align < 2 ** 31, `align ${align} is not a positive int`);
+  if (!(Number.isInteger(align) && align >= 1 && align < 2 ** 31))
+    fail(`align ${align} is not a positive int`);
   const order = pool.minAllocOrder;
   const mask = shr(align + 2 ** order - 1, order) - 1;
   const offset = shr(and53(startAddr, align - 1), order);
@@ -159,7 +165,7 @@ export function genPoolFixedAlloc(
 ): number {
   assert(data !== null && "offset" in data, "gen_pool_fixed_alloc needs struct genpool_data_fixed");
   const { offset } = data;
-  assert(isByteCount(offset), `offset ${offset} is not an unsigned long`);
+  if (!isByteCount(offset)) fail(`offset ${offset} is not an unsigned long`);
   const order = pool.minAllocOrder;
   const offsetBit = shr(offset, order);
   if (offset % 2 ** order !== 0) {
@@ -230,7 +236,7 @@ export function genPoolCreate(minAllocOrder: number, nid = -1, warn: GenPoolWarn
  */
 export function genPoolAdd(pool: GenPool, addr: number, size: number, nid = -1): number {
   live(pool);
-  assert(isByteCount(addr) && isByteCount(size) && addr + size <= ADDR_LIMIT, `chunk ${addr}+${size}`);
+  if (!(isByteCount(addr) && isByteCount(size) && addr + size <= ADDR_LIMIT)) fail(`chunk ${addr}+${size}`);
   const nbits = shr(size, pool.minAllocOrder);
   if (nbits > GENPOOL_MAX_CHUNK_BITS) return -ENOMEM;
   pool.chunks.unshift({
@@ -257,7 +263,7 @@ export function genPoolAllocAlgo(
   live(pool);
   // A size_t beyond what a number holds exactly is larger than any chunk's avail: no chunk fits.
   if (Number.isInteger(size) && size >= ADDR_LIMIT) return 0;
-  assert(isByteCount(size), `size ${size} is not a size_t`);
+  if (!isByteCount(size)) fail(`size ${size} is not a size_t`);
   if (size === 0) return 0;
   const order = pool.minAllocOrder;
   const nbits = shr(size + 2 ** order - 1, order);
@@ -303,7 +309,7 @@ export function genPoolSetAlgo(pool: GenPool, algo: GenPoolAlgo | null, data: Ge
  */
 export function genPoolFree(pool: GenPool, addr: number, size: number): void {
   live(pool);
-  assert(isByteCount(addr) && isByteCount(size), `free ${addr}+${size}`);
+  if (!(isByteCount(addr) && isByteCount(size))) fail(`free ${addr}+${size}`);
   const order = pool.minAllocOrder;
   const nbits = shr(size + 2 ** order - 1, order);
   const chunk = pool.chunks.find((c) => addr >= c.startAddr && addr <= c.endAddr);

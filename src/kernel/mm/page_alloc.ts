@@ -5,7 +5,7 @@
  * rmqueue_pcplist() do — which is why alloc_contig_range() must drain them.
  * The free lists themselves are free_area.ts.
  */
-import { assert } from "../../sim/assert.ts";
+import { assert, fail } from "../../sim/assert.ts";
 import type { PageFrames } from "../../hw/frames.ts";
 import {
   MIGRATE_CMA,
@@ -105,7 +105,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     const list = this.#pcp[k];
     if (this.#pcpLen[k] > 0) {
       const i = list[--this.#pcpLen[k]];
-      assert(this.freeOrder[i] === ON_PCP, `frame ${i} on a per-cpu list is not marked so`);
+      if (!(this.freeOrder[i] === ON_PCP)) fail(`frame ${i} on a per-cpu list is not marked so`);
       this.freeOrder[i] = NOT_FREE;
       this.frames.dirty.touch(i);
       return i;
@@ -132,8 +132,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
    */
   freePages(i: number, order: number): void {
     // The message is built only on failure: this runs for every page a workload frees.
-    if (this.freeOrder[i] !== NOT_FREE || this.frames.state[i] === PS_FREE)
-      assert(false, `double free of frame ${i}`);
+    if (this.freeOrder[i] !== NOT_FREE || this.frames.state[i] === PS_FREE) fail(`double free of frame ${i}`);
     this.frames.state.fill(PS_FREE, i, i + (1 << order));
     this.frames.dirty.touch(i, 1 << order);
     this.stats.frees++;
@@ -146,7 +145,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     const k = this.#pcpIndex(this.zoneOf(i), pbMt === MIGRATE_CMA ? MIGRATE_MOVABLE : pbMt);
     const list = this.#pcp[k];
     // A typed array drops a store past its end: a list that outgrew its room would lose pages.
-    assert(this.#pcpLen[k] < list.length, `per-cpu list ${k} full (${this.#pcpLen[k]} pages)`);
+    if (!(this.#pcpLen[k] < list.length)) fail(`per-cpu list ${k} full (${this.#pcpLen[k]} pages)`);
     this.freeOrder[i] = ON_PCP;
     list[this.#pcpLen[k]++] = i;
     if (this.#pcpLen[k] > PCP_HIGH) {

@@ -25,7 +25,7 @@
  * - kmemleak's scan itself (periodic, every 600 s, objects older than 5 s, a checksum unchanged over
  *   two scans) is not modelled: the report is what a scan after the run settles would print.
  */
-import { assert } from "../../sim/assert.ts";
+import { fail } from "../../sim/assert.ts";
 import type { Mm } from "./mm.ts";
 import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 import { SideTable } from "../../sim/side_table.ts";
@@ -68,7 +68,7 @@ export class Slab implements Snapshottable {
 
   /** kmalloc(size, GFP_KERNEL) from `site`; the model never fails it. 0n (ZERO_SIZE_PTR aside) for size 0. */
   kmalloc(size: number, site: string): bigint {
-    assert(Number.isSafeInteger(size) && size >= 0, `kmalloc(${size})`);
+    if (!(Number.isSafeInteger(size) && size >= 0)) fail(`kmalloc(${size})`);
     if (size === 0) return 0x10n; // ZERO_SIZE_PTR: nothing is allocated
     const cache = KMALLOC_SIZES.findIndex((s) => s >= size);
     const objSize = size > KMALLOC_MAX_CACHE_SIZE ? size : KMALLOC_SIZES[cache];
@@ -86,7 +86,7 @@ export class Slab implements Snapshottable {
   kfree(addr: bigint): void {
     if (addr === 0n || addr === 0x10n) return;
     const obj = this.live.get(addr);
-    assert(obj, `kfree(0x${addr.toString(16)}) of an object the ledger does not hold`);
+    if (!obj) fail(`kfree(0x${addr.toString(16)}) of an object the ledger does not hold`);
     this.live.delete(addr);
     this.frees++;
     for (const o of this.live.values()) {
@@ -98,7 +98,7 @@ export class Slab implements Snapshottable {
   link(holder: bigint, target: bigint): void {
     const t = this.live.get(target);
     if (!t) return; // NULL or ZERO_SIZE_PTR
-    assert(this.live.has(holder), `a pointer stored into 0x${holder.toString(16)}, which is not live`);
+    if (!this.live.has(holder)) fail(`a pointer stored into 0x${holder.toString(16)}, which is not live`);
     t.heldBy.add(holder);
   }
 
