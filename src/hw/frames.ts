@@ -86,9 +86,18 @@ export class PageFrames {
   /** Frames [i0, i0 + n) now belong to `owner` (for use case `useCase` when restricted). */
   setOwner(i0: number, n: number, owner: number, useCase: number): void {
     if (!(i0 >= 0 && n >= 0 && i0 + n <= this.count)) assert(false, `frames ${i0}+${n} outside DRAM`);
-    this.owner.fill(owner, i0, i0 + n);
+    const uc = owner === OWNER_NORMAL ? 0 : useCase;
+    if (n <= 8) {
+      // A page or a few (a constituent): by hand, cheaper than two fill() calls.
+      for (let i = i0; i < i0 + n; i++) {
+        this.owner[i] = owner;
+        this.useCase[i] = uc;
+      }
+    } else {
+      this.owner.fill(owner, i0, i0 + n);
+      this.useCase.fill(uc, i0, i0 + n);
+    }
     this.dirty.touch(i0, n);
-    this.useCase.fill(owner === OWNER_NORMAL ? 0 : useCase, i0, i0 + n);
     const r = this.restrictedRuns;
     const end = i0 + n;
     // Only the runs that overlap or touch [i0, end) change: found by binary search, rebuilt in order
@@ -195,7 +204,8 @@ function spliceRuns(r: number[], lo: number, hi: number, out: readonly number[])
   const grow = out.length - (hi - lo);
   const len = r.length;
   if (grow > 0) {
-    r.length = len + grow;
+    // Grown by push, not by setting length: the array stays packed (no holes for V8 to check).
+    for (let k = 0; k < grow; k++) r.push(0);
     for (let k = len - 1; k >= hi; k--) r[k + grow] = r[k];
   } else if (grow < 0) {
     for (let k = hi; k < len; k++) r[k + grow] = r[k];

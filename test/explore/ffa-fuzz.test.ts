@@ -3,19 +3,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  FFA_DENIED,
   FFA_ERROR_32,
   FFA_INVALID_PARAMETERS,
+  FFA_MEM_RETRIEVE_RESP_32,
   FFA_MEM_LEND_32,
   FFA_MEM_RECLAIM_32,
   FFA_MEM_RETRIEVE_REQ_32,
   FFA_RETRY,
   FFA_SUCCESS_32,
+  ffaVersionNumber,
 } from "../../src/abi/ffa/index.ts";
 import { rstmem } from "../helpers/rstmem.ts";
 import type { CorpusCase } from "../../src/explore/fuzz/corpus.ts";
 import { caseCalls, fuzz, generateCase } from "../../src/explore/fuzz/fuzz.ts";
 import { Prng } from "../../src/sim/prng.ts";
-import { buildBases } from "../../src/explore/fuzz/gen.ts";
+import { buildBases, opteeEvent } from "../../src/explore/fuzz/gen.ts";
+import { decodeMemRegion } from "../../src/abi/ffa/mem_region.ts";
 import { consistencyProblem, replyProblem } from "../../src/explore/fuzz/oracle.ts";
 import { FuzzRig, type FuzzCaller } from "../../src/explore/fuzz/rig.ts";
 import { FlavorRunner } from "../../src/explore/fuzz/runner.ts";
@@ -100,12 +104,13 @@ describe("ffa fuzz oracle", () => {
       for (let i = 0; i < bases.length; i++) {
         used.run(i, []);
         fresh.run(i, []);
-        expect(differs(used.rig, used.bases[i].snap), `${flavor} ${bases[i].name}`).toBeNull();
+        expect(differs(used.rigOf(i), used.bases[i].snap), `${flavor} ${bases[i].name}`).toBeNull();
         // Across rigs the machine and the SPMC's arrays and endpoints compare too (Hafnium's share
         // states hold their fragments by identity, so only OP-TEE's objects compare across rigs).
-        expect(differs(used.rig, capture(fresh.rig)) ?? "", `${flavor} ${bases[i].name}`).not.toMatch(
-          /machine|endpoint|page|object|pending|cookie/,
-        );
+        expect(
+          differs(used.rigOf(i), capture(fresh.rigOf(i))) ?? "",
+          `${flavor} ${bases[i].name}`,
+        ).not.toMatch(/machine|endpoint|page|object|pending|cookie/);
       }
     }
   });
@@ -204,9 +209,124 @@ describe("ffa fuzz", () => {
   });
 });
 
+describe("ffa fuzz: what it drives beyond memory sends", () => {
+  const bases = buildBases();
+  const at = (name: string) => bases.findIndex((b) => b.name === name);
+  const w0 = (x: readonly bigint[] | null) => Number(x![0] & 0xffff_ffffn);
+
+  it("partitions at FF-A v1.0 and v1.1 retrieve in their own layout and keep the version they negotiated at boot", () => {
+    const runner = new FlavorRunner("hafnium", bases);
+    for (const sp of ["1.0", "1.1"] as const) {
+      expect(runner.rigOf(at(`boot@sp${sp}`)).spmc.endpoint(0x8002)!.version).toBe(ffaVersionNumber(sp));
+      // sp2's retrieve of OP-TEE's lend: the response in RX is a descriptor in sp2's own layout.
+      const retrieve = runner.baseOutcomes(at(`sp-lend@sp${sp}`))[1];
+      expect(w0(retrieve.reply)).toBe(FFA_MEM_RETRIEVE_RESP_32);
+      const resp = decodeMemRegion(retrieve.rx!, sp);
+      expect(resp.ok && resp.value.emads[0].receiver_id).toBe(0x8002);
+      expect(resp.ok && resp.value.composite!.constituents.length).toBe(2);
+      // OP-TEE's retrieve of the normal world's (v1.2) lend: answered in OP-TEE's layout.
+      const opteeResp = decodeMemRegion(runner.baseOutcomes(at(`retrieved@sp${sp}`))[1].rx!, sp);
+      expect(opteeResp.ok && opteeResp.value.composite!.total_page_count).toBe(4);
+      // The version is locked once the partition mapped its buffers: another is NOT_SUPPORTED, the same one
+      // answers Hafnium's (v1.2).
+      const version = (asked: number) => [
+        { by: "sp2" as FuzzCaller, x: regs(0x8400_0063, asked), tx: null, handle: null },
+      ];
+      const other = runner.run(at(`boot@sp${sp}`), version(0x1_0002), true);
+      expect(other.violation).toBeNull();
+      expect(other.calls[0].reply![0]).toBe(0xffff_ffffn);
+      const same = runner.run(at(`boot@sp${sp}`), version(ffaVersionNumber(sp)), true);
+      expect(same.calls[0].reply![0]).toBe(0x1_0002n);
+    }
+    // A v1.2 descriptor from a v1.0 partition is read in the v1.0 layout, and refused.
+    const send = runner.bases[at("sp-lend@1.2")].base.calls[0];
+    const out = runner.run(at("boot@sp1.0"), [send], true);
+    expect(out.violation).toBeNull();
+    expect(w0(out.calls[0].reply)).toBe(FFA_ERROR_32);
+  });
+
+  it("OP-TEE holding an object refuses the normal world's reclaim (cookie busy) until it drops it and the cookie is unregistered", () => {
+    const runner = new FlavorRunner("optee-sel1", bases);
+    const held = at("held@1.2");
+    const reclaim = {
+      by: "normal" as FuzzCaller,
+      x: regs(FFA_MEM_RECLAIM_32),
+      tx: null,
+      handle: { from: 0, xor: 0n, at: "w1" as const },
+    };
+    const busy = runner.run(held, [reclaim], true);
+    expect(busy.violation).toBeNull();
+    expect(busy.calls[0].rule).toBe("cookie-busy");
+    expect(Number(busy.calls[0].reply![2] & 0xffff_ffffn) | 0).toBe(FFA_DENIED);
+    // Dropped, the object is still registered by its cookie (mobj_ffa_get_by_cookie() registered it):
+    // still busy until the normal world's OPTEE_FFA_UNREGISTER_SHM, as Linux sends before reclaiming.
+    const dropped = runner.run(held, [opteeEvent("mobj-put", 0), reclaim], true);
+    expect(dropped.calls[0].refcount).toBe(0);
+    expect(dropped.calls[1].rule).toBe("cookie-busy");
+    const freed = runner.run(
+      held,
+      [opteeEvent("mobj-put", 0), opteeEvent("mobj-unregister", 0), reclaim],
+      true,
+    );
+    expect(freed.violation).toBeNull();
+    expect(w0(freed.calls[2].reply)).toBe(FFA_SUCCESS_32);
+    // Unregistered while still held: OP-TEE refuses (busy), and the reclaim too.
+    const early = runner.run(held, [opteeEvent("mobj-unregister", 0), reclaim], true);
+    expect(early.calls[1].rule).toBe("cookie-busy");
+    // Hafnium has no such objects: the event is skipped, and the lend's reclaim succeeds.
+    const hf = new FlavorRunner("hafnium", bases).run(held, [reclaim], true);
+    expect(w0(hf.calls[0].reply)).toBe(FFA_SUCCESS_32);
+  });
+
+  it("drives FFA_FEATURES, FFA_ID_GET, FFA_PARTITION_INFO_GET(_REGS), FFA_RXTX_MAP/UNMAP and OP-TEE's holds, and reaches cookie busy", () => {
+    const r = fuzz({ flavors: ["hafnium", "optee-sel1"], runs: 4000, seed: 4, corpus: true });
+    expect(r.violation).toBeNull();
+    const called = new Set<string>();
+    const rules = new Set<string>();
+    for (const c of r.corpus)
+      for (const call of c.calls) {
+        if (call.setup) continue;
+        called.add(call.call);
+        for (const e of Object.values(call.expect)) if (e?.rule) rules.add(e.rule);
+      }
+    for (const f of [
+      "FFA_FEATURES_32",
+      "FFA_ID_GET_32",
+      "FFA_PARTITION_INFO_GET_32",
+      "FFA_PARTITION_INFO_GET_REGS_64",
+      "FFA_RXTX_UNMAP_32",
+      "mobj_ffa_get_by_cookie",
+    ])
+      expect(called, f).toContain(f);
+    expect([...called].some((c) => c.startsWith("FFA_RXTX_MAP"))).toBe(true);
+    for (const rule of ["cookie-busy", "partition-info-uuid", "rxtx-already-mapped"])
+      expect(rules, rule).toContain(rule);
+    // Every corpus case replays, partition versions and OP-TEE's events included.
+    const wide = r.corpus.filter((c) => c.partition_version !== "1.2" || c.calls.some((k) => k.internal));
+    expect(wide.length).toBeGreaterThan(3);
+    for (const c of wide.slice(0, 12))
+      for (const f of ["hafnium", "optee-sel1"] as SpmcFlavorName[]) replayCorpusCase(c, f);
+  });
+
+  it("reports an FFA_ID_GET that answers another endpoint's ID", () => {
+    const runner = new FlavorRunner("hafnium", bases);
+    const idGet = [{ by: "sp2" as FuzzCaller, x: regs(0x8400_0069), tx: null, handle: null }];
+    expect(runner.run(at("boot@1.2"), idGet).violation).toBeNull();
+    const call = runner.rig.call.bind(runner.rig);
+    runner.rig.call = (by, x) => {
+      const r = call(by, x);
+      if (Number(x[0]) === 0x8400_0069) r[2] = 0x8001n;
+      return r;
+    };
+    const v = runner.run(at("boot@1.2"), idGet).violation;
+    expect(v?.kind).toBe("non-spec-reply");
+    expect(v?.why).toMatch(/FFA_ID_GET answered ID 0x8001 to 0x8002/);
+  });
+});
+
 /** Replays a corpus case as a real SPMC's harness would: from a fresh boot, only the JSON's fields. */
 function replayCorpusCase(c: CorpusCase, flavor: SpmcFlavorName): void {
-  const rig = new FuzzRig(flavor);
+  const rig = new FuzzRig(flavor, c.partition_version);
   const replies: (bigint[] | null)[] = [];
   const handleOf = (x: bigint[] | null): bigint => {
     if (!x) return 0n;
@@ -217,6 +337,18 @@ function replayCorpusCase(c: CorpusCase, flavor: SpmcFlavorName): void {
   };
   for (const call of c.calls) {
     const want = call.expect[flavor]!;
+    if (call.internal && want.refcount !== undefined) {
+      // OP-TEE's core takes or drops a reference to the object the cookie names.
+      const op = rig.spmc as OpteeSel1Spmc;
+      const cookie = handleOf(replies[call.handle!.from]) ^ BigInt(call.handle!.xor);
+      const m = op.mobjs.get(cookie);
+      if (m && call.internal === "mobj_ffa_get_by_cookie") op.mobjs.getByCookie(cookie);
+      else if (m && call.internal === "mobj_ffa_unregister_by_cookie") op.mobjs.unregisterByCookie(cookie);
+      else if (m && m.refcount > 0) op.mobjs.put(m);
+      expect(m ? m.refcount : null, `${c.id} ${flavor} ${call.call}`).toBe(want.refcount);
+      replies.push(null);
+      continue;
+    }
     if (want.x === null) {
       replies.push(null);
       continue;

@@ -40,6 +40,11 @@ export interface FuzzCall {
   readonly offsetFrom?: number;
   /** A setup call only one flavor makes (the other flavor skips it). */
   readonly only?: SpmcFlavorName;
+  /**
+   * Not an FF-A call but an event of OP-TEE's core on the object whose cookie `handle` names
+   * (gen.ts opteeEvent()): mobj_ffa_get_by_cookie(), mobj_put() or mobj_ffa_unregister_by_cookie().
+   */
+  readonly internal?: "mobj-get" | "mobj-put" | "mobj-unregister";
 }
 
 /** A named field of a descriptor: offset and width in bytes. */

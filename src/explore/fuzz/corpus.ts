@@ -33,6 +33,8 @@ export interface CorpusReply {
   readonly rx?: string;
   /** The SPMC panicked instead of answering (the call never returns). */
   readonly panic?: string;
+  /** For an OP-TEE core event (CorpusCall.internal): the object's reference count after it; null: no such object. */
+  readonly refcount?: number | null;
 }
 
 export interface CorpusCall {
@@ -49,6 +51,13 @@ export interface CorpusCall {
   readonly offset_from?: number;
   /** A call that builds the state the case starts from. */
   readonly setup?: true;
+  /**
+   * Not an FF-A call: an event of OP-TEE's core on the object whose cookie `handle` names —
+   * "mobj_ffa_get_by_cookie" (OP-TEE starts using it, as a yielding call with a memref on it or a TA
+   * holding it does), "mobj_put" (it stops) or "mobj_ffa_unregister_by_cookie" (the normal world's
+   * OPTEE_FFA_UNREGISTER_SHM). Only OP-TEE at S-EL1 has it; `x` is all zero.
+   */
+  readonly internal?: "mobj_ffa_get_by_cookie" | "mobj_put" | "mobj_ffa_unregister_by_cookie";
   readonly expect: Readonly<Partial<Record<SpmcFlavorName, CorpusReply>>>;
 }
 
@@ -57,8 +66,13 @@ export interface CorpusCase {
   readonly id: number;
   readonly seed: number;
   readonly base: string;
-  /** The normal world's negotiated FF-A version (partitions use v1.2). */
+  /** The normal world's negotiated FF-A version. */
   readonly version: FfaVersion;
+  /**
+   * The FF-A version the partitions' manifests declare: each negotiates it at boot (FFA_VERSION, then
+   * FFA_RXTX_MAP of its buffers, under Hafnium) and writes its descriptors in its layout.
+   */
+  readonly partition_version: FfaVersion;
   readonly actions: readonly string[];
   readonly mutations: readonly string[];
   readonly violation?: {
@@ -74,6 +88,7 @@ const hx = (v: bigint | number) => "0x" + BigInt.asUintN(64, BigInt(v)).toString
 const bytesHex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 function reply(o: CallOutcome | undefined): CorpusReply {
+  if (o && o.refcount !== undefined) return { x: null, refcount: o.refcount };
   if (!o || o.reply === null) return { x: null };
   if (o.panic) return { x: null, panic: o.panic };
   const x = o.reply.map(hx);
@@ -88,6 +103,12 @@ function reply(o: CallOutcome | undefined): CorpusReply {
     ...(o.rx ? { rx: bytesHex(o.rx) } : {}),
   };
 }
+
+const INTERNAL_NAMES = {
+  "mobj-get": "mobj_ffa_get_by_cookie",
+  "mobj-put": "mobj_put",
+  "mobj-unregister": "mobj_ffa_unregister_by_cookie",
+} as const;
 
 /** The two probe calls every case starts with (FFA_VERSION, FFA_RXTX_MAP of the normal world's pages). */
 const PROBE = 2;
@@ -104,7 +125,8 @@ function corpusCall(
     by: c.by,
     endpoint_id: hx(CALLER_IDS[c.by]),
     x: c.x.map(hx),
-    call: ffaFuncName(fid) ?? hx(fid),
+    call: c.internal ? INTERNAL_NAMES[c.internal] : (ffaFuncName(fid) ?? hx(fid)),
+    ...(c.internal ? { internal: INTERNAL_NAMES[c.internal] } : {}),
     ...(c.tx ? { tx: bytesHex(c.tx) } : {}),
     ...(c.handle ? { handle: { from: c.handle.from + PROBE, xor: hx(c.handle.xor), at: c.handle.at } } : {}),
     ...(c.offsetFrom !== undefined ? { offset_from: c.offsetFrom + PROBE } : {}),
@@ -152,6 +174,7 @@ export interface CaseRecord {
   readonly seed: number;
   readonly base: string;
   readonly version: FfaVersion;
+  readonly partitionVersion: FfaVersion;
   readonly baseCalls: readonly FuzzCall[];
   readonly calls: readonly FuzzCall[];
   readonly actions: readonly string[];
@@ -179,6 +202,7 @@ export function corpusCase(r: CaseRecord): CorpusCase {
     seed: r.seed,
     base: r.base,
     version: r.version,
+    partition_version: r.partitionVersion,
     actions: r.actions,
     mutations: r.mutations,
     ...(r.violation ? { violation: r.violation } : {}),

@@ -113,11 +113,18 @@ export function generateCase(rnd: RandomStream, bases: readonly Base[]): CaseSpe
   if (b.pending) refs.push(b.pending.txn.ref);
   const actions: Action[] = [];
   const mutations: Mutation[][] = [];
+  /** What OP-TEE's core holds: a drop only of those. */
+  const held: Txn[] = b.held ? [b.held] : [];
   let at = b.calls.length;
   for (let i = 0; i < n; i++) {
-    const a = pickAction(rnd, b, sent, at);
+    const a = pickAction(rnd, b, sent, at, held);
     actions.push(a);
-    mutations.push(rnd.int(0, 9) < 8 ? pickMutations(rnd, a, at, refs) : []);
+    if (a.holds) {
+      // An event of OP-TEE's core is not an FF-A call: nothing of it to mutate.
+      if (a.holds.put) held.splice(held.indexOf(a.holds.txn), 1);
+      else if (!a.holds.none) held.push(a.holds.txn);
+      mutations.push([]);
+    } else mutations.push(rnd.int(0, 9) < 8 ? pickMutations(rnd, a, at, refs) : []);
     const t = txnOf(a, at);
     if (t) {
       sent.push(t);
@@ -364,6 +371,7 @@ function record(
     seed,
     base: b.name,
     version: b.version,
+    partitionVersion: b.spVersion,
     baseCalls: b.calls,
     calls,
     actions: spec.actions.map((a) => a.what),

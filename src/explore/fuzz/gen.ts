@@ -26,10 +26,20 @@ import {
   FFA_MEMORY_REGION_TRANSACTION_TYPE_LEND,
   FFA_MEMORY_REGION_TRANSACTION_TYPE_SHARE,
   FFA_NORMAL_MEM_REG_ATTR,
+  FFA_ERROR_32,
+  FFA_FEATURES_32,
+  FFA_ID_GET_32,
+  FFA_MSG_SEND_DIRECT_REQ_32,
+  FFA_PARTITION_INFO_GET_32,
+  FFA_PARTITION_INFO_GET_REGS_64,
   FFA_RX_RELEASE_32,
+  FFA_RXTX_MAP_32,
+  FFA_RXTX_MAP_64,
+  FFA_RXTX_UNMAP_32,
   FFA_VERSION_32,
   type FfaVersion,
 } from "../../abi/ffa/index.ts";
+import { OPTEE_UUID_WORDS, SP2_UUID_WORDS } from "../../firmware/spmc/endpoint.ts";
 import { COMPOSITE_SIZE, CONSTITUENT_SIZE, mtdHeaderSize, emadSize } from "../../abi/ffa/layout.ts";
 import type { RandomStream } from "../../sim/prng.ts";
 import { copyBytes, newBytes } from "./bytes.ts";
@@ -85,6 +95,11 @@ export interface Base {
   readonly name: string;
   /** The normal world's negotiated version (FFA_VERSION at probe). */
   readonly version: FfaVersion;
+  /**
+   * The partitions' FF-A version: what their manifests declare, negotiated at boot (Hafnium: each
+   * partition's FFA_VERSION, then FFA_RXTX_MAP, which locks it). Their descriptors use its layout.
+   */
+  readonly spVersion: FfaVersion;
   readonly calls: readonly FuzzCall[];
   /** Completed (or, under a flavor that refused them, attempted) transactions. */
   readonly sent: readonly Txn[];
@@ -94,6 +109,8 @@ export interface Base {
   readonly retrieving: { readonly txn: Txn; readonly by: FuzzCaller; readonly call: number } | null;
   /** A reclaimed transaction (its handle is stale). */
   readonly stale: Txn | null;
+  /** A transaction whose object OP-TEE's core holds (mobj_ffa_get_by_cookie(); OP-TEE at S-EL1). */
+  readonly held: Txn | null;
 }
 
 /** One mutation, as data. */
@@ -114,6 +131,11 @@ export interface Action {
   readonly fields: readonly (readonly Field[])[];
   /** The transaction a send action makes (its last call's reply carries the handle). */
   readonly sends?: Omit<Txn, "ref">;
+  /**
+   * An event of OP-TEE's core on this transaction's object: it takes a reference, or (`put`) drops
+   * one; `none`: neither (an unregister).
+   */
+  readonly holds?: { readonly txn: Txn; readonly put: boolean; readonly none?: true };
 }
 
 export interface CaseSpec {
@@ -226,8 +248,9 @@ function retrieveDescriptor(t: Txn, version: FfaVersion): Uint8Array {
   return d;
 }
 
-function versionOf(by: FuzzCaller, nwd: FfaVersion): FfaVersion {
-  return by === "normal" ? nwd : "1.2";
+/** The layout a caller writes its descriptors in: the normal world's version, or the partitions'. */
+function versionOf(by: FuzzCaller, nwd: FfaVersion, sp: FfaVersion): FfaVersion {
+  return by === "normal" ? nwd : sp;
 }
 
 function call(
@@ -267,26 +290,29 @@ export function buildBases(): Base[] {
     name: string,
     version: FfaVersion,
     f: (calls: FuzzCall[]) => Partial<Omit<Base, "name" | "version" | "calls">>,
+    spVersion: FfaVersion = "1.2",
   ) => {
     const calls: FuzzCall[] = [];
     const roles = f(calls);
     out.push({
       name,
       version,
+      spVersion,
       calls,
       sent: roles.sent ?? [],
       pending: roles.pending ?? null,
       retrieving: roles.retrieving ?? null,
       stale: roles.stale ?? null,
+      held: roles.held ?? null,
     });
   };
-  const send = (calls: FuzzCall[], t: Omit<Txn, "ref">, version: FfaVersion): Txn => {
-    const d = sendDescriptor(t, versionOf(t.by, version));
+  const send = (calls: FuzzCall[], t: Omit<Txn, "ref">, version: FfaVersion, sp: FfaVersion = "1.2"): Txn => {
+    const d = sendDescriptor(t, versionOf(t.by, version, sp));
     calls.push(call(t.by, regs(sendFid(t.func, false), d.length, d.length), d));
     return { ...t, ref: calls.length - 1 };
   };
-  const retrieve = (calls: FuzzCall[], t: Txn, by: FuzzCaller) => {
-    const d = retrieveDescriptor(t, "1.2");
+  const retrieve = (calls: FuzzCall[], t: Txn, by: FuzzCaller, sp: FfaVersion = "1.2") => {
+    const d = retrieveDescriptor(t, versionOf(by, "1.2", sp));
     calls.push(
       call(by, regs(FFA_MEM_RETRIEVE_REQ_32, d.length, d.length), d, { from: t.ref, xor: 0n, at: "tx8" }),
     );
@@ -436,7 +462,73 @@ export function buildBases(): Base[] {
     }
     return { pending: { txn: { ...t, ref: 0 }, rest: d.slice(head + 19 * CONSTITUENT_SIZE) } };
   });
+  // Partitions at v1.0 and v1.1 (their manifests' version): they send, retrieve and relinquish with
+  // descriptors in that layout (v1.0: 32-byte header, 16-byte EMADs; v1.1: 48-byte header, 16-byte
+  // EMADs — reference/ffa.md §3.1-3.3), and get retrieve responses in it.
+  for (const sp of ["1.0", "1.1"] as const) {
+    mk(`boot@sp${sp}`, "1.2", () => ({}), sp);
+    mk(
+      `sp-lend@sp${sp}`,
+      "1.2",
+      (c) => {
+        const t = send(
+          c,
+          {
+            func: "lend",
+            by: "optee",
+            receivers: ["sp2"],
+            tag: 0n,
+            attributes: 0,
+            pages: pool("optee", 0, 2),
+          },
+          "1.2",
+          sp,
+        );
+        retrieve(c, t, "sp2", sp);
+        c.push(call("sp2", regs(FFA_RX_RELEASE_32)));
+        return { sent: [t] };
+      },
+      sp,
+    );
+    mk(
+      `retrieved@sp${sp}`,
+      "1.2",
+      (c) => {
+        const t = send(c, lendOptee(4, 0), "1.2", sp);
+        retrieve(c, t, "optee", sp);
+        c.push(call("optee", regs(FFA_RX_RELEASE_32)));
+        return { sent: [t] };
+      },
+      sp,
+    );
+  }
+  // OP-TEE's core holds the object of a lend (a yielding call with a memref on the cookie took it, and
+  // a TA keeps it): OP-TEE at S-EL1 answers the normal world's reclaim DENIED ("cookie busy").
+  mk("held@1.2", "1.2", (c) => {
+    const t = send(c, lendOptee(4, 0), "1.2");
+    c.push(opteeEvent("mobj-get", t.ref));
+    return { sent: [t], held: t };
+  });
   return out;
+}
+
+/**
+ * An event of OP-TEE's own core on the object of the send answered by call `ref`, not an FF-A call:
+ * mobj_ffa_get_by_cookie() (OP-TEE starts using the object: a yielding call's memref, a TA's
+ * registered shared memory; the first one registers the cookie), mobj_put() (it stops), or
+ * mobj_ffa_unregister_by_cookie() (the normal world's OPTEE_FFA_UNREGISTER_SHM, which Linux sends
+ * before it reclaims). Only OP-TEE at S-EL1 has such objects (under Hafnium, OP-TEE retrieves
+ * instead); a harness reproduces it through OP-TEE's own entry points.
+ */
+export function opteeEvent(kind: NonNullable<FuzzCall["internal"]>, ref: number): FuzzCall {
+  return {
+    by: "optee",
+    x: regs(0),
+    tx: null,
+    handle: { from: ref, xor: 0n, at: "w1" },
+    internal: kind,
+    only: "optee-sel1",
+  };
 }
 
 // ---- actions ----
@@ -447,7 +539,13 @@ const FUNCS: readonly ShareKind[] = ["lend", "lend", "share", "donate"];
 const VERSIONS_ASKED = [0x1_0000, 0x1_0001, 0x1_0002, 0x1_0003, 0x2_0000, 0x8000_0000, 0x1_ffff];
 
 /** Picks a valid action for the state: base roles plus what earlier actions of the case sent. */
-export function pickAction(rnd: RandomStream, base: Base, sent: readonly Txn[], at: number): Action {
+export function pickAction(
+  rnd: RandomStream,
+  base: Base,
+  sent: readonly Txn[],
+  at: number,
+  held: readonly Txn[] = [],
+): Action {
   const v = base.version;
   const roll = rnd.int(0, 99);
   const anySent = sent.length > 0 ? rnd.pick(sent) : null;
@@ -475,17 +573,38 @@ export function pickAction(rnd: RandomStream, base: Base, sent: readonly Txn[], 
       fields: [[]],
     };
   }
-  if (roll >= 95) {
-    const asked = rnd.pick(VERSIONS_ASKED);
-    return {
-      what: `FFA_VERSION 0x${asked.toString(16)}`,
-      calls: [call("normal", regs(FFA_VERSION_32, asked))],
-      fields: [[]],
-    };
-  }
-  if (roll < 40 || anySent === null) return sendAction(rnd, v, sent, at);
+  if (roll >= 92) return controlAction(rnd);
+  if (roll < 40 || anySent === null) return sendAction(rnd, v, base.spVersion, sent, at);
   const t = anySent;
   const kind = rnd.int(0, 9);
+  if (kind === 9 && rnd.int(0, 2) === 0) {
+    // OP-TEE's core starts or stops using an object, or the normal world unregisters it (OP-TEE at
+    // S-EL1; Hafnium skips the event): a put only of what the state holds, as OP-TEE never drops a
+    // reference it did not take.
+    const e = rnd.int(0, 2);
+    if (e === 0 && held.length > 0) {
+      const h = rnd.pick(held);
+      return {
+        what: `OP-TEE drops its hold on ${h.func}`,
+        calls: [opteeEvent("mobj-put", h.ref)],
+        fields: [[]],
+        holds: { txn: h, put: true },
+      };
+    }
+    if (e === 1)
+      return {
+        what: `OPTEE_FFA_UNREGISTER_SHM of ${t.func}`,
+        calls: [opteeEvent("mobj-unregister", t.ref)],
+        fields: [[]],
+        holds: { txn: t, put: false, none: true },
+      };
+    return {
+      what: `OP-TEE holds ${t.func}`,
+      calls: [opteeEvent("mobj-get", t.ref)],
+      fields: [[]],
+      holds: { txn: t, put: false },
+    };
+  }
   if (kind < 4 && rnd.int(0, 9) === 0) {
     // The hypervisor's form (tf-a-tests ffa_hypervisor_retrieve_request_init()): no EMADs, every field
     // but the handle zero — the whole transaction, from the normal world.
@@ -504,7 +623,7 @@ export function pickAction(rnd: RandomStream, base: Base, sent: readonly Txn[], 
   }
   if (kind < 4) {
     const by = rnd.int(0, 4) === 0 ? rnd.pick(CALLERS) : t.receivers[rnd.int(0, t.receivers.length - 1)];
-    const d = retrieveDescriptor(t, versionOf(by, v));
+    const d = retrieveDescriptor(t, versionOf(by, v, base.spVersion));
     const wide = rnd.int(0, 3) === 0;
     return {
       what: `RETRIEVE_REQ by ${by} of ${t.func}`,
@@ -515,7 +634,7 @@ export function pickAction(rnd: RandomStream, base: Base, sent: readonly Txn[], 
           at: "tx8",
         }),
       ],
-      fields: [mtdFields(versionOf(by, v), t.receivers.length, null)],
+      fields: [mtdFields(versionOf(by, v, base.spVersion), t.receivers.length, null)],
     };
   }
   if (kind < 6) {
@@ -550,8 +669,96 @@ export function pickAction(rnd: RandomStream, base: Base, sent: readonly Txn[], 
   return { what: `RX_RELEASE by ${by}`, calls: [call(by, regs(FFA_RX_RELEASE_32))], fields: [[]] };
 }
 
+/** FFA_FEATURES queries: interfaces each SPMC offers or not, feature IDs (NPI, SRI, MEI), nonsense. */
+const FEATURE_QUERIES = [
+  FFA_MEM_LEND_32,
+  FFA_MEM_SHARE_64,
+  FFA_MEM_RETRIEVE_REQ_32,
+  FFA_MEM_FRAG_TX_32,
+  FFA_RXTX_MAP_64,
+  FFA_RXTX_UNMAP_32,
+  FFA_VERSION_32,
+  FFA_PARTITION_INFO_GET_REGS_64,
+  FFA_MSG_SEND_DIRECT_REQ_32,
+  FFA_ERROR_32,
+  0x8400_007f,
+  0xc400_00ff,
+  0x1,
+  0x2,
+  0x3,
+  0x0,
+  0xff,
+];
+/** UUIDs as four words: nil (every partition), OP-TEE's, sp2's, one nobody has. */
+const UUIDS: readonly (readonly [number, number, number, number])[] = [
+  [0, 0, 0, 0],
+  OPTEE_UUID_WORDS,
+  SP2_UUID_WORDS,
+  [0x1234_5678, 0, 0, 1],
+];
+
+/**
+ * A call outside memory management, from any endpoint: FFA_VERSION (a partition's too, after its
+ * version is locked), FFA_FEATURES, FFA_ID_GET, FFA_PARTITION_INFO_GET (descriptors into RX, or the
+ * count only) and its _REGS form, FFA_RXTX_MAP of the caller's own pages or others, FFA_RXTX_UNMAP.
+ */
+function controlAction(rnd: RandomStream): Action {
+  const by: FuzzCaller = rnd.int(0, 2) === 0 ? rnd.pick(SECURE_CALLERS) : "normal";
+  const one = (what: string, x: bigint[]): Action => ({
+    what: `${what} by ${by}`,
+    calls: [call(by, x)],
+    fields: [[]],
+  });
+  switch (rnd.int(0, 6)) {
+    case 0: {
+      const asked = rnd.pick(VERSIONS_ASKED);
+      return one(`FFA_VERSION 0x${asked.toString(16)}`, regs(FFA_VERSION_32, asked));
+    }
+    case 1: {
+      const id = rnd.pick(FEATURE_QUERIES);
+      return one(
+        `FFA_FEATURES 0x${id.toString(16)}`,
+        regs(FFA_FEATURES_32, id, rnd.pick([0, 0, 1, 2, 0xffff_ffff])),
+      );
+    }
+    case 2:
+      return one("FFA_ID_GET", regs(FFA_ID_GET_32));
+    case 3: {
+      const u = rnd.pick(UUIDS);
+      const flags = rnd.int(0, 2) === 0 ? 1 : 0;
+      return one(
+        `FFA_PARTITION_INFO_GET${flags ? " (count)" : ""}`,
+        regs(FFA_PARTITION_INFO_GET_32, u[0], u[1], u[2], u[3], flags),
+      );
+    }
+    case 4: {
+      const u = rnd.pick(UUIDS);
+      const lo = (BigInt(u[1] >>> 0) << 32n) | BigInt(u[0] >>> 0);
+      const hi = (BigInt(u[3] >>> 0) << 32n) | BigInt(u[2] >>> 0);
+      const x3 = BigInt(rnd.pick([0, 1, 2, 0x1_0000]));
+      return one("FFA_PARTITION_INFO_GET_REGS", regs(FFA_PARTITION_INFO_GET_REGS_64, lo, hi, x3));
+    }
+    case 5: {
+      const txPa = rnd.pick([FUZZ_NWD_TX, FUZZ_NS_POOL, SP_POOL[by], FUZZ_SECURE_BASE, FUZZ_NS_POOL + 0x800]);
+      const pages = rnd.pick([1, 1, 0, 2, 64]);
+      return one(
+        "FFA_RXTX_MAP",
+        regs(rnd.int(0, 1) ? FFA_RXTX_MAP_64 : FFA_RXTX_MAP_32, txPa, txPa + PAGE, pages),
+      );
+    }
+    default:
+      return one("FFA_RXTX_UNMAP", regs(FFA_RXTX_UNMAP_32, CALLER_IDS[by] << 16));
+  }
+}
+
 /** A fresh, valid send: function, sender, receivers, pages (sometimes the base's own), fragmented or not. */
-function sendAction(rnd: RandomStream, nwd: FfaVersion, sent: readonly Txn[], at: number): Action {
+function sendAction(
+  rnd: RandomStream,
+  nwd: FfaVersion,
+  sp: FfaVersion,
+  sent: readonly Txn[],
+  at: number,
+): Action {
   const func: ShareKind = rnd.pick(FUNCS);
   const by: FuzzCaller = rnd.int(0, 5) === 0 ? rnd.pick(SECURE_CALLERS) : "normal";
   const others = CALLERS.filter((c) => c !== by && c !== "normal");
@@ -572,7 +779,7 @@ function sendAction(rnd: RandomStream, nwd: FfaVersion, sent: readonly Txn[], at
     attributes: attributesFor(func, receivers.length),
     pages,
   };
-  const version = versionOf(by, nwd);
+  const version = versionOf(by, nwd, sp);
   const d = sendDescriptor(t, version);
   const fid = sendFid(func, rnd.int(0, 3) === 0);
   const fields = mtdFields(version, receivers.length, pages.length);
@@ -744,6 +951,10 @@ export function pickMutations(
         FFA_MEM_FRAG_RX_32,
         FFA_MEM_RELINQUISH_32,
         FFA_MEM_RECLAIM_32,
+        FFA_RX_RELEASE_32,
+        FFA_FEATURES_32,
+        FFA_PARTITION_INFO_GET_32,
+        FFA_RXTX_UNMAP_32,
       ].filter((f) => f !== fid);
       out.push({ k: "fid", call: ci, fid: rnd.pick(group) });
     } else if (r < 92 && c.tx) {

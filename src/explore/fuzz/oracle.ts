@@ -7,7 +7,9 @@
  * FFA_SUCCESS; any of them FFA_ERROR with a defined code in w2 and w1, w3..w7 zero (Hafnium's
  * ffa_error(), OP-TEE's spmc_set_args()), and for the memory ABIs only the codes their interfaces list
  * (NOT_SUPPORTED, INVALID_PARAMETERS, NO_MEMORY, BUSY, DENIED, ABORTED — never INTERRUPTED, RETRY,
- * NO_DATA or NOT_READY). FFA_VERSION answers a version (bit 31 clear) or NOT_SUPPORTED in w0.
+ * NO_DATA or NOT_READY). FFA_VERSION answers a version (bit 31 clear) or NOT_SUPPORTED in w0. The
+ * other interfaces answer FFA_SUCCESS or an error their own table lists (ERRORS_OF: FFA_FEATURES and
+ * FFA_ID_GET only NOT_SUPPORTED, FFA_PARTITION_INFO_GET(_REGS), FFA_RXTX_MAP/UNMAP, FFA_RX_RELEASE).
  *
  * consistencyProblem(): the `ffa-consistency` invariant (check/invariants.ts), checked over the whole
  * table and every frame rather than only the pages a change touched: share states agree with page
@@ -33,9 +35,15 @@ import {
   FFA_MEM_SHARE_64,
   FFA_NO_MEMORY,
   FFA_NOT_SUPPORTED,
+  FFA_FEATURES_32,
+  FFA_ID_GET_32,
+  FFA_PARTITION_INFO_GET_32,
+  FFA_PARTITION_INFO_GET_REGS_64,
+  FFA_RETRY,
   FFA_RX_RELEASE_32,
   FFA_RXTX_MAP_32,
   FFA_RXTX_MAP_64,
+  FFA_RXTX_UNMAP_32,
   FFA_SUCCESS_32,
   FFA_SUCCESS_64,
   FFA_VERSION_32,
@@ -68,6 +76,36 @@ const MEM_ERRORS = new Set([
 const RX_RELEASE_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_DENIED]);
 /** FFA_RXTX_MAP: INVALID_PARAMETERS, DENIED, NO_MEMORY, NOT_SUPPORTED. */
 const RXTX_MAP_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_INVALID_PARAMETERS, FFA_DENIED, FFA_NO_MEMORY]);
+/** FFA_RXTX_UNMAP: INVALID_PARAMETERS, NOT_SUPPORTED. */
+const RXTX_UNMAP_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_INVALID_PARAMETERS]);
+/** FFA_FEATURES and FFA_ID_GET: NOT_SUPPORTED only. */
+const NOT_SUPPORTED_ONLY = new Set([FFA_NOT_SUPPORTED]);
+/**
+ * FFA_PARTITION_INFO_GET: INVALID_PARAMETERS (unknown UUID), BUSY (RX not free), NO_MEMORY, DENIED,
+ * NOT_SUPPORTED; and ABORTED, which Hafnium answers when its copy into RX faults (memcpy_trapped()).
+ */
+const PARTITION_INFO_ERRORS = new Set([
+  FFA_NOT_SUPPORTED,
+  FFA_INVALID_PARAMETERS,
+  FFA_NO_MEMORY,
+  FFA_BUSY,
+  FFA_DENIED,
+  FFA_ABORTED,
+]);
+/** FFA_PARTITION_INFO_GET_REGS: INVALID_PARAMETERS, RETRY (the tag), NOT_SUPPORTED. */
+const PARTITION_INFO_REGS_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_INVALID_PARAMETERS, FFA_RETRY]);
+
+/** The error codes each interface outside memory management defines; the memory ABIs take MEM_ERRORS. */
+const ERRORS_OF = new Map<number, ReadonlySet<number>>([
+  [FFA_RX_RELEASE_32, RX_RELEASE_ERRORS],
+  [FFA_RXTX_MAP_32, RXTX_MAP_ERRORS],
+  [FFA_RXTX_MAP_64, RXTX_MAP_ERRORS],
+  [FFA_RXTX_UNMAP_32, RXTX_UNMAP_ERRORS],
+  [FFA_FEATURES_32, NOT_SUPPORTED_ONLY],
+  [FFA_ID_GET_32, NOT_SUPPORTED_ONLY],
+  [FFA_PARTITION_INFO_GET_32, PARTITION_INFO_ERRORS],
+  [FFA_PARTITION_INFO_GET_REGS_64, PARTITION_INFO_REGS_ERRORS],
+]);
 
 const SEND = new Set([
   FFA_MEM_DONATE_32,
@@ -92,12 +130,7 @@ export function replyProblem(fid: number, r: SmcRegs): string | null {
   }
   if (w0 === FFA_ERROR_32) {
     const code = w(r, 2) | 0;
-    const allowed =
-      fid === FFA_RX_RELEASE_32
-        ? RX_RELEASE_ERRORS
-        : fid === FFA_RXTX_MAP_32 || fid === FFA_RXTX_MAP_64
-          ? RXTX_MAP_ERRORS
-          : MEM_ERRORS;
+    const allowed = ERRORS_OF.get(fid) ?? MEM_ERRORS;
     if (!allowed.has(code))
       return `FFA_ERROR ${ffaErrorName(code) ?? code} is not an error this interface defines`;
     if (r[1] !== 0n) return "FFA_ERROR with w1 not zero";

@@ -55,8 +55,11 @@ export const CALLER_IDS: Readonly<Record<FuzzCaller, number>> = {
   sp2: FFA_SP2_ID,
 };
 
-/** The fuzzing platform of a flavor: its preset, shrunk to the memory map above. */
-export function fuzzPlatform(flavor: SpmcFlavorName): PlatformDesc {
+/**
+ * The fuzzing platform of a flavor: its preset, shrunk to the memory map above. `spVersion`: the FF-A
+ * version the partitions' manifests declare (boot negotiates it for each partition, firmware/boot.ts).
+ */
+export function fuzzPlatform(flavor: SpmcFlavorName, spVersion: FfaVersion = "1.2"): PlatformDesc {
   const base = flavor === "hafnium" ? PRESETS["fvp-rme"] : PRESETS["qemu-virt"];
   return {
     ...base,
@@ -69,7 +72,7 @@ export function fuzzPlatform(flavor: SpmcFlavorName): PlatformDesc {
     secureRam: [],
     cma: [],
     caches: { ...base.caches, specFillsPerMs: 0 },
-    ffaVersion: "1.2",
+    ffaVersion: spVersion,
     rxtxBufferSize: 4096,
   };
 }
@@ -84,9 +87,12 @@ export class FuzzRig {
   /** Per endpoint: how many bytes at the start of its TX page may be non-zero. */
   readonly #txDirty = new Map<number, number>();
 
-  constructor(readonly flavor: SpmcFlavorName) {
+  constructor(
+    readonly flavor: SpmcFlavorName,
+    readonly spVersion: FfaVersion = "1.2",
+  ) {
     this.sim = new Sim(1);
-    this.machine = new Machine(this.sim, fuzzPlatform(flavor));
+    this.machine = new Machine(this.sim, fuzzPlatform(flavor, spVersion));
     const fw = bootFirmware(this.sim, this.machine, platProtmemFor);
     this.spmc = fw.spmc;
     for (const e of fw.endpoints) {

@@ -10,16 +10,18 @@ import {
   FFA_MEM_FRAG_TX_32,
   FFA_MEM_RETRIEVE_RESP_32,
   FFA_MEM_FRAG_TX_32 as FRAG_TX_REPLY,
+  FFA_ID_GET_32,
   FFA_VERSION_32,
   type FfaVersion,
 } from "../../abi/ffa/index.ts";
+import { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import type { FuzzCall } from "./calls.ts";
 import { patchHandle, type Base } from "./gen.ts";
 import { consistencyProblem, errorCode, noteBoot, replyHandle, replyProblem } from "./oracle.ts";
 import { knownFinding, type KnownFinding } from "./known.ts";
-import { FuzzRig, type FuzzCaller } from "./rig.ts";
+import { CALLER_IDS, FuzzRig, type FuzzCaller } from "./rig.ts";
 import { capture, differs, restore, type SpmcSnapshot } from "./state.ts";
 
 const w = (r: SmcRegs, i: number) => Number(r[i] & 0xffff_ffffn);
@@ -39,6 +41,11 @@ export interface CallOutcome {
   readonly rule: string | null;
   /** The SPMC panicked (Hafnium panic(): the call never returns). */
   readonly panic: string | null;
+  /**
+   * For an event of OP-TEE's core (FuzzCall.internal), when this flavor has it: the object's reference
+   * count after it, or null when no object has that cookie.
+   */
+  readonly refcount?: number | null;
 }
 
 export interface CaseOutcome {
@@ -64,6 +71,9 @@ export interface RunnerStats {
 
 interface BaseState {
   readonly base: Base;
+  /** The rig booted with the base's partition version. */
+  readonly rig: FuzzRig;
+  readonly rigState: RigState;
   readonly snap: SpmcSnapshot;
   readonly replies: (SmcRegs | null)[];
   /** The base's own calls as made, for the corpus. */
@@ -72,8 +82,23 @@ interface BaseState {
   readonly versionAnswer: bigint;
 }
 
-export class FlavorRunner {
+/** A rig and what the runner knows of it. */
+interface RigState {
   readonly rig: FuzzRig;
+  /** The base whose state the rig holds (-1: none), and whether a case changed it since. */
+  loaded: number;
+  dirty: boolean;
+  /** The snapshot taken between two calls of a case: its arrays are reused case after case. */
+  work: SpmcSnapshot | null;
+}
+
+export class FlavorRunner {
+  /** The rig whose partitions run FF-A v1.2 (the platforms' version). */
+  readonly rig: FuzzRig;
+  /** Per partition version, a rig booted with it (their manifests' version; the SPMC locks it at boot). */
+  readonly #rigs = new Map<FfaVersion, RigState>();
+  /** The rig the current call runs on. */
+  #cur: RigState;
   readonly bases: BaseState[] = [];
   readonly stats: RunnerStats = {
     cases: 0,
@@ -84,26 +109,37 @@ export class FlavorRunner {
     restores: 0,
     snapshots: 0,
   };
-  #loaded = -1;
-  #dirty = false;
   #modelFinding: string | null = null;
-  /** The snapshot taken between two calls of a case: its arrays are reused case after case. */
-  #work: SpmcSnapshot | null = null;
   readonly #x = new BigUint64Array(18);
 
   constructor(
     readonly flavor: SpmcFlavorName,
     bases: readonly Base[],
   ) {
-    this.rig = new FuzzRig(flavor);
-    this.rig.sim.findings.onFinding((f) => {
-      if (f.id === "ffa-consistency" && this.#modelFinding === null) this.#modelFinding = f.message;
-    });
-    const boot = capture(this.rig);
-    noteBoot(this.rig);
+    const boots = new Map<RigState, SpmcSnapshot>();
+    const rigFor = (v: FfaVersion): RigState => {
+      // OP-TEE at S-EL1 has no partition that calls it: one rig serves every partition version.
+      const key = flavor === "optee-sel1" ? "1.2" : v;
+      let st = this.#rigs.get(key);
+      if (!st) {
+        const rig = new FuzzRig(flavor, key);
+        rig.sim.findings.onFinding((f) => {
+          if (f.id === "ffa-consistency" && this.#modelFinding === null) this.#modelFinding = f.message;
+        });
+        st = { rig, loaded: -1, dirty: false, work: null };
+        boots.set(st, capture(rig));
+        noteBoot(rig);
+        this.#rigs.set(key, st);
+      }
+      return st;
+    };
+    this.#cur = rigFor("1.2");
+    this.rig = this.#cur.rig;
     for (const b of bases) {
-      restore(this.rig, boot);
-      const versionAnswer = this.rig.probe(b.version);
+      const st = (this.#cur = rigFor(b.spVersion));
+      const rig = st.rig;
+      restore(rig, boots.get(st)!);
+      const versionAnswer = rig.probe(b.version);
       const replies: (SmcRegs | null)[] = [];
       const outcomes: CallOutcome[] = [];
       for (const c of b.calls) {
@@ -112,11 +148,16 @@ export class FlavorRunner {
         outcomes.push(o);
         if (o.panic) throw new Error(`${flavor}: base ${b.name} panicked the SPMC: ${o.panic}`);
       }
-      const problem = consistencyProblem(this.rig);
+      const problem = consistencyProblem(rig);
       if (problem) throw new Error(`${flavor}: base ${b.name} is inconsistent: ${problem}`);
-      this.bases.push({ base: b, snap: capture(this.rig), replies, outcomes, versionAnswer });
+      this.bases.push({ base: b, rig, rigState: st, snap: capture(rig), replies, outcomes, versionAnswer });
+      st.loaded = -1;
     }
-    this.#loaded = -1;
+  }
+
+  /** The rig base `i` runs on. */
+  rigOf(i: number): FuzzRig {
+    return this.bases[i].rig;
   }
 
   /** The normal world's version in base `i`. */
@@ -126,7 +167,8 @@ export class FlavorRunner {
 
   /** Makes one call (handles and offsets resolved from `replies`); no oracle. */
   #make(c: FuzzCall, replies: readonly (SmcRegs | null)[], record: boolean): CallOutcome {
-    const rig = this.rig;
+    const rig = this.#cur.rig;
+    if (c.internal) return this.#event(c, replies);
     if ((c.only !== undefined && c.only !== this.flavor) || !rig.has(c.by))
       return { x: c.x, tx: c.tx, reply: null, rx: null, rule: null, panic: null };
     // Unrecorded, one register file serves every call: the SPMC never keeps the caller's registers
@@ -165,16 +207,35 @@ export class FlavorRunner {
     return out;
   }
 
+  /**
+   * An event of OP-TEE's core on an object (mobj_ffa_get_by_cookie(), mobj_put(),
+   * mobj_ffa_unregister_by_cookie() — mobj_ffa.c), under
+   * OP-TEE at S-EL1; another flavor has no such objects and skips it.
+   */
+  #event(c: FuzzCall, replies: readonly (SmcRegs | null)[]): CallOutcome {
+    const spmc = this.#cur.rig.spmc;
+    const none = { x: c.x, tx: null, rx: null, rule: null, panic: null, reply: null };
+    if ((c.only !== undefined && c.only !== this.flavor) || !(spmc instanceof OpteeSel1Spmc)) return none;
+    const r = c.handle ? replies[c.handle.from] : null;
+    const cookie = ((r ? replyHandle(r) : null) ?? 0n) ^ (c.handle?.xor ?? 0n);
+    let m = spmc.mobjs.get(cookie) ?? null;
+    if (m && c.internal === "mobj-get") m = spmc.mobjs.getByCookie(cookie);
+    else if (m && c.internal === "mobj-unregister") spmc.mobjs.unregisterByCookie(cookie);
+    else if (m && m.refcount > 0) spmc.mobjs.put(m);
+    return { ...none, refcount: m ? m.refcount : null };
+  }
+
   /** Runs one case's calls on base `baseIndex`, with the oracle. */
   run(baseIndex: number, calls: readonly FuzzCall[], record = false): CaseOutcome {
-    const rig = this.rig;
     const b = this.bases[baseIndex];
+    const st = (this.#cur = b.rigState);
+    const rig = st.rig;
     this.stats.cases++;
-    if (this.#dirty || this.#loaded !== baseIndex) {
+    if (st.dirty || st.loaded !== baseIndex) {
       restore(rig, b.snap);
       this.stats.restores++;
-      this.#loaded = baseIndex;
-      this.#dirty = false;
+      st.loaded = baseIndex;
+      st.dirty = false;
     }
     const replies = b.replies.slice();
     let snap: SpmcSnapshot | null = b.snap;
@@ -184,7 +245,7 @@ export class FlavorRunner {
     for (let k = 0; k < calls.length; k++) {
       const c = calls[k];
       if (snap === null) {
-        snap = this.#work = capture(rig, this.#work ?? undefined);
+        snap = st.work = capture(rig, st.work ?? undefined);
         this.stats.snapshots++;
       }
       let o: CallOutcome;
@@ -202,6 +263,15 @@ export class FlavorRunner {
       }
       replies.push(o.reply ? (o.reply as unknown as SmcRegs) : null);
       if (record) outcomes.push(o);
+      if (o.refcount !== undefined) {
+        // OP-TEE's core took or dropped a reference: the object's state changed, and must stay coherent.
+        keys.push(`${c.internal}:${o.refcount === null ? "none" : o.refcount > 0 ? "held" : "free"}`);
+        st.dirty = true;
+        snap = null;
+        const p = consistencyProblem(rig);
+        if (p) return this.#fail("ffa-consistency", k, p, outcomes, keys);
+        continue;
+      }
       if (o.reply === null) {
         keys.push(`${c.by}:absent`);
         continue;
@@ -210,14 +280,20 @@ export class FlavorRunner {
       const fid = Number(c.x[0] & 0xffff_ffffn);
       if (o.panic) {
         this.stats.panics++;
-        this.#dirty = true;
+        this.#cur.dirty = true;
         keys.push(`${fid.toString(16)}:panic`);
         return { violation: null, calls: outcomes, keys, panic: o.panic, known: null };
       }
       const r = o.reply;
       const code = errorCode(r as unknown as SmcRegs);
       keys.push(outcomeKey(fid, w(r as unknown as SmcRegs, 0), code, o.rule));
-      const bad = replyProblem(fid, r as unknown as SmcRegs);
+      const bad =
+        replyProblem(fid, r as unknown as SmcRegs) ??
+        (fid === FFA_ID_GET_32 &&
+        code === null &&
+        (w(r as unknown as SmcRegs, 2) & 0xffff) !== CALLER_IDS[c.by]
+          ? `FFA_ID_GET answered ID 0x${(w(r as unknown as SmcRegs, 2) & 0xffff).toString(16)} to 0x${CALLER_IDS[c.by].toString(16)}`
+          : null);
       if (bad) return this.#fail("non-spec-reply", k, bad, outcomes, keys);
       const rejected = code !== null || (fid === FFA_VERSION_32 && (r[0] & 0xffff_ffffn) === 0xffff_ffffn);
       if (rejected) {
@@ -230,14 +306,14 @@ export class FlavorRunner {
         const d = differs(rig, snap, gone);
         if (d) return this.#fail("state-changed-on-rejection", k, d, outcomes, keys);
         if (gone !== null) {
-          this.#dirty = true;
+          this.#cur.dirty = true;
           snap = null;
           const p = consistencyProblem(rig);
           if (p) return this.#fail("ffa-consistency", k, p, outcomes, keys);
         }
       } else {
         this.stats.successes++;
-        this.#dirty = true;
+        this.#cur.dirty = true;
         snap = null;
         const p = consistencyProblem(rig);
         if (p) {
@@ -253,7 +329,7 @@ export class FlavorRunner {
   }
 
   #fail(kind: ViolationKind, call: number, why: string, calls: CallOutcome[], keys: string[]): CaseOutcome {
-    this.#dirty = true;
+    this.#cur.dirty = true;
     return { violation: { kind, call, why }, calls, keys, panic: null, known: null };
   }
 
