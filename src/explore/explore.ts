@@ -1,8 +1,10 @@
 /**
  * The explorer (ARCHITECTURE.md §2): runs one scenario many times, each under a different schedule
- * from a chooser — a seeded random walk, or PCT — and stops at the first run that violates, or when
- * the budget of runs (or the caller's wall-clock stop) is spent. What it finds depends only on
- * (scenario, strategy, seed, window): the wall clock may end the search early, never change a run.
+ * from a chooser — a seeded random walk, PCT, or bounded DFS — and stops at the first run that
+ * violates, or when the budget of runs (or the caller's wall-clock stop) is spent. What it finds
+ * depends only on (scenario, strategy, seed, window, fault budget): the wall clock may end the search
+ * early, never change a run; nor does the number of threads making the runs (walk.ts,
+ * explore_parallel.ts).
  */
 import { fail } from "../sim/assert.ts";
 import { randomFaultChooser } from "../sim/faults.ts";
@@ -10,19 +12,19 @@ import { Prng } from "../sim/prng.ts";
 import {
   encodeSchedule,
   parseSchedule,
-  randomChooser,
   replayChooser,
   ScheduleDivergence,
   type Chooser,
 } from "../sim/scheduler.ts";
-import { bootScenario, runOnSystem, type RunOptions, type RunResult } from "../scenario/runner.ts";
+import type { RunResult } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/loader.ts";
-import type { System } from "../scenario/system.ts";
-import { Snapshot } from "../sim/snapshot.ts";
-import type { TraceEvent } from "../sim/trace.ts";
-import { pctBound, pctChooser } from "./pct.ts";
+import { pctBound } from "./pct.ts";
 import { stateHash } from "./state_hash.ts";
 import { StateSet } from "./state_set.ts";
+import { BootedScenario } from "./booted.ts";
+import { CHUNK_RUNS, runChunk, stringHash, walkRun, WalkMerge, type WalkParams } from "./walk.ts";
+
+export { BootedScenario } from "./booted.ts";
 
 export const STRATEGIES = ["random", "pct", "dfs"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -105,35 +107,6 @@ export function violation(sc: Scenario, r: RunResult): string | null {
     : `the scenario has no expect, and the run has findings: ${found.map(([id, n]) => `${id} ${n}`).join(", ")}`;
 }
 
-/**
- * The scenario's platform booted once (after firmware boot and driver probe, before any scenario task
- * exists) and kept as a snapshot: every run restores it and runs from there, which is exactly a run
- * from a fresh boot (test/explore/snapshot.test.ts compares them byte for byte) at a fraction of the cost.
- */
-export class BootedScenario {
-  readonly system: System;
-  readonly snapshot: Snapshot;
-
-  constructor(readonly scenario: Scenario) {
-    this.system = bootScenario(scenario, scenario.seed);
-    // The boot baseline quiesce-clean compares against is never written after boot: no copy needed.
-    this.snapshot = Snapshot.take(this.system, { skip: [this.system.boot] });
-  }
-
-  /** One run under `chooser` (and the fault chooser, if any), from the booted state. */
-  run(chooser: Chooser, faults?: RunOptions["faults"]): RunResult {
-    this.snapshot.restore();
-    return this.runOnSystem(chooser, undefined, faults);
-  }
-
-  /** One run on the system as it stands (restored by the caller), with an optional trace listener. */
-  readonly runOnSystem = (
-    chooser: Chooser,
-    trace?: (e: TraceEvent) => void,
-    faults?: RunOptions["faults"],
-  ): RunResult => runOnSystem(this.scenario, this.system, { chooser, trace, faults });
-}
-
 /** Top-level tasks the scenario runs: `steps` and each of `tasks:` (PCT's n). */
 function taskCount(sc: Scenario): number {
   return 1 + sc.tasks.filter((t) => t.steps.length > 0).length;
@@ -149,18 +122,6 @@ function choiceCount(schedule: string): number {
 /** Thrown by DFS's chooser when a run reaches a state already explored: the run is abandoned. */
 class KnownState extends Error {}
 
-/** A chooser that hashes the state at each of its choices into `states`, then lets `inner` choose. */
-function hashing(inner: Chooser, system: System, states: StateSet): Chooser {
-  return {
-    name: inner.name,
-    windowNs: inner.windowNs,
-    choose(candidates, now) {
-      states.add(stateHash(system, candidates));
-      return inner.choose(candidates, now);
-    },
-  };
-}
-
 /** One DFS run to make: replay `prefix`, then take the default (earliest-ready, FIFO) at every choice. */
 interface DfsItem {
   readonly prefix: readonly number[];
@@ -168,33 +129,133 @@ interface DfsItem {
   readonly preemptions: number;
 }
 
-export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
+/** Checks the options every search takes; returns the window, PCT depth and DFS bound. */
+export function searchParams(opts: ExploreOptions): { windowNs: number; depth: number; bound: number } {
   if (!(Number.isSafeInteger(opts.runs) && opts.runs >= 1)) fail(`runs ${opts.runs}`);
   const windowNs = opts.windowNs ?? 0;
   const depth = opts.depth ?? 3;
   const bound = opts.preemptions ?? 2;
   if (!(Number.isSafeInteger(depth) && depth >= 1)) fail(`depth ${depth}`);
   if (!(Number.isSafeInteger(bound) && bound >= 0)) fail(`preemptions ${bound}`);
-  const prng = new Prng(opts.seed);
-  const walk = prng.stream(`explore.${opts.strategy}`);
-  const seen = new Set<string>();
+  return { windowNs, depth, bound };
+}
+
+/** The chunk parameters of a random or PCT search; PCT's k from its calibration run (run 0) on `booted`. */
+export function walkParams(sc: Scenario, booted: BootedScenario, opts: ExploreOptions): WalkParams {
+  const { windowNs, depth } = searchParams(opts);
+  const base: WalkParams = {
+    strategy: opts.strategy === "pct" ? "pct" : "random",
+    seed: opts.seed,
+    windowNs,
+    depth,
+    k: 0,
+    faults: opts.faults ?? 0,
+  };
+  if (base.strategy === "random") return base;
+  // k is not known before a run: run 0, PCT with random priorities and no change point (depth 1),
+  // measures it. It is made here to learn k, and again as the first run of the search (every thread
+  // that makes chunks learns the same k from the coordinator: a run never depends on who makes it).
+  const first = walkRun(base, 0, booted, new StateSet());
+  return { ...base, k: Math.max(1, choiceCount(first.schedule)) };
+}
+
+/** PCT's report, from the search's k. */
+export function pctInfo(sc: Scenario, p: WalkParams): PctInfo | null {
+  if (p.strategy !== "pct") return null;
+  const n = taskCount(sc);
+  return { depth: p.depth, tasks: n, steps: p.k, bound: pctBound(n, p.k, p.depth) };
+}
+
+/**
+ * The result of a random or PCT search from its merged chunks: the violating run is made again on
+ * `booted` (unless `kept` holds it) and shrunk.
+ */
+export function walkResult(
+  sc: Scenario,
+  booted: BootedScenario,
+  p: WalkParams,
+  m: WalkMerge,
+  ended: ExploreResult["ended"],
+  opts: ExploreOptions,
+  kept: RunResult | null,
+): ExploreResult {
+  let v: ExploreResult["violation"] = null;
+  if (m.found !== null) {
+    const f = m.found;
+    const result =
+      kept ?? booted.run(replayChooser(f.schedule), f.faults.length > 0 ? { list: f.faults } : undefined);
+    const why = violation(sc, result);
+    if (why === null) fail(`run ${f.run} violated (${f.why}) but did not when made again`);
+    v = { run: f.run, result, why };
+  }
+  const shrunk = v !== null && opts.shrink !== false ? shrink(booted, v.result, v.why) : null;
+  return {
+    strategy: opts.strategy,
+    seed: opts.seed,
+    windowNs: p.windowNs,
+    explored: m.explored,
+    distinct: m.schedules.size,
+    states: m.states.size,
+    ended: v !== null ? "violation" : ended,
+    violation: v,
+    shrunk,
+    pct: pctInfo(sc, p),
+    dfs: null,
+  };
+}
+
+export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
+  const { windowNs, bound } = searchParams(opts);
+  const booted = new BootedScenario(sc);
+  if (opts.strategy === "dfs") return exploreDfs(sc, booted, opts, windowNs, bound);
+  // Random walk and PCT: chunk after chunk in this thread (explore_parallel.ts spreads them over
+  // threads, with the same result).
+  const p = walkParams(sc, booted, opts);
+  const m = new WalkMerge();
+  let kept: RunResult | null = null;
+  let ended: ExploreResult["ended"] = "runs";
+  for (let start = 0; start < opts.runs && m.found === null; start += CHUNK_RUNS) {
+    if (start > 0 && opts.shouldStop?.()) {
+      ended = "stopped";
+      break;
+    }
+    let done = m.explored;
+    const c = runChunk(
+      booted,
+      { ...p, start, count: Math.min(CHUNK_RUNS, opts.runs - start) },
+      (r) => violation(sc, r),
+      (r) => opts.onRun?.(++done, r),
+      (r) => (kept = r),
+    );
+    m.add(c);
+  }
+  return walkResult(sc, booted, p, m, ended, opts, kept);
+}
+
+/**
+ * Bounded exhaustive search (CHESS's preemption bounding, with state caching): each run replays a
+ * prefix, then goes by default; every choice point past the prefix whose state is new adds its
+ * alternatives (within the preemption bound) to the stack; a run that reaches a state already seen
+ * past its prefix is abandoned there (its future was explored from the first visit).
+ */
+function exploreDfs(
+  sc: Scenario,
+  booted: BootedScenario,
+  opts: ExploreOptions,
+  windowNs: number,
+  bound: number,
+): ExploreResult {
+  const seen = new StateSet();
   const states = new StateSet();
-  let pct: PctInfo | null = null;
-  let dfs: DfsInfo | null = null;
-  let k = 0;
   let explored = 0;
   let ended: ExploreResult["ended"] = "runs";
   let found: ExploreResult["violation"] = null;
-
-  const booted = new BootedScenario(sc);
-  // Faults come from a stream of their own, so a fault budget leaves the schedules the walk picks alone.
-  // Under DFS every run draws its faults afresh from the same seed: a run that replays a prefix makes
-  // the same fault decisions along it, so the prefix replays exactly (the faults are one fixed
-  // pattern, by the order fault points are met, and DFS enumerates schedules under it).
-  let faultStream = prng.stream("explore.faults");
+  // Faults: every run draws them afresh from the same seed, so a run that replays a prefix makes the
+  // same fault decisions along it and the prefix replays exactly (the faults are one fixed pattern, by
+  // the order fault points are met, and DFS enumerates schedules under it).
   const faultBudget = opts.faults ?? 0;
-  const run = (chooser: Chooser): RunResult | null => {
-    if (opts.strategy === "dfs") faultStream = new Prng(opts.seed).stream("explore.faults");
+  const run = (chooser: Chooser): void => {
+    const faultStream = new Prng(opts.seed).stream("explore.faults");
     const faults =
       faultBudget > 0
         ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: faultBudget }
@@ -206,14 +267,13 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
       if (!(e instanceof KnownState)) throw e;
       explored++;
       opts.onRun?.(explored, null);
-      return null;
+      return;
     }
     explored++;
-    seen.add(r.schedule);
+    seen.add(stringHash(r.schedule));
     opts.onRun?.(explored, r);
     const why = violation(sc, r);
     if (why !== null) found = { run: explored, result: r, why };
-    return r;
   };
   const stop = (): boolean => {
     if (found !== null || explored >= opts.runs) return true;
@@ -223,68 +283,43 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
     }
     return false;
   };
-
-  if (opts.strategy === "dfs") {
-    // Bounded exhaustive search (CHESS's preemption bounding, with state caching): each run replays a
-    // prefix, then goes by default; every choice point past the prefix whose state is new adds its
-    // alternatives (within the preemption bound) to the stack; a run that reaches a state already
-    // seen past its prefix is abandoned there (its future was explored from the first visit).
-    const stack: DfsItem[] = [{ prefix: [], preemptions: 0 }];
-    let pruned = 0;
-    while (stack.length > 0 && !stop()) {
-      const item = stack.pop()!;
-      const branches: { at: number; n: number }[] = [];
-      const taken: number[] = [];
-      const chooser: Chooser = {
-        name: "dfs",
-        windowNs,
-        choose(candidates) {
-          const i = taken.length;
-          if (i < item.prefix.length) {
-            const c = item.prefix[i];
-            if (!(c < candidates.length)) fail(`dfs prefix choice ${c} of ${candidates.length}`);
-            taken.push(c);
-            return c;
-          }
-          const h = stateHash(booted.system, candidates);
-          if (states.has(h)) {
-            pruned++;
-            throw new KnownState();
-          }
-          states.add(h);
-          branches.push({ at: i, n: candidates.length });
-          taken.push(0);
-          return 0;
-        },
-      };
-      run(chooser);
-      if (item.preemptions >= bound) continue;
-      // Deepest alternatives on top: the search goes depth first.
-      for (const b of branches)
-        for (let a = b.n - 1; a >= 1; a--)
-          stack.push({ prefix: [...taken.slice(0, b.at), a], preemptions: item.preemptions + 1 });
-    }
-    if (found === null && stack.length === 0) ended = "exhausted";
-    dfs = { preemptions: bound, pruned, exhausted: stack.length === 0 };
-  } else {
-    if (opts.strategy === "pct") {
-      // k is not known before a run: the first run, PCT with random priorities and no change point
-      // (depth 1), measures it, and counts as a run.
-      const first = run(hashing(pctChooser(walk, 1, 1, windowNs), booted.system, states))!;
-      k = Math.max(1, choiceCount(first.schedule));
-      pct = { depth, tasks: taskCount(sc), steps: k, bound: pctBound(taskCount(sc), k, depth) };
-    }
-    while (!stop()) {
-      const chooser =
-        opts.strategy === "pct"
-          ? pctChooser(walk, depth, k, windowNs)
-          : randomChooser((n) => walk.int(0, n - 1), windowNs);
-      run(hashing(chooser, booted.system, states));
-    }
+  const stack: DfsItem[] = [{ prefix: [], preemptions: 0 }];
+  let pruned = 0;
+  while (stack.length > 0 && !stop()) {
+    const item = stack.pop()!;
+    const branches: { at: number; n: number }[] = [];
+    const taken: number[] = [];
+    const chooser: Chooser = {
+      name: "dfs",
+      windowNs,
+      choose(candidates) {
+        const i = taken.length;
+        if (i < item.prefix.length) {
+          const c = item.prefix[i];
+          if (!(c < candidates.length)) fail(`dfs prefix choice ${c} of ${candidates.length}`);
+          taken.push(c);
+          return c;
+        }
+        const h = stateHash(booted.system, candidates);
+        if (states.has(h)) {
+          pruned++;
+          throw new KnownState();
+        }
+        states.add(h);
+        branches.push({ at: i, n: candidates.length });
+        taken.push(0);
+        return 0;
+      },
+    };
+    run(chooser);
+    if (item.preemptions >= bound) continue;
+    // Deepest alternatives on top: the search goes depth first.
+    for (const b of branches)
+      for (let a = b.n - 1; a >= 1; a--)
+        stack.push({ prefix: [...taken.slice(0, b.at), a], preemptions: item.preemptions + 1 });
   }
-  if (found !== null) ended = "violation";
+  if (found === null && stack.length === 0) ended = "exhausted";
   const v = found as ExploreResult["violation"];
-  const shrunk = v !== null && opts.shrink !== false ? shrink(booted, v.result, v.why) : null;
   return {
     strategy: opts.strategy,
     seed: opts.seed,
@@ -292,11 +327,11 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
     explored,
     distinct: seen.size,
     states: states.size,
-    ended,
+    ended: v !== null ? "violation" : ended,
     violation: v,
-    shrunk,
-    pct,
-    dfs,
+    shrunk: v !== null && opts.shrink !== false ? shrink(booted, v.result, v.why) : null,
+    pct: null,
+    dfs: { preemptions: bound, pruned, exhausted: stack.length === 0 },
   };
 }
 

@@ -47,6 +47,20 @@ export class StateSet {
     this.#lo[i] = h >>> 0;
   }
 
+  /** Every hash in the set, in slot order (to send to another thread). */
+  values(): Float64Array {
+    const out = new Float64Array(this.#size);
+    let n = 0;
+    for (let i = 0; i < this.#used.length; i++)
+      if (this.#used[i] !== 0) out[n++] = this.#hi[i] * 0x100000000 + this.#lo[i];
+    return out;
+  }
+
+  /** Adds every hash of `hs`. */
+  addAll(hs: Float64Array): void {
+    for (let i = 0; i < hs.length; i++) this.add(hs[i]);
+  }
+
   #grow(): void {
     const { length } = this.#used;
     const hi = this.#hi;

@@ -102,10 +102,14 @@ describe("planted bugs on the safe model (test/mutants/pool-race.yaml)", () => {
         /growable pool, use case 1: chunk 0x[0-9a-f]+ \(\+0x[0-9a-f]+\) is reclaimed while 1 buffer\(s\) still live in it/,
       );
       // refcount-inc alone tears the chunk down too, but gen_pool_destroy()'s BUG stops the release
-      // before the reclaim: the buffer's memory never leaves it, and pool-consistency stays quiet.
+      // before the reclaim: the buffer's memory never leaves it (pool-consistency may still see the
+      // counts disagree, never a reclaim under a live buffer).
       const alone = search(strategy, ["refcount-inc"]);
       expect(alone.ended).toBe("violation");
-      expect(alone.violation!.result.findings["pool-consistency"]).toBe(0);
+      expect(messages(alone.violation!.result, "kernel-warn").join("\n")).toMatch(/gen_pool_destroy/);
+      expect(messages(alone.violation!.result, "pool-consistency").join("\n")).not.toMatch(
+        /is reclaimed while/,
+      );
     });
   }
 

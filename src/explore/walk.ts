@@ -1,0 +1,142 @@
+/**
+ * The random and PCT searches in chunks (explore.ts): run i of a search (0-based) draws its schedule —
+ * and its faults, under a fault budget — from streams of its own, named after i, so a run is the same
+ * whichever thread makes it and whatever ran before it in that thread. A chunk is CHUNK_RUNS runs in a
+ * row; it ends early at a violation. The search's result is the chunks merged in order up to the first
+ * violation: the same for one thread or many (explore_parallel.ts), run for run.
+ */
+import { randomFaultChooser, type FaultSpec } from "../sim/faults.ts";
+import { Prng } from "../sim/prng.ts";
+import { randomChooser, type Chooser } from "../sim/scheduler.ts";
+import type { RunResult } from "../scenario/runner.ts";
+import type { BootedScenario } from "./booted.ts";
+import { pctChooser } from "./pct.ts";
+import { stateHash } from "./state_hash.ts";
+import { StateSet } from "./state_set.ts";
+
+/** Runs per chunk: the unit one thread takes at a time. Results never depend on it being 32. */
+export const CHUNK_RUNS = 32;
+
+/** What a chunk needs to know of the search. */
+export interface WalkParams {
+  readonly strategy: "random" | "pct";
+  readonly seed: number;
+  readonly windowNs: number;
+  /** PCT's depth d. */
+  readonly depth: number;
+  /** PCT's k (from run 0, which calibrates with depth 1); 0 for random. */
+  readonly k: number;
+  /** Fault budget per run (0: only the scenario's faults). */
+  readonly faults: number;
+}
+
+export interface ChunkTask extends WalkParams {
+  /** Index of the chunk's first run (0-based). */
+  readonly start: number;
+  readonly count: number;
+}
+
+/** A violating run, as it can be made again: its number (1-based), schedule and the faults that struck. */
+export interface FoundRun {
+  readonly run: number;
+  readonly why: string;
+  readonly schedule: string;
+  readonly faults: readonly FaultSpec[];
+}
+
+export interface ChunkResult {
+  readonly start: number;
+  /** Runs made (fewer than count when one violated). */
+  readonly done: number;
+  readonly found: FoundRun | null;
+  /** State hashes the chunk's runs met (state_hash.ts). */
+  readonly states: Float64Array;
+  /** Hashes of the chunk's schedules (distinct schedules). */
+  readonly schedules: Float64Array;
+}
+
+/** 53-bit FNV-1a over a string (two lanes), for counting distinct schedules without keeping them. */
+export function stringHash(s: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c ^ (a >>> 13), 0x01000193);
+  }
+  return (a >>> 0) * 0x200000 + (b >>> 11);
+}
+
+/** Run i's chooser, hashing the state at each choice into `states`. */
+function chooserFor(p: WalkParams, i: number, booted: BootedScenario, states: StateSet): Chooser {
+  const walk = new Prng(p.seed).stream(`explore.${p.strategy}.${i}`);
+  const inner =
+    p.strategy === "random"
+      ? randomChooser((n) => walk.int(0, n - 1), p.windowNs)
+      : i === 0
+        ? pctChooser(walk, 1, 1, p.windowNs) // the calibration run: random priorities, no change point
+        : pctChooser(walk, p.depth, p.k, p.windowNs);
+  const system = booted.system;
+  return {
+    name: inner.name,
+    windowNs: inner.windowNs,
+    choose(candidates, now) {
+      states.add(stateHash(system, candidates));
+      return inner.choose(candidates, now);
+    },
+  };
+}
+
+/** Run i of the search, on `booted`. */
+export function walkRun(p: WalkParams, i: number, booted: BootedScenario, states: StateSet): RunResult {
+  const faultStream = p.faults > 0 ? new Prng(p.seed).stream(`explore.faults.${i}`) : null;
+  const faults = faultStream
+    ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: p.faults }
+    : undefined;
+  return booted.run(chooserFor(p, i, booted, states), faults);
+}
+
+/**
+ * Runs a chunk on `booted`. `onRun` hears each run (the one-thread search reports progress with it);
+ * `keep` receives the violating run's result (in-process callers use it instead of making it again).
+ */
+export function runChunk(
+  booted: BootedScenario,
+  t: ChunkTask,
+  violates: (r: RunResult) => string | null,
+  onRun?: (r: RunResult) => void,
+  keep?: (r: RunResult) => void,
+): ChunkResult {
+  const states = new StateSet();
+  const schedules = new StateSet();
+  let found: FoundRun | null = null;
+  let done = 0;
+  for (let i = t.start; i < t.start + t.count; i++) {
+    const r = walkRun(t, i, booted, states);
+    done++;
+    schedules.add(stringHash(r.schedule));
+    onRun?.(r);
+    const why = violates(r);
+    if (why !== null) {
+      found = { run: i + 1, why, schedule: r.schedule, faults: r.faults };
+      keep?.(r);
+      break;
+    }
+  }
+  return { start: t.start, done, found, states: states.values(), schedules: schedules.values() };
+}
+
+/** The search's result so far: chunks merged in order. */
+export class WalkMerge {
+  readonly states = new StateSet();
+  readonly schedules = new StateSet();
+  explored = 0;
+  found: FoundRun | null = null;
+
+  add(c: ChunkResult): void {
+    this.states.addAll(c.states);
+    this.schedules.addAll(c.schedules);
+    this.explored += c.done;
+    this.found ??= c.found;
+  }
+}
