@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
-import { explore, STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
+import { STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
+import { exploreParallel } from "../explore/explore_parallel.ts";
 import { readReplayFile, replayFile, type ReplayFile } from "../explore/replay.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
@@ -23,6 +24,7 @@ import {
   type SetCode,
 } from "./io.ts";
 import { loadWithPolicy, scenarioArg } from "./scenario_args.ts";
+import { defaultJobs } from "../explore/threads.ts";
 
 interface ExploreCliOptions {
   strategy: Strategy;
@@ -35,6 +37,7 @@ interface ExploreCliOptions {
   policy?: string;
   out: string;
   faults?: number;
+  jobs?: number;
 }
 
 /** One trace event of a replayed run as a line of its story: time, task, layer, call, arguments (pages…). */
@@ -92,7 +95,12 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       "let the explorer inject faults too: at most n per run (default 1) beside the scenario's faults:",
       parsePositive,
     )
-    .action((arg: string, opts: ExploreCliOptions) => {
+    .option(
+      "--jobs <n>",
+      "threads making runs (random, pct; default: the machine's cores). Results do not depend on it",
+      parsePositive,
+    )
+    .action(async (arg: string, opts: ExploreCliOptions) => {
       if (opts.depth !== undefined && opts.strategy !== "pct")
         throw new UsageError("--depth applies to --strategy pct");
       if (opts.preemptions !== undefined && opts.strategy !== "dfs")
@@ -111,7 +119,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       // Wall-clock time is read here only: it may end the search early, it never feeds a run.
       const started = Date.now();
       let searched = started;
-      const r = explore(sc, {
+      const r = await exploreParallel(sc, {
+        jobs: opts.jobs ?? defaultJobs(),
         strategy: opts.strategy,
         runs: opts.runs,
         seed: opts.seed,
