@@ -3,12 +3,14 @@
 // `rstmem explore` uses. For each strategy: a warm-up, then `reps` explorations of pool-race under safe
 // (every schedule runs clean, so the whole budget is spent; the one boot of each is included). Then the
 // time to find protmem.c's race under upstream. Prints, as its last line, {safe: {strategy: [{wallMs,
-// cpuMs, explored, states}]}, upstream: {strategy: {wallMs, cpuMs, run}}}: CPU time is
+// cpuMs, explored, states}]}, parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs,
+// cpuMs, run}}}: CPU time is
 // process.cpuUsage() (user + system), so a loaded machine slows the wall figures but not the CPU ones.
 import { performance } from "node:perf_hooks";
 
 const dist = new URL("../dist/", import.meta.url);
 const { explore } = await import(new URL("explore/explore.js", dist).href);
+const { exploreParallel } = await import(new URL("explore/explore_parallel.js", dist).href);
 const { loadScenarioFile } = await import(new URL("scenario/loader.js", dist).href);
 const { namedPolicy } = await import(new URL("scenario/policies.js", dist).href);
 
@@ -28,7 +30,7 @@ const timed = (fn) => {
   return { r, wallMs, cpuMs: (c.user + c.system) / 1000 };
 };
 
-const out = { safe: {}, upstream: {} };
+const out = { safe: {}, upstream: {}, parallel: {} };
 for (const strategy of ["random", "pct", "dfs"]) {
   explore(safe, { strategy, runs: 100, seed: 99, windowNs: 100_000 });
   out.safe[strategy] = [];
@@ -39,6 +41,28 @@ for (const strategy of ["random", "pct", "dfs"]) {
       process.exit(1);
     }
     out.safe[strategy].push({ wallMs, cpuMs, explored: r.explored, states: r.states });
+  }
+}
+// Two threads (--jobs 2; this machine's cores), on a budget long enough for their start-up to count
+// for little: boot, first chunk in-process, then the worker threads warm up their own JIT.
+for (const strategy of ["random", "pct"]) {
+  out.parallel[strategy] = [];
+  for (let rep = 0; rep < Number(repsArg); rep++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const r = await exploreParallel(safe, { strategy, runs: runs * 6, seed: 1, windowNs: 100_000, jobs: 2 });
+    const wallMs = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    if (r.violation) {
+      console.error(`pool-race under safe violated: ${r.violation.why}`);
+      process.exit(1);
+    }
+    out.parallel[strategy].push({
+      wallMs,
+      cpuMs: (c.user + c.system) / 1000,
+      explored: r.explored,
+      states: r.states,
+    });
   }
 }
 for (const strategy of ["random", "pct", "dfs"]) {
