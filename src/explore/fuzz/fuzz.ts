@@ -108,7 +108,8 @@ export function generateCase(rnd: RandomStream, bases: readonly Base[]): CaseSpe
   const b = bases[base];
   const n = rnd.pick(ACTION_COUNTS);
   const sent: Txn[] = [...b.sent];
-  const refs: number[] = [...b.sent.map((t) => t.ref)];
+  const refs: number[] = [];
+  for (const t of b.sent) refs.push(t.ref);
   if (b.stale) refs.push(b.stale.ref);
   if (b.pending) refs.push(b.pending.txn.ref);
   const actions: Action[] = [];

@@ -536,6 +536,12 @@ export function opteeEvent(kind: NonNullable<FuzzCall["internal"]>, ref: number)
 const CALLERS: readonly FuzzCaller[] = ["normal", "optee", "sp2"];
 const SECURE_CALLERS: readonly FuzzCaller[] = ["optee", "sp2"];
 const FUNCS: readonly ShareKind[] = ["lend", "lend", "share", "donate"];
+/** The partitions a sender may send to: every partition but itself. */
+const RECEIVERS_OF: Readonly<Record<FuzzCaller, readonly FuzzCaller[]>> = {
+  normal: ["optee", "sp2"],
+  optee: ["sp2"],
+  sp2: ["optee"],
+};
 const VERSIONS_ASKED = [0x1_0000, 0x1_0001, 0x1_0002, 0x1_0003, 0x2_0000, 0x8000_0000, 0x1_ffff];
 
 /** Picks a valid action for the state: base roles plus what earlier actions of the case sent. */
@@ -761,7 +767,7 @@ function sendAction(
 ): Action {
   const func: ShareKind = rnd.pick(FUNCS);
   const by: FuzzCaller = rnd.int(0, 5) === 0 ? rnd.pick(SECURE_CALLERS) : "normal";
-  const others = CALLERS.filter((c) => c !== by && c !== "normal");
+  const others = RECEIVERS_OF[by];
   const receivers: FuzzCaller[] =
     func !== "donate" && rnd.int(0, 3) === 0 && others.length > 1
       ? [...others]
@@ -841,10 +847,11 @@ export function txnOf(a: Action, at: number): Txn | null {
 const U64 = (1n << 64n) - 1n;
 
 /** Values worth trying in a field of this kind (besides the original ± small steps). */
+const STEPS = [1n, -1n, 16n, -16n, 4096n, -4096n];
+
 function interesting(rnd: RandomStream, f: Field, orig: bigint): bigint {
-  const step = [1n, -1n, 16n, -16n, 4096n, -4096n];
   const pick = rnd.int(0, 9);
-  if (pick < 3) return orig + rnd.pick(step);
+  if (pick < 3) return orig + rnd.pick(STEPS);
   if (pick === 3) return BigInt(rnd.u32()) | (f.size === 8 ? BigInt(rnd.u32()) << 32n : 0n);
   switch (f.kind) {
     case "id":
@@ -889,6 +896,32 @@ function interesting(rnd: RandomStream, f: Field, orig: bigint): bigint {
   }
 }
 
+/** The function IDs a "fid" mutation puts in place of another. */
+const FID_GROUP = [
+  FFA_MEM_LEND_32,
+  FFA_MEM_SHARE_32,
+  FFA_MEM_DONATE_32,
+  FFA_MEM_LEND_64,
+  FFA_MEM_RETRIEVE_REQ_32,
+  FFA_MEM_FRAG_TX_32,
+  FFA_MEM_FRAG_RX_32,
+  FFA_MEM_RELINQUISH_32,
+  FFA_MEM_RECLAIM_32,
+  FFA_RX_RELEASE_32,
+  FFA_FEATURES_32,
+  FFA_PARTITION_INFO_GET_32,
+  FFA_RXTX_UNMAP_32,
+];
+const otherFidsOf = new Map<number, readonly number[]>();
+/** FID_GROUP without `fid`, in order (made once per function). */
+function otherFids(fid: number): readonly number[] {
+  let g = otherFidsOf.get(fid);
+  if (!g) otherFidsOf.set(fid, (g = FID_GROUP.filter((f) => f !== fid)));
+  return g;
+}
+/** What a handle mutation XORs in: neighbours, the other world's bit, OP-TEE's cookie bit, the high word. */
+const HANDLE_XORS = [1n, 2n, 1n << 63n, 1n << 44n, 1n << 32n, 0xffffn];
+
 /** Draws 1..3 mutations for an action. */
 export function pickMutations(
   rnd: RandomStream,
@@ -931,32 +964,11 @@ export function pickMutations(
       const refs = handleRefs.filter((h) => h < seqStart + ci);
       if (refs.length > 0 && rnd.int(0, 2) === 0)
         out.push({ k: "handle", call: ci, xor: 0n, from: rnd.pick(refs) });
-      else
-        out.push({
-          k: "handle",
-          call: ci,
-          xor: rnd.pick([1n, 2n, 1n << 63n, 1n << 44n, 1n << 32n, 0xffffn]),
-        });
+      else out.push({ k: "handle", call: ci, xor: rnd.pick(HANDLE_XORS) });
     } else if (r < 78) {
       out.push({ k: "by", call: ci, by: rnd.pick(CALLERS) });
     } else if (r < 84) {
-      const fid = Number(c.x[0]);
-      const group = [
-        FFA_MEM_LEND_32,
-        FFA_MEM_SHARE_32,
-        FFA_MEM_DONATE_32,
-        FFA_MEM_LEND_64,
-        FFA_MEM_RETRIEVE_REQ_32,
-        FFA_MEM_FRAG_TX_32,
-        FFA_MEM_FRAG_RX_32,
-        FFA_MEM_RELINQUISH_32,
-        FFA_MEM_RECLAIM_32,
-        FFA_RX_RELEASE_32,
-        FFA_FEATURES_32,
-        FFA_PARTITION_INFO_GET_32,
-        FFA_RXTX_UNMAP_32,
-      ].filter((f) => f !== fid);
-      out.push({ k: "fid", call: ci, fid: rnd.pick(group) });
+      out.push({ k: "fid", call: ci, fid: rnd.pick(otherFids(Number(c.x[0]))) });
     } else if (r < 92 && c.tx) {
       const len = c.tx.length;
       out.push({

@@ -111,6 +111,7 @@ export class FlavorRunner {
   };
   #modelFinding: string | null = null;
   readonly #x = new BigUint64Array(18);
+  readonly #replies: (SmcRegs | null)[] = [];
 
   constructor(
     readonly flavor: SpmcFlavorName,
@@ -237,7 +238,10 @@ export class FlavorRunner {
       st.loaded = baseIndex;
       st.dirty = false;
     }
-    const replies = b.replies.slice();
+    // The case's replies (the base's first): one array case after case, as nothing keeps it.
+    const replies = this.#replies;
+    replies.length = 0;
+    for (let i = 0; i < b.replies.length; i++) replies.push(b.replies[i]);
     let snap: SpmcSnapshot | null = b.snap;
     const outcomes: CallOutcome[] = [];
     const keys: string[] = [];

@@ -7,7 +7,7 @@
  * allocator bit of the world that allocated it (bit 63 clear for the SPMC): allocate_share_state(),
  * get_share_state(). A full table answers FFA_NO_MEMORY.
  */
-import { ffaMemoryHandleAllocator, ffaMemoryHandleIndex, ffaMemoryHandleMake } from "../../abi/ffa/index.ts";
+import { ffaMemoryHandleMake } from "../../abi/ffa/index.ts";
 import type { FfaVersion } from "../../abi/ffa/index.ts";
 import { hiddenState, type Snapshottable } from "../../sim/snapshot.ts";
 
@@ -115,12 +115,11 @@ export class ShareStateTable implements Snapshottable {
 
   /** get_share_state(): by index for our own handles, else a scan. */
   get(handle: bigint): ShareState | undefined {
-    if (ffaMemoryHandleAllocator(handle) === "spmc") {
-      const i = ffaMemoryHandleIndex(handle);
-      if (i < this.#slotCount) {
-        const s = this.#slots[Number(i)];
-        if (s) return s;
-      }
+    // An SPMC handle's index is the handle itself (allocator bit 63 clear): one compare, no bigint made
+    // (ffaMemoryHandleIndex() of such a handle is the handle; a set bit 63 puts it past the table).
+    if (handle >= 0n && handle < this.#slotCount) {
+      const s = this.#slots[Number(handle)];
+      if (s) return s;
     }
     for (const s of this.#slots) if (s && s.handle === handle) return s;
     return undefined;
