@@ -226,6 +226,7 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
       (r) => violation(sc, r),
       (r) => opts.onRun?.(++done, r),
       (r) => (kept = r),
+      m,
     );
     m.add(c);
   }

@@ -98,7 +98,8 @@ export function walkRun(p: WalkParams, i: number, booted: BootedScenario, states
 
 /**
  * Runs a chunk on `booted`. `onRun` hears each run (the one-thread search reports progress with it);
- * `keep` receives the violating run's result (in-process callers use it instead of making it again).
+ * `keep` receives the violating run's result (in-process callers use it instead of making it again);
+ * `into` are the search's own sets, when it runs in this thread.
  */
 export function runChunk(
   booted: BootedScenario,
@@ -106,9 +107,11 @@ export function runChunk(
   violates: (r: RunResult) => string | null,
   onRun?: (r: RunResult) => void,
   keep?: (r: RunResult) => void,
+  into?: { readonly states: StateSet; readonly schedules: StateSet },
 ): ChunkResult {
-  const states = new StateSet();
-  const schedules = new StateSet();
+  // In-process, the search's own sets take the hashes directly (the chunk then returns none).
+  const states = into?.states ?? new StateSet();
+  const schedules = into?.schedules ?? new StateSet();
   let found: FoundRun | null = null;
   let done = 0;
   for (let i = t.start; i < t.start + t.count; i++) {
@@ -123,7 +126,14 @@ export function runChunk(
       break;
     }
   }
-  return { start: t.start, done, found, states: states.values(), schedules: schedules.values() };
+  const none = new Float64Array(0);
+  return {
+    start: t.start,
+    done,
+    found,
+    states: into ? none : states.values(),
+    schedules: into ? none : schedules.values(),
+  };
 }
 
 /** The search's result so far: chunks merged in order. */

@@ -264,14 +264,16 @@ export class Snapshot {
         case "array": {
           const a = e.live;
           const s = e.saved;
-          a.length = s.length;
+          // Setting length is a runtime call even when it does not change.
+          if (a.length !== s.length) a.length = s.length;
           for (let i = 0; i < s.length; i++) a[i] = s[i];
           break;
         }
         case "map": {
           const m = e.live;
-          m.clear();
           const s = e.saved;
+          if (mapUnchanged(m, s)) break;
+          m.clear();
           for (let i = 0; i < s.length; i += 2) m.set(s[i], s[i + 1]);
           break;
         }
@@ -296,6 +298,20 @@ export class Snapshot {
     }
     for (const h of this.#hidden) h.owner[hiddenState](h.saved);
   }
+}
+
+/**
+ * Whether a Map holds exactly the saved entries, in order: most Maps a run reaches are not changed by
+ * it, and reading one is cheaper than clearing and refilling it (which rehashes).
+ */
+function mapUnchanged(m: Map<unknown, unknown>, saved: readonly unknown[]): boolean {
+  if (m.size * 2 !== saved.length) return false;
+  let i = 0;
+  for (const [k, v] of m) {
+    if (k !== saved[i] || v !== saved[i + 1]) return false;
+    i += 2;
+  }
+  return true;
 }
 
 /** Copies back the blocks written since the entry's mark (all of them if a restore went back past it). */
