@@ -347,7 +347,7 @@ export function decodeMap(map: string, bins: number): Uint8Array {
     out.fill(m[1].charCodeAt(0) - 0x61, at, at + n);
     at += n;
   }
-  if (!(at === bins)) fail(`map covers ${at} bins, expected ${bins}`);
+  if (at !== bins) fail(`map covers ${at} bins, expected ${bins}`);
   return out;
 }
 

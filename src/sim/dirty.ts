@@ -50,7 +50,7 @@ export class DirtyBlocks {
    */
   track<T extends FrameArray>(arr: T, shift = 0): T {
     const want = Math.ceil(this.frames / 2 ** shift);
-    if (!(arr.length === want)) fail(`a tracked array has ${arr.length} elements, not ${want}`);
+    if (arr.length !== want) fail(`a tracked array has ${arr.length} elements, not ${want}`);
     assert(!trackerOfBuffer.has(arr.buffer), "an array is tracked twice");
     this.arrays.push(arr);
     this.shifts.push(shift);

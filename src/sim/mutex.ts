@@ -34,7 +34,7 @@ export class Mutex implements Snapshottable {
     if (!me) fail(`mutex_lock(${this.name}) outside a task`);
     yield preempt();
     while (this.owner !== null) {
-      if (!(this.owner !== me)) fail(`mutex_lock(${this.name}) recursion by ${me.name}`);
+      if (this.owner === me) fail(`mutex_lock(${this.name}) recursion by ${me.name}`);
       this.contended++;
       yield { kind: "block", list: this.#waiters };
     }

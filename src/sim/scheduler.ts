@@ -326,7 +326,7 @@ export class Scheduler implements Snapshottable {
       for (const t of this.#tasks) t.gen = t.body();
     } else {
       for (const t of this.#tasks)
-        if (!(t.runs === 0)) fail(`snapshot with task ${t.name} started: its generator cannot be copied`);
+        if (t.runs !== 0) fail(`snapshot with task ${t.name} started: its generator cannot be copied`);
     }
     return {
       heap: this.#heap.items,

@@ -153,7 +153,7 @@ export class UserSpace implements Snapshottable {
       assert(devNull, "/dev/null is registered at boot");
       for (let fd = 0; fd < 3; fd++) {
         const got = files.getUnusedFdFlags(O_RDWR);
-        if (!(got === fd)) fail(`stdio fd ${fd} came out as ${got}`);
+        if (got !== fd) fail(`stdio fd ${fd} came out as ${got}`);
         files.fdInstall(fd, new File(k.vfs.files, devNull, devNull.fops, O_RDWR));
       }
     }

@@ -105,7 +105,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     const list = this.#pcp[k];
     if (this.#pcpLen[k] > 0) {
       const i = list[--this.#pcpLen[k]];
-      if (!(this.freeOrder[i] === ON_PCP)) fail(`frame ${i} on a per-cpu list is not marked so`);
+      if (this.freeOrder[i] !== ON_PCP) fail(`frame ${i} on a per-cpu list is not marked so`);
       this.freeOrder[i] = NOT_FREE;
       this.frames.dirty.touch(i);
       return i;
