@@ -26,10 +26,16 @@ export function isSecret(taint: number): boolean {
 }
 
 /** Appends run [a, b) of owner o and use case u to sorted flat runs, merged with the last one if they touch. */
-function pushRun(out: number[], a: number, b: number, o: number, u: number): void {
-  const m = out.length;
-  if (m > 0 && out[m - 3] === a && out[m - 2] === o && out[m - 1] === u) out[m - 3] = b;
-  else out.push(a, b, o, u);
+function pushRun(out: number[], m: number, a: number, b: number, o: number, u: number): number {
+  if (m > 0 && out[m - 3] === a && out[m - 2] === o && out[m - 1] === u) {
+    out[m - 3] = b;
+    return m;
+  }
+  out[m] = a;
+  out[m + 1] = b;
+  out[m + 2] = o;
+  out[m + 3] = u;
+  return m + 4;
 }
 
 /**
@@ -107,17 +113,19 @@ export class PageFrames {
     const lo = this.runAfter(i0 - 1);
     let hi = lo;
     while (hi < r.length && r[hi] <= end) hi += 4;
+    // The first m entries of the scratch array are this call's (its length is never cut back: a
+    // length of 0 would free its store, and the next push allocate another).
     const out = this.#scratch;
-    out.length = 0;
+    let m = 0;
     let after = -1;
     for (let k = lo; k < hi; k += 4) {
-      if (r[k] < i0) pushRun(out, r[k], Math.min(r[k + 1], i0), r[k + 2], r[k + 3]);
+      if (r[k] < i0) m = pushRun(out, m, r[k], Math.min(r[k + 1], i0), r[k + 2], r[k + 3]);
       if (r[k + 1] > end) after = k;
     }
-    if (owner !== OWNER_NORMAL && n > 0) pushRun(out, i0, end, owner, useCase);
-    if (after >= 0) pushRun(out, Math.max(r[after], end), r[after + 1], r[after + 2], r[after + 3]);
-    if (out.length === hi - lo) for (let j = 0; j < out.length; j++) r[lo + j] = out[j];
-    else spliceRuns(r, lo, hi, out);
+    if (owner !== OWNER_NORMAL && n > 0) m = pushRun(out, m, i0, end, owner, useCase);
+    if (after >= 0) m = pushRun(out, m, Math.max(r[after], end), r[after + 1], r[after + 2], r[after + 3]);
+    if (m === hi - lo) for (let j = 0; j < m; j++) r[lo + j] = out[j];
+    else spliceRuns(r, lo, hi, out, m);
   }
 
   /** Index (into restrictedRuns, a multiple of 4) of the first run ending after frame i. */
@@ -197,11 +205,11 @@ export class PageFrames {
 }
 
 /**
- * r.splice(lo, hi - lo, ...out) by hand: shifts the tail once and copies `out` in (no spread argument
+ * r.splice(lo, hi - lo, ...out.slice(0, m)) by hand: shifts the tail once and copies `out` in (no spread argument
  * list, no array of removed elements — this runs for every constituent a fuzzed SPMC lends).
  */
-function spliceRuns(r: number[], lo: number, hi: number, out: readonly number[]): void {
-  const grow = out.length - (hi - lo);
+function spliceRuns(r: number[], lo: number, hi: number, out: readonly number[], m: number): void {
+  const grow = m - (hi - lo);
   const len = r.length;
   if (grow > 0) {
     // Grown by push, not by setting length: the array stays packed (no holes for V8 to check).
@@ -211,5 +219,5 @@ function spliceRuns(r: number[], lo: number, hi: number, out: readonly number[])
     for (let k = hi; k < len; k++) r[k + grow] = r[k];
     r.length = len + grow;
   }
-  for (let j = 0; j < out.length; j++) r[lo + j] = out[j];
+  for (let j = 0; j < m; j++) r[lo + j] = out[j];
 }

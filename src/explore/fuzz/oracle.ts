@@ -229,8 +229,9 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
   const frames = rig.machine.frames;
   const expectHolder = sc.holder;
   // [first, end, 1 | 2] per constituent of a lend/donate to partitions (2: memory_protected).
+  // Its first np entries are this check's (never cut back: a length of 0 frees its store).
   const prot = sc.prot;
-  prot.length = 0;
+  let np = 0;
   expectHolder.fill(0);
   let live = 0;
   for (let slot = 0; slot < hf.limits.maxShares; slot++) {
@@ -282,7 +283,12 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
         if ((hf.pages.mode[i] & bit) !== bit)
           return `page ${paOf(rig, i)} of ${s.func} ${hex(s.handle)} has the sender's mode 0x${hf.pages.mode[i].toString(16)}`;
       }
-      if (kind !== 0) prot.push(first, first + c.pageCount, kind);
+      if (kind !== 0) {
+        prot[np] = first;
+        prot[np + 1] = first + c.pageCount;
+        prot[np + 2] = kind;
+        np += 3;
+      }
     }
   }
   if (live > hf.limits.maxShares) return `${live} share states exceed MAX_MEM_SHARES`;
@@ -297,7 +303,7 @@ function hafniumProblem(rig: FuzzRig, hf: HafniumSpmc): string | null {
   const gpi = sc.gpi;
   const liveGpi = rig.machine.gpt?.gpi ?? null;
   if (sc.bootGpi) gpi.set(sc.bootGpi);
-  for (let k = 0; k < prot.length; k += 3) {
+  for (let k = 0; k < np; k += 3) {
     fillShort(owner, OWNER_SECURE, prot[k], prot[k + 1]);
     if (prot[k + 2] === 2) fillShort(gpi, GPT_GPI_SECURE, prot[k], prot[k + 1]);
   }

@@ -112,6 +112,8 @@ export class FlavorRunner {
   #modelFinding: string | null = null;
   readonly #x = new BigUint64Array(18);
   readonly #replies: (SmcRegs | null)[] = [];
+  /** How many entries of #replies a case has written. */
+  #repliesUsed = 0;
 
   constructor(
     readonly flavor: SpmcFlavorName,
@@ -238,10 +240,14 @@ export class FlavorRunner {
       st.loaded = baseIndex;
       st.dirty = false;
     }
-    // The case's replies (the base's first): one array case after case, as nothing keeps it.
+    // The case's replies (the base's first): one array case after case, as nothing keeps it. Entries
+    // past the base's that the last case wrote are cleared, not cut off (a length of 0 frees the
+    // array's store): a reference to a call not made yet reads null, as in a fresh array.
     const replies = this.#replies;
-    replies.length = 0;
-    for (let i = 0; i < b.replies.length; i++) replies.push(b.replies[i]);
+    let nr = b.replies.length;
+    for (let i = 0; i < nr; i++) replies[i] = b.replies[i];
+    for (let i = nr; i < this.#repliesUsed; i++) replies[i] = null;
+    if (nr > this.#repliesUsed) this.#repliesUsed = nr;
     let snap: SpmcSnapshot | null = b.snap;
     const outcomes: CallOutcome[] = [];
     const keys: string[] = [];
@@ -265,7 +271,8 @@ export class FlavorRunner {
           keys,
         );
       }
-      replies.push(o.reply ? (o.reply as unknown as SmcRegs) : null);
+      replies[nr++] = o.reply ? (o.reply as unknown as SmcRegs) : null;
+      if (nr > this.#repliesUsed) this.#repliesUsed = nr;
       if (record) outcomes.push(o);
       if (o.refcount !== undefined) {
         // OP-TEE's core took or dropped a reference: the object's state changed, and must stay coherent.
