@@ -1,8 +1,9 @@
 /**
  * The random and PCT searches over several threads (`rstmem explore --jobs N`). The coordinator boots
  * the platform itself and makes the first chunk of runs in-process (a bug that shows in the first runs
- * costs no thread start-up); then worker threads (explore_worker.ts, one piscina thread per job, each
- * booting its own copy) make the next chunks, at most one each in flight, in order of their first run.
+ * costs no thread start-up); then N − 1 worker threads (explore_worker.ts, piscina, each booting its
+ * own copy) and the coordinator itself make the next chunks, one at a time each, handed out in order
+ * of their first run.
  * A chunk that violates ends the hand-out; the chunks before it are waited for (one of them may violate
  * earlier). The result merges the chunks in order up to the first violation (walk.ts), so it is the
  * same as the one-thread search's for any number of jobs, run for run — only faster. DFS is one
@@ -60,48 +61,66 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
   const search = `${process.pid}.${++searches}`;
   const total = Math.ceil(opts.runs / chunk);
   const results = new Map<number, ChunkResult>();
+  /** Violating runs this thread made, by chunk: the report needs no second making of them. */
+  const keptAt = new Map<number, RunResult>();
   let next = 1;
-  let inFlight = 0;
   let firstViolating = Infinity;
   let stopped = false;
+  /** The next chunk to hand out, or −1 when the search hands out no more. */
+  const handOut = (): number => {
+    if (stopped || next >= total || next >= firstViolating) return -1;
+    if (opts.shouldStop?.()) {
+      stopped = true;
+      return -1;
+    }
+    return next++;
+  };
+  const taskOf = (c: number) => ({ ...p, start: c * chunk, count: Math.min(chunk, opts.runs - c * chunk) });
+  const record = (c: number, r: ChunkResult): void => {
+    results.set(c, r);
+    if (r.found !== null) firstViolating = Math.min(firstViolating, c);
+    done += r.done;
+    opts.onRun?.(done, null);
+  };
+  // jobs − 1 worker threads, and this thread (booted and warm from chunk 0) makes chunks too, between
+  // the workers' replies.
   const { filename, execArgv } = workerEntry("explore_worker", import.meta.url);
   const pool = new Piscina<ExploreChunkTask, ChunkResult>({
     filename,
     execArgv,
-    minThreads: jobs,
-    maxThreads: jobs,
+    minThreads: jobs - 1,
+    maxThreads: jobs - 1,
     concurrentTasksPerWorker: 1,
   });
+  const worker = async (): Promise<void> => {
+    for (let c = handOut(); c >= 0; c = handOut())
+      record(c, await pool.run({ search, scenario, chunk: taskOf(c) }));
+  };
+  const here = async (): Promise<void> => {
+    for (;;) {
+      // Let the workers' replies in (and hand them their next chunk) between this thread's chunks.
+      await new Promise((resolve) => setImmediate(resolve));
+      const c = handOut();
+      if (c < 0) return;
+      record(
+        c,
+        runChunk(
+          booted,
+          taskOf(c),
+          (r) => violation(sc, r),
+          undefined,
+          (r) => keptAt.set(c, r),
+        ),
+      );
+    }
+  };
   try {
-    await new Promise<void>((resolve, reject) => {
-      const pump = (): void => {
-        while (inFlight < jobs && next < total && next < firstViolating && !stopped) {
-          if (opts.shouldStop?.()) {
-            stopped = true;
-            break;
-          }
-          const c = next++;
-          const start = c * chunk;
-          inFlight++;
-          pool
-            .run({ search, scenario, chunk: { ...p, start, count: Math.min(chunk, opts.runs - start) } })
-            .then((r) => {
-              inFlight--;
-              results.set(c, r);
-              if (r.found !== null) firstViolating = Math.min(firstViolating, c);
-              done += r.done;
-              opts.onRun?.(done, null);
-              pump();
-            }, reject);
-        }
-        if (inFlight === 0) resolve();
-      };
-      pump();
-    });
+    await Promise.all([here(), ...Array.from({ length: jobs - 1 }, worker)]);
   } finally {
     await pool.destroy();
   }
   // Every chunk handed out before the first violating one (or before the stop) is back: merge in order.
   for (let c = 1; c < next && c <= firstViolating; c++) m.add(results.get(c)!);
-  return walkResult(sc, booted, p, m, stopped ? "stopped" : "runs", opts, null);
+  const keptRun = firstViolating === Infinity ? null : (keptAt.get(firstViolating) ?? null);
+  return walkResult(sc, booted, p, m, stopped ? "stopped" : "runs", opts, keptRun);
 }
