@@ -87,8 +87,24 @@ export abstract class Spmc {
   addEndpoint(desc: EndpointDesc): SpmcEndpoint {
     const ep = new SpmcEndpoint(desc);
     this.endpoints.set(desc.id, ep);
+    this.#nwd = null;
     if (ep.secure && !this.partitions.handler(desc.id)) this.partitions.register(desc.id, echoHandler);
     return ep;
+  }
+
+  /** The normal world's endpoint (the first non-secure one), found once per set of endpoints. */
+  #nwd: SpmcEndpoint | undefined | null = null;
+  #normalWorld(): SpmcEndpoint | undefined {
+    if (this.#nwd === null) {
+      this.#nwd = undefined;
+      for (const e of this.endpoints.values()) {
+        if (!e.secure) {
+          this.#nwd = e;
+          break;
+        }
+      }
+    }
+    return this.#nwd;
   }
 
   endpoint(id: number): SpmcEndpoint | undefined {
@@ -103,13 +119,7 @@ export abstract class Spmc {
   }
 
   *#fromConduit(regs: SmcRegs, caller: World): Sleeps<SmcRegs> {
-    let nwd: SpmcEndpoint | undefined;
-    for (const e of this.endpoints.values()) {
-      if (!e.secure) {
-        nwd = e;
-        break;
-      }
-    }
+    const nwd = this.#normalWorld();
     if (caller !== "ns" || !nwd) {
       // A secure-world SMC reaches the SPMD, not the SPMC's FF-A ABI (partitions use partitionCall()).
       return ffaError(FFA_NOT_SUPPORTED);
