@@ -25,6 +25,7 @@ import { FuzzRig, type FuzzCaller } from "../../src/explore/fuzz/rig.ts";
 import { FlavorRunner } from "../../src/explore/fuzz/runner.ts";
 import { capture, differs } from "../../src/explore/fuzz/state.ts";
 import { OWNER_NORMAL } from "../../src/hw/frames.ts";
+import { GPT_GPI_SECURE } from "../../src/hw/gpt.ts";
 import { HafniumSpmc } from "../../src/firmware/hafnium/hafnium.ts";
 import { OpteeSel1Spmc } from "../../src/firmware/optee_sel1/optee_sel1.ts";
 import type { SpmcFlavorName } from "../../src/firmware/spmc/spmc.ts";
@@ -137,6 +138,26 @@ describe("ffa fuzz oracle", () => {
     const v = runner.run(base, reclaimWrongHandle).violation;
     expect(v?.kind).toBe("state-changed-on-rejection");
     expect(v?.why).toMatch(/RX buffer/);
+    // Deeper plants, each alone: a refused call that moves a lent page back to the normal world in the
+    // machine, that bumps a share state's progress in place, that flips one granule's PAS.
+    const plants: [(r: FlavorRunner) => void, RegExp][] = [
+      [(r) => r.rig.machine.setOwner(0x8030_0000, 4096, OWNER_NORMAL), /frame's owner/],
+      [
+        (r) => ((r.rig.spmc as HafniumSpmc).shares.at(0)!.bytesReceived += 1),
+        /share state 0x0: bytes received/,
+      ],
+      [(r) => r.rig.machine.gpt!.initRange(5, 1, GPT_GPI_SECURE), /physical address space/],
+    ];
+    for (const [plant, why] of plants) {
+      runner.rig.call = (by, x) => {
+        const r = call(by, x);
+        if (Number(r[0] & 0xffff_ffffn) === FFA_ERROR_32) plant(runner);
+        return r;
+      };
+      const found = runner.run(base, reclaimWrongHandle).violation;
+      expect(found?.kind).toBe("state-changed-on-rejection");
+      expect(found?.why).toMatch(why);
+    }
   });
 
   it("finds ffa-consistency broken when the machine and the share states disagree", () => {
