@@ -229,6 +229,11 @@ export class FaultPlan implements Snapshottable {
     );
   }
 
+  /** Whether a fault chooser may still strike (the run's points are counted for it). */
+  choosing(): boolean {
+    return this.#phase === "run" && this.#chooser !== null && this.#budget > 0;
+  }
+
   /** Whether the scenario lists a fault at (kind, key) in the current phase (any nth). */
   hasScripted(kind: FaultKind, key: string): boolean {
     const prefix = `${kind}\u0000${key}\u0000`;
@@ -273,9 +278,12 @@ export class FaultPlan implements Snapshottable {
 }
 
 /**
- * The explorer's random fault chooser: at each point, strike with probability `rate` (kill points,
- * reached at every scheduling point of a process in a system call, with `rate / 8`), picking the
- * value uniformly. `next(n)` is a seeded stream's integer in [0, n).
+ * The explorer's random fault chooser: at each point, strike with probability `rate`, picking the value
+ * uniformly. Kill points strike with `rate / 8`: they come at every scheduling point of a process —
+ * inside a system call (`kill: {at}`) and in user space, between its steps and in a sleep (`kill: {at,
+ * anywhere: true}`, user/process.ts) — far more often than the others, and each is as likely as the
+ * next, so a run is cut short now and then, not at its start. `next(n)` is a seeded stream's integer
+ * in [0, n).
  */
 export function randomFaultChooser(next: (n: number) => number, rate = 1 / 8): FaultChooser {
   const scale = 1 << 20;

@@ -26,6 +26,8 @@ export const SIGSEGV = 11;
 /** SIGKILL: the exit status of a process a `kill` fault ended (sim/faults.ts). */
 export const SIGKILL = 9;
 
+const SIGKILL_ONLY: readonly string[] = ["SIGKILL"];
+
 export interface SpawnOptions {
   /** Open fds 0, 1, 2 on /dev/null (default true). */
   readonly stdio?: boolean;
@@ -108,15 +110,19 @@ export class UserSpace implements Snapshottable {
    */
   schedPoint(t: Task): void {
     const faults = this.kernel.sim.faults;
+    const choosing = faults.choosing();
     for (const p of this.all) {
       if (p.thread !== t || p.sigkill || p.exiting || p.exited) continue;
-      if (p.inSyscall && faults.at("kill", p.name, ["SIGKILL"]) !== null) {
+      if (p.inSyscall && faults.at("kill", p.name, SIGKILL_ONLY) !== null) {
         this.kill(p);
         continue;
       }
-      // Scripted only: the explorer's chooser kills inside system calls (no option offered here).
+      // A fault chooser strikes here only in user space: inside a system call it was asked just above,
+      // under the process's name. The point is counted all the same, so that a kill it records with
+      // `anywhere` (the n-th point of either kind) replays at the same point.
       const anywhere = p.name + KILL_ANYWHERE;
-      if (faults.hasScripted("kill", anywhere) && faults.at("kill", anywhere, []) !== null) this.kill(p);
+      if (!choosing && !faults.hasScripted("kill", anywhere)) continue;
+      if (faults.at("kill", anywhere, p.inSyscall ? [] : SIGKILL_ONLY) !== null) this.kill(p);
     }
   }
 
