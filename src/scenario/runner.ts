@@ -334,12 +334,25 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     `step ${step.index} (${sc.file}:${step.line}, ${task === "steps" ? "" : `task ${task}, `}${step.kind})`;
 
   const cut = { at: false };
-  function* runList(task: string, ctx: StepContext, list: readonly ScenarioStep[]): Sleeps<boolean> {
-    for (const step of list) {
+  function* runList(task: string, ctx: StepContext, top: readonly ScenarioStep[]): Sleeps<boolean> {
+    // Repeats unroll on a stack of frames, not by recursion: every scheduling point of a step passes
+    // through each generator between the scheduler and the call, so a nested runList would cost at
+    // every yield of every step inside the repeat.
+    const frames: { list: readonly ScenarioStep[]; at: number; left: number }[] = [
+      { list: top, at: 0, left: 1 },
+    ];
+    while (frames.length > 0) {
+      const f = frames[frames.length - 1];
+      if (f.at === f.list.length) {
+        if (--f.left > 0) f.at = 0;
+        else frames.pop();
+        continue;
+      }
+      const step = f.list[f.at++];
       if (cut.at) return false;
       if (step.children) {
-        for (let i = 0; i < (step.count ?? 1); i++)
-          if (!(yield* runList(task, ctx, step.children))) return false;
+        const count = step.count ?? 1;
+        if (count > 0) frames.push({ list: step.children, at: 0, left: count });
         continue;
       }
       const n = executed++;
@@ -349,7 +362,18 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
       const o = yield* stepDef(step.kind).run(ctx, step.spec);
       inFlight.delete(task);
       if (sim.trace.listening) sim.trace.emit("scenario", "step", { n, got: o.got, ok: o.ok }, "E");
-      outcomes.push({ n, task, index: step.index, line: step.line, kind: step.kind, t: sim.now, ...o });
+      outcomes.push({
+        n,
+        task,
+        index: step.index,
+        line: step.line,
+        kind: step.kind,
+        t: sim.now,
+        got: o.got,
+        expected: o.expected,
+        ok: o.ok,
+        detail: o.detail,
+      });
       if (!o.ok) {
         failure ??=
           `${where(task, step)} expected ${o.expected}, got ${o.got}` + (o.detail ? ` (${o.detail})` : "");

@@ -156,18 +156,23 @@ export class ScheduleDivergence extends Error {
   override name = "ScheduleDivergence";
 }
 
+const BASE36: readonly string[] = Array.from({ length: 36 }, (_, i) => i.toString(36));
+
 /** Encodes choices as comma-separated base-36 numbers, with runs written `v*n`: "0*12,1,0*3". */
 export function encodeSchedule(choices: readonly number[]): string {
-  const parts: string[] = [];
+  // Built by concatenation, digits from a table: the explorer encodes every run's schedule.
+  let out = "";
   for (let i = 0; i < choices.length;) {
-    let j = i;
-    while (j < choices.length && choices[j] === choices[i]) j++;
-    const v = choices[i].toString(36);
+    const c = choices[i];
+    let j = i + 1;
+    while (j < choices.length && choices[j] === c) j++;
+    const v = BASE36[c] ?? c.toString(36);
     const n = j - i;
-    parts.push(n >= 3 ? `${v}*${n}` : Array(n).fill(v).join(","));
+    if (i > 0) out += ",";
+    out += n >= 3 ? `${v}*${n}` : n === 2 ? `${v},${v}` : v;
     i = j;
   }
-  return parts.join(",");
+  return out;
 }
 
 /** A schedule string is `w<window-ns>:` (when the window is not 0) followed by the encoded choices. */

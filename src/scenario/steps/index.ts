@@ -14,8 +14,10 @@ export const STEP_DEFS: readonly StepDef[] = [
   deviceStep as StepDef,
 ];
 
+const BY_KIND = new Map(STEP_DEFS.map((d) => [d.kind, d]));
+
 export function stepDef(kind: string): StepDef {
-  const d = STEP_DEFS.find((s) => s.kind === kind);
+  const d = BY_KIND.get(kind);
   if (!d) throw new Error(`no step kind ${kind}`);
   return d;
 }

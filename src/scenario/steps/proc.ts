@@ -28,13 +28,13 @@ import { _IOC_SIZE, ioctlHex } from "../../abi/uapi/ioctl.ts";
 import { MAP_NAMES, MAP_SHARED, PROT_NAMES, PROT_READ, PROT_WRITE } from "../../abi/uapi/mman.ts";
 import type { Kernel } from "../../kernel/kernel.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import { SIGKILL, userSpaceOf } from "../../user/process.ts";
+import { SIGKILL, userSpaceOf, type Process } from "../../user/process.ts";
 import {
-  decodeStruct,
   encodeStruct,
   IOCTL_REQUEST_NAMES,
   IOCTL_REQUESTS,
   requestDefFor,
+  type StructDef,
   type StructField,
 } from "../../user/requests.ts";
 import {
@@ -281,65 +281,92 @@ function kernelOf(ctx: StepContext): Kernel {
   return k;
 }
 
-interface CallResult {
-  readonly rc: number;
-  /** What `save:` keeps on success. */
-  readonly value: bigint;
-  readonly shown: string;
+/**
+ * A step's call compiled once (procCall()): the action and everything that does not depend on run-time
+ * values — values parsed (a `$NAME` stays a reference, resolved when the step runs), the request's
+ * struct layout, argument bytes that are all constants, the fields shown after the call.
+ */
+type ProcCall =
+  | { readonly action: "open"; readonly path: string; readonly flags: Val | string | null }
+  | { readonly action: "close" | "dup"; readonly fd: Val | string }
+  | { readonly action: "exit" }
+  | { readonly action: "delete_module"; readonly name: string; readonly flags: Val | string | null }
+  | { readonly action: "munmap"; readonly addr: Val | string; readonly length: Val | string }
+  | {
+      readonly action: "mmap";
+      readonly fd: Val | string;
+      readonly length: Val | string;
+      readonly offset: Val | string | null;
+      readonly prot: Val | string | null;
+      readonly flags: Val | string | null;
+    }
+  | {
+      readonly action: "ioctl";
+      readonly fd: Val | string;
+      readonly request: number;
+      readonly st: StructDef | null;
+      /** The argument's bytes when no value is `$NAME` (each call gets a copy: the kernel writes into it). */
+      readonly bytes: Uint8Array | null;
+      /** The struct's given fields when some are `$NAME`: encoded at each call. */
+      readonly fields: readonly (readonly [string, Val | string])[] | null;
+      /** The argument's size: the struct's, or the one the request number encodes. */
+      readonly size: number;
+      /** Out fields that lie wholly inside the argument: shown after the call. */
+      readonly shownFields: readonly StructField[];
+      /** The out field `save:` keeps, when the request has one and it lies inside the argument. */
+      readonly saveField: StructField | null;
+    }
+  | { readonly action: undefined };
+
+interface Compiled {
+  readonly call: ProcCall;
+  readonly expected: string | null;
 }
 
-function* call(k: Kernel, spec: ProcSpec, vars: ReadonlyMap<string, bigint>): Sleeps<CallResult> {
-  const p = userSpaceOf(k).getOrSpawn(spec.proc);
-  const a = actionsOf(spec)[0];
-  const int = (raw: unknown) => resolve(parseScalar(raw, "int"), vars);
-  const size = (raw: unknown) => Number(resolve(parseScalar(raw, "size"), vars));
-  const done = (rc: number, shown: string, value = BigInt(rc)): CallResult => ({ rc, value, shown });
-  switch (a) {
+/** Compiled steps by spec: specs are scenario data, never changed once loaded (and never model state). */
+const COMPILED = new WeakMap<ProcSpec, Compiled>();
+
+function compiled(spec: ProcSpec): Compiled {
+  let c = COMPILED.get(spec);
+  if (!c) {
+    c = { call: procCall(spec), expected: expectedText(spec.expect) };
+    COMPILED.set(spec, c);
+  }
+  return c;
+}
+
+function procCall(spec: ProcSpec): ProcCall {
+  const int = (raw: unknown) => parseScalar(raw, "int");
+  const size = (raw: unknown) => parseScalar(raw, "size");
+  const action = actionsOf(spec)[0];
+  switch (action) {
     case "open": {
       const o = spec.open!;
-      const path = typeof o === "string" ? o : o.path;
-      const flags =
-        typeof o === "object" && o.flags !== undefined
-          ? Number(resolve(parseFlags(o.flags, O_FLAG_NAMES), vars))
-          : O_RDWR;
-      const rc = yield* sysOpen(p, path, flags);
-      return done(rc, `fd ${rc}`);
+      const flags = typeof o === "object" && o.flags !== undefined ? parseFlags(o.flags, O_FLAG_NAMES) : null;
+      return { action, path: typeof o === "string" ? o : o.path, flags };
     }
-    case "close": {
-      const rc = yield* sysClose(p, toFd(int(spec.close)));
-      return done(rc, "closed");
-    }
-    case "dup": {
-      const rc = yield* sysDup(p, toFd(int(spec.dup)));
-      return done(rc, `fd ${rc}`);
-    }
-    case "exit": {
-      const rc = yield* sysExit(p);
-      return done(rc, `pid ${p.pid} exited`);
-    }
+    case "close":
+    case "dup":
+      return { action, fd: int(spec[action]) };
+    case "exit":
+      return { action };
     case "delete_module": {
       const d = spec.delete_module!;
-      const name = typeof d === "string" ? d : d.name;
-      const flags =
-        typeof d === "object" && d.flags !== undefined
-          ? Number(resolve(parseFlags(d.flags, O_FLAG_NAMES), vars))
-          : O_NONBLOCK;
-      const rc = yield* sysDeleteModule(p, name, flags);
-      return done(rc, `module ${name} removed`);
+      const flags = typeof d === "object" && d.flags !== undefined ? parseFlags(d.flags, O_FLAG_NAMES) : null;
+      return { action, name: typeof d === "string" ? d : d.name, flags };
     }
-    case "munmap": {
-      const rc = yield* sysMunmap(p, Number(int(spec.munmap!.addr)), size(spec.munmap!.length));
-      return done(rc, "unmapped");
-    }
+    case "munmap":
+      return { action, addr: int(spec.munmap!.addr), length: size(spec.munmap!.length) };
     case "mmap": {
       const m = spec.mmap!;
-      const prot =
-        m.prot === undefined ? PROT_READ | PROT_WRITE : Number(resolve(parseFlags(m.prot, PROT_NAMES), vars));
-      const flags =
-        m.flags === undefined ? MAP_SHARED : Number(resolve(parseFlags(m.flags, MAP_NAMES), vars));
-      const off = m.offset === undefined ? 0 : size(m.offset);
-      const rc = yield* sysMmap(p, toFd(int(m.fd)), size(m.length), prot, flags, off);
-      return done(rc, `at 0x${rc.toString(16)}`);
+      return {
+        action,
+        fd: int(m.fd),
+        length: size(m.length),
+        offset: m.offset === undefined ? null : size(m.offset),
+        prot: m.prot === undefined ? null : parseFlags(m.prot, PROT_NAMES),
+        flags: m.flags === undefined ? null : parseFlags(m.flags, MAP_NAMES),
+      };
     }
     case "ioctl": {
       const io = spec.ioctl!;
@@ -347,33 +374,131 @@ function* call(k: Kernel, spec: ProcSpec, vars: ReadonlyMap<string, bigint>): Sl
       const def = requestDefFor(request);
       const exact = def !== null && def.request === request;
       const st = def?.struct ?? null;
-      let buf: Uint8Array | null;
-      if (io.arg_hex !== undefined) buf = parseHex(io.arg_hex) as Uint8Array;
-      else if (st) {
-        const values = new Map<string, bigint>();
-        for (const [key, raw] of Object.entries(io.arg ?? {}))
-          values.set(
-            key,
-            resolve(
+      let bytes: Uint8Array | null = null;
+      let fields: (readonly [string, Val | string])[] | null = null;
+      let size = _IOC_SIZE(request);
+      if (io.arg_hex !== undefined) {
+        // check() refused bad hex at load time.
+        bytes = parseHex(io.arg_hex) as Uint8Array;
+        size = bytes.length;
+      } else if (st) {
+        size = exact ? st.size : size;
+        fields = Object.entries(io.arg ?? {}).map(
+          ([key, raw]) =>
+            [
+              key,
               parseField(
                 st.fields.find((f) => f.name === key)!,
                 raw,
               ),
-              vars,
-            ),
-          );
-        buf = encodeStruct(st, values, exact ? st.size : _IOC_SIZE(request));
-      } else buf = _IOC_SIZE(request) > 0 ? new Uint8Array(_IOC_SIZE(request)) : null;
-      const rc = yield* sysIoctl(p, toFd(int(io.fd)), request, buf);
-      const out = st && buf ? decodeStruct(st, buf) : new Map<string, bigint>();
-      const shownOut = st
-        ? st.fields.filter((f) => f.out && out.has(f.name)).map((f) => `${f.name}=${out.get(f.name)}`)
-        : [];
-      const saved = def?.saveField !== undefined ? out.get(def.saveField) : undefined;
-      return done(rc, [`returned ${rc}`, ...shownOut].join("; "), saved ?? BigInt(rc));
+            ] as const,
+        );
+        if (fields.every(([, v]) => typeof v === "bigint")) {
+          bytes = encodeStruct(st, new Map(fields as [string, bigint][]), size);
+          fields = null;
+        }
+      }
+      // decodeStruct() reads the fields that lie wholly inside the argument.
+      const inside = (f: StructField) => f.offset + f.size <= size;
+      return {
+        action,
+        fd: int(io.fd),
+        request,
+        st,
+        bytes,
+        fields,
+        size,
+        shownFields: st ? st.fields.filter((f) => f.out && inside(f)) : [],
+        saveField: (st && st.fields.find((f) => f.name === def?.saveField && inside(f))) ?? null,
+      };
+    }
+    default:
+      return { action };
+  }
+}
+
+/** The ioctl's argument buffer for this call (null: a NULL argument). */
+function ioctlArg(
+  c: Extract<ProcCall, { action: "ioctl" }>,
+  vars: ReadonlyMap<string, bigint>,
+): Uint8Array | null {
+  if (c.bytes) return c.bytes.slice();
+  if (c.fields) {
+    const values = new Map<string, bigint>();
+    for (const [key, v] of c.fields) values.set(key, resolve(v, vars));
+    return encodeStruct(c.st!, values, c.size);
+  }
+  return c.size > 0 ? new Uint8Array(c.size) : null;
+}
+
+/** A field of the argument after the call, as decodeStruct() reads it. */
+function fieldOf(f: StructField, buf: Uint8Array): bigint {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const raw = f.size === 8 ? v.getBigUint64(f.offset, true) : BigInt(v.getUint32(f.offset, true));
+  return f.signed ? BigInt.asIntN(f.size * 8, raw) : raw;
+}
+
+/**
+ * Starts the call other than ioctl: resolves its values (a StepValueError for a `$NAME` not set) and
+ * returns the system call.
+ */
+function startCall(c: ProcCall, p: Process, vars: ReadonlyMap<string, bigint>): Sleeps<number> {
+  const size = (v: Val | string) => Number(resolve(v, vars));
+  switch (c.action) {
+    case "open":
+      return sysOpen(p, c.path, c.flags === null ? O_RDWR : Number(resolve(c.flags, vars)));
+    case "close":
+      return sysClose(p, toFd(resolve(c.fd, vars)));
+    case "dup":
+      return sysDup(p, toFd(resolve(c.fd, vars)));
+    case "exit":
+      return sysExit(p);
+    case "delete_module":
+      return sysDeleteModule(p, c.name, c.flags === null ? O_NONBLOCK : Number(resolve(c.flags, vars)));
+    case "munmap":
+      return sysMunmap(p, Number(resolve(c.addr, vars)), size(c.length));
+    case "mmap": {
+      const prot = c.prot === null ? PROT_READ | PROT_WRITE : Number(resolve(c.prot, vars));
+      const flags = c.flags === null ? MAP_SHARED : Number(resolve(c.flags, vars));
+      const off = c.offset === null ? 0 : size(c.offset);
+      return sysMmap(p, toFd(resolve(c.fd, vars)), size(c.length), prot, flags, off);
+    }
+    case "ioctl":
+    case undefined:
+      break;
+  }
+  throw new Error(`proc step without an action (${p.name})`);
+}
+
+/** What a successful call shows. */
+function shown(c: ProcCall, rc: number, p: Process, buf: Uint8Array | null): string {
+  switch (c.action) {
+    case "open":
+    case "dup":
+      return `fd ${rc}`;
+    case "close":
+      return "closed";
+    case "exit":
+      return `pid ${p.pid} exited`;
+    case "delete_module":
+      return `module ${c.name} removed`;
+    case "munmap":
+      return "unmapped";
+    case "mmap":
+      return `at 0x${rc.toString(16)}`;
+    case "ioctl": {
+      let s = `returned ${rc}`;
+      if (buf) for (const f of c.shownFields) s += `; ${f.name}=${fieldOf(f, buf)}`;
+      return s;
     }
   }
-  throw new Error(`proc step without an action (${spec.proc})`);
+  return "";
+}
+
+/** The last process of that name (a killed one included: the step reports how its process ended). */
+function lastNamed(all: readonly Process[], name: string): Process | undefined {
+  for (let i = all.length - 1; i >= 0; i--) if (all[i].name === name) return all[i];
+  return undefined;
 }
 
 export const procStep = defineStep({
@@ -406,32 +531,43 @@ export const procStep = defineStep({
 
   *run(ctx, spec): Sleeps<StepOutcomeCore> {
     const k = kernelOf(ctx);
-    const expected = expectedText(spec.expect);
-    let r: CallResult;
+    const users = userSpaceOf(k);
+    const vars = ctx.vars;
+    const p = users.getOrSpawn(spec.proc);
+    const { call, expected } = compiled(spec);
+    let rc: number;
+    let buf: Uint8Array | null = null;
     try {
-      r = yield* call(k, spec, ctx.vars);
+      if (call.action === "ioctl") {
+        buf = ioctlArg(call, vars);
+        rc = yield* sysIoctl(p, toFd(resolve(call.fd, vars)), call.request, buf);
+      } else rc = yield* startCall(call, p, vars);
     } catch (e) {
       if (!(e instanceof StepValueError)) throw e;
       return { got: "error", expected, ok: false, detail: e.message };
     }
-    const p = userSpaceOf(k).all.findLast((x) => x.name === spec.proc);
+    const last = lastNamed(users.all, spec.proc);
     // A `kill` fault: the call ended as the kernel ended it, then the process died on its way out.
-    const killed = p?.exitCode === SIGKILL;
-    const got = killed ? "killed" : r.rc < 0 ? errnoName(r.rc) : "ok";
-    const why = r.rc < 0 && p ? lastRejection(p) : null;
+    const killed = last?.exitCode === SIGKILL;
+    const got = killed ? "killed" : rc < 0 ? errnoName(rc) : "ok";
+    const why = rc < 0 && last ? lastRejection(last) : null;
     let detail = killed
-      ? `SIGKILL; the call returned ${r.rc < 0 ? errnoName(r.rc) : r.rc}`
-      : r.rc < 0
+      ? `SIGKILL; the call returned ${rc < 0 ? errnoName(rc) : rc}`
+      : rc < 0
         ? why
           ? `${why.detail} [${why.rule}]`
           : null
-        : r.shown;
+        : shown(call, rc, p, buf);
     let ok = expectMet(spec.expect, got);
     if (spec.save !== undefined) {
-      if (r.rc >= 0) ctx.vars.set(spec.save, r.value);
+      if (rc >= 0)
+        vars.set(
+          spec.save,
+          call.action === "ioctl" && call.saveField && buf ? fieldOf(call.saveField, buf) : BigInt(rc),
+        );
       // A failure the step accepts binds -1, as C's `int fd = -1` left unset by the failed call: a
       // later close($NAME) answers EBADF instead of closing a stale fd of an earlier iteration.
-      else if (acceptsFailure(spec.expect, got)) ctx.vars.set(spec.save, -1n);
+      else if (acceptsFailure(spec.expect, got)) vars.set(spec.save, -1n);
       else if (expected === null) {
         ok = false;
         detail = `cannot save "${spec.save}": the call failed with ${got}${detail ? ` (${detail})` : ""}`;
