@@ -27,10 +27,36 @@ import { boundHolds, runMetrics, type MetricName, type Metrics } from "./metrics
 import { expectedText, expectMet, type StepExpect } from "./steps/expect.ts";
 import { checkPoolsAtEnd } from "../check/pool_consistency.ts";
 
+/** Whether an outcome is an errno name: `E` and one or more of A–Z, 0–9 (no regex: every run counts them). */
+function isErrnoName(got: string): boolean {
+  if (got.length < 2 || got.charCodeAt(0) !== 69) return false;
+  for (let i = 1; i < got.length; i++) {
+    const c = got.charCodeAt(i);
+    if (!((c >= 65 && c <= 90) || (c >= 48 && c <= 57))) return false;
+  }
+  return true;
+}
+
 function countErrnos(outcomes: readonly StepOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const o of outcomes) if (/^E[A-Z0-9]+$/.test(o.got)) out[o.got] = (out[o.got] ?? 0) + 1;
+  for (const o of outcomes) if (isErrnoName(o.got)) out[o.got] = (out[o.got] ?? 0) + 1;
   return out;
+}
+
+/** Map entries as an object, keys in code-unit order (as sorting the entries and Object.fromEntries()). */
+function sortedRecord<K>(m: ReadonlyMap<K, number>, name: (k: K) => string): Record<string, number> {
+  const pairs: [string, number][] = [];
+  for (const [k, n] of m) pairs.push([name(k), n]);
+  pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: Record<string, number> = {};
+  for (const [k, n] of pairs) out[k] = n;
+  return out;
+}
+
+function sumOf(values: Iterable<number>): number {
+  let n = 0;
+  for (const v of values) n += v;
+  return n;
 }
 
 /**
@@ -93,8 +119,18 @@ function lostReachSlowdownPct(system: System): number {
 function machineStats(system: System): Record<string, number> {
   const { machine } = system;
   const dm = machine.directMap.counters;
-  return {
-    ...machine.stats,
+  const out: Record<string, number> = {};
+  // Copied key by key, in the counters' own order (as a spread would, without its cost every run).
+  const stats = machine.stats as unknown as Record<string, number>;
+  for (const k in stats) out[k] = stats[k];
+  let cmaMigrations = 0;
+  for (const c of system.kernel.mm.cmaAreas) cmaMigrations += c.migrated;
+  let tzcRegionsUsed = 0;
+  if (machine.tzc) {
+    const regions = machine.tzc.regions;
+    for (let i = 1; i < regions.length; i++) if (regions[i].enabled) tzcRegionsUsed++;
+  }
+  return Object.assign(out, {
     dirtyPages: machine.caches.dirtyPages,
     directMapValid4K: dm.valid4K,
     directMapValid2M: dm.valid2M,
@@ -108,13 +144,13 @@ function machineStats(system: System): Record<string, number> {
     directMapAttrChanges: dm.attrChanges,
     bytesCleaned: machine.maintenance.bytesCleaned,
     bytesZeroed: machine.maintenance.bytesZeroed,
-    cmaMigrations: system.kernel.mm.cmaAreas.reduce((n, c) => n + c.migrated, 0),
+    cmaMigrations,
     stage2Hypercalls: machine.stage2 ? machine.stage2.counters.hypercalls : 0,
     tlbFlushRange: dm.flushRange,
     tlbFlushAll: dm.flushAll,
-    tzcRegionsUsed: machine.tzc ? machine.tzc.regions.slice(1).filter((r) => r.enabled).length : 0,
-    smcCalls: [...machine.smc.calls.values()].reduce((a, b) => a + b, 0),
-  };
+    tzcRegionsUsed,
+    smcCalls: sumOf(machine.smc.calls.values()),
+  });
 }
 
 /** The protected-memory pool's lend counters, whichever pool the policy built. */
@@ -444,7 +480,12 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     });
     if (!ok) failure ??= `${where(t.name, f.step)} expected ${expected}, got killed (${t.killedBy})`;
   }
-  outcomes.sort((a, b) => a.n - b.n);
+  // In the order the steps began (they end in another order when tasks interleave).
+  for (let i = 1; i < outcomes.length; i++)
+    if (outcomes[i - 1].n > outcomes[i].n) {
+      outcomes.sort((a, b) => a.n - b.n);
+      break;
+    }
   const blocked = sim.sched
     .blockedTasks()
     .filter((t) => !t.daemon)
@@ -467,8 +508,8 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     workloads: workloads.metrics,
     pools,
     machine: machineCounters,
-    ffaCalls: [...system.spmc.calls.values()].reduce((a, b) => a + b, 0),
-    findings: Object.values(findings).reduce((a, b) => a + b, 0),
+    ffaCalls: sumOf(system.spmc.calls.values()),
+    findings: sumOf(Object.values(findings)),
     tzcPeakRegions: machine.tzc?.peakEnabled ?? 0,
   });
   const metricOutcomes = sc.expectMetrics.filter(mine).map((e): MetricOutcome => ({
@@ -512,26 +553,20 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     blocked,
     panic: sim.panicked,
     protmem: protmemStats(system),
-    ffaRejections: Object.fromEntries(
-      [...system.spmc.rejections.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    ),
+    ffaRejections: sortedRecord(system.spmc.rejections, (k) => k),
     simTimeNs: sim.now,
     stepsTotal,
     steps: outcomes,
     failure,
     findings,
     // A copy: the system (and its findings) may be restored and run again (the explorer).
-    findingDetails: [...sim.findings.details()],
+    findingDetails: sim.findings.details().slice(),
     expectations,
     metrics,
     metricExpectations: metricOutcomes,
     hung: machine.hung,
     machine: machineCounters,
-    ffaCalls: Object.fromEntries(
-      [...system.spmc.calls.entries()]
-        .map(([fid, n]) => [ffaFuncName(fid) ?? `0x${fid.toString(16)}`, n] as const)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    ),
+    ffaCalls: sortedRecord(system.spmc.calls, (fid) => ffaFuncName(fid) ?? `0x${fid.toString(16)}`),
     errnos: countErrnos(outcomes),
     schedule: sim.sched.schedule(),
     taskSwitches: sim.sched.switches,

@@ -22,8 +22,15 @@ import { SIGKILL, type Process } from "./process.ts";
  */
 export const SYSCALL_NS = 200;
 
-/** Syscall entry: false for a process that already exited (its calls return −ESRCH). */
-function* enter(p: Process, name: string, args: Record<string, unknown>): Sleeps<boolean> {
+/** The time syscall entry and exit take, one frozen op for every call (the scheduler only reads it). */
+const SYSCALL_SLEEP = Object.freeze(sleep(SYSCALL_NS));
+
+/**
+ * Syscall entry: false for a process that already exited (its calls return −ESRCH). The caller opens
+ * the call's span on the trace when it listens (traceEnter(): the arguments are built only then), and
+ * sleeps SYSCALL_SLEEP. Plain functions around the call, not generators: every call passes here.
+ */
+function enter(p: Process): boolean {
   if (p.exited || p.exiting) return false;
   p.task.lastReject = null;
   // The simulator task that runs this call is the process's thread for as long as it is in the
@@ -33,22 +40,32 @@ function* enter(p: Process, name: string, args: Record<string, unknown>): Sleeps
   // One simulator task may play several processes in turn (a scenario's steps): its pending signal is
   // the process's.
   if (p.thread) p.thread.fatalSignal = p.sigkill;
-  const trace = p.kernel.sim.trace;
-  if (trace.listening) trace.emit("user", name, { pid: p.pid, comm: p.name, ...args }, "B");
-  yield sleep(SYSCALL_NS);
   return true;
+}
+
+/** The start of the call's span on the trace (sys_enter). */
+function traceEnter(p: Process, name: string, args: Record<string, unknown>): void {
+  p.kernel.sim.trace.emit("user", name, { pid: p.pid, comm: p.name, ...args }, "B");
 }
 
 /**
  * The return to user space (exit_to_user_mode()): a pending SIGKILL is delivered there —
- * do_exit(SIGKILL) — and the call's result goes nowhere. Returns `rc`.
+ * do_exit(SIGKILL) — and the call's result goes nowhere. True when a SIGKILL is to be delivered: the
+ * caller then returns through deliverSigkill(); otherwise the call returns `rc` as it is.
  */
-function* leave(p: Process, name: string, rc: number): Sleeps<number> {
+function leave(p: Process, name: string, rc: number): boolean {
   p.inSyscall = false;
   // The end of the call's span on the trace (sys_exit), before any signal is delivered.
   const trace = p.kernel.sim.trace;
   if (trace.listening) trace.emit("user", name, { pid: p.pid, ret: rc }, "E");
-  if (p.sigkill && !p.exiting && !p.exited) yield* doExit(p, SIGKILL);
+  if (p.sigkill && !p.exiting && !p.exited) return true;
+  if (p.thread) p.thread.fatalSignal = false;
+  return false;
+}
+
+/** do_exit(SIGKILL) on the way back to user space (leave()); returns `rc`. */
+function* deliverSigkill(p: Process, rc: number): Sleeps<number> {
+  yield* doExit(p, SIGKILL);
   if (p.thread) p.thread.fatalSignal = false;
   return rc;
 }
@@ -60,38 +77,42 @@ export function lastRejection(p: Process): Rejection | null {
 
 /** open(path, flags): the new fd, or −errno (−ENOENT for a node no driver registered). */
 export function* sysOpen(p: Process, path: string, flags: number): Sleeps<number> {
-  if (!(yield* enter(p, "open", { path, flags }))) return -ESRCH;
-  return yield* leave(p, "open", yield* p.kernel.vfs.open(p.task, path, flags));
+  if (!enter(p)) return -ESRCH;
+  if (p.kernel.sim.trace.listening) traceEnter(p, "open", { path, flags });
+  yield SYSCALL_SLEEP;
+  const rc = yield* p.kernel.vfs.open(p.task, path, flags);
+  return leave(p, "open", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
 
 /** close(fd): 0, or −EBADF. */
 export function* sysClose(p: Process, fd: number): Sleeps<number> {
-  if (!(yield* enter(p, "close", { fd }))) return -ESRCH;
-  const rc = yield* closeFd(p.task.files, fd);
-  return yield* leave(
-    p,
-    "close",
-    rc === -EBADF ? reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (close)`) : rc,
-  );
+  if (!enter(p)) return -ESRCH;
+  if (p.kernel.sim.trace.listening) traceEnter(p, "close", { fd });
+  yield SYSCALL_SLEEP;
+  let rc = yield* closeFd(p.task.files, fd);
+  if (rc === -EBADF) rc = reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (close)`);
+  return leave(p, "close", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
 
 /** dup(fd): a second descriptor for the same file (close-on-exec clear), or −errno. */
 export function* sysDup(p: Process, fd: number): Sleeps<number> {
-  if (!(yield* enter(p, "dup", { fd }))) return -ESRCH;
+  if (!enter(p)) return -ESRCH;
+  if (p.kernel.sim.trace.listening) traceEnter(p, "dup", { fd });
+  yield SYSCALL_SLEEP;
   const files = p.task.files;
   const file = files.fget(fd);
-  if (!file) return yield* leave(p, "dup", reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (dup)`));
+  if (!file) {
+    const rc = reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (dup)`);
+    return leave(p, "dup", rc) ? yield* deliverSigkill(p, rc) : rc;
+  }
   const nfd = files.getUnusedFdFlags(0);
   if (nfd < 0) {
     yield* fput(file);
-    return yield* leave(
-      p,
-      "dup",
-      reject(p.task, -nfd, "fd-table-full", `RLIMIT_NOFILE is ${files.rlimitNofile}`),
-    );
+    const rc = reject(p.task, -nfd, "fd-table-full", `RLIMIT_NOFILE is ${files.rlimitNofile}`);
+    return leave(p, "dup", rc) ? yield* deliverSigkill(p, rc) : rc;
   }
   files.fdInstall(nfd, file);
-  return yield* leave(p, "dup", nfd);
+  return leave(p, "dup", nfd) ? yield* deliverSigkill(p, nfd) : nfd;
 }
 
 /**
@@ -99,8 +120,11 @@ export function* sysDup(p: Process, fd: number): Sleeps<number> {
  * the kernel reads and writes it in place, with the sizes the driver chooses. Value or −errno.
  */
 export function* sysIoctl(p: Process, fd: number, request: number, arg: Uint8Array | null): Sleeps<number> {
-  if (!(yield* enter(p, "ioctl", { fd, request }))) return -ESRCH;
-  return yield* leave(p, "ioctl", yield* ksysIoctl(p.task, fd, request >>> 0, userPtr(arg)));
+  if (!enter(p)) return -ESRCH;
+  if (p.kernel.sim.trace.listening) traceEnter(p, "ioctl", { fd, request });
+  yield SYSCALL_SLEEP;
+  const rc = yield* ksysIoctl(p.task, fd, request >>> 0, userPtr(arg));
+  return leave(p, "ioctl", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
 
 /** mmap(NULL, length, prot, flags, fd, offset): the address, or −errno. */
@@ -112,14 +136,20 @@ export function* sysMmap(
   flags: number,
   offset = 0,
 ): Sleeps<number> {
-  if (!(yield* enter(p, "mmap", { fd, length, prot, flags, offset }))) return -ESRCH;
-  return yield* leave(p, "mmap", yield* ksysMmap(p.task, length, prot, flags, fd, offset));
+  if (!enter(p)) return -ESRCH;
+  if (p.kernel.sim.trace.listening) traceEnter(p, "mmap", { fd, length, prot, flags, offset });
+  yield SYSCALL_SLEEP;
+  const rc = yield* ksysMmap(p.task, length, prot, flags, fd, offset);
+  return leave(p, "mmap", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
 
 /** munmap(addr, length): 0, or −errno. */
 export function* sysMunmap(p: Process, addr: number, length: number): Sleeps<number> {
-  if (!(yield* enter(p, "munmap", { addr, length }))) return -ESRCH;
-  return yield* leave(p, "munmap", yield* doMunmap(p.task, addr, length));
+  if (!enter(p)) return -ESRCH;
+  if (p.kernel.sim.trace.listening) traceEnter(p, "munmap", { addr, length });
+  yield SYSCALL_SLEEP;
+  const rc = yield* doMunmap(p.task, addr, length);
+  return leave(p, "munmap", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
 
 /** MODULE_NAME_LEN — include/linux/module.h (64 - sizeof(unsigned long)). */
@@ -132,18 +162,21 @@ const MODULE_NAME_LEN = 56;
  * runs (e.g. until a removed TEE device's last user lets go).
  */
 export function* sysDeleteModule(p: Process, name: string, flags: number): Sleeps<number> {
-  if (!(yield* enter(p, "delete_module", { name, flags }))) return -ESRCH;
+  if (!enter(p)) return -ESRCH;
+  if (p.kernel.sim.trace.listening) traceEnter(p, "delete_module", { name, flags });
+  yield SYSCALL_SLEEP;
   const r = yield* deleteModule(p.kernel, name.slice(0, MODULE_NAME_LEN - 1), flags);
-  if (r.rc < 0)
-    return yield* leave(p, "delete_module", reject(p.task, -r.rc, r.rule ?? "delete-module", r.why ?? ""));
-  return yield* leave(p, "delete_module", 0);
+  const rc = r.rc < 0 ? reject(p.task, -r.rc, r.rule ?? "delete-module", r.why ?? "") : 0;
+  return leave(p, "delete_module", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
 
 /** exit(0): do_exit(). */
 export function* sysExit(p: Process): Sleeps<number> {
-  if (!(yield* enter(p, "exit", {}))) return -ESRCH;
+  if (!enter(p)) return -ESRCH;
+  if (p.kernel.sim.trace.listening) traceEnter(p, "exit", {});
+  yield SYSCALL_SLEEP;
   yield* doExit(p, 0);
-  return yield* leave(p, "exit", 0);
+  return leave(p, "exit", 0) ? yield* deliverSigkill(p, 0) : 0;
 }
 
 /**
