@@ -31,6 +31,7 @@ import {
   FFA_RX_RELEASE_32,
   FFA_RXTX_MAP_32,
   FFA_RXTX_MAP_64,
+  FFA_RXTX_UNMAP_32,
   FFA_VERSION_1_2,
   FFA_VERSION_32,
   ffaVersionsAreCompatible,
@@ -105,6 +106,8 @@ export class HafniumSpmc extends Spmc {
       case FFA_RXTX_MAP_32:
       case FFA_RXTX_MAP_64:
         return this.#rxtxMap(ctx, ep, regs);
+      case FFA_RXTX_UNMAP_32:
+        return this.#rxtxUnmap(ctx, ep, w(regs, 1) >>> 16);
       case FFA_RX_RELEASE_32:
         if (!ep.rxFull) return ctx.reject(FFA_DENIED, "rx-empty", () => `mailbox of ${hex(ep.id)} is empty`);
         ep.rxFull = false;
@@ -201,6 +204,59 @@ export class HafniumSpmc extends Spmc {
     ep.tx = send;
     ep.rx = recv;
     ep.pageCount = pageCount;
+    return ffaSuccess();
+  }
+
+  /**
+   * api_ffa_rxtx_unmap() — src/api.c (v2.15), called by ffa_handler() with ffa_vm_id(): the allocator
+   * ID in w1[31:16] (w1[15:0] is not looked at). The rules are the instance's, not the FF-A version's:
+   * - from the normal world (the other world's VM, HF_HYPERVISOR_VM_ID 0): a hypervisor may name one of
+   *   its VMs; an SP ID (bit 15) is INVALID_PARAMETERS. 0 names the caller itself. Another VM ID is
+   *   looked up in nwd_vms (ffa_vm_find_locked()): a slot exists only while its notification bitmap
+   *   does, and such a VM never maps buffers here (no hypervisor forwards RXTX_MAP in the model), so it
+   *   is INVALID_PARAMETERS either way ("not found" / "No buffer pair registered");
+   * - from a partition (a virtual FF-A instance): w1 must be 0.
+   * No buffer pair mapped: INVALID_PARAMETERS. Otherwise the pair is unmapped (vm_unmap_rxtx() gives a
+   * partition's pages back their RWX stage-2 mode; arch_other_world_vm_configure_rxtx_unmap() maps the
+   * normal world's back into its page tables at the SPMC, ABORTED only when that mapping runs out of
+   * page-table memory — not modelled) and the mailbox forgets them: FFA_SUCCESS. The mailbox's state
+   * (an RX buffer still full) is left as it is, as Hafnium leaves `mailbox.state`; FFA_RX_RELEASE still
+   * releases it. A later FFA_RXTX_MAP may map a pair again.
+   */
+  #rxtxUnmap(ctx: CallCtx, ep: SpmcEndpoint, allocatorId: number): SmcRegs {
+    if (!ep.secure && isSecureId(allocatorId))
+      return ctx.reject(
+        FFA_INVALID_PARAMETERS,
+        "rxtx-unmap-vm-id",
+        () => `the Hypervisor must specify a valid VM ID in W1, not ${hex(allocatorId)}`,
+      );
+    if (ep.secure && allocatorId !== 0)
+      return ctx.reject(
+        FFA_INVALID_PARAMETERS,
+        "rxtx-unmap-w1-nonzero",
+        () => `W1 (containing ID) must be 0 at virtual instances, it names ${hex(allocatorId)}`,
+      );
+    if (allocatorId !== 0)
+      return this.nwdNotifications.vms.has(allocatorId)
+        ? ctx.reject(
+            FFA_INVALID_PARAMETERS,
+            "rxtx-unmap-not-mapped",
+            () => `no buffer pair registered on behalf of ${hex(allocatorId)}`,
+          )
+        : ctx.reject(
+            FFA_INVALID_PARAMETERS,
+            "rxtx-unmap-vm-not-found",
+            () => `cannot unmap RX/TX for VM ID ${hex(allocatorId)}, not found`,
+          );
+    if (ep.tx === null || ep.rx === null)
+      return ctx.reject(
+        FFA_INVALID_PARAMETERS,
+        "rxtx-unmap-not-mapped",
+        () => `no buffer pair registered on behalf of ${hex(ep.id)}`,
+      );
+    ep.tx = null;
+    ep.rx = null;
+    ep.pageCount = 0;
     return ffaSuccess();
   }
 

@@ -34,6 +34,7 @@ import {
   FFA_RX_RELEASE_32,
   FFA_RXTX_MAP_32,
   FFA_RXTX_MAP_64,
+  FFA_RXTX_UNMAP_32,
   FFA_VERSION_1_0,
   FFA_VERSION_1_1,
   FFA_VERSION_1_2,
@@ -171,6 +172,8 @@ export class OpteeSel1Spmc extends Spmc {
       case FFA_RXTX_MAP_32:
       case FFA_RXTX_MAP_64:
         return this.#rxtxMap(ctx, ep, regs);
+      case FFA_RXTX_UNMAP_32:
+        return this.#rxtxUnmap(ctx, ep);
       case FFA_RX_RELEASE_32:
         // spmc_handle_rx_release(): "The senders RX is our TX".
         if (ep.rx === null || !ep.rxFull)
@@ -241,6 +244,23 @@ export class OpteeSel1Spmc extends Spmc {
     ep.tx = tx;
     ep.rx = rx;
     ep.pageCount = Number(pages);
+    // "rxtx->tx_is_mine = true": a pair mapped afresh starts with the RX buffer the caller's to fill.
+    ep.rxFull = false;
+    return ffaSuccess();
+  }
+
+  /**
+   * spmc_handle_rxtx_unmap() (4.9.0): w1 is not looked at (no allocator ID: the normal world is the
+   * only caller, and OP-TEE runs no hypervisor's VMs here). No pair mapped (`!rxtx->size`):
+   * INVALID_PARAMETERS. Otherwise unmap_buf() of both buffers and the pair is forgotten: FFA_SUCCESS.
+   * `tx_is_mine` is left as it is; the next FFA_RXTX_MAP sets it.
+   */
+  #rxtxUnmap(ctx: CallCtx, ep: SpmcEndpoint): SmcRegs {
+    if (ep.tx === null)
+      return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-unmap-not-mapped", "no RX/TX buffers mapped");
+    ep.tx = null;
+    ep.rx = null;
+    ep.pageCount = 0;
     return ffaSuccess();
   }
 

@@ -18,6 +18,7 @@ export const FFA_STEP_FUNCTIONS = [
   "MEM_FRAG_TX",
   "MEM_FRAG_RX",
   "RXTX_MAP",
+  "RXTX_UNMAP",
   "RX_RELEASE",
   "VERSION",
   "ID_GET",
