@@ -209,7 +209,9 @@ export class HafniumSpmc extends Spmc {
 
   /**
    * api_ffa_rxtx_unmap() — src/api.c (v2.15), called by ffa_handler() with ffa_vm_id(): the allocator
-   * ID in w1[31:16] (w1[15:0] is not looked at). The rules are the instance's, not the FF-A version's:
+   * ID in w1[31:16] (w1[15:0] is not looked at). FF-A v1.1 has w1 zero from any caller
+   * but a hypervisor (Linux stopped passing drv_info->vm_id there in commit dfc80d650be7); Hafnium does
+   * not look at the negotiated version, and enforces it by instance, as it can tell only those apart:
    * - from the normal world (the other world's VM, HF_HYPERVISOR_VM_ID 0): a hypervisor may name one of
    *   its VMs; an SP ID (bit 15) is INVALID_PARAMETERS. 0 names the caller itself. Another VM ID is
    *   looked up in nwd_vms (ffa_vm_find_locked()): a slot exists only while its notification bitmap
