@@ -526,10 +526,9 @@ export class DirectMap implements Snapshottable {
   }
 
   #apply(start: number, end: number, mode: Mode): void {
-    assert(
-      start % PAGE_SIZE === 0 && end % PAGE_SIZE === 0 && start <= end,
-      `direct map range ${start}..${end}`,
-    );
+    // The message is built only on failure: every change of the linear map passes here.
+    if (!(start % PAGE_SIZE === 0 && end % PAGE_SIZE === 0 && start <= end))
+      fail(`direct map range ${start}..${end}`);
     if (start === end) return;
     assert(start >= this.base && end <= this.base + this.pud.length * SZ_1G, "direct map range outside DRAM");
     this.onChange?.before(start, end);

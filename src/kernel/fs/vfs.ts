@@ -101,5 +101,6 @@ export class Vfs implements Snapshottable {
 
 /** Collapses repeated slashes: "/dev//dma_heap/system" → "/dev/dma_heap/system". */
 function normalize(path: string): string {
-  return path.replace(/\/+/g, "/");
+  // Most paths have no repeated slash: no regex then (every open and every new process looks one up).
+  return path.includes("//") ? path.replace(/\/+/g, "/") : path;
 }

@@ -272,10 +272,9 @@ export function genPoolAllocAlgo(
     const endBit = shr(chunkSize(chunk), order);
     const startBit = algo(chunk.bits, endBit, 0, nbits, data, pool, chunk.startAddr);
     if (startBit >= endBit) continue;
-    assert(
-      Number.isInteger(startBit) && startBit >= 0 && startBit + nbits <= endBit,
-      `algorithm returned bit ${startBit} for ${nbits} bits of ${endBit}`,
-    );
+    // The message is built only on failure: this runs for every allocation from a pool.
+    if (!(Number.isInteger(startBit) && startBit >= 0 && startBit + nbits <= endBit))
+      fail(`algorithm returned bit ${startBit} for ${nbits} bits of ${endBit}`);
     // bitmap_set_ll() returning `remain` would send the kernel round `retry:`; alone on the CPU that
     // can only mean the algorithm returned a busy area.
     assert(
