@@ -88,6 +88,41 @@ describe("scheduler", () => {
     );
   });
 
+  it("a schedule's text is its runs in base 36, runs of three or more as v*n, shorter ones written out", () => {
+    // The format replay.json files hold: the encoder may be rewritten for speed, never this text.
+    const spelled = (choices: number[]): string => {
+      const parts: string[] = [];
+      for (let i = 0; i < choices.length;) {
+        let j = i;
+        while (j < choices.length && choices[j] === choices[i]) j++;
+        const v = choices[i].toString(36);
+        parts.push(
+          j - i >= 3
+            ? `${v}*${j - i}`
+            : Array<string>(j - i)
+                .fill(v)
+                .join(","),
+        );
+        i = j;
+      }
+      return parts.join(",");
+    };
+    expect(encodeSchedule([])).toBe("");
+    expect(encodeSchedule([35, 35, 36, 36, 36, 1295])).toBe("z,z,10*3,zz");
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 1, max: 5 })), {
+          maxLength: 60,
+        }),
+        (runs) => {
+          // Runs of 1–5 of a value, some adjacent runs of the same value (they merge).
+          const choices = runs.flatMap(([v, n]) => Array<number>(n).fill(v % 7 === 0 ? v % 3 : v));
+          expect(encodeSchedule(choices)).toBe(spelled(choices));
+        },
+      ),
+    );
+  });
+
   it("stops at the until time and reports deadlock when every task is blocked", () => {
     const sim = new Sim(1);
     sim.sched.spawn("sleeper", function* () {

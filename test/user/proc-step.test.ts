@@ -76,6 +76,44 @@ describe("proc step: run()", () => {
     });
   });
 
+  it("one step run again reads its $NAME fields anew and gets a fresh argument each time", () => {
+    // The step's spec is compiled once (proc.ts): what a run resolves must not be kept with it.
+    const { sim, ctx, system } = setup();
+    step(sim, ctx, { proc: "p", open: "/dev/dma_heap/system", save: "heap" });
+    const spec = procStep.schema.parse({
+      proc: "p",
+      ioctl: { fd: "$heap", request: "DMA_HEAP_IOCTL_ALLOC", arg: { len: "$size" } },
+      save: "buf",
+      expect: ["ok", "EINVAL"],
+    }) as ProcSpec;
+    const again = () => run(sim, () => procStep.run(ctx, spec));
+    ctx.vars.set("size", 8192n);
+    expect(again()).toEqual({ got: "ok", expected: "ok|EINVAL", ok: true, detail: "returned 0; fd=4" });
+    ctx.vars.set("size", 4096n);
+    expect(again()).toEqual({ got: "ok", expected: "ok|EINVAL", ok: true, detail: "returned 0; fd=5" });
+    // All constants: the same bytes each time, in a buffer of the call's own (dma_heap_ioctl_allocate()
+    // refuses a struct whose fd the last call filled in).
+    const fixed = procStep.schema.parse({
+      proc: "p",
+      ioctl: { fd: "$heap", request: "DMA_HEAP_IOCTL_ALLOC", arg: { len: 4096 } },
+      expect: "ok",
+    }) as ProcSpec;
+    for (const fd of [6, 7])
+      expect(run(sim, () => procStep.run(ctx, fixed))).toMatchObject({
+        ok: true,
+        detail: `returned 0; fd=${fd}`,
+      });
+    const sizes = [...system.kernel.dmaBufs.live].map((b) => b.size).sort((a, b) => a - b);
+    expect(sizes).toEqual([4096, 4096, 4096, 8192]);
+    ctx.vars.delete("size");
+    expect(again()).toEqual({
+      got: "error",
+      expected: "ok|EINVAL",
+      ok: false,
+      detail: '$size is not set: no earlier step saved a value under "size"',
+    });
+  });
+
   it("a raw request number with raw bytes: the older 16-byte struct allocates", () => {
     const { sim, ctx, system } = setup();
     step(sim, ctx, { proc: "p", open: "/dev/dma_heap/system", save: "heap" });
