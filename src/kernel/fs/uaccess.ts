@@ -29,7 +29,8 @@ function reachable(p: UserPtr): number {
  */
 export function copyFromUser(to: Uint8Array, from: UserPtr, n: number): number {
   const ok = Math.min(n, reachable(from));
-  if (ok > 0) to.set(from.buf!.subarray(0, ok), 0);
+  // A whole buffer is copied as it is (no subarray view made: every ioctl argument passes here).
+  if (ok > 0) to.set(ok === from.buf!.length ? from.buf! : from.buf!.subarray(0, ok), 0);
   if (ok < n) to.fill(0, ok, n);
   return n - ok;
 }
@@ -37,7 +38,7 @@ export function copyFromUser(to: Uint8Array, from: UserPtr, n: number): number {
 /** copy_to_user(to, from, n): returns the number of bytes NOT copied (0 on success). */
 export function copyToUser(to: UserPtr, from: Uint8Array, n: number = from.length): number {
   const ok = Math.min(n, reachable(to));
-  if (ok > 0) to.buf!.set(from.subarray(0, ok), 0);
+  if (ok > 0) to.buf!.set(ok === from.length ? from : from.subarray(0, ok), 0);
   return n - ok;
 }
 
