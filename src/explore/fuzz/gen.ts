@@ -533,6 +533,9 @@ export function opteeEvent(kind: NonNullable<FuzzCall["internal"]>, ref: number)
 
 // ---- actions ----
 
+/** The field map of a one-call action with no descriptor (shared: nothing writes it). */
+const NO_FIELDS: readonly (readonly Field[])[] = [[]];
+
 const CALLERS: readonly FuzzCaller[] = ["normal", "optee", "sp2"];
 const SECURE_CALLERS: readonly FuzzCaller[] = ["optee", "sp2"];
 const FUNCS: readonly ShareKind[] = ["lend", "lend", "share", "donate"];
@@ -576,7 +579,7 @@ export function pickAction(
           offsetFrom: r.call,
         },
       ],
-      fields: [[]],
+      fields: NO_FIELDS,
     };
   }
   if (roll >= 92) return controlAction(rnd);
@@ -593,7 +596,7 @@ export function pickAction(
       return {
         what: `OP-TEE drops its hold on ${h.func}`,
         calls: [opteeEvent("mobj-put", h.ref)],
-        fields: [[]],
+        fields: NO_FIELDS,
         holds: { txn: h, put: true },
       };
     }
@@ -601,13 +604,13 @@ export function pickAction(
       return {
         what: `OPTEE_FFA_UNREGISTER_SHM of ${t.func}`,
         calls: [opteeEvent("mobj-unregister", t.ref)],
-        fields: [[]],
+        fields: NO_FIELDS,
         holds: { txn: t, put: false, none: true },
       };
     return {
       what: `OP-TEE holds ${t.func}`,
       calls: [opteeEvent("mobj-get", t.ref)],
-      fields: [[]],
+      fields: NO_FIELDS,
       holds: { txn: t, put: false },
     };
   }
@@ -668,11 +671,11 @@ export function pickAction(
           at: "w1",
         }),
       ],
-      fields: [[]],
+      fields: NO_FIELDS,
     };
   }
   const by = rnd.pick(CALLERS);
-  return { what: `RX_RELEASE by ${by}`, calls: [call(by, regs(FFA_RX_RELEASE_32))], fields: [[]] };
+  return { what: `RX_RELEASE by ${by}`, calls: [call(by, regs(FFA_RX_RELEASE_32))], fields: NO_FIELDS };
 }
 
 /** FFA_FEATURES queries: interfaces each SPMC offers or not, feature IDs (NPI, SRI, MEI), nonsense. */
@@ -713,7 +716,7 @@ function controlAction(rnd: RandomStream): Action {
   const one = (what: string, x: bigint[]): Action => ({
     what: `${what} by ${by}`,
     calls: [call(by, x)],
-    fields: [[]],
+    fields: NO_FIELDS,
   });
   switch (rnd.int(0, 6)) {
     case 0: {
