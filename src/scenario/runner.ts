@@ -26,6 +26,8 @@ import { TimelineSampler, type Timeline, type TimelineOptions } from "./timeline
 import { boundHolds, runMetrics, type MetricName, type Metrics } from "./metrics.ts";
 import { expectedText, expectMet, type StepExpect } from "./steps/expect.ts";
 import { checkPoolsAtEnd } from "../check/pool_consistency.ts";
+import { armFfaFreedPagesStillMapped } from "../kernel/firmware/arm_ffa/driver.ts";
+import { FFA_NWD_ID } from "../firmware/spmc/endpoint.ts";
 
 /** Whether an outcome is an errno name: `E` and one or more of A–Z, 0–9 (no regex: every run counts them). */
 function isErrnoName(got: string): boolean {
@@ -102,6 +104,15 @@ function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
     sim.findings.report(
       "quiesce-clean",
       `the SPMC holds ${incomplete} share state(s) of sends whose last fragment never came (nobody can reclaim them)`,
+    );
+  // Linux 6.18.0's ffa_init() frees its RX/TX pages without FFA_RXTX_UNMAP when it gives up
+  // (arm_ffa/driver.ts armFfaInitcall()): the SPMC keeps them as the normal world's mailbox.
+  const nwd = system.spmc.endpoint(FFA_NWD_ID);
+  const stale = nwd ? armFfaFreedPagesStillMapped(kernel, nwd) : 0;
+  if (stale > 0)
+    sim.findings.report(
+      "quiesce-clean",
+      `the SPMC still maps ${stale} pages freed by the kernel as the normal world's RX/TX buffers (ffa_init() gave up without FFA_RXTX_UNMAP: the SPMC may write a later RX message into pages Linux reused)`,
     );
   checkPoolsAtEnd(kernel);
   return end;

@@ -2,8 +2,9 @@
  * The arm_ffa driver's core — drivers/firmware/arm_ffa/driver.c (torvalds/linux v6.18): `drv_info`
  * (negotiated version, own VM ID, the RX/TX buffer pair and their locks, mem_ops_native,
  * msg_direct_req2_supp, the notification state), invoke_ffa_fn() through the SMC conduit,
- * ffa_features(), ffa_rx_release(), ffa_rxtx_unmap(), ffa_msg_send_direct_req() with
- * ffa_msg_send_wait_for_completion(), and ffa_init(). Partition discovery is in partition_info.ts, the
+ * ffa_features(), ffa_rx_release(), ffa_msg_send_direct_req() with ffa_msg_send_wait_for_completion(),
+ * and ffa_init(). ffa_rxtx_unmap() has no caller in 6.18.0 but ffa_exit(), which a built-in driver never
+ * runs (see armFfaInitcall()), so it is not modelled. Partition discovery is in partition_info.ts, the
  * FF-A bus (devices, drivers, ffa_setup_partitions()) in bus.ts, notifications in notif.ts, memory
  * operations in mem_ops.ts.
  *
@@ -37,7 +38,6 @@ import {
   FFA_RUN_32,
   FFA_RX_RELEASE_32,
   FFA_RXTX_MAP_64,
-  FFA_RXTX_UNMAP_32,
   FFA_VERSION_32,
   FFA_YIELD_32,
   ffaToLinuxErrno,
@@ -49,6 +49,9 @@ import {
 import { FFA_VERSION_1_0 } from "../../../abi/ffa/version.ts";
 import { EINVAL, ENODEV, ENOMEM, EOPNOTSUPP } from "../../../abi/uapi/errno.ts";
 import type { Machine } from "../../../hw/machine.ts";
+import { PS_RESERVED } from "../../mm/gfp.ts";
+import type { Mm } from "../../mm/mm.ts";
+import { SideTable } from "../../../sim/side_table.ts";
 import { smcRegs, type SmcRegs } from "../../../hw/smc.ts";
 import { Mutex } from "../../../sim/mutex.ts";
 import { sleep, type Op, type Sleeps } from "../../../sim/scheduler.ts";
@@ -181,12 +184,6 @@ export class ArmFfaDriver {
     return w(ret, 0) === FFA_ERROR_32 ? ffaToLinuxErrno(errCode(ret)) : 0;
   }
 
-  /** ffa_rxtx_unmap(): FFA_RXTX_UNMAP with w1 = 0. */
-  *rxtxUnmap(): Sleeps<number> {
-    const ret = yield* this.invoke(smcRegs(FFA_RXTX_UNMAP_32, 0));
-    return w(ret, 0) === FFA_ERROR_32 ? ffaToLinuxErrno(errCode(ret)) : 0;
-  }
-
   /** ffa_drvinfo_flags_init(): the `||` stops at the first supported ID, as in C. */
   *drvinfoFlagsInit(): Sleeps {
     if ((yield* this.features(FFA_MEM_LEND_64)).rc === 0 || (yield* this.features(FFA_MEM_SHARE_64)).rc === 0)
@@ -301,15 +298,77 @@ function prErr(sim: Sim, msg: string): void {
   if (sim.trace.listening) sim.trace.emit("kernel", "pr_err", { msg: `ARM FF-A: ${msg}` });
 }
 
+/** The RX/TX pair ffa_init() freed while the SPMC still maps it (see armFfaInitcall()). */
+export interface FfaFreedRxtx {
+  readonly txPa: number;
+  readonly rxPa: number;
+  /** rxtx_bufsz: the size of each buffer, as mapped and as freed. */
+  readonly bytes: number;
+}
+
+const freedRxtx = new SideTable<object, FfaFreedRxtx>("arm_ffa-freed-rxtx");
+
+/** The RX/TX pair this kernel's ffa_init() freed without FFA_RXTX_UNMAP, or null. */
+export function armFfaFreedRxtx(kernel: object): FfaFreedRxtx | null {
+  return freedRxtx.get(kernel) ?? null;
+}
+
+/**
+ * Pages of an endpoint's RX/TX mapping (as the SPMC holds it: tx, rx, page count) that lie in the pair
+ * this kernel's ffa_init() freed: 0 when it never gave up, or when the mapping has gone since.
+ */
+export function armFfaFreedPagesStillMapped(
+  kernel: object,
+  mapped: { readonly tx: number | null; readonly rx: number | null; readonly pageCount: number },
+): number {
+  const freed = freedRxtx.get(kernel);
+  if (!freed) return 0;
+  const overlap = (pa: number | null, bytes: number, start: number, size: number): number =>
+    pa === null ? 0 : Math.max(0, Math.min(pa + bytes, start + size) - Math.max(pa, start)) / SZ_4K;
+  const bytes = mapped.pageCount * SZ_4K;
+  let pages = 0;
+  for (const pa of [mapped.tx, mapped.rx])
+    pages += overlap(pa, bytes, freed.txPa, freed.bytes) + overlap(pa, bytes, freed.rxPa, freed.bytes);
+  return pages;
+}
+
+/**
+ * free_pages_exact(buf, size) of a buffer ffa_init() took with alloc_pages_exact(): the pages go back
+ * to the page allocator, for anyone's next allocation. Here they are the firmware boot's stand-in pages
+ * (firmware/boot.ts), inside the range memblock reserved for the kernel image (mm.ts), so they join the
+ * buddy as reserved memory freed at boot does: the end state free_pages_exact() leaves.
+ */
+function freePagesExact(mm: Mm, pa: number, size: number): void {
+  const frames = mm.machine.frames;
+  const start = frames.indexOf(pa);
+  const end = start + size / SZ_4K;
+  if (start < 0 || end > frames.count) return;
+  for (let i = start; i < end; i++) if (frames.state[i] !== PS_RESERVED) return;
+  mm.buddy.freeBootRange(start, end);
+}
+
 /**
  * The rest of ffa_init() after armFfaProbe(): ffa_drvinfo_flags_init(), ffa_notifications_setup(),
- * ffa_setup_partitions(). When the partitions cannot be set up ("failed to setup partitions"), the
- * notifications are cleaned up and the buffers unmapped (FFA_RXTX_UNMAP), and the driver is not
- * there: `kernel.armFfa` stays unset. Otherwise the driver is registered in `kernel.armFfa`.
+ * ffa_setup_partitions(). Otherwise the driver is registered in `kernel.armFfa`.
+ *
+ * When the partitions cannot be set up ("failed to setup partitions"), 6.18.0 cleans up the
+ * notifications and falls through to its `free_pages:` label — free_pages_exact() of the TX and RX
+ * buffers, kfree(drv_info) — WITHOUT ffa_rxtx_unmap(). The SPMC still holds those pages as endpoint
+ * 0's RX/TX pair while the page allocator hands them out again: whatever the SPMC writes into that RX
+ * buffer later (a partition's FFA_MSG_SEND2 to the normal world, an answer to a normal-world call)
+ * lands in memory Linux reused, and a second FFA_RXTX_MAP for the ID (arm_ffa loaded again as a
+ * module, a kexec'd kernel) is DENIED, "already mapped". The unmap came with "firmware: arm_ffa: Unmap
+ * Rx/Tx buffers on init failure" (upstream 9fda364cb78c, after v6.19; Message-Id
+ * 20251210031656.56194-1-lihaoxiang@isrc.iscas.ac.cn), queued for 6.19.y and 6.18.y stable in March
+ * 2026 (linux-stable-rc 6.18.y: e209192dfef4). The pair freed is recorded for the end of the run
+ * (armFfaFreedPagesStillMapped()), and `kernel.armFfa` stays unset.
+ * ffa_init()'s earlier failures happen in armFfaProbe(), before this kernel's page allocator exists:
+ * after a failed ffa_rxtx_map() 6.18.0 frees both buffers (no mapping to undo), which the model leaves
+ * reserved.
  */
 export function armFfaInitcall(
   probe: FfaProbeResult,
-): (kernel: { sim: Sim; machine: Machine; armFfa?: ArmFfaDriver }) => number {
+): (kernel: { sim: Sim; machine: Machine; mm: Mm; armFfa?: ArmFfaDriver }) => number {
   return function ffa_init(kernel) {
     const drv = new ArmFfaDriver(kernel.sim, kernel.machine, probe);
     bootDrain(drv.drvinfoFlagsInit());
@@ -318,7 +377,9 @@ export function armFfaInitcall(
     if (ret) {
       prErr(kernel.sim, "failed to setup partitions");
       bootDrain(ffaNotificationsCleanup(drv));
-      bootDrain(drv.rxtxUnmap());
+      freePagesExact(kernel.mm, probe.txPa, probe.bufferSize);
+      freePagesExact(kernel.mm, probe.rxPa, probe.bufferSize);
+      freedRxtx.set(kernel, { txPa: probe.txPa, rxPa: probe.rxPa, bytes: probe.bufferSize });
       return ret;
     }
     kernel.armFfa = drv;
