@@ -54,6 +54,17 @@ describe("scenarios/upstream", () => {
     expect(r.errnos).toEqual({ EINVAL: 2 });
   });
 
+  it("ffa-init-rxtx-not-unmapped: ffa_init() cleans up its notifications but never unmaps the RX/TX pages it frees", () => {
+    const r = runScenario(load("ffa-init-rxtx-not-unmapped.yaml"));
+    expect(r.ffaCalls["FFA_NOTIFICATION_BITMAP_DESTROY_32"]).toBe(1);
+    expect(r.ffaCalls).not.toHaveProperty("FFA_RXTX_UNMAP_32");
+    expect(r.findingDetails.filter((d) => d.id === "quiesce-clean").map((d) => d.message)).toEqual([
+      expect.stringMatching(
+        /^the SPMC still maps 2 pages freed by the kernel as the normal world's RX\/TX buffers/,
+      ),
+    ]);
+  });
+
   it("stale-tx-emad-bytes: Hafnium refuses the lend for its EMAD's reserved bytes", () => {
     const r = runScenario(load("stale-tx-emad-bytes.yaml"));
     expect(r.ffaRejections["FFA_MEM_LEND_64: reserved-mbz"]).toBe(1);
