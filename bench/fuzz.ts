@@ -1,7 +1,8 @@
 /**
  * FF-A fuzzing speed (issue 11, "Fuzz cases per second per flavor: ≥ 50,000"): `rstmem ffa fuzz` on one
  * flavor — the whole loop (generation, calls through the conduit, the oracle, restores), without a
- * corpus — best of three runs of 20,000 cases after a warm-up, each flavor in a child process
+ * corpus — best of three runs of 20,000 cases after a warm-up of three such runs (the JIT settled),
+ * each flavor in a child process
  * (bench/fuzz-child.mjs) on the compiled JavaScript the command runs (dist/, rebuilt when a source is
  * newer). Two figures a flavor: cases per CPU-second (process.cpuUsage(): what the code costs, whatever
  * else the machine runs) and cases per wall-second (what a user waits for on this machine now).

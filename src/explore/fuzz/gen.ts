@@ -309,7 +309,7 @@ export function buildBases(): Base[] {
   const send = (calls: FuzzCall[], t: Omit<Txn, "ref">, version: FfaVersion, sp: FfaVersion = "1.2"): Txn => {
     const d = sendDescriptor(t, versionOf(t.by, version, sp));
     calls.push(call(t.by, regs(sendFid(t.func, false), d.length, d.length), d));
-    return { ...t, ref: calls.length - 1 };
+    return withRef(t, calls.length - 1);
   };
   const retrieve = (calls: FuzzCall[], t: Txn, by: FuzzCaller, sp: FfaVersion = "1.2") => {
     const d = retrieveDescriptor(t, versionOf(by, "1.2", sp));
@@ -318,23 +318,26 @@ export function buildBases(): Base[] {
     );
     return calls.length - 1;
   };
-  const lendOptee = (pages: number, firstPage: number): Omit<Txn, "ref"> => ({
+  /** The normal world's lend of `pages` to OP-TEE. */
+  const lendOpteeOf = (pages: { address: number; pages: number }[]): Omit<Txn, "ref"> => ({
     func: "lend",
     by: "normal",
     receivers: ["optee"],
     tag: 1n,
     attributes: 0,
-    pages: [{ address: FUZZ_NS_POOL + firstPage * PAGE, pages }],
+    pages,
   });
+  const lendOptee = (pages: number, firstPage: number): Omit<Txn, "ref"> =>
+    lendOpteeOf([{ address: FUZZ_NS_POOL + firstPage * PAGE, pages }]);
   for (const v of ["1.0", "1.1", "1.2"] as const) {
     mk(`boot@${v}`, v, () => ({}));
     mk(`lend@${v}`, v, (c) => ({ sent: [send(c, lendOptee(4, 0), v)] }));
     mk(`frag@${v}`, v, (c) => {
-      const t: Omit<Txn, "ref"> = { ...lendOptee(0, 0), pages: pool("normal", 16, 300, 2) };
+      const t: Omit<Txn, "ref"> = lendOpteeOf(pool("normal", 16, 300, 2));
       const d = sendDescriptor(t, v);
       const first = firstFragmentLength(d, v, 1);
       c.push(call("normal", regs(FFA_MEM_LEND_32, d.length, first), d.subarray(0, first)));
-      return { pending: { txn: { ...t, ref: 0 }, rest: d.slice(first) } };
+      return { pending: { txn: withRef(t, 0), rest: d.slice(first) } };
     });
   }
   mk("share@1.2", "1.2", (c) => ({
@@ -392,7 +395,7 @@ export function buildBases(): Base[] {
     return { sent: [t] };
   });
   mk("retrieving@1.2", "1.2", (c) => {
-    const t0: Omit<Txn, "ref"> = { ...lendOptee(0, 0), pages: pool("normal", 16, 300, 2) };
+    const t0: Omit<Txn, "ref"> = lendOpteeOf(pool("normal", 16, 300, 2));
     const d = sendDescriptor(t0, "1.2");
     const first = firstFragmentLength(d, "1.2", 1);
     c.push(call("normal", regs(FFA_MEM_LEND_32, d.length, first), d.subarray(0, first)));
@@ -403,7 +406,7 @@ export function buildBases(): Base[] {
         at: "w1",
       }),
     );
-    const t: Txn = { ...t0, ref: 1 };
+    const t: Txn = withRef(t0, 1);
     const r = retrieve(c, t, "optee");
     c.push(call("optee", regs(FFA_RX_RELEASE_32)));
     return { sent: [t], retrieving: { txn: t, by: "optee", call: r } };
@@ -446,7 +449,7 @@ export function buildBases(): Base[] {
   });
   // A send in its 20th fragment (Hafnium MAX_FRAGMENTS = 20): one constituent per FRAG_TX, five to go.
   mk("frag-20@1.2", "1.2", (c) => {
-    const t: Omit<Txn, "ref"> = { ...lendOptee(0, 0), pages: pool("normal", 620, 25, 2) };
+    const t: Omit<Txn, "ref"> = lendOpteeOf(pool("normal", 620, 25, 2));
     const d = sendDescriptor(t, "1.2");
     const head = mtdHeaderSize("1.2") + emadSize("1.2") + COMPOSITE_SIZE + CONSTITUENT_SIZE;
     c.push(call("normal", regs(FFA_MEM_LEND_32, d.length, head), d.subarray(0, head)));
@@ -460,7 +463,7 @@ export function buildBases(): Base[] {
         }),
       );
     }
-    return { pending: { txn: { ...t, ref: 0 }, rest: d.slice(head + 19 * CONSTITUENT_SIZE) } };
+    return { pending: { txn: withRef(t, 0), rest: d.slice(head + 19 * CONSTITUENT_SIZE) } };
   });
   // Partitions at v1.0 and v1.1 (their manifests' version): they send, retrieve and relinquish with
   // descriptors in that layout (v1.0: 32-byte header, 16-byte EMADs; v1.1: 48-byte header, 16-byte
@@ -833,15 +836,22 @@ function firstFragmentFields(fields: readonly Field[], cut: number): readonly Fi
 export function txnOf(a: Action, at: number): Txn | null {
   const s = a.sends;
   if (!s) return null;
-  // Field by field rather than a spread: this runs for every send a case makes.
+  return withRef(s, at + a.calls.length - 1);
+}
+
+/**
+ * `t` with the call whose reply carries its handle. Field by field rather than a spread: every Txn,
+ * the bases' and the cases', has one shape (a spread's differs, and code that sees both deoptimizes).
+ */
+function withRef(t: Omit<Txn, "ref">, ref: number): Txn {
   return {
-    func: s.func,
-    by: s.by,
-    receivers: s.receivers,
-    tag: s.tag,
-    attributes: s.attributes,
-    pages: s.pages,
-    ref: at + a.calls.length - 1,
+    func: t.func,
+    by: t.by,
+    receivers: t.receivers,
+    tag: t.tag,
+    attributes: t.attributes,
+    pages: t.pages,
+    ref,
   };
 }
 
