@@ -320,6 +320,7 @@ describe("ffa fuzz: what it drives beyond memory sends", () => {
     ])
       expect(called, f).toContain(f);
     expect([...called].some((c) => c.startsWith("FFA_RXTX_MAP"))).toBe(true);
+    expect([...called].filter((c) => c.startsWith("FFA_NOTIFICATION_")).length).toBeGreaterThan(4);
     for (const rule of ["cookie-busy", "partition-info-uuid", "rxtx-already-mapped"])
       expect(rules, rule).toContain(rule);
     // Every corpus case replays, partition versions and OP-TEE's events included.
@@ -327,6 +328,30 @@ describe("ffa fuzz: what it drives beyond memory sends", () => {
     expect(wide.length).toBeGreaterThan(3);
     for (const c of wide.slice(0, 12))
       for (const f of ["hafnium", "optee-sel1"] as SpmcFlavorName[]) replayCorpusCase(c, f);
+  });
+
+  it("sees a refused call that changes notification state (OP-TEE's bindings, Hafnium's VM bitmaps)", () => {
+    for (const flavor of ["hafnium", "optee-sel1"] as SpmcFlavorName[]) {
+      const runner = new FlavorRunner(flavor, bases);
+      const refused = [
+        { by: "normal" as FuzzCaller, x: regs(FFA_MEM_RECLAIM_32, 0x77), tx: null, handle: null },
+      ];
+      expect(runner.run(at("boot@1.2"), refused).violation).toBeNull();
+      const call = runner.rig.call.bind(runner.rig);
+      runner.rig.call = (by, x) => {
+        const r = call(by, x);
+        const spmc = runner.rig.spmc;
+        if (spmc instanceof OpteeSel1Spmc) spmc.notif.defaultBitmap.bound |= 4n;
+        if (spmc instanceof HafniumSpmc) spmc.nwdNotifications.vms.set(3, 1);
+        return r;
+      };
+      const v = runner.run(at("boot@1.2"), refused).violation;
+      expect(v?.kind, flavor).toBe("state-changed-on-rejection");
+      expect(v?.why, flavor).toMatch(/notification/);
+      runner.rig.call = call;
+      // The next case restores the base's notification state.
+      expect(runner.run(at("boot@1.2"), refused).violation).toBeNull();
+    }
   });
 
   it("reports an FFA_ID_GET that answers another endpoint's ID", () => {

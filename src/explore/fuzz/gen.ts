@@ -30,6 +30,14 @@ import {
   FFA_FEATURES_32,
   FFA_ID_GET_32,
   FFA_MSG_SEND_DIRECT_REQ_32,
+  FFA_NOTIFICATION_BIND_32,
+  FFA_NOTIFICATION_BITMAP_CREATE_32,
+  FFA_NOTIFICATION_BITMAP_DESTROY_32,
+  FFA_NOTIFICATION_GET_32,
+  FFA_NOTIFICATION_INFO_GET_32,
+  FFA_NOTIFICATION_INFO_GET_64,
+  FFA_NOTIFICATION_SET_32,
+  FFA_NOTIFICATION_UNBIND_32,
   FFA_PARTITION_INFO_GET_32,
   FFA_PARTITION_INFO_GET_REGS_64,
   FFA_RX_RELEASE_32,
@@ -39,7 +47,7 @@ import {
   FFA_VERSION_32,
   type FfaVersion,
 } from "../../abi/ffa/index.ts";
-import { OPTEE_UUID_WORDS, SP2_UUID_WORDS } from "../../firmware/spmc/endpoint.ts";
+import { FFA_OPTEE_ID, FFA_SP2_ID, OPTEE_UUID_WORDS, SP2_UUID_WORDS } from "../../firmware/spmc/endpoint.ts";
 import { COMPOSITE_SIZE, CONSTITUENT_SIZE, mtdHeaderSize, emadSize } from "../../abi/ffa/layout.ts";
 import type { RandomStream } from "../../sim/prng.ts";
 import { copyBytes, newBytes } from "./bytes.ts";
@@ -721,7 +729,7 @@ function controlAction(rnd: RandomStream): Action {
     calls: [call(by, x)],
     fields: NO_FIELDS,
   });
-  switch (rnd.int(0, 6)) {
+  switch (rnd.int(0, 7)) {
     case 0: {
       const asked = rnd.pick(VERSIONS_ASKED);
       return one(`FFA_VERSION 0x${asked.toString(16)}`, regs(FFA_VERSION_32, asked));
@@ -758,8 +766,59 @@ function controlAction(rnd: RandomStream): Action {
         regs(rnd.int(0, 1) ? FFA_RXTX_MAP_64 : FFA_RXTX_MAP_32, txPa, txPa + PAGE, pages),
       );
     }
-    default:
+    case 6:
       return one("FFA_RXTX_UNMAP", regs(FFA_RXTX_UNMAP_32, CALLER_IDS[by] << 16));
+    default:
+      return notificationAction(rnd, by, one);
+  }
+}
+
+/** VM IDs a notification call names: the normal world (0), a VM, a partition. */
+const NOTIF_VMS = [0, 0, 1, 0x8001];
+/** Notification bitmaps: one bit, the high half, every bit. */
+const NOTIF_BITMAPS = [1n, 0x8000_0000_0000_0000n, 0xffff_ffff_ffff_ffffn];
+
+/**
+ * The notification interfaces (FF-A v1.1 §10): BITMAP_CREATE/DESTROY (the hypervisor's, for a VM),
+ * BIND/UNBIND (a receiver's bitmap to a sender), SET, GET, INFO_GET — whichever the SPMC implements.
+ */
+function notificationAction(
+  rnd: RandomStream,
+  by: FuzzCaller,
+  one: (what: string, x: bigint[]) => Action,
+): Action {
+  const vm = rnd.pick(NOTIF_VMS);
+  const bitmap = rnd.pick(NOTIF_BITMAPS);
+  const lo = bitmap & 0xffff_ffffn;
+  const hi = bitmap >> 32n;
+  const sender = rnd.pick([FFA_OPTEE_ID, FFA_SP2_ID, 0]);
+  switch (rnd.int(0, 6)) {
+    case 0:
+      return one(
+        `FFA_NOTIFICATION_BITMAP_CREATE vm 0x${vm.toString(16)}`,
+        regs(FFA_NOTIFICATION_BITMAP_CREATE_32, vm, rnd.pick([1, 8, 0])),
+      );
+    case 1:
+      return one(
+        `FFA_NOTIFICATION_BITMAP_DESTROY vm 0x${vm.toString(16)}`,
+        regs(FFA_NOTIFICATION_BITMAP_DESTROY_32, vm),
+      );
+    case 2:
+      return one(
+        "FFA_NOTIFICATION_BIND",
+        regs(FFA_NOTIFICATION_BIND_32, (sender << 16) | vm, rnd.pick([0, 0, 1]), lo, hi),
+      );
+    case 3:
+      return one("FFA_NOTIFICATION_UNBIND", regs(FFA_NOTIFICATION_UNBIND_32, (sender << 16) | vm, 0, lo, hi));
+    case 4:
+      return one("FFA_NOTIFICATION_SET", regs(FFA_NOTIFICATION_SET_32, (sender << 16) | vm, 0, lo, hi));
+    case 5:
+      return one("FFA_NOTIFICATION_GET", regs(FFA_NOTIFICATION_GET_32, vm, rnd.pick([1, 0, 0xf])));
+    default:
+      return one(
+        "FFA_NOTIFICATION_INFO_GET",
+        regs(rnd.int(0, 1) ? FFA_NOTIFICATION_INFO_GET_64 : FFA_NOTIFICATION_INFO_GET_32),
+      );
   }
 }
 

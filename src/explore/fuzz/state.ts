@@ -56,6 +56,82 @@ export interface SpmcSnapshot {
   readonly installedMobjs?: ReadonlyMap<MobjFfa, MobjFfa>;
   /** Buffer views of the arrays above, in liveViews() order. */
   readonly views: readonly Buffer[];
+  /** The SPMC's notification state (bitmaps created, bindings, pending). */
+  readonly notif: NotifState;
+}
+
+/**
+ * Notification state: Hafnium's normal-world bitmaps (the other world's `enabled`, VM ID → vCPU count
+ * per created bitmap — notifications.ts), OP-TEE's default bitmap (notif.ts).
+ */
+type NotifState =
+  | { readonly enabled: boolean; readonly vms: readonly number[] }
+  | {
+      readonly initialized: boolean;
+      readonly doBottomHalfValue: number;
+      readonly pending: bigint;
+      readonly bound: bigint;
+    }
+  | null;
+
+function captureNotif(rig: FuzzRig): NotifState {
+  const spmc = rig.spmc;
+  if (spmc instanceof HafniumSpmc) {
+    const n = spmc.nwdNotifications;
+    const vms: number[] = [];
+    for (const [id, vcpus] of n.vms) vms.push(id, vcpus);
+    return { enabled: n.otherWorldEnabled, vms };
+  }
+  if (spmc instanceof OpteeSel1Spmc) {
+    const b = spmc.notif.defaultBitmap;
+    return {
+      initialized: b.initialized,
+      doBottomHalfValue: b.doBottomHalfValue,
+      pending: b.pending,
+      bound: b.bound,
+    };
+  }
+  return null;
+}
+
+/** How the rig's notification state differs from `s`, or null. */
+function notifDiff(rig: FuzzRig, s: NotifState): string | null {
+  const spmc = rig.spmc;
+  if (s === null) return null;
+  if ("vms" in s && spmc instanceof HafniumSpmc) {
+    const n = spmc.nwdNotifications;
+    if (n.otherWorldEnabled !== s.enabled) return "SPMC: the other world's notification bitmap changed";
+    if (n.vms.size * 2 !== s.vms.length) return "SPMC: a VM's notification bitmap appeared or went";
+    for (let i = 0; i < s.vms.length; i += 2)
+      if (n.vms.get(s.vms[i]) !== s.vms[i + 1])
+        return `SPMC: VM 0x${s.vms[i].toString(16)}'s notification bitmap changed`;
+    return null;
+  }
+  if ("bound" in s && spmc instanceof OpteeSel1Spmc) {
+    const b = spmc.notif.defaultBitmap;
+    if (b.initialized !== s.initialized) return "SPMC: the notification bitmap was created or destroyed";
+    if (b.bound !== s.bound) return "SPMC: notification bindings changed";
+    if (b.pending !== s.pending || b.doBottomHalfValue !== s.doBottomHalfValue)
+      return "SPMC: pending notifications changed";
+  }
+  return null;
+}
+
+function restoreNotif(rig: FuzzRig, s: NotifState): void {
+  const spmc = rig.spmc;
+  if (s === null || notifDiff(rig, s) === null) return;
+  if ("vms" in s && spmc instanceof HafniumSpmc) {
+    const n = spmc.nwdNotifications;
+    n.otherWorldEnabled = s.enabled;
+    n.vms.clear();
+    for (let i = 0; i < s.vms.length; i += 2) n.vms.set(s.vms[i], s.vms[i + 1]);
+  } else if ("bound" in s && spmc instanceof OpteeSel1Spmc) {
+    const b = spmc.notif.defaultBitmap;
+    b.initialized = s.initialized;
+    b.doBottomHalfValue = s.doBottomHalfValue;
+    b.pending = s.pending;
+    b.bound = s.bound;
+  }
 }
 
 /** What differs() says for each array of liveViews(), in its order. */
@@ -226,6 +302,7 @@ export function capture(rig: FuzzRig, into?: SpmcSnapshot): SpmcSnapshot {
     frags,
     views:
       into?.views ?? arraysOf([frameOwner, frameUseCase, frameTaint, gpi, pageOwner, pageMode, pageHolder]),
+    notif: captureNotif(rig),
   };
 }
 
@@ -267,6 +344,7 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
     }
   }
   machine.hung = s.hung;
+  restoreNotif(rig, s.notif);
   if (spmc instanceof HafniumSpmc) {
     // The clones installed when this snapshot was last restored are reused where the calls since left
     // them equal to the saved states: switching between setup states then clones only what changed.
@@ -331,6 +409,8 @@ export function differs(rig: FuzzRig, s: SpmcSnapshot, allowGone: bigint | null 
   const live = liveViews(rig);
   for (let i = 0; i < live.length; i++) if (!live[i].equals(s.views[i])) return ARRAY_CHANGED[i];
   if (machine.hung !== s.hung) return `machine: hung (${machine.hung})`;
+  const nd = notifDiff(rig, s.notif);
+  if (nd) return nd;
   if (spmc instanceof HafniumSpmc) {
     const before = s.shares!;
     for (let i = 0; i < before.length; i++) {
