@@ -321,6 +321,7 @@ describe("ffa fuzz: what it drives beyond memory sends", () => {
       expect(called, f).toContain(f);
     expect([...called].some((c) => c.startsWith("FFA_RXTX_MAP"))).toBe(true);
     expect([...called].filter((c) => c.startsWith("FFA_NOTIFICATION_")).length).toBeGreaterThan(4);
+    expect([...called].some((c) => c.startsWith("FFA_MSG_SEND_DIRECT_REQ"))).toBe(true);
     for (const rule of ["cookie-busy", "partition-info-uuid", "rxtx-already-mapped"])
       expect(rules, rule).toContain(rule);
     // Every corpus case replays, partition versions and OP-TEE's events included.
@@ -354,7 +355,7 @@ describe("ffa fuzz: what it drives beyond memory sends", () => {
     }
   });
 
-  it("reports an FFA_ID_GET that answers another endpoint's ID", () => {
+  it("reports an FFA_ID_GET that answers another endpoint's ID, and a direct response to the wrong endpoint", () => {
     const runner = new FlavorRunner("hafnium", bases);
     const idGet = [{ by: "sp2" as FuzzCaller, x: regs(0x8400_0069), tx: null, handle: null }];
     expect(runner.run(at("boot@1.2"), idGet).violation).toBeNull();
@@ -367,6 +368,20 @@ describe("ffa fuzz: what it drives beyond memory sends", () => {
     const v = runner.run(at("boot@1.2"), idGet).violation;
     expect(v?.kind).toBe("non-spec-reply");
     expect(v?.why).toMatch(/FFA_ID_GET answered ID 0x8001 to 0x8002/);
+    // A direct response must come from the request's receiver back to its sender.
+    const direct = [
+      { by: "sp2" as FuzzCaller, x: regs(0x8400_006f, 0x8002_8001, 0, 7), tx: null, handle: null },
+    ];
+    runner.rig.call = call;
+    const ok = runner.run(at("boot@1.2"), direct, true);
+    expect(ok.violation).toBeNull();
+    expect(ok.calls[0].reply!.slice(0, 2)).toEqual([0x8400_0070n, 0x8001_8002n]);
+    runner.rig.call = (by, x) => {
+      const r = call(by, x);
+      if (Number(x[0]) === 0x8400_006f) r[1] = 0x8002_8001n;
+      return r;
+    };
+    expect(runner.run(at("boot@1.2"), direct).violation?.why).toMatch(/direct response w1 0x80028001/);
   });
 });
 

@@ -30,6 +30,7 @@ import {
   FFA_FEATURES_32,
   FFA_ID_GET_32,
   FFA_MSG_SEND_DIRECT_REQ_32,
+  FFA_MSG_SEND_DIRECT_REQ_64,
   FFA_NOTIFICATION_BIND_32,
   FFA_NOTIFICATION_BITMAP_CREATE_32,
   FFA_NOTIFICATION_BITMAP_DESTROY_32,
@@ -729,7 +730,7 @@ function controlAction(rnd: RandomStream): Action {
     calls: [call(by, x)],
     fields: NO_FIELDS,
   });
-  switch (rnd.int(0, 7)) {
+  switch (rnd.int(0, 8)) {
     case 0: {
       const asked = rnd.pick(VERSIONS_ASKED);
       return one(`FFA_VERSION 0x${asked.toString(16)}`, regs(FFA_VERSION_32, asked));
@@ -768,6 +769,23 @@ function controlAction(rnd: RandomStream): Action {
     }
     case 6:
       return one("FFA_RXTX_UNMAP", regs(FFA_RXTX_UNMAP_32, CALLER_IDS[by] << 16));
+    case 7: {
+      // A direct request from the caller (its own ID as the sender) to a partition, the normal world or
+      // nobody, with a payload (the partitions here answer with an echo: the SPMC's checks are what runs).
+      const to = rnd.pick([FFA_OPTEE_ID, FFA_SP2_ID, FFA_SP2_ID + 1, 0]);
+      const wide = rnd.int(0, 1) === 1;
+      return one(
+        `FFA_MSG_SEND_DIRECT_REQ to 0x${to.toString(16)}`,
+        regs(
+          wide ? FFA_MSG_SEND_DIRECT_REQ_64 : FFA_MSG_SEND_DIRECT_REQ_32,
+          (CALLER_IDS[by] << 16) | to,
+          0,
+          rnd.u32(),
+          BigInt(rnd.u32()) << 32n,
+          1,
+        ),
+      );
+    }
     default:
       return notificationAction(rnd, by, one);
   }

@@ -37,6 +37,10 @@ import {
   FFA_NOT_SUPPORTED,
   FFA_FEATURES_32,
   FFA_ID_GET_32,
+  FFA_MSG_SEND_DIRECT_REQ_32,
+  FFA_MSG_SEND_DIRECT_REQ_64,
+  FFA_MSG_SEND_DIRECT_RESP_32,
+  FFA_MSG_SEND_DIRECT_RESP_64,
   FFA_NO_DATA,
   FFA_NOTIFICATION_BIND_32,
   FFA_NOTIFICATION_BITMAP_CREATE_32,
@@ -119,8 +123,13 @@ const NOTIF_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_INVALID_PARAMETERS, FFA_DEN
  */
 const NOTIF_INFO_GET_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_NO_DATA, FFA_INVALID_PARAMETERS]);
 
+/** FFA_MSG_SEND_DIRECT_REQ: INVALID_PARAMETERS, BUSY, DENIED, NOT_SUPPORTED. */
+const DIRECT_REQ_ERRORS = new Set([FFA_NOT_SUPPORTED, FFA_INVALID_PARAMETERS, FFA_BUSY, FFA_DENIED]);
+
 /** The error codes each interface outside memory management defines; the memory ABIs take MEM_ERRORS. */
 const ERRORS_OF = new Map<number, ReadonlySet<number>>([
+  [FFA_MSG_SEND_DIRECT_REQ_32, DIRECT_REQ_ERRORS],
+  [FFA_MSG_SEND_DIRECT_REQ_64, DIRECT_REQ_ERRORS],
   [FFA_NOTIFICATION_BITMAP_CREATE_32, NOTIF_BITMAP_CREATE_ERRORS],
   [FFA_NOTIFICATION_BITMAP_DESTROY_32, NOTIF_ERRORS],
   [FFA_NOTIFICATION_BIND_32, NOTIF_ERRORS],
@@ -176,7 +185,11 @@ export function replyProblem(fid: number, r: SmcRegs): string | null {
         ? w0 === FFA_MEM_RETRIEVE_RESP_32
         : fid === FFA_MEM_FRAG_RX_32
           ? w0 === FFA_MEM_FRAG_TX_32
-          : w0 === FFA_SUCCESS_32 || w0 === FFA_SUCCESS_64;
+          : fid === FFA_MSG_SEND_DIRECT_REQ_32
+            ? w0 === FFA_MSG_SEND_DIRECT_RESP_32
+            : fid === FFA_MSG_SEND_DIRECT_REQ_64
+              ? w0 === FFA_MSG_SEND_DIRECT_RESP_64
+              : w0 === FFA_SUCCESS_32 || w0 === FFA_SUCCESS_64;
   if (!ok) return `answered function 0x${w0.toString(16)}, which this call does not return`;
   if (w0 === FFA_MEM_RETRIEVE_RESP_32 && (w(r, 2) === 0 || w(r, 2) > w(r, 1)))
     return `MEM_RETRIEVE_RESP fragment length ${w(r, 2)} of total ${w(r, 1)}`;

@@ -11,6 +11,8 @@ import {
   FFA_MEM_RETRIEVE_RESP_32,
   FFA_MEM_FRAG_TX_32 as FRAG_TX_REPLY,
   FFA_ID_GET_32,
+  FFA_MSG_SEND_DIRECT_REQ_32,
+  FFA_MSG_SEND_DIRECT_REQ_64,
   FFA_VERSION_32,
   type FfaVersion,
 } from "../../abi/ffa/index.ts";
@@ -300,11 +302,7 @@ export class FlavorRunner {
       keys.push(outcomeKey(fid, w(r as unknown as SmcRegs, 0), code, o.rule));
       const bad =
         replyProblem(fid, r as unknown as SmcRegs) ??
-        (fid === FFA_ID_GET_32 &&
-        code === null &&
-        (w(r as unknown as SmcRegs, 2) & 0xffff) !== CALLER_IDS[c.by]
-          ? `FFA_ID_GET answered ID 0x${(w(r as unknown as SmcRegs, 2) & 0xffff).toString(16)} to 0x${CALLER_IDS[c.by].toString(16)}`
-          : null);
+        (code === null ? answerProblem(fid, r as unknown as SmcRegs, o.x as unknown as SmcRegs, c.by) : null);
       if (bad) return this.#fail("non-spec-reply", k, bad, outcomes, keys);
       const rejected = code !== null || (fid === FFA_VERSION_32 && (r[0] & 0xffff_ffffn) === 0xffff_ffffn);
       if (rejected) {
@@ -348,6 +346,22 @@ export class FlavorRunner {
   baseOutcomes(i: number): readonly CallOutcome[] {
     return this.bases[i].outcomes;
   }
+}
+
+/**
+ * What an answer (not an error) must say about the call that got it: FFA_ID_GET the caller's own ID, a
+ * direct response comes from the request's receiver to its sender (w1's IDs swapped).
+ */
+function answerProblem(fid: number, r: SmcRegs, x: SmcRegs, by: FuzzCaller): string | null {
+  if (fid === FFA_ID_GET_32 && (w(r, 2) & 0xffff) !== CALLER_IDS[by])
+    return `FFA_ID_GET answered ID 0x${(w(r, 2) & 0xffff).toString(16)} to 0x${CALLER_IDS[by].toString(16)}`;
+  if (fid === FFA_MSG_SEND_DIRECT_REQ_32 || fid === FFA_MSG_SEND_DIRECT_REQ_64) {
+    const req = w(x, 1);
+    const swapped = (((req & 0xffff) << 16) | (req >>> 16)) >>> 0;
+    if (w(r, 1) !== swapped)
+      return `direct response w1 0x${w(r, 1).toString(16)} to a request with w1 0x${req.toString(16)}`;
+  }
+  return null;
 }
 
 /** outcomeKey()'s strings: function → answer → error code → rule. */
