@@ -204,20 +204,17 @@ export class PageFrames {
   }
 }
 
-/**
- * r.splice(lo, hi - lo, ...out.slice(0, m)) by hand: shifts the tail once and copies `out` in (no spread argument
- * list, no array of removed elements — this runs for every constituent a fuzzed SPMC lends).
- */
+/** r.splice(lo, hi − lo, ...out.slice(0, m)) without the copy and the spread (runs for every constituent lent). */
 function spliceRuns(r: number[], lo: number, hi: number, out: readonly number[], m: number): void {
-  const grow = m - (hi - lo);
-  const len = r.length;
-  if (grow > 0) {
-    // Grown by push, not by setting length: the array stays packed (no holes for V8 to check).
-    for (let k = 0; k < grow; k++) r.push(0);
-    for (let k = len - 1; k >= hi; k--) r[k + grow] = r[k];
-  } else if (grow < 0) {
-    for (let k = hi; k < len; k++) r[k + grow] = r[k];
-    r.length = len + grow;
-  }
-  for (let j = 0; j < m; j++) r[lo + j] = out[j];
+  // The native splice moves the tail (thousands of numbers with a thousand runs) as one block: a
+  // tail shifted element by element in JS made a 1,000-constituent lend 3.7× slower. The new runs go
+  // in as arguments, not spread from a copy (one to three runs: 4, 8 or 12 numbers).
+  const del = hi - lo;
+  const o = out;
+  if (m === 0) r.splice(lo, del);
+  else if (m === 4) r.splice(lo, del, o[0], o[1], o[2], o[3]);
+  else if (m === 8) r.splice(lo, del, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]);
+  else if (m === 12)
+    r.splice(lo, del, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11]);
+  else r.splice(lo, del, ...o.slice(0, m));
 }
