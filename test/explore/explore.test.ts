@@ -86,6 +86,18 @@ describe("rstmem explore", () => {
     expect(r.out).toContain(`clean      no violation in ${BUDGET} schedules`);
   });
 
+  it("--jobs 2 reports what --jobs 1 does (past the first chunk, with faults), only from two threads", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-explore-"));
+    const args = ["explore", "pool-race", "--runs", "70", "--faults", "--out", dir];
+    const one = await rstmem(...args, "--jobs", "1");
+    const two = await rstmem(...args, "--jobs", "2");
+    expect(two.code).toBe(one.code);
+    // The same lines but for the rates (wall-clock figures).
+    const steady = (out: string) => out.replace(/, [\d.]+ schedules\/s, [\d.]+ states\/s \([\d.]+ s\)/, "");
+    expect(steady(two.out)).toBe(steady(one.out));
+    expect(one.out).toMatch(/^explored   70 schedules, 70 distinct, \d+ distinct states/m);
+  }, 60_000);
+
   it("PCT finds the race too (within 40 runs, seed 1), and states its per-run bound 1/(n·k^(d−1))", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-explore-"));
     const r = await rstmem(
