@@ -95,7 +95,7 @@ describe("rstmem explore", () => {
     // The same lines but for the rates (wall-clock figures).
     const steady = (out: string) => out.replace(/, [\d.]+ schedules\/s, [\d.]+ states\/s \([\d.]+ s\)/, "");
     expect(steady(two.out)).toBe(steady(one.out));
-    expect(one.out).toMatch(/^explored   70 schedules, 70 distinct, \d+ distinct states/m);
+    expect(one.out).toMatch(/^explored {3}70 schedules, 70 distinct, \d+ distinct states/m);
   }, 60_000);
 
   it("PCT finds the race too (within 40 runs, seed 1), and states its per-run bound 1/(n·k^(d−1))", async () => {
