@@ -331,7 +331,11 @@ export function uncovered(
   return out;
 }
 
-function uncoveredByPage(
+/**
+ * The definition uncovered() keeps to: r walked page by page, a page free when no held range holds
+ * its first byte (test/secure/reclaim-uncovered-runs.test.ts holds the two together).
+ */
+export function uncoveredByPage(
   r: { address: number; pages: number },
   held: readonly { address: number; pages: number }[],
 ): { address: number; pages: number }[] {
