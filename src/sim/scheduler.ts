@@ -222,17 +222,8 @@ class ReadyHeap {
   }
 
   push(t: Task): void {
-    const a = this.items;
-    a.push(t);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!ReadyHeap.less(a[i], a[p])) break;
-      const x = a[i];
-      a[i] = a[p];
-      a[p] = x;
-      i = p;
-    }
+    this.items.push(t);
+    this.#siftUp(this.items.length - 1);
   }
 
   pop(): Task | undefined {
@@ -255,18 +246,24 @@ class ReadyHeap {
     const last = a.pop()!;
     if (k < a.length) {
       a[k] = last;
-      let i = k;
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if (!ReadyHeap.less(a[i], a[p])) break;
-        const x = a[i];
-        a[i] = a[p];
-        a[p] = x;
-        i = p;
-      }
-      if (i === k) this.#siftDown(k);
+      if (this.#siftUp(k) === k) this.#siftDown(k);
     }
     return true;
+  }
+
+  /** Moves the item at `from` up while it is less than its parent; returns where it ends. */
+  #siftUp(from: number): number {
+    const a = this.items;
+    let i = from;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!ReadyHeap.less(a[i], a[p])) break;
+      const x = a[i];
+      a[i] = a[p];
+      a[p] = x;
+      i = p;
+    }
+    return i;
   }
 
   #siftDown(from: number): void {
