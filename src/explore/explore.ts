@@ -19,10 +19,10 @@ import {
 import type { RunResult } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import { pctBound } from "./pct.ts";
-import { stateHash } from "./state_hash.ts";
+import { stateHash, stringHash } from "./state_hash.ts";
 import { StateSet } from "./state_set.ts";
 import { BootedScenario } from "./booted.ts";
-import { CHUNK_RUNS, runChunk, stringHash, walkRun, WalkMerge, type WalkParams } from "./walk.ts";
+import { CHUNK_RUNS, runChunk, walkRun, WalkMerge, type WalkParams } from "./walk.ts";
 
 export { BootedScenario } from "./booted.ts";
 

@@ -15,7 +15,6 @@ import type { RunResult } from "../scenario/runner.ts";
 import { BootedScenario } from "./booted.ts";
 import {
   explore,
-  searchParams,
   violation,
   walkParams,
   walkResult,
@@ -39,7 +38,6 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
   const jobs = opts.jobs ?? 1;
   const chunk = opts.chunkRuns ?? CHUNK_RUNS;
   if (jobs <= 1 || opts.strategy === "dfs" || opts.runs <= chunk) return explore(sc, opts);
-  searchParams(opts);
   const booted = new BootedScenario(sc);
   const p = walkParams(sc, booted, opts);
   const m = new WalkMerge();

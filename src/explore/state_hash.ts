@@ -47,10 +47,26 @@ function str(s: string): void {
   num(s.length);
 }
 
-export function stateHash(system: System, candidates: readonly Task[]): number {
-  const { sim, machine, spmc } = system;
+function reset(): void {
   laneA = 0x811c9dc5;
   laneB = 0x01000193 ^ 0x5bd1e995;
+}
+
+/** The lanes' value: 53 bits, a JS number for a cheap set. */
+function value(): number {
+  return (laneA >>> 0) * 0x200000 + (laneB >>> 11);
+}
+
+/** The same two lanes over a string (the explorer counts distinct schedules by their text's hash). */
+export function stringHash(s: string): number {
+  reset();
+  str(s);
+  return value();
+}
+
+export function stateHash(system: System, candidates: readonly Task[]): number {
+  const { sim, machine, spmc } = system;
+  reset();
   const now = sim.sched.now;
   const tasks = sim.sched.tasks;
   for (let i = 0; i < tasks.length; i++) {
@@ -77,5 +93,5 @@ export function stateHash(system: System, candidates: readonly Task[]): number {
   num(spmc.rejections.size);
   num(machine.stats.faults);
   num(sim.faults.struck.length);
-  return (laneA >>> 0) * 0x200000 + (laneB >>> 11);
+  return value();
 }

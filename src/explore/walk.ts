@@ -11,7 +11,7 @@ import { randomChooser, type Chooser } from "../sim/scheduler.ts";
 import type { RunResult } from "../scenario/runner.ts";
 import type { BootedScenario } from "./booted.ts";
 import { pctChooser } from "./pct.ts";
-import { stateHash } from "./state_hash.ts";
+import { stateHash, stringHash } from "./state_hash.ts";
 import { StateSet } from "./state_set.ts";
 
 /** Runs per chunk: the unit one thread takes at a time. Results never depend on it being 32. */
@@ -53,18 +53,6 @@ export interface ChunkResult {
   readonly states: Float64Array;
   /** Hashes of the chunk's schedules (distinct schedules). */
   readonly schedules: Float64Array;
-}
-
-/** 53-bit FNV-1a over a string (two lanes), for counting distinct schedules without keeping them. */
-export function stringHash(s: string): number {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c ^ (a >>> 13), 0x01000193);
-  }
-  return (a >>> 0) * 0x200000 + (b >>> 11);
 }
 
 /** Run i's chooser, hashing the state at each choice into `states`. */
