@@ -262,7 +262,7 @@ export class Caches implements Snapshottable {
     if (this.#dirtyPages > 0) {
       this.listener?.beforeDirtyChange();
       this.#settle();
-      for (const i of this.dirtyPagesIn(first, count)) this.#clean(i);
+      this.#forDirtyIn(first, count, (i) => this.#clean(i));
     }
     const lines = (count * 4096) / CACHE_LINE;
     this.maintainedLines += lines;
@@ -284,7 +284,32 @@ export class Caches implements Snapshottable {
 
   /** Dirty pages in [first, first + count). */
   dirtyIn(first: number, count: number): number {
-    return this.dirtyPagesIn(first, count).length;
+    let n = 0;
+    this.#forDirtyIn(first, count, () => n++);
+    return n;
+  }
+
+  /**
+   * Calls `f` on each dirty page in [first, first + count), in no set order, by the range or by the
+   * ring, whichever is shorter. `f` may clean the page it is given (the walk reads the ring as it was).
+   */
+  #forDirtyIn(first: number, count: number, f: (i: number) => void): void {
+    this.#settle();
+    if (this.#dirtyPages === 0) return;
+    const end = first + count;
+    const size = this.#size;
+    if (count <= size) {
+      const dirty = this.#dirty;
+      for (let i = first; i < end; i++) if (dirty[i] !== 0) f(i);
+      return;
+    }
+    const ring = this.#ring;
+    const head = this.#head;
+    const cap = ring.length;
+    for (let k = 0; k < size; k++) {
+      const i = ring[(head + k) % cap];
+      if (i >= first && i < end) f(i);
+    }
   }
 
   /** Adds `delta` (±1) extra cacheable mappings to frames [first, first + count) (a user mmap, munmap). */

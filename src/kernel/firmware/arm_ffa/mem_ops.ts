@@ -51,7 +51,6 @@ import { EFAULT, EINVAL, EOPNOTSUPP, ERRNO } from "../../../abi/uapi/errno.ts";
 import { smcRegs } from "../../../hw/smc.ts";
 import type { Sleeps } from "../../../sim/scheduler.ts";
 import { w, type ArmFfaDriver } from "./driver.ts";
-import { hiddenState, type Snapshottable } from "../../../sim/snapshot.ts";
 
 const ENXIO = ERRNO.ENXIO;
 
@@ -99,33 +98,40 @@ export function ffaMemDescOffset(count: number, version: FfaVersion): number {
 }
 
 /**
+ * Scratch for TxStores: one descriptor is built at a time (under tx_lock), and a TX buffer's worth of
+ * fresh typed arrays per call costs more than the stores themselves (V8 gives every ArrayBuffer its own
+ * zeroed backing store). Outside any snapshot: TxStores clears what it used before and after.
+ */
+let scratchBytes = new Uint8Array(0);
+let scratchDirty = new Uint8Array(0);
+
+/**
  * The kernel's stores into the TX buffer during one ffa_setup_and_transmit(): each store is kept with
  * its bytes, and flush() writes exactly the bytes stored since the last flush to the TX page (as the
  * kernel, through the machine). Unstored bytes are never written, so they keep their old content. A
  * store past the end of the buffer goes to the memory after it, as the C code's would.
  */
-class TxStores implements Snapshottable {
+class TxStores {
   #bytes: Uint8Array;
   #dirty: Uint8Array;
   #view: DataView;
-
-  /** Snapshot support (sim/snapshot.ts): the private state. */
-  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
-    if (saved) {
-      this.#bytes = saved.bytes as Uint8Array;
-      this.#dirty = saved.dirty as Uint8Array;
-      this.#view = saved.view as DataView;
-    }
-    return { bytes: this.#bytes, dirty: this.#dirty, view: this.#view };
-  }
+  /** The stored bytes since the last flush lie in [#lo, #hi). */
+  #lo = Infinity;
+  #hi = 0;
 
   constructor(
     private readonly drv: ArmFfaDriver,
     size: number,
   ) {
-    this.#bytes = new Uint8Array(size);
-    this.#dirty = new Uint8Array(size);
-    this.#view = new DataView(this.#bytes.buffer);
+    if (scratchBytes.length < size) {
+      scratchBytes = new Uint8Array(size);
+      scratchDirty = new Uint8Array(size);
+    }
+    this.#bytes = scratchBytes;
+    this.#dirty = scratchDirty;
+    // A flush that stopped at a fault (or a call that returned early) may have left marks behind.
+    this.#dirty.fill(0);
+    this.#view = new DataView(this.#bytes.buffer, 0, this.#bytes.length);
   }
 
   #touch(off: number, len: number): DataView {
@@ -140,6 +146,8 @@ class TxStores implements Snapshottable {
       this.#view = new DataView(b.buffer);
     }
     this.#dirty.fill(1, off, off + len);
+    if (off < this.#lo) this.#lo = off;
+    if (off + len > this.#hi) this.#hi = off + len;
     return this.#view;
   }
 
@@ -163,14 +171,17 @@ class TxStores implements Snapshottable {
   /** Writes every stored byte run; −EFAULT if the machine refuses the kernel's write (a model fault). */
   flush(): number {
     const d = this.#dirty;
-    let i = 0;
-    while (i < d.length) {
+    const end = this.#hi;
+    let i = this.#lo;
+    this.#lo = Infinity;
+    this.#hi = 0;
+    while (i < end) {
       if (!d[i]) {
         i++;
         continue;
       }
       let j = i;
-      while (j < d.length && d[j]) j++;
+      while (j < end && d[j]) j++;
       if (j > this.drv.rxtxBufsz && this.drv.sim.trace.listening)
         this.drv.sim.trace.emit("kernel", "tx_overflow", { from: i, to: j, bufsz: this.drv.rxtxBufsz });
       if (this.drv.writeTx(this.#bytes.subarray(i, j), i) !== 0) return -EFAULT;
