@@ -205,16 +205,21 @@ export type RunEnd =
   | "stopped" // someone called stop() (e.g. the machine hung)
   | "paused"; // the step budget of this call ran out; call run again
 
-/** A binary min-heap of runnable tasks ordered by (readyAt, seq). */
+/**
+ * A binary min-heap of runnable tasks ordered by (readyAt, seq). Its length is its own (`n`), not the
+ * array's: V8 trims an array's store when pop() leaves it less than half full and allocates a new one
+ * on the next push, and the heap empties and refills at almost every step.
+ */
 class ReadyHeap {
   readonly items: Task[] = [];
+  n = 0;
 
   get size(): number {
-    return this.items.length;
+    return this.n;
   }
 
   peek(): Task | undefined {
-    return this.items[0];
+    return this.n > 0 ? this.items[0] : undefined;
   }
 
   static less(a: Task, b: Task): boolean {
@@ -222,16 +227,18 @@ class ReadyHeap {
   }
 
   push(t: Task): void {
-    this.items.push(t);
-    this.#siftUp(this.items.length - 1);
+    const k = this.n++;
+    if (k < this.items.length) this.items[k] = t;
+    else this.items.push(t);
+    this.#siftUp(k);
   }
 
   pop(): Task | undefined {
     const a = this.items;
-    if (a.length === 0) return undefined;
+    if (this.n === 0) return undefined;
     const top = a[0];
-    const last = a.pop()!;
-    if (a.length > 0) {
+    const last = a[--this.n];
+    if (this.n > 0) {
       a[0] = last;
       this.#siftDown(0);
     }
@@ -241,10 +248,15 @@ class ReadyHeap {
   /** Takes t out of the heap wherever it is; whether it was there. */
   remove(t: Task): boolean {
     const a = this.items;
-    const k = a.indexOf(t);
+    let k = -1;
+    for (let i = 0; i < this.n; i++)
+      if (a[i] === t) {
+        k = i;
+        break;
+      }
     if (k < 0) return false;
-    const last = a.pop()!;
-    if (k < a.length) {
+    const last = a[--this.n];
+    if (k < this.n) {
       a[k] = last;
       if (this.#siftUp(k) === k) this.#siftDown(k);
     }
@@ -268,13 +280,14 @@ class ReadyHeap {
 
   #siftDown(from: number): void {
     const a = this.items;
+    const n = this.n;
     let i = from;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < a.length && ReadyHeap.less(a[l], a[m])) m = l;
-      if (r < a.length && ReadyHeap.less(a[r], a[m])) m = r;
+      if (l < n && ReadyHeap.less(a[l], a[m])) m = l;
+      if (r < n && ReadyHeap.less(a[r], a[m])) m = r;
       if (m === i) break;
       const x = a[i];
       a[i] = a[m];
@@ -325,6 +338,7 @@ export class Scheduler implements Snapshottable {
       this.#liveNonDaemon = saved.liveNonDaemon as number;
       this.#blockedNonDaemon = saved.blockedNonDaemon as number;
       this.#stopReason = saved.stopReason as string | null;
+      this.#heap.n = saved.heapLength as number;
       for (const t of this.#tasks) t.gen = t.body();
     } else {
       for (const t of this.#tasks)
@@ -332,6 +346,7 @@ export class Scheduler implements Snapshottable {
     }
     return {
       heap: this.#heap.items,
+      heapLength: this.#heap.n,
       choices: this.#choices,
       tasks: this.#tasks,
       nextId: this.#nextId,
