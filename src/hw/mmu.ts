@@ -678,6 +678,7 @@ export class DirectMap implements Snapshottable {
     }
     const pte = this.pte;
     const boot = this.#boot;
+    if ((mode === "invalid" || mode === "valid") && this.#applyUniformPtes(p0, p1, mode)) return;
     let changed = 0;
     // The leaf counts move once per table, not twice per entry (nothing reads them meanwhile).
     let dValid = 0;
@@ -700,6 +701,30 @@ export class DirectMap implements Snapshottable {
     this.#leafDelta(2, PT_INVALID, dInvalid);
     if (mode === "create") this.#markCont(this.pte, this.contPte, p0, p1, 2);
     if (mode === "remove") this.#freeTableIfEmpty(1, m);
+  }
+
+  /**
+   * set_memory_valid() over PTEs [p0, p1) of one table that all hold the same entry (a lent chunk, as
+   * it is unmapped and mapped again): what the per-entry loop of #applyPmd does, a range at a time —
+   * the contiguous hints broken at the first entry and at each group start, the leaf counts moved by
+   * the range, the range added to the TLB's stale set at once (the same union of pages; only union
+   * questions are ever asked of it). False, with nothing done, when the entries differ.
+   */
+  #applyUniformPtes(p0: number, p1: number, mode: "invalid" | "valid"): boolean {
+    const pte = this.pte;
+    const c = pte[p0];
+    for (let p = p0 + 1; p < p1; p++) if (pte[p] !== c) return false;
+    const t = this.#target(c, 0, mode);
+    if (t < 0) return true;
+    this.#breakCont(this.contPte, p0, 2);
+    for (let p = (Math.floor(p0 / CONT) + 1) * CONT; p < p1; p += CONT) this.#breakCont(this.contPte, p, 2);
+    const n = p1 - p0;
+    // invalid/valid only ever turn VALID into INVALID or back (#target).
+    this.#leafDelta(2, c, -n);
+    this.#leafDelta(2, t, n);
+    if (c === PT_VALID && !this.#boot) this.#addStale(this.base + p0 * PAGE_SIZE, this.base + p1 * PAGE_SIZE);
+    pte.fill(t, p0, p1);
+    return true;
   }
 
   /** The memory-type rewrite of the PTEs [p0, p1) of one table. */

@@ -69,6 +69,12 @@ function checkNewlyProtected(machine: Machine, base: number, size: number): void
   for (let s = 0; s < denied.length; s += 2) {
     const i0 = f.indexOf(denied[s]);
     const i1 = i0 + (denied[s + 1] - denied[s]) / PAGE_SIZE;
+    // Nothing of the segment cacheable (no user mapping anywhere, none in the linear map or the TLB):
+    // only its dirty pages to count, without the walk.
+    if (machine.caches.extraMappedFrames === 0 && dm.cacheablePages(denied[s], denied[s + 1]) === 0) {
+      dirty += machine.caches.dirtyIn(i0, i1 - i0);
+      continue;
+    }
     for (let i = i0; i < i1; i++) {
       if (machine.cacheableInNormalWorld(i)) {
         mapped++;
