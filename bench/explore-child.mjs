@@ -3,7 +3,8 @@
 // `rstmem explore` uses. For each strategy: a warm-up, then `reps` explorations of pool-race under safe
 // (every schedule runs clean, so the whole budget is spent; the one boot of each is included). Then the
 // time to find protmem.c's race under upstream. Prints, as its last line, {safe: {strategy: [{wallMs,
-// cpuMs, explored, states}]}, parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs,
+// cpuMs, explored, states}]}, warm: {random: [same, after a long warm-up]}, parallel: {strategy: [same,
+// with --jobs 2]}, upstream: {strategy: {wallMs,
 // cpuMs, run}}}: CPU time is
 // process.cpuUsage() (user + system), so a loaded machine slows the wall figures but not the CPU ones.
 import { performance } from "node:perf_hooks";
@@ -43,14 +44,25 @@ for (const strategy of ["random", "pct", "dfs"]) {
     out.safe[strategy].push({ wallMs, cpuMs, explored: r.explored, states: r.states });
   }
 }
-// Two threads (--jobs 2; this machine's cores), on a budget long enough for their start-up to count
-// for little: boot, first chunk in-process, then the worker threads warm up their own JIT.
+// Warm: the same search once V8 has compiled the model's hot code (a search of a few thousand runs and
+// up spends most of its time so): a warm-up of 4 × runs, then reps of 2 × runs. Random, the default.
+explore(safe, { strategy: "random", runs: runs * 4, seed: 98, windowNs: 100_000 });
+out.warm = { random: [] };
+for (let rep = 0; rep < Number(repsArg); rep++) {
+  const { r, wallMs, cpuMs } = timed(() =>
+    explore(safe, { strategy: "random", runs: runs * 2, seed: 1, windowNs: 100_000 }),
+  );
+  out.warm.random.push({ wallMs, cpuMs, explored: r.explored, states: r.states });
+}
+// Two threads (--jobs 2; this machine's cores), on a budget long enough for the worker to be worth
+// starting (explore_parallel.ts: from about 8,000 runs here) and its start-up to count for little:
+// boot, this thread alone until then, then the worker boots and warms up its own JIT.
 for (const strategy of ["random", "pct"]) {
   out.parallel[strategy] = [];
   for (let rep = 0; rep < Number(repsArg); rep++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const r = await exploreParallel(safe, { strategy, runs: runs * 6, seed: 1, windowNs: 100_000, jobs: 2 });
+    const r = await exploreParallel(safe, { strategy, runs: runs * 20, seed: 1, windowNs: 100_000, jobs: 2 });
     const wallMs = performance.now() - t0;
     const c = process.cpuUsage(c0);
     if (r.violation) {

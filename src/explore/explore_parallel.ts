@@ -9,6 +9,7 @@
  * same as the one-thread search's for any number of jobs, run for run — only faster. DFS is one
  * search over one stack and state cache: it runs in this thread whatever --jobs says.
  */
+import { performance } from "node:perf_hooks";
 import { Piscina } from "piscina";
 import type { Scenario } from "../scenario/loader.ts";
 import type { RunResult } from "../scenario/runner.ts";
@@ -30,7 +31,24 @@ export interface ParallelExploreOptions extends ExploreOptions {
   readonly jobs?: number;
   /** Runs per chunk handed to a thread (default CHUNK_RUNS); results never depend on it. */
   readonly chunkRuns?: number;
+  /**
+   * Start the worker threads right after the first chunk, however little work is left (tests that
+   * must see the workers make runs). By default they start only when the work left is worth them.
+   */
+  readonly eagerWorkers?: boolean;
 }
+
+/**
+ * When worker threads are worth starting. A worker boots its own platform and warms up its own JIT,
+ * which competes for the cores with the threads already making runs: on a 2-core machine, pool-race
+ * with one worker breaks even with this thread alone at about 8,000 runs (3.3 s alone; 1,000 runs take
+ * 0.81 s alone and 1.04 s with a worker). So this thread makes chunks alone for WARM_MS, while its pace
+ * settles, then starts the workers once the runs left, at its last chunk's pace (still not quite warm:
+ * about 5 s for those 8,000), would take it WORTH_MS divided among the workers. Which thread makes a
+ * chunk never changes the result.
+ */
+const WARM_MS = 250;
+const WORTH_MS = 5000;
 
 let searches = 0;
 
@@ -80,8 +98,33 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
     done += r.done;
     opts.onRun?.(done, null);
   };
-  // jobs − 1 worker threads, and this thread (booted and warm from chunk 0) makes chunks too, between
-  // the workers' replies.
+  const makeHere = (c: number): void =>
+    record(
+      c,
+      runChunk(
+        booted,
+        taskOf(c),
+        (r) => violation(sc, r),
+        undefined,
+        (r) => keptAt.set(c, r),
+      ),
+    );
+  // Alone until the workers are worth their start-up (WARM_MS, WORTH_MS).
+  const started = performance.now();
+  while (!opts.eagerWorkers && firstViolating === Infinity) {
+    const c = handOut();
+    if (c < 0) break;
+    const t0 = performance.now();
+    makeHere(c);
+    if (t0 - started < WARM_MS) continue;
+    const perRun = (performance.now() - t0) / results.get(c)!.done;
+    // A time budget (--time) is taken to outlast the warm-up.
+    if (opts.shouldStop !== undefined || (opts.runs - done) * perRun >= WORTH_MS / (jobs - 1)) break;
+  }
+  if (stopped || next >= total || firstViolating !== Infinity) return finish();
+
+  // jobs − 1 worker threads, and this thread (booted and warm) makes chunks too, between the workers'
+  // replies.
   const { filename, execArgv } = workerEntry("explore_worker", import.meta.url);
   const pool = new Piscina<ExploreChunkTask, ChunkResult>({
     filename,
@@ -100,16 +143,7 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
       await new Promise((resolve) => setImmediate(resolve));
       const c = handOut();
       if (c < 0) return;
-      record(
-        c,
-        runChunk(
-          booted,
-          taskOf(c),
-          (r) => violation(sc, r),
-          undefined,
-          (r) => keptAt.set(c, r),
-        ),
-      );
+      makeHere(c);
     }
   };
   try {
@@ -117,8 +151,12 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
   } finally {
     await pool.destroy();
   }
-  // Every chunk handed out before the first violating one (or before the stop) is back: merge in order.
-  for (let c = 1; c < next && c <= firstViolating; c++) m.add(results.get(c)!);
-  const keptRun = firstViolating === Infinity ? null : (keptAt.get(firstViolating) ?? null);
-  return walkResult(sc, booted, p, m, stopped ? "stopped" : "runs", opts, keptRun);
+  return finish();
+
+  function finish(): ExploreResult {
+    // Every chunk handed out before the first violating one (or before the stop) is back: merge in order.
+    for (let c = 1; c < next && c <= firstViolating; c++) m.add(results.get(c)!);
+    const keptRun = firstViolating === Infinity ? null : (keptAt.get(firstViolating) ?? null);
+    return walkResult(sc, booted, p, m, stopped ? "stopped" : "runs", opts, keptRun);
+  }
 }

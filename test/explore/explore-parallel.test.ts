@@ -51,7 +51,7 @@ describe("rstmem explore --jobs: the same search over several threads", () => {
     it(`finds what one thread finds, run for run: ${name}`, async () => {
       const one = explore(sc, opts);
       // Chunks of 2 runs over 2 threads: the violation, if any, lies in a chunk a worker made.
-      const two = await exploreParallel(sc, { ...opts, jobs: 2, chunkRuns: 2 });
+      const two = await exploreParallel(sc, { ...opts, jobs: 2, chunkRuns: 2, eagerWorkers: true });
       expect(outline(two)).toEqual(outline(one));
       if (one.violation) expect(one.violation.run).toBeGreaterThan(2);
       else expect(one.explored).toBe(opts.runs);
