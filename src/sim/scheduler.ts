@@ -313,9 +313,14 @@ export class Scheduler implements Snapshottable {
   /** Live non-daemon tasks that are blocked: when it equals #liveNonDaemon only daemons can run. */
   #blockedNonDaemon = 0;
   #stopReason: string | null = null;
-  /** Scratch lists of #pick (no allocation per choice). */
+  /**
+   * Scratch lists of #pick, never shrunk: setting an array's length to 0 drops its store, and the next
+   * push allocates one (at every scheduling point). The candidates are offered to the chooser in an
+   * array of their exact length, one kept per length.
+   */
   readonly #candidates: Task[] = [];
   readonly #aside: Task[] = [];
+  readonly #offered: Task[][] = [];
   /** Called when an oops kills a task (the task is already dead). */
   onOops: ((t: Task, oops: Oops) => void) | null = null;
   /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
@@ -451,23 +456,29 @@ export class Scheduler implements Snapshottable {
     while (heap.size > 0 && heap.peek()!.state === "done") heap.pop(); // killed while runnable
     const next = heap.peek();
     if (!next || next.readyAt > limit) return first;
-    const candidates = this.#candidates;
+    const scratch = this.#candidates;
     const aside = this.#aside;
-    candidates.length = 0;
-    aside.length = 0;
-    candidates.push(first);
+    let n = 0;
+    let nAside = 0;
+    scratch[n++] = first;
     while (heap.size > 0 && heap.peek()!.readyAt <= limit) {
       const c = heap.pop()!;
       if (c.state === "done") continue;
-      (c.daemon ? aside : candidates).push(c);
+      if (c.daemon) aside[nAside++] = c;
+      else scratch[n++] = c;
     }
-    for (const d of aside) heap.push(d);
-    if (candidates.length === 1) return first;
+    for (let k = 0; k < nAside; k++) heap.push(aside[k]);
+    if (n === 1) return first;
+    let candidates = this.#offered[n];
+    if (candidates === undefined) {
+      candidates = [];
+      this.#offered[n] = candidates;
+    }
+    for (let k = 0; k < n; k++) candidates[k] = scratch[k];
     const i = byDefault ? 0 : this.chooser.choose(candidates, this.now);
-    if (!(Number.isInteger(i) && i >= 0 && i < candidates.length))
-      fail(`chooser ${this.chooser.name} chose ${i}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < n)) fail(`chooser ${this.chooser.name} chose ${i}`);
     this.#choices.push(i);
-    for (let k = 0; k < candidates.length; k++) if (k !== i) heap.push(candidates[k]);
+    for (let k = 0; k < n; k++) if (k !== i) heap.push(candidates[k]);
     return candidates[i];
   }
 
