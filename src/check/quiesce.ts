@@ -37,8 +37,8 @@ export interface BootSnapshot {
   readonly stage2Holes: number;
 }
 
-function stateCounts(machine: Machine, base: StateBaseline | null): number[] {
-  return machine.frames.stateHistogram(base).slice(0, PAGE_STATE_NAMES.length);
+function stateCounts(histogram: readonly number[]): number[] {
+  return histogram.slice(0, PAGE_STATE_NAMES.length);
 }
 
 /** Frames whose owner differs from boot's: over the blocks written since boot when the mark still tells. */
@@ -92,7 +92,7 @@ export function takeBootSnapshot(machine: Machine, mm: Mm | null = null): BootSn
     state,
     pageblockMt: mm ? mm.buddy.pageblockMt.slice() : null,
     cmaAvailable: mm ? mm.cmaAreas.map((c) => c.availableCount) : [],
-    stateCounts: stateCounts(machine, state),
+    stateCounts: stateCounts(machine.frames.stateHistogram(state)),
     linearMapPages: linearMapPages(machine),
     tzcRegions: tzcRegions(machine),
     gptNonNs: gptNonNs(machine),
@@ -101,14 +101,23 @@ export function takeBootSnapshot(machine: Machine, mm: Mm | null = null): BootSn
   };
 }
 
-/** What is not back where it was at boot, as sentences; empty when quiesce-clean holds. */
-export function quiesceProblems(boot: BootSnapshot, machine: Machine, mm: Mm | null): string[] {
+/**
+ * What is not back where it was at boot, as sentences; empty when quiesce-clean holds. `histogram`:
+ * the page states as they stand, when the caller has them (PageFrames.stateHistogram(boot.state)).
+ */
+export function quiesceProblems(
+  boot: BootSnapshot,
+  machine: Machine,
+  mm: Mm | null,
+  histogram?: readonly number[],
+): string[] {
   const out: string[] = [];
   const moved = ownersMoved(boot, machine);
   if (moved > 0) out.push(`${moved} pages are not owned by the world that owned them at boot`);
   if (mm) {
+    // Draining moves per-cpu pages to the buddy lists: no page changes state.
     mm.buddy.drainAllPages();
-    const now = stateCounts(machine, boot.state);
+    const now = stateCounts(histogram ?? machine.frames.stateHistogram(boot.state));
     const expected = [...boot.stateCounts];
     for (const [state, n] of bootPagesReleased(mm)) {
       expected[state] -= n;

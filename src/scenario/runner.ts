@@ -94,9 +94,12 @@ function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
   }
   end = runAll();
   if (machine.hung !== null || end === "stopped") return end;
-  const c = kernel.mm.conservation(system.boot.state);
+  // One count of the page states serves both checks (the frames written since boot: PageFrames.dirty).
+  const histogram = machine.frames.stateHistogram(system.boot.state);
+  const c = kernel.mm.conservation(system.boot.state, histogram);
   if (!c.ok) sim.findings.report("conservation", c.why ?? "page states do not add up");
-  for (const p of quiesceProblems(system.boot, machine, kernel.mm)) sim.findings.report("quiesce-clean", p);
+  for (const p of quiesceProblems(system.boot, machine, kernel.mm, histogram))
+    sim.findings.report("quiesce-clean", p);
   // A fragmented send left incomplete (a failed FFA_MEM_FRAG_TX: Linux's ffa_setup_and_transmit() gives
   // up and never reclaims, and the SPMC would refuse to) holds a share-state slot for good.
   const incomplete = system.spmc.incompleteSends();

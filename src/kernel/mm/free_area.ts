@@ -211,18 +211,43 @@ export class FreeArea {
   freeBootRange(start: number, end: number): void {
     let i = start;
     while (i < end) {
-      let o = this.maxOrder;
-      while (
-        o > 0 &&
-        (i % (1 << o) !== 0 ||
-          i + (1 << o) > end ||
-          this.zoneOf(i) !== this.zoneOf(i + (1 << o) - 1) ||
-          !this.#mergeableSpan(i, o))
-      )
-        o--;
+      const o = this.#maximalBlock(i, end);
       this.frames.state.fill(PS_FREE, i, i + (1 << o));
       this.frames.dirty.touch(i, 1 << o);
       this.zones[this.zoneOf(i)].managed += 1 << o;
+      this.freeOne(i, o);
+      i += 1 << o;
+    }
+  }
+
+  /** The order of the largest block at i within [i, end) that one zone holds and may merge whole. */
+  #maximalBlock(i: number, end: number): number {
+    let o = this.maxOrder;
+    while (
+      o > 0 &&
+      (i % (1 << o) !== 0 ||
+        i + (1 << o) > end ||
+        this.zoneOf(i) !== this.zoneOf(i + (1 << o) - 1) ||
+        !this.#mergeableSpan(i, o))
+    )
+      o--;
+    return o;
+  }
+
+  /**
+   * __free_one_page() of each page of [start, end), one after the other in ascending order, with
+   * nothing else freed in between (pages not free, none of them on a list): done a block at a time,
+   * in the same maximal blocks as freeBootRange(). The end state is the same. Freeing the pages of an
+   * aligned block in ascending order merges each page only with pages of the same block (an aligned
+   * block holds its sub-blocks' buddies) until its last page completes it; from there the merge goes
+   * on exactly as freeOne() of the whole block does. The sub-blocks on the way are added to a list
+   * head and taken off again before anything else is added, so every list ends in the same order.
+   * Only the links of pages that end inside a free block (which nothing reads) may differ.
+   */
+  protected freeAscending(start: number, end: number): void {
+    let i = start;
+    while (i < end) {
+      const o = this.#maximalBlock(i, end);
       this.freeOne(i, o);
       i += 1 << o;
     }

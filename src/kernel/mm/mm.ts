@@ -66,15 +66,18 @@ export class Mm {
   /**
    * Pages per state, and whether they add up: every frame in exactly one state, the totals equal DRAM,
    * and the free count equals what the buddy lists and the per-cpu list hold. For the end of a run:
-   * O(DRAM), or O(blocks written since) from a `base` taken at boot (PageFrames.stateHistogram()).
+   * O(DRAM), or O(blocks written since) from a `base` taken at boot (PageFrames.stateHistogram()), or
+   * none: the caller's `histogram` of the frames as they stand.
    */
-  conservation(base: StateBaseline | null = null): {
+  conservation(
+    base: StateBaseline | null = null,
+    histogram: readonly number[] = this.machine.frames.stateHistogram(base),
+  ): {
     counts: Record<string, number>;
     ok: boolean;
     why: string | null;
   } {
     const state = this.machine.frames.state;
-    const histogram = this.machine.frames.stateHistogram(base);
     const counts = histogram.slice(0, PAGE_STATE_NAMES.length);
     let bad = 0;
     for (let s = counts.length; s < histogram.length; s++) bad += histogram[s];

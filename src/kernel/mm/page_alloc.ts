@@ -37,6 +37,11 @@ const PCP_TYPES = 3;
 const PCP_ROOM = PCP_HIGH + 1;
 
 export class BuddyAllocator extends FreeArea implements Snapshottable {
+  /**
+   * For tests: free page by page where the range paths (freeContigPages() into one list,
+   * drainAllPages() of consecutive frames) would free a block at a time. Both must end the same.
+   */
+  static oneByOne = false;
   /** Where the allocator's WARN_ON_ONCE()s go (the kernel's sim.warnOnce; none in bare mm tests). */
   warnOnce: ((site: string, message: string) => void) | null = null;
   /** The per-cpu lists (order 0), as stacks: index zone × PCP_TYPES + pcp migratetype. */
@@ -177,6 +182,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     state.fill(PS_FREE, start, end);
     this.frames.dirty.touch(start, count);
     this.stats.frees += count;
+    if (count > 0 && this.#freeContigOneList(start, end)) return;
     const pageblockMt = this.pageblockMt;
     for (let i = start; i < end; i++) {
       const pbMt = pageblockMt[i >> PAGEBLOCK_ORDER];
@@ -200,6 +206,56 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
         this.#pcpLen[k] -= PCP_BATCH;
       }
     }
+  }
+
+  /**
+   * freeContigPages() of a range whose pages all go to one per-cpu list (one zone, no isolated
+   * pageblock, one list's migratetype): the same end state without pushing page by page. The list is
+   * a queue for what the trims hand back — its oldest pages first, then the range's in ascending order
+   * — and a trim comes each time a push takes it past PCP_HIGH, so how many pages reach the buddy is
+   * arithmetic: first the list's own oldest, one by one, then the range's first pages in ascending
+   * order (freeAscending(): block by block, the same end state), and the list keeps the rest. False,
+   * with nothing done, when the range spans lists (the page-by-page loop then does it).
+   */
+  #freeContigOneList(start: number, end: number): boolean {
+    if (BuddyAllocator.oneByOne) return false;
+    const zone = this.zoneOf(start);
+    if (this.zoneOf(end - 1) !== zone) return false;
+    const pbMt = this.pageblockMt;
+    const listMt = (mt: number): number => (mt === MIGRATE_CMA ? MIGRATE_MOVABLE : mt);
+    const mt0 = pbMt[start >> PAGEBLOCK_ORDER];
+    if (mt0 === MIGRATE_ISOLATE) return false;
+    const k = this.#pcpIndex(zone, listMt(mt0));
+    for (let pb = (start >> PAGEBLOCK_ORDER) + 1; pb <= (end - 1) >> PAGEBLOCK_ORDER; pb++) {
+      const mt = pbMt[pb];
+      if (mt === MIGRATE_ISOLATE || this.#pcpIndex(zone, listMt(mt)) !== k) return false;
+    }
+    const list = this.#pcp[k];
+    const len0 = this.#pcpLen[k];
+    const count = end - start;
+    // Pushes until the first trim, then one trim every PCP_BATCH pushes.
+    const first = PCP_HIGH + 1 - len0;
+    const trims = count >= first ? 1 + Math.floor((count - first) / PCP_BATCH) : 0;
+    const back = trims * PCP_BATCH;
+    const oldBack = Math.min(len0, back);
+    const freeOrder = this.freeOrder;
+    for (let b = 0; b < oldBack; b++) {
+      const j = list[b];
+      freeOrder[j] = NOT_FREE;
+      this.frames.dirty.touch(j);
+      this.freeOne(j, 0);
+    }
+    // The range's pages are NOT_FREE (checked): those that reach the buddy go as they are.
+    const reached = back - oldBack;
+    this.freeAscending(start, start + reached);
+    list.copyWithin(0, oldBack, len0);
+    let len = len0 - oldBack;
+    for (let i = start + reached; i < end; i++) {
+      freeOrder[i] = ON_PCP;
+      list[len++] = i;
+    }
+    this.#pcpLen[k] = len;
+    return true;
   }
 
   /**
@@ -234,6 +290,11 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     this.stats.frees += n;
   }
 
+  /** Each per-cpu list's pages, oldest first (the order they go back to the buddy in). */
+  pcpLists(): number[][] {
+    return this.#pcp.map((list, k) => Array.from(list.subarray(0, this.#pcpLen[k])));
+  }
+
   /** Pages on the per-cpu lists. */
   get pcpCount(): number {
     let n = 0;
@@ -241,14 +302,25 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     return n;
   }
 
-  /** drain_all_pages(): every per-cpu page back to the buddy. */
+  /**
+   * drain_all_pages(): every per-cpu page back to the buddy, oldest first. A run of consecutive
+   * frames on a list (a range freed by free_contig_range() lands so) goes back a block at a time
+   * (freeAscending(): the same end state).
+   */
   drainAllPages(): void {
     this.stats.pcpDrains++;
+    const freeOrder = this.freeOrder;
     for (let k = 0; k < this.#pcp.length; k++) {
       const list = this.#pcp[k];
-      for (let b = 0; b < this.#pcpLen[k]; b++) {
-        this.freeOrder[list[b]] = NOT_FREE;
-        this.freeOne(list[b], 0);
+      const len = this.#pcpLen[k];
+      for (let b = 0; b < len;) {
+        const first = list[b];
+        let e = b + 1;
+        if (!BuddyAllocator.oneByOne) while (e < len && list[e] === list[e - 1] + 1) e++;
+        for (let x = b; x < e; x++) freeOrder[list[x]] = NOT_FREE;
+        if (e - b === 1) this.freeOne(first, 0);
+        else this.freeAscending(first, first + (e - b));
+        b = e;
       }
       this.#pcpLen[k] = 0;
     }
