@@ -93,7 +93,7 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
   return rc;
 }
 
-/** free_contig_range(): gives the pages back to the buddy one by one (BuddyAllocator.freeContigPages()). */
+/** free_contig_range(): gives the pages back to the buddy as __free_page() of each (BuddyAllocator.freeContigPages()). */
 export function freeContigRange(mm: Mm, start: number, count: number): void {
   mm.buddy.freeContigPages(start, count);
 }

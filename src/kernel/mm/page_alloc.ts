@@ -171,7 +171,8 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
    * (mm/page_alloc.c) — the same per-cpu list pushes, trims and buddy merges, in the same order, as
    * count calls of freePages(i, 0). Only the parts that do not depend on the order are done once for
    * the range: the double-free check (freeing a page changes no other page of the range: its merges
-   * take only free blocks), the page states (the buddy never reads them) and the dirty marks.
+   * take only free blocks), the page states (the buddy never reads them) and the dirty marks. A range
+   * that goes to one per-cpu list is done a block at a time (#freeContigOneList()), with the same end.
    */
   freeContigPages(start: number, count: number): void {
     const end = start + count;
