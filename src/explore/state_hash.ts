@@ -35,6 +35,12 @@ let laneA = 0;
 let laneB = 0;
 
 function num(n: number): void {
+  // Most values are 32-bit integers (ids, counts, states, delays): one multiply a lane.
+  if ((n | 0) === n) {
+    laneA = Math.imul(laneA ^ n, 0x01000193);
+    laneB = Math.imul(laneB ^ n, 0x5bd1e995) ^ (laneA >>> 15);
+    return;
+  }
   const lo = n | 0;
   const hi = (n / 0x100000000) | 0;
   laneA = Math.imul(laneA ^ lo, 0x01000193);
