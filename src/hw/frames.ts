@@ -7,6 +7,7 @@
  */
 import { assert } from "../sim/assert.ts";
 import { DirtyBlocks } from "../sim/dirty.ts";
+import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 import { PAGE_SIZE } from "./platform.ts";
 
 /** Which world a page belongs to now. */
@@ -49,7 +50,7 @@ export interface StateBaseline {
   readonly mark: number;
 }
 
-export class PageFrames {
+export class PageFrames implements Snapshottable {
   /** First page frame number of DRAM. */
   readonly basePfn: number;
   readonly count: number;
@@ -83,11 +84,33 @@ export class PageFrames {
    * The frames not owned by the normal world, as sorted, disjoint, flat runs [start, end, owner,
    * useCase] (adjacent runs with the same owner and use case merged): an index over `owner` and
    * `useCase` that lets an access ask about a range in O(log runs) instead of walking its pages.
-   * Kept by setOwner(), the one writer of both arrays.
+   * Kept by setOwner(), the one writer of both arrays. The array is the readers' to read, not to keep.
    */
-  readonly restrictedRuns: number[] = [];
+  get restrictedRuns(): number[] {
+    this.#dropDead();
+    return this.#runs;
+  }
+
+  #dropDead(): void {
+    if (this.#dead === 0) return;
+    this.#runs.splice(0, this.#dead);
+    this.#dead = 0;
+  }
+  /**
+   * The runs, after #dead numbers of runs already dropped from the front. A reclaim returns its
+   * constituents in ascending order, each dropping the first run: moving the rest down each time made
+   * returning n constituents O(n²). They are dropped in one go when someone next reads the runs.
+   */
+  readonly #runs: number[] = [];
+  #dead = 0;
   /** setOwner()'s work array (its contents mean nothing between calls). */
   readonly #scratch: number[] = [];
+
+  /** Snapshot support (sim/snapshot.ts): the private state. */
+  [hiddenState](saved?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    if (saved) this.#dead = saved.dead as number;
+    return { runs: this.#runs, dead: this.#dead };
+  }
 
   /** Frames [i0, i0 + n) now belong to `owner` (for use case `useCase` when restricted). */
   setOwner(i0: number, n: number, owner: number, useCase: number): void {
@@ -104,13 +127,13 @@ export class PageFrames {
       this.useCase.fill(uc, i0, i0 + n);
     }
     this.dirty.touch(i0, n);
-    const r = this.restrictedRuns;
+    const r = this.#runs;
     const end = i0 + n;
     // Only the runs that overlap or touch [i0, end) change: found by binary search, rebuilt in order
     // (the head of a run cut at i0, the new run, the tail of a run cut at end, merged where they touch
     // with the same attributes) and spliced back. O(log runs + runs touched), no sort: a fuzzed SPMC
     // lends and returns single pages tens of thousands of times a second among hundreds of runs.
-    const lo = this.runAfter(i0 - 1);
+    const lo = this.#runAfter(i0 - 1);
     let hi = lo;
     while (hi < r.length && r[hi] <= end) hi += 4;
     // The first m entries of the scratch array are this call's (its length is never cut back: a
@@ -125,13 +148,23 @@ export class PageFrames {
     if (owner !== OWNER_NORMAL && n > 0) m = pushRun(out, m, i0, end, owner, useCase);
     if (after >= 0) m = pushRun(out, m, Math.max(r[after], end), r[after + 1], r[after + 2], r[after + 3]);
     if (m === hi - lo) for (let j = 0; j < m; j++) r[lo + j] = out[j];
-    else spliceRuns(r, lo, hi, out, m);
+    else if (m === 0 && lo === this.#dead) {
+      this.#dead = hi;
+      // Once most of the array is dead, drop it (each number is dropped once: O(1) a run).
+      if (this.#dead * 2 > r.length) this.#dropDead();
+    } else spliceRuns(r, lo, hi, out, m);
   }
 
   /** Index (into restrictedRuns, a multiple of 4) of the first run ending after frame i. */
   runAfter(i: number): number {
-    const r = this.restrictedRuns;
-    let lo = 0;
+    this.#dropDead();
+    return this.#runAfter(i);
+  }
+
+  /** runAfter() in the runs as they stand (an index past the dropped ones). */
+  #runAfter(i: number): number {
+    const r = this.#runs;
+    let lo = this.#dead >> 2;
     let hi = r.length >> 2;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
