@@ -95,7 +95,8 @@ export function summaryJson(r: RunResult | readonly RunResult[]): string {
 
 /** One fault that struck, as the scenario's `faults:` would say it: `ffa MEM_LEND NO_MEMORY #1`. */
 export function faultText(f: FaultSpec): string {
-  if ("ffa" in f) return `ffa ${f.ffa.call} ${f.ffa.error} #${f.ffa.nth}${f.ffa.boot ? " at boot" : ""}`;
+  if ("ffa" in f)
+    return `ffa ${f.ffa.call}${f.ffa.in ? ` in ${f.ffa.in}` : ""} ${f.ffa.error} #${f.ffa.nth}${f.ffa.boot ? " at boot" : ""}`;
   if ("optee" in f)
     return `optee ${f.optee.cmd} ${f.optee.error} #${f.optee.nth}${f.optee.boot ? " at boot" : ""}`;
   if ("cma" in f) return `cma pinned ${f.cma.pinned} #${f.cma.nth}`;

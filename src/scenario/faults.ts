@@ -12,6 +12,9 @@
  *   - kill: { proc: player, at: 5, anywhere: true }  # …at its 5th scheduling point, in user space too
  *   - rx_busy: { nth: 1 }            # the 1st call that writes an RX buffer finds it owned: BUSY
  *   - ffa: { call: RXTX_MAP, error: NO_MEMORY, boot: true }  # at the arm_ffa probe: no FF-A driver
+ *   # Hafnium: the 1st send completed by its last FFA_MEM_FRAG_TX cannot prepare the sender's page
+ *   # tables; the share state is freed
+ *   - ffa: { call: MEM_FRAG_TX, in: ffa_memory_send_complete, error: NO_MEMORY, nth: 1 }
  * ```
  * `nth` defaults to 1. Each `error:` must be one the real SPMC or OP-TEE can give for that call or
  * command (firmware/spmc/faults.ts, secure/optee/faults.ts say which and why); another is refused at
@@ -23,6 +26,7 @@ import {
   FFA_BOOT_CALLS,
   FFA_FAULT_ERRORS,
   FFA_FAULT_FLAVORS,
+  FFA_FAULT_SITES,
   RETRY_CALLS_WHY,
 } from "../firmware/spmc/faults.ts";
 import { OPTEE_FAULT_ERRORS } from "../secure/optee/faults.ts";
@@ -61,6 +65,13 @@ export const faultSchema = z
           error: z.enum(FFA_ERROR_NAMES).describe("the FF-A error the SPMC answers with"),
           nth,
           boot,
+          in: z
+            .enum(Object.keys(FFA_FAULT_SITES) as [string, ...string[]])
+            .optional()
+            .describe(
+              "strike inside the call, where this real function fails (ffa_memory_send_complete: Hafnium's " +
+                "last FFA_MEM_FRAG_TX, the share state freed), not at its entry; nth counts those points",
+            ),
         }),
       })
       .describe("an FF-A call answered with an error by the SPMC"),
@@ -126,6 +137,24 @@ type FaultParsed = z.output<typeof faultSchema>;
 function unrealistic(f: FaultParsed, flavor?: string): { at: string[]; why: string } | null {
   if ("ffa" in f) {
     const { call, error } = f.ffa;
+    if (f.ffa.in !== undefined) {
+      const site = FFA_FAULT_SITES[f.ffa.in];
+      if (call !== site.call)
+        return {
+          at: ["ffa", "in"],
+          why: `${f.ffa.in} is reached only by ${site.call}, not ${call}; expected call: ${site.call}`,
+        };
+      if (!site.errors.includes(error))
+        return {
+          at: ["ffa", "error"],
+          why: `${f.ffa.in} fails only with ${site.errors.join(", ")}, not ${error} (firmware/spmc/faults.ts)`,
+        };
+      if (flavor !== undefined && !site.flavors.includes(flavor))
+        return {
+          at: ["ffa", "in"],
+          why: `the ${flavor} SPMC has no ${f.ffa.in} (only ${site.flavors.join(", ")}: firmware/spmc/faults.ts)`,
+        };
+    }
     if (!FFA_FAULT_ERRORS[call].includes(error))
       return {
         at: ["ffa", "error"],
@@ -172,6 +201,7 @@ function toSpec(f: FaultParsed): FaultSpec {
     return {
       ffa: {
         call: f.ffa.call,
+        ...(f.ffa.in !== undefined ? { in: f.ffa.in } : {}),
         error: f.ffa.error,
         nth: f.ffa.nth ?? 1,
         ...(f.ffa.boot ? { boot: true } : {}),

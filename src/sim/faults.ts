@@ -34,6 +34,11 @@ export type FaultSpec =
         readonly nth: number;
         /** Strikes while the normal world probes its drivers at boot (counted from there), not after. */
         readonly boot?: true;
+        /**
+         * Strikes inside the call, where the named real function fails (firmware/spmc/faults.ts
+         * FFA_FAULT_SITES: `ffa_memory_send_complete`), not at the call's entry; counted apart.
+         */
+        readonly in?: string;
       };
     }
   | {
@@ -74,13 +79,16 @@ export interface FaultChooser {
 export const RX_KEY = "rx";
 /** Appended to a process's name: the key of its kill points anywhere (`kill: {anywhere: true}`). */
 export const KILL_ANYWHERE = "\u0001anywhere";
+/** Between an `ffa` point's call and the site inside it (`ffa: {in}`) in the point's key. */
+export const FFA_SITE_SEP = "\u0001in\u0001";
 /** The key every cma_alloc() counts under. */
 export const CMA_KEY = "cma_alloc";
 
 /** The (kind, key, nth) a spec names, and the value it strikes with. */
 export function faultSpecPoint(f: FaultSpec): { point: FaultPoint; value: string } {
   if ("ffa" in f) {
-    const point: FaultPoint = { kind: "ffa", key: f.ffa.call, nth: f.ffa.nth };
+    const key = f.ffa.in === undefined ? f.ffa.call : f.ffa.call + FFA_SITE_SEP + f.ffa.in;
+    const point: FaultPoint = { kind: "ffa", key, nth: f.ffa.nth };
     return { point: f.ffa.boot ? { ...point, boot: true } : point, value: f.ffa.error };
   }
   if ("optee" in f) {
@@ -99,10 +107,19 @@ export function faultSpecPoint(f: FaultSpec): { point: FaultPoint; value: string
 /** The spec that says "strike `value` at `point`" (the inverse of faultSpecPoint()). */
 export function faultSpecOf(point: FaultPoint, value: string): FaultSpec {
   switch (point.kind) {
-    case "ffa":
+    case "ffa": {
+      const sep = point.key.indexOf(FFA_SITE_SEP);
+      const call = sep < 0 ? point.key : point.key.slice(0, sep);
       return {
-        ffa: { call: point.key, error: value, nth: point.nth, ...(point.boot ? { boot: true } : {}) },
+        ffa: {
+          call,
+          ...(sep < 0 ? {} : { in: point.key.slice(sep + FFA_SITE_SEP.length) }),
+          error: value,
+          nth: point.nth,
+          ...(point.boot ? { boot: true } : {}),
+        },
       };
+    }
     case "optee":
       return {
         optee: { cmd: point.key, error: value, nth: point.nth, ...(point.boot ? { boot: true } : {}) },

@@ -341,7 +341,7 @@ export function fragTx(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: Sm
   state.bytesReceived += fragmentLength;
   let received = 0;
   for (const f of state.fragments) received += f.length;
-  if (received === state.constituentCount) return sendComplete(hf, ctx, ep, state);
+  if (received === state.constituentCount) return sendComplete(hf, ctx, ep, state, true);
   // ffa_memory_send_continue(): "sender_to_ret" is the descriptor's sender when the caller is the other
   // world (HF_OTHER_WORLD_ID: the normal world at the SPMC), 0 at the virtual instance; w4 = it << 16.
   return ffaMemFragRx(handle, state.bytesReceived, ep.secure ? 0 : state.sender);

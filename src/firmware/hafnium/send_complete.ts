@@ -4,7 +4,9 @@
  * (reference/ffa.md §5.1, §5.3). Checks the constituents and the sender's page state, protects the
  * pages through RME for a lend or donate from the normal world to partitions (MAP_ACTION_CHECK_PROTECT),
  * changes the sender's mode, clears the memory if asked, and records the new owner in the machine.
- * On any failure the share state is freed and nothing else changed.
+ * On any failure the share state is freed and nothing else changed. When the last FFA_MEM_FRAG_TX
+ * completes the send, the fault point `ffa: {call: MEM_FRAG_TX, in: ffa_memory_send_complete}`
+ * (firmware/spmc/faults.ts) is where vm_identity_prepare() runs out of page tables: NO_MEMORY.
  */
 import { FFA_DENIED, FFA_INVALID_PARAMETERS, FFA_MEMORY_REGION_FLAG_CLEAR } from "../../abi/ffa/index.ts";
 import { OWNER_SECURE } from "../../hw/frames.ts";
@@ -18,6 +20,7 @@ import {
   MM_MODE_UNOWNED,
   MM_MODE_W,
 } from "../spmc/page_state.ts";
+import { injectedAtSite } from "../spmc/faults.ts";
 import { CallCtx, ffaMemSuccess, hex } from "../spmc/regs.ts";
 import type { ShareState, StoredConstituent } from "../spmc/share_state.ts";
 import { clearMemoryGpf, ffaClearMemoryConstituents } from "./clear_memory.ts";
@@ -28,14 +31,28 @@ import { permissionsToMode } from "./modes.ts";
 /** 4 KiB (hw PAGE_SIZE, local for the hot loops). */
 const PAGE_SIZE = 4096;
 
+/** The fault site of the last fragment's stage-2 prepare (firmware/spmc/faults.ts FFA_FAULT_SITES). */
+const SEND_COMPLETE_SITE = "ffa_memory_send_complete";
+
 // Module-level copies: imported bindings cost a getter per read under some loaders (hot loops).
 const INVAL = FFA_INVALID_PARAMETERS;
 const DENIED = FFA_DENIED;
 
-/** ffa_memory_send_complete(): FFA_SUCCESS with the handle, or the error (share state freed). */
-export function sendComplete(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state: ShareState): SmcRegs {
-  const err = sendCheckUpdate(hf, ctx, ep, state);
+/**
+ * ffa_memory_send_complete(): FFA_SUCCESS with the handle, or the error (share state freed).
+ * `byFragTx`: the last FFA_MEM_FRAG_TX completes the send (ffa_memory_send_continue()), not the send
+ * call itself — where the fault point `in: ffa_memory_send_complete` is.
+ */
+export function sendComplete(
+  hf: HafniumSpmc,
+  ctx: CallCtx,
+  ep: SpmcEndpoint,
+  state: ShareState,
+  byFragTx = false,
+): SmcRegs {
+  const err = sendCheckUpdate(hf, ctx, ep, state, byFragTx);
   if (err) {
+    // share_state_free(): the slot and the fragments' pages go back; the handle is unknown from now on.
     hf.shares.free(state);
     return err;
   }
@@ -59,7 +76,13 @@ export function useCaseOf(state: ShareState): number {
   return state.tag < 128n ? Number(state.tag) : 0;
 }
 
-function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state: ShareState): SmcRegs | null {
+function sendCheckUpdate(
+  hf: HafniumSpmc,
+  ctx: CallCtx,
+  ep: SpmcEndpoint,
+  state: ShareState,
+  byFragTx: boolean,
+): SmcRegs | null {
   const cs = allConstituents(state);
   // ffa_memory_check_overlap() over every fragment, and the page-count sum.
   let sum = 0;
@@ -139,6 +162,14 @@ function sendCheckUpdate(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, state:
         ? MM_MODE_INVALID
         : MM_MODE_SHARED;
 
+  // ffa_region_group_identity_map(MAP_ACTION_CHECK[_PROTECT]) → ffa_region_group_check_actions():
+  // vm_identity_prepare() reserves the sender's page tables before anything is protected or committed.
+  // Its failure (NO_MEMORY: the mpool is empty) is a fault point when the last fragment completes the
+  // send; it strikes at the first constituent, so no arch_memory_protect() ran and nothing changed.
+  if (byFragTx) {
+    const fault = injectedAtSite(hf.sim, ctx, SEND_COMPLETE_SITE);
+    if (fault !== null) return fault;
+  }
   // MAP_ACTION_CHECK_PROTECT, one constituent at a time (ffa_region_group_identity_map()).
   if (protect) {
     let allProtected = true;

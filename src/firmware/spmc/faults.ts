@@ -27,8 +27,25 @@
  *   is not the last, ffa_to_linux_errno() for the last) and never reclaims — nor could it: Hafnium
  *   refuses to reclaim, retrieve or relinquish a send that is not complete (INVALID_PARAMETERS), so the
  *   share state is held for good (a table slot of MAX_MEM_SHARES; no page changed hands). The failures
- *   that free the state (MAX_FRAGMENTS: NO_MEMORY; the last fragment's ffa_send_check_update(): DENIED,
- *   NO_MEMORY) follow from the descriptor and the pages' state, which the model already checks.
+ *   that free the state: MAX_FRAGMENTS (NO_MEMORY) and the last fragment's DENIED
+ *   (ffa_send_check_transition(), arch_memory_protect()) follow from the descriptor and the pages'
+ *   state, which the model checks itself; the last fragment's NO_MEMORY is the fault point below.
+ * - MEM_FRAG_TX `in: ffa_memory_send_complete` (Hafnium v2.15 ffa_memory_send_continue() →
+ *   ffa_memory_send_complete() → ffa_send_check_update() → ffa_region_group_identity_map(
+ *   MAP_ACTION_CHECK[_PROTECT]) → ffa_region_group_check_actions() → vm_identity_prepare()): the last
+ *   fragment is in, the transition is lawful, and preparing the sender's stage-2 change cannot allocate
+ *   page tables from the mpool: NO_MEMORY. It is the only error injectable there: DENIED and
+ *   INVALID_PARAMETERS on that path follow from the pages' state, the monitor's GPT and the PA range,
+ *   which the model computes. ffa_memory_send_complete() then share_state_free()s the state and answers
+ *   FFA_ERROR(NO_MEMORY); no page changed owner or mode (the prepare step fails before
+ *   MAP_ACTION_COMMIT). The model strikes at the first constituent, before its arch_memory_protect():
+ *   the pool is empty for every constituent, so none is protected (were the pool to run out only at a
+ *   later constituent, v2.15 would leave the earlier ones in the Secure PAS — `goto out` reverts
+ *   nothing — and a later success would overwrite the error: neither is modeled). Linux's
+ *   ffa_setup_and_transmit() returns the last ffa_mem_next_frag()'s ffa_to_linux_errno(): −ENOMEM, and
+ *   frees nothing — nothing is left to free: quiesce-clean and ffa-consistency stay clean, a reclaim of
+ *   the handle is INVALID_PARAMETERS (unknown handle). Only the last fragment reaches the point (a
+ *   single-fragment send completes in FFA_MEM_LEND/SHARE/DONATE, whose NO_MEMORY is the fault above).
  *   OP-TEE's SPMC (thread_spmc.c handle_mem_frag_tx(), add_mem_op_frag()) answers only
  *   INVALID_PARAMETERS and deletes the object: no fault there.
  * - MEM_FRAG_RX (Hafnium ffa_memory_retrieve_continue()): ABORTED (memcpy_trapped() into the RX buffer
@@ -54,7 +71,7 @@
  */
 import { ffaErrorCode, ffaFuncName, FFA_BUSY } from "../../abi/ffa/index.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
-import { RX_KEY } from "../../sim/faults.ts";
+import { FFA_SITE_SEP, RX_KEY } from "../../sim/faults.ts";
 import type { Sim } from "../../sim/sim.ts";
 import type { CallCtx } from "./regs.ts";
 
@@ -80,6 +97,26 @@ export const FFA_FAULT_FLAVORS: Readonly<Record<string, readonly string[]>> = {
   MEM_FRAG_RX: ["hafnium"],
   PARTITION_INFO_GET_REGS: ["hafnium"],
 };
+
+/**
+ * Fault points inside a call, named after the real function that fails (`ffa: {…, in: NAME}`): the
+ * call they belong to, the errors the real code answers there, and the SPMC flavors that have them.
+ * The plan counts them apart from the call's entry (key ffaFaultKey()).
+ */
+export const FFA_FAULT_SITES: Readonly<
+  Record<
+    string,
+    { readonly call: string; readonly errors: readonly string[]; readonly flavors: readonly string[] }
+  >
+> = {
+  /** Hafnium v2.15 src/ffa_memory.c ffa_memory_send_complete(): the last fragment's stage-2 prepare. */
+  ffa_memory_send_complete: { call: "MEM_FRAG_TX", errors: ["NO_MEMORY"], flavors: ["hafnium"] },
+};
+
+/** The plan's key of an `ffa` fault point: the call, or the call and the site inside it. */
+export function ffaFaultKey(call: string, site?: string): string {
+  return site === undefined ? call : `${call}${FFA_SITE_SEP}${site}`;
+}
 
 /**
  * Calls the normal world makes while its drivers probe at boot, which a `boot: true` fault may strike:
@@ -136,4 +173,19 @@ export function injectedAnswer(sim: Sim, ctx: CallCtx, fid: number, flavor: stri
     return smcRegs(code >>> 0);
   }
   return ctx.reject(code, "fault", `fault: ${call} answers ${error}`);
+}
+
+/**
+ * The answer of an injected fault at a point inside a call (FFA_FAULT_SITES: `ffa: {call, in: site}`),
+ * or null to go on as normal. The caller fails there the way the real function does (for
+ * ffa_memory_send_complete: the share state freed).
+ */
+export function injectedAtSite(sim: Sim, ctx: CallCtx, site: string): SmcRegs | null {
+  if (!sim.faults.mayStrike("ffa")) return null;
+  const s = FFA_FAULT_SITES[site];
+  const error = sim.faults.at("ffa", ffaFaultKey(s.call, site), s.errors);
+  if (error === null) return null;
+  const code = ffaErrorCode(error);
+  if (code === undefined) throw new Error(`fault ffa: ${error} is not an FF-A error`);
+  return ctx.reject(code, "fault", `fault: ${s.call} answers ${error} in ${site}`);
 }
