@@ -16,8 +16,12 @@ import {
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { FuzzCaller } from "./rig.ts";
 
-/** Where a referenced handle is written: w1/w2 (FRAG_TX, FRAG_RX, RECLAIM), a descriptor's offset 8 or 0. */
-export type HandleAt = "w1" | "tx8" | "tx0";
+/**
+ * Where a referenced handle is written: w1/w2 (FRAG_TX, FRAG_RX, RECLAIM), w4/w5 (the cookie of
+ * OP-TEE's UNREGISTER_SHM, RELEASE_PROTMEM and YIELDING_CALL_WITH_ARG: optee_ffa.h), a descriptor's
+ * offset 8 or 0.
+ */
+export type HandleAt = "w1" | "w4" | "tx8" | "tx0";
 
 export interface HandleRef {
   /** Index, in the whole sequence (setup calls first), of the call whose reply carried the handle. */

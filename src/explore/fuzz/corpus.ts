@@ -14,7 +14,9 @@ import {
   type FfaVersion,
 } from "../../abi/ffa/index.ts";
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
-import type { FuzzCall } from "./calls.ts";
+import type { SmcRegs } from "../../hw/smc.ts";
+import type { FuzzCall, HandleAt } from "./calls.ts";
+import { isOpteeRequest, opteeMessageName, opteeResultName } from "./oracle.ts";
 import { CALLER_IDS, FUZZ_NWD_RX, FUZZ_NWD_TX, type FuzzCaller } from "./rig.ts";
 import type { CallOutcome } from "./runner.ts";
 
@@ -35,6 +37,12 @@ export interface CorpusReply {
   readonly panic?: string;
   /** For an OP-TEE core event (CorpusCall.internal): the object's reference count after it; null: no such object. */
   readonly refcount?: number | null;
+  /**
+   * For OP-TEE's direct response to one of its messages (CorpusCall.optee_msg): w3 by name — a
+   * TEE_Result ("TEE_ERROR_BAD_PARAMETERS"), an FF-A error code ("FFA_BUSY", as handle_unregister_shm()
+   * and __thread_std_smc_entry() answer), "0", or the value in hex.
+   */
+  readonly optee_result?: string;
 }
 
 export interface CorpusCall {
@@ -45,8 +53,12 @@ export interface CorpusCall {
   readonly call: string;
   /** Bytes to copy to the start of the caller's TX buffer before the call. */
   readonly tx?: string;
-  /** The handle returned by call `from` (FFA_SUCCESS w2/w3, or FFA_MEM_FRAG_RX w1/w2), XOR `xor`, goes `at`: w1/w2, or TX byte 8 (retrieve request) or 0 (relinquish). */
-  readonly handle?: { readonly from: number; readonly xor: string; readonly at: "w1" | "tx8" | "tx0" };
+  /**
+   * The handle returned by call `from` (FFA_SUCCESS w2/w3, or FFA_MEM_FRAG_RX w1/w2), XOR `xor`, goes
+   * `at`: w1/w2, w4/w5 (the cookie of an OP-TEE message), or TX byte 8 (retrieve request) or 0
+   * (relinquish).
+   */
+  readonly handle?: { readonly from: number; readonly xor: string; readonly at: HandleAt };
   /** x3 = w2 (fragment length) of call `offset_from`'s FFA_MEM_RETRIEVE_RESP. */
   readonly offset_from?: number;
   /** A call that builds the state the case starts from. */
@@ -58,6 +70,11 @@ export interface CorpusCall {
    * OPTEE_FFA_UNREGISTER_SHM). Only OP-TEE at S-EL1 has it; `x` is all zero.
    */
   readonly internal?: "mobj_ffa_get_by_cookie" | "mobj_put" | "mobj_ffa_unregister_by_cookie";
+  /**
+   * A direct request to OP-TEE (0x8001): the OPTEE_FFA_* message its w3 carries
+   * ("OPTEE_FFA_UNREGISTER_SHM"), or "undefined blocking ID" / "undefined yielding ID".
+   */
+  readonly optee_msg?: string;
   readonly expect: Readonly<Partial<Record<SpmcFlavorName, CorpusReply>>>;
 }
 
@@ -87,7 +104,7 @@ export interface CorpusCase {
 const hx = (v: bigint | number) => "0x" + BigInt.asUintN(64, BigInt(v)).toString(16);
 const bytesHex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
-function reply(o: CallOutcome | undefined): CorpusReply {
+function reply(o: CallOutcome | undefined, optee: boolean): CorpusReply {
   if (o && o.refcount !== undefined) return { x: null, refcount: o.refcount };
   if (!o || o.reply === null) return { x: null };
   if (o.panic) return { x: null, panic: o.panic };
@@ -101,7 +118,15 @@ function reply(o: CallOutcome | undefined): CorpusReply {
     ...(isError ? { error: ffaErrorName(Number(o.reply[2] & 0xffff_ffffn) | 0) ?? hx(o.reply[2]) } : {}),
     ...(isError && o.rule ? { rule: o.rule } : {}),
     ...(o.rx ? { rx: bytesHex(o.rx) } : {}),
+    ...(optee && !isError ? { optee_result: opteeResultName(regsOf(o.x), regsOf(o.reply)) } : {}),
   };
+}
+
+/** x0..x7 as the oracle's register type. */
+function regsOf(x: readonly bigint[]): SmcRegs {
+  const r = new BigUint64Array(18);
+  for (let i = 0; i < 8 && i < x.length; i++) r[i] = x[i];
+  return r;
 }
 
 const INTERNAL_NAMES = {
@@ -118,15 +143,17 @@ function corpusCall(
   per: Partial<Record<SpmcFlavorName, CallOutcome>>,
   setup: boolean,
 ): CorpusCall {
-  const expect: Partial<Record<SpmcFlavorName, CorpusReply>> = {};
-  for (const [f, o] of Object.entries(per) as [SpmcFlavorName, CallOutcome][]) expect[f] = reply(o);
   const fid = Number(c.x[0] & 0xffff_ffffn);
+  const optee = !c.internal && isOpteeRequest(fid, regsOf(c.x));
+  const expect: Partial<Record<SpmcFlavorName, CorpusReply>> = {};
+  for (const [f, o] of Object.entries(per) as [SpmcFlavorName, CallOutcome][]) expect[f] = reply(o, optee);
   return {
     by: c.by,
     endpoint_id: hx(CALLER_IDS[c.by]),
     x: c.x.map(hx),
     call: c.internal ? INTERNAL_NAMES[c.internal] : (ffaFuncName(fid) ?? hx(fid)),
     ...(c.internal ? { internal: INTERNAL_NAMES[c.internal] } : {}),
+    ...(optee ? { optee_msg: opteeMessageName(regsOf(c.x)) } : {}),
     ...(c.tx ? { tx: bytesHex(c.tx) } : {}),
     ...(c.handle ? { handle: { from: c.handle.from + PROBE, xor: hx(c.handle.xor), at: c.handle.at } } : {}),
     ...(c.offsetFrom !== undefined ? { offset_from: c.offsetFrom + PROBE } : {}),

@@ -125,7 +125,7 @@ export function generateCase(rnd: RandomStream, bases: readonly Base[]): CaseSpe
       if (a.holds.put) held.splice(held.indexOf(a.holds.txn), 1);
       else if (!a.holds.none) held.push(a.holds.txn);
       mutations.push([]);
-    } else mutations.push(rnd.int(0, 9) < 8 ? pickMutations(rnd, a, at, refs) : []);
+    } else mutations.push(rnd.int(0, 9) < (a.mutated ?? 8) ? pickMutations(rnd, a, at, refs) : []);
     const t = txnOf(a, at);
     if (t) {
       sent.push(t);

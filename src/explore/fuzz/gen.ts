@@ -50,6 +50,18 @@ import {
 } from "../../abi/ffa/index.ts";
 import { FFA_OPTEE_ID, FFA_SP2_ID, OPTEE_UUID_WORDS, SP2_UUID_WORDS } from "../../firmware/spmc/endpoint.ts";
 import { COMPOSITE_SIZE, CONSTITUENT_SIZE, mtdHeaderSize, emadSize } from "../../abi/ffa/layout.ts";
+import {
+  OPTEE_FFA_ENABLE_ASYNC_NOTIF,
+  OPTEE_FFA_EXCHANGE_CAPABILITIES,
+  OPTEE_FFA_GET_API_VERSION,
+  OPTEE_FFA_GET_OS_VERSION,
+  OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE,
+  OPTEE_FFA_RELEASE_PROTMEM,
+  OPTEE_FFA_UNREGISTER_SHM,
+  OPTEE_FFA_YIELDING_CALL_RESUME,
+  OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+  optee_ffa_yielding_call,
+} from "../../abi/optee/index.ts";
 import type { RandomStream } from "../../sim/prng.ts";
 import { copyBytes, newBytes } from "./bytes.ts";
 import {
@@ -145,6 +157,8 @@ export interface Action {
    * one; `none`: neither (an unregister).
    */
   readonly holds?: { readonly txn: Txn; readonly put: boolean; readonly none?: true };
+  /** In how many of 10 cases the action is mutated (default 8); OP-TEE's messages vary their own fields. */
+  readonly mutated?: number;
 }
 
 export interface CaseSpec {
@@ -595,6 +609,7 @@ export function pickAction(
     };
   }
   if (roll >= 92) return controlAction(rnd);
+  if (roll >= 84) return opteeMessageAction(rnd, base, sent, held);
   if (roll < 40 || anySent === null) return sendAction(rnd, v, base.spVersion, sent, at);
   const t = anySent;
   const kind = rnd.int(0, 9);
@@ -690,6 +705,154 @@ export function pickAction(
   return { what: `RX_RELEASE by ${by}`, calls: [call(by, regs(FFA_RX_RELEASE_32))], fields: NO_FIELDS };
 }
 
+// ---- OP-TEE's own messages ----
+
+/**
+ * Function IDs next to OP-TEE's that optee_os 4.9 does not define (core/arch/arm/include/optee_ffa.h
+ * assigns blocking 0, 1, 2, 3, 5, 8 and yielding 0, 1): the gaps 4, 6, 7, the next one, the last
+ * blocking ID, yielding 2 and the last yielding ID.
+ */
+const OPTEE_UNDEFINED_IDS = [
+  4,
+  6,
+  7,
+  9,
+  0x7fff_ffff,
+  optee_ffa_yielding_call(2),
+  optee_ffa_yielding_call(0x7fff_ffff),
+];
+/** OPTEE_FFA_ENABLE_ASYNC_NOTIF's w4 (the bottom half's notification ID): valid, last valid, first invalid, all ones. */
+const NOTIF_VALUES = [
+  0,
+  1,
+  OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE - 1,
+  OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE,
+  0xffff_ffff,
+];
+/** Cookies nobody was given: zero, OP-TEE's first cookie number, all ones, Hafnium's first handle. */
+const UNKNOWN_COOKIES = [0n, 1n, 0xffff_ffff_ffff_ffffn, 1n << 63n];
+
+/**
+ * A message to OP-TEE itself over FF-A, as Linux's optee driver sends them (drivers/tee/optee/ffa_abi.c,
+ * modelled in kernel/optee/ffa_abi.ts): FFA_MSG_SEND_DIRECT_REQ_32 (mode_32bit_set()) from the normal
+ * world to 0x8001, the OPTEE_FFA_* function ID in w3 and its arguments in w4..w7 (optee_ffa.h) —
+ * GET_API_VERSION, GET_OS_VERSION, EXCHANGE_CAPABILITIES, ENABLE_ASYNC_NOTIF (a notification ID in w4),
+ * UNREGISTER_SHM and RELEASE_PROTMEM (a cookie in w4/w5: a live transaction's, one OP-TEE's core holds,
+ * a reclaimed one, a neighbour of a live one, or one nobody was given), YIELDING_CALL_WITH_ARG (a cookie
+ * and, in w6, an offset at which the message does not fit: OP-TEE finds the object and refuses the
+ * arg before tee_entry_std() runs — never a message read from or written to the page, so cases stay
+ * independent of each other), YIELDING_CALL_RESUME (no thread is suspended), and undefined IDs. Now and
+ * then the 64-bit form (with x3's upper half set, which OP-TEE's 64-bit `switch (args->a3)` sees), the
+ * unused registers w5..w7 non-zero (OP-TEE ignores them), or sp2 as the sender (Hafnium only).
+ */
+function opteeMessageAction(
+  rnd: RandomStream,
+  base: Base,
+  sent: readonly Txn[],
+  held: readonly Txn[],
+): Action {
+  const by: FuzzCaller = rnd.int(0, 7) === 0 ? "sp2" : "normal";
+  const wide = rnd.int(0, 3) === 0;
+  const x = regs(
+    wide ? FFA_MSG_SEND_DIRECT_REQ_64 : FFA_MSG_SEND_DIRECT_REQ_32,
+    (CALLER_IDS[by] << 16) | FFA_OPTEE_ID,
+  );
+  let handle: FuzzCall["handle"] = null;
+  let target = "";
+  /** Puts a cookie in w4/w5: returns the transaction it is the cookie of, if any. */
+  const cookie = (): Txn | null => {
+    const r = rnd.int(0, 99);
+    const busy = held.length > 0 ? rnd.pick(held) : base.held;
+    const live = sent.length > 0 ? rnd.pick(sent) : null;
+    if (r < 30 && busy) {
+      handle = { from: busy.ref, xor: 0n, at: "w4" };
+      target = `held ${busy.func}`;
+      return busy;
+    }
+    if (r < 65 && live) {
+      handle = { from: live.ref, xor: 0n, at: "w4" };
+      target = `live ${live.func}`;
+      return live;
+    }
+    if (r < 75 && base.stale) {
+      handle = { from: base.stale.ref, xor: 0n, at: "w4" };
+      target = "reclaimed";
+      return base.stale;
+    }
+    if (r < 88 && live) {
+      handle = { from: live.ref, xor: rnd.pick(HANDLE_XORS), at: "w4" };
+      target = "neighbour";
+      return null;
+    }
+    const c = rnd.pick(UNKNOWN_COOKIES);
+    x[4] = c & 0xffff_ffffn;
+    x[5] = c >> 32n;
+    target = `unknown 0x${c.toString(16)}`;
+    return null;
+  };
+  let what: string;
+  const kind = rnd.int(0, 11);
+  let used = 4;
+  if (kind === 0) {
+    x[3] = BigInt(OPTEE_FFA_GET_API_VERSION);
+    what = "OPTEE_FFA_GET_API_VERSION";
+    used = 3;
+  } else if (kind === 1) {
+    x[3] = BigInt(OPTEE_FFA_GET_OS_VERSION);
+    what = "OPTEE_FFA_GET_OS_VERSION";
+    used = 3;
+  } else if (kind === 2) {
+    x[3] = BigInt(OPTEE_FFA_EXCHANGE_CAPABILITIES);
+    what = "OPTEE_FFA_EXCHANGE_CAPABILITIES";
+    used = 3;
+  } else if (kind === 3) {
+    x[3] = BigInt(OPTEE_FFA_ENABLE_ASYNC_NOTIF);
+    x[4] = BigInt(rnd.pick(NOTIF_VALUES));
+    what = `OPTEE_FFA_ENABLE_ASYNC_NOTIF ${x[4]}`;
+  } else if (kind < 7) {
+    const protmem = kind === 6;
+    x[3] = BigInt(protmem ? OPTEE_FFA_RELEASE_PROTMEM : OPTEE_FFA_UNREGISTER_SHM);
+    cookie();
+    what = `${protmem ? "OPTEE_FFA_RELEASE_PROTMEM" : "OPTEE_FFA_UNREGISTER_SHM"} of ${target}`;
+    used = 5;
+  } else if (kind < 9) {
+    x[3] = BigInt(OPTEE_FFA_YIELDING_CALL_WITH_ARG);
+    const t = cookie();
+    // The arg's header (32 bytes) past the end, cut by the end, or followed by no room for the RPC arg
+    // (OPTEE_MSG_GET_ARG_SIZE(THREAD_RPC_MAX_NUM_PARAMS) = 160 bytes): yielding_call_with_arg() refuses
+    // each with TEE_ERROR_BAD_PARAMETERS after mobj_ffa_get_by_cookie() found the object.
+    const size = t ? t.pages.reduce((n, r) => n + r.pages, 0) * PAGE : PAGE;
+    x[6] = BigInt(rnd.pick([size, size - 8, size - 40, 0xffff_fff8]));
+    what = `OPTEE_FFA_YIELDING_CALL_WITH_ARG of ${target} at offset 0x${x[6].toString(16)}`;
+    used = 6;
+  } else if (kind === 9) {
+    // w4..w6 MBZ, w7 the RPC's result (optee_ffa.h): a thread ID nobody suspended.
+    x[3] = BigInt(OPTEE_FFA_YIELDING_CALL_RESUME);
+    x[7] = BigInt(rnd.pick([0, 1, 7, 0xffff_ffff]));
+    what = "OPTEE_FFA_YIELDING_CALL_RESUME";
+    used = 7;
+  } else {
+    const id = rnd.pick(OPTEE_UNDEFINED_IDS);
+    x[3] = BigInt(id);
+    what = `OP-TEE function 0x${id.toString(16)}`;
+  }
+  if (used < 7 && rnd.int(0, 3) === 0) {
+    const i = rnd.int(used + 1, 7);
+    x[i] = BigInt(rnd.u32() | 1);
+    what += ` (w${i} = 0x${x[i].toString(16)})`;
+  }
+  if (wide && rnd.int(0, 2) === 0) {
+    x[3] |= 1n << 32n;
+    what += " (x3 bit 32)";
+  }
+  return {
+    what: `${wide ? "64-bit " : ""}${what} by ${by}`,
+    calls: [call(by, x, null, handle)],
+    fields: NO_FIELDS,
+    mutated: 5,
+  };
+}
+
 /** FFA_FEATURES queries: interfaces each SPMC offers or not, feature IDs (NPI, SRI, MEI), nonsense. */
 const FEATURE_QUERIES = [
   FFA_MEM_LEND_32,
@@ -771,7 +934,8 @@ function controlAction(rnd: RandomStream): Action {
       return one("FFA_RXTX_UNMAP", regs(FFA_RXTX_UNMAP_32, CALLER_IDS[by] << 16));
     case 7: {
       // A direct request from the caller (its own ID as the sender) to a partition, the normal world or
-      // nobody, with a payload (the partitions here answer with an echo: the SPMC's checks are what runs).
+      // nobody, with a random payload: the SPMC's checks, then sp2's echo or OP-TEE's handling of a w3 that
+      // is mostly no message of its own (opteeMessageAction() sends those).
       const to = rnd.pick([FFA_OPTEE_ID, FFA_SP2_ID, FFA_SP2_ID + 1, 0]);
       const wide = rnd.int(0, 1) === 1;
       return one(
@@ -1179,6 +1343,11 @@ export function patchHandle(
   if (at === "w1") {
     x[1] = h & 0xffff_ffffn;
     x[2] = h >> 32n;
+    return tx;
+  }
+  if (at === "w4") {
+    x[4] = h & 0xffff_ffffn;
+    x[5] = h >> 32n;
     return tx;
   }
   if (!tx) return tx;

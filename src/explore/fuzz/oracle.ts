@@ -11,6 +11,11 @@
  * other interfaces answer FFA_SUCCESS or an error their own table lists (ERRORS_OF: FFA_FEATURES and
  * FFA_ID_GET only NOT_SUPPORTED, FFA_PARTITION_INFO_GET(_REGS), FFA_RXTX_MAP/UNMAP, FFA_RX_RELEASE).
  *
+ * opteeReplyProblem(): a direct request to OP-TEE (0x8001) carrying one of its own messages
+ * (OPTEE_FFA_* in w3, core/arch/arm/include/optee_ffa.h) is answered by OP-TEE with what optee_os
+ * 4.9.0 core/arch/arm/kernel/thread_spmc.c can answer it (see OPTEE_RESULTS); opteeChangesNothing() says
+ * which answers must leave OP-TEE's and the SPMC's state as it was.
+ *
  * consistencyProblem(): the `ffa-consistency` invariant (check/invariants.ts), checked over the whole
  * table and every frame rather than only the pages a change touched: share states agree with page
  * ownership, both in the SPMC's own page records and in the machine (frame owner, granule PAS), handles
@@ -62,6 +67,31 @@ import {
   FFA_VERSION_32,
   ffaErrorName,
 } from "../../abi/ffa/index.ts";
+import {
+  OPTEE_FFA_ENABLE_ASYNC_NOTIF,
+  OPTEE_FFA_EXCHANGE_CAPABILITIES,
+  OPTEE_FFA_GET_API_VERSION,
+  OPTEE_FFA_GET_OS_VERSION,
+  OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE,
+  OPTEE_FFA_RELEASE_PROTMEM,
+  OPTEE_FFA_SEC_CAP_ARG_OFFSET,
+  OPTEE_FFA_SEC_CAP_ASYNC_NOTIF,
+  OPTEE_FFA_SEC_CAP_PROTMEM,
+  OPTEE_FFA_SEC_CAP_RPMB_PROBE,
+  OPTEE_FFA_UNREGISTER_SHM,
+  OPTEE_FFA_VERSION_MAJOR,
+  OPTEE_FFA_VERSION_MINOR,
+  OPTEE_FFA_YIELDING_CALL_BIT,
+  OPTEE_FFA_YIELDING_CALL_RESUME,
+  OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+  TEE_ERROR_BAD_PARAMETERS,
+  TEE_ERROR_BUSY,
+  TEE_ERROR_NOT_IMPLEMENTED,
+  TEE_ERROR_OUT_OF_MEMORY,
+  TEE_SUCCESS,
+  teeResultName,
+} from "../../abi/optee/index.ts";
+import { FFA_OPTEE_ID } from "../../firmware/spmc/endpoint.ts";
 import { OWNER_SECURE } from "../../hw/frames.ts";
 import { GPT_GPI_SECURE } from "../../hw/gpt.ts";
 import { HafniumSpmc } from "../../firmware/hafnium/hafnium.ts";
@@ -195,6 +225,187 @@ export function replyProblem(fid: number, r: SmcRegs): string | null {
     return `MEM_RETRIEVE_RESP fragment length ${w(r, 2)} of total ${w(r, 1)}`;
   if (w0 === FFA_MEM_FRAG_TX_32 && w(r, 3) === 0) return "MEM_FRAG_TX of an empty fragment";
   return null;
+}
+
+// ---- OP-TEE's own messages ----
+
+/** The OP-TEE release rstmem models (reference/optee.md §0): CFG_OPTEE_REVISION_MAJOR / _MINOR. */
+const OPTEE_REVISION = [4, 9] as const;
+/** THREAD_RPC_MAX_NUM_PARAMS — optee_os core/include/kernel/thread.h. */
+const RPC_MAX_NUM_PARAMS = 4;
+/** The capability bits optee_ffa.h defines (w5 of EXCHANGE_CAPABILITIES); ARG_OFFSET is always set. */
+const SEC_CAPS_DEFINED =
+  OPTEE_FFA_SEC_CAP_ARG_OFFSET |
+  OPTEE_FFA_SEC_CAP_ASYNC_NOTIF |
+  OPTEE_FFA_SEC_CAP_RPMB_PROBE |
+  OPTEE_FFA_SEC_CAP_PROTMEM;
+const u32 = (v: number) => v >>> 0;
+
+/**
+ * What OP-TEE 4.9.0 may put in w3, per message (core/arch/arm/kernel/thread_spmc.c):
+ * - handle_unregister_shm() (UNREGISTER_SHM, RELEASE_PROTMEM): 0 for TEE_SUCCESS or
+ *   TEE_ERROR_ITEM_NOT_FOUND, FFA_BUSY for TEE_ERROR_BUSY, FFA_INVALID_PARAMETERS otherwise;
+ * - spmc_enable_async_notif(): TEE_SUCCESS, TEE_ERROR_NOT_IMPLEMENTED (notifications not ready),
+ *   TEE_ERROR_BAD_PARAMETERS (value >= OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE, or no bitmap for the VM);
+ * - a yielding call: handle_yielding_call() answers TEE_ERROR_BUSY when thread_alloc_and_run() finds
+ *   no free thread, TEE_ERROR_BAD_PARAMETERS for a RESUME that finds no suspended thread; a thread run
+ *   ends in thread_std_smc_entry() with __thread_std_smc_entry()'s value: FFA_DENIED for an ID other
+ *   than WITH_ARG, else yielding_call_with_arg()'s — TEE_ERROR_BAD_PARAMETERS (unknown cookie, the arg
+ *   or the RPC arg outside the memory, too many params), mobj_inc_map()'s error
+ *   (TEE_ERROR_OUT_OF_MEMORY), or tee_entry_std()'s (TEE_SUCCESS, TEE_ERROR_BAD_PARAMETERS,
+ *   TEE_ERROR_NOT_IMPLEMENTED for an unknown command);
+ * - any other blocking ID (or a 64-bit x3 with its upper half set): TEE_ERROR_BAD_PARAMETERS
+ *   ("Unhandled blocking service ID").
+ */
+const UNREGISTER_RESULTS = new Set([0, u32(FFA_BUSY), u32(FFA_INVALID_PARAMETERS)]);
+const ASYNC_NOTIF_RESULTS = new Set([TEE_SUCCESS, TEE_ERROR_NOT_IMPLEMENTED, TEE_ERROR_BAD_PARAMETERS]);
+const WITH_ARG_RESULTS = new Set([
+  TEE_SUCCESS,
+  TEE_ERROR_BUSY,
+  TEE_ERROR_BAD_PARAMETERS,
+  TEE_ERROR_NOT_IMPLEMENTED,
+  TEE_ERROR_OUT_OF_MEMORY,
+]);
+const OTHER_YIELDING_RESULTS = new Set([u32(FFA_DENIED), TEE_ERROR_BUSY]);
+
+/** OP-TEE's message in a direct request: its function ID as OP-TEE's switch sees it (-1: none it handles). */
+function opteeMessage(x: SmcRegs): { id: number; yielding: boolean } {
+  const id = w(x, 3);
+  const yielding = (id & (1 << OPTEE_FFA_YIELDING_CALL_BIT)) !== 0;
+  // ARM64 thread_smc_1_2_regs: a3 is a uint64_t, compared whole by the blocking switch and the RESUME
+  // test; only a 64-bit request carries an upper half.
+  const high = w(x, 0) === FFA_MSG_SEND_DIRECT_REQ_64 && x[3] >> 32n !== 0n;
+  if (high && (!yielding || id === OPTEE_FFA_YIELDING_CALL_RESUME))
+    return { id: yielding ? 0x8000_00ff : -1, yielding };
+  return { id, yielding };
+}
+
+/** Whether a call is a direct request to OP-TEE's ID (its message goes to OP-TEE's own handler). */
+export function isOpteeRequest(fid: number, x: SmcRegs): boolean {
+  return (
+    (fid === FFA_MSG_SEND_DIRECT_REQ_32 || fid === FFA_MSG_SEND_DIRECT_REQ_64) &&
+    (w(x, 1) & 0xffff) === FFA_OPTEE_ID
+  );
+}
+
+/** Why OP-TEE's direct response `r` to request `x` is not one optee_os 4.9.0 gives, or null. */
+export function opteeReplyProblem(x: SmcRegs, r: SmcRegs): string | null {
+  // spmc_set_args(args, fid, src_dst, 0, w3, w4, w5) builds the whole register set (the rest zero);
+  // thread_std_smc_entry() zeroes x4..x7. Each value is a uint32_t.
+  if (r[2] !== 0n) return `OP-TEE answered w2 0x${r[2].toString(16)}, not 0`;
+  for (let i = 3; i < 8; i++) if (r[i] >> 32n !== 0n) return `OP-TEE answered x${i} with an upper half`;
+  if (r[6] !== 0n || r[7] !== 0n) return "OP-TEE answered w6/w7 not zero";
+  const { id, yielding } = opteeMessage(x);
+  const w3 = w(r, 3);
+  const w4 = w(r, 4);
+  const w5 = w(r, 5);
+  const res = (ok: boolean, what: string) =>
+    ok
+      ? null
+      : `OP-TEE answered ${what} with w3..w5 0x${w3.toString(16)} 0x${w4.toString(16)} 0x${w5.toString(16)}`;
+  if (yielding) {
+    if (w4 !== 0 || w5 !== 0) return res(false, "a yielding call");
+    if (id === OPTEE_FFA_YIELDING_CALL_RESUME)
+      return res(w3 === TEE_ERROR_BAD_PARAMETERS, "YIELDING_CALL_RESUME (no suspended thread)");
+    if (id === OPTEE_FFA_YIELDING_CALL_WITH_ARG)
+      return res(WITH_ARG_RESULTS.has(w3), "YIELDING_CALL_WITH_ARG");
+    return res(OTHER_YIELDING_RESULTS.has(w3), `yielding call 0x${id.toString(16)}`);
+  }
+  switch (id) {
+    case OPTEE_FFA_GET_API_VERSION:
+      return res(
+        w3 === OPTEE_FFA_VERSION_MAJOR && w4 === OPTEE_FFA_VERSION_MINOR && w5 === 0,
+        "GET_API_VERSION",
+      );
+    case OPTEE_FFA_GET_OS_VERSION:
+      // w5: TEE_IMPL_GIT_SHA1 >> 32, the build's.
+      return res(w3 === OPTEE_REVISION[0] && w4 === OPTEE_REVISION[1], "GET_OS_VERSION");
+    case OPTEE_FFA_EXCHANGE_CAPABILITIES:
+      return res(
+        w3 === 0 &&
+          w4 === RPC_MAX_NUM_PARAMS &&
+          (w5 & ~SEC_CAPS_DEFINED) === 0 &&
+          (w5 & OPTEE_FFA_SEC_CAP_ARG_OFFSET) !== 0,
+        "EXCHANGE_CAPABILITIES",
+      );
+    case OPTEE_FFA_UNREGISTER_SHM:
+    case OPTEE_FFA_RELEASE_PROTMEM:
+      return res(UNREGISTER_RESULTS.has(w3) && w4 === 0 && w5 === 0, "UNREGISTER_SHM / RELEASE_PROTMEM");
+    case OPTEE_FFA_ENABLE_ASYNC_NOTIF:
+      return res(
+        ASYNC_NOTIF_RESULTS.has(w3) &&
+          w4 === 0 &&
+          w5 === 0 &&
+          !(w3 === TEE_SUCCESS && w(x, 4) >= OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE),
+        "ENABLE_ASYNC_NOTIF",
+      );
+    default:
+      return res(
+        w3 === TEE_ERROR_BAD_PARAMETERS && w4 === 0 && w5 === 0,
+        `unhandled blocking ID 0x${id.toString(16)}`,
+      );
+  }
+}
+
+/**
+ * Whether OP-TEE's answer says it changed nothing: every answer but a successful UNREGISTER_SHM /
+ * RELEASE_PROTMEM (the registration is dropped; under Hafnium the memory is relinquished), a
+ * successful ENABLE_ASYNC_NOTIF (the bottom half's value is stored), and YIELDING_CALL_WITH_ARG —
+ * mobj_ffa_get_by_cookie() marks an object found by its cookie registered (OP-TEE at S-EL1) or
+ * retrieves and keeps it (under Hafnium) before the arg is checked, whatever the answer.
+ */
+export function opteeChangesNothing(x: SmcRegs, r: SmcRegs): boolean {
+  const { id, yielding } = opteeMessage(x);
+  if (yielding) return id !== OPTEE_FFA_YIELDING_CALL_WITH_ARG;
+  if (
+    id === OPTEE_FFA_UNREGISTER_SHM ||
+    id === OPTEE_FFA_RELEASE_PROTMEM ||
+    id === OPTEE_FFA_ENABLE_ASYNC_NOTIF
+  )
+    return w(r, 3) !== 0;
+  return true;
+}
+
+const OPTEE_MSG_NAMES = new Map<number, string>([
+  [OPTEE_FFA_GET_API_VERSION, "GET_API_VERSION"],
+  [OPTEE_FFA_GET_OS_VERSION, "GET_OS_VERSION"],
+  [OPTEE_FFA_EXCHANGE_CAPABILITIES, "EXCHANGE_CAPABILITIES"],
+  [OPTEE_FFA_UNREGISTER_SHM, "UNREGISTER_SHM"],
+  [OPTEE_FFA_ENABLE_ASYNC_NOTIF, "ENABLE_ASYNC_NOTIF"],
+  [OPTEE_FFA_RELEASE_PROTMEM, "RELEASE_PROTMEM"],
+  [OPTEE_FFA_YIELDING_CALL_WITH_ARG, "YIELDING_CALL_WITH_ARG"],
+  [OPTEE_FFA_YIELDING_CALL_RESUME, "YIELDING_CALL_RESUME"],
+]);
+
+/** The OPTEE_FFA_* name of a request's w3 ("OPTEE_FFA_UNREGISTER_SHM"), or what kind of ID it is. */
+export function opteeMessageName(x: SmcRegs): string {
+  const { id, yielding } = opteeMessage(x);
+  const n = OPTEE_MSG_NAMES.get(id);
+  if (n) return `OPTEE_FFA_${n}`;
+  return yielding ? "undefined yielding ID" : "undefined blocking ID";
+}
+
+/** The name of OP-TEE's w3: a TEE_Result, an FF-A error code (handle_unregister_shm(), FFA_DENIED), or the value. */
+export function opteeResultName(x: SmcRegs, r: SmcRegs): string {
+  const w3 = w(r, 3);
+  const { id, yielding } = opteeMessage(x);
+  if ((id === OPTEE_FFA_UNREGISTER_SHM || id === OPTEE_FFA_RELEASE_PROTMEM) && !yielding)
+    return w3 === 0 ? "0" : (ffaErrorName(w3 | 0) ?? `0x${w3.toString(16)}`);
+  if (yielding && w3 === u32(FFA_DENIED)) return "FFA_DENIED";
+  if (w3 >= 0xffff_0000 || w3 === 0) return teeResultName(w3);
+  return `0x${w3.toString(16)}`;
+}
+
+const opteeKeys = new Map<string, Map<string, string>>();
+/** A coverage rule for OP-TEE's answer: "optee MESSAGE → RESULT" (memoized: a few dozen a run). */
+export function opteeOutcomeRule(x: SmcRegs, r: SmcRegs): string {
+  const m = opteeMessageName(x);
+  const v = opteeResultName(x, r);
+  let a = opteeKeys.get(m);
+  if (!a) opteeKeys.set(m, (a = new Map()));
+  let k = a.get(v);
+  if (k === undefined) a.set(v, (k = `optee ${m} → ${v}`));
+  return k;
 }
 
 /** The handle a reply carries: SUCCESS of a send (w2/w3), FRAG_RX (w1/w2); else null. */

@@ -28,6 +28,9 @@ import { Machine } from "../../hw/machine.ts";
 import type { PlatformDesc } from "../../hw/platform.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { PRESETS } from "../../scenario/presets.ts";
+import { bootOptee } from "../../secure/optee/boot.ts";
+import type { OpteeSecure } from "../../secure/optee/optee.ts";
+import { Sel2Mobjs } from "../../secure/optee/sel2_mobj.ts";
 import { platProtmemFor } from "../../secure/optee/plat_protmem.ts";
 import { Sim } from "../../sim/sim.ts";
 
@@ -82,6 +85,13 @@ export class FuzzRig {
   readonly sim: Sim;
   readonly machine: Machine;
   readonly spmc: Spmc;
+  /**
+   * OP-TEE's own side, booted behind its FF-A ID as a scenario run boots it (scenario/system.ts
+   * bootOptee()): a direct request to 0x8001 reaches OP-TEE's message handling (thread_spmc.ts
+   * opteeDirectRequestHandler(), optee_os thread_spmc.c optee_lsp_handle_direct_request()), not an echo.
+   * sp2 (Hafnium only) keeps the echo stand-in.
+   */
+  readonly optee: OpteeSecure;
   readonly #txOf = new Map<number, number>();
   readonly #rxOf = new Map<number, number>();
   /** Per endpoint: how many bytes at the start of its TX page may be non-zero. */
@@ -95,6 +105,7 @@ export class FuzzRig {
     this.machine = new Machine(this.sim, fuzzPlatform(flavor, spVersion));
     const fw = bootFirmware(this.sim, this.machine, platProtmemFor);
     this.spmc = fw.spmc;
+    this.optee = bootOptee(this.sim, this.machine, fw.spmc);
     for (const e of fw.endpoints) {
       if (e.txPa !== null) this.#txOf.set(e.id, e.txPa);
       if (e.rxPa !== null) this.#rxOf.set(e.id, e.rxPa);
@@ -131,8 +142,16 @@ export class FuzzRig {
 
   /** One FF-A call from `caller`, run to its answer. */
   call(caller: FuzzCaller, regs: SmcRegs): SmcRegs {
-    if (caller === "normal") return drain(this.machine.smc.smc(regs, "ns"));
-    return drain(this.spmc.partitionCall(CALLER_IDS[caller], regs));
+    const mobjs = this.optee.mobjs;
+    const opteeCalls = mobjs instanceof Sel2Mobjs ? mobjs.ffaCalls : 0;
+    const out =
+      caller === "normal"
+        ? drain(this.machine.smc.smc(regs, "ns"))
+        : drain(this.spmc.partitionCall(CALLER_IDS[caller], regs));
+    // OP-TEE under Hafnium wrote its own retrieve request into its TX page (sel2_mobj.ts): the page is
+    // cleared before the fuzzer's next call as OP-TEE, as after any write of the harness's own.
+    if (mobjs instanceof Sel2Mobjs && mobjs.ffaCalls !== opteeCalls) this.#txDirty.set(FFA_OPTEE_ID, PAGE);
+    return out;
   }
 
   /**

@@ -21,7 +21,17 @@ import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import type { FuzzCall } from "./calls.ts";
 import { patchHandle, type Base } from "./gen.ts";
-import { consistencyProblem, errorCode, noteBoot, replyHandle, replyProblem } from "./oracle.ts";
+import {
+  consistencyProblem,
+  errorCode,
+  isOpteeRequest,
+  noteBoot,
+  opteeChangesNothing,
+  opteeOutcomeRule,
+  opteeReplyProblem,
+  replyHandle,
+  replyProblem,
+} from "./oracle.ts";
 import { knownFinding, type KnownFinding } from "./known.ts";
 import { CALLER_IDS, FuzzRig, type FuzzCaller } from "./rig.ts";
 import { capture, differs, restore, type SpmcSnapshot } from "./state.ts";
@@ -190,7 +200,7 @@ export class FlavorRunner {
       const at = c.handle.at;
       // Recorded, the outcome keeps the bytes as sent; unrecorded, the handle is written into the TX
       // page after the descriptor, as patchHandle() would have put it (no copy of the descriptor).
-      if (record || at === "w1") tx = patchHandle(x, tx, at, h);
+      if (record || at === "w1" || at === "w4") tx = patchHandle(x, tx, at, h);
       else if (tx && tx.length >= (at === "tx8" ? 16 : 8)) patchAt = at === "tx8" ? 8 : 0;
     }
     if (c.offsetFrom !== undefined) {
@@ -298,13 +308,22 @@ export class FlavorRunner {
         return { violation: null, calls: outcomes, keys, panic: o.panic, known: null };
       }
       const r = o.reply;
-      const code = errorCode(r as unknown as SmcRegs);
-      keys.push(outcomeKey(fid, w(r as unknown as SmcRegs, 0), code, o.rule));
+      const rr = r as unknown as SmcRegs;
+      const ox = o.x as unknown as SmcRegs;
+      const code = errorCode(rr);
+      // A direct response from OP-TEE to one of its own messages (OPTEE_FFA_* in w3): its answer is
+      // OP-TEE's, held to what optee_os answers, and most answers must have changed nothing.
+      const optee = code === null && isOpteeRequest(fid, ox) && w(rr, 1) >>> 16 === CALLER_IDS.optee;
+      keys.push(outcomeKey(fid, w(rr, 0), code, optee ? opteeOutcomeRule(ox, rr) : o.rule));
       const bad =
-        replyProblem(fid, r as unknown as SmcRegs) ??
-        (code === null ? answerProblem(fid, r as unknown as SmcRegs, o.x as unknown as SmcRegs, c.by) : null);
+        replyProblem(fid, rr) ??
+        (code === null ? answerProblem(fid, rr, ox, c.by) : null) ??
+        (optee ? opteeReplyProblem(ox, rr) : null);
       if (bad) return this.#fail("non-spec-reply", k, bad, outcomes, keys);
-      const rejected = code !== null || (fid === FFA_VERSION_32 && (r[0] & 0xffff_ffffn) === 0xffff_ffffn);
+      const rejected =
+        code !== null ||
+        (fid === FFA_VERSION_32 && (r[0] & 0xffff_ffffn) === 0xffff_ffffn) ||
+        (optee && opteeChangesNothing(ox, rr));
       if (rejected) {
         this.stats.rejections++;
         // A rejected FRAG_TX may abort the transaction it continued, and only that.

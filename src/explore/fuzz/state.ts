@@ -15,6 +15,9 @@ import type { MobjFfa } from "../../firmware/optee_sel1/mobj_ffa.ts";
 import type { MemFragState } from "../../firmware/optee_sel1/mem_op.ts";
 import { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
 import { cloneShareState, type ShareReceiver, type ShareState } from "../../firmware/spmc/share_state.ts";
+import { Sel1Mobjs } from "../../secure/optee/sel1_mobj.ts";
+import { Sel2Mobjs, type Sel2Mobj } from "../../secure/optee/sel2_mobj.ts";
+import { hiddenState } from "../../sim/snapshot.ts";
 import type { FuzzRig } from "./rig.ts";
 
 interface EndpointState {
@@ -58,6 +61,88 @@ export interface SpmcSnapshot {
   readonly views: readonly Buffer[];
   /** The SPMC's notification state (bitmaps created, bindings, pending). */
   readonly notif: NotifState;
+  /** OP-TEE's own memory objects (secure/optee: what its direct requests change). */
+  readonly optee: OpteeState;
+}
+
+/**
+ * OP-TEE's own view of FF-A memory beyond the SPMC's table: at S-EL1 the cookies whose protected
+ * object is assigned (mobj_ffa_assign_protmem(), Sel1Mobjs); under Hafnium the objects it retrieved
+ * and keeps until OPTEE_FFA_UNREGISTER_SHM / RELEASE_PROTMEM relinquishes them (Sel2Mobjs), cloned.
+ * Empty in every base; a case fills it only through OP-TEE's own messages.
+ */
+type OpteeState = { readonly assigned: readonly bigint[] } | { readonly objects: readonly Sel2Mobj[] } | null;
+
+function sel1Assigned(rig: FuzzRig): Set<MobjFfa> | null {
+  const m = rig.optee.mobjs;
+  return m instanceof Sel1Mobjs ? (m[hiddenState]().assigned as Set<MobjFfa>) : null;
+}
+
+function sel2Objects(rig: FuzzRig): Map<bigint, Sel2Mobj> | null {
+  const m = rig.optee.mobjs;
+  return m instanceof Sel2Mobjs ? (m[hiddenState]().objects as Map<bigint, Sel2Mobj>) : null;
+}
+
+const NO_COOKIES: readonly bigint[] = [];
+const NO_OBJECTS: readonly Sel2Mobj[] = [];
+
+function cloneSel2(m: Sel2Mobj): Sel2Mobj {
+  return { ...m, ranges: m.ranges.map((r) => ({ ...r })) };
+}
+
+function captureOptee(rig: FuzzRig): OpteeState {
+  const a = sel1Assigned(rig);
+  if (a) return { assigned: a.size === 0 ? NO_COOKIES : [...a].map((m) => m.cookie) };
+  const o = sel2Objects(rig);
+  if (o) return { objects: o.size === 0 ? NO_OBJECTS : [...o.values()].map(cloneSel2) };
+  return null;
+}
+
+/** How OP-TEE's own objects differ from `s`, or null. */
+function opteeDiff(rig: FuzzRig, s: OpteeState): string | null {
+  if (s === null) return null;
+  const a = sel1Assigned(rig);
+  if (a && "assigned" in s) {
+    if (a.size !== s.assigned.length)
+      return `OP-TEE: ${s.assigned.length} assigned protected objects → ${a.size}`;
+    for (const m of a)
+      if (!s.assigned.includes(m.cookie)) return `OP-TEE: cookie ${hex(m.cookie)} became assigned`;
+    return null;
+  }
+  const o = sel2Objects(rig);
+  if (o && "objects" in s) {
+    if (o.size !== s.objects.length) return `OP-TEE: ${s.objects.length} retrieved objects → ${o.size}`;
+    for (const old of s.objects) {
+      const m = o.get(old.cookie);
+      if (!m) return `OP-TEE: retrieved object ${hex(old.cookie)} disappeared`;
+      if (m.refcount !== old.refcount || m.inactiveRefs !== old.inactiveRefs)
+        return `OP-TEE: object ${hex(old.cookie)}: reference counts changed`;
+      if (m.assigned !== old.assigned) return `OP-TEE: object ${hex(old.cookie)}: assignment changed`;
+    }
+  }
+  return null;
+}
+
+/** Puts OP-TEE's objects back (after the SPMC's: an assigned cookie names the object restored for it). */
+function restoreOptee(rig: FuzzRig, s: OpteeState): void {
+  if (s === null) return;
+  const a = sel1Assigned(rig);
+  if (a && "assigned" in s) {
+    if (a.size === 0 && s.assigned.length === 0) return;
+    a.clear();
+    const op = rig.spmc as OpteeSel1Spmc;
+    for (const c of s.assigned) {
+      const m = op.mobjs.get(c);
+      if (m) a.add(m);
+    }
+    return;
+  }
+  const o = sel2Objects(rig);
+  if (o && "objects" in s) {
+    if (o.size === 0 && s.objects.length === 0) return;
+    o.clear();
+    for (const m of s.objects) o.set(m.cookie, cloneSel2(m));
+  }
 }
 
 /**
@@ -303,6 +388,7 @@ export function capture(rig: FuzzRig, into?: SpmcSnapshot): SpmcSnapshot {
     views:
       into?.views ?? arraysOf([frameOwner, frameUseCase, frameTaint, gpi, pageOwner, pageMode, pageHolder]),
     notif: captureNotif(rig),
+    optee: captureOptee(rig),
   };
 }
 
@@ -385,6 +471,7 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
       spmc.fragStates.set(fs.cookie, st);
     }
   }
+  restoreOptee(rig, s.optee);
 }
 
 /**
@@ -411,6 +498,8 @@ export function differs(rig: FuzzRig, s: SpmcSnapshot, allowGone: bigint | null 
   if (machine.hung !== s.hung) return `machine: hung (${machine.hung})`;
   const nd = notifDiff(rig, s.notif);
   if (nd) return nd;
+  const od = opteeDiff(rig, s.optee);
+  if (od) return od;
   if (spmc instanceof HafniumSpmc) {
     const before = s.shares!;
     for (let i = 0; i < before.length; i++) {

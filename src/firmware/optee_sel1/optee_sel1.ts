@@ -299,8 +299,21 @@ export class OpteeSel1Spmc extends Spmc {
     return ctx.reject(FFA_DENIED, "cookie-busy", () => `cookie ${hex(cookie)} is in use (rc ${hex(rc)})`);
   }
 
-  /** handle_direct_request(): every request goes to OP-TEE (no S-EL0 SPs); framework messages are not modelled. */
+  /**
+   * handle_direct_request() (OP-TEE 4.9.0 thread_spmc.c): spmc_find_lsp_by_sp_id(FFA_DST(w1)) — OP-TEE
+   * is the logical partition requests reach; another receiver goes to spmc_sp_start_thread(), which
+   * without CFG_SECURE_PARTITION (no S-EL0 SPs here) returns FFA_INVALID_PARAMETERS, and the SPMC's own
+   * ID (optee_spmc_lsp_handle_direct_request()) answers a non-framework request FFA_INVALID_PARAMETERS
+   * too. Framework messages to OP-TEE are not modelled.
+   */
   protected directRequestTarget(ctx: CallCtx, _ep: SpmcEndpoint, regs: SmcRegs): number | SmcRegs {
+    const receiver = w(regs, 1) & 0xffff;
+    if (receiver !== this.opteeId)
+      return ctx.reject(
+        FFA_INVALID_PARAMETERS,
+        "direct-receiver",
+        () => `no logical partition ${hex(receiver)} (spmc_sp_start_thread())`,
+      );
     if ((w(regs, 2) & FFA_MSG_FLAG_FRAMEWORK) !== 0)
       return ctx.reject(FFA_NOT_SUPPORTED, "framework-message", "framework messages are not modelled");
     return this.opteeId;

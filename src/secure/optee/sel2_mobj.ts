@@ -145,7 +145,7 @@ function spmcReadMemTransaction(layout: FfaVersion, buf: Uint8Array): MemTransac
   return { memAccessSize: size, memAccessCount: count, memAccessOffs: offs };
 }
 
-interface Sel2Mobj {
+export interface Sel2Mobj {
   readonly cookie: bigint;
   readonly kind: "shm" | "prm";
   readonly useCase: number;

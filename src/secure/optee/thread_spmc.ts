@@ -14,7 +14,8 @@
  * - UNREGISTER_SHM / RELEASE_PROTMEM (w4/w5 handle) → handle_unregister_shm(): 0 on TEE_SUCCESS or
  *   TEE_ERROR_ITEM_NOT_FOUND, FFA_BUSY on TEE_ERROR_BUSY, FFA_INVALID_PARAMETERS otherwise.
  * - ENABLE_ASYNC_NOTIF → spmc_enable_async_notif(): TEE_ERROR_NOT_IMPLEMENTED (notifications not ready).
- * - any other blocking id → w3 = TEE_ERROR_BAD_PARAMETERS ("Unhandled blocking service ID").
+ * - any other blocking id → w3 = TEE_ERROR_BAD_PARAMETERS ("Unhandled blocking service ID"); so is a
+ *   64-bit request whose x3 has upper bits set (the switch is on the uint64_t a3), yielding bit clear.
  * - a yielding id: OPTEE_FFA_YIELDING_CALL_WITH_ARG (w4/w5 handle of the arg's shared memory, w6
  *   offset) → yielding_call_with_arg() → tee_entry_std() (traced: `yielding-call` with the command);
  *   its result in w3, w4..w7 = 0 (w4 = OPTEE_FFA_YIELDING_CALL_RETURN_DONE) — thread_std_smc_entry().
@@ -25,7 +26,12 @@
  * OP-TEE never answers FFA_YIELD or FFA_INTERRUPT here: its threads run a call to its end.
  */
 import { injectedResult } from "./faults.ts";
-import { FFA_BUSY, FFA_DENIED, FFA_INVALID_PARAMETERS } from "../../abi/ffa/index.ts";
+import {
+  FFA_BUSY,
+  FFA_DENIED,
+  FFA_INVALID_PARAMETERS,
+  FFA_MSG_SEND_DIRECT_REQ_64,
+} from "../../abi/ffa/index.ts";
 import {
   decodeMsgArg,
   encodeMsgArg,
@@ -83,15 +89,25 @@ export function opteeDirectRequestHandler(os: OpteeSecure): PartitionHandler {
 /** w3..w7 of the answer: handle_yielding_call() for a yielding id, handle_blocking_call() otherwise. */
 function* dispatch(os: OpteeSecure, req: SmcRegs): Sleeps<number[]> {
   const id = w(req, 3);
+  // ARM64 struct thread_smc_1_2_regs holds uint64_t a0..a17 (thread_arch.h): handle_blocking_call()'s
+  // `switch (args->a3)` and handle_yielding_call()'s `args->a3 == OPTEE_FFA_YIELDING_CALL_RESUME` compare
+  // all 64 bits, while the yielding test `args->a3 & BIT32(OPTEE_FFA_YIELDING_CALL_BIT)` and
+  // thread_alloc_and_run()'s uint32_t arguments see the low word. Only a 64-bit request carries upper
+  // halves (a 32-bit one passes W registers: SMCCC, the upper halves are not the caller's to set).
+  const high = w(req, 0) === FFA_MSG_SEND_DIRECT_REQ_64 && req[3] >> 32n !== 0n;
   if (id & (1 << OPTEE_FFA_YIELDING_CALL_BIT)) {
-    // thread_alloc_and_run() → __thread_std_smc_entry(w1, w3, w4, w5, w6, w7)
+    if (id === OPTEE_FFA_YIELDING_CALL_RESUME && !high) return [TEE_ERROR_BAD_PARAMETERS];
+    // thread_alloc_and_run() → __thread_std_smc_entry(w1, w3, w4, w5, w6, w7), each a uint32_t
     if (id === OPTEE_FFA_YIELDING_CALL_WITH_ARG)
       return [
         yield* yieldingCallWithArg(os, handleFrom(req, 4), w(req, 6)),
         OPTEE_FFA_YIELDING_CALL_RETURN_DONE,
       ];
-    if (id === OPTEE_FFA_YIELDING_CALL_RESUME) return [TEE_ERROR_BAD_PARAMETERS];
     return [FFA_DENIED, OPTEE_FFA_YIELDING_CALL_RETURN_DONE];
+  }
+  if (high) {
+    os.trace("direct-request-unknown", { x3: "0x" + req[3].toString(16) });
+    return [TEE_ERROR_BAD_PARAMETERS];
   }
   switch (id) {
     case OPTEE_FFA_GET_API_VERSION:

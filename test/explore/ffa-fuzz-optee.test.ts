@@ -1,0 +1,248 @@
+/**
+ * The FF-A fuzzer against OP-TEE's own message handling (optee_os 4.9.0 thread_spmc.c
+ * optee_lsp_handle_direct_request()): direct requests to 0x8001 reach secure/optee/thread_spmc.ts in
+ * the fuzz rig, the generator sends OPTEE_FFA_* messages with live, held, reclaimed and unknown
+ * cookies, the oracle holds OP-TEE's answers to what optee_os answers, and the corpus records them.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  FFA_BUSY,
+  FFA_ERROR_32,
+  FFA_INVALID_PARAMETERS,
+  FFA_MSG_SEND_DIRECT_REQ_32,
+  FFA_MSG_SEND_DIRECT_REQ_64,
+  FFA_MSG_SEND_DIRECT_RESP_32,
+} from "../../src/abi/ffa/index.ts";
+import {
+  OPTEE_FFA_GET_API_VERSION,
+  OPTEE_FFA_UNREGISTER_SHM,
+  OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+  TEE_ERROR_BAD_PARAMETERS,
+  TEE_ERROR_ITEM_NOT_FOUND,
+} from "../../src/abi/optee/index.ts";
+import { regs, type FuzzCall } from "../../src/explore/fuzz/calls.ts";
+import type { CorpusCase } from "../../src/explore/fuzz/corpus.ts";
+import { fuzz } from "../../src/explore/fuzz/fuzz.ts";
+import { buildBases } from "../../src/explore/fuzz/gen.ts";
+import { opteeReplyProblem } from "../../src/explore/fuzz/oracle.ts";
+import { FuzzRig } from "../../src/explore/fuzz/rig.ts";
+import { FlavorRunner } from "../../src/explore/fuzz/runner.ts";
+import { capture, differs, restore } from "../../src/explore/fuzz/state.ts";
+import { OpteeSel1Spmc } from "../../src/firmware/optee_sel1/optee_sel1.ts";
+import { FFA_OPTEE_ID } from "../../src/firmware/spmc/endpoint.ts";
+import type { SpmcFlavorName } from "../../src/firmware/spmc/spmc.ts";
+import type { SmcRegs } from "../../src/hw/smc.ts";
+import { Sel2Mobjs, type Sel2Mobj } from "../../src/secure/optee/sel2_mobj.ts";
+import { hiddenState } from "../../src/sim/snapshot.ts";
+import { opteeDirectRequestHandler } from "../../src/secure/optee/thread_spmc.ts";
+import type { Sleeps } from "../../src/sim/scheduler.ts";
+import { replayCorpusCase } from "../helpers/fuzz-replay.ts";
+
+const FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
+const bases = buildBases();
+const at = (name: string) => bases.findIndex((b) => b.name === name);
+const w = (r: readonly bigint[] | SmcRegs, i: number) => Number(r[i] & 0xffff_ffffn);
+
+/** A message to OP-TEE from the normal world, its cookie (if any) the handle of setup call `from`. */
+function toOptee(w3: number, from: number | null = null, x6 = 0): FuzzCall {
+  return {
+    by: "normal",
+    x: regs(FFA_MSG_SEND_DIRECT_REQ_32, FFA_OPTEE_ID, 0, w3, 0, 0, x6),
+    tx: null,
+    handle: from === null ? null : { from, xor: 0n, at: "w4" },
+  };
+}
+
+/** Per flavor, "OPTEE_FFA_… → result" for every OP-TEE answer in the corpus. */
+function opteeOutcomes(corpus: readonly CorpusCase[]): Map<SpmcFlavorName, Set<string>> {
+  const out = new Map<SpmcFlavorName, Set<string>>(FLAVORS.map((f) => [f, new Set<string>()]));
+  for (const c of corpus)
+    for (const call of c.calls) {
+      if (!call.optee_msg) continue;
+      for (const f of FLAVORS) {
+        const e = call.expect[f];
+        if (e?.optee_result) out.get(f)!.add(`${call.optee_msg} → ${e.optee_result}`);
+      }
+    }
+  return out;
+}
+
+describe("ffa fuzz: OP-TEE's own messages", () => {
+  it("reaches OP-TEE's handler on both flavors: its own return codes, not an echo", () => {
+    const r = fuzz({ flavors: [...FLAVORS], runs: 4000, seed: 5, corpus: true });
+    expect(r.violation).toBeNull();
+    const got = opteeOutcomes(r.corpus);
+    for (const f of FLAVORS) {
+      const o = got.get(f)!;
+      for (const want of [
+        "OPTEE_FFA_GET_API_VERSION → 0x1",
+        "OPTEE_FFA_GET_OS_VERSION → 0x4",
+        "OPTEE_FFA_EXCHANGE_CAPABILITIES → TEE_SUCCESS",
+        "OPTEE_FFA_ENABLE_ASYNC_NOTIF → TEE_ERROR_NOT_IMPLEMENTED",
+        "OPTEE_FFA_UNREGISTER_SHM → 0",
+        "OPTEE_FFA_RELEASE_PROTMEM → 0",
+        "OPTEE_FFA_YIELDING_CALL_WITH_ARG → TEE_ERROR_BAD_PARAMETERS",
+        "OPTEE_FFA_YIELDING_CALL_RESUME → TEE_ERROR_BAD_PARAMETERS",
+        "undefined blocking ID → TEE_ERROR_BAD_PARAMETERS",
+        "undefined yielding ID → FFA_DENIED",
+      ])
+        expect(o, `${f}: ${want}`).toContain(want);
+    }
+    // At S-EL1 the object OP-TEE's core holds answers BUSY (mobj_ffa_unregister_by_cookie()).
+    expect(got.get("optee-sel1")).toContain("OPTEE_FFA_UNREGISTER_SHM → FFA_BUSY");
+    // The cookies come from the fuzzer's state: written into w4/w5 from an earlier call's reply.
+    const cookieCalls = r.corpus.flatMap((c) => c.calls.filter((k) => k.optee_msg && k.handle?.at === "w4"));
+    expect(cookieCalls.length).toBeGreaterThan(5);
+  });
+
+  it("keeps the echo stand-in for sp2 under Hafnium", () => {
+    const runner = new FlavorRunner("hafnium", bases);
+    const toSp2: FuzzCall = {
+      by: "normal",
+      x: regs(FFA_MSG_SEND_DIRECT_REQ_32, 0x8002, 0, 7, 8),
+      tx: null,
+      handle: null,
+    };
+    const o = runner.run(at("boot@1.2"), [toSp2], true);
+    expect(o.violation).toBeNull();
+    expect(o.calls[0].reply!.slice(0, 5)).toEqual([
+      BigInt(FFA_MSG_SEND_DIRECT_RESP_32),
+      0x8002_0000n,
+      0n,
+      7n,
+      8n,
+    ]);
+  });
+
+  it("catches a planted wrong answer in a copy of OP-TEE's handler", () => {
+    for (const flavor of FLAVORS) {
+      const runner = new FlavorRunner(flavor, bases);
+      const real = opteeDirectRequestHandler(runner.rig.optee);
+      const plant = (edit: (req: SmcRegs, resp: SmcRegs) => void) =>
+        runner.rig.spmc.partitions.register(FFA_OPTEE_ID, function* (req: SmcRegs): Sleeps<SmcRegs> {
+          const resp = yield* real(req);
+          edit(req, resp);
+          return resp;
+        });
+      const unregister = [toOptee(OPTEE_FFA_UNREGISTER_SHM, 0)];
+      const version = [toOptee(OPTEE_FFA_GET_API_VERSION)];
+      plant(() => {});
+      expect(runner.run(at("lend@1.2"), unregister).violation, flavor).toBeNull();
+      expect(runner.run(at("boot@1.2"), version).violation, flavor).toBeNull();
+      // handle_unregister_shm() answers 0 for TEE_ERROR_ITEM_NOT_FOUND: a copy that passes it through.
+      plant((req, resp) => {
+        if (w(req, 3) === OPTEE_FFA_UNREGISTER_SHM && resp[3] === 0n)
+          resp[3] = BigInt(TEE_ERROR_ITEM_NOT_FOUND);
+      });
+      const v1 = runner.run(at("lend@1.2"), unregister).violation;
+      expect(v1?.kind, flavor).toBe("non-spec-reply");
+      expect(v1?.why).toMatch(/UNREGISTER_SHM/);
+      // GET_API_VERSION answers OPTEE_FFA_VERSION_MAJOR.MINOR = 1.0.
+      plant((req, resp) => {
+        if (w(req, 3) === OPTEE_FFA_GET_API_VERSION) resp[4] = 1n;
+      });
+      expect(runner.run(at("boot@1.2"), version).violation?.why).toMatch(/GET_API_VERSION/);
+      // An answer with w2 set (spmc_set_args() passes 0).
+      plant((_req, resp) => {
+        resp[2] = 1n;
+      });
+      expect(runner.run(at("boot@1.2"), version).violation?.why).toMatch(/w2/);
+    }
+  });
+
+  it("catches a refused OP-TEE message that changed OP-TEE's objects", () => {
+    // OP-TEE at S-EL1 holds the object (held@1.2): UNREGISTER_SHM answers FFA_BUSY, and must leave it be.
+    const runner = new FlavorRunner("optee-sel1", bases);
+    const spmc = runner.rig.spmc as OpteeSel1Spmc;
+    const real = opteeDirectRequestHandler(runner.rig.optee);
+    const unregister = [toOptee(OPTEE_FFA_UNREGISTER_SHM, 0)];
+    const clean = runner.run(at("held@1.2"), unregister, true);
+    expect(clean.violation).toBeNull();
+    expect(w(clean.calls[0].reply!, 3)).toBe(FFA_BUSY >>> 0);
+    runner.rig.spmc.partitions.register(FFA_OPTEE_ID, function* (req: SmcRegs): Sleeps<SmcRegs> {
+      const resp = yield* real(req);
+      // The planted bug: the registration is dropped although the answer is BUSY.
+      for (const m of spmc.mobjs.live()) if (m.registeredByCookie) m.registeredByCookie = false;
+      return resp;
+    });
+    const v = runner.run(at("held@1.2"), unregister).violation;
+    expect(v?.kind).toBe("state-changed-on-rejection");
+    expect(v?.why).toMatch(/registration changed/);
+  });
+
+  it("restores the objects OP-TEE under Hafnium retrieved for a yielding call, and sees them change", () => {
+    const rig = new FuzzRig("hafnium");
+    rig.probe("1.2");
+    const share = bases[at("share@1.2")];
+    const replies: SmcRegs[] = [];
+    for (const c of share.calls) {
+      rig.writeTx(c.by, c.tx);
+      replies.push(rig.call(c.by, BigUint64Array.from([...c.x, ...Array<bigint>(10).fill(0n)])));
+    }
+    expect(w(replies[0], 0)).not.toBe(FFA_ERROR_32);
+    const before = capture(rig);
+    // YIELDING_CALL_WITH_ARG with the share's cookie, the arg past its end: OP-TEE retrieves the share
+    // (mobj_ffa_get_by_cookie()), then refuses the arg — and keeps the object.
+    const x = regs(
+      FFA_MSG_SEND_DIRECT_REQ_64,
+      FFA_OPTEE_ID,
+      0,
+      OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+      replies[0][2],
+      replies[0][3],
+      2 * 4096,
+    );
+    const r = rig.call("normal", BigUint64Array.from([...x, ...Array<bigint>(10).fill(0n)]));
+    expect(w(r, 3)).toBe(TEE_ERROR_BAD_PARAMETERS);
+    const mobjs = rig.optee.mobjs as Sel2Mobjs;
+    expect(mobjs.objectCount).toBe(1);
+    expect(differs(rig, before)).not.toBeNull();
+    // OP-TEE's own table is part of the snapshot: a reference taken since is a difference.
+    const mid = capture(rig);
+    expect(differs(rig, mid)).toBeNull();
+    const objects = mobjs[hiddenState]().objects as Map<bigint, Sel2Mobj>;
+    [...objects.values()][0].refcount++;
+    expect(differs(rig, mid)).toMatch(/OP-TEE: object 0x[0-9a-f]+: reference counts changed/);
+    restore(rig, before);
+    expect(mobjs.objectCount).toBe(0);
+    expect(differs(rig, before)).toBeNull();
+  });
+
+  it("answers as optee_os does where the model used to differ: an unknown receiver at S-EL1, x3's upper half", () => {
+    const rig = new FuzzRig("optee-sel1");
+    rig.probe("1.2");
+    const call = (...v: (number | bigint)[]) => {
+      const x = new BigUint64Array(18);
+      v.forEach((n, i) => (x[i] = BigInt.asUintN(64, BigInt(n))));
+      return rig.call("normal", x);
+    };
+    // handle_direct_request(): no logical partition 0x8002 → spmc_sp_start_thread() → INVALID_PARAMETERS.
+    const toSp2 = call(FFA_MSG_SEND_DIRECT_REQ_32, 0x8002, 0, OPTEE_FFA_GET_API_VERSION);
+    expect([w(toSp2, 0), w(toSp2, 2) | 0]).toEqual([FFA_ERROR_32, FFA_INVALID_PARAMETERS]);
+    // A 64-bit x3 with its upper half set misses every case of `switch (args->a3)`.
+    const high = call(
+      FFA_MSG_SEND_DIRECT_REQ_64,
+      FFA_OPTEE_ID,
+      0,
+      (1n << 32n) | BigInt(OPTEE_FFA_GET_API_VERSION),
+    );
+    expect(w(high, 3)).toBe(TEE_ERROR_BAD_PARAMETERS);
+    expect(
+      opteeReplyProblem(
+        BigUint64Array.from([BigInt(FFA_MSG_SEND_DIRECT_REQ_64), 0x8001n, 0n, 1n << 32n, 0n, 0n, 0n, 0n]),
+        high,
+      ),
+    ).toBeNull();
+    const low = call(FFA_MSG_SEND_DIRECT_REQ_64, FFA_OPTEE_ID, 0, OPTEE_FFA_GET_API_VERSION);
+    expect([w(low, 3), w(low, 4)]).toEqual([1, 0]);
+  });
+
+  it("writes OP-TEE's messages into the corpus with each flavor's answer, and the corpus replays from its JSON", () => {
+    const r = fuzz({ flavors: [...FLAVORS], runs: 1500, seed: 9, corpus: true });
+    const withOptee = r.corpus.filter((c) => c.calls.some((k) => k.optee_msg));
+    expect(withOptee.length).toBeGreaterThan(5);
+    const parsed = JSON.parse(JSON.stringify(withOptee)) as CorpusCase[];
+    expect(parsed).toEqual(withOptee);
+    for (const c of parsed.slice(0, 15)) for (const f of FLAVORS) replayCorpusCase(c, f);
+  });
+});
