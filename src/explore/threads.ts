@@ -10,13 +10,45 @@ import { pathToFileURL } from "node:url";
 export function workerEntry(name: string, here: string): { filename: string; execArgv: string[] } {
   const ts = /\.[cm]?ts$/.test(new URL(here).pathname);
   const filename = new URL(`./${name}.${ts ? "ts" : "js"}`, here).href;
-  // Profiling flags would make every thread write its own profile: keep the rest of the parent's options.
-  const execArgv = process.execArgv.filter((a) => !a.startsWith("--cpu-prof") && !a.startsWith("--prof"));
+  const execArgv = workerExecArgv(process.execArgv);
   if (ts && !execArgv.some((a) => a.includes("tsx"))) {
     // tsx registered at run time (bin/rstmem.js) stays in the main thread: each worker imports its loader.
     execArgv.push("--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href);
   }
   return { filename, execArgv };
+}
+
+/** Node options a worker thread takes that say how modules load; each with its value when it has one. */
+const LOADER_OPTIONS = new Set([
+  "--import",
+  "--require",
+  "-r",
+  "--loader",
+  "--experimental-loader",
+  "--conditions",
+  "-C",
+]);
+const LOADER_FLAGS = new Set(["--enable-source-maps", "--no-warnings"]);
+
+/**
+ * The parent's options a worker gets: how modules load (tsx's loader, source maps), nothing else. Node
+ * refuses a worker whose execArgv holds a V8 or per-process option — `node --max-old-space-size=8192
+ * bin/rstmem.js sweep …` ended in "Initiated Worker with invalid execArgv flags" — and those apply to
+ * the whole process anyway (one V8 heap limit per isolate is the one exception, and workers get the
+ * default). Profiling flags would make every thread write its own profile.
+ */
+export function workerExecArgv(parent: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i];
+    const name = a.includes("=") ? a.slice(0, a.indexOf("=")) : a;
+    if (LOADER_FLAGS.has(a)) out.push(a);
+    else if (LOADER_OPTIONS.has(name)) {
+      out.push(a);
+      if (name === a && i + 1 < parent.length) out.push(parent[++i]);
+    }
+  }
+  return out;
 }
 
 /** `--jobs` default: the machine's cores. */

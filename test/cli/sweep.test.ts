@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -5,6 +6,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { rstmem } from "../helpers/rstmem.ts";
 import { workerEntry } from "../../src/cli/sweep_pool.ts";
+import { workerExecArgv } from "../../src/explore/threads.ts";
 import { loadSweepFile, shardPoints } from "../../src/report/sweep_file.ts";
 import { parsePath, setPath } from "../../src/report/sweep_path.ts";
 
@@ -76,6 +78,54 @@ describe("rstmem sweep", () => {
     expect(r.out).toContain("2 jobs");
     expect(read("j2", "tiny.json")).toBe(read("j1", "tiny.json"));
     expect(read("j2", "tiny.csv")).toBe(read("j1", "tiny.csv"));
+  });
+
+  it("--jobs 2 under node's own heap or GC options (node --max-old-space-size=… bin/rstmem.js) starts its workers", () => {
+    // Node refuses a worker whose execArgv carries a V8 or per-process option: only how modules load goes.
+    const bin = join(import.meta.dirname, "..", "..", "bin", "rstmem.js");
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--max-old-space-size=1024",
+        "--stack-size=2000",
+        bin,
+        "sweep",
+        sweepFile,
+        "--jobs",
+        "2",
+        "--out",
+        join(dir, "v8"),
+      ],
+      { encoding: "utf8" },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(read("v8", "tiny.json")).toBe(read("j1", "tiny.json"));
+  });
+
+  it("a worker gets the parent's module-loading options only", () => {
+    const tsx = "file:///r/node_modules/tsx/dist/esm/index.mjs";
+    expect(
+      workerExecArgv([
+        "--max-old-space-size=8192",
+        "--import",
+        tsx,
+        "--single-threaded-gc",
+        "--cpu-prof",
+        "--require=./setup.cjs",
+        "--enable-source-maps",
+        "--conditions",
+        "development",
+        "--title=x",
+      ]),
+    ).toEqual([
+      "--import",
+      tsx,
+      "--require=./setup.cjs",
+      "--enable-source-maps",
+      "--conditions",
+      "development",
+    ]);
   });
 
   it("--shard 1/2 and 2/2 run the even and odd points; merged they give the unsharded run's bytes", async () => {
