@@ -1,9 +1,9 @@
 /**
  * The random and PCT searches over several threads (`rstmem explore --jobs N`). The coordinator boots
- * the platform itself and makes the first chunk of runs in-process (a bug that shows in the first runs
- * costs no thread start-up); then N − 1 worker threads (explore_worker.ts, piscina, each booting its
- * own copy) and the coordinator itself make the next chunks, one at a time each, handed out in order
- * of their first run.
+ * the platform itself and makes chunks of runs in-process (a bug that shows in the first runs costs no
+ * thread start-up) until the runs left are worth starting workers (WARM_MS, WORTH_MS below); then
+ * N − 1 worker threads (explore_worker.ts, piscina, each booting its own copy, two chunks queued each)
+ * and the coordinator itself make the next chunks, handed out in order of their first run.
  * A chunk that violates ends the hand-out; the chunks before it are waited for (one of them may violate
  * earlier). The result merges the chunks in order up to the first violation (walk.ts), so it is the
  * same as the one-thread search's for any number of jobs, run for run — only faster. DFS is one
@@ -48,10 +48,10 @@ export interface ParallelExploreOptions extends ExploreOptions {
  * chunk never changes the result.
  */
 const WARM_MS = 250;
+const WORTH_MS = 5000;
 
 /** Chunks in flight per worker thread (it makes them one after the other). */
 const LANES = 2;
-const WORTH_MS = 5000;
 
 let searches = 0;
 
