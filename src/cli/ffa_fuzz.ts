@@ -76,6 +76,9 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
             `${f.outcomes} distinct outcomes; ${rate} cases/s\n`,
         );
         if (f.firstPanic) io.out(`           first panic: ${f.firstPanic}\n`);
+        if (f.panicKinds.length > 1)
+          for (const p of f.panicKinds)
+            io.out(`           panic ×${p.count} (first in case ${p.firstCase}): ${p.what}\n`);
         for (const k of f.known)
           io.out(`           known: ${k.id} ×${k.count} (first in case ${k.firstCase}): ${k.what}\n`);
       }

@@ -237,6 +237,32 @@ describe("ffa fuzz: OP-TEE's own messages", () => {
     expect([w(low, 3), w(low, 4)]).toEqual([1, 0]);
   });
 
+  it("counts the panic of OP-TEE 4.9's assertion on an UNREGISTER_SHM of the invalid cookie, and goes on", () => {
+    for (const flavor of FLAVORS) {
+      const runner = new FlavorRunner(flavor, bases);
+      const invalid: FuzzCall = {
+        by: "normal",
+        x: regs(
+          FFA_MSG_SEND_DIRECT_REQ_32,
+          FFA_OPTEE_ID,
+          0,
+          OPTEE_FFA_UNREGISTER_SHM,
+          0xffff_ffff,
+          0xffff_ffff,
+        ),
+        tx: null,
+        handle: null,
+      };
+      const o = runner.run(at("lend@1.2"), [invalid]);
+      expect(o.violation, flavor).toBeNull();
+      expect(o.panic).toMatch(/^OP-TEE panic: assertion 'cookie != OPTEE_MSG_FMEM_INVALID_GLOBAL_ID'/);
+      // The next case starts from the base again: OP-TEE answers.
+      const next = runner.run(at("lend@1.2"), [toOptee(OPTEE_FFA_GET_API_VERSION)], true);
+      expect(next.panic).toBeNull();
+      expect(w(next.calls[0].reply!, 3)).toBe(1);
+    }
+  });
+
   it("writes OP-TEE's messages into the corpus with each flavor's answer, and the corpus replays from its JSON", () => {
     const r = fuzz({ flavors: [...FLAVORS], runs: 1500, seed: 9, corpus: true });
     const withOptee = r.corpus.filter((c) => c.calls.some((k) => k.optee_msg));

@@ -59,6 +59,15 @@ export interface FlavorReport {
   readonly successes: number;
   readonly panics: number;
   readonly firstPanic: string | null;
+  /**
+   * The kinds of panic the run met (its message with addresses as `0x…`): Hafnium's clear_memory()
+   * fault, OP-TEE's assertion on an invalid cookie, …; how often, the first case.
+   */
+  readonly panicKinds: readonly {
+    readonly what: string;
+    readonly count: number;
+    readonly firstCase: number;
+  }[];
   /** Known findings of the real implementation (known.ts) the run ran into: how often, the first case. */
   readonly known: readonly {
     readonly id: string;
@@ -205,6 +214,10 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
   const outcomeCount = new Map<SpmcFlavorName, number>();
   const ms = new Map<SpmcFlavorName, number>();
   const firstPanic = new Map<SpmcFlavorName, string>();
+  const panicKinds = new Map<
+    SpmcFlavorName,
+    Map<string, { what: string; count: number; firstCase: number }>
+  >();
   const known = new Map<
     SpmcFlavorName,
     Map<string, { id: string; what: string; count: number; firstCase: number }>
@@ -269,7 +282,15 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
       let failed: { runner: FlavorRunner; out: CaseOutcome } | null = null;
       runners.forEach((r, k) => {
         const out = outs[k][j];
-        if (out.panic && !firstPanic.has(r.flavor)) firstPanic.set(r.flavor, out.panic);
+        if (out.panic) {
+          if (!firstPanic.has(r.flavor)) firstPanic.set(r.flavor, out.panic);
+          let m = panicKinds.get(r.flavor);
+          if (!m) panicKinds.set(r.flavor, (m = new Map()));
+          const what = out.panic.replace(/0x[0-9a-f]+/g, "0x…");
+          const pk = m.get(what);
+          if (pk) pk.count++;
+          else m.set(what, { what, count: 1, firstCase: i });
+        }
         if (out.known) {
           let m = known.get(r.flavor);
           if (!m) known.set(r.flavor, (m = new Map()));
@@ -340,6 +361,7 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
       successes: r.stats.successes,
       panics: r.stats.panics,
       firstPanic: firstPanic.get(r.flavor) ?? null,
+      panicKinds: [...(panicKinds.get(r.flavor)?.values() ?? [])],
       known: [...(known.get(r.flavor)?.values() ?? [])],
       outcomes: outcomeCount.get(r.flavor) ?? 0,
       ms: ms.get(r.flavor) ?? 0,

@@ -134,8 +134,37 @@ function* dispatch(os: OpteeSecure, req: SmcRegs): Sleeps<number[]> {
  */
 export const FAULT_TA_HOLD_NS = 33_000_000;
 
+/**
+ * CFG_TEE_CORE_DEBUG — mk/config.mk `?= y` in OP-TEE 4.9.0: assertions are on (NDEBUG is defined only
+ * when it is n), so a failed assert() ends in _assert_break() → panic().
+ */
+export const CFG_TEE_CORE_DEBUG = true;
+/** OPTEE_MSG_FMEM_INVALID_GLOBAL_ID — core/include/optee_msg.h. */
+export const OPTEE_MSG_FMEM_INVALID_GLOBAL_ID = 0xffff_ffff_ffff_ffffn;
+
+/**
+ * OP-TEE's panic(): the core logs and spins for good; the direct request never returns. The model stops
+ * the machine there (machine.hung), as Hafnium's panic() does (firmware/hafnium/hafnium.ts).
+ */
+function opteePanic(os: OpteeSecure, why: string): void {
+  const msg = `OP-TEE panic: ${why}`;
+  if (os.machine.hung === null) os.machine.hung = msg;
+  os.sim.sched.stop(msg);
+  if (os.sim.trace.listening) os.sim.trace.emit("secure", "panic", { why });
+}
+
 /** handle_unregister_shm(): TEE_Result → the u32 FF-A code in w3. */
 function* unregister(os: OpteeSecure, cookie: bigint, protmem: boolean): Sleeps<number> {
+  // mobj_ffa_unregister_by_cookie() starts with assert(cookie != OPTEE_MSG_FMEM_INVALID_GLOBAL_ID) in
+  // both builds (mobj_ffa.c, OP-TEE 4.9.0): nothing before it checks the normal world's w4/w5, so this
+  // cookie panics a default (CFG_TEE_CORE_DEBUG=y) OP-TEE; without assertions it is simply not found.
+  if (cookie === OPTEE_MSG_FMEM_INVALID_GLOBAL_ID && CFG_TEE_CORE_DEBUG) {
+    opteePanic(
+      os,
+      "assertion 'cookie != OPTEE_MSG_FMEM_INVALID_GLOBAL_ID' failed in mobj_ffa_unregister_by_cookie()",
+    );
+    return FFA_INVALID_PARAMETERS;
+  }
   // Fault `optee: {cmd: RELEASE_PROTMEM}` (faults.ts): a TA holds the buffer (mobj_ffa_get_by_cookie(),
   // as an FMEM parameter of an invoke still in flight) when the release comes, so the release meets a
   // real reference — BUSY — and the SPMC then refuses the reclaim for the same reason. The invoke ends
