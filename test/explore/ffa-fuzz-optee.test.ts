@@ -237,6 +237,32 @@ describe("ffa fuzz: OP-TEE's own messages", () => {
     expect([w(low, 3), w(low, 4)]).toEqual([1, 0]);
   });
 
+  it("a yielding call registers a cookie at S-EL1, UNREGISTER_SHM releases it, a second finds it released, the reclaim then succeeds", () => {
+    const runner = new FlavorRunner("optee-sel1", bases);
+    const spmc = runner.rig.spmc as OpteeSel1Spmc;
+    const reclaim: FuzzCall = {
+      by: "normal",
+      x: regs(0x8400_0077),
+      tx: null,
+      handle: { from: 0, xor: 0n, at: "w1" },
+    };
+    const seq = [
+      toOptee(OPTEE_FFA_YIELDING_CALL_WITH_ARG, 0, 4 * 4096),
+      toOptee(OPTEE_FFA_UNREGISTER_SHM, 0),
+      toOptee(OPTEE_FFA_UNREGISTER_SHM, 0),
+    ];
+    // Registered by the yielding call (refused: the arg lies past the end), so the reclaim is refused.
+    const held = runner.run(at("lend@1.2"), [seq[0], reclaim], true);
+    expect(held.violation).toBeNull();
+    expect(w(held.calls[0].reply!, 3)).toBe(TEE_ERROR_BAD_PARAMETERS);
+    expect(w(held.calls[1].reply!, 0)).toBe(FFA_ERROR_32);
+    const o = runner.run(at("lend@1.2"), [...seq, reclaim], true);
+    expect(o.violation).toBeNull();
+    expect(o.calls.slice(1, 3).map((c) => w(c.reply!, 3))).toEqual([0, 0]);
+    expect(w(o.calls[3].reply!, 0)).toBe(0x8400_0061);
+    expect(spmc.mobjs.size).toBe(0);
+  });
+
   it("counts the panic of OP-TEE 4.9's assertion on an UNREGISTER_SHM of the invalid cookie, and goes on", () => {
     for (const flavor of FLAVORS) {
       const runner = new FlavorRunner(flavor, bases);

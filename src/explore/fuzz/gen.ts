@@ -561,6 +561,7 @@ export function opteeEvent(kind: NonNullable<FuzzCall["internal"]>, ref: number)
 
 /** The field map of a one-call action with no descriptor (shared: nothing writes it). */
 const NO_FIELDS: readonly (readonly Field[])[] = [[]];
+const NO_FIELDS_3: readonly (readonly Field[])[] = [[], [], []];
 
 const CALLERS: readonly FuzzCaller[] = ["normal", "optee", "sp2"];
 const SECURE_CALLERS: readonly FuzzCaller[] = ["optee", "sp2"];
@@ -791,8 +792,24 @@ function opteeMessageAction(
     return null;
   };
   let what: string;
-  const kind = rnd.int(0, 11);
+  const kind = rnd.int(0, 12);
   let used = 4;
+  if (kind === 12) {
+    // OP-TEE uses the object (a yielding call's mobj_ffa_get_by_cookie() registers the cookie: S-EL1;
+    // retrieves it: under Hafnium), then the normal world unregisters it twice: released, then already
+    // released (TEE_ERROR_ITEM_NOT_FOUND, answered as 0).
+    const t = cookie();
+    const size = t ? t.pages.reduce((n, r) => n + r.pages, 0) * PAGE : PAGE;
+    const h = handle as FuzzCall["handle"];
+    const use = regs(FFA_MSG_SEND_DIRECT_REQ_32, x[1], 0, OPTEE_FFA_YIELDING_CALL_WITH_ARG, x[4], x[5], size);
+    const unregister = regs(FFA_MSG_SEND_DIRECT_REQ_32, x[1], 0, OPTEE_FFA_UNREGISTER_SHM, x[4], x[5]);
+    return {
+      what: `OPTEE_FFA_YIELDING_CALL_WITH_ARG, then OPTEE_FFA_UNREGISTER_SHM twice, of ${target} by ${by}`,
+      calls: [call(by, use, null, h), call(by, unregister, null, h), call(by, unregister.slice(), null, h)],
+      fields: NO_FIELDS_3,
+      mutated: 5,
+    };
+  }
   if (kind === 0) {
     x[3] = BigInt(OPTEE_FFA_GET_API_VERSION);
     what = "OPTEE_FFA_GET_API_VERSION";

@@ -366,6 +366,22 @@ export function opteeChangesNothing(x: SmcRegs, r: SmcRegs): boolean {
   return true;
 }
 
+/**
+ * Whether OP-TEE's answer refuses the message (for the fuzzer's counts): a non-zero w3 for anything but
+ * the queries (GET_API_VERSION, GET_OS_VERSION, EXCHANGE_CAPABILITIES), whose w3 is data.
+ */
+export function opteeRefused(x: SmcRegs, r: SmcRegs): boolean {
+  const { id, yielding } = opteeMessage(x);
+  if (
+    !yielding &&
+    (id === OPTEE_FFA_GET_API_VERSION ||
+      id === OPTEE_FFA_GET_OS_VERSION ||
+      id === OPTEE_FFA_EXCHANGE_CAPABILITIES)
+  )
+    return false;
+  return w(r, 3) !== 0;
+}
+
 const OPTEE_MSG_NAMES = new Map<number, string>([
   [OPTEE_FFA_GET_API_VERSION, "GET_API_VERSION"],
   [OPTEE_FFA_GET_OS_VERSION, "GET_OS_VERSION"],

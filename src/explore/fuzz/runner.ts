@@ -28,6 +28,7 @@ import {
   noteBoot,
   opteeChangesNothing,
   opteeOutcomeRule,
+  opteeRefused,
   opteeReplyProblem,
   replyHandle,
   replyProblem,
@@ -320,12 +321,13 @@ export class FlavorRunner {
         (code === null ? answerProblem(fid, rr, ox, c.by) : null) ??
         (optee ? opteeReplyProblem(ox, rr) : null);
       if (bad) return this.#fail("non-spec-reply", k, bad, outcomes, keys);
-      const rejected =
-        code !== null ||
-        (fid === FFA_VERSION_32 && (r[0] & 0xffff_ffffn) === 0xffff_ffffn) ||
-        (optee && opteeChangesNothing(ox, rr));
-      if (rejected) {
-        this.stats.rejections++;
+      const rejected = code !== null || (fid === FFA_VERSION_32 && (r[0] & 0xffff_ffffn) === 0xffff_ffffn);
+      // Counted as refused: also OP-TEE's refusals in w3 (opteeRefused()).
+      const refused = rejected || (optee && opteeRefused(ox, rr));
+      if (refused) this.stats.rejections++;
+      else this.stats.successes++;
+      // What must have changed nothing: a rejection, and most of OP-TEE's answers (opteeChangesNothing()).
+      if (rejected || (optee && opteeChangesNothing(ox, rr))) {
         // A rejected FRAG_TX may abort the transaction it continued, and only that.
         const gone =
           fid === FFA_MEM_FRAG_TX_32
@@ -340,7 +342,6 @@ export class FlavorRunner {
           if (p) return this.#fail("ffa-consistency", k, p, outcomes, keys);
         }
       } else {
-        this.stats.successes++;
         this.#cur.dirty = true;
         snap = null;
         const p = consistencyProblem(rig);
