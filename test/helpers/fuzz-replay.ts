@@ -57,9 +57,22 @@ export function replayCorpusCase(c: CorpusCase, flavor: SpmcFlavorName): void {
       x[3] = r && Number(r[0] & 0xffff_ffffn) === 0x8400_0075 ? r[2] & 0xffff_ffffn : 0n;
     }
     rig.writeTx(call.by, tx);
+    if (call.shm) {
+      // The message the driver writes into memory it shares with OP-TEE, the cookie written in.
+      const bytes = Uint8Array.from(Buffer.from(call.shm.bytes, "hex"));
+      if (call.shm.cookie) {
+        const h = handleOf(replies[call.shm.cookie.from]) ^ BigInt(call.shm.cookie.xor);
+        new DataView(bytes.buffer).setBigUint64(call.shm.cookie.off, h, true);
+      }
+      rig.writeShm(Number(call.shm.address), bytes);
+    }
     const got = rig.call(call.by, x);
     const gotX = Array.from(got.subarray(0, 8), (v) => "0x" + v.toString(16));
     expect(gotX, `${c.id} ${flavor} ${call.call}`).toEqual(want.x);
+    if (want.shm)
+      expect(
+        Buffer.from(rig.machine.bytes.read(Number(call.shm!.address), want.shm.length / 2)).toString("hex"),
+      ).toBe(want.shm);
     if (want.rx) expect(Buffer.from(rig.readRx(call.by, want.rx.length / 2)).toString("hex")).toBe(want.rx);
     replies.push(Array.from(got.subarray(0, 8)));
   }

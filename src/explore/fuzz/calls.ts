@@ -49,6 +49,17 @@ export interface FuzzCall {
    * (gen.ts opteeEvent()): mobj_ffa_get_by_cookie(), mobj_put() or mobj_ffa_unregister_by_cookie().
    */
   readonly internal?: "mobj-get" | "mobj-put" | "mobj-unregister";
+  /**
+   * An optee_msg_arg the normal world's driver writes into memory it shares with OP-TEE before the call
+   * (a YIELDING_CALL_WITH_ARG's message, Linux optee_ffa_do_call_with_arg()): `bytes` at physical
+   * address `pa`, with the handle of call `cookie.from` (XOR `cookie.xor`) as the u64 at byte `cookie.off`
+   * (ASSIGN_PROTMEM's params[0].u.value.a).
+   */
+  readonly shm?: {
+    readonly pa: number;
+    readonly bytes: Uint8Array;
+    readonly cookie: { readonly from: number; readonly xor: bigint; readonly off: number } | null;
+  };
 }
 
 /** A named field of a descriptor: offset and width in bytes. */

@@ -16,7 +16,8 @@ import {
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import type { FuzzCall, HandleAt } from "./calls.ts";
-import { isOpteeRequest, opteeMessageName, opteeResultName } from "./oracle.ts";
+import { OPTEE_MSG_CMD_ASSIGN_PROTMEM } from "../../abi/optee/index.ts";
+import { isOpteeRequest, opteeMessageName, opteeMessageResult, opteeResultName } from "./oracle.ts";
 import { CALLER_IDS, FUZZ_NWD_RX, FUZZ_NWD_TX, type FuzzCaller } from "./rig.ts";
 import type { CallOutcome } from "./runner.ts";
 
@@ -43,6 +44,10 @@ export interface CorpusReply {
    * and __thread_std_smc_entry() answer), "0", or the value in hex.
    */
   readonly optee_result?: string;
+  /** For a call with a message in shared memory (CorpusCall.shm): its bytes after the call, hex (OP-TEE's answer written in). */
+  readonly shm?: string;
+  /** …and the TEE_Result in the message's `ret` by name (`TEE_ERROR_ITEM_NOT_FOUND`). */
+  readonly msg_ret?: string;
 }
 
 export interface CorpusCall {
@@ -75,6 +80,17 @@ export interface CorpusCall {
    * ("OPTEE_FFA_UNREGISTER_SHM"), or "undefined blocking ID" / "undefined yielding ID".
    */
   readonly optee_msg?: string;
+  /**
+   * A message (optee_msg_arg) the normal world writes into memory it shares with OP-TEE before the
+   * call: `bytes` (hex) at physical `address`, with the handle of call `cookie.from` XOR `cookie.xor` as
+   * the little-endian u64 at byte `cookie.off` (ASSIGN_PROTMEM's value.a); `msg` names its command.
+   */
+  readonly shm?: {
+    readonly address: string;
+    readonly bytes: string;
+    readonly msg: string;
+    readonly cookie?: { readonly from: number; readonly xor: string; readonly off: number };
+  };
   readonly expect: Readonly<Partial<Record<SpmcFlavorName, CorpusReply>>>;
 }
 
@@ -119,8 +135,12 @@ function reply(o: CallOutcome | undefined, optee: boolean): CorpusReply {
     ...(isError && o.rule ? { rule: o.rule } : {}),
     ...(o.rx ? { rx: bytesHex(o.rx) } : {}),
     ...(optee && !isError ? { optee_result: opteeResultName(regsOf(o.x), regsOf(o.reply)) } : {}),
+    ...(o.shm ? { shm: bytesHex(o.shm), msg_ret: opteeMessageResult(o.shm) } : {}),
   };
 }
+
+/** OPTEE_MSG_CMD_* names of the messages the fuzzer writes (optee_msg.h). */
+const MSG_NAMES: Record<number, string> = { [OPTEE_MSG_CMD_ASSIGN_PROTMEM]: "OPTEE_MSG_CMD_ASSIGN_PROTMEM" };
 
 /** x0..x7 as the oracle's register type. */
 function regsOf(x: readonly bigint[]): SmcRegs {
@@ -154,6 +174,25 @@ function corpusCall(
     call: c.internal ? INTERNAL_NAMES[c.internal] : (ffaFuncName(fid) ?? hx(fid)),
     ...(c.internal ? { internal: INTERNAL_NAMES[c.internal] } : {}),
     ...(optee ? { optee_msg: opteeMessageName(regsOf(c.x)) } : {}),
+    ...(c.shm
+      ? {
+          shm: {
+            address: hx(c.shm.pa),
+            bytes: bytesHex(c.shm.bytes),
+            msg:
+              MSG_NAMES[new DataView(c.shm.bytes.buffer, c.shm.bytes.byteOffset).getUint32(0, true)] ?? "?",
+            ...(c.shm.cookie
+              ? {
+                  cookie: {
+                    from: c.shm.cookie.from + PROBE,
+                    xor: hx(c.shm.cookie.xor),
+                    off: c.shm.cookie.off,
+                  },
+                }
+              : {}),
+          },
+        }
+      : {}),
     ...(c.tx ? { tx: bytesHex(c.tx) } : {}),
     ...(c.handle ? { handle: { from: c.handle.from + PROBE, xor: hx(c.handle.xor), at: c.handle.at } } : {}),
     ...(c.offsetFrom !== undefined ? { offset_from: c.offsetFrom + PROBE } : {}),

@@ -51,6 +51,14 @@ import {
 import { FFA_OPTEE_ID, FFA_SP2_ID, OPTEE_UUID_WORDS, SP2_UUID_WORDS } from "../../firmware/spmc/endpoint.ts";
 import { COMPOSITE_SIZE, CONSTITUENT_SIZE, mtdHeaderSize, emadSize } from "../../abi/ffa/layout.ts";
 import {
+  encodeMsgArg,
+  OPTEE_MSG_ARG_HEADER_SIZE,
+  OPTEE_MSG_ATTR_TYPE_RMEM_INPUT,
+  OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
+  OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
+  OPTEE_MSG_CMD_ASSIGN_PROTMEM,
+  optee_msg_get_arg_size,
+  valueParam,
   OPTEE_FFA_ENABLE_ASYNC_NOTIF,
   OPTEE_FFA_EXCHANGE_CAPABILITIES,
   OPTEE_FFA_GET_API_VERSION,
@@ -62,6 +70,11 @@ import {
   OPTEE_FFA_YIELDING_CALL_WITH_ARG,
   optee_ffa_yielding_call,
 } from "../../abi/optee/index.ts";
+import {
+  MOBJ_USE_CASE_NS_SHM,
+  MOBJ_USE_CASE_SEC_VIDEO_PLAY,
+  MOBJ_USE_CASE_TRUSTED_UI,
+} from "../../abi/optee/protmem.ts";
 import type { RandomStream } from "../../sim/prng.ts";
 import { copyBytes, newBytes } from "./bytes.ts";
 import {
@@ -377,6 +390,26 @@ export function buildBases(): Base[] {
         },
         "1.2",
       ),
+    ],
+  }));
+  // What Linux's optee driver holds once it lent protected memory: the page its messages live in,
+  // shared with OP-TEE (OPTEE_SHM_ARG_SHARED), and a lend tagged with the use case (secure video),
+  // not yet assigned — the state OPTEE_MSG_CMD_ASSIGN_PROTMEM runs in.
+  mk("share-lend@1.2", "1.2", (c) => ({
+    sent: [
+      send(
+        c,
+        {
+          func: "share",
+          by: "normal",
+          receivers: ["optee"],
+          tag: 0n,
+          attributes: FFA_NORMAL_MEM_REG_ATTR,
+          pages: pool("normal", 40, 1),
+        },
+        "1.2",
+      ),
+      send(c, lendOptee(4, 44), "1.2"),
     ],
   }));
   mk("share-two@1.2", "1.2", (c) => ({
@@ -792,8 +825,13 @@ function opteeMessageAction(
     return null;
   };
   let what: string;
-  const kind = rnd.int(0, 12);
+  const kind = rnd.int(0, 13);
   let used = 4;
+  const arena =
+    kind === 13
+      ? sent.find((t) => t.func === "share" && t.by === "normal" && t.receivers.includes("optee"))
+      : undefined;
+  if (arena) return assignProtmemAction(rnd, by, arena, sent);
   if (kind === 12) {
     // OP-TEE uses the object (a yielding call's mobj_ffa_get_by_cookie() registers the cookie: S-EL1;
     // retrieves it: under Hafnium), then the normal world unregisters it twice: released, then already
@@ -869,6 +907,91 @@ function opteeMessageAction(
     mutated: 5,
   };
 }
+
+/** OPTEE_MSG_CMD_ASSIGN_PROTMEM's use case (params[0].u.value.b): the lends' tag, the others, nonsense. */
+const USE_CASES = [
+  MOBJ_USE_CASE_SEC_VIDEO_PLAY,
+  MOBJ_USE_CASE_SEC_VIDEO_PLAY,
+  MOBJ_USE_CASE_TRUSTED_UI,
+  MOBJ_USE_CASE_NS_SHM,
+  3,
+  0xffff_ffff,
+];
+/** The attribute of ASSIGN_PROTMEM's parameter: VALUE_INPUT, as Linux sends it, or another type. */
+const ASSIGN_ATTRS = [
+  OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
+  OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
+  OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
+  OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
+  OPTEE_MSG_ATTR_TYPE_RMEM_INPUT,
+];
+/** params[0].u.value.a in an optee_msg_arg: after the 32-byte header and the parameter's attr. */
+const ARG_VALUE_A = OPTEE_MSG_ARG_HEADER_SIZE + 8;
+
+/**
+ * OPTEE_MSG_CMD_ASSIGN_PROTMEM as Linux's do_call_lend_protmem() sends it after lending (optee_ffa.c
+ * → optee_ffa_do_call_with_arg()): an optee_msg_arg with one VALUE_INPUT parameter, value.a the lend's
+ * cookie, value.b the use case, written at the start of memory the normal world shares with OP-TEE (the
+ * `arena`, a share of the case's state), followed by room for the RPC arg
+ * (OPTEE_MSG_GET_ARG_SIZE(THREAD_RPC_MAX_NUM_PARAMS)); YIELDING_CALL_WITH_ARG with the arena's cookie
+ * in w4/w5 and offset 0 in w6. The cookie assigned is a live transaction's (a lend to OP-TEE, tagged with
+ * its use case, or another), a reclaimed one, or one nobody was given; the use case that of the lend or
+ * another; the parameter's type sometimes not VALUE_INPUT.
+ */
+function assignProtmemAction(rnd: RandomStream, by: FuzzCaller, arena: Txn, sent: readonly Txn[]): Action {
+  const useCase = rnd.pick(USE_CASES);
+  const attr = rnd.pick(ASSIGN_ATTRS);
+  const arg = encodeMsgArg({
+    cmd: OPTEE_MSG_CMD_ASSIGN_PROTMEM,
+    func: 0,
+    session: 0,
+    cancel_id: 0,
+    pad: 0,
+    ret: 0,
+    ret_origin: 0,
+    params: [valueParam(attr, 0n, useCase)],
+  });
+  const bytes = new Uint8Array(arg.length + optee_msg_get_arg_size(RPC_PARAMS));
+  bytes.set(arg);
+  const lends = sent.filter((t) => t.func === "lend" && t.by === "normal");
+  const r = rnd.int(0, 9);
+  let cookie: NonNullable<FuzzCall["shm"]>["cookie"] = null;
+  let target: string;
+  if (r < 6 && lends.length > 0) {
+    const t = rnd.pick(lends);
+    cookie = { from: t.ref, xor: 0n, off: ARG_VALUE_A };
+    target = `lend (tag ${t.tag})`;
+  } else if (r < 8 && sent.length > 0) {
+    const t = rnd.pick(sent);
+    cookie = { from: t.ref, xor: r === 7 ? rnd.pick(HANDLE_XORS) : 0n, off: ARG_VALUE_A };
+    target = r === 7 ? `neighbour of ${t.func}` : t.func;
+  } else {
+    const c = rnd.pick(UNKNOWN_COOKIES);
+    new DataView(bytes.buffer).setBigUint64(ARG_VALUE_A, c, true);
+    target = `unknown 0x${c.toString(16)}`;
+  }
+  const x = regs(
+    FFA_MSG_SEND_DIRECT_REQ_32,
+    (CALLER_IDS[by] << 16) | FFA_OPTEE_ID,
+    0,
+    OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+  );
+  return {
+    what:
+      `OPTEE_MSG_CMD_ASSIGN_PROTMEM of ${target} for use case ${useCase}` +
+      `${attr === OPTEE_MSG_ATTR_TYPE_VALUE_INPUT ? "" : ` (param type ${attr})`} by ${by}`,
+    calls: [
+      {
+        ...call(by, x, null, { from: arena.ref, xor: 0n, at: "w4" }),
+        shm: { pa: arena.pages[0].address, bytes, cookie },
+      },
+    ],
+    fields: NO_FIELDS,
+    mutated: 3,
+  };
+}
+/** THREAD_RPC_MAX_NUM_PARAMS (optee_os core/include/kernel/thread.h): the RPC arg after the message. */
+const RPC_PARAMS = 4;
 
 /** FFA_FEATURES queries: interfaces each SPMC offers or not, feature IDs (NPI, SRI, MEI), nonsense. */
 const FEATURE_QUERIES = [

@@ -84,8 +84,10 @@ import {
   OPTEE_FFA_YIELDING_CALL_BIT,
   OPTEE_FFA_YIELDING_CALL_RESUME,
   OPTEE_FFA_YIELDING_CALL_WITH_ARG,
+  OPTEE_MSG_CMD_ASSIGN_PROTMEM,
   TEE_ERROR_BAD_PARAMETERS,
   TEE_ERROR_BUSY,
+  TEE_ERROR_ITEM_NOT_FOUND,
   TEE_ERROR_NOT_IMPLEMENTED,
   TEE_ERROR_OUT_OF_MEMORY,
   TEE_SUCCESS,
@@ -380,6 +382,49 @@ export function opteeRefused(x: SmcRegs, r: SmcRegs): boolean {
   )
     return false;
   return w(r, 3) !== 0;
+}
+
+/**
+ * assign_protmem() (core/tee/entry_std.c, OP-TEE 4.9.0) puts mobj_ffa_assign_protmem()'s result in
+ * arg->ret: TEE_SUCCESS, TEE_ERROR_BUSY (already assigned; an active shared-memory object),
+ * TEE_ERROR_BAD_PARAMETERS (not one VALUE_INPUT parameter; another use case than the lend's tag),
+ * TEE_ERROR_ITEM_NOT_FOUND (not protected memory; not found, or not retrievable, under an S-EL2 SPMC).
+ * It leaves ret_origin alone.
+ */
+const ASSIGN_RESULTS = new Set([
+  TEE_SUCCESS,
+  TEE_ERROR_BUSY,
+  TEE_ERROR_BAD_PARAMETERS,
+  TEE_ERROR_ITEM_NOT_FOUND,
+]);
+
+/**
+ * Why what OP-TEE left in a message the normal world wrote into shared memory (`header`: the first 32
+ * bytes of the optee_msg_arg after the call; the harness wrote ret and ret_origin as 0) is not what
+ * optee_os 4.9.0 leaves there, or null. A yielding call answered other than TEE_SUCCESS never reached
+ * tee_entry_std(): the message is as written. For OPTEE_MSG_CMD_ASSIGN_PROTMEM, ASSIGN_RESULTS.
+ */
+export function opteeMessageProblem(x: SmcRegs, r: SmcRegs, header: Uint8Array): string | null {
+  const { id, yielding } = opteeMessage(x);
+  if (!yielding || id !== OPTEE_FFA_YIELDING_CALL_WITH_ARG || w(x, 6) !== 0) return null;
+  const d = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  const cmd = d.getUint32(0, true);
+  const ret = d.getUint32(20, true);
+  const origin = d.getUint32(24, true);
+  if (w(r, 3) !== TEE_SUCCESS) {
+    if (ret !== 0 || origin !== 0) return `OP-TEE wrote ret 0x${ret.toString(16)} into a message it refused`;
+    return null;
+  }
+  if (cmd === OPTEE_MSG_CMD_ASSIGN_PROTMEM) {
+    if (!ASSIGN_RESULTS.has(ret)) return `OPTEE_MSG_CMD_ASSIGN_PROTMEM answered ${teeResultName(ret)}`;
+    if (origin !== 0) return `OPTEE_MSG_CMD_ASSIGN_PROTMEM set ret_origin ${origin}`;
+  }
+  return null;
+}
+
+/** The TEE_Result OP-TEE left in a message's `ret` (the header's bytes 20..23), by name. */
+export function opteeMessageResult(header: Uint8Array): string {
+  return teeResultName(new DataView(header.buffer, header.byteOffset, header.byteLength).getUint32(20, true));
 }
 
 const OPTEE_MSG_NAMES = new Map<number, string>([

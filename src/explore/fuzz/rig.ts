@@ -170,6 +170,29 @@ export class FuzzRig {
     this.#txDirty.set(id, n);
   }
 
+  /** Normal-world ranges writeShm() wrote since the last clearShm(): [pa, length] pairs. */
+  readonly #shmWritten: number[] = [];
+
+  /**
+   * Writes a message (an optee_msg_arg) into normal-world memory shared with OP-TEE, as the driver
+   * does, into the page store directly (the harness's own write). clearShm() zeroes it again.
+   */
+  writeShm(pa: number, bytes: Uint8Array): void {
+    this.machine.bytes.write(pa, bytes);
+    this.#shmWritten.push(pa, bytes.length);
+  }
+
+  /**
+   * Zeroes what writeShm() wrote (and OP-TEE wrote back there): every case starts with the memory it
+   * shares as a fresh boot has it, so its messages are only its own. OP-TEE writes back only inside
+   * the message it read (yielding_call_with_arg()), and elsewhere only over zeros, which read the same.
+   */
+  clearShm(): void {
+    const w = this.#shmWritten;
+    for (let i = 0; i < w.length; i += 2) this.machine.bytes.write(w[i], ZEROS.subarray(0, w[i + 1]));
+    w.length = 0;
+  }
+
   /** Writes a 64-bit little-endian value at byte `offset` of the caller's TX page (within what writeTx() wrote). */
   writeTxU64(caller: FuzzCaller, offset: number, value: bigint): void {
     const tx = this.#txOf.get(CALLER_IDS[caller]);

@@ -27,6 +27,8 @@ import {
   isOpteeRequest,
   noteBoot,
   opteeChangesNothing,
+  opteeMessageProblem,
+  opteeMessageResult,
   opteeOutcomeRule,
   opteeRefused,
   opteeReplyProblem,
@@ -59,6 +61,19 @@ export interface CallOutcome {
    * count after it, or null when no object has that cookie.
    */
   readonly refcount?: number | null;
+  /** For a call with a message in shared memory (FuzzCall.shm): those bytes after the call (OP-TEE's answer in it). */
+  readonly shm?: Uint8Array;
+}
+
+/** The message bytes of a call, the referenced cookie written in. */
+function shmBytes(shm: NonNullable<FuzzCall["shm"]>, replies: readonly (SmcRegs | null)[]): Uint8Array {
+  if (!shm.cookie) return shm.bytes;
+  const r = replies[shm.cookie.from];
+  const h = ((r ? replyHandle(r) : null) ?? 0n) ^ shm.cookie.xor;
+  const out = shm.bytes.slice();
+  if (shm.cookie.off + 8 <= out.length)
+    new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(shm.cookie.off, h, true);
+  return out;
 }
 
 export interface CaseOutcome {
@@ -210,6 +225,7 @@ export class FlavorRunner {
     }
     rig.writeTx(c.by, tx);
     if (patchAt >= 0) rig.writeTxU64(c.by, patchAt, h);
+    if (c.shm) rig.writeShm(c.shm.pa, shmBytes(c.shm, replies));
     const reply = rig.call(c.by, x);
     const panic = rig.machine.hung;
     const out: CallOutcome = {
@@ -219,6 +235,7 @@ export class FlavorRunner {
       rx: record ? rxOf(rig, c.by, reply) : null,
       rule: errorCode(reply) !== null ? (rig.spmc.lastRejection?.rule ?? null) : null,
       panic,
+      ...(c.shm ? { shm: rig.machine.bytes.read(c.shm.pa, c.shm.bytes.length) } : {}),
     };
     return out;
   }
@@ -247,6 +264,7 @@ export class FlavorRunner {
     const st = (this.#cur = b.rigState);
     const rig = st.rig;
     this.stats.cases++;
+    rig.clearShm();
     if (st.dirty || st.loaded !== baseIndex) {
       restore(rig, b.snap);
       this.stats.restores++;
@@ -315,11 +333,17 @@ export class FlavorRunner {
       // A direct response from OP-TEE to one of its own messages (OPTEE_FFA_* in w3): its answer is
       // OP-TEE's, held to what optee_os answers, and most answers must have changed nothing.
       const optee = code === null && isOpteeRequest(fid, ox) && w(rr, 1) >>> 16 === CALLER_IDS.optee;
-      keys.push(outcomeKey(fid, w(rr, 0), code, optee ? opteeOutcomeRule(ox, rr) : o.rule));
+      const header = optee && c.shm ? rig.machine.bytes.read(c.shm.pa, 32) : null;
+      // A message in shared memory: what OP-TEE left in its `ret` is part of the outcome.
+      const rule = optee
+        ? opteeOutcomeRule(ox, rr) + (header ? ` / ret ${opteeMessageResult(header)}` : "")
+        : o.rule;
+      keys.push(outcomeKey(fid, w(rr, 0), code, rule));
       const bad =
         replyProblem(fid, rr) ??
         (code === null ? answerProblem(fid, rr, ox, c.by) : null) ??
-        (optee ? opteeReplyProblem(ox, rr) : null);
+        (optee ? opteeReplyProblem(ox, rr) : null) ??
+        (header ? opteeMessageProblem(ox, rr, header) : null);
       if (bad) return this.#fail("non-spec-reply", k, bad, outcomes, keys);
       const rejected = code !== null || (fid === FFA_VERSION_32 && (r[0] & 0xffff_ffffn) === 0xffff_ffffn);
       // Counted as refused: also OP-TEE's refusals in w3 (opteeRefused()).
