@@ -1,6 +1,6 @@
 /**
  * OP-TEE's FF-A ABI: the function ids carried in w3 of FFA_MSG_SEND_DIRECT_REQ and the capability
- * bits — optee_os core/include/optee_ffa.h, Linux drivers/tee/optee/optee_ffa.h.
+ * bits — optee_os core/arch/arm/include/optee_ffa.h, Linux drivers/tee/optee/optee_ffa.h.
  */
 
 /** OPTEE_FFA_BLOCKING_CALL(id) and OPTEE_FFA_YIELDING_CALL(id). */

@@ -1,7 +1,7 @@
 /**
  * OP-TEE's FF-A direct requests — core/arch/arm/kernel/thread_spmc.c (OP-TEE 4.9.0)
  * optee_lsp_handle_direct_request() → handle_blocking_call() / handle_yielding_call(); ids from
- * core/include/optee_ffa.h (optee.md §2.1, §2.4). Both FFA_MSG_SEND_DIRECT_REQ_32 (what Linux sends:
+ * core/arch/arm/include/optee_ffa.h (optee.md §2.1, §2.4). Both FFA_MSG_SEND_DIRECT_REQ_32 (what Linux sends:
  * ffa_abi.c sets mode_32bit) and _64 are taken; the request's w3..w7 are data0..data4, read as 32-bit
  * values (the handlers take uint32_t arguments); the answer is FFA_MSG_SEND_DIRECT_RESP of the request's
  * width (get_direct_resp_fid()) with sender and receiver swapped, w4..w7 zero where unused.
@@ -9,8 +9,11 @@
  * - EXCHANGE_CAPABILITIES → w3 = 0, w4 = THREAD_RPC_MAX_NUM_PARAMS (4), w5 = OPTEE_FFA_SEC_CAP_ARG_OFFSET
  *   | OPTEE_FFA_SEC_CAP_RPMB_PROBE (CFG_RPMB_ANNOUNCE_PROBE_CAP ?= y) | OPTEE_FFA_SEC_CAP_PROTMEM
  *   (CFG_CORE_DYN_PROTMEM=y). OPTEE_FFA_SEC_CAP_ASYNC_NOTIF needs spmc_notif_is_ready (SEL1: the
- *   platform's thread_spmc_set_async_notif_intid(); S-EL2: FFA_FEATURES(FFA_NOTIFICATION_SET)):
- *   notifications are not modelled, so it is not reported.
+ *   platform's thread_spmc_set_async_notif_intid(); S-EL2: spmc_init() sets it when
+ *   FFA_FEATURES(FFA_NOTIFICATION_SET) succeeds): not reported here. Right at S-EL1 (our SPMC answers
+ *   FFA_FEATURES for the schedule-receiver interrupt NOT_SUPPORTED, i.e. not ready); a known departure
+ *   under Hafnium, whose model answers FFA_NOTIFICATION_SET's FFA_FEATURES with FFA_SUCCESS: OP-TEE 4.9
+ *   there would report ASYNC_NOTIF and take ENABLE_ASYNC_NOTIF (value < 64 → TEE_SUCCESS).
  * - UNREGISTER_SHM / RELEASE_PROTMEM (w4/w5 handle) → handle_unregister_shm(): 0 on TEE_SUCCESS or
  *   TEE_ERROR_ITEM_NOT_FOUND, FFA_BUSY on TEE_ERROR_BUSY, FFA_INVALID_PARAMETERS otherwise.
  * - ENABLE_ASYNC_NOTIF → spmc_enable_async_notif(): TEE_ERROR_NOT_IMPLEMENTED (notifications not ready).
