@@ -98,12 +98,11 @@ export function ffaMemDescOffset(count: number, version: FfaVersion): number {
 }
 
 /**
- * Scratch for TxStores: one descriptor is built at a time (under tx_lock), and a TX buffer's worth of
- * fresh typed arrays per call costs more than the stores themselves (V8 gives every ArrayBuffer its own
- * zeroed backing store). Outside any snapshot: TxStores clears what it used before and after.
+ * Scratch for TxStores, one per driver: a driver builds one descriptor at a time (under tx_lock), and
+ * a TX buffer's worth of fresh typed arrays per call costs more than the stores themselves (V8 gives
+ * every ArrayBuffer its own zeroed backing store). Outside any snapshot: TxStores clears what it used.
  */
-let scratchBytes = new Uint8Array(0);
-let scratchDirty = new Uint8Array(0);
+const scratchOf = new WeakMap<ArmFfaDriver, { bytes: Uint8Array; dirty: Uint8Array }>();
 
 /**
  * The kernel's stores into the TX buffer during one ffa_setup_and_transmit(): each store is kept with
@@ -123,12 +122,13 @@ class TxStores {
     private readonly drv: ArmFfaDriver,
     size: number,
   ) {
-    if (scratchBytes.length < size) {
-      scratchBytes = new Uint8Array(size);
-      scratchDirty = new Uint8Array(size);
+    let scratch = scratchOf.get(drv);
+    if (scratch === undefined || scratch.bytes.length < size) {
+      scratch = { bytes: new Uint8Array(size), dirty: new Uint8Array(size) };
+      scratchOf.set(drv, scratch);
     }
-    this.#bytes = scratchBytes;
-    this.#dirty = scratchDirty;
+    this.#bytes = scratch.bytes;
+    this.#dirty = scratch.dirty;
     // A flush that stopped at a fault (or a call that returned early) may have left marks behind.
     this.#dirty.fill(0);
     this.#view = new DataView(this.#bytes.buffer, 0, this.#bytes.length);
