@@ -126,6 +126,7 @@ export interface Chooser {
   readonly name: string;
   /** Candidates are the runnable tasks with readyAt ≤ earliest + windowNs. */
   readonly windowNs: number;
+  /** `candidates` is the scheduler's own array, valid for this call only: copy what you keep. */
   choose(candidates: readonly Task[], now: number): number;
 }
 
