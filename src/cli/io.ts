@@ -32,9 +32,9 @@ export function parseSeed(v: string): number {
 }
 
 export function parsePositive(v: string): number {
-  const n = parseSeed(v);
-  if (n < 1) throw new InvalidArgumentError("expected a positive integer");
-  return n;
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < 1)
+    throw new InvalidArgumentError("expected a positive integer");
+  return Number(v);
 }
 
 export function parseDurationArg(v: string): number {

@@ -106,6 +106,16 @@ describe("bad input and usage exit 2 with one clear message", () => {
     );
   });
 
+  it("a count that must be positive says so, whether it is zero or not a number", async () => {
+    for (const bad of ["0", "x", "-3"]) {
+      const r = await rstmem("explore", "pool-race", "--jobs", bad);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(
+        `option '--jobs <n>' argument '${bad}' is invalid. expected a positive integer`,
+      );
+    }
+  });
+
   it("validate reports the position of the problem", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-"));
     const f = join(dir, "bad.yaml");
