@@ -15,6 +15,7 @@ import {
 } from "../../src/abi/ffa/index.ts";
 import {
   encodeMsgArg,
+  msgArg,
   OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
   OPTEE_MSG_CMD_ASSIGN_PROTMEM,
   TEE_ERROR_BUSY,
@@ -60,6 +61,19 @@ function toOptee(w3: number, from: number | null = null, x6 = 0): FuzzCall {
 }
 
 /** Per flavor, "OPTEE_FFA_… → result" for every OP-TEE answer in the corpus. */
+/**
+ * OPTEE_MSG_CMD_ASSIGN_PROTMEM of the lend for `useCase` (the cookie filled in by the case), followed
+ * by 160 bytes of room for the RPC arg, as a shared page holds it.
+ */
+function assignProtmemBytes(useCase: number): Uint8Array {
+  const arg = encodeMsgArg(
+    msgArg(OPTEE_MSG_CMD_ASSIGN_PROTMEM, [valueParam(OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, 0n, useCase)]),
+  );
+  const bytes = new Uint8Array(arg.length + 160);
+  bytes.set(arg);
+  return bytes;
+}
+
 function opteeOutcomes(corpus: readonly CorpusCase[]): Map<SpmcFlavorName, Set<string>> {
   const out = new Map<SpmcFlavorName, Set<string>>(FLAVORS.map((f) => [f, new Set<string>()]));
   for (const c of corpus)
@@ -277,18 +291,7 @@ describe("ffa fuzz: OP-TEE's own messages", () => {
     const arena = base.sent[0];
     /** ASSIGN_PROTMEM of the lend (setup call 1) for `useCase`, in the arena's first page. */
     const assign = (useCase: number): FuzzCall => {
-      const arg = encodeMsgArg({
-        cmd: OPTEE_MSG_CMD_ASSIGN_PROTMEM,
-        func: 0,
-        session: 0,
-        cancel_id: 0,
-        pad: 0,
-        ret: 0,
-        ret_origin: 0,
-        params: [valueParam(OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, 0n, useCase)],
-      });
-      const bytes = new Uint8Array(arg.length + 160);
-      bytes.set(arg);
+      const bytes = assignProtmemBytes(useCase);
       return {
         ...toOptee(OPTEE_FFA_YIELDING_CALL_WITH_ARG, arena.ref),
         shm: { pa: arena.pages[0].address, bytes, cookie: { from: 1, xor: 0n, off: 40 } },
@@ -323,18 +326,7 @@ describe("ffa fuzz: OP-TEE's own messages", () => {
   it("starts every case with the shared memory as a fresh boot has it: a message never leaks into the next case", () => {
     const base = bases[at("share-lend@1.2")];
     const arena = base.sent[0];
-    const arg = encodeMsgArg({
-      cmd: OPTEE_MSG_CMD_ASSIGN_PROTMEM,
-      func: 0,
-      session: 0,
-      cancel_id: 0,
-      pad: 0,
-      ret: 0,
-      ret_origin: 0,
-      params: [valueParam(OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, 0n, 1)],
-    });
-    const bytes = new Uint8Array(arg.length + 160);
-    bytes.set(arg);
+    const bytes = assignProtmemBytes(1);
     const withMsg: FuzzCall = {
       ...toOptee(OPTEE_FFA_YIELDING_CALL_WITH_ARG, arena.ref),
       shm: { pa: arena.pages[0].address, bytes, cookie: { from: 1, xor: 0n, off: 40 } },

@@ -26,7 +26,7 @@ import {
   OPTEE_MSG_CMD_GET_PROTMEM_CONFIG,
   valueParam,
   type OpteeMsgArg,
-  type OpteeMsgParam,
+  msgArg,
 } from "../../src/abi/optee/index.ts";
 import type { SmcRegs } from "../../src/hw/smc.ts";
 import { smcRegs } from "../../src/hw/smc.ts";
@@ -150,9 +150,7 @@ export function* yieldingCall(
   return { arg: back.arg, regs };
 }
 
-export function msgArg(cmd: number, params: OpteeMsgParam[]): OpteeMsgArg {
-  return { cmd, func: 0, session: 0, cancel_id: 0, pad: 0, ret: 0, ret_origin: 0, params };
-}
+export { msgArg };
 
 /** GET_PROTMEM_CONFIG: no buffer (`size` 0, invalid global id) or the buffer at 0x800 of the arg page. */
 export function protmemConfigArg(useCase: number, argHandle: bigint | null, size = 0): OpteeMsgArg {

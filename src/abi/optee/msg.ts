@@ -72,6 +72,11 @@ export interface OpteeMsgArg {
   readonly params: readonly OpteeMsgParam[];
 }
 
+/** A message for `cmd` with these params, every other header field zero (as optee_get_msg_arg() leaves them). */
+export function msgArg(cmd: number, params: readonly OpteeMsgParam[]): OpteeMsgArg {
+  return { cmd, func: 0, session: 0, cancel_id: 0, pad: 0, ret: 0, ret_origin: 0, params };
+}
+
 export function valueParam(
   attr: number,
   a: bigint | number,

@@ -52,6 +52,7 @@ import { FFA_OPTEE_ID, FFA_SP2_ID, OPTEE_UUID_WORDS, SP2_UUID_WORDS } from "../.
 import { COMPOSITE_SIZE, CONSTITUENT_SIZE, mtdHeaderSize, emadSize } from "../../abi/ffa/layout.ts";
 import {
   encodeMsgArg,
+  msgArg,
   OPTEE_MSG_ARG_HEADER_SIZE,
   OPTEE_MSG_ATTR_TYPE_RMEM_INPUT,
   OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
@@ -941,16 +942,7 @@ const ARG_VALUE_A = OPTEE_MSG_ARG_HEADER_SIZE + 8;
 function assignProtmemAction(rnd: RandomStream, by: FuzzCaller, arena: Txn, sent: readonly Txn[]): Action {
   const useCase = rnd.pick(USE_CASES);
   const attr = rnd.pick(ASSIGN_ATTRS);
-  const arg = encodeMsgArg({
-    cmd: OPTEE_MSG_CMD_ASSIGN_PROTMEM,
-    func: 0,
-    session: 0,
-    cancel_id: 0,
-    pad: 0,
-    ret: 0,
-    ret_origin: 0,
-    params: [valueParam(attr, 0n, useCase)],
-  });
+  const arg = encodeMsgArg(msgArg(OPTEE_MSG_CMD_ASSIGN_PROTMEM, [valueParam(attr, 0n, useCase)]));
   const bytes = new Uint8Array(arg.length + optee_msg_get_arg_size(RPC_PARAMS));
   bytes.set(arg);
   const lends = sent.filter((t) => t.func === "lend" && t.by === "normal");

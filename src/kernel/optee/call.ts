@@ -26,6 +26,7 @@ import {
   valueParam,
   type OpteeMsgParam,
   type OpteeMsgArg,
+  msgArg,
 } from "../../abi/optee/msg.ts";
 import { TEE_ERROR_COMMUNICATION, TEE_SUCCESS, TEEC_ORIGIN_COMMS } from "../../abi/optee/tee_result.ts";
 import { EINVAL } from "../../abi/uapi/errno.ts";
@@ -195,11 +196,6 @@ export function opteeMsgArgRead(slot: OpteeMsgSlot): OpteeMsgArg {
 /** optee->ops->do_call_with_arg(ctx, shm, offs, false) for the slot. */
 export function* opteeDoCallWithArg(optee: Optee, slot: OpteeMsgSlot): Sleeps<number> {
   return yield* optee.ops.doCallWithArg(optee, slot.shm, slot.offs);
-}
-
-/** A message for `cmd` with these params (header fields zero, as optee_get_msg_arg() leaves them). */
-export function msgArg(cmd: number, params: OpteeMsgArg["params"]): OpteeMsgArg {
-  return { cmd, func: 0, session: 0, cancel_id: 0, pad: 0, ret: 0, ret_origin: 0, params };
 }
 
 // ---- Sessions ----

@@ -46,6 +46,7 @@ import {
   OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
   OPTEE_MSG_CMD_ASSIGN_PROTMEM,
   valueParam,
+  msgArg,
 } from "../../abi/optee/msg.ts";
 import { TEE_ERROR_BUSY, TEE_SUCCESS } from "../../abi/optee/tee_result.ts";
 import { EACCES, EINVAL, EIO, ENODEV } from "../../abi/uapi/errno.ts";
@@ -70,7 +71,6 @@ import {
 } from "../tee/tee_heap.ts";
 import { teeShmRead, type TeeShm } from "../tee/tee_shm.ts";
 import {
-  msgArg,
   opteeCloseSession,
   opteeDoCallWithArg,
   opteeFreeMsgArg,

@@ -16,7 +16,7 @@
  *
  * Policy: the pool reads `policy.pool`; only "dynamic" (upstream) is built here.
  */
-import { OPTEE_MSG_CMD_GET_PROTMEM_CONFIG } from "../../abi/optee/msg.ts";
+import { OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, msgArg } from "../../abi/optee/msg.ts";
 import { TEE_ERROR_SHORT_BUFFER } from "../../abi/optee/tee_result.ts";
 import { EINVAL, ENOMEM, ERRNO } from "../../abi/uapi/errno.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../hw/platform.ts";
@@ -53,7 +53,6 @@ import {
 } from "../tee/tee_shm.ts";
 import { kcalloc, kfree, kmemleakLink, kzalloc } from "../mm/slab.ts";
 import {
-  msgArg,
   opteeDoCallWithArg,
   opteeFreeMsgArg,
   opteeGetMsgArg,

@@ -38,6 +38,7 @@ import {
   memParam,
   optee_msg_get_arg_size,
   valueParam,
+  msgArg,
 } from "../../abi/optee/msg.ts";
 import {
   optee_smc_std_call_val,
@@ -74,7 +75,6 @@ import {
 import { teeProtmemStaticPoolAlloc } from "../tee/tee_protmem_static.ts";
 import { teeShmRead, type TeeShm } from "../tee/tee_shm.ts";
 import {
-  msgArg,
   opteeCloseSession,
   opteeDoCallWithArg,
   opteeFreeMsgArg,

@@ -32,6 +32,7 @@ import {
   valueParam,
   type OpteeMsgArg,
   type OpteeMsgParam,
+  msgArg,
 } from "../../abi/optee/msg.ts";
 import { TEE_SUCCESS } from "../../abi/optee/tee_result.ts";
 import { EINVAL, ENOMEM } from "../../abi/uapi/errno.ts";
@@ -58,7 +59,7 @@ import {
   type TeeShm,
   type TeeShmPool,
 } from "../tee/tee_shm.ts";
-import { msgArg, opteeFromMsgParamValue, opteeMsgArgSize, opteeToMsgParamValue } from "./call.ts";
+import { opteeFromMsgParamValue, opteeMsgArgSize, opteeToMsgParamValue } from "./call.ts";
 import type { Optee } from "./optee.ts";
 
 /** OPTEE_MSG_NONCONTIG_PAGE_SIZE and the page list's entries per page (the last one links on). */
