@@ -5,15 +5,11 @@
  * (ENOENT); faults the real stack cannot meet are refused at their line and column.
  */
 import { describe, expect, it } from "vitest";
-import { FFA_MEM_RW } from "../../src/abi/ffa/index.ts";
+import { lendEveryOtherPage } from "../kernel/ffa-fixture.ts";
 import { ERRNO } from "../../src/abi/uapi/errno.ts";
 import type { HafniumSpmc } from "../../src/firmware/hafnium/hafnium.ts";
 import { dmaAllocPages, dmaFreePages } from "../../src/kernel/dma/mapping.ts";
-import {
-  ffaMemoryLend,
-  ffaMemoryReclaim,
-  type FfaMemOpsArgs,
-} from "../../src/kernel/firmware/arm_ffa/mem_ops.ts";
+import { ffaMemoryLend, ffaMemoryReclaim } from "../../src/kernel/firmware/arm_ffa/mem_ops.ts";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
 import { runScenario } from "../../src/scenario/runner.ts";
 import type { FaultSpec } from "../../src/sim/faults.ts";
@@ -27,14 +23,7 @@ function fragmentedLend(faults: FaultSpec[], constituents = 300) {
   const drv = sys.kernel.armFfa!;
   return run(sys.sim, function* () {
     const pages = (yield* dmaAllocPages(sys.kernel.mm, 2 * constituents * 4096))!;
-    const args: FfaMemOpsArgs = {
-      useTxbuf: true,
-      tag: 0n,
-      flags: 0,
-      attrs: [{ receiver: 0x8001, attrs: FFA_MEM_RW }],
-      sg: Array.from({ length: constituents }, (_, i) => ({ pa: pages.pa + 2 * i * 4096, length: 4096 })),
-      gHandle: 0n,
-    };
+    const args = lendEveryOtherPage(pages.pa, constituents);
     const rc = yield* ffaMemoryLend(drv, args);
     const reclaim = yield* ffaMemoryReclaim(drv, args.gHandle, 0);
     const incomplete = sys.spmc.incompleteSends();

@@ -6,16 +6,12 @@
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FFA_MEM_RW } from "../../src/abi/ffa/index.ts";
+import { lendEveryOtherPage } from "../kernel/ffa-fixture.ts";
 import { ERRNO } from "../../src/abi/uapi/errno.ts";
 import { quiesceProblems } from "../../src/check/quiesce.ts";
 import type { HafniumSpmc } from "../../src/firmware/hafnium/hafnium.ts";
 import { dmaAllocPages, dmaFreePages } from "../../src/kernel/dma/mapping.ts";
-import {
-  ffaMemoryLend,
-  ffaMemoryReclaim,
-  type FfaMemOpsArgs,
-} from "../../src/kernel/firmware/arm_ffa/mem_ops.ts";
+import { ffaMemoryLend, ffaMemoryReclaim } from "../../src/kernel/firmware/arm_ffa/mem_ops.ts";
 import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
 import { parseFaultList } from "../../src/scenario/faults.ts";
 import { runScenario } from "../../src/scenario/runner.ts";
@@ -40,14 +36,7 @@ function fragmentedLend(faults: FaultSpec[], constituents = 300) {
   const liveBefore = [...hf.shares.live()].length;
   return run(sys.sim, function* () {
     const pages = (yield* dmaAllocPages(sys.kernel.mm, 2 * constituents * 4096))!;
-    const lendArgs = (): FfaMemOpsArgs => ({
-      useTxbuf: true,
-      tag: 0n,
-      flags: 0,
-      attrs: [{ receiver: 0x8001, attrs: FFA_MEM_RW }],
-      sg: Array.from({ length: constituents }, (_, i) => ({ pa: pages.pa + 2 * i * 4096, length: 4096 })),
-      gHandle: 0n,
-    });
+    const lendArgs = () => lendEveryOtherPage(pages.pa, constituents);
     const args = lendArgs();
     const rc = yield* ffaMemoryLend(drv, args);
     const reclaim = yield* ffaMemoryReclaim(drv, args.gHandle, 0);

@@ -4,7 +4,8 @@
  * inside buildSystem()), the SPMC's own view of calls from the trace, and a fake SPMC for driver tests
  * that need answers the real flavors never give (FFA_YIELD, FFA_SUCCESS_64, FFA_MEM_OP_PAUSE).
  */
-import { ffaFuncId, ffaFuncName } from "../../src/abi/ffa/index.ts";
+import { FFA_MEM_RW, ffaFuncId, ffaFuncName } from "../../src/abi/ffa/index.ts";
+import type { FfaMemOpsArgs } from "../../src/kernel/firmware/arm_ffa/mem_ops.ts";
 import { ArmFfaDriver, type FfaProbeResult } from "../../src/kernel/firmware/arm_ffa/driver.ts";
 import { Machine } from "../../src/hw/machine.ts";
 import { SmcConduit, smcRegs, type SmcRegs } from "../../src/hw/smc.ts";
@@ -91,4 +92,20 @@ export function runOn<T>(sim: Sim, body: () => Sleeps<T>): T {
   sim.sched.run();
   if (!done) throw new Error("task did not finish");
   return out as T;
+}
+
+/**
+ * ffa_memory_lend() arguments for OP-TEE (0x8001, RW) of `n` separate pages: every other page from `pa`,
+ * so no two constituents merge and the descriptor grows past one fragment as `n` does (250 fill the
+ * first 4 KiB fragment at v1.2).
+ */
+export function lendEveryOtherPage(pa: number, n: number): FfaMemOpsArgs {
+  return {
+    useTxbuf: true,
+    tag: 0n,
+    flags: 0,
+    attrs: [{ receiver: 0x8001, attrs: FFA_MEM_RW }],
+    sg: Array.from({ length: n }, (_, i) => ({ pa: pa + 2 * i * 4096, length: 4096 })),
+    gHandle: 0n,
+  };
 }

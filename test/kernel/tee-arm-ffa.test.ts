@@ -24,13 +24,12 @@ import {
   ffaMemoryAttributesGet,
   ffaMemoryLend,
   ffaMemoryReclaim,
-  type FfaMemOpsArgs,
 } from "../../src/kernel/firmware/arm_ffa/mem_ops.ts";
 import { OPTEE_FFA_UUID_WORDS } from "../../src/kernel/optee/ffa_abi.ts";
 import { dmaAllocPages, dmaFreePages } from "../../src/kernel/dma/mapping.ts";
 import { O_RDONLY } from "../../src/abi/uapi/fcntl.ts";
 import { sysOpen } from "../../src/user/syscalls.ts";
-import { fakeSpmc, runOn } from "./ffa-fixture.ts";
+import { fakeSpmc, lendEveryOtherPage, runOn } from "./ffa-fixture.ts";
 import { expectQuiesced, heapAlloc, MiB, run, SECURE_VIDEO, teeSystem } from "./tee-fixture.ts";
 
 const ENXIO = ERRNO.ENXIO;
@@ -87,14 +86,7 @@ describe("arm_ffa driver", () => {
       const out = run(sys.sim, function* () {
         const pages = (yield* dmaAllocPages(sys.kernel.mm, 600 * 4096))!;
         // 300 separate pages: 250 constituents fill the first 4 KiB fragment (v1.2), 50 follow.
-        const args: FfaMemOpsArgs = {
-          useTxbuf: true,
-          tag: 0n,
-          flags: 0,
-          attrs: [{ receiver: 0x8001, attrs: FFA_MEM_RW }],
-          sg: Array.from({ length: 300 }, (_, i) => ({ pa: pages.pa + 2 * i * 4096, length: 4096 })),
-          gHandle: 0n,
-        };
+        const args = lendEveryOtherPage(pages.pa, 300);
         const rc = yield* ffaMemoryLend(drv, args);
         const frags = drv.calls.get(FFA_MEM_FRAG_TX_32) ?? 0;
         const rec = yield* ffaMemoryReclaim(drv, args.gHandle, 0);
@@ -169,14 +161,7 @@ describe("arm_ffa driver answers as 6.18 takes them (a fake SPMC)", () => {
   /** A lend of `n` one-page constituents (v1.2: 250 fill the first 4 KiB fragment, 256 the next ones). */
   function lend(n: number, answer: Parameters<typeof fakeSpmc>[0]) {
     const f = fakeSpmc(answer);
-    const args: FfaMemOpsArgs = {
-      useTxbuf: true,
-      tag: 0n,
-      flags: 0,
-      attrs: [{ receiver: 0x8001, attrs: FFA_MEM_RW }],
-      sg: Array.from({ length: n }, (_, i) => ({ pa: 0xc000_0000 + 2 * i * 4096, length: 4096 })),
-      gHandle: 0n,
-    };
+    const args = lendEveryOtherPage(0xc000_0000, n);
     const rc = runOn(f.sim, () => ffaMemoryLend(f.drv, args));
     return { rc, args, calls: f.calls.map((r) => Number(r[0])) };
   }
