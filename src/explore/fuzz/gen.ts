@@ -366,6 +366,15 @@ export function buildBases(): Base[] {
   });
   const lendOptee = (pages: number, firstPage: number): Omit<Txn, "ref"> =>
     lendOpteeOf([{ address: FUZZ_NS_POOL + firstPage * PAGE, pages }]);
+  /** The normal world's share with `receivers` (Normal memory, as Linux's ffa_memory_share() sends it). */
+  const shareWith = (receivers: Txn["receivers"], pages: Txn["pages"]): Omit<Txn, "ref"> => ({
+    func: "share",
+    by: "normal",
+    receivers,
+    tag: 0n,
+    attributes: FFA_NORMAL_MEM_REG_ATTR,
+    pages,
+  });
   for (const v of ["1.0", "1.1", "1.2"] as const) {
     mk(`boot@${v}`, v, () => ({}));
     mk(`lend@${v}`, v, (c) => ({ sent: [send(c, lendOptee(4, 0), v)] }));
@@ -378,56 +387,16 @@ export function buildBases(): Base[] {
     });
   }
   mk("share@1.2", "1.2", (c) => ({
-    sent: [
-      send(
-        c,
-        {
-          func: "share",
-          by: "normal",
-          receivers: ["optee"],
-          tag: 0n,
-          attributes: FFA_NORMAL_MEM_REG_ATTR,
-          pages: pool("normal", 8, 2),
-        },
-        "1.2",
-      ),
-    ],
+    sent: [send(c, shareWith(["optee"], pool("normal", 8, 2)), "1.2")],
   }));
   // What Linux's optee driver holds once it lent protected memory: the page its messages live in,
   // shared with OP-TEE (OPTEE_SHM_ARG_SHARED), and a lend tagged with the use case (secure video),
   // not yet assigned — the state OPTEE_MSG_CMD_ASSIGN_PROTMEM runs in.
   mk("share-lend@1.2", "1.2", (c) => ({
-    sent: [
-      send(
-        c,
-        {
-          func: "share",
-          by: "normal",
-          receivers: ["optee"],
-          tag: 0n,
-          attributes: FFA_NORMAL_MEM_REG_ATTR,
-          pages: pool("normal", 40, 1),
-        },
-        "1.2",
-      ),
-      send(c, lendOptee(4, 44), "1.2"),
-    ],
+    sent: [send(c, shareWith(["optee"], pool("normal", 40, 1)), "1.2"), send(c, lendOptee(4, 44), "1.2")],
   }));
   mk("share-two@1.2", "1.2", (c) => ({
-    sent: [
-      send(
-        c,
-        {
-          func: "share",
-          by: "normal",
-          receivers: ["optee", "sp2"],
-          tag: 0n,
-          attributes: FFA_NORMAL_MEM_REG_ATTR,
-          pages: pool("normal", 10, 2),
-        },
-        "1.2",
-      ),
-    ],
+    sent: [send(c, shareWith(["optee", "sp2"], pool("normal", 10, 2)), "1.2")],
   }));
   mk("donate@1.2", "1.2", (c) => ({
     sent: [
