@@ -24,6 +24,7 @@
  */
 import type { System } from "../scenario/system.ts";
 import type { Task } from "../sim/scheduler.ts";
+import { stringCode } from "../sim/string_code.ts";
 
 const STATE_CODE = { runnable: 1, blocked: 2, done: 3 } as const;
 
@@ -58,24 +59,6 @@ function reset(): void {
   laneB = 0x01000193 ^ 0x5bd1e995;
 }
 
-/**
- * A wait list's name as one number (32-bit FNV-1a, remembered per name): blocked tasks are hashed at
- * every choice, and their lists are a handful of names.
- */
-const nameCodes = new Map<string, number>();
-
-function nameCode(name: string): number {
-  let c = nameCodes.get(name);
-  if (c === undefined) {
-    c = 0x811c9dc5;
-    for (let i = 0; i < name.length; i++) c = Math.imul(c ^ name.charCodeAt(i), 0x01000193);
-    c = (c ^ name.length) >>> 0;
-    if (nameCodes.size >= 1 << 12) nameCodes.clear(); // names made per object: never many at once
-    nameCodes.set(name, c);
-  }
-  return c;
-}
-
 /** The lanes' value: 53 bits, a JS number for a cheap set. */
 function value(): number {
   return (laneA >>> 0) * 0x200000 + (laneB >>> 11);
@@ -100,7 +83,7 @@ export function stateHash(system: System, candidates: readonly Task[]): number {
     num(STATE_CODE[t.state]);
     num(t.runs);
     if (t.state === "runnable") num(Math.max(0, t.readyAt - now));
-    else if (t.blockedOn) num(nameCode(t.blockedOn.name));
+    else if (t.blockedOn) num(stringCode(t.blockedOn.name));
   }
   num(-1);
   for (let i = 0; i < candidates.length; i++) num(candidates[i].id);

@@ -6,6 +6,7 @@
  * so a long run stays small.
  */
 import { hiddenState, type Snapshottable } from "./snapshot.ts";
+import { stringCode } from "./string_code.ts";
 
 /** One finding as reported. */
 export interface Finding {
@@ -21,18 +22,6 @@ export interface Finding {
 
 /** How many details are kept per id; counts are always exact. */
 export const FINDING_DETAILS_KEPT = 20;
-
-/** A 32-bit code per invariant id (FNV-1a), for Findings.digest. */
-const idCodes = new Map<string, number>();
-function idCode(id: string): number {
-  let c = idCodes.get(id);
-  if (c === undefined) {
-    c = 0x811c9dc5;
-    for (let i = 0; i < id.length; i++) c = Math.imul(c ^ id.charCodeAt(i), 0x01000193);
-    idCodes.set(id, c);
-  }
-  return c;
-}
 
 export class Findings implements Snapshottable {
   readonly #counts = new Map<string, number>();
@@ -54,7 +43,7 @@ export class Findings implements Snapshottable {
   report(id: string, message: string, data?: Record<string, unknown>): void {
     const n = (this.#counts.get(id) ?? 0) + 1;
     this.#counts.set(id, n);
-    this.#digest = (this.#digest + idCode(id)) | 0;
+    this.#digest = (this.#digest + stringCode(id)) | 0;
     const f: Finding = { id, t: this.now(), task: this.taskName(), message, ...(data ? { data } : {}) };
     if (n <= FINDING_DETAILS_KEPT) this.#details.push(f);
     for (const l of this.#listeners) l(f);
@@ -70,7 +59,7 @@ export class Findings implements Snapshottable {
     if (n === 1) return this.report(id, message, data);
     const c = (this.#counts.get(id) ?? 0) + n;
     this.#counts.set(id, c);
-    this.#digest = (this.#digest + Math.imul(idCode(id), n)) | 0;
+    this.#digest = (this.#digest + Math.imul(stringCode(id), n)) | 0;
     const f: Finding = { id, t: this.now(), task: this.taskName(), message, data: { ...data, bulk: n } };
     if (c - n < FINDING_DETAILS_KEPT) this.#details.push(f);
     for (const l of this.#listeners) l(f);
