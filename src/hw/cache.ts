@@ -271,15 +271,10 @@ export class Caches implements Snapshottable {
 
   /** The dirty pages in [first, first + count), in ascending order. */
   dirtyPagesIn(first: number, count: number): number[] {
-    this.#settle();
-    if (this.#dirtyPages === 0) return [];
     const out: number[] = [];
-    if (count <= this.#size) {
-      for (let i = first; i < first + count; i++) if (this.#dirty[i] !== 0) out.push(i);
-      return out;
-    }
-    for (const i of this.dirtyList()) if (i >= first && i < first + count) out.push(i);
-    return out.sort((a, b) => a - b);
+    this.#forDirtyIn(first, count, (i) => out.push(i));
+    // A walk of the ring (the range outnumbers it) meets the pages oldest first.
+    return count <= this.#size ? out : out.sort((a, b) => a - b);
   }
 
   /** Dirty pages in [first, first + count). */

@@ -8,7 +8,6 @@
 import { assert, fail } from "../../sim/assert.ts";
 import type { PageFrames } from "../../hw/frames.ts";
 import {
-  MIGRATE_CMA,
   MIGRATE_ISOLATE,
   MIGRATE_MOVABLE,
   MIGRATE_RECLAIMABLE,
@@ -147,7 +146,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
       return;
     }
     // free_unref_page(): the list of the page's own zone (page_zone()).
-    const k = this.#pcpIndex(this.zoneOf(i), pbMt === MIGRATE_CMA ? MIGRATE_MOVABLE : pbMt);
+    const k = this.#pcpIndex(this.zoneOf(i), pbMt);
     const list = this.#pcp[k];
     // A typed array drops a store past its end: a list that outgrew its room would lose pages.
     if (!(this.#pcpLen[k] < list.length)) fail(`per-cpu list ${k} full (${this.#pcpLen[k]} pages)`);
@@ -191,7 +190,7 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
         this.freeOne(i, 0);
         continue;
       }
-      const k = this.#pcpIndex(this.zoneOf(i), pbMt === MIGRATE_CMA ? MIGRATE_MOVABLE : pbMt);
+      const k = this.#pcpIndex(this.zoneOf(i), pbMt);
       const list = this.#pcp[k];
       assert(this.#pcpLen[k] < list.length, "per-cpu list full");
       freeOrder[i] = ON_PCP;
@@ -223,13 +222,12 @@ export class BuddyAllocator extends FreeArea implements Snapshottable {
     const zone = this.zoneOf(start);
     if (this.zoneOf(end - 1) !== zone) return false;
     const pbMt = this.pageblockMt;
-    const listMt = (mt: number): number => (mt === MIGRATE_CMA ? MIGRATE_MOVABLE : mt);
     const mt0 = pbMt[start >> PAGEBLOCK_ORDER];
     if (mt0 === MIGRATE_ISOLATE) return false;
-    const k = this.#pcpIndex(zone, listMt(mt0));
+    const k = this.#pcpIndex(zone, mt0);
     for (let pb = (start >> PAGEBLOCK_ORDER) + 1; pb <= (end - 1) >> PAGEBLOCK_ORDER; pb++) {
       const mt = pbMt[pb];
-      if (mt === MIGRATE_ISOLATE || this.#pcpIndex(zone, listMt(mt)) !== k) return false;
+      if (mt === MIGRATE_ISOLATE || this.#pcpIndex(zone, mt) !== k) return false;
     }
     const list = this.#pcp[k];
     const len0 = this.#pcpLen[k];
