@@ -40,4 +40,46 @@ describe("StateSet", () => {
     expect(all.every((h) => ours.has(h))).toBe(true);
     expect(ours.has(2 ** 53 - 1)).toBe(all.includes(2 ** 53 - 1));
   });
+
+  it("answers the same when hashes are queued by note(), whatever reads come between and however many", () => {
+    const op = fc.oneof(
+      fc.record({ note: fc.integer({ min: 0, max: 3000 }) }),
+      fc.record({ add: fc.integer({ min: 0, max: 3000 }) }),
+      fc.record({ has: fc.integer({ min: 0, max: 3000 }) }),
+      fc.constant("size" as const),
+      fc.constant("values" as const),
+      fc.record({ addAll: fc.array(fc.integer({ min: 0, max: 3000 }), { maxLength: 50 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 4000 }), (ops) => {
+        const ours = new StateSet();
+        const ref = new Set<number>();
+        for (const o of ops) {
+          if (o === "size") expect(ours.size).toBe(ref.size);
+          else if (o === "values")
+            expect([...ours.values()].sort((a, b) => a - b)).toEqual([...ref].sort((a, b) => a - b));
+          else if ("note" in o) {
+            ours.note(o.note);
+            ref.add(o.note);
+          } else if ("add" in o) {
+            expect(ours.add(o.add)).toBe(!ref.has(o.add));
+            ref.add(o.add);
+          } else if ("has" in o) expect(ours.has(o.has)).toBe(ref.has(o.has));
+          else {
+            ours.addAll(Float64Array.from(o.addAll));
+            for (const h of o.addAll) ref.add(h);
+          }
+        }
+        expect(ours.size).toBe(ref.size);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("takes more than a queue's worth of note()s without a read in between", () => {
+    const ours = new StateSet();
+    for (let i = 0; i < 5000; i++) ours.note(i % 3001);
+    expect(ours.size).toBe(3001);
+    expect(ours.has(3000) && !ours.has(3001)).toBe(true);
+  });
 });

@@ -69,7 +69,7 @@ function chooserFor(p: WalkParams, i: number, booted: BootedScenario, states: St
     name: inner.name,
     windowNs: inner.windowNs,
     choose(candidates, now) {
-      states.add(stateHash(system, candidates));
+      states.note(stateHash(system, candidates));
       return inner.choose(candidates, now);
     },
   };
