@@ -392,14 +392,16 @@ export class Scheduler implements Snapshottable {
   }
 
   /**
-   * Re-arms a daemon's timer: it next runs at `atNs` (≥ now) instead of when its sleep ends, or instead
-   * of staying blocked. A hardware model that computes when its next event is due uses this when what
-   * it depends on changes. The task's own run (it is current) re-arms itself and is left alone.
+   * Re-arms a task's timer: it next runs at `atNs` (≥ now) instead of when its sleep ends, or (a daemon)
+   * instead of staying blocked. A hardware model that computes when its next event is due uses this when
+   * what it depends on changes, and mod_delayed_work() to move a pending work's timer
+   * (kernel/workqueue.ts). The task's own run (it is current) re-arms itself and is left alone.
    */
   retime(t: Task, atNs: number): void {
-    if (!t.daemon) fail(`retime of ${t.name}, which is not a daemon`);
     if (t.state === "done" || t === this.current) return;
     if (t.state === "blocked") {
+      // A blocked task waits for a wake-up, not a time: only a daemon's wait doubles as its timer.
+      if (!t.daemon) fail(`retime of ${t.name}, which is blocked, not sleeping`);
       t.blockedOn?.remove(t);
       t.blockedOn = null;
     } else if (!this.#heap.remove(t)) return;

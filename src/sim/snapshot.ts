@@ -349,6 +349,9 @@ function mapUnchanged(m: Map<unknown, unknown>, saved: readonly unknown[]): bool
   return true;
 }
 
+/** Bytes a tracked range must exceed to be copied with set() rather than a loop (restoreTracked()). */
+const SHORT_COPY = 256;
+
 /** Copies back the blocks written since the entry's mark (all of them if a restore went back past it). */
 function restoreTracked(e: Extract<Entry, { kind: "tracked" }>): void {
   const t = e.tracker;
@@ -366,7 +369,13 @@ function restoreTracked(e: Extract<Entry, { kind: "tracked" }>): void {
         // The elements standing for frames [f0, f1).
         const e0 = (f0 >> c.shift) * c.width;
         const e1 = (((f1 - 1) >> c.shift) + 1) * c.width;
-        c.live.set(c.saved.subarray(e0, e1), e0);
+        // A short range is copied in a loop: set() of a subarray allocates a view and calls into the
+        // runtime, which costs more than the copy for the few blocks most runs dirty in each place.
+        if (e1 - e0 <= SHORT_COPY) {
+          const live = c.live;
+          const saved = c.saved;
+          for (let j = e0; j < e1; j++) live[j] = saved[j];
+        } else c.live.set(c.saved.subarray(e0, e1), e0);
       }
       b = b1;
     }

@@ -14,7 +14,7 @@
 import { ENOMEM } from "../../abi/uapi/errno.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../hw/platform.ts";
 import { Mutex } from "../../sim/mutex.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import type { Sleeps } from "../../sim/scheduler.ts";
 import {
   genPoolAdd,
   genPoolAlloc,
@@ -25,6 +25,7 @@ import {
 } from "../mm/genalloc.ts";
 import type { SgTable, TeeProtmemPool, TeeProtmemPoolOps } from "../tee/tee_heap.ts";
 import { teeShmAllocDmaMem, teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
+import { DelayedWork } from "../workqueue.ts";
 import { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import type { Optee } from "./optee.ts";
 import {
@@ -42,8 +43,8 @@ interface Chunk {
   readonly pool: GenPool;
   /** Buffers in it. */
   live: number;
-  /** Bumped whenever the chunk is used, so a pending release sees it was. */
-  generation: number;
+  /** Its delayed release: queued (its timer moved on) each time the chunk's last buffer goes. */
+  readonly release: DelayedWork;
 }
 
 export class ProtmemGrowablePool implements TeeProtmemPool {
@@ -51,8 +52,6 @@ export class ProtmemGrowablePool implements TeeProtmemPool {
   readonly chunks: Chunk[] = [];
   readonly mutex: Mutex;
   readonly stats = newLendStats();
-  /** Delayed releases pending. */
-  pendingReleases = 0;
   /** Invariant `pool-consistency`: the chunks and the buffers in them (protmem_ledger.ts). */
   readonly ledger: ProtmemLedger;
 
@@ -118,7 +117,14 @@ function* lendChunkLocked(rp: ProtmemGrowablePool, bytes: number): Sleeps<Chunk 
     kind === "BUG" ? rp.optee.kernel.sim.bug(fn, message) : rp.optee.kernel.sim.kernelWarn(kind, message),
   );
   genPoolAdd(pool, shm.paddr, shm.size, -1);
-  const chunk: Chunk = { shm, pool, live: 0, generation: 0 };
+  const chunk: Chunk = {
+    shm,
+    pool,
+    live: 0,
+    release: new DelayedWork(rp.optee.kernel.sim, `kworker/protmem-release:${rp.useCase}`, () =>
+      releaseWork(rp, chunk),
+    ),
+  };
   rp.chunks.push(chunk);
   rp.ledger.chunkAdded(shm.paddr, shm.size);
   return chunk;
@@ -139,22 +145,19 @@ function* releaseLocked(rp: ProtmemGrowablePool, chunk: Chunk): Sleeps {
   yield* afterReclaim(rp, chunk.shm, rc);
 }
 
-/** schedule_delayed_work(): the chunk goes after idle_release unless it is used meanwhile. */
-function scheduleRelease(rp: ProtmemGrowablePool, chunk: Chunk): void {
-  const generation = ++chunk.generation;
-  const sched = rp.optee.kernel.sim.sched;
-  rp.pendingReleases++;
-  sched.spawn(`kworker/protmem-release:${rp.useCase}`, function* () {
-    yield sleep(rp.policy.idle_release);
-    yield* rp.mutex.lock();
-    // Planted bug `refcount-inc` (sim/mutations.ts); correct: a chunk an allocation took again since its
-    // count hit zero (live, or a newer generation) is not torn down.
-    const idle = chunk.generation === generation && chunk.live === 0;
-    if ((idle || rp.optee.kernel.sim.mutations["refcount-inc"]) && rp.chunks.includes(chunk))
-      yield* releaseLocked(rp, chunk);
-    rp.pendingReleases--;
-    yield* rp.mutex.unlockPreempt();
-  });
+/**
+ * The chunk's release work, idle_release after its last buffer went (mod_delayed_work() at each free
+ * that empties it, so a chunk used meanwhile waits a whole idle_release again). One work item per
+ * chunk: a burst of frees queues it once, as a kernel implementation's delayed_work would.
+ */
+function* releaseWork(rp: ProtmemGrowablePool, chunk: Chunk): Sleeps {
+  yield* rp.mutex.lock();
+  // Planted bug `refcount-inc` (sim/mutations.ts); correct: a chunk an allocation took again since its
+  // count hit zero (it holds a buffer now) is not torn down.
+  const idle = chunk.live === 0;
+  if ((idle || rp.optee.kernel.sim.mutations["refcount-inc"]) && rp.chunks.includes(chunk))
+    yield* releaseLocked(rp, chunk);
+  yield* rp.mutex.unlockPreempt();
 }
 
 const GROWABLE_OPS: TeeProtmemPoolOps = {
@@ -193,7 +196,6 @@ const GROWABLE_OPS: TeeProtmemPoolOps = {
       pa = genPoolAlloc(chunk.pool, sz);
     }
     chunk.live++;
-    chunk.generation++;
     yield* rp.mutex.unlockPreempt();
     sgt.sgl = [{ pa, length: size }];
     offs.value = pa - chunk.shm.paddr;
@@ -206,7 +208,7 @@ const GROWABLE_OPS: TeeProtmemPoolOps = {
     for (const sg of sgt.sgl) {
       const chunk = chunkOf(rp, sg.pa)!;
       genPoolFree(chunk.pool, sg.pa, sg.length);
-      if (--chunk.live === 0) scheduleRelease(rp, chunk);
+      if (--chunk.live === 0) chunk.release.mod(rp.policy.idle_release);
     }
     sgt.sgl = [];
     yield* rp.mutex.unlockPreempt();
