@@ -44,6 +44,12 @@ export function noteSymbolKeyAdded(o: object): void {
   givenSymbolKeys.add(o);
 }
 
+/** An object literal's (or Object.create(null)'s), not a class instance's. */
+function isPlain(o: object): boolean {
+  const proto = Object.getPrototypeOf(o) as object | null;
+  return proto === Object.prototype || proto === null;
+}
+
 /** Keys a for-in loop visits (own and inherited enumerable string keys). */
 function forInCount(o: object): number {
   let n = 0;
@@ -112,6 +118,8 @@ type Entry =
       readonly own: readonly PropertyKey[];
       /** Keys a for-in loop saw at take(): a cheap test for a string key added since. */
       readonly enumerable: number;
+      /** Not a class instance (its prototype is Object.prototype or null): it may gain string keys. */
+      readonly plain: boolean;
       /** Assigns saved[i] to keys[i] of the object (assignerFor()). */
       readonly assign: Assigner;
     }
@@ -260,6 +268,7 @@ export class Snapshot {
         saved,
         own,
         enumerable: forInCount(o),
+        plain: isPlain(o),
         assign: assignerFor(keys),
       });
     }
@@ -308,6 +317,8 @@ export class Snapshot {
         case "map": {
           const m = e.live;
           const s = e.saved;
+          // clear() allocates a new table even for an empty Map: most a run reaches stay empty.
+          if (m.size === 0 && s.length === 0) break;
           if (mapUnchanged(m, s)) break;
           m.clear();
           for (let i = 0; i < s.length; i += 2) m.set(s[i], s[i + 1]);
@@ -315,14 +326,19 @@ export class Snapshot {
         }
         case "set": {
           const st = e.live;
+          const s = e.saved;
+          if (st.size === 0 && s.length === 0) break; // as for a Map
+          if (setUnchanged(st, s)) break;
           st.clear();
-          for (const v of e.saved) st.add(v);
+          for (const v of s) st.add(v);
           break;
         }
         case "object": {
           const o = e.live;
           e.assign(o, e.saved, e.keys);
-          if (forInCount(o) !== e.enumerable || givenSymbolKeys.has(o)) {
+          // Only a plain object can have gained a string key: a class instance has every field it
+          // declares from its construction on (ES2022 class fields), and TypeScript allows no other.
+          if ((e.plain && forInCount(o) !== e.enumerable) || givenSymbolKeys.has(o)) {
             // Added during the run (a SideTable entry, an optional field): gone, as at take().
             const now = Reflect.ownKeys(o);
             if (now.length !== e.own.length) for (const k of now) if (!e.own.includes(k)) delete o[k];
@@ -351,6 +367,14 @@ function mapUnchanged(m: Map<unknown, unknown>, saved: readonly unknown[]): bool
 
 /** Bytes a tracked range must exceed to be copied with set() rather than a loop (restoreTracked()). */
 const SHORT_COPY = 256;
+
+/** Whether a Set holds exactly the saved values, in order (as mapUnchanged()). */
+function setUnchanged(st: Set<unknown>, saved: readonly unknown[]): boolean {
+  if (st.size !== saved.length) return false;
+  let i = 0;
+  for (const v of st) if (v !== saved[i++]) return false;
+  return true;
+}
 
 /** Copies back the blocks written since the entry's mark (all of them if a restore went back past it). */
 function restoreTracked(e: Extract<Entry, { kind: "tracked" }>): void {
