@@ -79,10 +79,12 @@ export function stateHash(system: System, candidates: readonly Task[]): number {
   for (let i = 0; i < tasks.length; i++) {
     const t = tasks[i];
     if (t.daemon || t.state === "done") continue;
+    // STATE_CODE's value by comparison (a keyed lookup by the state's name costs more, at every choice).
+    const runnable = t.state === "runnable";
     num(t.id);
-    num(STATE_CODE[t.state]);
+    num(runnable ? STATE_CODE.runnable : STATE_CODE.blocked);
     num(t.runs);
-    if (t.state === "runnable") num(Math.max(0, t.readyAt - now));
+    if (runnable) num(Math.max(0, t.readyAt - now));
     else if (t.blockedOn) num(stringCode(t.blockedOn.name));
   }
   num(-1);
