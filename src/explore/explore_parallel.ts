@@ -95,32 +95,41 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
     return next++;
   };
   const taskOf = (c: number) => ({ ...p, start: c * chunk, count: Math.min(chunk, opts.runs - c * chunk) });
+  /** Chunks 1 … merged − 1 are merged into `m` (and dropped from `results`). */
+  let merged = 1;
   const record = (c: number, r: ChunkResult): void => {
     results.set(c, r);
     if (r.found !== null) firstViolating = Math.min(firstViolating, c);
     done += r.done;
+    // Merged as soon as every chunk before it is, up to the first violating one: a long search would
+    // otherwise hold every chunk's state hashes (tens of KiB each) until it ends.
+    for (let next = results.get(merged); next && merged <= firstViolating; next = results.get(merged)) {
+      m.add(next);
+      results.delete(merged++);
+    }
     opts.onRun?.(done, null);
   };
-  const makeHere = (c: number): void =>
-    record(
-      c,
-      runChunk(
-        booted,
-        taskOf(c),
-        (r) => violation(sc, r),
-        undefined,
-        (r) => keptAt.set(c, r),
-      ),
+  /** Makes chunk c in this thread; returns how many runs it made. */
+  const makeHere = (c: number): number => {
+    const r = runChunk(
+      booted,
+      taskOf(c),
+      (run) => violation(sc, run),
+      undefined,
+      (run) => keptAt.set(c, run),
     );
+    record(c, r);
+    return r.done;
+  };
   // Alone until the workers are worth their start-up (WARM_MS, WORTH_MS).
   const started = performance.now();
   while (!opts.eagerWorkers && firstViolating === Infinity) {
     const c = handOut();
     if (c < 0) break;
     const t0 = performance.now();
-    makeHere(c);
+    const made = makeHere(c);
     if (t0 - started < WARM_MS) continue;
-    const perRun = (performance.now() - t0) / results.get(c)!.done;
+    const perRun = (performance.now() - t0) / made;
     // A time budget (--time) is taken to outlast the warm-up.
     if (opts.shouldStop !== undefined || (opts.runs - done) * perRun >= WORTH_MS / (jobs - 1)) break;
   }
@@ -160,8 +169,9 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
   return finish();
 
   function finish(): ExploreResult {
-    // Every chunk handed out before the first violating one (or before the stop) is back: merge in order.
-    for (let c = 1; c < next && c <= firstViolating; c++) m.add(results.get(c)!);
+    // Every chunk handed out before the first violating one (or before the stop) is back: merge the
+    // rest in order.
+    for (let c = merged; c < next && c <= firstViolating; c++) m.add(results.get(c)!);
     const keptRun = firstViolating === Infinity ? null : (keptAt.get(firstViolating) ?? null);
     return walkResult(sc, booted, p, m, stopped ? "stopped" : "runs", opts, keptRun);
   }

@@ -57,4 +57,12 @@ describe("rstmem explore --jobs: the same search over several threads", () => {
       else expect(one.explored).toBe(opts.runs);
     }, 60_000);
   }
+
+  it("a search this thread makes alone past its warm-up (no worker worth starting) reports what explore() does", async () => {
+    // 250 ms alone (WARM_MS), then the estimate; the chunks this thread made are merged as they come.
+    const sc = { ...POOL_RACE, policy: namedPolicy("safe", POOL_RACE.platform) };
+    const opts: ExploreOptions = { strategy: "random", runs: 1200, seed: 5, windowNs: 100_000 };
+    const two = await exploreParallel(sc, { ...opts, jobs: 2 });
+    expect(outline(two)).toEqual(outline(explore(sc, opts)));
+  }, 60_000);
 });
