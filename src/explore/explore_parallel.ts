@@ -49,6 +49,13 @@ export interface ParallelExploreOptions extends ExploreOptions {
  */
 const WARM_MS = 250;
 const WORTH_MS = 5000;
+/**
+ * Runs left that would take this thread this long at chunk 0's pace start the workers at once, without
+ * the WARM_MS alone: chunk 0 runs about 8× slower than warm runs (pool-race: 2.9 ms a run against 0.35,
+ * the JIT has compiled nothing yet), so what passes this takes well over WORTH_MS warm too, and past
+ * the break-even. Pool-race: from about 14,000 runs with --jobs 2.
+ */
+const SURELY_WORTH_MS = 40_000;
 
 /** Chunks in flight per worker thread (it makes them one after the other). */
 const LANES = 2;
@@ -63,6 +70,7 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
   let kept: RunResult | null = null;
   // Chunk 0 here, as the one-thread search makes it.
   let done = 0;
+  const chunk0 = performance.now();
   m.add(
     runChunk(
       booted,
@@ -73,6 +81,10 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
     ),
   );
   if (m.found !== null) return walkResult(sc, booted, p, m, "runs", opts, kept);
+  // At chunk 0's pace (the coldest: the JIT has compiled nothing yet), a search this long is worth
+  // the workers beyond doubt: they start now, booting while this thread warms up.
+  const coldPerRun = (performance.now() - chunk0) / m.explored;
+  const surelyWorth = (opts.runs - m.explored) * coldPerRun >= SURELY_WORTH_MS / (jobs - 1);
 
   const { source: _source, ...scenario } = sc;
   const total = Math.ceil(opts.runs / chunk);
@@ -120,7 +132,7 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
   };
   // Alone until the workers are worth their start-up (WARM_MS, WORTH_MS).
   const started = performance.now();
-  while (!opts.eagerWorkers && firstViolating === Infinity) {
+  while (!opts.eagerWorkers && !surelyWorth && firstViolating === Infinity) {
     const c = handOut();
     if (c < 0) break;
     const t0 = performance.now();
