@@ -26,7 +26,7 @@ interface Route {
 }
 
 /** Register files carved from one buffer (each its own 18 words): see newRegs(). */
-const SLAB_REGS = 32;
+const SLAB_REGS = 256;
 const REGS_BYTES = 18 * 8;
 let slab = new ArrayBuffer(SLAB_REGS * REGS_BYTES);
 let slabNext = 0;
@@ -34,7 +34,7 @@ let slabNext = 0;
 /**
  * A zeroed x0..x17 register file. Every SMC allocates two (the handler's copy of the caller's, the
  * reply), and a typed array of 144 bytes gets its own off-heap backing store (V8 keeps only ≤ 64-byte
- * arrays on the heap), which costs ~10× a view into a shared buffer: so they are views, 32 to a buffer,
+ * arrays on the heap), which costs ~10× a view into a shared buffer: so they are views, 256 to a buffer,
  * as Node's Buffer pool does. A view never overlaps another; `.buffer` is the shared one (nothing reads
  * a register file through its buffer).
  */
