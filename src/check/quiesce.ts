@@ -50,10 +50,7 @@ function ownersMoved(boot: BootSnapshot, machine: Machine): number {
     for (let i = 0; i < owner.length; i++) if (owner[i] !== boot.owner[i]) moved++;
     return moved;
   }
-  for (const b of dirty.blocksSince(boot.state.mark)) {
-    const [start, end] = dirty.blockRange(b);
-    for (let i = start; i < end; i++) if (owner[i] !== boot.owner[i]) moved++;
-  }
+  dirty.forChangedSince(boot.state.mark, owner, boot.owner, () => moved++);
   return moved;
 }
 

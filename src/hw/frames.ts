@@ -205,17 +205,10 @@ export class PageFrames implements Snapshottable {
     }
     const h = base.histogram.slice();
     const was = base.state;
-    for (const b of this.dirty.blocksSince(base.mark)) {
-      const [start, end] = this.dirty.blockRange(b);
-      for (let i = start; i < end; i++) {
-        const now = s[i];
-        const then = was[i];
-        if (now !== then) {
-          h[now]++;
-          h[then]--;
-        }
-      }
-    }
+    this.dirty.forChangedSince(base.mark, s, was, (i) => {
+      h[s[i]]++;
+      h[was[i]]--;
+    });
     return h;
   }
 

@@ -92,10 +92,32 @@ export class DirtyBlocks {
     return out;
   }
 
-  /** Frames [start, end) of block b. */
-  blockRange(b: number): [number, number] {
-    const start = b << DIRTY_BLOCK_SHIFT;
-    return [start, Math.min(this.frames, start + (1 << DIRTY_BLOCK_SHIFT))];
+  /**
+   * Calls `visit(i)` for each frame i of the blocks written since `mark` where byte arrays `now` and
+   * `then` (one byte per frame, e.g. a tracked array and its copy at the mark) differ, in ascending
+   * order. Four frames are compared at a time: most frames a run touched are back as they were.
+   */
+  forChangedSince(mark: number, now: Uint8Array, then: Uint8Array, visit: (i: number) => void): void {
+    const aligned = now.byteOffset % 4 === 0 && then.byteOffset % 4 === 0;
+    const now32 = aligned ? new Uint32Array(now.buffer, now.byteOffset, now.length >> 2) : null;
+    const then32 = aligned ? new Uint32Array(then.buffer, then.byteOffset, then.length >> 2) : null;
+    const s = this.stamp;
+    const size = 1 << DIRTY_BLOCK_SHIFT;
+    for (let b = 0; b < s.length; b++) {
+      if (s[b] < mark) continue;
+      const start = b << DIRTY_BLOCK_SHIFT;
+      const end = Math.min(this.frames, start + size);
+      let i = start;
+      if (now32 && then32) {
+        // Blocks start on a multiple of 512 frames: word w holds frames 4w … 4w + 3.
+        for (let w = start >> 2; w < end >> 2; w++) {
+          if (now32[w] === then32[w]) continue;
+          for (let k = w << 2; k < (w << 2) + 4; k++) if (now[k] !== then[k]) visit(k);
+        }
+        i = (end >> 2) << 2;
+      }
+      for (; i < end; i++) if (now[i] !== then[i]) visit(i);
+    }
   }
 
   /**
