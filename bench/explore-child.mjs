@@ -17,6 +17,7 @@ const { namedPolicy } = await import(new URL("scenario/policies.js", dist).href)
 
 const [runsArg, repsArg] = process.argv.slice(2);
 const runs = Number(runsArg);
+const long = repsArg === "long";
 const file = new URL("../scenarios/pool-race.yaml", import.meta.url).pathname;
 const base = loadScenarioFile(file, "pool-race");
 const safe = { ...base, policy: namedPolicy("safe", base.platform) };
@@ -30,6 +31,26 @@ const timed = (fn) => {
   const c = process.cpuUsage(c0);
   return { r, wallMs, cpuMs: (c.user + c.system) / 1000 };
 };
+
+// `explore-child.mjs N long`: one search of N runs with --jobs 2 (random, the default) in this fresh
+// process, as `rstmem explore pool-race --runs N` makes it: cold JIT in both threads, the workers
+// started at once for a search that long (explore_parallel.ts SURELY_WORTH_MS). Prints {wallMs, cpuMs,
+// explored, states}.
+if (long) {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = await exploreParallel(safe, { strategy: "random", runs, seed: 1, windowNs: 100_000, jobs: 2 });
+  const wallMs = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  if (r.violation) {
+    console.error(`pool-race under safe violated: ${r.violation.why}`);
+    process.exit(1);
+  }
+  console.log(
+    JSON.stringify({ wallMs, cpuMs: (c.user + c.system) / 1000, explored: r.explored, states: r.states }),
+  );
+  process.exit(0);
+}
 
 const out = { safe: {}, upstream: {}, parallel: {} };
 for (const strategy of ["random", "pct", "dfs"]) {

@@ -8,7 +8,8 @@
  * else the machine runs) and per wall-second (what a user waits for on this machine now). A 1,000-run
  * search spends much of its time before V8 has compiled the model's hot code, so the same two figures
  * again, warm (random: what a search of several thousand runs and up makes for most of its time); then
- * --jobs 2 on 20,000 runs; then the time to find protmem.c's get/put race under upstream (first
+ * --jobs 2 on 20,000 runs, and on 60,000 in a fresh process (a long search, random: what the command
+ * makes); then the time to find protmem.c's get/put race under upstream (first
  * violation, before shrinking).
  */
 import { execFileSync } from "node:child_process";
@@ -24,6 +25,8 @@ export interface ExploreFigure {
 
 const RUNS = 1000;
 const REPS = 3;
+const LONG_RUNS = 60_000;
+const LONG_REPS = 3;
 
 interface Rep {
   readonly wallMs: number;
@@ -95,6 +98,25 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
       budget: ">= 5000",
     });
   }
+  // A long search in a fresh process each time (best of LONG_REPS): what `rstmem explore pool-race
+  // --runs 60000` makes, boot and both threads' JIT warm-up included.
+  const long: Rep[] = [];
+  for (let rep = 0; rep < LONG_REPS; rep++) {
+    const line = execFileSync(process.execPath, [script, String(LONG_RUNS), "long"], { encoding: "utf8" });
+    long.push(JSON.parse(line.trim().split("\n").at(-1)!) as Rep);
+  }
+  const bestLong = long.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+  figure({
+    name: `explorer schedules per second with --jobs 2, long search (pool-race, safe, random, ${bestLong.explored} runs in a fresh process, boot, thread start-up and JIT warm-up included, best of ${LONG_REPS})`,
+    value: Number(((bestLong.explored / bestLong.wallMs) * 1000).toFixed(1)),
+    unit: "schedules/s",
+    budget: ">= 5000",
+  });
+  figure({
+    name: `explorer distinct states per second with --jobs 2, long search (pool-race, safe, random, ${bestLong.states} states)`,
+    value: Number(((bestLong.states / bestLong.wallMs) * 1000).toFixed(1)),
+    unit: "states/s",
+  });
   for (const [strategy, u] of Object.entries(r.upstream)) {
     figure({
       name: `time to find the upstream protmem.c race (pool-race, ${strategy}, run ${u.run}, boot included, CPU)`,
