@@ -10,6 +10,7 @@
  */
 import { O_ACCMODE, O_CLOEXEC } from "./fcntl.ts";
 import { _IOWR } from "./ioctl.ts";
+import { getUnalignedLe32, getUnalignedLe64 } from "../unaligned.ts";
 
 export const DMA_HEAP_IOC_MAGIC = "H";
 
@@ -55,11 +56,10 @@ export function encodeDmaHeapAllocationData(
 export function decodeDmaHeapAllocationData(bytes: Uint8Array): DmaHeapAllocationData {
   if (bytes.length < DMA_HEAP_ALLOCATION_DATA_SIZE)
     throw new RangeError(`dma_heap_allocation_data needs 24 bytes, got ${bytes.length}`);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
-    len: v.getBigUint64(0, true),
-    fd: v.getUint32(8, true),
-    fd_flags: v.getUint32(12, true),
-    heap_flags: v.getBigUint64(16, true),
+    len: getUnalignedLe64(bytes, 0),
+    fd: getUnalignedLe32(bytes, 8),
+    fd_flags: getUnalignedLe32(bytes, 12),
+    heap_flags: getUnalignedLe64(bytes, 16),
   };
 }

@@ -52,6 +52,7 @@ import type { SourceMap } from "../errors.ts";
 import { parseSize, SIZE_EXPECTED } from "../units.ts";
 import { acceptsFailure, expectedText, expectMet, stepExpectSchema } from "./expect.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
+import { getUnalignedLe32, getUnalignedLe64 } from "../../abi/unaligned.ts";
 
 export const PROC_ACTIONS = [
   "open",
@@ -433,8 +434,7 @@ function ioctlArg(
 
 /** A field of the argument after the call, as decodeStruct() reads it. */
 function fieldOf(f: StructField, buf: Uint8Array): bigint {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const raw = f.size === 8 ? v.getBigUint64(f.offset, true) : BigInt(v.getUint32(f.offset, true));
+  const raw = f.size === 8 ? getUnalignedLe64(buf, f.offset) : BigInt(getUnalignedLe32(buf, f.offset));
   return f.signed ? BigInt.asIntN(f.size * 8, raw) : raw;
 }
 
