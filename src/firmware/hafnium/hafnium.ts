@@ -62,7 +62,13 @@ import { fragTx, memSend } from "./send.ts";
 /** Defaults of the SPMC build (reference/ffa.md §5.2). */
 export const HAFNIUM_LIMITS: SpmcLimits = { maxShares: 100, maxFragments: 20, maxRecipients: 2 };
 
-/** FFA_VERSION_COMPILED of the Hafnium we model. */
+/**
+ * FFA_VERSION_COMPILED of the Hafnium we model: a v2.15.0 built for FF-A v1.2 (`ffa_version =
+ * "0x10002"` in build/toolchain/platform.gni, which defines FFA_VERSION). Our choice: v2.15.0's default
+ * build is v1.3 (inc/vmapi/hf/ffa.h), which answers FFA_VERSION with 0x10003, accepts v1.3 callers and
+ * lists FFA_NS_RES_INFO_GET, FFA_ABORT and notification feature ID 4 in FFA_FEATURES (features.ts);
+ * the model implements none of those v1.3 interfaces yet.
+ */
 export const HAFNIUM_FFA_VERSION = FFA_VERSION_1_2;
 
 export class HafniumSpmc extends Spmc {
