@@ -17,7 +17,7 @@ import { stepDef } from "./steps/index.ts";
 import type { StepContext } from "./steps/types.ts";
 import { buildSystem, type System } from "./system.ts";
 import { quiesceProblems } from "../check/quiesce.ts";
-import { userSpaceOf } from "../user/process.ts";
+import { userSpaceOf, type Process } from "../user/process.ts";
 import { sysExit } from "../user/syscalls.ts";
 import type { LendStats } from "../kernel/optee/protmem_lend.ts";
 import { spawnWorkloads, type WorkloadReport } from "../user/workloads/index.ts";
@@ -61,6 +61,12 @@ function sumOf(values: Iterable<number>): number {
   return n;
 }
 
+/** A process's exit at the end of a run, after the one before it (a module-level generator: see runList()). */
+function* exitAfter(sim: Sim, before: Task | null, p: Process): Sleeps {
+  if (before) yield* sim.sched.join(before);
+  yield* sysExit(p);
+}
+
 /**
  * The end of a run (ARCHITECTURE.md §8): every process exits and the system settles; then
  * conservation and quiesce-clean are checked. A hung or panicked machine does not settle: nothing is
@@ -87,10 +93,7 @@ function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
   for (const p of userSpaceOf(kernel).live()) {
     if (p.thread?.state === "blocked") continue;
     const before: Task | null = prev;
-    prev = sim.sched.spawn(`exit:${p.name}`, function* () {
-      if (before) yield* sim.sched.join(before);
-      yield* sysExit(p);
-    });
+    prev = sim.sched.spawn(`exit:${p.name}`, () => exitAfter(sim, before, p));
   }
   end = runAll();
   if (machine.hung !== null || end === "stopped") return end;
@@ -319,6 +322,90 @@ export interface RunOptions {
   readonly timeline?: TimelineOptions;
 }
 
+/** What the scenario's step lists share while a run makes them (runList()). */
+interface StepsRun {
+  readonly sc: Scenario;
+  readonly sim: Sim;
+  /** Each step's outcome, in the order the steps ended. */
+  readonly outcomes: StepOutcome[];
+  /** The step each task has in flight, and its number. */
+  readonly inFlight: Map<string, { step: ScenarioStep; n: number }>;
+  /** Steps begun so far (the next step's number). */
+  executed: number;
+  /** The first step expectation that failed, as a sentence. */
+  failure: string | null;
+  /** Set when the run's `until` cut it: no step begins after. */
+  readonly cut: { at: boolean };
+}
+
+/** Where a step is, for a failure's sentence. */
+function stepWhere(sc: Scenario, task: string, step: ScenarioStep): string {
+  return `step ${step.index} (${sc.file}:${step.line}, ${task === "steps" ? "" : `task ${task}, `}${step.kind})`;
+}
+
+/**
+ * One task's step list (`steps`, or a list under `tasks:`). A module-level generator, not one made
+ * inside runOnSystem(): V8 gives each generator function object the hidden class of its generators,
+ * in old space, pointing back at the function, so a generator function made per run kept everything
+ * its run captured alive through every minor GC until the next full one (~1 MB copied and promoted
+ * at each scavenge of an explorer's search; arrows that call this are not affected).
+ */
+function* runList(
+  run: StepsRun,
+  task: string,
+  ctx: StepContext,
+  top: readonly ScenarioStep[],
+): Sleeps<boolean> {
+  const { sim, outcomes, inFlight, cut } = run;
+  // Repeats unroll on a stack of frames, not by recursion: every scheduling point of a step passes
+  // through each generator between the scheduler and the call, so a nested runList would cost at
+  // every yield of every step inside the repeat.
+  const frames: { list: readonly ScenarioStep[]; at: number; left: number }[] = [
+    { list: top, at: 0, left: 1 },
+  ];
+  while (frames.length > 0) {
+    const f = frames[frames.length - 1];
+    if (f.at === f.list.length) {
+      if (--f.left > 0) f.at = 0;
+      else frames.pop();
+      continue;
+    }
+    const step = f.list[f.at++];
+    if (cut.at) return false;
+    if (step.children) {
+      const count = step.count ?? 1;
+      if (count > 0) frames.push({ list: step.children, at: 0, left: count });
+      continue;
+    }
+    const n = run.executed++;
+    inFlight.set(task, { step, n });
+    if (sim.trace.listening)
+      sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line, n }, "B");
+    const o = yield* stepDef(step.kind).run(ctx, step.spec);
+    inFlight.delete(task);
+    if (sim.trace.listening) sim.trace.emit("scenario", "step", { n, got: o.got, ok: o.ok }, "E");
+    outcomes.push({
+      n,
+      task,
+      index: step.index,
+      line: step.line,
+      kind: step.kind,
+      t: sim.now,
+      got: o.got,
+      expected: o.expected,
+      ok: o.ok,
+      detail: o.detail,
+    });
+    if (!o.ok) {
+      run.failure ??=
+        `${stepWhere(run.sc, task, step)} expected ${o.expected}, got ${o.got}` +
+        (o.detail ? ` (${o.detail})` : "");
+      return false;
+    }
+  }
+  return true;
+}
+
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   // The trace of a fresh run covers its boot too (the drivers' probe, OP-TEE's config calls).
   const system = bootScenario(
@@ -376,68 +463,24 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     sim.sched.onSchedPoint = (t) => users.schedPoint(t);
   }
   const shared = new Map<string, bigint>();
-  const outcomes: StepOutcome[] = [];
-  let failure: string | null = null;
-  let executed = 0;
   const lists = [{ name: "steps", steps: sc.steps }, ...sc.tasks];
-  const inFlight = new Map<string, { step: ScenarioStep; n: number }>();
-  const where = (task: string, step: ScenarioStep) =>
-    `step ${step.index} (${sc.file}:${step.line}, ${task === "steps" ? "" : `task ${task}, `}${step.kind})`;
+  const run: StepsRun = {
+    sc,
+    sim,
+    outcomes: [],
+    inFlight: new Map(),
+    executed: 0,
+    failure: null,
+    cut: { at: false },
+  };
+  const { outcomes, inFlight, cut } = run;
+  const where = (task: string, step: ScenarioStep) => stepWhere(sc, task, step);
 
-  const cut = { at: false };
-  function* runList(task: string, ctx: StepContext, top: readonly ScenarioStep[]): Sleeps<boolean> {
-    // Repeats unroll on a stack of frames, not by recursion: every scheduling point of a step passes
-    // through each generator between the scheduler and the call, so a nested runList would cost at
-    // every yield of every step inside the repeat.
-    const frames: { list: readonly ScenarioStep[]; at: number; left: number }[] = [
-      { list: top, at: 0, left: 1 },
-    ];
-    while (frames.length > 0) {
-      const f = frames[frames.length - 1];
-      if (f.at === f.list.length) {
-        if (--f.left > 0) f.at = 0;
-        else frames.pop();
-        continue;
-      }
-      const step = f.list[f.at++];
-      if (cut.at) return false;
-      if (step.children) {
-        const count = step.count ?? 1;
-        if (count > 0) frames.push({ list: step.children, at: 0, left: count });
-        continue;
-      }
-      const n = executed++;
-      inFlight.set(task, { step, n });
-      if (sim.trace.listening)
-        sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line, n }, "B");
-      const o = yield* stepDef(step.kind).run(ctx, step.spec);
-      inFlight.delete(task);
-      if (sim.trace.listening) sim.trace.emit("scenario", "step", { n, got: o.got, ok: o.ok }, "E");
-      outcomes.push({
-        n,
-        task,
-        index: step.index,
-        line: step.line,
-        kind: step.kind,
-        t: sim.now,
-        got: o.got,
-        expected: o.expected,
-        ok: o.ok,
-        detail: o.detail,
-      });
-      if (!o.ok) {
-        failure ??=
-          `${where(task, step)} expected ${o.expected}, got ${o.got}` + (o.detail ? ` (${o.detail})` : "");
-        return false;
-      }
-    }
-    return true;
-  }
   const tasks = lists
     .filter((l) => l.steps.length > 0 || l.name === "steps")
     .map((l) => {
       const ctx: StepContext = { system, vars: new TaskVars(shared), file: sc.file };
-      return sim.sched.spawn(l.name, () => runList(l.name, ctx, l.steps));
+      return sim.sched.spawn(l.name, () => runList(run, l.name, ctx, l.steps));
     });
   // A background load alone (no step, no other workload) runs until `until`; otherwise until the rest is done.
   const loadAlone =
@@ -493,13 +536,13 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
       ok,
       detail: t.killedBy,
     });
-    if (!ok) failure ??= `${where(t.name, f.step)} expected ${expected}, got killed (${t.killedBy})`;
+    if (!ok) run.failure ??= `${where(t.name, f.step)} expected ${expected}, got killed (${t.killedBy})`;
   }
   // In the order the steps began (they end in another order when tasks interleave): each step's
   // number is its own, below `executed`, so they go by it into place (a sort, without the comparator).
   for (let i = 1; i < outcomes.length; i++)
     if (outcomes[i - 1].n > outcomes[i].n) {
-      const byN = new Array<StepOutcome | undefined>(executed);
+      const byN = new Array<StepOutcome | undefined>(run.executed);
       for (const o of outcomes) byN[o.n] = o;
       let k = 0;
       for (const o of byN) if (o !== undefined) outcomes[k++] = o;
@@ -538,6 +581,7 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     ok: boundHolds(e, metrics[e.name]),
     line: e.line,
   }));
+  let failure = run.failure;
   // A deadlock fails the run, unless the scenario expects it (it asserts on hung-task findings).
   if (failure === null && end === "deadlock" && !sc.expectFindings.some((e) => e.id === "hung-task")) {
     failure =

@@ -16,7 +16,8 @@ import type { SourceMap } from "./errors.ts";
 import { durationSchema, rateSchema, sizeSchema } from "./schema-units.ts";
 import { PIXEL_FORMATS, type WorkloadEnv, type WorkloadSpec } from "../user/workloads/index.ts";
 import { decodeFrames, displayScanOut, FRAME_MARKER_BYTES } from "../secure/ta/decoder.ts";
-import { sleep } from "../sim/scheduler.ts";
+import { sleep, type Sleeps } from "../sim/scheduler.ts";
+import type { Machine } from "../hw/machine.ts";
 import type { System } from "./system.ts";
 
 const s = 1e9;
@@ -256,20 +257,26 @@ export function workloadEnv(system: System, stopping: () => boolean, untilNs: nu
     // The run is ending once the runner cuts it, or once `until` is reached.
     stopping: () => stopping() || (untilNs !== null && system.sim.now >= untilNs),
     untilNs,
-    *deviceWrite(master, pa, length) {
-      if (master === "video-decoder" && length >= FRAME_MARKER_BYTES)
-        return (yield* decodeFrames(
-          machine,
-          { pa, sizeBytes: length },
-          { frames: 1, frameBytes: length, master },
-        )).code;
-      yield sleep(Math.ceil(length / machine.costs.memcpyBytesPerNs));
-      return machine.access(machine.masterIndex(master), pa, length, "write");
-    },
-    *deviceRead(master, pa, length) {
-      if (master === "display") return (yield* displayScanOut(machine, pa, length)).code;
-      yield sleep(Math.ceil(length / machine.costs.memcpyBytesPerNs));
-      return machine.access(machine.masterIndex(master), pa, length, "read");
-    },
+    deviceWrite: (master, pa, length) => deviceWrite(machine, master, pa, length),
+    deviceRead: (master, pa, length) => deviceRead(machine, master, pa, length),
   };
+}
+
+/** WorkloadEnv.deviceWrite (module-level generators: see scenario/runner.ts runList() for why). */
+function* deviceWrite(machine: Machine, master: string, pa: number, length: number): Sleeps<number> {
+  if (master === "video-decoder" && length >= FRAME_MARKER_BYTES)
+    return (yield* decodeFrames(
+      machine,
+      { pa, sizeBytes: length },
+      { frames: 1, frameBytes: length, master },
+    )).code;
+  yield sleep(Math.ceil(length / machine.costs.memcpyBytesPerNs));
+  return machine.access(machine.masterIndex(master), pa, length, "write");
+}
+
+/** WorkloadEnv.deviceRead */
+function* deviceRead(machine: Machine, master: string, pa: number, length: number): Sleeps<number> {
+  if (master === "display") return (yield* displayScanOut(machine, pa, length)).code;
+  yield sleep(Math.ceil(length / machine.costs.memcpyBytesPerNs));
+  return machine.access(machine.masterIndex(master), pa, length, "read");
 }

@@ -66,6 +66,7 @@ export function attachArmSip(machine: Machine): void {
     "tf-a-arm-sip-protect-mem",
     PLAT_PROTECT_MEM_SMC64,
     PLAT_UNPROTECT_MEM_SMC64,
+    // eslint-disable-next-line no-restricted-syntax -- made once, when the platform is built, part of the booted system
     function* (regs: SmcRegs, caller: World): Sleeps<SmcRegs> {
       const fid = Number(regs[0] & 0xffff_ffffn);
       const r = armSipProtectMem(

@@ -459,6 +459,7 @@ export function opteeFfaInitcall(policy: ProtmemPolicy): Initcall {
     const driver: FfaDriver = {
       name: "optee",
       idTable: [OPTEE_FFA_UUID_WORDS],
+      // eslint-disable-next-line no-restricted-syntax -- made once, at the driver's registration, part of the booted system
       *probe(dev) {
         const r = yield* opteeFfaProbe(kernel, dev, policy);
         if (typeof r === "number") return r;

@@ -169,13 +169,9 @@ export function ffaShmPool(optee: Optee): TeeShmPool {
   return {
     ops: {
       /** pool_ffa_op_alloc() → tee_dyn_shm_alloc_helper(shm, size, align, optee_ffa_shm_register) */
-      *alloc(_pool, shm, size) {
-        return yield* teeDynShmAllocHelper(shm, size, (s) => ffaShmRegister(optee, s));
-      },
+      alloc: (_pool, shm, size) => teeDynShmAllocHelper(shm, size, (s) => ffaShmRegister(optee, s)),
       /** pool_ffa_op_free() → tee_dyn_shm_free_helper(shm, optee_ffa_shm_unregister) */
-      *free(_pool, shm) {
-        yield* teeDynShmFreeHelper(shm, (s) => ffaShmUnregister(optee, s));
-      },
+      free: (_pool, shm) => teeDynShmFreeHelper(shm, (s) => ffaShmUnregister(optee, s)),
       /** pool_ffa_op_destroy_pool(): kfree(pool). */
       destroyPool() {},
     },

@@ -83,17 +83,20 @@ export function reclaimFailedLend(rp: ReclaimingPool, shm: TeeShm): void {
 
 /** schedule_delayed_work() of the retries. The chunk belongs to no pool list meanwhile: no lock needed. */
 function retryLater(rp: ReclaimingPool, shm: TeeShm): void {
-  rp.optee.kernel.sim.sched.spawn(`kworker/protmem-reclaim:${rp.useCase}`, function* () {
-    let delayNs = RECLAIM_RETRY_FIRST_NS;
-    for (let attempt = 1; attempt <= RECLAIM_RETRIES; attempt++, delayNs *= 2) {
-      yield sleep(delayNs);
-      const rc = yield* reclaimChunk(rp, shm);
-      if (rc === 0 || !reclaimRefusedForNow(rc)) {
-        if (rc === 0) yield* afterReclaim(rp, shm, 0);
-        else giveUp(rp, shm);
-        return;
-      }
+  rp.optee.kernel.sim.sched.spawn(`kworker/protmem-reclaim:${rp.useCase}`, () => retryReclaim(rp, shm));
+}
+
+/** The retries' work: each after twice the wait of the one before, until one is not refused for now. */
+function* retryReclaim(rp: ReclaimingPool, shm: TeeShm): Sleeps {
+  let delayNs = RECLAIM_RETRY_FIRST_NS;
+  for (let attempt = 1; attempt <= RECLAIM_RETRIES; attempt++, delayNs *= 2) {
+    yield sleep(delayNs);
+    const rc = yield* reclaimChunk(rp, shm);
+    if (rc === 0 || !reclaimRefusedForNow(rc)) {
+      if (rc === 0) yield* afterReclaim(rp, shm, 0);
+      else giveUp(rp, shm);
+      return;
     }
-    giveUp(rp, shm);
-  });
+  }
+  giveUp(rp, shm);
 }

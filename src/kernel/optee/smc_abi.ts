@@ -329,6 +329,7 @@ export function* opteeSmcRemove(optee: Optee): Sleeps {
  */
 export function opteeSmcInitcall(policy: ProtmemPolicy): Initcall {
   return function optee_smc_init(kernel: Kernel): number {
+    // eslint-disable-next-line no-restricted-syntax -- made once, at the module's init, part of the booted system
     moduleLoaded(kernel, "optee", function* (k) {
       const optee = k.optee;
       if (!optee) return;

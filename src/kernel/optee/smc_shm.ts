@@ -242,15 +242,15 @@ export function smcShmPool(
 ): TeeShmPool {
   return {
     ops: {
-      *alloc(_pool, shm, size) {
-        if (shm.flags & TEE_SHM_PRIV) return yield* teeDynShmAllocHelper(shm, size, null);
-        return yield* teeDynShmAllocHelper(shm, size, (s) => smcShmRegister(optee, s, call));
-      },
-      *free(_pool, shm) {
-        if (!(shm.flags & TEE_SHM_PRIV))
-          yield* teeDynShmFreeHelper(shm, (s) => smcShmUnregister(optee, s, call));
-        else yield* teeDynShmFreeHelper(shm, null);
-      },
+      // Arrows that return the helpers' generators, not generator methods (eslint.config.js).
+      alloc: (_pool, shm, size) =>
+        teeDynShmAllocHelper(
+          shm,
+          size,
+          shm.flags & TEE_SHM_PRIV ? null : (s) => smcShmRegister(optee, s, call),
+        ),
+      free: (_pool, shm) =>
+        teeDynShmFreeHelper(shm, shm.flags & TEE_SHM_PRIV ? null : (s) => smcShmUnregister(optee, s, call)),
       destroyPool() {},
     },
   };

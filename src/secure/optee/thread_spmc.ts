@@ -81,6 +81,7 @@ export const OPTEE_SEC_CAPS =
 
 /** The handler SPMCs deliver OP-TEE's direct requests to. */
 export function opteeDirectRequestHandler(os: OpteeSecure): PartitionHandler {
+  // eslint-disable-next-line no-restricted-syntax -- made once, when OP-TEE boots, part of the booted system
   return function* (request: SmcRegs): Sleeps<SmcRegs> {
     os.counters.directRequests++;
     const out = yield* dispatch(os, request);
@@ -176,11 +177,7 @@ function* unregister(os: OpteeSecure, cookie: bigint, protmem: boolean): Sleeps<
     const held = os.getProtmem(cookie);
     if (held) {
       os.faultHeld.push(held);
-      os.sim.sched.spawn(`optee/ta-invoke:${cookie.toString(16)}`, function* () {
-        yield sleep(FAULT_TA_HOLD_NS);
-        os.faultHeld.splice(os.faultHeld.indexOf(held), 1);
-        held.put();
-      });
+      os.sim.sched.spawn(`optee/ta-invoke:${cookie.toString(16)}`, () => taInvokeHolding(os, held));
     }
   }
   const rc = yield* os.mobjs.unregisterByCookie(cookie, (m) => os.scrubBeforeGiveBack(m));
@@ -195,6 +192,13 @@ function* unregister(os: OpteeSecure, cookie: bigint, protmem: boolean): Sleeps<
     return FFA_BUSY;
   }
   return FFA_INVALID_PARAMETERS;
+}
+
+/** The TA invoke of fault `optee: {cmd: RELEASE_PROTMEM}` (unregister()): holds `held` for FAULT_TA_HOLD_NS. */
+function* taInvokeHolding(os: OpteeSecure, held: MobjRef): Sleeps {
+  yield sleep(FAULT_TA_HOLD_NS);
+  os.faultHeld.splice(os.faultHeld.indexOf(held), 1);
+  held.put();
 }
 
 /**

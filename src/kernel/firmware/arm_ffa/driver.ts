@@ -257,6 +257,7 @@ export function* armFfaProbe(
   driverVersion: FfaVersion = "1.2",
 ): Sleeps<FfaProbeResult | number> {
   const calls = new Map<number, number>();
+  // eslint-disable-next-line no-restricted-syntax -- made once, at ffa_init(), part of the booted system
   const invoke = function* (regs: SmcRegs): Sleeps<SmcRegs> {
     const fid = w(regs, 0);
     calls.set(fid, (calls.get(fid) ?? 0) + 1);

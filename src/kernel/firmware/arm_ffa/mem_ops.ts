@@ -231,6 +231,25 @@ function* memNextFrag(drv: ArmFfaDriver, handle: bigint, fragLen: number): Sleep
   return -EOPNOTSUPP;
 }
 
+/**
+ * ffa_transmit_fragment(): the TX buffer's stores made, then the first
+ * fragment (the whole length with it) or the next one of `out.handle`. Module-level, not a generator
+ * made per call (see scenario/runner.ts runList() for why per-call generator functions cost).
+ */
+function* transmitFragment(
+  drv: ArmFfaDriver,
+  tx: TxStores,
+  funcId: number,
+  first: boolean,
+  fragLen: number,
+  length: number,
+  out: { handle: bigint },
+): Sleeps<number> {
+  if (tx.flush() !== 0) return -EFAULT;
+  if (first) return yield* memFirstFrag(drv, funcId, fragLen, length, out);
+  return yield* memNextFrag(drv, out.handle, fragLen);
+}
+
 /** ffa_setup_and_transmit(): the descriptor stored into the TX buffer, sent in fragments of max_fragsize. */
 function* setupAndTransmit(
   drv: ArmFfaDriver,
@@ -283,15 +302,10 @@ function* setupAndTransmit(
   if (fragLen > maxFragsize) return tx.flush() || -ENXIO;
   const out = { handle: args.gHandle };
   let first = true;
-  const transmit = function* (n: number): Sleeps<number> {
-    if (tx.flush() !== 0) return -EFAULT;
-    if (first) return yield* memFirstFrag(drv, funcId, n, length, out);
-    return yield* memNextFrag(drv, out.handle, n);
-  };
   let cons = fragLen;
   for (const sg of args.sg) {
     if (fragLen === maxFragsize) {
-      const rc = yield* transmit(fragLen);
+      const rc = yield* transmitFragment(drv, tx, funcId, first, fragLen, length, out);
       args.gHandle = out.handle;
       if (rc < 0) return -ENXIO;
       first = false;
@@ -305,7 +319,7 @@ function* setupAndTransmit(
     cons += CONSTITUENT_SIZE;
     fragLen += CONSTITUENT_SIZE;
   }
-  const rc = yield* transmit(fragLen);
+  const rc = yield* transmitFragment(drv, tx, funcId, first, fragLen, length, out);
   args.gHandle = out.handle;
   return rc;
 }
