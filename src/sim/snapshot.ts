@@ -320,6 +320,7 @@ export class Snapshot {
           // clear() allocates a new table even for an empty Map: most a run reaches stay empty.
           if (m.size === 0 && s.length === 0) break;
           if (mapUnchanged(m, s)) break;
+          if (mapRestoredInPlace(m, s)) break;
           m.clear();
           for (let i = 0; i < s.length; i += 2) m.set(s[i], s[i + 1]);
           break;
@@ -362,6 +363,27 @@ function mapUnchanged(m: Map<unknown, unknown>, saved: readonly unknown[]): bool
     if (k !== saved[i] || v !== saved[i + 1]) return false;
     i += 2;
   }
+  return true;
+}
+
+/**
+ * Puts a Map back without a new table when its first keys are still the saved ones, in order (a run
+ * changed counts and added keys at the end, as most do): the added keys go, the saved values are set
+ * in place. Whether it could; the order of the keys is then the saved one, as after clear() and refill.
+ */
+function mapRestoredInPlace(m: Map<unknown, unknown>, saved: readonly unknown[]): boolean {
+  const n = saved.length / 2;
+  if (m.size < n) return false;
+  let i = 0;
+  for (const k of m.keys()) {
+    if (i === n) break;
+    if (k !== saved[2 * i]) return false;
+    i++;
+  }
+  i = 0;
+  // Deleting the entry a Map iterator stands on is allowed: the walk goes on with the next.
+  for (const k of m.keys()) if (i++ >= n) m.delete(k);
+  for (let j = 0; j < saved.length; j += 2) m.set(saved[j], saved[j + 1]);
   return true;
 }
 

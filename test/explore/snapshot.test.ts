@@ -4,6 +4,7 @@
  * ran on the system before the restore. And the snapshot mechanism itself restores what it promises.
  */
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BootedScenario } from "../../src/explore/explore.ts";
 import { loadScenarioFile, type Scenario } from "../../src/scenario/loader.ts";
@@ -135,6 +136,36 @@ describe("Snapshot", () => {
     expect(root.bytes).toBe(keep.bytes);
     expect(root.counter.state).toBe("1:0");
     expect(side.has(root.owner)).toBe(false);
+  });
+
+  it("puts a Map back entry for entry, in order, whatever a run did to it, run after run", () => {
+    const op = fc.oneof(
+      fc.record({ set: fc.integer({ min: 0, max: 9 }), v: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ del: fc.integer({ min: 0, max: 9 }) }),
+      fc.constant("clear" as const),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 3 })), { maxLength: 8 }),
+        fc.array(fc.array(op, { maxLength: 12 }), { minLength: 1, maxLength: 4 }),
+        (initial, runs) => {
+          const values = [{ v: 0 }, { v: 1 }, { v: 2 }, { v: 3 }];
+          const root = { m: new Map(initial.map(([k, v]) => [`k${k}`, values[v]])) };
+          const want = [...root.m];
+          const snap = Snapshot.take(root);
+          for (const ops of runs) {
+            for (const o of ops) {
+              if (o === "clear") root.m.clear();
+              else if ("del" in o) root.m.delete(`k${o.del}`);
+              else root.m.set(`k${o.set}`, values[o.v]);
+            }
+            snap.restore();
+            expect([...root.m]).toEqual(want);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("refuses a WeakMap, whose entries it cannot list", () => {
