@@ -34,6 +34,8 @@ describe("a run from a restored snapshot", () => {
     ["pool-race under upstream", "pool-race.yaml", "upstream", 100_000, 8],
     ["pool-race under safe", "pool-race.yaml", "safe", 100_000, 8],
     ["protmem-race-bug (oops, leak, hung task)", "upstream/protmem-race-bug.yaml", null, 0, 3],
+    // The OP-TEE SMC ABI's driver (no FF-A): its guard against FF-A use must let the walk look at it.
+    ["an OP-TEE SMC ABI system", "../test/scenarios/smc-dynamic-tzc400-board.yaml", null, 100_000, 3],
   ];
   for (const [name, file, policy, windowNs, seeds] of cases) {
     it(`is byte-identical to a run from a fresh boot, over many schedules: ${name}`, () => {

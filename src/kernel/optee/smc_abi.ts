@@ -114,14 +114,16 @@ export const OPTEE_SMC_CALL_WITH_RPC_ARG = optee_smc_std_call_val(18);
 export const OPTEE_SMC_CALL_WITH_REGD_ARG = optee_smc_std_call_val(19);
 
 /**
- * struct optee has an FF-A driver pointer only for ffa_abi.c; the SMC ABI never uses it. Touching it
- * is a bug of the model.
+ * struct optee has an FF-A driver pointer only for ffa_abi.c; the SMC ABI never uses it. Touching one
+ * of its fields is a bug of the model. Symbol keys answer undefined: what looks at any object (the
+ * snapshot walk's Object.prototype.toString, reading Symbol.toStringTag) must see an empty one.
  */
 const NO_FFA = new Proxy(
   {},
   {
     get(_t, key) {
-      throw new Error(`the OP-TEE SMC ABI driver has no FF-A transport (used .${String(key)})`);
+      if (typeof key === "symbol") return undefined;
+      throw new Error(`the OP-TEE SMC ABI driver has no FF-A transport (used .${key})`);
     },
   },
 ) as ArmFfaDriver;
