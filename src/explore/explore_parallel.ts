@@ -112,8 +112,8 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
     done += r.done;
     // Merged as soon as every chunk before it is, up to the first violating one: a long search would
     // otherwise hold every chunk's state hashes (tens of KiB each) until it ends.
-    for (let next = results.get(merged); next && merged <= firstViolating; next = results.get(merged)) {
-      m.add(next);
+    for (let ready = results.get(merged); ready && merged <= firstViolating; ready = results.get(merged)) {
+      m.add(ready);
       results.delete(merged++);
     }
     opts.onRun?.(done, null);
