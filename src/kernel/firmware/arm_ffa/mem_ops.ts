@@ -232,9 +232,9 @@ function* memNextFrag(drv: ArmFfaDriver, handle: bigint, fragLen: number): Sleep
 }
 
 /**
- * ffa_transmit_fragment(): the TX buffer's stores made, then the first
- * fragment (the whole length with it) or the next one of `out.handle`. Module-level, not a generator
- * made per call (see scenario/runner.ts runList() for why per-call generator functions cost).
+ * ffa_transmit_fragment(): the TX buffer's stores made, then the first fragment (the whole length with
+ * it) or the next one of `out.handle`. Module-level, not a generator made per call (see
+ * scenario/runner.ts runList() for why per-call generator functions cost).
  */
 function* transmitFragment(
   drv: ArmFfaDriver,
