@@ -16,7 +16,7 @@ import type { PlatProtmem } from "../abi/optee/protmem.ts";
 import type { Machine } from "../hw/machine.ts";
 import type { PlatformDesc } from "../hw/platform.ts";
 import { smcRegs } from "../hw/smc.ts";
-import type { Op, Sleeps } from "../sim/scheduler.ts";
+import { drainSync, type Sleeps } from "../sim/scheduler.ts";
 import type { Sim } from "../sim/sim.ts";
 import { attachArmSip } from "./el3/protect_mem.ts";
 import { HafniumSpmc, HAFNIUM_LIMITS } from "./hafnium/hafnium.ts";
@@ -113,12 +113,7 @@ export function partitionMemory(platform: PlatformDesc, count: number): { base: 
 
 /** Runs a boot-time call chain to its end before the run starts (it cannot block). */
 export function drain<T>(gen: Sleeps<T>): T {
-  for (;;) {
-    const r = gen.next();
-    if (r.done) return r.value;
-    const op: Op = r.value;
-    if (op.kind === "block") throw new Error("a boot-time FF-A call blocked");
-  }
+  return drainSync(gen, "a boot-time FF-A call");
 }
 
 /** Builds and boots the firmware; the normal world's driver probes afterwards (scenario/system.ts). */

@@ -6,7 +6,7 @@
  * ID nobody handles returns SMC_UNK (−1 in x0), as TF-A does. The world switch costs time.
  */
 import type { Sleeps } from "../sim/scheduler.ts";
-import { sleep } from "../sim/scheduler.ts";
+import { elapse, sleep } from "../sim/scheduler.ts";
 import type { Sim } from "../sim/sim.ts";
 import type { World } from "./platform.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
@@ -91,7 +91,7 @@ export class SmcConduit implements Snapshottable {
     const fid = Number(regs[0] & 0xffffffffn);
     this.calls.set(fid, (this.calls.get(fid) ?? 0) + 1);
     const half = this.roundTripNs() / 2;
-    yield sleep(half);
+    if (!elapse(half)) yield sleep(half);
     let route: Route | undefined;
     for (const r of this.#routes) {
       if (fid >= r.lo && fid <= r.hi) {
@@ -107,7 +107,7 @@ export class SmcConduit implements Snapshottable {
       out = newRegs();
       out[0] = SMC_UNK;
     }
-    yield sleep(half);
+    if (!elapse(half)) yield sleep(half);
     return out;
   }
 }

@@ -29,7 +29,7 @@
  */
 import { fail } from "../sim/assert.ts";
 import type { RandomStream } from "../sim/prng.ts";
-import { WaitList, sleep, type Sleeps, type Task } from "../sim/scheduler.ts";
+import { WaitList, sleep, type Sleeps, type Task, elapse } from "../sim/scheduler.ts";
 import { FINDING_DETAILS_KEPT } from "../sim/findings.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 import type { CacheListener } from "./cache.ts";
@@ -136,7 +136,8 @@ export class Speculation implements CacheListener, MapChangeListener, Snapshotta
         yield { kind: "block", list: this.#idle };
         continue;
       }
-      yield sleep(rng.exponential(1 / r));
+      const costNs = rng.exponential(1 / r);
+      if (!elapse(costNs)) yield sleep(costNs);
       if (m.hung !== null) return;
       // A change since the sleep began re-armed it at the rate of the new state (retime()).
       if (this.#stepping()) this.#step();

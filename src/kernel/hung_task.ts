@@ -10,7 +10,7 @@
  * machine would idle with khungtaskd still checking, so `idleChecks()` plays its checks forward over
  * that idle time, until each blocked task has been reported once (or the run's `until`).
  */
-import { sleep, type Sleeps, type Task } from "../sim/scheduler.ts";
+import { sleep, type Sleeps, type Task, elapse } from "../sim/scheduler.ts";
 import type { Sim } from "../sim/sim.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
@@ -72,7 +72,7 @@ export class HungTaskDetector implements Snapshottable {
   /** The daemon: wakes every timeout (hung_task_check_interval_secs = 0 means the timeout). */
   *watchdog(): Sleeps {
     for (;;) {
-      yield sleep(this.timeoutNs);
+      if (!elapse(this.timeoutNs)) yield sleep(this.timeoutNs);
       this.check(this.sim.sched.now);
     }
   }

@@ -11,7 +11,7 @@
  * task's sleep, moved with the scheduler's retime(), so a re-armed timer costs no scheduling point a
  * real system does not have. The task ends when the item is idle again.
  */
-import { sleep, type Sleeps, type Task } from "../sim/scheduler.ts";
+import { sleep, type Sleeps, type Task, elapse } from "../sim/scheduler.ts";
 import type { Sim } from "../sim/sim.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
@@ -81,7 +81,7 @@ export class DelayedWork implements Snapshottable {
   *#work(): Sleeps {
     const sched = this.sim.sched;
     while (this.#pending) {
-      if (this.#at > sched.now) yield sleep(this.#at - sched.now);
+      if (this.#at > sched.now && !elapse(this.#at - sched.now)) yield sleep(this.#at - sched.now);
       this.#pending = false;
       this.#running = true;
       yield* this.fn();

@@ -16,7 +16,7 @@ import type { SourceMap } from "./errors.ts";
 import { durationSchema, rateSchema, sizeSchema } from "./schema-units.ts";
 import { PIXEL_FORMATS, type WorkloadEnv, type WorkloadSpec } from "../user/workloads/index.ts";
 import { decodeFrames, displayScanOut, FRAME_MARKER_BYTES } from "../secure/ta/decoder.ts";
-import { sleep, type Sleeps } from "../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../sim/scheduler.ts";
 import type { Machine } from "../hw/machine.ts";
 import type { System } from "./system.ts";
 
@@ -270,13 +270,15 @@ function* deviceWrite(machine: Machine, master: string, pa: number, length: numb
       { pa, sizeBytes: length },
       { frames: 1, frameBytes: length, master },
     )).code;
-  yield sleep(Math.ceil(length / machine.costs.memcpyBytesPerNs));
+  const costNs = Math.ceil(length / machine.costs.memcpyBytesPerNs);
+  if (!elapse(costNs)) yield sleep(costNs);
   return machine.access(machine.masterIndex(master), pa, length, "write");
 }
 
 /** WorkloadEnv.deviceRead */
 function* deviceRead(machine: Machine, master: string, pa: number, length: number): Sleeps<number> {
   if (master === "display") return (yield* displayScanOut(machine, pa, length)).code;
-  yield sleep(Math.ceil(length / machine.costs.memcpyBytesPerNs));
+  const costNs = Math.ceil(length / machine.costs.memcpyBytesPerNs);
+  if (!elapse(costNs)) yield sleep(costNs);
   return machine.access(machine.masterIndex(master), pa, length, "read");
 }

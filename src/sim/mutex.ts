@@ -7,7 +7,7 @@
  * DEBUG_LOCKS_WARN_ON, reported as a `kernel-warn` finding.
  */
 import { fail } from "./assert.ts";
-import { preempt, WaitList, type Sleeps, type Task } from "./scheduler.ts";
+import { elapse, preempt, WaitList, type Sleeps, type Task } from "./scheduler.ts";
 import type { Sim } from "./sim.ts";
 import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
@@ -32,7 +32,7 @@ export class Mutex implements Snapshottable {
   *lock(): Sleeps {
     const me = this.sim.sched.current;
     if (!me) fail(`mutex_lock(${this.name}) outside a task`);
-    yield preempt();
+    if (!elapse(0)) yield preempt();
     while (this.owner !== null) {
       if (this.owner === me) fail(`mutex_lock(${this.name}) recursion by ${me.name}`);
       this.contended++;
@@ -72,7 +72,7 @@ export class Mutex implements Snapshottable {
    */
   *unlockPreempt(): Sleeps {
     this.unlock();
-    if (this.sim.sched.current) yield preempt();
+    if (this.sim.sched.current && !elapse(0)) yield preempt();
   }
 
   isLocked(): boolean {

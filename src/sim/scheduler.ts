@@ -28,6 +28,37 @@ export function sleep(ns: number): Op {
   return { kind: "sleep", ns: Math.round(ns) };
 }
 
+/** The scheduler whose run() is on the stack (run() is synchronous): elapse() asks it. */
+let running: Scheduler | null = null;
+
+/**
+ * A scheduling point taken without a switch when it cannot be one (Scheduler.elapse()): true, and the
+ * current task goes on `ns` later; false, and the caller yields as ever. Every modelled cost sleeps so:
+ *   if (!elapse(ns)) yield sleep(ns);      if (!elapse(0)) yield preempt();
+ */
+export function elapse(ns: number): boolean {
+  return running !== null && running.elapse(ns);
+}
+
+/**
+ * Runs a call chain to its end outside the scheduler, ignoring its sleeps: boot-time calls, before any
+ * task (they must not block), and the FF-A fuzz rigs' calls. No scheduler counts as running meanwhile,
+ * so elapse() leaves a task's time alone if one is current.
+ */
+export function drainSync<T>(gen: Sleeps<T>, what: string): T {
+  const outer = running;
+  running = null;
+  try {
+    for (;;) {
+      const r = gen.next();
+      if (r.done) return r.value;
+      if (r.value.kind === "block") throw new Error(`${what} blocked`);
+    }
+  } finally {
+    running = outer;
+  }
+}
+
 /** A preemption point: the task stays runnable, another may run first. */
 export function preempt(): Op {
   return YIELD;
@@ -314,6 +345,9 @@ export class Scheduler implements Snapshottable {
   /** Live non-daemon tasks that are blocked: when it equals #liveNonDaemon only daemons can run. */
   #blockedNonDaemon = 0;
   #stopReason: string | null = null;
+  /** The running run() call's limit and step budget (elapse() stands in for its loop). */
+  #until = Infinity;
+  #budget = Infinity;
   /**
    * Scratch lists of #pick, never shrunk: setting an array's length to 0 drops its store, and the next
    * push allocates one (at every scheduling point). The candidates are offered to the chooser in an
@@ -490,8 +524,19 @@ export class Scheduler implements Snapshottable {
    * stop() is called, or `maxSteps` steps have run ("paused").
    */
   run(opts: { untilNs?: number; maxSteps?: number } = {}): RunEnd {
-    const until = opts.untilNs ?? Infinity;
-    let budget = opts.maxSteps ?? Infinity;
+    const outer = running;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the one module-level reference elapse() reads
+    running = this;
+    try {
+      return this.#loop(opts.untilNs ?? Infinity, opts.maxSteps ?? Infinity);
+    } finally {
+      running = outer;
+    }
+  }
+
+  #loop(until: number, maxSteps: number): RunEnd {
+    this.#until = until;
+    this.#budget = maxSteps;
     for (;;) {
       if (this.#stopReason !== null) return "stopped";
       if (this.#liveNonDaemon === 0) return "done";
@@ -507,11 +552,51 @@ export class Scheduler implements Snapshottable {
         this.#heap.pop(); // killed while runnable
         continue;
       }
-      if (budget-- <= 0) return "paused";
+      if (this.#budget-- <= 0) return "paused";
       const t = this.#pick(until);
       if (t.readyAt > this.now) this.now = t.readyAt;
       this.#step(t);
     }
+  }
+
+  /**
+   * The current task's scheduling point, taken without a switch when it cannot be one: the task sleeps
+   * `ns` (0: a bare preemption point) and, that long from now, would be the next to run with no choice
+   * to make — no other task ready by then, no other scenario task inside the chooser's window, no
+   * fault hook to call (onSchedPoint), the run not ending. Then this does what the loop would (time,
+   * the FIFO stamp, the switch and step counts) and returns true: the caller goes on instead of
+   * yielding, and its generators are not unwound and resumed for nothing. False: `yield sleep(ns)` (or
+   * preempt()) as ever. Outcomes, schedules and state hashes are the same either way.
+   *   if (!sched.elapse(ns)) yield sleep(ns);
+   */
+  elapse(ns: number): boolean {
+    const t = this.current;
+    // Only while this scheduler's run() is on the stack (a drain outside it leaves time alone).
+    if (running !== this) return false;
+    if (t === null || this.onSchedPoint !== null || this.#stopReason !== null || this.#budget <= 1)
+      return false;
+    // The run loop's own ends: nothing left but daemons, or only daemons could run.
+    if (this.#liveNonDaemon === 0 || this.#blockedNonDaemon === this.#liveNonDaemon) return false;
+    const at = this.now + Math.round(ns);
+    if (!(at <= this.#until)) return false;
+    const limit =
+      t.daemon || this.chooser === defaultChooser ? at : Math.min(at + this.chooser.windowNs, this.#until);
+    const heap = this.#heap;
+    const items = heap.items;
+    for (let i = 0; i < heap.n; i++) {
+      const o = items[i];
+      // Ready by then: it would run first (a killed one is popped first: the loop's business).
+      if (o.readyAt <= at) return false;
+      // A candidate beside this task: a choice.
+      if (o.readyAt <= limit && !o.daemon && o.state !== "done") return false;
+    }
+    t.readyAt = at;
+    t.seq = this.#seq++;
+    this.now = at;
+    this.#budget--;
+    this.switches++;
+    t.runs++;
+    return true;
   }
 
   #step(t: Task): void {

@@ -9,7 +9,7 @@ import { PROT_READ, PROT_WRITE } from "../abi/uapi/mman.ts";
 import { TAINT_NS_DATA } from "../hw/frames.ts";
 import { ACCESS_OK } from "../hw/machine.ts";
 import { PAGE_SIZE } from "../hw/platform.ts";
-import { sleep, type Sleeps } from "../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../sim/scheduler.ts";
 import type { Process } from "./process.ts";
 
 export function* userAccess(p: Process, addr: number, length: number, op: "read" | "write"): Sleeps<number> {
@@ -33,6 +33,7 @@ export function* userAccess(p: Process, addr: number, length: number, op: "read"
     if (rc !== ACCESS_OK) return -EFAULT;
     a += n;
   }
-  yield sleep(Math.ceil(length / machine.costs.memcpyBytesPerNs));
+  const costNs = Math.ceil(length / machine.costs.memcpyBytesPerNs);
+  if (!elapse(costNs)) yield sleep(costNs);
   return 0;
 }

@@ -13,7 +13,7 @@ import { doMunmap, exitMmap, ksysMmap } from "../kernel/fs/mmap.ts";
 import { deleteModule } from "../kernel/kernel.ts";
 import { reject, type Rejection } from "../kernel/fs/task.ts";
 import { userPtr } from "../kernel/fs/uaccess.ts";
-import { sleep, type Sleeps } from "../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../sim/scheduler.ts";
 import { SIGKILL, type Process } from "./process.ts";
 
 /**
@@ -79,7 +79,7 @@ export function lastRejection(p: Process): Rejection | null {
 export function* sysOpen(p: Process, path: string, flags: number): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "open", { path, flags });
-  yield SYSCALL_SLEEP;
+  if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   const rc = yield* p.kernel.vfs.open(p.task, path, flags);
   return leave(p, "open", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
@@ -88,7 +88,7 @@ export function* sysOpen(p: Process, path: string, flags: number): Sleeps<number
 export function* sysClose(p: Process, fd: number): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "close", { fd });
-  yield SYSCALL_SLEEP;
+  if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   let rc = yield* closeFd(p.task.files, fd);
   if (rc === -EBADF) rc = reject(p.task, EBADF, "bad-fd", `fd ${fd} is not open (close)`);
   return leave(p, "close", rc) ? yield* deliverSigkill(p, rc) : rc;
@@ -98,7 +98,7 @@ export function* sysClose(p: Process, fd: number): Sleeps<number> {
 export function* sysDup(p: Process, fd: number): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "dup", { fd });
-  yield SYSCALL_SLEEP;
+  if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   const files = p.task.files;
   const file = files.fget(fd);
   if (!file) {
@@ -122,7 +122,7 @@ export function* sysDup(p: Process, fd: number): Sleeps<number> {
 export function* sysIoctl(p: Process, fd: number, request: number, arg: Uint8Array | null): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "ioctl", { fd, request });
-  yield SYSCALL_SLEEP;
+  if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   const rc = yield* ksysIoctl(p.task, fd, request >>> 0, userPtr(arg));
   return leave(p, "ioctl", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
@@ -138,7 +138,7 @@ export function* sysMmap(
 ): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "mmap", { fd, length, prot, flags, offset });
-  yield SYSCALL_SLEEP;
+  if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   const rc = yield* ksysMmap(p.task, length, prot, flags, fd, offset);
   return leave(p, "mmap", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
@@ -147,7 +147,7 @@ export function* sysMmap(
 export function* sysMunmap(p: Process, addr: number, length: number): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "munmap", { addr, length });
-  yield SYSCALL_SLEEP;
+  if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   const rc = yield* doMunmap(p.task, addr, length);
   return leave(p, "munmap", rc) ? yield* deliverSigkill(p, rc) : rc;
 }
@@ -164,7 +164,7 @@ const MODULE_NAME_LEN = 56;
 export function* sysDeleteModule(p: Process, name: string, flags: number): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "delete_module", { name, flags });
-  yield SYSCALL_SLEEP;
+  if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   const r = yield* deleteModule(p.kernel, name.slice(0, MODULE_NAME_LEN - 1), flags);
   const rc = r.rc < 0 ? reject(p.task, -r.rc, r.rule ?? "delete-module", r.why ?? "") : 0;
   return leave(p, "delete_module", rc) ? yield* deliverSigkill(p, rc) : rc;
@@ -174,7 +174,7 @@ export function* sysDeleteModule(p: Process, name: string, flags: number): Sleep
 export function* sysExit(p: Process): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "exit", {});
-  yield SYSCALL_SLEEP;
+  if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   yield* doExit(p, 0);
   return leave(p, "exit", 0) ? yield* deliverSigkill(p, 0) : 0;
 }

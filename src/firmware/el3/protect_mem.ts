@@ -16,7 +16,7 @@ import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE, type World } from "../../hw/platform.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import { sleep } from "../../sim/scheduler.ts";
+import { sleep, elapse } from "../../sim/scheduler.ts";
 
 /** PLAT_PROTECT_MEM_SMC64 / PLAT_UNPROTECT_MEM_SMC64 — TF-A arm_sip_svc.h. */
 export const PLAT_PROTECT_MEM_SMC64 = 0xc200_0101;
@@ -76,7 +76,7 @@ export function attachArmSip(machine: Machine): void {
         fid === PLAT_PROTECT_MEM_SMC64,
         caller === "s",
       );
-      yield sleep(r.costNs);
+      if (!elapse(r.costNs)) yield sleep(r.costNs);
       return smcRegs(r.rc, r.lastUpdated);
     },
   );

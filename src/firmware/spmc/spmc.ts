@@ -22,7 +22,7 @@ import {
 import { ACCESS_OK, type Machine } from "../../hw/machine.ts";
 import { copyRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { World } from "../../hw/platform.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { SpmcEndpoint, type EndpointDesc } from "./endpoint.ts";
 import { injectedAnswer } from "./faults.ts";
@@ -149,19 +149,19 @@ export abstract class Spmc {
     const fault = injectedAnswer(this.sim, ctx, fid, this.flavor);
     if (fault !== null) {
       out = fault;
-      yield sleep(ctx.costNs);
+      if (!elapse(ctx.costNs)) yield sleep(ctx.costNs);
     } else if (fid === FFA_MSG_SEND_DIRECT_REQ_32 || fid === FFA_MSG_SEND_DIRECT_REQ_64) {
       const target = this.directRequestTarget(ctx, ep, regs);
       if (typeof target !== "number") {
         out = target;
-        yield sleep(ctx.costNs);
+        if (!elapse(ctx.costNs)) yield sleep(ctx.costNs);
       } else {
-        yield sleep(ctx.costNs);
+        if (!elapse(ctx.costNs)) yield sleep(ctx.costNs);
         out = yield* this.#deliver(target, regs);
       }
     } else {
       out = this.handle(ctx, ep, fid, regs);
-      yield sleep(ctx.costNs);
+      if (!elapse(ctx.costNs)) yield sleep(ctx.costNs);
     }
     this.lastRejection = ctx.rejection;
     this.lastRejectionOf.set(ep.id, ctx.rejection);
@@ -186,7 +186,7 @@ export abstract class Spmc {
   *#deliver(receiver: number, regs: SmcRegs): Sleeps<SmcRegs> {
     const handler = this.partitions.handler(receiver);
     if (!handler) return ffaError(FFA_NOT_SUPPORTED);
-    yield sleep(this.machine.costs.worldSwitchSel1Ns);
+    if (!elapse(this.machine.costs.worldSwitchSel1Ns)) yield sleep(this.machine.costs.worldSwitchSel1Ns);
     return yield* handler(copyRegs(regs));
   }
 

@@ -10,7 +10,7 @@
 import { ACCESS_OK, type Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { TAINT_CLEAN } from "../../hw/frames.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { cmaAlloc, cmaRelease, type Cma } from "../mm/cma.ts";
 import { GFP_KERNEL, ZONE_DMA, ZONE_DMA_LIMIT, type Gfp } from "../mm/gfp.ts";
 import type { Mm } from "../mm/mm.ts";
@@ -87,7 +87,7 @@ export function* dmaAllocPages(
     pages = 1 << order;
     for (;;) {
       frame = mm.buddy.allocPages(order, gfp);
-      yield sleep(150);
+      if (!elapse(150)) yield sleep(150);
       if (frame < 0 || coherentOk(frame, pages * PAGE_SIZE)) break;
       mm.buddy.freePages(frame, order);
       frame = -1;
@@ -99,7 +99,8 @@ export function* dmaAllocPages(
   const pa = machine.frames.paOf(frame);
   // memset(page_address(page), 0, size): the kernel writes zeros through its linear map. The write
   // lands when the memset ends, so the cache holds the last cache-full of it dirty at return.
-  yield sleep((pages * PAGE_SIZE) / machine.costs.memsetBytesPerNs);
+  const costNs = (pages * PAGE_SIZE) / machine.costs.memsetBytesPerNs;
+  if (!elapse(costNs)) yield sleep(costNs);
   const code = machine.access(machine.masterIndex("cpu-ns"), pa, pages * PAGE_SIZE, "write", {
     kernel: true,
     taint: TAINT_CLEAN,

@@ -23,7 +23,7 @@ import type { Machine } from "../../hw/machine.ts";
 import { MAX_DVM_OPS } from "../../hw/mmu.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { fail } from "../../sim/assert.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { FMODE_READ, FMODE_WRITE, fput, getFile, type File } from "./file.ts";
 import { reject, type TaskStruct } from "./task.ts";
 
@@ -258,7 +258,10 @@ export function* doMunmap(current: TaskStruct, start: number, len: number): Slee
     pages += mid.pages;
     yield* removeVma(mm, mid);
   }
-  if (pages > 0) yield sleep(tlbFlushNs(mm.machine, pages));
+  if (pages > 0) {
+    const costNs = tlbFlushNs(mm.machine, pages);
+    if (!elapse(costNs)) yield sleep(costNs);
+  }
   return 0;
 }
 
@@ -266,5 +269,5 @@ export function* doMunmap(current: TaskStruct, start: number, len: number): Slee
 export function* exitMmap(mm: MmStruct): Sleeps {
   const had = mm.vmas.length;
   while (mm.vmas.length > 0) yield* removeVma(mm, mm.vmas[mm.vmas.length - 1]);
-  if (had > 0) yield sleep(mm.machine.costs.tlbFlushAllNs);
+  if (had > 0 && !elapse(mm.machine.costs.tlbFlushAllNs)) yield sleep(mm.machine.costs.tlbFlushAllNs);
 }

@@ -8,7 +8,7 @@
  * other tasks can interleave, as the real loop can be preempted there.
  */
 import { EBUSY, EINTR, ENOMEM } from "../../abi/uapi/errno.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { PS_CONTIG, PS_FREE, PS_MOVABLE } from "./gfp.ts";
 import { migratePage, type MigrateStats } from "./migrate.ts";
 import type { Mm } from "./mm.ts";
@@ -40,9 +40,10 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
     st.busyFrame = start;
     return iso.rc;
   }
-  yield sleep(iso.isolation.savedMt.length * ISOLATE_PAGEBLOCK_NS);
+  const costNs = iso.isolation.savedMt.length * ISOLATE_PAGEBLOCK_NS;
+  if (!elapse(costNs)) yield sleep(costNs);
   buddy.drainAllPages();
-  yield sleep(DRAIN_ALL_PAGES_NS);
+  if (!elapse(DRAIN_ALL_PAGES_NS)) yield sleep(DRAIN_ALL_PAGES_NS);
 
   // __alloc_contig_migrate_range()
   let rc = 0;
@@ -65,7 +66,7 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
       }
       if (++batch === COMPACT_CLUSTER_MAX) {
         batch = 0;
-        yield sleep(cost.ns);
+        if (!elapse(cost.ns)) yield sleep(cost.ns);
         cost.ns = 0;
         // __alloc_contig_migrate_range(): `if (fatal_signal_pending(current)) { ret = -EINTR; break; }`
         if (machine.hung !== null || mm.sim.sched.current?.fatalSignal) rc = -EINTR;
@@ -73,7 +74,7 @@ export function* allocContigRange(mm: Mm, start: number, end: number, stats?: Co
     }
     i++;
   }
-  if (cost.ns > 0) yield sleep(cost.ns);
+  if (cost.ns > 0 && !elapse(cost.ns)) yield sleep(cost.ns);
 
   if (rc === 0) {
     const t = testPagesIsolated(buddy, start, end);

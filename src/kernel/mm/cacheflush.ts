@@ -9,7 +9,7 @@
  */
 import { hex, PAGE_SIZE } from "../../hw/platform.ts";
 import { CACHE_LINE } from "../../hw/cache.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import type { Mm } from "./mm.ts";
 
 /**
@@ -47,5 +47,6 @@ export function* cleanInvalidateToPoc(mm: Mm, pa: number, size: number): Sleeps 
   if (mm.sim.trace.listening) {
     mm.sim.trace.emit("kernel", "dcache_clean_inval_poc", { pa: hex(pa), size, dirtyPages: written });
   }
-  yield sleep(lines * c.cacheLineMaintNs + (written * PAGE_SIZE) / c.dirtyWritebackBytesPerNs);
+  const costNs = lines * c.cacheLineMaintNs + (written * PAGE_SIZE) / c.dirtyWritebackBytesPerNs;
+  if (!elapse(costNs)) yield sleep(costNs);
 }

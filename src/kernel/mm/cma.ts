@@ -10,7 +10,7 @@
 import { EBUSY, ENOMEM } from "../../abi/uapi/errno.ts";
 import type { Mutex } from "../../sim/mutex.ts";
 import { CMA_KEY } from "../../sim/faults.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { bitmapFindNextZeroAreaOff, writeRange } from "../lib/bitmap.ts";
 import { allocContigRange, freeContigRange, type ContigStats } from "./alloc_contig.ts";
 import { PS_CONTIG } from "./gfp.ts";
@@ -161,7 +161,7 @@ export function* cmaAlloc(mm: Mm, cma: Cma, count: number, align: number, noWarn
  */
 function* pinnedWindow(mm: Mm, frame: number): Sleeps<number> {
   trace(mm, "alloc_contig_pinned", () => ({ pfn: mm.machine.frames.basePfn + frame }));
-  yield sleep(PINNED_WINDOW_NS);
+  if (!elapse(PINNED_WINDOW_NS)) yield sleep(PINNED_WINDOW_NS);
   return -EBUSY;
 }
 

@@ -12,7 +12,7 @@
 import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { Mutex } from "../../sim/mutex.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { SideTable } from "../../sim/side_table.ts";
 
 /** SECTION_SIZE_BITS on arm64 with 4 KiB pages: memory is added and removed by 128 MiB section. */
@@ -68,7 +68,8 @@ export function* setDirectMapValidNoflush(
   else dm.invalidate(pa, pa + length);
   const splits = splitsOf(machine) - before;
   if (bbml2) yield* splitLock.unlockPreempt();
-  yield sleep(splits * machine.costs.blockSplitNs + (length / PAGE_SIZE) * PTE_UPDATE_NS);
+  const costNs = splits * machine.costs.blockSplitNs + (length / PAGE_SIZE) * PTE_UPDATE_NS;
+  if (!elapse(costNs)) yield sleep(costNs);
   if (machine.sim.trace.listening) {
     machine.sim.trace.emit("kernel", valid ? "set_direct_map_default" : "set_direct_map_invalid", {
       pa: `0x${pa.toString(16)}`,
@@ -82,7 +83,8 @@ export function* setDirectMapValidNoflush(
 /** flush_tlb_kernel_range(): per-page TLBIs below MAX_DVM_OPS pages, else flush_tlb_all(). */
 export function* flushTlbKernelRange(machine: Machine, start: number, end: number): Sleeps {
   const tlbis = machine.directMap.flushTlbKernelRange(start, end);
-  yield sleep(tlbis > 0 ? tlbis * machine.costs.tlbiPageNs : machine.costs.tlbFlushAllNs);
+  const costNs = tlbis > 0 ? tlbis * machine.costs.tlbiPageNs : machine.costs.tlbFlushAllNs;
+  if (!elapse(costNs)) yield sleep(costNs);
 }
 
 /**
@@ -95,7 +97,8 @@ export function* archRemoveLinearMapping(machine: Machine, start: number, size: 
   const tables = c.pmdTables + c.pteTables;
   machine.directMap.remove(start, start + size);
   const freed = tables - (c.pmdTables + c.pteTables);
-  yield sleep(Math.max(0, freed) * machine.costs.pageTablePageNs + (size / PAGE_SIZE) * PTE_UPDATE_NS);
+  const costNs = Math.max(0, freed) * machine.costs.pageTablePageNs + (size / PAGE_SIZE) * PTE_UPDATE_NS;
+  if (!elapse(costNs)) yield sleep(costNs);
   yield* flushTlbKernelRange(machine, start, start + size);
   return 0;
 }
@@ -108,7 +111,8 @@ export function* archCreateLinearMapping(machine: Machine, start: number, size: 
   machine.directMap.create(start, start + size);
   const made = c.pmdTables + c.pteTables - tables;
   const leaves = machine.directMap.options.blocks ? size / (2 * 1024 * 1024) : size / PAGE_SIZE;
-  yield sleep(Math.max(0, made) * machine.costs.pageTablePageNs + leaves * PTE_UPDATE_NS);
+  const costNs = Math.max(0, made) * machine.costs.pageTablePageNs + leaves * PTE_UPDATE_NS;
+  if (!elapse(costNs)) yield sleep(costNs);
   return 0;
 }
 

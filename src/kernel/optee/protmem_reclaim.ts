@@ -19,7 +19,7 @@
  * quiesce-clean under `safe`.)
  */
 import { EACCES, EAGAIN, EBUSY, ENOMEM } from "../../abi/uapi/errno.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import type { ProtmemLedger } from "../tee/protmem_ledger.ts";
 import { teeShmPut, type TeeShm } from "../tee/tee_shm.ts";
 import type { Optee } from "./optee.ts";
@@ -90,7 +90,7 @@ function retryLater(rp: ReclaimingPool, shm: TeeShm): void {
 function* retryReclaim(rp: ReclaimingPool, shm: TeeShm): Sleeps {
   let delayNs = RECLAIM_RETRY_FIRST_NS;
   for (let attempt = 1; attempt <= RECLAIM_RETRIES; attempt++, delayNs *= 2) {
-    yield sleep(delayNs);
+    if (!elapse(delayNs)) yield sleep(delayNs);
     const rc = yield* reclaimChunk(rp, shm);
     if (rc === 0 || !reclaimRefusedForNow(rc)) {
       if (rc === 0) yield* afterReclaim(rp, shm, 0);

@@ -18,7 +18,7 @@
 import { EINVAL, ENOMEM } from "../../abi/uapi/errno.ts";
 import { O_RDWR } from "../../abi/uapi/fcntl.ts";
 import { Refcount } from "../../sim/refcount.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { dmaAllocPages, dmaFreePages, type DmaPages } from "../dma/mapping.ts";
 import { dmaBufGet, dmaBufPut, type DmaBuf } from "../dma-buf/dma_buf.ts";
 import type { FilesStruct } from "../fs/fdtable.ts";
@@ -165,7 +165,8 @@ export function* teeDynShmAllocHelper(
   shm.paddr = machine.frames.paOf(frame);
   shm.size = nrPages * 4096;
   shm.numPages = nrPages;
-  yield sleep(machine.zeroPages(shm.paddr, shm.size)); // __GFP_ZERO
+  const costNs = machine.zeroPages(shm.paddr, shm.size); // __GFP_ZERO
+  if (!elapse(costNs)) yield sleep(costNs);
   if (shmRegister) {
     const rc = yield* shmRegister(shm);
     if (rc) {

@@ -1,7 +1,7 @@
 /** `access: {by, address, length, op, expect, via}` — one memory access through the machine's checkpoint. */
 import { z } from "zod";
 import { ACCESS_OK, FAULT_NAMES } from "../../hw/machine.ts";
-import { sleep } from "../../sim/scheduler.ts";
+import { sleep, elapse } from "../../sim/scheduler.ts";
 import { addressSchema, sizeSchema } from "../schema-units.ts";
 import { expectedText, expectMet, stepExpectSchema } from "./expect.ts";
 import { defineStep } from "./types.ts";
@@ -51,7 +51,8 @@ export const accessStep = defineStep({
           ? "denied by the firewall, answered OKAY (reads return zeros, writes are dropped)"
           : null;
     // An access takes a bus round trip; a few ns of virtual time keeps steps ordered (assumption).
-    yield sleep(Math.ceil(length / m.costs.memcpyBytesPerNs) + 10);
+    const costNs = Math.ceil(length / m.costs.memcpyBytesPerNs) + 10;
+    if (!elapse(costNs)) yield sleep(costNs);
     return { got, expected: expectedText(a.expect), ok: expectMet(a.expect, got), detail };
   },
 });

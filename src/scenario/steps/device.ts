@@ -29,7 +29,7 @@ import { dmaBufMapAttachment, dmaBufUnmapAttachment } from "../../kernel/tee/dma
 import type { Sg } from "../../kernel/tee/tee_heap.ts";
 import type { Kernel } from "../../kernel/kernel.ts";
 import { decodeFrames, displayScanOut, FRAME_MARKER_BYTES } from "../../secure/ta/decoder.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { userSpaceOf } from "../../user/process.ts";
 import { sizeSchema } from "../schema-units.ts";
 import { expectedText, expectMet, stepExpectSchema, type StepExpect } from "./expect.ts";
@@ -94,7 +94,7 @@ function* dma(
       code = masterOk ? yield* displayScanOutAs(machine, by, pa, n) : -1;
     } else {
       code = machine.access(machine.masterIndex(by), pa, n, op);
-      yield sleep(10);
+      if (!elapse(10)) yield sleep(10);
     }
     if (code !== ACCESS_OK) return code;
     skip = 0;
@@ -105,7 +105,8 @@ function* dma(
 
 function* displayScanOutAs(machine: Machine, by: string, pa: number, n: number): Sleeps<number> {
   if (by === "display") return (yield* displayScanOut(machine, pa, n)).code;
-  yield sleep(Math.ceil(n / machine.costs.memcpyBytesPerNs));
+  const costNs = Math.ceil(n / machine.costs.memcpyBytesPerNs);
+  if (!elapse(costNs)) yield sleep(costNs);
   return machine.access(machine.masterIndex(by), pa, n, "read");
 }
 

@@ -4,7 +4,7 @@
  * reports show, and OP-TEE's own accesses to memory (bus master `cpu-s`). Built by bootOptee().
  */
 import type { Machine } from "../../hw/machine.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
 import type { ProtmemConfig } from "./config.ts";
 import type { MobjFfaOps, MobjRef } from "./mobj.ts";
@@ -88,7 +88,7 @@ export class OpteeSecure {
     if (this.scrub !== "secure-on-release" || m.kind !== "prm") return;
     let ns = 0;
     for (const r of m.ranges) ns += this.zeroRange(r.address, r.pages * 4096);
-    yield sleep(ns);
+    if (!elapse(ns)) yield sleep(ns);
   }
 
   /**

@@ -39,7 +39,7 @@ import { OWNER_NORMAL, OWNER_SECURE } from "../../hw/frames.ts";
 import type { Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { WaitQueue } from "../../sim/waitqueue.ts";
 import { isMobjProtmemUseCase } from "./config.ts";
@@ -122,7 +122,7 @@ export class SmcProtmem implements Snapshottable {
     }
     const cost = { ns: 0 };
     const rc = this.hook.setProtmemRange(useCase, pa, size, cost);
-    yield sleep(cost.ns);
+    if (!elapse(cost.ns)) yield sleep(cost.ns);
     if (rc !== TEE_SUCCESS) return TEE_ERROR_BAD_PARAMETERS;
     this.machine.setOwner(pa, size, OWNER_SECURE, useCase);
     this.#byCookie.set(cookie, { cookie, pa, size, useCase, refs: 1, releasing: false });
@@ -143,7 +143,7 @@ export class SmcProtmem implements Snapshottable {
     this.hook.setProtmemRange(MOBJ_USE_CASE_NS_SHM, m.pa, m.size, cost);
     this.machine.setOwner(m.pa, m.size, OWNER_NORMAL);
     this.#byCookie.delete(m.cookie);
-    yield sleep(cost.ns);
+    if (!elapse(cost.ns)) yield sleep(cost.ns);
     return TEE_SUCCESS;
   }
 

@@ -70,7 +70,7 @@ import { OWNER_SECURE } from "../../hw/frames.ts";
 import { ACCESS_OK, type Machine } from "../../hw/machine.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { platGetProtmemConfig, type ProtmemConfig } from "./config.ts";
 import type { ScrubPolicy } from "./optee.ts";
@@ -151,7 +151,7 @@ export class OpteeSmcEntry {
   /** tee_entry_fast() */
   *fast(regs: SmcRegs): Sleeps<SmcRegs> {
     this.counters.fastCalls++;
-    yield sleep(this.machine.costs.worldSwitchSel1Ns);
+    if (!elapse(this.machine.costs.worldSwitchSel1Ns)) yield sleep(this.machine.costs.worldSwitchSel1Ns);
     const fid = Number(regs[0] & 0xffff_ffffn);
     switch (fid) {
       case OPTEE_SMC_EXCHANGE_CAPABILITIES:
@@ -168,7 +168,7 @@ export class OpteeSmcEntry {
   /** __thread_std_smc_entry() → std_entry_with_parg() → tee_entry_std(). */
   *yielding(regs: SmcRegs): Sleeps<SmcRegs> {
     this.counters.yieldingCalls++;
-    yield sleep(this.machine.costs.worldSwitchSel1Ns);
+    if (!elapse(this.machine.costs.worldSwitchSel1Ns)) yield sleep(this.machine.costs.worldSwitchSel1Ns);
     const fid = Number(regs[0] & 0xffff_ffffn);
     if (fid !== OPTEE_SMC_CALL_WITH_ARG) return smcRegs(OPTEE_SMC_RETURN_EBADCMD);
     const parg = Number(((regs[1] & 0xffff_ffffn) << 32n) | (regs[2] & 0xffff_ffffn));

@@ -63,7 +63,7 @@ import { directRespFid, swapSrcDst, type PartitionHandler } from "../../firmware
 import { handleFrom, w } from "../../firmware/spmc/regs.ts";
 import { ACCESS_OK } from "../../hw/machine.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { teeEntryStdCall } from "./entry_std.ts";
 import { mobjContiguous, mobjPa, type MobjRef } from "./mobj.ts";
 import type { OpteeSecure } from "./optee.ts";
@@ -196,7 +196,7 @@ function* unregister(os: OpteeSecure, cookie: bigint, protmem: boolean): Sleeps<
 
 /** The TA invoke of fault `optee: {cmd: RELEASE_PROTMEM}` (unregister()): holds `held` for FAULT_TA_HOLD_NS. */
 function* taInvokeHolding(os: OpteeSecure, held: MobjRef): Sleeps {
-  yield sleep(FAULT_TA_HOLD_NS);
+  if (!elapse(FAULT_TA_HOLD_NS)) yield sleep(FAULT_TA_HOLD_NS);
   os.faultHeld.splice(os.faultHeld.indexOf(held), 1);
   held.put();
 }

@@ -13,7 +13,7 @@
  * 12,441,600 bytes a second ≈ 0.75 bytes/ns; DISPLAY_BYTES_PER_NS the same rate for a 4K60 scan-out.
  */
 import { ACCESS_OK, type Machine } from "../../hw/machine.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 
 /** A 4K NV12 frame: 3840 × 2160 × 1.5 (ARCHITECTURE.md §6). */
 export const FRAME_4K_NV12_BYTES = 12_441_600;
@@ -56,7 +56,8 @@ export function* decodeFrames(
   for (let n = 0; n < opts.frames; n++) {
     const pa = region.pa + n * frameBytes;
     if ((n + 1) * frameBytes > region.sizeBytes) break;
-    yield sleep(Math.ceil(frameBytes / DECODE_BYTES_PER_NS));
+    const costNs = Math.ceil(frameBytes / DECODE_BYTES_PER_NS);
+    if (!elapse(costNs)) yield sleep(costNs);
     let code = machine.writeBytes(master, pa, frameMarker(n));
     if (code === ACCESS_OK)
       code = machine.access(master, pa + FRAME_MARKER_BYTES, frameBytes - FRAME_MARKER_BYTES, "write");
@@ -90,6 +91,7 @@ export function* displayScanOut(
   pa: number,
   length: number,
 ): Sleeps<{ code: number; marker: Uint8Array }> {
-  yield sleep(Math.ceil(length / DISPLAY_BYTES_PER_NS));
+  const costNs = Math.ceil(length / DISPLAY_BYTES_PER_NS);
+  if (!elapse(costNs)) yield sleep(costNs);
   return displayRead(machine, pa, length);
 }

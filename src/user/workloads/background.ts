@@ -41,7 +41,7 @@ import {
   unpinPage,
 } from "../../kernel/mm/page_users.ts";
 import { OWNER_NORMAL, TAINT_NS_DATA } from "../../hw/frames.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import type { WorkloadEnv, WorkloadMetrics } from "./env.ts";
 
 export interface BackgroundSpec {
@@ -68,7 +68,7 @@ export function* background(
   const sim = env.kernel.sim;
   const mm = env.kernel.mm;
   const f = mm.machine.frames;
-  if (spec.startNs > sim.now) yield sleep(spec.startNs - sim.now);
+  if (spec.startNs > sim.now && !elapse(spec.startNs - sim.now)) yield sleep(spec.startNs - sim.now);
   const t0 = sim.now;
   m.sessions++;
   // The load's life as one span on the trace; its page faults are counted there, not traced one by one.
@@ -161,7 +161,7 @@ export function* background(
   const done = () =>
     env.stopping() || (spec.lengthNs !== null ? sim.now - t0 >= spec.lengthNs : othersDone());
   while (!done()) {
-    yield sleep(TICK_NS);
+    if (!elapse(TICK_NS)) yield sleep(TICK_NS);
     carry += perTick;
     const n = Math.floor(carry);
     carry -= n;

@@ -14,7 +14,7 @@
 import { errnoName } from "../../abi/uapi/errno.ts";
 import { O_CLOEXEC, O_RDONLY } from "../../abi/uapi/fcntl.ts";
 import { ACCESS_OK } from "../../hw/machine.ts";
-import { sleep, type Sleeps } from "../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../sim/scheduler.ts";
 import { userSpaceOf, type Process } from "../process.ts";
 import { lastRejection, sysClose, sysExit, sysOpen } from "../syscalls.ts";
 import { dmaOver, importBuffer, releaseImport, timedAlloc, type Import } from "./buffers.ts";
@@ -180,7 +180,7 @@ function* sessionIn(env: WorkloadEnv, cfg: PipelineConfig, p: Process, m: Worklo
     }
     if (frames.length > 0) yield* oneFrame(env, cfg, frames[n % frames.length], m, p, n);
     const next = t0 + (n + 1) * periodNs;
-    if (next > sim.now) yield sleep(next - sim.now);
+    if (next > sim.now && !elapse(next - sim.now)) yield sleep(next - sim.now);
   }
   mark(p, "teardown", "B");
   if (frames) yield* freeFrames(p, frames);

@@ -12,7 +12,7 @@ import { TAINT_CLEAN } from "../../../hw/frames.ts";
 import type { Machine } from "../../../hw/machine.ts";
 import { PAGE_SIZE } from "../../../hw/platform.ts";
 import { Mutex } from "../../../sim/mutex.ts";
-import { sleep, type Sleeps } from "../../../sim/scheduler.ts";
+import { sleep, type Sleeps, elapse } from "../../../sim/scheduler.ts";
 import { GFP_KERNEL, type Gfp } from "../../mm/gfp.ts";
 import type { Mm } from "../../mm/mm.ts";
 import { remapPfnRange, type Vma } from "../../fs/mmap.ts";
@@ -86,13 +86,14 @@ function* zeroBlock(machine: Machine, frame: number, order: number): Sleeps {
     taint: TAINT_CLEAN,
   });
   machine.bytes.zeroPages(machine.frames.basePfn + frame, n);
-  yield sleep((n * PAGE_SIZE) / machine.costs.memsetBytesPerNs);
+  const costNs = (n * PAGE_SIZE) / machine.costs.memsetBytesPerNs;
+  if (!elapse(costNs)) yield sleep(costNs);
 }
 
 function* freeBlocks(mm: Mm, frames: ArrayLike<number>, orders: ArrayLike<number>, count: number): Sleeps {
   for (let i = 0; i < count; i++) {
     mm.buddy.freePages(frames[i], orders[i]);
-    yield sleep(FREE_PAGES_NS);
+    if (!elapse(FREE_PAGES_NS)) yield sleep(FREE_PAGES_NS);
   }
 }
 
@@ -120,7 +121,8 @@ function* systemHeapMmap(dmabuf: DmaBuf, vma: Vma): Sleeps<number> {
     addr += size;
     pgoff = 0;
   }
-  yield sleep(vma.pages * REMAP_PTE_NS);
+  const costNs = vma.pages * REMAP_PTE_NS;
+  if (!elapse(costNs)) yield sleep(costNs);
   return 0;
 }
 
@@ -169,7 +171,7 @@ function* systemHeapAllocate(
   let remaining = len;
   let maxOrder = SYSTEM_HEAP_ORDERS[0];
   while (remaining > 0) {
-    yield sleep(ALLOC_PAGES_NS);
+    if (!elapse(ALLOC_PAGES_NS)) yield sleep(ALLOC_PAGES_NS);
     const page = allocLargestAvailable(ctx.mm, remaining, maxOrder);
     if (!page) {
       yield* freeBlocks(ctx.mm, frames, orders, frames.length);

@@ -54,7 +54,7 @@ import type { Mm } from "../../mm/mm.ts";
 import { SideTable } from "../../../sim/side_table.ts";
 import { smcRegs, type SmcRegs } from "../../../hw/smc.ts";
 import { Mutex } from "../../../sim/mutex.ts";
-import { sleep, type Op, type Sleeps } from "../../../sim/scheduler.ts";
+import { drainSync, elapse, sleep, type Sleeps } from "../../../sim/scheduler.ts";
 import type { Sim } from "../../../sim/sim.ts";
 import { ffaSetupPartitions, type FfaDevice } from "./bus.ts";
 import { ffaNotificationsCleanup, ffaNotificationsSetup } from "./notif.ts";
@@ -209,7 +209,7 @@ export class ArmFfaDriver {
     const srcDst = (((this.vmId & 0xffff) << 16) | (dst & 0xffff)) >>> 0;
     let ret = yield* this.invoke(smcRegs(reqId, srcDst, 0, ...data));
     while (w(ret, 0) === FFA_INTERRUPT_32 || w(ret, 0) === FFA_YIELD_32) {
-      if (w(ret, 0) === FFA_YIELD_32) yield sleep(FFA_YIELD_SLEEP_NS);
+      if (w(ret, 0) === FFA_YIELD_32 && !elapse(FFA_YIELD_SLEEP_NS)) yield sleep(FFA_YIELD_SLEEP_NS);
       ret = yield* this.invoke(smcRegs(FFA_RUN_32, ret[1]));
     }
     if (w(ret, 0) === FFA_ERROR_32) return ffaToLinuxErrno(errCode(ret));
@@ -231,12 +231,7 @@ export class ArmFfaDriver {
 
 /** Runs a boot-time call chain to its end (initcalls run before any task; nothing may block). */
 export function bootDrain<T>(gen: Sleeps<T>): T {
-  for (;;) {
-    const r = gen.next();
-    if (r.done) return r.value;
-    const op: Op = r.value;
-    if (op.kind === "block") throw new Error("a boot-time kernel call blocked");
-  }
+  return drainSync(gen, "a boot-time kernel call");
 }
 
 /**
