@@ -348,6 +348,8 @@ export class Scheduler implements Snapshottable {
   /** The running run() call's limit and step budget (elapse() stands in for its loop). */
   #until = Infinity;
   #budget = Infinity;
+  /** The task whose scheduling point elapse() showed onSchedPoint without taking it (#step skips it). */
+  #hookSaw: Task | null = null;
   /**
    * Scratch lists of #pick, never shrunk: setting an array's length to 0 drops its store, and the next
    * push allocates one (at every scheduling point). The candidates are offered to the chooser in an
@@ -358,6 +360,11 @@ export class Scheduler implements Snapshottable {
   readonly #offered: Task[][] = [];
   /** Called when an oops kills a task (the task is already dead). */
   onOops: ((t: Task, oops: Oops) => void) | null = null;
+  /**
+   * Whether elapse() may take a scheduling point without a switch. False: every point yields (the
+   * reference elapse() is tested against, and a way to rule it out when a run looks wrong).
+   */
+  inlinePoints = true;
   /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
   onSchedPoint: ((t: Task) => void) | null = null;
 
@@ -378,6 +385,7 @@ export class Scheduler implements Snapshottable {
       this.#liveNonDaemon = saved.liveNonDaemon as number;
       this.#blockedNonDaemon = saved.blockedNonDaemon as number;
       this.#stopReason = saved.stopReason as string | null;
+      this.#hookSaw = null;
       this.#heap.n = saved.heapLength as number;
       for (const t of this.#tasks) t.gen = t.body();
     } else {
@@ -562,8 +570,8 @@ export class Scheduler implements Snapshottable {
   /**
    * The current task's scheduling point, taken without a switch when it cannot be one: the task sleeps
    * `ns` (0: a bare preemption point) and, that long from now, would be the next to run with no choice
-   * to make — no other task ready by then, no other scenario task inside the chooser's window, no
-   * fault hook to call (onSchedPoint), the run not ending. Then this does what the loop would (time,
+   * to make — no other task ready by then, no other scenario task inside the chooser's window, the run
+   * not ending. The fault hook (onSchedPoint) is called here first, once, as the loop would call it. Then this does what the loop would (time,
    * the FIFO stamp, the switch and step counts) and returns true: the caller goes on instead of
    * yielding, and its generators are not unwound and resumed for nothing. False: `yield sleep(ns)` (or
    * preempt()) as ever. Outcomes, schedules and state hashes are the same either way.
@@ -572,13 +580,21 @@ export class Scheduler implements Snapshottable {
   elapse(ns: number): boolean {
     const t = this.current;
     // Only while this scheduler's run() is on the stack (a drain outside it leaves time alone).
-    if (running !== this) return false;
-    if (t === null || this.onSchedPoint !== null || this.#stopReason !== null || this.#budget <= 1)
-      return false;
+    if (running !== this || t === null || !this.inlinePoints) return false;
+    const at = this.now + Math.round(ns);
+    if (!(at <= this.#until) || this.#budget <= 1) return false;
+    const hook = this.onSchedPoint;
+    if (hook !== null) {
+      // The hook sees this point here, as #step would show it (no task current), and only here:
+      // #step skips it at this task's next yield when the point is not taken after all.
+      this.current = null;
+      hook(t);
+      this.current = t;
+      this.#hookSaw = t;
+    }
+    if (this.#stopReason !== null) return false;
     // The run loop's own ends: nothing left but daemons, or only daemons could run.
     if (this.#liveNonDaemon === 0 || this.#blockedNonDaemon === this.#liveNonDaemon) return false;
-    const at = this.now + Math.round(ns);
-    if (!(at <= this.#until)) return false;
     const limit =
       t.daemon || this.chooser === defaultChooser ? at : Math.min(at + this.chooser.windowNs, this.#until);
     const heap = this.#heap;
@@ -590,6 +606,7 @@ export class Scheduler implements Snapshottable {
       // A candidate beside this task: a choice.
       if (o.readyAt <= limit && !o.daemon && o.state !== "done") return false;
     }
+    this.#hookSaw = null;
     t.readyAt = at;
     t.seq = this.#seq++;
     this.now = at;
@@ -626,7 +643,8 @@ export class Scheduler implements Snapshottable {
       return;
     }
     const op = r.value;
-    this.onSchedPoint?.(t);
+    if (this.#hookSaw === t) this.#hookSaw = null;
+    else this.onSchedPoint?.(t);
     switch (op.kind) {
       case "yield":
         this.#makeRunnable(t);

@@ -28,6 +28,8 @@ interface Program {
   readonly seed: number;
   readonly untilNs: number | null;
   readonly maxSteps: number | null;
+  /** A fault hook (onSchedPoint) that logs each point it is shown. */
+  readonly hook: boolean;
 }
 
 const action: fc.Arbitrary<Action> = fc.oneof(
@@ -48,6 +50,7 @@ const program: fc.Arbitrary<Program> = fc.record({
   seed: fc.integer({ min: 0, max: 1000 }),
   untilNs: fc.oneof(fc.constant(null), fc.integer({ min: 0, max: 2000 })),
   maxSteps: fc.oneof(fc.constant(null), fc.integer({ min: 1, max: 5 })),
+  hook: fc.boolean(),
 });
 
 /** A point as a model writes it: inline when elapse() may take it (`inline`), else a yield. */
@@ -59,7 +62,7 @@ function* pause(ns: number, inline: boolean): Sleeps {
 /**
  * Runs `p` and returns everything the scheduler lets anyone see: each action's task and time, the
  * chooser's calls (candidates and time), the schedule, switches, each task's step count, the end.
- * `yieldAlways`: a no-op onSchedPoint hook, with which elapse() never takes a point (the reference).
+ * `yieldAlways`: with Scheduler.inlinePoints off, every point yields (the reference).
  */
 function observe(p: Program, yieldAlways: boolean) {
   const sim = new Sim(1);
@@ -77,7 +80,10 @@ function observe(p: Program, yieldAlways: boolean) {
     };
     sim.sched.setChooser(chooser);
   }
-  if (yieldAlways) sim.sched.onSchedPoint = () => {};
+  sim.sched.inlinePoints = !yieldAlways;
+  if (p.hook)
+    sim.sched.onSchedPoint = (t) =>
+      log.push(`point ${t.name} @${sim.now} current ${sim.sched.current?.name}`);
   const mutexes = [new Mutex(sim, "m0"), new Mutex(sim, "m1")];
   const inline = !yieldAlways;
   const body = (name: string, actions: readonly Action[]) =>
