@@ -28,79 +28,91 @@ import { stringCode } from "../sim/string_code.ts";
 
 const STATE_CODE = { runnable: 1, blocked: 2, done: 3 } as const;
 
+/** FNV-1a's offset basis and prime, and a second lane's multiplier (murmur's), for 53 bits in all. */
+const BASIS = 0x811c9dc5 | 0;
+const PRIME = 0x01000193;
+const PRIME_B = 0x5bd1e995;
+
 /**
- * Two 32-bit FNV-1a lanes, seeded apart, in module state: a hash is taken at every scheduling point of
- * every explored run, so it allocates nothing (no hasher object, no entries arrays).
+ * The words a state hash covers, gathered first (one store each) and then mixed in one loop whose
+ * two lanes stay in registers: mixing value by value through lanes kept in module variables cost a
+ * context load and store per lane per value, at every choice of every run. Grown when a state has
+ * more tasks than it holds.
  */
-let laneA = 0;
-let laneB = 0;
+let words = new Int32Array(1 << 10);
 
-function num(n: number): void {
-  // Most values are 32-bit integers (ids, counts, states, delays): one multiply a lane.
-  if ((n | 0) === n) {
-    laneA = Math.imul(laneA ^ n, 0x01000193);
-    laneB = Math.imul(laneB ^ n, 0x5bd1e995) ^ (laneA >>> 15);
-    return;
+/**
+ * Mixes words[0, n) into two 32-bit FNV-1a lanes (the second one also takes the first's high bits)
+ * and returns them as one 53-bit number, a JS number for a cheap set.
+ */
+function mix(w: Int32Array, n: number): number {
+  let a = BASIS;
+  let b = PRIME ^ PRIME_B;
+  for (let i = 0; i < n; i++) {
+    const x = w[i];
+    a = Math.imul(a ^ x, PRIME);
+    b = Math.imul(b ^ x, PRIME_B) ^ (a >>> 15);
   }
-  const lo = n | 0;
-  const hi = (n / 0x100000000) | 0;
-  laneA = Math.imul(laneA ^ lo, 0x01000193);
-  laneB = Math.imul(laneB ^ hi ^ lo, 0x01000193) ^ (laneA >>> 15);
-  laneA = Math.imul(laneA ^ hi, 0x01000193);
+  return (a >>> 0) * 0x200000 + (b >>> 11);
 }
 
-function str(s: string): void {
-  for (let i = 0; i < s.length; i++) num(s.charCodeAt(i));
-  num(s.length);
-}
-
-function reset(): void {
-  laneA = 0x811c9dc5;
-  laneB = 0x01000193 ^ 0x5bd1e995;
-}
-
-/** The lanes' value: 53 bits, a JS number for a cheap set. */
-function value(): number {
-  return (laneA >>> 0) * 0x200000 + (laneB >>> 11);
-}
-
-/** The same two lanes over a string (the explorer counts distinct schedules by their text's hash). */
+/** The same two lanes over a string's UTF-16 units and its length (distinct schedules by their text). */
 export function stringHash(s: string): number {
-  reset();
-  str(s);
-  return value();
+  let a = BASIS;
+  let b = PRIME ^ PRIME_B;
+  for (let i = 0; i <= s.length; i++) {
+    const x = i < s.length ? s.charCodeAt(i) : s.length;
+    a = Math.imul(a ^ x, PRIME);
+    b = Math.imul(b ^ x, PRIME_B) ^ (a >>> 15);
+  }
+  return (a >>> 0) * 0x200000 + (b >>> 11);
+}
+
+/** Stores `v` at words[k] — two words (low, high) when it is not a 32-bit integer — and returns the next k. */
+function put(w: Int32Array, k: number, v: number): number {
+  if ((v | 0) === v) {
+    w[k] = v;
+    return k + 1;
+  }
+  w[k] = v | 0;
+  w[k + 1] = (v / 0x100000000) | 0;
+  return k + 2;
 }
 
 export function stateHash(system: System, candidates: readonly Task[]): number {
   const { sim, machine, spmc } = system;
-  reset();
   const now = sim.sched.now;
   const tasks = sim.sched.tasks;
+  // At most 4 words a task (id, state, steps, a delay of two words), 1 a candidate, 12 for the rest.
+  const need = 4 * tasks.length + candidates.length + 16;
+  if (words.length < need) words = new Int32Array(2 * need);
+  const w = words;
+  let k = 0;
   for (let i = 0; i < tasks.length; i++) {
     const t = tasks[i];
     if (t.daemon || t.state === "done") continue;
     // STATE_CODE's value by comparison (a keyed lookup by the state's name costs more, at every choice).
     const runnable = t.state === "runnable";
-    num(t.id);
-    num(runnable ? STATE_CODE.runnable : STATE_CODE.blocked);
-    num(t.runs);
-    if (runnable) num(Math.max(0, t.readyAt - now));
-    else if (t.blockedOn) num(stringCode(t.blockedOn.name));
+    w[k++] = t.id;
+    w[k++] = runnable ? STATE_CODE.runnable : STATE_CODE.blocked;
+    k = put(w, k, t.runs);
+    if (runnable) k = put(w, k, Math.max(0, t.readyAt - now));
+    else if (t.blockedOn) w[k++] = stringCode(t.blockedOn.name);
   }
-  num(-1);
-  for (let i = 0; i < candidates.length; i++) num(candidates[i].id);
-  num(-2);
-  num(sim.findings.digest());
+  w[k++] = -1;
+  for (let i = 0; i < candidates.length; i++) w[k++] = candidates[i].id;
+  w[k++] = -2;
+  k = put(w, k, sim.findings.digest());
   const pool = system.kernel.optee?.protmemPool as
     { stats?: { lends: number; reclaims: number; lentBytes: number } } | null | undefined;
   if (pool?.stats) {
-    num(pool.stats.lends);
-    num(pool.stats.reclaims);
-    num(pool.stats.lentBytes);
+    k = put(w, k, pool.stats.lends);
+    k = put(w, k, pool.stats.reclaims);
+    k = put(w, k, pool.stats.lentBytes);
   }
-  num(spmc.callsDigest);
-  num(spmc.rejections.size);
-  num(machine.stats.faults);
-  num(sim.faults.struck.length);
-  return value();
+  k = put(w, k, spmc.callsDigest);
+  k = put(w, k, spmc.rejections.size);
+  k = put(w, k, machine.stats.faults);
+  k = put(w, k, sim.faults.struck.length);
+  return mix(w, k);
 }
