@@ -38,10 +38,18 @@ export const hiddenState: unique symbol = Symbol("rstmem.hiddenState");
  * a key is listed on every restore after.
  */
 const givenSymbolKeys = new WeakSet<object>();
+/**
+ * Objects put in givenSymbolKeys so far: a snapshot asks the WeakSet about its objects again only when
+ * this moved since it last asked (once warm, never: the same objects get the same keys run after run),
+ * instead of once per object per restore.
+ */
+let symbolKeyObjects = 0;
 
 /** Called by the writer of a new non-enumerable (symbol) key on an object. */
 export function noteSymbolKeyAdded(o: object): void {
+  if (givenSymbolKeys.has(o)) return;
   givenSymbolKeys.add(o);
+  symbolKeyObjects++;
 }
 
 /** An object literal's (or Object.create(null)'s), not a class instance's. */
@@ -122,6 +130,8 @@ type Entry =
       readonly plain: boolean;
       /** Assigns saved[i] to keys[i] of the object (assignerFor()). */
       readonly assign: Assigner;
+      /** In givenSymbolKeys, as of the snapshot's last look (Snapshot.#symbolKeyObjects). */
+      symbolKeys: boolean;
     }
   | {
       readonly kind: "tracked";
@@ -158,6 +168,8 @@ export class Snapshot {
   readonly #entries: Entry[];
   readonly #hidden: HiddenEntry[];
   readonly stats: SnapshotStats;
+  /** symbolKeyObjects when the entries' symbolKeys were last read from givenSymbolKeys. */
+  #symbolKeyObjects = -1;
 
   private constructor(entries: Entry[], hidden: HiddenEntry[], stats: SnapshotStats) {
     this.#entries = entries;
@@ -270,6 +282,7 @@ export class Snapshot {
         enumerable: forInCount(o),
         plain: isPlain(o),
         assign: assignerFor(keys),
+        symbolKeys: false,
       });
     }
     return new Snapshot(entries, hidden, { objects: entries.length, bytes });
@@ -298,6 +311,10 @@ export class Snapshot {
 
   /** Puts every recorded object back as it was at take(). */
   restore(): void {
+    if (this.#symbolKeyObjects !== symbolKeyObjects) {
+      for (const e of this.#entries) if (e.kind === "object") e.symbolKeys = givenSymbolKeys.has(e.live);
+      this.#symbolKeyObjects = symbolKeyObjects;
+    }
     for (const e of this.#entries) {
       switch (e.kind) {
         case "bytes":
@@ -339,7 +356,7 @@ export class Snapshot {
           e.assign(o, e.saved, e.keys);
           // Only a plain object can have gained a string key: a class instance has every field it
           // declares from its construction on (ES2022 class fields), and TypeScript allows no other.
-          if ((e.plain && forInCount(o) !== e.enumerable) || givenSymbolKeys.has(o)) {
+          if ((e.plain && forInCount(o) !== e.enumerable) || e.symbolKeys) {
             // Added during the run (a SideTable entry, an optional field): gone, as at take().
             const now = Reflect.ownKeys(o);
             if (now.length !== e.own.length) for (const k of now) if (!e.own.includes(k)) delete o[k];
@@ -388,7 +405,7 @@ function mapRestoredInPlace(m: Map<unknown, unknown>, saved: readonly unknown[])
 }
 
 /** Bytes a tracked range must exceed to be copied with set() rather than a loop (restoreTracked()). */
-const SHORT_COPY = 256;
+const SHORT_COPY = 16;
 
 /** Whether a Set holds exactly the saved values, in order (as mapUnchanged()). */
 function setUnchanged(st: Set<unknown>, saved: readonly unknown[]): boolean {
