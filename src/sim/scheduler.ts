@@ -351,12 +351,11 @@ export class Scheduler implements Snapshottable {
   /** The task whose scheduling point elapse() showed onSchedPoint without taking it (#step skips it). */
   #hookSaw: Task | null = null;
   /**
-   * Scratch lists of #pick, never shrunk: setting an array's length to 0 drops its store, and the next
+   * Scratch list of #pick, never shrunk: setting an array's length to 0 drops its store, and the next
    * push allocates one (at every scheduling point). The candidates are offered to the chooser in an
    * array of their exact length, one kept per length.
    */
   readonly #candidates: Task[] = [];
-  readonly #aside: Task[] = [];
   readonly #offered: Task[][] = [];
   /** Called when an oops kills a task (the task is already dead). */
   onOops: ((t: Task, oops: Oops) => void) | null = null;
@@ -492,28 +491,31 @@ export class Scheduler implements Snapshottable {
 
   #pick(until: number): Task {
     const heap = this.#heap;
-    const first = heap.pop()!;
+    // The earliest ready (the loop dropped killed ones off the top).
+    const first = heap.peek()!;
     // A daemon runs at its own time: it is never a choice, and never offered to a chooser.
-    if (first.daemon) return first;
+    if (first.daemon) return heap.pop()!;
     const byDefault = this.chooser === defaultChooser;
     // The window never reaches past the run's limit.
     const limit = byDefault ? first.readyAt : Math.min(first.readyAt + this.chooser.windowNs, until);
-    while (heap.size > 0 && heap.peek()!.state === "done") heap.pop(); // killed while runnable
-    const next = heap.peek();
-    if (!next || next.readyAt > limit) return first;
+    // The other candidates are read off the heap's array (a handful of tasks), not popped and pushed
+    // back: the live scenario tasks ready within the window, put in (readyAt, seq) order behind the
+    // first, which is the least of all. Killed ones stay where they are, for the loop to drop.
+    const items = heap.items;
     const scratch = this.#candidates;
-    const aside = this.#aside;
-    let n = 0;
-    let nAside = 0;
-    scratch[n++] = first;
-    while (heap.size > 0 && heap.peek()!.readyAt <= limit) {
-      const c = heap.pop()!;
-      if (c.state === "done") continue;
-      if (c.daemon) aside[nAside++] = c;
-      else scratch[n++] = c;
+    let n = 1;
+    scratch[0] = first;
+    for (let j = 1; j < heap.n; j++) {
+      const c = items[j];
+      if (c.readyAt > limit || c.daemon || c.state === "done") continue;
+      let k = n++;
+      while (k > 1 && ReadyHeap.less(c, scratch[k - 1])) {
+        scratch[k] = scratch[k - 1];
+        k--;
+      }
+      scratch[k] = c;
     }
-    for (let k = 0; k < nAside; k++) heap.push(aside[k]);
-    if (n === 1) return first;
+    if (n === 1) return heap.pop()!;
     let candidates = this.#offered[n];
     if (candidates === undefined) {
       candidates = [];
@@ -523,8 +525,10 @@ export class Scheduler implements Snapshottable {
     const i = byDefault ? 0 : this.chooser.choose(candidates, this.now);
     if (!(Number.isInteger(i) && i >= 0 && i < n)) fail(`chooser ${this.chooser.name} chose ${i}`);
     this.#choices.push(i);
-    for (let k = 0; k < n; k++) if (k !== i) heap.push(candidates[k]);
-    return candidates[i];
+    const chosen = candidates[i];
+    if (i === 0) heap.pop();
+    else heap.remove(chosen);
+    return chosen;
   }
 
   /**
@@ -601,10 +605,12 @@ export class Scheduler implements Snapshottable {
     const items = heap.items;
     for (let i = 0; i < heap.n; i++) {
       const o = items[i];
-      // Ready by then: it would run first (a killed one is popped first: the loop's business).
+      // A killed one is dropped by the loop when it comes up.
+      if (o.state === "done") continue;
+      // Ready by then: it would run first.
       if (o.readyAt <= at) return false;
       // A candidate beside this task: a choice.
-      if (o.readyAt <= limit && !o.daemon && o.state !== "done") return false;
+      if (o.readyAt <= limit && !o.daemon) return false;
     }
     this.#hookSaw = null;
     t.readyAt = at;
