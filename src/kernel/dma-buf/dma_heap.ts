@@ -17,6 +17,7 @@ import {
   decodeDmaHeapAllocationData,
 } from "../../abi/uapi/dma_heap.ts";
 import { _IOC_NR, _IOC_SIZE, IOC_IN, IOC_OUT, ioctlHex } from "../../abi/uapi/ioctl.ts";
+import { putUnalignedLe32 } from "../../abi/unaligned.ts";
 import { PAGE_SIZE } from "../../hw/platform.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
 import type { Sim } from "../../sim/sim.ts";
@@ -196,11 +197,7 @@ function* dmaHeapIoctlAllocate(current: TaskStruct, file: File, kdata: Uint8Arra
     );
   const fd = yield* dmaHeapBufferAlloc(current, heap, d.len, d.fd_flags, d.heap_flags);
   if (fd < 0) return fd;
-  new DataView(kdata.buffer, kdata.byteOffset, kdata.byteLength).setUint32(
-    DMA_HEAP_ALLOCATION_DATA_OFFSETS.fd,
-    fd,
-    true,
-  );
+  putUnalignedLe32(fd, kdata, DMA_HEAP_ALLOCATION_DATA_OFFSETS.fd);
   return 0;
 }
 
