@@ -62,7 +62,13 @@ for (const strategy of ["random", "pct", "dfs"]) {
       console.error(`pool-race under safe violated: ${r.violation.why}`);
       process.exit(1);
     }
-    out.safe[strategy].push({ wallMs, cpuMs, explored: r.explored, states: r.states });
+    out.safe[strategy].push({
+      wallMs,
+      cpuMs,
+      explored: r.explored,
+      states: r.states,
+      pruned: r.dfs?.pruned ?? 0,
+    });
   }
 }
 // Warm: the same search once V8 has compiled the model's hot code (a search of a few thousand runs and
