@@ -1,8 +1,15 @@
 /** The booted platform every explored run starts from (explore.ts, walk.ts, the worker threads). */
-import { bootScenario, runOnSystem, type RunOptions, type RunResult } from "../scenario/runner.ts";
+import {
+  bootScenario,
+  runOnSystem,
+  runVerdictOnSystem,
+  type RunOptions,
+  type RunResult,
+  type RunVerdict,
+} from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import type { System } from "../scenario/system.ts";
-import type { Chooser } from "../sim/scheduler.ts";
+import { replayChooser, type Chooser } from "../sim/scheduler.ts";
 import { Snapshot } from "../sim/snapshot.ts";
 import type { TraceEvent } from "../sim/trace.ts";
 
@@ -25,6 +32,20 @@ export class BootedScenario {
   run(chooser: Chooser, faults?: RunOptions["faults"]): RunResult {
     this.snapshot.restore();
     return this.runOnSystem(chooser, undefined, faults);
+  }
+
+  /**
+   * The same run, its verdict alone (RunVerdict): the explorer's runs. A verdict that matters is made
+   * into its whole result by madeAgain().
+   */
+  verdict(chooser: Chooser, faults?: RunOptions["faults"]): RunVerdict {
+    this.snapshot.restore();
+    return runVerdictOnSystem(this.scenario, this.system, { chooser, faults });
+  }
+
+  /** The whole result of the run a verdict came from: made again from its schedule and faults. */
+  madeAgain(v: Pick<RunVerdict, "schedule" | "faults">): RunResult {
+    return this.run(replayChooser(v.schedule), v.faults.length > 0 ? { list: v.faults } : undefined);
   }
 
   /** One run on the system as it stands (restored by the caller), with an optional trace listener. */

@@ -16,7 +16,7 @@ import {
   ScheduleDivergence,
   type Chooser,
 } from "../sim/scheduler.ts";
-import type { RunResult } from "../scenario/runner.ts";
+import type { RunResult, RunVerdict } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import { pctBound } from "./pct.ts";
 import { stateHash, stringHash } from "./state_hash.ts";
@@ -50,8 +50,13 @@ export interface ExploreOptions {
   readonly faults?: number;
   /** Asked before each run after the first; true ends the search (the CLI's --time). */
   readonly shouldStop?: () => boolean;
-  /** Called after each run (null: a DFS run abandoned at a state already explored). */
-  readonly onRun?: (done: number, result: RunResult | null) => void;
+  /** Called after each run with its verdict (null: a DFS run abandoned at a state already explored). */
+  readonly onRun?: (done: number, result: RunVerdict | null) => void;
+  /**
+   * Called after each run with its whole result (null as for onRun). Asking for it makes every run's
+   * whole result — the report's counters and records — where the search otherwise makes verdicts.
+   */
+  readonly onResult?: (done: number, result: RunResult | null) => void;
 }
 
 /** PCT's parameters and its per-run guarantee. */
@@ -98,7 +103,13 @@ export interface ExploreResult {
  * Whether a run violates, and why: the scenario's expectations decide when it has any (so it can
  * accept the findings it knows of); without `expect`, any finding of any invariant is a violation.
  */
-export function violation(sc: Scenario, r: RunResult): string | null {
+/** Tells onRun (and onResult, which made the run whole) of run `done`. */
+export function heard(opts: ExploreOptions, done: number, r: RunVerdict | null): void {
+  opts.onRun?.(done, r);
+  opts.onResult?.(done, r as RunResult | null);
+}
+
+export function violation(sc: Scenario, r: RunVerdict): string | null {
   if (!r.passed) return r.failure ?? "the run failed";
   if (sc.expectFindings.length > 0) return null;
   const found = Object.entries(r.findings).filter(([, n]) => n > 0);
@@ -182,8 +193,7 @@ export function walkResult(
   let v: ExploreResult["violation"] = null;
   if (m.found !== null) {
     const f = m.found;
-    const result =
-      kept ?? booted.run(replayChooser(f.schedule), f.faults.length > 0 ? { list: f.faults } : undefined);
+    const result = kept ?? booted.madeAgain(f);
     const why = violation(sc, result);
     if (why === null) fail(`run ${f.run} violated (${f.why}) but did not when made again`);
     v = { run: f.run, result, why };
@@ -224,9 +234,10 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
       booted,
       { ...p, start, count: Math.min(CHUNK_RUNS, opts.runs - start) },
       (r) => violation(sc, r),
-      (r) => opts.onRun?.(++done, r),
+      (r) => heard(opts, ++done, r),
       (r) => (kept = r),
       m,
+      opts.onResult !== undefined,
     );
     m.add(c);
   }
@@ -255,26 +266,27 @@ function exploreDfs(
   // same fault decisions along it and the prefix replays exactly (the faults are one fixed pattern, by
   // the order fault points are met, and DFS enumerates schedules under it).
   const faultBudget = opts.faults ?? 0;
+  const whole = opts.onResult !== undefined;
   const run = (chooser: Chooser): void => {
     const faultStream = new Prng(opts.seed).stream("explore.faults");
     const faults =
       faultBudget > 0
         ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: faultBudget }
         : undefined;
-    let r: RunResult;
+    let r: RunVerdict;
     try {
-      r = booted.run(chooser, faults);
+      r = whole ? booted.run(chooser, faults) : booted.verdict(chooser, faults);
     } catch (e) {
       if (!(e instanceof KnownState)) throw e;
       explored++;
-      opts.onRun?.(explored, null);
+      heard(opts, explored, null);
       return;
     }
     explored++;
     seen.add(stringHash(r.schedule));
-    opts.onRun?.(explored, r);
+    heard(opts, explored, r);
     const why = violation(sc, r);
-    if (why !== null) found = { run: explored, result: r, why };
+    if (why !== null) found = { run: explored, result: whole ? (r as RunResult) : booted.madeAgain(r), why };
   };
   const stop = (): boolean => {
     if (found !== null || explored >= opts.runs) return true;

@@ -16,6 +16,7 @@ import type { RunResult } from "../scenario/runner.ts";
 import { BootedScenario } from "./booted.ts";
 import {
   explore,
+  heard,
   violation,
   walkParams,
   walkResult,
@@ -76,8 +77,10 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
       booted,
       { ...p, start: 0, count: chunk },
       (r) => violation(sc, r),
-      (r) => opts.onRun?.(++done, r),
+      (r) => heard(opts, ++done, r),
       (r) => (kept = r),
+      undefined,
+      opts.onResult !== undefined,
     ),
   );
   if (m.found !== null) return walkResult(sc, booted, p, m, "runs", opts, kept);
@@ -116,7 +119,7 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
       m.add(ready);
       results.delete(merged++);
     }
-    opts.onRun?.(done, null);
+    heard(opts, done, null);
   };
   /** Makes chunk c in this thread; returns how many runs it made. */
   const makeHere = (c: number): number => {

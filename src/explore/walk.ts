@@ -8,7 +8,7 @@
 import { randomFaultChooser, type FaultSpec } from "../sim/faults.ts";
 import { Prng } from "../sim/prng.ts";
 import { randomChooser, type Chooser } from "../sim/scheduler.ts";
-import type { RunResult } from "../scenario/runner.ts";
+import type { RunResult, RunVerdict } from "../scenario/runner.ts";
 import type { BootedScenario } from "./booted.ts";
 import { pctChooser } from "./pct.ts";
 import { stateHash, stringHash } from "./state_hash.ts";
@@ -76,26 +76,44 @@ function chooserFor(p: WalkParams, i: number, booted: BootedScenario, states: St
 }
 
 /** Run i of the search, on `booted`. */
-export function walkRun(p: WalkParams, i: number, booted: BootedScenario, states: StateSet): RunResult {
+export function walkRun(p: WalkParams, i: number, booted: BootedScenario, states: StateSet): RunVerdict;
+/** Run i of the search, its whole result (`whole`: what ExploreOptions.onResult asks for). */
+export function walkRun(
+  p: WalkParams,
+  i: number,
+  booted: BootedScenario,
+  states: StateSet,
+  whole: true,
+): RunResult;
+export function walkRun(
+  p: WalkParams,
+  i: number,
+  booted: BootedScenario,
+  states: StateSet,
+  whole = false,
+): RunVerdict | RunResult {
   const faultStream = p.faults > 0 ? new Prng(p.seed).stream(`explore.faults.${i}`) : null;
   const faults = faultStream
     ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: p.faults }
     : undefined;
-  return booted.run(chooserFor(p, i, booted, states), faults);
+  const chooser = chooserFor(p, i, booted, states);
+  return whole ? booted.run(chooser, faults) : booted.verdict(chooser, faults);
 }
 
 /**
- * Runs a chunk on `booted`. `onRun` hears each run (the one-thread search reports progress with it);
- * `keep` receives the violating run's result (in-process callers use it instead of making it again);
+ * Runs a chunk on `booted`. `onRun` hears each run's verdict (the one-thread search reports progress
+ * with it); `keep` receives the violating run's whole result, made again (in-process callers use it
+ * instead of making it a third time); `whole`: every run's whole result instead of its verdict;
  * `into` are the search's own sets, when it runs in this thread.
  */
 export function runChunk(
   booted: BootedScenario,
   t: ChunkTask,
-  violates: (r: RunResult) => string | null,
-  onRun?: (r: RunResult) => void,
+  violates: (r: RunVerdict) => string | null,
+  onRun?: (r: RunVerdict) => void,
   keep?: (r: RunResult) => void,
   into?: { readonly states: StateSet; readonly schedules: StateSet },
+  whole = false,
 ): ChunkResult {
   // In-process, the search's own sets take the hashes directly (the chunk then returns none).
   const states = into?.states ?? new StateSet();
@@ -103,14 +121,14 @@ export function runChunk(
   let found: FoundRun | null = null;
   let done = 0;
   for (let i = t.start; i < t.start + t.count; i++) {
-    const r = walkRun(t, i, booted, states);
+    const r = whole ? walkRun(t, i, booted, states, true) : walkRun(t, i, booted, states);
     done++;
     schedules.add(stringHash(r.schedule));
     onRun?.(r);
     const why = violates(r);
     if (why !== null) {
       found = { run: i + 1, why, schedule: r.schedule, faults: r.faults };
-      keep?.(r);
+      if (keep) keep(whole ? (r as RunResult) : booted.madeAgain(r));
       break;
     }
   }

@@ -251,7 +251,21 @@ export interface MetricOutcome {
   readonly line: number;
 }
 
-export interface RunResult {
+/**
+ * What decides a run and makes it again — whether it passed, why not, its findings, its schedule and
+ * the faults that struck — without the rest of RunResult: what the explorer needs of each of its
+ * runs (violation()), where the report's counters, statistics and sorted records would cost a run's
+ * worth of work for nothing. RunResult has the same fields, built the same way.
+ */
+export interface RunVerdict {
+  readonly passed: boolean;
+  readonly failure: string | null;
+  readonly findings: Readonly<Record<string, number>>;
+  readonly schedule: string;
+  readonly faults: readonly FaultSpec[];
+}
+
+export interface RunResult extends RunVerdict {
   readonly scenario: string;
   readonly file: string;
   readonly platform: string;
@@ -441,6 +455,22 @@ export function bootScenario(
  * snapshot: the explorer's runs). `opts.seed` must be the seed the system was booted with.
  */
 export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {}): RunResult {
+  return runMade(sc, system, opts, false);
+}
+
+/** runOnSystem()'s verdict alone (RunVerdict): the same run, without building the rest of the result. */
+export function runVerdictOnSystem(sc: Scenario, system: System, opts: RunOptions = {}): RunVerdict {
+  return runMade(sc, system, opts, true);
+}
+
+function runMade(sc: Scenario, system: System, opts: RunOptions, verdictOnly: true): RunVerdict;
+function runMade(sc: Scenario, system: System, opts: RunOptions, verdictOnly: false): RunResult;
+function runMade(
+  sc: Scenario,
+  system: System,
+  opts: RunOptions,
+  verdictOnly: boolean,
+): RunResult | RunVerdict {
   const sim = system.sim;
   const seed = sim.prng.seed;
   if (opts.seed !== undefined && opts.seed !== seed)
@@ -540,7 +570,7 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
   }
   // In the order the steps began (they end in another order when tasks interleave): each step's
   // number is its own, below `executed`, so they go by it into place (a sort, without the comparator).
-  for (let i = 1; i < outcomes.length; i++)
+  for (let i = 1; i < outcomes.length && !verdictOnly; i++)
     if (outcomes[i - 1].n > outcomes[i].n) {
       const byN = new Array<StepOutcome | undefined>(run.executed);
       for (const o of outcomes) byN[o.n] = o;
@@ -548,10 +578,12 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
       for (const o of byN) if (o !== undefined) outcomes[k++] = o;
       break;
     }
-  const blocked = sim.sched
-    .blockedTasks()
-    .filter((t) => !t.daemon)
-    .map((t) => ({ task: t.name, on: t.blockedOn?.name ?? "?", sinceNs: t.blockedSince }));
+  const blockedNow = () =>
+    sim.sched
+      .blockedTasks()
+      .filter((t) => !t.daemon)
+      .map((t) => ({ task: t.name, on: t.blockedOn?.name ?? "?", sinceNs: t.blockedSince }));
+  const blocked = verdictOnly ? null : blockedNow();
 
   const findings: Record<string, number> = {};
   for (const id of INVARIANT_IDS) findings[id] = sim.findings.count(id);
@@ -563,22 +595,24 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     const ok = e.op === "=" ? actual === e.n : e.op === ">" ? actual > e.n : actual < e.n;
     return { id: e.id, expected: e.op === "=" ? String(e.n) : `${e.op}${e.n}`, actual, ok, line: e.line };
   });
-  const pools = protmemPools(system);
-  const machineCounters = machineStats(system);
-  const metrics = runMetrics({
-    simTimeNs: sim.now,
-    workloads: workloads.metrics,
-    pools,
-    machine: machineCounters,
-    ffaCalls: sumOf(system.spmc.calls.values()),
-    findings: sumOf(Object.values(findings)),
-    tzcPeakRegions: machine.tzc?.peakEnabled ?? 0,
-  });
+  const metricsNeeded = !verdictOnly || sc.expectMetrics.length > 0;
+  const machineCounters = metricsNeeded ? machineStats(system) : null;
+  const metrics = machineCounters
+    ? runMetrics({
+        simTimeNs: sim.now,
+        workloads: workloads.metrics,
+        pools: protmemPools(system),
+        machine: machineCounters,
+        ffaCalls: sumOf(system.spmc.calls.values()),
+        findings: sumOf(Object.values(findings)),
+        tzcPeakRegions: machine.tzc?.peakEnabled ?? 0,
+      })
+    : null;
   const metricOutcomes = sc.expectMetrics.filter(mine).map((e): MetricOutcome => ({
     name: e.name,
     expected: `${e.op === "=" ? "" : e.op}${e.value}`,
-    actual: metrics[e.name],
-    ok: boundHolds(e, metrics[e.name]),
+    actual: metrics![e.name],
+    ok: boundHolds(e, metrics![e.name]),
     line: e.line,
   }));
   let failure = run.failure;
@@ -586,7 +620,7 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
   if (failure === null && end === "deadlock" && !sc.expectFindings.some((e) => e.id === "hung-task")) {
     failure =
       "every task is blocked: the run deadlocked (" +
-      blocked.map((b) => `${b.task} on ${b.on}`).join(", ") +
+      (blocked ?? blockedNow()).map((b) => `${b.task} on ${b.on}`).join(", ") +
       ")";
   }
   if (failure === null && sim.panicked !== null) failure = sim.panicked;
@@ -603,6 +637,9 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     failure = `expected ${badMetric.name} ${badMetric.expected} (${sc.file}:${badMetric.line}), got ${badMetric.actual}`;
   }
   const passed = failure === null;
+  if (verdictOnly)
+    return { passed, failure, findings, schedule: sim.sched.schedule(), faults: sim.faults.record() };
+  // The whole result: what a verdict leaves out was made above (metricsNeeded, blocked).
   return {
     scenario: sc.name,
     file: sc.file,
@@ -613,7 +650,7 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     exitCode: passed ? 0 : 1,
     end,
     killed,
-    blocked,
+    blocked: blocked!,
     panic: sim.panicked,
     protmem: protmemStats(system),
     ffaRejections: sortedRecord(system.spmc.rejections, (k) => k),
@@ -625,10 +662,10 @@ export function runOnSystem(sc: Scenario, system: System, opts: RunOptions = {})
     // A copy: the system (and its findings) may be restored and run again (the explorer).
     findingDetails: sim.findings.details().slice(),
     expectations,
-    metrics,
+    metrics: metrics!,
     metricExpectations: metricOutcomes,
     hung: machine.hung,
-    machine: machineCounters,
+    machine: machineCounters!,
     ffaCalls: sortedRecord(system.spmc.calls, (fid) => ffaFuncName(fid) ?? `0x${fid.toString(16)}`),
     errnos: countErrnos(outcomes),
     schedule: sim.sched.schedule(),

@@ -35,7 +35,7 @@ describe("pool-race under --faults", () => {
     const r = explore(
       poolRace(),
       opts({
-        onRun: (_, run) => {
+        onResult: (_, run) => {
           if (!run) return;
           if (run.faults.length > 0) struck++;
           for (const s of run.steps) if (s.got !== "ok" && s.got !== "EBADF") errnos.add(s.got);

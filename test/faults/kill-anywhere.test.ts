@@ -84,7 +84,7 @@ describe("a kill at any scheduling point of a process", () => {
       JSON.stringify({ steps: r.steps, faults: r.faults, findings: r.findings, protmem: r.protmem });
     let replayed = 0;
     for (let i = 0; i < 100 && replayed < 2; i++) {
-      const r = walkRun(params, i, booted, new StateSet());
+      const r = walkRun(params, i, booted, new StateSet(), true);
       if (!r.faults.some((f) => "kill" in f && f.kill.anywhere)) continue;
       replayed++;
       expect(violation(sc, r)).toBeNull();

@@ -117,7 +117,7 @@ describe("planted bugs on the safe model (test/mutants/pool-race.yaml)", () => {
     let reclaims = 0;
     const r = explore(
       { ...SCENARIO, mutations: ["reclaim-before-destroy"] },
-      { ...opts("random"), onRun: (_, run) => (reclaims += run?.protmem?.reclaims ?? 0) },
+      { ...opts("random"), onResult: (_, run) => (reclaims += run?.protmem?.reclaims ?? 0) },
     );
     expect(r.violation?.why ?? null).toBeNull();
     // The mutated release did run, in every schedule: each run reclaims its chunk at least once.
