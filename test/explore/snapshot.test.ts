@@ -9,9 +9,10 @@ import { describe, expect, it } from "vitest";
 import { BootedScenario } from "../../src/explore/explore.ts";
 import { loadScenarioFile, type Scenario } from "../../src/scenario/loader.ts";
 import { namedPolicy } from "../../src/scenario/policies.ts";
+import { shmFromPtr } from "../../src/kernel/optee/smc_shm.ts";
 import { bootScenario, runScenario } from "../../src/scenario/runner.ts";
 import { Prng } from "../../src/sim/prng.ts";
-import { randomChooser, type Chooser } from "../../src/sim/scheduler.ts";
+import { defaultChooser, randomChooser, type Chooser } from "../../src/sim/scheduler.ts";
 import { SideTable } from "../../src/sim/side_table.ts";
 import { hiddenState, Snapshot, type Snapshottable } from "../../src/sim/snapshot.ts";
 import type { TraceEvent } from "../../src/sim/trace.ts";
@@ -172,5 +173,23 @@ describe("Snapshot", () => {
 
   it("refuses a WeakMap, whose entries it cannot list", () => {
     expect(() => Snapshot.take({ w: new WeakMap() })).toThrow(/WeakMap/);
+  });
+});
+
+describe("the OP-TEE SMC ABI driver's shm pointers", () => {
+  it("are the system's state: after a restore, a value an earlier run handed out finds nothing", () => {
+    const sc = loadScenarioFile(
+      new URL("../scenarios/smc-dynamic-tzc400-board.yaml", import.meta.url).pathname,
+    );
+    const booted = new BootedScenario({ ...sc, schedule: null });
+    const teedev = booted.system.kernel.optee!.teedev!;
+    const atBoot = teedev.shmSerial;
+    booted.run(defaultChooser);
+    const ptr = (serial: number) => 0xffff_0000_8000_0000n + BigInt(serial) * 0x80n;
+    const handed: bigint[] = [];
+    for (let s = atBoot + 1; s <= teedev.shmSerial; s++) if (shmFromPtr(teedev, ptr(s))) handed.push(ptr(s));
+    expect(handed.length).toBeGreaterThan(0);
+    booted.snapshot.restore();
+    for (const p of handed) expect(shmFromPtr(teedev, p)).toBeNull();
   });
 });

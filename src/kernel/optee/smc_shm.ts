@@ -37,6 +37,7 @@ import {
 import { TEE_SUCCESS } from "../../abi/optee/tee_result.ts";
 import { EINVAL, ENOMEM } from "../../abi/uapi/errno.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
+import { SideTable } from "../../sim/side_table.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
 import {
   TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT,
@@ -45,6 +46,7 @@ import {
   TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
   TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
   teeParam,
+  type TeeDevice,
   type TeeParam,
 } from "../tee/tee_core.ts";
 import {
@@ -67,22 +69,34 @@ const OPTEE_MSG_NONCONTIG_PAGE_SIZE = 4096;
 const PAGELIST_ENTRIES_PER_PAGE = OPTEE_MSG_NONCONTIG_PAGE_SIZE / 8 - 1;
 
 /**
- * Pointer values handed out, to their shm. Serials count per device, so two systems in one process
- * hand out the same values: each shmPtr() call (re)binds its value, and a run gets back the shm it
- * handed out last under that value (runs in one process are sequential).
+ * The pointer values a device handed out, to their shm: what casting shm_ref back to the pointer finds.
+ * Per device, as its serials are, and part of the system's state — a SideTable, which snapshots record
+ * and restore — so a run that starts from a snapshot finds what a fresh boot would. (It was a
+ * module-level map of WeakRefs: state outside the system, which kept the shms of every earlier run of
+ * a search, since V8 keeps a WeakRef's target alive until the synchronous job — the whole search —
+ * ends.) An entry stays after its shm is freed: the pointer value still names that memory.
  */
-const byPtr = new Map<bigint, WeakRef<TeeShm>>();
+const handedOut = new SideTable<TeeDevice, Map<bigint, TeeShm>>("smc_shm:handed-out");
 
 /** `(unsigned long)shm` (see the header). */
 export function shmPtr(shm: TeeShm): bigint {
   const p = 0xffff_0000_8000_0000n + BigInt(shm.serial) * 0x80n;
-  byPtr.set(p, new WeakRef(shm));
+  const teedev = shm.ctx.teedev;
+  let byPtr = handedOut.get(teedev);
+  if (byPtr === undefined) {
+    byPtr = new Map();
+    handedOut.set(teedev, byPtr);
+  }
+  byPtr.set(p, shm);
   return p;
 }
 
-/** `(struct tee_shm *)(unsigned long)shm_ref`: the shm, or null for 0 (and for a value never handed out). */
-export function shmFromPtr(p: bigint): TeeShm | null {
-  return p ? (byPtr.get(p)?.deref() ?? null) : null;
+/**
+ * `(struct tee_shm *)(unsigned long)shm_ref` on `teedev`: the shm, or null for 0 (and for a value the
+ * device never handed out).
+ */
+export function shmFromPtr(teedev: TeeDevice | null, p: bigint): TeeShm | null {
+  return p && teedev ? (handedOut.get(teedev)?.get(p) ?? null) : null;
 }
 
 /** tee_shm_is_dynamic() */
@@ -127,7 +141,7 @@ export function smcToMsgParam(_optee: Optee, params: readonly TeeParam[]): Optee
 }
 
 /** optee_from_msg_param() (smc_abi.c): values, TMEM (offset from the shm's PA) and RMEM back. */
-export function smcFromMsgParam(_optee: Optee, params: TeeParam[], msg: readonly OpteeMsgParam[]): number {
+export function smcFromMsgParam(optee: Optee, params: TeeParam[], msg: readonly OpteeMsgParam[]): number {
   for (let n = 0; n < params.length; n++) {
     const mp = msg[n];
     const attr = Number(mp.attr & BigInt(OPTEE_MSG_ATTR_TYPE_MASK));
@@ -139,14 +153,14 @@ export function smcFromMsgParam(_optee: Optee, params: TeeParam[], msg: readonly
       // from_msg_param_tmp_mem()
       p.attr = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT + attr - OPTEE_MSG_ATTR_TYPE_TMEM_INPUT;
       p.size = mp.u[1];
-      const shm = shmFromPtr(mp.u[2]);
+      const shm = shmFromPtr(optee.teedev, mp.u[2]);
       p.shm = shm;
       p.shmOffs = shm ? mp.u[0] - BigInt(shm.paddr) : 0n;
     } else if (attr >= OPTEE_MSG_ATTR_TYPE_RMEM_INPUT && attr <= OPTEE_MSG_ATTR_TYPE_RMEM_INOUT) {
       // from_msg_param_reg_mem()
       p.attr = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT + attr - OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
       p.size = mp.u[1];
-      const shm = shmFromPtr(mp.u[2]);
+      const shm = shmFromPtr(optee.teedev, mp.u[2]);
       p.shm = shm;
       p.shmOffs = shm ? mp.u[0] : 0n;
     } else return -EINVAL;
