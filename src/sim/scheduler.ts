@@ -575,11 +575,12 @@ export class Scheduler implements Snapshottable {
    * The current task's scheduling point, taken without a switch when it cannot be one: the task sleeps
    * `ns` (0: a bare preemption point) and, that long from now, would be the next to run with no choice
    * to make — no other task ready by then, no other scenario task inside the chooser's window, the run
-   * not ending. The fault hook (onSchedPoint) is called here first, once, as the loop would call it. Then this does what the loop would (time,
-   * the FIFO stamp, the switch and step counts) and returns true: the caller goes on instead of
-   * yielding, and its generators are not unwound and resumed for nothing. False: `yield sleep(ns)` (or
-   * preempt()) as ever. Outcomes, schedules and state hashes are the same either way.
-   *   if (!sched.elapse(ns)) yield sleep(ns);
+   * not ending. The fault hook (onSchedPoint) is called here first, once, as the loop would call it.
+   * Then this does what the loop would (time, the FIFO stamp, the switch and step counts) and returns
+   * true: the caller goes on instead of yielding, and its generators are not unwound and resumed for
+   * nothing. False: `yield sleep(ns)` (or preempt()) as ever. Outcomes, schedules and state hashes are
+   * the same either way (test/sim/elapse.test.ts). Models call it through the module's elapse():
+   *   if (!elapse(ns)) yield sleep(ns);
    */
   elapse(ns: number): boolean {
     const t = this.current;
