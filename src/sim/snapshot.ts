@@ -145,6 +145,12 @@ type Entry =
 interface FrameArrayCopy {
   readonly live: Uint8Array;
   readonly saved: Uint8Array;
+  /**
+   * Views of `saved` over one block each, by block, made when first copied back (restoreTracked()):
+   * most runs dirty the same few blocks, and a view made per copy was an object per array per block
+   * per restore for the GC.
+   */
+  readonly blockViews: Map<number, Uint8Array>;
   /** Bytes per element. */
   readonly width: number;
   /** An element per 2^shift frames. */
@@ -201,7 +207,13 @@ export class Snapshot {
           const live = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
           buffers.add(a.buffer);
           bytes += live.byteLength;
-          return { live, saved: live.slice(), width: a.BYTES_PER_ELEMENT, shift: o.shifts[k] };
+          return {
+            live,
+            saved: live.slice(),
+            blockViews: new Map(),
+            width: a.BYTES_PER_ELEMENT,
+            shift: o.shifts[k],
+          };
         });
         entries.push({ kind: "tracked", tracker: o, mark: o.mark(), stamps: o.stamp.slice(), saved });
         continue;
@@ -404,6 +416,9 @@ function mapRestoredInPlace(m: Map<unknown, unknown>, saved: readonly unknown[])
   return true;
 }
 
+/** Views of one block kept per tracked array at most (FrameArrayCopy.blockViews). */
+const BLOCK_VIEWS = 256;
+
 /** Bytes a tracked range must exceed to be copied with set() rather than a loop (restoreTracked()). */
 const SHORT_COPY = 16;
 
@@ -438,6 +453,13 @@ function restoreTracked(e: Extract<Entry, { kind: "tracked" }>): void {
           const live = c.live;
           const saved = c.saved;
           for (let j = e0; j < e1; j++) live[j] = saved[j];
+        } else if (b1 === b + 1) {
+          let v = c.blockViews.get(b);
+          if (v === undefined) {
+            v = c.saved.subarray(e0, e1);
+            if (c.blockViews.size < BLOCK_VIEWS) c.blockViews.set(b, v);
+          }
+          c.live.set(v, e0);
         } else c.live.set(c.saved.subarray(e0, e1), e0);
       }
       b = b1;
