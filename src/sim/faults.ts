@@ -157,7 +157,11 @@ export class FaultPlan implements Snapshottable {
   readonly #scriptedKinds = new Set<FaultKind>();
   readonly #bootScripted = new Map<string, string>();
   readonly #bootKinds = new Set<FaultKind>();
-  readonly #counts = new Map<string, number>();
+  /**
+   * Points reached so far, by kind, then key. Two levels, not one map on a joined key: a kill point comes
+   * at every scheduling point of a process, and a joined key was a new string to build and hash there.
+   */
+  readonly #counts = new Map<FaultKind, Map<string, number>>();
   #chooser: FaultChooser | null = null;
   #budget = 0;
   #phase: Phase = "idle";
@@ -261,7 +265,7 @@ export class FaultPlan implements Snapshottable {
 
   /** How many times (kind, key) has been reached so far. */
   count(kind: FaultKind, key: string): number {
-    return this.#counts.get(`${kind}\u0000${key}`) ?? 0;
+    return this.#counts.get(kind)?.get(key) ?? 0;
   }
 
   /**
@@ -270,13 +274,21 @@ export class FaultPlan implements Snapshottable {
    */
   at(kind: FaultKind, key: string, options: readonly string[]): string | null {
     if (!this.mayStrike(kind)) return null;
-    const ck = `${kind}\u0000${key}`;
-    const nth = (this.#counts.get(ck) ?? 0) + 1;
-    this.#counts.set(ck, nth);
+    let byKey = this.#counts.get(kind);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.#counts.set(kind, byKey);
+    }
+    const nth = (byKey.get(key) ?? 0) + 1;
+    byKey.set(key, nth);
     const boot = this.#phase === "boot";
-    const point: FaultPoint = boot ? { kind, key, nth, boot } : { kind, key, nth };
-    let value = (boot ? this.#bootScripted : this.#scripted).get(slot(kind, key, nth)) ?? null;
+    // The scripted list is looked up only for a kind it names; the point is made only when used.
+    let value = (boot ? this.#bootKinds : this.#scriptedKinds).has(kind)
+      ? ((boot ? this.#bootScripted : this.#scripted).get(slot(kind, key, nth)) ?? null)
+      : null;
+    let point: FaultPoint | null = null;
     if (!boot && value === null && this.#chooser !== null && this.#budget > 0 && options.length > 0) {
+      point = { kind, key, nth };
       const i = this.#chooser.pick(point, options);
       if (!(Number.isInteger(i) && i >= -1 && i < options.length)) fail(`fault chooser picked ${i}`);
       if (i >= 0) {
@@ -284,7 +296,10 @@ export class FaultPlan implements Snapshottable {
         this.#budget--;
       }
     }
-    if (value !== null) this.struck.push({ spec: faultSpecOf(point, value), t: this.now() });
+    if (value !== null) {
+      point ??= boot ? { kind, key, nth, boot } : { kind, key, nth };
+      this.struck.push({ spec: faultSpecOf(point, value), t: this.now() });
+    }
     return value;
   }
 

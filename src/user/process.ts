@@ -47,12 +47,16 @@ export class Process {
   inSyscall = false;
   /** SIGKILL is pending: the call in flight completes (or gives up at a killable wait), then do_exit(). */
   sigkill = false;
+  /** The key its kill points anywhere count under (name + KILL_ANYWHERE), made once: each scheduling point asks. */
+  readonly anywhereKey: string;
 
   constructor(
     readonly kernel: Kernel,
     readonly name: string,
     readonly task: TaskStruct,
-  ) {}
+  ) {
+    this.anywhereKey = name + KILL_ANYWHERE;
+  }
 
   get pid(): number {
     return this.task.pid;
@@ -120,7 +124,7 @@ export class UserSpace implements Snapshottable {
       // A fault chooser strikes here only in user space: inside a system call it was asked just above,
       // under the process's name. The point is counted all the same, so that a kill it records with
       // `anywhere` (the n-th point of either kind) replays at the same point.
-      const anywhere = p.name + KILL_ANYWHERE;
+      const anywhere = p.anywhereKey;
       if (!choosing && !faults.hasScripted("kill", anywhere)) continue;
       if (faults.at("kill", anywhere, p.inSyscall ? [] : SIGKILL_ONLY) !== null) this.kill(p);
     }
