@@ -27,6 +27,8 @@ export const SIGSEGV = 11;
 export const SIGKILL = 9;
 
 const SIGKILL_ONLY: readonly string[] = ["SIGKILL"];
+/** A point counted, where nothing may strike (no list made per scheduling point). */
+const NOTHING: readonly string[] = [];
 
 export interface SpawnOptions {
   /** Open fds 0, 1, 2 on /dev/null (default true). */
@@ -126,7 +128,7 @@ export class UserSpace implements Snapshottable {
       // `anywhere` (the n-th point of either kind) replays at the same point.
       const anywhere = p.anywhereKey;
       if (!choosing && !faults.hasScripted("kill", anywhere)) continue;
-      if (faults.at("kill", anywhere, p.inSyscall ? [] : SIGKILL_ONLY) !== null) this.kill(p);
+      if (faults.at("kill", anywhere, p.inSyscall ? NOTHING : SIGKILL_ONLY) !== null) this.kill(p);
     }
   }
 
