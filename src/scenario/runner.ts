@@ -490,7 +490,7 @@ function runMade(
   sim.mutations = mutations(sc.mutations);
   if (sim.faults.mayStrike("kill")) {
     const users = userSpaceOf(system.kernel);
-    sim.sched.onSchedPoint = (t) => users.schedPoint(t);
+    sim.sched.onSchedPoint = users.schedPointHook;
   }
   const shared = new Map<string, bigint>();
   const lists = [{ name: "steps", steps: sc.steps }, ...sc.tasks];
