@@ -3,10 +3,10 @@
 // `rstmem explore` uses. For each strategy: a warm-up, then `reps` explorations of pool-race under safe
 // (every schedule runs clean, so the whole budget is spent; the one boot of each is included). Then the
 // time to find protmem.c's race under upstream. Prints, as its last line, {safe: {strategy: [{wallMs,
-// cpuMs, explored, states}]}, warm: {random: [same, after a long warm-up]}, parallel: {strategy: [same,
-// with --jobs 2]}, upstream: {strategy: {wallMs,
-// cpuMs, run}}}: CPU time is
-// process.cpuUsage() (user + system), so a loaded machine slows the wall figures but not the CPU ones.
+// cpuMs, explored, states}]}, warm: {random: [same, after a long warm-up], "random --faults 1": [same,
+// a fault a run at most]}, parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs,
+// cpuMs, run}}}: CPU time is process.cpuUsage() (user + system), so a loaded machine slows the wall
+// figures but not the CPU ones.
 import { performance } from "node:perf_hooks";
 
 const dist = new URL("../dist/", import.meta.url);
@@ -80,6 +80,16 @@ for (let rep = 0; rep < Number(repsArg); rep++) {
     explore(safe, { strategy: "random", runs: runs * 2, seed: 1, windowNs: 100_000 }),
   );
   out.warm.random.push({ wallMs, cpuMs, explored: r.explored, states: r.states });
+}
+// The same with a fault a run at most (`--faults`: pool-race's errnos, kills at any scheduling point),
+// after a warm-up of its own (the fault paths are code the search above never ran).
+explore(safe, { strategy: "random", runs: runs * 2, seed: 97, windowNs: 100_000, faults: 1 });
+out.warm["random --faults 1"] = [];
+for (let rep = 0; rep < Number(repsArg); rep++) {
+  const { r, wallMs, cpuMs } = timed(() =>
+    explore(safe, { strategy: "random", runs: runs * 2, seed: 1, windowNs: 100_000, faults: 1 }),
+  );
+  out.warm["random --faults 1"].push({ wallMs, cpuMs, explored: r.explored, states: r.states });
 }
 // Two threads (--jobs 2; this machine's cores), on a budget long enough for the worker to be worth
 // starting (explore_parallel.ts: from about 8,000 runs here) and its start-up to count for little:

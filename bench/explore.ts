@@ -7,7 +7,8 @@
  * Two figures a strategy: schedules per CPU-second (process.cpuUsage(): what the code costs, whatever
  * else the machine runs) and per wall-second (what a user waits for on this machine now). A 1,000-run
  * search spends much of its time before V8 has compiled the model's hot code, so the same two figures
- * again, warm (random: what a search of several thousand runs and up makes for most of its time); then
+ * again, warm (random: what a search of several thousand runs and up makes for most of its time, and
+ * the same with `--faults`: a fault a run at most, as `rstmem explore pool-race --faults`); then
  * --jobs 2 on 20,000 runs, and on 60,000 in a fresh process (a long search, random: what the command
  * makes); then the rate `rstmem explore pool-race` prints as a user runs it (a fresh process, the
  * default 1,000 runs: most of it before the JIT has warmed up); then the time to find protmem.c's
