@@ -16,7 +16,7 @@ import {
   ScheduleDivergence,
   type Chooser,
 } from "../sim/scheduler.ts";
-import type { RunResult, RunVerdict } from "../scenario/runner.ts";
+import type { RunOptions, RunResult, RunVerdict } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import { pctBound } from "./pct.ts";
 import { stateHash, stringHash } from "./state_hash.ts";
@@ -128,6 +128,34 @@ function choiceCount(schedule: string): number {
   const body = schedule.replace(/^w\d+:/, "");
   if (body === "") return 0;
   return body.split(",").reduce((n, p) => n + (p.includes("*") ? parseInt(p.split("*")[1], 10) : 1), 0);
+}
+
+/** Fault patterns DFS tries for one that strikes (dfsFaultStream()). */
+const DFS_FAULT_PATTERNS = 16;
+
+/**
+ * The stream DFS draws its fault pattern from: `explore.faults`, or when that pattern strikes no fault
+ * on the default schedule (the search's first run), the first of `explore.faults.1`, `.2`, … that
+ * does. Without it `--faults` could explore nothing but clean runs: a pattern decides at each fault
+ * point in the order they come, and some seeds' pattern (seed 1's on pool-race) passes every one of
+ * them. Made by runs of their own, before the search: the search's runs, states and result are those
+ * of the stream chosen.
+ */
+function dfsFaultStream(
+  booted: BootedScenario,
+  windowNs: number,
+  budget: number,
+  faultsOf: (stream: string) => RunOptions["faults"],
+): string {
+  const first = "explore.faults";
+  if (budget === 0) return first;
+  // DFS's first run: the default (index 0) at every choice, in the search's window.
+  const byDefault: Chooser = { name: "dfs", windowNs, choose: () => 0 };
+  for (let k = 0; k < DFS_FAULT_PATTERNS; k++) {
+    const stream = k === 0 ? first : `${first}.${k}`;
+    if (booted.verdict(byDefault, faultsOf(stream)).faults.length > 0) return stream;
+  }
+  return first;
 }
 
 /** Thrown by DFS's chooser when a run reaches a state already explored: the run is abandoned. */
@@ -262,17 +290,19 @@ function exploreDfs(
   let explored = 0;
   let ended: ExploreResult["ended"] = "runs";
   let found: ExploreResult["violation"] = null;
-  // Faults: every run draws them afresh from the same seed, so a run that replays a prefix makes the
+  // Faults: every run draws them afresh from the same stream, so a run that replays a prefix makes the
   // same fault decisions along it and the prefix replays exactly (the faults are one fixed pattern, by
   // the order fault points are met, and DFS enumerates schedules under it).
   const faultBudget = opts.faults ?? 0;
+  const faultsOf = (stream: string) => {
+    if (faultBudget === 0) return undefined;
+    const draws = new Prng(opts.seed).stream(stream);
+    return { chooser: randomFaultChooser((n) => draws.int(0, n - 1)), budget: faultBudget };
+  };
+  const faultStream = dfsFaultStream(booted, windowNs, faultBudget, faultsOf);
   const whole = opts.onResult !== undefined;
   const run = (chooser: Chooser): void => {
-    const faultStream = new Prng(opts.seed).stream("explore.faults");
-    const faults =
-      faultBudget > 0
-        ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: faultBudget }
-        : undefined;
+    const faults = faultsOf(faultStream);
     let r: RunVerdict;
     try {
       r = whole ? booted.run(chooser, faults) : booted.verdict(chooser, faults);

@@ -67,6 +67,24 @@ describe("pool-race under --faults", () => {
     expect(struck).toBeGreaterThan(0);
   });
 
+  it("dfs with faults strikes faults under every seed (a pattern that passes every fault point is not taken)", () => {
+    // Seeds 1 and 6 draw, as their first pattern, one that strikes nothing on pool-race.
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      let struck = 0;
+      explore(
+        poolRace(),
+        opts({
+          strategy: "dfs",
+          preemptions: 1,
+          runs: 12,
+          seed,
+          onRun: (_, run) => void (run && run.faults.length > 0 && struck++),
+        }),
+      );
+      expect(struck, `seed ${seed}`).toBeGreaterThan(0);
+    }
+  });
+
   it("the same budget with every step expecting ok reports an injected errno as a violation", () => {
     const strict = TEXT.replace(/expect: \[ok, [^\]]*\]/g, "expect: ok");
     expect(strict).not.toBe(TEXT);
