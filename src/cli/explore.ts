@@ -160,6 +160,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           `${(r.explored / seconds).toFixed(1)} schedules/s, ${(r.states / seconds).toFixed(1)} states/s ` +
           `(${seconds.toFixed(2)} s)\n`,
       );
+      if (faultBudget(opts.faults) > 0) {
+        // How many runs a fault struck in: a search under faults that struck none explored clean runs.
+        const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
+        io.out(`faults     struck in ${r.faulted} of ${whole} ${r.dfs ? "whole runs" : "runs"}\n`);
+      }
       if (r.ended === "stopped")
         io.out(
           `stopped    --time ${formatDuration(opts.time!)} ran out after ${r.explored} of ${opts.runs} runs\n`,

@@ -89,6 +89,8 @@ export interface ExploreResult {
   readonly distinct: number;
   /** Distinct states hashed at scheduling points (state_hash.ts). */
   readonly states: number;
+  /** Runs in which a fault struck (DFS: of its whole runs, not those cut short). */
+  readonly faulted: number;
   /** Why the search ended: a violation, the run budget, the wall-clock stop, or DFS ran out of schedules. */
   readonly ended: "violation" | "runs" | "stopped" | "exhausted";
   /** The first violating run, its 1-based number, and why it violates. */
@@ -99,16 +101,16 @@ export interface ExploreResult {
   readonly dfs: DfsInfo | null;
 }
 
-/**
- * Whether a run violates, and why: the scenario's expectations decide when it has any (so it can
- * accept the findings it knows of); without `expect`, any finding of any invariant is a violation.
- */
 /** Tells onRun (and onResult, which made the run whole) of run `done`. */
 export function heard(opts: ExploreOptions, done: number, r: RunVerdict | null): void {
   opts.onRun?.(done, r);
   opts.onResult?.(done, r as RunResult | null);
 }
 
+/**
+ * Whether a run violates, and why: the scenario's expectations decide when it has any (so it can
+ * accept the findings it knows of); without `expect`, any finding of any invariant is a violation.
+ */
 export function violation(sc: Scenario, r: RunVerdict): string | null {
   if (!r.passed) return r.failure ?? "the run failed";
   if (sc.expectFindings.length > 0) return null;
@@ -233,6 +235,7 @@ export function walkResult(
     windowNs: p.windowNs,
     explored: m.explored,
     distinct: m.schedules.size,
+    faulted: m.faulted,
     states: m.states.size,
     ended: v !== null ? "violation" : ended,
     violation: v,
@@ -290,6 +293,7 @@ function exploreDfs(
   let explored = 0;
   let ended: ExploreResult["ended"] = "runs";
   let found: ExploreResult["violation"] = null;
+  let faulted = 0;
   // Faults: every run draws them afresh from the same stream, so a run that replays a prefix makes the
   // same fault decisions along it and the prefix replays exactly (the faults are one fixed pattern, by
   // the order fault points are met, and DFS enumerates schedules under it).
@@ -314,6 +318,7 @@ function exploreDfs(
     }
     explored++;
     seen.add(stringHash(r.schedule));
+    if (r.faults.length > 0) faulted++;
     heard(opts, explored, r);
     const why = violation(sc, r);
     if (why !== null) found = { run: explored, result: whole ? (r as RunResult) : booted.madeAgain(r), why };
@@ -369,6 +374,7 @@ function exploreDfs(
     windowNs,
     explored,
     distinct: seen.size,
+    faulted,
     states: states.size,
     ended: v !== null ? "violation" : ended,
     violation: v,

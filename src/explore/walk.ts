@@ -53,6 +53,8 @@ export interface ChunkResult {
   readonly states: Float64Array;
   /** Hashes of the chunk's schedules (distinct schedules). */
   readonly schedules: Float64Array;
+  /** Runs in which a fault struck. */
+  readonly faulted: number;
 }
 
 /** Run i's chooser, hashing the state at each choice into `states`. */
@@ -120,9 +122,11 @@ export function runChunk(
   const schedules = into?.schedules ?? new StateSet();
   let found: FoundRun | null = null;
   let done = 0;
+  let faulted = 0;
   for (let i = t.start; i < t.start + t.count; i++) {
     const r = whole ? walkRun(t, i, booted, states, true) : walkRun(t, i, booted, states);
     done++;
+    if (r.faults.length > 0) faulted++;
     schedules.add(stringHash(r.schedule));
     onRun?.(r);
     const why = violates(r);
@@ -139,6 +143,7 @@ export function runChunk(
     found,
     states: into ? none : states.values(),
     schedules: into ? none : schedules.values(),
+    faulted,
   };
 }
 
@@ -147,12 +152,14 @@ export class WalkMerge {
   readonly states = new StateSet();
   readonly schedules = new StateSet();
   explored = 0;
+  faulted = 0;
   found: FoundRun | null = null;
 
   add(c: ChunkResult): void {
     this.states.addAll(c.states);
     this.schedules.addAll(c.schedules);
     this.explored += c.done;
+    this.faulted += c.faulted;
     this.found ??= c.found;
   }
 }

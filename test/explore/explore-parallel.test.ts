@@ -15,6 +15,7 @@ function outline(r: ExploreResult) {
     explored: r.explored,
     distinct: r.distinct,
     states: r.states,
+    faulted: r.faulted,
     ended: r.ended,
     run: r.violation?.run ?? null,
     why: r.violation?.why ?? null,

@@ -96,6 +96,8 @@ describe("rstmem explore", () => {
     const steady = (out: string) => out.replace(/, [\d.]+ schedules\/s, [\d.]+ states\/s \([\d.]+ s\)/, "");
     expect(steady(two.out)).toBe(steady(one.out));
     expect(one.out).toMatch(/^explored {3}70 schedules, 70 distinct, \d+ distinct states/m);
+    // How many runs a fault struck in, merged over the threads like the rest.
+    expect(one.out).toMatch(/^faults {5}struck in [1-9]\d* of 70 runs$/m);
   }, 60_000);
 
   it("PCT finds the race too (within 40 runs, seed 1), and states its per-run bound 1/(n·k^(d−1))", async () => {

@@ -45,6 +45,7 @@ describe("pool-race under --faults", () => {
     expect(r.violation?.why ?? null).toBeNull();
     expect(r.ended).toBe("runs");
     expect(struck).toBeGreaterThan(BUDGET / 2);
+    expect(r.faulted).toBe(struck);
     // Injected errors reached user space as the real errnos, and kills ended steps: all accepted.
     expect(errnos.size).toBeGreaterThanOrEqual(3);
     expect(errnos.has("killed")).toBe(true);
@@ -71,7 +72,7 @@ describe("pool-race under --faults", () => {
     // Seeds 1 and 6 draw, as their first pattern, one that strikes nothing on pool-race.
     for (const seed of [1, 2, 3, 4, 5, 6]) {
       let struck = 0;
-      explore(
+      const r = explore(
         poolRace(),
         opts({
           strategy: "dfs",
@@ -82,6 +83,7 @@ describe("pool-race under --faults", () => {
         }),
       );
       expect(struck, `seed ${seed}`).toBeGreaterThan(0);
+      expect(r.faulted).toBe(struck);
     }
   });
 
