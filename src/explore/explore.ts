@@ -7,8 +7,6 @@
  * explore_parallel.ts).
  */
 import { fail } from "../sim/assert.ts";
-import { randomFaultChooser } from "../sim/faults.ts";
-import { Prng } from "../sim/prng.ts";
 import {
   encodeSchedule,
   parseSchedule,
@@ -22,7 +20,7 @@ import { pctBound } from "./pct.ts";
 import { stateHash, stringHash } from "./state_hash.ts";
 import { StateSet } from "./state_set.ts";
 import { BootedScenario } from "./booted.ts";
-import { CHUNK_RUNS, runChunk, walkRun, WalkMerge, type WalkParams } from "./walk.ts";
+import { CHUNK_RUNS, runChunk, seededFaults, walkRun, WalkMerge, type WalkParams } from "./walk.ts";
 
 export { BootedScenario } from "./booted.ts";
 
@@ -298,11 +296,7 @@ function exploreDfs(
   // same fault decisions along it and the prefix replays exactly (the faults are one fixed pattern, by
   // the order fault points are met, and DFS enumerates schedules under it).
   const faultBudget = opts.faults ?? 0;
-  const faultsOf = (stream: string) => {
-    if (faultBudget === 0) return undefined;
-    const draws = new Prng(opts.seed).stream(stream);
-    return { chooser: randomFaultChooser((n) => draws.int(0, n - 1)), budget: faultBudget };
-  };
+  const faultsOf = (stream: string) => seededFaults(opts.seed, stream, faultBudget);
   const faultStream = dfsFaultStream(booted, windowNs, faultBudget, faultsOf);
   const whole = opts.onResult !== undefined;
   const run = (chooser: Chooser): void => {

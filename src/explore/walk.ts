@@ -8,7 +8,7 @@
 import { randomFaultChooser, type FaultSpec } from "../sim/faults.ts";
 import { Prng } from "../sim/prng.ts";
 import { randomChooser, type Chooser } from "../sim/scheduler.ts";
-import type { RunResult, RunVerdict } from "../scenario/runner.ts";
+import type { RunOptions, RunResult, RunVerdict } from "../scenario/runner.ts";
 import type { BootedScenario } from "./booted.ts";
 import { pctChooser } from "./pct.ts";
 import { stateHash, stringHash } from "./state_hash.ts";
@@ -57,6 +57,16 @@ export interface ChunkResult {
   readonly faulted: number;
 }
 
+/**
+ * The explorer's faults for a run: a random fault chooser drawing from the seed's stream `stream`, at
+ * most `budget` a run; none without a budget.
+ */
+export function seededFaults(seed: number, stream: string, budget: number): RunOptions["faults"] {
+  if (budget === 0) return undefined;
+  const draws = new Prng(seed).stream(stream);
+  return { chooser: randomFaultChooser((n) => draws.int(0, n - 1)), budget };
+}
+
 /** Run i's chooser, hashing the state at each choice into `states`. */
 function chooserFor(p: WalkParams, i: number, booted: BootedScenario, states: StateSet): Chooser {
   const walk = new Prng(p.seed).stream(`explore.${p.strategy}.${i}`);
@@ -94,10 +104,7 @@ export function walkRun(
   states: StateSet,
   whole = false,
 ): RunVerdict | RunResult {
-  const faultStream = p.faults > 0 ? new Prng(p.seed).stream(`explore.faults.${i}`) : null;
-  const faults = faultStream
-    ? { chooser: randomFaultChooser((n) => faultStream.int(0, n - 1)), budget: p.faults }
-    : undefined;
+  const faults = seededFaults(p.seed, `explore.faults.${i}`, p.faults);
   const chooser = chooserFor(p, i, booted, states);
   return whole ? booted.run(chooser, faults) : booted.verdict(chooser, faults);
 }

@@ -504,7 +504,6 @@ function runMade(
     cut: { at: false },
   };
   const { outcomes, inFlight, cut } = run;
-  const where = (task: string, step: ScenarioStep) => stepWhere(sc, task, step);
 
   const tasks = lists
     .filter((l) => l.steps.length > 0 || l.name === "steps")
@@ -566,7 +565,8 @@ function runMade(
       ok,
       detail: t.killedBy,
     });
-    if (!ok) run.failure ??= `${where(t.name, f.step)} expected ${expected}, got killed (${t.killedBy})`;
+    if (!ok)
+      run.failure ??= `${stepWhere(sc, t.name, f.step)} expected ${expected}, got killed (${t.killedBy})`;
   }
   // In the order the steps began (they end in another order when tasks interleave): each step's
   // number is its own, below `executed`, so they go by it into place (a sort, without the comparator).

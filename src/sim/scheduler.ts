@@ -489,6 +489,14 @@ export class Scheduler implements Snapshottable {
     this.#heap.push(t);
   }
 
+  /**
+   * Where the chooser's window ends for a first candidate ready at `readyAt`: tasks ready by then may
+   * be chosen instead. It never reaches past the run's limit; the default chooser has none.
+   */
+  #windowEnd(readyAt: number, until: number): number {
+    return this.chooser === defaultChooser ? readyAt : Math.min(readyAt + this.chooser.windowNs, until);
+  }
+
   #pick(until: number): Task {
     const heap = this.#heap;
     // The earliest ready (the loop dropped killed ones off the top).
@@ -496,8 +504,7 @@ export class Scheduler implements Snapshottable {
     // A daemon runs at its own time: it is never a choice, and never offered to a chooser.
     if (first.daemon) return heap.pop()!;
     const byDefault = this.chooser === defaultChooser;
-    // The window never reaches past the run's limit.
-    const limit = byDefault ? first.readyAt : Math.min(first.readyAt + this.chooser.windowNs, until);
+    const limit = this.#windowEnd(first.readyAt, until);
     // The other candidates are read off the heap's array (a handful of tasks), not popped and pushed
     // back: the live scenario tasks ready within the window, put in (readyAt, seq) order behind the
     // first, which is the least of all. Killed ones stay where they are, for the loop to drop.
@@ -600,8 +607,8 @@ export class Scheduler implements Snapshottable {
     if (this.#stopReason !== null) return false;
     // The run loop's own ends: nothing left but daemons, or only daemons could run.
     if (this.#liveNonDaemon === 0 || this.#blockedNonDaemon === this.#liveNonDaemon) return false;
-    const limit =
-      t.daemon || this.chooser === defaultChooser ? at : Math.min(at + this.chooser.windowNs, this.#until);
+    // A daemon is never a choice: only a task ready by then would go first.
+    const limit = t.daemon ? at : this.#windowEnd(at, this.#until);
     const heap = this.#heap;
     const items = heap.items;
     for (let i = 0; i < heap.n; i++) {

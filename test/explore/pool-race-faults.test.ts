@@ -51,17 +51,23 @@ describe("pool-race under --faults", () => {
     expect(errnos.has("killed")).toBe(true);
   });
 
-  it("dfs with faults replays each prefix under the same fault decisions: it explores, faults strike, safe stays clean", () => {
+  /** DFS (one preemption) under faults, and the runs whose verdict says a fault struck. */
+  function dfsUnderFaults(over: Partial<ExploreOptions>) {
     let struck = 0;
     const r = explore(
       poolRace(),
       opts({
         strategy: "dfs",
         preemptions: 1,
-        seed: 2,
         onRun: (_, run) => void (run && run.faults.length > 0 && struck++),
+        ...over,
       }),
     );
+    return { r, struck };
+  }
+
+  it("dfs with faults replays each prefix under the same fault decisions: it explores, faults strike, safe stays clean", () => {
+    const { r, struck } = dfsUnderFaults({ seed: 2 });
     expect(r.violation?.why ?? null).toBeNull();
     expect(r.explored).toBeGreaterThan(1);
     expect(r.dfs!.pruned).toBeGreaterThan(0);
@@ -71,17 +77,7 @@ describe("pool-race under --faults", () => {
   it("dfs with faults strikes faults under every seed (a pattern that passes every fault point is not taken)", () => {
     // Seeds 1 and 6 draw, as their first pattern, one that strikes nothing on pool-race.
     for (const seed of [1, 2, 3, 4, 5, 6]) {
-      let struck = 0;
-      const r = explore(
-        poolRace(),
-        opts({
-          strategy: "dfs",
-          preemptions: 1,
-          runs: 12,
-          seed,
-          onRun: (_, run) => void (run && run.faults.length > 0 && struck++),
-        }),
-      );
+      const { r, struck } = dfsUnderFaults({ runs: 12, seed });
       expect(struck, `seed ${seed}`).toBeGreaterThan(0);
       expect(r.faulted).toBe(struck);
     }
