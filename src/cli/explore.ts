@@ -8,7 +8,8 @@ import { exploreParallel } from "../explore/explore_parallel.ts";
 import { readReplayFile, replayFile, type ReplayFile } from "../explore/replay.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
-import { runScenario } from "../scenario/runner.ts";
+import { bootScenario, runOnSystem } from "../scenario/runner.ts";
+import { isBootFault } from "../sim/faults.ts";
 import { formatDuration } from "../scenario/units.ts";
 import type { TraceEvent } from "../sim/trace.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
@@ -213,7 +214,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .description("run a replay.json from explore again, exactly, and print its summary step by step")
     .argument("<file>", "a replay.json")
     .option("--html <file>", "also write the run as a self-contained HTML report (memory map, findings)")
-    .action((path: string, ropts: { html?: string }) => {
+    .option(
+      "--boot",
+      "print the boot's events too (the drivers' probe: FF-A, OP-TEE); without it they are one line, unless a fault struck at boot",
+    )
+    .action((path: string, ropts: { html?: string; boot?: boolean }) => {
       let rf: ReplayFile;
       try {
         rf = readReplayFile(path);
@@ -221,12 +226,19 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError((e as Error).message);
       }
       const sc = loadWithPolicy(rf.scenario, rf.file, rf.policy);
+      // The boot is the same for every run of the scenario (the drivers' probe, OP-TEE's config
+      // calls): a hundred lines before the run's first step that a violation's story seldom needs. They
+      // are counted, and printed when asked or when a fault struck at boot.
+      const bootStory: string[] = [];
       const story: string[] = [];
-      const r = runScenario(sc, {
+      let into = bootStory;
+      const faults = rf.faults ?? [];
+      const system = bootScenario(sc, rf.seed, { listener: (e) => into.push(storyLine(e)), perAccess: true });
+      into = story;
+      const r = runOnSystem(sc, system, {
         seed: rf.seed,
         schedule: rf.schedule,
-        faults: rf.faults ? { list: rf.faults } : undefined,
-        trace: (e) => story.push(storyLine(e)),
+        faults: faults.length > 0 ? { list: faults } : undefined,
         ...(ropts.html !== undefined ? { timeline: HTML_TIMELINE } : {}),
       });
       if (ropts.html !== undefined) {
@@ -235,6 +247,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           { result: r, label, replay: `rstmem replay ${shellQuote(path)}` },
         ]);
       }
+      // A fault that struck at boot is recorded with the run's (`boot: true`): then the boot is the story.
+      if (ropts.boot || r.faults.some(isBootFault)) {
+        io.out(`boot       ${bootStory.length} events while the platform booted\n`);
+        for (const line of bootStory) io.out(line);
+      } else io.out(`boot       ${bootStory.length} events while the platform booted (--boot prints them)\n`);
       io.out(`story      ${story.length} events: time, task, layer, call, what it touched\n`);
       for (const line of story) io.out(line);
       io.out(summaryText(r) + "\n");

@@ -70,11 +70,56 @@ describe("rstmem explore", () => {
     expect(found.shrunk!.preemptions).toBeLessThanOrEqual(found.shrunk!.preemptionsBefore);
     const replayed = await rstmem("replay", join(dir, "replay.json"));
     expect(replayed.code).toBe(1);
-    expect(replayed.out).toMatch(/^story {6}\d+ events/);
+    expect(replayed.out).toMatch(/^story {6}\d+ events/m);
     expect(replayed.out).toMatch(/^ +[0-9.]+ ms {2}[abc] +kernel +cma_alloc_start /m);
     expect(replayed.out).toContain(
       summaryText(found.shrunk!.result) + `\nreplay     reproduced: ${rf.failed}\n`,
     );
+    // The boot (the drivers' probe) is one line before the run's story, or the story's start with --boot.
+    const bootLine = /^boot {7}(\d+) events while the platform booted \(--boot prints them\)$/m.exec(
+      replayed.out,
+    );
+    expect(Number(bootLine?.[1])).toBeGreaterThan(0);
+    expect(replayed.out).not.toContain("call=FFA_VERSION_32");
+    const withBoot = await rstmem("replay", join(dir, "replay.json"), "--boot");
+    expect(withBoot.code).toBe(1);
+    const lines = withBoot.out.split("\n");
+    const at = lines.indexOf(`boot       ${bootLine![1]} events while the platform booted`);
+    expect(at).toBe(0);
+    expect(lines[1]).toMatch(/^ +0\.000000 ms {2}- +hw +smc /);
+    expect(lines.slice(1, 1 + Number(bootLine![1])).join("\n")).toContain("call=FFA_VERSION_32");
+    expect(lines[1 + Number(bootLine![1])]).toMatch(/^story {6}\d+ events/);
+    expect(withBoot.out.slice(withBoot.out.indexOf("\nstory "))).toBe(
+      replayed.out.slice(replayed.out.indexOf("\nstory ")),
+    );
+  });
+
+  it("replay prints the boot when a fault struck there", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-replay-"));
+    const file = join(import.meta.dirname, "..", "..", "scenarios", "faults", "boot-ffa-version.yaml");
+    const path = join(dir, "replay.json");
+    writeFileSync(
+      path,
+      JSON.stringify({
+        format: "rstmem-replay/1",
+        scenario: "boot-ffa-version",
+        file,
+        policy: null,
+        seed: 1,
+        schedule: "",
+        faults: [{ ffa: { call: "VERSION", error: "NOT_SUPPORTED", boot: true } }],
+        found: { strategy: "random", seed: 1, run: 1 },
+        failed: "recorded",
+        findings: {},
+      }),
+    );
+    const r = await rstmem("replay", path);
+    expect(r.out).toMatch(/^boot {7}\d+ events while the platform booted$/m);
+    expect(r.out).toMatch(
+      /call=FFA_VERSION_32 result=0xffffffff rule=fault why=fault: VERSION answers NOT_SUPPORTED/,
+    );
+    expect(r.out).toMatch(/^replay {5}DIFFERS from .*: recorded "recorded", now no violation$/m);
+    expect(r.code).toBe(0);
   });
 
   it("runs pool-race clean under safe for the same budget", async () => {
