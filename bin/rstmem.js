@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The rstmem command. It runs the compiled JavaScript in dist/ (built by `npm ci` through the `prepare`
-// script, or `npm run build`) — unless a source under src/ changed after that build, or RSTMEM_SOURCES=1:
-// then it runs the TypeScript sources through tsx, so an edited checkout never runs stale code.
+// The rstmem command. It runs the compiled JavaScript (built by `npm ci` through the `prepare` script,
+// or `npm run build`: dist/, bundled in dist/bundle/) — unless a source under src/ changed after that
+// build, or RSTMEM_SOURCES=1: then it runs the TypeScript sources through tsx, so an edited checkout
+// never runs stale code.
 import { distIsCurrent } from "../scripts/dist-current.mjs";
 
 // A reader that stops early (`rstmem schema | head`) closes the pipe: that ends the output, not in a stack trace.
@@ -14,7 +15,8 @@ for (const stream of [process.stdout, process.stderr]) {
 
 let main;
 if (process.env.RSTMEM_SOURCES !== "1" && distIsCurrent()) {
-  ({ main } = await import("../dist/cli/main.js"));
+  // The bundle scripts/build.mjs makes of dist/cli/main.js: the same code, loaded in a few files.
+  ({ main } = await import("../dist/bundle/main.js"));
 } else {
   const { register } = await import("tsx/esm/api");
   register();

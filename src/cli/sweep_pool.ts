@@ -1,7 +1,7 @@
 /**
  * Runs points (sweep_worker.ts) in worker threads with piscina, or in-process for one job. The worker
- * file is found next to this module: sweep_worker.ts under tsx (the worker then loads tsx too),
- * sweep_worker.js when the command runs compiled from dist/.
+ * file is found as explore/threads.ts says: sweep_worker.ts under tsx (the worker then loads tsx too),
+ * dist/cli/sweep_worker.js when the command runs compiled (from dist/ or its bundle).
  */
 import { Piscina } from "piscina";
 import { runPoint, type PointOutcome, type PointTask } from "./sweep_worker.ts";
@@ -16,7 +16,7 @@ export { defaultJobs } from "../explore/threads.ts";
 
 /** The worker's URL and the Node options its threads need to load it. */
 export function workerEntry(here: string = import.meta.url): { filename: string; execArgv: string[] } {
-  return threadEntry("sweep_worker", here);
+  return threadEntry("cli/sweep_worker", here);
 }
 
 export function pointPool(jobs: number): PointPool {

@@ -149,7 +149,7 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
 
   // jobs − 1 worker threads, and this thread (booted and warm) makes chunks too, between the workers'
   // replies.
-  const { filename, execArgv } = workerEntry("explore_worker", import.meta.url);
+  const { filename, execArgv } = workerEntry("explore/explore_worker", import.meta.url);
   const pool = new Piscina<ChunkTask, ChunkResult>({
     filename,
     execArgv,

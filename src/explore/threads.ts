@@ -1,15 +1,19 @@
 /**
- * Where a worker-thread module is and how its threads must start: the module next to the caller, `.ts`
- * under tsx (each thread then imports tsx's loader too), `.js` when the command runs compiled from
- * dist/. Used by the sweep's pool (cli/sweep_pool.ts) and the parallel explorer (explore_parallel.ts).
+ * Where a worker-thread module is and how its threads must start. `path` is the module's place under
+ * the sources' root, without extension ("explore/explore_worker"); `here` is the caller's URL, a module
+ * one level under that root (src/x/ or dist/x/, or the command's bundle in dist/bundle/, which
+ * scripts/build.mjs puts at that depth for this). The `.ts` module under tsx (each thread then imports
+ * tsx's loader too), the `.js` one in dist/ when the command runs compiled: the bundle's threads load
+ * dist/ itself. Used by the sweep's pool (cli/sweep_pool.ts) and the parallel explorer
+ * (explore_parallel.ts).
  */
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 
-export function workerEntry(name: string, here: string): { filename: string; execArgv: string[] } {
+export function workerEntry(path: string, here: string): { filename: string; execArgv: string[] } {
   const ts = /\.[cm]?ts$/.test(new URL(here).pathname);
-  const filename = new URL(`./${name}.${ts ? "ts" : "js"}`, here).href;
+  const filename = new URL(`../${path}.${ts ? "ts" : "js"}`, here).href;
   const execArgv = workerExecArgv(process.execArgv);
   if (ts && !execArgv.some((a) => a.includes("tsx"))) {
     // tsx registered at run time (bin/rstmem.js) stays in the main thread: each worker imports its loader.

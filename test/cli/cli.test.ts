@@ -248,11 +248,15 @@ describe("other commands", () => {
   it("the rstmem bin works from a checkout (npx rstmem), compiled or from the sources", () => {
     const bin = join(import.meta.dirname, "..", "..", "bin", "rstmem.js");
     for (const RSTMEM_SOURCES of ["0", "1"]) {
-      const out = execFileSync("node", [bin, "presets"], {
-        encoding: "utf8",
-        env: { ...process.env, RSTMEM_SOURCES },
-      });
+      const env = { ...process.env, RSTMEM_SOURCES };
+      const out = execFileSync("node", [bin, "presets"], { encoding: "utf8", env });
       expect(out).toContain("tzc400-board");
+      // A built-in found from the module's URL, compiled: from the bundle (dist/bundle/, scripts/build.mjs).
+      const explored = execFileSync("node", [bin, "explore", "pool-race", "--runs", "3", "--out", tmpdir()], {
+        encoding: "utf8",
+        env,
+      });
+      expect(explored).toMatch(/^explored {3}3 schedules/m);
     }
   });
 

@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { rstmem } from "../helpers/rstmem.ts";
 import { workerEntry } from "../../src/cli/sweep_pool.ts";
+import { workerEntry as threadEntry } from "../../src/explore/threads.ts";
 import { workerExecArgv } from "../../src/explore/threads.ts";
 import { loadSweepFile, shardPoints } from "../../src/report/sweep_file.ts";
 import { parsePath, setPath } from "../../src/report/sweep_path.ts";
@@ -269,12 +270,22 @@ describe("sweep grids", () => {
     expect(sw.loadPoint(99).platform.name).toBe("tzc400-board");
   });
 
-  it("the worker is the .ts file under tsx (with tsx's loader) and the .js file when compiled", () => {
+  it("the worker is the .ts file under tsx (with tsx's loader) and dist/'s .js file when compiled, bundled or not", () => {
     const ts = workerEntry("file:///r/src/cli/sweep_pool.ts");
     expect(ts.filename).toBe("file:///r/src/cli/sweep_worker.ts");
     expect(ts.execArgv.some((a) => a.includes("tsx"))).toBe(true);
     const js = workerEntry("file:///r/dist/cli/sweep_pool.js");
     expect(js.filename).toBe("file:///r/dist/cli/sweep_worker.js");
+    // From the command's bundle (scripts/build.mjs: dist/bundle/, split in chunks), dist/'s module.
+    expect(workerEntry("file:///r/dist/bundle/chunk-ABC.js").filename).toBe(
+      "file:///r/dist/cli/sweep_worker.js",
+    );
+    expect(threadEntry("explore/explore_worker", "file:///r/dist/bundle/chunk-ABC.js").filename).toBe(
+      "file:///r/dist/explore/explore_worker.js",
+    );
+    expect(threadEntry("explore/explore_worker", "file:///r/src/explore/explore_parallel.ts").filename).toBe(
+      "file:///r/src/explore/explore_worker.ts",
+    );
     expect(js.execArgv.filter((a) => a.includes("tsx/dist/loader"))).toEqual(
       process.execArgv.filter((a) => a.includes("tsx/dist/loader")),
     );
