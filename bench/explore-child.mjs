@@ -15,7 +15,7 @@ const { exploreParallel } = await import(new URL("explore/explore_parallel.js", 
 const { loadScenarioFile } = await import(new URL("scenario/loader.js", dist).href);
 const { namedPolicy } = await import(new URL("scenario/policies.js", dist).href);
 
-const [runsArg, repsArg] = process.argv.slice(2);
+const [runsArg, repsArg, longFaults] = process.argv.slice(2);
 const runs = Number(runsArg);
 const long = repsArg === "long";
 const file = new URL("../scenarios/pool-race.yaml", import.meta.url).pathname;
@@ -32,14 +32,22 @@ const timed = (fn) => {
   return { r, wallMs, cpuMs: (c.user + c.system) / 1000 };
 };
 
-// `explore-child.mjs N long`: one search of N runs with --jobs 2 (random, the default) in this fresh
-// process, as `rstmem explore pool-race --runs N` makes it: cold JIT in both threads, the workers
-// started at once for a search that long (explore_parallel.ts SURELY_WORTH_MS). Prints {wallMs, cpuMs,
-// explored, states}.
+// `explore-child.mjs N long [faults]`: one search of N runs with --jobs 2 (random, the default) in this
+// fresh process, as `rstmem explore pool-race --runs N [--faults]` makes it: cold JIT in both threads,
+// the workers started at once for a search that long (explore_parallel.ts SURELY_WORTH_MS). Prints
+// {wallMs, cpuMs, explored, states}.
 if (long) {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const r = await exploreParallel(safe, { strategy: "random", runs, seed: 1, windowNs: 100_000, jobs: 2 });
+  const faults = longFaults === "faults" ? 1 : 0;
+  const r = await exploreParallel(safe, {
+    strategy: "random",
+    runs,
+    seed: 1,
+    windowNs: 100_000,
+    jobs: 2,
+    faults,
+  });
   const wallMs = performance.now() - t0;
   const c = process.cpuUsage(c0);
   if (r.violation) {

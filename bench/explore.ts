@@ -10,7 +10,7 @@
  * again, warm (random: what a search of several thousand runs and up makes for most of its time, and
  * the same with `--faults`: a fault a run at most, as `rstmem explore pool-race --faults`); then
  * --jobs 2 on 20,000 runs, and on 60,000 in a fresh process (a long search, random: what the command
- * makes); then the rate `rstmem explore pool-race` prints as a user runs it (a fresh process, the
+ * makes; again with --faults); then the rate `rstmem explore pool-race` prints as a user runs it (a fresh process, the
  * default 1,000 runs: most of it before the JIT has warmed up); then the time to find protmem.c's
  * get/put race under upstream (first violation, before shrinking). DFS figures name how many of their
  * runs stopped at a state already explored (a prefix, not a whole run).
@@ -109,24 +109,29 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
     });
   }
   // A long search in a fresh process each time (best of LONG_REPS): what `rstmem explore pool-race
-  // --runs 60000` makes, boot and both threads' JIT warm-up included.
-  const long: Rep[] = [];
-  for (let rep = 0; rep < LONG_REPS; rep++) {
-    const line = execFileSync(process.execPath, [script, String(LONG_RUNS), "long"], { encoding: "utf8" });
-    long.push(JSON.parse(line.trim().split("\n").at(-1)!) as Rep);
+  // --runs 60000` makes, boot and both threads' JIT warm-up included; then the same with `--faults` (a
+  // fault a run at most: pool-race as the issue names it, "with faults").
+  for (const faults of [false, true]) {
+    const long: Rep[] = [];
+    for (let rep = 0; rep < LONG_REPS; rep++) {
+      const args = [script, String(LONG_RUNS), "long", ...(faults ? ["faults"] : [])];
+      const line = execFileSync(process.execPath, args, { encoding: "utf8" });
+      long.push(JSON.parse(line.trim().split("\n").at(-1)!) as Rep);
+    }
+    const bestLong = long.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const withFaults = faults ? " --faults 1" : "";
+    figure({
+      name: `explorer schedules per second with --jobs 2, long search (pool-race, safe, random${withFaults}, ${bestLong.explored} runs in a fresh process, boot, thread start-up and JIT warm-up included, best of ${LONG_REPS})`,
+      value: Number(((bestLong.explored / bestLong.wallMs) * 1000).toFixed(1)),
+      unit: "schedules/s",
+      budget: ">= 5000",
+    });
+    figure({
+      name: `explorer distinct states per second with --jobs 2, long search (pool-race, safe, random${withFaults}, ${bestLong.states} states)`,
+      value: Number(((bestLong.states / bestLong.wallMs) * 1000).toFixed(1)),
+      unit: "states/s",
+    });
   }
-  const bestLong = long.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
-  figure({
-    name: `explorer schedules per second with --jobs 2, long search (pool-race, safe, random, ${bestLong.explored} runs in a fresh process, boot, thread start-up and JIT warm-up included, best of ${LONG_REPS})`,
-    value: Number(((bestLong.explored / bestLong.wallMs) * 1000).toFixed(1)),
-    unit: "schedules/s",
-    budget: ">= 5000",
-  });
-  figure({
-    name: `explorer distinct states per second with --jobs 2, long search (pool-race, safe, random, ${bestLong.states} states)`,
-    value: Number(((bestLong.states / bestLong.wallMs) * 1000).toFixed(1)),
-    unit: "states/s",
-  });
   // The command as a user types it, in a fresh process each time: `rstmem explore pool-race` (1,000
   // runs, --jobs left to its default), the rate it prints (boot and the JIT's warm-up included,
   // process start-up not). The figures above are a warmed-up process's.
