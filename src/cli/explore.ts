@@ -166,6 +166,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
         io.out(`faults     struck in ${r.faulted} of ${whole} ${r.dfs ? "whole runs" : "runs"}\n`);
       }
+      if (r.ended === "exhausted" && !r.dfs)
+        io.out(
+          `exhausted  run 1 met no scheduling choice, and no --faults budget varies the runs: ` +
+            `every run of the ${opts.runs} would be that run\n`,
+        );
       if (r.ended === "stopped")
         io.out(
           `stopped    --time ${formatDuration(opts.time!)} ran out after ${r.explored} of ${opts.runs} runs\n`,

@@ -89,7 +89,11 @@ export interface ExploreResult {
   readonly states: number;
   /** Runs in which a fault struck (DFS: of its whole runs, not those cut short). */
   readonly faulted: number;
-  /** Why the search ended: a violation, the run budget, the wall-clock stop, or DFS ran out of schedules. */
+  /**
+   * Why the search ended: a violation, the run budget, the wall-clock stop, or it ran out of schedules
+   * (DFS within its bound; random and PCT when run 1 met no scheduling choice and no fault budget
+   * varies the runs: every run would be run 1 again).
+   */
   readonly ended: "violation" | "runs" | "stopped" | "exhausted";
   /** The first violating run, its 1-based number, and why it violates. */
   readonly violation: { readonly run: number; readonly result: RunResult; readonly why: string } | null;
@@ -252,16 +256,11 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   const p = walkParams(sc, booted, opts);
   const m = new WalkMerge();
   let kept: RunResult | null = null;
-  let ended: ExploreResult["ended"] = "runs";
-  for (let start = 0; start < opts.runs && m.found === null; start += CHUNK_RUNS) {
-    if (start > 0 && opts.shouldStop?.()) {
-      ended = "stopped";
-      break;
-    }
+  const chunk = (start: number, count: number): void => {
     let done = m.explored;
     const c = runChunk(
       booted,
-      { ...p, start, count: Math.min(CHUNK_RUNS, opts.runs - start) },
+      { ...p, start, count },
       (r) => violation(sc, r),
       (r) => heard(opts, ++done, r),
       (r) => (kept = r),
@@ -269,8 +268,28 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
       opts.onResult !== undefined,
     );
     m.add(c);
+  };
+  if (firstRunIsEvery(p, () => chunk(0, 1), m)) return walkResult(sc, booted, p, m, "exhausted", opts, kept);
+  let ended: ExploreResult["ended"] = "runs";
+  for (let start = 1; start < opts.runs && m.found === null; start += CHUNK_RUNS) {
+    if (opts.shouldStop?.()) {
+      ended = "stopped";
+      break;
+    }
+    chunk(start, Math.min(CHUNK_RUNS, opts.runs - start));
   }
   return walkResult(sc, booted, p, m, ended, opts, kept);
+}
+
+/**
+ * Makes run 1 of a random or PCT search alone (`first` merges it into `m`) and says whether every run
+ * of the search would be that run again: it met no scheduling choice (so neither chooser was ever
+ * asked) and no fault chooser varies the runs (no fault budget; a scenario's own `faults:` strike in
+ * every run alike). The search then stops as exhausted instead of making the same run `--runs` times.
+ */
+export function firstRunIsEvery(p: WalkParams, first: () => void, m: WalkMerge): boolean {
+  first();
+  return m.found === null && p.faults === 0 && m.firstChoiceless;
 }
 
 /**

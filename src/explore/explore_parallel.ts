@@ -16,6 +16,7 @@ import type { RunResult } from "../scenario/runner.ts";
 import { BootedScenario } from "./booted.ts";
 import {
   explore,
+  firstRunIsEvery,
   heard,
   violation,
   walkParams,
@@ -69,20 +70,24 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
   const p = walkParams(sc, booted, opts);
   const m = new WalkMerge();
   let kept: RunResult | null = null;
-  // Chunk 0 here, as the one-thread search makes it.
+  // Chunk 0 here, as the one-thread search makes it: its first run alone (when it met no scheduling
+  // choice and no fault budget varies the runs, that run is every run: firstRunIsEvery()), then the rest.
   let done = 0;
   const chunk0 = performance.now();
-  m.add(
-    runChunk(
-      booted,
-      { ...p, start: 0, count: chunk },
-      (r) => violation(sc, r),
-      (r) => heard(opts, ++done, r),
-      (r) => (kept = r),
-      undefined,
-      opts.onResult !== undefined,
-    ),
-  );
+  const here0 = (start: number, count: number): void =>
+    m.add(
+      runChunk(
+        booted,
+        { ...p, start, count },
+        (r) => violation(sc, r),
+        (r) => heard(opts, ++done, r),
+        (r) => (kept = r),
+        undefined,
+        opts.onResult !== undefined,
+      ),
+    );
+  if (firstRunIsEvery(p, () => here0(0, 1), m)) return walkResult(sc, booted, p, m, "exhausted", opts, kept);
+  if (m.found === null) here0(1, chunk - 1);
   if (m.found !== null) return walkResult(sc, booted, p, m, "runs", opts, kept);
   // At chunk 0's pace (the coldest: the JIT has compiled nothing yet), a search this long is worth
   // the workers beyond doubt: they start now, booting while this thread warms up.

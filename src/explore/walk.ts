@@ -7,7 +7,7 @@
  */
 import { randomFaultChooser, type FaultSpec } from "../sim/faults.ts";
 import { Prng } from "../sim/prng.ts";
-import { randomChooser, type Chooser } from "../sim/scheduler.ts";
+import { parseSchedule, randomChooser, type Chooser } from "../sim/scheduler.ts";
 import type { RunOptions, RunResult, RunVerdict } from "../scenario/runner.ts";
 import type { BootedScenario } from "./booted.ts";
 import { pctChooser } from "./pct.ts";
@@ -55,6 +55,8 @@ export interface ChunkResult {
   readonly schedules: Float64Array;
   /** Runs in which a fault struck. */
   readonly faulted: number;
+  /** The chunk holds the search's first run, and that run met no scheduling choice. */
+  readonly firstChoiceless: boolean;
 }
 
 /**
@@ -130,10 +132,12 @@ export function runChunk(
   let found: FoundRun | null = null;
   let done = 0;
   let faulted = 0;
+  let firstChoiceless = false;
   for (let i = t.start; i < t.start + t.count; i++) {
     const r = whole ? walkRun(t, i, booted, states, true) : walkRun(t, i, booted, states);
     done++;
     if (r.faults.length > 0) faulted++;
+    if (i === 0) firstChoiceless = parseSchedule(r.schedule).choices.length === 0;
     schedules.add(stringHash(r.schedule));
     onRun?.(r);
     const why = violates(r);
@@ -151,6 +155,7 @@ export function runChunk(
     states: into ? none : states.values(),
     schedules: into ? none : schedules.values(),
     faulted,
+    firstChoiceless,
   };
 }
 
@@ -161,6 +166,8 @@ export class WalkMerge {
   explored = 0;
   faulted = 0;
   found: FoundRun | null = null;
+  /** The search's first run met no scheduling choice. */
+  firstChoiceless = false;
 
   add(c: ChunkResult): void {
     this.states.addAll(c.states);
@@ -168,5 +175,6 @@ export class WalkMerge {
     this.explored += c.done;
     this.faulted += c.faulted;
     this.found ??= c.found;
+    if (c.start === 0) this.firstChoiceless = c.firstChoiceless;
   }
 }
