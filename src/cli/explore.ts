@@ -188,7 +188,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       if (sh) {
         io.out(
           `shrunk     ${sh.preemptionsBefore} → ${sh.preemptions} non-default choices, ` +
-            `${sh.choicesBefore} → ${sh.choices} choices long (${sh.replays} replays): ${sh.why}\n`,
+            `${sh.choicesBefore} → ${sh.choices} choices long` +
+            `${sh.faultsBefore > 0 ? `, ${sh.faultsBefore} → ${sh.faults} faults` : ""} (${sh.replays} replays): ${sh.why}\n`,
         );
       }
       io.out(`${summaryLine(shown)}\n`);
@@ -204,8 +205,9 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
       const runPath = existsSync(arg) ? arg : relative(".", file);
       const withPolicy = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
-      // With faults, the schedule alone does not make the run again: replay.json holds both.
-      if (shown.faults.length === 0)
+      // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
+      // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
+      if (shown.faults.length === 0 && sc.faults.every(isBootFault))
         io.out(
           `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(shown.schedule)}\n`,
         );
@@ -237,13 +239,15 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       const bootStory: string[] = [];
       const story: string[] = [];
       let into = bootStory;
-      const faults = rf.faults ?? [];
+      // Exactly the file's faults, instead of the scenario's: none when its list is empty (a shrink may
+      // drop the scenario's own); the scenario's only in a file written before faults were recorded.
+      const faults = rf.faults;
       const system = bootScenario(sc, rf.seed, { listener: (e) => into.push(storyLine(e)), perAccess: true });
       into = story;
       const r = runOnSystem(sc, system, {
         seed: rf.seed,
         schedule: rf.schedule,
-        faults: faults.length > 0 ? { list: faults } : undefined,
+        faults: faults === undefined ? undefined : { list: faults },
         ...(ropts.html !== undefined ? { timeline: HTML_TIMELINE } : {}),
       });
       if (ropts.html !== undefined) {

@@ -43,9 +43,12 @@ export class BootedScenario {
     return runVerdictOnSystem(this.scenario, this.system, { chooser, faults });
   }
 
-  /** The whole result of the run a verdict came from: made again from its schedule and faults. */
+  /**
+   * The whole result of the run a verdict came from: made again from its schedule and exactly its faults
+   * (the scenario's own `faults:` too only as far as the list holds them: a shrink may drop them).
+   */
   madeAgain(v: Pick<RunVerdict, "schedule" | "faults">): RunResult {
-    return this.run(replayChooser(v.schedule), v.faults.length > 0 ? { list: v.faults } : undefined);
+    return this.run(replayChooser(v.schedule), { list: v.faults });
   }
 
   /** One run on the system as it stands (restored by the caller), with an optional trace listener. */

@@ -7,6 +7,7 @@
  * explore_parallel.ts).
  */
 import { fail } from "../sim/assert.ts";
+import { isBootFault, type FaultSpec } from "../sim/faults.ts";
 import {
   encodeSchedule,
   parseSchedule,
@@ -416,6 +417,9 @@ export interface Shrunk {
   /** Length of the choice string up to its last non-default choice, before and after. */
   readonly choicesBefore: number;
   readonly choices: number;
+  /** Faults that struck in the run (boot faults not counted: they struck before it), before and after. */
+  readonly faultsBefore: number;
+  readonly faults: number;
   /** Replays shrinking made. */
   readonly replays: number;
 }
@@ -423,70 +427,113 @@ export interface Shrunk {
 /** Replays shrinking may make at most. */
 const SHRINK_REPLAYS = 300;
 
+/** The run's faults a shrink may drop: all but those that struck at boot (before the snapshot). */
+const runFaults = (faults: readonly FaultSpec[]): number => faults.filter((f) => !isBootFault(f)).length;
+
 /**
- * Shrinks a violating schedule (delta debugging over its choice list): first the shortest prefix that
- * still violates (choices past it are the default), then each remaining non-default choice set back
- * to the default, in ever smaller groups, while the run still breaks the same expectation
- * (failureSignature). Every candidate is a real replay from the booted snapshot.
+ * Shrinks a violating run to a minimal schedule and fault set (delta debugging), while it still breaks
+ * the same expectation (failureSignature):
+ * 1. the schedule's shortest prefix that still violates (choices past it are the default);
+ * 2. each remaining non-default choice set back to the default, in ever smaller groups;
+ * 3. the faults that struck, dropped in ever smaller groups (the run given exactly the rest, as
+ *    replay.json gives them: the scenario's own `faults:` only as far as they are in the list). Faults
+ *    that struck at boot stay: the booted snapshot holds their effect.
+ * When 3 drops a fault, 1 and 2 run again on the new fault set. Every candidate is a real replay from the
+ * booted snapshot.
  */
 export function shrink(booted: BootedScenario, r: RunResult, why: string): Shrunk {
   const sc = booted.scenario;
   const want = failureSignature(sc, r);
   const { windowNs, choices: original } = parseSchedule(r.schedule);
-  const faults = r.faults.length > 0 ? { list: r.faults } : undefined;
   let best = original.slice();
+  // The faults the run is given: as it struck them (by their counts), or — none struck — the scenario's.
+  let bestFaults: readonly FaultSpec[] | null = r.faults.length > 0 ? r.faults : null;
   let bestRun = r;
   let bestWhy = why;
   let replays = 0;
-  const tryChoices = (cand: number[]): boolean => {
+  const tryRun = (cand: number[], faults: readonly FaultSpec[] | null): boolean => {
     if (replays >= SHRINK_REPLAYS) return false;
     replays++;
     let res: RunResult;
     try {
-      // The faults that struck in the violating run strike again, by their counts (only the schedule shrinks).
-      res = booted.run(replayChooser((windowNs > 0 ? `w${windowNs}:` : "") + encodeSchedule(cand)), faults);
+      const schedule = (windowNs > 0 ? `w${windowNs}:` : "") + encodeSchedule(cand);
+      res = booted.run(replayChooser(schedule), faults === null ? undefined : { list: faults });
     } catch (e) {
       if (e instanceof ScheduleDivergence) return false;
       throw e;
     }
     if (failureSignature(sc, res) !== want) return false;
     best = parseSchedule(res.schedule).choices;
+    // What struck (a listed fault whose point the run no longer reaches is gone from it).
+    bestFaults = faults === null ? bestFaults : res.faults;
     bestRun = res;
     bestWhy = violation(sc, res)!;
     return true;
   };
-  // 1. The shortest prefix (binary search on its length; the default after it).
+  const tryChoices = (cand: number[]): boolean => tryRun(cand, bestFaults);
   const significant = (c: readonly number[]): number => {
     let n = c.length;
     while (n > 0 && c[n - 1] === 0) n--;
     return n;
   };
-  const base = best;
-  let lo = 0;
-  let hi = significant(base);
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (tryChoices(base.slice(0, mid))) hi = mid;
-    else lo = mid + 1;
-  }
-  // 2. Non-default choices back to the default, in groups halving down to one (ddmin).
-  const nonDefault = (): number[] => best.flatMap((c, i) => (c !== 0 ? [i] : []));
-  let group = Math.max(1, nonDefault().length >> 1);
-  for (;;) {
-    let progress = false;
-    const idx = nonDefault();
-    for (let s = 0; s < idx.length; s += group) {
-      const cand = best.slice();
-      for (const i of idx.slice(s, s + group)) if (i < cand.length) cand[i] = 0;
-      if (tryChoices(cand)) {
-        progress = true;
-        break;
-      }
+  const shrinkSchedule = (): void => {
+    // 1. The shortest prefix (binary search on its length; the default after it).
+    const base = best;
+    let lo = 0;
+    let hi = significant(base);
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (tryChoices(base.slice(0, mid))) hi = mid;
+      else lo = mid + 1;
     }
-    if (progress) continue;
-    if (group === 1 || replays >= SHRINK_REPLAYS) break;
-    group = Math.max(1, group >> 1);
-  }
+    // 2. Non-default choices back to the default, in groups halving down to one (ddmin).
+    const nonDefault = (): number[] => best.flatMap((c, i) => (c !== 0 ? [i] : []));
+    let group = Math.max(1, nonDefault().length >> 1);
+    for (;;) {
+      let progress = false;
+      const idx = nonDefault();
+      for (let s = 0; s < idx.length; s += group) {
+        const cand = best.slice();
+        for (const i of idx.slice(s, s + group)) if (i < cand.length) cand[i] = 0;
+        if (tryChoices(cand)) {
+          progress = true;
+          break;
+        }
+      }
+      if (progress) continue;
+      if (group === 1 || replays >= SHRINK_REPLAYS) break;
+      group = Math.max(1, group >> 1);
+    }
+  };
+  /** 3. The run's faults dropped in groups halving down to one (ddmin); whether any went. */
+  const shrinkFaults = (): boolean => {
+    let dropped = false;
+    let group = Math.max(1, runFaults(bestFaults ?? []) >> 1);
+    for (;;) {
+      let progress = false;
+      const all = bestFaults ?? [];
+      const droppable = all.flatMap((f, i) => (isBootFault(f) ? [] : [i]));
+      for (let s = 0; s < droppable.length; s += group) {
+        const gone = new Set(droppable.slice(s, s + group));
+        if (
+          tryRun(
+            best,
+            all.filter((_, i) => !gone.has(i)),
+          )
+        ) {
+          progress = true;
+          dropped = true;
+          break;
+        }
+      }
+      if (progress) continue;
+      if (group === 1 || replays >= SHRINK_REPLAYS) return dropped;
+      group = Math.max(1, group >> 1);
+    }
+  };
+  shrinkSchedule();
+  while (bestFaults !== null && runFaults(bestFaults) > 0 && replays < SHRINK_REPLAYS && shrinkFaults())
+    shrinkSchedule();
   const count = (c: readonly number[]) => c.filter((x) => x !== 0).length;
   return {
     result: bestRun,
@@ -495,6 +542,8 @@ export function shrink(booted: BootedScenario, r: RunResult, why: string): Shrun
     preemptions: count(best),
     choicesBefore: significant(original),
     choices: significant(best),
+    faultsBefore: runFaults(r.faults),
+    faults: runFaults(bestRun.faults),
     replays,
   };
 }
