@@ -6,12 +6,12 @@ import { Option, type Command } from "commander";
 import { STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
 import { exploreParallel } from "../explore/explore_parallel.ts";
 import { readReplayFile, replayFile, type ReplayFile } from "../explore/replay.ts";
+import { storyEvent, storyLine, type StoryEvent } from "../report/story.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { bootScenario, runOnSystem } from "../scenario/runner.ts";
 import { isBootFault } from "../sim/faults.ts";
 import { formatDuration } from "../scenario/units.ts";
-import type { TraceEvent } from "../sim/trace.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import { HTML_TIMELINE, writeHtmlReport } from "./html.ts";
 import {
@@ -39,23 +39,6 @@ interface ExploreCliOptions {
   out: string;
   faults?: number;
   jobs?: number;
-}
-
-/** One trace event of a replayed run as a line of its story: time, task, layer, call, arguments (pages…). */
-function storyLine(e: TraceEvent): string {
-  const args = Object.entries(e.args ?? {})
-    .map(([k, v]) => {
-      const text =
-        typeof v === "number" && /(^pa$|addr|base|pfn|handle)/i.test(k) && v > 0xffff
-          ? `0x${v.toString(16)}`
-          : typeof v === "object"
-            ? JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))
-            : String(v);
-      return `${k}=${text.length > 80 ? text.slice(0, 77) + "..." : text}`;
-    })
-    .join(" ");
-  const t = (e.t / 1e6).toFixed(6).padStart(13);
-  return `  ${t} ms  ${e.task.padEnd(14)} ${e.layer.padEnd(8)} ${e.name.padEnd(22)} ${args}\n`;
 }
 
 export function register(program: Command, io: Io, setCode: SetCode): void {
@@ -220,7 +203,10 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .command("replay")
     .description("run a replay.json from explore again, exactly, and print its summary step by step")
     .argument("<file>", "a replay.json")
-    .option("--html <file>", "also write the run as a self-contained HTML report (memory map, findings)")
+    .option(
+      "--html <file>",
+      "also write the run as a self-contained HTML report (its story event by event, memory map, findings)",
+    )
     .option(
       "--boot",
       "print the boot's events too (the drivers' probe: FF-A, OP-TEE); without it they are one line, unless a fault struck at boot",
@@ -236,13 +222,16 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       // The boot is the same for every run of the scenario (the drivers' probe, OP-TEE's config
       // calls): a hundred lines before the run's first step that a violation's story seldom needs. They
       // are counted, and printed when asked or when a fault struck at boot.
-      const bootStory: string[] = [];
-      const story: string[] = [];
+      const bootStory: StoryEvent[] = [];
+      const story: StoryEvent[] = [];
       let into = bootStory;
       // Exactly the file's faults, instead of the scenario's: none when its list is empty (a shrink may
       // drop the scenario's own); the scenario's only in a file written before faults were recorded.
       const faults = rf.faults;
-      const system = bootScenario(sc, rf.seed, { listener: (e) => into.push(storyLine(e)), perAccess: true });
+      const system = bootScenario(sc, rf.seed, {
+        listener: (e) => into.push(storyEvent(e)),
+        perAccess: true,
+      });
       into = story;
       const r = runOnSystem(sc, system, {
         seed: rf.seed,
@@ -250,19 +239,25 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         faults: faults === undefined ? undefined : { list: faults },
         ...(ropts.html !== undefined ? { timeline: HTML_TIMELINE } : {}),
       });
+      // A fault that struck at boot is recorded with the run's (`boot: true`): then the boot is the story.
+      const bootOpen = ropts.boot === true || r.faults.some(isBootFault);
       if (ropts.html !== undefined) {
         const label = rf.policy ?? sc.policy.name;
         writeHtmlReport(ropts.html, sc.name, [
-          { result: r, label, replay: `rstmem replay ${shellQuote(path)}` },
+          {
+            result: r,
+            label,
+            replay: `rstmem replay ${shellQuote(path)}`,
+            story: { boot: bootStory, run: story, bootOpen },
+          },
         ]);
       }
-      // A fault that struck at boot is recorded with the run's (`boot: true`): then the boot is the story.
-      if (ropts.boot || r.faults.some(isBootFault)) {
+      if (bootOpen) {
         io.out(`boot       ${bootStory.length} events while the platform booted\n`);
-        for (const line of bootStory) io.out(line);
+        for (const e of bootStory) io.out(storyLine(e));
       } else io.out(`boot       ${bootStory.length} events while the platform booted (--boot prints them)\n`);
       io.out(`story      ${story.length} events: time, task, layer, call, what it touched\n`);
-      for (const line of story) io.out(line);
+      for (const e of story) io.out(storyLine(e));
       io.out(summaryText(r) + "\n");
       const why = violation(sc, r);
       io.out(

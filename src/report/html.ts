@@ -1,7 +1,8 @@
 /**
  * The HTML report (ARCHITECTURE.md §9): one self-contained file that opens offline — memory over time,
  * the allocation-latency CDF per policy, policies side by side, a physical memory map with a time
- * slider, and every finding with its time and the command that replays it.
+ * slider, every finding with its time and the command that replays it, and for a replayed run its story
+ * event by event.
  *
  * The charts are uPlot's, its minified build read from node_modules when the report is written and
  * inlined. Everything a scenario wrote (names, files, process names, finding text) reaches the page
@@ -15,6 +16,7 @@ import { dirname, join } from "node:path";
 import type { RunResult } from "../scenario/runner.ts";
 import { MAP_STATES, type MapState, type TimelineSample } from "../scenario/timeline.ts";
 import { PAGE_SCRIPT } from "./html/page.ts";
+import type { StoryEvent } from "./story.ts";
 
 /** One run of the report: a column of the comparison. */
 export interface HtmlRun {
@@ -23,6 +25,15 @@ export interface HtmlRun {
   readonly label: string;
   /** The shell command that replays this run exactly (and so each of its findings). */
   readonly replay: string;
+  /**
+   * The run event by event (`rstmem replay --html`): the boot's events (folded unless `bootOpen`: asked
+   * for, or a fault struck there), then the run's.
+   */
+  readonly story?: {
+    readonly boot: readonly StoryEvent[];
+    readonly run: readonly StoryEvent[];
+    readonly bootOpen?: boolean;
+  };
 }
 
 export interface HtmlReportInput {
@@ -103,6 +114,25 @@ function timelineData(r: RunResult): Record<string, unknown> | null {
   };
 }
 
+/**
+ * Events of a story the report holds at most, boot and run each: a replayed violation tells a few
+ * hundred; a long scenario replayed could tell millions, and the page would not open.
+ */
+export const STORY_EVENTS_MAX = 20_000;
+
+/** A story's events as columns (what the page's table reads), the first STORY_EVENTS_MAX of them. */
+function storyData(events: readonly StoryEvent[]): Record<string, unknown> {
+  const kept = events.slice(0, STORY_EVENTS_MAX);
+  return {
+    total: events.length,
+    t: kept.map((e) => e.t),
+    task: kept.map((e) => e.task),
+    layer: kept.map((e) => e.layer),
+    call: kept.map((e) => e.call),
+    what: kept.map((e) => e.what),
+  };
+}
+
 /** The report's data, as the page's script reads it. */
 export function htmlReportData(input: HtmlReportInput): Record<string, unknown> {
   return {
@@ -111,7 +141,7 @@ export function htmlReportData(input: HtmlReportInput): Record<string, unknown> 
     stateLabels: MAP_STATES.map((s) => STATE_LABELS[s]),
     colors: MAP_STATES.map((s) => STATE_COLORS[s]),
     metrics: METRICS,
-    runs: input.runs.map(({ result: r, label, replay }) => ({
+    runs: input.runs.map(({ result: r, label, replay, story }) => ({
       label,
       replay,
       scenario: r.scenario,
@@ -130,6 +160,9 @@ export function htmlReportData(input: HtmlReportInput): Record<string, unknown> 
         first: w.firstFrameAllocNs.cdf,
       })),
       timeline: timelineData(r),
+      story: story
+        ? { boot: storyData(story.boot), run: storyData(story.run), bootOpen: story.bootOpen ?? false }
+        : null,
     })),
   };
 }
@@ -186,6 +219,10 @@ code { font-size: 12px; background: #eeeeee; padding: 1px 4px; word-break: break
 .map-controls { display: flex; align-items: center; gap: 10px; margin: 6px 0; }
 .map-slider { flex: 1; }
 .map-time { font-size: 12px; min-width: 260px; }
+.story-filter { width: 100%; box-sizing: border-box; margin: 4px 0 8px; padding: 4px 6px; font-size: 13px; }
+.story-table { font-size: 12px; font-family: ui-monospace, monospace; }
+.story-table td.what { word-break: break-all; }
+.story-boot summary { cursor: pointer; margin: 6px 0; }
 `;
 
 /** The report as one HTML document. */

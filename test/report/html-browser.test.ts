@@ -1,7 +1,8 @@
 /**
  * The HTML report in headless Chromium (playwright-core driving the system's chromium, which .ci/run
  * installs): the page loads with no console error, every chart has drawn its data, moving the slider
- * redraws the memory map, and a hostile scenario name stays text. The screenshot goes to a temp dir.
+ * redraws the memory map, a hostile scenario name stays text, and a replayed run's story is a table
+ * with its boot folded and a working filter. The screenshot goes to a temp dir.
  *
  * Without a chromium binary the test is skipped with a message, except under CI (CI set), where a
  * missing browser fails it: the report must not go untested silently.
@@ -15,7 +16,8 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { htmlReport } from "../../src/report/html.ts";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
-import { runScenario } from "../../src/scenario/runner.ts";
+import { bootScenario, runOnSystem, runScenario } from "../../src/scenario/runner.ts";
+import { storyEvent, type StoryEvent } from "../../src/report/story.ts";
 
 const HOSTILE = "<script>alert(1)</script>";
 
@@ -194,5 +196,63 @@ describe.skipIf(!executable && !process.env.CI)("the HTML report in Chromium", (
       expect(what.length).toBeGreaterThan(0);
       expect(replay).toBe("rstmem run hostile.yaml --seed 1 --policy upstream");
     }
+  });
+
+  it("a replayed run's story: a table of its events, the boot folded, a filter that keeps matching rows", async () => {
+    const sc = loadScenarioText(
+      `
+name: story
+platform: tzc400-board
+policy: upstream
+steps:
+  - proc: player
+    open: /dev/dma_heap/protected,secure-video
+    save: heap
+  - proc: player
+    ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 1MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }
+`,
+      "story.yaml",
+    );
+    const boot: StoryEvent[] = [];
+    const run: StoryEvent[] = [];
+    let into = boot;
+    const system = bootScenario(sc, 1, { listener: (e) => into.push(storyEvent(e)), perAccess: true });
+    into = run;
+    const result = runOnSystem(sc, system, { seed: 1 });
+    const file = join(dir, "story.html");
+    writeFileSync(
+      file,
+      htmlReport({
+        title: "story",
+        runs: [{ result, label: "upstream", replay: "rstmem replay r.json", story: { boot, run } }],
+      }),
+    );
+    // (The earlier tests' pixel reads warn about readbacks: only what this page says counts.)
+    const before = errors.length;
+    await page.goto(pathToFileURL(file).href);
+    await page.waitForSelector("body[data-ready='1']", { timeout: 15_000 });
+    expect(errors.slice(before)).toEqual([]);
+    const tables = await page.$$eval(".story-table", (ts) =>
+      ts.map((t) => t.querySelectorAll("tbody tr").length),
+    );
+    expect(tables).toEqual([boot.length, run.length]);
+    // The boot is folded: its rows are not shown; the run's are, in order, as replay prints them.
+    expect(await page.$eval(".story-boot", (d) => (d as unknown as { open: boolean }).open)).toBe(false);
+    expect(await page.isVisible(".story-boot .story-table")).toBe(false);
+    const calls = await page.$$eval(".story > .story-table tbody tr", (rows) =>
+      rows.map((r) => r.children[3].textContent),
+    );
+    expect(calls).toEqual(run.map((e) => e.call));
+    // The filter keeps the rows whose line holds the text.
+    await page.fill(".story-filter", "cma_alloc_start");
+    const shown = await page.$$eval(
+      ".story > .story-table tbody tr",
+      (rows) =>
+        rows.filter((r) => (r as unknown as { style: { display: string } }).style.display !== "none").length,
+    );
+    expect(shown).toBe(
+      run.filter((e) => e.call.includes("cma_alloc_start") || e.what.includes("cma_alloc_start")).length,
+    );
+    expect(shown).toBeGreaterThan(0);
   });
 });

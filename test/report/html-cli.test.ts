@@ -85,3 +85,37 @@ describe("rstmem compare --html", () => {
     for (const x of d.runs) expect(x.timeline!.maps.length).toBeGreaterThan(2);
   });
 });
+
+describe("rstmem replay --html", () => {
+  it("renders the story replay prints: the same events, boot folded, then the run's", async () => {
+    const out = mkdtempSync(join(tmpdir(), "rstmem-replay-html-"));
+    const found = await rstmem("explore", "pool-race", "--policy", "upstream", "--runs", "4", "--out", out);
+    expect(found.code).toBe(1);
+    const file = join(out, "replay.html");
+    const r = await rstmem("replay", join(out, "replay.json"), "--html", file);
+    expect(r.code).toBe(1);
+    const story = (dataOf(file).runs[0] as unknown as { story: StoryColumns }).story;
+    const boot = Number(/^boot {7}(\d+) events/m.exec(r.out)![1]);
+    const told = r.out.split("\n").filter((l) => /^ +\d+\.\d{6} ms {2}/.test(l));
+    expect(story.bootOpen).toBe(false);
+    expect(story.boot.total).toBe(boot);
+    expect(story.boot.t).toHaveLength(boot);
+    expect(story.run.total).toBe(told.length);
+    // Row for row what replay printed: time, task, layer, call, what.
+    story.run.t.forEach((t, i) => {
+      const line = told[i];
+      expect(line).toContain(`${(t / 1e6).toFixed(6)} ms  ${story.run.task[i].padEnd(14)} `);
+      expect(line).toContain(` ${story.run.call[i].padEnd(22)} ${story.run.what[i]}`);
+    });
+    expect(story.run.call).toContain("cma_alloc_start");
+    // --boot opens it in the report too.
+    await rstmem("replay", join(out, "replay.json"), "--html", file, "--boot");
+    expect((dataOf(file).runs[0] as unknown as { story: StoryColumns }).story.bootOpen).toBe(true);
+  });
+});
+
+interface StoryColumns {
+  bootOpen: boolean;
+  boot: { total: number; t: number[] };
+  run: { total: number; t: number[]; task: string[]; layer: string[]; call: string[]; what: string[] };
+}

@@ -4,7 +4,7 @@
  * latency CDFs, the timeline's columns and maps) taken from the results as they are.
  */
 import { describe, expect, it } from "vitest";
-import { htmlReport, htmlReportData, scriptSafeJson } from "../../src/report/html.ts";
+import { htmlReport, htmlReportData, scriptSafeJson, STORY_EVENTS_MAX } from "../../src/report/html.ts";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
 import { runScenario } from "../../src/scenario/runner.ts";
 
@@ -76,5 +76,32 @@ describe("the HTML report file", () => {
     expect(scriptSafeJson({ a: "</script>&\u2028\u2029" })).toBe(
       '{"a":"\\u003c/script\\u003e\\u0026\\u2028\\u2029"}',
     );
+  });
+
+  it("holds a replayed run's story as columns, at most STORY_EVENTS_MAX events a part, and none for other runs", () => {
+    const ev = (i: number) => ({ t: i, task: "a", layer: "kernel", call: `c${i}`, what: `n=${i}` });
+    const many = Array.from({ length: STORY_EVENTS_MAX + 5 }, (_, i) => ev(i));
+    const d = htmlReportData({
+      title: "t",
+      runs: [
+        { ...input.runs[0], story: { boot: [ev(0), ev(1)], run: many } },
+        { ...input.runs[0], label: "plain" },
+      ],
+    }) as {
+      runs: {
+        story: {
+          boot: { total: number; call: string[] };
+          run: { total: number; t: number[]; what: string[] };
+          bootOpen: boolean;
+        } | null;
+      }[];
+    };
+    const s = d.runs[0].story!;
+    expect(s.boot).toMatchObject({ total: 2, call: ["c0", "c1"] });
+    expect(s.bootOpen).toBe(false);
+    expect(s.run.total).toBe(STORY_EVENTS_MAX + 5);
+    expect(s.run.t).toHaveLength(STORY_EVENTS_MAX);
+    expect(s.run.what.at(-1)).toBe(`n=${STORY_EVENTS_MAX - 1}`);
+    expect(d.runs[1].story).toBeNull();
   });
 });

@@ -359,6 +359,61 @@ export const PAGE_SCRIPT = String.raw`
     if (shown < total)
       add(box, el("p", "note", "The first " + shown + " of " + total + " findings are listed (the run keeps the first of each invariant)."));
   });
+  // ---- Story (rstmem replay --html) ----
+  var told = runs.filter(function (r) {
+    return r.story;
+  });
+  if (told.length > 0) {
+    var sSec = section(
+      "The run, event by event",
+      "What rstmem replay prints: each event with its virtual time, task, layer, call and what it touched. " +
+        "The boot (the drivers' probe, the same in every run of the scenario) is folded unless a fault struck there. Type to keep the " +
+        "events whose line holds the text."
+    );
+    var filter = add(sSec, el("input", "story-filter"));
+    filter.type = "search";
+    filter.placeholder = "filter: a task, a call, an address…";
+    var bodies = [];
+    var storyTable = function (box, s) {
+      var t = add(box, el("table", "story-table"));
+      var h = add(add(t, el("thead")), el("tr"));
+      ["time", "task", "layer", "call", "what"].forEach(function (x) {
+        add(h, el("th", null, x));
+      });
+      var tb = add(t, el("tbody"));
+      for (var i = 0; i < s.t.length; i++) {
+        var tr = add(tb, el("tr"));
+        add(tr, el("td", "num", fmtNs(s.t[i])));
+        add(tr, el("td", null, s.task[i]));
+        add(tr, el("td", null, s.layer[i]));
+        add(tr, el("td", null, s.call[i]));
+        add(tr, el("td", "what", s.what[i]));
+      }
+      bodies.push(tb);
+      if (s.t.length < s.total)
+        add(box, el("p", "note", "The first " + s.t.length + " of " + s.total + " events are shown."));
+    };
+    told.forEach(function (r) {
+      var box = add(sSec, el("div", "story"));
+      add(box, el("h3", null, r.label));
+      var boot = add(box, el("details", "story-boot"));
+      boot.open = r.story.bootOpen;
+      add(boot, el("summary", null, "Boot: " + r.story.boot.total + " events"));
+      storyTable(boot, r.story.boot);
+      add(box, el("p", null, "Run: " + r.story.run.total + " events"));
+      storyTable(box, r.story.run);
+    });
+    filter.addEventListener("input", function () {
+      var want = filter.value.toLowerCase();
+      bodies.forEach(function (tb) {
+        for (var i = 0; i < tb.rows.length; i++) {
+          var row = tb.rows[i];
+          row.style.display = want === "" || row.textContent.toLowerCase().indexOf(want) >= 0 ? "" : "none";
+        }
+      });
+    });
+  }
+
   document.body.setAttribute("data-ready", "1");
 })();
 `;
