@@ -7,7 +7,7 @@
  * DEBUG_LOCKS_WARN_ON, reported as a `kernel-warn` finding.
  */
 import { fail } from "./assert.ts";
-import { elapse, finished, preempt, preemptPoint, WaitList, type Sleeps, type Task } from "./scheduler.ts";
+import { elapse, preempt, WaitList, type Sleeps, type Task } from "./scheduler.ts";
 import type { Sim } from "./sim.ts";
 import { hiddenState, type Snapshottable } from "./snapshot.ts";
 
@@ -28,24 +28,11 @@ export class Mutex implements Snapshottable {
     this.#waiters = new WaitList(`mutex:${name}`, true);
   }
 
-  /**
-   * mutex_lock(): might sleep. Taken in place — the scheduling point cannot be a choice (elapse()) and
-   * the mutex is free — it makes no generator: `yield*` over the finished call takes nothing.
-   */
-  lock(): Sleeps {
+  /** mutex_lock(): might sleep. */
+  *lock(): Sleeps {
     const me = this.sim.sched.current;
     if (!me) fail(`mutex_lock(${this.name}) outside a task`);
-    const inPlace = elapse(0);
-    if (inPlace && this.owner === null) {
-      this.owner = me;
-      return finished();
-    }
-    return this.#lockSlow(me, inPlace);
-  }
-
-  /** lock() past its scheduling point: yields it unless it was taken in place, then waits its turn. */
-  *#lockSlow(me: Task, pointTaken: boolean): Sleeps {
-    if (!pointTaken) yield preempt();
+    if (!elapse(0)) yield preempt();
     while (this.owner !== null) {
       if (this.owner === me) fail(`mutex_lock(${this.name}) recursion by ${me.name}`);
       this.contended++;
@@ -83,9 +70,9 @@ export class Mutex implements Snapshottable {
    * another CPU may take the lock, or this task be preempted (CONFIG_PREEMPT), before its next line.
    * Every unlock in a task uses this, so the explorer can reach every interleaving around a lock.
    */
-  unlockPreempt(): Sleeps {
+  *unlockPreempt(): Sleeps {
     this.unlock();
-    return this.sim.sched.current && !elapse(0) ? preemptPoint() : finished();
+    if (this.sim.sched.current && !elapse(0)) yield preempt();
   }
 
   isLocked(): boolean {

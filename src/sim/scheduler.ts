@@ -64,34 +64,6 @@ export function preempt(): Op {
   return YIELD;
 }
 
-/** The result of a call that finished without yielding (finished()), shared: nothing is allocated. */
-const FINISHED: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-
-/**
- * A finished call, for code that can sleep but often does not: a function that returns Sleeps returns
- * this when it finished in place, instead of being a generator function whose every call allocates a
- * generator (and its result) to finish at once. `yield*` over it takes nothing and yields nothing.
- */
-export function finished(): Sleeps {
-  return FINISHED_CALL;
-}
-
-const FINISHED_CALL: Sleeps = {
-  next: () => FINISHED,
-  return: () => FINISHED,
-  throw: (e: unknown) => {
-    throw e;
-  },
-  [Symbol.iterator]() {
-    return this;
-  },
-};
-
-/** A bare preemption point as a call: `return preemptPoint()` where a generator would `yield preempt()`. */
-export function* preemptPoint(): Sleeps {
-  yield preempt();
-}
-
 export type TaskState = "runnable" | "blocked" | "done";
 
 export class Task {

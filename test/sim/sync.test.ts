@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Mutex } from "../../src/sim/mutex.ts";
 import { Refcount, REFCOUNT_SATURATED } from "../../src/sim/refcount.ts";
-import { finished, preempt, randomChooser, sleep, type Sleeps } from "../../src/sim/scheduler.ts";
+import { preempt, randomChooser, sleep, type Sleeps } from "../../src/sim/scheduler.ts";
 import { Sim } from "../../src/sim/sim.ts";
 import { Completion, WaitQueue } from "../../src/sim/waitqueue.ts";
 
@@ -93,59 +93,6 @@ describe("mutex", () => {
     });
     sim.sched.run();
     expect(got).toEqual([true, false, true]);
-  });
-
-  it("taken in place (free, and its scheduling point no choice) it makes no generator; held, it sleeps", () => {
-    const sim = new Sim(1);
-    const m = new Mutex(sim, "m");
-    const calls: { lock: Sleeps; unlock: Sleeps; at: number }[] = [];
-    sim.sched.spawn("alone", function* (): Sleeps {
-      const lock = m.lock();
-      yield* lock;
-      const unlock = m.unlockPreempt();
-      yield* unlock;
-      calls.push({ lock, unlock, at: sim.now });
-    });
-    expect(sim.sched.run()).toBe("done");
-    // No other task: both points are taken in place, and both calls are the shared finished call.
-    expect(calls[0].lock).toBe(finished());
-    expect(calls[0].unlock).toBe(finished());
-    expect(m.owner).toBeNull();
-    // Held by another task: lock() sleeps until the unlock, then takes it.
-    const sim2 = new Sim(1);
-    const m2 = new Mutex(sim2, "m");
-    const log: string[] = [];
-    sim2.sched.spawn("holder", function* (): Sleeps {
-      yield* m2.lock();
-      log.push("holder in");
-      yield sleep(100);
-      log.push("holder out");
-      yield* m2.unlockPreempt();
-    });
-    sim2.sched.spawn("waiter", function* (): Sleeps {
-      yield sleep(10);
-      const lock = m2.lock();
-      expect(lock).not.toBe(finished());
-      yield* lock;
-      log.push(`waiter in at ${sim2.now}`);
-      yield* m2.unlockPreempt();
-    });
-    expect(sim2.sched.run()).toBe("done");
-    expect(log).toEqual(["holder in", "holder out", "waiter in at 100"]);
-    expect(m2.contended).toBe(1);
-  });
-
-  it("a finished call yields nothing and returns at once under yield*", () => {
-    const sim = new Sim(1);
-    let steps = 0;
-    sim.sched.spawn("t", function* (): Sleeps {
-      const v: void = yield* finished();
-      expect(v).toBeUndefined();
-      steps++;
-    });
-    sim.sched.run();
-    expect(steps).toBe(1);
-    expect(sim.sched.switches).toBe(1);
   });
 });
 
