@@ -142,7 +142,7 @@ export interface FaultStruck {
   readonly t: number;
 }
 
-const slot = (kind: FaultKind, key: string, nth: number): string => `${kind}\u0000${key}\u0000${nth}`;
+const scriptedKey = (kind: FaultKind, key: string, nth: number): string => `${kind}\u0000${key}\u0000${nth}`;
 
 /** Whether a fault strikes at boot (`boot: true`, kinds `ffa` and `optee`). */
 export function isBootFault(f: FaultSpec): boolean {
@@ -158,10 +158,15 @@ export class FaultPlan implements Snapshottable {
   readonly #bootScripted = new Map<string, string>();
   readonly #bootKinds = new Set<FaultKind>();
   /**
-   * Points reached so far, by kind, then key. Two levels, not one map on a joined key: a kill point comes
-   * at every scheduling point of a process, and a joined key was a new string to build and hash there.
+   * Where each (kind, key) reached so far keeps its count in #counts, by kind, then key (two levels,
+   * not one map on a joined key: no string to build at a point). A slot once given stays the key's for
+   * the run, so a caller that comes to the same point again and again keeps the slot and counts
+   * through atSlot() without a lookup: a process's kill points, one at every scheduling point of its
+   * thread.
    */
-  readonly #counts = new Map<FaultKind, Map<string, number>>();
+  readonly #slots = new Map<FaultKind, Map<string, number>>();
+  /** Points reached so far, by slot. */
+  readonly #counts: number[] = [];
   #chooser: FaultChooser | null = null;
   #budget = 0;
   #phase: Phase = "idle";
@@ -180,6 +185,7 @@ export class FaultPlan implements Snapshottable {
       scriptedKinds: this.#scriptedKinds,
       bootScripted: this.#bootScripted,
       bootKinds: this.#bootKinds,
+      slots: this.#slots,
       counts: this.#counts,
       chooser: this.#chooser,
       budget: this.#budget,
@@ -202,7 +208,7 @@ export class FaultPlan implements Snapshottable {
       const { point, value } = faultSpecPoint(f);
       // Boot faults struck (or not) while the system booted (configureBoot()); a run does not repeat them.
       if (point.boot) continue;
-      this.#scripted.set(slot(point.kind, point.key, point.nth), value);
+      this.#scripted.set(scriptedKey(point.kind, point.key, point.nth), value);
       this.#scriptedKinds.add(point.kind);
     }
     this.#chooser = budget > 0 ? chooser : null;
@@ -220,7 +226,7 @@ export class FaultPlan implements Snapshottable {
     for (const f of scripted) {
       const { point, value } = faultSpecPoint(f);
       if (!point.boot) continue;
-      this.#bootScripted.set(slot(point.kind, point.key, point.nth), value);
+      this.#bootScripted.set(scriptedKey(point.kind, point.key, point.nth), value);
       this.#bootKinds.add(point.kind);
     }
   }
@@ -234,7 +240,7 @@ export class FaultPlan implements Snapshottable {
   endBoot(): void {
     if (this.#phase !== "boot") return;
     this.#phase = "idle";
-    this.#counts.clear();
+    this.#counts.fill(0);
   }
 
   /** From now on points count and strike (the runner arms the plan once the system has booted). */
@@ -265,7 +271,24 @@ export class FaultPlan implements Snapshottable {
 
   /** How many times (kind, key) has been reached so far. */
   count(kind: FaultKind, key: string): number {
-    return this.#counts.get(kind)?.get(key) ?? 0;
+    const i = this.#slots.get(kind)?.get(key);
+    return i === undefined ? 0 : this.#counts[i];
+  }
+
+  /** The slot that counts (kind, key)'s points, for atSlot(): the key's from then on in this run. */
+  slot(kind: FaultKind, key: string): number {
+    let byKey = this.#slots.get(kind);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.#slots.set(kind, byKey);
+    }
+    let i = byKey.get(key);
+    if (i === undefined) {
+      i = this.#counts.length;
+      this.#counts.push(0);
+      byKey.set(key, i);
+    }
+    return i;
   }
 
   /**
@@ -274,17 +297,21 @@ export class FaultPlan implements Snapshottable {
    */
   at(kind: FaultKind, key: string, options: readonly string[]): string | null {
     if (!this.mayStrike(kind)) return null;
-    let byKey = this.#counts.get(kind);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.#counts.set(kind, byKey);
-    }
-    const nth = (byKey.get(key) ?? 0) + 1;
-    byKey.set(key, nth);
+    return this.#reached(this.slot(kind, key), kind, key, options);
+  }
+
+  /** at(), for a point whose slot (slot(kind, key)) the caller kept. */
+  atSlot(slot: number, kind: FaultKind, key: string, options: readonly string[]): string | null {
+    if (!this.mayStrike(kind)) return null;
+    return this.#reached(slot, kind, key, options);
+  }
+
+  #reached(slot: number, kind: FaultKind, key: string, options: readonly string[]): string | null {
+    const nth = ++this.#counts[slot];
     const boot = this.#phase === "boot";
     // The scripted list is looked up only for a kind it names; the point is made only when used.
     let value = (boot ? this.#bootKinds : this.#scriptedKinds).has(kind)
-      ? ((boot ? this.#bootScripted : this.#scripted).get(slot(kind, key, nth)) ?? null)
+      ? ((boot ? this.#bootScripted : this.#scripted).get(scriptedKey(kind, key, nth)) ?? null)
       : null;
     let point: FaultPoint | null = null;
     if (!boot && value === null && this.#chooser !== null && this.#budget > 0 && options.length > 0) {

@@ -51,6 +51,12 @@ export class Process {
   sigkill = false;
   /** The key its kill points anywhere count under (name + KILL_ANYWHERE), made once: each scheduling point asks. */
   readonly anywhereKey: string;
+  /**
+   * The fault plan's slots (FaultPlan.slot()) its kill points count in, under its name and under
+   * anywhereKey; −1 until its first point. A process respawned under the same name gets the same slots.
+   */
+  killSlot = -1;
+  anywhereSlot = -1;
 
   constructor(
     readonly kernel: Kernel,
@@ -126,16 +132,21 @@ export class UserSpace implements Snapshottable {
     const choosing = faults.choosing();
     for (const p of this.all) {
       if (p.thread !== t || p.sigkill || p.exiting || p.exited) continue;
-      if (p.inSyscall && faults.at("kill", p.name, SIGKILL_ONLY) !== null) {
-        this.kill(p);
-        continue;
+      if (p.inSyscall) {
+        if (p.killSlot < 0) p.killSlot = faults.slot("kill", p.name);
+        if (faults.atSlot(p.killSlot, "kill", p.name, SIGKILL_ONLY) !== null) {
+          this.kill(p);
+          continue;
+        }
       }
       // A fault chooser strikes here only in user space: inside a system call it was asked just above,
       // under the process's name. The point is counted all the same, so that a kill it records with
       // `anywhere` (the n-th point of either kind) replays at the same point.
       const anywhere = p.anywhereKey;
       if (!choosing && !faults.hasScripted("kill", anywhere)) continue;
-      if (faults.at("kill", anywhere, p.inSyscall ? NOTHING : SIGKILL_ONLY) !== null) this.kill(p);
+      if (p.anywhereSlot < 0) p.anywhereSlot = faults.slot("kill", anywhere);
+      if (faults.atSlot(p.anywhereSlot, "kill", anywhere, p.inSyscall ? NOTHING : SIGKILL_ONLY) !== null)
+        this.kill(p);
     }
   }
 

@@ -83,4 +83,50 @@ describe("FaultPlan", () => {
       ),
     );
   });
+
+  it("a kept slot counts as at() does: the same n-th points strike, and the counts agree", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ key: fc.constantFrom("a", "b", "c"), kept: fc.boolean() }), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 6 }),
+        (seq, nth) => {
+          // The same points, through at() only, and through atSlot() where `kept`.
+          const list = [{ kill: { proc: "b", at: nth } }];
+          const plain = new FaultPlan();
+          const slotted = new FaultPlan();
+          for (const plan of [plain, slotted]) {
+            plan.configure(list);
+            plan.arm();
+          }
+          const slots = new Map<string, number>();
+          const a = seq.map(({ key }) => plain.at("kill", key, ["SIGKILL"]));
+          const b = seq.map(({ key, kept }) => {
+            if (!kept) return slotted.at("kill", key, ["SIGKILL"]);
+            if (!slots.has(key)) slots.set(key, slotted.slot("kill", key));
+            return slotted.atSlot(slots.get(key)!, "kill", key, ["SIGKILL"]);
+          });
+          expect(b).toEqual(a);
+          for (const key of ["a", "b", "c"])
+            expect(slotted.count("kill", key)).toBe(plain.count("kill", key));
+          expect(slotted.record()).toEqual(plain.record());
+        },
+      ),
+    );
+  });
+
+  it("boot's counts end with endBoot(): a run's points count from 1 again, a slot kept or not", () => {
+    const plan = new FaultPlan();
+    plan.configureBoot([{ ffa: { call: "VERSION", error: "NOT_SUPPORTED", nth: 2, boot: true } }]);
+    plan.armBoot();
+    const slot = plan.slot("ffa", "VERSION");
+    expect(plan.atSlot(slot, "ffa", "VERSION", [])).toBeNull();
+    expect(plan.atSlot(slot, "ffa", "VERSION", [])).toBe("NOT_SUPPORTED");
+    expect(plan.count("ffa", "VERSION")).toBe(2);
+    plan.endBoot();
+    expect(plan.count("ffa", "VERSION")).toBe(0);
+    plan.configure([{ ffa: { call: "VERSION", error: "NOT_SUPPORTED", nth: 1 } }]);
+    plan.arm();
+    expect(plan.atSlot(slot, "ffa", "VERSION", [])).toBe("NOT_SUPPORTED");
+    expect(plan.count("ffa", "VERSION")).toBe(1);
+  });
 });
