@@ -367,8 +367,8 @@ export const PAGE_SCRIPT = String.raw`
     var sSec = section(
       "The run, event by event",
       "What rstmem replay prints: each event with its virtual time, task, layer, call and what it touched. " +
-        "The boot (the drivers' probe, the same in every run of the scenario) is folded unless a fault struck there. Type to keep the " +
-        "events whose line holds the text."
+        "The boot (the drivers' probe, the same in every run of the scenario) is folded unless a fault " +
+        "struck there. Type to keep the events whose line holds the text."
     );
     var filter = add(sSec, el("input", "story-filter"));
     filter.type = "search";
