@@ -46,7 +46,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .command("explore")
     .description(
       "run a scenario under many schedules (random walk, PCT, or bounded exhaustive DFS) until one " +
-        "violates its expect (without expect: any finding); shrink it and write replay.json",
+        "violates its expect (without expect: any finding); shrink it to a minimal schedule and fault set and " +
+        "write replay.json",
     )
     .argument("<scenario>", `a scenario file, or a built-in: ${Object.keys(BUILTIN_SCENARIOS).join(", ")}`)
     .addOption(new Option("--strategy <s>", "how schedules are chosen").choices(STRATEGIES).default("random"))
