@@ -3,8 +3,8 @@
 // `rstmem explore` uses. For each strategy: a warm-up, then `reps` explorations of pool-race under safe
 // (every schedule runs clean, so the whole budget is spent; the one boot of each is included). Then the
 // time to find protmem.c's race under upstream. Prints, as its last line, {safe: {strategy: [{wallMs,
-// cpuMs, explored, states}]}, warm: {random: [same, after a long warm-up], "random --faults 1": [same,
-// a fault a run at most]}, parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs,
+// cpuMs, explored, states}]}, warm: {random: [stretches of one long search, after its warm-up], "random
+// --faults 1": [same, a fault a run at most]}, parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs,
 // cpuMs, run}}}: CPU time is process.cpuUsage() (user + system), so a loaded machine slows the wall
 // figures but not the CPU ones.
 import { performance } from "node:perf_hooks";
@@ -79,26 +79,37 @@ for (const strategy of ["random", "pct", "dfs"]) {
     });
   }
 }
-// Warm: the same search once V8 has compiled the model's hot code (a search of a few thousand runs and
-// up spends most of its time so): a warm-up of 4 × runs, then reps of 2 × runs. Random, the default.
-explore(safe, { strategy: "random", runs: runs * 4, seed: 98, windowNs: 100_000 });
-out.warm = { random: [] };
-for (let rep = 0; rep < Number(repsArg); rep++) {
-  const { r, wallMs, cpuMs } = timed(() =>
-    explore(safe, { strategy: "random", runs: runs * 2, seed: 1, windowNs: 100_000 }),
-  );
-  out.warm.random.push({ wallMs, cpuMs, explored: r.explored, states: r.states });
+// Warm: what a search of several thousand runs and up makes for most of its time — stretches of one
+// long search, once V8 has compiled the model's hot code: its runs 4 × runs to 6 × runs, 6 × to 8 ×, and
+// so on (`reps` stretches of 2 × runs). One search, as `rstmem explore --runs N` makes it: each new search
+// boots a new system, and V8 then re-optimizes what it had compiled for the last one (~150 ms of deopts
+// and recompiles), which a long search pays once, at its start. Random, the default; then the same with a
+// fault a run at most (`--faults`: pool-race's errnos, kills at any scheduling point).
+function stretches(faults) {
+  const warmUp = runs * 4;
+  const stretch = runs * 2;
+  const reps = Number(repsArg);
+  const marks = [];
+  explore(safe, {
+    strategy: "random",
+    runs: warmUp + reps * stretch,
+    seed: 1,
+    windowNs: 100_000,
+    faults,
+    onRun: (done) => {
+      if (done >= warmUp && (done - warmUp) % stretch === 0)
+        marks.push({ t: performance.now(), c: process.cpuUsage() });
+    },
+  });
+  const out = [];
+  for (let i = 1; i < marks.length; i++) {
+    const [a, b] = [marks[i - 1], marks[i]];
+    const cpuMs = (b.c.user + b.c.system - a.c.user - a.c.system) / 1000;
+    out.push({ wallMs: b.t - a.t, cpuMs, explored: stretch, states: 0 });
+  }
+  return out;
 }
-// The same with a fault a run at most (`--faults`: pool-race's errnos, kills at any scheduling point),
-// after a warm-up of its own (the fault paths are code the search above never ran).
-explore(safe, { strategy: "random", runs: runs * 2, seed: 97, windowNs: 100_000, faults: 1 });
-out.warm["random --faults 1"] = [];
-for (let rep = 0; rep < Number(repsArg); rep++) {
-  const { r, wallMs, cpuMs } = timed(() =>
-    explore(safe, { strategy: "random", runs: runs * 2, seed: 1, windowNs: 100_000, faults: 1 }),
-  );
-  out.warm["random --faults 1"].push({ wallMs, cpuMs, explored: r.explored, states: r.states });
-}
+out.warm = { random: stretches(0), "random --faults 1": stretches(1) };
 // Two threads (--jobs 2; this machine's cores), on a budget long enough for the worker to be worth
 // starting (explore_parallel.ts: from about 8,000 runs here) and its start-up to count for little:
 // boot, this thread alone until then, then the worker boots and warms up its own JIT.

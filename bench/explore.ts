@@ -7,13 +7,14 @@
  * Two figures a strategy: schedules per CPU-second (process.cpuUsage(): what the code costs, whatever
  * else the machine runs) and per wall-second (what a user waits for on this machine now). A 1,000-run
  * search spends much of its time before V8 has compiled the model's hot code, so the same two figures
- * again, warm (random: what a search of several thousand runs and up makes for most of its time, and
- * the same with `--faults`: a fault a run at most, as `rstmem explore pool-race --faults`); then
+ * again, warm (random: what a search of several thousand runs and up makes for most of its time —
+ * stretches of one long search after its warm-up, since a new search boots anew and re-warms the JIT —
+ * and the same with `--faults`: a fault a run at most, as `rstmem explore pool-race --faults`); then
  * --jobs 2 on 20,000 runs, and on 60,000 in a fresh process (a long search, random: what the command
- * makes; again with --faults); then the rate `rstmem explore pool-race` prints as a user runs it (a fresh process, the
- * default 1,000 runs: most of it before the JIT has warmed up); then the time to find protmem.c's
- * get/put race under upstream (first violation, before shrinking). DFS figures name how many of their
- * runs stopped at a state already explored (a prefix, not a whole run).
+ * makes; again with --faults); then the rate `rstmem explore pool-race` prints as a user runs it (a
+ * fresh process, the default 1,000 runs: most of it before the JIT has warmed up); then the time to
+ * find protmem.c's get/put race under upstream (first violation, before shrinking). DFS figures name how
+ * many of their runs stopped at a state already explored (a prefix, not a whole run).
  */
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -85,7 +86,7 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
   for (const [strategy, reps] of Object.entries(r.warm)) {
     const cpu = reps.reduce((a, b) => (b.cpuMs < a.cpuMs ? b : a));
     const wall = reps.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
-    const what = `pool-race, safe, ${strategy}, ${wall.explored} runs after at least ${(wall.explored * 2).toLocaleString("en-US")} runs of JIT warm-up, best of ${REPS}`;
+    const what = `pool-race, safe, ${strategy}, ${wall.explored} runs of one search after its first ${(wall.explored * 2).toLocaleString("en-US")} (the JIT's warm-up), best of ${REPS} such stretches`;
     figure({
       name: `explorer schedules per CPU-second, warm (${what})`,
       value: Number(((cpu.explored / cpu.cpuMs) * 1000).toFixed(1)),
