@@ -21,7 +21,15 @@ import { pctBound } from "./pct.ts";
 import { stateHash, stringHash } from "./state_hash.ts";
 import { StateSet } from "./state_set.ts";
 import { BootedScenario } from "./booted.ts";
-import { CHUNK_RUNS, runChunk, seededFaults, walkRun, WalkMerge, type WalkParams } from "./walk.ts";
+import {
+  choiceCount,
+  CHUNK_RUNS,
+  runChunk,
+  seededFaults,
+  walkRun,
+  WalkMerge,
+  type WalkParams,
+} from "./walk.ts";
 
 export { BootedScenario } from "./booted.ts";
 
@@ -126,13 +134,6 @@ export function violation(sc: Scenario, r: RunVerdict): string | null {
 /** Top-level tasks the scenario runs: `steps` and each of `tasks:` (PCT's n). */
 function taskCount(sc: Scenario): number {
   return 1 + sc.tasks.filter((t) => t.steps.length > 0).length;
-}
-
-/** Choices recorded in a schedule string (PCT's k). */
-function choiceCount(schedule: string): number {
-  const body = schedule.replace(/^w\d+:/, "");
-  if (body === "") return 0;
-  return body.split(",").reduce((n, p) => n + (p.includes("*") ? parseInt(p.split("*")[1], 10) : 1), 0);
 }
 
 /** Fault patterns DFS tries for one that strikes (dfsFaultStream()). */
@@ -270,7 +271,8 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
     );
     m.add(c);
   };
-  if (firstRunIsEvery(p, () => chunk(0, 1), m)) return walkResult(sc, booted, p, m, "exhausted", opts, kept);
+  chunk(0, 1);
+  if (firstRunIsEvery(p, m)) return walkResult(sc, booted, p, m, "exhausted", opts, kept);
   let ended: ExploreResult["ended"] = "runs";
   for (let start = 1; start < opts.runs && m.found === null; start += CHUNK_RUNS) {
     if (opts.shouldStop?.()) {
@@ -283,13 +285,12 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
 }
 
 /**
- * Makes run 1 of a random or PCT search alone (`first` merges it into `m`) and says whether every run
- * of the search would be that run again: it met no scheduling choice (so neither chooser was ever
- * asked) and no fault chooser varies the runs (no fault budget; a scenario's own `faults:` strike in
- * every run alike). The search then stops as exhausted instead of making the same run `--runs` times.
+ * Whether every run of a random or PCT search would be its run 1 again, once that run alone is merged
+ * into `m`: it met no scheduling choice (so neither chooser was ever asked) and no fault chooser varies
+ * the runs (no fault budget; a scenario's own `faults:` strike in every run alike). The search then stops
+ * as exhausted instead of making the same run `--runs` times.
  */
-export function firstRunIsEvery(p: WalkParams, first: () => void, m: WalkMerge): boolean {
-  first();
+export function firstRunIsEvery(p: WalkParams, m: WalkMerge): boolean {
   return m.found === null && p.faults === 0 && m.firstChoiceless;
 }
 

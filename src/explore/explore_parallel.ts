@@ -86,7 +86,8 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
         opts.onResult !== undefined,
       ),
     );
-  if (firstRunIsEvery(p, () => here0(0, 1), m)) return walkResult(sc, booted, p, m, "exhausted", opts, kept);
+  here0(0, 1);
+  if (firstRunIsEvery(p, m)) return walkResult(sc, booted, p, m, "exhausted", opts, kept);
   if (m.found === null) here0(1, chunk - 1);
   if (m.found !== null) return walkResult(sc, booted, p, m, "runs", opts, kept);
   // At chunk 0's pace (the coldest: the JIT has compiled nothing yet), a search this long is worth

@@ -69,6 +69,11 @@ export function seededFaults(seed: number, stream: string, budget: number): RunO
   return { chooser: randomFaultChooser((n) => draws.int(0, n - 1)), budget };
 }
 
+/** Choices recorded in a schedule string (PCT's k; none: the run had nothing to choose). */
+export function choiceCount(schedule: string): number {
+  return parseSchedule(schedule).choices.length;
+}
+
 /** Run i's chooser, hashing the state at each choice into `states`. */
 function chooserFor(p: WalkParams, i: number, booted: BootedScenario, states: StateSet): Chooser {
   const walk = new Prng(p.seed).stream(`explore.${p.strategy}.${i}`);
@@ -137,7 +142,7 @@ export function runChunk(
     const r = whole ? walkRun(t, i, booted, states, true) : walkRun(t, i, booted, states);
     done++;
     if (r.faults.length > 0) faulted++;
-    if (i === 0) firstChoiceless = parseSchedule(r.schedule).choices.length === 0;
+    if (i === 0) firstChoiceless = choiceCount(r.schedule) === 0;
     schedules.add(stringHash(r.schedule));
     onRun?.(r);
     const why = violates(r);
