@@ -54,6 +54,28 @@ function ownersMoved(boot: BootSnapshot, machine: Machine): number {
   return moved;
 }
 
+/**
+ * Pageblocks isolated now and not at boot: over the dirty blocks since boot when the mark still tells
+ * (a pageblock is a dirty block, and setPageblockMt() touches it), else over every pageblock.
+ */
+function pageblocksLeftIsolated(boot: BootSnapshot, mm: Mm): number {
+  const pb = mm.buddy.pageblockMt;
+  const was = boot.pageblockMt!;
+  const dirty = mm.machine.frames.dirty;
+  let left = 0;
+  if (!dirty.valid(boot.state.mark)) {
+    for (let i = 0; i < pb.length; i++) if (pb[i] === MIGRATE_ISOLATE && was[i] !== MIGRATE_ISOLATE) left++;
+    return left;
+  }
+  // One element a dirty block (PAGEBLOCK_ORDER is DIRTY_BLOCK_SHIFT).
+  const blocks = dirty.since(boot.state.mark);
+  for (let k = 0; k < blocks.length; k++) {
+    const i = blocks[k];
+    if (pb[i] === MIGRATE_ISOLATE && was[i] !== MIGRATE_ISOLATE) left++;
+  }
+  return left;
+}
+
 function linearMapPages(machine: Machine): number {
   const c = machine.directMap.counters;
   return c.valid4K + c.valid2M * 512 + c.valid1G * 512 * 512;
@@ -124,11 +146,7 @@ export function quiesceProblems(
       if (now[k] !== expected[k]) out.push(`${name} pages: ${now[k]}, at boot ${boot.stateCounts[k]}`);
     });
     if (boot.pageblockMt) {
-      let left = 0;
-      const pb = mm.buddy.pageblockMt;
-      for (let i = 0; i < pb.length; i++) {
-        if (pb[i] === MIGRATE_ISOLATE && boot.pageblockMt[i] !== MIGRATE_ISOLATE) left++;
-      }
+      const left = pageblocksLeftIsolated(boot, mm);
       if (left > 0) out.push(`${left} pageblocks are left isolated`);
     }
     mm.cmaAreas.forEach((c, k) => {

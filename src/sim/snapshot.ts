@@ -215,7 +215,7 @@ export class Snapshot {
             shift: o.shifts[k],
           };
         });
-        entries.push({ kind: "tracked", tracker: o, mark: o.mark(), stamps: o.stamp.slice(), saved });
+        entries.push({ kind: "tracked", tracker: o, mark: o.snapshotMark(), stamps: o.stamp.slice(), saved });
         continue;
       }
       if (ArrayBuffer.isView(o)) {
@@ -308,10 +308,17 @@ export class Snapshot {
     const out: { array: number; frame: number }[] = [];
     for (const e of this.#entries) {
       if (e.kind !== "tracked" || !e.tracker.valid(e.mark)) continue;
+      const t = e.tracker;
       e.saved.forEach((c, array) => {
         for (let j = 0; j < c.live.length; j++) {
           const frame = Math.floor(j / c.width) * 2 ** c.shift;
-          if (c.live[j] !== c.saved[j] && e.tracker.stamp[frame >> e.tracker.blockShift] < e.mark) {
+          if (c.live[j] === c.saved[j]) continue;
+          // An element standing for more than a block is covered by a touch of any of them.
+          const last = Math.min(t.frames, frame + 2 ** c.shift) - 1;
+          let touched = false;
+          for (let b = frame >> t.blockShift; b <= last >> t.blockShift; b++)
+            touched ||= t.stamp[b] >= e.mark;
+          if (!touched) {
             out.push({ array, frame });
             j = (Math.floor(j / c.width) + 1) * c.width - 1;
           }
@@ -434,13 +441,14 @@ function setUnchanged(st: Set<unknown>, saved: readonly unknown[]): boolean {
 function restoreTracked(e: Extract<Entry, { kind: "tracked" }>): void {
   const t = e.tracker;
   if (t.valid(e.mark)) {
-    const s = t.stamp;
+    const blocks = t.since(e.mark);
     const shift = t.blockShift;
-    for (let b = 0; b < s.length; b++) {
-      if (s[b] < e.mark) continue;
+    for (let k = 0; k < blocks.length; k++) {
+      const b = blocks[k];
       // Runs of dirty blocks are copied as one range.
-      let b1 = b + 1;
-      while (b1 < s.length && s[b1] >= e.mark) b1++;
+      let k1 = k + 1;
+      while (k1 < blocks.length && blocks[k1] === b + (k1 - k)) k1++;
+      const b1 = b + (k1 - k);
       const f0 = b << shift;
       const f1 = Math.min(t.frames, b1 << shift);
       for (const c of e.saved) {
@@ -462,13 +470,13 @@ function restoreTracked(e: Extract<Entry, { kind: "tracked" }>): void {
           c.live.set(v, e0);
         } else c.live.set(c.saved.subarray(e0, e1), e0);
       }
-      b = b1;
+      k = k1 - 1;
     }
     t.restoredTo(e.mark, e.stamps);
   } else {
     for (const c of e.saved) c.live.set(c.saved);
     t.restoredTo(e.mark, e.stamps);
     // The content is the snapshot's again: a fresh mark makes the next restore partial.
-    e.mark = t.mark();
+    e.mark = t.snapshotMark();
   }
 }

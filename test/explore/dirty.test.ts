@@ -269,3 +269,81 @@ describe("DirtyBlocks.forChangedSince()", () => {
     );
   });
 });
+
+describe("DirtyBlocks' log", () => {
+  /** What the log must answer: every block whose stamp is at or after the mark, by a scan of them all. */
+  const scan = (t: DirtyBlocks, mark: number) => {
+    const out: number[] = [];
+    for (let b = 0; b < t.blocks; b++) if (t.stamp[b] >= mark) out.push(b);
+    return out;
+  };
+
+  it("answers blocksSince() as a scan of the stamps would, through marks, compactions and restores to snapshots in any order", () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("touch" as const), at: fc.nat(), n: fc.integer({ min: 1, max: 20_000 }) }),
+      fc.record({ kind: fc.constant("mark" as const) }),
+      fc.record({ kind: fc.constant("snapshot" as const) }),
+      fc.record({ kind: fc.constant("restore" as const), which: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40_000 }), fc.array(op, { maxLength: 80 }), (frames, ops) => {
+        const t = new DirtyBlocks(frames);
+        const marks: number[] = [];
+        const snaps: { mark: number; stamps: Uint32Array }[] = [];
+        for (const o of ops) {
+          if (o.kind === "touch") {
+            const at = o.at % frames;
+            t.touch(at, Math.min(o.n, frames - at));
+          } else if (o.kind === "mark") marks.push(t.mark());
+          else if (o.kind === "snapshot") {
+            const mark = t.snapshotMark();
+            snaps.push({ mark, stamps: t.stamp.slice() });
+            marks.push(mark);
+          } else if (snaps.length > 0) {
+            const s = snaps[o.which % snaps.length];
+            // What a snapshot's restore does (restoreTracked()): a fresh snapshot mark after a full one.
+            const valid = t.valid(s.mark);
+            t.restoredTo(s.mark, s.stamps);
+            expect([...t.stamp]).toEqual([...s.stamps]);
+            if (!valid) {
+              s.mark = t.snapshotMark();
+              marks.push(s.mark);
+            }
+          }
+          for (const m of marks) if (t.valid(m)) expect(t.blocksSince(m)).toEqual(scan(t, m));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("still holds the blocks written before a snapshot after compactions and a restore to it", () => {
+    const t = new DirtyBlocks(100 * 512);
+    const before = t.mark();
+    t.touch(0, 50 * 512);
+    const snap = t.snapshotMark();
+    const stamps = t.stamp.slice();
+    // Runs that write every block anew fill the log again and again: its stale entries are compacted,
+    // but not those the snapshot's stamps stand on.
+    for (let run = 0; run < 20; run++) {
+      t.mark();
+      t.touch(0, 100 * 512);
+    }
+    t.restoredTo(snap, stamps);
+    expect(t.blocksSince(before)).toEqual(scan(t, before));
+    expect(t.blocksSince(before)).toHaveLength(50);
+    expect(t.blocksSince(snap)).toEqual([]);
+  });
+
+  it("stays within twice the blocks however many runs touch and restore", () => {
+    const t = new DirtyBlocks(1 << 20);
+    const mark = t.snapshotMark();
+    const stamps = t.stamp.slice();
+    for (let run = 0; run < 2000; run++) {
+      t.mark();
+      for (let k = 0; k < 20; k++) t.touch(((run * 7919 + k * 104_729) % (1 << 20)) | 0, 600);
+      if (run % 3 !== 0) t.restoredTo(mark, stamps);
+    }
+    expect(t.logLength).toBeLessThanOrEqual(2 * t.blocks + 64);
+  });
+});

@@ -308,9 +308,9 @@ describe("DirectMap's dirty tracking (sim/dirty.ts)", () => {
     });
   }
 
-  it("covers pte, contPte and mtPte, and a boot with holes writes pte and contPte", () => {
+  it("covers both table levels under the top one, and a boot with holes writes pte and contPte", () => {
     const dm = boot(small, { blocks: true, cont: true });
-    expect(dm.dirty.arrays).toEqual([dm.pte, dm.contPte, dm.mtPte]);
+    expect(dm.dirty.arrays).toEqual([dm.pmd, dm.pte, dm.contPmd, dm.contPte, dm.mtPmd, dm.mtPte]);
     expect(dm.contPte.some((v) => v !== 0)).toBe(true);
     const snap = Snapshot.take(dm);
     // A page beside the first hole: mapped by a 4 KiB entry in a table (mtPte, contPte change).

@@ -81,6 +81,7 @@ export class FreeArea {
   /** List heads and block counts, index (zone × MIGRATE_TYPES + mt) × (maxOrder + 1) + order. */
   readonly heads: Int32Array;
   readonly nrFree: Int32Array;
+  /** Migratetype per pageblock (get_pageblock_migratetype()); written through setPageblockMt(). */
   readonly pageblockMt: Uint8Array;
   readonly zones: Zone[] = [];
   readonly stats: BuddyStats = {
@@ -120,7 +121,12 @@ export class FreeArea {
     const lists = 2 * MIGRATE_TYPES * (maxOrder + 1);
     this.heads = new Int32Array(lists).fill(-1);
     this.nrFree = new Int32Array(lists);
-    this.pageblockMt = new Uint8Array(Math.ceil(n / PAGEBLOCK_NR_PAGES)).fill(MIGRATE_MOVABLE);
+    // One element a pageblock, a dirty block each: written through setPageblockMt(), which touches it.
+    assert(PAGEBLOCK_ORDER === dirty.blockShift, "a pageblock is a dirty block");
+    this.pageblockMt = dirty.track(
+      new Uint8Array(Math.ceil(n / PAGEBLOCK_NR_PAGES)).fill(MIGRATE_MOVABLE),
+      PAGEBLOCK_ORDER,
+    );
     const limit = frames.indexOf(ZONE_DMA_LIMIT - 4096) + 1;
     this.#normalStart = ZONE_DMA_LIMIT <= frames.paOf(0) ? 0 : limit > 0 ? limit : n;
     const mk = (id: number, name: string, start: number, end: number): Zone => ({
@@ -342,15 +348,14 @@ export class FreeArea {
         const canSteal =
           o >= PAGEBLOCK_ORDER / 2 || startMt === MIGRATE_UNMOVABLE || startMt === MIGRATE_RECLAIMABLE;
         if (o >= PAGEBLOCK_ORDER) {
-          for (let pb = i >> PAGEBLOCK_ORDER; pb < (i + (1 << o)) >> PAGEBLOCK_ORDER; pb++)
-            this.pageblockMt[pb] = startMt;
+          this.setPageblockMt(i >> PAGEBLOCK_ORDER, (i + (1 << o)) >> PAGEBLOCK_ORDER, startMt);
           this.epochs.pageblocks++;
           this.#del(i, o);
           this.#add(i, o, startMt);
           this.stats.steals++;
         } else if (canSteal && this.#freeInPageblock(i >> PAGEBLOCK_ORDER) >= PAGEBLOCK_NR_PAGES / 2) {
           this.moveFreePagesBlock(i >> PAGEBLOCK_ORDER, startMt);
-          this.pageblockMt[i >> PAGEBLOCK_ORDER] = startMt;
+          this.setPageblockMt(i >> PAGEBLOCK_ORDER, (i >> PAGEBLOCK_ORDER) + 1, startMt);
           this.epochs.pageblocks++;
           this.stats.steals++;
         } else {
@@ -399,6 +404,13 @@ export class FreeArea {
   /** Whether frame i is a free page in the buddy (not on a per-cpu list). */
   isFreeInBuddy(i: number): boolean {
     return this.freeBlockOf(i) >= 0;
+  }
+
+  /** set_pageblock_migratetype() on pageblocks [pb0, pb1): their dirty blocks are touched. */
+  setPageblockMt(pb0: number, pb1: number, mt: number): void {
+    if (pb1 <= pb0) return;
+    this.pageblockMt.fill(mt, pb0, pb1);
+    this.frames.dirty.touch(pb0 << PAGEBLOCK_ORDER, (pb1 - pb0) << PAGEBLOCK_ORDER);
   }
 
   /**

@@ -42,7 +42,11 @@ export class Mm {
     for (const c of platform.cma) {
       const s = f.indexOf(c.base);
       const n = c.size / PAGE_SIZE;
-      this.buddy.pageblockMt.fill(MIGRATE_CMA, s / PAGEBLOCK_NR_PAGES, (s + n) / PAGEBLOCK_NR_PAGES);
+      this.buddy.setPageblockMt(
+        Math.floor(s / PAGEBLOCK_NR_PAGES),
+        Math.floor((s + n) / PAGEBLOCK_NR_PAGES),
+        MIGRATE_CMA,
+      );
       this.cmaAreas.push(new Cma(c.name, s, n, 0, new Mutex(sim, `cma:${c.name}`)));
     }
     let cursor = 0;

@@ -42,7 +42,7 @@ export function startIsolatePageRange(
   const savedMt = buddy.pageblockMt.slice(pb0, pb1 + 1);
   for (let pb = pb0; pb <= pb1; pb++) {
     buddy.moveFreePagesBlock(pb, MIGRATE_ISOLATE);
-    buddy.pageblockMt[pb] = MIGRATE_ISOLATE;
+    buddy.setPageblockMt(pb, pb + 1, MIGRATE_ISOLATE);
     buddy.epochs.pageblocks++;
   }
   return { rc: 0, isolation: { firstPageblock: pb0, savedMt } };
@@ -52,7 +52,7 @@ export function startIsolatePageRange(
 export function undoIsolatePageRange(buddy: BuddyAllocator, iso: Isolation): void {
   for (let k = 0; k < iso.savedMt.length; k++) {
     const pb = iso.firstPageblock + k;
-    buddy.pageblockMt[pb] = iso.savedMt[k];
+    buddy.setPageblockMt(pb, pb + 1, iso.savedMt[k]);
     buddy.epochs.pageblocks++;
     buddy.moveFreePagesBlock(pb, iso.savedMt[k]);
   }
