@@ -280,7 +280,11 @@ describe("DirtyBlocks' log", () => {
 
   it("answers blocksSince() as a scan of the stamps would, through marks, compactions and restores to snapshots in any order", () => {
     const op = fc.oneof(
-      fc.record({ kind: fc.constant("touch" as const), at: fc.nat(), n: fc.integer({ min: 1, max: 20_000 }) }),
+      fc.record({
+        kind: fc.constant("touch" as const),
+        at: fc.nat(),
+        n: fc.integer({ min: 1, max: 20_000 }),
+      }),
       fc.record({ kind: fc.constant("mark" as const) }),
       fc.record({ kind: fc.constant("snapshot" as const) }),
       fc.record({ kind: fc.constant("restore" as const), which: fc.nat() }),
