@@ -4,15 +4,16 @@
 // (every schedule runs clean, so the whole budget is spent; the one boot of each is included). Then the
 // time to find protmem.c's race under upstream. Prints, as its last line, {safe: {strategy: [{wallMs,
 // cpuMs, explored, states}]}, warm: {random: [stretches of one long search, after its warm-up], "random
-// --faults 1": [same, a fault a run at most]}, parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs,
+// --faults 1": [same, a fault a run at most]}, dram: {"64GiB": [random's stretches on 64 GiB]}, parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs,
 // cpuMs, run}}}: CPU time is process.cpuUsage() (user + system), so a loaded machine slows the wall
 // figures but not the CPU ones.
+import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
 const dist = new URL("../dist/", import.meta.url);
 const { explore } = await import(new URL("explore/explore.js", dist).href);
 const { exploreParallel } = await import(new URL("explore/explore_parallel.js", dist).href);
-const { loadScenarioFile } = await import(new URL("scenario/loader.js", dist).href);
+const { loadScenarioFile, loadScenarioText } = await import(new URL("scenario/loader.js", dist).href);
 const { namedPolicy } = await import(new URL("scenario/policies.js", dist).href);
 
 const [runsArg, repsArg, longFaults] = process.argv.slice(2);
@@ -22,6 +23,12 @@ const file = new URL("../scenarios/pool-race.yaml", import.meta.url).pathname;
 const base = loadScenarioFile(file, "pool-race");
 const safe = { ...base, policy: namedPolicy("safe", base.platform) };
 const upstream = { ...base, policy: namedPolicy("upstream", base.platform) };
+// pool-race on 64 GiB of DRAM instead of its 1 GiB: a run must cost the same (no work per DRAM page).
+const big = loadScenarioText(
+  readFileSync(file, "utf8").replace("dram_size: 1GiB", "dram_size: 64GiB"),
+  "pool-race-64GiB.yaml",
+);
+const safe64 = { ...big, policy: namedPolicy("safe", big.platform) };
 
 const timed = (fn) => {
   const c0 = process.cpuUsage();
@@ -85,12 +92,12 @@ for (const strategy of ["random", "pct", "dfs"]) {
 // boots a new system, and V8 then re-optimizes what it had compiled for the last one (~150 ms of deopts
 // and recompiles), which a long search pays once, at its start. Random, the default; then the same with a
 // fault a run at most (`--faults`: pool-race's errnos, kills at any scheduling point).
-function stretches(faults) {
+function stretches(faults, scenario = safe) {
   const warmUp = runs * 4;
   const stretch = runs * 2;
   const reps = Number(repsArg);
   const marks = [];
-  explore(safe, {
+  explore(scenario, {
     strategy: "random",
     runs: warmUp + reps * stretch,
     seed: 1,
@@ -110,6 +117,9 @@ function stretches(faults) {
   return out;
 }
 out.warm = { random: stretches(0), "random --faults 1": stretches(1) };
+// The same warm stretches on 64 GiB of DRAM: the per-run cost must not grow with DRAM (the restore and
+// the end-of-run checks go over the blocks a run wrote, sim/dirty.ts).
+out.dram = { "64GiB": stretches(0, safe64) };
 // Two threads (--jobs 2; this machine's cores), on a budget long enough for the worker to be worth
 // starting (explore_parallel.ts: from about 8,000 runs here) and its start-up to count for little:
 // boot, this thread alone until then, then the worker boots and warms up its own JIT.
