@@ -19,13 +19,15 @@
  *
  * Frame-indexed arrays under a DirtyBlocks tracker (sim/dirty.ts: the page state in hw/frames.ts, the
  * buddy's lists, the cache's dirty lines) are copied back only in the blocks written since take() or
- * the last restore.
+ * the last restore, and kept block by block, a block of one repeated word as that word
+ * (sim/tracked_copy.ts): neither take() nor restore() costs what DRAM holds.
  *
  * Cost: restore() is O(objects reached at boot + bytes of untracked typed arrays + blocks the run
  * wrote), independent of DRAM's size otherwise.
  */
 import { assert } from "./assert.ts";
 import { DirtyBlocks, dirtyTrackerOf } from "./dirty.ts";
+import { TrackedCopy } from "./tracked_copy.ts";
 
 /** The symbol a class implements to show its private state to snapshots. */
 export const hiddenState: unique symbol = Symbol("rstmem.hiddenState");
@@ -139,23 +141,8 @@ type Entry =
       /** The tracker's mark at take() (or at the last full restore): blocks written since differ. */
       mark: number;
       readonly stamps: Uint32Array;
-      readonly saved: FrameArrayCopy[];
+      readonly saved: TrackedCopy[];
     };
-
-interface FrameArrayCopy {
-  readonly live: Uint8Array;
-  readonly saved: Uint8Array;
-  /**
-   * Views of `saved` over one block each, by block, made when first copied back (restoreTracked()):
-   * most runs dirty the same few blocks, and a view made per copy was an object per array per block
-   * per restore for the GC.
-   */
-  readonly blockViews: Map<number, Uint8Array>;
-  /** Bytes per element. */
-  readonly width: number;
-  /** An element per 2^shift frames. */
-  readonly shift: number;
-}
 
 /** A Snapshottable's private state, as it returned it at take(). */
 interface HiddenEntry {
@@ -204,16 +191,10 @@ export class Snapshot {
       if (typeof o === "function") continue; // a leaf: see the file comment
       if (o instanceof DirtyBlocks) {
         const saved = o.arrays.map((a, k) => {
-          const live = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
           buffers.add(a.buffer);
-          bytes += live.byteLength;
-          return {
-            live,
-            saved: live.slice(),
-            blockViews: new Map(),
-            width: a.BYTES_PER_ELEMENT,
-            shift: o.shifts[k],
-          };
+          const copy = new TrackedCopy(a, o.shifts[k], o.blockShift);
+          bytes += copy.bytes;
+          return copy;
         });
         entries.push({ kind: "tracked", tracker: o, mark: o.snapshotMark(), stamps: o.stamp.slice(), saved });
         continue;
@@ -310,9 +291,11 @@ export class Snapshot {
       if (e.kind !== "tracked" || !e.tracker.valid(e.mark)) continue;
       const t = e.tracker;
       e.saved.forEach((c, array) => {
-        for (let j = 0; j < c.live.length; j++) {
+        const live = c.live;
+        const saved = c.saved();
+        for (let j = 0; j < live.length; j++) {
           const frame = Math.floor(j / c.width) * 2 ** c.shift;
-          if (c.live[j] === c.saved[j]) continue;
+          if (live[j] === saved[j]) continue;
           // An element standing for more than a block is covered by a touch of any of them.
           const last = Math.min(t.frames, frame + 2 ** c.shift) - 1;
           let touched = false;
@@ -423,12 +406,6 @@ function mapRestoredInPlace(m: Map<unknown, unknown>, saved: readonly unknown[])
   return true;
 }
 
-/** Views of one block kept per tracked array at most (FrameArrayCopy.blockViews). */
-const BLOCK_VIEWS = 256;
-
-/** Bytes a tracked range must exceed to be copied with set() rather than a loop (restoreTracked()). */
-const SHORT_COPY = 16;
-
 /** Whether a Set holds exactly the saved values, in order (as mapUnchanged()). */
 function setUnchanged(st: Set<unknown>, saved: readonly unknown[]): boolean {
   if (st.size !== saved.length) return false;
@@ -442,39 +419,10 @@ function restoreTracked(e: Extract<Entry, { kind: "tracked" }>): void {
   const t = e.tracker;
   if (t.valid(e.mark)) {
     const blocks = t.since(e.mark);
-    const shift = t.blockShift;
-    for (let k = 0; k < blocks.length; k++) {
-      const b = blocks[k];
-      // Runs of dirty blocks are copied as one range.
-      let k1 = k + 1;
-      while (k1 < blocks.length && blocks[k1] === b + (k1 - k)) k1++;
-      const b1 = b + (k1 - k);
-      const f0 = b << shift;
-      const f1 = Math.min(t.frames, b1 << shift);
-      for (const c of e.saved) {
-        // The elements standing for frames [f0, f1).
-        const e0 = (f0 >> c.shift) * c.width;
-        const e1 = (((f1 - 1) >> c.shift) + 1) * c.width;
-        // A short range is copied in a loop: set() of a subarray allocates a view and calls into the
-        // runtime, which costs more than the copy for the few blocks most runs dirty in each place.
-        if (e1 - e0 <= SHORT_COPY) {
-          const live = c.live;
-          const saved = c.saved;
-          for (let j = e0; j < e1; j++) live[j] = saved[j];
-        } else if (b1 === b + 1) {
-          let v = c.blockViews.get(b);
-          if (v === undefined) {
-            v = c.saved.subarray(e0, e1);
-            if (c.blockViews.size < BLOCK_VIEWS) c.blockViews.set(b, v);
-          }
-          c.live.set(v, e0);
-        } else c.live.set(c.saved.subarray(e0, e1), e0);
-      }
-      k = k1 - 1;
-    }
+    for (let k = 0; k < e.saved.length; k++) e.saved[k].restoreBlocks(blocks);
     t.restoredTo(e.mark, e.stamps);
   } else {
-    for (const c of e.saved) c.live.set(c.saved);
+    for (const c of e.saved) c.restoreAll();
     t.restoredTo(e.mark, e.stamps);
     // The content is the snapshot's again: a fresh mark makes the next restore partial.
     e.mark = t.snapshotMark();
