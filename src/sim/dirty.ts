@@ -26,6 +26,11 @@ export const DIRTY_BLOCK_SHIFT = 9;
 
 export type FrameArray = Uint8Array | Int8Array | Uint16Array | Int32Array;
 
+/** Blocks since() sorts as it gathers them; more are gathered first and sorted once. */
+const SORT_IN_PLACE = 64;
+/** Views of since()'s buffer kept, by length. */
+const VIEWS_KEPT = 1024;
+
 /** The tracker of each tracked array's buffer, for the snapshot walk. */
 const trackerOfBuffer = new WeakMap<ArrayBufferLike, DirtyBlocks>();
 
@@ -56,8 +61,9 @@ export class DirtyBlocks {
    * (snapshotMark()). Only the entries after it are compacted.
    */
   #frozen = 0;
-  /** The blocks a reader asked for, sorted (a reused buffer: see since()). */
+  /** The blocks a reader asked for, sorted (a reused buffer: see since()), and views of its starts. */
   #scratch = new Int32Array(64);
+  readonly #views: Int32Array[] = [];
 
   constructor(readonly frames: number) {
     this.blocks = Math.ceil(frames / (1 << DIRTY_BLOCK_SHIFT));
@@ -170,14 +176,47 @@ export class DirtyBlocks {
     const lc = this.#logClock;
     const s = this.stamp;
     const from = this.#firstAtLeast(mark);
-    if (this.#scratch.length < this.#logLen - from) this.#scratch = new Int32Array(2 * (this.#logLen - from));
+    if (this.#scratch.length < this.#logLen - from) {
+      this.#scratch = new Int32Array(2 * (this.#logLen - from));
+      this.#views.length = 0;
+    }
     const out = this.#scratch;
     let n = 0;
-    for (let k = from; k < this.#logLen; k++) if (s[lb[k]] === lc[k]) out[n++] = lb[k];
-    const blocks = out.subarray(0, n);
-    // Entries come in the order blocks were written; readers go through frames in order.
-    if (n > 1) blocks.sort();
+    for (let k = from; k < this.#logLen; k++) {
+      const b = lb[k];
+      if (s[b] !== lc[k]) continue;
+      // Entries come in the order blocks were written; readers go through frames in order. A run
+      // writes a few blocks: insertion sort, in place (TypedArray sort() copies to sort).
+      let j = n++;
+      while (j > 0 && out[j - 1] > b) {
+        out[j] = out[j - 1];
+        j--;
+      }
+      out[j] = b;
+      if (n > SORT_IN_PLACE) return this.#sortedRest(out, n, k + 1);
+    }
+    return this.#view(n);
+  }
+
+  /** since() past SORT_IN_PLACE blocks: the rest gathered, then one sort. */
+  #sortedRest(out: Int32Array, n: number, next: number): Int32Array {
+    const lb = this.#logBlock;
+    const lc = this.#logClock;
+    const s = this.stamp;
+    for (let k = next; k < this.#logLen; k++) if (s[lb[k]] === lc[k]) out[n++] = lb[k];
+    const blocks = this.#view(n);
+    blocks.sort();
     return blocks;
+  }
+
+  /** The scratch buffer's first n entries, a view kept per length (no allocation per call). */
+  #view(n: number): Int32Array {
+    let v = this.#views[n];
+    if (v === undefined) {
+      v = this.#scratch.subarray(0, n);
+      if (n < VIEWS_KEPT) this.#views[n] = v;
+    }
+    return v;
   }
 
   /** Whether blocks' stamps still tell what changed since `mark` (no restore went back past it). */
