@@ -7,6 +7,7 @@
  * both aliases), which is why RME leaves no dirty or speculatively filled lines behind.
  */
 import type { World } from "./platform.ts";
+import type { DirtyBlocks } from "../sim/dirty.ts";
 import { hiddenState, type Snapshottable } from "../sim/snapshot.ts";
 
 /** GPI encodings — gpt_rme.h. */
@@ -23,6 +24,8 @@ export const GPT_EPERM = -1;
 export class GranuleProtectionTable implements Snapshottable {
   readonly gpi: Uint8Array;
   readonly #basePfn: number;
+  /** The frames' dirty tracker (a granule is a frame): a restore copies back the blocks written. */
+  readonly #dirty: DirtyBlocks | null;
   /** Granules whose GPI is not NS: zero means every NS access passes without a scan. */
   #nonNs = 0;
   transitions = 0;
@@ -35,9 +38,11 @@ export class GranuleProtectionTable implements Snapshottable {
     return { nonNs: this.#nonNs };
   }
 
-  constructor(basePfn: number, granules: number) {
+  constructor(basePfn: number, granules: number, dirty: DirtyBlocks | null = null) {
     this.#basePfn = basePfn;
-    this.gpi = new Uint8Array(granules).fill(GPT_GPI_NS);
+    const gpi = new Uint8Array(granules).fill(GPT_GPI_NS);
+    this.gpi = dirty ? dirty.track(gpi) : gpi;
+    this.#dirty = dirty;
   }
 
   /** Sets a range at boot (the EL3 firmware's initial PAS regions). */
@@ -50,6 +55,7 @@ export class GranuleProtectionTable implements Snapshottable {
     if (was === GPT_GPI_NS && gpi !== GPT_GPI_NS) this.#nonNs++;
     else if (was !== GPT_GPI_NS && gpi === GPT_GPI_NS) this.#nonNs--;
     this.gpi[i] = gpi;
+    this.#dirty?.touch(i);
   }
 
   /**

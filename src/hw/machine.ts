@@ -202,7 +202,7 @@ export class Machine implements Snapshottable {
       }
       this.tzc = tzc;
     } else if (fw.kind === "rme") {
-      const gpt = new GranuleProtectionTable(this.frames.basePfn, this.frames.count);
+      const gpt = new GranuleProtectionTable(this.frames.basePfn, this.frames.count, this.frames.dirty);
       for (const r of platform.reserved.filter((x) => x.secure)) {
         const i = this.frames.indexOf(r.base);
         if (i >= 0) gpt.initRange(i, r.size / PAGE_SIZE, GPT_GPI_SECURE);

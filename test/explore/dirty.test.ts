@@ -47,7 +47,19 @@ const TRACKED = [
   "buddy.freeOrder",
   "buddy.freeMt",
   "buddy.links",
+  "buddy.pageblockMt",
+  "gpt.gpi",
+  "spmc.pages.owner",
+  "spmc.pages.mode",
+  "spmc.pages.holder",
 ];
+
+/** A secure-video session on the RME board: Hafnium's page state and the granule protection table. */
+const RME = `platform: fvp-rme
+policy: safe
+workloads:
+  - secure-video: { length: 100ms }
+`;
 
 /** Pins (in CMA and long-term, migrated out of it) and movable churn beside a secure-video session. */
 const BACKGROUND = (inCma: boolean) => `platform: tzc400-board
@@ -60,7 +72,8 @@ workloads:
 describe("every writer of page state touches the dirty blocks", () => {
   // Between them these write every tracked array: lend/reclaim and CMA (pool-race, the secure-video
   // session), pins and migration out of CMA (cma-pinned), user mappings (proc-mmap), a killed
-  // allocation, a pool left broken by the race (protmem-race-bug).
+  // allocation, a pool left broken by the race (protmem-race-bug), Hafnium's page state and the
+  // granule protection table (the session on fvp-rme; a donate, the one call that moves a page's owner).
   const cases: [string, string | null][] = [
     ["scenarios/pool-race.yaml", "upstream"],
     ["scenarios/pool-race.yaml", "safe"],
@@ -71,11 +84,14 @@ describe("every writer of page state touches the dirty blocks", () => {
     ["scenarios/secure-video-session.yaml", "safe"],
     [BACKGROUND(true), null],
     [BACKGROUND(false), null],
+    [RME, null],
+    ["test/conformance/ffa/hf-donate-retrieve-then-reclaim-invalid.yaml", null],
   ];
   const written = new Set<string>();
 
   for (const [file, policy] of cases) {
-    const name = file.startsWith("platform:") ? "background workload" : file;
+    const name =
+      file === RME ? "secure video on fvp-rme" : file.startsWith("platform:") ? "background workload" : file;
     it(`leaves no write outside the touched blocks, and counts states over them exactly: ${name} (${policy ?? "its policy"})`, () => {
       const booted = new BootedScenario(scenario(file, policy));
       const { machine, kernel } = booted.system;
@@ -91,7 +107,17 @@ describe("every writer of page state touches the dirty blocks", () => {
         [machine.caches.extraMaps, "caches.extraMaps"],
         [b.freeOrder, "buddy.freeOrder"],
         [b.freeMt, "buddy.freeMt"],
+        [b.pageblockMt, "buddy.pageblockMt"],
       ]);
+      if (machine.gpt) known.set(machine.gpt.gpi, "gpt.gpi");
+      const pages = (
+        booted.system.spmc as { pages?: { owner: Uint16Array; mode: Uint8Array; holder: Uint16Array } }
+      ).pages;
+      if (pages) {
+        known.set(pages.owner, "spmc.pages.owner");
+        known.set(pages.mode, "spmc.pages.mode");
+        known.set(pages.holder, "spmc.pages.holder");
+      }
       // The private ones by their place: the caches' dirty bits before extraMaps (the getter of the
       // dirty bits would settle pending writes), the ring's slots after, the links after freeMt.
       const mapsAt = tracker.arrays.indexOf(machine.caches.extraMaps);

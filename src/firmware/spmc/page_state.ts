@@ -2,7 +2,9 @@
  * The SPMC's record of who owns each page of DRAM and in which mode (Hafnium's stage-2 modes of the
  * owner, inc/hf/mm.h, reference/ffa.md §5.1), and which share state holds it. Typed arrays indexed
  * by frame; range updates are fills. Borrowers' access lives in the share state (one per page at
- * most: a sender must own a page exclusively to send it).
+ * most: a sender must own a page exclusively to send it). The arrays are under the frames' dirty
+ * tracker (sim/dirty.ts): each writer touches what it fills, so a snapshot restore copies back only
+ * the blocks a run wrote — whole, they were 5 bytes a page at every explored run.
  */
 import type { PageFrames } from "../../hw/frames.ts";
 
@@ -37,9 +39,9 @@ export class PageState {
   readonly #count: number;
 
   constructor(readonly frames: PageFrames) {
-    this.owner = new Uint16Array(frames.count);
-    this.mode = new Uint8Array(frames.count);
-    this.holder = new Uint16Array(frames.count);
+    this.owner = frames.dirty.track(new Uint16Array(frames.count));
+    this.mode = frames.dirty.track(new Uint8Array(frames.count));
+    this.holder = frames.dirty.track(new Uint16Array(frames.count));
     this.#basePfn = frames.basePfn;
     this.#count = frames.count;
   }
@@ -58,6 +60,7 @@ export class PageState {
     const end = Math.min(i + n, this.frames.count);
     this.owner.fill(owner, i, end);
     this.mode.fill(mode, i, end);
+    this.frames.dirty.touch(i, end - i);
   }
 
   /** Frame index range of [pa, pa + pages × 4 KiB), or null when any of it is outside DRAM. */
@@ -82,15 +85,18 @@ export class PageState {
 
   setMode(first: number, end: number, mode: number): void {
     fill(this.mode, mode, first, end);
+    this.frames.dirty.touch(first, end - first);
   }
 
   setOwner(first: number, end: number, owner: number, mode: number): void {
     fill(this.owner, owner, first, end);
     fill(this.mode, mode, first, end);
+    this.frames.dirty.touch(first, end - first);
   }
 
   setHolder(first: number, end: number, slotPlusOne: number): void {
     fill(this.holder, slotPlusOne, first, end);
+    this.frames.dirty.touch(first, end - first);
   }
 }
 
