@@ -26,7 +26,7 @@ export const DIRTY_BLOCK_SHIFT = 9;
 
 export type FrameArray = Uint8Array | Int8Array | Uint16Array | Int32Array;
 
-/** Blocks since() sorts as it gathers them; more are gathered first and sorted once. */
+/** Blocks since() sorts by insertion; more with sort(). */
 const SORT_IN_PLACE = 64;
 /** Views of since()'s buffer kept, by length. */
 const VIEWS_KEPT = 1024;
@@ -182,30 +182,18 @@ export class DirtyBlocks {
     }
     const out = this.#scratch;
     let n = 0;
-    for (let k = from; k < this.#logLen; k++) {
-      const b = lb[k];
-      if (s[b] !== lc[k]) continue;
-      // Entries come in the order blocks were written; readers go through frames in order. A run
-      // writes a few blocks: insertion sort, in place (TypedArray sort() copies to sort).
-      let j = n++;
-      while (j > 0 && out[j - 1] > b) {
-        out[j] = out[j - 1];
-        j--;
-      }
-      out[j] = b;
-      if (n > SORT_IN_PLACE) return this.#sortedRest(out, n, k + 1);
-    }
-    return this.#view(n);
-  }
-
-  /** since() past SORT_IN_PLACE blocks: the rest gathered, then one sort. */
-  #sortedRest(out: Int32Array, n: number, next: number): Int32Array {
-    const lb = this.#logBlock;
-    const lc = this.#logClock;
-    const s = this.stamp;
-    for (let k = next; k < this.#logLen; k++) if (s[lb[k]] === lc[k]) out[n++] = lb[k];
+    for (let k = from; k < this.#logLen; k++) if (s[lb[k]] === lc[k]) out[n++] = lb[k];
     const blocks = this.#view(n);
-    blocks.sort();
+    // Entries come in the order blocks were written; readers go through frames in order. A run writes
+    // a few blocks: insertion sort in place (TypedArray sort() copies to sort), sort() past that.
+    if (n > SORT_IN_PLACE) blocks.sort();
+    else
+      for (let i = 1; i < n; i++) {
+        const b = blocks[i];
+        let j = i;
+        for (; j > 0 && blocks[j - 1] > b; j--) blocks[j] = blocks[j - 1];
+        blocks[j] = b;
+      }
     return blocks;
   }
 
@@ -265,12 +253,13 @@ export class DirtyBlocks {
    */
   restoredTo(mark: number, stamps: Uint32Array): void {
     if (this.valid(mark)) {
-      // The blocks written since the mark go back to their stamps then; every other block has them
-      // still. Their entries since the mark go (the clocks of the suffix are the mark's and later).
+      // The blocks written since the mark (the suffix of the log from it, in any order) go back to
+      // their stamps then; every other block has them still. Then those entries go.
       const s = this.stamp;
-      const blocks = this.since(mark);
-      for (let k = 0; k < blocks.length; k++) s[blocks[k]] = stamps[blocks[k]];
-      this.#logLen = this.#firstAtLeast(mark);
+      const lb = this.#logBlock;
+      const from = this.#firstAtLeast(mark);
+      for (let k = from; k < this.#logLen; k++) s[lb[k]] = stamps[lb[k]];
+      this.#logLen = from;
     } else {
       // Back past a restore that went further back still: the stamps whole, and the log made anew from
       // them (an entry a block, in stamp order).
