@@ -4,9 +4,9 @@
 // (every schedule runs clean, so the whole budget is spent; the one boot of each is included). Then the
 // time to find protmem.c's race under upstream. Prints, as its last line, {safe: {strategy: [{wallMs,
 // cpuMs, explored, states}]}, warm: {random: [stretches of one long search, after its warm-up], "random
-// --faults 1": [same, a fault a run at most]}, dram: {"64GiB": [random's stretches on 64 GiB]}, parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs,
-// cpuMs, run}}}: CPU time is process.cpuUsage() (user + system), so a loaded machine slows the wall
-// figures but not the CPU ones.
+// --faults 1": [same, a fault a run at most]}, dram: {"64GiB": [random's stretches on 64 GiB]},
+// parallel: {strategy: [same, with --jobs 2]}, upstream: {strategy: {wallMs, cpuMs, run}}}: CPU time is
+// process.cpuUsage() (user + system), so a loaded machine slows the wall figures but not the CPU ones.
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 

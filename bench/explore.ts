@@ -51,6 +51,14 @@ interface ChildResult {
   readonly upstream: Record<string, { wallMs: number; cpuMs: number; run: number }>;
 }
 
+/** The rep with the least of `key` (best of N: the least disturbed by the machine). */
+export function fastest<T extends { wallMs: number; cpuMs: number }>(
+  reps: readonly T[],
+  key: "wallMs" | "cpuMs",
+): T {
+  return reps.reduce((a, b) => (b[key] < a[key] ? b : a));
+}
+
 export function benchExplore(figure: (f: ExploreFigure) => void): void {
   ensureBuilt();
   const script = fileURLToPath(new URL("explore-child.mjs", import.meta.url));
@@ -60,8 +68,8 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
   });
   const r = JSON.parse(out.trim().split("\n").at(-1)!) as ChildResult;
   for (const [strategy, reps] of Object.entries(r.safe)) {
-    const cpu = reps.reduce((a, b) => (b.cpuMs < a.cpuMs ? b : a));
-    const wall = reps.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const cpu = fastest(reps, "cpuMs");
+    const wall = fastest(reps, "wallMs");
     // A DFS run that reaches a state already explored stops there (its continuation is known): say
     // how many of the runs counted were such prefixes.
     const cut =
@@ -86,8 +94,8 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
     });
   }
   for (const [strategy, reps] of Object.entries(r.warm)) {
-    const cpu = reps.reduce((a, b) => (b.cpuMs < a.cpuMs ? b : a));
-    const wall = reps.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const cpu = fastest(reps, "cpuMs");
+    const wall = fastest(reps, "wallMs");
     const what = `pool-race, safe, ${strategy}, ${wall.explored} runs of one search after its first ${(wall.explored * 2).toLocaleString("en-US")} (the JIT's warm-up), best of ${REPS} such stretches`;
     figure({
       name: `explorer schedules per CPU-second, warm (${what})`,
@@ -104,9 +112,9 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
   }
   // A run's cost must not depend on DRAM's size (ARCHITECTURE: no work proportional to DRAM per
   // event): the warm random figure again on 64 GiB, and its ratio to 1 GiB's (per-run time).
-  const warmWall = r.warm.random.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+  const warmWall = fastest(r.warm.random, "wallMs");
   for (const [size, reps] of Object.entries(r.dram)) {
-    const wall = reps.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const wall = fastest(reps, "wallMs");
     figure({
       name: `explorer schedules per second, warm, on ${size} of DRAM (pool-race, safe, random, ${wall.explored} runs of one search after its first ${(wall.explored * 2).toLocaleString("en-US")}, best of ${REPS} such stretches)`,
       value: Number(((wall.explored / wall.wallMs) * 1000).toFixed(1)),
@@ -120,7 +128,7 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
     });
   }
   for (const [strategy, reps] of Object.entries(r.parallel)) {
-    const wall = reps.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const wall = fastest(reps, "wallMs");
     figure({
       name: `explorer schedules per second with --jobs 2 (pool-race, safe, ${strategy}, ${wall.explored} runs, boot and thread start-up included, best of ${REPS})`,
       value: Number(((wall.explored / wall.wallMs) * 1000).toFixed(1)),
@@ -138,7 +146,7 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
       const line = execFileSync(process.execPath, args, { encoding: "utf8" });
       long.push(JSON.parse(line.trim().split("\n").at(-1)!) as Rep);
     }
-    const bestLong = long.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const bestLong = fastest(long, "wallMs");
     const withFaults = faults ? " --faults 1" : "";
     figure({
       name: `explorer schedules per second with --jobs 2, long search (pool-race, safe, random${withFaults}, ${bestLong.explored} runs in a fresh process, boot, thread start-up and JIT warm-up included, best of ${LONG_REPS})`,

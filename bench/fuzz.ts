@@ -11,6 +11,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { FUZZ_FLAVORS } from "../src/explore/fuzz/rig.ts";
 import { ensureBuilt } from "./default-run.ts";
+import { fastest } from "./explore.ts";
 
 export interface FuzzFigure {
   name: string;
@@ -37,8 +38,8 @@ export function benchFuzz(figure: (f: FuzzFigure) => void): void {
       maxBuffer: 1 << 20,
     });
     const reps = JSON.parse(out.trim().split("\n").at(-1)!) as Rep[];
-    const cpu = reps.reduce((a, b) => (b.cpuMs < a.cpuMs ? b : a));
-    const wall = reps.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const cpu = fastest(reps, "cpuMs");
+    const wall = fastest(reps, "wallMs");
     const perCase = (cpu.calls / RUNS).toFixed(2);
     figure({
       name: `FF-A fuzz cases per CPU-second (${flavor}, ${RUNS} cases, ${perCase} calls a case, best of ${REPS})`,
