@@ -100,6 +100,35 @@ describe("scenarios/faults: user space gets the real errno, and the end is clean
     expect(r.findings["quiesce-clean"]).toBe(0);
   });
 
+  it("SIGKILL during the chunk's CMA migration: -EINTR, dma-direct's order-17 fallback WARNs, nothing is lent or leaks", () => {
+    const events: string[] = [];
+    const finishes: unknown[] = [];
+    const sc = loadScenarioFile(join(DIR, "kill-during-cma-migration.yaml"), "kill-during-cma-migration");
+    const r = runScenario(sc, {
+      trace: (e) => {
+        events.push(e.name);
+        if (e.name === "cma_alloc_finish") finishes.push(e.args.errorno);
+      },
+    });
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "ok", "killed"]);
+    expect(r.steps[2].detail).toContain("the call returned ENOMEM");
+    expect(r.metrics.cma_migrations).toBeGreaterThan(0);
+    // alloc_contig_range()'s -EINTR ends cma_alloc() at its first window: only -EBUSY retries.
+    expect(finishes).toEqual([-4]);
+    expect(events).not.toContain("cma_alloc_busy_retry");
+    const warns = r.findingDetails.filter((f) => f.id === "kernel-warn");
+    expect(warns.map((f) => f.message)).toEqual([
+      expect.stringContaining("WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER): order 17 > 10 (GFP_KERNEL)"),
+    ]);
+    expect(r.protmem).toMatchObject({ lends: 0, stuck: 0, lentBytes: 0 });
+    expect(r.findings["quiesce-clean"]).toBe(0);
+    expect(r.findings.conservation).toBe(0);
+    // The same kill before any migration (a board whose CMA is free) completes the call instead.
+    const calm = runScenario({ ...sc, workloads: [] });
+    expect(calm.findings["kernel-warn"]).toBe(0);
+  });
+
   it("a BUSY direct request to OP-TEE is EBUSY at user space", () => {
     const r = run("direct-req-busy");
     expect(r.failure).toBeNull();
