@@ -129,6 +129,29 @@ describe("scenarios/faults: user space gets the real errno, and the end is clean
     expect(calm.findings["kernel-warn"]).toBe(0);
   });
 
+  it("a refused FFA_MEM_RELINQUISH on Hafnium: OP-TEE drops the object, every reclaim is DENIED, the chunk stays lent", () => {
+    const r = run("relinquish-aborted-hafnium");
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "ok", "ok"]);
+    // The first reclaim and its 8 retries, all refused: OP-TEE is still a borrower to Hafnium.
+    expect(r.ffaRejections).toEqual({
+      "FFA_MEM_RELINQUISH_32: fault": 1,
+      "FFA_MEM_RECLAIM_32: borrower-holds": 9,
+    });
+    expect(r.protmem).toMatchObject({ lends: 1, reclaims: 0, stuck: 1, lentBytes: 320 * 2 ** 20 });
+    expect(r.findings["kernel-no-touch"]).toBe(0);
+    expect(
+      r.findingDetails.some(
+        (f) => f.id === "quiesce-clean" && f.message.includes("81920 pages are not owned"),
+      ),
+    ).toBe(true);
+    // Without the fault the same run gives the chunk back.
+    const sc = loadScenarioFile(join(DIR, "relinquish-aborted-hafnium.yaml"));
+    const clean = runScenario({ ...sc, faults: [] });
+    expect(clean.protmem).toMatchObject({ lends: 1, reclaims: 1, stuck: 0, lentBytes: 0 });
+    expect(clean.findings["quiesce-clean"]).toBe(0);
+  });
+
   it("a BUSY direct request to OP-TEE is EBUSY at user space", () => {
     const r = run("direct-req-busy");
     expect(r.failure).toBeNull();
