@@ -41,11 +41,27 @@ describe("scenarios/faults: user space gets the real errno, and the end is clean
     expect(r.ffaRejections["FFA_MEM_LEND_64: fault"]).toBe(3);
   });
 
-  it("a refused FFA_MEM_RECLAIM: upstream frees the still-lent chunk, the kernel touches it, 320 MiB stay lent", () => {
+  /** The next allocation's memset oopses in init_dyn_protmem(): killed holding rp->mutex, the next one hangs. */
+  const oopsedHoldingTheMutex = (r: RunResult): void => {
+    expect(r.steps.filter((s) => s.task === "steps").map((s) => s.got)).toEqual(["ok", "ok", "ok", "killed"]);
+    expect(r.killed).toEqual([
+      {
+        task: "steps",
+        line: expect.any(Number),
+        what: expect.stringContaining("in dma_alloc_pages() memset"),
+      },
+    ]);
+    expect(r.blocked).toEqual([
+      { task: "later", on: "mutex:optee_protmem_dyn_pool:1", sinceNs: expect.any(Number) },
+    ]);
+    expect(r.findings["hung-task"]).toBe(1);
+    expect(r.findings["kernel-no-touch"]).toBe(1);
+  };
+
+  it("a refused FFA_MEM_RECLAIM: upstream frees the still-lent chunk, the next memset oopses holding rp->mutex, 320 MiB stay lent", () => {
     const r = run("ffa-reclaim-denied-upstream");
     expect(r.failure).toBeNull();
-    expect(got(r)).toEqual(["ok", "ok", "ok", "EINVAL"]);
-    expect(r.findings["kernel-no-touch"]).toBe(1);
+    oopsedHoldingTheMutex(r);
     expect(r.findingDetails.some((f) => f.id === "quiesce-clean" && f.message.includes("81920 pages"))).toBe(
       true,
     );
@@ -71,7 +87,7 @@ describe("scenarios/faults: user space gets the real errno, and the end is clean
     const r = run("optee-release-busy-upstream");
     expect(r.failure).toBeNull();
     expect(r.ffaRejections["FFA_MEM_RECLAIM_32: cookie-busy"]).toBe(1);
-    expect(r.findings["kernel-no-touch"]).toBe(1);
+    oopsedHoldingTheMutex(r);
   });
 
   it("a pinned page in one CMA window is retried elsewhere; in every window the allocation is ENOMEM", () => {
@@ -150,6 +166,25 @@ describe("scenarios/faults: user space gets the real errno, and the end is clean
     const clean = runScenario({ ...sc, faults: [] });
     expect(clean.protmem).toMatchObject({ lends: 1, reclaims: 1, stuck: 0, lentBytes: 0 });
     expect(clean.findings["quiesce-clean"]).toBe(0);
+  });
+
+  it("the same refused relinquish under lend-pool: the chunk is remapped and freed while secure, the next memset oopses", () => {
+    const r = run("relinquish-aborted-lend-pool");
+    expect(r.failure).toBeNull();
+    expect(got(r)).toEqual(["ok", "ok", "ok", "killed"]);
+    expect(r.ffaRejections).toEqual({
+      "FFA_MEM_RELINQUISH_32: fault": 1,
+      "FFA_MEM_RECLAIM_32: borrower-holds": 1,
+    });
+    // The pool counts the chunk reclaimed: tee_shm_release() freed it whatever the reclaim answered.
+    expect(r.protmem).toMatchObject({ lends: 1, reclaims: 1, stuck: 0 });
+    expect(r.findingDetails.map((f) => `${f.id}: ${f.message}`)).toEqual(
+      expect.arrayContaining([
+        "kernel-no-touch: kernel write of 0xc0000000, which is lent",
+        "kernel-warn: Oops: Unable to handle kernel access at 0xc0000000 in dma_alloc_pages() memset",
+        "quiesce-clean: 98304 granules are not non-secure, at boot 16384",
+      ]),
+    );
   });
 
   it("a BUSY direct request to OP-TEE is EBUSY at user space", () => {

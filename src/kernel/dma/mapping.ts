@@ -106,14 +106,15 @@ export function* dmaAllocPages(
     taint: TAINT_CLEAN,
   });
   if (code !== ACCESS_OK) {
-    // A fault in the kernel's own memset is an oops; the buffer is handed out unzeroed.
-    mm.sim.kernelWarn(
-      "BUG",
+    // A fault in the kernel's own memset is an oops (die() from __do_kernel_fault()): the task dies
+    // where it stands, holding whatever it holds (sim/oops.ts), as the cache-maintenance fault does.
+    mm.sim.oops(
+      "dma_alloc_pages",
       `Unable to handle kernel access at 0x${pa.toString(16)} in dma_alloc_pages() memset`,
+      { address: `0x${pa.toString(16)}` },
     );
-  } else {
-    machine.bytes.zeroPages(machine.frames.basePfn + frame, pages);
   }
+  machine.bytes.zeroPages(machine.frames.basePfn + frame, pages);
   return { frame, pa, size, pages, cma };
 }
 
