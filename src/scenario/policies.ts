@@ -167,7 +167,7 @@ export function policyProblem(p: Policy, platform: PlatformDesc): { field: strin
       if (p[k] !== UPSTREAM[k as keyof PolicyFields])
         return {
           field: k,
-          why: `${k}: ${String(p[k])} needs the FF-A driver; with optee_abi: smc only ${String(UPSTREAM[k as keyof PolicyFields])} runs`,
+          why: `${k}: ${String(p[k])} needs the FF-A driver; with optee_abi: smc only upstream's ${k}: ${String(UPSTREAM[k as keyof PolicyFields])} runs (smc_abi.c builds its own pool)`,
         };
     }
     if (p.scrub === "ffa-clear")

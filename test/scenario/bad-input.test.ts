@@ -236,7 +236,7 @@ describe("policy", () => {
       "p.yaml:2:18: policy.scrub: ffa-clear needs FF-A; with optee_abi: smc there is no FFA_MEM_RECLAIM to carry the clear flag",
     );
     expect(() => loadScenarioText(smc + "policy: safe\n", "p.yaml")).toThrow(
-      "p.yaml:2:9: policy: pool: growable needs the FF-A driver; with optee_abi: smc only dynamic runs",
+      "p.yaml:2:9: policy: pool: growable needs the FF-A driver; with optee_abi: smc only upstream's pool: dynamic runs (smc_abi.c builds its own pool)",
     );
   });
 
