@@ -185,10 +185,8 @@ export class PageFrames implements Snapshottable {
   /** The page states now, as a baseline for later histograms (a copy: O(DRAM), once). */
   stateBaseline(): StateBaseline {
     const mark = this.dirty.mark();
-    const histogram = new Array<number>(256).fill(0);
     const s = this.state;
-    for (let i = 0; i < s.length; i++) histogram[s[i]]++;
-    return { state: s.slice(), histogram, mark };
+    return { state: s.slice(), histogram: byteHistogram(s), mark };
   }
 
   /**
@@ -198,11 +196,7 @@ export class PageFrames implements Snapshottable {
    */
   stateHistogram(base: StateBaseline | null = null): number[] {
     const s = this.state;
-    if (base === null || !this.dirty.valid(base.mark)) {
-      const h = new Array<number>(256).fill(0);
-      for (let i = 0; i < s.length; i++) h[s[i]]++;
-      return h;
-    }
+    if (base === null || !this.dirty.valid(base.mark)) return byteHistogram(s);
     const h = base.histogram.slice();
     const was = base.state;
     this.dirty.forChangedSince(base.mark, s, was, (i) => {
@@ -243,4 +237,34 @@ function spliceRuns(r: number[], lo: number, hi: number, out: readonly number[],
   else if (m === 12)
     r.splice(lo, del, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11]);
   else r.splice(lo, del, ...o.slice(0, m));
+}
+
+/**
+ * How many bytes of `a` hold each value (256 entries). Read a 32-bit word at a time, a run of equal
+ * words counted once: page states come in long runs (all of DRAM free at boot), and a byte at a time
+ * was most of a 64 GiB boot's scans (16M frames, twice).
+ */
+export function byteHistogram(a: Uint8Array): number[] {
+  const h = new Array<number>(256).fill(0);
+  // Bytes before the first 4-aligned one, then whole words, then the tail.
+  const head = Math.min(a.length, (4 - (a.byteOffset % 4)) % 4);
+  for (let i = 0; i < head; i++) h[a[i]]++;
+  // (An array shorter than its head ends unaligned, with no words.)
+  const start = a.byteOffset + head;
+  const words =
+    start % 4 === 0 ? new Uint32Array(a.buffer, start, (a.length - head) >> 2) : new Uint32Array(0);
+  let i = 0;
+  while (i < words.length) {
+    const w = words[i];
+    let j = i + 1;
+    while (j < words.length && words[j] === w) j++;
+    const n = j - i;
+    h[w & 0xff] += n;
+    h[(w >>> 8) & 0xff] += n;
+    h[(w >>> 16) & 0xff] += n;
+    h[w >>> 24] += n;
+    i = j;
+  }
+  for (let k = head + words.length * 4; k < a.length; k++) h[a[k]]++;
+  return h;
 }
