@@ -214,11 +214,6 @@ export class DirtyBlocks {
     return true;
   }
 
-  /** The blocks written since `mark` (which must be valid), in order, as an array of their own. */
-  blocksSince(mark: number): number[] {
-    return Array.from(this.since(mark));
-  }
-
   /**
    * Calls `visit(i)` for each frame i of the blocks written since `mark` where byte arrays `now` and
    * `then` (one byte per frame, e.g. a tracked array and its copy at the mark) differ, in ascending
