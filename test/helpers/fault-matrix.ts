@@ -8,7 +8,7 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { UsageError } from "../../src/cli/io.ts";
 import { withPolicy } from "../../src/cli/scenario_args.ts";
 import { BootedScenario } from "../../src/explore/booted.ts";
@@ -42,7 +42,7 @@ const faults = (i: number) => seededFaults(1, `matrix.faults.${i}`, BUDGET);
 const json = (r: RunResult): string => JSON.stringify(r);
 
 /** The scenario files under `dirs` (relative to the repository), the long ones left out. */
-export function scenarioFiles(dirs: readonly string[]): string[] {
+function scenarioFiles(dirs: readonly string[]): string[] {
   return dirs.flatMap((d) =>
     readdirSync(join(ROOT, d))
       .filter((f) => f.endsWith(".yaml"))
@@ -51,19 +51,22 @@ export function scenarioFiles(dirs: readonly string[]): string[] {
   );
 }
 
-/** What the matrix saw over its pairs: the test of the whole asserts faults did strike. */
-export interface MatrixTally {
-  pairs: number;
-  runs: number;
-  struck: number;
-  kinds: Set<string>;
-}
-
-export const newTally = (): MatrixTally => ({ pairs: 0, runs: 0, struck: 0, kinds: new Set() });
-
-/** One test per scenario file: each policy, run or refused. */
-export function faultMatrix(files: readonly string[], tally: MatrixTally): void {
-  it.each(files)(
+/**
+ * One test per scenario file under `dirs` (each policy, run or refused), and at the end the check of
+ * the whole: the matrix made runs on many pairs, and the injected faults struck in a good share of them
+ * (a scenario's own `faults:` list strikes too), of every kind the chooser draws from.
+ */
+export function faultMatrix(dirs: readonly string[]): void {
+  /** What the matrix saw over its pairs. */
+  const tally = { pairs: 0, runs: 0, struck: 0, kinds: new Set<string>() };
+  afterAll(() => {
+    expect(tally.pairs).toBeGreaterThan(80);
+    expect(tally.struck).toBeGreaterThan(tally.runs / 3);
+    expect([...tally.kinds].sort()).toEqual(
+      expect.arrayContaining(["cma", "ffa", "kill", "optee", "rx_busy"]),
+    );
+  });
+  it.each(scenarioFiles(dirs))(
     "%s: every policy, faults struck, a run made again after faulted ones is the same",
     (file) => {
       const base: Scenario = { ...loadScenarioFile(join(ROOT, file), file), schedule: null };
