@@ -1,7 +1,7 @@
 /**
  * The run summary: text for the terminal, one line per run for batches, JSON for machines.
  */
-import type { FaultSpec } from "../sim/faults.ts";
+import { isInjected, type FaultSpec } from "../sim/faults.ts";
 import { INVARIANTS } from "../check/invariants.ts";
 import type { RunResult } from "../scenario/runner.ts";
 import { formatDuration, formatSize } from "../scenario/units.ts";
@@ -31,12 +31,17 @@ export function summaryText(r: RunResult): string {
     `time       ${formatDuration(r.simTimeNs)} simulated, ${r.taskSwitches} task switches, ended: ${r.end}`,
   );
   const failed = r.steps.filter((s) => !s.ok).length;
-  out.push(`steps      ${r.steps.length}/${r.stepsTotal} run, ${failed} failed`);
+  const unjudged = r.steps.filter((s) => s.afterInjectedFault).length;
+  out.push(
+    `steps      ${r.steps.length}/${r.stepsTotal} run, ${failed} failed` +
+      (unjudged > 0 ? `, ${unjudged} not judged (~: missed their expectation after an injected fault)` : ""),
+  );
   for (const s of r.steps) {
     const exp = s.expected ? ` (expected ${s.expected})` : "";
     const task = s.task === "steps" ? "" : `[${s.task}] `;
+    const mark = s.afterInjectedFault ? "~" : s.ok ? " " : "✗";
     out.push(
-      `  ${s.ok ? " " : "✗"} ${task}#${s.index} line ${s.line} ${s.kind}: ${s.got}${exp}${s.detail ? ` — ${s.detail}` : ""}`,
+      `  ${mark} ${task}#${s.index} line ${s.line} ${s.kind}: ${s.got}${exp}${s.detail ? ` — ${s.detail}` : ""}`,
     );
   }
   for (const k of r.killed)
@@ -81,7 +86,10 @@ export function summaryText(r: RunResult): string {
     out.push(`    at ${formatDuration(f.t)} [${f.task}] ${f.id}: ${f.message}`);
   }
   for (const e of r.expectations) {
-    out.push(`expect     ${e.id} ${e.expected}: ${e.actual} ${e.ok ? "ok" : "✗"}`);
+    const read = e.afterInjectedFault
+      ? ` (after an injected fault: ${e.expected.startsWith(">") ? "any" : `≤ ${e.expected}`})`
+      : "";
+    out.push(`expect     ${e.id} ${e.expected}${read}: ${e.actual} ${e.ok ? "ok" : "✗"}`);
   }
   if (r.hung) out.push(`hung       ${r.hung}`);
   out.push(`result     ${r.passed ? "PASS" : `FAIL: ${r.failure}`}`);
@@ -93,8 +101,15 @@ export function summaryJson(r: RunResult | readonly RunResult[]): string {
   return JSON.stringify(r, null, 2);
 }
 
-/** One fault that struck, as the scenario's `faults:` would say it: `ffa MEM_LEND NO_MEMORY #1`. */
+/**
+ * One fault that struck, as the scenario's `faults:` would say it: `ffa MEM_LEND NO_MEMORY #1`, and
+ * ` (injected)` after a fault the scenario did not plan (the explorer's).
+ */
 export function faultText(f: FaultSpec): string {
+  return plannedFaultText(f) + (isInjected(f) ? " (injected)" : "");
+}
+
+function plannedFaultText(f: FaultSpec): string {
   if ("ffa" in f)
     return `ffa ${f.ffa.call}${f.ffa.in ? ` in ${f.ffa.in}` : ""} ${f.ffa.error} #${f.ffa.nth}${f.ffa.boot ? " at boot" : ""}`;
   if ("optee" in f)

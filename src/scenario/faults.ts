@@ -30,7 +30,7 @@ import {
   RETRY_CALLS_WHY,
 } from "../firmware/spmc/faults.ts";
 import { OPTEE_FAULT_ERRORS } from "../secure/optee/faults.ts";
-import type { FaultSpec } from "../sim/faults.ts";
+import { isInjected, markInjected, type FaultSpec } from "../sim/faults.ts";
 import type { SourceMap } from "./errors.ts";
 
 /** Every TEE_Result name an `optee:` fault may give (which fits which command is checked after). */
@@ -49,6 +49,14 @@ const boot = z
     "strike while the normal world's drivers probe at boot (nth counts from there), not once the run started",
   );
 
+const injected = z
+  .literal(true)
+  .optional()
+  .describe(
+    "a fault the scenario does not plan for (the explorer's --faults records its faults so): once it struck, " +
+      "a step with one expected outcome is not judged, and the run is judged on what a fault must not do",
+  );
+
 const nth = z
   .number()
   .int()
@@ -65,6 +73,7 @@ export const faultSchema = z
           error: z.enum(FFA_ERROR_NAMES).describe("the FF-A error the SPMC answers with"),
           nth,
           boot,
+          injected,
           in: z
             .enum(Object.keys(FFA_FAULT_SITES) as [string, ...string[]])
             .optional()
@@ -82,6 +91,7 @@ export const faultSchema = z
           error: z.enum(TEE_ERROR_NAMES).describe("the TEE_Result OP-TEE fails it with"),
           nth,
           boot,
+          injected,
         }),
       })
       .describe("OP-TEE fails a protected-memory command"),
@@ -93,6 +103,7 @@ export const faultSchema = z
             .optional()
             .describe("windows, from the first, that meet a pinned page (default 1); all: every window"),
           nth,
+          injected,
         }),
       })
       .describe("cma_alloc() meets a pinned page: alloc_contig_range() fails with -EBUSY there"),
@@ -113,6 +124,7 @@ export const faultSchema = z
             .describe(
               "count every scheduling point of the process: in user space too (between its steps, in a sleep)",
             ),
+          injected,
         }),
       })
       .describe("SIGKILL to a process at one of its scheduling points"),
@@ -135,6 +147,13 @@ type FaultParsed = z.output<typeof faultSchema>;
  * call the probes do not make. Where, and why. `flavor`: the platform's SPMC, when known.
  */
 function unrealistic(f: FaultParsed, flavor?: string): { at: string[]; why: string } | null {
+  const booted =
+    "ffa" in f ? { kind: "ffa", body: f.ffa } : "optee" in f ? { kind: "optee", body: f.optee } : null;
+  if (booted?.body.boot && booted.body.injected)
+    return {
+      at: [booted.kind, "injected"],
+      why: "a boot fault is the scenario's own: `injected` marks a fault struck once the run started",
+    };
   if ("ffa" in f) {
     const { call, error } = f.ffa;
     if (f.ffa.in !== undefined) {
@@ -195,8 +214,13 @@ function unrealistic(f: FaultParsed, flavor?: string): { at: string[]; why: stri
   return null;
 }
 
-/** The parsed fault as a FaultSpec, its defaults filled. */
+/** The parsed fault as a FaultSpec, its defaults filled (and its `injected` mark kept). */
 function toSpec(f: FaultParsed): FaultSpec {
+  const spec = plannedSpec(f);
+  return isInjected(f as FaultSpec) ? markInjected(spec) : spec;
+}
+
+function plannedSpec(f: FaultParsed): FaultSpec {
   if ("ffa" in f)
     return {
       ffa: {

@@ -24,7 +24,7 @@ import { spawnWorkloads, type WorkloadReport } from "../user/workloads/index.ts"
 import { workloadEnv } from "./workloads.ts";
 import { TimelineSampler, type Timeline, type TimelineOptions } from "./timeline.ts";
 import { boundHolds, runMetrics, type MetricName, type Metrics } from "./metrics.ts";
-import { expectedText, expectMet, type StepExpect } from "./steps/expect.ts";
+import { expectedText, expectMet, yieldsToInjectedFault, type StepExpect } from "./steps/expect.ts";
 import { checkPoolsAtEnd } from "../check/pool_consistency.ts";
 import { armFfaFreedPagesStillMapped } from "../kernel/firmware/arm_ffa/driver.ts";
 import { FFA_NWD_ID } from "../firmware/spmc/endpoint.ts";
@@ -233,6 +233,11 @@ export interface StepOutcome {
   readonly expected: string | null;
   readonly ok: boolean;
   readonly detail: string | null;
+  /**
+   * Present (true) when the step missed its expectation after an injected fault struck, and so was not
+   * judged (sim/faults.ts isInjected(), steps/expect.ts yieldsToInjectedFault()): `ok` is then true.
+   */
+  readonly afterInjectedFault?: true;
 }
 
 export interface ExpectationOutcome {
@@ -241,6 +246,8 @@ export interface ExpectationOutcome {
   readonly actual: number;
   readonly ok: boolean;
   readonly line: number;
+  /** Present (true) when an injected fault struck and the bound was read as a fault reads it (judgeFindings()). */
+  readonly afterInjectedFault?: true;
 }
 
 export interface MetricOutcome {
@@ -249,6 +256,8 @@ export interface MetricOutcome {
   readonly actual: number;
   readonly ok: boolean;
   readonly line: number;
+  /** Present (true) when an injected fault struck: a fault changes what a run measures, so not judged. */
+  readonly afterInjectedFault?: true;
 }
 
 /**
@@ -352,6 +361,28 @@ interface StepsRun {
   readonly cut: { at: boolean };
 }
 
+/**
+ * Whether a step that missed its expectation goes unjudged: a fault the scenario did not plan has
+ * struck in the run (sim/faults.ts isInjected(): the explorer's `--faults`), and the step expected one
+ * outcome, or none — what the scenario expects of a run without that fault. A step's list of outcomes
+ * is judged as written (steps/expect.ts yieldsToInjectedFault()). Such a run is judged on what a fault
+ * must not do: leaks, a stuck pool, warnings, hangs (the findings, judgeFindings()).
+ */
+function afterInjectedFault(sim: Sim, e: StepExpect | null): boolean {
+  return yieldsToInjectedFault(e) && sim.faults.injectedStruck();
+}
+
+/**
+ * Whether the findings meet a bound of the scenario's `expect:`. After an injected fault the bound is
+ * read as a fault reads it: a fault may make a run find less of what the scenario expects (the run is
+ * cut short, an allocation fails), never more, so `N` holds up to N and `>N` holds whatever the count;
+ * `<N` stands as written. Not counted at all, a finding breaks `0`: what the hunt is for.
+ */
+function judgeFindings(e: { op: "=" | ">" | "<"; n: number }, actual: number, injected: boolean): boolean {
+  if (injected) return e.op === "=" ? actual <= e.n : e.op === ">" ? true : actual < e.n;
+  return e.op === "=" ? actual === e.n : e.op === ">" ? actual > e.n : actual < e.n;
+}
+
 /** Where a step is, for a failure's sentence. */
 function stepWhere(sc: Scenario, task: string, step: ScenarioStep): string {
   return `step ${step.index} (${sc.file}:${step.line}, ${task === "steps" ? "" : `task ${task}, `}${step.kind})`;
@@ -397,7 +428,9 @@ function* runList(
       sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line, n }, "B");
     const o = yield* stepDef(step.kind).run(ctx, step.spec);
     inFlight.delete(task);
-    if (sim.trace.listening) sim.trace.emit("scenario", "step", { n, got: o.got, ok: o.ok }, "E");
+    const unjudged = !o.ok && afterInjectedFault(sim, expectedOf(step));
+    const ok = o.ok || unjudged;
+    if (sim.trace.listening) sim.trace.emit("scenario", "step", { n, got: o.got, ok }, "E");
     outcomes.push({
       n,
       task,
@@ -407,10 +440,11 @@ function* runList(
       t: sim.now,
       got: o.got,
       expected: o.expected,
-      ok: o.ok,
+      ok,
       detail: o.detail,
+      ...(unjudged ? { afterInjectedFault: true } : {}),
     });
-    if (!o.ok) {
+    if (!ok) {
       run.failure ??=
         `${stepWhere(run.sc, task, step)} expected ${o.expected}, got ${o.got}` +
         (o.detail ? ` (${o.detail})` : "");
@@ -550,6 +584,7 @@ function runMade(
     const own = tasks.includes(t) && f;
     killed.push({ task: t.name, line: own ? f.step.line : null, what: t.killedBy });
     if (!own) continue;
+    // Judged even after an injected fault: an oops is what a fault must not cause.
     const e = expectedOf(f.step);
     const ok = expectMet(e, "killed");
     const expected = expectedText(e);
@@ -590,10 +625,15 @@ function runMade(
   for (const [id, n] of Object.entries(sim.findings.counts())) findings[id] = n;
 
   const mine = (e: { policy: string | null }) => e.policy === null || e.policy === sc.policy.name;
+  const injected = sim.faults.injectedStruck();
   const expectations = sc.expectFindings.filter(mine).map((e): ExpectationOutcome => {
     const actual = findings[e.id] ?? 0;
-    const ok = e.op === "=" ? actual === e.n : e.op === ">" ? actual > e.n : actual < e.n;
-    return { id: e.id, expected: e.op === "=" ? String(e.n) : `${e.op}${e.n}`, actual, ok, line: e.line };
+    const ok = judgeFindings(e, actual, injected);
+    const expected = e.op === "=" ? String(e.n) : `${e.op}${e.n}`;
+    // Marked where the reading differs from the scenario's: its `N` above 0, and `>N`.
+    const read =
+      injected && ((e.op === "=" && e.n > 0) || e.op === ">") ? { afterInjectedFault: true as const } : {};
+    return { id: e.id, expected, actual, ok, line: e.line, ...read };
   });
   const metricsNeeded = !verdictOnly || sc.expectMetrics.length > 0;
   const machineCounters = metricsNeeded ? machineStats(system) : null;
@@ -612,8 +652,9 @@ function runMade(
     name: e.name,
     expected: `${e.op === "=" ? "" : e.op}${e.value}`,
     actual: metrics![e.name],
-    ok: boundHolds(e, metrics![e.name]),
+    ok: injected || boundHolds(e, metrics![e.name]),
     line: e.line,
+    ...(injected ? { afterInjectedFault: true as const } : {}),
   }));
   let failure = run.failure;
   // A deadlock fails the run, unless the scenario expects it (it asserts on hung-task findings).

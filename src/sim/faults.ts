@@ -39,6 +39,7 @@ export type FaultSpec =
          * FFA_FAULT_SITES: `ffa_memory_send_complete`), not at the call's entry; counted apart.
          */
         readonly in?: string;
+        readonly injected?: true;
       };
     }
   | {
@@ -47,18 +48,40 @@ export type FaultSpec =
         readonly error: string;
         readonly nth: number;
         readonly boot?: true;
+        readonly injected?: true;
       };
     }
-  | { readonly cma: { readonly pinned: number | "all"; readonly nth: number } }
+  | {
+      readonly cma: { readonly pinned: number | "all"; readonly nth: number; readonly injected?: true };
+    }
   | {
       readonly kill: {
         readonly proc: string;
         readonly at: number;
         /** Count every scheduling point of the process — in user space too (between its steps, in a sleep) — not only those inside a system call. */
         readonly anywhere?: true;
+        readonly injected?: true;
       };
     }
-  | { readonly rx_busy: { readonly nth: number } };
+  | { readonly rx_busy: { readonly nth: number; readonly injected?: true } };
+
+/**
+ * Whether the fault is one the scenario did not plan (`injected: true`): the explorer's chooser
+ * (`--faults`) struck it, or a replay gives it back as such. Once one has struck, the run is judged on
+ * what a fault must not do, not on what the scenario expected of a run without it (scenario/runner.ts).
+ */
+export function isInjected(f: FaultSpec): boolean {
+  return faultBody(f).injected === true;
+}
+
+/** The kind's mapping of a spec (`{call, error, nth, …}` of `{ffa: …}`). */
+function faultBody(f: FaultSpec): { readonly injected?: true } {
+  if ("ffa" in f) return f.ffa;
+  if ("optee" in f) return f.optee;
+  if ("cma" in f) return f.cma;
+  if ("kill" in f) return f.kill;
+  return f.rx_busy;
+}
 
 /** A point as the chooser sees it: its kind, its key (call, command, process…), and its count. */
 export interface FaultPoint {
@@ -104,8 +127,25 @@ export function faultSpecPoint(f: FaultSpec): { point: FaultPoint; value: string
   return { point: { kind: "rx_busy", key: RX_KEY, nth: f.rx_busy.nth }, value: "BUSY" };
 }
 
-/** The spec that says "strike `value` at `point`" (the inverse of faultSpecPoint()). */
-export function faultSpecOf(point: FaultPoint, value: string): FaultSpec {
+/**
+ * The spec that says "strike `value` at `point`" (the inverse of faultSpecPoint()), marked
+ * `injected: true` when the scenario did not plan it (isInjected()).
+ */
+export function faultSpecOf(point: FaultPoint, value: string, injected = false): FaultSpec {
+  const spec = plannedSpecOf(point, value);
+  return injected ? markInjected(spec) : spec;
+}
+
+/** The spec marked `injected: true` (isInjected()). */
+export function markInjected(spec: FaultSpec): FaultSpec {
+  if ("ffa" in spec) return { ffa: { ...spec.ffa, injected: true } };
+  if ("optee" in spec) return { optee: { ...spec.optee, injected: true } };
+  if ("cma" in spec) return { cma: { ...spec.cma, injected: true } };
+  if ("kill" in spec) return { kill: { ...spec.kill, injected: true } };
+  return { rx_busy: { ...spec.rx_busy, injected: true } };
+}
+
+function plannedSpecOf(point: FaultPoint, value: string): FaultSpec {
   switch (point.kind) {
     case "ffa": {
       const sep = point.key.indexOf(FFA_SITE_SEP);
@@ -154,6 +194,8 @@ type Phase = "idle" | "boot" | "run";
 
 export class FaultPlan implements Snapshottable {
   readonly #scripted = new Map<string, string>();
+  /** Keys of #scripted whose fault is marked `injected: true` (isInjected()). */
+  readonly #scriptedInjected = new Set<string>();
   readonly #scriptedKinds = new Set<FaultKind>();
   readonly #bootScripted = new Map<string, string>();
   readonly #bootKinds = new Set<FaultKind>();
@@ -170,6 +212,7 @@ export class FaultPlan implements Snapshottable {
   #chooser: FaultChooser | null = null;
   #budget = 0;
   #phase: Phase = "idle";
+  #injectedStruck = false;
   /** Faults that struck, in order. */
   readonly struck: FaultStruck[] = [];
 
@@ -179,9 +222,11 @@ export class FaultPlan implements Snapshottable {
       this.#chooser = saved.chooser as FaultChooser | null;
       this.#budget = saved.budget as number;
       this.#phase = saved.phase as Phase;
+      this.#injectedStruck = saved.injectedStruck as boolean;
     }
     return {
       scripted: this.#scripted,
+      scriptedInjected: this.#scriptedInjected,
       scriptedKinds: this.#scriptedKinds,
       bootScripted: this.#bootScripted,
       bootKinds: this.#bootKinds,
@@ -190,6 +235,7 @@ export class FaultPlan implements Snapshottable {
       chooser: this.#chooser,
       budget: this.#budget,
       phase: this.#phase,
+      injectedStruck: this.#injectedStruck,
     };
   }
 
@@ -203,12 +249,16 @@ export class FaultPlan implements Snapshottable {
     assert(this.#phase === "idle", "fault plan configured after arm()");
     if (!(Number.isSafeInteger(budget) && budget >= 0)) fail(`fault budget ${budget}`);
     this.#scripted.clear();
+    this.#scriptedInjected.clear();
     this.#scriptedKinds.clear();
+    this.#injectedStruck = false;
     for (const f of scripted) {
       const { point, value } = faultSpecPoint(f);
       // Boot faults struck (or not) while the system booted (configureBoot()); a run does not repeat them.
       if (point.boot) continue;
-      this.#scripted.set(scriptedKey(point.kind, point.key, point.nth), value);
+      const key = scriptedKey(point.kind, point.key, point.nth);
+      this.#scripted.set(key, value);
+      if (isInjected(f)) this.#scriptedInjected.add(key);
       this.#scriptedKinds.add(point.kind);
     }
     this.#chooser = budget > 0 ? chooser : null;
@@ -310,9 +360,11 @@ export class FaultPlan implements Snapshottable {
     const nth = ++this.#counts[slot];
     const boot = this.#phase === "boot";
     // The scripted list is looked up only for a kind it names; the point is made only when used.
-    let value = (boot ? this.#bootKinds : this.#scriptedKinds).has(kind)
-      ? ((boot ? this.#bootScripted : this.#scripted).get(scriptedKey(kind, key, nth)) ?? null)
+    const sKey = (boot ? this.#bootKinds : this.#scriptedKinds).has(kind)
+      ? scriptedKey(kind, key, nth)
       : null;
+    let value = sKey === null ? null : ((boot ? this.#bootScripted : this.#scripted).get(sKey) ?? null);
+    let injected = value !== null && !boot && this.#scriptedInjected.has(sKey!);
     let point: FaultPoint | null = null;
     if (!boot && value === null && this.#chooser !== null && this.#budget > 0 && options.length > 0) {
       point = { kind, key, nth };
@@ -320,14 +372,24 @@ export class FaultPlan implements Snapshottable {
       if (!(Number.isInteger(i) && i >= -1 && i < options.length)) fail(`fault chooser picked ${i}`);
       if (i >= 0) {
         value = options[i];
+        injected = true;
         this.#budget--;
       }
     }
     if (value !== null) {
       point ??= boot ? { kind, key, nth, boot } : { kind, key, nth };
-      this.struck.push({ spec: faultSpecOf(point, value), t: this.now() });
+      this.struck.push({ spec: faultSpecOf(point, value, injected), t: this.now() });
+      if (injected) this.#injectedStruck = true;
     }
     return value;
+  }
+
+  /**
+   * Whether a fault the scenario did not plan (isInjected(): the explorer's, or given back as such)
+   * has struck in this run so far.
+   */
+  injectedStruck(): boolean {
+    return this.#injectedStruck;
   }
 
   /** The faults that struck, as a `faults:` list (what replays them). */

@@ -1,7 +1,8 @@
 /**
  * `rstmem explore --faults` on Hafnium reaches the fault point inside the last FFA_MEM_FRAG_TX
  * (`in: ffa_memory_send_complete`): a run where the chooser struck there fails the send with NO_MEMORY
- * and leaves nothing behind, replay.json records the fault with `in:`, `rstmem replay` reproduces it,
+ * (a violation: the steps expect `[SUCCESS]`, a list, judged after an injected fault too) and leaves
+ * nothing behind, replay.json records the fault with `in:`, `rstmem replay` reproduces it,
  * and the same seed finds the same run.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -19,15 +20,15 @@ steps:
       receivers: [{ id: 0x8001 }]
       constituents: [{ address: 0x90000000, pages: 1, repeat: 20, stride: 0x2000 }]
     fragment: { bytes: 112 }
-    expect: SUCCESS
+    expect: [SUCCESS]
     save: h
   - ffa: MEM_RECLAIM
     handle: $h
-    expect: SUCCESS
+    expect: [SUCCESS]
 `;
 
 const AT_SEND_COMPLETE = {
-  ffa: { call: "MEM_FRAG_TX", in: "ffa_memory_send_complete", error: "NO_MEMORY", nth: 1 },
+  ffa: { call: "MEM_FRAG_TX", in: "ffa_memory_send_complete", error: "NO_MEMORY", nth: 1, injected: true },
 };
 
 describe("explore --faults at the last fragment's ffa_memory_send_complete()", () => {
@@ -62,7 +63,9 @@ describe("explore --faults at the last fragment's ffa_memory_send_complete()", (
     expect(rf.failed).toMatch(/expected SUCCESS, got NO_MEMORY .*in ffa_memory_send_complete/);
 
     const replayed = await rstmem("replay", join(dir, `s${seed}`, "replay.json"));
-    expect(replayed.out).toContain("faults     ffa MEM_FRAG_TX in ffa_memory_send_complete NO_MEMORY #1");
+    expect(replayed.out).toContain(
+      "faults     ffa MEM_FRAG_TX in ffa_memory_send_complete NO_MEMORY #1 (injected)",
+    );
     // The share state was freed: the end of the run has no finding (quiesce-clean included).
     expect(replayed.out).toMatch(/^findings {3}none$/m);
     expect(replayed.out).toContain(`replay     reproduced: ${rf.failed}`);

@@ -10,7 +10,8 @@ import { describe, expect, it } from "vitest";
 import { rstmem } from "../helpers/rstmem.ts";
 import { BootedScenario } from "../../src/explore/booted.ts";
 import { explore, failureSignature } from "../../src/explore/explore.ts";
-import { loadScenarioFile } from "../../src/scenario/loader.ts";
+import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
+import { strictExpectations } from "../helpers/strict-expect.ts";
 import { namedPolicy } from "../../src/scenario/policies.ts";
 import { isBootFault } from "../../src/sim/faults.ts";
 
@@ -19,8 +20,9 @@ const CMA_PINNED = join(ROOT, "scenarios", "faults", "cma-pinned.yaml");
 
 describe("shrinking a violation's faults", () => {
   it("drops what the failure does not need, and each fault left is needed", () => {
-    // cma-pinned lists two pinned-page faults; --faults adds a kill, which breaks its step 3.
-    const sc = loadScenarioFile(CMA_PINNED, "cma-pinned");
+    // cma-pinned lists two pinned-page faults; --faults adds a kill, which breaks its step 3 (each step
+    // expecting a list of one: judged after an injected fault too).
+    const sc = loadScenarioText(strictExpectations(readFileSync(CMA_PINNED, "utf8")), CMA_PINNED);
     const r = explore(sc, { strategy: "random", runs: 20, seed: 1, windowNs: 100_000, faults: 1 });
     const v = r.violation!;
     const sh = r.shrunk!;

@@ -8,17 +8,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rstmem } from "../helpers/rstmem.ts";
+import { strictExpectations } from "../helpers/strict-expect.ts";
 
 const LEND = join(import.meta.dirname, "..", "..", "scenarios", "faults", "ffa-lend-errors.yaml");
 const POOL_RACE = join(import.meta.dirname, "..", "..", "scenarios", "pool-race.yaml");
 
 /**
- * pool-race with every step expecting `ok` (the built-in accepts the errnos faults cause, and runs
- * clean under --faults), written into `dir`: there any injected fault that fails a call is a violation.
+ * pool-race with every step expecting exactly `[ok]` (the built-in accepts the errnos faults cause, and
+ * runs clean under --faults), written into `dir`: a list is judged even after an injected fault, so
+ * there any injected fault that fails a call is a violation.
  */
 function strictPoolRace(dir: string): string {
   const file = join(dir, "pool-race-strict.yaml");
-  writeFileSync(file, readFileSync(POOL_RACE, "utf8").replace(/expect: \[ok, [^\]]*\]/g, "expect: ok"));
+  writeFileSync(file, strictExpectations(readFileSync(POOL_RACE, "utf8")));
   return file;
 }
 

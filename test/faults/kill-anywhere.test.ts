@@ -23,6 +23,7 @@ describe("a kill at any scheduling point of a process", () => {
     const r = runScenario(loadScenarioFile(FILE, "kill-holding-buffer"));
     expect(r.failure).toBeNull();
     expect(r.steps.map((s) => s.got)).toEqual(["ok", "ok", "ok", "EBADF"]);
+    // The scenario's own fault: recorded without `injected`.
     expect(r.faults).toEqual([{ kill: { proc: "player", at: 29, anywhere: true } }]);
     expect(r.protmem).toMatchObject({ lentBytes: 0 });
     expect(r.findings["pool-consistency"]).toBe(0);
@@ -63,7 +64,8 @@ describe("a kill at any scheduling point of a process", () => {
     expect(anywhere.map((p) => p.nth)).toEqual([29]);
     // Inside the system calls before it, the chooser was asked under the plain name (28 points).
     expect(offered.filter((p) => p.key === "player")).toHaveLength(28);
-    expect(r.faults).toEqual([{ kill: { proc: "player", at: 29, anywhere: true } }]);
+    // Recorded as the chooser's (injected): given back, it strikes and is judged as such again.
+    expect(r.faults).toEqual([{ kill: { proc: "player", at: 29, anywhere: true, injected: true } }]);
     expect(r.steps.map((s) => s.got)).toEqual(["ok", "ok", "ok", "EBADF"]);
     expect(r.findings["pool-consistency"]).toBe(0);
     const again = runScenario({ ...sc, faults: r.faults });

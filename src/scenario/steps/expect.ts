@@ -43,3 +43,13 @@ export function expectMet(e: StepExpect | null | undefined, got: string): boolea
 export function acceptsFailure(e: StepExpect | null | undefined, got: string): boolean {
   return got !== "ok" && e !== undefined && e !== null && expectMet(e, got);
 }
+
+/**
+ * Whether the expectation stands aside once a fault the scenario did not plan has struck in the run
+ * (an injected fault, sim/faults.ts isInjected(): the explorer's `--faults`). One outcome, or none, is
+ * what the scenario expects of a run without that fault, so the step is then not judged; a list is the
+ * scenario's own word on what faults may do, and is judged as written.
+ */
+export function yieldsToInjectedFault(e: StepExpect | null | undefined): boolean {
+  return !Array.isArray(e);
+}

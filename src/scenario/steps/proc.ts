@@ -50,7 +50,13 @@ import {
 } from "../../user/syscalls.ts";
 import type { SourceMap } from "../errors.ts";
 import { parseSize, SIZE_EXPECTED } from "../units.ts";
-import { acceptsFailure, expectedText, expectMet, stepExpectSchema } from "./expect.ts";
+import {
+  acceptsFailure,
+  expectedText,
+  expectMet,
+  stepExpectSchema,
+  yieldsToInjectedFault,
+} from "./expect.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
 import { getUnalignedLe32, getUnalignedLe64 } from "../../abi/unaligned.ts";
 
@@ -567,7 +573,11 @@ export const procStep = defineStep({
         );
       // A failure the step accepts binds -1, as C's `int fd = -1` left unset by the failed call: a
       // later close($NAME) answers EBADF instead of closing a stale fd of an earlier iteration.
-      else if (acceptsFailure(spec.expect, got)) vars.set(spec.save, -1n);
+      else if (
+        acceptsFailure(spec.expect, got) ||
+        (yieldsToInjectedFault(spec.expect) && ctx.system.sim.faults.injectedStruck())
+      )
+        vars.set(spec.save, -1n);
       else if (expected === null) {
         ok = false;
         detail = `cannot save "${spec.save}": the call failed with ${got}${detail ? ` (${detail})` : ""}`;
