@@ -7,7 +7,7 @@
  * explore_parallel.ts).
  */
 import { fail } from "../sim/assert.ts";
-import { isBootFault, type FaultSpec } from "../sim/faults.ts";
+import { isBootFault, isInjected, type FaultSpec } from "../sim/faults.ts";
 import {
   encodeSchedule,
   parseSchedule,
@@ -96,7 +96,7 @@ export interface ExploreResult {
   readonly distinct: number;
   /** Distinct states hashed at scheduling points (state_hash.ts). */
   readonly states: number;
-  /** Runs in which a fault struck (DFS: of its whole runs, not those cut short). */
+  /** Runs in which an injected fault (--faults) struck (DFS: of its whole runs, not those cut short). */
   readonly faulted: number;
   /**
    * Why the search ended: a violation, the run budget, the wall-clock stop, or it ran out of schedules
@@ -159,7 +159,7 @@ function dfsFaultStream(
   const byDefault: Chooser = { name: "dfs", windowNs, choose: () => 0 };
   for (let k = 0; k < DFS_FAULT_PATTERNS; k++) {
     const stream = k === 0 ? first : `${first}.${k}`;
-    if (booted.verdict(byDefault, faultsOf(stream)).faults.length > 0) return stream;
+    if (booted.verdict(byDefault, faultsOf(stream)).faults.some(isInjected)) return stream;
   }
   return first;
 }
@@ -333,7 +333,7 @@ function exploreDfs(
     }
     explored++;
     seen.add(stringHash(r.schedule));
-    if (r.faults.length > 0) faulted++;
+    if (r.faults.some(isInjected)) faulted++;
     heard(opts, explored, r);
     const why = violation(sc, r);
     if (why !== null) found = { run: explored, result: whole ? (r as RunResult) : booted.madeAgain(r), why };

@@ -83,8 +83,8 @@ export function stateHash(system: System, candidates: readonly Task[]): number {
   const { sim, machine, spmc } = system;
   const now = sim.sched.now;
   const tasks = sim.sched.tasks;
-  // At most 4 words a task (id, state, steps, a delay of two words), 1 a candidate, 12 for the rest.
-  const need = 4 * tasks.length + candidates.length + 16;
+  // At most 4 words a task (id, state, steps, a delay of two words), 1 a candidate, 17 for the rest.
+  const need = 4 * tasks.length + candidates.length + 18;
   if (words.length < need) words = new Int32Array(2 * need);
   const w = words;
   let k = 0;
@@ -114,5 +114,7 @@ export function stateHash(system: System, candidates: readonly Task[]): number {
   k = put(w, k, spmc.rejections.size);
   k = put(w, k, machine.stats.faults);
   k = put(w, k, sim.faults.struck.length);
+  // Whether an injected fault has struck: the rest of the run is judged otherwise (runner.ts).
+  w[k++] = sim.faults.injectedStruck() ? 1 : 0;
   return mix(w, k);
 }

@@ -430,7 +430,13 @@ function* runList(
     inFlight.delete(task);
     const unjudged = !o.ok && afterInjectedFault(sim, expectedOf(step));
     const ok = o.ok || unjudged;
-    if (sim.trace.listening) sim.trace.emit("scenario", "step", { n, got: o.got, ok }, "E");
+    if (sim.trace.listening)
+      sim.trace.emit(
+        "scenario",
+        "step",
+        { n, got: o.got, ok, ...(unjudged ? { afterInjectedFault: true } : {}) },
+        "E",
+      );
     outcomes.push({
       n,
       task,

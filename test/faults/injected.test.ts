@@ -10,7 +10,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadScenarioText } from "../../src/scenario/loader.ts";
+import { explore } from "../../src/explore/explore.ts";
+import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
+import { isInjected } from "../../src/sim/faults.ts";
 import { runScenario } from "../../src/scenario/runner.ts";
 import { summaryText } from "../../src/report/summary.ts";
 import { rstmem } from "../helpers/rstmem.ts";
@@ -78,6 +80,39 @@ describe("a fault the scenario did not plan (injected)", () => {
     expect(listed.steps[1].afterInjectedFault).toBeUndefined();
   });
 
+  it("a saving step with no expectation is marked too when its call failed: it reports the failed save, not judged", () => {
+    const r = oneAlloc({ fault: LEND_FAILS_INJECTED });
+    expect(r.failure).toBeNull();
+    expect(r.steps[1]).toMatchObject({ got: "ENOMEM", ok: true, afterInjectedFault: true });
+    expect(r.steps[1].detail).toMatch(/cannot save "buf": the call failed with ENOMEM/);
+    expect(r.steps[2].got).toBe("EBADF");
+  });
+
+  it("an ffa step's save binds FFA_MEMORY_HANDLE_INVALID after it: a reclaim of it is refused as in C", () => {
+    const text = `name: lend-reclaim
+platform: fvp-rme
+faults:
+  - ${LEND_FAILS_INJECTED}
+steps:
+  - ffa: MEM_LEND
+    descriptor:
+      receivers: [{ id: 0x8001 }]
+      constituents: [{ address: 0x90000000, pages: 1 }]
+    expect: SUCCESS
+    save: h
+  - ffa: MEM_RECLAIM
+    handle: $h
+    expect: [INVALID_PARAMETERS]
+`;
+    const r = runScenario(loadScenarioText(text, "lend-reclaim.yaml"));
+    expect(r.failure).toBeNull();
+    expect(r.steps.map((s) => [s.got, s.afterInjectedFault ?? false])).toEqual([
+      ["NO_MEMORY", true],
+      ["INVALID_PARAMETERS", false],
+    ]);
+    expect(r.steps[1].detail).toContain("0xffffffffffffffff");
+  });
+
   it("a step that missed before the fault struck is judged", () => {
     const before = "  - proc: a\n    close: 99\n    expect: ok\n";
     const r = oneAlloc({ fault: LEND_FAILS_INJECTED, before });
@@ -135,6 +170,27 @@ describe("a fault the scenario did not plan (injected)", () => {
 });
 
 describe("rstmem explore --faults on a scenario not written for faults", () => {
+  it("counts the runs its own faults struck in, not the scenario's (which strike in every run)", () => {
+    // frag-tx-no-memory lists a fault that strikes in every run; the explorer's strike in few of them.
+    const sc = loadScenarioFile(join(ROOT, "scenarios", "faults", "frag-tx-no-memory.yaml"), "frag");
+    let injectedRuns = 0;
+    let ownOnly = 0;
+    const r = explore(sc, {
+      strategy: "random",
+      runs: 12,
+      seed: 3,
+      windowNs: 100_000,
+      faults: 1,
+      onResult: (_, run) => {
+        if (run?.faults.some(isInjected)) injectedRuns++;
+        else if (run && run.faults.length > 0) ownOnly++;
+      },
+    });
+    expect(r.explored).toBe(12);
+    expect(ownOnly).toBeGreaterThan(0);
+    expect(r.faulted).toBe(injectedRuns);
+  });
+
   it("secure-video-session under upstream: the leak of a refused RELEASE_PROTMEM, shrunk to that one fault, replayed from replay.json", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-injected-"));
     const r = await rstmem("explore", SESSION, "--faults", "2", "--runs", "50", "--out", dir);

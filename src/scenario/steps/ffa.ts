@@ -9,6 +9,7 @@ import {
   FFA_ERROR_32,
   FFA_MEM_FRAG_RX_32,
   FFA_MEM_FRAG_TX_32,
+  FFA_MEMORY_HANDLE_INVALID,
   FFA_SUCCESS_32,
   FFA_SUCCESS_64,
   ffaErrorName,
@@ -17,7 +18,7 @@ import {
 import { platformEndpoints } from "../../firmware/boot.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import { expectedText, expectMet } from "./expect.ts";
+import { expectedText, expectMet, yieldsToInjectedFault } from "./expect.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
 import {
   descriptorBytes,
@@ -166,8 +167,14 @@ function outcome(
       parts.unshift(`w${i} is ${hex(out[i])}, expected ${hex(value)}`);
     }
   }
-  if (spec.save && ok) {
-    const h = handleOf(out) ?? sendHandle;
+  // After a fault the scenario did not plan, a miss of one expected outcome is not judged (runner.ts):
+  // the save goes on as for an accepted failure.
+  const unjudged = !ok && yieldsToInjectedFault(spec.expect) && ctx.system.sim.faults.injectedStruck();
+  if (spec.save && (ok || unjudged)) {
+    // A call that failed as the step accepts saves FFA_MEMORY_HANDLE_INVALID (~0), as a caller's handle
+    // variable left unset: a later reclaim of it is refused (INVALID_PARAMETERS), as in C.
+    const failed = Number(out[0] & 0xffff_ffffn) === FFA_ERROR_32;
+    const h = handleOf(out) ?? sendHandle ?? (failed ? FFA_MEMORY_HANDLE_INVALID : null);
     if (h !== null) ctx.vars.set(spec.save, h);
   }
   return { got, expected, ok, detail: parts.join("; ") };
