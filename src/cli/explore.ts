@@ -10,7 +10,7 @@ import { storyEvent, storyLine, type StoryEvent } from "../report/story.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { bootScenario, runOnSystem } from "../scenario/runner.ts";
-import { isBootFault } from "../sim/faults.ts";
+import { FAULT_KINDS, isBootFault, type FaultKind } from "../sim/faults.ts";
 import { formatDuration } from "../scenario/units.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import { HTML_TIMELINE, writeHtmlReport } from "./html.ts";
@@ -18,6 +18,7 @@ import {
   parseDurationArg,
   parsePositive,
   faultBudget,
+  parseFaultKinds,
   parseSeed,
   shellQuote,
   UsageError,
@@ -38,6 +39,7 @@ interface ExploreCliOptions {
   policy?: string;
   out: string;
   faults?: number;
+  faultKinds?: FaultKind[];
   jobs?: number;
 }
 
@@ -81,6 +83,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       parsePositive,
     )
     .option(
+      "--fault-kinds <list>",
+      `with --faults: the kinds it may strike, comma-separated (${FAULT_KINDS.join(", ")}; default all)`,
+      parseFaultKinds,
+    )
+    .option(
       "--jobs <n>",
       "threads making runs (random, pct; default: the machine's cores). Results do not depend on it",
       parsePositive,
@@ -90,6 +97,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError("--depth applies to --strategy pct");
       if (opts.preemptions !== undefined && opts.strategy !== "dfs")
         throw new UsageError("--preemptions applies to --strategy dfs");
+      if (opts.faultKinds !== undefined && faultBudget(opts.faults) === 0)
+        throw new UsageError("--fault-kinds applies with --faults");
       const { display, file } = scenarioArg(arg);
       const policy = opts.policy ?? null;
       const sc = loadWithPolicy(display, file, policy);
@@ -113,6 +122,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         preemptions: opts.preemptions,
         windowNs: opts.window,
         faults: faultBudget(opts.faults),
+        faultKinds: opts.faultKinds,
         shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
         onRun: (done) => {
           searched = Date.now();

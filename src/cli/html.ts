@@ -16,7 +16,12 @@ export const HTML_TIMELINE: RunOptions["timeline"] = {};
 export function replayCommand(
   file: string | null,
   r: RunResult,
-  opts: { policy?: string | null; schedule?: string; faults?: number | boolean },
+  opts: {
+    policy?: string | null;
+    schedule?: string;
+    faults?: number | boolean;
+    faultKinds?: readonly string[];
+  },
 ): string {
   return (
     "rstmem run" +
@@ -24,7 +29,8 @@ export function replayCommand(
     ` --seed ${r.seed}` +
     (opts.policy ? ` --policy ${shellQuote(opts.policy)}` : "") +
     (opts.schedule !== undefined ? ` --schedule ${shellQuote(opts.schedule)}` : "") +
-    (opts.faults === true ? " --faults" : typeof opts.faults === "number" ? ` --faults ${opts.faults}` : "")
+    (opts.faults === true ? " --faults" : typeof opts.faults === "number" ? ` --faults ${opts.faults}` : "") +
+    (opts.faultKinds ? ` --fault-kinds ${opts.faultKinds.join(",")}` : "")
   );
 }
 

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from "commander";
 import { parseDuration } from "../scenario/units.ts";
+import { FAULT_KINDS, type FaultKind } from "../sim/faults.ts";
 
 /** An error that ends the command with exit status 2 and this message. */
 export class UsageError extends Error {}
@@ -46,6 +47,21 @@ export function parseDurationArg(v: string): number {
 /** A shell word: the schedule and paths in the printed commands. */
 export const shellQuote = (s: string): string =>
   /^[A-Za-z0-9_./:,*=-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+
+/**
+ * `--fault-kinds ffa,kill`: the kinds of fault `--faults` may strike (sim/faults.ts FAULT_KINDS), each
+ * once, in the order given.
+ */
+export function parseFaultKinds(v: string): FaultKind[] {
+  const kinds = v.split(",").map((k) => k.trim());
+  for (const k of kinds)
+    if (!(FAULT_KINDS as readonly string[]).includes(k))
+      throw new InvalidArgumentError(
+        `${k === "" ? "an empty kind" : `"${k}"`}: expected a comma-separated list of ${FAULT_KINDS.join(", ")}`,
+      );
+  if (new Set(kinds).size !== kinds.length) throw new InvalidArgumentError("a kind is named twice");
+  return kinds as FaultKind[];
+}
 
 /** `--faults` alone is a budget of 1 fault per run; `--faults N` is N; absent, none. */
 export function faultBudget(v: number | boolean | undefined): number {

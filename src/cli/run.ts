@@ -9,10 +9,18 @@ import { loadScenarioFile, type Scenario } from "../scenario/loader.ts";
 import { runScenario, type RunResult } from "../scenario/runner.ts";
 import { compareResult, underPolicy, type CompareResult } from "../scenario/compare.ts";
 import { compareJson, compareText } from "../report/compare.ts";
-import { randomFaultChooser } from "../sim/faults.ts";
+import { FAULT_KINDS, randomFaultChooser, type FaultKind } from "../sim/faults.ts";
 import { Prng } from "../sim/prng.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
-import { faultBudget, parsePositive, parseSeed, UsageError, type Io, type SetCode } from "./io.ts";
+import {
+  faultBudget,
+  parseFaultKinds,
+  parsePositive,
+  parseSeed,
+  UsageError,
+  type Io,
+  type SetCode,
+} from "./io.ts";
 import { loadWithPolicy, scenarioArg } from "./scenario_args.ts";
 import type { HtmlRun } from "../report/html.ts";
 import { HTML_TIMELINE, replayCommand, reportTitle, writeHtmlReport } from "./html.ts";
@@ -34,6 +42,8 @@ export interface RunCliOptions {
   trace?: string;
   ftrace?: string;
   faults?: number | boolean;
+  /** `--fault-kinds`: the kinds `faults` may strike (absent: every kind). */
+  faultKinds?: FaultKind[];
   /** Sample the timeline (for an HTML report); always with `out`. */
   html?: boolean;
   /** How the HTML report in `out` names the run and replays it. */
@@ -80,7 +90,12 @@ export function runOne(sc: Scenario, opts: RunCliOptions, io: Io): RunResult {
   const budget = faultBudget(opts.faults);
   const stream = new Prng(opts.seed ?? sc.seed).stream("run.faults");
   const faults =
-    budget > 0 ? { chooser: randomFaultChooser((n) => stream.int(0, n - 1)), budget } : undefined;
+    budget > 0
+      ? {
+          chooser: randomFaultChooser((n) => stream.int(0, n - 1), undefined, opts.faultKinds ?? null),
+          budget,
+        }
+      : undefined;
   const dir = opts.outDir ?? (opts.out ? join(opts.out, safeName(sc.name)) : null);
   if (dir) mkdirSync(dir, { recursive: true });
   const files = [
@@ -140,7 +155,12 @@ export function compareOne(
   const runs = policies.map((p) => {
     const replay = (r: RunResult) =>
       opts.replay?.(r) ??
-      replayCommand(sc.file, r, { policy: p, schedule: opts.schedule, faults: opts.faults });
+      replayCommand(sc.file, r, {
+        policy: p,
+        schedule: opts.schedule,
+        faults: opts.faults,
+        faultKinds: opts.faultKinds,
+      });
     return runOne(
       underPolicy(sc, p),
       {
@@ -198,6 +218,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       "inject up to n faults (default 1) at fault points chosen from the seed, beside the scenario's faults:",
       parsePositive,
     )
+    .option(
+      "--fault-kinds <list>",
+      `with --faults: the kinds it may strike, comma-separated (${FAULT_KINDS.join(", ")}; default all)`,
+      parseFaultKinds,
+    )
     .addOption(new Option("--schedule <s>", "replay a recorded schedule string").hideHelp())
     .action(
       (
@@ -211,9 +236,12 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           trace?: string;
           ftrace?: string;
           faults?: number | boolean;
+          faultKinds?: FaultKind[];
           html?: string;
         },
       ) => {
+        if (opts.faultKinds !== undefined && faultBudget(opts.faults) === 0)
+          throw new UsageError("--fault-kinds applies with --faults");
         // Load everything first: a bad file stops the batch before anything runs.
         const policy = opts.policy ?? null;
         const scenarios = (files.length > 0 ? files : ["default"]).map((arg) => {
@@ -228,6 +256,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             policy,
             schedule: opts.schedule,
             faults: opts.faults,
+            faultKinds: opts.faultKinds,
           });
         const label = (sc: Scenario) =>
           scenarios.length === 1 ? sc.policy.name : `${sc.name} (${sc.policy.name})`;
@@ -240,6 +269,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             policy: r.policy,
             schedule: opts.schedule,
             faults: opts.faults,
+            faultKinds: opts.faultKinds,
           }),
         });
         // A scenario with `compare:` runs under each of its policies, unless --policy names one.

@@ -7,7 +7,7 @@
  * explore_parallel.ts).
  */
 import { fail } from "../sim/assert.ts";
-import { isBootFault, isInjected, type FaultSpec } from "../sim/faults.ts";
+import { isBootFault, isInjected, type FaultKind, type FaultSpec } from "../sim/faults.ts";
 import {
   encodeSchedule,
   parseSchedule,
@@ -55,6 +55,8 @@ export interface ExploreOptions {
    * the scenario's `faults:` does not name (sim/faults.ts); 0 or absent: only the scenario's faults.
    */
   readonly faults?: number;
+  /** The kinds of fault that budget may strike (`--fault-kinds`); absent: every kind. */
+  readonly faultKinds?: readonly FaultKind[];
   /** Asked before each run after the first; true ends the search (the CLI's --time). */
   readonly shouldStop?: () => boolean;
   /** Called after each run with its verdict (null: a DFS run abandoned at a state already explored). */
@@ -195,6 +197,7 @@ export function walkParams(sc: Scenario, booted: BootedScenario, opts: ExploreOp
     depth,
     k: 0,
     faults: opts.faults ?? 0,
+    faultKinds: opts.faultKinds ?? null,
   };
   if (base.strategy === "random") return base;
   // k is not known before a run: run 0, PCT with random priorities and no change point (depth 1),
@@ -317,7 +320,7 @@ function exploreDfs(
   // same fault decisions along it and the prefix replays exactly (the faults are one fixed pattern, by
   // the order fault points are met, and DFS enumerates schedules under it).
   const faultBudget = opts.faults ?? 0;
-  const faultsOf = (stream: string) => seededFaults(opts.seed, stream, faultBudget);
+  const faultsOf = (stream: string) => seededFaults(opts.seed, stream, faultBudget, opts.faultKinds ?? null);
   const faultStream = dfsFaultStream(booted, windowNs, faultBudget, faultsOf);
   const whole = opts.onResult !== undefined;
   const run = (chooser: Chooser): void => {

@@ -5,7 +5,7 @@
  * row; it ends early at a violation. The search's result is the chunks merged in order up to the first
  * violation: the same for one thread or many (explore_parallel.ts), run for run.
  */
-import { isInjected, randomFaultChooser, type FaultSpec } from "../sim/faults.ts";
+import { isInjected, randomFaultChooser, type FaultKind, type FaultSpec } from "../sim/faults.ts";
 import { Prng } from "../sim/prng.ts";
 import { parseSchedule, randomChooser, type Chooser } from "../sim/scheduler.ts";
 import type { RunOptions, RunResult, RunVerdict } from "../scenario/runner.ts";
@@ -28,6 +28,8 @@ export interface WalkParams {
   readonly k: number;
   /** Fault budget per run (0: only the scenario's faults). */
   readonly faults: number;
+  /** The kinds of fault the budget may strike (`--fault-kinds`); null: every kind. */
+  readonly faultKinds: readonly FaultKind[] | null;
 }
 
 export interface ChunkTask extends WalkParams {
@@ -53,7 +55,7 @@ export interface ChunkResult {
   readonly states: Float64Array;
   /** Hashes of the chunk's schedules (distinct schedules). */
   readonly schedules: Float64Array;
-  /** Runs in which a fault struck. */
+  /** Runs in which one of the explorer's faults struck. */
   readonly faulted: number;
   /** The chunk holds the search's first run, and that run met no scheduling choice. */
   readonly firstChoiceless: boolean;
@@ -61,12 +63,17 @@ export interface ChunkResult {
 
 /**
  * The explorer's faults for a run: a random fault chooser drawing from the seed's stream `stream`, at
- * most `budget` a run; none without a budget.
+ * most `budget` a run, of `kinds` only (null: any); none without a budget.
  */
-export function seededFaults(seed: number, stream: string, budget: number): RunOptions["faults"] {
+export function seededFaults(
+  seed: number,
+  stream: string,
+  budget: number,
+  kinds: readonly FaultKind[] | null = null,
+): RunOptions["faults"] {
   if (budget === 0) return undefined;
   const draws = new Prng(seed).stream(stream);
-  return { chooser: randomFaultChooser((n) => draws.int(0, n - 1)), budget };
+  return { chooser: randomFaultChooser((n) => draws.int(0, n - 1), undefined, kinds), budget };
 }
 
 /** Choices recorded in a schedule string (PCT's k; none: the run had nothing to choose). */
@@ -111,7 +118,7 @@ export function walkRun(
   states: StateSet,
   whole = false,
 ): RunVerdict | RunResult {
-  const faults = seededFaults(p.seed, `explore.faults.${i}`, p.faults);
+  const faults = seededFaults(p.seed, `explore.faults.${i}`, p.faults, p.faultKinds);
   const chooser = chooserFor(p, i, booted, states);
   return whole ? booted.run(chooser, faults) : booted.verdict(chooser, faults);
 }

@@ -404,12 +404,18 @@ export class FaultPlan implements Snapshottable {
  * inside a system call (`kill: {at}`) and in user space, between its steps and in a sleep (`kill: {at,
  * anywhere: true}`, user/process.ts) — far more often than the others, and each is as likely as the
  * next, so a run is cut short now and then, not at its start. `next(n)` is a seeded stream's integer
- * in [0, n).
+ * in [0, n). `kinds`: strike only at points of these kinds (null: every kind).
  */
-export function randomFaultChooser(next: (n: number) => number, rate = 1 / 8): FaultChooser {
+export function randomFaultChooser(
+  next: (n: number) => number,
+  rate = 1 / 8,
+  kinds: readonly FaultKind[] | null = null,
+): FaultChooser {
   const scale = 1 << 20;
   return {
     pick(point, options) {
+      // `--fault-kinds`: a point of another kind is passed by, without a draw.
+      if (kinds !== null && !kinds.includes(point.kind)) return -1;
       const r = point.kind === "kill" ? rate / 8 : rate;
       if (next(scale) >= r * scale) return -1;
       return next(options.length);

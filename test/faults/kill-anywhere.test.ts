@@ -81,7 +81,15 @@ describe("a kill at any scheduling point of a process", () => {
     expect(text.match(/sleep: 200us/g)).toHaveLength(3);
     const sc = loadScenarioText(text, POOL_RACE);
     const booted = new BootedScenario(sc);
-    const params = { strategy: "random", seed: 1, windowNs: 100_000, depth: 3, k: 0, faults: 1 } as const;
+    const params = {
+      strategy: "random",
+      seed: 1,
+      windowNs: 100_000,
+      depth: 3,
+      k: 0,
+      faults: 1,
+      faultKinds: null,
+    } as const;
     const key = (r: RunResult) =>
       JSON.stringify({ steps: r.steps, faults: r.faults, findings: r.findings, protmem: r.protmem });
     let replayed = 0;
