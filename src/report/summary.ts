@@ -11,10 +11,15 @@ function findingsLine(r: RunResult): string {
   return nonzero.length === 0 ? "none" : nonzero.map(([id, n]) => `${id} ${n}`).join(", ");
 }
 
-/** `PASS  file  (platform, 5/5 steps, 1.2 µs, findings: none)` */
+/**
+ * `PASS  file  (platform, 5/5 steps, 1.2 µs, findings: none)`; with `, 3 not judged` after the steps when
+ * steps missed their expectation after an injected fault (StepOutcome.afterInjectedFault).
+ */
 export function summaryLine(r: RunResult): string {
+  const unjudged = r.steps.filter((s) => s.afterInjectedFault).length;
   return (
     `${r.passed ? "PASS" : "FAIL"}  ${r.file}  (${r.platform}, ${r.steps.length}/${r.stepsTotal} steps, ` +
+    (unjudged > 0 ? `${unjudged} not judged, ` : "") +
     `${formatDuration(r.simTimeNs)}, findings: ${findingsLine(r)})` +
     (r.failure ? `\n      ${r.failure}` : "")
   );

@@ -14,7 +14,7 @@ import { explore } from "../../src/explore/explore.ts";
 import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
 import { isInjected } from "../../src/sim/faults.ts";
 import { runScenario } from "../../src/scenario/runner.ts";
-import { summaryText } from "../../src/report/summary.ts";
+import { summaryLine, summaryText } from "../../src/report/summary.ts";
 import { rstmem } from "../helpers/rstmem.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -62,6 +62,7 @@ describe("a fault the scenario did not plan (injected)", () => {
     expect(text).toContain("3/3 run, 0 failed, 2 not judged");
     expect(text).toMatch(/^ {2}~ #1 line \d+ proc: ENOMEM \(expected ok\)/m);
     expect(text).toContain("faults     ffa MEM_LEND NO_MEMORY #1 (injected)");
+    expect(summaryLine(r)).toMatch(/^PASS {2}one-alloc\.yaml {2}\(tzc400-board, 3\/3 steps, 2 not judged, /);
   });
 
   it("the same fault planned by the scenario (no mark) is judged as before: ENOMEM where ok was expected fails the run", () => {
