@@ -40,8 +40,12 @@ interface ExploreCliOptions {
   out: string;
   faults?: number;
   faultKinds?: FaultKind[];
+  keepGoing?: number | boolean;
   jobs?: number;
 }
+
+/** `--keep-going` alone keeps up to this many distinct failures. */
+const KEEP_GOING_DEFAULT = 10;
 
 export function register(program: Command, io: Io, setCode: SetCode): void {
   program
@@ -88,6 +92,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       parseFaultKinds,
     )
     .option(
+      "--keep-going [n]",
+      `go on past violations (random, pct; one thread): report up to n distinct failures (default ${KEEP_GOING_DEFAULT}), each shrunk, replay-K.json`,
+      parsePositive,
+    )
+    .option(
       "--jobs <n>",
       "threads making runs (random, pct; default: the machine's cores). Results do not depend on it",
       parsePositive,
@@ -99,6 +108,14 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError("--preemptions applies to --strategy dfs");
       if (opts.faultKinds !== undefined && faultBudget(opts.faults) === 0)
         throw new UsageError("--fault-kinds applies with --faults");
+      const keepGoing =
+        opts.keepGoing === undefined || opts.keepGoing === false
+          ? 0
+          : opts.keepGoing === true
+            ? KEEP_GOING_DEFAULT
+            : opts.keepGoing;
+      if (keepGoing > 0 && opts.strategy === "dfs")
+        throw new UsageError("--keep-going applies to --strategy random and pct");
       const { display, file } = scenarioArg(arg);
       const policy = opts.policy ?? null;
       const sc = loadWithPolicy(display, file, policy);
@@ -123,6 +140,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         windowNs: opts.window,
         faults: faultBudget(opts.faults),
         faultKinds: opts.faultKinds,
+        keepGoing,
         shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
         onRun: (done) => {
           searched = Date.now();
@@ -175,38 +193,51 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         setCode(0);
         return;
       }
-      io.out(`VIOLATION  run ${v.run}: ${v.why}\n`);
-      // The shortest schedule found that still breaks the same expectation is what gets replayed.
-      const sh = r.shrunk;
-      const shown = sh ? sh.result : v.result;
-      if (sh) {
+      const kg = r.keptGoing;
+      if (kg !== null)
         io.out(
-          `shrunk     ${sh.preemptionsBefore} → ${sh.preemptions} non-default choices, ` +
-            `${sh.choicesBefore} → ${sh.choices} choices long` +
-            `${sh.faultsBefore > 0 ? `, ${sh.faultsBefore} → ${sh.faults} faults` : ""} (${sh.replays} replays): ${sh.why}\n`,
+          `violations ${kg.distinct.length} distinct failure${kg.distinct.length === 1 ? "" : "s"} in ` +
+            `${kg.violatingRuns} of ${r.explored} runs (--keep-going ${keepGoing})\n`,
         );
-      }
-      io.out(`${summaryLine(shown)}\n`);
-      io.out(`schedule   ${shown.schedule}\n`);
-      if (shown.faults.length > 0) io.out(`faults     ${shown.faults.map(faultText).join(", ")}\n`);
+      const distinct = kg?.distinct ?? [
+        { run: v.run, why: v.why, result: v.result, shrunk: r.shrunk, runs: 1 },
+      ];
       mkdirSync(opts.out, { recursive: true });
-      const out = join(opts.out, "replay.json");
-      const rf = replayFile(
-        shown,
-        { scenario: display, file, policy, why: sh ? sh.why : v.why },
-        { strategy: r.strategy, seed: r.seed, run: v.run },
-      );
-      writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
       const runPath = existsSync(arg) ? arg : relative(".", file);
       const withPolicy = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
-      // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
-      // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
-      if (shown.faults.length === 0 && sc.faults.every(isBootFault))
-        io.out(
-          `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(shown.schedule)}\n`,
+      distinct.forEach((d, i) => {
+        const times = kg !== null ? ` (${d.runs} run${d.runs === 1 ? "" : "s"} failed so)` : "";
+        io.out(`VIOLATION  run ${d.run}: ${d.why}${times}\n`);
+        // The shortest schedule found that still breaks the same expectation is what gets replayed.
+        const sh = d.shrunk;
+        const shown = sh ? sh.result : d.result;
+        if (sh) {
+          io.out(
+            `shrunk     ${sh.preemptionsBefore} → ${sh.preemptions} non-default choices, ` +
+              `${sh.choicesBefore} → ${sh.choices} choices long` +
+              `${sh.faultsBefore > 0 ? `, ${sh.faultsBefore} → ${sh.faults} faults` : ""} (${sh.replays} replays): ${sh.why}\n`,
+          );
+        }
+        io.out(`${summaryLine(shown)}\n`);
+        io.out(`schedule   ${shown.schedule}\n`);
+        if (shown.faults.length > 0) io.out(`faults     ${shown.faults.map(faultText).join(", ")}\n`);
+        // The first failure's file is replay.json, as without --keep-going; the others replay-2.json, …
+        const out = join(opts.out, i === 0 ? "replay.json" : `replay-${i + 1}.json`);
+        const rf = replayFile(
+          shown,
+          { scenario: display, file, policy, why: sh ? sh.why : d.why },
+          { strategy: r.strategy, seed: r.seed, run: d.run },
         );
-      io.out(`replay     rstmem replay ${shellQuote(out)}\n`);
-      io.out(`wrote      ${out}\n`);
+        writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
+        // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
+        // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
+        if (shown.faults.length === 0 && sc.faults.every(isBootFault))
+          io.out(
+            `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(shown.schedule)}\n`,
+          );
+        io.out(`replay     rstmem replay ${shellQuote(out)}\n`);
+        io.out(`wrote      ${out}\n`);
+      });
       setCode(1);
     });
 

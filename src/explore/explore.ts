@@ -28,6 +28,7 @@ import {
   seededFaults,
   walkRun,
   WalkMerge,
+  type FoundRun,
   type WalkParams,
 } from "./walk.ts";
 
@@ -57,6 +58,13 @@ export interface ExploreOptions {
   readonly faults?: number;
   /** The kinds of fault that budget may strike (`--fault-kinds`); absent: every kind. */
   readonly faultKinds?: readonly FaultKind[];
+  /**
+   * Go on past violations (`--keep-going N`, random and PCT): the search makes its whole budget and
+   * keeps the first violating run of each distinct failure (violationKey()), up to this many, each made
+   * again and shrunk; the first is `violation`. In one thread (explore_parallel.ts). Absent or 0: stop at
+   * the first violation.
+   */
+  readonly keepGoing?: number;
   /** Asked before each run after the first; true ends the search (the CLI's --time). */
   readonly shouldStop?: () => boolean;
   /** Called after each run with its verdict (null: a DFS run abandoned at a state already explored). */
@@ -110,8 +118,35 @@ export interface ExploreResult {
   readonly violation: { readonly run: number; readonly result: RunResult; readonly why: string } | null;
   /** The violation shrunk to a minimal schedule (null without a violation, or with shrink: false). */
   readonly shrunk: Shrunk | null;
+  /**
+   * With keepGoing: the runs that violated, and the first run of each distinct failure in run order
+   * (the first of them is `violation`, shrunk as `shrunk`). Null without keepGoing.
+   */
+  readonly keptGoing: {
+    readonly violatingRuns: number;
+    readonly distinct: readonly DistinctViolation[];
+  } | null;
   readonly pct: PctInfo | null;
   readonly dfs: DfsInfo | null;
+}
+
+/** A distinct failure a search that kept going met: its first run, made again and shrunk, and how many runs failed so. */
+export interface DistinctViolation {
+  readonly run: number;
+  readonly why: string;
+  readonly result: RunResult;
+  readonly shrunk: Shrunk | null;
+  /** Runs of the search that failed the same way (violationKey()). */
+  readonly runs: number;
+}
+
+/**
+ * What makes two violations the same failure, for a search that keeps going: the sentence that says why,
+ * its numbers (counts, lines, addresses, run-specific values) set aside. `expected 0 quiesce-clean
+ * findings (f.yaml:170), got 2` and `…, got 3` are one failure; a WARN and a leak are two.
+ */
+export function violationKey(why: string): string {
+  return why.replace(/0x[0-9a-f]+/gi, "#").replace(/\d+/g, "#");
 }
 
 /** Tells onRun (and onResult, which made the run whole) of run `done`. */
@@ -247,6 +282,7 @@ export function walkResult(
     ended: v !== null ? "violation" : ended,
     violation: v,
     shrunk,
+    keptGoing: null,
     pct: pctInfo(sc, p),
     dfs: null,
   };
@@ -255,18 +291,26 @@ export function walkResult(
 export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   const { windowNs, bound } = searchParams(opts);
   const booted = new BootedScenario(sc);
-  if (opts.strategy === "dfs") return exploreDfs(sc, booted, opts, windowNs, bound);
+  if (opts.strategy === "dfs") {
+    if ((opts.keepGoing ?? 0) > 0) fail("keepGoing applies to the random and PCT searches");
+    return exploreDfs(sc, booted, opts, windowNs, bound);
+  }
   // Random walk and PCT: chunk after chunk in this thread (explore_parallel.ts spreads them over
   // threads, with the same result).
   const p = walkParams(sc, booted, opts);
   const m = new WalkMerge();
   let kept: RunResult | null = null;
+  const going = (opts.keepGoing ?? 0) > 0 ? new KeepGoing(opts.keepGoing!) : null;
   const chunk = (start: number, count: number): void => {
     let done = m.explored;
     const c = runChunk(
       booted,
       { ...p, start, count },
-      (r) => violation(sc, r),
+      // Kept going: a violation is noted (run `done`, heard just before) and the chunk goes on.
+      (r) => {
+        const why = violation(sc, r);
+        return going !== null && why !== null ? going.note(done, why, r) : why;
+      },
       (r) => heard(opts, ++done, r),
       (r) => (kept = r),
       m,
@@ -284,7 +328,57 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
     }
     chunk(start, Math.min(CHUNK_RUNS, opts.runs - start));
   }
-  return walkResult(sc, booted, p, m, ended, opts, kept);
+  if (going === null) return walkResult(sc, booted, p, m, ended, opts, kept);
+  m.found = going.first;
+  return going.result(sc, booted, walkResult(sc, booted, p, m, ended, opts, null), opts);
+}
+
+/** The distinct failures of a search that keeps going (ExploreOptions.keepGoing), as its runs meet them. */
+class KeepGoing {
+  /** Each failure's first run, by violationKey(), in run order, and how many runs failed so. */
+  readonly #first = new Map<string, { found: FoundRun; runs: number }>();
+  #violating = 0;
+
+  constructor(private readonly most: number) {}
+
+  /** Run `run` violated (`why`): counted, and kept when its failure is new. Null: the search goes on. */
+  note(run: number, why: string, r: RunVerdict): null {
+    this.#violating++;
+    const key = violationKey(why);
+    const seen = this.#first.get(key);
+    if (seen) seen.runs++;
+    else if (this.#first.size < this.most)
+      this.#first.set(key, { found: { run, why, schedule: r.schedule, faults: r.faults }, runs: 1 });
+    return null;
+  }
+
+  /** The first violating run of the search (the result's `violation`), or null. */
+  get first(): FoundRun | null {
+    return this.#first.values().next().value?.found ?? null;
+  }
+
+  /** The search's result with the distinct failures: each made again on `booted` and shrunk. */
+  result(sc: Scenario, booted: BootedScenario, r: ExploreResult, opts: ExploreOptions): ExploreResult {
+    const distinct: DistinctViolation[] = [];
+    for (const { found, runs } of this.#first.values()) {
+      if (distinct.length === 0 && r.violation !== null) {
+        distinct.push({
+          run: found.run,
+          why: r.violation.why,
+          result: r.violation.result,
+          shrunk: r.shrunk,
+          runs,
+        });
+        continue;
+      }
+      const result = booted.madeAgain(found);
+      const why = violation(sc, result);
+      if (why === null) fail(`run ${found.run} violated (${found.why}) but did not when made again`);
+      const shrunk = opts.shrink !== false ? shrink(booted, result, why) : null;
+      distinct.push({ run: found.run, why, result, shrunk, runs });
+    }
+    return { ...r, keptGoing: { violatingRuns: this.#violating, distinct } };
+  }
 }
 
 /**
@@ -397,6 +491,7 @@ function exploreDfs(
     ended: v !== null ? "violation" : ended,
     violation: v,
     shrunk: v !== null && opts.shrink !== false ? shrink(booted, v.result, v.why) : null,
+    keptGoing: null,
     pct: null,
     dfs: { preemptions: bound, pruned, exhausted: stack.length === 0 },
   };

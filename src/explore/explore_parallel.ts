@@ -65,7 +65,9 @@ const LANES = 2;
 export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions): Promise<ExploreResult> {
   const jobs = opts.jobs ?? 1;
   const chunk = opts.chunkRuns ?? CHUNK_RUNS;
-  if (jobs <= 1 || opts.strategy === "dfs" || opts.runs <= chunk) return explore(sc, opts);
+  // A search that keeps going past violations runs in this thread (explore.ts KeepGoing).
+  if (jobs <= 1 || opts.strategy === "dfs" || opts.runs <= chunk || (opts.keepGoing ?? 0) > 0)
+    return explore(sc, opts);
   const booted = new BootedScenario(sc);
   const p = walkParams(sc, booted, opts);
   const m = new WalkMerge();

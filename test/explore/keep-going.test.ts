@@ -1,0 +1,116 @@
+/**
+ * `rstmem explore --keep-going [N]`: the search goes on past violations, makes its whole budget, and
+ * reports each distinct failure (violationKey(): its sentence without the numbers) by its first run —
+ * made again, shrunk, written to replay.json, replay-2.json, … — with how many runs failed so. On
+ * secure-video-session under upstream with faults, one search finds both the leak of a refused
+ * RELEASE_PROTMEM and the WARN of CMA out of windows, where a search that stops finds the first only.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { explore, violation, violationKey, type ExploreOptions } from "../../src/explore/explore.ts";
+import { exploreParallel } from "../../src/explore/explore_parallel.ts";
+import { loadScenarioFile } from "../../src/scenario/loader.ts";
+import { rstmem } from "../helpers/rstmem.ts";
+
+const SESSION = join(import.meta.dirname, "..", "..", "scenarios", "secure-video-session.yaml");
+const sc = loadScenarioFile(SESSION, "secure-video-session");
+const opts = (over: Partial<ExploreOptions> = {}): ExploreOptions => ({
+  strategy: "random",
+  runs: 40,
+  seed: 1,
+  windowNs: 100_000,
+  faults: 2,
+  keepGoing: 10,
+  ...over,
+});
+
+describe("explore --keep-going", () => {
+  const r = explore(sc, opts());
+
+  it("makes the whole budget and keeps each distinct failure's first run, made again and shrunk", () => {
+    expect(r.explored).toBe(40);
+    expect(r.ended).toBe("violation");
+    const kg = r.keptGoing!;
+    expect(kg.distinct.length).toBeGreaterThanOrEqual(2);
+    const whys = kg.distinct.map((d) => d.why);
+    expect(whys.some((w) => /expected 0 quiesce-clean findings/.test(w))).toBe(true);
+    expect(whys.some((w) => /expected 0 kernel-warn findings/.test(w))).toBe(true);
+    expect(new Set(whys.map(violationKey)).size).toBe(whys.length);
+    // In run order; the first is the result's violation; each is a real run that violates so.
+    expect(kg.distinct.map((d) => d.run)).toEqual([...kg.distinct.map((d) => d.run)].sort((a, b) => a - b));
+    expect(kg.distinct[0].run).toBe(r.violation!.run);
+    for (const d of kg.distinct) {
+      expect(violation(sc, d.result)).toBe(d.why);
+      expect(d.shrunk).not.toBeNull();
+      expect(violationKey(d.shrunk!.why)).toBe(violationKey(d.why));
+    }
+    // Every violating run is counted under its failure (fewer distinct ones than the cap).
+    expect(kg.distinct.reduce((n, d) => n + d.runs, 0)).toBe(kg.violatingRuns);
+  });
+
+  it("a search that stops ends at the first of them", () => {
+    const stop = explore(sc, opts({ keepGoing: undefined, shrink: false }));
+    expect(stop.explored).toBe(r.keptGoing!.distinct[0].run);
+    expect(stop.violation!.why).toBe(r.keptGoing!.distinct[0].why);
+    expect(stop.keptGoing).toBeNull();
+  });
+
+  it("N caps the failures kept, not the runs counted; --jobs does not change the result", async () => {
+    const one = explore(sc, opts({ keepGoing: 1, shrink: false }));
+    expect(one.keptGoing!.distinct).toHaveLength(1);
+    expect(one.keptGoing!.violatingRuns).toBe(r.keptGoing!.violatingRuns);
+    const two = await exploreParallel(sc, { ...opts({ shrink: false }), jobs: 2 });
+    const key = (x: typeof r) => x.keptGoing!.distinct.map((d) => [d.run, d.why, d.runs]);
+    expect(key(two)).toEqual(key(r));
+  });
+
+  it("violationKey: one failure whatever its numbers", () => {
+    expect(violationKey("expected 0 quiesce-clean findings (f.yaml:170), got 2")).toBe(
+      violationKey("expected 0 quiesce-clean findings (f.yaml:170), got 5"),
+    );
+    expect(violationKey("kernel access at 0xc0000000")).toBe(violationKey("kernel access at 0xd3f00000"));
+    expect(violationKey("expected 0 kernel-warn findings")).not.toBe(
+      violationKey("expected 0 quiesce-clean findings"),
+    );
+  });
+
+  it("the CLI prints each failure and writes replay.json, replay-2.json, …, each of which replays", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-keep-going-"));
+    const out = await rstmem(
+      "explore",
+      SESSION,
+      "--faults",
+      "2",
+      "--keep-going",
+      "--runs",
+      "40",
+      "--out",
+      dir,
+    );
+    expect(out.code).toBe(1);
+    const n = r.keptGoing!.distinct.length;
+    expect(out.out).toMatch(
+      new RegExp(
+        `^violations ${n} distinct failures in ${r.keptGoing!.violatingRuns} of 40 runs \\(--keep-going 10\\)$`,
+        "m",
+      ),
+    );
+    expect(out.out.match(/^VIOLATION {2}run \d+: .* \(\d+ runs? failed so\)$/gm)).toHaveLength(n);
+    for (let i = 0; i < n; i++) {
+      const path = join(dir, i === 0 ? "replay.json" : `replay-${i + 1}.json`);
+      const rf = JSON.parse(readFileSync(path, "utf8"));
+      expect(rf.found.run).toBe(r.keptGoing!.distinct[i].run);
+      const replayed = await rstmem("replay", path);
+      expect(replayed.code).toBe(1);
+      expect(replayed.out).toContain(`replay     reproduced: ${rf.failed}`);
+    }
+  });
+
+  it("with --strategy dfs it is a usage error (exit 2)", async () => {
+    const r2 = await rstmem("explore", "pool-race", "--strategy", "dfs", "--keep-going");
+    expect(r2.code).toBe(2);
+    expect(r2.err).toContain("--keep-going applies to --strategy random and pct");
+  });
+});
