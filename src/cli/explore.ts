@@ -93,7 +93,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     )
     .option(
       "--keep-going [n]",
-      `go on past violations (random, pct; one thread): report up to n distinct failures (default ${KEEP_GOING_DEFAULT}), each shrunk, replay-K.json`,
+      `go on past violations (random, pct): report up to n distinct failures (default ${KEEP_GOING_DEFAULT}), each shrunk, replay-K.json`,
       parsePositive,
     )
     .option(

@@ -33,6 +33,7 @@ import {
 } from "./walk.ts";
 
 export { BootedScenario } from "./booted.ts";
+export { violationKey } from "./walk.ts";
 
 export const STRATEGIES = ["random", "pct", "dfs"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -61,8 +62,8 @@ export interface ExploreOptions {
   /**
    * Go on past violations (`--keep-going N`, random and PCT): the search makes its whole budget and
    * keeps the first violating run of each distinct failure (violationKey()), up to this many, each made
-   * again and shrunk; the first is `violation`. In one thread (explore_parallel.ts). Absent or 0: stop at
-   * the first violation.
+   * again and shrunk; the first is `violation`. On any number of threads (explore_parallel.ts), with the
+   * same result. Absent or 0: stop at the first violation.
    */
   readonly keepGoing?: number;
   /** Asked before each run after the first; true ends the search (the CLI's --time). */
@@ -138,15 +139,6 @@ export interface DistinctViolation {
   readonly shrunk: Shrunk | null;
   /** Runs of the search that failed the same way (violationKey()). */
   readonly runs: number;
-}
-
-/**
- * What makes two violations the same failure, for a search that keeps going: the sentence that says why,
- * its numbers (counts, lines, addresses, run-specific values) set aside. `expected 0 quiesce-clean
- * findings (f.yaml:170), got 2` and `…, got 3` are one failure; a WARN and a leak are two.
- */
-export function violationKey(why: string): string {
-  return why.replace(/0x[0-9a-f]+/gi, "#").replace(/\d+/g, "#");
 }
 
 /** Tells onRun (and onResult, which made the run whole) of run `done`. */
@@ -233,6 +225,7 @@ export function walkParams(sc: Scenario, booted: BootedScenario, opts: ExploreOp
     k: 0,
     faults: opts.faults ?? 0,
     faultKinds: opts.faultKinds ?? null,
+    keepGoing: (opts.keepGoing ?? 0) > 0,
   };
   if (base.strategy === "random") return base;
   // k is not known before a run: run 0, PCT with random priorities and no change point (depth 1),
@@ -251,7 +244,8 @@ export function pctInfo(sc: Scenario, p: WalkParams): PctInfo | null {
 
 /**
  * The result of a random or PCT search from its merged chunks: the violating run is made again on
- * `booted` (unless `kept` holds it) and shrunk.
+ * `booted` (unless `kept` holds it) and shrunk. A search that kept going (m.tally) reports its first
+ * failure so, and each of its distinct failures, made again and shrunk, in `keptGoing`.
  */
 export function walkResult(
   sc: Scenario,
@@ -262,15 +256,18 @@ export function walkResult(
   opts: ExploreOptions,
   kept: RunResult | null,
 ): ExploreResult {
-  let v: ExploreResult["violation"] = null;
-  if (m.found !== null) {
-    const f = m.found;
-    const result = kept ?? booted.madeAgain(f);
+  /** A violating run of the search, made again (its verdict must hold) and shrunk. */
+  const remade = (f: FoundRun, result: RunResult) => {
     const why = violation(sc, result);
     if (why === null) fail(`run ${f.run} violated (${f.why}) but did not when made again`);
-    v = { run: f.run, result, why };
-  }
-  const shrunk = v !== null && opts.shrink !== false ? shrink(booted, v.result, v.why) : null;
+    const shrunk = opts.shrink !== false ? shrink(booted, result, why) : null;
+    return { run: f.run, result, why, shrunk };
+  };
+  const tally = m.tally?.failures ?? null;
+  const distinct: DistinctViolation[] | null =
+    tally?.map(({ found, runs }) => ({ ...remade(found, booted.madeAgain(found)), runs })) ?? null;
+  const first =
+    distinct !== null ? (distinct[0] ?? null) : m.found && remade(m.found, kept ?? booted.madeAgain(m.found));
   return {
     strategy: opts.strategy,
     seed: opts.seed,
@@ -279,10 +276,10 @@ export function walkResult(
     distinct: m.schedules.size,
     faulted: m.faulted,
     states: m.states.size,
-    ended: v !== null ? "violation" : ended,
-    violation: v,
-    shrunk,
-    keptGoing: null,
+    ended: first !== null ? "violation" : ended,
+    violation: first && { run: first.run, result: first.result, why: first.why },
+    shrunk: first?.shrunk ?? null,
+    keptGoing: distinct && { violatingRuns: m.tally!.violatingRuns, distinct },
     pct: pctInfo(sc, p),
     dfs: null,
   };
@@ -298,19 +295,14 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   // Random walk and PCT: chunk after chunk in this thread (explore_parallel.ts spreads them over
   // threads, with the same result).
   const p = walkParams(sc, booted, opts);
-  const m = new WalkMerge();
+  const m = new WalkMerge(opts.keepGoing ?? 0);
   let kept: RunResult | null = null;
-  const going = (opts.keepGoing ?? 0) > 0 ? new KeepGoing(opts.keepGoing!) : null;
   const chunk = (start: number, count: number): void => {
     let done = m.explored;
     const c = runChunk(
       booted,
       { ...p, start, count },
-      // Kept going: a violation is noted (run `done`, heard just before) and the chunk goes on.
-      (r) => {
-        const why = violation(sc, r);
-        return going !== null && why !== null ? going.note(done, why, r) : why;
-      },
+      (r) => violation(sc, r),
       (r) => heard(opts, ++done, r),
       (r) => (kept = r),
       m,
@@ -328,57 +320,7 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
     }
     chunk(start, Math.min(CHUNK_RUNS, opts.runs - start));
   }
-  if (going === null) return walkResult(sc, booted, p, m, ended, opts, kept);
-  m.found = going.first;
-  return going.result(sc, booted, walkResult(sc, booted, p, m, ended, opts, null), opts);
-}
-
-/** The distinct failures of a search that keeps going (ExploreOptions.keepGoing), as its runs meet them. */
-class KeepGoing {
-  /** Each failure's first run, by violationKey(), in run order, and how many runs failed so. */
-  readonly #first = new Map<string, { found: FoundRun; runs: number }>();
-  #violating = 0;
-
-  constructor(private readonly most: number) {}
-
-  /** Run `run` violated (`why`): counted, and kept when its failure is new. Null: the search goes on. */
-  note(run: number, why: string, r: RunVerdict): null {
-    this.#violating++;
-    const key = violationKey(why);
-    const seen = this.#first.get(key);
-    if (seen) seen.runs++;
-    else if (this.#first.size < this.most)
-      this.#first.set(key, { found: { run, why, schedule: r.schedule, faults: r.faults }, runs: 1 });
-    return null;
-  }
-
-  /** The first violating run of the search (the result's `violation`), or null. */
-  get first(): FoundRun | null {
-    return this.#first.values().next().value?.found ?? null;
-  }
-
-  /** The search's result with the distinct failures: each made again on `booted` and shrunk. */
-  result(sc: Scenario, booted: BootedScenario, r: ExploreResult, opts: ExploreOptions): ExploreResult {
-    const distinct: DistinctViolation[] = [];
-    for (const { found, runs } of this.#first.values()) {
-      if (distinct.length === 0 && r.violation !== null) {
-        distinct.push({
-          run: found.run,
-          why: r.violation.why,
-          result: r.violation.result,
-          shrunk: r.shrunk,
-          runs,
-        });
-        continue;
-      }
-      const result = booted.madeAgain(found);
-      const why = violation(sc, result);
-      if (why === null) fail(`run ${found.run} violated (${found.why}) but did not when made again`);
-      const shrunk = opts.shrink !== false ? shrink(booted, result, why) : null;
-      distinct.push({ run: found.run, why, result, shrunk, runs });
-    }
-    return { ...r, keptGoing: { violatingRuns: this.#violating, distinct } };
-  }
+  return walkResult(sc, booted, p, m, ended, opts, kept);
 }
 
 /**

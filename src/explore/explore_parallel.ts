@@ -6,7 +6,9 @@
  * and the coordinator itself make the next chunks, handed out in order of their first run.
  * A chunk that violates ends the hand-out; the chunks before it are waited for (one of them may violate
  * earlier). The result merges the chunks in order up to the first violation (walk.ts), so it is the
- * same as the one-thread search's for any number of jobs, run for run — only faster. DFS is one
+ * same as the one-thread search's for any number of jobs, run for run — only faster. A search that
+ * keeps going (--keep-going) has no violation that ends it: its chunks tally their failures, merged in
+ * order as well (walk.ts FailureTally), so it too finds the same for any number of jobs. DFS is one
  * search over one stack and state cache: it runs in this thread whatever --jobs says.
  */
 import { performance } from "node:perf_hooks";
@@ -65,12 +67,10 @@ const LANES = 2;
 export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions): Promise<ExploreResult> {
   const jobs = opts.jobs ?? 1;
   const chunk = opts.chunkRuns ?? CHUNK_RUNS;
-  // A search that keeps going past violations runs in this thread (explore.ts KeepGoing).
-  if (jobs <= 1 || opts.strategy === "dfs" || opts.runs <= chunk || (opts.keepGoing ?? 0) > 0)
-    return explore(sc, opts);
+  if (jobs <= 1 || opts.strategy === "dfs" || opts.runs <= chunk) return explore(sc, opts);
   const booted = new BootedScenario(sc);
   const p = walkParams(sc, booted, opts);
-  const m = new WalkMerge();
+  const m = new WalkMerge(opts.keepGoing ?? 0);
   let kept: RunResult | null = null;
   // Chunk 0 here, as the one-thread search makes it: its first run alone (when it met no scheduling
   // choice and no fault budget varies the runs, that run is every run: firstRunIsEvery()), then the rest.

@@ -30,6 +30,8 @@ export interface WalkParams {
   readonly faults: number;
   /** The kinds of fault the budget may strike (`--fault-kinds`); null: every kind. */
   readonly faultKinds: readonly FaultKind[] | null;
+  /** Chunks go on past violations and tally them by failure (`--keep-going`); false: a violation ends its chunk. */
+  readonly keepGoing: boolean;
 }
 
 export interface ChunkTask extends WalkParams {
@@ -46,11 +48,21 @@ export interface FoundRun {
   readonly faults: readonly FaultSpec[];
 }
 
+/** A failure a chunk met (keepGoing): its first run in the chunk, and how many of the chunk's runs failed so. */
+export interface ChunkFailure {
+  readonly key: string;
+  readonly found: FoundRun;
+  readonly runs: number;
+}
+
 export interface ChunkResult {
   readonly start: number;
   /** Runs made (fewer than count when one violated). */
   readonly done: number;
+  /** The violating run that ended the chunk; always null when the chunk kept going. */
   readonly found: FoundRun | null;
+  /** keepGoing: each distinct failure the chunk met (violationKey()), in the order of their first runs. */
+  readonly failures: readonly ChunkFailure[];
   /** State hashes the chunk's runs met (state_hash.ts). */
   readonly states: Float64Array;
   /** Hashes of the chunk's schedules (distinct schedules). */
@@ -74,6 +86,15 @@ export function seededFaults(
   if (budget === 0) return undefined;
   const draws = new Prng(seed).stream(stream);
   return { chooser: randomFaultChooser((n) => draws.int(0, n - 1), undefined, kinds), budget };
+}
+
+/**
+ * What makes two violations the same failure, for a search that keeps going: the sentence that says why,
+ * its numbers (counts, lines, addresses, run-specific values) set aside. `expected 0 quiesce-clean
+ * findings (f.yaml:170), got 2` and `…, got 3` are one failure; a WARN and a leak are two.
+ */
+export function violationKey(why: string): string {
+  return why.replace(/0x[0-9a-f]+/gi, "#").replace(/\d+/g, "#");
 }
 
 /** Choices recorded in a schedule string (PCT's k; none: the run had nothing to choose). */
@@ -127,7 +148,8 @@ export function walkRun(
  * Runs a chunk on `booted`. `onRun` hears each run's verdict (the one-thread search reports progress
  * with it); `keep` receives the violating run's whole result, made again (in-process callers use it
  * instead of making it a third time); `whole`: every run's whole result instead of its verdict;
- * `into` are the search's own sets, when it runs in this thread.
+ * `into` are the search's own sets, when it runs in this thread. With `t.keepGoing` a violation does
+ * not end the chunk: it is tallied under its failure (ChunkResult.failures), and `keep` is not called.
  */
 export function runChunk(
   booted: BootedScenario,
@@ -142,6 +164,7 @@ export function runChunk(
   const states = into?.states ?? new StateSet();
   const schedules = into?.schedules ?? new StateSet();
   let found: FoundRun | null = null;
+  const failures = new Map<string, { found: FoundRun; runs: number }>();
   let done = 0;
   let faulted = 0;
   let firstChoiceless = false;
@@ -154,22 +177,57 @@ export function runChunk(
     schedules.add(stringHash(r.schedule));
     onRun?.(r);
     const why = violates(r);
-    if (why !== null) {
-      found = { run: i + 1, why, schedule: r.schedule, faults: r.faults };
-      if (keep) keep(whole ? (r as RunResult) : booted.madeAgain(r));
-      break;
+    if (why === null) continue;
+    const run: FoundRun = { run: i + 1, why, schedule: r.schedule, faults: r.faults };
+    if (t.keepGoing) {
+      const key = violationKey(why);
+      const seen = failures.get(key);
+      if (seen) seen.runs++;
+      else failures.set(key, { found: run, runs: 1 });
+      continue;
     }
+    found = run;
+    if (keep) keep(whole ? (r as RunResult) : booted.madeAgain(r));
+    break;
   }
   const none = new Float64Array(0);
   return {
     start: t.start,
     done,
     found,
+    failures: Array.from(failures, ([key, f]) => ({ key, ...f })),
     states: into ? none : states.values(),
     schedules: into ? none : schedules.values(),
     faulted,
     firstChoiceless,
   };
+}
+
+/**
+ * The distinct failures of a search that keeps going, from its chunks merged in order: each failure's
+ * first run in the search, and how many runs failed so. Kept up to `most` failures; the runs of those
+ * left out still count in `violatingRuns`. Merged in run order, so what it holds does not depend on
+ * which thread made which chunk.
+ */
+export class FailureTally {
+  readonly #first = new Map<string, { found: FoundRun; runs: number }>();
+  violatingRuns = 0;
+
+  constructor(readonly most: number) {}
+
+  add(failures: readonly ChunkFailure[]): void {
+    for (const { key, found, runs } of failures) {
+      this.violatingRuns += runs;
+      const seen = this.#first.get(key);
+      if (seen) seen.runs += runs;
+      else if (this.#first.size < this.most) this.#first.set(key, { found, runs });
+    }
+  }
+
+  /** The failures kept, each by its first run, in run order. */
+  get failures(): { found: FoundRun; runs: number }[] {
+    return [...this.#first.values()];
+  }
 }
 
 /** The search's result so far: chunks merged in order. */
@@ -181,6 +239,12 @@ export class WalkMerge {
   found: FoundRun | null = null;
   /** The search's first run met no scheduling choice. */
   firstChoiceless = false;
+  /** keepGoing: the distinct failures of the chunks merged; null for a search that stops at the first. */
+  readonly tally: FailureTally | null;
+
+  constructor(keepGoing = 0) {
+    this.tally = keepGoing > 0 ? new FailureTally(keepGoing) : null;
+  }
 
   add(c: ChunkResult): void {
     this.states.addAll(c.states);
@@ -188,6 +252,7 @@ export class WalkMerge {
     this.explored += c.done;
     this.faulted += c.faulted;
     this.found ??= c.found;
+    this.tally?.add(c.failures);
     if (c.start === 0) this.firstChoiceless = c.firstChoiceless;
   }
 }

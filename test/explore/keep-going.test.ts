@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { explore, violation, violationKey, type ExploreOptions } from "../../src/explore/explore.ts";
 import { exploreParallel } from "../../src/explore/explore_parallel.ts";
-import { loadScenarioFile } from "../../src/scenario/loader.ts";
+import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
 import { rstmem } from "../helpers/rstmem.ts";
 
 const SESSION = join(import.meta.dirname, "..", "..", "scenarios", "secure-video-session.yaml");
@@ -57,13 +57,48 @@ describe("explore --keep-going", () => {
     expect(stop.keptGoing).toBeNull();
   });
 
-  it("N caps the failures kept, not the runs counted; --jobs does not change the result", async () => {
+  it("N caps the failures kept, not the runs counted", () => {
     const one = explore(sc, opts({ keepGoing: 1, shrink: false }));
     expect(one.keptGoing!.distinct).toHaveLength(1);
     expect(one.keptGoing!.violatingRuns).toBe(r.keptGoing!.violatingRuns);
-    const two = await exploreParallel(sc, { ...opts({ shrink: false }), jobs: 2 });
-    const key = (x: typeof r) => x.keptGoing!.distinct.map((d) => [d.run, d.why, d.runs]);
+  });
+
+  it("a worker thread's chunks go on past violations too: --jobs 2 finds the same, run for run", async () => {
+    // Chunks of 4 runs, the worker started at once: most of the 40 runs are made in the worker thread.
+    const two = await exploreParallel(sc, {
+      ...opts({ shrink: false }),
+      jobs: 2,
+      chunkRuns: 4,
+      eagerWorkers: true,
+    });
+    const key = (x: typeof r) => ({
+      explored: x.explored,
+      states: x.states,
+      violating: x.keptGoing!.violatingRuns,
+      distinct: x.keptGoing!.distinct.map((d) => [d.run, d.why, d.runs, d.result.schedule]),
+    });
+    expect(two.violation!.run).toBe(r.violation!.run);
     expect(key(two)).toEqual(key(r));
+  });
+
+  it("a search whose one run is every run still reports that run's failure", () => {
+    // One task, nothing to choose, no fault budget: run 1 is every run (firstRunIsEvery), and it fails.
+    const one = loadScenarioText(
+      `name: one-failure
+platform: { preset: tzc400-board, dram_size: 1GiB, cma: [{ name: reserved, base: 0x70000000, size: 64MiB }], protmem: { secure-video: 4MiB }, spec_fills_per_ms: 0 }
+policy: safe
+steps:
+  - proc: a
+    open: /dev/dma_heap/no-such-heap
+    expect: ok
+`,
+      "one-failure.yaml",
+    );
+    const k = explore(one, opts({ faults: 0, shrink: false }));
+    expect(k.explored).toBe(1);
+    expect(k.ended).toBe("violation");
+    expect(k.violation!.why).toMatch(/ENOENT/);
+    expect(k.keptGoing).toMatchObject({ violatingRuns: 1, distinct: [{ run: 1, runs: 1 }] });
   });
 
   it("violationKey: one failure whatever its numbers", () => {

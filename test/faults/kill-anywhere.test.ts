@@ -89,6 +89,7 @@ describe("a kill at any scheduling point of a process", () => {
       k: 0,
       faults: 1,
       faultKinds: null,
+      keepGoing: false,
     } as const;
     const key = (r: RunResult) =>
       JSON.stringify({ steps: r.steps, faults: r.faults, findings: r.findings, protmem: r.protmem });
