@@ -93,7 +93,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     )
     .option(
       "--keep-going [n]",
-      `go on past violations (random, pct): report up to n distinct failures (default ${KEEP_GOING_DEFAULT}), each shrunk, replay-K.json`,
+      `go on past violations: report up to n distinct failures (default ${KEEP_GOING_DEFAULT}), each shrunk, replay-K.json`,
       parsePositive,
     )
     .option(
@@ -114,8 +114,6 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           : opts.keepGoing === true
             ? KEEP_GOING_DEFAULT
             : opts.keepGoing;
-      if (keepGoing > 0 && opts.strategy === "dfs")
-        throw new UsageError("--keep-going applies to --strategy random and pct");
       const { display, file } = scenarioArg(arg);
       const policy = opts.policy ?? null;
       const sc = loadWithPolicy(display, file, policy);

@@ -27,7 +27,9 @@ import {
   runChunk,
   seededFaults,
   walkRun,
+  violationKey,
   WalkMerge,
+  FailureTally,
   type FoundRun,
   type WalkParams,
 } from "./walk.ts";
@@ -60,7 +62,7 @@ export interface ExploreOptions {
   /** The kinds of fault that budget may strike (`--fault-kinds`); absent: every kind. */
   readonly faultKinds?: readonly FaultKind[];
   /**
-   * Go on past violations (`--keep-going N`, random and PCT): the search makes its whole budget and
+   * Go on past violations (`--keep-going N`): the search makes its whole budget (DFS: its bound) and
    * keeps the first violating run of each distinct failure (violationKey()), up to this many, each made
    * again and shrunk; the first is `violation`. On any number of threads (explore_parallel.ts), with the
    * same result. Absent or 0: stop at the first violation.
@@ -242,6 +244,43 @@ export function pctInfo(sc: Scenario, p: WalkParams): PctInfo | null {
   return { depth: p.depth, tasks: n, steps: p.k, bound: pctBound(n, p.k, p.depth) };
 }
 
+/** A violating run of a search, made again as `result` (its verdict must hold) and shrunk. */
+function remade(sc: Scenario, booted: BootedScenario, opts: ExploreOptions, f: FoundRun, result: RunResult) {
+  const why = violation(sc, result);
+  if (why === null) fail(`run ${f.run} violated (${f.why}) but did not when made again`);
+  const shrunk = opts.shrink !== false ? shrink(booted, result, why) : null;
+  return { run: f.run, result, why, shrunk };
+}
+
+/**
+ * A search's violation, shrunk: the run that ended it (`found`, its whole result `kept` when the search
+ * has it), or for a search that kept going (`tally`) the first of its distinct failures, each made
+ * again and shrunk (`keptGoing`).
+ */
+function violationsOf(
+  sc: Scenario,
+  booted: BootedScenario,
+  opts: ExploreOptions,
+  found: FoundRun | null,
+  kept: RunResult | null,
+  tally: FailureTally | null,
+): Pick<ExploreResult, "violation" | "shrunk" | "keptGoing"> {
+  const distinct: DistinctViolation[] | null =
+    tally?.failures.map(({ found: f, runs }) => ({
+      ...remade(sc, booted, opts, f, booted.madeAgain(f)),
+      runs,
+    })) ?? null;
+  const first =
+    distinct !== null
+      ? (distinct[0] ?? null)
+      : found && remade(sc, booted, opts, found, kept ?? booted.madeAgain(found));
+  return {
+    violation: first && { run: first.run, result: first.result, why: first.why },
+    shrunk: first?.shrunk ?? null,
+    keptGoing: distinct && { violatingRuns: tally!.violatingRuns, distinct },
+  };
+}
+
 /**
  * The result of a random or PCT search from its merged chunks: the violating run is made again on
  * `booted` (unless `kept` holds it) and shrunk. A search that kept going (m.tally) reports its first
@@ -256,18 +295,7 @@ export function walkResult(
   opts: ExploreOptions,
   kept: RunResult | null,
 ): ExploreResult {
-  /** A violating run of the search, made again (its verdict must hold) and shrunk. */
-  const remade = (f: FoundRun, result: RunResult) => {
-    const why = violation(sc, result);
-    if (why === null) fail(`run ${f.run} violated (${f.why}) but did not when made again`);
-    const shrunk = opts.shrink !== false ? shrink(booted, result, why) : null;
-    return { run: f.run, result, why, shrunk };
-  };
-  const tally = m.tally?.failures ?? null;
-  const distinct: DistinctViolation[] | null =
-    tally?.map(({ found, runs }) => ({ ...remade(found, booted.madeAgain(found)), runs })) ?? null;
-  const first =
-    distinct !== null ? (distinct[0] ?? null) : m.found && remade(m.found, kept ?? booted.madeAgain(m.found));
+  const v = violationsOf(sc, booted, opts, m.found, kept, m.tally);
   return {
     strategy: opts.strategy,
     seed: opts.seed,
@@ -276,10 +304,8 @@ export function walkResult(
     distinct: m.schedules.size,
     faulted: m.faulted,
     states: m.states.size,
-    ended: first !== null ? "violation" : ended,
-    violation: first && { run: first.run, result: first.result, why: first.why },
-    shrunk: first?.shrunk ?? null,
-    keptGoing: distinct && { violatingRuns: m.tally!.violatingRuns, distinct },
+    ended: v.violation !== null ? "violation" : ended,
+    ...v,
     pct: pctInfo(sc, p),
     dfs: null,
   };
@@ -288,10 +314,7 @@ export function walkResult(
 export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   const { windowNs, bound } = searchParams(opts);
   const booted = new BootedScenario(sc);
-  if (opts.strategy === "dfs") {
-    if ((opts.keepGoing ?? 0) > 0) fail("keepGoing applies to the random and PCT searches");
-    return exploreDfs(sc, booted, opts, windowNs, bound);
-  }
+  if (opts.strategy === "dfs") return exploreDfs(sc, booted, opts, windowNs, bound);
   // Random walk and PCT: chunk after chunk in this thread (explore_parallel.ts spreads them over
   // threads, with the same result).
   const p = walkParams(sc, booted, opts);
@@ -350,7 +373,10 @@ function exploreDfs(
   const states = new StateSet();
   let explored = 0;
   let ended: ExploreResult["ended"] = "runs";
-  let found: ExploreResult["violation"] = null;
+  let found: FoundRun | null = null;
+  let kept: RunResult | null = null;
+  // Kept going (keepGoing): a violating run is tallied under its failure and the search goes on.
+  const tally = (opts.keepGoing ?? 0) > 0 ? new FailureTally(opts.keepGoing!) : null;
   let faulted = 0;
   // Faults: every run draws them afresh from the same stream, so a run that replays a prefix makes the
   // same fault decisions along it and the prefix replays exactly (the faults are one fixed pattern, by
@@ -375,7 +401,14 @@ function exploreDfs(
     if (r.faults.some(isInjected)) faulted++;
     heard(opts, explored, r);
     const why = violation(sc, r);
-    if (why !== null) found = { run: explored, result: whole ? (r as RunResult) : booted.madeAgain(r), why };
+    if (why === null) return;
+    const f: FoundRun = { run: explored, why, schedule: r.schedule, faults: r.faults };
+    if (tally !== null) {
+      tally.add([{ key: violationKey(why), found: f, runs: 1 }]);
+      return;
+    }
+    found = f;
+    if (whole) kept = r as RunResult;
   };
   const stop = (): boolean => {
     if (found !== null || explored >= opts.runs) return true;
@@ -421,7 +454,7 @@ function exploreDfs(
         stack.push({ prefix: [...taken.slice(0, b.at), a], preemptions: item.preemptions + 1 });
   }
   if (found === null && stack.length === 0) ended = "exhausted";
-  const v = found as ExploreResult["violation"];
+  const v = violationsOf(sc, booted, opts, found, kept, tally);
   return {
     strategy: opts.strategy,
     seed: opts.seed,
@@ -430,10 +463,8 @@ function exploreDfs(
     distinct: seen.size,
     faulted,
     states: states.size,
-    ended: v !== null ? "violation" : ended,
-    violation: v,
-    shrunk: v !== null && opts.shrink !== false ? shrink(booted, v.result, v.why) : null,
-    keptGoing: null,
+    ended: v.violation !== null ? "violation" : ended,
+    ...v,
     pct: null,
     dfs: { preemptions: bound, pruned, exhausted: stack.length === 0 },
   };

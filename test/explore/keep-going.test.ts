@@ -4,6 +4,7 @@
  * made again, shrunk, written to replay.json, replay-2.json, … — with how many runs failed so. On
  * secure-video-session under upstream with faults, one search finds both the leak of a refused
  * RELEASE_PROTMEM and the WARN of CMA out of windows, where a search that stops finds the first only.
+ * The same over worker threads, and under DFS to the end of its bound.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,8 +13,10 @@ import { describe, expect, it } from "vitest";
 import { explore, violation, violationKey, type ExploreOptions } from "../../src/explore/explore.ts";
 import { exploreParallel } from "../../src/explore/explore_parallel.ts";
 import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
+import { namedPolicy } from "../../src/scenario/policies.ts";
 import { rstmem } from "../helpers/rstmem.ts";
 
+const POOL_RACE = join(import.meta.dirname, "..", "..", "scenarios", "pool-race.yaml");
 const SESSION = join(import.meta.dirname, "..", "..", "scenarios", "secure-video-session.yaml");
 const sc = loadScenarioFile(SESSION, "secure-video-session");
 const opts = (over: Partial<ExploreOptions> = {}): ExploreOptions => ({
@@ -143,9 +146,20 @@ steps:
     }
   });
 
-  it("with --strategy dfs it is a usage error (exit 2)", async () => {
-    const r2 = await rstmem("explore", "pool-race", "--strategy", "dfs", "--keep-going");
-    expect(r2.code).toBe(2);
-    expect(r2.err).toContain("--keep-going applies to --strategy random and pct");
+  it("DFS keeps going to the end of its bound, and its first failure is where a DFS that stops ends", () => {
+    const base = loadScenarioFile(POOL_RACE, "pool-race");
+    const race = { ...base, policy: namedPolicy("upstream", base.platform) };
+    const dfs = (keepGoing?: number) =>
+      explore(race, { strategy: "dfs", runs: 3000, seed: 1, windowNs: 100_000, keepGoing, shrink: false });
+    const stop = dfs();
+    const going = dfs(10);
+    expect(stop.ended).toBe("violation");
+    expect(going.dfs!.exhausted).toBe(true);
+    expect(going.explored).toBeGreaterThan(stop.explored);
+    const kg = going.keptGoing!;
+    expect(kg.distinct[0]).toMatchObject({ run: stop.violation!.run, why: stop.violation!.why });
+    expect(going.violation!.run).toBe(stop.violation!.run);
+    expect(kg.violatingRuns).toBeGreaterThan(1);
+    expect(kg.distinct.reduce((n, d) => n + d.runs, 0)).toBe(kg.violatingRuns);
   });
 });
