@@ -42,6 +42,29 @@ interface ExploreCliOptions {
   faultKinds?: FaultKind[];
   keepGoing?: number | boolean;
   jobs?: number;
+  json?: boolean;
+}
+
+/** A violation as `explore --json` prints it: the run shown (shrunk when it was), and its replay. */
+interface ViolationJson {
+  readonly run: number;
+  readonly why: string;
+  /** With --keep-going: runs of the search that failed the same way. */
+  readonly runs?: number;
+  readonly shrunk: {
+    readonly why: string;
+    readonly preemptions: readonly [number, number];
+    readonly choices: readonly [number, number];
+    readonly faults: readonly [number, number];
+    readonly replays: number;
+  } | null;
+  readonly summary: string;
+  readonly schedule: string;
+  readonly faults: readonly string[];
+  readonly findings: Readonly<Record<string, number>>;
+  /** The replay.json written, and the commands that make the run again. */
+  readonly replayFile: string;
+  readonly replay: readonly string[];
 }
 
 /** `--keep-going` alone keeps up to this many distinct failures. */
@@ -96,6 +119,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       `go on past violations: report up to n distinct failures (default ${KEEP_GOING_DEFAULT}), each shrunk, replay-K.json`,
       parsePositive,
     )
+    .option("--json", "print the search's result as one JSON object (replay.json files are written as ever)")
     .option(
       "--jobs <n>",
       "threads making runs (random, pct; default: the machine's cores). Results do not depend on it",
@@ -148,25 +172,64 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       // The search's rate: until the last run (shrinking comes after it).
       const seconds = Math.max(1e-3, (searched - started) / 1000);
       bar?.stop();
-      io.out(
+      // --json: the same facts as one object, printed at the end instead of the lines.
+      const json = opts.json === true;
+      const say = (text: string): void => {
+        if (!json) io.out(text);
+      };
+      const violations: ViolationJson[] = [];
+      const printJson = (): void => {
+        if (!json) return;
+        const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
+        const out = {
+          scenario: sc.name,
+          file: sc.file,
+          policy: sc.policy.name,
+          strategy: r.strategy,
+          seed: r.seed,
+          windowNs: r.windowNs,
+          explored: r.explored,
+          distinct: r.distinct,
+          states: r.states,
+          seconds: Number(seconds.toFixed(3)),
+          schedulesPerSecond: Number((r.explored / seconds).toFixed(1)),
+          statesPerSecond: Number((r.states / seconds).toFixed(1)),
+          faults:
+            faultBudget(opts.faults) > 0
+              ? {
+                  budget: faultBudget(opts.faults),
+                  kinds: opts.faultKinds ?? FAULT_KINDS,
+                  struckIn: r.faulted,
+                  of: whole,
+                }
+              : null,
+          pct: r.pct,
+          dfs: r.dfs,
+          ended: r.ended,
+          keepGoing: r.keptGoing && { most: keepGoing, violatingRuns: r.keptGoing.violatingRuns },
+          violations,
+        };
+        io.out(JSON.stringify(out, null, 2) + "\n");
+      };
+      say(
         `explore    ${sc.name} (${sc.file}), policy ${sc.policy.name}, strategy ${r.strategy}, seed ${r.seed}, ` +
           `window ${formatDuration(r.windowNs)}\n`,
       );
       if (r.pct) {
         const p = r.pct;
-        io.out(
+        say(
           `pct        depth ${p.depth}, n = ${p.tasks} tasks, k = ${p.steps} steps: each run finds a bug of depth ` +
             `${p.depth} with probability ≥ 1/(n·k^(d−1)) = ${p.bound.toPrecision(3)}\n`,
         );
       }
       if (r.dfs) {
         const d = r.dfs;
-        io.out(
+        say(
           `dfs        at most ${d.preemptions} preemptions; ${d.pruned} runs cut short at a state already explored` +
             `${d.exhausted ? "; every schedule within the bound explored" : ""}\n`,
         );
       }
-      io.out(
+      say(
         `explored   ${r.explored} schedules, ${r.distinct} distinct, ${r.states} distinct states, ` +
           `${(r.explored / seconds).toFixed(1)} schedules/s, ${(r.states / seconds).toFixed(1)} states/s ` +
           `(${seconds.toFixed(2)} s)\n`,
@@ -174,26 +237,27 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       if (faultBudget(opts.faults) > 0) {
         // How many runs a fault struck in: a search under faults that struck none explored clean runs.
         const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
-        io.out(`faults     struck in ${r.faulted} of ${whole} ${r.dfs ? "whole runs" : "runs"}\n`);
+        say(`faults     struck in ${r.faulted} of ${whole} ${r.dfs ? "whole runs" : "runs"}\n`);
       }
       if (r.ended === "exhausted" && !r.dfs)
-        io.out(
+        say(
           `exhausted  run 1 met no scheduling choice, and no --faults budget varies the runs: ` +
             `every run of the ${opts.runs} would be that run\n`,
         );
       if (r.ended === "stopped")
-        io.out(
+        say(
           `stopped    --time ${formatDuration(opts.time!)} ran out after ${r.explored} of ${opts.runs} runs\n`,
         );
       const v = r.violation;
       if (v === null) {
-        io.out(`clean      no violation in ${r.explored} schedules\n`);
+        say(`clean      no violation in ${r.explored} schedules\n`);
+        printJson();
         setCode(0);
         return;
       }
       const kg = r.keptGoing;
       if (kg !== null)
-        io.out(
+        say(
           `violations ${kg.distinct.length} distinct failure${kg.distinct.length === 1 ? "" : "s"} in ` +
             `${kg.violatingRuns} of ${r.explored} runs (--keep-going ${keepGoing})\n`,
         );
@@ -205,20 +269,20 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       const withPolicy = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
       distinct.forEach((d, i) => {
         const times = kg !== null ? ` (${d.runs} run${d.runs === 1 ? "" : "s"} failed so)` : "";
-        io.out(`VIOLATION  run ${d.run}: ${d.why}${times}\n`);
+        say(`VIOLATION  run ${d.run}: ${d.why}${times}\n`);
         // The shortest schedule found that still breaks the same expectation is what gets replayed.
         const sh = d.shrunk;
         const shown = sh ? sh.result : d.result;
         if (sh) {
-          io.out(
+          say(
             `shrunk     ${sh.preemptionsBefore} → ${sh.preemptions} non-default choices, ` +
               `${sh.choicesBefore} → ${sh.choices} choices long` +
               `${sh.faultsBefore > 0 ? `, ${sh.faultsBefore} → ${sh.faults} faults` : ""} (${sh.replays} replays): ${sh.why}\n`,
           );
         }
-        io.out(`${summaryLine(shown)}\n`);
-        io.out(`schedule   ${shown.schedule}\n`);
-        if (shown.faults.length > 0) io.out(`faults     ${shown.faults.map(faultText).join(", ")}\n`);
+        say(`${summaryLine(shown)}\n`);
+        say(`schedule   ${shown.schedule}\n`);
+        if (shown.faults.length > 0) say(`faults     ${shown.faults.map(faultText).join(", ")}\n`);
         // The first failure's file is replay.json, as without --keep-going; the others replay-2.json, …
         const out = join(opts.out, i === 0 ? "replay.json" : `replay-${i + 1}.json`);
         const rf = replayFile(
@@ -229,13 +293,33 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
         // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
         // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
+        const replay = [`rstmem replay ${shellQuote(out)}`];
         if (shown.faults.length === 0 && sc.faults.every(isBootFault))
-          io.out(
-            `replay     rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(shown.schedule)}\n`,
+          replay.unshift(
+            `rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(shown.schedule)}`,
           );
-        io.out(`replay     rstmem replay ${shellQuote(out)}\n`);
-        io.out(`wrote      ${out}\n`);
+        for (const cmd of replay) say(`replay     ${cmd}\n`);
+        say(`wrote      ${out}\n`);
+        violations.push({
+          run: d.run,
+          why: d.why,
+          ...(kg !== null ? { runs: d.runs } : {}),
+          shrunk: sh && {
+            why: sh.why,
+            preemptions: [sh.preemptionsBefore, sh.preemptions],
+            choices: [sh.choicesBefore, sh.choices],
+            faults: [sh.faultsBefore, sh.faults],
+            replays: sh.replays,
+          },
+          summary: summaryLine(shown),
+          schedule: shown.schedule,
+          faults: shown.faults.map(faultText),
+          findings: Object.fromEntries(Object.entries(shown.findings).filter(([, n]) => n > 0)),
+          replayFile: out,
+          replay,
+        });
       });
+      printJson();
       setCode(1);
     });
 

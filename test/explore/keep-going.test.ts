@@ -116,17 +116,8 @@ steps:
 
   it("the CLI prints each failure and writes replay.json, replay-2.json, …, each of which replays", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-keep-going-"));
-    const out = await rstmem(
-      "explore",
-      SESSION,
-      "--faults",
-      "2",
-      "--keep-going",
-      "--runs",
-      "40",
-      "--out",
-      dir,
-    );
+    const args = ["explore", SESSION, "--faults", "2", "--keep-going", "--runs", "40", "--out", dir];
+    const out = await rstmem(...args);
     expect(out.code).toBe(1);
     const n = r.keptGoing!.distinct.length;
     expect(out.out).toMatch(
@@ -144,6 +135,18 @@ steps:
       expect(replayed.code).toBe(1);
       expect(replayed.out).toContain(`replay     reproduced: ${rf.failed}`);
     }
+    // --json: the same failures, each with how many runs failed so and its replay file.
+    const json = await rstmem(...args, "--json");
+    expect(json.code).toBe(1);
+    const j = JSON.parse(json.out);
+    expect(j.keepGoing).toEqual({ most: 10, violatingRuns: r.keptGoing!.violatingRuns });
+    expect(j.violations.map((v: { run: number; runs: number }) => [v.run, v.runs])).toEqual(
+      r.keptGoing!.distinct.map((d) => [d.run, d.runs]),
+    );
+    j.violations.forEach((v: { replayFile: string; faults: string[] }, i: number) => {
+      expect(v.replayFile).toBe(join(dir, i === 0 ? "replay.json" : `replay-${i + 1}.json`));
+      expect(v.faults.some((f) => f.endsWith("(injected)"))).toBe(true);
+    });
   });
 
   it("DFS keeps going to the end of its bound, and its first failure is where a DFS that stops ends", () => {
