@@ -118,7 +118,10 @@ export class DirtyBlocks {
     return this.mark();
   }
 
-  /** Entries in the log (live and stale): at most about twice the blocks, compaction sees to it. */
+  /**
+   * Entries in the log (live and stale): at most about twice the blocks under one snapshot (the
+   * explorer's), compaction sees to it; several snapshots restored in turn keep more, frozen for them.
+   */
   get logLength(): number {
     return this.#logLen;
   }
@@ -256,10 +259,12 @@ export class DirtyBlocks {
       for (let k = from; k < this.#logLen; k++) s[lb[k]] = stamps[lb[k]];
       this.#logLen = from;
     } else {
-      // Back past a restore that went further back still: the stamps whole, and the log made anew from
-      // them (an entry a block, in stamp order).
+      // Back past a restore that went further back still: the stamps whole. The log keeps its entries
+      // older than the mark (an older snapshot's restore puts stamps back to theirs, whose entries must
+      // still be there) and gains one for each block whose stamp now has none; all of it is kept.
       this.stamp.set(stamps);
-      this.#rebuildLog();
+      this.#rebuildLog(this.#firstAtLeast(mark));
+      this.#frozen = this.#logLen;
     }
     this.#frozen = Math.min(this.#frozen, this.#logLen);
     const lo = mark + 1;
@@ -282,19 +287,30 @@ export class DirtyBlocks {
     iv.push(...kept);
   }
 
-  #rebuildLog(): void {
+  /** Keeps the log's first `keep` entries and merges in, by clock, an entry for each stamp without one. */
+  #rebuildLog(keep: number): void {
     const s = this.stamp;
-    const order: number[] = [];
-    for (let b = 0; b < s.length; b++) if (s[b] !== 0) order.push(b);
-    order.sort((x, y) => s[x] - s[y] || x - y);
-    if (this.#logBlock.length < order.length) {
-      this.#logBlock = new Int32Array(2 * order.length);
-      this.#logClock = new Uint32Array(2 * order.length);
+    const lb = this.#logBlock;
+    const lc = this.#logClock;
+    const has = new Uint8Array(s.length);
+    for (let k = 0; k < keep; k++) if (s[lb[k]] === lc[k]) has[lb[k]] = 1;
+    const add: number[] = [];
+    for (let b = 0; b < s.length; b++) if (s[b] !== 0 && has[b] === 0) add.push(b);
+    add.sort((x, y) => s[x] - s[y] || x - y);
+    const len = keep + add.length;
+    const blocks = new Int32Array(Math.max(64, 2 * len));
+    const clocks = new Uint32Array(blocks.length);
+    for (let i = 0, j = 0, k = 0; k < len; k++) {
+      if (j === add.length || (i < keep && lc[i] <= s[add[j]])) {
+        blocks[k] = lb[i];
+        clocks[k] = lc[i++];
+      } else {
+        blocks[k] = add[j];
+        clocks[k] = s[add[j++]];
+      }
     }
-    for (let k = 0; k < order.length; k++) {
-      this.#logBlock[k] = order[k];
-      this.#logClock[k] = s[order[k]];
-    }
-    this.#logLen = order.length;
+    this.#logBlock = blocks;
+    this.#logClock = clocks;
+    this.#logLen = len;
   }
 }
