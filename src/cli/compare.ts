@@ -9,7 +9,7 @@ import { parseSeed, UsageError, type Io, type SetCode } from "./io.ts";
 import type { HtmlRun } from "../report/html.ts";
 import { replayCommand, writeHtmlReport } from "./html.ts";
 import { compareOne } from "./run.ts";
-import { loadWithPolicy, scenarioArg, withPolicy } from "./scenario_args.ts";
+import { checkPolicies, loadWithPolicy, scenarioArg } from "./scenario_args.ts";
 
 export function register(program: Command, io: Io, setCode: SetCode): void {
   program
@@ -63,10 +63,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           throw new UsageError(
             `${display} has no compare: list; name the policies with --policies a,b (${POLICY_PRESET_NAMES.join(", ")})`,
           );
-        const twice = policies.find((p, i) => policies.indexOf(p) !== i);
-        if (twice) throw new UsageError(`--policies names ${twice} twice`);
-        // Each must exist and suit the platform: refused before anything runs.
-        for (const p of policies) withPolicy(sc, p, "--policies");
+        checkPolicies(sc, policies);
         // Each run in the report is replayed by `rstmem run FILE --seed N --policy P` (a built-in by its file).
         const runPath = existsSync(arg) ? arg : relative(".", file);
         const sampled: HtmlRun[] = [];

@@ -25,7 +25,8 @@ import {
   type Io,
   type SetCode,
 } from "./io.ts";
-import { loadWithPolicy, scenarioArg } from "./scenario_args.ts";
+import { checkPolicies, loadWithPolicy, scenarioArg, withPolicy } from "./scenario_args.ts";
+import type { Scenario } from "../scenario/loader.ts";
 import { defaultJobs } from "../explore/threads.ts";
 
 interface ExploreCliOptions {
@@ -43,6 +44,14 @@ interface ExploreCliOptions {
   keepGoing?: number | boolean;
   jobs?: number;
   json?: boolean;
+  policies?: string;
+}
+
+/** One search's outcome: its exit status, its `--json` object, and its line in the --policies verdict. */
+interface Explored {
+  readonly code: 0 | 1;
+  readonly json: Record<string, unknown>;
+  readonly verdict: string;
 }
 
 /** A violation as `explore --json` prints it: the run shown (shrunk when it was), and its replay. */
@@ -103,6 +112,10 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       "--policy <name>",
       `run under this named policy instead of the scenario's (${POLICY_PRESET_NAMES.join(", ")})`,
     )
+    .option(
+      "--policies <list>",
+      "the same search under each of these named policies in turn (comma-separated), a verdict per policy at the end; replay files in DIR/POLICY/",
+    )
     .option("--out <dir>", "where replay.json goes on a violation", ".")
     .option(
       "--faults [n]",
@@ -139,188 +152,235 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             ? KEEP_GOING_DEFAULT
             : opts.keepGoing;
       const { display, file } = scenarioArg(arg);
-      const policy = opts.policy ?? null;
-      const sc = loadWithPolicy(display, file, policy);
-      let bar: cliProgress.SingleBar | null = null;
-      if (io.errIsTty) {
-        bar = new cliProgress.SingleBar(
-          { format: `${sc.name} [{bar}] {value}/{total} schedules`, stream: process.stderr },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(opts.runs, 0);
+      if (opts.policy !== undefined && opts.policies !== undefined)
+        throw new UsageError("--policy and --policies: give one of them");
+      const base = loadWithPolicy(display, file, opts.policy ?? null);
+      // --policies: the same search under each policy in turn, refused before any runs if one cannot.
+      const policies = opts.policies?.split(",").map((p) => p.trim()) ?? null;
+      if (policies !== null) {
+        if (policies.some((p) => p === ""))
+          throw new UsageError(`--policies: name the policies as a,b (${POLICY_PRESET_NAMES.join(", ")})`);
+        checkPolicies(base, policies);
       }
-      // Wall-clock time is read here only: it may end the search early, it never feeds a run.
-      const started = Date.now();
-      let searched = started;
-      const r = await exploreParallel(sc, {
-        jobs: opts.jobs ?? defaultJobs(),
-        strategy: opts.strategy,
-        runs: opts.runs,
-        seed: opts.seed,
-        depth: opts.depth,
-        preemptions: opts.preemptions,
-        windowNs: opts.window,
-        faults: faultBudget(opts.faults),
-        faultKinds: opts.faultKinds,
-        keepGoing,
-        shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
-        onRun: (done) => {
-          searched = Date.now();
-          bar?.update(done);
-        },
-      });
-      // The search's rate: until the last run (shrinking comes after it).
-      const seconds = Math.max(1e-3, (searched - started) / 1000);
-      bar?.stop();
-      // --json: the same facts as one object, printed at the end instead of the lines.
       const json = opts.json === true;
-      const say = (text: string): void => {
-        if (!json) io.out(text);
-      };
-      const violations: ViolationJson[] = [];
-      const printJson = (): void => {
-        if (!json) return;
-        const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
-        const out = {
-          scenario: sc.name,
-          file: sc.file,
-          policy: sc.policy.name,
-          strategy: r.strategy,
-          seed: r.seed,
-          windowNs: r.windowNs,
-          explored: r.explored,
-          distinct: r.distinct,
-          states: r.states,
-          seconds: Number(seconds.toFixed(3)),
-          schedulesPerSecond: Number((r.explored / seconds).toFixed(1)),
-          statesPerSecond: Number((r.states / seconds).toFixed(1)),
-          faults:
-            faultBudget(opts.faults) > 0
-              ? {
-                  budget: faultBudget(opts.faults),
-                  kinds: opts.faultKinds ?? FAULT_KINDS,
-                  struckIn: r.faulted,
-                  of: whole,
-                }
-              : null,
-          pct: r.pct,
-          dfs: r.dfs,
-          ended: r.ended,
-          keepGoing: r.keptGoing && { most: keepGoing, violatingRuns: r.keptGoing.violatingRuns },
-          violations,
+      const searches =
+        policies === null
+          ? [{ sc: base, policy: opts.policy ?? null, outDir: opts.out }]
+          : policies.map((p) => ({
+              sc: withPolicy(base, p, "--policies"),
+              policy: p,
+              outDir: join(opts.out, p),
+            }));
+      const results: Explored[] = [];
+      for (const [i, x] of searches.entries()) {
+        if (i > 0 && !json) io.out("\n");
+        results.push(await exploreOne(x.sc, x.policy, x.outDir));
+      }
+      if (policies === null) {
+        if (json) io.out(JSON.stringify(results[0].json, null, 2) + "\n");
+      } else if (json)
+        io.out(
+          JSON.stringify(
+            results.map((x) => x.json),
+            null,
+            2,
+          ) + "\n",
+        );
+      else {
+        // A verdict per policy, the way compare ends: what each search found, where its replay is.
+        io.out("\n");
+        const width = Math.max(...policies.map((p) => p.length));
+        results.forEach((x, i) => io.out(`policy     ${policies[i].padEnd(width)}  ${x.verdict}\n`));
+      }
+      setCode(Math.max(...results.map((x) => x.code)));
+
+      /** One search under one policy: its lines (unless --json), its replay files in `outDir`, its result. */
+      async function exploreOne(sc: Scenario, policy: string | null, outDir: string): Promise<Explored> {
+        let bar: cliProgress.SingleBar | null = null;
+        if (io.errIsTty) {
+          bar = new cliProgress.SingleBar(
+            {
+              format: `${sc.name} (${sc.policy.name}) [{bar}] {value}/{total} schedules`,
+              stream: process.stderr,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(opts.runs, 0);
+        }
+        // Wall-clock time is read here only: it may end the search early, it never feeds a run.
+        const started = Date.now();
+        let searched = started;
+        const r = await exploreParallel(sc, {
+          jobs: opts.jobs ?? defaultJobs(),
+          strategy: opts.strategy,
+          runs: opts.runs,
+          seed: opts.seed,
+          depth: opts.depth,
+          preemptions: opts.preemptions,
+          windowNs: opts.window,
+          faults: faultBudget(opts.faults),
+          faultKinds: opts.faultKinds,
+          keepGoing,
+          shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
+          onRun: (done) => {
+            searched = Date.now();
+            bar?.update(done);
+          },
+        });
+        // The search's rate: until the last run (shrinking comes after it).
+        const seconds = Math.max(1e-3, (searched - started) / 1000);
+        bar?.stop();
+        // --json: the same facts as one object, printed at the end instead of the lines.
+        const say = (text: string): void => {
+          if (!json) io.out(text);
         };
-        io.out(JSON.stringify(out, null, 2) + "\n");
-      };
-      say(
-        `explore    ${sc.name} (${sc.file}), policy ${sc.policy.name}, strategy ${r.strategy}, seed ${r.seed}, ` +
-          `window ${formatDuration(r.windowNs)}\n`,
-      );
-      if (r.pct) {
-        const p = r.pct;
+        const violations: ViolationJson[] = [];
+        const jsonOf = (): Record<string, unknown> => {
+          const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
+          const out = {
+            scenario: sc.name,
+            file: sc.file,
+            policy: sc.policy.name,
+            strategy: r.strategy,
+            seed: r.seed,
+            windowNs: r.windowNs,
+            explored: r.explored,
+            distinct: r.distinct,
+            states: r.states,
+            seconds: Number(seconds.toFixed(3)),
+            schedulesPerSecond: Number((r.explored / seconds).toFixed(1)),
+            statesPerSecond: Number((r.states / seconds).toFixed(1)),
+            faults:
+              faultBudget(opts.faults) > 0
+                ? {
+                    budget: faultBudget(opts.faults),
+                    kinds: opts.faultKinds ?? FAULT_KINDS,
+                    struckIn: r.faulted,
+                    of: whole,
+                  }
+                : null,
+            pct: r.pct,
+            dfs: r.dfs,
+            ended: r.ended,
+            keepGoing: r.keptGoing && { most: keepGoing, violatingRuns: r.keptGoing.violatingRuns },
+            violations,
+          };
+          return out;
+        };
         say(
-          `pct        depth ${p.depth}, n = ${p.tasks} tasks, k = ${p.steps} steps: each run finds a bug of depth ` +
-            `${p.depth} with probability ≥ 1/(n·k^(d−1)) = ${p.bound.toPrecision(3)}\n`,
+          `explore    ${sc.name} (${sc.file}), policy ${sc.policy.name}, strategy ${r.strategy}, seed ${r.seed}, ` +
+            `window ${formatDuration(r.windowNs)}\n`,
         );
-      }
-      if (r.dfs) {
-        const d = r.dfs;
-        say(
-          `dfs        at most ${d.preemptions} preemptions; ${d.pruned} runs cut short at a state already explored` +
-            `${d.exhausted ? "; every schedule within the bound explored" : ""}\n`,
-        );
-      }
-      say(
-        `explored   ${r.explored} schedules, ${r.distinct} distinct, ${r.states} distinct states, ` +
-          `${(r.explored / seconds).toFixed(1)} schedules/s, ${(r.states / seconds).toFixed(1)} states/s ` +
-          `(${seconds.toFixed(2)} s)\n`,
-      );
-      if (faultBudget(opts.faults) > 0) {
-        // How many runs a fault struck in: a search under faults that struck none explored clean runs.
-        const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
-        say(`faults     struck in ${r.faulted} of ${whole} ${r.dfs ? "whole runs" : "runs"}\n`);
-      }
-      if (r.ended === "exhausted" && !r.dfs)
-        say(
-          `exhausted  run 1 met no scheduling choice, and no --faults budget varies the runs: ` +
-            `every run of the ${opts.runs} would be that run\n`,
-        );
-      if (r.ended === "stopped")
-        say(
-          `stopped    --time ${formatDuration(opts.time!)} ran out after ${r.explored} of ${opts.runs} runs\n`,
-        );
-      const v = r.violation;
-      if (v === null) {
-        say(`clean      no violation in ${r.explored} schedules\n`);
-        printJson();
-        setCode(0);
-        return;
-      }
-      const kg = r.keptGoing;
-      if (kg !== null)
-        say(
-          `violations ${kg.distinct.length} distinct failure${kg.distinct.length === 1 ? "" : "s"} in ` +
-            `${kg.violatingRuns} of ${r.explored} runs (--keep-going ${keepGoing})\n`,
-        );
-      const distinct = kg?.distinct ?? [
-        { run: v.run, why: v.why, result: v.result, shrunk: r.shrunk, runs: 1 },
-      ];
-      mkdirSync(opts.out, { recursive: true });
-      const runPath = existsSync(arg) ? arg : relative(".", file);
-      const withPolicy = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
-      distinct.forEach((d, i) => {
-        const times = kg !== null ? ` (${d.runs} run${d.runs === 1 ? "" : "s"} failed so)` : "";
-        say(`VIOLATION  run ${d.run}: ${d.why}${times}\n`);
-        // The shortest schedule found that still breaks the same expectation is what gets replayed.
-        const sh = d.shrunk;
-        const shown = sh ? sh.result : d.result;
-        if (sh) {
+        if (r.pct) {
+          const p = r.pct;
           say(
-            `shrunk     ${sh.preemptionsBefore} → ${sh.preemptions} non-default choices, ` +
-              `${sh.choicesBefore} → ${sh.choices} choices long` +
-              `${sh.faultsBefore > 0 ? `, ${sh.faultsBefore} → ${sh.faults} faults` : ""} (${sh.replays} replays): ${sh.why}\n`,
+            `pct        depth ${p.depth}, n = ${p.tasks} tasks, k = ${p.steps} steps: each run finds a bug of depth ` +
+              `${p.depth} with probability ≥ 1/(n·k^(d−1)) = ${p.bound.toPrecision(3)}\n`,
           );
         }
-        say(`${summaryLine(shown)}\n`);
-        say(`schedule   ${shown.schedule}\n`);
-        if (shown.faults.length > 0) say(`faults     ${shown.faults.map(faultText).join(", ")}\n`);
-        // The first failure's file is replay.json, as without --keep-going; the others replay-2.json, …
-        const out = join(opts.out, i === 0 ? "replay.json" : `replay-${i + 1}.json`);
-        const rf = replayFile(
-          shown,
-          { scenario: display, file, policy, why: sh ? sh.why : d.why },
-          { strategy: r.strategy, seed: r.seed, run: d.run },
-        );
-        writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
-        // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
-        // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
-        const replay = [`rstmem replay ${shellQuote(out)}`];
-        if (shown.faults.length === 0 && sc.faults.every(isBootFault))
-          replay.unshift(
-            `rstmem run ${shellQuote(runPath)}${withPolicy} --schedule ${shellQuote(shown.schedule)}`,
+        if (r.dfs) {
+          const d = r.dfs;
+          say(
+            `dfs        at most ${d.preemptions} preemptions; ${d.pruned} runs cut short at a state already explored` +
+              `${d.exhausted ? "; every schedule within the bound explored" : ""}\n`,
           );
-        for (const cmd of replay) say(`replay     ${cmd}\n`);
-        say(`wrote      ${out}\n`);
-        violations.push({
-          run: d.run,
-          why: d.why,
-          ...(kg !== null ? { runs: d.runs } : {}),
-          shrunk: sh && {
-            why: sh.why,
-            preemptions: [sh.preemptionsBefore, sh.preemptions],
-            choices: [sh.choicesBefore, sh.choices],
-            faults: [sh.faultsBefore, sh.faults],
-            replays: sh.replays,
-          },
-          summary: summaryLine(shown),
-          schedule: shown.schedule,
-          faults: shown.faults.map(faultText),
-          findings: Object.fromEntries(Object.entries(shown.findings).filter(([, n]) => n > 0)),
-          replayFile: out,
-          replay,
+        }
+        say(
+          `explored   ${r.explored} schedules, ${r.distinct} distinct, ${r.states} distinct states, ` +
+            `${(r.explored / seconds).toFixed(1)} schedules/s, ${(r.states / seconds).toFixed(1)} states/s ` +
+            `(${seconds.toFixed(2)} s)\n`,
+        );
+        if (faultBudget(opts.faults) > 0) {
+          // How many runs a fault struck in: a search under faults that struck none explored clean runs.
+          const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
+          say(`faults     struck in ${r.faulted} of ${whole} ${r.dfs ? "whole runs" : "runs"}\n`);
+        }
+        if (r.ended === "exhausted" && !r.dfs)
+          say(
+            `exhausted  run 1 met no scheduling choice, and no --faults budget varies the runs: ` +
+              `every run of the ${opts.runs} would be that run\n`,
+          );
+        if (r.ended === "stopped")
+          say(
+            `stopped    --time ${formatDuration(opts.time!)} ran out after ${r.explored} of ${opts.runs} runs\n`,
+          );
+        const v = r.violation;
+        if (v === null) {
+          say(`clean      no violation in ${r.explored} schedules\n`);
+          return { code: 0, json: jsonOf(), verdict: `clean      ${r.explored} runs` };
+        }
+        const kg = r.keptGoing;
+        if (kg !== null)
+          say(
+            `violations ${kg.distinct.length} distinct failure${kg.distinct.length === 1 ? "" : "s"} in ` +
+              `${kg.violatingRuns} of ${r.explored} runs (--keep-going ${keepGoing})\n`,
+          );
+        const distinct = kg?.distinct ?? [
+          { run: v.run, why: v.why, result: v.result, shrunk: r.shrunk, runs: 1 },
+        ];
+        mkdirSync(outDir, { recursive: true });
+        const runPath = existsSync(arg) ? arg : relative(".", file);
+        const policyFlag = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
+        distinct.forEach((d, i) => {
+          const times = kg !== null ? ` (${d.runs} run${d.runs === 1 ? "" : "s"} failed so)` : "";
+          say(`VIOLATION  run ${d.run}: ${d.why}${times}\n`);
+          // The shortest schedule found that still breaks the same expectation is what gets replayed.
+          const sh = d.shrunk;
+          const shown = sh ? sh.result : d.result;
+          if (sh) {
+            say(
+              `shrunk     ${sh.preemptionsBefore} → ${sh.preemptions} non-default choices, ` +
+                `${sh.choicesBefore} → ${sh.choices} choices long` +
+                `${sh.faultsBefore > 0 ? `, ${sh.faultsBefore} → ${sh.faults} faults` : ""} (${sh.replays} replays): ${sh.why}\n`,
+            );
+          }
+          say(`${summaryLine(shown)}\n`);
+          say(`schedule   ${shown.schedule}\n`);
+          if (shown.faults.length > 0) say(`faults     ${shown.faults.map(faultText).join(", ")}\n`);
+          // The first failure's file is replay.json, as without --keep-going; the others replay-2.json, …
+          const out = join(outDir, i === 0 ? "replay.json" : `replay-${i + 1}.json`);
+          const rf = replayFile(
+            shown,
+            { scenario: display, file, policy, why: sh ? sh.why : d.why },
+            { strategy: r.strategy, seed: r.seed, run: d.run },
+          );
+          writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
+          // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
+          // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
+          const replay = [`rstmem replay ${shellQuote(out)}`];
+          if (shown.faults.length === 0 && sc.faults.every(isBootFault))
+            replay.unshift(
+              `rstmem run ${shellQuote(runPath)}${policyFlag} --schedule ${shellQuote(shown.schedule)}`,
+            );
+          for (const cmd of replay) say(`replay     ${cmd}\n`);
+          say(`wrote      ${out}\n`);
+          violations.push({
+            run: d.run,
+            why: d.why,
+            ...(kg !== null ? { runs: d.runs } : {}),
+            shrunk: sh && {
+              why: sh.why,
+              preemptions: [sh.preemptionsBefore, sh.preemptions],
+              choices: [sh.choicesBefore, sh.choices],
+              faults: [sh.faultsBefore, sh.faults],
+              replays: sh.replays,
+            },
+            summary: summaryLine(shown),
+            schedule: shown.schedule,
+            faults: shown.faults.map(faultText),
+            findings: Object.fromEntries(Object.entries(shown.findings).filter(([, n]) => n > 0)),
+            replayFile: out,
+            replay,
+          });
         });
-      });
-      printJson();
-      setCode(1);
+        const first = distinct[0];
+        const more = kg !== null && kg.distinct.length > 1 ? ` (+${kg.distinct.length - 1} more)` : "";
+        return {
+          code: 1,
+          json: jsonOf(),
+          verdict: `VIOLATION  run ${first.run}: ${first.why}${more} → ${violations[0].replayFile}`,
+        };
+      }
     });
 
   program

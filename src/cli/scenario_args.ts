@@ -35,6 +35,16 @@ export function withPolicy(sc: Scenario, policy: string, flag = "--policy"): Sce
   return { ...sc, policy: p };
 }
 
+/**
+ * The named policies a command runs a scenario under (`--policies a,b,…`, or the scenario's `compare:`):
+ * each must exist and suit the platform, and none may come twice — refused before anything runs.
+ */
+export function checkPolicies(sc: Scenario, policies: readonly string[], flag = "--policies"): void {
+  const twice = policies.find((p, i) => policies.indexOf(p) !== i);
+  if (twice) throw new UsageError(`${flag} names ${twice} twice`);
+  for (const p of policies) withPolicy(sc, p, flag);
+}
+
 /** Loads a scenario, with `--policy NAME` in place of its own policy. */
 export function loadWithPolicy(display: string, file: string, policy: string | null): Scenario {
   const sc = loadScenarioFile(file, display);

@@ -1,0 +1,94 @@
+/**
+ * `rstmem explore FILE --policies a,b,…`: the same search under each named policy in turn, each printed as
+ * `--policy P` prints it, then a verdict per policy; each policy's replay files in DIR/POLICY/. Exit 1 when
+ * any policy's search violated; a policy that cannot run on the platform, or a bad list, is refused before
+ * any search (exit 2).
+ */
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { rstmem } from "../helpers/rstmem.ts";
+
+const SESSION = join(import.meta.dirname, "..", "..", "scenarios", "secure-video-session.yaml");
+const SEARCH = [SESSION, "--faults", "2", "--runs", "30"];
+
+/** A search's JSON without what the wall clock or the output directory decides. */
+function facts(j: Record<string, unknown>): Record<string, unknown> {
+  const { seconds: _s, schedulesPerSecond: _r, statesPerSecond: _t, violations, ...rest } = j;
+  return {
+    ...rest,
+    violations: (violations as Record<string, unknown>[]).map(({ replayFile: _f, replay: _c, ...v }) => v),
+  };
+}
+
+describe("rstmem explore --policies", () => {
+  it("searches under each policy in turn, ends with a verdict per policy, and writes DIR/POLICY/replay.json", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-explore-policies-"));
+    const r = await rstmem("explore", ...SEARCH, "--policies", "upstream,carveout", "--out", dir);
+    expect(r.code).toBe(1);
+    const searched = [...r.out.matchAll(/^explore {4}secure-video-session .*, policy (\w+),/gm)].map(
+      (m) => m[1],
+    );
+    expect(searched).toEqual(["upstream", "carveout"]);
+    const upstreamReplay = join(dir, "upstream", "replay.json");
+    expect(r.out).toMatch(
+      new RegExp(
+        `\\n\\npolicy {5}upstream {2}VIOLATION {2}run \\d+: expected 0 quiesce-clean findings .* → ${upstreamReplay}\\n` +
+          `policy {5}carveout {2}clean {6}30 runs\\n$`,
+      ),
+    );
+    expect(existsSync(join(dir, "carveout"))).toBe(false);
+    const rf = JSON.parse(readFileSync(upstreamReplay, "utf8"));
+    expect(rf.policy).toBe("upstream");
+    const replayed = await rstmem("replay", upstreamReplay);
+    expect(replayed.code).toBe(1);
+    expect(replayed.out).toContain(`replay     reproduced: ${rf.failed}`);
+  });
+
+  it("each policy's search is the one --policy P makes alone; --json prints them as an array", async () => {
+    const both = await rstmem(
+      "explore",
+      ...SEARCH,
+      "--policies",
+      "upstream,carveout",
+      "--json",
+      "--out",
+      mkdtempSync(join(tmpdir(), "rstmem-")),
+    );
+    expect(both.code).toBe(1);
+    const arr = JSON.parse(both.out) as Record<string, unknown>[];
+    expect(arr.map((j) => j.policy)).toEqual(["upstream", "carveout"]);
+    for (const [i, p] of ["upstream", "carveout"].entries()) {
+      const alone = await rstmem(
+        "explore",
+        ...SEARCH,
+        "--policy",
+        p,
+        "--json",
+        "--out",
+        mkdtempSync(join(tmpdir(), "rstmem-")),
+      );
+      expect(alone.code).toBe(p === "upstream" ? 1 : 0);
+      expect(facts(arr[i])).toEqual(facts(JSON.parse(alone.out)));
+    }
+  });
+
+  it("refuses a bad list before any search: exit 2, one line, nothing on stdout", async () => {
+    const cases: [string[], RegExp][] = [
+      [["--policies", "safe,safe"], /^rstmem: --policies names safe twice\n$/],
+      [["--policies", "safe,nope"], /unknown policy "nope"/],
+      [["--policies", "upstream,"], /--policies: name the policies as a,b/],
+      [["--policy", "safe", "--policies", "upstream"], /--policy and --policies: give one of them/],
+    ];
+    for (const [args, err] of cases) {
+      const r = await rstmem("explore", ...SEARCH, ...args);
+      expect(r).toMatchObject({ code: 2, out: "" });
+      expect(r.err).toMatch(err);
+    }
+    // carveout cannot fit pool-race's board: refused before upstream's search runs.
+    const carve = await rstmem("explore", "pool-race", "--policies", "upstream,carveout");
+    expect(carve).toMatchObject({ code: 2, out: "" });
+    expect(carve.err).toMatch(/--policies carveout on tzc400-board: /);
+  });
+});
