@@ -262,7 +262,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             pct: r.pct,
             dfs: r.dfs,
             ended: r.ended,
-            keepGoing: r.keptGoing && { most: keepGoing, violatingRuns: r.keptGoing.violatingRuns },
+            keepGoing: r.keptGoing && {
+              most: keepGoing,
+              violatingRuns: r.keptGoing.violatingRuns,
+              notKept: r.keptGoing.notKept,
+            },
             violations,
           };
           return out;
@@ -313,7 +317,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         if (kg !== null)
           say(
             `violations ${kg.distinct.length} distinct failure${kg.distinct.length === 1 ? "" : "s"} in ` +
-              `${kg.violatingRuns} of ${r.explored} runs (--keep-going ${keepGoing})\n`,
+              `${kg.violatingRuns} of ${r.explored} runs (--keep-going ${keepGoing}` +
+              `${kg.notKept > 0 ? `; ${kg.notKept} more not kept` : ""})\n`,
           );
         const distinct = kg?.distinct ?? [
           { run: v.run, why: v.why, result: v.result, shrunk: r.shrunk, runs: 1 },

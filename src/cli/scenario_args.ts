@@ -28,7 +28,9 @@ export function scenarioArg(arg: string): { display: string; file: string } {
 /** A named policy on this scenario's platform, or a usage error saying why it cannot run there. */
 export function withPolicy(sc: Scenario, policy: string, flag = "--policy"): Scenario {
   if (!POLICY_PRESET_NAMES.includes(policy))
-    throw new UsageError(`unknown policy "${policy}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`);
+    throw new UsageError(
+      `${flag}: unknown policy "${policy}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`,
+    );
   const p = namedPolicy(policy, sc.platform);
   const problem = policyProblem(p, sc.platform)?.why ?? carveoutProblem(p, sc.platform);
   if (problem) throw new UsageError(`${flag} ${policy} on ${sc.platform.name}: ${problem}`);

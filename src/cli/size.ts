@@ -53,7 +53,9 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         .filter((s) => s !== "");
       for (const p of asked ?? []) {
         if (!POLICY_PRESET_NAMES.includes(p))
-          throw new UsageError(`unknown policy "${p}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`);
+          throw new UsageError(
+            `--policies: unknown policy "${p}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`,
+          );
         const problem = policyProblem(namedPolicy(p, sc.platform), sc.platform);
         if (problem) throw new UsageError(`--policies ${p} on ${sc.platform.name}: ${problem.why}`);
       }

@@ -114,7 +114,8 @@ export interface ExploreResult {
   /**
    * Why the search ended: a violation, the run budget, the wall-clock stop, or it ran out of schedules
    * (DFS within its bound; random and PCT when run 1 met no scheduling choice and no fault budget
-   * varies the runs: every run would be run 1 again).
+   * varies the runs: every run would be run 1 again). A search that kept going never ends at a
+   * violation: its `violation` and `keptGoing` say what it found.
    */
   readonly ended: "violation" | "runs" | "stopped" | "exhausted";
   /** The first violating run, its 1-based number, and why it violates. */
@@ -128,6 +129,8 @@ export interface ExploreResult {
   readonly keptGoing: {
     readonly violatingRuns: number;
     readonly distinct: readonly DistinctViolation[];
+    /** Distinct failures met past the cap (keepGoing): their runs count in violatingRuns only. */
+    readonly notKept: number;
   } | null;
   readonly pct: PctInfo | null;
   readonly dfs: DfsInfo | null;
@@ -253,6 +256,17 @@ function remade(sc: Scenario, booted: BootedScenario, opts: ExploreOptions, f: F
 }
 
 /**
+ * Why a search ended: at its violation — unless it kept going past its violations, which end nothing:
+ * it ended as it would have without them (its budget, the wall clock, or out of schedules).
+ */
+function endedBy(
+  v: Pick<ExploreResult, "violation" | "keptGoing">,
+  ended: ExploreResult["ended"],
+): ExploreResult["ended"] {
+  return v.violation !== null && v.keptGoing === null ? "violation" : ended;
+}
+
+/**
  * A search's violation, shrunk: the run that ended it (`found`, its whole result `kept` when the search
  * has it), or for a search that kept going (`tally`) the first of its distinct failures, each made
  * again and shrunk (`keptGoing`).
@@ -277,7 +291,7 @@ function violationsOf(
   return {
     violation: first && { run: first.run, result: first.result, why: first.why },
     shrunk: first?.shrunk ?? null,
-    keptGoing: distinct && { violatingRuns: tally!.violatingRuns, distinct },
+    keptGoing: distinct && { violatingRuns: tally!.violatingRuns, distinct, notKept: tally!.notKept },
   };
 }
 
@@ -304,7 +318,7 @@ export function walkResult(
     distinct: m.schedules.size,
     faulted: m.faulted,
     states: m.states.size,
-    ended: v.violation !== null ? "violation" : ended,
+    ended: endedBy(v, ended),
     ...v,
     pct: pctInfo(sc, p),
     dfs: null,
@@ -463,7 +477,7 @@ function exploreDfs(
     distinct: seen.size,
     faulted,
     states: states.size,
-    ended: v.violation !== null ? "violation" : ended,
+    ended: endedBy(v, ended),
     ...v,
     pct: null,
     dfs: { preemptions: bound, pruned, exhausted: stack.length === 0 },

@@ -57,7 +57,7 @@ export interface ChunkFailure {
 
 export interface ChunkResult {
   readonly start: number;
-  /** Runs made (fewer than count when one violated). */
+  /** Runs made (fewer than count when one violated and the chunk did not keep going). */
   readonly done: number;
   /** The violating run that ended the chunk; always null when the chunk kept going. */
   readonly found: FoundRun | null;
@@ -211,6 +211,8 @@ export function runChunk(
  */
 export class FailureTally {
   readonly #first = new Map<string, { found: FoundRun; runs: number }>();
+  /** Failures met once `most` were kept. */
+  readonly #past = new Set<string>();
   violatingRuns = 0;
 
   constructor(readonly most: number) {}
@@ -221,7 +223,13 @@ export class FailureTally {
       const seen = this.#first.get(key);
       if (seen) seen.runs += runs;
       else if (this.#first.size < this.most) this.#first.set(key, { found, runs });
+      else this.#past.add(key);
     }
+  }
+
+  /** Distinct failures met past the cap: not kept, their runs counted in violatingRuns only. */
+  get notKept(): number {
+    return this.#past.size;
   }
 
   /** The failures kept, each by its first run, in run order. */

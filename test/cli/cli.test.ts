@@ -184,7 +184,7 @@ describe("other commands", () => {
     const bad = await rstmem("run", "--policy", "nope");
     expect(bad.code).toBe(2);
     expect(bad.err).toBe(
-      'rstmem: unknown policy "nope"; expected one of upstream, safe, carveout, lend-pool, tegra-vpr\n',
+      'rstmem: --policy: unknown policy "nope"; expected one of upstream, safe, carveout, lend-pool, tegra-vpr\n',
     );
   });
 

@@ -105,7 +105,7 @@ describe("rstmem compare", () => {
     });
     expect(await rstmem("compare", f, "--policies", "upstream,nope")).toMatchObject({
       code: 2,
-      err: 'rstmem: unknown policy "nope"; expected one of upstream, safe, carveout, lend-pool, tegra-vpr\n',
+      err: 'rstmem: --policies: unknown policy "nope"; expected one of upstream, safe, carveout, lend-pool, tegra-vpr\n',
     });
     expect((await rstmem("compare", f, "--policies", "safe,safe")).err).toBe(
       "rstmem: --policies names safe twice\n",

@@ -34,7 +34,8 @@ describe("explore --keep-going", () => {
 
   it("makes the whole budget and keeps each distinct failure's first run, made again and shrunk", () => {
     expect(r.explored).toBe(40);
-    expect(r.ended).toBe("violation");
+    // It ended on its budget: its violations end nothing.
+    expect(r.ended).toBe("runs");
     const kg = r.keptGoing!;
     expect(kg.distinct.length).toBeGreaterThanOrEqual(2);
     const whys = kg.distinct.map((d) => d.why);
@@ -60,10 +61,21 @@ describe("explore --keep-going", () => {
     expect(stop.keptGoing).toBeNull();
   });
 
-  it("N caps the failures kept, not the runs counted", () => {
+  it("N caps the failures kept, not the runs counted; those past it are counted as not kept", () => {
     const one = explore(sc, opts({ keepGoing: 1, shrink: false }));
     expect(one.keptGoing!.distinct).toHaveLength(1);
     expect(one.keptGoing!.violatingRuns).toBe(r.keptGoing!.violatingRuns);
+    expect(one.keptGoing!.notKept).toBe(r.keptGoing!.distinct.length - 1);
+    expect(r.keptGoing!.notKept).toBe(0);
+  });
+
+  it("a search stopped by the wall clock says so, its failures found so far beside it", () => {
+    let asked = 0;
+    const stopped = explore(sc, opts({ shrink: false, shouldStop: () => ++asked > 1 }));
+    expect(stopped.ended).toBe("stopped");
+    expect(stopped.explored).toBeLessThan(40);
+    expect(stopped.violation!.run).toBe(r.violation!.run);
+    expect(stopped.keptGoing!.violatingRuns).toBeGreaterThan(0);
   });
 
   it("a worker thread's chunks go on past violations too: --jobs 2 finds the same, run for run", async () => {
@@ -99,7 +111,8 @@ steps:
     );
     const k = explore(one, opts({ faults: 0, shrink: false }));
     expect(k.explored).toBe(1);
-    expect(k.ended).toBe("violation");
+    expect(k.ended).toBe("exhausted");
+    expect(k.violation!.run).toBe(1);
     expect(k.violation!.why).toMatch(/ENOENT/);
     expect(k.keptGoing).toMatchObject({ violatingRuns: 1, distinct: [{ run: 1, runs: 1 }] });
   });
@@ -139,7 +152,7 @@ steps:
     const json = await rstmem(...args, "--json");
     expect(json.code).toBe(1);
     const j = JSON.parse(json.out);
-    expect(j.keepGoing).toEqual({ most: 10, violatingRuns: r.keptGoing!.violatingRuns });
+    expect(j.keepGoing).toEqual({ most: 10, violatingRuns: r.keptGoing!.violatingRuns, notKept: 0 });
     expect(j.violations.map((v: { run: number; runs: number }) => [v.run, v.runs])).toEqual(
       r.keptGoing!.distinct.map((d) => [d.run, d.runs]),
     );
