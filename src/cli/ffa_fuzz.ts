@@ -15,11 +15,14 @@ import { parsePositive, parseSeed, type Io, type SetCode } from "./io.ts";
 const FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
 
 /** The corpus files: one JSON per case, and index.json listing them. */
+/** A corpus case's file name. */
+const caseFileName = (id: number): string => `case-${String(id).padStart(8, "0")}.json`;
+
 export function writeCorpus(dir: string, r: FuzzResult): string[] {
   mkdirSync(dir, { recursive: true });
   const files: string[] = [];
   for (const c of r.corpus) {
-    const name = `case-${String(c.id).padStart(8, "0")}.json`;
+    const name = caseFileName(c.id);
     writeFileSync(join(dir, name), JSON.stringify(c, null, 1) + "\n");
     files.push(name);
   }
@@ -29,7 +32,7 @@ export function writeCorpus(dir: string, r: FuzzResult): string[] {
     cases: r.cases,
     flavors: r.flavors.map((f) => f.flavor),
     files,
-    ...(r.violation ? { violation: `case-${String(r.violation.caseIndex).padStart(8, "0")}.json` } : {}),
+    ...(r.violation ? { violation: caseFileName(r.violation.caseIndex) } : {}),
   };
   writeFileSync(join(dir, "index.json"), JSON.stringify(index, null, 1) + "\n");
   return files;
@@ -54,7 +57,8 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
       "--corpus <dir>",
       'write the test vectors (JSON, README "FF-A fuzzing corpus") into this directory',
     )
-    .action(async (opts: { flavor: string; runs: number; seed: number; corpus?: string }) => {
+    .option("--json", "print the result as one JSON object (the corpus is written as ever)")
+    .action(async (opts: { flavor: string; runs: number; seed: number; corpus?: string; json?: boolean }) => {
       const { fuzz } = await import("../explore/fuzz/fuzz.ts");
       const flavors: SpmcFlavorName[] =
         opts.flavor === "all" ? [...FLAVORS] : [opts.flavor as SpmcFlavorName];
@@ -68,6 +72,25 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         clock: () => performance.now(),
       });
       const seconds = Math.max(1e-3, (performance.now() - t0) / 1000);
+      const files = opts.corpus !== undefined ? writeCorpus(opts.corpus, r) : null;
+      if (opts.json) {
+        // The same facts as the lines below; the violation's case whole, and its file when the corpus holds it.
+        const v = r.violation;
+        const out = {
+          seed: r.seed,
+          cases: r.cases,
+          seconds: Number(seconds.toFixed(3)),
+          flavors: r.flavors.map(({ ms, ...f }) => ({
+            ...f,
+            casesPerSecond: ms > 0 ? Math.round((f.cases / ms) * 1000) : 0,
+          })),
+          corpus: files && { dir: opts.corpus, cases: files.length },
+          violation: v && { ...v, caseFile: files ? join(opts.corpus!, caseFileName(v.caseIndex)) : null },
+        };
+        io.out(JSON.stringify(out, null, 2) + "\n");
+        setCode(r.violation ? 1 : 0);
+        return;
+      }
       io.out(`ffa fuzz   seed ${r.seed}, ${r.cases} cases in ${seconds.toFixed(2)} s\n`);
       for (const f of r.flavors) {
         const rate = f.ms > 0 ? Math.round((f.cases / f.ms) * 1000) : 0;
@@ -82,10 +105,7 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         for (const k of f.known)
           io.out(`           known: ${k.id} ×${k.count} (first in case ${k.firstCase}): ${k.what}\n`);
       }
-      if (opts.corpus) {
-        const files = writeCorpus(opts.corpus, r);
-        io.out(`corpus     ${files.length} cases in ${opts.corpus}\n`);
-      }
+      if (files) io.out(`corpus     ${files.length} cases in ${opts.corpus}\n`);
       const v = r.violation;
       if (!v) {
         io.out(`clean      no violation in ${r.cases} cases\n`);

@@ -37,6 +37,22 @@ const r8 = (...v: (number | bigint)[]) => {
   return x;
 };
 
+/**
+ * A planted bug that only a rare refusal trips (Hafnium's 21st fragment, too-many-fragments): the
+ * rejection leaves the normal world's RX buffer full, a change of state. Returns the undo.
+ */
+function plantRxFullOnTooManyFragments(): () => void {
+  const call = FuzzRig.prototype.call;
+  FuzzRig.prototype.call = function (this: FuzzRig, by, x) {
+    const r = call.call(this, by, x);
+    if (this.spmc.lastRejection?.rule === "too-many-fragments") this.spmc.endpoint(0)!.rxFull = true;
+    return r;
+  };
+  return () => {
+    FuzzRig.prototype.call = call;
+  };
+}
+
 describe("ffa fuzz oracle", () => {
   it("accepts the replies the spec defines and refuses the others", () => {
     expect(replyProblem(FFA_MEM_LEND_32, r8(FFA_SUCCESS_32, 0, 1, 0))).toBeNull();
@@ -194,12 +210,7 @@ describe("ffa fuzz", () => {
     // A planted bug that only a rare refusal trips (Hafnium's 21st fragment), so the violation falls
     // inside a batch, after cases of other bases already ran: the run must stop at that case, with the
     // counts of the cases before it, as if nothing after it had run.
-    const call = FuzzRig.prototype.call;
-    FuzzRig.prototype.call = function (this: FuzzRig, by, x) {
-      const r = call.call(this, by, x);
-      if (this.spmc.lastRejection?.rule === "too-many-fragments") this.spmc.endpoint(0)!.rxFull = true;
-      return r;
-    };
+    const unplant = plantRxFullOnTooManyFragments();
     try {
       const planted = (batch: number) =>
         fuzz({ flavors: ["hafnium"], runs: 2000, seed: 3, corpus: true, batch });
@@ -209,7 +220,7 @@ describe("ffa fuzz", () => {
       expect(one.cases).toBe(one.violation!.caseIndex + 1);
       expect(JSON.stringify(planted(128))).toBe(JSON.stringify(one));
     } finally {
-      FuzzRig.prototype.call = call;
+      unplant();
     }
   });
 
@@ -219,6 +230,11 @@ describe("ffa fuzz", () => {
     const c = fuzz({ flavors: ["hafnium", "optee-sel1"], runs: 150, seed: 4, corpus: true });
     expect(JSON.stringify(a.corpus)).toBe(JSON.stringify(b.corpus));
     expect(JSON.stringify(a.corpus)).not.toBe(JSON.stringify(c.corpus));
+    // Writing a corpus makes each new case again to record it: the report still counts each case once.
+    const counts = (r: typeof a) => r.flavors.map(({ ms: _ms, ...f }) => f);
+    const plain = fuzz({ flavors: ["hafnium", "optee-sel1"], runs: 150, seed: 3 });
+    expect(counts(a)).toEqual(counts(plain));
+    expect(a.flavors[0].cases).toBe(150);
   });
 
   it("writes a corpus a harness can replay from the JSON alone, getting every expected reply", () => {
@@ -401,6 +417,50 @@ describe("rstmem ffa fuzz", () => {
     expect(index.files.length).toBeGreaterThan(0);
     for (const f of index.files) expect(existsSync(join(dir, f))).toBe(true);
     expect(readdirSync(dir).length).toBe(index.files.length + 1);
+  });
+
+  it("--json prints the same facts as one object: each flavor's counts and rate, the corpus, no violation", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
+    const args = ["ffa", "fuzz", "--flavor", "all", "--runs", "60", "--seed", "2"];
+    const r = await rstmem(...args, "--corpus", dir, "--json");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ seed: 2, cases: 60, corpus: { dir }, violation: null });
+    expect(j.corpus.cases).toBe(JSON.parse(readFileSync(join(dir, "index.json"), "utf8")).files.length);
+    const text = (await rstmem(...args)).out;
+    for (const f of j.flavors as { flavor: string; calls: number; successes: number; rejections: number }[])
+      expect(text).toContain(
+        `${f.flavor.padEnd(10)} ${f.calls} calls: ${f.successes} answered, ${f.rejections} refused,`,
+      );
+    expect(j.flavors.map((f: { flavor: string }) => f.flavor)).toEqual(["hafnium", "optee-sel1"]);
+    expect(j.flavors[0].casesPerSecond).toBeGreaterThan(0);
+  });
+
+  it("--json with a violation: exit 1, the violation whole with its case, and its file in the corpus", async () => {
+    const unplant = plantRxFullOnTooManyFragments();
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
+      const r = await rstmem(
+        "ffa",
+        "fuzz",
+        "--flavor",
+        "hafnium",
+        "--runs",
+        "2000",
+        "--seed",
+        "3",
+        "--corpus",
+        dir,
+        "--json",
+      );
+      expect(r.code).toBe(1);
+      const v = JSON.parse(r.out).violation;
+      expect(v).toMatchObject({ flavor: "hafnium", kind: "state-changed-on-rejection" });
+      expect(v.case.calls.length).toBeGreaterThan(v.call);
+      expect(JSON.parse(readFileSync(v.caseFile, "utf8"))).toEqual(v.case);
+    } finally {
+      unplant();
+    }
   });
 
   it("exits 2 on an unknown flavor or a bad budget", async () => {

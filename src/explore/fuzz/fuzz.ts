@@ -203,6 +203,26 @@ function unstat(s: RunnerStats, deltas: Int32Array, x: number): void {
   s.panics -= deltas[d + 4];
 }
 
+/**
+ * `fn`'s runs — a case shrunk, or made again to record it for the corpus — left out of the runners'
+ * counts: the report counts each case's calls once, whether a corpus is written or not.
+ */
+function uncounted<T>(runners: readonly FlavorRunner[], fn: () => T): T {
+  const saved = runners.map((r) => ({ ...r.stats }));
+  try {
+    return fn();
+  } finally {
+    runners.forEach((r, k) => {
+      const s = saved[k];
+      r.stats.cases = s.cases;
+      r.stats.calls = s.calls;
+      r.stats.rejections = s.rejections;
+      r.stats.successes = s.successes;
+      r.stats.panics = s.panics;
+    });
+  }
+}
+
 /** Runs the fuzzer. */
 export function fuzz(opts: FuzzOptions): FuzzResult {
   const clock = opts.clock ?? (() => 0);
@@ -319,15 +339,17 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
         });
         const { runner, out } = failed as { runner: FlavorRunner; out: CaseOutcome };
         const v = out.violation!;
-        const small = shrink(runner, spec, v.kind, v.call);
-        const again = runner.run(small.base, caseCalls(small)).violation ?? v;
+        const small = uncounted(runners, () => shrink(runner, spec, v.kind, v.call));
+        const again = uncounted(runners, () => runner.run(small.base, caseCalls(small)).violation ?? v);
         const base = bases[small.base];
-        const rec = record(runners, bases, small, i, opts.seed, {
-          flavor: runner.flavor,
-          kind: again.kind,
-          call: 2 + base.calls.length + again.call,
-          why: again.why,
-        });
+        const rec = uncounted(runners, () =>
+          record(runners, bases, small, i, opts.seed, {
+            flavor: runner.flavor,
+            kind: again.kind,
+            call: 2 + base.calls.length + again.call,
+            why: again.why,
+          }),
+        );
         violation = {
           flavor: runner.flavor,
           kind: again.kind,
@@ -342,7 +364,8 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
         if (opts.corpus) corpus.push(rec);
         break batches;
       }
-      if (fresh && opts.corpus) corpus.push(record(runners, bases, spec, i, opts.seed));
+      if (fresh && opts.corpus)
+        corpus.push(uncounted(runners, () => record(runners, bases, spec, i, opts.seed)));
       if ((i & 1023) === 0) opts.onProgress?.(done);
     }
   }
