@@ -5,15 +5,15 @@ import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
 import { exploreParallel } from "../explore/explore_parallel.ts";
-import { readReplayFile, replayFile, type ReplayFile } from "../explore/replay.ts";
-import { storyEvent, storyLine, type StoryEvent } from "../report/story.ts";
+import { readReplayFile, replayFile, replayRun, type ReplayFile } from "../explore/replay.ts";
+import { storyLine } from "../report/story.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
-import { bootScenario, runOnSystem } from "../scenario/runner.ts";
 import { FAULT_KINDS, isBootFault, type FaultKind } from "../sim/faults.ts";
 import { formatDuration } from "../scenario/units.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import { HTML_TIMELINE, writeHtmlReport } from "./html.ts";
+import type { HtmlRun } from "../report/html.ts";
 import {
   parseDurationArg,
   parsePositive,
@@ -45,6 +45,7 @@ interface ExploreCliOptions {
   jobs?: number;
   json?: boolean;
   policies?: string;
+  html?: string;
 }
 
 /** One search's outcome: its exit status, its `--json` object, and its line in the --policies verdict. */
@@ -134,6 +135,10 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     )
     .option("--json", "print the search's result as one JSON object (replay.json files are written as ever)")
     .option(
+      "--html <file>",
+      "also write the violations found as one HTML report: each shrunk run's story event by event, its memory map and findings",
+    )
+    .option(
       "--jobs <n>",
       "threads making runs (random, pct; default: the machine's cores). Results do not depend on it",
       parsePositive,
@@ -172,6 +177,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
               outDir: join(opts.out, p),
             }));
       const results: Explored[] = [];
+      const htmlRuns: HtmlRun[] = [];
       for (const [i, x] of searches.entries()) {
         if (i > 0 && !json) io.out("\n");
         results.push(await exploreOne(x.sc, x.policy, x.outDir));
@@ -191,6 +197,16 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         io.out("\n");
         const width = Math.max(...policies.map((p) => p.length));
         results.forEach((x, i) => io.out(`policy     ${policies[i].padEnd(width)}  ${x.verdict}\n`));
+      }
+      if (opts.html !== undefined) {
+        // The violations' runs, shrunk, one after another (no violation: nothing to show, no file).
+        if (htmlRuns.length > 0) writeHtmlReport(opts.html, base.name, htmlRuns);
+        if (!json)
+          io.out(
+            htmlRuns.length > 0
+              ? `html       ${opts.html}: ${htmlRuns.length} violating run${htmlRuns.length === 1 ? "" : "s"}, event by event\n`
+              : `html       no violation: ${opts.html} not written\n`,
+          );
       }
       setCode(Math.max(...results.map((x) => x.code)));
 
@@ -350,6 +366,16 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             { strategy: r.strategy, seed: r.seed, run: d.run },
           );
           writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
+          // --html: the run made again from its replay.json, as `rstmem replay --html` makes it.
+          if (opts.html !== undefined) {
+            const made = replayRun(sc, rf, HTML_TIMELINE);
+            htmlRuns.push({
+              result: made.result,
+              label: `${sc.policy.name}, run ${d.run}`,
+              replay: `rstmem replay ${shellQuote(out)}`,
+              story: { boot: made.boot, run: made.story, bootOpen: made.faultAtBoot },
+            });
+          }
           // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
           // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
           const replay = [`rstmem replay ${shellQuote(out)}`];
@@ -408,28 +434,14 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError((e as Error).message);
       }
       const sc = loadWithPolicy(rf.scenario, rf.file, rf.policy);
+      const made = replayRun(sc, rf, ropts.html !== undefined ? HTML_TIMELINE : undefined);
+      const r = made.result;
+      const bootStory = made.boot;
+      const story = made.story;
       // The boot is the same for every run of the scenario (the drivers' probe, OP-TEE's config
       // calls): a hundred lines before the run's first step that a violation's story seldom needs. They
       // are counted, and printed when asked or when a fault struck at boot.
-      const bootStory: StoryEvent[] = [];
-      const story: StoryEvent[] = [];
-      let into = bootStory;
-      // Exactly the file's faults, instead of the scenario's: none when its list is empty (a shrink may
-      // drop the scenario's own); the scenario's only in a file written before faults were recorded.
-      const faults = rf.faults;
-      const system = bootScenario(sc, rf.seed, {
-        listener: (e) => into.push(storyEvent(e)),
-        perAccess: true,
-      });
-      into = story;
-      const r = runOnSystem(sc, system, {
-        seed: rf.seed,
-        schedule: rf.schedule,
-        faults: faults === undefined ? undefined : { list: faults },
-        ...(ropts.html !== undefined ? { timeline: HTML_TIMELINE } : {}),
-      });
-      // A fault that struck at boot is recorded with the run's (`boot: true`): then the boot is the story.
-      const bootOpen = ropts.boot === true || r.faults.some(isBootFault);
+      const bootOpen = ropts.boot === true || made.faultAtBoot;
       if (ropts.html !== undefined) {
         const label = rf.policy ?? sc.policy.name;
         writeHtmlReport(ropts.html, sc.name, [

@@ -5,9 +5,11 @@
  * the same way.
  */
 import { readFileSync } from "node:fs";
+import { storyEvent, type StoryEvent } from "../report/story.ts";
 import { parseFaultList } from "../scenario/faults.ts";
-import type { RunResult } from "../scenario/runner.ts";
-import type { FaultSpec } from "../sim/faults.ts";
+import type { Scenario } from "../scenario/loader.ts";
+import { bootScenario, runOnSystem, type RunOptions, type RunResult } from "../scenario/runner.ts";
+import { isBootFault, type FaultSpec } from "../sim/faults.ts";
 import type { Strategy } from "./explore.ts";
 
 export const REPLAY_FORMAT = "rstmem-replay/1";
@@ -86,4 +88,40 @@ export function readReplayFile(path: string): ReplayFile {
     return { ...(data as ReplayFile), faults };
   }
   return data as ReplayFile;
+}
+
+/** A replay.json's run made again from a fresh boot, with its story event by event. */
+export interface ReplayedRun {
+  readonly result: RunResult;
+  /** The boot's events (the drivers' probe: FF-A, OP-TEE's config calls), the same in every run. */
+  readonly boot: readonly StoryEvent[];
+  /** The run's events, from its first step. */
+  readonly story: readonly StoryEvent[];
+  /** A fault struck at boot (recorded with the run's, `boot: true`): then the boot is the story. */
+  readonly faultAtBoot: boolean;
+}
+
+/**
+ * Makes the run of `rf` again on `sc` (the file's scenario under its policy), from a fresh boot:
+ * exactly the file's faults instead of the scenario's (none when its list is empty: a shrink may drop
+ * the scenario's own; the scenario's only in a file written before faults were recorded). `timeline`:
+ * what the HTML report needs of the run.
+ */
+export function replayRun(
+  sc: Scenario,
+  rf: Pick<ReplayFile, "seed" | "schedule" | "faults">,
+  timeline?: RunOptions["timeline"],
+): ReplayedRun {
+  const boot: StoryEvent[] = [];
+  const story: StoryEvent[] = [];
+  let into = boot;
+  const system = bootScenario(sc, rf.seed, { listener: (e) => into.push(storyEvent(e)), perAccess: true });
+  into = story;
+  const result = runOnSystem(sc, system, {
+    seed: rf.seed,
+    schedule: rf.schedule,
+    faults: rf.faults === undefined ? undefined : { list: rf.faults },
+    ...(timeline !== undefined ? { timeline } : {}),
+  });
+  return { result, boot, story, faultAtBoot: result.faults.some(isBootFault) };
 }

@@ -25,7 +25,17 @@ function facts(j: Record<string, unknown>): Record<string, unknown> {
 describe("rstmem explore --policies", () => {
   it("searches under each policy in turn, ends with a verdict per policy, and writes DIR/POLICY/replay.json", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-explore-policies-"));
-    const r = await rstmem("explore", ...SEARCH, "--policies", "upstream,carveout", "--out", dir);
+    const html = join(dir, "report.html");
+    const r = await rstmem(
+      "explore",
+      ...SEARCH,
+      "--policies",
+      "upstream,carveout",
+      "--out",
+      dir,
+      "--html",
+      html,
+    );
     expect(r.code).toBe(1);
     const searched = [...r.out.matchAll(/^explore {4}secure-video-session .*, policy (\w+),/gm)].map(
       (m) => m[1],
@@ -35,12 +45,21 @@ describe("rstmem explore --policies", () => {
     expect(r.out).toMatch(
       new RegExp(
         `\\n\\npolicy {5}upstream {2}VIOLATION {2}run \\d+: expected 0 quiesce-clean findings .* → ${upstreamReplay}\\n` +
-          `policy {5}carveout {2}clean {6}30 runs\\n$`,
+          `policy {5}carveout {2}clean {6}30 runs\\nhtml {7}`,
       ),
     );
     expect(existsSync(join(dir, "carveout"))).toBe(false);
     const rf = JSON.parse(readFileSync(upstreamReplay, "utf8"));
     expect(rf.policy).toBe("upstream");
+    // --html: the violating run, shrunk, as `rstmem replay --html` shows it, in one report.
+    expect(r.out).toContain(`html       ${html}: 1 violating run, event by event\n`);
+    const page = readFileSync(html, "utf8");
+    // (booleans: a miss would print the whole page)
+    expect(page.includes(`"label":"upstream, run ${rf.found.run}"`)).toBe(true);
+    expect(page.includes(`rstmem replay ${upstreamReplay}`)).toBe(true);
+    // The story: OP-TEE refused RELEASE_PROTMEM, and the chunk went back to CMA.
+    expect(page.includes('"release-protmem"')).toBe(true);
+    expect(page.includes('"cma_release"')).toBe(true);
     const replayed = await rstmem("replay", upstreamReplay);
     expect(replayed.code).toBe(1);
     expect(replayed.out).toContain(`replay     reproduced: ${rf.failed}`);
@@ -72,6 +91,14 @@ describe("rstmem explore --policies", () => {
       expect(alone.code).toBe(p === "upstream" ? 1 : 0);
       expect(facts(arr[i])).toEqual(facts(JSON.parse(alone.out)));
     }
+  });
+
+  it("--html with no violation writes no report, and says so", async () => {
+    const html = join(mkdtempSync(join(tmpdir(), "rstmem-")), "none.html");
+    const r = await rstmem("explore", ...SEARCH, "--policy", "carveout", "--html", html);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`html       no violation: ${html} not written\n`);
+    expect(existsSync(html)).toBe(false);
   });
 
   it("refuses a bad list before any search: exit 2, one line, nothing on stdout", async () => {
