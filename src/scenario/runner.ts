@@ -567,6 +567,10 @@ function runMade(
   const timeline = opts.timeline
     ? new TimelineSampler(system, opts.timeline, sc.untilNs, (chooser?.windowNs ?? 0) > 0)
     : null;
+  // A windowed run cannot pause at sample times (a pause would narrow the window): it samples as the
+  // scheduler moves time past them.
+  if (timeline !== null && !timeline.exact)
+    sim.sched.onTimeAdvance = (from, to) => timeline.advanced(from, to);
   for (;;) {
     const limit = timeline ? timeline.limit(until) : until;
     end = sim.sched.run({ untilNs: limit, maxSteps: 4096 });
@@ -576,6 +580,7 @@ function runMade(
     opts.onProgress?.(sim.now, outcomes.length);
   }
   opts.onProgress?.(sim.now, outcomes.length);
+  sim.sched.onTimeAdvance = null;
   timeline?.final(sim.now);
   end = settle(system, end, cut);
   timeline?.final(sim.now);

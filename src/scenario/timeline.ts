@@ -12,8 +12,10 @@
  * Sampling never changes the run: with a chooser that looks at no window (the default, and replays of
  * schedules recorded without one), the runner pauses the scheduler at each sample time — such a
  * chooser picks the same task whatever the limit, so the schedule is the same; with a windowed
- * chooser (the explorer's), a pause would narrow the window, so samples are taken at the runner's
- * own pauses instead, at the virtual time they happen to fall on (`exact: false`).
+ * chooser (the explorer's), a pause would narrow the window, so samples are taken as the scheduler
+ * moves virtual time on (Scheduler.onTimeAdvance) and at the runner's own pauses instead, at the
+ * virtual time they happen to fall on (`exact: false`): an explored run replayed for `--html` shows its
+ * memory over time, not only its start and end.
  */
 import { OWNER_SECURE } from "../hw/frames.ts";
 import { PT_TABLE, PT_VALID } from "../hw/mmu.ts";
@@ -115,7 +117,10 @@ export interface TimelineRegion {
 export interface Timeline {
   /** The interval between samples at the end of the run (after any doubling), ns. */
   readonly everyNs: number;
-  /** Samples were taken at exact multiples of everyNs (plus the last two), or at the runner's pauses. */
+  /**
+   * Samples were taken at exact multiples of everyNs (plus the last two) with the scheduler paused there;
+   * false: a windowed run's, taken as time moved past those multiples, and at the runner's own pauses.
+   */
   readonly exact: boolean;
   readonly dramBase: number;
   readonly dramBytes: number;
@@ -214,6 +219,17 @@ export class TimelineSampler {
     if (now < this.#next) return;
     // Exact: the scheduler stopped at the sample time with every task of that time done.
     this.#take(this.exact ? this.#next : now);
+  }
+
+  /**
+   * The scheduler moves virtual time from `from` (every task of it has run) to `to` (none of it yet):
+   * nothing happens in between, so each sample time in [from, to) sees exactly the state now — the
+   * exact sample a pause there would take, without the pause (a windowed run's: Scheduler.onTimeAdvance).
+   */
+  advanced(from: number, to: number): void {
+    // A sample missed (time moved on where no hook saw it): taken now, at the time it is.
+    if (this.#next < from) this.#take(from);
+    while (this.#next < to) this.#take(this.#next);
   }
 
   /** The end of the run's main loop, and after the exits: always sampled. */

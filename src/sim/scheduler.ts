@@ -366,6 +366,12 @@ export class Scheduler implements Snapshottable {
   inlinePoints = true;
   /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
   onSchedPoint: ((t: Task) => void) | null = null;
+  /**
+   * Called when virtual time moves forward (the run loop, or a sleep elapse() takes in place), with the
+   * old time and the new: nothing runs in between, so the state now is the state all along. A windowed run's timeline samples there
+   * (scenario/timeline.ts). A reader only.
+   */
+  onTimeAdvance: ((from: number, to: number) => void) | null = null;
 
   constructor(private chooser: Chooser = defaultChooser) {}
 
@@ -573,7 +579,10 @@ export class Scheduler implements Snapshottable {
       }
       if (this.#budget-- <= 0) return "paused";
       const t = this.#pick(until);
-      if (t.readyAt > this.now) this.now = t.readyAt;
+      if (t.readyAt > this.now) {
+        this.onTimeAdvance?.(this.now, t.readyAt);
+        this.now = t.readyAt;
+      }
       this.#step(t);
     }
   }
@@ -623,6 +632,8 @@ export class Scheduler implements Snapshottable {
     this.#hookSaw = null;
     t.readyAt = at;
     t.seq = this.#seq++;
+    // The task sleeps in place until `at`, and nothing else runs meanwhile: time moves on as in the loop.
+    this.onTimeAdvance?.(this.now, at);
     this.now = at;
     this.#budget--;
     this.switches++;

@@ -102,6 +102,10 @@ describe("the timeline", () => {
     const replaySampled = runScenario(sc, { schedule: explored.schedule, timeline: {} });
     expect(replaySampled.timeline!.exact).toBe(false);
     expect(without(replaySampled)).toBe(without(replay));
+    // Sampled as its steps end (it cannot pause): its memory over time, not only its start and end.
+    const samples = replaySampled.timeline!.samples;
+    expect(samples.length).toBeGreaterThan(4);
+    expect(samples.some((x) => x.t > 0 && x.t < replay.simTimeNs && x.lentBytes > 0)).toBe(true);
   });
 
   it("decodeMap reads the run-length encoding", () => {
