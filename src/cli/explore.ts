@@ -1,6 +1,6 @@
 /** `rstmem explore` and `rstmem replay`. */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
@@ -176,11 +176,35 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
               policy: p,
               outDir: join(opts.out, p),
             }));
+      // --html: its directory made (as --out's is) before any search, so a bad path fails first.
+      if (opts.html !== undefined) {
+        try {
+          mkdirSync(dirname(resolve(opts.html)), { recursive: true });
+        } catch (e) {
+          throw new UsageError(
+            `--html ${opts.html}: cannot make its directory (${(e as NodeJS.ErrnoException).code})`,
+          );
+        }
+      }
       const results: Explored[] = [];
       const htmlRuns: HtmlRun[] = [];
       for (const [i, x] of searches.entries()) {
         if (i > 0 && !json) io.out("\n");
         results.push(await exploreOne(x.sc, x.policy, x.outDir));
+      }
+      let htmlLine = "";
+      if (opts.html !== undefined) {
+        // The violations' runs, shrunk, one after another. No violation: nothing to show, and a report
+        // an earlier search left there goes, so that the file never tells of another search.
+        if (htmlRuns.length > 0) {
+          writeHtmlReport(opts.html, base.name, htmlRuns);
+          htmlLine = `html       ${opts.html}: ${htmlRuns.length} violating run${htmlRuns.length === 1 ? "" : "s"}, event by event\n`;
+        } else {
+          const stale = existsSync(opts.html);
+          rmSync(opts.html, { force: true });
+          htmlLine = `html       no violation: ${opts.html} not written${stale ? " (the report there before removed)" : ""}\n`;
+        }
+        for (const x of results) x.json.html = htmlRuns.length > 0 ? opts.html : null;
       }
       if (policies === null) {
         if (json) io.out(JSON.stringify(results[0].json, null, 2) + "\n");
@@ -198,16 +222,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         const width = Math.max(...policies.map((p) => p.length));
         results.forEach((x, i) => io.out(`policy     ${policies[i].padEnd(width)}  ${x.verdict}\n`));
       }
-      if (opts.html !== undefined) {
-        // The violations' runs, shrunk, one after another (no violation: nothing to show, no file).
-        if (htmlRuns.length > 0) writeHtmlReport(opts.html, base.name, htmlRuns);
-        if (!json)
-          io.out(
-            htmlRuns.length > 0
-              ? `html       ${opts.html}: ${htmlRuns.length} violating run${htmlRuns.length === 1 ? "" : "s"}, event by event\n`
-              : `html       no violation: ${opts.html} not written\n`,
-          );
-      }
+      if (!json) io.out(htmlLine);
       setCode(Math.max(...results.map((x) => x.code)));
 
       /** One search under one policy: its lines (unless --json), its replay files in `outDir`, its result. */

@@ -571,16 +571,19 @@ function runMade(
   // scheduler moves time past them.
   if (timeline !== null && !timeline.exact)
     sim.sched.onTimeAdvance = (from, to) => timeline.advanced(from, to);
-  for (;;) {
-    const limit = timeline ? timeline.limit(until) : until;
-    end = sim.sched.run({ untilNs: limit, maxSteps: 4096 });
-    timeline?.reached(sim.now);
-    if (end === "until" && limit !== until) continue;
-    if (end !== "paused") break;
-    opts.onProgress?.(sim.now, outcomes.length);
+  try {
+    for (;;) {
+      const limit = timeline ? timeline.limit(until) : until;
+      end = sim.sched.run({ untilNs: limit, maxSteps: 4096 });
+      timeline?.reached(sim.now, end === "paused");
+      if (end === "until" && limit !== until) continue;
+      if (end !== "paused") break;
+      opts.onProgress?.(sim.now, outcomes.length);
+    }
+  } finally {
+    sim.sched.onTimeAdvance = null;
   }
   opts.onProgress?.(sim.now, outcomes.length);
-  sim.sched.onTimeAdvance = null;
   timeline?.final(sim.now);
   end = settle(system, end, cut);
   timeline?.final(sim.now);

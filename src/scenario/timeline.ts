@@ -13,8 +13,8 @@
  * schedules recorded without one), the runner pauses the scheduler at each sample time — such a
  * chooser picks the same task whatever the limit, so the schedule is the same; with a windowed
  * chooser (the explorer's), a pause would narrow the window, so samples are taken as the scheduler
- * moves virtual time on (Scheduler.onTimeAdvance) and at the runner's own pauses instead, at the
- * virtual time they happen to fall on (`exact: false`): an explored run replayed for `--html` shows its
+ * moves virtual time past their times instead (Scheduler.onTimeAdvance; `exact: false`): nothing runs
+ * in between, so each is the state at its time too, and an explored run replayed for `--html` shows its
  * memory over time, not only its start and end.
  */
 import { OWNER_SECURE } from "../hw/frames.ts";
@@ -214,21 +214,23 @@ export class TimelineSampler {
     return untilNs === undefined ? this.#next : Math.min(untilNs, this.#next);
   }
 
-  /** After the scheduler returned at `now`: takes the samples that are due. */
-  reached(now: number): void {
-    if (now < this.#next) return;
-    // Exact: the scheduler stopped at the sample time with every task of that time done.
-    this.#take(this.exact ? this.#next : now);
+  /**
+   * After the scheduler returned at `now` (`paused`: after its step budget, maybe amid a time's tasks):
+   * takes the sample due at `now`. Exact sampling: the scheduler stopped at the sample time with every
+   * task of that time done. A windowed run's samples before `now` were taken as time moved on
+   * (advanced()); one at `now` itself only when the run stopped there, every task of that time done.
+   */
+  reached(now: number, paused = false): void {
+    if ((!this.exact && paused) || now < this.#next) return;
+    this.#take(this.#next);
   }
 
   /**
-   * The scheduler moves virtual time from `from` (every task of it has run) to `to` (none of it yet):
-   * nothing happens in between, so each sample time in [from, to) sees exactly the state now — the
-   * exact sample a pause there would take, without the pause (a windowed run's: Scheduler.onTimeAdvance).
+   * The scheduler moves virtual time from `from` to `to` (Scheduler.onTimeAdvance: every move of time
+   * passes there), and nothing runs in between: each sample time in [from, to) sees exactly the state
+   * now — the sample a pause there would take, without the pause (a windowed run's).
    */
   advanced(from: number, to: number): void {
-    // A sample missed (time moved on where no hook saw it): taken now, at the time it is.
-    if (this.#next < from) this.#take(from);
     while (this.#next < to) this.#take(this.#next);
   }
 

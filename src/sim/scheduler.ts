@@ -367,8 +367,9 @@ export class Scheduler implements Snapshottable {
   /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
   onSchedPoint: ((t: Task) => void) | null = null;
   /**
-   * Called when virtual time moves forward (the run loop, or a sleep elapse() takes in place), with the
-   * old time and the new: nothing runs in between, so the state now is the state all along. A windowed run's timeline samples there
+   * Called whenever virtual time moves forward (the run loop, up to the run's limit, or a sleep elapse()
+   * takes in place), with the old time and the new: nothing runs in between, so the state now is the
+   * state all along. A windowed run's timeline samples there
    * (scenario/timeline.ts). A reader only.
    */
   onTimeAdvance: ((from: number, to: number) => void) | null = null;
@@ -570,6 +571,7 @@ export class Scheduler implements Snapshottable {
       // task's wait in this model), so running the daemons on would only spin.
       if (!top || this.#blockedNonDaemon === this.#liveNonDaemon) return "deadlock";
       if (top.readyAt > until) {
+        if (until > this.now) this.onTimeAdvance?.(this.now, until);
         this.now = until;
         return "until";
       }

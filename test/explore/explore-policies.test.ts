@@ -4,7 +4,7 @@
  * any policy's search violated; a policy that cannot run on the platform, or a bad list, is refused before
  * any search (exit 2).
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -93,12 +93,36 @@ describe("rstmem explore --policies", () => {
     }
   });
 
-  it("--html with no violation writes no report, and says so", async () => {
+  it("--html with no violation writes no report, says so, and removes one an earlier search left", async () => {
     const html = join(mkdtempSync(join(tmpdir(), "rstmem-")), "none.html");
     const r = await rstmem("explore", ...SEARCH, "--policy", "carveout", "--html", html);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`html       no violation: ${html} not written\n`);
     expect(existsSync(html)).toBe(false);
+    writeFileSync(html, "an older search's report");
+    const again = await rstmem("explore", ...SEARCH, "--policy", "carveout", "--html", html, "--json");
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.out).html).toBeNull();
+    expect(existsSync(html)).toBe(false);
+  });
+
+  it("--html makes its directory before the search, and --json names the report", async () => {
+    const html = join(mkdtempSync(join(tmpdir(), "rstmem-")), "new", "dir", "r.html");
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-"));
+    const r = await rstmem(
+      "explore",
+      ...SEARCH,
+      "--policy",
+      "upstream",
+      "--out",
+      dir,
+      "--html",
+      html,
+      "--json",
+    );
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).html).toBe(html);
+    expect(existsSync(html)).toBe(true);
   });
 
   it("refuses a bad list before any search: exit 2, one line, nothing on stdout", async () => {

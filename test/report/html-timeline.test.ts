@@ -108,6 +108,31 @@ describe("the timeline", () => {
     expect(samples.some((x) => x.t > 0 && x.t < replay.simTimeNs && x.lentBytes > 0)).toBe(true);
   });
 
+  it("a windowed run is sampled at the times and with the state a paused run is, to its `until`", () => {
+    // A window and a chooser that always takes the earliest: the default schedule, unpausable.
+    const earliest = { name: "earliest", windowNs: 100_000, choose: () => 0 };
+    const cut = loadScenarioText(
+      `
+name: cut
+platform: tzc400-board
+policy: upstream
+until: 1500ms
+workloads:
+  - secure-video: { sessions: 2, length: 300ms, gap: 200ms, frames: 4 }
+tasks:
+  a: [{ sleep: 1h }]
+`,
+      "cut.yaml",
+    );
+    for (const s of [sc, cut]) {
+      const paused = runScenario(s, { timeline: {} }).timeline!;
+      const windowed = runScenario(s, { chooser: earliest, timeline: {} }).timeline!;
+      expect(windowed.exact).toBe(false);
+      expect(windowed.samples.length).toBeGreaterThan(20);
+      expect(windowed.samples).toEqual(paused.samples);
+    }
+  });
+
   it("decodeMap reads the run-length encoding", () => {
     expect([...decodeMap("a3ei2", 6)]).toEqual([0, 0, 0, 4, 8, 8]);
     expect(() => decodeMap("a3", 4)).toThrow(/3 bins, expected 4/);
