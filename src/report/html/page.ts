@@ -176,7 +176,7 @@ export const PAGE_SCRIPT = String.raw`
     );
 
   // ---- Comparison bars ----
-  var barSec = section("Policies side by side");
+  var barSec = section("Runs side by side");
   var bars = add(barSec, el("div", "bars"));
   var names = runs.map(function (r) {
     return r.label;
