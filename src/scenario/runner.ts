@@ -24,7 +24,7 @@ import { spawnWorkloads, type WorkloadReport } from "../user/workloads/index.ts"
 import { workloadEnv } from "./workloads.ts";
 import { TimelineSampler, type Timeline, type TimelineOptions } from "./timeline.ts";
 import { boundHolds, runMetrics, type MetricName, type Metrics } from "./metrics.ts";
-import { expectedText, expectMet, yieldsToInjectedFault, type StepExpect } from "./steps/expect.ts";
+import { afterInjectedFault, expectedText, expectMet, type StepExpect } from "./steps/expect.ts";
 import { checkPoolsAtEnd } from "../check/pool_consistency.ts";
 import { armFfaFreedPagesStillMapped } from "../kernel/firmware/arm_ffa/driver.ts";
 import { FFA_NWD_ID } from "../firmware/spmc/endpoint.ts";
@@ -362,17 +362,6 @@ interface StepsRun {
 }
 
 /**
- * Whether a step that missed its expectation goes unjudged: a fault the scenario did not plan has
- * struck in the run (sim/faults.ts isInjected(): the explorer's `--faults`), and the step expected one
- * outcome, or none — what the scenario expects of a run without that fault. A step's list of outcomes
- * is judged as written (steps/expect.ts yieldsToInjectedFault()). Such a run is judged on what a fault
- * must not do: leaks, a stuck pool, warnings, hangs (the findings, judgeFindings()).
- */
-function afterInjectedFault(sim: Sim, e: StepExpect | null): boolean {
-  return yieldsToInjectedFault(e) && sim.faults.injectedStruck();
-}
-
-/**
  * Whether the findings meet a bound of the scenario's `expect:`. After an injected fault the bound is
  * read as a fault reads it: a fault may make a run find less of what the scenario expects (the run is
  * cut short, an allocation fails), never more, so `N` holds up to N and `>N` holds whatever the count;
@@ -428,7 +417,7 @@ function* runList(
       sim.trace.emit("scenario", "step", { index: step.index, kind: step.kind, line: step.line, n }, "B");
     const o = yield* stepDef(step.kind).run(ctx, step.spec);
     inFlight.delete(task);
-    const unjudged = !o.ok && afterInjectedFault(sim, expectedOf(step));
+    const unjudged = !o.ok && afterInjectedFault(sim.faults, expectedOf(step));
     const ok = o.ok || unjudged;
     if (sim.trace.listening)
       sim.trace.emit(

@@ -8,6 +8,7 @@
  * written with `|` between its names (`ok|ENOMEM|EINVAL`), which no outcome name contains.
  */
 import { z } from "zod";
+import type { FaultPlan } from "../../sim/faults.ts";
 
 /** What `expect:` holds once parsed: one name, or the names it accepts. */
 export type StepExpect = string | readonly string[];
@@ -52,4 +53,15 @@ export function acceptsFailure(e: StepExpect | null | undefined, got: string): b
  */
 export function yieldsToInjectedFault(e: StepExpect | null | undefined): boolean {
   return !Array.isArray(e);
+}
+
+/**
+ * Whether a step that missed `e` goes unjudged: a fault the scenario did not plan has struck in the run
+ * (`faults`: the run's plan, FaultPlan.injectedStruck()) and the expectation yields to it
+ * (yieldsToInjectedFault()). Such a run is judged on what a fault must not do: leaks, a stuck pool,
+ * warnings, hangs (the findings, scenario/runner.ts judgeFindings()). A step that saves goes on as for
+ * an accepted failure.
+ */
+export function afterInjectedFault(faults: FaultPlan, e: StepExpect | null | undefined): boolean {
+  return yieldsToInjectedFault(e) && faults.injectedStruck();
 }

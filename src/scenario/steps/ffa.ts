@@ -18,7 +18,7 @@ import {
 import { platformEndpoints } from "../../firmware/boot.ts";
 import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import { expectedText, expectMet, yieldsToInjectedFault } from "./expect.ts";
+import { afterInjectedFault, expectedText, expectMet } from "./expect.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
 import {
   descriptorBytes,
@@ -169,7 +169,7 @@ function outcome(
   }
   // After a fault the scenario did not plan, a miss of one expected outcome is not judged (runner.ts):
   // the save goes on as for an accepted failure.
-  const unjudged = !ok && yieldsToInjectedFault(spec.expect) && ctx.system.sim.faults.injectedStruck();
+  const unjudged = !ok && afterInjectedFault(ctx.system.sim.faults, spec.expect);
   if (spec.save && (ok || unjudged)) {
     // A call that failed as the step accepts saves FFA_MEMORY_HANDLE_INVALID (~0), as a caller's handle
     // variable left unset: a later reclaim of it is refused (INVALID_PARAMETERS), as in C.

@@ -50,13 +50,7 @@ import {
 } from "../../user/syscalls.ts";
 import type { SourceMap } from "../errors.ts";
 import { parseSize, SIZE_EXPECTED } from "../units.ts";
-import {
-  acceptsFailure,
-  expectedText,
-  expectMet,
-  stepExpectSchema,
-  yieldsToInjectedFault,
-} from "./expect.ts";
+import { acceptsFailure, afterInjectedFault, expectedText, expectMet, stepExpectSchema } from "./expect.ts";
 import { defineStep, type StepContext, type StepOutcomeCore } from "./types.ts";
 import { getUnalignedLe32, getUnalignedLe64 } from "../../abi/unaligned.ts";
 
@@ -577,8 +571,7 @@ export const procStep = defineStep({
       else {
         // After a fault the scenario did not plan, a miss of one expected outcome is not judged
         // (runner.ts): the -1 is bound all the same, and the miss still reported for the runner to mark.
-        if (yieldsToInjectedFault(spec.expect) && ctx.system.sim.faults.injectedStruck())
-          vars.set(spec.save, -1n);
+        if (afterInjectedFault(ctx.system.sim.faults, spec.expect)) vars.set(spec.save, -1n);
         if (expected === null) {
           ok = false;
           detail = `cannot save "${spec.save}": the call failed with ${got}${detail ? ` (${detail})` : ""}`;
