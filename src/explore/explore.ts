@@ -27,7 +27,6 @@ import {
   runChunk,
   seededFaults,
   walkRun,
-  violationKey,
   WalkMerge,
   FailureTally,
   type FoundRun,
@@ -332,7 +331,7 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
   // Random walk and PCT: chunk after chunk in this thread (explore_parallel.ts spreads them over
   // threads, with the same result).
   const p = walkParams(sc, booted, opts);
-  const m = new WalkMerge(opts.keepGoing ?? 0);
+  const m = new WalkMerge(opts.keepGoing);
   let kept: RunResult | null = null;
   const chunk = (start: number, count: number): void => {
     let done = m.explored;
@@ -390,7 +389,7 @@ function exploreDfs(
   let found: FoundRun | null = null;
   let kept: RunResult | null = null;
   // Kept going (keepGoing): a violating run is tallied under its failure and the search goes on.
-  const tally = (opts.keepGoing ?? 0) > 0 ? new FailureTally(opts.keepGoing!) : null;
+  const tally = FailureTally.of(opts.keepGoing);
   let faulted = 0;
   // Faults: every run draws them afresh from the same stream, so a run that replays a prefix makes the
   // same fault decisions along it and the prefix replays exactly (the faults are one fixed pattern, by
@@ -418,7 +417,7 @@ function exploreDfs(
     if (why === null) return;
     const f: FoundRun = { run: explored, why, schedule: r.schedule, faults: r.faults };
     if (tally !== null) {
-      tally.add([{ key: violationKey(why), found: f, runs: 1 }]);
+      tally.note(f);
       return;
     }
     found = f;

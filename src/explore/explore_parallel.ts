@@ -70,7 +70,7 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
   if (jobs <= 1 || opts.strategy === "dfs" || opts.runs <= chunk) return explore(sc, opts);
   const booted = new BootedScenario(sc);
   const p = walkParams(sc, booted, opts);
-  const m = new WalkMerge(opts.keepGoing ?? 0);
+  const m = new WalkMerge(opts.keepGoing);
   let kept: RunResult | null = null;
   // Chunk 0 here, as the one-thread search makes it: its first run alone (when it met no scheduling
   // choice and no fault budget varies the runs, that run is every run: firstRunIsEvery()), then the rest.

@@ -164,7 +164,8 @@ export function runChunk(
   const states = into?.states ?? new StateSet();
   const schedules = into?.schedules ?? new StateSet();
   let found: FoundRun | null = null;
-  const failures = new Map<string, { found: FoundRun; runs: number }>();
+  // Kept going: every failure the chunk meets (the search's tally caps them, merging chunks in order).
+  const tally = t.keepGoing ? new FailureTally(Infinity) : null;
   let done = 0;
   let faulted = 0;
   let firstChoiceless = false;
@@ -179,11 +180,8 @@ export function runChunk(
     const why = violates(r);
     if (why === null) continue;
     const run: FoundRun = { run: i + 1, why, schedule: r.schedule, faults: r.faults };
-    if (t.keepGoing) {
-      const key = violationKey(why);
-      const seen = failures.get(key);
-      if (seen) seen.runs++;
-      else failures.set(key, { found: run, runs: 1 });
+    if (tally !== null) {
+      tally.note(run);
       continue;
     }
     found = run;
@@ -195,7 +193,7 @@ export function runChunk(
     start: t.start,
     done,
     found,
-    failures: Array.from(failures, ([key, f]) => ({ key, ...f })),
+    failures: tally?.chunkFailures() ?? [],
     states: into ? none : states.values(),
     schedules: into ? none : schedules.values(),
     faulted,
@@ -217,6 +215,11 @@ export class FailureTally {
 
   constructor(readonly most: number) {}
 
+  /** The tally of a search that keeps going up to `keepGoing` failures; null for one that stops at the first. */
+  static of(keepGoing: number | undefined): FailureTally | null {
+    return (keepGoing ?? 0) > 0 ? new FailureTally(keepGoing!) : null;
+  }
+
   add(failures: readonly ChunkFailure[]): void {
     for (const { key, found, runs } of failures) {
       this.violatingRuns += runs;
@@ -225,6 +228,16 @@ export class FailureTally {
       else if (this.#first.size < this.most) this.#first.set(key, { found, runs });
       else this.#past.add(key);
     }
+  }
+
+  /** One violating run, tallied under its failure (violationKey() of why it violates). */
+  note(found: FoundRun): void {
+    this.add([{ key: violationKey(found.why), found, runs: 1 }]);
+  }
+
+  /** What a chunk hands on: its failures by key, each by its first run, in run order. */
+  chunkFailures(): ChunkFailure[] {
+    return Array.from(this.#first, ([key, f]) => ({ key, ...f }));
   }
 
   /** Distinct failures met past the cap: not kept, their runs counted in violatingRuns only. */
@@ -250,8 +263,8 @@ export class WalkMerge {
   /** keepGoing: the distinct failures of the chunks merged; null for a search that stops at the first. */
   readonly tally: FailureTally | null;
 
-  constructor(keepGoing = 0) {
-    this.tally = keepGoing > 0 ? new FailureTally(keepGoing) : null;
+  constructor(keepGoing?: number) {
+    this.tally = FailureTally.of(keepGoing);
   }
 
   add(c: ChunkResult): void {
