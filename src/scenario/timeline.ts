@@ -119,7 +119,7 @@ export interface Timeline {
   readonly everyNs: number;
   /**
    * Samples were taken at exact multiples of everyNs (plus the last two) with the scheduler paused there;
-   * false: a windowed run's, taken as time moved past those multiples, and at the runner's own pauses.
+   * false: a windowed run's, taken at the same times as time moved past them, without pausing.
    */
   readonly exact: boolean;
   readonly dramBase: number;

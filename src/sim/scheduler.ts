@@ -367,10 +367,10 @@ export class Scheduler implements Snapshottable {
   /** Called after each step that ended at a scheduling point (the task yielded): fault injection's `kill`. */
   onSchedPoint: ((t: Task) => void) | null = null;
   /**
-   * Called whenever virtual time moves forward (the run loop, up to the run's limit, or a sleep elapse()
-   * takes in place), with the old time and the new: nothing runs in between, so the state now is the
-   * state all along. A windowed run's timeline samples there
-   * (scenario/timeline.ts). A reader only.
+   * Called whenever virtual time moves forward (#advance(): the run loop, up to the run's limit, or a
+   * sleep elapse() takes in place), with the old time and the new: nothing runs in between, so the state
+   * now is the state all along. A windowed run's timeline samples there (scenario/timeline.ts). A reader
+   * only.
    */
   onTimeAdvance: ((from: number, to: number) => void) | null = null;
 
@@ -504,6 +504,12 @@ export class Scheduler implements Snapshottable {
     return this.chooser === defaultChooser ? readyAt : Math.min(readyAt + this.chooser.windowNs, until);
   }
 
+  /** Virtual time is now `to`: onTimeAdvance hears of every move forward (every move of time is here). */
+  #advance(to: number): void {
+    if (to > this.now) this.onTimeAdvance?.(this.now, to);
+    this.now = to;
+  }
+
   #pick(until: number): Task {
     const heap = this.#heap;
     // The earliest ready (the loop dropped killed ones off the top).
@@ -571,8 +577,7 @@ export class Scheduler implements Snapshottable {
       // task's wait in this model), so running the daemons on would only spin.
       if (!top || this.#blockedNonDaemon === this.#liveNonDaemon) return "deadlock";
       if (top.readyAt > until) {
-        if (until > this.now) this.onTimeAdvance?.(this.now, until);
-        this.now = until;
+        this.#advance(until);
         return "until";
       }
       if (top.state === "done") {
@@ -581,10 +586,7 @@ export class Scheduler implements Snapshottable {
       }
       if (this.#budget-- <= 0) return "paused";
       const t = this.#pick(until);
-      if (t.readyAt > this.now) {
-        this.onTimeAdvance?.(this.now, t.readyAt);
-        this.now = t.readyAt;
-      }
+      if (t.readyAt > this.now) this.#advance(t.readyAt);
       this.#step(t);
     }
   }
@@ -635,8 +637,7 @@ export class Scheduler implements Snapshottable {
     t.readyAt = at;
     t.seq = this.#seq++;
     // The task sleeps in place until `at`, and nothing else runs meanwhile: time moves on as in the loop.
-    this.onTimeAdvance?.(this.now, at);
-    this.now = at;
+    this.#advance(at);
     this.#budget--;
     this.switches++;
     t.runs++;
