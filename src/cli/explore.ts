@@ -5,7 +5,13 @@ import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
 import { exploreParallel } from "../explore/explore_parallel.ts";
-import { readReplayFile, replayFile, replayRun, type ReplayFile } from "../explore/replay.ts";
+import {
+  readReplayFile,
+  replayFile,
+  replayRun,
+  type ReplayedRun,
+  type ReplayFile,
+} from "../explore/replay.ts";
 import { storyLine } from "../report/story.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
@@ -148,7 +154,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError("--depth applies to --strategy pct");
       if (opts.preemptions !== undefined && opts.strategy !== "dfs")
         throw new UsageError("--preemptions applies to --strategy dfs");
-      if (opts.faultKinds !== undefined && faultBudget(opts.faults) === 0)
+      const budget = faultBudget(opts.faults);
+      if (opts.faultKinds !== undefined && budget === 0)
         throw new UsageError("--fault-kinds applies with --faults");
       const keepGoing =
         opts.keepGoing === undefined || opts.keepGoing === false
@@ -249,7 +256,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           depth: opts.depth,
           preemptions: opts.preemptions,
           windowNs: opts.window,
-          faults: faultBudget(opts.faults),
+          faults: budget,
           faultKinds: opts.faultKinds,
           keepGoing,
           shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
@@ -266,42 +273,40 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           if (!json) io.out(text);
         };
         const violations: ViolationJson[] = [];
-        const jsonOf = (): Record<string, unknown> => {
-          const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
-          const out = {
-            scenario: sc.name,
-            file: sc.file,
-            policy: sc.policy.name,
-            strategy: r.strategy,
-            seed: r.seed,
-            windowNs: r.windowNs,
-            explored: r.explored,
-            distinct: r.distinct,
-            states: r.states,
-            seconds: Number(seconds.toFixed(3)),
-            schedulesPerSecond: Number((r.explored / seconds).toFixed(1)),
-            statesPerSecond: Number((r.states / seconds).toFixed(1)),
-            faults:
-              faultBudget(opts.faults) > 0
-                ? {
-                    budget: faultBudget(opts.faults),
-                    kinds: opts.faultKinds ?? FAULT_KINDS,
-                    struckIn: r.faulted,
-                    of: whole,
-                  }
-                : null,
-            pct: r.pct,
-            dfs: r.dfs,
-            ended: r.ended,
-            keepGoing: r.keptGoing && {
-              most: keepGoing,
-              violatingRuns: r.keptGoing.violatingRuns,
-              notKept: r.keptGoing.notKept,
-            },
-            violations,
-          };
-          return out;
-        };
+        // Runs a fault could strike in: DFS's runs cut short at a known state never reached one.
+        const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
+        const jsonOf = (): Record<string, unknown> => ({
+          scenario: sc.name,
+          file: sc.file,
+          policy: sc.policy.name,
+          strategy: r.strategy,
+          seed: r.seed,
+          windowNs: r.windowNs,
+          explored: r.explored,
+          distinct: r.distinct,
+          states: r.states,
+          seconds: Number(seconds.toFixed(3)),
+          schedulesPerSecond: Number((r.explored / seconds).toFixed(1)),
+          statesPerSecond: Number((r.states / seconds).toFixed(1)),
+          faults:
+            budget > 0
+              ? {
+                  budget,
+                  kinds: opts.faultKinds ?? FAULT_KINDS,
+                  struckIn: r.faulted,
+                  of: whole,
+                }
+              : null,
+          pct: r.pct,
+          dfs: r.dfs,
+          ended: r.ended,
+          keepGoing: r.keptGoing && {
+            most: keepGoing,
+            violatingRuns: r.keptGoing.violatingRuns,
+            notKept: r.keptGoing.notKept,
+          },
+          violations,
+        });
         say(
           `explore    ${sc.name} (${sc.file}), policy ${sc.policy.name}, strategy ${r.strategy}, seed ${r.seed}, ` +
             `window ${formatDuration(r.windowNs)}\n`,
@@ -325,9 +330,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             `${(r.explored / seconds).toFixed(1)} schedules/s, ${(r.states / seconds).toFixed(1)} states/s ` +
             `(${seconds.toFixed(2)} s)\n`,
         );
-        if (faultBudget(opts.faults) > 0) {
+        if (budget > 0) {
           // How many runs a fault struck in: a search under faults that struck none explored clean runs.
-          const whole = r.dfs ? r.explored - r.dfs.pruned : r.explored;
           say(`faults     struck in ${r.faulted} of ${whole} ${r.dfs ? "whole runs" : "runs"}\n`);
         }
         if (r.ended === "exhausted" && !r.dfs)
@@ -383,13 +387,9 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           writeFileSync(out, JSON.stringify(rf, null, 2) + "\n");
           // --html: the run made again from its replay.json, as `rstmem replay --html` makes it.
           if (opts.html !== undefined) {
-            const made = replayRun(sc, rf, HTML_TIMELINE);
-            htmlRuns.push({
-              result: made.result,
-              label: `${sc.policy.name}, run ${d.run}`,
-              replay: `rstmem replay ${shellQuote(out)}`,
-              story: { boot: made.boot, run: made.story, bootOpen: made.faultAtBoot },
-            });
+            htmlRuns.push(
+              replayHtmlRun(replayRun(sc, rf, HTML_TIMELINE), `${sc.policy.name}, run ${d.run}`, out),
+            );
           }
           // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
           // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
@@ -457,17 +457,10 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       // calls): a hundred lines before the run's first step that a violation's story seldom needs. They
       // are counted, and printed when asked or when a fault struck at boot.
       const bootOpen = ropts.boot === true || made.faultAtBoot;
-      if (ropts.html !== undefined) {
-        const label = rf.policy ?? sc.policy.name;
+      if (ropts.html !== undefined)
         writeHtmlReport(ropts.html, sc.name, [
-          {
-            result: r,
-            label,
-            replay: `rstmem replay ${shellQuote(path)}`,
-            story: { boot: bootStory, run: story, bootOpen },
-          },
+          replayHtmlRun(made, rf.policy ?? sc.policy.name, path, bootOpen),
         ]);
-      }
       if (bootOpen) {
         io.out(`boot       ${bootStory.length} events while the platform booted\n`);
         for (const e of bootStory) io.out(storyLine(e));
@@ -483,4 +476,17 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       );
       setCode(why === null ? 0 : 1);
     });
+}
+
+/**
+ * A replay.json's run, made again, as the HTML report shows it: its story, the boot open when asked or
+ * when a fault struck there, and `rstmem replay FILE` as the command that makes it again.
+ */
+function replayHtmlRun(made: ReplayedRun, label: string, file: string, bootOpen = made.faultAtBoot): HtmlRun {
+  return {
+    result: made.result,
+    label,
+    replay: `rstmem replay ${shellQuote(file)}`,
+    story: { boot: made.boot, run: made.story, bootOpen },
+  };
 }
