@@ -339,17 +339,19 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
         });
         const { runner, out } = failed as { runner: FlavorRunner; out: CaseOutcome };
         const v = out.violation!;
-        const small = uncounted(runners, () => shrink(runner, spec, v.kind, v.call));
-        const again = uncounted(runners, () => runner.run(small.base, caseCalls(small)).violation ?? v);
-        const base = bases[small.base];
-        const rec = uncounted(runners, () =>
-          record(runners, bases, small, i, opts.seed, {
+        // Shrinking makes the case again and again, and recording it once more: none of it counted.
+        const { small, again, base, rec } = uncounted(runners, () => {
+          const small = shrink(runner, spec, v.kind, v.call);
+          const again = runner.run(small.base, caseCalls(small)).violation ?? v;
+          const base = bases[small.base];
+          const rec = record(runners, bases, small, i, opts.seed, {
             flavor: runner.flavor,
             kind: again.kind,
             call: 2 + base.calls.length + again.call,
             why: again.why,
-          }),
-        );
+          });
+          return { small, again, base, rec };
+        });
         violation = {
           flavor: runner.flavor,
           kind: again.kind,
