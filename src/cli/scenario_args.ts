@@ -25,12 +25,17 @@ export function scenarioArg(arg: string): { display: string; file: string } {
   );
 }
 
-/** A named policy on this scenario's platform, or a usage error saying why it cannot run there. */
-export function withPolicy(sc: Scenario, policy: string, flag = "--policy"): Scenario {
+/** A usage error unless `policy` names a named policy (`flag`: the option that gave it). */
+export function checkPolicyName(policy: string, flag: string): void {
   if (!POLICY_PRESET_NAMES.includes(policy))
     throw new UsageError(
       `${flag}: unknown policy "${policy}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`,
     );
+}
+
+/** A named policy on this scenario's platform, or a usage error saying why it cannot run there. */
+export function withPolicy(sc: Scenario, policy: string, flag = "--policy"): Scenario {
+  checkPolicyName(policy, flag);
   const p = namedPolicy(policy, sc.platform);
   const problem = policyProblem(p, sc.platform)?.why ?? carveoutProblem(p, sc.platform);
   if (problem) throw new UsageError(`${flag} ${policy} on ${sc.platform.name}: ${problem}`);

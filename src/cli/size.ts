@@ -14,6 +14,7 @@ import { loadScenarioFile } from "../scenario/loader.ts";
 import { namedPolicy, POLICY_PRESET_NAMES, policyProblem } from "../scenario/policies.ts";
 import { parseDurationArg, parsePositive, UsageError, type Io, type SetCode } from "./io.ts";
 import { defaultJobs, pointPool } from "./sweep_pool.ts";
+import { checkPolicyName } from "./scenario_args.ts";
 
 /** The default target: a tenth of a second to allocate a session's first frame. */
 export const DEFAULT_TARGET_P99_NS = 100_000_000;
@@ -52,10 +53,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         .map((s) => s.trim())
         .filter((s) => s !== "");
       for (const p of asked ?? []) {
-        if (!POLICY_PRESET_NAMES.includes(p))
-          throw new UsageError(
-            `--policies: unknown policy "${p}"; expected one of ${POLICY_PRESET_NAMES.join(", ")}`,
-          );
+        checkPolicyName(p, "--policies");
         const problem = policyProblem(namedPolicy(p, sc.platform), sc.platform);
         if (problem) throw new UsageError(`--policies ${p} on ${sc.platform.name}: ${problem.why}`);
       }

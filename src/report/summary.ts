@@ -11,12 +11,15 @@ function findingsLine(r: RunResult): string {
   return nonzero.length === 0 ? "none" : nonzero.map(([id, n]) => `${id} ${n}`).join(", ");
 }
 
+/** Steps that missed their expectation after an injected fault, and so went unjudged. */
+const unjudgedSteps = (r: RunResult): number => r.steps.filter((s) => s.afterInjectedFault).length;
+
 /**
  * `PASS  file  (platform, 5/5 steps, 1.2 µs, findings: none)`; with `, 3 not judged` after the steps when
  * steps missed their expectation after an injected fault (StepOutcome.afterInjectedFault).
  */
 export function summaryLine(r: RunResult): string {
-  const unjudged = r.steps.filter((s) => s.afterInjectedFault).length;
+  const unjudged = unjudgedSteps(r);
   return (
     `${r.passed ? "PASS" : "FAIL"}  ${r.file}  (${r.platform}, ${r.steps.length}/${r.stepsTotal} steps, ` +
     (unjudged > 0 ? `${unjudged} not judged, ` : "") +
@@ -36,7 +39,7 @@ export function summaryText(r: RunResult): string {
     `time       ${formatDuration(r.simTimeNs)} simulated, ${r.taskSwitches} task switches, ended: ${r.end}`,
   );
   const failed = r.steps.filter((s) => !s.ok).length;
-  const unjudged = r.steps.filter((s) => s.afterInjectedFault).length;
+  const unjudged = unjudgedSteps(r);
   out.push(
     `steps      ${r.steps.length}/${r.stepsTotal} run, ${failed} failed` +
       (unjudged > 0 ? `, ${unjudged} not judged (~: missed their expectation after an injected fault)` : ""),
