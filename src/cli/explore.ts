@@ -18,7 +18,7 @@ import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { FAULT_KINDS, isBootFault, type FaultKind } from "../sim/faults.ts";
 import { formatDuration } from "../scenario/units.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
-import { HTML_TIMELINE, writeHtmlReport } from "./html.ts";
+import { REPLAY_TIMELINE, writeHtmlReport } from "./html.ts";
 import type { HtmlRun } from "../report/html.ts";
 import {
   parseDurationArg,
@@ -388,7 +388,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           // --html: the run made again from its replay.json, as `rstmem replay --html` makes it.
           if (opts.html !== undefined) {
             htmlRuns.push(
-              replayHtmlRun(replayRun(sc, rf, HTML_TIMELINE), `${sc.policy.name}, run ${d.run}`, out),
+              replayHtmlRun(replayRun(sc, rf, REPLAY_TIMELINE), `${sc.policy.name}, run ${d.run}`, out),
             );
           }
           // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
@@ -449,7 +449,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError((e as Error).message);
       }
       const sc = loadWithPolicy(rf.scenario, rf.file, rf.policy);
-      const made = replayRun(sc, rf, ropts.html !== undefined ? HTML_TIMELINE : undefined);
+      const made = replayRun(sc, rf, ropts.html !== undefined ? REPLAY_TIMELINE : undefined);
       const r = made.result;
       const bootStory = made.boot;
       const story = made.story;

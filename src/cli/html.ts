@@ -7,6 +7,11 @@ import { shellQuote, UsageError } from "./io.ts";
 
 /** What the report needs of a run: the timeline, at its defaults. */
 export const HTML_TIMELINE: RunOptions["timeline"] = {};
+/**
+ * What the report needs of a replayed run (`rstmem replay --html`, `explore --html`): a short story,
+ * sampled also at each change of memory, so its chart shows each lend and reclaim when it happened.
+ */
+export const REPLAY_TIMELINE: RunOptions["timeline"] = { changes: true };
 
 /**
  * The `rstmem run` command that replays a run exactly: its file (none for the built-in default), seed,

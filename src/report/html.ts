@@ -80,11 +80,13 @@ const METRICS = [
 /** Map columns: bins are laid out in rows of this many. */
 const MAP_COLUMNS = 64;
 
-function metricsOf(r: RunResult): Record<(typeof METRICS)[number]["key"], number> {
+/** A run's value of each comparison bar; null where the run has none (no workload made a first frame). */
+function metricsOf(r: RunResult): Record<(typeof METRICS)[number]["key"], number | null> {
   const sum = (o: Readonly<Record<string, number>>) => Object.values(o).reduce((a, b) => a + b, 0);
-  const firstP99 = Math.max(0, ...(r.workloads ?? []).map((w) => w.firstFrameAllocNs.p99));
+  const firsts = (r.workloads ?? []).filter((w) => w.firstFrameAllocNs.count > 0);
   return {
-    firstFrameP99Ms: firstP99 / 1e6,
+    firstFrameP99Ms:
+      firsts.length === 0 ? null : Math.max(...firsts.map((w) => w.firstFrameAllocNs.p99)) / 1e6,
     peakLentMiB: (r.protmem?.peakLentBytes ?? 0) / 1048576,
     ffaCalls: sum(r.ffaCalls),
     linearMapSplits: r.machine.directMapSplits ?? 0,
@@ -105,6 +107,7 @@ function timelineData(r: RunResult): Record<string, unknown> | null {
     dramBase: tl.dramBase,
     dramBytes: tl.dramBytes,
     regions: tl.regions,
+    changes: tl.changes,
     t: col((s) => s.t),
     free: col((s) => s.freeBytes),
     lent: col((s) => s.lentBytes),

@@ -557,8 +557,8 @@ function runMade(
     ? new TimelineSampler(system, opts.timeline, sc.untilNs, (chooser?.windowNs ?? 0) > 0)
     : null;
   // A windowed run cannot pause at sample times (a pause would narrow the window): it samples as the
-  // scheduler moves time past them.
-  if (timeline !== null && !timeline.exact)
+  // scheduler moves time past them. Samples where memory changed are taken as time moves on, too.
+  if (timeline !== null && (!timeline.exact || timeline.changes))
     sim.sched.onTimeAdvance = (from, to) => timeline.advanced(from, to);
   try {
     for (;;) {

@@ -65,6 +65,12 @@ const M_IMPORTANT = M_CARVEOUT;
 
 /** Samples kept at most; past it, every other one goes and the interval doubles. */
 export const MAX_SAMPLES = 256;
+/**
+ * With `changes`, samples kept at most: a replayed story's every change of memory by state fits in most
+ * (pool-race's race: 6; a secure-video session: about 40); past it, every other one goes and only every
+ * other change after is taken, as MAX_SAMPLES does with the interval.
+ */
+export const MAX_CHANGE_SAMPLES = 1024;
 export const DEFAULT_BINS = 2048;
 /** Frames read per bin and sample (fewer when a bin has fewer pages). */
 export const DEFAULT_PROBES = 4;
@@ -80,6 +86,13 @@ export interface TimelineOptions {
   readonly bins?: number;
   /** Frames read per bin. Default 4. */
   readonly probes?: number;
+  /**
+   * Also a sample each time virtual time moves on after memory by state changed (the free, lent,
+   * CMA-used or unmapped bytes): the chart of a short story (a replayed violation, over in 1.5 ms where
+   * the interval is 10 ms) shows each lend and reclaim at its time. For replays (`rstmem replay --html`,
+   * `explore --html`); a long run's every allocation would cost a sample each.
+   */
+  readonly changes?: boolean;
 }
 
 /** One sample: memory by state at virtual time `t`, and the map. */
@@ -118,6 +131,11 @@ export interface Timeline {
   /** The interval between samples at the end of the run (after any doubling), ns. */
   readonly everyNs: number;
   /**
+   * Samples were also taken where memory by state changed (TimelineOptions.changes), between those on
+   * the interval: each holds until the next (a chart draws steps).
+   */
+  readonly changes: boolean;
+  /**
    * Samples were taken at exact multiples of everyNs (plus the last two) with the scheduler paused there;
    * false: a windowed run's, taken at the same times as time moved past them, without pausing.
    */
@@ -142,6 +160,7 @@ export interface Timeline {
 export class TimelineSampler {
   readonly exact: boolean;
   everyNs: number;
+  readonly changes: boolean;
   readonly bins: number;
   readonly probes: number;
   readonly #system: System;
@@ -158,6 +177,9 @@ export class TimelineSampler {
   /** Probes per state in the sample being taken. */
   readonly #total = new Int32Array(MAP_STATES.length);
   #next: number;
+  /** With `changes`: changes met so far, and every how many of them one is sampled (doubled as samples are thinned). */
+  #changesMet = 0;
+  #changeStride = 1;
 
   constructor(system: System, opts: TimelineOptions, untilNs: number | null, windowed: boolean) {
     this.#system = system;
@@ -166,6 +188,7 @@ export class TimelineSampler {
     const requested = opts.everyNs ?? (untilNs ? Math.ceil(untilNs / TARGET_SAMPLES) : DEFAULT_EVERY_NS);
     if (!(Number.isFinite(requested) && requested > 0)) fail(`timeline interval ${requested}`);
     this.everyNs = Math.max(1, Math.round(requested));
+    this.changes = opts.changes === true;
     this.#binPages = Math.ceil(f.count / Math.max(1, Math.min(opts.bins ?? DEFAULT_BINS, f.count)));
     this.bins = Math.ceil(f.count / this.#binPages);
     this.probes = Math.max(1, Math.min(opts.probes ?? DEFAULT_PROBES, this.#binPages));
@@ -231,6 +254,9 @@ export class TimelineSampler {
    * now — the sample a pause there would take, without the pause (a windowed run's).
    */
   advanced(from: number, to: number): void {
+    // A sample due at `from` itself shows the change already.
+    if (this.changes && this.#next > from && this.#changed() && this.#changesMet++ % this.#changeStride === 0)
+      this.#takeChange(from);
     while (this.#next < to) this.#take(this.#next);
   }
 
@@ -243,6 +269,7 @@ export class TimelineSampler {
     const m = this.#system.machine;
     return {
       everyNs: this.everyNs,
+      changes: this.changes,
       exact: this.exact,
       dramBase: m.dramBase,
       dramBytes: m.dramEnd - m.dramBase,
@@ -257,19 +284,56 @@ export class TimelineSampler {
 
   #take(t: number): void {
     this.#push(t);
-    if (this.#samples.length > MAX_SAMPLES) {
-      // Keep samples at even multiples of the doubled interval (t = 0 is sample 0).
-      const kept = this.#samples.filter((_, i) => i % 2 === 0);
-      this.#samples.length = 0;
-      this.#samples.push(...kept);
-      this.everyNs *= 2;
-    }
+    if (this.#samples.length > (this.changes ? MAX_CHANGE_SAMPLES : MAX_SAMPLES)) this.#thin();
     this.#next = (Math.floor(t / this.everyNs) + 1) * this.everyNs;
   }
 
+  #takeChange(t: number): void {
+    this.#push(t);
+    if (this.#samples.length > MAX_CHANGE_SAMPLES) this.#thin();
+  }
+
+  /**
+   * Every other sample goes (t = 0 is sample 0 and stays), the interval doubles, and with `changes`
+   * only every other change is sampled from now on. Without changes, the samples kept are those at
+   * even multiples of the doubled interval.
+   */
+  #thin(): void {
+    const kept = this.#samples.filter((_, i) => i % 2 === 0);
+    this.#samples.length = 0;
+    this.#samples.push(...kept);
+    this.everyNs *= 2;
+    this.#changeStride *= 2;
+  }
+
+  /** Whether the exact byte counts differ from the last sample's (memory by state changed since). */
+  #changed(): boolean {
+    const last = this.#samples[this.#samples.length - 1];
+    const c = this.#counts();
+    return (
+      c.freeBytes !== last.freeBytes ||
+      c.lentBytes !== last.lentBytes ||
+      c.cmaUsedBytes !== last.cmaUsedBytes ||
+      c.unmappedBytes !== last.unmappedBytes
+    );
+  }
+
+  /** The exact byte counts of memory by state, from the kernel's and the hardware's counters. */
+  #counts(): Pick<TimelineSample, "freeBytes" | "lentBytes" | "cmaUsedBytes" | "unmappedBytes"> {
+    const mm = this.#system.kernel.mm;
+    const freePages = mm.buddy.zones.reduce((a, z) => a + z.freePages, 0) + mm.buddy.pcpCount;
+    const cmaUsed = mm.cmaAreas.reduce((a, c) => a + (c.count - c.availableCount), 0);
+    const pool = this.#system.kernel.optee?.protmemPool as { stats?: LendStats } | null | undefined;
+    return {
+      freeBytes: freePages * PAGE_SIZE,
+      lentBytes: pool?.stats?.lentBytes ?? 0,
+      cmaUsedBytes: cmaUsed * PAGE_SIZE,
+      unmappedBytes: Math.max(0, this.#mappedAtBoot - validLinearBytes(this.#system)),
+    };
+  }
+
   #push(t: number): void {
-    const { machine, kernel } = this.#system;
-    const mm = kernel.mm;
+    const { machine } = this.#system;
     const f = machine.frames;
     const state = f.state;
     const owner = f.owner;
@@ -330,15 +394,9 @@ export class TimelineSampler {
     }
     map += CODE_CHARS[run] + (runLength > 1 ? runLength : "");
     const probeBytes = (f.count * PAGE_SIZE) / (this.bins * probes);
-    const freePages = mm.buddy.zones.reduce((a, z) => a + z.freePages, 0) + mm.buddy.pcpCount;
-    const cmaUsed = mm.cmaAreas.reduce((a, c) => a + (c.count - c.availableCount), 0);
-    const pool = kernel.optee?.protmemPool as { stats?: LendStats } | null | undefined;
     this.#samples.push({
       t,
-      freeBytes: freePages * PAGE_SIZE,
-      lentBytes: pool?.stats?.lentBytes ?? 0,
-      cmaUsedBytes: cmaUsed * PAGE_SIZE,
-      unmappedBytes: Math.max(0, this.#mappedAtBoot - validLinearBytes(this.#system)),
+      ...this.#counts(),
       movableBytes: Math.round(total[M_MOVABLE] * probeBytes),
       kernelBytes: Math.round(total[M_KERNEL] * probeBytes),
       map,

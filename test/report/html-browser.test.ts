@@ -218,7 +218,8 @@ steps:
     let into = boot;
     const system = bootScenario(sc, 1, { listener: (e) => into.push(storyEvent(e)), perAccess: true });
     into = run;
-    const result = runOnSystem(sc, system, { seed: 1 });
+    // As `rstmem replay --html` makes it: sampled where memory changed too.
+    const result = runOnSystem(sc, system, { seed: 1, timeline: { changes: true } });
     const file = join(dir, "story.html");
     writeFileSync(
       file,
@@ -254,5 +255,12 @@ steps:
       run.filter((e) => e.call.includes("cma_alloc_start") || e.what.includes("cma_alloc_start")).length,
     );
     expect(shown).toBeGreaterThan(0);
+    // The run is over in milliseconds: its memory chart's time is in ms (the legend says so; uPlot
+    // draws the axis on the canvas), and the chunk it lends is drawn.
+    expect(result.simTimeNs).toBeLessThan(1e9);
+    expect(await page.textContent(".memory-chart .u-legend")).toContain("t (ms)");
+    expect(await pixelsOf(page, ".memory-chart canvas", 0, "#c62828")).toBeGreaterThan(50);
+    // No workload: no first-frame latency to show, rather than a bar of 0.
+    expect(await page.textContent(".bars")).toContain("no run measured it");
   });
 });

@@ -5,9 +5,17 @@
  * And the latency CDF each workload reports for the report's plot.
  */
 import { describe, expect, it } from "vitest";
-import { loadScenarioText } from "../../src/scenario/loader.ts";
+import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
+import { namedPolicy } from "../../src/scenario/policies.ts";
 import { runScenario, type RunResult } from "../../src/scenario/runner.ts";
-import { decodeMap, MAP_STATES, MAX_SAMPLES, type Timeline } from "../../src/scenario/timeline.ts";
+import {
+  decodeMap,
+  MAP_STATES,
+  MAX_CHANGE_SAMPLES,
+  MAX_SAMPLES,
+  type Timeline,
+  type TimelineSample,
+} from "../../src/scenario/timeline.ts";
 import { randomChooser } from "../../src/sim/scheduler.ts";
 import { CDF_POINTS, summarize } from "../../src/user/workloads/env.ts";
 
@@ -136,6 +144,81 @@ tasks:
   it("decodeMap reads the run-length encoding", () => {
     expect([...decodeMap("a3ei2", 6)]).toEqual([0, 0, 0, 4, 8, 8]);
     expect(() => decodeMap("a3", 4)).toThrow(/3 bins, expected 4/);
+  });
+});
+
+describe("a timeline sampled where memory changes too (replays: `replay --html`, `explore --html`)", () => {
+  // The upstream protmem.c race in pool-race, as `rstmem explore pool-race --policy upstream` shrinks
+  // it (seed 1): over in 1.5 ms, where the interval is 10 ms.
+  const base = loadScenarioFile("scenarios/pool-race.yaml", "pool-race");
+  const race = { ...base, policy: namedPolicy("upstream", base.platform) };
+  const schedule = "w100000:0*21,1*3,0*10";
+  const plain = runScenario(race, { schedule });
+  const changes = runScenario(race, { schedule, timeline: { changes: true } });
+  const tl = changes.timeline!;
+  const counts = (s: TimelineSample) => [s.freeBytes, s.lentBytes, s.cmaUsedBytes, s.unmappedBytes].join();
+
+  it("changes nothing else in the result, byte for byte", () => {
+    expect(plain.failure).toMatch(/kernel-warn/);
+    expect(without(changes)).toBe(without(plain));
+  });
+
+  it("shows the chunk the race lends, at its time, where interval samples alone show nothing lent", () => {
+    const interval = runScenario(race, { schedule, timeline: {} }).timeline!;
+    expect(interval.changes).toBe(false);
+    expect(interval.samples.every((s) => s.lentBytes === 0)).toBe(true);
+    expect(tl.changes).toBe(true);
+    const lent = tl.samples.filter((s) => s.lentBytes > 0);
+    expect(lent.length).toBeGreaterThan(0);
+    expect(lent[0].t).toBeGreaterThan(1_000_000);
+    expect(lent[0].t).toBeLessThan(changes.simTimeNs);
+    expect(binsIn(tl, tl.samples.indexOf(lent[0]), "lent")).toBeGreaterThan(0);
+  });
+
+  it("each sample off the interval is a change: its counts differ from the sample before", () => {
+    for (let i = 1; i < tl.samples.length; i++) {
+      const s = tl.samples[i];
+      expect(s.t).toBeGreaterThanOrEqual(tl.samples[i - 1].t);
+      if (i < tl.samples.length - 2 && s.t % tl.everyNs !== 0)
+        expect(counts(s)).not.toBe(counts(tl.samples[i - 1]));
+    }
+  });
+
+  it("a run with more changes than MAX_CHANGE_SAMPLES keeps at most that many, in time order", () => {
+    // Every allocation lends upstream's chunk and every close reclaims it: four changes a cycle.
+    const many = loadScenarioText(
+      `
+name: many
+platform:
+  preset: tzc400-board
+  dram_size: 1GiB
+  cma: [{ name: reserved, base: 0x70000000, size: 64MiB }]
+  protmem: { secure-video: 4MiB }
+  spec_fills_per_ms: 0
+policy: upstream
+steps:
+  - proc: p
+    open: /dev/dma_heap/protected,secure-video
+    save: heap
+  - repeat: 400
+    steps:
+      - proc: p
+        ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 1MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }
+        save: buf
+      - proc: p
+        close: $buf
+`,
+      "many.yaml",
+    );
+    const r = runScenario(many, { timeline: { changes: true } });
+    expect(r.passed).toBe(true);
+    const t = r.timeline!;
+    expect(r.protmem!.lends).toBe(400);
+    expect(t.samples.length).toBeLessThanOrEqual(MAX_CHANGE_SAMPLES + 2);
+    expect(t.samples.length).toBeGreaterThan(MAX_CHANGE_SAMPLES / 2);
+    for (let i = 1; i < t.samples.length; i++)
+      expect(t.samples[i].t).toBeGreaterThanOrEqual(t.samples[i - 1].t);
+    expect(t.samples.filter((s) => s.lentBytes > 0).length).toBeGreaterThan(100);
   });
 });
 

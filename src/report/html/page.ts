@@ -84,9 +84,12 @@ export const PAGE_SCRIPT = String.raw`
       add(box, el("p", "note", "no timeline in this result"));
       return;
     }
+    // Time in the unit that suits the run: a replayed race is over in 1.5 ms.
+    var span = tl.t.length ? tl.t[tl.t.length - 1] : 0;
+    var unit = span < 1e6 ? ["µs", 1e3] : span < 1e9 ? ["ms", 1e6] : ["s", 1e9];
     var xs = [], free = [], lent = [], cma = [], unm = [];
     for (var k = 0; k < tl.t.length; k++) {
-      var x = tl.t[k] / 1e9;
+      var x = tl.t[k] / unit[1];
       // The last samples may share a time (end of run, after the exits): the later one stands.
       if (xs.length && xs[xs.length - 1] === x) {
         xs.pop(); free.pop(); lent.pop(); cma.pop(); unm.pop();
@@ -97,22 +100,24 @@ export const PAGE_SCRIPT = String.raw`
       cma.push(mib(tl.cmaUsed[k]));
       unm.push(mib(tl.unmapped[k]));
     }
+    // Sampled where memory changed too: each sample holds until the next, so steps, not slopes.
+    var paths = tl.changes ? uPlot.paths.stepped({ align: 1 }) : undefined;
     new uPlot(
       {
         width: width(memSec),
         height: 260,
         scales: { x: { time: false }, free: { auto: true } },
         axes: [
-          { label: "virtual time (s)" },
+          { label: "virtual time (" + unit[0] + ")" },
           { label: "MiB lent, CMA used, unmapped", size: 70 },
           { scale: "free", side: 1, label: "MiB free", size: 70, grid: { show: false } }
         ],
         series: [
-          { label: "t (s)" },
-          { label: "free", stroke: "#2e7d32", width: 2, scale: "free" },
-          { label: "lent", stroke: "#c62828", width: 2 },
-          { label: "CMA used", stroke: "#ef6c00", width: 2 },
-          { label: "unmapped", stroke: "#37474f", width: 1, dash: [4, 4] }
+          { label: "t (" + unit[0] + ")" },
+          { label: "free", stroke: "#2e7d32", width: 2, scale: "free", paths: paths },
+          { label: "lent", stroke: "#c62828", width: 2, paths: paths },
+          { label: "CMA used", stroke: "#ef6c00", width: 2, paths: paths },
+          { label: "unmapped", stroke: "#37474f", width: 1, dash: [4, 4], paths: paths }
         ]
       },
       [xs, free, lent, cma, unm],
@@ -190,6 +195,11 @@ export const PAGE_SCRIPT = String.raw`
     var ys = runs.map(function (r) {
       return r.metrics[m.key];
     });
+    // A bar of 0 would say "no latency"; a run without the measure (no workload) has none to show.
+    if (ys.every(function (v) { return v === null; })) {
+      add(box, el("p", "note", "no run measured it (no workload made a first frame)"));
+      return;
+    }
     new uPlot(
       {
         width: 280,
@@ -235,7 +245,8 @@ export const PAGE_SCRIPT = String.raw`
     var vals = add(box, el("p", "values"));
     runs.forEach(function (r, i) {
       var v = r.metrics[m.key];
-      add(vals, el("span", null, r.label + ": " + (m.unit === "" ? String(v) : v.toFixed(m.digits) + " " + m.unit)));
+      var shown = v === null ? "none" : m.unit === "" ? String(v) : v.toFixed(m.digits) + " " + m.unit;
+      add(vals, el("span", null, r.label + ": " + shown));
     });
   });
 
