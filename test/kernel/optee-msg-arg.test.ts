@@ -122,8 +122,8 @@ describe("get_protmem_config()'s attribute buffer (protmem.c)", () => {
       expect(reclaims.map((r) => r.regs[1] | (r.regs[2] << 32n))).toEqual([buf]);
       // Both GET_PROTMEM_CONFIG messages were in the arg page; the pool got OP-TEE's one attribute.
       expect(messages.slice(0, 2)).toEqual([
-        { cmd: OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, cookie: argPage.toString(16) },
-        { cmd: OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, cookie: argPage.toString(16) },
+        { cmd: OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, cookie: "0x" + argPage.toString(16) },
+        { cmd: OPTEE_MSG_CMD_GET_PROTMEM_CONFIG, cookie: "0x" + argPage.toString(16) },
       ]);
       const pool = sys.kernel.optee!.protmemPool as OpteeProtmemDynPool;
       expect(pool.memAttrs.map((a) => a & 0xffff)).toEqual([0x8001]);

@@ -205,7 +205,7 @@ function* getProtmemConfig(os: OpteeSecure, arg: OpteeMsgArg): Sleeps<OpteeMsgAr
       // mobj_get_va() → mobj_check_offset_and_len(): len ≠ 0 and offs + len − 1 < size.
       const size = BigInt(mem.mobj.sizeBytes - mem.internalOffs);
       if (mem.size === 0n || BigInt(mem.offs) + mem.size - 1n >= size) {
-        os.trace("fmem-no-va", { cookie: mem.mobj.cookie.toString(16) });
+        os.trace("fmem-no-va", { cookie: "0x" + mem.mobj.cookie.toString(16) });
         return out(TEE_ERROR_BAD_PARAMETERS);
       }
       buf = { m: mem.mobj, at: mem.internalOffs + mem.offs };
@@ -257,14 +257,14 @@ function* setFmemParam(os: OpteeSecure, f: Fmem, held: MobjRef[]): Sleeps<ParamM
     return { mobj: null, internalOffs: 0, offs: 0, size: 0n };
   const m = yield* os.mobjs.getByCookie(f.globalId, f.internalOffs);
   if (!m) {
-    os.trace("fmem-unknown-cookie", { cookie: f.globalId.toString(16) });
+    os.trace("fmem-unknown-cookie", { cookie: "0x" + f.globalId.toString(16) });
     return TEE_ERROR_BAD_PARAMETERS;
   }
   const end = BigInt(f.offs) + f.size;
   const size = BigInt(m.sizeBytes - (m.kind === "shm" ? f.internalOffs : 0));
   if (end > U64 || size < end) {
     // `goto out` in get_protmem_config(): this reference is never put.
-    os.trace("fmem-out-of-object", { cookie: f.globalId.toString(16) });
+    os.trace("fmem-out-of-object", { cookie: "0x" + f.globalId.toString(16) });
     return TEE_ERROR_SECURITY;
   }
   held.push(m);
@@ -298,6 +298,6 @@ function* assignProtmem(os: OpteeSecure, arg: OpteeMsgArg): Sleeps<OpteeMsgArg> 
   const rc = yield* os.mobjs.assignProtmem(cookie, useCase);
   if (rc === TEE_SUCCESS) os.counters.assigns++;
   else os.counters.assignFailures++;
-  os.trace("assign-protmem", { cookie: cookie.toString(16), useCase, rc });
+  os.trace("assign-protmem", { cookie: "0x" + cookie.toString(16), useCase, rc });
   return { ...arg, ret: rc >>> 0 };
 }

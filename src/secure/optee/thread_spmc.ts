@@ -181,7 +181,7 @@ function* unregister(os: OpteeSecure, cookie: bigint, protmem: boolean): Sleeps<
     }
   }
   const rc = yield* os.mobjs.unregisterByCookie(cookie, (m) => os.scrubBeforeGiveBack(m));
-  os.trace(protmem ? "release-protmem" : "unregister-shm", { cookie: cookie.toString(16), rc });
+  os.trace(protmem ? "release-protmem" : "unregister-shm", { cookie: "0x" + cookie.toString(16), rc });
   if (!protmem) os.counters.unregisters++;
   if (rc === TEE_SUCCESS || rc === TEE_ERROR_ITEM_NOT_FOUND) {
     if (protmem) os.counters.releases++;
@@ -210,7 +210,7 @@ function* taInvokeHolding(os: OpteeSecure, held: MobjRef): Sleeps {
 function* yieldingCallWithArg(os: OpteeSecure, cookie: bigint, offset: number): Sleeps<number> {
   const m = yield* os.mobjs.getByCookie(cookie, 0);
   if (!m) {
-    os.trace("yielding-call-unknown-cookie", { cookie: cookie.toString(16) });
+    os.trace("yielding-call-unknown-cookie", { cookie: "0x" + cookie.toString(16) });
     return TEE_ERROR_BAD_PARAMETERS;
   }
   const res = yield* runArg(os, m, offset);
@@ -232,7 +232,7 @@ function* runArg(os: OpteeSecure, m: MobjRef, offset: number): Sleeps<number> {
   const d = bytes ? decodeMsgArg(bytes) : null;
   if (!d?.ok) return TEE_ERROR_BAD_PARAMETERS;
   os.counters.yieldingCalls++;
-  os.trace("yielding-call", { cmd: d.arg.cmd, cookie: m.cookie.toString(16), offset });
+  os.trace("yielding-call", { cmd: d.arg.cmd, cookie: "0x" + m.cookie.toString(16), offset });
   const r = yield* teeEntryStdCall(os, d.arg);
   // tee_entry_std() works on the arg in shared memory: what it changed is written back (an unknown
   // command changes nothing), and its TEE_Result is the call's.

@@ -1,0 +1,84 @@
+/**
+ * A run's story (what `rstmem replay` prints and its `--html` table shows) names the numbers an engineer
+ * knows by name — SMC function IDs, ioctl requests, open(2) flags, OP-TEE message commands — with the
+ * number beside, and writes addresses and OP-TEE cookies in hex.
+ */
+import { describe, expect, it } from "vitest";
+import { storyEvent } from "../../src/report/story.ts";
+import { loadScenarioText } from "../../src/scenario/loader.ts";
+import { bootScenario, runOnSystem } from "../../src/scenario/runner.ts";
+import type { TraceEvent } from "../../src/sim/trace.ts";
+
+const event = (layer: TraceEvent["layer"], name: string, args: Record<string, unknown>): TraceEvent => ({
+  t: 0,
+  task: "t",
+  layer,
+  name,
+  args,
+});
+
+describe("a story event", () => {
+  it("names an SMC's function ID, FF-A's or OP-TEE's, and gives an unknown one in hex", () => {
+    expect(storyEvent(event("hw", "smc", { fid: 0xc4000072, to: "spmc" })).what).toBe(
+      "fid=FFA_MEM_LEND_64(0xc4000072) to=spmc",
+    );
+    expect(storyEvent(event("hw", "smc", { fid: 0x32000004 })).what).toBe(
+      "fid=OPTEE_SMC_CALL_WITH_ARG(0x32000004)",
+    );
+    expect(storyEvent(event("hw", "smc", { fid: 0x8400ffff })).what).toBe("fid=0x8400ffff");
+  });
+
+  it("names an ioctl's request, and open(2)'s flags bit by bit", () => {
+    expect(storyEvent(event("user", "ioctl", { fd: 3, request: 0xc0184800 })).what).toBe(
+      "fd=3 request=DMA_HEAP_IOCTL_ALLOC(0xc0184800)",
+    );
+    expect(storyEvent(event("user", "ioctl", { request: 0x1234 })).what).toBe("request=0x1234");
+    expect(storyEvent(event("user", "open", { flags: 0o2000002 })).what).toBe("flags=O_RDWR|O_CLOEXEC");
+    expect(storyEvent(event("user", "open", { flags: 0 })).what).toBe("flags=O_RDONLY");
+    expect(storyEvent(event("user", "open", { flags: 0o4010001 })).what).toBe(
+      "flags=O_WRONLY|O_DSYNC|0x100000",
+    );
+  });
+
+  it("names OP-TEE's message command; the same keys elsewhere stay numbers", () => {
+    expect(storyEvent(event("secure", "yielding-call", { cmd: 11 })).what).toBe(
+      "cmd=OPTEE_MSG_CMD_ASSIGN_PROTMEM(11)",
+    );
+    expect(storyEvent(event("kernel", "x", { cmd: 11, flags: 2, request: 5, fid: 7 })).what).toBe(
+      "cmd=11 flags=2 request=5 fid=7",
+    );
+  });
+
+  it("in a replayed run: the lend's SMC, the allocation's ioctl, and OP-TEE's cookie in hex", () => {
+    const sc = loadScenarioText(
+      `
+name: story
+platform: tzc400-board
+policy: upstream
+steps:
+  - proc: player
+    open: /dev/dma_heap/protected,secure-video
+    save: heap
+  - proc: player
+    ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 1MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }
+`,
+      "story.yaml",
+    );
+    const events: string[] = [];
+    let listening = false;
+    const system = bootScenario(sc, 1, {
+      listener: (e) => {
+        if (listening) events.push(`${e.layer} ${e.name} ${storyEvent(e).what}`);
+      },
+      perAccess: false,
+    });
+    listening = true;
+    runOnSystem(sc, system, { seed: 1 });
+    expect(events).toContain(
+      "user open pid=100 comm=player path=/dev/dma_heap/protected,secure-video flags=O_RDWR",
+    );
+    expect(events.some((e) => e.includes("request=DMA_HEAP_IOCTL_ALLOC(0xc0184800)"))).toBe(true);
+    expect(events.some((e) => e.startsWith("hw smc fid=FFA_MEM_LEND_64(0xc4000072)"))).toBe(true);
+    expect(events.some((e) => /^secure assign-protmem cookie=0x[0-9a-f]+ /.test(e))).toBe(true);
+  });
+});
