@@ -248,42 +248,61 @@ export function checkPageSum(c: CallCheck, code: number | null, source: string):
 const U64_MAX = (1n << 64n) - 1n;
 
 /**
- * ffa_memory_check_overlap(), literally: each constituent against the ones after it, inclusive ends;
- * a constituent of 0 pages, or one that runs past 2^64, ends that constituent's scan without an overlap.
- * Quadratic, as in Hafnium; a descriptor holds a few thousand constituents at most.
+ * ffa_memory_check_overlap() (Hafnium v2.15 src/ffa_memory.c), literally: each constituent against the
+ * ones after it, by is_memory_range_within() both ways on inclusive ends; a constituent of 0 pages, or
+ * one that runs past 2^64, ends that constituent's scan without an overlap (the C returns false there).
+ * Each constituent i that overlaps a later one, with the first such j and their inclusive ranges; Hafnium
+ * stops at the first. Quadratic, as in Hafnium; a descriptor holds a few thousand constituents at most.
+ * Also the SPMC model's check (firmware/hafnium/send_complete.ts) for what its sweep cannot answer.
  */
-export function checkOverlap(c: CallCheck, code: number | null, source: string): void {
-  const comp = c.desc.composite;
-  if (comp === null) return;
-  const cs = comp.constituents;
-  const first = comp.offset + COMPOSITE_SIZE;
+export function* hafniumOverlaps(
+  count: number,
+  addressOf: (i: number) => bigint,
+  pagesOf: (i: number) => number,
+): Generator<{ i: number; j: number; cur: [bigint, bigint]; other: [bigint, bigint] }> {
   const span = (j: number): [bigint, bigint] | null => {
-    const size = BigInt(cs[j].page_count) * BigInt(FFA_PAGE_SIZE);
-    const begin = cs[j].address;
+    const size = BigInt(pagesOf(j)) * BigInt(FFA_PAGE_SIZE);
+    const begin = addressOf(j);
     if (size === 0n || size > U64_MAX - begin) return null;
     return [begin, begin + size - 1n];
   };
   const within = (b: bigint, e: bigint, ib: bigint, ie: bigint): boolean =>
     (b >= ib && b < ie) || (e <= ie && e > ib);
-  for (let i = 0; i < cs.length; i++) {
+  for (let i = 0; i < count; i++) {
     const cur = span(i);
     if (cur === null) continue;
-    for (let j = i + 1; j < cs.length; j++) {
+    for (let j = i + 1; j < count; j++) {
       const other = span(j);
       if (other === null) break;
       if (within(other[0], other[1], cur[0], cur[1]) || within(cur[0], cur[1], other[0], other[1])) {
-        const why = `constituent ${i} (${hex(cur[0])}..${hex(cur[1])}) overlaps constituent ${j} (${hex(other[0])}..${hex(other[1])})`;
-        c.fail(
-          code,
-          source,
-          "constituents-overlap",
-          `composite.constituents[${i}].address`,
-          first + i * CONSTITUENT_SIZE + CONSTITUENT_ADDRESS,
-          why,
-        );
+        yield { i, j, cur, other };
         break;
       }
     }
+  }
+}
+
+/** ffa_memory_check_overlap() over the descriptor's constituents (hafniumOverlaps()): every overlap a problem. */
+export function checkOverlap(c: CallCheck, code: number | null, source: string): void {
+  const comp = c.desc.composite;
+  if (comp === null) return;
+  const cs = comp.constituents;
+  const first = comp.offset + COMPOSITE_SIZE;
+  const overlaps = hafniumOverlaps(
+    cs.length,
+    (k) => cs[k].address,
+    (k) => cs[k].page_count,
+  );
+  for (const { i, j, cur, other } of overlaps) {
+    const why = `constituent ${i} (${hex(cur[0])}..${hex(cur[1])}) overlaps constituent ${j} (${hex(other[0])}..${hex(other[1])})`;
+    c.fail(
+      code,
+      source,
+      "constituents-overlap",
+      `composite.constituents[${i}].address`,
+      first + i * CONSTITUENT_SIZE + CONSTITUENT_ADDRESS,
+      why,
+    );
   }
 }
 

@@ -318,16 +318,16 @@ export function readRegion(
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const ENTRY = 16; // CONSTITUENT_SIZE, local in the hot loop
 
-/** A constituent's address beyond 2^53 cannot be DRAM; it is kept as +Infinity so every check fails. */
+/**
+ * A constituent's address beyond 2^53 cannot be DRAM: `address` is +Infinity, so no page lookup finds
+ * it, and `big` keeps it whole for the checks Hafnium makes on the 64-bit value (alignment, overlap).
+ */
 function readConstituent(d: DataView, off: number): StoredConstituent {
   const hi = d.getUint32(off + 4, true);
-  const address = hi < 0x20_0000 ? hi * 0x1_0000_0000 + d.getUint32(off, true) : readBig(d, off);
-  return { address, pageCount: d.getUint32(off + 8, true) };
-}
-
-function readBig(d: DataView, off: number): number {
+  const pageCount = d.getUint32(off + 8, true);
+  if (hi < 0x20_0000) return { address: hi * 0x1_0000_0000 + d.getUint32(off, true), pageCount };
   const a = d.getBigUint64(off, true);
-  return a <= MAX_SAFE ? Number(a) : Number.POSITIVE_INFINITY;
+  return a <= MAX_SAFE ? { address: Number(a), pageCount } : { address: Infinity, pageCount, big: a };
 }
 
 /** Constituents of a later fragment (FFA_MEM_FRAG_TX): whole 16-byte entries. */

@@ -9,6 +9,7 @@
  * (firmware/spmc/faults.ts) is where vm_identity_prepare() runs out of page tables: NO_MEMORY.
  */
 import { FFA_DENIED, FFA_INVALID_PARAMETERS, FFA_MEMORY_REGION_FLAG_CLEAR } from "../../abi/ffa/index.ts";
+import { hafniumOverlaps } from "../../abi/ffa/validate_call_hafnium_region.ts";
 import { OWNER_SECURE } from "../../hw/frames.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
@@ -84,13 +85,10 @@ function sendCheckUpdate(
   byFragTx: boolean,
 ): SmcRegs | null {
   const cs = allConstituents(state);
-  // ffa_memory_check_overlap() over every fragment, and the page-count sum.
+  // ffa_send_check_update(): ffa_memory_check_overlap() over every fragment, and the page counts' sum
+  // (a uint32_t: it wraps). A constituent of no pages passes both; constituents_get_mode() denies it.
   let sum = 0;
-  for (let i = 0; i < cs.length; i++) {
-    if (cs[i].pageCount === 0)
-      return ctx.reject(INVAL, "constituent-empty", () => `constituent ${i} has no pages`);
-    sum += cs[i].pageCount;
-  }
+  for (let i = 0; i < cs.length; i++) sum = (sum + cs[i].pageCount) >>> 0;
   const overlap = findOverlap(cs);
   if (overlap) return ctx.reject(INVAL, "constituents-overlap", overlap);
   if (sum !== state.totalPageCount)
@@ -109,16 +107,17 @@ function sendCheckUpdate(
   const firsts: number[] = [];
   for (let k = 0; k < cs.length; k++) {
     const c = cs[k];
-    if (c.address % PAGE_SIZE !== 0)
-      return ctx.reject(INVAL, "constituent-aligned", () => `address ${hex(c.address)} is not page aligned`);
-    const first = pages.first(c.address, c.pageCount);
+    if (c.big !== undefined ? c.big % BIG_PAGE !== 0n : c.address % PAGE_SIZE !== 0)
+      return ctx.reject(INVAL, "constituent-aligned", () => `address ${addressHex(c)} is not page aligned`);
+    // mm_vm_get_mode() of an empty range (no pages) finds no mode; nor beyond DRAM (pages.first()).
+    const first = c.pageCount === 0 ? -1 : pages.first(c.address, c.pageCount);
     firsts.push(first);
     const mode = first >= 0 ? pages.ownerMode(ep.id, first, first + c.pageCount) : null;
     if (mode === null)
       return ctx.reject(
         FFA_DENIED,
         "sender-mode",
-        () => `${c.pageCount} pages at ${hex(c.address)} are not mapped to ${hex(ep.id)} with one mode`,
+        () => `${c.pageCount} pages at ${addressHex(c)} are not mapped to ${hex(ep.id)} with one mode`,
       );
     if (orig < 0) orig = mode;
     else if (mode !== orig)
@@ -221,6 +220,15 @@ function sendCheckUpdate(
 /** Two constituents sharing a page, described, or null. Sorts a copy (the fragments keep their order). */
 function findOverlap(cs: readonly StoredConstituent[]): string | null {
   if (cs.length < 2) return null;
+  // The sweep below answers as Hafnium's pairwise check does for page-aligned ranges of some pages held
+  // exactly in a number: anything else is checked Hafnium's way (findOverlap64()).
+  for (const c of cs)
+    if (
+      c.pageCount === 0 ||
+      c.address % PAGE_SIZE !== 0 ||
+      c.address + c.pageCount * PAGE_SIZE > Number.MAX_SAFE_INTEGER
+    )
+      return findOverlap64(cs);
   const order = cs.map((_, i) => i).sort((a, b) => cs[a].address - cs[b].address || a - b);
   let prevEnd = cs[order[0]].address + cs[order[0]].pageCount * PAGE_SIZE;
   let prev = order[0];
@@ -234,5 +242,24 @@ function findOverlap(cs: readonly StoredConstituent[]): string | null {
       prev = i;
     }
   }
+  return null;
+}
+
+const BIG_PAGE = BigInt(PAGE_SIZE);
+
+/** The constituent's address in hex, as the descriptor gave it. */
+function addressHex(c: StoredConstituent): string {
+  return c.big !== undefined ? `0x${c.big.toString(16)}` : hex(c.address);
+}
+
+/** ffa_memory_check_overlap() as Hafnium makes it, in 64 bits (abi/ffa: hafniumOverlaps()): the first overlap. */
+function findOverlap64(cs: readonly StoredConstituent[]): string | null {
+  const overlaps = hafniumOverlaps(
+    cs.length,
+    (k) => cs[k].big ?? BigInt(cs[k].address),
+    (k) => cs[k].pageCount,
+  );
+  for (const { i, j } of overlaps)
+    return `constituent ${j} at ${addressHex(cs[j])} overlaps constituent ${i}`;
   return null;
 }

@@ -17,6 +17,11 @@ export type ShareFunc = "share" | "lend" | "donate";
 export interface StoredConstituent {
   readonly address: number;
   readonly pageCount: number;
+  /**
+   * The address as the descriptor gave it, when it is beyond 2^53 (a number cannot hold it exactly;
+   * `address` is then +Infinity): never DRAM, but its alignment and overlaps are checked on it, in 64 bits.
+   */
+  readonly big?: bigint;
 }
 
 /** A receiver of the transaction and how far it got. */
