@@ -1,5 +1,5 @@
 /** `rstmem explore` and `rstmem replay`. */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
@@ -21,6 +21,7 @@ import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import { REPLAY_TIMELINE, writeHtmlReport } from "./html.ts";
 import type { HtmlRun } from "../report/html.ts";
 import {
+  makeOutputDir,
   parseDurationArg,
   parsePositive,
   faultBudget,
@@ -183,16 +184,9 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
               policy: p,
               outDir: join(opts.out, p),
             }));
-      // --html: its directory made (as --out's is) before any search, so a bad path fails first.
-      if (opts.html !== undefined) {
-        try {
-          mkdirSync(dirname(resolve(opts.html)), { recursive: true });
-        } catch (e) {
-          throw new UsageError(
-            `--html ${opts.html}: cannot make its directory (${(e as NodeJS.ErrnoException).code})`,
-          );
-        }
-      }
+      // --out and --html's directory made before any search, so a bad path fails first.
+      makeOutputDir(opts.out, "--out");
+      if (opts.html !== undefined) makeOutputDir(dirname(resolve(opts.html)), "--html");
       const results: Explored[] = [];
       const htmlRuns: HtmlRun[] = [];
       for (const [i, x] of searches.entries()) {
@@ -358,7 +352,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         const distinct = kg?.distinct ?? [
           { run: v.run, why: v.why, result: v.result, shrunk: r.shrunk, runs: 1 },
         ];
-        mkdirSync(outDir, { recursive: true });
+        makeOutputDir(outDir, "--out");
         const runPath = existsSync(arg) ? arg : relative(".", file);
         const policyFlag = policy === null ? "" : ` --policy ${shellQuote(policy)}`;
         distinct.forEach((d, i) => {

@@ -3,13 +3,13 @@
  * flavor and, on a violation, the shrunk case; writes the corpus with --corpus DIR. Exit status 0 when
  * the budget ran out clean, 1 on a violation, 2 on bad input.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Option, type Command } from "commander";
 import type { SpmcFlavorName } from "../firmware/spmc/spmc.ts";
 import type { FuzzResult } from "../explore/fuzz/fuzz.ts";
-import { parsePositive, parseSeed, type Io, type SetCode } from "./io.ts";
+import { makeOutputDir, parsePositive, parseSeed, type Io, type SetCode } from "./io.ts";
 
 /** The flavors (explore/fuzz/rig.ts FUZZ_FLAVORS; named here so `ffa decode` loads no simulator). */
 const FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
@@ -18,8 +18,21 @@ const FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
 /** A corpus case's file name. */
 const caseFileName = (id: number): string => `case-${String(id).padStart(8, "0")}.json`;
 
+/** A file an earlier run's corpus wrote (a case, or the index). */
+const CORPUS_FILE = /^(case-\d{8}\.json|index\.json)$/;
+
+/**
+ * Makes `--corpus DIR` ready before the run: made if missing (a path that cannot be a directory is a
+ * usage error now, not after the budget), and emptied of an earlier corpus — its case files and
+ * index.json, nothing else — so the directory holds this run's corpus alone, as index.json lists it.
+ */
+export function prepareCorpusDir(dir: string): void {
+  makeOutputDir(dir, "--corpus");
+  for (const name of readdirSync(dir)) if (CORPUS_FILE.test(name)) rmSync(join(dir, name));
+}
+
 export function writeCorpus(dir: string, r: FuzzResult): string[] {
-  mkdirSync(dir, { recursive: true });
+  makeOutputDir(dir, "--corpus");
   const files: string[] = [];
   for (const c of r.corpus) {
     const name = caseFileName(c.id);
@@ -55,10 +68,11 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
     .option("--seed <n>", "the fuzzer's seed (same seed, same cases, same corpus bytes)", parseSeed, 1)
     .option(
       "--corpus <dir>",
-      'write the test vectors (JSON, README "FF-A fuzzing corpus") into this directory',
+      'write the test vectors (JSON, README "FF-A fuzzing corpus") into this directory (made if missing; an earlier corpus there is replaced)',
     )
     .option("--json", "print the result as one JSON object (the corpus is written as ever)")
     .action(async (opts: { flavor: string; runs: number; seed: number; corpus?: string; json?: boolean }) => {
+      if (opts.corpus !== undefined) prepareCorpusDir(opts.corpus);
       const { fuzz } = await import("../explore/fuzz/fuzz.ts");
       const flavors: SpmcFlavorName[] =
         opts.flavor === "all" ? [...FLAVORS] : [opts.flavor as SpmcFlavorName];

@@ -2,12 +2,58 @@
  * What every command shares: where output goes, the usage error (exit status 2), and the parsers of
  * option values. Kept free of the simulator so `rstmem --version` loads nothing else.
  */
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { parseDuration } from "../scenario/units.ts";
 import { FAULT_KINDS, type FaultKind } from "../sim/faults.ts";
 
 /** An error that ends the command with exit status 2 and this message. */
 export class UsageError extends Error {}
+
+/**
+ * Makes the directory a command writes into (`--corpus DIR`, `--out DIR`, an `--html` file's), with its
+ * missing parents, before the command's work: a path that cannot be one is a usage error naming the
+ * option, not an internal error after the run. One level at a time, not mkdirSync's `recursive`: Node 20
+ * loops forever on a path under /proc with it. Returns the path.
+ */
+export function makeOutputDir(dir: string, option: string): string {
+  const bad = (why: string): never => {
+    throw new UsageError(`${option} ${dir === "" ? '""' : dir}: ${why}`);
+  };
+  if (dir === "") bad("expected a directory path");
+  const missing: string[] = [];
+  let at = resolve(dir);
+  for (;;) {
+    let st;
+    try {
+      st = statSync(at);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") bad(`cannot use ${at} (${code})`);
+      missing.push(at);
+      const up = dirname(at);
+      if (up === at) bad(`no such file system root`);
+      at = up;
+      continue;
+    }
+    if (!st.isDirectory()) bad(`${at} is not a directory`);
+    break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      bad(`cannot make directory ${d} (${(e as NodeJS.ErrnoException).code})`);
+    }
+  }
+  try {
+    accessSync(resolve(dir), constants.W_OK);
+  } catch (e) {
+    bad(`cannot write there (${(e as NodeJS.ErrnoException).code})`);
+  }
+  return dir;
+}
 
 export interface Io {
   out: (s: string) => void;

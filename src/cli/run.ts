@@ -1,5 +1,5 @@
 /** `rstmem run` and `rstmem validate`. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
@@ -14,6 +14,7 @@ import { Prng } from "../sim/prng.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import {
   faultBudget,
+  makeOutputDir,
   parseFaultKinds,
   parsePositive,
   parseSeed,
@@ -97,7 +98,7 @@ export function runOne(sc: Scenario, opts: RunCliOptions, io: Io): RunResult {
         }
       : undefined;
   const dir = opts.outDir ?? (opts.out ? join(opts.out, safeName(sc.name)) : null);
-  if (dir) mkdirSync(dir, { recursive: true });
+  if (dir) makeOutputDir(dir, "--out");
   const files = [
     openTraces(sc, { chrome: opts.trace, ftrace: opts.ftrace }),
     ...(dir ? [openTraces(sc, { chrome: join(dir, "trace.json"), ftrace: join(dir, "trace.txt") })] : []),

@@ -3,7 +3,7 @@
  * JSON and CSV; `rstmem sweep merge` joins the files of `--shard` runs into the same two files.
  * Exit status: 0 every point held its expectations, 1 one did not, 2 bad input.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { InvalidArgumentError, type Command } from "commander";
@@ -17,7 +17,7 @@ import {
   type SweepRow,
 } from "../report/sweep_output.ts";
 import { formatDuration } from "../scenario/units.ts";
-import { parsePositive, UsageError, type Io, type SetCode } from "./io.ts";
+import { makeOutputDir, parsePositive, UsageError, type Io, type SetCode } from "./io.ts";
 import { defaultJobs, pointPool } from "./sweep_pool.ts";
 
 function parseShardArg(v: string): { index: number; count: number } {
@@ -28,7 +28,7 @@ function parseShardArg(v: string): { index: number; count: number } {
 
 /** Writes NAME.json and NAME.csv into dir; returns their paths. */
 function writeResults(dir: string, base: string, res: SweepResults): string[] {
-  mkdirSync(dir, { recursive: true });
+  makeOutputDir(dir, "--out");
   const json = join(dir, `${base}.json`);
   const csv = join(dir, `${base}.csv`);
   writeFileSync(json, sweepJson(res));

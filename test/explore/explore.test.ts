@@ -233,6 +233,11 @@ describe("rstmem explore", () => {
       /no-such-scenario: no such file or built-in scenario \(built-ins: .*pool-race/,
     );
     expect((await rstmem("explore", "pool-race", "--runs", "0")).code).toBe(2);
+    // An --out that cannot be a directory is refused before the search, not after it.
+    const outFile = await rstmem("explore", "pool-race", "--policy", "upstream", "--out", bad);
+    expect(outFile.code).toBe(2);
+    expect(outFile.err).toBe(`rstmem: --out ${bad}: ${bad} is not a directory\n`);
+    expect(outFile.out).toBe("");
     expect((await rstmem("explore", "pool-race", "--strategy", "bfs")).code).toBe(2);
     expect((await rstmem("explore", "pool-race", "--preemptions", "1")).err).toMatch(
       /--preemptions applies to --strategy dfs/,

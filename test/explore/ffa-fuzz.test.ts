@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -401,6 +401,14 @@ describe("ffa fuzz: what it drives beyond memory sends", () => {
   });
 });
 
+describe("the corpus's TX bytes", () => {
+  it("are at most the TX page, however long the mutated descriptor (the rig writes only the page)", () => {
+    const r = fuzz({ flavors: ["hafnium", "optee-sel1"], runs: 400, seed: 1, corpus: true, clock: () => 0 });
+    const sizes = r.corpus.flatMap((c) => c.calls.map((k) => (k.tx ? k.tx.length / 2 : 0)));
+    expect(Math.max(...sizes)).toBe(4096);
+  });
+});
+
 describe("rstmem ffa fuzz", () => {
   it("exits 0 on a clean budget and writes the corpus with its index", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
@@ -417,6 +425,50 @@ describe("rstmem ffa fuzz", () => {
     expect(index.files.length).toBeGreaterThan(0);
     for (const f of index.files) expect(existsSync(join(dir, f))).toBe(true);
     expect(readdirSync(dir).length).toBe(index.files.length + 1);
+  });
+
+  it("--corpus into a directory that holds an earlier corpus replaces it: the directory holds what index.json lists", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
+    writeFileSync(join(dir, "notes.txt"), "mine\n");
+    expect((await rstmem("ffa", "fuzz", "--flavor", "all", "--runs", "300", "--corpus", dir)).code).toBe(0);
+    const r = await rstmem(
+      "ffa",
+      "fuzz",
+      "--flavor",
+      "hafnium",
+      "--runs",
+      "40",
+      "--seed",
+      "7",
+      "--corpus",
+      dir,
+    );
+    expect(r.code).toBe(0);
+    const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as {
+      files: string[];
+      seed: number;
+    };
+    expect(index.seed).toBe(7);
+    expect(readdirSync(dir).sort()).toEqual([...index.files, "index.json", "notes.txt"].sort());
+  });
+
+  it("a --corpus path that cannot be a directory is a usage error before any case runs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
+    const file = join(dir, "afile");
+    writeFileSync(file, "");
+    for (const [path, why] of [
+      [file, "is not a directory"],
+      [join(file, "sub"), "ENOTDIR"],
+      ["", "expected a directory path"],
+      ["/proc/rstmem-nope", "cannot make directory"],
+    ] as const) {
+      const r = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "100000000", "--corpus", path);
+      expect(r.code, path).toBe(2);
+      expect(r.err).toContain("--corpus");
+      expect(r.err).toContain(why);
+      expect(r.err).not.toContain("internal error");
+      expect(r.out).toBe("");
+    }
   });
 
   it("--json prints the same facts as one object: each flavor's counts and rate, the corpus, no violation", async () => {

@@ -18,7 +18,7 @@ import type { SmcRegs } from "../../hw/smc.ts";
 import type { FuzzCall, HandleAt } from "./calls.ts";
 import { OPTEE_MSG_CMD_ASSIGN_PROTMEM } from "../../abi/optee/index.ts";
 import { isOpteeRequest, opteeMessageName, opteeMessageResult, opteeResultName } from "./oracle.ts";
-import { CALLER_IDS, FUZZ_NWD_RX, FUZZ_NWD_TX, type FuzzCaller } from "./rig.ts";
+import { CALLER_IDS, FUZZ_NWD_RX, FUZZ_NWD_TX, FUZZ_TX_BYTES, type FuzzCaller } from "./rig.ts";
 import type { CallOutcome } from "./runner.ts";
 
 export const CORPUS_FORMAT = "rstmem-ffa-fuzz/1";
@@ -193,7 +193,9 @@ function corpusCall(
           },
         }
       : {}),
-    ...(c.tx ? { tx: bytesHex(c.tx) } : {}),
+    // What the TX buffer holds: a mutation may make a descriptor longer than the page, and the rig (as a
+    // harness) writes only the page's worth.
+    ...(c.tx ? { tx: bytesHex(c.tx.length > FUZZ_TX_BYTES ? c.tx.subarray(0, FUZZ_TX_BYTES) : c.tx) } : {}),
     ...(c.handle ? { handle: { from: c.handle.from + PROBE, xor: hx(c.handle.xor), at: c.handle.at } } : {}),
     ...(c.offsetFrom !== undefined ? { offset_from: c.offsetFrom + PROBE } : {}),
     ...(setup ? { setup: true as const } : {}),

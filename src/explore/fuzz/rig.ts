@@ -37,7 +37,9 @@ import { Sim } from "../../sim/sim.ts";
 export const FUZZ_FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
 
 const MiB = 0x10_0000;
-const PAGE = 4096;
+/** A TX or RX buffer: one 4 KiB page (rxtxBufferSize); the corpus records what fits in it. */
+export const FUZZ_TX_BYTES = 4096;
+const PAGE = FUZZ_TX_BYTES;
 export const FUZZ_DRAM_BASE = 0x8000_0000;
 export const FUZZ_DRAM_SIZE = 8 * MiB;
 export const FUZZ_NWD_TX = FUZZ_DRAM_BASE + 0x20_0000;
