@@ -1,6 +1,6 @@
 /** `rstmem explore` and `rstmem replay`. */
 import { existsSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
@@ -23,6 +23,7 @@ import type { HtmlRun } from "../report/html.ts";
 import {
   makeOutputDir,
   parseDurationArg,
+  prepareOutputFile,
   parsePositive,
   faultBudget,
   parseFaultKinds,
@@ -186,7 +187,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             }));
       // --out and --html's directory made before any search, so a bad path fails first.
       makeOutputDir(opts.out, "--out");
-      if (opts.html !== undefined) makeOutputDir(dirname(resolve(opts.html)), "--html");
+      if (opts.html !== undefined) prepareOutputFile(opts.html, "--html");
       const results: Explored[] = [];
       const htmlRuns: HtmlRun[] = [];
       for (const [i, x] of searches.entries()) {
@@ -436,6 +437,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       "print the boot's events too (the drivers' probe: FF-A, OP-TEE); without it they are one line, unless a fault struck at boot",
     )
     .action((path: string, ropts: { html?: string; boot?: boolean }) => {
+      if (ropts.html !== undefined) prepareOutputFile(ropts.html, "--html");
       let rf: ReplayFile;
       try {
         rf = readReplayFile(path);
@@ -459,8 +461,14 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         io.out(`boot       ${bootStory.length} events while the platform booted\n`);
         for (const e of bootStory) io.out(storyLine(e));
       } else io.out(`boot       ${bootStory.length} events while the platform booted (--boot prints them)\n`);
-      io.out(`story      ${story.length} events: time, task, layer, call, what it touched\n`);
+      io.out(`story      ${made.storyTotal} events: time, task, layer, call, what it touched\n`);
       for (const e of story) io.out(storyLine(e));
+      const between = made.storyTotal - story.length - made.tail.length;
+      if (between > 0)
+        io.out(
+          `           … ${between} events not shown (the first ${story.length} and the last ${made.tail.length} are) …\n`,
+        );
+      for (const e of made.tail) io.out(storyLine(e));
       io.out(summaryText(r) + "\n");
       const why = violation(sc, r);
       io.out(
@@ -481,6 +489,6 @@ function replayHtmlRun(made: ReplayedRun, label: string, file: string, bootOpen 
     result: made.result,
     label,
     replay: `rstmem replay ${shellQuote(file)}`,
-    story: { boot: made.boot, run: made.story, bootOpen },
+    story: { boot: made.boot, run: made.story, runTotal: made.storyTotal, bootOpen },
   };
 }

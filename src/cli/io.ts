@@ -12,6 +12,23 @@ import { FAULT_KINDS, type FaultKind } from "../sim/faults.ts";
 export class UsageError extends Error {}
 
 /**
+ * Readies a file a command writes at the end (`--html FILE`): its directory made (makeOutputDir()), and
+ * the path not a directory itself — refused now, not after the run. Returns the path.
+ */
+export function prepareOutputFile(file: string, option: string): string {
+  if (file === "") throw new UsageError(`${option} "": expected a file path`);
+  makeOutputDir(dirname(resolve(file)), option);
+  let isDir = false;
+  try {
+    isDir = statSync(file).isDirectory();
+  } catch {
+    // not there yet: it will be written
+  }
+  if (isDir) throw new UsageError(`${option} ${file}: is a directory (expected a file path)`);
+  return file;
+}
+
+/**
  * Makes the directory a command writes into (`--corpus DIR`, `--out DIR`, an `--html` file's), with its
  * missing parents, before the command's work: a path that cannot be one is a usage error naming the
  * option, not an internal error after the run. One level at a time, not mkdirSync's `recursive`: Node 20

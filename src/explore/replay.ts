@@ -5,7 +5,9 @@
  * the same way.
  */
 import { readFileSync } from "node:fs";
+import { STORY_EVENTS_MAX } from "../report/html.ts";
 import { storyEvent, type StoryEvent } from "../report/story.ts";
+import type { TraceEvent } from "../sim/trace.ts";
 import { parseFaultList } from "../scenario/faults.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import { bootScenario, runOnSystem, type RunOptions, type RunResult } from "../scenario/runner.ts";
@@ -95,8 +97,15 @@ export interface ReplayedRun {
   readonly result: RunResult;
   /** The boot's events (the drivers' probe: FF-A, OP-TEE's config calls), the same in every run. */
   readonly boot: readonly StoryEvent[];
-  /** The run's events, from its first step. */
+  /**
+   * The run's events, from its first step: all of them when they are at most 2 × STORY_EVENTS_MAX; else
+   * the first STORY_EVENTS_MAX, and `tail` the last STORY_EVENTS_MAX (a run with a background load tells
+   * millions: kept whole, they filled the heap).
+   */
   readonly story: readonly StoryEvent[];
+  readonly tail: readonly StoryEvent[];
+  /** The run's events in all (story, the ones between, tail). */
+  readonly storyTotal: number;
   /** A fault struck at boot (recorded with the run's, `boot: true`): then the boot is the story. */
   readonly faultAtBoot: boolean;
 }
@@ -114,14 +123,30 @@ export function replayRun(
 ): ReplayedRun {
   const boot: StoryEvent[] = [];
   const story: StoryEvent[] = [];
-  let into = boot;
-  const system = bootScenario(sc, rf.seed, { listener: (e) => into.push(storyEvent(e)), perAccess: true });
-  into = story;
+  let booted = false;
+  // The run's events past the first STORY_EVENTS_MAX: the last STORY_EVENTS_MAX, in a ring, kept as the
+  // trace gave them (made into story events at the end: most are dropped).
+  const ring: TraceEvent[] = [];
+  let total = 0;
+  const listener = (e: TraceEvent): void => {
+    if (!booted) boot.push(storyEvent(e));
+    else if (total++ < STORY_EVENTS_MAX) story.push(storyEvent(e));
+    else ring[(total - 1 - STORY_EVENTS_MAX) % STORY_EVENTS_MAX] = e;
+  };
+  const system = bootScenario(sc, rf.seed, { listener, perAccess: true });
+  booted = true;
   const result = runOnSystem(sc, system, {
     seed: rf.seed,
     schedule: rf.schedule,
     faults: rf.faults === undefined ? undefined : { list: rf.faults },
     ...(timeline !== undefined ? { timeline } : {}),
   });
-  return { result, boot, story, faultAtBoot: result.faults.some(isBootFault) };
+  const past = total - STORY_EVENTS_MAX;
+  const tail: StoryEvent[] = [];
+  if (past > 0) {
+    // The ring's oldest entry is where the next write would have gone.
+    const start = past > STORY_EVENTS_MAX ? past % STORY_EVENTS_MAX : 0;
+    for (let k = 0; k < ring.length; k++) tail.push(storyEvent(ring[(start + k) % ring.length]));
+  }
+  return { result, boot, story, tail, storyTotal: total, faultAtBoot: result.faults.some(isBootFault) };
 }

@@ -32,6 +32,8 @@ export interface HtmlRun {
   readonly story?: {
     readonly boot: readonly StoryEvent[];
     readonly run: readonly StoryEvent[];
+    /** The run's events in all, when `run` holds only the first of them (a replay keeps at most so many). */
+    readonly runTotal?: number;
     readonly bootOpen?: boolean;
   };
 }
@@ -124,10 +126,10 @@ function timelineData(r: RunResult): Record<string, unknown> | null {
 export const STORY_EVENTS_MAX = 20_000;
 
 /** A story's events as columns (what the page's table reads), the first STORY_EVENTS_MAX of them. */
-function storyData(events: readonly StoryEvent[]): Record<string, unknown> {
+function storyData(events: readonly StoryEvent[], total = events.length): Record<string, unknown> {
   const kept = events.slice(0, STORY_EVENTS_MAX);
   return {
-    total: events.length,
+    total: Math.max(total, events.length),
     t: kept.map((e) => e.t),
     task: kept.map((e) => e.task),
     layer: kept.map((e) => e.layer),
@@ -164,7 +166,11 @@ export function htmlReportData(input: HtmlReportInput): Record<string, unknown> 
       })),
       timeline: timelineData(r),
       story: story
-        ? { boot: storyData(story.boot), run: storyData(story.run), bootOpen: story.bootOpen ?? false }
+        ? {
+            boot: storyData(story.boot),
+            run: storyData(story.run, story.runTotal),
+            bootOpen: story.bootOpen ?? false,
+          }
         : null,
     })),
   };

@@ -215,6 +215,12 @@ export function parseSchedule(text: string): { windowNs: number; choices: number
     : { windowNs: 0, choices: decodeSchedule(text) };
 }
 
+/**
+ * Choices a schedule may hold (its runs expanded): far more than any run makes (a ten-minute default
+ * run makes a few hundred thousand), and a bound on what a hand-edited `0*999999999` would allocate.
+ */
+export const MAX_SCHEDULE_CHOICES = 50_000_000;
+
 export function decodeSchedule(text: string): number[] {
   const out: number[] = [];
   const trimmed = text.trim();
@@ -224,6 +230,8 @@ export function decodeSchedule(text: string): number[] {
     if (!m) throw new ScheduleDivergence(`bad schedule token "${part}"`);
     const v = parseInt(m[1], 36);
     const n = m[2] === undefined ? 1 : parseInt(m[2], 10);
+    if (out.length + n > MAX_SCHEDULE_CHOICES)
+      throw new ScheduleDivergence(`schedule of more than ${MAX_SCHEDULE_CHOICES} choices (at "${part}")`);
     for (let k = 0; k < n; k++) out.push(v);
   }
   return out;

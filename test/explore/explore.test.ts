@@ -238,6 +238,11 @@ describe("rstmem explore", () => {
     expect(outFile.code).toBe(2);
     expect(outFile.err).toBe(`rstmem: --out ${bad}: ${bad} is not a directory\n`);
     expect(outFile.out).toBe("");
+    const htmlDir = await rstmem("explore", "pool-race", "--policy", "upstream", "--html", dir);
+    expect(htmlDir.err).toBe(`rstmem: --html ${dir}: is a directory (expected a file path)\n`);
+    expect(htmlDir.code).toBe(2);
+    const replayHtmlDir = await rstmem("replay", join(dir, "replay.json"), "--html", dir);
+    expect(replayHtmlDir.err).toBe(`rstmem: --html ${dir}: is a directory (expected a file path)\n`);
     expect((await rstmem("explore", "pool-race", "--strategy", "bfs")).code).toBe(2);
     expect((await rstmem("explore", "pool-race", "--preemptions", "1")).err).toMatch(
       /--preemptions applies to --strategy dfs/,

@@ -4,7 +4,9 @@
  * number beside, and writes addresses and OP-TEE cookies in hex.
  */
 import { describe, expect, it } from "vitest";
-import { storyEvent } from "../../src/report/story.ts";
+import { replayRun } from "../../src/explore/replay.ts";
+import { STORY_EVENTS_MAX } from "../../src/report/html.ts";
+import { storyEvent, type StoryEvent } from "../../src/report/story.ts";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
 import { bootScenario, runOnSystem } from "../../src/scenario/runner.ts";
 import type { TraceEvent } from "../../src/sim/trace.ts";
@@ -80,5 +82,50 @@ steps:
     expect(events.some((e) => e.includes("request=DMA_HEAP_IOCTL_ALLOC(0xc0184800)"))).toBe(true);
     expect(events.some((e) => e.startsWith("hw smc fid=FFA_MEM_LEND_64(0xc4000072)"))).toBe(true);
     expect(events.some((e) => /^secure assign-protmem cookie=0x[0-9a-f]+ /.test(e))).toBe(true);
+  });
+});
+
+describe("a replayed run's story, when it is long", () => {
+  it("keeps the first and the last STORY_EVENTS_MAX events, and counts them all", () => {
+    // 1,200 allocations and frees under upstream: each lends and reclaims the chunk, ~43 events a cycle.
+    const sc = loadScenarioText(
+      `
+name: long
+platform:
+  preset: tzc400-board
+  dram_size: 1GiB
+  cma: [{ name: reserved, base: 0x70000000, size: 64MiB }]
+  protmem: { secure-video: 4MiB }
+  spec_fills_per_ms: 0
+policy: upstream
+steps:
+  - proc: p
+    open: /dev/dma_heap/protected,secure-video
+    save: heap
+  - repeat: 1200
+    steps:
+      - proc: p
+        ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 1MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }
+        save: buf
+      - proc: p
+        close: $buf
+`,
+      "long.yaml",
+    );
+    const all: StoryEvent[] = [];
+    let listening = false;
+    const system = bootScenario(sc, 1, {
+      listener: (e) => {
+        if (listening) all.push(storyEvent(e));
+      },
+      perAccess: true,
+    });
+    listening = true;
+    runOnSystem(sc, system, { seed: 1, schedule: "" });
+    const made = replayRun(sc, { seed: 1, schedule: "" });
+    expect(all.length).toBeGreaterThan(2 * STORY_EVENTS_MAX);
+    expect(made.storyTotal).toBe(all.length);
+    expect(made.story).toEqual(all.slice(0, STORY_EVENTS_MAX));
+    expect(made.tail).toEqual(all.slice(-STORY_EVENTS_MAX));
   });
 });

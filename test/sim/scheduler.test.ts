@@ -88,6 +88,12 @@ describe("scheduler", () => {
     );
   });
 
+  it("a schedule of more choices than MAX_SCHEDULE_CHOICES is refused before it is expanded", () => {
+    // A hand-edited replay.json's `0*999999999` made a 4 GB array and crashed V8.
+    expect(() => decodeSchedule("1,0*999999999")).toThrow(/more than 50000000 choices \(at "0\*999999999"\)/);
+    expect(decodeSchedule("0*3,1")).toEqual([0, 0, 0, 1]);
+  });
+
   it("a schedule's text is its runs in base 36, runs of three or more as v*n, shorter ones written out", () => {
     // The format replay.json files hold: the encoder may be rewritten for speed, never this text.
     const spelled = (choices: number[]): string => {
