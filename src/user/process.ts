@@ -45,9 +45,16 @@ export class Process {
   exitCode: number | null = null;
   /** The simulator task of the process's last system call (its thread while in the kernel). */
   thread: Task | null = null;
-  /** Inside a system call now (between syscall entry and the return to user space). */
-  inSyscall = false;
-  /** SIGKILL is pending: the call in flight completes (or gives up at a killable wait), then do_exit(). */
+  /**
+   * Its threads inside a system call now (between syscall entry and the return to user space): the
+   * simulator tasks that play it there. Usually one; two when two scenario tasks use one process, as
+   * two threads of one program do.
+   */
+  readonly inKernel: Task[] = [];
+  /**
+   * SIGKILL is pending: each call in flight completes (or gives up at a killable wait) and its thread
+   * dies on the way out; the last thread out runs do_exit()'s release of the files and the mm.
+   */
   sigkill = false;
   /** The key its kill points anywhere count under (name + KILL_ANYWHERE), made once: each scheduling point asks. */
   readonly anywhereKey: string;
@@ -68,6 +75,11 @@ export class Process {
 
   get pid(): number {
     return this.task.pid;
+  }
+
+  /** A thread of it is inside a system call. */
+  get inSyscall(): boolean {
+    return this.inKernel.length > 0;
   }
 }
 
@@ -165,8 +177,9 @@ export class UserSpace implements Snapshottable {
     // trace_signal_generate() (include/trace/events/signal.h): sig=9 errno=0 code=0 comm= pid= grp=1 res=0
     if (sim.trace.listening)
       sim.trace.emit("kernel", "signal_generate", { sig: SIGKILL, comm: p.name, pid: p.pid, grp: 1, res: 0 });
-    if (p.inSyscall && p.thread) {
-      p.thread.fatalSignal = true;
+    // Every thread in a call: fatal_signal_pending() from now on (complete_signal() signals the group).
+    if (p.inSyscall) {
+      for (const t of p.inKernel) t.fatalSignal = true;
       return;
     }
     p.exiting = true;
@@ -193,10 +206,13 @@ export class UserSpace implements Snapshottable {
     return p;
   }
 
-  /** The live process of that name, or null (one in do_exit() after SIGKILL is gone already). */
+  /**
+   * The live process of that name, or null (one SIGKILL struck is gone already, even while a thread of it
+   * finishes a call: a step after that runs in a new process of the name).
+   */
   get(name: string): Process | null {
     const p = this.#byName.get(name);
-    return p && !p.exited && !(p.exiting && p.sigkill) ? p : null;
+    return p && !p.exited && !p.sigkill ? p : null;
   }
 
   /** The live process of that name, created if there is none. */

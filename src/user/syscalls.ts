@@ -31,16 +31,27 @@ const SYSCALL_SLEEP = Object.freeze(sleep(SYSCALL_NS));
  * sleeps SYSCALL_SLEEP. Plain functions around the call, not generators: every call passes here.
  */
 function enter(p: Process): boolean {
-  if (p.exited || p.exiting) return false;
+  // A process SIGKILL struck makes no new call: its thread dies on its way back to user space first.
+  if (p.exited || p.exiting || p.sigkill) return false;
   p.task.lastReject = null;
   // The simulator task that runs this call is the process's thread for as long as it is in the
   // kernel: an oops there kills the process (user/process.ts).
-  p.thread = p.kernel.sim.sched.current;
-  p.inSyscall = true;
-  // One simulator task may play several processes in turn (a scenario's steps): its pending signal is
-  // the process's.
-  if (p.thread) p.thread.fatalSignal = p.sigkill;
+  const t = p.kernel.sim.sched.current;
+  p.thread = t;
+  if (t) {
+    p.inKernel.push(t);
+    // One simulator task may play several processes in turn (a scenario's steps): its pending signal
+    // is the process's.
+    t.fatalSignal = false;
+  }
   return true;
+}
+
+/** The current thread is out of the kernel. */
+function left(p: Process): void {
+  const t = p.kernel.sim.sched.current;
+  const i = t ? p.inKernel.indexOf(t) : -1;
+  if (i >= 0) p.inKernel.splice(i, 1);
 }
 
 /** The start of the call's span on the trace (sys_enter). */
@@ -54,19 +65,27 @@ function traceEnter(p: Process, name: string, args: Record<string, unknown>): vo
  * caller then returns through deliverSigkill(); otherwise the call returns `rc` as it is.
  */
 function leave(p: Process, name: string, rc: number): boolean {
-  p.inSyscall = false;
+  left(p);
   // The end of the call's span on the trace (sys_exit), before any signal is delivered.
   const trace = p.kernel.sim.trace;
   if (trace.listening) trace.emit("user", name, { pid: p.pid, ret: rc }, "E");
-  if (p.sigkill && !p.exiting && !p.exited) return true;
-  if (p.thread) p.thread.fatalSignal = false;
+  const t = p.kernel.sim.sched.current;
+  if (p.sigkill && !p.exited) return true;
+  if (t) t.fatalSignal = false;
   return false;
 }
 
-/** do_exit(SIGKILL) on the way back to user space (leave()); returns `rc`. */
+/**
+ * SIGKILL delivered on the way back to user space (leave()): the thread dies, and its call's result goes
+ * nowhere. The last of the process's threads out of the kernel runs do_exit(SIGKILL)'s release of what
+ * they share — the files, the mm (exit_files() puts the files_struct: the last reference closes every
+ * fd); a thread still in a call (another task's, on the same process) keeps them until it is out too.
+ * Returns `rc`.
+ */
 function* deliverSigkill(p: Process, rc: number): Sleeps<number> {
-  yield* doExit(p, SIGKILL);
-  if (p.thread) p.thread.fatalSignal = false;
+  const t = p.kernel.sim.sched.current;
+  if (!p.exiting && !p.exited && p.inKernel.length === 0) yield* doExit(p, SIGKILL);
+  if (t) t.fatalSignal = false;
   return rc;
 }
 
@@ -186,11 +205,12 @@ export function* sysExit(p: Process): Sleeps<number> {
  */
 export function* doExit(p: Process, code: number): Sleeps {
   p.exiting = true;
-  p.inSyscall = true;
-  p.thread = p.kernel.sim.sched.current;
+  const t = p.kernel.sim.sched.current;
+  p.thread = t;
+  if (t) p.inKernel.push(t);
   yield* exitMmap(p.task.mm);
   yield* exitFiles(p.task.files);
   p.exited = true;
   p.exitCode = code;
-  p.inSyscall = false;
+  left(p);
 }

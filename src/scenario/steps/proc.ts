@@ -28,7 +28,7 @@ import { _IOC_SIZE, ioctlHex } from "../../abi/uapi/ioctl.ts";
 import { MAP_NAMES, MAP_SHARED, PROT_NAMES, PROT_READ, PROT_WRITE } from "../../abi/uapi/mman.ts";
 import type { Kernel } from "../../kernel/kernel.ts";
 import type { Sleeps } from "../../sim/scheduler.ts";
-import { SIGKILL, userSpaceOf, type Process } from "../../user/process.ts";
+import { userSpaceOf, type Process } from "../../user/process.ts";
 import {
   encodeStruct,
   IOCTL_REQUEST_NAMES,
@@ -495,12 +495,6 @@ function shown(c: ProcCall, rc: number, p: Process, buf: Uint8Array | null): str
   return "";
 }
 
-/** The last process of that name (a killed one included: the step reports how its process ended). */
-function lastNamed(all: readonly Process[], name: string): Process | undefined {
-  for (let i = all.length - 1; i >= 0; i--) if (all[i].name === name) return all[i];
-  return undefined;
-}
-
 export const procStep = defineStep({
   kind: "proc",
   schema,
@@ -546,11 +540,11 @@ export const procStep = defineStep({
       if (!(e instanceof StepValueError)) throw e;
       return { got: "error", expected, ok: false, detail: e.message };
     }
-    const last = lastNamed(users.all, spec.proc);
-    // A `kill` fault: the call ended as the kernel ended it, then the process died on its way out.
-    const killed = last?.exitCode === SIGKILL;
+    // A `kill` fault: the call ended as the kernel ended it, then its thread died on the way out (the
+    // process's other threads, another task's calls on it, too; the last one out closed its files).
+    const killed = p.sigkill;
     const got = killed ? "killed" : rc < 0 ? errnoName(rc) : "ok";
-    const why = rc < 0 && last ? lastRejection(last) : null;
+    const why = rc < 0 ? lastRejection(p) : null;
     let detail = killed
       ? `SIGKILL; the call returned ${rc < 0 ? errnoName(rc) : rc}`
       : rc < 0
