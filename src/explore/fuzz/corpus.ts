@@ -36,6 +36,11 @@ export interface CorpusReply {
   readonly rx?: string;
   /** The SPMC panicked instead of answering (the call never returns). */
   readonly panic?: string;
+  /**
+   * A function the SPMC implements and the model does not yet (Hafnium's notification BIND, SET, …: its
+   * FFA_FEATURES lists them): no expectation (`x` null); why, in words.
+   */
+  readonly unmodelled?: string;
   /** For an OP-TEE core event (CorpusCall.internal): the object's reference count after it; null: no such object. */
   readonly refcount?: number | null;
   /**
@@ -124,6 +129,13 @@ function reply(o: CallOutcome | undefined, optee: boolean): CorpusReply {
   if (o && o.refcount !== undefined) return { x: null, refcount: o.refcount };
   if (!o || o.reply === null) return { x: null };
   if (o.panic) return { x: null, panic: o.panic };
+  if (o.rule === UNMODELLED_RULE) {
+    const called = Number(o.x[0] & 0xffff_ffffn);
+    return {
+      x: null,
+      unmodelled: `${ffaFuncName(called) ?? hx(called)}: the SPMC implements it; the model does not yet`,
+    };
+  }
   const x = o.reply.map(hx);
   const fid = Number(o.reply[0] & 0xffff_ffffn);
   const answer = ffaFuncName(fid);
@@ -138,6 +150,9 @@ function reply(o: CallOutcome | undefined, optee: boolean): CorpusReply {
     ...(o.shm ? { shm: bytesHex(o.shm), msg_ret: opteeMessageResult(o.shm) } : {}),
   };
 }
+
+/** The rule of a refusal that is the model's, not the SPMC's (firmware/hafnium/hafnium.ts). */
+const UNMODELLED_RULE = "unmodelled-function";
 
 /** OPTEE_MSG_CMD_* names of the messages the fuzzer writes (optee_msg.h). */
 const MSG_NAMES: Record<number, string> = { [OPTEE_MSG_CMD_ASSIGN_PROTMEM]: "OPTEE_MSG_CMD_ASSIGN_PROTMEM" };

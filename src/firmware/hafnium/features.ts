@@ -34,6 +34,14 @@ import { CallCtx, ffaError, ffaSuccess, hex } from "../spmc/regs.ts";
 import { HF_OTHER_WORLD_ID } from "./notifications.ts";
 
 /**
+ * Whether Hafnium's FFA_FEATURES answers FFA_SUCCESS for `fid` to `ep` (ffa_features_function(): the
+ * PLAIN list, and NOTIFICATION_INFO_GET_64 for the normal world).
+ */
+export function hafniumListsFunction(fid: number, ep: SpmcEndpoint): boolean {
+  return PLAIN.has(fid >>> 0) || (fid >>> 0 === FFA_NOTIFICATION_INFO_GET_64 && !ep.secure);
+}
+
+/**
  * Functions answered with FFA_SUCCESS(0) to everyone — the first case list of ffa_features_function(),
  * then the v1.1 (FFA_VERSION_COMPILED ≥ v1.1) and v1.2 (≥ v1.2) lists.
  */
