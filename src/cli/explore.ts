@@ -255,6 +255,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           faultKinds: opts.faultKinds,
           keepGoing,
           shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
+          ...(opts.time === undefined ? {} : { deadline: started + opts.time / 1e6 }),
           onRun: (done) => {
             searched = Date.now();
             bar?.update(done);

@@ -69,6 +69,11 @@ export interface ExploreOptions {
   readonly keepGoing?: number;
   /** Asked before each run after the first; true ends the search (the CLI's --time). */
   readonly shouldStop?: () => boolean;
+  /**
+   * The same budget as a wall-clock time (Date.now(), ms), for the worker threads of a search on several
+   * (explore_parallel.ts), which cannot call shouldStop: each stops its chunk there.
+   */
+  readonly deadline?: number;
   /** Called after each run with its verdict (null: a DFS run abandoned at a state already explored). */
   readonly onRun?: (done: number, result: RunVerdict | null) => void;
   /**
@@ -343,6 +348,7 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
       (r) => (kept = r),
       m,
       opts.onResult !== undefined,
+      opts.shouldStop,
     );
     m.add(c);
   };
@@ -356,6 +362,8 @@ export function explore(sc: Scenario, opts: ExploreOptions): ExploreResult {
     }
     chunk(start, Math.min(CHUNK_RUNS, opts.runs - start));
   }
+  // The last chunk may have ended short at the time budget.
+  if (ended === "runs" && m.found === null && m.explored < opts.runs) ended = "stopped";
   return walkResult(sc, booted, p, m, ended, opts, kept);
 }
 

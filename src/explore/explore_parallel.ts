@@ -86,6 +86,7 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
         (r) => (kept = r),
         undefined,
         opts.onResult !== undefined,
+        opts.shouldStop,
       ),
     );
   here0(0, 1);
@@ -114,7 +115,12 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
     }
     return next++;
   };
-  const taskOf = (c: number) => ({ ...p, start: c * chunk, count: Math.min(chunk, opts.runs - c * chunk) });
+  const taskOf = (c: number): ChunkTask => ({
+    ...p,
+    start: c * chunk,
+    count: Math.min(chunk, opts.runs - c * chunk),
+    ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+  });
   /** Chunks 1 … merged − 1 are merged into `m` (and dropped from `results`). */
   let merged = 1;
   const record = (c: number, r: ChunkResult): void => {
@@ -137,6 +143,9 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
       (run) => violation(sc, run),
       undefined,
       (run) => keptAt.set(c, run),
+      undefined,
+      false,
+      opts.shouldStop,
     );
     record(c, r);
     return r.done;
@@ -194,6 +203,8 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
     // rest in order.
     for (let c = merged; c < next && c <= firstViolating; c++) m.add(results.get(c)!);
     const keptRun = firstViolating === Infinity ? null : (keptAt.get(firstViolating) ?? null);
-    return walkResult(sc, booted, p, m, stopped ? "stopped" : "runs", opts, keptRun);
+    // A chunk may have ended short at the time budget (a worker's, at its deadline).
+    const short = m.found === null && m.explored < opts.runs;
+    return walkResult(sc, booted, p, m, stopped || short ? "stopped" : "runs", opts, keptRun);
   }
 }

@@ -14,6 +14,11 @@ import { pctChooser } from "./pct.ts";
 import { stateHash, stringHash } from "./state_hash.ts";
 import { StateSet } from "./state_set.ts";
 
+/** A stop that says yes from wall-clock time `deadline` (Date.now(), ms) on. */
+export function deadlineStop(deadline: number): () => boolean {
+  return () => Date.now() >= deadline;
+}
+
 /** Runs per chunk: the unit one thread takes at a time. Results never depend on it being 32. */
 export const CHUNK_RUNS = 32;
 
@@ -38,6 +43,11 @@ export interface ChunkTask extends WalkParams {
   /** Index of the chunk's first run (0-based). */
   readonly start: number;
   readonly count: number;
+  /**
+   * Wall-clock time (Date.now(), ms) from which a worker thread's chunk makes no more runs: the search's
+   * `--time` (ExploreOptions.deadline). A chunk of slow runs would otherwise overrun it by a chunk's worth.
+   */
+  readonly deadline?: number;
 }
 
 /** A violating run, as it can be made again: its number (1-based), schedule and the faults that struck. */
@@ -159,6 +169,7 @@ export function runChunk(
   keep?: (r: RunResult) => void,
   into?: { readonly states: StateSet; readonly schedules: StateSet },
   whole = false,
+  stop: (() => boolean) | undefined = t.deadline === undefined ? undefined : deadlineStop(t.deadline),
 ): ChunkResult {
   // In-process, the search's own sets take the hashes directly (the chunk then returns none).
   const states = into?.states ?? new StateSet();
@@ -170,6 +181,8 @@ export function runChunk(
   let faulted = 0;
   let firstChoiceless = false;
   for (let i = t.start; i < t.start + t.count; i++) {
+    // Asked before each run but the search's first (the budget's `--time`): a chunk may end short.
+    if (i > 0 && stop?.()) break;
     const r = whole ? walkRun(t, i, booted, states, true) : walkRun(t, i, booted, states);
     done++;
     // The explorer's own faults (--faults): the scenario's listed ones strike in every run alike.

@@ -8,7 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rstmem } from "../helpers/rstmem.ts";
-import { explore, failureSignature, type ExploreOptions } from "../../src/explore/explore.ts";
+import { BootedScenario } from "../../src/explore/booted.ts";
+import {
+  explore,
+  failureSignature,
+  violation,
+  walkParams,
+  type ExploreOptions,
+} from "../../src/explore/explore.ts";
+import { runChunk } from "../../src/explore/walk.ts";
+import type { RunVerdict } from "../../src/scenario/runner.ts";
 import { pctBound } from "../../src/explore/pct.ts";
 import { summaryText } from "../../src/report/summary.ts";
 import { loadScenarioFile, type Scenario } from "../../src/scenario/loader.ts";
@@ -255,5 +264,31 @@ describe("rstmem explore", () => {
     const rp = await rstmem("replay", join(dir, "replay.json"));
     expect(rp.code).toBe(2);
     expect(rp.err).toMatch(/replay\.json: scenario: expected a string/);
+  });
+});
+
+describe("the time budget (--time)", () => {
+  it("is asked before every run after the first, not once a chunk: a search of slow runs stops at it", () => {
+    let asked = 0;
+    const r = explore(poolRace("safe"), opts({ runs: 100, shouldStop: () => ++asked > 5 }));
+    // Run 0; asked before the chunk and before each of runs 1–4 (no), then before run 5: stop. Asked
+    // once a chunk, it made 33 runs.
+    expect(r.explored).toBe(5);
+    expect(r.ended).toBe("stopped");
+  });
+
+  it("a worker thread's chunk stops at the deadline it is given (it cannot ask the coordinator)", () => {
+    const sc = poolRace("safe");
+    const booted = new BootedScenario(sc);
+    const p = walkParams(sc, booted, opts());
+    const violates = (v: RunVerdict) => violation(sc, v);
+    const late = runChunk(booted, { ...p, start: 32, count: 32, deadline: Date.now() - 1 }, violates);
+    expect(late.done).toBe(0);
+    const onTime = runChunk(
+      booted,
+      { ...p, start: 32, count: 4, deadline: Date.now() + 3_600_000 },
+      violates,
+    );
+    expect(onTime.done).toBe(4);
   });
 });
