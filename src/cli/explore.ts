@@ -16,6 +16,7 @@ import { storyLine } from "../report/story.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { FAULT_KINDS, isBootFault, type FaultKind } from "../sim/faults.ts";
+import { ScheduleDivergence } from "../sim/scheduler.ts";
 import { formatDuration } from "../scenario/units.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
 import { REPLAY_TIMELINE, writeHtmlReport } from "./html.ts";
@@ -445,8 +446,21 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
-      const sc = loadWithPolicy(rf.scenario, rf.file, rf.policy);
-      const made = replayRun(sc, rf, ropts.html !== undefined ? REPLAY_TIMELINE : undefined);
+      // Whatever in the file is wrong is named as the file's: its policy, its schedule.
+      let sc: Scenario;
+      try {
+        sc = loadWithPolicy(rf.scenario, rf.file, rf.policy);
+      } catch (e) {
+        if (!(e instanceof UsageError) || rf.policy === null) throw e;
+        throw new UsageError(`${path}: policy: ${e.message.replace(/^--policy:? /, "")}`);
+      }
+      let made: ReplayedRun;
+      try {
+        made = replayRun(sc, rf, ropts.html !== undefined ? REPLAY_TIMELINE : undefined);
+      } catch (e) {
+        if (!(e instanceof ScheduleDivergence)) throw e;
+        throw new UsageError(`${path}: schedule: ${e.message} (does the scenario still match the file?)`);
+      }
       const r = made.result;
       const bootStory = made.boot;
       const story = made.story;

@@ -8,7 +8,9 @@ import { readFileSync } from "node:fs";
 import { STORY_EVENTS_MAX } from "../report/html.ts";
 import { storyEvent, type StoryEvent } from "../report/story.ts";
 import type { TraceEvent } from "../sim/trace.ts";
-import { parseFaultList } from "../scenario/faults.ts";
+import { z } from "zod";
+import { issueToError, parseYamlWithPositions } from "../scenario/errors.ts";
+import { faultSchema, parseFaultList } from "../scenario/faults.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import { bootScenario, runOnSystem, type RunOptions, type RunResult } from "../scenario/runner.ts";
 import { isBootFault, type FaultSpec } from "../sim/faults.ts";
@@ -86,11 +88,19 @@ export function readReplayFile(path: string): ReplayFile {
   if (o.findings === null || typeof o.findings !== "object") bad("findings", "an object");
   if (o.faults !== undefined) {
     const faults = parseFaultList(o.faults);
-    if (typeof faults === "string") throw new Error(`${path}: ${faults}`);
-    return { ...(data as ReplayFile), faults };
+    // As the scenario loader says it: the file's line and column, the field, and what was expected.
+    if (typeof faults !== "string") return { ...(data as ReplayFile), faults };
+    const { map } = parseYamlWithPositions(text, path);
+    const issue = FAULTS_FIELD.safeParse({ faults: o.faults }).error?.issues[0];
+    throw issue
+      ? issueToError(map, FAULTS_FIELD, { faults: o.faults }, issue)
+      : new Error(`${path}: ${faults}`);
   }
   return data as ReplayFile;
 }
+
+/** replay.json's `faults` as the scenario format's `faults:` list (scenario/faults.ts). */
+const FAULTS_FIELD = z.object({ faults: z.array(faultSchema) });
 
 /** A replay.json's run made again from a fresh boot, with its story event by event. */
 export interface ReplayedRun {

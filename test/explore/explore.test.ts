@@ -267,6 +267,36 @@ describe("rstmem explore", () => {
   });
 });
 
+describe("a hand-edited replay.json", () => {
+  it("is refused naming the file, its line and column or its field, and what was expected", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-replay-"));
+    expect((await rstmem("explore", "pool-race", "--policy", "upstream", "--out", dir)).code).toBe(1);
+    const good = JSON.parse(readFileSync(join(dir, "replay.json"), "utf8")) as Record<string, unknown>;
+    const edited = async (name: string, change: Record<string, unknown>) => {
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify({ ...good, ...change }, null, 2) + "\n");
+      const r = await rstmem("replay", file);
+      expect(r.code, name).toBe(2);
+      return r.err.replace(file, "FILE");
+    };
+    // As the scenario loader says a bad `faults:` list (it said "faults.0: Invalid input").
+    expect(await edited("faults", { faults: [{ ffa: { cal: "MEM_LEND" } }] })).toMatch(
+      /^rstmem: FILE:\d+:\d+: faults\[0\]\.ffa\.call: expected one of MEM_LEND, /,
+    );
+    expect(await edited("faults-type", { faults: "x" })).toMatch(
+      /^rstmem: FILE:\d+:\d+: faults: expected a list, got "x"/,
+    );
+    // It said only "choice 0 is 9 but only 4 tasks are runnable".
+    expect(await edited("schedule", { schedule: "w100000:9*21,1*3" })).toBe(
+      "rstmem: FILE: schedule: choice 0 is 9 but only 4 tasks are runnable (does the scenario still match the file?)\n",
+    );
+    // It blamed a --policy the user never gave.
+    expect(await edited("policy", { policy: "foo" })).toMatch(
+      /^rstmem: FILE: policy: unknown policy "foo"; expected one of /,
+    );
+  });
+});
+
 describe("the time budget (--time)", () => {
   it("is asked before every run after the first, not once a chunk: a search of slow runs stops at it", () => {
     let asked = 0;
