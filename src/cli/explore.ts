@@ -371,7 +371,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
                 `${sh.faultsBefore > 0 ? `, ${sh.faultsBefore} → ${sh.faults} faults` : ""} (${sh.replays} replays): ${sh.why}\n`,
             );
           }
-          say(`${summaryLine(shown)}\n`);
+          say(`${summaryLine(shown, violation(sc, shown))}\n`);
           say(`schedule   ${shown.schedule}\n`);
           if (shown.faults.length > 0) say(`faults     ${shown.faults.map(faultText).join(", ")}\n`);
           // The first failure's file is replay.json, as without --keep-going; the others replay-2.json, …
@@ -408,7 +408,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
               faults: [sh.faultsBefore, sh.faults],
               replays: sh.replays,
             },
-            summary: summaryLine(shown),
+            summary: summaryLine(shown, violation(sc, shown)),
             schedule: shown.schedule,
             faults: shown.faults.map(faultText),
             findings: Object.fromEntries(Object.entries(shown.findings).filter(([, n]) => n > 0)),
@@ -484,8 +484,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           `           … ${between} events not shown (the first ${story.length} and the last ${made.tail.length} are) …\n`,
         );
       for (const e of made.tail) io.out(storyLine(e));
-      io.out(summaryText(r) + "\n");
       const why = violation(sc, r);
+      io.out(summaryText(r, why) + "\n");
       io.out(
         why === rf.failed
           ? `replay     reproduced: ${why}\n`

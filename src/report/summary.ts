@@ -18,20 +18,32 @@ const unjudgedSteps = (r: RunResult): number => r.steps.filter((s) => s.afterInj
  * `PASS  file  (platform, 5/5 steps, 1.2 µs, findings: none)`; with `, 3 not judged` after the steps when
  * steps missed their expectation after an injected fault (StepOutcome.afterInjectedFault).
  */
-export function summaryLine(r: RunResult): string {
+/**
+ * The run's verdict and why: its failed expectation, or — `violation`, the explorer's verdict — why the
+ * explorer counts a run that met its expectations as a violation (a scenario with no `expect` and
+ * findings: ARCHITECTURE.md §8).
+ */
+function verdictOf(r: RunResult, violation: string | null): { passed: boolean; why: string | null } {
+  return r.passed && violation !== null
+    ? { passed: false, why: violation }
+    : { passed: r.passed, why: r.failure };
+}
+
+export function summaryLine(r: RunResult, violation: string | null = null): string {
   const unjudged = unjudgedSteps(r);
+  const v = verdictOf(r, violation);
   return (
-    `${r.passed ? "PASS" : "FAIL"}  ${r.file}  (${r.platform}, ${r.steps.length}/${r.stepsTotal} steps, ` +
+    `${v.passed ? "PASS" : "FAIL"}  ${r.file}  (${r.platform}, ${r.steps.length}/${r.stepsTotal} steps, ` +
     (unjudged > 0 ? `${unjudged} not judged, ` : "") +
     `${formatDuration(r.simTimeNs)}, findings: ${findingsLine(r)})` +
-    (r.failure ? `\n      ${r.failure}` : "")
+    (v.why ? `\n      ${v.why}` : "")
   );
 }
 
 /** Finding details printed per invariant id. */
 const DETAILS_PER_ID = 6;
 
-export function summaryText(r: RunResult): string {
+export function summaryText(r: RunResult, violation: string | null = null): string {
   const out: string[] = [];
   out.push(`scenario   ${r.scenario}  (${r.file})`);
   out.push(`platform   ${r.platform}   seed ${r.seed}`);
@@ -100,7 +112,8 @@ export function summaryText(r: RunResult): string {
     out.push(`expect     ${e.id} ${e.expected}${read}: ${e.actual} ${e.ok ? "ok" : "✗"}`);
   }
   if (r.hung) out.push(`hung       ${r.hung}`);
-  out.push(`result     ${r.passed ? "PASS" : `FAIL: ${r.failure}`}`);
+  const v = verdictOf(r, violation);
+  out.push(`result     ${v.passed ? "PASS" : `FAIL: ${v.why}`}`);
   return out.join("\n");
 }
 

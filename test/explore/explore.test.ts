@@ -267,6 +267,38 @@ describe("rstmem explore", () => {
   });
 });
 
+describe("a scenario with no expect", () => {
+  it("a run with findings is a violation, and its summary and replay say FAIL, not PASS", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-noexp-"));
+    const file = join(dir, "noexp.yaml");
+    writeFileSync(
+      file,
+      `name: noexp
+platform: { preset: tzc400-board, dram_size: 1GiB, cma: [{ name: reserved, base: 0x70000000, size: 64MiB }], protmem: { secure-video: 4MiB }, spec_fills_per_ms: 0 }
+policy: upstream
+steps:
+  - proc: a
+    open: /dev/dma_heap/protected,secure-video
+    save: heap
+  - proc: a
+    ioctl: { fd: $heap, request: DMA_HEAP_IOCTL_ALLOC, arg: { len: 1MiB, fd_flags: [O_RDWR, O_CLOEXEC] } }
+`,
+    );
+    const r = await rstmem("explore", file, "--out", dir);
+    expect(r.code).toBe(1);
+    const why =
+      "the scenario has no expect, and the run has findings: no-speculation-hazard 2, no-dirty-lend 1";
+    expect(r.out).toContain(`VIOLATION  run 1: ${why}`);
+    expect(r.out).toMatch(
+      new RegExp(`\\nFAIL  ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}  .*\\n      ${why}\\n`),
+    );
+    const rp = await rstmem("replay", join(dir, "replay.json"));
+    expect(rp.code).toBe(1);
+    expect(rp.out).toContain(`result     FAIL: ${why}`);
+    expect(rp.out).toContain(`replay     reproduced: ${why}`);
+  });
+});
+
 describe("a hand-edited replay.json", () => {
   it("is refused naming the file, its line and column or its field, and what was expected", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-replay-"));
