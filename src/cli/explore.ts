@@ -15,7 +15,7 @@ import {
 import { storyLine } from "../report/story.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
-import { FAULT_KINDS, isBootFault, type FaultKind } from "../sim/faults.ts";
+import { FAULT_KINDS, isBootFault, type FaultKind, type FaultSpec } from "../sim/faults.ts";
 import { ScheduleDivergence } from "../sim/scheduler.ts";
 import { formatDuration } from "../scenario/units.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
@@ -79,7 +79,10 @@ interface ViolationJson {
   } | null;
   readonly summary: string;
   readonly schedule: string;
-  readonly faults: readonly string[];
+  /** The faults that struck, in the scenario's `faults:` syntax (as replay.json holds them). */
+  readonly faults: readonly FaultSpec[];
+  /** The same, as the text output shows them (`ffa MEM_LEND NO_MEMORY #1 (injected)`). */
+  readonly faultsText: readonly string[];
   readonly findings: Readonly<Record<string, number>>;
   /** The replay.json written, and the commands that make the run again. */
   readonly replayFile: string;
@@ -367,7 +370,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           if (sh) {
             say(
               `shrunk     ${sh.preemptionsBefore} → ${sh.preemptions} non-default choices, ` +
-                `${sh.choicesBefore} → ${sh.choices} choices long` +
+                `${sh.choicesBefore} → ${sh.choices} choices up to the last of them` +
                 `${sh.faultsBefore > 0 ? `, ${sh.faultsBefore} → ${sh.faults} faults` : ""} (${sh.replays} replays): ${sh.why}\n`,
             );
           }
@@ -410,7 +413,9 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             },
             summary: summaryLine(shown, violation(sc, shown)),
             schedule: shown.schedule,
-            faults: shown.faults.map(faultText),
+            // As replay.json and `run --json` hold them (the scenario's `faults:` syntax), and as the text shows them.
+            faults: shown.faults,
+            faultsText: shown.faults.map(faultText),
             findings: Object.fromEntries(Object.entries(shown.findings).filter(([, n]) => n > 0)),
             replayFile: out,
             replay,

@@ -71,6 +71,28 @@ describe("rstmem explore --json", () => {
     expect(text.out).toContain(`schedule   ${v.schedule}\n`);
   });
 
+  it("a violation's faults are in the scenario's syntax, as replay.json holds them, and as the text shows them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-explore-json-"));
+    const r = await rstmem(
+      "explore",
+      "secure-video-session",
+      "--faults",
+      "2",
+      "--runs",
+      "3",
+      "--json",
+      "--out",
+      dir,
+    );
+    expect(r.code).toBe(1);
+    const v = JSON.parse(r.out).violations[0];
+    const rf = JSON.parse(readFileSync(join(dir, "replay.json"), "utf8"));
+    expect(v.faults.length).toBeGreaterThan(0);
+    expect(v.faults).toEqual(rf.faults);
+    expect(v.faultsText).toHaveLength(v.faults.length);
+    for (const t of v.faultsText) expect(t).toMatch(/\(injected\)$/);
+  });
+
   it("a clean search: exit 0, no violations, and how many runs the faults struck in", async () => {
     const r = await rstmem(
       "explore",

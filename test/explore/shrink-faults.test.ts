@@ -59,7 +59,7 @@ describe("shrinking a violation's faults", () => {
     const r = await rstmem("explore", file, "--out", dir);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(
-      /^shrunk {5}\d+ → \d+ non-default choices, \d+ → \d+ choices long, 1 → 0 faults \(/m,
+      /^shrunk {5}\d+ → \d+ non-default choices, \d+ → \d+ choices up to the last of them, 1 → 0 faults \(/m,
     );
     // `rstmem run --schedule` would strike the scenario's fault again: only replay.json is offered.
     expect(r.out).not.toMatch(/^replay {5}rstmem run /m);
@@ -84,7 +84,7 @@ describe("shrinking a violation's faults", () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-shrink-faults-"));
     const out = await rstmem("explore", "pool-race", "--policy", "upstream", "--out", dir);
     expect(out.out).toMatch(
-      /^shrunk {5}\d+ → \d+ non-default choices, \d+ → \d+ choices long \(\d+ replays\): /m,
+      /^shrunk {5}\d+ → \d+ non-default choices, \d+ → \d+ choices up to the last of them \(\d+ replays\): /m,
     );
     expect(out.out).toMatch(/^replay {5}rstmem run /m);
   });
