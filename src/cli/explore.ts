@@ -24,6 +24,7 @@ import type { HtmlRun } from "../report/html.ts";
 import {
   makeOutputDir,
   parseDurationArg,
+  parseWallTimeArg,
   prepareOutputFile,
   parsePositive,
   faultBudget,
@@ -89,6 +90,15 @@ interface ViolationJson {
   readonly replay: readonly string[];
 }
 
+/**
+ * PCT's bound 1/(n·k^(d−1)) for the text: three digits, or a power of ten where a double underflows
+ * (depth 1000 printed 0.00).
+ */
+function pctBoundText(n: number, k: number, d: number, bound: number): string {
+  if (bound > 0) return bound.toPrecision(3);
+  return `10^-${Math.round(Math.log10(n) + (d - 1) * Math.log10(k))}`;
+}
+
 /** `--keep-going` alone keeps up to this many distinct failures. */
 const KEEP_GOING_DEFAULT = 10;
 
@@ -111,8 +121,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .option("--runs <n>", "schedules to try at most", parsePositive, 1000)
     .option(
       "--time <duration>",
-      "stop early after this much wall-clock time (never changes a run)",
-      parseDurationArg,
+      "stop early after this much wall-clock time, such as 30s or 5min (never changes a run)",
+      parseWallTimeArg,
     )
     .option("--seed <n>", "the explorer's seed: it picks the schedules", parseSeed, 1)
     .option(
@@ -315,7 +325,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           const p = r.pct;
           say(
             `pct        depth ${p.depth}, n = ${p.tasks} tasks, k = ${p.steps} steps: each run finds a bug of depth ` +
-              `${p.depth} with probability ≥ 1/(n·k^(d−1)) = ${p.bound.toPrecision(3)}\n`,
+              `${p.depth} with probability ≥ 1/(n·k^(d−1)) = ${pctBoundText(p.tasks, p.steps, p.depth, p.bound)}\n`,
           );
         }
         if (r.dfs) {
@@ -349,12 +359,14 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           return { code: 0, json: jsonOf(), verdict: `clean      ${r.explored} runs` };
         }
         const kg = r.keptGoing;
-        if (kg !== null)
+        if (kg !== null) {
+          const all = kg.distinct.length + kg.notKept;
           say(
-            `violations ${kg.distinct.length} distinct failure${kg.distinct.length === 1 ? "" : "s"} in ` +
+            `violations ${all} distinct failure${all === 1 ? "" : "s"} in ` +
               `${kg.violatingRuns} of ${r.explored} runs (--keep-going ${keepGoing}` +
-              `${kg.notKept > 0 ? `; ${kg.notKept} more not kept` : ""})\n`,
+              `${kg.notKept > 0 ? `: the first ${kg.distinct.length} kept` : ""})\n`,
           );
+        }
         const distinct = kg?.distinct ?? [
           { run: v.run, why: v.why, result: v.result, shrunk: r.shrunk, runs: 1 },
         ];

@@ -88,16 +88,18 @@ export const defaultIo: Io = {
 /** Sets the command's exit status. */
 export type SetCode = (code: number) => void;
 
+/** The largest integer an option takes: 2^53 − 1, exact in a JS number. */
+const INT_MAX_TEXT = "9007199254740991 (2^53 − 1)";
+
 export function parseSeed(v: string): number {
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
-    throw new InvalidArgumentError("expected a non-negative integer");
-  }
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError("expected a non-negative integer");
+  if (!Number.isSafeInteger(Number(v))) throw new InvalidArgumentError(`too large: at most ${INT_MAX_TEXT}`);
   return Number(v);
 }
 
 export function parsePositive(v: string): number {
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < 1)
-    throw new InvalidArgumentError("expected a positive integer");
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("expected a positive integer");
+  if (!Number.isSafeInteger(Number(v))) throw new InvalidArgumentError(`too large: at most ${INT_MAX_TEXT}`);
   return Number(v);
 }
 
@@ -105,6 +107,18 @@ export function parseDurationArg(v: string): number {
   const d = parseDuration(v);
   if (!d.ok) throw new InvalidArgumentError(d.why);
   return d.value;
+}
+
+/**
+ * A wall-clock budget (`--time`): a duration with its unit, above zero. A bare number would be
+ * nanoseconds, as virtual-time durations are (`--time 5` stopped a search after one run).
+ */
+export function parseWallTimeArg(v: string): number {
+  if (/^\s*[\d.]+\s*$/.test(v))
+    throw new InvalidArgumentError("expected a duration with its unit, such as 30s or 5min");
+  const ns = parseDurationArg(v);
+  if (!(ns > 0)) throw new InvalidArgumentError("expected a duration above zero");
+  return ns;
 }
 
 /** A shell word: the schedule and paths in the printed commands. */

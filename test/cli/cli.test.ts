@@ -106,6 +106,30 @@ describe("bad input and usage exit 2 with one clear message", () => {
     );
   });
 
+  it("an integer past 2^53 − 1 is refused as too large, naming the limit", async () => {
+    for (const [flag, bad] of [
+      ["--runs", "99999999999999999999"],
+      ["--seed", "9007199254740993"],
+    ]) {
+      const r = await rstmem("explore", "pool-race", flag, bad);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`argument '${bad}' is invalid. too large: at most 9007199254740991 (2^53 − 1)`);
+    }
+  });
+
+  it("PCT's bound past a double's range is a power of ten, not 0.00", async () => {
+    const r = await rstmem("explore", "pool-race", "--strategy", "pct", "--depth", "1000", "--runs", "2");
+    expect(r.out).toMatch(/with probability ≥ 1\/\(n·k\^\(d−1\)\) = 10\^-\d{3,}\n/);
+  });
+
+  it("--time is a wall-clock duration with its unit, above zero (a bare 5 was 5 ns)", async () => {
+    const bare = await rstmem("explore", "pool-race", "--time", "5");
+    expect(bare.code).toBe(2);
+    expect(bare.err).toContain("expected a duration with its unit, such as 30s or 5min");
+    const zero = await rstmem("explore", "pool-race", "--time", "0s");
+    expect(zero.err).toContain("expected a duration above zero");
+  });
+
   it("a count that must be positive says so, whether it is zero or not a number", async () => {
     for (const bad of ["0", "x", "-3"]) {
       const r = await rstmem("explore", "pool-race", "--jobs", bad);

@@ -127,6 +127,30 @@ steps:
     );
   });
 
+  it("the CLI counts every distinct failure, and says how many it kept when N held fewer", async () => {
+    const n = r.keptGoing!.distinct.length;
+    expect(n).toBeGreaterThan(1);
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-keep-going-"));
+    const out = await rstmem(
+      "explore",
+      SESSION,
+      "--faults",
+      "2",
+      "--keep-going",
+      "1",
+      "--runs",
+      "40",
+      "--out",
+      dir,
+    );
+    expect(out.out).toMatch(
+      new RegExp(
+        `^violations ${n} distinct failures in ${r.keptGoing!.violatingRuns} of 40 runs \\(--keep-going 1: the first 1 kept\\)$`,
+        "m",
+      ),
+    );
+  });
+
   it("the CLI prints each failure and writes replay.json, replay-2.json, …, each of which replays", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-keep-going-"));
     const args = ["explore", SESSION, "--faults", "2", "--keep-going", "--runs", "40", "--out", dir];
@@ -156,9 +180,10 @@ steps:
     expect(j.violations.map((v: { run: number; runs: number }) => [v.run, v.runs])).toEqual(
       r.keptGoing!.distinct.map((d) => [d.run, d.runs]),
     );
-    j.violations.forEach((v: { replayFile: string; faults: string[] }, i: number) => {
+    j.violations.forEach((v: { replayFile: string; faults: unknown[]; faultsText: string[] }, i: number) => {
       expect(v.replayFile).toBe(join(dir, i === 0 ? "replay.json" : `replay-${i + 1}.json`));
-      expect(v.faults.some((f) => f.endsWith("(injected)"))).toBe(true);
+      expect(v.faultsText.some((f) => f.endsWith("(injected)"))).toBe(true);
+      expect(v.faults).toEqual(JSON.parse(readFileSync(v.replayFile, "utf8")).faults);
     });
   });
 
