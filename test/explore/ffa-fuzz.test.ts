@@ -471,6 +471,28 @@ describe("rstmem ffa fuzz", () => {
     expect(readdirSync(dir).sort()).toEqual([...index.files, "index.json", "notes.txt"].sort());
   });
 
+  it("--time stops the run early and says so; the corpus holds the cases run", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
+    const r = await rstmem(
+      "ffa",
+      "fuzz",
+      "--flavor",
+      "hafnium",
+      "--runs",
+      "100000000",
+      "--time",
+      "300ms",
+      "--corpus",
+      dir,
+    );
+    expect(r.code).toBe(0);
+    const m = /^stopped {4}--time 300\.000 ms ran out after (\d+) of 100000000 cases$/m.exec(r.out);
+    expect(m).not.toBeNull();
+    expect(r.out).toContain(`clean      no violation in ${m![1]} cases`);
+    expect(JSON.parse(readFileSync(join(dir, "index.json"), "utf8")).cases).toBe(Number(m![1]));
+    expect((await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--time", "5")).code).toBe(2);
+  });
+
   it("a --corpus path that cannot be a directory is a usage error before any case runs", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
     const file = join(dir, "afile");
