@@ -9,6 +9,7 @@ import {
   readReplayFile,
   replayFile,
   replayRun,
+  scenarioSha256,
   type ReplayedRun,
   type ReplayFile,
 } from "../explore/replay.ts";
@@ -484,6 +485,12 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       // The boot is the same for every run of the scenario (the drivers' probe, OP-TEE's config
       // calls): a hundred lines before the run's first step that a violation's story seldom needs. They
       // are counted, and printed when asked or when a fault struck at boot.
+      // The scenario changed since the run was found: the same schedule may make another run.
+      const sha = rf.scenarioSha256 === undefined ? undefined : scenarioSha256(rf.file);
+      if (sha !== undefined && sha !== rf.scenarioSha256)
+        io.out(
+          `note       ${rf.file} has changed since ${path} was written: the replay may not be the run found\n`,
+        );
       const bootOpen = ropts.boot === true || made.faultAtBoot;
       if (ropts.html !== undefined)
         writeHtmlReport(ropts.html, sc.name, [

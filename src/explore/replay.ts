@@ -4,6 +4,7 @@
  * expectation, the findings), so `rstmem replay` can run it again and say whether it still fails
  * the same way.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { STORY_EVENTS_MAX } from "../report/html.ts";
 import { storyEvent, type StoryEvent } from "../report/story.ts";
@@ -36,6 +37,11 @@ export interface ReplayFile {
   readonly faults?: readonly FaultSpec[];
   /** How the explorer found it. */
   readonly found: { readonly strategy: Strategy; readonly seed: number; readonly run: number };
+  /**
+   * SHA-256 of the scenario file's bytes when the run was found: `rstmem replay` says when the file has
+   * changed since (its schedule may no longer fit). Absent in files written before it.
+   */
+  readonly scenarioSha256?: string;
   /** The expectation that failed (the run's failure sentence), or why the run counts as a violation. */
   readonly failed: string;
   readonly findings: Readonly<Record<string, number>>;
@@ -46,6 +52,7 @@ export function replayFile(
   what: { scenario: string; file: string; policy: string | null; why: string },
   found: ReplayFile["found"],
 ): ReplayFile {
+  const sha = scenarioSha256(what.file);
   return {
     format: REPLAY_FORMAT,
     scenario: what.scenario,
@@ -55,9 +62,19 @@ export function replayFile(
     schedule: r.schedule,
     faults: r.faults,
     found,
+    ...(sha !== null ? { scenarioSha256: sha } : {}),
     failed: what.why,
     findings: Object.fromEntries(Object.entries(r.findings).filter(([, n]) => n > 0)),
   };
+}
+
+/** SHA-256 of a scenario file's bytes, hex; null when it cannot be read. */
+export function scenarioSha256(file: string): string | null {
+  try {
+    return createHash("sha256").update(readFileSync(file)).digest("hex");
+  } catch {
+    return null;
+  }
 }
 
 /** Reads and checks a replay.json; a problem is an Error whose message names the file and the field. */
@@ -86,6 +103,11 @@ export function readReplayFile(path: string): ReplayFile {
   if (o.policy !== null && typeof o.policy !== "string") bad("policy", "a policy name or null");
   if (!Number.isSafeInteger(o.seed) || (o.seed as number) < 0) bad("seed", "a non-negative integer");
   if (o.findings === null || typeof o.findings !== "object") bad("findings", "an object");
+  if (
+    o.scenarioSha256 !== undefined &&
+    (typeof o.scenarioSha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.scenarioSha256))
+  )
+    bad("scenarioSha256", "64 hex digits");
   if (o.faults !== undefined) {
     const faults = parseFaultList(o.faults);
     // As the scenario loader says it: the file's line and column, the field, and what was expected.

@@ -299,6 +299,24 @@ steps:
   });
 });
 
+describe("a replay of a scenario that changed", () => {
+  it("says the file changed since replay.json was written", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-changed-"));
+    const file = join(dir, "race.yaml");
+    writeFileSync(file, readFileSync(POOL_RACE, "utf8"));
+    expect((await rstmem("explore", file, "--policy", "upstream", "--out", dir)).code).toBe(1);
+    const rf = JSON.parse(readFileSync(join(dir, "replay.json"), "utf8"));
+    expect(rf.scenarioSha256).toMatch(/^[0-9a-f]{64}$/);
+    const same = await rstmem("replay", join(dir, "replay.json"));
+    expect(same.out).not.toContain("has changed");
+    writeFileSync(file, "# edited\n" + readFileSync(POOL_RACE, "utf8"));
+    const changed = await rstmem("replay", join(dir, "replay.json"));
+    expect(changed.out).toContain(
+      `note       ${file} has changed since ${join(dir, "replay.json")} was written: the replay may not be the run found\n`,
+    );
+  });
+});
+
 describe("a hand-edited replay.json", () => {
   it("is refused naming the file, its line and column or its field, and what was expected", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-replay-"));
