@@ -420,6 +420,30 @@ describe("calls Hafnium implements and the model does not", () => {
   });
 });
 
+describe("an OP-TEE message's result in the corpus", () => {
+  it("is given only where the message changed: left as written, its 0 is no TEE_SUCCESS", () => {
+    const r = fuzz({ flavors: ["hafnium", "optee-sel1"], runs: 3000, seed: 1, corpus: true, clock: () => 0 });
+    /** The hex without the cookie the harness writes in (8 bytes at `off`). */
+    const unpatched = (hex: string, off: number | undefined) =>
+      off === undefined ? hex : hex.slice(0, 2 * off) + hex.slice(2 * off + 16);
+    let given = 0;
+    let absent = 0;
+    for (const k of r.corpus.flatMap((c) => c.calls)) {
+      if (!k.shm) continue;
+      for (const e of Object.values(k.expect)) {
+        if (!e?.shm) continue;
+        const same = unpatched(e.shm, k.shm.cookie?.off) === unpatched(k.shm.bytes, k.shm.cookie?.off);
+        if (e.msg_ret === undefined) {
+          absent++;
+          expect(same).toBe(true);
+        } else given++;
+      }
+    }
+    expect(given).toBeGreaterThan(0);
+    expect(absent).toBeGreaterThan(0);
+  });
+});
+
 describe("the corpus's TX bytes", () => {
   it("are at most the TX page, however long the mutated descriptor (the rig writes only the page)", () => {
     const r = fuzz({ flavors: ["hafnium", "optee-sel1"], runs: 400, seed: 1, corpus: true, clock: () => 0 });

@@ -51,7 +51,10 @@ export interface CorpusReply {
   readonly optee_result?: string;
   /** For a call with a message in shared memory (CorpusCall.shm): its bytes after the call, hex (OP-TEE's answer written in). */
   readonly shm?: string;
-  /** …and the TEE_Result in the message's `ret` by name (`TEE_ERROR_ITEM_NOT_FOUND`). */
+  /**
+   * …and the TEE_Result in the message's `ret` by name (`TEE_ERROR_ITEM_NOT_FOUND`); absent when the
+   * SPMC's side left the message as written (it never reached OP-TEE, or OP-TEE did not answer in it).
+   */
   readonly msg_ret?: string;
 }
 
@@ -147,7 +150,10 @@ function reply(o: CallOutcome | undefined, optee: boolean): CorpusReply {
     ...(isError && o.rule ? { rule: o.rule } : {}),
     ...(o.rx ? { rx: bytesHex(o.rx) } : {}),
     ...(optee && !isError ? { optee_result: opteeResultName(regsOf(o.x), regsOf(o.reply)) } : {}),
-    ...(o.shm ? { shm: bytesHex(o.shm), msg_ret: opteeMessageResult(o.shm) } : {}),
+    // The message's `ret` only where OP-TEE wrote into it (left as written, its 0 is no TEE_SUCCESS).
+    ...(o.shm
+      ? { shm: bytesHex(o.shm), ...(o.shmWritten ? { msg_ret: opteeMessageResult(o.shm) } : {}) }
+      : {}),
   };
 }
 

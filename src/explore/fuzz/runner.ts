@@ -63,9 +63,18 @@ export interface CallOutcome {
   readonly refcount?: number | null;
   /** For a call with a message in shared memory (FuzzCall.shm): those bytes after the call (OP-TEE's answer in it). */
   readonly shm?: Uint8Array;
+  /** …and whether they differ from what was written before the call (OP-TEE wrote its answer). */
+  readonly shmWritten?: boolean;
 }
 
 /** The message bytes of a call, the referenced cookie written in. */
+/** The message's bytes after the call, and whether the SPMC's side wrote into it at all. */
+function shmOutcome(after: Uint8Array, before: Uint8Array): { shm: Uint8Array; shmWritten: boolean } {
+  let same = after.length === before.length;
+  for (let i = 0; same && i < after.length; i++) same = after[i] === before[i];
+  return { shm: after, shmWritten: !same };
+}
+
 function shmBytes(shm: NonNullable<FuzzCall["shm"]>, replies: readonly (SmcRegs | null)[]): Uint8Array {
   if (!shm.cookie) return shm.bytes;
   const r = replies[shm.cookie.from];
@@ -225,7 +234,8 @@ export class FlavorRunner {
     }
     rig.writeTx(c.by, tx);
     if (patchAt >= 0) rig.writeTxU64(c.by, patchAt, h);
-    if (c.shm) rig.writeShm(c.shm.pa, shmBytes(c.shm, replies));
+    const shmIn = c.shm ? shmBytes(c.shm, replies) : null;
+    if (c.shm) rig.writeShm(c.shm.pa, shmIn!);
     const reply = rig.call(c.by, x);
     const panic = rig.machine.hung;
     const out: CallOutcome = {
@@ -235,7 +245,7 @@ export class FlavorRunner {
       rx: record ? rxOf(rig, c.by, reply) : null,
       rule: errorCode(reply) !== null ? (rig.spmc.lastRejection?.rule ?? null) : null,
       panic,
-      ...(c.shm ? { shm: rig.machine.bytes.read(c.shm.pa, c.shm.bytes.length) } : {}),
+      ...(c.shm ? shmOutcome(rig.machine.bytes.read(c.shm.pa, c.shm.bytes.length), shmIn!) : {}),
     };
     return out;
   }
