@@ -9,7 +9,15 @@ import { performance } from "node:perf_hooks";
 import { Option, type Command } from "commander";
 import type { SpmcFlavorName } from "../firmware/spmc/spmc.ts";
 import type { FuzzResult } from "../explore/fuzz/fuzz.ts";
-import { makeOutputDir, parsePositive, parseSeed, parseWallTimeArg, type Io, type SetCode } from "./io.ts";
+import {
+  makeOutputDir,
+  parsePositive,
+  parseSeed,
+  parseWallTimeArg,
+  UsageError,
+  type Io,
+  type SetCode,
+} from "./io.ts";
 import { formatDuration } from "../scenario/units.ts";
 
 /** The flavors (explore/fuzz/rig.ts FUZZ_FLAVORS; named here so `ffa decode` loads no simulator). */
@@ -29,7 +37,13 @@ const CORPUS_FILE = /^(case-\d{8}\.json|index\.json)$/;
  */
 export function prepareCorpusDir(dir: string): void {
   makeOutputDir(dir, "--corpus");
-  for (const name of readdirSync(dir)) if (CORPUS_FILE.test(name)) rmSync(join(dir, name));
+  try {
+    for (const name of readdirSync(dir)) if (CORPUS_FILE.test(name)) rmSync(join(dir, name));
+  } catch (e) {
+    throw new UsageError(
+      `--corpus ${dir}: cannot replace the corpus there (${(e as NodeJS.ErrnoException).code})`,
+    );
+  }
 }
 
 export function writeCorpus(dir: string, r: FuzzResult): string[] {

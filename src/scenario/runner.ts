@@ -91,7 +91,8 @@ function settle(system: System, end: RunEnd, cut: { at: boolean }): RunEnd {
   // that meets broken state) does not keep the others from exiting.
   let prev: Task | null = null;
   for (const p of userSpaceOf(kernel).live()) {
-    if (p.thread?.state === "blocked") continue;
+    // Any of its threads asleep in a call holds the files (the last one out releases them).
+    if (p.inKernel.some((t) => t.state === "blocked")) continue;
     const before: Task | null = prev;
     prev = sim.sched.spawn(`exit:${p.name}`, () => exitAfter(sim, before, p));
   }

@@ -56,6 +56,12 @@ export class Process {
    * dies on the way out; the last thread out runs do_exit()'s release of the files and the mm.
    */
   sigkill = false;
+  /**
+   * do_exit() is due when the last of its threads leaves the kernel, with this exit status: one thread
+   * oopsed (SIGSEGV) or called exit() (0) while another was in a call, which keeps the files open
+   * until it is out (the files_struct is put by the last). Null: none due.
+   */
+  pendingExit: number | null = null;
   /** The key its kill points anywhere count under (name + KILL_ANYWHERE), made once: each scheduling point asks. */
   readonly anywhereKey: string;
   /**
@@ -117,15 +123,24 @@ export class UserSpace implements Snapshottable {
    */
   #oopsed(t: Task, oops: Oops): void {
     for (const p of this.all) {
-      if (p.exited || p.thread !== t) continue;
+      // The process whose call the task was in (a task in user space serves none).
+      const i = p.inKernel.indexOf(t);
+      if (p.exited || i < 0) continue;
+      p.inKernel.splice(i, 1);
       const trace = this.kernel.sim.trace;
       if (trace.listening) trace.emit("kernel", "oops", { pid: p.pid, comm: p.name, what: oops.message });
-      if (p.exiting) {
+      if (p.exiting && p.pendingExit === null) {
         p.exited = true;
         p.exitCode = SIGSEGV;
         continue;
       }
       p.exiting = true;
+      // Another thread of it is in a call: it finishes, and the last one out releases the files.
+      if (p.inKernel.length > 0) {
+        p.pendingExit ??= SIGSEGV;
+        continue;
+      }
+      p.pendingExit = null;
       this.kernel.sim.sched.spawn(`do_exit:${p.name}`, () => doExit(p, SIGSEGV));
     }
   }

@@ -72,7 +72,8 @@ function leave(p: Process, name: string, rc: number): boolean {
   const t = p.kernel.sim.sched.current;
   if (p.sigkill && !p.exited) return true;
   if (t) t.fatalSignal = false;
-  return false;
+  // The last thread out of a process whose do_exit() waited for it (pendingExit).
+  return p.pendingExit !== null && p.inKernel.length === 0 && !p.exited;
 }
 
 /**
@@ -84,7 +85,12 @@ function leave(p: Process, name: string, rc: number): boolean {
  */
 function* deliverSigkill(p: Process, rc: number): Sleeps<number> {
   const t = p.kernel.sim.sched.current;
-  if (!p.exiting && !p.exited && p.inKernel.length === 0) yield* doExit(p, SIGKILL);
+  if (!p.exited && p.inKernel.length === 0 && (p.pendingExit !== null || !p.exiting)) {
+    // The exit another thread began (an oops, exit()) and left to the last one out, or SIGKILL's.
+    const code = p.pendingExit ?? SIGKILL;
+    p.pendingExit = null;
+    yield* doExit(p, code);
+  }
   if (t) t.fatalSignal = false;
   return rc;
 }
@@ -194,6 +200,19 @@ export function* sysExit(p: Process): Sleeps<number> {
   if (!enter(p)) return -ESRCH;
   if (p.kernel.sim.trace.listening) traceEnter(p, "exit", {});
   if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
+  if (p.inKernel.length > 1) {
+    // exit_group() while another thread is in a call (zap_other_threads()): that thread finishes its
+    // call and dies on its way out, and the last one out releases the files and the mm.
+    const me = p.kernel.sim.sched.current;
+    p.exiting = true;
+    p.sigkill = true;
+    p.pendingExit = 0;
+    for (const o of p.inKernel) if (o !== me) o.fatalSignal = true;
+    left(p);
+    if (p.kernel.sim.trace.listening) p.kernel.sim.trace.emit("user", "exit", { pid: p.pid, ret: 0 }, "E");
+    if (me) me.fatalSignal = false;
+    return 0;
+  }
   yield* doExit(p, 0);
   return leave(p, "exit", 0) ? yield* deliverSigkill(p, 0) : 0;
 }

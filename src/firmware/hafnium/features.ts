@@ -38,8 +38,24 @@ import { HF_OTHER_WORLD_ID } from "./notifications.ts";
  * PLAIN list, and NOTIFICATION_INFO_GET_64 for the normal world).
  */
 export function hafniumListsFunction(fid: number, ep: SpmcEndpoint): boolean {
-  return PLAIN.has(fid >>> 0) || (fid >>> 0 === FFA_NOTIFICATION_INFO_GET_64 && !ep.secure);
+  const id = fid >>> 0;
+  if (ANSWERS.has(id)) return false;
+  return PLAIN.has(id) || (id === FFA_NOTIFICATION_INFO_GET_64 && !ep.secure);
 }
+
+/** IDs FFA_FEATURES lists that are answers, not calls (ffa_handler() has no case for them as calls). */
+const ANSWERS = new Set(
+  [
+    "FFA_ERROR_32",
+    "FFA_SUCCESS_32",
+    "FFA_SUCCESS_64",
+    "FFA_INTERRUPT_32",
+    "FFA_MEM_RETRIEVE_RESP_32",
+    "FFA_MSG_SEND_DIRECT_RESP_32",
+    "FFA_MSG_SEND_DIRECT_RESP_64",
+    "FFA_MSG_SEND_DIRECT_RESP2_64",
+  ].map((n) => ffaFuncId(n)!),
+);
 
 /**
  * Functions answered with FFA_SUCCESS(0) to everyone — the first case list of ffa_features_function(),

@@ -542,7 +542,8 @@ export const procStep = defineStep({
     }
     // A `kill` fault: the call ended as the kernel ended it, then its thread died on the way out (the
     // process's other threads, another task's calls on it, too; the last one out closed its files).
-    const killed = p.sigkill;
+    // (An exit() is the process's own end, not its death by a signal, even when it killed other threads.)
+    const killed = p.sigkill && call.action !== "exit";
     const got = killed ? "killed" : rc < 0 ? errnoName(rc) : "ok";
     const why = rc < 0 ? lastRejection(p) : null;
     let detail = killed
