@@ -1,5 +1,5 @@
 /** `rstmem explore` and `rstmem replay`. */
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
@@ -200,8 +200,16 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
               policy: p,
               outDir: join(opts.out, p),
             }));
-      // --out and --html's directory made before any search, so a bad path fails first.
+      // --out and --html's directory made before any search, so a bad path fails first; nor may the
+      // replay.json a violation writes be a directory there.
       makeOutputDir(opts.out, "--out");
+      for (const x of searches) {
+        const rp = join(x.outDir, "replay.json");
+        if (existsSync(rp) && statSync(rp).isDirectory())
+          throw new UsageError(
+            `--out ${opts.out}: ${rp} is a directory (a violation's replay.json goes there)`,
+          );
+      }
       if (opts.html !== undefined) prepareOutputFile(opts.html, "--html");
       const results: Explored[] = [];
       const htmlRuns: HtmlRun[] = [];

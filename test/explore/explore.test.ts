@@ -3,7 +3,7 @@
  * (random walk and PCT) and writes a replay.json that reproduces the failing run byte for byte; under
  * `safe` it runs clean for the same budget; the same seed explores the same schedules.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -247,6 +247,12 @@ describe("rstmem explore", () => {
     expect(outFile.code).toBe(2);
     expect(outFile.err).toBe(`rstmem: --out ${bad}: ${bad} is not a directory\n`);
     expect(outFile.out).toBe("");
+    const outWithDir = mkdtempSync(join(tmpdir(), "rstmem-explore-"));
+    mkdirSync(join(outWithDir, "replay.json"));
+    const replayDir = await rstmem("explore", "pool-race", "--policy", "upstream", "--out", outWithDir);
+    expect(replayDir.code).toBe(2);
+    expect(replayDir.err).toContain("replay.json is a directory");
+    expect(replayDir.out).toBe("");
     const htmlDir = await rstmem("explore", "pool-race", "--policy", "upstream", "--html", dir);
     expect(htmlDir.err).toBe(`rstmem: --html ${dir}: is a directory (expected a file path)\n`);
     expect(htmlDir.code).toBe(2);
