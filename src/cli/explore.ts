@@ -5,6 +5,7 @@ import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { STRATEGIES, violation, type Strategy } from "../explore/explore.ts";
 import { exploreParallel } from "../explore/explore_parallel.ts";
+import { deadlineStop } from "../explore/walk.ts";
 import {
   readReplayFile,
   replayFile,
@@ -265,6 +266,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         }
         // Wall-clock time is read here only: it may end the search early, it never feeds a run.
         const started = Date.now();
+        const deadline = opts.time === undefined ? undefined : started + opts.time / 1e6;
         let searched = started;
         const r = await exploreParallel(sc, {
           jobs: opts.jobs ?? defaultJobs(),
@@ -277,8 +279,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           faults: budget,
           faultKinds: opts.faultKinds,
           keepGoing,
-          shouldStop: opts.time === undefined ? undefined : () => (Date.now() - started) * 1e6 >= opts.time!,
-          ...(opts.time === undefined ? {} : { deadline: started + opts.time / 1e6 }),
+          // One wall-clock deadline: asked here before each run, and handed to the worker threads.
+          ...(deadline === undefined ? {} : { shouldStop: deadlineStop(deadline), deadline }),
           onRun: (done) => {
             searched = Date.now();
             bar?.update(done);

@@ -256,7 +256,7 @@ export class TimelineSampler {
   advanced(from: number, to: number): void {
     // A sample due at `from` itself shows the change already.
     if (this.changes && this.#next > from && this.#changed() && this.#changesMet++ % this.#changeStride === 0)
-      this.#takeChange(from);
+      this.#add(from);
     while (this.#next < to) this.#take(this.#next);
   }
 
@@ -282,15 +282,16 @@ export class TimelineSampler {
     };
   }
 
+  /** The sample due on the interval at `t`; the next one is due a whole interval on. */
   #take(t: number): void {
-    this.#push(t);
-    if (this.#samples.length > (this.changes ? MAX_CHANGE_SAMPLES : MAX_SAMPLES)) this.#thin();
+    this.#add(t);
     this.#next = (Math.floor(t / this.everyNs) + 1) * this.everyNs;
   }
 
-  #takeChange(t: number): void {
+  /** A sample at `t`, and thinning when the samples pass what is kept. */
+  #add(t: number): void {
     this.#push(t);
-    if (this.#samples.length > MAX_CHANGE_SAMPLES) this.#thin();
+    if (this.#samples.length > (this.changes ? MAX_CHANGE_SAMPLES : MAX_SAMPLES)) this.#thin();
   }
 
   /**

@@ -202,18 +202,13 @@ export function* sysExit(p: Process): Sleeps<number> {
   if (!elapse(SYSCALL_NS)) yield SYSCALL_SLEEP;
   if (p.inKernel.length > 1) {
     // exit_group() while another thread is in a call (zap_other_threads()): that thread finishes its
-    // call and dies on its way out, and the last one out releases the files and the mm.
+    // call and dies on its way out, and the last one out releases the files and the mm (deliverSigkill()).
     const me = p.kernel.sim.sched.current;
     p.exiting = true;
     p.sigkill = true;
     p.pendingExit = 0;
     for (const o of p.inKernel) if (o !== me) o.fatalSignal = true;
-    left(p);
-    if (p.kernel.sim.trace.listening) p.kernel.sim.trace.emit("user", "exit", { pid: p.pid, ret: 0 }, "E");
-    if (me) me.fatalSignal = false;
-    return 0;
-  }
-  yield* doExit(p, 0);
+  } else yield* doExit(p, 0);
   return leave(p, "exit", 0) ? yield* deliverSigkill(p, 0) : 0;
 }
 
