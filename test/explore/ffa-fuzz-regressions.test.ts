@@ -5,8 +5,10 @@
 import { describe, expect, it } from "vitest";
 import {
   encodeMemRegion,
+  FFA_DENIED,
   FFA_MEM_LEND_32,
   FFA_MEM_RECLAIM_32,
+  FFA_MEM_SHARE_32,
   FFA_SUCCESS_32,
 } from "../../src/abi/ffa/index.ts";
 import { regs, type FuzzCall } from "../../src/explore/fuzz/calls.ts";
@@ -137,5 +139,74 @@ describe("ffa fuzz known findings", () => {
     expect(out.violation).toBeNull();
     expect(out.known?.id).toBe("hafnium-nwd-continues-sp-send");
     expect(Number(out.calls[1].reply![0])).toBe(FFA_SUCCESS_32);
+  });
+
+  describe("Hafnium compares the sender's modes only from the second fragment on (constituents_get_mode())", () => {
+    // Hafnium v2.15 src/ffa_memory.c constituents_get_mode(): `if (i == 0) *orig_mode = current_mode;`
+    // with i the fragment: in the first fragment the last constituent's mode is the one checked.
+    const bases = buildBases();
+    const runner = new FlavorRunner("hafnium", bases);
+    const boot = bases.findIndex((b) => b.name === "boot@1.2");
+    const lent = 0x8030_0000;
+    const owned = 0x8031_0000;
+    const lendOf = (pages: number[], attributes = 0): Uint8Array =>
+      encodeMemRegion(
+        {
+          sender_id: 0,
+          attributes, // 0: a lend leaves the memory type to the borrower; a share gives it
+          flags: 0,
+          tag: 0n,
+          emads: [{ receiver_id: 0x8001, permissions: 2 }],
+          constituents: pages.map((p) => ({ address: BigInt(p), page_count: 1 })),
+        },
+        "1.2",
+      );
+    const lendAll = (d: Uint8Array, fid = FFA_MEM_LEND_32): FuzzCall => ({
+      by: "normal",
+      x: regs(fid, d.length, d.length),
+      tx: d,
+      handle: null,
+    });
+    const first = lendAll(lendOf([lent]));
+
+    it("a lent page before an owned one in the first fragment passes: the page is in two transactions (known finding)", () => {
+      // A share: a second lend would ask the monitor to move the lent (Secure) granule again, which it
+      // refuses (protect-denied).
+      const out = runner.run(boot, [first, lendAll(lendOf([lent, owned], 0x2f), FFA_MEM_SHARE_32)], true);
+      expect(out.violation).toBeNull();
+      expect(out.known?.id).toBe("hafnium-first-fragment-modes");
+      expect(Number(out.calls[1].reply![0])).toBe(FFA_SUCCESS_32);
+    });
+
+    it("the owned page first: the lent page's mode is the one checked, DENIED", () => {
+      const out = runner.run(boot, [first, lendAll(lendOf([owned, lent]))], true);
+      expect(out.violation).toBeNull();
+      expect(out.known).toBeNull();
+      expect(Number(BigInt.asIntN(32, out.calls[1].reply![2]))).toBe(FFA_DENIED);
+      expect(out.calls[1].rule).toBe("sender-not-exclusive-owner");
+    });
+
+    it("the lent page in a later fragment is compared, DENIED", () => {
+      const d = lendOf([owned, lent]);
+      const cut = d.length - 16;
+      const out = runner.run(
+        boot,
+        [
+          first,
+          { by: "normal", x: regs(FFA_MEM_LEND_32, d.length, cut), tx: d.subarray(0, cut), handle: null },
+          {
+            by: "normal",
+            x: regs(0x8400_007b, 0, 0, 16),
+            tx: d.slice(cut),
+            handle: { from: 1, xor: 0n, at: "w1" },
+          },
+        ],
+        true,
+      );
+      expect(out.violation).toBeNull();
+      expect(out.known).toBeNull();
+      expect(Number(BigInt.asIntN(32, out.calls[2].reply![2]))).toBe(FFA_DENIED);
+      expect(out.calls[2].rule).toBe("sender-mode-uniform");
+    });
   });
 });

@@ -3,11 +3,22 @@
  * them, keeps one case of each in the corpus and goes on, instead of stopping as for a model bug.
  * Each names the real source that behaves so.
  */
-import { FFA_MEM_FRAG_TX_32 } from "../../abi/ffa/index.ts";
+import {
+  FFA_MEM_DONATE_32,
+  FFA_MEM_DONATE_64,
+  FFA_MEM_FRAG_TX_32,
+  FFA_MEM_LEND_32,
+  FFA_MEM_LEND_64,
+  FFA_MEM_SHARE_32,
+  FFA_MEM_SHARE_64,
+} from "../../abi/ffa/index.ts";
 import { HafniumSpmc } from "../../firmware/hafnium/hafnium.ts";
+import { allConstituents } from "../../firmware/hafnium/send_complete.ts";
+import type { ShareState } from "../../firmware/spmc/share_state.ts";
 import { isSecureId } from "../../firmware/spmc/endpoint.ts";
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
+import { replyHandle } from "./oracle.ts";
 import type { FuzzCaller, FuzzRig } from "./rig.ts";
 
 export interface KnownFinding {
@@ -34,16 +45,73 @@ export const HF_NWD_CONTINUES_SP_SEND: KnownFinding = {
     "transaction's sender is the partition, the pages are the normal world's",
 };
 
-export const KNOWN_FINDINGS: readonly KnownFinding[] = [HF_NWD_CONTINUES_SP_SEND];
+/**
+ * Hafnium v2.15 (and main) src/ffa_memory.c constituents_get_mode(): `if (i == 0) *orig_mode =
+ * current_mode; else if (current_mode != *orig_mode) return ffa_error(FFA_DENIED)`, where i counts
+ * fragments, not constituents. Within the first fragment each constituent's mode replaces the last, so
+ * only the last one's is checked (ffa_send_check_transition(): owned, exclusive). A send whose first
+ * fragment names pages already lent (or shared, or donated) before a constituent of pages the sender
+ * still owns passes, and ffa_region_group_identity_map() maps them all with the new mode: the pages
+ * are in two transactions at once. Reclaiming the first gives them back to the sender, and unprotects
+ * them, while the second still lends them; its borrower may have them mapped.
+ */
+export const HF_FIRST_FRAGMENT_MODES: KnownFinding = {
+  id: "hafnium-first-fragment-modes",
+  flavor: "hafnium",
+  what:
+    "a send whose first fragment put pages already in a transaction before pages the sender owns " +
+    "passed (Hafnium constituents_get_mode() compares modes only from the second fragment on): the " +
+    "pages are in two transactions",
+};
 
-/** The known finding a call's violation is, or null. */
-export function knownFinding(rig: FuzzRig, by: FuzzCaller, x: SmcRegs): KnownFinding | null {
+export const KNOWN_FINDINGS: readonly KnownFinding[] = [HF_NWD_CONTINUES_SP_SEND, HF_FIRST_FRAGMENT_MODES];
+
+/** The memory sends (one that fits its first fragment completes in the call: FFA_SUCCESS). */
+const SENDS = new Set([
+  FFA_MEM_DONATE_32,
+  FFA_MEM_DONATE_64,
+  FFA_MEM_LEND_32,
+  FFA_MEM_LEND_64,
+  FFA_MEM_SHARE_32,
+  FFA_MEM_SHARE_64,
+]);
+
+/** The known finding a call's violation is, or null. `reply`: the SPMC's answer to `x`. */
+export function knownFinding(rig: FuzzRig, by: FuzzCaller, x: SmcRegs, reply: SmcRegs): KnownFinding | null {
   const spmc = rig.spmc;
+  if (!(spmc instanceof HafniumSpmc)) return null;
   const fid = Number(x[0] & 0xffff_ffffn);
-  if (spmc instanceof HafniumSpmc && fid === FFA_MEM_FRAG_TX_32 && by === "normal") {
+  let completed: ShareState | undefined;
+  if (fid === FFA_MEM_FRAG_TX_32) {
     const handle = (x[1] & 0xffff_ffffn) | ((x[2] & 0xffff_ffffn) << 32n);
     const s = spmc.shares.get(handle);
-    if (s && isSecureId(s.sender)) return HF_NWD_CONTINUES_SP_SEND;
+    if (s && by === "normal" && isSecureId(s.sender)) return HF_NWD_CONTINUES_SP_SEND;
+    if (s?.sendingComplete) completed = s;
+  } else if (SENDS.has(fid)) {
+    const handle = replyHandle(reply);
+    const s = handle === null ? undefined : spmc.shares.get(handle);
+    if (s?.sendingComplete) completed = s;
   }
+  if (completed && sharesPagesWithAnother(spmc, completed)) return HF_FIRST_FRAGMENT_MODES;
   return null;
 }
+
+/** Whether another live transaction holds a page of `s`. */
+function sharesPagesWithAnother(hf: HafniumSpmc, s: ShareState): boolean {
+  const mine = allConstituents(s);
+  for (let slot = 0; slot < hf.limits.maxShares; slot++) {
+    const o = hf.shares.at(slot);
+    if (o === null || o === s || !o.sendingComplete) continue;
+    for (const a of allConstituents(o))
+      for (const b of mine)
+        if (
+          a.address < b.address + b.pageCount * PAGE_SIZE &&
+          b.address < a.address + a.pageCount * PAGE_SIZE
+        )
+          return true;
+  }
+  return false;
+}
+
+/** 4 KiB. */
+const PAGE_SIZE = 4096;

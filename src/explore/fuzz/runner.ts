@@ -380,7 +380,7 @@ export class FlavorRunner {
         snap = null;
         const p = consistencyProblem(rig);
         if (p) {
-          const known = knownFinding(rig, c.by, o.x as unknown as SmcRegs);
+          const known = knownFinding(rig, c.by, o.x as unknown as SmcRegs, rr);
           if (known) return { violation: null, calls: outcomes, keys, panic: null, known };
           return this.#fail("ffa-consistency", k, p, outcomes, keys);
         }
