@@ -4,7 +4,7 @@
  * shows the same events as a table.
  */
 import { ffaFuncName } from "../abi/ffa/func.ts";
-import * as optee_msg from "../abi/optee/msg.ts";
+import { opteeMsgCmdName } from "../abi/optee/msg.ts";
 import {
   OPTEE_SMC_CALL_WITH_ARG,
   OPTEE_SMC_EXCHANGE_CAPABILITIES,
@@ -37,13 +37,6 @@ const OPTEE_SMC_NAMES = new Map<number, string>([
   [OPTEE_SMC_GET_PROTMEM_CONFIG, "OPTEE_SMC_GET_PROTMEM_CONFIG"],
 ]);
 
-/** OPTEE_MSG_CMD_* by value. */
-const OPTEE_MSG_CMD_NAMES = new Map<number, string>(
-  Object.entries(optee_msg)
-    .filter(([k, v]) => k.startsWith("OPTEE_MSG_CMD_") && typeof v === "number")
-    .map(([k, v]) => [v as number, k]),
-);
-
 /** open(2) flags as the header names them: the access mode, then each other bit set (unnamed bits in hex). */
 function openFlags(flags: number): string {
   const mode = flags & O_ACCMODE;
@@ -71,7 +64,7 @@ function named(e: TraceEvent, key: string, v: number): string | undefined {
   if (e.layer === "user" && e.name === "ioctl" && key === "request") return known(requestDefFor(v)?.name);
   if (e.layer === "user" && e.name === "open" && key === "flags") return openFlags(v);
   if (e.layer === "secure" && e.name.startsWith("yielding-call") && key === "cmd") {
-    const name = OPTEE_MSG_CMD_NAMES.get(v);
+    const name = opteeMsgCmdName(v);
     return name === undefined ? String(v) : `${name}(${v})`;
   }
   return undefined;

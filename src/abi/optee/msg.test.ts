@@ -4,7 +4,11 @@ import {
   decodeMsgArg,
   encodeMsgArg,
   OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
+  OPTEE_MSG_CMD_ASSIGN_PROTMEM,
   OPTEE_MSG_CMD_GET_PROTMEM_CONFIG,
+  OPTEE_MSG_CMD_LEND_PROTMEM,
+  OPTEE_MSG_CMD_OPEN_SESSION,
+  opteeMsgCmdName,
   OPTEE_MSG_PROTMEM_SECURE_VIDEO_PLAY,
   optee_msg_get_arg_size,
   paramType,
@@ -94,5 +98,14 @@ describe("OP-TEE message ABI", () => {
     expect(teeResultName(TEE_ERROR_SHORT_BUFFER)).toBe("TEE_ERROR_SHORT_BUFFER");
     // endpoint 0x8001 with FFA_MEM_RW (BIT(1)) as GET_PROTMEM_CONFIG returns it.
     expect(protmemMemAttr(0x8001, 2)).toBe(0x28001);
+  });
+});
+
+describe("opteeMsgCmdName()", () => {
+  it("names each command optee_msg.h defines, by its value, and nothing else", () => {
+    expect(opteeMsgCmdName(OPTEE_MSG_CMD_OPEN_SESSION)).toBe("OPTEE_MSG_CMD_OPEN_SESSION");
+    expect(opteeMsgCmdName(OPTEE_MSG_CMD_LEND_PROTMEM)).toBe("OPTEE_MSG_CMD_LEND_PROTMEM");
+    expect(opteeMsgCmdName(OPTEE_MSG_CMD_ASSIGN_PROTMEM)).toBe("OPTEE_MSG_CMD_ASSIGN_PROTMEM");
+    for (const v of [12, -1, 0.5, 0xffff_ffff]) expect(opteeMsgCmdName(v)).toBeUndefined();
   });
 });

@@ -18,6 +18,27 @@ export const OPTEE_MSG_CMD_RECLAIM_PROTMEM = 9;
 export const OPTEE_MSG_CMD_GET_PROTMEM_CONFIG = 10;
 export const OPTEE_MSG_CMD_ASSIGN_PROTMEM = 11;
 
+/** optee_msg.h's names of the commands, by value. */
+const OPTEE_MSG_CMD_NAMES = [
+  "OPTEE_MSG_CMD_OPEN_SESSION",
+  "OPTEE_MSG_CMD_INVOKE_COMMAND",
+  "OPTEE_MSG_CMD_CLOSE_SESSION",
+  "OPTEE_MSG_CMD_CANCEL",
+  "OPTEE_MSG_CMD_REGISTER_SHM",
+  "OPTEE_MSG_CMD_UNREGISTER_SHM",
+  "OPTEE_MSG_CMD_DO_BOTTOM_HALF",
+  "OPTEE_MSG_CMD_STOP_ASYNC_NOTIF",
+  "OPTEE_MSG_CMD_LEND_PROTMEM",
+  "OPTEE_MSG_CMD_RECLAIM_PROTMEM",
+  "OPTEE_MSG_CMD_GET_PROTMEM_CONFIG",
+  "OPTEE_MSG_CMD_ASSIGN_PROTMEM",
+] as const;
+
+/** The OPTEE_MSG_CMD_* name of a command word, or undefined for a value optee_msg.h does not define. */
+export function opteeMsgCmdName(cmd: number): string | undefined {
+  return Number.isInteger(cmd) && cmd >= 0 ? OPTEE_MSG_CMD_NAMES[cmd] : undefined;
+}
+
 /** Protected-memory use cases (OPTEE_MSG_PROTMEM_*); Linux's enum tee_dma_heap_id uses the same numbers. */
 export const OPTEE_MSG_PROTMEM_RESERVED = 0;
 export const OPTEE_MSG_PROTMEM_SECURE_VIDEO_PLAY = 1;

@@ -16,7 +16,7 @@ import {
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import type { FuzzCall, HandleAt } from "./calls.ts";
-import { OPTEE_MSG_CMD_ASSIGN_PROTMEM } from "../../abi/optee/index.ts";
+import { opteeMsgCmdName } from "../../abi/optee/index.ts";
 import { isOpteeRequest, opteeMessageName, opteeMessageResult, opteeResultName } from "./oracle.ts";
 import { CALLER_IDS, FUZZ_NWD_RX, FUZZ_NWD_TX, FUZZ_TX_BYTES, type FuzzCaller } from "./rig.ts";
 import type { CallOutcome } from "./runner.ts";
@@ -160,9 +160,6 @@ function reply(o: CallOutcome | undefined, optee: boolean): CorpusReply {
 /** The rule of a refusal that is the model's, not the SPMC's (firmware/hafnium/hafnium.ts). */
 const UNMODELLED_RULE = "unmodelled-function";
 
-/** OPTEE_MSG_CMD_* names of the messages the fuzzer writes (optee_msg.h). */
-const MSG_NAMES: Record<number, string> = { [OPTEE_MSG_CMD_ASSIGN_PROTMEM]: "OPTEE_MSG_CMD_ASSIGN_PROTMEM" };
-
 /** x0..x7 as the oracle's register type. */
 function regsOf(x: readonly bigint[]): SmcRegs {
   const r = new BigUint64Array(18);
@@ -201,7 +198,8 @@ function corpusCall(
             address: hx(c.shm.pa),
             bytes: bytesHex(c.shm.bytes),
             msg:
-              MSG_NAMES[new DataView(c.shm.bytes.buffer, c.shm.bytes.byteOffset).getUint32(0, true)] ?? "?",
+              opteeMsgCmdName(new DataView(c.shm.bytes.buffer, c.shm.bytes.byteOffset).getUint32(0, true)) ??
+              "?",
             ...(c.shm.cookie
               ? {
                   cookie: {
