@@ -20,6 +20,7 @@ import { bootScenario, runOnSystem, runScenario, type RunResult } from "../../sr
 import type { System } from "../../src/scenario/system.ts";
 import { REFCOUNT_SATURATED } from "../../src/sim/refcount.ts";
 import { Sim } from "../../src/sim/sim.ts";
+import { SMALL_BOARD } from "../helpers/small-board.ts";
 
 const MiB = 1 << 20;
 
@@ -152,7 +153,7 @@ const POOL_RACE = loadScenarioFile(join(import.meta.dirname, "../../scenarios/po
 /** pool-race's three processes under `policy`, on its small board (tzc400-board for the carveout). */
 function poolRace(policy: string, platform?: string): Scenario {
   const text = [
-    `platform: ${platform ?? "{ preset: tzc400-board, dram_size: 1GiB, cma: [{ name: reserved, base: 0x70000000, size: 64MiB }], protmem: { secure-video: 4MiB }, spec_fills_per_ms: 0 }"}`,
+    `platform: ${platform ?? SMALL_BOARD}`,
     `policy: ${policy}`,
     "steps:",
     ...["a", "b", "c"].flatMap((p) => [

@@ -11,11 +11,12 @@ import { rstmem } from "../helpers/rstmem.ts";
 import { explore, type ExploreOptions } from "../../src/explore/explore.ts";
 import { exploreParallel } from "../../src/explore/explore_parallel.ts";
 import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
+import { SMALL_BOARD } from "../helpers/small-board.ts";
 
 /** One process allocates and frees on the protected heap: one task, nothing to choose between. */
 const ONE_TASK = `
 name: one-task
-platform: { preset: tzc400-board, dram_size: 1GiB, cma: [{ name: reserved, base: 0x70000000, size: 64MiB }], protmem: { secure-video: 4MiB }, spec_fills_per_ms: 0 }
+platform: ${SMALL_BOARD}
 policy: safe
 steps:
   - proc: a

@@ -22,6 +22,7 @@ import { pctBound } from "../../src/explore/pct.ts";
 import { summaryText } from "../../src/report/summary.ts";
 import { loadScenarioFile, type Scenario } from "../../src/scenario/loader.ts";
 import { namedPolicy } from "../../src/scenario/policies.ts";
+import { SMALL_BOARD } from "../helpers/small-board.ts";
 
 const POOL_RACE = join(import.meta.dirname, "..", "..", "scenarios", "pool-race.yaml");
 /** Runs per search. */
@@ -280,7 +281,7 @@ describe("a scenario with no expect", () => {
     writeFileSync(
       file,
       `name: noexp
-platform: { preset: tzc400-board, dram_size: 1GiB, cma: [{ name: reserved, base: 0x70000000, size: 64MiB }], protmem: { secure-video: 4MiB }, spec_fills_per_ms: 0 }
+platform: ${SMALL_BOARD}
 policy: upstream
 steps:
   - proc: a

@@ -15,6 +15,7 @@ import { exploreParallel } from "../../src/explore/explore_parallel.ts";
 import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
 import { namedPolicy } from "../../src/scenario/policies.ts";
 import { rstmem } from "../helpers/rstmem.ts";
+import { SMALL_BOARD } from "../helpers/small-board.ts";
 
 const POOL_RACE = join(import.meta.dirname, "..", "..", "scenarios", "pool-race.yaml");
 const SESSION = join(import.meta.dirname, "..", "..", "scenarios", "secure-video-session.yaml");
@@ -100,7 +101,7 @@ describe("explore --keep-going", () => {
     // One task, nothing to choose, no fault budget: run 1 is every run (firstRunIsEvery), and it fails.
     const one = loadScenarioText(
       `name: one-failure
-platform: { preset: tzc400-board, dram_size: 1GiB, cma: [{ name: reserved, base: 0x70000000, size: 64MiB }], protmem: { secure-video: 4MiB }, spec_fills_per_ms: 0 }
+platform: ${SMALL_BOARD}
 policy: safe
 steps:
   - proc: a

@@ -16,6 +16,7 @@ import { isInjected } from "../../src/sim/faults.ts";
 import { runScenario } from "../../src/scenario/runner.ts";
 import { summaryLine, summaryText } from "../../src/report/summary.ts";
 import { rstmem } from "../helpers/rstmem.ts";
+import { SMALL_BOARD } from "../helpers/small-board.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const SESSION = join(ROOT, "scenarios", "secure-video-session.yaml");
@@ -23,12 +24,7 @@ const SESSION = join(ROOT, "scenarios", "secure-video-session.yaml");
 /** pool-race's small board under safe: one process allocates a buffer and closes it. */
 function oneAlloc(o: { fault?: string; allocExpect?: string; before?: string; expect?: string } = {}) {
   const text = `name: one-alloc
-platform:
-  preset: tzc400-board
-  dram_size: 1GiB
-  cma: [{ name: reserved, base: 0x70000000, size: 64MiB }]
-  protmem: { secure-video: 4MiB }
-  spec_fills_per_ms: 0
+platform: ${SMALL_BOARD}
 policy: safe
 ${o.fault ? `faults:\n  - ${o.fault}\n` : ""}steps:
 ${o.before ?? ""}  - proc: a

@@ -13,17 +13,13 @@ import type { Sleeps } from "../../src/sim/scheduler.ts";
 import { sysClose, sysOpen } from "../../src/user/syscalls.ts";
 import { O_RDONLY } from "../../src/abi/uapi/fcntl.ts";
 import { heapAlloc, MiB, run, SECURE_VIDEO, teeSystem } from "../kernel/tee-fixture.ts";
+import { SMALL_BOARD } from "../helpers/small-board.ts";
 
 const twoThreads = (at: number) =>
   loadScenarioText(
     `
 name: two
-platform:
-  preset: tzc400-board
-  dram_size: 1GiB
-  cma: [{ name: reserved, base: 0x70000000, size: 64MiB }]
-  protmem: { secure-video: 4MiB }
-  spec_fills_per_ms: 0
+platform: ${SMALL_BOARD}
 policy: safe
 faults: [{ kill: { proc: a, at: ${at} } }]
 steps:
@@ -88,12 +84,7 @@ describe("one process's two threads, one of which ends the process", () => {
     const sc = loadScenarioText(
       `
 name: exit-beside-a-call
-platform:
-  preset: tzc400-board
-  dram_size: 1GiB
-  cma: [{ name: reserved, base: 0x70000000, size: 64MiB }]
-  protmem: { secure-video: 4MiB }
-  spec_fills_per_ms: 0
+platform: ${SMALL_BOARD}
 policy: safe
 steps:
   - proc: a

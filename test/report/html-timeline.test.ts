@@ -18,6 +18,7 @@ import {
 } from "../../src/scenario/timeline.ts";
 import { randomChooser } from "../../src/sim/scheduler.ts";
 import { CDF_POINTS, summarize } from "../../src/user/workloads/env.ts";
+import { SMALL_BOARD } from "../helpers/small-board.ts";
 
 const scenario = (policy: string) =>
   loadScenarioText(
@@ -189,12 +190,7 @@ describe("a timeline sampled where memory changes too (replays: `replay --html`,
     const many = loadScenarioText(
       `
 name: many
-platform:
-  preset: tzc400-board
-  dram_size: 1GiB
-  cma: [{ name: reserved, base: 0x70000000, size: 64MiB }]
-  protmem: { secure-video: 4MiB }
-  spec_fills_per_ms: 0
+platform: ${SMALL_BOARD}
 policy: upstream
 steps:
   - proc: p

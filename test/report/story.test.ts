@@ -10,6 +10,7 @@ import { storyEvent, type StoryEvent } from "../../src/report/story.ts";
 import { loadScenarioText } from "../../src/scenario/loader.ts";
 import { bootScenario, runOnSystem } from "../../src/scenario/runner.ts";
 import type { TraceEvent } from "../../src/sim/trace.ts";
+import { SMALL_BOARD } from "../helpers/small-board.ts";
 
 const event = (layer: TraceEvent["layer"], name: string, args: Record<string, unknown>): TraceEvent => ({
   t: 0,
@@ -91,12 +92,7 @@ describe("a replayed run's story, when it is long", () => {
     const sc = loadScenarioText(
       `
 name: long
-platform:
-  preset: tzc400-board
-  dram_size: 1GiB
-  cma: [{ name: reserved, base: 0x70000000, size: 64MiB }]
-  protmem: { secure-video: 4MiB }
-  spec_fills_per_ms: 0
+platform: ${SMALL_BOARD}
 policy: upstream
 steps:
   - proc: p
