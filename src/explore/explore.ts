@@ -31,6 +31,7 @@ import {
   FailureTally,
   type FoundRun,
   type WalkParams,
+  violationKey,
 } from "./walk.ts";
 
 export { BootedScenario } from "./booted.ts";
@@ -491,13 +492,13 @@ function exploreDfs(
   };
 }
 
-/** Why a run fails, without its numbers: what a shrunk schedule must still break. */
+/** Why a run fails, without its numbers (violationKey()): what a shrunk schedule must still break. */
 export function failureSignature(sc: Scenario, r: RunResult): string | null {
   const why = violation(sc, r);
   if (why === null) return null;
   const bad = r.expectations.filter((e) => !e.ok).map((e) => e.id);
   const stepFailure = r.failure !== null && !r.failure.startsWith("expected ") ? r.failure : "";
-  return `${bad.join(",")}|${stepFailure.replace(/[0-9]+/g, "#").slice(0, 120)}|${r.passed ? why : ""}`;
+  return `${bad.join(",")}|${violationKey(stepFailure).slice(0, 160)}|${r.passed ? why : ""}`;
 }
 
 /** The shrunk violation: its run, and what shrinking tried. */

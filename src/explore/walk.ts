@@ -99,12 +99,14 @@ export function seededFaults(
 }
 
 /**
- * What makes two violations the same failure, for a search that keeps going: the sentence that says why,
- * its numbers (counts, lines, addresses, run-specific values) set aside. `expected 0 quiesce-clean
- * findings (f.yaml:170), got 2` and `…, got 3` are one failure; a WARN and a leak are two.
+ * What makes two violations the same failure, for a search that keeps going and for a shrink: the
+ * sentence that says why, its numbers (counts, addresses, step indexes, run-specific values) set aside
+ * — but not the scenario line a number names (`f.yaml:170`), nor the digits of a name (task `a2`,
+ * process `t10`). `expected 0 quiesce-clean findings (f.yaml:170), got 2` and `…, got 3` are one failure;
+ * a WARN and a leak are two, and so are one step failing in task a1 and in task a2.
  */
 export function violationKey(why: string): string {
-  return why.replace(/0x[0-9a-f]+/gi, "#").replace(/\d+/g, "#");
+  return why.replace(/0x[0-9a-f]+/gi, "#").replace(/(?<![\w:.-])\d+/g, "#");
 }
 
 /** Choices recorded in a schedule string (PCT's k; none: the run had nothing to choose). */

@@ -126,6 +126,18 @@ steps:
     expect(violationKey("expected 0 kernel-warn findings")).not.toBe(
       violationKey("expected 0 quiesce-clean findings"),
     );
+    // The same step at another index of a repeat, another errno value, another address: one failure.
+    const step = (i: number, task: string, line: number, got: string) =>
+      `step ${i} (pool.yaml:${line}, task ${task}, ioctl) expected ok, got ${got}`;
+    expect(violationKey(step(3, "a1", 40, "EBUSY (errno 16)"))).toBe(
+      violationKey(step(5, "a1", 40, "EBUSY (errno 17)")),
+    );
+    // Another task, another line, another file: another failure.
+    expect(violationKey(step(3, "a1", 40, "EBUSY"))).not.toBe(violationKey(step(3, "a2", 40, "EBUSY")));
+    expect(violationKey(step(3, "a1", 40, "EBUSY"))).not.toBe(violationKey(step(3, "a1", 52, "EBUSY")));
+    expect(violationKey("expected 0 leak findings (f2.yaml:9), got 1")).not.toBe(
+      violationKey("expected 0 leak findings (f3.yaml:9), got 1"),
+    );
   });
 
   it("the CLI counts every distinct failure, and says how many it kept when N held fewer", async () => {
