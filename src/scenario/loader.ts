@@ -168,11 +168,60 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     workloads,
     schedule: sc.schedule ?? null,
     expectFindings,
-    faults: resolveFaults(sc.faults, map, platform.spmc),
+    faults: checkKillTargets(
+      resolveFaults(sc.faults, map, platform.spmc),
+      [...allSteps(steps, tasks)],
+      workloads,
+      map,
+    ),
     expectMetrics,
     compare,
     source: map,
   };
+}
+
+function* allSteps(steps: readonly ScenarioStep[], tasks: readonly ScenarioTask[]): Generator<ScenarioStep> {
+  const walk = function* (list: readonly ScenarioStep[]): Generator<ScenarioStep> {
+    for (const st of list) {
+      if (st.children) yield* walk(st.children);
+      else yield st;
+    }
+  };
+  yield* walk(steps);
+  for (const t of tasks) yield* walk(t.steps);
+}
+
+/**
+ * A `kill:` names a process the run makes: one a `proc` step names, or a workload's session process
+ * (`KIND.INDEX.sN`, pipeline.ts). Any other name would never strike — most likely a typo — so it is
+ * refused at its line, with the names the scenario has.
+ */
+function checkKillTargets(
+  faults: FaultSpec[],
+  steps: readonly ScenarioStep[],
+  workloads: readonly WorkloadSpec[],
+  map: SourceMap,
+): FaultSpec[] {
+  const procs = new Set<string>();
+  for (const st of steps) if (st.kind === "proc") procs.add((st.spec as { proc: string }).proc);
+  const sessions = workloads.filter((w) => w.kind !== "background").map((w) => `${w.kind}.${w.index}`);
+  faults.forEach((f, i) => {
+    if (!("kill" in f)) return;
+    const name = f.kill.proc;
+    if (procs.has(name)) return;
+    const m = /^(.+)\.s\d+$/.exec(name);
+    if (m && sessions.includes(m[1])) return;
+    const known = [...procs, ...sessions.map((w) => `${w}.s0`)];
+    throw map.error(
+      ["faults", i, "kill", "proc"],
+      `no process "${name}" in this scenario; expected ` +
+        (known.length === 0
+          ? "a process a `proc` step or a workload makes (it has none)"
+          : `one of: ${known.join(", ")}`) +
+        (sessions.length > 0 ? " (a workload's sessions: KIND.INDEX.s0, .s1, …)" : ""),
+    );
+  });
+  return faults;
 }
 
 /** Why a static pool's carveout cannot be placed on this platform, or null (it fits, or no carveout). */

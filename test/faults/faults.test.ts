@@ -219,6 +219,39 @@ describe("faults: load-time errors name file, line, column", () => {
   it("a kill without its scheduling point", () => {
     expect(load("  - kill: { proc: player }")).toThrow(/f\.yaml:4:\d+: .*missing key "at"/);
   });
+
+  it("a kill of a process the scenario never makes (a typo would strike nothing)", () => {
+    const steps = "steps:\n  - proc: player\n    open: /dev/dma_heap/system\n  - proc: admin\n    close: 3\n";
+    expect(() =>
+      loadScenarioText(`name: x\nfaults:\n  - kill: { proc: playr, at: 3 }\n${steps}`, "f.yaml"),
+    ).toThrow(
+      'f.yaml:3:19: faults[0].kill.proc: no process "playr" in this scenario; expected one of: player, admin',
+    );
+    expect(load("  - kill: { proc: player, at: 1 }")).toThrow(
+      /no process "player" in this scenario; expected a process a `proc` step or a workload makes \(it has none\)/,
+    );
+    // A process of a `proc` step inside a task's repeat, and a workload's session process, are known.
+    const tasks =
+      "tasks:\n  t:\n    - repeat: 2\n      steps:\n        - proc: deep\n          open: /dev/dma_heap/system\n";
+    expect(() =>
+      loadScenarioText(`name: x\nfaults:\n  - kill: { proc: deep, at: 1 }\n${tasks}`, "f.yaml"),
+    ).not.toThrow();
+    const video = "workloads:\n  - secure-video: { sessions: 2, frames: 1 }\n";
+    expect(() =>
+      loadScenarioText(
+        `name: x\nplatform: tzc400-board\nfaults:\n  - kill: { proc: secure-video.0.s1, at: 1 }\n${video}`,
+        "f.yaml",
+      ),
+    ).not.toThrow();
+    expect(() =>
+      loadScenarioText(
+        `name: x\nplatform: tzc400-board\nfaults:\n  - kill: { proc: secure-video.1.s0, at: 1 }\n${video}`,
+        "f.yaml",
+      ),
+    ).toThrow(
+      /no process "secure-video.1.s0" in this scenario; expected one of: secure-video.0.s0 \(a workload's sessions: KIND.INDEX.s0, .s1, …\)/,
+    );
+  });
 });
 
 describe("faults a chooser picks are recorded and replay exactly", () => {
