@@ -170,7 +170,7 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
     expectFindings,
     faults: checkKillTargets(
       resolveFaults(sc.faults, map, platform.spmc),
-      [...allSteps(steps, tasks)],
+      allSteps(steps, tasks),
       workloads,
       map,
     ),
@@ -180,15 +180,18 @@ function build(sc: ScenarioParsed, file: string, map: SourceMap): Scenario {
   };
 }
 
-function* allSteps(steps: readonly ScenarioStep[], tasks: readonly ScenarioTask[]): Generator<ScenarioStep> {
-  const walk = function* (list: readonly ScenarioStep[]): Generator<ScenarioStep> {
+/** Every step of `steps` and the tasks, those inside a `repeat` included (the repeats themselves not). */
+function allSteps(steps: readonly ScenarioStep[], tasks: readonly ScenarioTask[]): ScenarioStep[] {
+  const out: ScenarioStep[] = [];
+  const walk = (list: readonly ScenarioStep[]): void => {
     for (const st of list) {
-      if (st.children) yield* walk(st.children);
-      else yield st;
+      if (st.children) walk(st.children);
+      else out.push(st);
     }
   };
-  yield* walk(steps);
-  for (const t of tasks) yield* walk(t.steps);
+  walk(steps);
+  for (const t of tasks) walk(t.steps);
+  return out;
 }
 
 /**
