@@ -1,5 +1,5 @@
 /** `rstmem explore` and `rstmem replay`. */
-import { existsSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
@@ -8,6 +8,7 @@ import { exploreParallel } from "../explore/explore_parallel.ts";
 import { deadlineStop } from "../explore/walk.ts";
 import {
   readReplayFile,
+  REPLAY_FORMAT,
   replayFile,
   replayRun,
   scenarioSha256,
@@ -444,6 +445,8 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
             replay,
           });
         });
+        const stale = removeStaleReplays(outDir, distinct.length);
+        if (stale.length > 0) say(`removed    ${stale.join(", ")} (an earlier search's, past this one's)\n`);
         const first = distinct[0];
         const more = kg !== null && kg.distinct.length > 1 ? ` (+${kg.distinct.length - 1} more)` : "";
         return {
@@ -540,4 +543,34 @@ function replayHtmlRun(made: ReplayedRun, label: string, file: string, bootOpen 
     replay: `rstmem replay ${shellQuote(file)}`,
     story: { boot: made.boot, run: made.story, runTotal: made.storyTotal, bootOpen },
   };
+}
+
+/**
+ * The replay-K.json files an earlier search left in `dir` past the `written` this one wrote (replay.json,
+ * replay-2.json … replay-<written>.json): removed, so the directory holds this search's failures only —
+ * read beside them, an earlier search's replay-5.json passes for one of this one's. Only files named so
+ * that are replay files (their `format`) go; returns their names.
+ */
+function removeStaleReplays(dir: string, written: number): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const gone: { k: number; name: string }[] = [];
+  for (const name of names) {
+    const m = /^replay-(\d+)\.json$/.exec(name);
+    if (!m || Number(m[1]) <= written) continue;
+    const path = join(dir, name);
+    try {
+      const data = JSON.parse(readFileSync(path, "utf8")) as { format?: unknown };
+      if (data.format !== REPLAY_FORMAT) continue;
+      rmSync(path);
+      gone.push({ k: Number(m[1]), name });
+    } catch {
+      // Not a replay file we can read, or not ours to remove: left alone.
+    }
+  }
+  return gone.sort((a, b) => a.k - b.k).map((g) => g.name);
 }
