@@ -249,8 +249,15 @@ describe("faults: load-time errors name file, line, column", () => {
         "f.yaml",
       ),
     ).toThrow(
-      /no process "secure-video.1.s0" in this scenario; expected one of: secure-video.0.s0 \(a workload's sessions: KIND.INDEX.s0, .s1, …\)/,
+      /no process "secure-video.1.s0" in this scenario; expected one of: secure-video.0.s0, secure-video.0.s1$/,
     );
+    // A session past the workload's sessions never runs.
+    expect(() =>
+      loadScenarioText(
+        `name: x\nplatform: tzc400-board\nfaults:\n  - kill: { proc: secure-video.0.s2, at: 1 }\n${video}`,
+        "f.yaml",
+      ),
+    ).toThrow(/no process "secure-video.0.s2"/);
   });
 });
 
