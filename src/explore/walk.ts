@@ -106,7 +106,14 @@ export function seededFaults(
  * a WARN and a leak are two, and so are one step failing in task a1 and in task a2.
  */
 export function violationKey(why: string): string {
-  return why.replace(/0x[0-9a-f]+/gi, "#").replace(/(?<![\w:.-])\d+/g, "#");
+  return (
+    why
+      .replace(/0x[0-9a-f]+/gi, "#")
+      // A hex value after a colon that is not a scenario line: a task named after a cookie (ta-invoke:1a2b).
+      .replace(/(?<!\.(?:ya?ml|json)):[0-9a-f]*\d[0-9a-f]*\b/gi, ":#")
+      // A number and its decimals (got 0.7312), not the digits of a name nor a scenario line.
+      .replace(/(?<![\w:.-])\d+(?:\.\d+)?/g, "#")
+  );
 }
 
 /** Choices recorded in a schedule string (PCT's k; none: the run had nothing to choose). */

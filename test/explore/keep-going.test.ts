@@ -132,6 +132,16 @@ steps:
     expect(violationKey(step(3, "a1", 40, "EBUSY (errno 16)"))).toBe(
       violationKey(step(5, "a1", 40, "EBUSY (errno 17)")),
     );
+    // A metric's value, decimals and all; a task named after a cookie in hex.
+    expect(violationKey("expected kernel_slowdown_pct <0.5 (f.yaml:12), got 0.7312")).toBe(
+      violationKey("expected kernel_slowdown_pct <0.5 (f.yaml:12), got 0.9177"),
+    );
+    expect(violationKey("expected lent_idle_bytes <1 (f.yaml:12), got 2.25")).toBe(
+      violationKey("expected lent_idle_bytes <1 (f.yaml:12), got 17"),
+    );
+    expect(violationKey("oops in task optee/ta-invoke:1a2b (f.yaml:9)")).toBe(
+      violationKey("oops in task optee/ta-invoke:3c40 (f.yaml:9)"),
+    );
     // Another task, another line, another file: another failure.
     expect(violationKey(step(3, "a1", 40, "EBUSY"))).not.toBe(violationKey(step(3, "a2", 40, "EBUSY")));
     expect(violationKey(step(3, "a1", 40, "EBUSY"))).not.toBe(violationKey(step(3, "a1", 52, "EBUSY")));
