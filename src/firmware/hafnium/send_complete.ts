@@ -109,6 +109,11 @@ function sendCheckUpdate(
   // current_mode; else if (current_mode != *orig_mode)`, i the fragment. Within the first fragment
   // the last constituent's mode is the one the send goes on with, whatever the others' (Hafnium v2.15
   // and main; the fuzzer's known finding hafnium-first-fragment-modes, explore/fuzz/known.ts).
+  // Not modelled: pages the sender has no mapping for (another endpoint's, or past DRAM in the IPA
+  // space) read in Hafnium as absent entries, mode INVALID|UNOWNED|SHARED (mm_ptable_get_attrs_level(),
+  // arch_vm_mem_get_mode()), so such a constituent too passes when it is not the first fragment's last,
+  // and the send maps it into the sender's stage 2. The model keeps one owner and mode per page, not
+  // each VM's stage-2 view, and refuses it (sender-mode, DENIED) wherever it stands.
   const inFirst = state.fragments[0].length;
   // A plain array: a typed array's allocation costs more than the few constituents a send holds.
   const firsts: number[] = [];

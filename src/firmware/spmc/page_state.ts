@@ -72,7 +72,9 @@ export class PageState {
   /**
    * vm_mem_get_mode() for the owner side: the mode `ep` has on every frame of the range when it owns
    * them all with one uniform mode; null when a frame is outside DRAM, owned by someone else, or the
-   * modes differ (Hafnium answers DENIED for all three).
+   * modes differ. Hafnium answers DENIED where modes differ, a range that mixes pages `ep` has with
+   * pages it has not included; a range it has no mapping for at all reads there as absent entries, a
+   * mode of their own, which the model does not keep (send_complete.ts).
    */
   ownerMode(ep: number, first: number, end: number): number | null {
     if (first >= end) return null;
