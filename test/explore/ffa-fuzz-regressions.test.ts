@@ -17,6 +17,7 @@ import { knownFinding } from "../../src/explore/fuzz/known.ts";
 import { FlavorRunner } from "../../src/explore/fuzz/runner.ts";
 import type { HafniumSpmc } from "../../src/firmware/hafnium/hafnium.ts";
 import { OWNER_NORMAL, OWNER_SECURE } from "../../src/hw/frames.ts";
+import { GPT_GPI_NS, GPT_GPI_SECURE } from "../../src/hw/gpt.ts";
 
 describe("ffa fuzz regressions", () => {
   it("OP-TEE at S-EL1: a second LEND of lent pages as shared memory succeeds, and reclaiming one keeps the other's pages lent", () => {
@@ -188,6 +189,33 @@ describe("ffa fuzz known findings", () => {
       expect(out.calls[1].rule).toBe("sender-not-exclusive-owner");
       // The message names the constituent whose mode was checked: the last of the fragment.
       expect(runner.rigOf(boot).spmc.lastRejection?.why).toMatch(/^page 0x80300000 is not owned exclusively/);
+    });
+
+    it("a second lend of the lent page, with another fragment after: the monitor's DENIED is lost, the lend succeeds with the first fragment's owned page left Non-secure", () => {
+      // ffa_region_group_identity_map(): a DENIED breaks the loop over its fragment's constituents only,
+      // and the next fragment's outcome replaces it (Hafnium v2.15 src/ffa_memory.c).
+      const owned2 = 0x8033_0000;
+      const d = lendOf([lent, owned, owned2]);
+      const cut = d.length - 16;
+      const out = runner.run(
+        boot,
+        [
+          first,
+          { by: "normal", x: regs(FFA_MEM_LEND_32, d.length, cut), tx: d.subarray(0, cut), handle: null },
+          {
+            by: "normal",
+            x: regs(0x8400_007b, 0, 0, 16),
+            tx: d.slice(cut),
+            handle: { from: 1, xor: 0n, at: "w1" },
+          },
+        ],
+        true,
+      );
+      expect(Number(out.calls[2].reply![0])).toBe(FFA_SUCCESS_32);
+      expect(out.known?.id).toBe("hafnium-first-fragment-modes");
+      const gpt = runner.rigOf(boot).machine.gpt!;
+      expect(gpt.gpiAt(owned)).toBe(GPT_GPI_NS);
+      expect(gpt.gpiAt(owned2)).toBe(GPT_GPI_SECURE);
     });
 
     it("only an overlap through a constituent Hafnium leaves unchecked is the known finding", () => {

@@ -22,7 +22,7 @@ import type { ShareReceiver, ShareState } from "../spmc/share_state.ts";
 import { clearMemoryGpf, ffaClearMemoryConstituents } from "./clear_memory.ts";
 import type { HafniumSpmc } from "./hafnium.ts";
 import { archMemoryUnprotect } from "./memory_protect.ts";
-import { allConstituents } from "./send_complete.ts";
+import { allConstituents, unprotectCheckFailed } from "./send_complete.ts";
 
 /** 4 KiB (hw PAGE_SIZE, local for the hot loops). */
 const PAGE_SIZE = 4096;
@@ -152,7 +152,10 @@ export function reclaim(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: S
   const toNormal = !isSecureId(state.sender) && state.func !== "share";
   for (const c of cs) {
     const size = c.pageCount * PAGE_SIZE;
-    if (state.memoryProtected) archMemoryUnprotect(hf.machine, ctx, c.address, size);
+    // MAP_ACTION_COMMIT_UNPROTECT: CHECK(arch_memory_unprotect()) — a range the send left unprotected
+    // while it counted as protected (send_complete.ts: the last constituent's outcome decides) panics.
+    if (state.memoryProtected && !archMemoryUnprotect(hf.machine, ctx, c.address, size))
+      return hf.panic(unprotectCheckFailed(c.address, size));
     const first = pages.first(c.address, c.pageCount);
     pages.setMode(first, first + c.pageCount, state.senderOrigMode);
     pages.setHolder(first, first + c.pageCount, 0);

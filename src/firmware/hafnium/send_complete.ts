@@ -8,7 +8,12 @@
  * completes the send, the fault point `ffa: {call: MEM_FRAG_TX, in: ffa_memory_send_complete}`
  * (firmware/spmc/faults.ts) is where vm_identity_prepare() runs out of page tables: NO_MEMORY.
  */
-import { FFA_DENIED, FFA_INVALID_PARAMETERS, FFA_MEMORY_REGION_FLAG_CLEAR } from "../../abi/ffa/index.ts";
+import {
+  FFA_DENIED,
+  FFA_INVALID_PARAMETERS,
+  FFA_MEMORY_REGION_FLAG_CLEAR,
+  FFA_NOT_SUPPORTED,
+} from "../../abi/ffa/index.ts";
 import { hafniumOverlaps } from "../../abi/ffa/validate_call_hafnium_region.ts";
 import { OWNER_SECURE } from "../../hw/frames.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
@@ -183,32 +188,53 @@ function sendCheckUpdate(
     const fault = injectedAtSite(hf.sim, ctx, SEND_COMPLETE_SITE);
     if (fault !== null) return fault;
   }
-  // MAP_ACTION_CHECK_PROTECT, one constituent at a time (ffa_region_group_identity_map()).
+  // MAP_ACTION_CHECK_PROTECT, one constituent at a time: ffa_region_group_identity_map() →
+  // ffa_region_group_check_actions(). As Hafnium v2.15 (and main) make it:
+  // - each constituent's outcome replaces the last (`ret`, and `*memory_protected`): only the last one
+  //   processed decides the send, and whether the memory counts as protected;
+  // - DENIED: the granules this constituent moved are moved back, then every constituent before it
+  //   (ffa_region_group_fragments_revert_protect(), CHECKed: one that was never protected panics), and
+  //   the loop over this fragment's constituents stops — a later fragment's still run;
+  // - NOT_SUPPORTED (no RME): the update goes through unprotected;
+  // - INVALID_PARAMETERS: nothing is moved back, and the next constituent goes on.
   if (protect) {
-    let allProtected = true;
-    for (let i = 0; i < cs.length; i++) {
-      const c = cs[i];
-      const out = archMemoryProtect(hf.machine, ctx, c.address, c.pageCount * PAGE_SIZE);
-      if (out.code === DENIED || out.code === INVAL) {
-        // Undo what the monitor already moved: the constituents before, and this one's granules up to
-        // the last it reports. (Hafnium reverts on DENIED; doing the same on INVALID_PARAMETERS, whose
-        // revert we could not confirm, keeps the rejected call free of side effects.)
-        for (let j = 0; j < i; j++)
-          archMemoryUnprotect(hf.machine, ctx, cs[j].address, cs[j].pageCount * PAGE_SIZE);
-        if (out.lastProtected !== 0)
-          archMemoryUnprotect(hf.machine, ctx, c.address, out.lastProtected + PAGE_SIZE - c.address);
-        return out.code === DENIED
-          ? ctx.reject(
-              FFA_DENIED,
-              "protect-denied",
-              () => `the monitor refused to move ${hex(c.address)} to the secure PAS`,
-            )
-          : ctx.reject(INVAL, "protect-invalid", () => `the monitor refused ${hex(c.address)} as invalid`);
+    let code = 0;
+    let protectedNow = false;
+    let at = cs[0];
+    const frags = state.fragments;
+    for (let i = 0; i < frags.length; i++) {
+      const f = frags[i];
+      for (let j = 0; j < f.length; j++) {
+        const c = f[j];
+        const out = archMemoryProtect(hf.machine, ctx, c.address, c.pageCount * PAGE_SIZE);
+        code = out.code;
+        protectedNow = code === 0;
+        at = c;
+        if (code === DENIED && out.lastProtected !== 0) {
+          const size = out.lastProtected + PAGE_SIZE - c.address;
+          if (!archMemoryUnprotect(hf.machine, ctx, c.address, size))
+            return hf.panic(unprotectCheckFailed(c.address, size));
+        } else if (code === FFA_NOT_SUPPORTED) code = 0;
+        if (code === DENIED) {
+          for (let r = 0; r <= i; r++)
+            for (const d of frags[r]) {
+              if (d === c) break;
+              if (!archMemoryUnprotect(hf.machine, ctx, d.address, d.pageCount * PAGE_SIZE))
+                return hf.panic(unprotectCheckFailed(d.address, d.pageCount * PAGE_SIZE));
+            }
+          break;
+        }
       }
-      // FFA_NOT_SUPPORTED: no RME, the update goes through unprotected (memory_protected = false).
-      if (out.code !== 0) allProtected = false;
     }
-    state.memoryProtected = allProtected;
+    if (code === DENIED)
+      return ctx.reject(
+        FFA_DENIED,
+        "protect-denied",
+        () => `the monitor refused to move ${hex(at.address)} to the secure PAS`,
+      );
+    if (code !== 0)
+      return ctx.reject(INVAL, "protect-invalid", () => `the monitor refused ${hex(at.address)} as invalid`);
+    state.memoryProtected = protectedNow;
   }
   // MAP_ACTION_COMMIT, then clear_memory().
   const slot = state.slot + 1;
@@ -276,4 +302,9 @@ function findOverlap64(cs: readonly StoredConstituent[]): string | null {
   for (const { i, j } of overlaps)
     return `constituent ${j} at ${addressHex(cs[j])} overlaps constituent ${i}`;
   return null;
+}
+
+/** The panic of a CHECK(arch_memory_unprotect()) that failed: the range was not in the Secure PAS. */
+export function unprotectCheckFailed(pa: number, size: number): string {
+  return `CHECK failed: arch_memory_unprotect(${hex(pa)}, ${hex(pa + size)}) (the range is not in the Secure PAS)`;
 }

@@ -233,25 +233,48 @@ describe("Hafnium SPMC", () => {
   });
 });
 
-describe("a monitor failure in the middle of a send", () => {
-  it("an INVALID_PARAMETERS from EL3 on the second constituent undoes the first: the rejected call leaves every granule as it was", () => {
+describe("a monitor failure in the middle of a send (ffa_region_group_identity_map(), Hafnium v2.15)", () => {
+  // Each constituent's outcome replaces the last; only DENIED moves granules back. An -EINVAL from EL3
+  // (SMC_INVALID_PARAM: a granule outside its table) is neither undone nor final.
+  const second = PAGE + 0x10_0000;
+  const failOn = (sys: ReturnType<typeof boot>, bad: number) => {
+    const gpt = sys.machine.gpt!;
+    const real = gpt.transition.bind(gpt);
+    gpt.transition = (pa, target, caller) => (pa === bad ? -22 : real(pa, target, caller));
+    return () => (gpt.transition = real);
+  };
+  const twoConstituents = (first: number, then: number) =>
+    lendDescriptor([
+      { address: first, pages: 4 },
+      { address: then, pages: 4 },
+    ]);
+
+  it("INVALID_PARAMETERS on the last constituent fails the send and moves nothing back: the first stays in the Secure PAS", () => {
     const sys = boot("fvp-rme");
     const gpt = sys.machine.gpt!;
-    const second = PAGE + 0x10_0000;
-    // The monitor fails with -EINVAL (a granule outside its table) on the second constituent's third page.
-    const real = gpt.transition.bind(gpt);
-    gpt.transition = (pa, target, caller) => (pa === second + 2 * 4096 ? -22 : real(pa, target, caller));
-    const out = run(sys, () =>
-      lend(
-        sys,
-        lendDescriptor([
-          { address: PAGE, pages: 4 },
-          { address: second, pages: 4 },
-        ]),
-      ),
-    );
+    failOn(sys, second + 2 * 4096);
+    const out = run(sys, () => lend(sys, twoConstituents(PAGE, second)));
     expect(w(out, 0)).toBe(FFA_ERROR_32);
-    for (const pa of [PAGE, PAGE + 3 * 4096, second, second + 4096]) expect(gpt.gpiAt(pa)).toBe(GPT_GPI_NS);
+    expect(hf(sys).lastRejection?.rule).toBe("protect-invalid");
+    expect(hf(sys).shares.used).toBe(0);
+    // Hafnium's bug, modelled: the normal world's own pages are left Secure by a refused call.
+    for (const pa of [PAGE, PAGE + 3 * 4096, second, second + 4096])
+      expect(gpt.gpiAt(pa)).toBe(GPT_GPI_SECURE);
+    expect(gpt.gpiAt(second + 2 * 4096)).toBe(GPT_GPI_NS);
     expect(sys.machine.frames.owner[sys.machine.frames.indexOf(PAGE)]).toBe(OWNER_NORMAL);
+  });
+
+  it("INVALID_PARAMETERS on a constituent before the last is lost: the send succeeds, and the reclaim's CHECK(arch_memory_unprotect()) panics", () => {
+    const sys = boot("fvp-rme");
+    const gpt = sys.machine.gpt!;
+    const restoreGpt = failOn(sys, PAGE + 2 * 4096);
+    const out = run(sys, () => lend(sys, twoConstituents(PAGE, second)));
+    expect(w(out, 0)).toBe(FFA_SUCCESS_32);
+    expect(gpt.gpiAt(PAGE + 2 * 4096)).toBe(GPT_GPI_NS); // never moved, though the transaction counts as protected
+    restoreGpt();
+    run(sys, () => reclaim(sys, handleOf(out)));
+    expect(sys.machine.hung).toMatch(
+      /^Hafnium panic: CHECK failed: arch_memory_unprotect\(0x90000000, 0x90004000\)/,
+    );
   });
 });
