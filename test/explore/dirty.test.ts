@@ -52,6 +52,7 @@ const TRACKED = [
   "spmc.pages.owner",
   "spmc.pages.mode",
   "spmc.pages.holder",
+  "spmc.pages.nwdView",
 ];
 
 /** A secure-video session on the RME board: Hafnium's page state and the granule protection table. */
@@ -86,6 +87,8 @@ describe("every writer of page state touches the dirty blocks", () => {
     [BACKGROUND(false), null],
     [RME, null],
     ["test/conformance/ffa/hf-donate-retrieve-then-reclaim-invalid.yaml", null],
+    // A partition's page in the normal world's own page tables (PageState.nwdView).
+    ["test/conformance/ffa/hf-first-fragment-partition-page.yaml", null],
   ];
   const written = new Set<string>();
 
@@ -111,12 +114,15 @@ describe("every writer of page state touches the dirty blocks", () => {
       ]);
       if (machine.gpt) known.set(machine.gpt.gpi, "gpt.gpi");
       const pages = (
-        booted.system.spmc as { pages?: { owner: Uint16Array; mode: Uint8Array; holder: Uint16Array } }
+        booted.system.spmc as {
+          pages?: { owner: Uint16Array; mode: Uint8Array; holder: Uint16Array; nwdView: Uint8Array };
+        }
       ).pages;
       if (pages) {
         known.set(pages.owner, "spmc.pages.owner");
         known.set(pages.mode, "spmc.pages.mode");
         known.set(pages.holder, "spmc.pages.holder");
+        known.set(pages.nwdView, "spmc.pages.nwdView");
       }
       // The private ones by their place: the caches' dirty bits before extraMaps (the getter of the
       // dirty bits would settle pending writes), the ring's slots after, the links after freeMt.

@@ -18,6 +18,7 @@ import { FlavorRunner } from "../../src/explore/fuzz/runner.ts";
 import type { HafniumSpmc } from "../../src/firmware/hafnium/hafnium.ts";
 import { OWNER_NORMAL, OWNER_SECURE } from "../../src/hw/frames.ts";
 import { GPT_GPI_NS, GPT_GPI_SECURE } from "../../src/hw/gpt.ts";
+import { MM_MODE_SHARED } from "../../src/firmware/spmc/page_state.ts";
 
 describe("ffa fuzz regressions", () => {
   it("OP-TEE at S-EL1: a second LEND of lent pages as shared memory succeeds, and reclaiming one keeps the other's pages lent", () => {
@@ -216,6 +217,24 @@ describe("ffa fuzz known findings", () => {
       const gpt = runner.rigOf(boot).machine.gpt!;
       expect(gpt.gpiAt(owned)).toBe(GPT_GPI_NS);
       expect(gpt.gpiAt(owned2)).toBe(GPT_GPI_SECURE);
+    });
+
+    it("a partition's page before an owned one passes too: it reads as absent to the normal world, and lands in its page tables (known finding)", () => {
+      const sp = 0x8060_0000; // OP-TEE's own memory in the fuzz rig (FUZZ_SECURE_BASE)
+      const hf = runner.rigOf(boot).spmc as HafniumSpmc;
+      const share = (pages: number[]) => lendAll(lendOf(pages, 0x2f), FFA_MEM_SHARE_32);
+      const out = runner.run(boot, [share([sp, owned])], true);
+      expect(Number(out.calls[0].reply![0])).toBe(FFA_SUCCESS_32);
+      expect(out.known?.id).toBe("hafnium-first-fragment-modes");
+      const i = hf.pages.first(sp, 1);
+      expect(hf.pages.owner[i]).toBe(0x8001); // still OP-TEE's
+      expect(hf.pages.nwdView[i] & MM_MODE_SHARED).toBe(MM_MODE_SHARED); // and the normal world's, shared
+      // Alone it is checked, and refused as Hafnium refuses an absent range: device memory (D) first.
+      const alone = runner.run(boot, [share([sp])], true);
+      expect(alone.known).toBeNull();
+      expect(alone.calls[0].rule).toBe("device-as-normal");
+      const lent = runner.run(boot, [lendAll(lendOf([sp]))], true);
+      expect(lent.calls[0].rule).toBe("sender-not-exclusive-owner");
     });
 
     it("only an overlap through a constituent Hafnium leaves unchecked is the known finding", () => {

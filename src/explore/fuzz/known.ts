@@ -49,19 +49,23 @@ export const HF_NWD_CONTINUES_SP_SEND: KnownFinding = {
  * Hafnium v2.15 (and main) src/ffa_memory.c constituents_get_mode(): `if (i == 0) *orig_mode =
  * current_mode; else if (current_mode != *orig_mode) return ffa_error(FFA_DENIED)`, where i counts
  * fragments, not constituents. Within the first fragment each constituent's mode replaces the last, so
- * only the last one's is checked (ffa_send_check_transition(): owned, exclusive). A send whose first
- * fragment names pages already lent (or shared, or donated) before a constituent of pages the sender
- * still owns passes, and ffa_region_group_identity_map() maps them all with the new mode: the pages
- * are in two transactions at once. Reclaiming the first gives them back to the sender, and unprotects
- * them, while the second still lends them; its borrower may have them mapped.
+ * only the last one's is checked (ffa_send_check_transition(): owned, exclusive), and
+ * ffa_region_group_identity_map() then maps them all with the new mode. So a send passes whose first
+ * fragment names, before a constituent of pages the sender owns:
+ * - pages already lent (or shared, or donated): they are in two transactions at once. Reclaiming the
+ *   first gives them back to the sender, and unprotects them, while the second still lends them;
+ * - pages the normal world has no entry for — a partition's own memory, or memory no one owns — which
+ *   read as absent (mode INVALID|UNOWNED|SHARED, arch_vm_mem_get_mode()): the normal world's page tables
+ *   at the SPMC now hold them as its own lent or shared pages, and a borrower may retrieve them; after
+ *   a relinquish and a reclaim the normal world owns them there.
  */
 export const HF_FIRST_FRAGMENT_MODES: KnownFinding = {
   id: "hafnium-first-fragment-modes",
   flavor: "hafnium",
   what:
-    "a send whose first fragment put pages already in a transaction before pages the sender owns " +
-    "passed (Hafnium constituents_get_mode() compares modes only from the second fragment on): the " +
-    "pages are in two transactions",
+    "a send whose first fragment put pages the sender may not send (already in a transaction, or not " +
+    "its own) before pages it owns passed (Hafnium constituents_get_mode() compares modes only from " +
+    "the second fragment on): the pages are in two transactions, or in the normal world's",
 };
 
 export const KNOWN_FINDINGS: readonly KnownFinding[] = [HF_NWD_CONTINUES_SP_SEND, HF_FIRST_FRAGMENT_MODES];
@@ -92,19 +96,26 @@ export function knownFinding(rig: FuzzRig, by: FuzzCaller, x: SmcRegs, reply: Sm
     const s = handle === null ? undefined : spmc.shares.get(handle);
     if (s?.sendingComplete) completed = s;
   }
-  if (completed && firstFragmentOverlapsAnother(spmc, completed)) return HF_FIRST_FRAGMENT_MODES;
+  if (completed && firstFragmentUnchecked(spmc, completed)) return HF_FIRST_FRAGMENT_MODES;
   return null;
 }
 
 /**
  * Whether a constituent of the first fragment of `s` other than its last — the only ones whose mode
- * constituents_get_mode() does not check — shares a page with another live transaction. A send that
- * overlaps another through any other constituent passed a check Hafnium does make: the model's bug,
- * not this finding.
+ * constituents_get_mode() does not check — holds a page the sender may not send: one another live
+ * transaction holds, or one the sender does not own. A send that did so through any other constituent
+ * passed a check Hafnium does make: the model's bug, not this finding.
  */
-function firstFragmentOverlapsAnother(hf: HafniumSpmc, s: ShareState): boolean {
+function firstFragmentUnchecked(hf: HafniumSpmc, s: ShareState): boolean {
   const unchecked = s.fragments[0].slice(0, -1);
   if (unchecked.length === 0) return false;
+  // The normal world is one VM to the SPMC (ID 0), whatever VM ID a descriptor names.
+  const sender = isSecureId(s.sender) ? s.sender : 0;
+  for (const c of unchecked) {
+    const first = hf.pages.first(c.address, c.pageCount);
+    if (first < 0) continue;
+    for (let i = first; i < first + c.pageCount; i++) if (hf.pages.owner[i] !== sender) return true;
+  }
   for (let slot = 0; slot < hf.limits.maxShares; slot++) {
     const o = hf.shares.at(slot);
     if (o === null || o === s || !o.sendingComplete) continue;

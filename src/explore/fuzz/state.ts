@@ -50,6 +50,7 @@ export interface SpmcSnapshot {
   readonly pageOwner: Uint16Array | null;
   readonly pageMode: Uint8Array | null;
   readonly pageHolder: Uint16Array | null;
+  readonly pageNwdView: Uint8Array | null;
   readonly cookieBits: readonly boolean[] | null;
   readonly mobjs: readonly MobjFfa[] | null;
   readonly frags: readonly FragSnapshot[] | null;
@@ -228,6 +229,7 @@ const ARRAY_CHANGED = [
   "SPMC: a page's owner changed",
   "SPMC: a page's mode changed",
   "SPMC: a page's share state changed",
+  "SPMC: the normal world's view of a page it does not own changed",
 ];
 
 /** The compared arrays of a rig or a snapshot, in one order (absent ones as empty). */
@@ -240,6 +242,7 @@ function arraysOf(
     Uint16Array | null,
     Uint8Array | null,
     Uint16Array | null,
+    Uint8Array | null,
   ],
 ): Buffer[] {
   return a.map((x) => (x ? asBuf(x) : EMPTY));
@@ -261,6 +264,7 @@ function liveViews(rig: FuzzRig): Buffer[] {
       hf?.pages.owner ?? null,
       hf?.pages.mode ?? null,
       hf?.pages.holder ?? null,
+      hf?.pages.nwdView ?? null,
     ]);
     liveViewsOf.set(rig, v);
   }
@@ -365,6 +369,7 @@ export function capture(rig: FuzzRig, into?: SpmcSnapshot): SpmcSnapshot {
   const pageOwner = hf ? copy(hf.pages.owner, into?.pageOwner) : null;
   const pageMode = hf ? copy(hf.pages.mode, into?.pageMode) : null;
   const pageHolder = hf ? copy(hf.pages.holder, into?.pageHolder) : null;
+  const pageNwdView = hf ? copy(hf.pages.nwdView, into?.pageNwdView) : null;
   return {
     endpoints,
     frameOwner,
@@ -382,11 +387,13 @@ export function capture(rig: FuzzRig, into?: SpmcSnapshot): SpmcSnapshot {
     pageOwner,
     pageMode,
     pageHolder,
+    pageNwdView,
     cookieBits,
     mobjs,
     frags,
     views:
-      into?.views ?? arraysOf([frameOwner, frameUseCase, frameTaint, gpi, pageOwner, pageMode, pageHolder]),
+      into?.views ??
+      arraysOf([frameOwner, frameUseCase, frameTaint, gpi, pageOwner, pageMode, pageHolder, pageNwdView]),
     notif: captureNotif(rig),
     optee: captureOptee(rig),
   };
@@ -450,6 +457,7 @@ export function restore(rig: FuzzRig, s: SpmcSnapshot): void {
     spmc.pages.owner.set(s.pageOwner!);
     spmc.pages.mode.set(s.pageMode!);
     spmc.pages.holder.set(s.pageHolder!);
+    spmc.pages.nwdView.set(s.pageNwdView!);
   } else if (spmc instanceof OpteeSel1Spmc) {
     // One clone per saved object (a pending send's object is both in the table and its frag state);
     // the clone this snapshot installed last time is reused when the calls since left it as saved.

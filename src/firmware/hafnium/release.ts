@@ -133,10 +133,11 @@ export function reclaim(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: S
     return ctx.reject(FFA_DENIED, "clear-without-write", "cannot zero memory the sender can't write");
   const cs = allConstituents(state);
   const pages = hf.pages;
-  // ffa_retrieve_check_transition() for the owner: the pages must still be its own.
+  // ffa_retrieve_check_transition() for the owner: each constituent mapped with one mode in its page
+  // tables — for the normal world, its view of pages it does not own too (PageState.senderMode()).
   for (const c of cs) {
     const first = pages.first(c.address, c.pageCount);
-    if (first < 0 || pages.ownerMode(ep.id, first, first + c.pageCount) === null)
+    if (first < 0 || pages.senderMode(ep.id, first, first + c.pageCount) === null)
       return ctx.reject(
         FFA_DENIED,
         "reclaimer-mode",
@@ -157,7 +158,7 @@ export function reclaim(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: S
     if (state.memoryProtected && !archMemoryUnprotect(hf.machine, ctx, c.address, size))
       return hf.panic(unprotectCheckFailed(c.address, size));
     const first = pages.first(c.address, c.pageCount);
-    pages.setMode(first, first + c.pageCount, state.senderOrigMode);
+    pages.setSenderMode(ep.id, first, first + c.pageCount, state.senderOrigMode);
     pages.setHolder(first, first + c.pageCount, 0);
     if (toNormal) hf.machine.setOwner(c.address, size, NORMAL);
   }

@@ -13,12 +13,14 @@ import {
   FFA_INVALID_PARAMETERS,
   FFA_MEMORY_REGION_FLAG_CLEAR,
   FFA_NOT_SUPPORTED,
+  unpackMemAttributes,
 } from "../../abi/ffa/index.ts";
 import { hafniumOverlaps } from "../../abi/ffa/validate_call_hafnium_region.ts";
 import { OWNER_SECURE } from "../../hw/frames.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
 import {
+  MM_MODE_D,
   MM_MODE_NS,
   MM_MODE_INVALID,
   MM_MODE_SHARED,
@@ -114,11 +116,11 @@ function sendCheckUpdate(
   // current_mode; else if (current_mode != *orig_mode)`, i the fragment. Within the first fragment
   // the last constituent's mode is the one the send goes on with, whatever the others' (Hafnium v2.15
   // and main; the fuzzer's known finding hafnium-first-fragment-modes, explore/fuzz/known.ts).
-  // Not modelled: pages the sender has no mapping for (another endpoint's, or past DRAM in the IPA
-  // space) read in Hafnium as absent entries, mode INVALID|UNOWNED|SHARED (mm_ptable_get_attrs_level(),
-  // arch_vm_mem_get_mode()), so such a constituent too passes when it is not the first fragment's last,
-  // and the send maps it into the sender's stage 2. The model keeps one owner and mode per page, not
-  // each VM's stage-2 view, and refuses it (sender-mode, DENIED) wherever it stands.
+  // Pages the normal world has no entry for (another endpoint's, or no one's) read as absent,
+  // MM_MODE_ABSENT (mm_ptable_get_attrs_level(), arch_vm_mem_get_mode()): such a constituent too passes
+  // when it is not the first fragment's last, and the send maps it into the normal world's page tables
+  // (PageState.nwdView). Not modelled: a partition's view of pages it does not own (pages it borrowed),
+  // and pages past DRAM inside the address space; both are refused here (sender-mode).
   const inFirst = state.fragments[0].length;
   // A plain array: a typed array's allocation costs more than the few constituents a send holds.
   const firsts: number[] = [];
@@ -129,7 +131,7 @@ function sendCheckUpdate(
     // mm_vm_get_mode() of an empty range (no pages) finds no mode; nor beyond DRAM (pages.first()).
     const first = c.pageCount === 0 ? -1 : pages.first(c.address, c.pageCount);
     firsts.push(first);
-    const mode = first >= 0 ? pages.ownerMode(ep.id, first, first + c.pageCount) : null;
+    const mode = first >= 0 ? pages.senderMode(ep.id, first, first + c.pageCount) : null;
     if (mode === null)
       return ctx.reject(
         FFA_DENIED,
@@ -144,6 +146,23 @@ function sendCheckUpdate(
         FFA_DENIED,
         "sender-mode-uniform",
         () => `pages at ${hex(c.address)} have mode ${hex(mode)}, expected ${hex(orig)}`,
+      );
+  }
+  // ffa_send_check_transition()'s order: memory type precedence, device memory to one borrower, then
+  // owned and exclusive. The normal world's memory is never device memory here; a range it has no
+  // entry for reads as such (MM_MODE_ABSENT has D).
+  if ((orig & MM_MODE_D) !== 0) {
+    if (unpackMemAttributes(state.attributes).type === "normal")
+      return ctx.reject(
+        FFA_DENIED,
+        "device-as-normal",
+        "sending device memory as Normal memory is not allowed",
+      );
+    if (!(state.func === "lend" && state.receivers.length === 1))
+      return ctx.reject(
+        FFA_DENIED,
+        "device-single-borrower",
+        () => `device memory can only be lent to a single borrower (mode ${hex(orig)})`,
       );
   }
   if ((orig & MM_MODE_STATE_MASK) !== 0) {
@@ -240,7 +259,7 @@ function sendCheckUpdate(
   const slot = state.slot + 1;
   for (let k = 0; k < cs.length; k++) {
     const first = firsts[k];
-    pages.setMode(first, first + cs[k].pageCount, from);
+    pages.setSenderMode(ep.id, first, first + cs[k].pageCount, from);
     pages.setHolder(first, first + cs[k].pageCount, slot);
   }
   // clean_mode: the sender's mode, NS masked once the range is in the Secure PAS (clear_memory.ts).

@@ -27,6 +27,16 @@ export const MM_MODE_STATE_MASK = MM_MODE_INVALID | MM_MODE_UNOWNED | MM_MODE_SH
 /** Owner value for a page nobody may send (outside every endpoint's memory). */
 export const NO_OWNER = 0xffff;
 
+/**
+ * The mode Hafnium reads for a range its page tables hold no entry for: attributes 0 →
+ * arch_mm_stage2_attrs_to_mode(0) = X | D | INVALID | UNOWNED | SHARED (src/arch/aarch64/mm.c,
+ * v2.15): mm_vm_get_mode() of an absent range succeeds, with this mode.
+ */
+export const MM_MODE_ABSENT = MM_MODE_X | MM_MODE_D | MM_MODE_INVALID | MM_MODE_UNOWNED | MM_MODE_SHARED;
+
+/** The normal world's endpoint ID at the SPMC (the other-world VM, HF_OTHER_WORLD_ID). */
+const NWD_ID = 0;
+
 export class PageState {
   /** Endpoint ID owning each frame. */
   readonly owner: Uint16Array;
@@ -34,6 +44,13 @@ export class PageState {
   readonly mode: Uint8Array;
   /** Share-state slot + 1 holding the frame, 0 when none. */
   readonly holder: Uint16Array;
+  /**
+   * The normal world's own stage-2 mode (at the SPMC: the other-world VM's page tables) for frames it
+   * does not own, 0 where it has no entry (MM_MODE_ABSENT). Only a send whose first fragment names such
+   * frames before its last constituent writes it (send_complete.ts: constituents_get_mode() checks
+   * the last one only); partitions' views of frames they do not own are not kept.
+   */
+  readonly nwdView: Uint8Array;
 
   readonly #basePfn: number;
   readonly #count: number;
@@ -42,6 +59,7 @@ export class PageState {
     this.owner = frames.dirty.track(new Uint16Array(frames.count));
     this.mode = frames.dirty.track(new Uint8Array(frames.count));
     this.holder = frames.dirty.track(new Uint16Array(frames.count));
+    this.nwdView = frames.dirty.track(new Uint8Array(frames.count));
     this.#basePfn = frames.basePfn;
     this.#count = frames.count;
   }
@@ -83,6 +101,34 @@ export class PageState {
     const m = mode[first];
     for (let i = first; i < end; i++) if (owner[i] !== ep || mode[i] !== m) return null;
     return m;
+  }
+
+  /**
+   * arch_vm_mem_get_mode() for a sender: ownerMode() where `ep` owns every frame; for the normal world,
+   * over frames it owns none of, its own view (nwdView: MM_MODE_ABSENT where it has no entry) when that
+   * is uniform. null: a range mixing frames it owns with frames it does not, or — for a partition —
+   * frames it does not own (their mode in its stage 2 is not kept).
+   */
+  senderMode(ep: number, first: number, end: number): number | null {
+    if (first >= end) return null;
+    const owner = this.owner;
+    const mine = owner[first] === ep;
+    for (let i = first; i < end; i++) if ((owner[i] === ep) !== mine) return null;
+    if (mine) return this.ownerMode(ep, first, end);
+    if (ep !== NWD_ID) return null;
+    const view = this.nwdView;
+    const v = view[first];
+    for (let i = first; i < end; i++) if (view[i] !== v) return null;
+    return v === 0 ? MM_MODE_ABSENT : v;
+  }
+
+  /** The sender's new mode over [first, end): its own mode where it owns the frames, else its view. */
+  setSenderMode(ep: number, first: number, end: number, mode: number): void {
+    if (this.owner[first] === ep) this.setMode(first, end, mode);
+    else {
+      fill(this.nwdView, mode, first, end);
+      this.frames.dirty.touch(first, end - first);
+    }
   }
 
   setMode(first: number, end: number, mode: number): void {
