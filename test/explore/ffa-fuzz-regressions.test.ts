@@ -237,6 +237,34 @@ describe("ffa fuzz known findings", () => {
       expect(lent.calls[0].rule).toBe("sender-not-exclusive-owner");
     });
 
+    it("the normal world reclaiming a partition's transaction is refused where it does not own the pages (its view of them is not modelled)", () => {
+      // fuzz seed 11, case 15336 (helper-43): with the normal world's view read for any reclaim, this one
+      // passed and wrote OP-TEE's mode into that view; a share of the page alone then passed, unfiled.
+      const sp = 0x8060_0000;
+      const d = encodeMemRegion(
+        {
+          sender_id: 0x8001,
+          attributes: 0,
+          flags: 0,
+          tag: 0n,
+          emads: [{ receiver_id: 0x8002, permissions: 2 }],
+          constituents: [{ address: BigInt(sp), page_count: 1 }],
+        },
+        "1.2",
+      );
+      const out = runner.run(
+        boot,
+        [
+          { by: "optee", x: regs(FFA_MEM_LEND_32, d.length, d.length), tx: d, handle: null },
+          { by: "normal", x: regs(FFA_MEM_RECLAIM_32), tx: null, handle: { from: 0, xor: 0n, at: "w1" } },
+        ],
+        true,
+      );
+      expect(out.violation).toBeNull();
+      expect(Number(out.calls[0].reply![0])).toBe(FFA_SUCCESS_32);
+      expect(out.calls[1].rule).toBe("reclaimer-mode");
+    });
+
     it("only an overlap through a constituent Hafnium leaves unchecked is the known finding", () => {
       // A share of another page, its constituents then rewritten in the table as a model bug could leave
       // them: overlapping the lend through the first fragment's last (or only) constituent, whose mode

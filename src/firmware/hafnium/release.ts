@@ -133,17 +133,34 @@ export function reclaim(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: S
     return ctx.reject(FFA_DENIED, "clear-without-write", "cannot zero memory the sender can't write");
   const cs = allConstituents(state);
   const pages = hf.pages;
-  // ffa_retrieve_check_transition() for the owner: each constituent mapped with one mode in its page
-  // tables — for the normal world, its view of pages it does not own too (PageState.senderMode()).
-  for (const c of cs) {
-    const first = pages.first(c.address, c.pageCount);
-    if (first < 0 || pages.senderMode(ep.id, first, first + c.pageCount) === null)
-      return ctx.reject(
-        FFA_DENIED,
-        "reclaimer-mode",
-        () => `pages at ${hex(c.address)} are not ${hex(ep.id)}'s`,
-      );
-  }
+  // ffa_retrieve_check_transition() for the owner → constituents_get_mode(): each constituent mapped
+  // with one mode in its page tables, and from the second fragment on the mode of the first fragment's
+  // last (send_complete.ts). The normal world reads its own view of pages it does not own
+  // (PageState.senderMode()) for a transaction it sent; reclaiming a partition's transaction (Hafnium
+  // compares the reclaimer with the sender only for a partition) it is refused wherever it does not
+  // own the pages — the view that transaction would write is not modelled.
+  const ownView = !ep.secure && !isSecureId(state.sender);
+  let orig = -1;
+  for (let f = 0; f < state.fragments.length; f++)
+    for (const c of state.fragments[f]) {
+      const first = pages.first(c.address, c.pageCount);
+      const end = first + c.pageCount;
+      const mode =
+        first < 0 ? null : ownView ? pages.senderMode(ep.id, first, end) : pages.ownerMode(ep.id, first, end);
+      if (mode === null)
+        return ctx.reject(
+          FFA_DENIED,
+          "reclaimer-mode",
+          () => `pages at ${hex(c.address)} are not ${hex(ep.id)}'s`,
+        );
+      if (f === 0) orig = mode;
+      else if (mode !== orig)
+        return ctx.reject(
+          FFA_DENIED,
+          "reclaimer-mode-uniform",
+          () => `pages at ${hex(c.address)} have mode ${hex(mode)}, expected ${hex(orig)}`,
+        );
+    }
   // ffa_retrieve_check_update(): the clear runs before MAP_ACTION_COMMIT_UNPROTECT, through
   // sender_orig_mode's alias — NS for normal-world memory, which RME still holds Secure (clear_memory.ts).
   if (clear) {
