@@ -24,6 +24,7 @@
  * same code is unchanged at Hafnium's main of Aug 2026. Without RME nothing was protected: the NS
  * alias is the memory's own and the clear works.
  */
+import { GPT_GPI_ANY, GPT_GPI_SECURE } from "../../hw/gpt.ts";
 import { MM_MODE_NS } from "../spmc/page_state.ts";
 import { hex, type CallCtx } from "../spmc/regs.ts";
 import type { StoredConstituent } from "../spmc/share_state.ts";
@@ -47,20 +48,32 @@ export function ffaClearMemoryConstituents(
   const nsAlias = (mode & MM_MODE_NS) !== 0;
   for (const c of cs) {
     const size = c.pageCount * PAGE_SIZE;
-    // clear_memory(): the first store to a granule the alias's PAS may not reach faults.
+    // clear_memory(): the first store to a granule the alias's PAS may not reach faults — through the
+    // NS alias a granule still Secure; through the Secure alias (memory counted as protected) a granule
+    // the send left Non-secure (send_complete.ts: the last constituent's protect outcome decides).
     if (gpt !== null && nsAlias && !gpt.permits("ns", c.address, size)) {
       for (let pa = c.address; pa < c.address + size; pa += PAGE_SIZE)
         if (!gpt.permits("ns", pa, PAGE_SIZE)) return pa;
     }
+    if (gpt !== null && !nsAlias)
+      for (let pa = c.address; pa < c.address + size; pa += PAGE_SIZE) {
+        const g = gpt.gpiAt(pa);
+        if (g !== GPT_GPI_SECURE && g !== GPT_GPI_ANY) return pa;
+      }
     hf.zero(ctx, c.address, size);
   }
   return null;
 }
 
-/** Why Hafnium panics on the fault ffaClearMemoryConstituents() reported. */
-export function clearMemoryGpf(pa: number): string {
+/**
+ * Why Hafnium panics on the fault ffaClearMemoryConstituents() reported, through the alias of `mode`
+ * (the same mode the clear was given).
+ */
+export function clearMemoryGpf(pa: number, mode: number): string {
   return (
     `EL2 exception: granule protection fault at ${hex(pa)} in clear_memory() ` +
-    "(an NS-PAS store to a granule still in the Secure PAS)"
+    ((mode & MM_MODE_NS) !== 0
+      ? "(an NS-PAS store to a granule still in the Secure PAS)"
+      : "(a Secure-PAS store to a granule left in the Non-secure PAS)")
   );
 }

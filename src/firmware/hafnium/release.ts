@@ -97,7 +97,7 @@ export function relinquish(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint): Smc
   if (clear) {
     const mode = state.memoryProtected ? state.senderOrigMode & ~MM_MODE_NS : state.senderOrigMode;
     const gpf = ffaClearMemoryConstituents(hf, ctx, allConstituents(state), mode);
-    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf));
+    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf, mode));
   }
   receiver.retrievedFragments = 0;
   receiver.response = null;
@@ -165,7 +165,7 @@ export function reclaim(hf: HafniumSpmc, ctx: CallCtx, ep: SpmcEndpoint, regs: S
   // sender_orig_mode's alias — NS for normal-world memory, which RME still holds Secure (clear_memory.ts).
   if (clear) {
     const gpf = ffaClearMemoryConstituents(hf, ctx, cs, state.senderOrigMode);
-    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf));
+    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf, state.senderOrigMode));
   }
   const toNormal = !isSecureId(state.sender) && state.func !== "share";
   for (const c of cs) {

@@ -266,7 +266,7 @@ function sendCheckUpdate(
   if (clear) {
     const cleanMode = state.memoryProtected ? orig & ~MM_MODE_NS : orig;
     const gpf = ffaClearMemoryConstituents(hf, ctx, cs, cleanMode);
-    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf));
+    if (gpf !== null) return hf.panic(clearMemoryGpf(gpf, cleanMode));
   }
   if (protect) {
     const uc = useCaseOf(state);

@@ -264,6 +264,40 @@ describe("a monitor failure in the middle of a send (ffa_region_group_identity_m
     expect(sys.machine.frames.owner[sys.machine.frames.indexOf(PAGE)]).toBe(OWNER_NORMAL);
   });
 
+  it("a lend with the clear flag that left a constituent Non-secure clears it through the Secure alias: a granule protection fault, Hafnium panics", () => {
+    // From helper-43's review: the first fragment [lent P1, P2] is DENIED at P1 and its loop stops (P2
+    // is never protected), the second fragment [P3] protects fine, so the transaction counts as
+    // protected and clear_memory() writes through the Secure alias (clean_mode without NS).
+    const sys = boot("fvp-rme");
+    const [p1, p2, p3] = [PAGE, PAGE + 0x10_0000, PAGE + 0x20_0000];
+    expect(
+      w(
+        run(sys, () => lend(sys, lendDescriptor([{ address: p1, pages: 1 }]))),
+        0,
+      ),
+    ).toBe(FFA_SUCCESS_32);
+    const d = encodeMemRegion(
+      {
+        sender_id: 0,
+        attributes: 0,
+        flags: FFA_MEMORY_REGION_FLAG_CLEAR,
+        tag: 1n,
+        emads: [{ receiver_id: 0x8001, permissions: 2 }],
+        constituents: [p1, p2, p3].map((a) => ({ address: BigInt(a), page_count: 1 })),
+      },
+      "1.2",
+    );
+    const cut = d.length - 16;
+    const first = run(sys, () =>
+      call(sys, "normal", smcRegs(FFA_MEM_LEND_32, d.length, cut), d.subarray(0, cut)),
+    );
+    run(sys, () => call(sys, "normal", smcRegs(0x8400_007b, w(first, 1), w(first, 2), 16), d.slice(cut)));
+    expect(sys.machine.gpt!.gpiAt(p2)).toBe(GPT_GPI_NS);
+    expect(sys.machine.hung).toBe(
+      "Hafnium panic: EL2 exception: granule protection fault at 0x90100000 in clear_memory() (a Secure-PAS store to a granule left in the Non-secure PAS)",
+    );
+  });
+
   it("INVALID_PARAMETERS on a constituent before the last is lost: the send succeeds, and the reclaim's CHECK(arch_memory_unprotect()) panics", () => {
     const sys = boot("fvp-rme");
     const gpt = sys.machine.gpt!;
