@@ -104,31 +104,33 @@ export class PageState {
   }
 
   /**
-   * arch_vm_mem_get_mode() for a sender: ownerMode() where `ep` owns every frame; for the normal world,
-   * over frames it owns none of, its own view (nwdView: MM_MODE_ABSENT where it has no entry) when that
-   * is uniform. null: a range mixing frames it owns with frames it does not, or — for a partition —
-   * frames it does not own (their mode in its stage 2 is not kept).
+   * arch_vm_mem_get_mode() for a sender: the mode `ep` has on every frame of the range, when it is one
+   * mode; null otherwise. A partition's mode is its own on frames it owns (frames it does not own: null,
+   * its view of them is not kept). The normal world's is its own on frames it owns and its view of the
+   * others (nwdView: MM_MODE_ABSENT where it has no entry) — one page table, as Hafnium reads it.
    */
   senderMode(ep: number, first: number, end: number): number | null {
+    if (ep !== NWD_ID) return this.ownerMode(ep, first, end);
     if (first >= end) return null;
-    const owner = this.owner;
-    const mine = owner[first] === ep;
-    for (let i = first; i < end; i++) if ((owner[i] === ep) !== mine) return null;
-    if (mine) return this.ownerMode(ep, first, end);
-    if (ep !== NWD_ID) return null;
-    const view = this.nwdView;
-    const v = view[first];
-    for (let i = first; i < end; i++) if (view[i] !== v) return null;
+    const m = this.#nwdModeAt(first);
+    for (let i = first + 1; i < end; i++) if (this.#nwdModeAt(i) !== m) return null;
+    return m;
+  }
+
+  #nwdModeAt(i: number): number {
+    if (this.owner[i] === NWD_ID) return this.mode[i];
+    const v = this.nwdView[i];
     return v === 0 ? MM_MODE_ABSENT : v;
   }
 
-  /** The sender's new mode over [first, end): its own mode where it owns the frames, else its view. */
+  /** The sender's new mode over [first, end): its own mode where it owns a frame, else its view. */
   setSenderMode(ep: number, first: number, end: number, mode: number): void {
-    if (this.owner[first] === ep) this.setMode(first, end, mode);
-    else {
-      fill(this.nwdView, mode, first, end);
-      this.frames.dirty.touch(first, end - first);
+    const owner = this.owner;
+    for (let i = first; i < end; i++) {
+      if (owner[i] === ep) this.mode[i] = mode;
+      else this.nwdView[i] = mode;
     }
+    this.frames.dirty.touch(first, end - first);
   }
 
   setMode(first: number, end: number, mode: number): void {
