@@ -265,6 +265,20 @@ describe("ffa fuzz known findings", () => {
       expect(out.calls[1].rule).toBe("reclaimer-mode");
     });
 
+    it("the normal world's mailbox pages are out of its page tables while mapped: a send naming them is refused, known finding or not", () => {
+      // arch_other_world_vm_configure_rxtx_map() unmaps them (helper-43's review: the model did not, and a
+      // share of [partition page, TX page] was filed as the known finding where Hafnium refuses it).
+      const tx = 0x8020_0000; // FUZZ_NWD_TX
+      const sp = 0x8060_0000;
+      const share = (pages: number[]) => lendAll(lendOf(pages, 0x2f), FFA_MEM_SHARE_32);
+      const alone = runner.run(boot, [share([owned, tx])], true);
+      expect(alone.known).toBeNull();
+      expect(alone.calls[0].rule).toBe("device-as-normal"); // the last constituent reads as absent
+      const behind = runner.run(boot, [share([sp, tx])], true);
+      expect(behind.known).toBeNull();
+      expect(Number(BigInt.asIntN(32, behind.calls[0].reply![2]))).toBe(FFA_DENIED);
+    });
+
     it("only an overlap through a constituent Hafnium leaves unchecked is the known finding", () => {
       // A share of another page, its constituents then rewritten in the table as a model bug could leave
       // them: overlapping the lend through the first fragment's last (or only) constituent, whose mode

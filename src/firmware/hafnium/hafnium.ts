@@ -44,7 +44,7 @@ import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { checkHandlesUnique, checkRangesOwner } from "../spmc/consistency.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
-import { PageState } from "../spmc/page_state.ts";
+import { MM_MODE_NS, MM_MODE_R, MM_MODE_W, MM_MODE_X, PageState } from "../spmc/page_state.ts";
 import { CallCtx, ffaError, ffaSuccess, hex, w } from "../spmc/regs.ts";
 import { ShareStateTable, type ShareState } from "../spmc/share_state.ts";
 import { Spmc, type SpmcLimits } from "../spmc/spmc.ts";
@@ -71,6 +71,9 @@ export const HAFNIUM_LIMITS: SpmcLimits = { maxShares: 100, maxFragments: 20, ma
  * the model implements none of those v1.3 interfaces yet.
  */
 export const HAFNIUM_FFA_VERSION = FFA_VERSION_1_2;
+
+/** The mode the normal world's mailbox pages must have, and get back (other_world.c). */
+const NWD_RXTX_MODE = MM_MODE_R | MM_MODE_W | MM_MODE_X | MM_MODE_NS;
 
 export class HafniumSpmc extends Spmc {
   readonly flavor = "hafnium" as const;
@@ -203,7 +206,25 @@ export class HafniumSpmc extends Spmc {
     if (send % PAGE_SIZE !== 0 || recv % PAGE_SIZE !== 0)
       return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-aligned", "mailbox buffers not page-aligned");
     if (send === recv) return ctx.reject(FFA_INVALID_PARAMETERS, "rxtx-overlap", "mailbox buffers overlap");
-    if (ep.secure) {
+    if (!ep.secure) {
+      // arch_other_world_vm_configure_rxtx_map(): both buffers mapped in the normal world's page tables
+      // at the SPMC with R|W|X|NS, then unmapped from them — no later send, nor another RXTX_MAP, can
+      // name them (FFA_RXTX_UNMAP maps them back).
+      const ranges = [send, recv].map((pa) => this.pages.range(pa, pageCount));
+      for (let k = 0; k < 2; k++) {
+        const r = ranges[k];
+        const mode = r ? this.pages.senderMode(ep.id, r.first, r.end) : null;
+        if (mode === null || (mode & NWD_RXTX_MODE) !== NWD_RXTX_MODE)
+          return ctx.reject(
+            FFA_DENIED,
+            "rxtx-nwd-mode",
+            () =>
+              `${k === 0 ? "send" : "recv"} page ${hex(k === 0 ? send : recv)} is not mapped R|W|X|NS in the normal world's page tables` +
+              (mode === null ? "" : ` (mode ${hex(mode)})`),
+          );
+      }
+      for (const r of ranges) this.pages.unmapNwd(r!.first, r!.end);
+    } else {
       // A partition maps buffers in its own memory, owned and exclusive (api_mode_valid_owned_and_exclusive()).
       for (const pa of [send, recv]) {
         const r = this.pages.range(pa, pageCount);
@@ -271,6 +292,12 @@ export class HafniumSpmc extends Spmc {
         "rxtx-unmap-not-mapped",
         () => `no buffer pair registered on behalf of ${hex(ep.id)}`,
       );
+    // arch_other_world_vm_configure_rxtx_unmap(): the normal world's buffers back in its page tables.
+    if (!ep.secure)
+      for (const pa of [ep.tx, ep.rx]) {
+        const r = this.pages.range(pa, ep.pageCount);
+        if (r) this.pages.setSenderMode(ep.id, r.first, r.end, NWD_RXTX_MODE);
+      }
     ep.tx = null;
     ep.rx = null;
     ep.pageCount = 0;

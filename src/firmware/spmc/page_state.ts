@@ -118,9 +118,23 @@ export class PageState {
   }
 
   #nwdModeAt(i: number): number {
-    if (this.owner[i] === NWD_ID) return this.mode[i];
+    if (this.owner[i] === NWD_ID) {
+      // INVALID|UNOWNED is no entry at all in Hafnium's tables (mm_mode_to_flags() unmaps): a donate's
+      // pages, the mailbox pages RXTX_MAP took away (unmapNwd()).
+      const m = this.mode[i];
+      return (m & MM_MODE_UNMAPPED_MASK) === MM_MODE_UNMAPPED_MASK ? MM_MODE_ABSENT : m;
+    }
     const v = this.nwdView[i];
     return v === 0 ? MM_MODE_ABSENT : v;
+  }
+
+  /** vm_unmap() of [first, end) from the normal world's page tables at the SPMC. */
+  unmapNwd(first: number, end: number): void {
+    for (let i = first; i < end; i++) {
+      if (this.owner[i] === NWD_ID) this.mode[i] = MM_MODE_UNMAPPED_MASK;
+      else this.nwdView[i] = 0;
+    }
+    this.frames.dirty.touch(first, end - first);
   }
 
   /** The sender's new mode over [first, end): its own mode where it owns a frame, else its view. */
