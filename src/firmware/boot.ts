@@ -29,7 +29,7 @@ import {
   SP2_UUID_WORDS,
   type EndpointDesc,
 } from "./spmc/endpoint.ts";
-import { MM_MODE_NS, MM_MODE_R, MM_MODE_W, MM_MODE_X } from "./spmc/page_state.ts";
+import { MM_MODE_NWD_MEMORY, MM_MODE_R, MM_MODE_W } from "./spmc/page_state.ts";
 import { DEFAULT_SP_PROPERTIES } from "./spmc/partition_info.ts";
 import type { Spmc, SpmcLimits } from "./spmc/spmc.ts";
 
@@ -139,12 +139,7 @@ export function bootFirmware(
   spmc.attach();
   if (spmc instanceof HafniumSpmc) {
     // The SPMC's view of memory: normal DRAM is the normal world's, the partitions own theirs.
-    spmc.pages.assign(
-      platform.dram.base,
-      platform.dram.size,
-      FFA_NWD_ID,
-      MM_MODE_R | MM_MODE_W | MM_MODE_X | MM_MODE_NS,
-    );
+    spmc.pages.assign(platform.dram.base, platform.dram.size, FFA_NWD_ID, MM_MODE_NWD_MEMORY);
     const sps = endpoints.filter((e) => e.world === "s");
     const mem = partitionMemory(platform, sps.length);
     for (const r of platform.reserved.filter((x) => x.secure)) spmc.pages.assign(r.base, r.size, 0xffff, 0);

@@ -172,11 +172,27 @@ describe("ffa fuzz known findings", () => {
       handle: null,
     });
     const first = lendAll(lendOf([lent]));
+    const share = (pages: number[]) => lendAll(lendOf(pages, 0x2f), FFA_MEM_SHARE_32);
+    /** A lend sent in two fragments, the last constituent in the second (FRAG_TX of the handle call 1 got). */
+    const lendInTwo = (d: Uint8Array): FuzzCall[] => {
+      const cut = d.length - 16;
+      return [
+        { by: "normal", x: regs(FFA_MEM_LEND_32, d.length, cut), tx: d.subarray(0, cut), handle: null },
+        {
+          by: "normal",
+          x: regs(0x8400_007b, 0, 0, 16),
+          tx: d.slice(cut),
+          handle: { from: 1, xor: 0n, at: "w1" },
+        },
+      ];
+    };
+    /** OP-TEE's own memory in the fuzz rig (FUZZ_SECURE_BASE). */
+    const sp = 0x8060_0000;
 
     it("a lent page before an owned one in the first fragment passes: the page is in two transactions (known finding)", () => {
       // A share: a second lend would ask the monitor to move the lent (Secure) granule again, which it
       // refuses (protect-denied).
-      const out = runner.run(boot, [first, lendAll(lendOf([lent, owned], 0x2f), FFA_MEM_SHARE_32)], true);
+      const out = runner.run(boot, [first, share([lent, owned])], true);
       expect(out.violation).toBeNull();
       expect(out.known?.id).toBe("hafnium-first-fragment-modes");
       expect(Number(out.calls[1].reply![0])).toBe(FFA_SUCCESS_32);
@@ -196,22 +212,7 @@ describe("ffa fuzz known findings", () => {
       // ffa_region_group_identity_map(): a DENIED breaks the loop over its fragment's constituents only,
       // and the next fragment's outcome replaces it (Hafnium v2.15 src/ffa_memory.c).
       const owned2 = 0x8033_0000;
-      const d = lendOf([lent, owned, owned2]);
-      const cut = d.length - 16;
-      const out = runner.run(
-        boot,
-        [
-          first,
-          { by: "normal", x: regs(FFA_MEM_LEND_32, d.length, cut), tx: d.subarray(0, cut), handle: null },
-          {
-            by: "normal",
-            x: regs(0x8400_007b, 0, 0, 16),
-            tx: d.slice(cut),
-            handle: { from: 1, xor: 0n, at: "w1" },
-          },
-        ],
-        true,
-      );
+      const out = runner.run(boot, [first, ...lendInTwo(lendOf([lent, owned, owned2]))], true);
       expect(Number(out.calls[2].reply![0])).toBe(FFA_SUCCESS_32);
       expect(out.known?.id).toBe("hafnium-first-fragment-modes");
       const gpt = runner.rigOf(boot).machine.gpt!;
@@ -220,9 +221,7 @@ describe("ffa fuzz known findings", () => {
     });
 
     it("a partition's page before an owned one passes too: it reads as absent to the normal world, and lands in its page tables (known finding)", () => {
-      const sp = 0x8060_0000; // OP-TEE's own memory in the fuzz rig (FUZZ_SECURE_BASE)
       const hf = runner.rigOf(boot).spmc as HafniumSpmc;
-      const share = (pages: number[]) => lendAll(lendOf(pages, 0x2f), FFA_MEM_SHARE_32);
       const out = runner.run(boot, [share([sp, owned])], true);
       expect(Number(out.calls[0].reply![0])).toBe(FFA_SUCCESS_32);
       expect(out.known?.id).toBe("hafnium-first-fragment-modes");
@@ -240,7 +239,6 @@ describe("ffa fuzz known findings", () => {
     it("the normal world reclaiming a partition's transaction is refused where it does not own the pages (its view of them is not modelled)", () => {
       // fuzz seed 11, case 15336 (helper-43): with the normal world's view read for any reclaim, this one
       // passed and wrote OP-TEE's mode into that view; a share of the page alone then passed, unfiled.
-      const sp = 0x8060_0000;
       const d = encodeMemRegion(
         {
           sender_id: 0x8001,
@@ -269,8 +267,6 @@ describe("ffa fuzz known findings", () => {
       // arch_other_world_vm_configure_rxtx_map() unmaps them (helper-43's review: the model did not, and a
       // share of [partition page, TX page] was filed as the known finding where Hafnium refuses it).
       const tx = 0x8020_0000; // FUZZ_NWD_TX
-      const sp = 0x8060_0000;
-      const share = (pages: number[]) => lendAll(lendOf(pages, 0x2f), FFA_MEM_SHARE_32);
       const alone = runner.run(boot, [share([owned, tx])], true);
       expect(alone.known).toBeNull();
       expect(alone.calls[0].rule).toBe("device-as-normal"); // the last constituent reads as absent
@@ -284,8 +280,7 @@ describe("ffa fuzz known findings", () => {
       // them: overlapping the lend through the first fragment's last (or only) constituent, whose mode
       // Hafnium does check, is no quirk of Hafnium's.
       const other = 0x8032_0000;
-      const share = lendAll(lendOf([other, owned], 0x2f), FFA_MEM_SHARE_32);
-      const out = runner.run(boot, [first, share], true);
+      const out = runner.run(boot, [first, share([other, owned])], true);
       expect(out.known).toBeNull();
       const rig = runner.rigOf(boot);
       const hf = rig.spmc as HafniumSpmc;
@@ -304,22 +299,7 @@ describe("ffa fuzz known findings", () => {
     });
 
     it("the lent page in a later fragment is compared, DENIED", () => {
-      const d = lendOf([owned, lent]);
-      const cut = d.length - 16;
-      const out = runner.run(
-        boot,
-        [
-          first,
-          { by: "normal", x: regs(FFA_MEM_LEND_32, d.length, cut), tx: d.subarray(0, cut), handle: null },
-          {
-            by: "normal",
-            x: regs(0x8400_007b, 0, 0, 16),
-            tx: d.slice(cut),
-            handle: { from: 1, xor: 0n, at: "w1" },
-          },
-        ],
-        true,
-      );
+      const out = runner.run(boot, [first, ...lendInTwo(lendOf([owned, lent]))], true);
       expect(out.violation).toBeNull();
       expect(out.known).toBeNull();
       expect(Number(BigInt.asIntN(32, out.calls[2].reply![2]))).toBe(FFA_DENIED);

@@ -3,22 +3,14 @@
  * them, keeps one case of each in the corpus and goes on, instead of stopping as for a model bug.
  * Each names the real source that behaves so.
  */
-import {
-  FFA_MEM_DONATE_32,
-  FFA_MEM_DONATE_64,
-  FFA_MEM_FRAG_TX_32,
-  FFA_MEM_LEND_32,
-  FFA_MEM_LEND_64,
-  FFA_MEM_SHARE_32,
-  FFA_MEM_SHARE_64,
-} from "../../abi/ffa/index.ts";
+import { FFA_MEM_FRAG_TX_32 } from "../../abi/ffa/index.ts";
 import { HafniumSpmc } from "../../firmware/hafnium/hafnium.ts";
 import { allConstituents } from "../../firmware/hafnium/send_complete.ts";
 import type { ShareState } from "../../firmware/spmc/share_state.ts";
-import { isSecureId } from "../../firmware/spmc/endpoint.ts";
+import { FFA_NWD_ID, isSecureId } from "../../firmware/spmc/endpoint.ts";
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
-import { replyHandle } from "./oracle.ts";
+import { MEM_SENDS, replyHandle } from "./oracle.ts";
 import type { FuzzCaller, FuzzRig } from "./rig.ts";
 
 export interface KnownFinding {
@@ -70,16 +62,6 @@ export const HF_FIRST_FRAGMENT_MODES: KnownFinding = {
 
 export const KNOWN_FINDINGS: readonly KnownFinding[] = [HF_NWD_CONTINUES_SP_SEND, HF_FIRST_FRAGMENT_MODES];
 
-/** The memory sends (one that fits its first fragment completes in the call: FFA_SUCCESS). */
-const SENDS = new Set([
-  FFA_MEM_DONATE_32,
-  FFA_MEM_DONATE_64,
-  FFA_MEM_LEND_32,
-  FFA_MEM_LEND_64,
-  FFA_MEM_SHARE_32,
-  FFA_MEM_SHARE_64,
-]);
-
 /** The known finding a call's violation is, or null. `reply`: the SPMC's answer to `x`. */
 export function knownFinding(rig: FuzzRig, by: FuzzCaller, x: SmcRegs, reply: SmcRegs): KnownFinding | null {
   const spmc = rig.spmc;
@@ -91,7 +73,7 @@ export function knownFinding(rig: FuzzRig, by: FuzzCaller, x: SmcRegs, reply: Sm
     const s = spmc.shares.get(handle);
     if (s && by === "normal" && isSecureId(s.sender)) return HF_NWD_CONTINUES_SP_SEND;
     if (s?.sendingComplete) completed = s;
-  } else if (SENDS.has(fid)) {
+  } else if (MEM_SENDS.has(fid)) {
     const handle = replyHandle(reply);
     const s = handle === null ? undefined : spmc.shares.get(handle);
     if (s?.sendingComplete) completed = s;
@@ -110,7 +92,7 @@ function firstFragmentUnchecked(hf: HafniumSpmc, s: ShareState): boolean {
   const unchecked = s.fragments[0].slice(0, -1);
   if (unchecked.length === 0) return false;
   // The normal world is one VM to the SPMC (ID 0), whatever VM ID a descriptor names.
-  const sender = isSecureId(s.sender) ? s.sender : 0;
+  const sender = isSecureId(s.sender) ? s.sender : FFA_NWD_ID;
   for (const c of unchecked) {
     const first = hf.pages.first(c.address, c.pageCount);
     if (first < 0) continue;

@@ -180,7 +180,8 @@ const ERRORS_OF = new Map<number, ReadonlySet<number>>([
   [FFA_PARTITION_INFO_GET_REGS_64, PARTITION_INFO_REGS_ERRORS],
 ]);
 
-const SEND = new Set([
+/** The memory sends: DONATE, LEND, SHARE (one that fits its first fragment completes in the call). */
+export const MEM_SENDS: ReadonlySet<number> = new Set([
   FFA_MEM_DONATE_32,
   FFA_MEM_DONATE_64,
   FFA_MEM_LEND_32,
@@ -211,7 +212,7 @@ export function replyProblem(fid: number, r: SmcRegs): string | null {
     return null;
   }
   const ok =
-    SEND.has(fid) || fid === FFA_MEM_FRAG_TX_32
+    MEM_SENDS.has(fid) || fid === FFA_MEM_FRAG_TX_32
       ? w0 === FFA_SUCCESS_32 || w0 === FFA_SUCCESS_64 || w0 === FFA_MEM_FRAG_RX_32
       : fid === FFA_MEM_RETRIEVE_REQ_32 || fid === FFA_MEM_RETRIEVE_REQ_64
         ? w0 === FFA_MEM_RETRIEVE_RESP_32

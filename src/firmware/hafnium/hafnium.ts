@@ -44,7 +44,7 @@ import { smcRegs, type SmcRegs } from "../../hw/smc.ts";
 import type { Sim } from "../../sim/sim.ts";
 import { checkHandlesUnique, checkRangesOwner } from "../spmc/consistency.ts";
 import { isSecureId, type SpmcEndpoint } from "../spmc/endpoint.ts";
-import { MM_MODE_NS, MM_MODE_R, MM_MODE_W, MM_MODE_X, PageState } from "../spmc/page_state.ts";
+import { MM_MODE_NWD_MEMORY, PageState } from "../spmc/page_state.ts";
 import { CallCtx, ffaError, ffaSuccess, hex, w } from "../spmc/regs.ts";
 import { ShareStateTable, type ShareState } from "../spmc/share_state.ts";
 import { Spmc, type SpmcLimits } from "../spmc/spmc.ts";
@@ -71,9 +71,6 @@ export const HAFNIUM_LIMITS: SpmcLimits = { maxShares: 100, maxFragments: 20, ma
  * the model implements none of those v1.3 interfaces yet.
  */
 export const HAFNIUM_FFA_VERSION = FFA_VERSION_1_2;
-
-/** The mode the normal world's mailbox pages must have, and get back (other_world.c). */
-const NWD_RXTX_MODE = MM_MODE_R | MM_MODE_W | MM_MODE_X | MM_MODE_NS;
 
 export class HafniumSpmc extends Spmc {
   readonly flavor = "hafnium" as const;
@@ -214,7 +211,7 @@ export class HafniumSpmc extends Spmc {
       for (let k = 0; k < 2; k++) {
         const r = ranges[k];
         const mode = r ? this.pages.senderMode(ep.id, r.first, r.end) : null;
-        if (mode === null || (mode & NWD_RXTX_MODE) !== NWD_RXTX_MODE)
+        if (mode === null || (mode & MM_MODE_NWD_MEMORY) !== MM_MODE_NWD_MEMORY)
           return ctx.reject(
             FFA_DENIED,
             "rxtx-nwd-mode",
@@ -296,7 +293,7 @@ export class HafniumSpmc extends Spmc {
     if (!ep.secure)
       for (const pa of [ep.tx, ep.rx]) {
         const r = this.pages.range(pa, ep.pageCount);
-        if (r) this.pages.setSenderMode(ep.id, r.first, r.end, NWD_RXTX_MODE);
+        if (r) this.pages.setSenderMode(ep.id, r.first, r.end, MM_MODE_NWD_MEMORY);
       }
     ep.tx = null;
     ep.rx = null;

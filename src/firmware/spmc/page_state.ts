@@ -7,6 +7,7 @@
  * the blocks a run wrote — whole, they were 5 bytes a page at every explored run.
  */
 import type { PageFrames } from "../../hw/frames.ts";
+import { FFA_NWD_ID } from "./endpoint.ts";
 
 /** 4 KiB (hw PAGE_SIZE, local for the hot loops). */
 const PAGE_SIZE = 4096;
@@ -21,6 +22,12 @@ export const MM_MODE_UNOWNED = 1 << 5;
 export const MM_MODE_SHARED = 1 << 6;
 export const MM_MODE_NS = 1 << 7;
 export const MM_MODE_UNMAPPED_MASK = MM_MODE_INVALID | MM_MODE_UNOWNED;
+/**
+ * The normal world's memory at the SPMC: its ns-memory ranges mapped R|W|X|NS
+ * (arch_other_world_vm_init()), the mode its mailbox pages must have at FFA_RXTX_MAP and get back at
+ * FFA_RXTX_UNMAP (other_world.c).
+ */
+export const MM_MODE_NWD_MEMORY = MM_MODE_R | MM_MODE_W | MM_MODE_X | MM_MODE_NS;
 /** The state bits ffa_send_check_transition() requires clear. */
 export const MM_MODE_STATE_MASK = MM_MODE_INVALID | MM_MODE_UNOWNED | MM_MODE_SHARED;
 
@@ -33,9 +40,6 @@ export const NO_OWNER = 0xffff;
  * v2.15): mm_vm_get_mode() of an absent range succeeds, with this mode.
  */
 export const MM_MODE_ABSENT = MM_MODE_X | MM_MODE_D | MM_MODE_INVALID | MM_MODE_UNOWNED | MM_MODE_SHARED;
-
-/** The normal world's endpoint ID at the SPMC (the other-world VM, HF_OTHER_WORLD_ID). */
-const NWD_ID = 0;
 
 export class PageState {
   /** Endpoint ID owning each frame. */
@@ -110,7 +114,7 @@ export class PageState {
    * others (nwdView: MM_MODE_ABSENT where it has no entry) — one page table, as Hafnium reads it.
    */
   senderMode(ep: number, first: number, end: number): number | null {
-    if (ep !== NWD_ID) return this.ownerMode(ep, first, end);
+    if (ep !== FFA_NWD_ID) return this.ownerMode(ep, first, end);
     if (first >= end) return null;
     const m = this.#nwdModeAt(first);
     for (let i = first + 1; i < end; i++) if (this.#nwdModeAt(i) !== m) return null;
@@ -118,7 +122,7 @@ export class PageState {
   }
 
   #nwdModeAt(i: number): number {
-    if (this.owner[i] === NWD_ID) {
+    if (this.owner[i] === FFA_NWD_ID) {
       // INVALID|UNOWNED is no entry at all in Hafnium's tables (mm_mode_to_flags() unmaps): a donate's
       // pages, the mailbox pages RXTX_MAP took away (unmapNwd()).
       const m = this.mode[i];
@@ -131,7 +135,7 @@ export class PageState {
   /** vm_unmap() of [first, end) from the normal world's page tables at the SPMC. */
   unmapNwd(first: number, end: number): void {
     for (let i = first; i < end; i++) {
-      if (this.owner[i] === NWD_ID) this.mode[i] = MM_MODE_UNMAPPED_MASK;
+      if (this.owner[i] === FFA_NWD_ID) this.mode[i] = MM_MODE_UNMAPPED_MASK;
       else this.nwdView[i] = 0;
     }
     this.frames.dirty.touch(first, end - first);
