@@ -171,6 +171,53 @@ describe("Snapshot", () => {
     );
   });
 
+  it("puts back objects and arrays of any shape and size, past one compiled function's worth of stores", () => {
+    const sym = Symbol("k");
+    fc.assert(
+      fc.property(
+        // Objects with keys a compiled store must quote, and arrays short (unrolled) and long (a loop).
+        fc.array(fc.dictionary(fc.string({ maxLength: 6 }), fc.integer()), { maxLength: 40 }),
+        fc.array(fc.array(fc.integer(), { maxLength: 40 }), { maxLength: 40 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        (dicts, arrays, many, edits) => {
+          const objects = dicts.map((d) => ({ ...d, [sym]: 1 }));
+          // `many` small objects: together more stores than one compiled function holds.
+          const filler = Array.from({ length: many }, (_, i) => ({ i }));
+          const root = { objects, arrays, filler };
+          const want = JSON.stringify(root);
+          const kept = { objects: [...objects], arrays: [...arrays], filler: [...filler] };
+          const snap = Snapshot.take(root);
+          for (let run = 0; run < 2; run++) {
+            for (const e of edits) {
+              if (objects.length > 0) {
+                const o = objects[e % objects.length] as Record<PropertyKey, unknown>;
+                for (const k of Object.keys(o)) o[k] = e;
+                o[sym] = e;
+              }
+              if (arrays.length > 0) {
+                const a = arrays[e % arrays.length];
+                if (e % 3 === 0) a.push(e);
+                else if (e % 3 === 1) a.length = 0;
+                else a[0] = e;
+              }
+              if (filler.length > 0) filler[e % filler.length].i = -e;
+            }
+            snap.restore();
+            expect(JSON.stringify(root)).toBe(want);
+            objects.forEach((o, i) => {
+              expect(o).toBe(kept.objects[i]);
+              expect(o[sym]).toBe(1);
+            });
+            arrays.forEach((a, i) => expect(a).toBe(kept.arrays[i]));
+            filler.forEach((f, i) => expect(f).toBe(kept.filler[i]));
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it("refuses a WeakMap, whose entries it cannot list", () => {
     expect(() => Snapshot.take({ w: new WeakMap() })).toThrow(/WeakMap/);
   });
