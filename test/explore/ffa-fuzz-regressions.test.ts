@@ -9,6 +9,7 @@ import {
   FFA_MEM_LEND_32,
   FFA_MEM_RECLAIM_32,
   FFA_MEM_SHARE_32,
+  FFA_RXTX_UNMAP_32,
   FFA_SUCCESS_32,
 } from "../../src/abi/ffa/index.ts";
 import { regs, type FuzzCall } from "../../src/explore/fuzz/calls.ts";
@@ -273,6 +274,23 @@ describe("ffa fuzz known findings", () => {
       const behind = runner.run(boot, [share([sp, tx])], true);
       expect(behind.known).toBeNull();
       expect(Number(BigInt.asIntN(32, behind.calls[0].reply![2]))).toBe(FFA_DENIED);
+    });
+
+    it("a mailbox page before an owned one passes, and FFA_RXTX_UNMAP maps it back into the normal world's tables while shared (known finding)", () => {
+      // fuzz seeds 7 and 18 (helper-45): the share passes with the RX page unchecked; the violation shows
+      // at the unmap, which arch_other_world_vm_configure_rxtx_unmap() makes R|W|X|NS again.
+      const rx = 0x8020_1000; // FUZZ_NWD_TX's RX page
+      const unmap: FuzzCall = { by: "normal", x: regs(FFA_RXTX_UNMAP_32), tx: null, handle: null };
+      const out = runner.run(boot, [share([rx, owned]), unmap], true);
+      expect(Number(out.calls[0].reply![0])).toBe(FFA_SUCCESS_32);
+      expect(Number(out.calls[1].reply![0])).toBe(FFA_SUCCESS_32);
+      expect(out.violation).toBeNull();
+      expect(out.known?.id).toBe("hafnium-first-fragment-modes");
+      // The unmap alone after an ordinary share, and the same share unmapped by nothing, are clean.
+      expect(runner.run(boot, [share([owned]), unmap], true).known).toBeNull();
+      const kept = runner.run(boot, [share([rx, owned])], true);
+      expect(kept.violation).toBeNull();
+      expect(kept.known).toBeNull();
     });
 
     it("only an overlap through a constituent Hafnium leaves unchecked is the known finding", () => {

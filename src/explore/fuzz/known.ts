@@ -3,11 +3,12 @@
  * them, keeps one case of each in the corpus and goes on, instead of stopping as for a model bug.
  * Each names the real source that behaves so.
  */
-import { FFA_MEM_FRAG_TX_32 } from "../../abi/ffa/index.ts";
+import { FFA_MEM_FRAG_TX_32, FFA_RXTX_UNMAP_32 } from "../../abi/ffa/index.ts";
 import { HafniumSpmc } from "../../firmware/hafnium/hafnium.ts";
 import { allConstituents } from "../../firmware/hafnium/send_complete.ts";
 import type { ShareState } from "../../firmware/spmc/share_state.ts";
 import { FFA_NWD_ID, isSecureId } from "../../firmware/spmc/endpoint.ts";
+import { MM_MODE_NWD_MEMORY } from "../../firmware/spmc/page_state.ts";
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
 import { MEM_SENDS, replyHandle } from "./oracle.ts";
@@ -49,14 +50,18 @@ export const HF_NWD_CONTINUES_SP_SEND: KnownFinding = {
  * - pages the normal world has no entry for — a partition's own memory, or memory no one owns — which
  *   read as absent (mode INVALID|UNOWNED|SHARED, arch_vm_mem_get_mode()): the normal world's page tables
  *   at the SPMC now hold them as its own lent or shared pages, and a borrower may retrieve them; after
- *   a relinquish and a reclaim the normal world owns them there.
+ *   a relinquish and a reclaim the normal world owns them there;
+ * - the normal world's own RX/TX buffer pages, which FFA_RXTX_MAP took out of its page tables (they too
+ *   read as absent): the send passes, and FFA_RXTX_UNMAP then maps them back R|W|X|NS
+ *   (arch_other_world_vm_configure_rxtx_unmap()) while the transaction still lends, shares or donates
+ *   them. That is where the inconsistency shows: at the unmap, not at the send.
  */
 export const HF_FIRST_FRAGMENT_MODES: KnownFinding = {
   id: "hafnium-first-fragment-modes",
   flavor: "hafnium",
   what:
-    "a send whose first fragment put pages the sender may not send (already in a transaction, or not " +
-    "its own) before pages it owns passed (Hafnium constituents_get_mode() compares modes only from " +
+    "a send whose first fragment put pages the sender may not send (already in a transaction, not its " +
+    "own, or its RX/TX buffers) before pages it owns passed (Hafnium constituents_get_mode() compares modes only from " +
     "the second fragment on): the pages are in two transactions, or in the normal world's",
 };
 
@@ -79,7 +84,29 @@ export function knownFinding(rig: FuzzRig, by: FuzzCaller, x: SmcRegs, reply: Sm
     if (s?.sendingComplete) completed = s;
   }
   if (completed && firstFragmentUnchecked(spmc, completed)) return HF_FIRST_FRAGMENT_MODES;
+  if (fid === FFA_RXTX_UNMAP_32 && by === "normal" && mailboxSentUnchecked(spmc))
+    return HF_FIRST_FRAGMENT_MODES;
   return null;
+}
+
+/**
+ * After the normal world's FFA_RXTX_UNMAP: whether a live transaction it sent holds, through a
+ * constituent of the first fragment other than its last, a page the unmap just mapped back as its own
+ * memory (MM_MODE_NWD_MEMORY). A send's pages take the send's mode, never that one, so such a page was
+ * one of the buffer pages: out of the normal world's tables when the send passed, unchecked.
+ */
+function mailboxSentUnchecked(hf: HafniumSpmc): boolean {
+  for (let slot = 0; slot < hf.limits.maxShares; slot++) {
+    const s = hf.shares.at(slot);
+    if (s === null || !s.sendingComplete || isSecureId(s.sender)) continue;
+    for (const c of s.fragments[0].slice(0, -1)) {
+      const first = hf.pages.first(c.address, c.pageCount);
+      if (first < 0) continue;
+      for (let i = first; i < first + c.pageCount; i++)
+        if (hf.pages.senderMode(FFA_NWD_ID, i, i + 1) === MM_MODE_NWD_MEMORY) return true;
+    }
+  }
+  return false;
 }
 
 /**
