@@ -3,7 +3,7 @@
  * flavor and, on a violation, the shrunk case; writes the corpus with --corpus DIR. Exit status 0 when
  * the budget ran out clean, 1 on a violation, 2 on bad input.
  */
-import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Option, type Command } from "commander";
@@ -23,46 +23,94 @@ import { formatDuration } from "../scenario/units.ts";
 /** The flavors (explore/fuzz/rig.ts FUZZ_FLAVORS; named here so `ffa decode` loads no simulator). */
 const FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
 
-/** The corpus files: one JSON per case, and index.json listing them. */
 /** A corpus case's file name. */
 const caseFileName = (id: number): string => `case-${String(id).padStart(8, "0")}.json`;
 
-/** A file an earlier run's corpus wrote (a case, or the index). */
-const CORPUS_FILE = /^(case-\d{8}\.json|index\.json)$/;
+/** A file an earlier run's corpus wrote (README: its `case-*.json` and `index.json`). */
+const CORPUS_FILE = /^(case-.*\.json|index\.json)$/;
+
+/** This run's files while they are written: renamed into place only once all of them are. */
+const tempName = (name: string): string => `.${name}.tmp`;
+/** A temporary file a run left (one killed while it wrote its corpus). */
+const TEMP_FILE = /^\.(case-.*\.json|index\.json)\.tmp$/;
+
+const errCode = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
 
 /**
- * Makes `--corpus DIR` ready before the run: made if missing (a path that cannot be a directory is a
- * usage error now, not after the budget), and emptied of an earlier corpus — its case files and
- * index.json, nothing else — so the directory holds this run's corpus alone, as index.json lists it.
+ * Makes `--corpus DIR` ready before the run, so that what could stop the corpus being written is a
+ * usage error now, not after the budget: the directory made if missing, a file written there and
+ * removed (an access check passes for root where a write still fails: /proc, /sys), and the earlier
+ * corpus's files each a file this run can replace. Nothing of the earlier corpus is touched yet (the
+ * temporary files of a run killed while it wrote are removed).
  */
 export function prepareCorpusDir(dir: string): void {
   makeOutputDir(dir, "--corpus");
+  const bad = (why: string): never => {
+    throw new UsageError(`--corpus ${dir}: ${why}`);
+  };
+  const probe = join(dir, tempName(`probe-${process.pid}`));
   try {
-    for (const name of readdirSync(dir)) if (CORPUS_FILE.test(name)) rmSync(join(dir, name));
+    writeFileSync(probe, "");
+    rmSync(probe);
   } catch (e) {
-    throw new UsageError(
-      `--corpus ${dir}: cannot replace the corpus there (${(e as NodeJS.ErrnoException).code})`,
-    );
+    bad(`cannot write there (${errCode(e)})`);
   }
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    bad(`cannot list it (${errCode(e)})`);
+  }
+  for (const name of names) {
+    if (!CORPUS_FILE.test(name) && !TEMP_FILE.test(name)) continue;
+    if (!statSync(join(dir, name)).isFile())
+      bad(`${join(dir, name)} is not a file: cannot replace the corpus there`);
+  }
+  // What a run killed while it wrote its corpus left: never listed by an index.
+  for (const name of names) if (TEMP_FILE.test(name)) rmSync(join(dir, name));
 }
 
+/**
+ * Writes the corpus: every file under a temporary name first; then the earlier corpus goes (its
+ * index.json first, so that no index ever lists files that are gone) and the new files are renamed
+ * into place, index.json last. A write that fails (the disk full) removes what this run wrote and
+ * leaves the earlier corpus as it was: a usage error, exit 2.
+ */
 export function writeCorpus(dir: string, r: FuzzResult): string[] {
-  makeOutputDir(dir, "--corpus");
-  const files: string[] = [];
-  for (const c of r.corpus) {
-    const name = caseFileName(c.id);
-    writeFileSync(join(dir, name), JSON.stringify(c, null, 1) + "\n");
-    files.push(name);
-  }
+  const files = r.corpus.map((c) => caseFileName(c.id));
   const index = {
     format: "rstmem-ffa-fuzz/1",
     seed: r.seed,
     cases: r.cases,
     flavors: r.flavors.map((f) => f.flavor),
     files,
-    ...(r.violation ? { violation: caseFileName(r.violation.caseIndex) } : {}),
+    violation: r.violation ? caseFileName(r.violation.caseIndex) : null,
   };
-  writeFileSync(join(dir, "index.json"), JSON.stringify(index, null, 1) + "\n");
+  const writes: [string, string][] = r.corpus.map((c, i) => [files[i], JSON.stringify(c, null, 1) + "\n"]);
+  writes.push(["index.json", JSON.stringify(index, null, 1) + "\n"]);
+  const written: string[] = [];
+  try {
+    for (const [name, text] of writes) {
+      const tmp = join(dir, tempName(name));
+      writeFileSync(tmp, text);
+      written.push(tmp);
+    }
+  } catch (e) {
+    // The file whose write failed too, when it is one (cut short by a full disk).
+    const failed = join(dir, tempName(writes[written.length][0]));
+    if (statSync(failed, { throwIfNoEntry: false })?.isFile()) written.push(failed);
+    for (const tmp of written) rmSync(tmp, { force: true });
+    throw new UsageError(
+      `--corpus ${dir}: cannot write the corpus there (${errCode(e)}); the earlier corpus is left as it was`,
+    );
+  }
+  try {
+    rmSync(join(dir, "index.json"), { force: true });
+    for (const name of readdirSync(dir)) if (CORPUS_FILE.test(name)) rmSync(join(dir, name));
+    for (const [name] of writes) renameSync(join(dir, tempName(name)), join(dir, name));
+  } catch (e) {
+    throw new UsageError(`--corpus ${dir}: cannot replace the corpus there (${errCode(e)})`);
+  }
   return files;
 }
 

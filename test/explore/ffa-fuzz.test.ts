@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -30,6 +30,7 @@ import { HafniumSpmc } from "../../src/firmware/hafnium/hafnium.ts";
 import { OpteeSel1Spmc } from "../../src/firmware/optee_sel1/optee_sel1.ts";
 import type { SpmcFlavorName } from "../../src/firmware/spmc/spmc.ts";
 import { regs } from "../../src/explore/fuzz/calls.ts";
+import { writeCorpus } from "../../src/cli/ffa_fuzz.ts";
 
 const r8 = (...v: (number | bigint)[]) => {
   const x = new BigUint64Array(18);
@@ -463,8 +464,10 @@ describe("rstmem ffa fuzz", () => {
     const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as {
       files: string[];
       format: string;
+      violation: string | null;
     };
     expect(index.format).toBe("rstmem-ffa-fuzz/1");
+    expect(index.violation).toBeNull();
     expect(index.files.length).toBeGreaterThan(0);
     for (const f of index.files) expect(existsSync(join(dir, f))).toBe(true);
     expect(readdirSync(dir).length).toBe(index.files.length + 1);
@@ -474,6 +477,9 @@ describe("rstmem ffa fuzz", () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
     writeFileSync(join(dir, "notes.txt"), "mine\n");
     expect((await rstmem("ffa", "fuzz", "--flavor", "all", "--runs", "300", "--corpus", dir)).code).toBe(0);
+    // Any `case-*.json` is the earlier corpus's (README), and so is what a killed run left half-written.
+    for (const stray of ["case-5.json", "case-old.json", ".case-00000001.json.tmp"])
+      writeFileSync(join(dir, stray), "{");
     const r = await rstmem(
       "ffa",
       "fuzz",
@@ -526,6 +532,8 @@ describe("rstmem ffa fuzz", () => {
       [join(file, "sub"), "ENOTDIR"],
       ["", "expected a directory path"],
       ["/proc/rstmem-nope", "cannot make directory"],
+      // A directory that exists but takes no files (an access check passes there for root).
+      ["/proc", "cannot write there"],
     ] as const) {
       const r = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "100000000", "--corpus", path);
       expect(r.code, path).toBe(2);
@@ -534,6 +542,42 @@ describe("rstmem ffa fuzz", () => {
       expect(r.err).not.toContain("internal error");
       expect(r.out).toBe("");
     }
+  });
+
+  it("an earlier corpus that cannot be replaced is a usage error before any case runs, and is left whole", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
+    expect((await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "50", "--corpus", dir)).code).toBe(
+      0,
+    );
+    const before = readdirSync(dir).sort();
+    mkdirSync(join(dir, "case-99999999.json"));
+    const r = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "100000000", "--corpus", dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("case-99999999.json is not a file");
+    expect(r.out).toBe("");
+    expect(readdirSync(dir).sort()).toEqual([...before, "case-99999999.json"].sort());
+  });
+
+  it("a corpus that fails to write part-way leaves nothing of itself and the earlier corpus as it was", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
+    expect((await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "50", "--corpus", dir)).code).toBe(
+      0,
+    );
+    const before = Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f), "utf8")]));
+    const r = fuzz({ flavors: ["hafnium"], runs: 300, seed: 5, corpus: true });
+    expect(r.corpus.length).toBeGreaterThan(3);
+    // The third case's file cannot be written (a directory in the way of its temporary name).
+    const blocked = `.case-${String(r.corpus[2].id).padStart(8, "0")}.json.tmp`;
+    mkdirSync(join(dir, blocked));
+    expect(() => writeCorpus(dir, r)).toThrow(
+      /cannot write the corpus there \(EISDIR\); the earlier corpus is left as it was/,
+    );
+    const after = Object.fromEntries(
+      readdirSync(dir)
+        .filter((f) => f !== blocked)
+        .map((f) => [f, readFileSync(join(dir, f), "utf8")]),
+    );
+    expect(after).toEqual(before);
   });
 
   it("--json prints the same facts as one object: each flavor's counts and rate, the corpus, no violation", async () => {
