@@ -115,8 +115,14 @@ export function writeCorpus(dir: string, r: FuzzResult): string[] {
 }
 
 export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
+  // A second --flavor would replace the first (commander keeps the last): refused, as one who names two
+  // expects both fuzzed (`--flavor all` is that).
+  let flavorsNamed = 0;
   ffa
     .command("fuzz")
+    .on("option:flavor", () => {
+      if (++flavorsNamed > 1) throw new UsageError("--flavor given twice: name one flavor, or all");
+    })
     .description(
       "fuzz the SPMC models through their FF-A ABI: mutated descriptors and call sequences from several " +
         "endpoints; every reply must be a spec reply, every rejection must change nothing, ffa-consistency " +

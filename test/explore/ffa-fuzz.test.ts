@@ -628,5 +628,10 @@ describe("rstmem ffa fuzz", () => {
     expect((await rstmem("ffa", "fuzz", "--flavor", "tf-a", "--runs", "5")).code).toBe(2);
     expect((await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "0")).code).toBe(2);
     expect((await rstmem("ffa", "fuzz", "--runs", "5")).code).toBe(2);
+    // Two flavors named: commander would keep the last one silently.
+    const twice = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--flavor", "optee-sel1", "--runs", "5");
+    expect(twice.code).toBe(2);
+    expect(twice.err).toContain("--flavor given twice: name one flavor, or all");
+    expect(twice.out).toBe("");
   });
 });
