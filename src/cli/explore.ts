@@ -22,7 +22,7 @@ import { FAULT_KINDS, isBootFault, type FaultKind, type FaultSpec } from "../sim
 import { ScheduleDivergence } from "../sim/scheduler.ts";
 import { formatDuration } from "../scenario/units.ts";
 import { BUILTIN_SCENARIOS } from "./builtins.ts";
-import { REPLAY_TIMELINE, writeHtmlReport } from "./html.ts";
+import { isRstmemReport, REPLAY_TIMELINE, writeHtmlReport } from "./html.ts";
 import type { HtmlRun } from "../report/html.ts";
 import {
   makeOutputDir,
@@ -227,9 +227,16 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           writeHtmlReport(opts.html, base.name, htmlRuns);
           htmlLine = `html       ${opts.html}: ${htmlRuns.length} violating run${htmlRuns.length === 1 ? "" : "s"}, event by event\n`;
         } else {
-          const stale = existsSync(opts.html);
-          rmSync(opts.html, { force: true });
-          htmlLine = `html       no violation: ${opts.html} not written${stale ? " (the report there before removed)" : ""}\n`;
+          // Only a report of ours: any other file at that path is the user's, and stays.
+          const there = existsSync(opts.html);
+          const ours = there && isRstmemReport(opts.html);
+          if (ours) rmSync(opts.html);
+          const why = ours
+            ? " (the report there before removed)"
+            : there
+              ? " (the file there is not an rstmem report: left as it is)"
+              : "";
+          htmlLine = `html       no violation: ${opts.html} not written${why}\n`;
         }
         for (const x of results) x.json.html = htmlRuns.length > 0 ? opts.html : null;
       }

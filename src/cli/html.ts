@@ -1,6 +1,6 @@
 /** `--html FILE` and `report.html` in `--out DIR`: the HTML report of the runs a command made. */
-import { writeFileSync } from "node:fs";
-import { htmlReport, type HtmlRun } from "../report/html.ts";
+import { readFileSync, writeFileSync } from "node:fs";
+import { HTML_DATA_ID, htmlReport, type HtmlRun } from "../report/html.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import type { RunOptions, RunResult } from "../scenario/runner.ts";
 import { shellQuote, UsageError } from "./io.ts";
@@ -53,5 +53,14 @@ export function writeHtmlReport(path: string, title: string, runs: readonly Html
     const code = (e as NodeJS.ErrnoException).code;
     if (code === undefined) throw e;
     throw new UsageError(`--html ${path}: cannot write (${code})`);
+  }
+}
+
+/** Whether the file at `path` is an HTML report rstmem wrote (its data block, report/html.ts). */
+export function isRstmemReport(path: string): boolean {
+  try {
+    return readFileSync(path, "utf8").includes(`<script type="application/json" id="${HTML_DATA_ID}">`);
+  } catch {
+    return false;
   }
 }

@@ -234,6 +234,9 @@ code { font-size: 12px; background: #eeeeee; padding: 1px 4px; word-break: break
 .story-boot summary { cursor: pointer; margin: 6px 0; }
 `;
 
+/** The id of the report's data block: what marks a file as an rstmem report (a clean search removes only such). */
+export const HTML_DATA_ID = "rstmem-data";
+
 /** The report as one HTML document. */
 export function htmlReport(input: HtmlReportInput): string {
   const { js, css } = uplot();
@@ -251,7 +254,7 @@ export function htmlReport(input: HtmlReportInput): string {
     "</head>",
     "<body>",
     '<main id="report"></main>',
-    `<script type="application/json" id="rstmem-data">${scriptSafeJson(htmlReportData(input))}</script>`,
+    `<script type="application/json" id="${HTML_DATA_ID}">${scriptSafeJson(htmlReportData(input))}</script>`,
     `<script>${js}</script>`,
     `<script>${PAGE_SCRIPT}</script>`,
     "</body>",

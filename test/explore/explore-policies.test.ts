@@ -93,17 +93,23 @@ describe("rstmem explore --policies", () => {
     }
   });
 
-  it("--html with no violation writes no report, says so, and removes one an earlier search left", async () => {
+  it("--html with no violation writes no report, says so, and removes a report an earlier search left, never another file", async () => {
     const html = join(mkdtempSync(join(tmpdir(), "rstmem-")), "none.html");
     const r = await rstmem("explore", ...SEARCH, "--policy", "carveout", "--html", html);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`html       no violation: ${html} not written\n`);
     expect(existsSync(html)).toBe(false);
-    writeFileSync(html, "an older search's report");
+    writeFileSync(html, '<script type="application/json" id="rstmem-data">{}</script>');
     const again = await rstmem("explore", ...SEARCH, "--policy", "carveout", "--html", html, "--json");
     expect(again.code).toBe(0);
     expect(JSON.parse(again.out).html).toBeNull();
     expect(existsSync(html)).toBe(false);
+    // A file of the user's at that path is not an rstmem report: it stays (helper-44's review).
+    writeFileSync(html, "<html>mine</html>");
+    const mine = await rstmem("explore", ...SEARCH, "--policy", "carveout", "--html", html);
+    expect(mine.code).toBe(0);
+    expect(mine.out).toContain("not written (the file there is not an rstmem report: left as it is)");
+    expect(readFileSync(html, "utf8")).toBe("<html>mine</html>");
   });
 
   it("--html makes its directory before the search, and --json names the report", async () => {
