@@ -17,7 +17,7 @@ import {
   type ExploreOptions,
 } from "../../src/explore/explore.ts";
 import { runChunk } from "../../src/explore/walk.ts";
-import type { RunVerdict } from "../../src/scenario/runner.ts";
+import type { RunResult, RunVerdict } from "../../src/scenario/runner.ts";
 import { pctBound } from "../../src/explore/pct.ts";
 import { summaryText } from "../../src/report/summary.ts";
 import { loadScenarioFile, type Scenario } from "../../src/scenario/loader.ts";
@@ -218,6 +218,17 @@ describe("rstmem explore", () => {
     expect(failureSignature(poolRace("upstream"), s.result)).toBe(
       failureSignature(poolRace("upstream"), found.violation!.result),
     );
+  });
+
+  it("shrinking keeps the expectation the violation names, not every one that failed with it", () => {
+    // PCT's first violation on upstream pool-race fails kernel-warn and pool-consistency; runs that still
+    // WARN with the pool's accounting right are shorter (helper-44: it stayed at 49 non-default choices).
+    const found = explore(poolRace("upstream"), opts({ strategy: "pct", seed: 1, runs: 100 }));
+    const failed = (r: RunResult) => r.expectations.filter((e) => !e.ok).map((e) => e.id);
+    expect(failed(found.violation!.result).length).toBeGreaterThan(1);
+    const s = found.shrunk!;
+    expect(failed(s.result)[0]).toBe(failed(found.violation!.result)[0]);
+    expect(s.preemptions).toBeLessThanOrEqual(10);
   });
 
   it("the same seed explores the same schedules; another seed, others", () => {
