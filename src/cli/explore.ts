@@ -15,7 +15,7 @@ import {
   type ReplayedRun,
   type ReplayFile,
 } from "../explore/replay.ts";
-import { storyLine } from "../report/story.ts";
+import { storyLine, type StoryEvent } from "../report/story.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { FAULT_KINDS, isBootFault, type FaultKind, type FaultSpec } from "../sim/faults.ts";
@@ -522,12 +522,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       } else io.out(`boot       ${bootStory.length} events while the platform booted (--boot prints them)\n`);
       io.out(`story      ${made.storyTotal} events: time, task, layer, call, what it touched\n`);
       for (const e of story) io.out(storyLine(e));
-      const between = made.storyTotal - story.length - made.tail.length;
-      if (between > 0)
-        io.out(
-          `           … ${between} events not shown (the first ${story.length} and the last ${made.tail.length} are) …\n`,
-        );
-      for (const e of made.tail) io.out(storyLine(e));
+      for (const part of storyGaps(made)) {
+        if (part.skipped > 0) io.out(`           … ${part.skipped} events not shown${part.why} …\n`);
+        if (part.heading) io.out(`           ${part.heading}\n`);
+        for (const e of part.events) io.out(storyLine(e));
+      }
       const why = violation(sc, r);
       io.out(summaryText(r, why) + "\n");
       io.out(
@@ -540,6 +539,44 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
 }
 
 /**
+ * What follows a long story's first STORY_EVENTS_MAX events, in order: the focus on the finding the
+ * violation is about (when it came between them and the last ones), then the tail; each after the
+ * events skipped before it. The text and the HTML report tell the same parts.
+ */
+export function storyGaps(made: ReplayedRun): StoryPart[] {
+  const parts: StoryPart[] = [];
+  let shown = made.story.length;
+  const f = made.focus;
+  if (f !== null) {
+    parts.push({
+      skipped: f.start - shown,
+      why: "",
+      heading: `the ${f.events.length} events around the first ${f.id} finding (event ${f.at + 1} of ${made.storyTotal}):`,
+      events: f.events,
+    });
+    shown = f.start + f.events.length;
+  }
+  const tailStart = made.storyTotal - made.tail.length;
+  if (made.tail.length > 0 || tailStart > shown)
+    parts.push({
+      skipped: tailStart - shown,
+      why: f === null ? ` (the first ${made.story.length} and the last ${made.tail.length} are)` : "",
+      heading: f === null ? null : `the last ${made.tail.length} events:`,
+      events: made.tail,
+    });
+  return parts;
+}
+
+/** A part of a long story (storyGaps()). */
+export interface StoryPart {
+  /** Events not shown before this part, and what the line that says so adds. */
+  readonly skipped: number;
+  readonly why: string;
+  readonly heading: string | null;
+  readonly events: readonly StoryEvent[];
+}
+
+/**
  * A replay.json's run, made again, as the HTML report shows it: its story, the boot open when asked or
  * when a fault struck there, and `rstmem replay FILE` as the command that makes it again.
  */
@@ -548,7 +585,7 @@ function replayHtmlRun(made: ReplayedRun, label: string, file: string, bootOpen 
     result: made.result,
     label,
     replay: `rstmem replay ${shellQuote(file)}`,
-    story: { boot: made.boot, run: made.story, runTotal: made.storyTotal, bootOpen },
+    story: { boot: made.boot, run: made.story, runTotal: made.storyTotal, more: storyGaps(made), bootOpen },
   };
 }
 

@@ -135,6 +135,12 @@ export interface ReplayedRun {
    * millions: kept whole, they filled the heap).
    */
   readonly story: readonly StoryEvent[];
+  /**
+   * When the events are too many to keep and the finding the violation is about first came between the
+   * first and the last STORY_EVENTS_MAX: the FOCUS_EVENTS events before it, it, and the FOCUS_EVENTS
+   * after (a WARN two seconds into a run with a background load is millions of events from either end).
+   */
+  readonly focus: StoryFocus | null;
   readonly tail: readonly StoryEvent[];
   /** The run's events in all (story, the ones between, tail). */
   readonly storyTotal: number;
@@ -142,28 +148,78 @@ export interface ReplayedRun {
   readonly faultAtBoot: boolean;
 }
 
+/** The events around the first finding a violation is about (ReplayedRun.focus). */
+export interface StoryFocus {
+  /** The finding's invariant. */
+  readonly id: string;
+  /** The run's event index (0-based) of the focus's first event, and of the finding's. */
+  readonly start: number;
+  readonly at: number;
+  readonly events: readonly StoryEvent[];
+}
+
+/** Events kept before and after the finding a long story's focus is about. */
+export const FOCUS_EVENTS = 200;
+
+/** The first event of a finding of each invariant, with the events around it (replayRun()). */
+interface Capture {
+  readonly id: string;
+  readonly at: number;
+  readonly before: TraceEvent[];
+  readonly after: TraceEvent[];
+}
+
 /**
  * Makes the run of `rf` again on `sc` (the file's scenario under its policy), from a fresh boot:
  * exactly the file's faults instead of the scenario's (none when its list is empty: a shrink may drop
  * the scenario's own; the scenario's only in a file written before faults were recorded). `timeline`:
- * what the HTML report needs of the run.
+ * what the HTML report needs of the run. `keep`: events kept at each end of a long story (a test's
+ * smaller number shows the parts of a long story on a short run).
  */
 export function replayRun(
   sc: Scenario,
   rf: Pick<ReplayFile, "seed" | "schedule" | "faults">,
   timeline?: RunOptions["timeline"],
+  keep = STORY_EVENTS_MAX,
 ): ReplayedRun {
   const boot: StoryEvent[] = [];
   const story: StoryEvent[] = [];
   let booted = false;
-  // The run's events past the first STORY_EVENTS_MAX: the last STORY_EVENTS_MAX, in a ring, kept as the
+  // The run's events past the first `keep`: the last `keep`, in a ring, kept as the
   // trace gave them (made into story events at the end: most are dropped).
   const ring: TraceEvent[] = [];
   let total = 0;
+  // The first finding of each invariant the scenario bounds (of any, without `expect`: then any finding
+  // is the violation) past the first `keep` events, with the FOCUS_EVENTS before and after it.
+  const bounded = sc.expectFindings.length === 0 ? null : new Set(sc.expectFindings.map((x) => x.id));
+  const recent: TraceEvent[] = [];
+  const captures = new Map<string, Capture>();
+  const open: Capture[] = [];
   const listener = (e: TraceEvent): void => {
-    if (!booted) boot.push(storyEvent(e));
-    else if (total++ < STORY_EVENTS_MAX) story.push(storyEvent(e));
-    else ring[(total - 1 - STORY_EVENTS_MAX) % STORY_EVENTS_MAX] = e;
+    if (!booted) {
+      boot.push(storyEvent(e));
+      return;
+    }
+    const i = total++;
+    if (i < keep) story.push(storyEvent(e));
+    else {
+      ring[(i - keep) % keep] = e;
+      // The finding itself is the first of its capture's `after`.
+      for (let k = open.length - 1; k >= 0; k--) if (open[k].after.push(e) > FOCUS_EVENTS) open.splice(k, 1);
+      if (e.layer === "check" && e.name === "finding") {
+        const id = String(e.args.id);
+        if (!captures.has(id) && (bounded === null || bounded.has(id))) {
+          const before =
+            i < FOCUS_EVENTS
+              ? recent.slice(0, i)
+              : [...recent.slice(i % FOCUS_EVENTS), ...recent.slice(0, i % FOCUS_EVENTS)];
+          const c: Capture = { id, at: i, before, after: [e] };
+          captures.set(id, c);
+          open.push(c);
+        }
+      }
+    }
+    recent[i % FOCUS_EVENTS] = e;
   };
   const system = bootScenario(sc, rf.seed, { listener, perAccess: true });
   booted = true;
@@ -173,12 +229,51 @@ export function replayRun(
     faults: rf.faults === undefined ? undefined : { list: rf.faults },
     ...(timeline !== undefined ? { timeline } : {}),
   });
-  const past = total - STORY_EVENTS_MAX;
+  const past = total - keep;
   const tail: StoryEvent[] = [];
   if (past > 0) {
     // The ring's oldest entry is where the next write would have gone.
-    const start = past > STORY_EVENTS_MAX ? past % STORY_EVENTS_MAX : 0;
+    const start = past > keep ? past % keep : 0;
     for (let k = 0; k < ring.length; k++) tail.push(storyEvent(ring[(start + k) % ring.length]));
   }
-  return { result, boot, story, tail, storyTotal: total, faultAtBoot: result.faults.some(isBootFault) };
+  return {
+    result,
+    boot,
+    story,
+    focus: focusOf(sc, result, captures, keep, total - tail.length),
+    tail,
+    storyTotal: total,
+    faultAtBoot: result.faults.some(isBootFault),
+  };
+}
+
+/**
+ * The focus of a long story: the capture of the invariant the violation is about — the first failed
+ * expectation's, or without `expect` the earliest finding's — trimmed to the events neither the first
+ * `keep` nor the tail (from `tailStart`) shows; null when the tail shows the finding itself.
+ */
+function focusOf(
+  sc: Scenario,
+  result: RunResult,
+  captures: ReadonlyMap<string, Capture>,
+  keep: number,
+  tailStart: number,
+): StoryFocus | null {
+  const failed = result.expectations.find((x) => !x.ok)?.id;
+  const c =
+    sc.expectFindings.length === 0
+      ? [...captures.values()].sort((a, b) => a.at - b.at)[0]
+      : failed === undefined
+        ? undefined
+        : captures.get(failed);
+  if (c === undefined || c.at >= tailStart) return null;
+  let start = c.at - c.before.length;
+  let events = [...c.before, ...c.after];
+  // Neither what the first `keep` events show nor what the tail shows again.
+  if (start < keep) {
+    events = events.slice(keep - start);
+    start = keep;
+  }
+  if (start + events.length > tailStart) events = events.slice(0, tailStart - start);
+  return { id: c.id, start, at: c.at, events: events.map(storyEvent) };
 }

@@ -34,6 +34,15 @@ export interface HtmlRun {
     readonly run: readonly StoryEvent[];
     /** The run's events in all, when `run` holds only the first of them (a replay keeps at most so many). */
     readonly runTotal?: number;
+    /**
+     * What the story shows past `run` when it holds only the first events: each part after the events
+     * skipped before it (the events around the finding the violation is about, the last events).
+     */
+    readonly more?: readonly {
+      readonly skipped: number;
+      readonly heading: string | null;
+      readonly events: readonly StoryEvent[];
+    }[];
     readonly bootOpen?: boolean;
   };
 }
@@ -169,6 +178,11 @@ export function htmlReportData(input: HtmlReportInput): Record<string, unknown> 
         ? {
             boot: storyData(story.boot),
             run: storyData(story.run, story.runTotal),
+            more: (story.more ?? []).map((p) => ({
+              skipped: p.skipped,
+              heading: p.heading,
+              ...storyData(p.events),
+            })),
             bootOpen: story.bootOpen ?? false,
           }
         : null,

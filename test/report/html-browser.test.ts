@@ -263,4 +263,50 @@ steps:
     // No workload: no first-frame latency to show, rather than a bar of 0.
     expect(await page.textContent(".bars")).toContain("no run measured it");
   });
+
+  it("a long story's parts: the first events, the events around the finding, the last, each after what was skipped", async () => {
+    const ev = (call: string): StoryEvent => ({ t: 0, task: "t", layer: "kernel", call, what: "" });
+    const first = [ev("a0"), ev("a1")];
+    const focus = [ev("f0"), ev("finding"), ev("f2")];
+    const last = [ev("z0")];
+    const sc = loadScenarioText(
+      `name: parts\nplatform: tzc400-board\nsteps:\n  - sleep: 1ms\n`,
+      "parts.yaml",
+    );
+    const result = runOnSystem(sc, bootScenario(sc, 1), { seed: 1 });
+    const file = join(dir, "parts.html");
+    writeFileSync(
+      file,
+      htmlReport({
+        title: "parts",
+        runs: [
+          {
+            result,
+            label: "upstream",
+            replay: "rstmem replay r.json",
+            story: {
+              boot: [],
+              run: first,
+              runTotal: 1000,
+              more: [
+                { skipped: 500, heading: "the 3 events around the first kernel-warn finding", events: focus },
+                { skipped: 494, heading: "the last 1 events:", events: last },
+              ],
+            },
+          },
+        ],
+      }),
+    );
+    await page.goto(pathToFileURL(file).href);
+    await page.waitForSelector("body[data-ready='1']", { timeout: 15_000 });
+    const calls = await page.$$eval(".story > .story-table", (ts) =>
+      ts.map((t) => Array.from(t.querySelectorAll("tbody tr"), (r) => r.children[3].textContent)),
+    );
+    expect(calls).toEqual([["a0", "a1"], ["f0", "finding", "f2"], ["z0"]]);
+    const text = await page.textContent(".story");
+    expect(text).toContain("… 500 events not shown …");
+    expect(text).toContain("the 3 events around the first kernel-warn finding");
+    expect(text).toContain("… 494 events not shown …");
+    expect(text).not.toContain("The first 2 of 1000 events are shown");
+  });
 });

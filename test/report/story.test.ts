@@ -4,13 +4,18 @@
  * number beside, and writes addresses and OP-TEE cookies in hex.
  */
 import { describe, expect, it } from "vitest";
-import { replayRun } from "../../src/explore/replay.ts";
+import { join } from "node:path";
+import { storyGaps } from "../../src/cli/explore.ts";
+import { FOCUS_EVENTS, replayRun } from "../../src/explore/replay.ts";
 import { STORY_EVENTS_MAX } from "../../src/report/html.ts";
 import { storyEvent, type StoryEvent } from "../../src/report/story.ts";
-import { loadScenarioText } from "../../src/scenario/loader.ts";
+import { loadScenarioFile, loadScenarioText } from "../../src/scenario/loader.ts";
+import { namedPolicy } from "../../src/scenario/policies.ts";
 import { bootScenario, runOnSystem } from "../../src/scenario/runner.ts";
 import type { TraceEvent } from "../../src/sim/trace.ts";
 import { SMALL_BOARD } from "../helpers/small-board.ts";
+
+const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
 
 const event = (layer: TraceEvent["layer"], name: string, args: Record<string, unknown>): TraceEvent => ({
   t: 0,
@@ -123,5 +128,52 @@ steps:
     expect(made.storyTotal).toBe(all.length);
     expect(made.story).toEqual(all.slice(0, STORY_EVENTS_MAX));
     expect(made.tail).toEqual(all.slice(-STORY_EVENTS_MAX));
+  });
+});
+
+describe("a long story's focus", () => {
+  // protmem.c's get/put race under upstream (pool-race's shortest schedule): a kernel-warn finding inside
+  // a story of ~100 events. With 10 events kept at each end, the finding falls between (and the focus,
+  // FOCUS_EVENTS either side of it, is cut to what neither end shows).
+  const base = loadScenarioFile(join(SCENARIOS, "pool-race.yaml"));
+  const sc = { ...base, policy: namedPolicy("upstream", base.platform) };
+  const rf = { seed: 1, schedule: "w100000:0*21,1*3,0*10" };
+
+  it("shows the events around the first finding the violation is about, and no event twice", () => {
+    const made = replayRun(sc, rf, undefined, 10);
+    const whole = replayRun(sc, rf);
+    expect(made.result.expectations.find((e) => !e.ok)?.id).toBe("kernel-warn");
+    expect(made.storyTotal).toBeGreaterThan(40);
+    expect(whole.story.length).toBe(made.storyTotal);
+    const f = made.focus!;
+    expect(f.id).toBe("kernel-warn");
+    // The finding is the focus's event at its index, with FOCUS_EVENTS before it.
+    expect(f.events[f.at - f.start]).toEqual(whole.story[f.at]);
+    expect(f.events[f.at - f.start].call).toBe("finding");
+    expect(f.events[f.at - f.start].what).toMatch(/^id=kernel-warn /);
+    expect(f.events.length).toBeLessThanOrEqual(2 * FOCUS_EVENTS + 1);
+    expect(f.start).toBe(10);
+    expect(f.start + f.events.length).toBe(made.storyTotal - 10);
+    expect(f.events).toEqual(whole.story.slice(f.start, f.start + f.events.length));
+    // The parts after the first 10: the focus, then the tail, each after the events skipped before it.
+    const parts = storyGaps(made);
+    expect(parts.map((p) => p.heading?.replace(/\d+/g, "#"))).toEqual([
+      "the # events around the first kernel-warn finding (event # of #):",
+      "the last # events:",
+    ]);
+    let at = made.story.length;
+    for (const p of parts) {
+      at += p.skipped;
+      expect(p.events).toEqual(whole.story.slice(at, at + p.events.length));
+      at += p.events.length;
+    }
+    expect(at).toBe(made.storyTotal);
+  });
+
+  it("is not there when the first events or the last already show the finding", () => {
+    expect(replayRun(sc, rf).focus).toBeNull();
+    const made = replayRun(sc, rf, undefined, 10_000);
+    expect(made.focus).toBeNull();
+    expect(storyGaps(made)).toEqual([]);
   });
 });

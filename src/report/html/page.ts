@@ -385,7 +385,7 @@ export const PAGE_SCRIPT = String.raw`
     filter.type = "search";
     filter.placeholder = "filter: a task, a call, an address…";
     var bodies = [];
-    var storyTable = function (box, s) {
+    var storyTable = function (box, s, whole) {
       var t = add(box, el("table", "story-table"));
       var h = add(add(t, el("thead")), el("tr"));
       ["time", "task", "layer", "call", "what"].forEach(function (x) {
@@ -401,7 +401,7 @@ export const PAGE_SCRIPT = String.raw`
         add(tr, el("td", "what", s.what[i]));
       }
       bodies.push(tb);
-      if (s.t.length < s.total)
+      if (!whole && s.t.length < s.total)
         add(box, el("p", "note", "The first " + s.t.length + " of " + s.total + " events are shown."));
     };
     told.forEach(function (r) {
@@ -412,7 +412,15 @@ export const PAGE_SCRIPT = String.raw`
       add(boot, el("summary", null, "Boot: " + r.story.boot.total + " events"));
       storyTable(boot, r.story.boot);
       add(box, el("p", null, "Run: " + r.story.run.total + " events"));
-      storyTable(box, r.story.run);
+      var more = r.story.more || [];
+      storyTable(box, r.story.run, more.length > 0);
+      // A long story: the events around the finding the violation is about, and the last ones, each
+      // after a line that says how many were skipped (as rstmem replay prints them).
+      more.forEach(function (p) {
+        if (p.skipped > 0) add(box, el("p", "note", "… " + p.skipped + " events not shown …"));
+        if (p.heading) add(box, el("p", null, p.heading));
+        storyTable(box, p, true);
+      });
     });
     filter.addEventListener("input", function () {
       var want = filter.value.toLowerCase();
