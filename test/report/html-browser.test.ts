@@ -300,7 +300,12 @@ steps:
     await page.goto(pathToFileURL(file).href);
     await page.waitForSelector("body[data-ready='1']", { timeout: 15_000 });
     const calls = await page.$$eval(".story > .story-table", (ts) =>
-      ts.map((t) => Array.from(t.querySelectorAll("tbody tr"), (r) => r.children[3].textContent)),
+      ts.map((t) =>
+        Array.from(
+          t.querySelectorAll("tbody tr"),
+          (r) => (r as unknown as { children: { textContent: string | null }[] }).children[3].textContent,
+        ),
+      ),
     );
     expect(calls).toEqual([["a0", "a1"], ["f0", "finding", "f2"], ["z0"]]);
     const text = await page.textContent(".story");
