@@ -351,7 +351,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           const d = r.dfs;
           say(
             `dfs        at most ${d.preemptions} preemptions; ${d.pruned} runs cut short at a state already explored` +
-              `${d.exhausted ? "; every schedule within the bound explored" : ""}\n`,
+              `${d.exhausted ? "; every schedule within the bound explored" : r.ended === "runs" ? `; not every schedule within the bound explored: --runs ${opts.runs} ran out (raise it)` : ""}\n`,
           );
         }
         say(
@@ -374,6 +374,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           );
         const v = r.violation;
         if (v === null) {
+          if (r.ended === "runs" && !r.dfs) say(`budget     --runs ${opts.runs} spent\n`);
           say(`clean      no violation in ${r.explored} schedules\n`);
           return { code: 0, json: jsonOf(), verdict: `clean      ${r.explored} runs` };
         }
@@ -424,8 +425,9 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           }
           // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
           // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
+          // Nor without `expect`: the search counts any finding a violation, `rstmem run` passes such a run.
           const replay = [`rstmem replay ${shellQuote(out)}`];
-          if (shown.faults.length === 0 && sc.faults.every(isBootFault))
+          if (shown.faults.length === 0 && sc.faults.every(isBootFault) && sc.expectFindings.length > 0)
             replay.unshift(
               `rstmem run ${shellQuote(runPath)}${policyFlag} --schedule ${shellQuote(shown.schedule)}`,
             );

@@ -138,7 +138,13 @@ describe("rstmem explore", () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/policy safe/);
     expect(r.out).toMatch(new RegExp(`^explored   ${BUDGET} schedules, ${BUDGET} distinct`, "m"));
-    expect(r.out).toContain(`clean      no violation in ${BUDGET} schedules`);
+    expect(r.out).toContain(
+      `budget     --runs ${BUDGET} spent\nclean      no violation in ${BUDGET} schedules`,
+    );
+    // DFS says when --runs ended it before the bound's schedules were all explored.
+    const dfs = await rstmem("explore", "pool-race", "--strategy", "dfs", "--runs", "30", "--out", dir);
+    expect(dfs.code).toBe(0);
+    expect(dfs.out).toContain("; not every schedule within the bound explored: --runs 30 ran out (raise it)");
   });
 
   it("--jobs 2 reports what --jobs 1 does (past the first chunk, with faults), only from two threads", async () => {
@@ -310,6 +316,9 @@ steps:
     expect(r.out).toMatch(
       new RegExp(`\\nFAIL  ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}  .*\\n      ${why}\\n`),
     );
+    // `rstmem run` would pass the run (no expect): only `rstmem replay` is offered (helper-44).
+    expect(r.out).not.toMatch(/^replay {5}rstmem run /m);
+    expect(r.out).toMatch(/^replay {5}rstmem replay /m);
     const rp = await rstmem("replay", join(dir, "replay.json"));
     expect(rp.code).toBe(1);
     expect(rp.out).toContain(`result     FAIL: ${why}`);
