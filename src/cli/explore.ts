@@ -39,7 +39,7 @@ import {
   type SetCode,
 } from "./io.ts";
 import { checkPolicies, loadWithPolicy, scenarioArg, withPolicy } from "./scenario_args.ts";
-import type { Scenario } from "../scenario/loader.ts";
+import { scenarioKillProblem, type Scenario } from "../scenario/loader.ts";
 import { defaultJobs } from "../explore/threads.ts";
 
 interface ExploreCliOptions {
@@ -486,7 +486,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
-      // Whatever in the file is wrong is named as the file's: its policy, its schedule.
+      // Whatever in the file is wrong is named as the file's: its scenario's path, its policy, its schedule.
+      if (!existsSync(rf.file) || !statSync(rf.file).isFile())
+        throw new UsageError(
+          `${path}: file: no scenario at ${rf.file} (moved or deleted since the run was found?)`,
+        );
       let sc: Scenario;
       try {
         sc = loadWithPolicy(rf.scenario, rf.file, rf.policy);
@@ -494,6 +498,11 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         if (!(e instanceof UsageError) || rf.policy === null) throw e;
         throw new UsageError(`${path}: policy: ${e.message.replace(/^--policy:? /, "")}`);
       }
+      // A kill of a process the scenario never makes would never strike: refused, as in a scenario.
+      (rf.faults ?? []).forEach((f, i) => {
+        const why = scenarioKillProblem(f, sc);
+        if (why !== null) throw new UsageError(`${path}: faults[${i}].kill.proc: ${why}`);
+      });
       let made: ReplayedRun;
       try {
         made = replayRun(sc, rf, ropts.html !== undefined ? REPLAY_TIMELINE : undefined);

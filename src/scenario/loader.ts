@@ -205,24 +205,42 @@ function checkKillTargets(
   workloads: readonly WorkloadSpec[],
   map: SourceMap,
 ): FaultSpec[] {
+  faults.forEach((f, i) => {
+    const why = killTargetProblem(f, steps, workloads);
+    if (why !== null) throw map.error(["faults", i, "kill", "proc"], why);
+  });
+  return faults;
+}
+
+/**
+ * Why a fault's `kill:` names no process the scenario makes (checkKillTargets()), or null: also asked of
+ * a replay.json's faults, which a hand edit may have changed.
+ */
+export function killTargetProblem(
+  f: FaultSpec,
+  steps: readonly ScenarioStep[],
+  workloads: readonly WorkloadSpec[],
+): string | null {
+  if (!("kill" in f)) return null;
   const procs = new Set<string>();
   for (const st of steps) if (st.kind === "proc") procs.add((st.spec as { proc: string }).proc);
   // Each session-based workload's processes: KIND.INDEX.s0 … s<sessions − 1> (pipeline.ts).
   for (const w of workloads)
     if (w.kind !== "background")
       for (let s = 0; s < w.spec.sessions; s++) procs.add(`${w.kind}.${w.index}.s${s}`);
-  faults.forEach((f, i) => {
-    if (!("kill" in f) || procs.has(f.kill.proc)) return;
-    const known = [...procs];
-    throw map.error(
-      ["faults", i, "kill", "proc"],
-      `no process "${f.kill.proc}" in this scenario; expected ` +
-        (known.length === 0
-          ? "a process a `proc` step or a workload makes (it has none)"
-          : `one of: ${known.length > 12 ? `${known.slice(0, 12).join(", ")}, …` : known.join(", ")}`),
-    );
-  });
-  return faults;
+  if (procs.has(f.kill.proc)) return null;
+  const known = [...procs];
+  return (
+    `no process "${f.kill.proc}" in this scenario; expected ` +
+    (known.length === 0
+      ? "a process a `proc` step or a workload makes (it has none)"
+      : `one of: ${known.length > 12 ? `${known.slice(0, 12).join(", ")}, …` : known.join(", ")}`)
+  );
+}
+
+/** killTargetProblem() of a loaded scenario's processes: its steps, its tasks' and its workloads'. */
+export function scenarioKillProblem(f: FaultSpec, sc: Scenario): string | null {
+  return killTargetProblem(f, allSteps(sc.steps, sc.tasks), sc.workloads);
 }
 
 /** Why a static pool's carveout cannot be placed on this platform, or null (it fits, or no carveout). */

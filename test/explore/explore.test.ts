@@ -3,7 +3,7 @@
  * (random walk and PCT) and writes a replay.json that reproduces the failing run byte for byte; under
  * `safe` it runs clean for the same budget; the same seed explores the same schedules.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -341,6 +341,13 @@ describe("a replay of a scenario that changed", () => {
     expect(changed.out).toContain(
       `note       ${file} has changed since ${join(dir, "replay.json")} was written: the replay may not be the run found\n`,
     );
+    // Gone: the replay file names its path, not the scenario's display name (helper-44).
+    rmSync(file);
+    const gone = await rstmem("replay", join(dir, "replay.json"));
+    expect(gone.code).toBe(2);
+    expect(gone.err).toBe(
+      `rstmem: ${join(dir, "replay.json")}: file: no scenario at ${file} (moved or deleted since the run was found?)\n`,
+    );
   });
 });
 
@@ -362,6 +369,11 @@ describe("a hand-edited replay.json", () => {
     );
     expect(await edited("faults-type", { faults: "x" })).toMatch(
       /^rstmem: FILE:\d+:\d+: faults: expected a list, got "x"/,
+    );
+    // A kill of a process the scenario never makes, refused as the scenario loader refuses it (helper-44:
+    // it ran, and said DIFFERS).
+    expect(await edited("kill", { faults: [{ kill: { proc: "zzz", at: 3, injected: true } }] })).toBe(
+      'rstmem: FILE: faults[0].kill.proc: no process "zzz" in this scenario; expected one of: a, b, c\n',
     );
     // It said only "choice 0 is 9 but only 4 tasks are runnable".
     expect(await edited("schedule", { schedule: "w100000:9*21,1*3" })).toBe(
