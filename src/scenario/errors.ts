@@ -4,7 +4,17 @@
  */
 import type { z } from "zod";
 import { readFileSync } from "node:fs";
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Document,
+  type Node,
+} from "yaml";
 
 export class ScenarioError extends Error {
   override name = "ScenarioError";
@@ -311,5 +321,23 @@ export function parseYamlWithPositions(text: string, file: string): { data: unkn
     const what = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     throw new ScenarioError(file, pos.line, pos.col, "", `not valid YAML or JSON: ${what}`);
   }
-  return { data: doc.toJS() ?? {}, map: new SourceMap(file, doc, lines) };
+  let data: unknown;
+  try {
+    // The yaml library refuses aliases that would expand past its limit (a "billion laughs" file).
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (e) {
+    let at = 0;
+    visit(doc, {
+      Alias(_key, node) {
+        at = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    const pos = lines.linePos(at);
+    throw new ScenarioError(file, pos.line, pos.col, "", `not a scenario: ${(e as Error).message}`);
+  }
+  return { data, map: new SourceMap(file, doc, lines) };
 }
+
+/** The yaml library's own default: aliases may expand to at most so many nodes. */
+const MAX_ALIAS_COUNT = 100;

@@ -78,6 +78,17 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
       "s.yaml:2:1: not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ]",
   },
   {
+    // A "billion laughs" file: it said "internal error" with no position (helper-44).
+    name: "aliases that expand without end",
+    text:
+      "name: bomb\n" +
+      'a: &a ["x","x","x","x","x","x","x","x","x"]\n' +
+      "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n" +
+      "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" +
+      "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
+    message: "s.yaml:3:8: not a scenario: Excessive alias count indicates a resource exhaustion attack",
+  },
+  {
     name: "a duplicate key",
     text: "seed: 1\nseed: 2\n",
     message: "s.yaml:2:1: not valid YAML or JSON: Map keys must be unique",
