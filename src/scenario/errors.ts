@@ -85,7 +85,7 @@ export class SourceMap {
 function typeName(v: unknown): string {
   if (v === undefined) return "nothing";
   if (v === null) return "null";
-  if (Array.isArray(v)) return "a list";
+  if (Array.isArray(v)) return v.length === 0 ? "an empty list" : `a list of ${v.length}`;
   if (typeof v === "object") return "a mapping";
   if (typeof v === "string") return `"${v}"`;
   return `${typeof v} ${String(v)}`;
@@ -206,7 +206,16 @@ function knownKeys(root: z.ZodType, data: unknown, path: Path): string[] {
 
 /** zod's type names as a scenario author says them. */
 function expectedName(t: string): string {
-  return t === "object" ? "a mapping" : t === "array" ? "a list" : t;
+  const names: Record<string, string> = {
+    object: "a mapping",
+    record: "a mapping",
+    array: "a list",
+    int: "a whole number",
+    number: "a number",
+    string: "a string",
+    boolean: "true or false",
+  };
+  return names[t] ?? t;
 }
 
 /** The first zod issue, as a ScenarioError at its place in the source. */
@@ -252,6 +261,25 @@ export function issueToError(
     case "unrecognized_keys": {
       const known = knownKeys(schema, data, path);
       const k = issue.keys[0];
+      // A key that names another option of the union here (a step's kind beside another kind): say so,
+      // rather than that the key is unknown to the option chosen.
+      const u = schemaAt(schema, data, path, false);
+      const kinds =
+        u && def(u).type === "union"
+          ? (def(u).options ?? [])
+              .map((o) => def(unwrap(o)))
+              .filter((d) => d.type === "object" && d.shape)
+              .map((d) => Object.keys(d.shape!)[0])
+          : [];
+      const input = valueAt(data, path);
+      const mine =
+        input !== null && typeof input === "object" ? kinds.find((x) => x !== k && x in input) : undefined;
+      if (kinds.includes(k) && mine !== undefined)
+        return map.error(
+          [...path, k],
+          `"${mine}" and "${k}" in one item: it takes one of the keys ${kinds.join(", ")} (make them two items)`,
+          true,
+        );
       const hint = known.length ? `; expected one of: ${known.join(", ")}` : "";
       return map.error([...path, k], `unknown key "${k}"${hint}`, true);
     }
@@ -286,7 +314,8 @@ export function issueToError(
         `expected one of ${issue.values.map((v) => String(v)).join(", ")}, got ${typeName(valueAt(data, path))}`,
       );
     case "invalid_key":
-      return map.error(path, `${issue.message}`, true);
+      // The key schema's own message (a task name's), not zod's "Invalid key in record".
+      return map.error(path, issue.issues[0]?.message ?? issue.message, true);
     default:
       return map.error(path, issue.message);
   }

@@ -64,7 +64,7 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
   {
     name: "a missing required key",
     text: "steps:\n  - access: { address: 0x40000000, op: read }\n",
-    message: 's.yaml:2:13: steps[0].access: missing key "by" (expected string)',
+    message: 's.yaml:2:13: steps[0].access: missing key "by" (expected a string)',
   },
   {
     name: "a negative seed",
@@ -76,6 +76,29 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     text: "steps: [\n",
     message:
       "s.yaml:2:1: not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ]",
+  },
+  {
+    // The key schema's own message (helper-44: zod's "Invalid key in record" stood in for it).
+    name: "a task name with a space",
+    text: 'tasks:\n  "a b":\n    - sleep: 1ms\n',
+    message: "s.yaml:2:3: tasks.a b: expected a task name (letters, digits, _ . -)",
+  },
+  {
+    // It said `unknown key "proc"; expected one of: sleep`, though proc is a step's kind.
+    name: "a step of two kinds",
+    text: "steps:\n  - sleep: 1ms\n    proc: x\n",
+    message:
+      's.yaml:3:5: steps[0].proc: "sleep" and "proc" in one item: it takes one of the keys sleep, access, ffa, proc, device, repeat (make them two items)',
+  },
+  {
+    name: "an empty list where one item is needed",
+    text: "tasks:\n  a:\n    - repeat: 2\n      steps: []\n",
+    message: "s.yaml:4:14: tasks.a[0].steps: expected a list of length ≥ 1, got an empty list",
+  },
+  {
+    name: "a fraction where a whole number is needed",
+    text: "tasks:\n  a:\n    - repeat: 2.5\n      steps: [{ sleep: 1ms }]\n",
+    message: "s.yaml:3:15: tasks.a[0].repeat: expected a whole number, got number 2.5",
   },
   {
     // A "billion laughs" file: it said "internal error" with no position (helper-44).
