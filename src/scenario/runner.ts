@@ -441,8 +441,9 @@ function* runList(
       ...(unjudged ? { afterInjectedFault: true } : {}),
     });
     if (!ok) {
+      // A step with no `expect:` fails only when it could not do its work: say that, not "expected null".
       run.failure ??=
-        `${stepWhere(run.sc, task, step)} expected ${o.expected}, got ${o.got}` +
+        `${stepWhere(run.sc, task, step)} ${o.expected === null ? "failed:" : `expected ${o.expected}, got`} ${o.got}` +
         (o.detail ? ` (${o.detail})` : "");
       return false;
     }

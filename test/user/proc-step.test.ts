@@ -140,6 +140,18 @@ describe("proc step: run()", () => {
     expect(system.sim.now).toBe(0);
   });
 
+  it('a step without expect that cannot do its work fails saying so, not "expected null"', () => {
+    const sc = loadScenarioText(
+      "name: undef\nplatform: qemu-virt\nsteps:\n  - proc: a\n    close: $nope\n",
+      "u.yaml",
+    );
+    const r = runScenario(sc);
+    expect(r.passed).toBe(false);
+    expect(r.failure).toBe(
+      'step 0 (u.yaml:4, proc) failed: error ($nope is not set: no earlier step saved a value under "nope")',
+    );
+  });
+
   it("save: needs the call to succeed unless a failure was expected", () => {
     const { sim, ctx } = setup();
     const o = step(sim, ctx, { proc: "p", open: "/dev/dma_heap/nope", save: "h" });
