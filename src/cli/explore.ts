@@ -29,6 +29,7 @@ import {
   parseDurationArg,
   parseWallTimeArg,
   prepareOutputFile,
+  parseOptionalPositive,
   parsePositive,
   faultBudget,
   parseFaultKinds,
@@ -146,7 +147,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .option(
       "--faults [n]",
       "let the explorer inject faults too: at most n per run (default 1) beside the scenario's faults:",
-      parsePositive,
+      parseOptionalPositive("--faults"),
     )
     .option(
       "--fault-kinds <list>",
@@ -156,7 +157,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
     .option(
       "--keep-going [n]",
       `go on past violations: report up to n distinct failures (default ${KEEP_GOING_DEFAULT}), each shrunk, replay-K.json`,
-      parsePositive,
+      parseOptionalPositive("--keep-going"),
     )
     .option("--json", "print the search's result as one JSON object (replay.json files are written as ever)")
     .option(

@@ -103,6 +103,20 @@ export function parsePositive(v: string): number {
   return Number(v);
 }
 
+/**
+ * parsePositive() for an option whose number is optional (`--faults [n]`): it takes the next word when
+ * that is not an option, so `--faults pool-race` reads the scenario as its number — say how to write it.
+ */
+export function parseOptionalPositive(option: string): (v: string) => number {
+  return (v) => {
+    if (!/^\d+$/.test(v) && !v.startsWith("-"))
+      throw new InvalidArgumentError(
+        `expected a positive integer (${option} takes the word after it as its number: put the scenario before ${option}, or give the number)`,
+      );
+    return parsePositive(v);
+  };
+}
+
 export function parseDurationArg(v: string): number {
   const d = parseDuration(v);
   if (!d.ok) throw new InvalidArgumentError(d.why);

@@ -260,6 +260,10 @@ describe("rstmem explore", () => {
       /no-such-scenario: no such file or built-in scenario \(built-ins: .*pool-race/,
     );
     expect((await rstmem("explore", "pool-race", "--runs", "0")).code).toBe(2);
+    // An option with an optional number takes the next word: the message says how to write it.
+    const swallowed = await rstmem("explore", "--faults", "pool-race");
+    expect(swallowed.code).toBe(2);
+    expect(swallowed.err).toContain("put the scenario before --faults, or give the number");
     // An --out that cannot be a directory is refused before the search, not after it.
     const outFile = await rstmem("explore", "pool-race", "--policy", "upstream", "--out", bad);
     expect(outFile.code).toBe(2);
