@@ -1,5 +1,5 @@
 /** Scenarios named on the command line: files or built-ins, with `--policy NAME` applied. */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { ScenarioError } from "../scenario/errors.ts";
 import { carveoutProblem, loadScenarioFile, type Scenario } from "../scenario/loader.ts";
@@ -9,8 +9,11 @@ import { UsageError } from "./io.ts";
 
 /** A scenario named on the command line: a file, else a built-in's name. */
 export function scenarioArg(arg: string): { display: string; file: string } {
-  if (existsSync(arg)) return { display: arg, file: resolve(arg) };
   const builtin = BUILTIN_SCENARIOS[arg];
+  // A directory is never a scenario: a built-in's name then means the built-in (a folder named
+  // pool-race in the working directory said "cannot read: EISDIR").
+  if (existsSync(arg) && !(builtin && statSync(arg).isDirectory()))
+    return { display: arg, file: resolve(arg) };
   if (builtin) return { display: arg, file: builtin };
   // A path (a slash or a scenario's extension) is a missing file; a bare word may be a mistyped built-in.
   const path = /[/\\]|\.(ya?ml|json)$/i.test(arg);

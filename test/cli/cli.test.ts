@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -281,6 +281,15 @@ describe("other commands", () => {
         env,
       });
       expect(explored).toMatch(/^explored {3}3 schedules/m);
+      // A directory of that name where it runs is no scenario: the name still means the built-in.
+      const cwd = mkdtempSync(join(tmpdir(), "rstmem-cwd-"));
+      mkdirSync(join(cwd, "pool-race"));
+      const shadowed = execFileSync("node", [bin, "explore", "pool-race", "--runs", "2", "--out", cwd], {
+        encoding: "utf8",
+        env,
+        cwd,
+      });
+      expect(shadowed).toMatch(/^explored {3}2 schedules/m);
     }
   });
 
