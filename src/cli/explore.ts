@@ -341,6 +341,16 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           `explore    ${sc.name} (${sc.file}), policy ${sc.policy.name}, strategy ${r.strategy}, seed ${r.seed}, ` +
             `window ${formatDuration(r.windowNs)}\n`,
         );
+        // What the scenario or the command line asks that a search does not do: said, not ignored.
+        if (sc.schedule !== null)
+          say(`note       the scenario's schedule: is not used: explore chooses the schedules\n`);
+        if (base.compare !== null && policies === null && opts.policy === undefined)
+          say(
+            `note       the scenario compares ${base.compare.join(", ")}: this search runs under ${sc.policy.name} ` +
+              `(--policies ${base.compare.join(",")} searches under each)\n`,
+          );
+        if (r.dfs && opts.jobs !== undefined && opts.jobs > 1)
+          say(`note       dfs searches in one thread: --jobs ${opts.jobs} not used\n`);
         if (r.pct) {
           const p = r.pct;
           say(

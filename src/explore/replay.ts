@@ -77,6 +77,22 @@ export function scenarioSha256(file: string): string | null {
   }
 }
 
+/** The keys a replay.json has (a field added to ReplayFile and not here fails to compile). */
+const REPLAY_FIELDS = {
+  format: true,
+  scenario: true,
+  file: true,
+  policy: true,
+  seed: true,
+  schedule: true,
+  faults: true,
+  found: true,
+  scenarioSha256: true,
+  failed: true,
+  findings: true,
+} as const satisfies Record<keyof ReplayFile, true>;
+const REPLAY_KEYS = new Set(Object.keys(REPLAY_FIELDS));
+
 /** Reads and checks a replay.json; a problem is an Error whose message names the file and the field. */
 export function readReplayFile(path: string): ReplayFile {
   let text: string;
@@ -90,7 +106,13 @@ export function readReplayFile(path: string): ReplayFile {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path}: not JSON: ${(e as Error).message}`);
+    // V8 says where as "at position N": as a file's line and column, like every other error here.
+    const msg = (e as Error).message;
+    const at = /at position (\d+)/.exec(msg);
+    if (at === null) throw new Error(`${path}: not JSON: ${msg}`);
+    const before = text.slice(0, Number(at[1])).split("\n");
+    const why = msg.replace(/ at position \d+.*$/s, "").replace(/ in JSON$/, "");
+    throw new Error(`${path}:${before.length}:${before[before.length - 1].length + 1}: not JSON: ${why}`);
   }
   const bad = (field: string, want: string): never => {
     throw new Error(`${path}: ${field}: expected ${want}`);
@@ -98,6 +120,10 @@ export function readReplayFile(path: string): ReplayFile {
   if (data === null || typeof data !== "object" || Array.isArray(data)) bad("(top)", "an object");
   const o = data as Record<string, unknown>;
   if (o.format !== REPLAY_FORMAT) bad("format", `"${REPLAY_FORMAT}"`);
+  // As a scenario's: a key the format does not have is a mistake, not something to pass over.
+  const unknown = Object.keys(o).find((k) => !REPLAY_KEYS.has(k));
+  if (unknown !== undefined)
+    throw new Error(`${path}: unknown key "${unknown}"; expected one of: ${[...REPLAY_KEYS].join(", ")}`);
   for (const k of ["scenario", "file", "schedule", "failed"] as const)
     if (typeof o[k] !== "string") bad(k, "a string");
   if (o.policy !== null && typeof o.policy !== "string") bad("policy", "a policy name or null");

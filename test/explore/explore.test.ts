@@ -141,10 +141,23 @@ describe("rstmem explore", () => {
     expect(r.out).toContain(
       `budget     --runs ${BUDGET} spent\nclean      no violation in ${BUDGET} schedules`,
     );
-    // DFS says when --runs ended it before the bound's schedules were all explored.
-    const dfs = await rstmem("explore", "pool-race", "--strategy", "dfs", "--runs", "30", "--out", dir);
+    // DFS says when --runs ended it before the bound's schedules were all explored, and that it ran in
+    // one thread when asked for more.
+    const dfs = await rstmem(
+      "explore",
+      "pool-race",
+      "--strategy",
+      "dfs",
+      "--runs",
+      "30",
+      "--jobs",
+      "2",
+      "--out",
+      dir,
+    );
     expect(dfs.code).toBe(0);
     expect(dfs.out).toContain("; not every schedule within the bound explored: --runs 30 ran out (raise it)");
+    expect(dfs.out).toContain("note       dfs searches in one thread: --jobs 2 not used\n");
   });
 
   it("--jobs 2 reports what --jobs 1 does (past the first chunk, with faults), only from two threads", async () => {
@@ -330,6 +343,31 @@ steps:
   });
 });
 
+describe("what a search does not use", () => {
+  it("a scenario's schedule: and compare: are said to be unused, not passed over", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rstmem-unused-"));
+    const file = join(dir, "both.yaml");
+    writeFileSync(
+      file,
+      readFileSync(POOL_RACE, "utf8").replace(
+        "policy: safe",
+        "policy: safe\nschedule: w100000:0\ncompare: [upstream, safe]",
+      ),
+    );
+    const r = await rstmem("explore", file, "--runs", "2", "--out", dir);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(
+      "note       the scenario's schedule: is not used: explore chooses the schedules\n",
+    );
+    expect(r.out).toContain(
+      "note       the scenario compares upstream, safe: this search runs under safe (--policies upstream,safe searches under each)\n",
+    );
+    // Named on the command line, the policy is the user's choice: no note.
+    const chosen = await rstmem("explore", file, "--runs", "2", "--policy", "safe", "--out", dir);
+    expect(chosen.out).not.toContain("the scenario compares");
+  });
+});
+
 describe("a replay of a scenario that changed", () => {
   it("says the file changed since replay.json was written", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-changed-"));
@@ -379,6 +417,17 @@ describe("a hand-edited replay.json", () => {
     expect(await edited("kill", { faults: [{ kill: { proc: "zzz", at: 3, injected: true } }] })).toBe(
       'rstmem: FILE: faults[0].kill.proc: no process "zzz" in this scenario; expected one of: a, b, c\n',
     );
+    // A key the format does not have (helper-44: it was accepted).
+    expect(await edited("extra", { extra: 1 })).toMatch(
+      /^rstmem: FILE: unknown key "extra"; expected one of: format, /,
+    );
+    // Cut short: where, as a line and column (it said "at position 200").
+    const cut = join(dir, "cut.json");
+    writeFileSync(cut, JSON.stringify(good, null, 2).slice(0, 200));
+    const cutR = await rstmem("replay", cut);
+    expect(cutR.code).toBe(2);
+    expect(cutR.err).toMatch(new RegExp(`^rstmem: ${cut}:\\d+:\\d+: not JSON: `));
+    expect(cutR.err).not.toContain("position");
     // It said only "choice 0 is 9 but only 4 tasks are runnable".
     expect(await edited("schedule", { schedule: "w100000:9*21,1*3" })).toBe(
       "rstmem: FILE: schedule: choice 0 is 9 but only 4 tasks are runnable (does the scenario still match the file?)\n",
