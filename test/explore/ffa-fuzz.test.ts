@@ -453,6 +453,26 @@ describe("the corpus's TX bytes", () => {
   });
 });
 
+describe("the corpus's registers and mutations", () => {
+  it("give 0 in the words a handle or an offset goes into, list each mutation once, and mark those the handle writes over", () => {
+    // helper-45: x kept a mutation's value in the handle's words, which the harness overwrites, and the
+    // mutations named such values (and some twice) as if they had reached the SPMC.
+    const r = fuzz({ flavors: ["hafnium", "optee-sel1"], runs: 6000, seed: 1, corpus: true, clock: () => 0 });
+    let marked = 0;
+    for (const c of r.corpus) {
+      expect(new Set(c.mutations).size).toBe(c.mutations.length);
+      marked += c.mutations.filter((m) => m.endsWith("(no effect: the handle is written there)")).length;
+      for (const k of c.calls) {
+        const at = k.handle?.at;
+        if (at === "w1") expect([k.x[1], k.x[2]]).toEqual(["0x0", "0x0"]);
+        if (at === "w4") expect([k.x[4], k.x[5]]).toEqual(["0x0", "0x0"]);
+        if (k.offset_from !== undefined) expect(k.x[3]).toBe("0x0");
+      }
+    }
+    expect(marked).toBeGreaterThan(0);
+  });
+});
+
 describe("rstmem ffa fuzz", () => {
   it("exits 0 on a clean budget and writes the corpus with its index", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));

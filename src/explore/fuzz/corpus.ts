@@ -176,6 +176,21 @@ const INTERNAL_NAMES = {
 /** The two probe calls every case starts with (FFA_VERSION, FFA_RXTX_MAP of the normal world's pages). */
 const PROBE = 2;
 
+/**
+ * A call's x0..x7 as the corpus gives them: the words a handle (`handle.at` w1 or w4: two words) or an
+ * offset (x3, `offset_from`) is written into are 0, as the field says — the harness writes them, and a
+ * mutation's value there never reached the SPMC.
+ */
+function corpusRegs(c: FuzzCall): readonly bigint[] {
+  const at = c.handle?.at;
+  if (at !== "w1" && at !== "w4" && c.offsetFrom === undefined) return c.x;
+  const x = c.x.slice();
+  if (at === "w1") x[1] = x[2] = 0n;
+  if (at === "w4") x[4] = x[5] = 0n;
+  if (c.offsetFrom !== undefined) x[3] = 0n;
+  return x;
+}
+
 function corpusCall(
   c: FuzzCall,
   per: Partial<Record<SpmcFlavorName, CallOutcome>>,
@@ -188,7 +203,7 @@ function corpusCall(
   return {
     by: c.by,
     endpoint_id: hx(CALLER_IDS[c.by]),
-    x: c.x.map(hx),
+    x: corpusRegs(c).map(hx),
     call: c.internal ? INTERNAL_NAMES[c.internal] : (ffaFuncName(fid) ?? hx(fid)),
     ...(c.internal ? { internal: INTERNAL_NAMES[c.internal] } : {}),
     ...(optee ? { optee_msg: opteeMessageName(regsOf(c.x)) } : {}),

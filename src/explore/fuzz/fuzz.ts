@@ -154,12 +154,41 @@ export function caseCalls(spec: CaseSpec): readonly FuzzCall[] {
   return out;
 }
 
+/**
+ * The case's mutations in words, each once (a draw may repeat one), and marked where the call's handle
+ * is written over what the mutation changed: that value never reached the SPMC.
+ */
 function mutationWords(spec: CaseSpec): string[] {
   const out: string[] = [];
   spec.actions.forEach((a, i) => {
-    for (const m of spec.mutations[i]) out.push(`action ${i} (${a.what}): ${describeMutation(a, m)}`);
+    const calls = applyMutations(a, spec.mutations[i]);
+    for (const m of spec.mutations[i]) {
+      const lost = handleOverwrites(calls[m.call], a, m) ? " (no effect: the handle is written there)" : "";
+      const w = `action ${i} (${a.what}): ${describeMutation(a, m)}${lost}`;
+      if (!out.includes(w)) out.push(w);
+    }
   });
   return out;
+}
+
+/** Whether the handle patch of call `c` (patchHandle()) writes over what mutation `m` changed in it. */
+function handleOverwrites(c: FuzzCall, a: Action, m: Mutation): boolean {
+  const at = c.handle?.at;
+  if (at === undefined) return false;
+  if (at === "w1" || at === "w4") {
+    const first = at === "w1" ? 1 : 4;
+    return m.k === "reg" && (m.i === first || m.i === first + 1);
+  }
+  const off = at === "tx8" ? 8 : 0;
+  // patchHandle() writes only into a TX long enough to hold the handle.
+  if (!c.tx || c.tx.length < off + 8) return false;
+  const covered = (from: number, n: number) => from < off + 8 && off < from + n;
+  if (m.k === "byte") return covered(m.off, 1);
+  if (m.k === "field") {
+    const f = a.fields[m.call].find((x) => x.name === m.field);
+    return f !== undefined && covered(f.off, f.size);
+  }
+  return false;
 }
 
 /**
