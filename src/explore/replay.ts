@@ -199,14 +199,16 @@ interface Capture {
  * Makes the run of `rf` again on `sc` (the file's scenario under its policy), from a fresh boot:
  * exactly the file's faults instead of the scenario's (none when its list is empty: a shrink may drop
  * the scenario's own; the scenario's only in a file written before faults were recorded). `timeline`:
- * what the HTML report needs of the run. `keep`: events kept at each end of a long story (a test's
- * smaller number shows the parts of a long story on a short run).
+ * what the HTML report needs of the run. `keep`: events kept at each end of a long story, and
+ * `focusEvents` either side of its focus (a test's smaller numbers show the parts of a long story on a
+ * short run).
  */
 export function replayRun(
   sc: Scenario,
   rf: Pick<ReplayFile, "seed" | "schedule" | "faults">,
   timeline?: RunOptions["timeline"],
   keep = STORY_EVENTS_MAX,
+  focusEvents = FOCUS_EVENTS,
 ): ReplayedRun {
   const boot: StoryEvent[] = [];
   const story: StoryEvent[] = [];
@@ -227,25 +229,27 @@ export function replayRun(
       return;
     }
     const i = total++;
-    if (i < keep) story.push(storyEvent(e));
-    else {
+    const finding = e.layer === "check" && e.name === "finding" ? String(e.args.id) : null;
+    if (i < keep) {
+      story.push(storyEvent(e));
+      // Its first finding is shown already: no focus on a later one of the same invariant.
+      if (finding !== null && !captures.has(finding))
+        captures.set(finding, { id: finding, at: i, before: [], after: [] });
+    } else {
       ring[(i - keep) % keep] = e;
       // The finding itself is the first of its capture's `after`.
-      for (let k = open.length - 1; k >= 0; k--) if (open[k].after.push(e) > FOCUS_EVENTS) open.splice(k, 1);
-      if (e.layer === "check" && e.name === "finding") {
-        const id = String(e.args.id);
-        if (!captures.has(id) && (bounded === null || bounded.has(id))) {
-          const before =
-            i < FOCUS_EVENTS
-              ? recent.slice(0, i)
-              : [...recent.slice(i % FOCUS_EVENTS), ...recent.slice(0, i % FOCUS_EVENTS)];
-          const c: Capture = { id, at: i, before, after: [e] };
-          captures.set(id, c);
-          open.push(c);
-        }
+      for (let k = open.length - 1; k >= 0; k--) if (open[k].after.push(e) > focusEvents) open.splice(k, 1);
+      if (finding !== null && !captures.has(finding) && (bounded === null || bounded.has(finding))) {
+        const before =
+          i < focusEvents
+            ? recent.slice(0, i)
+            : [...recent.slice(i % focusEvents), ...recent.slice(0, i % focusEvents)];
+        const c: Capture = { id: finding, at: i, before, after: [e] };
+        captures.set(finding, c);
+        open.push(c);
       }
     }
-    recent[i % FOCUS_EVENTS] = e;
+    recent[i % focusEvents] = e;
   };
   const system = bootScenario(sc, rf.seed, { listener, perAccess: true });
   booted = true;
@@ -292,7 +296,8 @@ function focusOf(
       : failed === undefined
         ? undefined
         : captures.get(failed);
-  if (c === undefined || c.at >= tailStart) return null;
+  // Shown already: among the first `keep` events, or in the tail.
+  if (c === undefined || c.at < keep || c.at >= tailStart) return null;
   let start = c.at - c.before.length;
   let events = [...c.before, ...c.after];
   // Neither what the first `keep` events show nor what the tail shows again.

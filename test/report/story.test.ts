@@ -170,6 +170,29 @@ describe("a long story's focus", () => {
     expect(at).toBe(made.storyTotal);
   });
 
+  it("takes the events either side of the finding in order, from a ring that has wrapped", () => {
+    // 5 either side: the ring of the events before it has wrapped many times by the finding.
+    const made = replayRun(sc, rf, undefined, 10, 5);
+    const whole = replayRun(sc, rf);
+    const f = made.focus!;
+    expect(f.at - f.start).toBe(5);
+    expect(f.events).toHaveLength(11);
+    expect(f.events).toEqual(whole.story.slice(f.start, f.start + 11));
+    expect(f.events[5].what).toMatch(/^id=kernel-warn /);
+  });
+
+  it("is about the invariant's first finding: none when that one is among the first events shown", () => {
+    // helper-46: the first no-speculation-hazard finding is event 31, among the first 32 shown; a
+    // later one was shown as "the first".
+    const whole = replayRun(sc, rf);
+    const firstHazard = whole.story.findIndex((e) => e.what.startsWith("id=no-speculation-hazard "));
+    expect(firstHazard).toBeGreaterThanOrEqual(0);
+    const noExpect = { ...sc, expectFindings: [] };
+    expect(replayRun(noExpect, rf, undefined, firstHazard + 1).focus).toBeNull();
+    // Kept out of the first events, it is the focus.
+    expect(replayRun(noExpect, rf, undefined, firstHazard, 5).focus?.at).toBe(firstHazard);
+  });
+
   it("is not there when the first events or the last already show the finding", () => {
     expect(replayRun(sc, rf).focus).toBeNull();
     const made = replayRun(sc, rf, undefined, 10_000);
