@@ -436,9 +436,10 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
           }
           // With faults, the schedule alone does not make the run again: replay.json holds both. Nor without
           // any when the scenario lists some that the shrunk run was made without (`rstmem run` would strike them).
-          // Nor without `expect`: the search counts any finding a violation, `rstmem run` passes such a run.
+          // Nor when `rstmem run` would pass the run (a scenario without `expect`, whose search counts any
+          // finding a violation).
           const replay = [`rstmem replay ${shellQuote(out)}`];
-          if (shown.faults.length === 0 && sc.faults.every(isBootFault) && sc.expectFindings.length > 0)
+          if (shown.faults.length === 0 && sc.faults.every(isBootFault) && !shown.passed)
             replay.unshift(
               `rstmem run ${shellQuote(runPath)}${policyFlag} --schedule ${shellQuote(shown.schedule)}`,
             );

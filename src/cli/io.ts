@@ -109,7 +109,8 @@ export function parsePositive(v: string): number {
  */
 export function parseOptionalPositive(option: string): (v: string) => number {
   return (v) => {
-    if (!/^\d+$/.test(v) && !v.startsWith("-"))
+    // A word that is no number at all (a number that is not a positive integer gets the plain message).
+    if (!/^[-+]?[\d.]/.test(v))
       throw new InvalidArgumentError(
         `expected a positive integer (${option} takes the word after it as its number: put the scenario before ${option}, or give the number)`,
       );

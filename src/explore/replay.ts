@@ -107,7 +107,7 @@ export function readReplayFile(path: string): ReplayFile {
     data = JSON.parse(text);
   } catch (e) {
     // V8 says where as "at position N": as a file's line and column, like every other error here.
-    const msg = (e as Error).message;
+    const msg = (e as Error).message.split("\n")[0];
     const at = /at position (\d+)/.exec(msg);
     if (at === null) throw new Error(`${path}: not JSON: ${msg}`);
     const before = text.slice(0, Number(at[1])).split("\n");

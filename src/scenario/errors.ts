@@ -264,17 +264,23 @@ export function issueToError(
       // A key that names another option of the union here (a step's kind beside another kind): say so,
       // rather than that the key is unknown to the option chosen.
       const u = schemaAt(schema, data, path, false);
-      const kinds =
+      const shapes =
         u && def(u).type === "union"
           ? (def(u).options ?? [])
               .map((o) => def(unwrap(o)))
               .filter((d) => d.type === "object" && d.shape)
-              .map((d) => Object.keys(d.shape!)[0])
+              .map((d) => Object.keys(d.shape!))
           : [];
+      const kinds = shapes.map((keys) => keys[0]);
       const input = valueAt(data, path);
       const mine =
         input !== null && typeof input === "object" ? kinds.find((x) => x !== k && x in input) : undefined;
-      if (kinds.includes(k) && mine !== undefined)
+      // Only when no option takes both keys (policy: takes preset and pool together).
+      if (
+        kinds.includes(k) &&
+        mine !== undefined &&
+        !shapes.some((keys) => keys.includes(k) && keys.includes(mine))
+      )
         return map.error(
           [...path, k],
           `"${mine}" and "${k}" in one item: it takes one of the keys ${kinds.join(", ")} (make them two items)`,

@@ -163,7 +163,9 @@ function mutationWords(spec: CaseSpec): string[] {
   spec.actions.forEach((a, i) => {
     const calls = applyMutations(a, spec.mutations[i]);
     for (const m of spec.mutations[i]) {
-      const lost = handleOverwrites(calls[m.call], a, m) ? " (no effect: the handle is written there)" : "";
+      const lost = handleOverwrites(calls[m.call], a, m)
+        ? ` (no effect: the ${m.k === "reg" && m.i === 3 ? "offset" : "handle"} is written there)`
+        : "";
       const w = `action ${i} (${a.what}): ${describeMutation(a, m)}${lost}`;
       if (!out.includes(w)) out.push(w);
     }
@@ -171,8 +173,13 @@ function mutationWords(spec: CaseSpec): string[] {
   return out;
 }
 
-/** Whether the handle patch of call `c` (patchHandle()) writes over what mutation `m` changed in it. */
+/**
+ * Whether what mutation `m` changed in call `c` is written over before the call: by its handle
+ * (patchHandle()) or by its offset (x3, `offsetFrom`).
+ */
 function handleOverwrites(c: FuzzCall, a: Action, m: Mutation): boolean {
+  // x3 of a call whose offset comes from a retrieve response (runner.ts writes it, as the harness does).
+  if (c.offsetFrom !== undefined && m.k === "reg" && m.i === 3) return true;
   const at = c.handle?.at;
   if (at === undefined) return false;
   if (at === "w1" || at === "w4") {
