@@ -77,6 +77,34 @@ export function scenarioSha256(file: string): string | null {
   }
 }
 
+/**
+ * Where JSON.parse() fails in `text` (which it does not parse), as an offset: every prefix before the
+ * bad character parses or only ends too early (V8: "Unexpected end of JSON input", or an error at the
+ * prefix's very end), and the first one that holds it fails before its end (binary search);
+ * text.length when the whole text only ends too early.
+ */
+function jsonErrorOffset(text: string): number {
+  const endsEarly = (n: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, n));
+      return true;
+    } catch (e) {
+      const msg = (e as Error).message;
+      const at = /at position (\d+)/.exec(msg);
+      return msg.startsWith("Unexpected end of JSON input") || (at !== null && Number(at[1]) >= n);
+    }
+  };
+  if (endsEarly(text.length)) return text.length;
+  let lo = 0;
+  let hi = text.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (endsEarly(mid)) lo = mid;
+    else hi = mid;
+  }
+  return hi - 1;
+}
+
 /** The keys a replay.json has (a field added to ReplayFile and not here fails to compile). */
 const REPLAY_FIELDS = {
   format: true,
@@ -105,13 +133,12 @@ export function readReplayFile(path: string): ReplayFile {
   let data: unknown;
   try {
     data = JSON.parse(text);
-  } catch (e) {
-    // V8 says where as "at position N": as a file's line and column, like every other error here.
-    const msg = (e as Error).message.split("\n")[0];
-    const at = /at position (\d+)/.exec(msg);
-    if (at === null) throw new Error(`${path}: not JSON: ${msg}`);
-    const before = text.slice(0, Number(at[1])).split("\n");
-    const why = msg.replace(/ at position \d+.*$/s, "").replace(/ in JSON$/, "");
+  } catch {
+    // As a line and column, like every other error here: V8's messages give a byte position for some
+    // errors and none for others, so the place is found by parsing prefixes (jsonErrorOffset()).
+    const off = jsonErrorOffset(text);
+    const before = text.slice(0, off).split("\n");
+    const why = off >= text.length ? "the text ends too early" : `unexpected ${JSON.stringify(text[off])}`;
     throw new Error(`${path}:${before.length}:${before[before.length - 1].length + 1}: not JSON: ${why}`);
   }
   const bad = (field: string, want: string): never => {
