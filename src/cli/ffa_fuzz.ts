@@ -3,7 +3,7 @@
  * flavor and, on a violation, the shrunk case; writes the corpus with --corpus DIR. Exit status 0 when
  * the budget ran out clean, 1 on a violation, 2 on bad input.
  */
-import { readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Option, type Command } from "commander";
@@ -26,32 +26,46 @@ const FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
 /** A corpus case's file name. */
 const caseFileName = (id: number): string => `case-${String(id).padStart(8, "0")}.json`;
 
-/** A file an earlier run's corpus wrote (README: its `case-*.json` and `index.json`). */
-const CORPUS_FILE = /^(case-.*\.json|index\.json)$/;
+/** A file an earlier run's corpus wrote (README: its `case-N.json` files and `index.json`). */
+const CORPUS_FILE = /^(case-\d+\.json|index\.json)$/;
 
-/** This run's files while they are written: renamed into place only once all of them are. */
-const tempName = (name: string): string => `.${name}.tmp`;
-/** A temporary file a run left (one killed while it wrote its corpus). */
-const TEMP_FILE = /^\.(case-.*\.json|index\.json)\.tmp$/;
+/**
+ * This run's files while it writes them, and the earlier corpus's while it replaces them: named after
+ * the process, so that two runs on one directory never take each other's files.
+ */
+const tempName = (name: string): string => `.${name}.${process.pid}.tmp`;
+const backupName = (name: string): string => `.${name}.${process.pid}.old`;
+/** A temporary file of some run: its pid. */
+const TEMP_FILE = /^\.(?:case-\d+\.json|index\.json|probe)\.(\d+)\.tmp$/;
 
 const errCode = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
+
+/** Whether process `pid` still runs (a signal 0 probe). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errCode(e) === "EPERM";
+  }
+}
 
 /**
  * Makes `--corpus DIR` ready before the run, so that what could stop the corpus being written is a
  * usage error now, not after the budget: the directory made if missing, a file written there and
- * removed (an access check passes for root where a write still fails: /proc, /sys), and the earlier
- * corpus's files each a file this run can replace. Nothing of the earlier corpus is touched yet (the
- * temporary files of a run killed while it wrote are removed).
+ * removed (an access check passes for root where a write still fails: /proc, /sys), and none of the
+ * earlier corpus's names a directory. Nothing of the earlier corpus is touched; the temporary files of
+ * a run that no longer runs (killed while it wrote) are removed.
  */
 export function prepareCorpusDir(dir: string): void {
   makeOutputDir(dir, "--corpus");
   const bad = (why: string): never => {
     throw new UsageError(`--corpus ${dir}: ${why}`);
   };
-  const probe = join(dir, tempName(`probe-${process.pid}`));
+  const probe = join(dir, tempName("probe"));
   try {
     writeFileSync(probe, "");
-    rmSync(probe);
+    unlinkSync(probe);
   } catch (e) {
     bad(`cannot write there (${errCode(e)})`);
   }
@@ -62,19 +76,23 @@ export function prepareCorpusDir(dir: string): void {
     bad(`cannot list it (${errCode(e)})`);
   }
   for (const name of names) {
-    if (!CORPUS_FILE.test(name) && !TEMP_FILE.test(name)) continue;
-    if (!statSync(join(dir, name)).isFile())
-      bad(`${join(dir, name)} is not a file: cannot replace the corpus there`);
+    // lstat: a link (even a dangling one) is removed as a link.
+    if (CORPUS_FILE.test(name) && lstatSync(join(dir, name)).isDirectory())
+      bad(`${join(dir, name)} is a directory: cannot replace the corpus there`);
+    const t = TEMP_FILE.exec(name);
+    if (t !== null && !running(Number(t[1])) && lstatSync(join(dir, name)).isFile())
+      unlinkSync(join(dir, name));
   }
-  // What a run killed while it wrote its corpus left: never listed by an index.
-  for (const name of names) if (TEMP_FILE.test(name)) rmSync(join(dir, name));
 }
 
 /**
- * Writes the corpus: every file under a temporary name first; then the earlier corpus goes (its
- * index.json first, so that no index ever lists files that are gone) and the new files are renamed
- * into place, index.json last. A write that fails (the disk full) removes what this run wrote and
- * leaves the earlier corpus as it was: a usage error, exit 2.
+ * Writes the corpus so that the directory always holds one whole corpus, the earlier or this one:
+ * 1. every file under a temporary name;
+ * 2. the earlier corpus's files moved to backup names, index.json first;
+ * 3. the new files renamed into place, index.json last;
+ * 4. the backups removed.
+ * A step that fails undoes the steps before it (the earlier corpus back in place, this run's files
+ * gone) and is a usage error, exit 2, naming the code.
  */
 export function writeCorpus(dir: string, r: FuzzResult): string[] {
   const files = r.corpus.map((c) => caseFileName(c.id));
@@ -88,29 +106,54 @@ export function writeCorpus(dir: string, r: FuzzResult): string[] {
   };
   const writes: [string, string][] = r.corpus.map((c, i) => [files[i], JSON.stringify(c, null, 1) + "\n"]);
   writes.push(["index.json", JSON.stringify(index, null, 1) + "\n"]);
+  const at = (name: string): string => join(dir, name);
   const written: string[] = [];
+  const moved: string[] = [];
+  const installed: string[] = [];
+  // A file of this run's: gone already, or something else in its place (a directory) that is not ours.
+  const drop = (path: string): void => {
+    try {
+      unlinkSync(path);
+    } catch {
+      // nothing of ours to remove
+    }
+  };
+  const undo = (): void => {
+    for (const name of installed) drop(at(name));
+    for (const name of moved) renameSync(at(backupName(name)), at(name));
+    for (const name of written) drop(at(tempName(name)));
+  };
+  let step = "write the corpus";
   try {
     for (const [name, text] of writes) {
-      const tmp = join(dir, tempName(name));
-      writeFileSync(tmp, text);
-      written.push(tmp);
+      written.push(name);
+      writeFileSync(at(tempName(name)), text);
+    }
+    step = "replace the corpus";
+    const earlier = readdirSync(dir).filter((n) => CORPUS_FILE.test(n));
+    earlier.sort((a, b) => (a === "index.json" ? -1 : b === "index.json" ? 1 : 0));
+    for (const name of earlier) {
+      renameSync(at(name), at(backupName(name)));
+      moved.push(name);
+    }
+    for (const [name] of writes) {
+      renameSync(at(tempName(name)), at(name));
+      installed.push(name);
+      written.splice(written.indexOf(name), 1);
     }
   } catch (e) {
-    // The file whose write failed too, when it is one (cut short by a full disk).
-    const failed = join(dir, tempName(writes[written.length][0]));
-    if (statSync(failed, { throwIfNoEntry: false })?.isFile()) written.push(failed);
-    for (const tmp of written) rmSync(tmp, { force: true });
+    try {
+      undo();
+    } catch (u) {
+      throw new UsageError(
+        `--corpus ${dir}: cannot ${step} there (${errCode(e)}), nor put the earlier corpus back (${errCode(u)}): its files are the .*.${process.pid}.old ones`,
+      );
+    }
     throw new UsageError(
-      `--corpus ${dir}: cannot write the corpus there (${errCode(e)}); the earlier corpus is left as it was`,
+      `--corpus ${dir}: cannot ${step} there (${errCode(e)}); the earlier corpus is left as it was`,
     );
   }
-  try {
-    rmSync(join(dir, "index.json"), { force: true });
-    for (const name of readdirSync(dir)) if (CORPUS_FILE.test(name)) rmSync(join(dir, name));
-    for (const [name] of writes) renameSync(join(dir, tempName(name)), join(dir, name));
-  } catch (e) {
-    throw new UsageError(`--corpus ${dir}: cannot replace the corpus there (${errCode(e)})`);
-  }
+  for (const name of moved) drop(at(backupName(name)));
   return files;
 }
 
@@ -172,7 +215,21 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         });
         const stopped = opts.time !== undefined && r.cases < opts.runs && r.violation === null;
         const seconds = Math.max(1e-3, (performance.now() - t0) / 1000);
-        const files = opts.corpus !== undefined ? writeCorpus(opts.corpus, r) : null;
+        // A corpus that cannot be written does not lose what the run found: the result is printed, and
+        // the corpus's error after it (exit 1 with a violation, else 2).
+        let files: string[] | null = null;
+        let corpusError: string | null = null;
+        if (opts.corpus !== undefined)
+          try {
+            files = writeCorpus(opts.corpus, r);
+          } catch (e) {
+            if (!(e instanceof UsageError)) throw e;
+            corpusError = e.message;
+          }
+        const done = (code: number): void => {
+          if (corpusError !== null) io.err(`rstmem: ${corpusError}\n`);
+          setCode(r.violation ? 1 : corpusError !== null ? 2 : code);
+        };
         if (opts.json) {
           // The same facts as the lines below; the violation's case whole, and its file when the corpus holds it.
           const v = r.violation;
@@ -189,7 +246,7 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
             violation: v && { ...v, caseFile: files ? join(opts.corpus!, caseFileName(v.caseIndex)) : null },
           };
           io.out(JSON.stringify(out, null, 2) + "\n");
-          setCode(r.violation ? 1 : 0);
+          done(r.violation ? 1 : 0);
           return;
         }
         io.out(`ffa fuzz   seed ${r.seed}, ${r.cases} cases in ${seconds.toFixed(2)} s\n`);
@@ -214,7 +271,7 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         const v = r.violation;
         if (!v) {
           io.out(`clean      no violation in ${r.cases} cases\n`);
-          setCode(0);
+          done(0);
           return;
         }
         io.out(`VIOLATION  ${v.flavor}: ${v.kind}: ${v.why}\n`);
@@ -222,8 +279,8 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         for (const a of v.actions) io.out(`action     ${a}\n`);
         for (const m of v.mutations) io.out(`mutation   ${m}\n`);
         if (v.mutations.length === 0) io.out("mutation   (none: the unmutated sequence fails)\n");
-        if (!opts.corpus) io.out(`case JSON  ${JSON.stringify(v.case)}\n`);
-        setCode(1);
+        if (files === null) io.out(`case JSON  ${JSON.stringify(v.case)}\n`);
+        done(1);
       },
     );
 }

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -504,8 +512,9 @@ describe("rstmem ffa fuzz", () => {
     const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
     writeFileSync(join(dir, "notes.txt"), "mine\n");
     expect((await rstmem("ffa", "fuzz", "--flavor", "all", "--runs", "300", "--corpus", dir)).code).toBe(0);
-    // Any `case-*.json` is the earlier corpus's (README), and so is what a killed run left half-written.
-    for (const stray of ["case-5.json", "case-old.json", ".case-00000001.json.tmp"])
+    // A `case-N.json` is the earlier corpus's (README), and so is what a run no longer running left
+    // half-written; a user's case-notes.json is not.
+    for (const stray of ["case-5.json", ".case-00000001.json.999999999.tmp", "case-notes.json"])
       writeFileSync(join(dir, stray), "{");
     const r = await rstmem(
       "ffa",
@@ -525,7 +534,9 @@ describe("rstmem ffa fuzz", () => {
       seed: number;
     };
     expect(index.seed).toBe(7);
-    expect(readdirSync(dir).sort()).toEqual([...index.files, "index.json", "notes.txt"].sort());
+    expect(readdirSync(dir).sort()).toEqual(
+      [...index.files, "case-notes.json", "index.json", "notes.txt"].sort(),
+    );
   });
 
   it("--time stops the run early and says so; the corpus holds the cases run", async () => {
@@ -580,7 +591,7 @@ describe("rstmem ffa fuzz", () => {
     mkdirSync(join(dir, "case-99999999.json"));
     const r = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "100000000", "--corpus", dir);
     expect(r.code).toBe(2);
-    expect(r.err).toContain("case-99999999.json is not a file");
+    expect(r.err).toContain("case-99999999.json is a directory");
     expect(r.out).toBe("");
     expect(readdirSync(dir).sort()).toEqual([...before, "case-99999999.json"].sort());
   });
@@ -594,7 +605,7 @@ describe("rstmem ffa fuzz", () => {
     const r = fuzz({ flavors: ["hafnium"], runs: 300, seed: 5, corpus: true });
     expect(r.corpus.length).toBeGreaterThan(3);
     // The third case's file cannot be written (a directory in the way of its temporary name).
-    const blocked = `.case-${String(r.corpus[2].id).padStart(8, "0")}.json.tmp`;
+    const blocked = `.case-${String(r.corpus[2].id).padStart(8, "0")}.json.${process.pid}.tmp`;
     mkdirSync(join(dir, blocked));
     expect(() => writeCorpus(dir, r)).toThrow(
       /cannot write the corpus there \(EISDIR\); the earlier corpus is left as it was/,
@@ -605,6 +616,26 @@ describe("rstmem ffa fuzz", () => {
         .map((f) => [f, readFileSync(join(dir, f), "utf8")]),
     );
     expect(after).toEqual(before);
+    // Failing while the earlier corpus is moved aside (helper-46: it was deleted first, then the
+    // failure left neither corpus): it is put back whole, and this run's files go.
+    const earlier = before["index.json"]
+      ? Object.keys(before)
+          .filter((f) => f.startsWith("case-"))
+          .sort()
+      : [];
+    rmSync(join(dir, blocked), { recursive: true });
+    const inTheWay = join(dir, `.${earlier[1]}.${process.pid}.old`);
+    mkdirSync(inTheWay);
+    writeFileSync(join(inTheWay, "x"), "");
+    expect(() => writeCorpus(dir, r)).toThrow(
+      /cannot replace the corpus there \(\w+\); the earlier corpus is left as it was/,
+    );
+    const back = Object.fromEntries(
+      readdirSync(dir)
+        .filter((f) => !f.endsWith(".old"))
+        .map((f) => [f, readFileSync(join(dir, f), "utf8")]),
+    );
+    expect(back).toEqual(before);
   });
 
   it("--json prints the same facts as one object: each flavor's counts and rate, the corpus, no violation", async () => {
@@ -646,6 +677,29 @@ describe("rstmem ffa fuzz", () => {
       expect(v).toMatchObject({ flavor: "hafnium", kind: "state-changed-on-rejection" });
       expect(v.case.calls.length).toBeGreaterThan(v.call);
       expect(JSON.parse(readFileSync(v.caseFile, "utf8"))).toEqual(v.case);
+      // A corpus that cannot be written does not lose the violation (helper-46: exit 2, nothing printed
+      // but the corpus's error): printed whole, its case too, the corpus's error after it, exit 1.
+      const blocked = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
+      mkdirSync(join(blocked, `.index.json.${process.pid}.tmp`));
+      const args = [
+        "ffa",
+        "fuzz",
+        "--flavor",
+        "hafnium",
+        "--runs",
+        "2000",
+        "--seed",
+        "3",
+        "--corpus",
+        blocked,
+      ];
+      const lost = await rstmem(...args);
+      expect(lost.code).toBe(1);
+      expect(lost.out).toMatch(/^VIOLATION {2}hafnium: state-changed-on-rejection: /m);
+      expect(lost.out).toMatch(/^case JSON {2}\{/m);
+      expect(lost.err).toMatch(
+        /cannot write the corpus there \(EISDIR\); the earlier corpus is left as it was\n$/,
+      );
     } finally {
       unplant();
     }
