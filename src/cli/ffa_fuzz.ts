@@ -3,7 +3,7 @@
  * flavor and, on a violation, the shrunk case; writes the corpus with --corpus DIR. Exit status 0 when
  * the budget ran out clean, 1 on a violation, 2 on bad input.
  */
-import { lstatSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Option, type Command } from "commander";
