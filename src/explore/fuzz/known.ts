@@ -67,8 +67,30 @@ export const HF_FIRST_FRAGMENT_MODES: KnownFinding = {
 
 export const KNOWN_FINDINGS: readonly KnownFinding[] = [HF_NWD_CONTINUES_SP_SEND, HF_FIRST_FRAGMENT_MODES];
 
-/** The known finding a call's violation is, or null. `reply`: the SPMC's answer to `x`. */
-export function knownFinding(rig: FuzzRig, by: FuzzCaller, x: SmcRegs, reply: SmcRegs): KnownFinding | null {
+/** The normal world's RX/TX buffers as they were before a call (an FFA_RXTX_UNMAP takes them away). */
+export interface Mailbox {
+  readonly tx: number;
+  readonly rx: number;
+  readonly pages: number;
+}
+
+/** The normal world's mailbox now, or null when none is mapped (or the SPMC is not Hafnium). */
+export function nwdMailbox(rig: FuzzRig): Mailbox | null {
+  const ep = rig.spmc instanceof HafniumSpmc ? rig.spmc.endpoint(FFA_NWD_ID) : undefined;
+  return ep && ep.tx !== null && ep.rx !== null ? { tx: ep.tx, rx: ep.rx, pages: ep.pageCount } : null;
+}
+
+/**
+ * The known finding a call's violation is, or null. `reply`: the SPMC's answer to `x`; `mailbox`: for
+ * the normal world's FFA_RXTX_UNMAP, its buffers before the call (nwdMailbox()).
+ */
+export function knownFinding(
+  rig: FuzzRig,
+  by: FuzzCaller,
+  x: SmcRegs,
+  reply: SmcRegs,
+  mailbox: Mailbox | null = null,
+): KnownFinding | null {
   const spmc = rig.spmc;
   if (!(spmc instanceof HafniumSpmc)) return null;
   const fid = Number(x[0] & 0xffff_ffffn);
@@ -84,18 +106,20 @@ export function knownFinding(rig: FuzzRig, by: FuzzCaller, x: SmcRegs, reply: Sm
     if (s?.sendingComplete) completed = s;
   }
   if (completed && firstFragmentUnchecked(spmc, completed)) return HF_FIRST_FRAGMENT_MODES;
-  if (fid === FFA_RXTX_UNMAP_32 && by === "normal" && mailboxSentUnchecked(spmc))
+  if (fid === FFA_RXTX_UNMAP_32 && by === "normal" && mailbox !== null && mailboxSentUnchecked(spmc, mailbox))
     return HF_FIRST_FRAGMENT_MODES;
   return null;
 }
 
 /**
- * After the normal world's FFA_RXTX_UNMAP: whether a live transaction it sent holds, through a
- * constituent of the first fragment other than its last, a page the unmap just mapped back as its own
- * memory (MM_MODE_NWD_MEMORY). A send's pages take the send's mode, never that one, so such a page was
- * one of the buffer pages: out of the normal world's tables when the send passed, unchecked.
+ * After the normal world's FFA_RXTX_UNMAP of `mailbox`: whether a live transaction it sent holds, through
+ * a constituent of the first fragment other than its last, one of those buffer pages, now mapped back
+ * as its own memory (MM_MODE_NWD_MEMORY): out of its tables when the send passed, unchecked. Only the
+ * pages this unmap mapped back: another page so (a model bug in the unmap) is no such finding.
  */
-function mailboxSentUnchecked(hf: HafniumSpmc): boolean {
+function mailboxSentUnchecked(hf: HafniumSpmc, mailbox: Mailbox): boolean {
+  const inMailbox = (pa: number): boolean =>
+    [mailbox.tx, mailbox.rx].some((base) => pa >= base && pa < base + mailbox.pages * PAGE_SIZE);
   for (let slot = 0; slot < hf.limits.maxShares; slot++) {
     const s = hf.shares.at(slot);
     if (s === null || !s.sendingComplete || isSecureId(s.sender)) continue;
@@ -103,7 +127,11 @@ function mailboxSentUnchecked(hf: HafniumSpmc): boolean {
       const first = hf.pages.first(c.address, c.pageCount);
       if (first < 0) continue;
       for (let i = first; i < first + c.pageCount; i++)
-        if (hf.pages.senderMode(FFA_NWD_ID, i, i + 1) === MM_MODE_NWD_MEMORY) return true;
+        if (
+          inMailbox(c.address + (i - first) * PAGE_SIZE) &&
+          hf.pages.senderMode(FFA_NWD_ID, i, i + 1) === MM_MODE_NWD_MEMORY
+        )
+          return true;
     }
   }
   return false;

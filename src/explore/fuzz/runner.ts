@@ -13,6 +13,7 @@ import {
   FFA_ID_GET_32,
   FFA_MSG_SEND_DIRECT_REQ_32,
   FFA_MSG_SEND_DIRECT_REQ_64,
+  FFA_RXTX_UNMAP_32,
   FFA_VERSION_32,
   type FfaVersion,
 } from "../../abi/ffa/index.ts";
@@ -35,7 +36,7 @@ import {
   replyHandle,
   replyProblem,
 } from "./oracle.ts";
-import { knownFinding, type KnownFinding } from "./known.ts";
+import { knownFinding, nwdMailbox, type KnownFinding } from "./known.ts";
 import { CALLER_IDS, FuzzRig, type FuzzCaller } from "./rig.ts";
 import { capture, differs, restore, type SpmcSnapshot } from "./state.ts";
 
@@ -299,6 +300,9 @@ export class FlavorRunner {
         snap = st.work = capture(rig, st.work ?? undefined);
         this.stats.snapshots++;
       }
+      // The normal world's buffers before its FFA_RXTX_UNMAP: a known finding shows there (known.ts).
+      const mailbox =
+        c.by === "normal" && Number(c.x[0] & 0xffff_ffffn) === FFA_RXTX_UNMAP_32 ? nwdMailbox(rig) : null;
       let o: CallOutcome;
       try {
         o = this.#make(c, replies, record);
@@ -380,7 +384,7 @@ export class FlavorRunner {
         snap = null;
         const p = consistencyProblem(rig);
         if (p) {
-          const known = knownFinding(rig, c.by, o.x as unknown as SmcRegs, rr);
+          const known = knownFinding(rig, c.by, o.x as unknown as SmcRegs, rr, mailbox);
           if (known) return { violation: null, calls: outcomes, keys, panic: null, known };
           return this.#fail("ffa-consistency", k, p, outcomes, keys);
         }
