@@ -503,8 +503,12 @@ export function failureSignature(sc: Scenario, r: RunResult): string | null {
   const why = violation(sc, r);
   if (why === null) return null;
   const first = r.expectations.find((e) => !e.ok)?.id ?? "";
+  // A metric bound the same way (helper-46: every metric failure had one signature, so a shrink could
+  // drift from one bound to another).
+  const metric = r.metricExpectations.find((e) => !e.ok)?.name ?? "";
   const stepFailure = r.failure !== null && !r.failure.startsWith("expected ") ? r.failure : "";
-  return `${first}|${violationKey(stepFailure).slice(0, 160)}|${r.passed ? why : ""}`;
+  // Without `expect`, the findings' names, not their counts: a shorter run may find fewer.
+  return `${first}|${metric}|${violationKey(stepFailure).slice(0, 160)}|${r.passed ? violationKey(why) : ""}`;
 }
 
 /** The shrunk violation: its run, and what shrinking tried. */

@@ -250,6 +250,35 @@ describe("rstmem explore", () => {
     expect(s.preemptions).toBeLessThanOrEqual(10);
   });
 
+  it("a failure's signature tells metric bounds apart, and without expect names the findings, not their counts", () => {
+    const sc = poolRace("safe");
+    const run = (o: Partial<RunResult>): RunResult =>
+      ({
+        passed: false,
+        failure: null,
+        findings: {},
+        expectations: [],
+        metricExpectations: [],
+        ...o,
+      }) as RunResult;
+    const metric = (name: string) =>
+      run({
+        failure: `expected ${name} <= 1 (f.yaml:9), got 2`,
+        metricExpectations: [
+          { name, expected: "<= 1", actual: 2, ok: false, line: 9 },
+        ] as RunResult["metricExpectations"],
+      });
+    expect(failureSignature(sc, metric("alloc_failures"))).not.toBe(
+      failureSignature(sc, metric("peak_lent_mib")),
+    );
+    const noExpect = { ...sc, expectFindings: [] };
+    const found = (n: number) => run({ passed: true, findings: { "kernel-warn": n } });
+    expect(failureSignature(noExpect, found(5))).toBe(failureSignature(noExpect, found(2)));
+    expect(failureSignature(noExpect, found(5))).not.toBe(
+      failureSignature(noExpect, run({ passed: true, findings: { "no-dirty-lend": 5 } })),
+    );
+  });
+
   it("the same seed explores the same schedules; another seed, others", () => {
     const schedules = (seed: number, strategy: "random" | "pct") => {
       const seen: string[] = [];
