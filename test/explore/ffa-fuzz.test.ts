@@ -659,19 +659,8 @@ describe("rstmem ffa fuzz", () => {
     const unplant = plantRxFullOnTooManyFragments();
     try {
       const dir = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
-      const r = await rstmem(
-        "ffa",
-        "fuzz",
-        "--flavor",
-        "hafnium",
-        "--runs",
-        "2000",
-        "--seed",
-        "3",
-        "--corpus",
-        dir,
-        "--json",
-      );
+      const args = ["ffa", "fuzz", "--flavor", "hafnium", "--runs", "2000", "--seed", "3", "--corpus"];
+      const r = await rstmem(...args, dir, "--json");
       expect(r.code).toBe(1);
       const v = JSON.parse(r.out).violation;
       expect(v).toMatchObject({ flavor: "hafnium", kind: "state-changed-on-rejection" });
@@ -681,19 +670,7 @@ describe("rstmem ffa fuzz", () => {
       // but the corpus's error): printed whole, its case too, the corpus's error after it, exit 1.
       const blocked = mkdtempSync(join(tmpdir(), "rstmem-fuzz-"));
       mkdirSync(join(blocked, `.index.json.${process.pid}.tmp`));
-      const args = [
-        "ffa",
-        "fuzz",
-        "--flavor",
-        "hafnium",
-        "--runs",
-        "2000",
-        "--seed",
-        "3",
-        "--corpus",
-        blocked,
-      ];
-      const lost = await rstmem(...args);
+      const lost = await rstmem(...args, blocked);
       expect(lost.code).toBe(1);
       expect(lost.out).toMatch(/^VIOLATION {2}hafnium: state-changed-on-rejection: /m);
       expect(lost.out).toMatch(/^case JSON {2}\{/m);
