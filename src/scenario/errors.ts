@@ -286,6 +286,21 @@ export function issueToError(
           `"${mine}" and "${k}" in one item: it takes one of the keys ${kinds.join(", ")} (make them two items)`,
           true,
         );
+      // A key another option of the union takes, with every other key of the input: that option is the
+      // one meant, and what it refuses is the error (policy: { preset: nope, pool: … } said the key
+      // preset was unknown).
+      if (u && def(u).type === "union" && input !== null && typeof input === "object") {
+        const meant = (def(u).options ?? []).find((o) => {
+          const d = def(unwrap(o));
+          return d.type === "object" && d.shape && Object.keys(input).every((x) => x in d.shape!);
+        });
+        const inner = meant?.safeParse(input).error?.issues[0];
+        if (inner && inner.code !== "unrecognized_keys")
+          return issueToError(map, schema, data, {
+            ...inner,
+            path: [...path, ...inner.path],
+          } as z.core.$ZodIssue);
+      }
       const hint = known.length ? `; expected one of: ${known.join(", ")}` : "";
       return map.error([...path, k], `unknown key "${k}"${hint}`, true);
     }
