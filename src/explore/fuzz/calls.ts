@@ -23,6 +23,21 @@ import type { FuzzCaller } from "./rig.ts";
  */
 export type HandleAt = "w1" | "w4" | "tx8" | "tx0";
 
+/**
+ * Where each HandleAt puts the 64-bit handle: two registers from `reg` (its low word, then its high
+ * word), or the TX bytes from offset `tx` (8 of them, when the TX holds them). patchHandle(), the runner,
+ * the corpus and the mutations' words all read it here.
+ */
+export const HANDLE_SLOT: Readonly<Record<HandleAt, { readonly reg: number } | { readonly tx: number }>> = {
+  w1: { reg: 1 },
+  w4: { reg: 4 },
+  tx8: { tx: 8 },
+  tx0: { tx: 0 },
+};
+
+/** The register a call's `offsetFrom` fills: x3 = w2 (the fragment length) of the retrieve response. */
+export const OFFSET_REG = 3;
+
 export interface HandleRef {
   /** Index, in the whole sequence (setup calls first), of the call whose reply carried the handle. */
   readonly from: number;

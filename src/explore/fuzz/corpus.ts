@@ -15,7 +15,7 @@ import {
 } from "../../abi/ffa/index.ts";
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
-import type { FuzzCall, HandleAt } from "./calls.ts";
+import { HANDLE_SLOT, OFFSET_REG, type FuzzCall, type HandleAt } from "./calls.ts";
 import { opteeMsgCmdName } from "../../abi/optee/index.ts";
 import { isOpteeRequest, opteeMessageName, opteeMessageResult, opteeResultName } from "./oracle.ts";
 import { CALLER_IDS, FUZZ_NWD_RX, FUZZ_NWD_TX, FUZZ_TX_BYTES, type FuzzCaller } from "./rig.ts";
@@ -182,12 +182,12 @@ const PROBE = 2;
  * mutation's value there never reached the SPMC.
  */
 function corpusRegs(c: FuzzCall): readonly bigint[] {
-  const at = c.handle?.at;
-  if (at !== "w1" && at !== "w4" && c.offsetFrom === undefined) return c.x;
+  const slot = c.handle ? HANDLE_SLOT[c.handle.at] : null;
+  const reg = slot !== null && "reg" in slot ? slot.reg : null;
+  if (reg === null && c.offsetFrom === undefined) return c.x;
   const x = c.x.slice();
-  if (at === "w1") x[1] = x[2] = 0n;
-  if (at === "w4") x[4] = x[5] = 0n;
-  if (c.offsetFrom !== undefined) x[3] = 0n;
+  if (reg !== null) x[reg] = x[reg + 1] = 0n;
+  if (c.offsetFrom !== undefined) x[OFFSET_REG] = 0n;
   return x;
 }
 

@@ -14,7 +14,7 @@
  */
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import { Prng, type RandomStream } from "../../sim/prng.ts";
-import type { FuzzCall } from "./calls.ts";
+import { HANDLE_SLOT, OFFSET_REG, type FuzzCall } from "./calls.ts";
 import { corpusCase, type CorpusCase } from "./corpus.ts";
 import {
   applyMutations,
@@ -164,7 +164,7 @@ function mutationWords(spec: CaseSpec): string[] {
     const calls = applyMutations(a, spec.mutations[i]);
     for (const m of spec.mutations[i]) {
       const lost = handleOverwrites(calls[m.call], a, m)
-        ? ` (no effect: the ${m.k === "reg" && m.i === 3 ? "offset" : "handle"} is written there)`
+        ? ` (no effect: the ${m.k === "reg" && m.i === OFFSET_REG ? "offset" : "handle"} is written there)`
         : "";
       const w = `action ${i} (${a.what}): ${describeMutation(a, m)}${lost}`;
       if (!out.includes(w)) out.push(w);
@@ -179,14 +179,11 @@ function mutationWords(spec: CaseSpec): string[] {
  */
 function handleOverwrites(c: FuzzCall, a: Action, m: Mutation): boolean {
   // x3 of a call whose offset comes from a retrieve response (runner.ts writes it, as the harness does).
-  if (c.offsetFrom !== undefined && m.k === "reg" && m.i === 3) return true;
-  const at = c.handle?.at;
-  if (at === undefined) return false;
-  if (at === "w1" || at === "w4") {
-    const first = at === "w1" ? 1 : 4;
-    return m.k === "reg" && (m.i === first || m.i === first + 1);
-  }
-  const off = at === "tx8" ? 8 : 0;
+  if (c.offsetFrom !== undefined && m.k === "reg" && m.i === OFFSET_REG) return true;
+  if (c.handle === null) return false;
+  const slot = HANDLE_SLOT[c.handle.at];
+  if ("reg" in slot) return m.k === "reg" && (m.i === slot.reg || m.i === slot.reg + 1);
+  const off = slot.tx;
   // patchHandle() writes only into a TX long enough to hold the handle.
   if (!c.tx || c.tx.length < off + 8) return false;
   const covered = (from: number, n: number) => from < off + 8 && off < from + n;

@@ -85,6 +85,7 @@ import {
   regs,
   RELINQUISH_FIELDS,
   writeField,
+  HANDLE_SLOT,
   type Field,
   type FuzzCall,
   type HandleAt,
@@ -1441,19 +1442,14 @@ export function patchHandle(
   at: HandleAt,
   h: bigint,
 ): Uint8Array | null {
-  if (at === "w1") {
-    x[1] = h & 0xffff_ffffn;
-    x[2] = h >> 32n;
+  const slot = HANDLE_SLOT[at];
+  if ("reg" in slot) {
+    x[slot.reg] = h & 0xffff_ffffn;
+    x[slot.reg + 1] = h >> 32n;
     return tx;
   }
-  if (at === "w4") {
-    x[4] = h & 0xffff_ffffn;
-    x[5] = h >> 32n;
-    return tx;
-  }
-  if (!tx) return tx;
-  const off = at === "tx8" ? 8 : 0;
-  if (tx.length < off + 8) return tx;
+  const off = slot.tx;
+  if (!tx || tx.length < off + 8) return tx;
   const out = copyBytes(tx);
   new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(off, h, true);
   return out;

@@ -20,7 +20,7 @@ import {
 import { OpteeSel1Spmc } from "../../firmware/optee_sel1/optee_sel1.ts";
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import type { SmcRegs } from "../../hw/smc.ts";
-import type { FuzzCall } from "./calls.ts";
+import { HANDLE_SLOT, OFFSET_REG, type FuzzCall } from "./calls.ts";
 import { patchHandle, type Base } from "./gen.ts";
 import {
   consistencyProblem,
@@ -226,12 +226,13 @@ export class FlavorRunner {
       const at = c.handle.at;
       // Recorded, the outcome keeps the bytes as sent; unrecorded, the handle is written into the TX
       // page after the descriptor, as patchHandle() would have put it (no copy of the descriptor).
-      if (record || at === "w1" || at === "w4") tx = patchHandle(x, tx, at, h);
-      else if (tx && tx.length >= (at === "tx8" ? 16 : 8)) patchAt = at === "tx8" ? 8 : 0;
+      const slot = HANDLE_SLOT[at];
+      if (record || "reg" in slot) tx = patchHandle(x, tx, at, h);
+      else if (tx && tx.length >= slot.tx + 8) patchAt = slot.tx;
     }
     if (c.offsetFrom !== undefined) {
       const r = replies[c.offsetFrom];
-      x[3] = r && w(r, 0) === FFA_MEM_RETRIEVE_RESP_32 ? BigInt(w(r, 2)) : 0n;
+      x[OFFSET_REG] = r && w(r, 0) === FFA_MEM_RETRIEVE_RESP_32 ? BigInt(w(r, 2)) : 0n;
     }
     rig.writeTx(c.by, tx);
     if (patchAt >= 0) rig.writeTxU64(c.by, patchAt, h);
@@ -300,9 +301,9 @@ export class FlavorRunner {
         snap = st.work = capture(rig, st.work ?? undefined);
         this.stats.snapshots++;
       }
+      const fid = Number(c.x[0] & 0xffff_ffffn);
       // The normal world's buffers before its FFA_RXTX_UNMAP: a known finding shows there (known.ts).
-      const mailbox =
-        c.by === "normal" && Number(c.x[0] & 0xffff_ffffn) === FFA_RXTX_UNMAP_32 ? nwdMailbox(rig) : null;
+      const mailbox = c.by === "normal" && fid === FFA_RXTX_UNMAP_32 ? nwdMailbox(rig) : null;
       let o: CallOutcome;
       try {
         o = this.#make(c, replies, record);
@@ -333,7 +334,6 @@ export class FlavorRunner {
         continue;
       }
       this.stats.calls++;
-      const fid = Number(c.x[0] & 0xffff_ffffn);
       if (o.panic) {
         this.stats.panics++;
         this.#cur.dirty = true;
