@@ -15,7 +15,7 @@ import {
   type ReplayedRun,
   type ReplayFile,
 } from "../explore/replay.ts";
-import { storyLine, type StoryEvent } from "../report/story.ts";
+import { storyLine, type StoryPart } from "../report/story.ts";
 import { faultText, summaryLine, summaryText } from "../report/summary.ts";
 import { POLICY_PRESET_NAMES } from "../scenario/policies.ts";
 import { FAULT_KINDS, isBootFault, type FaultKind, type FaultSpec } from "../sim/faults.ts";
@@ -588,15 +588,6 @@ export function storyGaps(made: ReplayedRun): StoryPart[] {
       events: made.tail,
     });
   return parts;
-}
-
-/** A part of a long story (storyGaps()). */
-export interface StoryPart {
-  /** Events not shown before this part, and what the line that says so adds. */
-  readonly skipped: number;
-  readonly why: string;
-  readonly heading: string | null;
-  readonly events: readonly StoryEvent[];
 }
 
 /**

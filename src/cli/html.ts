@@ -1,6 +1,6 @@
 /** `--html FILE` and `report.html` in `--out DIR`: the HTML report of the runs a command made. */
 import { readFileSync, writeFileSync } from "node:fs";
-import { HTML_DATA_ID, htmlReport, type HtmlRun } from "../report/html.ts";
+import { HTML_DATA_OPEN, htmlReport, type HtmlRun } from "../report/html.ts";
 import type { Scenario } from "../scenario/loader.ts";
 import type { RunOptions, RunResult } from "../scenario/runner.ts";
 import { shellQuote, UsageError } from "./io.ts";
@@ -59,7 +59,7 @@ export function writeHtmlReport(path: string, title: string, runs: readonly Html
 /** Whether the file at `path` is an HTML report rstmem wrote (its data block, report/html.ts). */
 export function isRstmemReport(path: string): boolean {
   try {
-    return readFileSync(path, "utf8").includes(`<script type="application/json" id="${HTML_DATA_ID}">`);
+    return readFileSync(path, "utf8").includes(HTML_DATA_OPEN);
   } catch {
     return false;
   }

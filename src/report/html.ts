@@ -16,7 +16,7 @@ import { dirname, join } from "node:path";
 import type { RunResult } from "../scenario/runner.ts";
 import { MAP_STATES, type MapState, type TimelineSample } from "../scenario/timeline.ts";
 import { PAGE_SCRIPT } from "./html/page.ts";
-import type { StoryEvent } from "./story.ts";
+import type { StoryEvent, StoryPart } from "./story.ts";
 
 /** One run of the report: a column of the comparison. */
 export interface HtmlRun {
@@ -38,11 +38,7 @@ export interface HtmlRun {
      * What the story shows past `run` when it holds only the first events: each part after the events
      * skipped before it (the events around the finding the violation is about, the last events).
      */
-    readonly more?: readonly {
-      readonly skipped: number;
-      readonly heading: string | null;
-      readonly events: readonly StoryEvent[];
-    }[];
+    readonly more?: readonly Omit<StoryPart, "why">[];
     readonly bootOpen?: boolean;
   };
 }
@@ -248,8 +244,8 @@ code { font-size: 12px; background: #eeeeee; padding: 1px 4px; word-break: break
 .story-boot summary { cursor: pointer; margin: 6px 0; }
 `;
 
-/** The id of the report's data block: what marks a file as an rstmem report (a clean search removes only such). */
-export const HTML_DATA_ID = "rstmem-data";
+/** The report's data block opens so: what marks a file as an rstmem report (a clean search removes only such). */
+export const HTML_DATA_OPEN = '<script type="application/json" id="rstmem-data">';
 
 /** The report as one HTML document. */
 export function htmlReport(input: HtmlReportInput): string {
@@ -268,7 +264,7 @@ export function htmlReport(input: HtmlReportInput): string {
     "</head>",
     "<body>",
     '<main id="report"></main>',
-    `<script type="application/json" id="${HTML_DATA_ID}">${scriptSafeJson(htmlReportData(input))}</script>`,
+    `${HTML_DATA_OPEN}${scriptSafeJson(htmlReportData(input))}</script>`,
     `<script>${js}</script>`,
     `<script>${PAGE_SCRIPT}</script>`,
     "</body>",

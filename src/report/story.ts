@@ -86,6 +86,19 @@ export function storyEvent(e: TraceEvent): StoryEvent {
   return { t: e.t, task: e.task, layer: e.layer, call: e.name, what };
 }
 
+/**
+ * A part of a long story past its first events (cli/explore.ts storyGaps()): the events around the
+ * finding a violation is about, or the last ones — as `rstmem replay` prints it and the HTML report
+ * shows it.
+ */
+export interface StoryPart {
+  /** Events not shown before this part, and what the line that says so adds. */
+  readonly skipped: number;
+  readonly why: string;
+  readonly heading: string | null;
+  readonly events: readonly StoryEvent[];
+}
+
 /** The event as a line of `rstmem replay`'s story. */
 export function storyLine(s: StoryEvent): string {
   const t = (s.t / 1e6).toFixed(6).padStart(13);
