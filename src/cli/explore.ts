@@ -40,7 +40,7 @@ import {
   type SetCode,
 } from "./io.ts";
 import { checkPolicies, loadWithPolicy, scenarioArg, withPolicy } from "./scenario_args.ts";
-import { scenarioKillProblem, type Scenario } from "../scenario/loader.ts";
+import { scenarioKillProblems, type Scenario } from "../scenario/loader.ts";
 import { defaultJobs } from "../explore/threads.ts";
 
 interface ExploreCliOptions {
@@ -511,8 +511,7 @@ export function register(program: Command, io: Io, setCode: SetCode): void {
         throw new UsageError(`${path}: policy: ${e.message.replace(/^--policy:? /, "")}`);
       }
       // A kill of a process the scenario never makes would never strike: refused, as in a scenario.
-      (rf.faults ?? []).forEach((f, i) => {
-        const why = scenarioKillProblem(f, sc);
+      scenarioKillProblems(rf.faults ?? [], sc).forEach((why, i) => {
         if (why !== null) throw new UsageError(`${path}: faults[${i}].kill.proc: ${why}`);
       });
       let made: ReplayedRun;

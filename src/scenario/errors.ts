@@ -204,6 +204,14 @@ function knownKeys(root: z.ZodType, data: unknown, path: Path): string[] {
   return [];
 }
 
+/** A union's options that are objects, each with its keys in order (its first: the kind it names). */
+function objectOptions(options: readonly z.ZodType[]): { schema: z.ZodType; keys: string[] }[] {
+  return options.flatMap((schema) => {
+    const d = def(unwrap(schema));
+    return d.type === "object" && d.shape ? [{ schema, keys: Object.keys(d.shape) }] : [];
+  });
+}
+
 /** zod's type names as a scenario author says them. */
 function expectedName(t: string): string {
   const names: Record<string, string> = {
@@ -238,10 +246,7 @@ export function issueToError(
         .map((errs) => errs.find((e) => e.code === "invalid_type" && e.path.length === 0))
         .filter((e): e is z.core.$ZodIssueInvalidType => !!e)
         .map((e) => e.expected);
-      const kinds = options
-        .map((o) => def(unwrap(o)))
-        .filter((d) => d.type === "object" && d.shape)
-        .map((d) => Object.keys(d.shape!)[0]);
+      const kinds = objectOptions(options).map((o) => o.keys[0]);
       if (input !== null && typeof input === "object" && !Array.isArray(input) && kinds.length > 0) {
         const first = Object.keys(input)[0];
         if (first === undefined)
@@ -264,13 +269,8 @@ export function issueToError(
       // A key that names another option of the union here (a step's kind beside another kind): say so,
       // rather than that the key is unknown to the option chosen.
       const u = schemaAt(schema, data, path, false);
-      const shapes =
-        u && def(u).type === "union"
-          ? (def(u).options ?? [])
-              .map((o) => def(unwrap(o)))
-              .filter((d) => d.type === "object" && d.shape)
-              .map((d) => Object.keys(d.shape!))
-          : [];
+      const options = objectOptions(u && def(u).type === "union" ? (def(u).options ?? []) : []);
+      const shapes = options.map((o) => o.keys);
       const kinds = shapes.map((keys) => keys[0]);
       const input = valueAt(data, path);
       const mine =
@@ -289,12 +289,9 @@ export function issueToError(
       // A key another option of the union takes, with every other key of the input: that option is the
       // one meant, and what it refuses is the error (policy: { preset: nope, pool: … } said the key
       // preset was unknown).
-      if (u && def(u).type === "union" && input !== null && typeof input === "object") {
-        const meant = (def(u).options ?? []).find((o) => {
-          const d = def(unwrap(o));
-          return d.type === "object" && d.shape && Object.keys(input).every((x) => x in d.shape!);
-        });
-        const inner = meant?.safeParse(input).error?.issues[0];
+      if (input !== null && typeof input === "object") {
+        const meant = options.find((o) => Object.keys(input).every((x) => o.keys.includes(x)));
+        const inner = meant?.schema.safeParse(input).error?.issues[0];
         if (inner && inner.code !== "unrecognized_keys")
           return issueToError(map, schema, data, {
             ...inner,

@@ -205,30 +205,28 @@ function checkKillTargets(
   workloads: readonly WorkloadSpec[],
   map: SourceMap,
 ): FaultSpec[] {
+  const procs = killTargets(steps, workloads);
   faults.forEach((f, i) => {
-    const why = killTargetProblem(f, steps, workloads);
+    const why = killTargetProblem(f, procs);
     if (why !== null) throw map.error(["faults", i, "kill", "proc"], why);
   });
   return faults;
 }
 
-/**
- * Why a fault's `kill:` names no process the scenario makes (checkKillTargets()), or null: also asked of
- * a replay.json's faults, which a hand edit may have changed.
- */
-export function killTargetProblem(
-  f: FaultSpec,
-  steps: readonly ScenarioStep[],
-  workloads: readonly WorkloadSpec[],
-): string | null {
-  if (!("kill" in f)) return null;
+/** The processes a run makes: those `proc` steps name, and each session-based workload's. */
+function killTargets(steps: readonly ScenarioStep[], workloads: readonly WorkloadSpec[]): Set<string> {
   const procs = new Set<string>();
   for (const st of steps) if (st.kind === "proc") procs.add((st.spec as { proc: string }).proc);
   // Each session-based workload's processes: KIND.INDEX.s0 … s<sessions − 1> (pipeline.ts).
   for (const w of workloads)
     if (w.kind !== "background")
       for (let s = 0; s < w.spec.sessions; s++) procs.add(`${w.kind}.${w.index}.s${s}`);
-  if (procs.has(f.kill.proc)) return null;
+  return procs;
+}
+
+/** Why a fault's `kill:` names none of `procs` (killTargets()), or null. */
+function killTargetProblem(f: FaultSpec, procs: ReadonlySet<string>): string | null {
+  if (!("kill" in f) || procs.has(f.kill.proc)) return null;
   const known = [...procs];
   return (
     `no process "${f.kill.proc}" in this scenario; expected ` +
@@ -238,9 +236,14 @@ export function killTargetProblem(
   );
 }
 
-/** killTargetProblem() of a loaded scenario's processes: its steps, its tasks' and its workloads'. */
-export function scenarioKillProblem(f: FaultSpec, sc: Scenario): string | null {
-  return killTargetProblem(f, allSteps(sc.steps, sc.tasks), sc.workloads);
+/**
+ * Why each fault's `kill:` names no process the loaded scenario makes (its steps, its tasks' and its
+ * workloads'), or null, in the faults' order: a replay.json's faults, which a hand edit may have changed,
+ * checked as checkKillTargets() checks a scenario's.
+ */
+export function scenarioKillProblems(faults: readonly FaultSpec[], sc: Scenario): (string | null)[] {
+  const procs = killTargets(allSteps(sc.steps, sc.tasks), sc.workloads);
+  return faults.map((f) => killTargetProblem(f, procs));
 }
 
 /** Why a static pool's carveout cannot be placed on this platform, or null (it fits, or no carveout). */
