@@ -19,6 +19,7 @@ import {
   type SetCode,
 } from "./io.ts";
 import { formatDuration } from "../scenario/units.ts";
+import { defaultJobs } from "../explore/threads.ts";
 
 /** The flavors (explore/fuzz/rig.ts FUZZ_FLAVORS; named here so `ffa decode` loads no simulator). */
 const FLAVORS: readonly SpmcFlavorName[] = ["hafnium", "optee-sel1"];
@@ -188,6 +189,11 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
       'write the test vectors (JSON, README "FF-A fuzzing corpus") into this directory (made if missing; an earlier corpus there is replaced)',
     )
     .option("--json", "print the result as one JSON object (the corpus is written as ever)")
+    .option(
+      "--jobs <n>",
+      "threads making cases (default: the machine's cores). Results, the corpus included, do not depend on it",
+      parsePositive,
+    )
     .action(
       async (opts: {
         flavor: string;
@@ -196,14 +202,17 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         time?: number;
         corpus?: string;
         json?: boolean;
+        jobs?: number;
       }) => {
         if (opts.corpus !== undefined) prepareCorpusDir(opts.corpus);
-        const { fuzz } = await import("../explore/fuzz/fuzz.ts");
+        const { fuzzParallel } = await import("../explore/fuzz_parallel.ts");
+        const jobs = opts.jobs ?? defaultJobs();
         const flavors: SpmcFlavorName[] =
           opts.flavor === "all" ? [...FLAVORS] : [opts.flavor as SpmcFlavorName];
         // Wall-clock time is read here only, to time the flavors: it never changes a case.
         const t0 = performance.now();
-        const r = fuzz({
+        const r = await fuzzParallel({
+          jobs,
           flavors,
           runs: opts.runs,
           seed: opts.seed,
@@ -237,6 +246,8 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
             seed: r.seed,
             cases: r.cases,
             seconds: Number(seconds.toFixed(3)),
+            threads: r.threads,
+            casesPerSecond: Math.round(r.cases / seconds),
             stopped,
             flavors: r.flavors.map(({ ms, ...f }) => ({
               ...f,
@@ -249,12 +260,16 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
           done(r.violation ? 1 : 0);
           return;
         }
-        io.out(`ffa fuzz   seed ${r.seed}, ${r.cases} cases in ${seconds.toFixed(2)} s\n`);
+        // Each flavor's rate is of its own time, summed over the threads: per thread when there are several.
+        const threads = r.threads > 1 ? ` on ${r.threads} threads` : "";
+        io.out(
+          `ffa fuzz   seed ${r.seed}, ${r.cases} cases in ${seconds.toFixed(2)} s${threads} (${Math.round(r.cases / seconds)} cases/s)\n`,
+        );
         for (const f of r.flavors) {
           const rate = f.ms > 0 ? Math.round((f.cases / f.ms) * 1000) : 0;
           io.out(
             `${f.flavor.padEnd(10)} ${f.calls} calls: ${f.successes} answered, ${f.rejections} refused, ${f.panics} panic${f.panics === 1 ? "" : "s"}; ` +
-              `${f.outcomes} distinct outcomes; ${rate} cases/s\n`,
+              `${f.outcomes} distinct outcomes; ${rate} cases/s${r.threads > 1 ? " a thread" : ""}\n`,
           );
           if (f.firstPanic) io.out(`           first panic: ${f.firstPanic}\n`);
           if (f.panicKinds.length > 1)

@@ -23,13 +23,14 @@ import {
   ffaVersionNumber,
 } from "../../src/abi/ffa/index.ts";
 import { replayCorpusCase } from "../helpers/fuzz-replay.ts";
+import { plantRxFullOnTooManyFragments } from "../helpers/fuzz-plants.ts";
 import { rstmem } from "../helpers/rstmem.ts";
 import { caseCalls, fuzz, generateCase } from "../../src/explore/fuzz/fuzz.ts";
 import { Prng } from "../../src/sim/prng.ts";
 import { buildBases, opteeEvent } from "../../src/explore/fuzz/gen.ts";
 import { decodeMemRegion } from "../../src/abi/ffa/mem_region.ts";
 import { consistencyProblem, replyProblem } from "../../src/explore/fuzz/oracle.ts";
-import { FuzzRig, type FuzzCaller } from "../../src/explore/fuzz/rig.ts";
+import type { FuzzCaller } from "../../src/explore/fuzz/rig.ts";
 import { FlavorRunner } from "../../src/explore/fuzz/runner.ts";
 import { capture, differs } from "../../src/explore/fuzz/state.ts";
 import { OWNER_NORMAL } from "../../src/hw/frames.ts";
@@ -45,22 +46,6 @@ const r8 = (...v: (number | bigint)[]) => {
   v.forEach((n, i) => (x[i] = BigInt.asUintN(64, BigInt(n))));
   return x;
 };
-
-/**
- * A planted bug that only a rare refusal trips (Hafnium's 21st fragment, too-many-fragments): the
- * rejection leaves the normal world's RX buffer full, a change of state. Returns the undo.
- */
-function plantRxFullOnTooManyFragments(): () => void {
-  const call = FuzzRig.prototype.call;
-  FuzzRig.prototype.call = function (this: FuzzRig, by, x) {
-    const r = call.call(this, by, x);
-    if (this.spmc.lastRejection?.rule === "too-many-fragments") this.spmc.endpoint(0)!.rxFull = true;
-    return r;
-  };
-  return () => {
-    FuzzRig.prototype.call = call;
-  };
-}
 
 describe("ffa fuzz oracle", () => {
   it("accepts the replies the spec defines and refuses the others", () => {

@@ -9,8 +9,9 @@
  * the SPMC's rule, per flavor) go to the corpus (corpus.ts): so a corpus holds one vector per rule
  * reached, with what each flavor answers.
  *
- * Deterministic: the cases are a function of the seed (the PRNG stream "ffa-fuzz"); the wall clock,
- * when given, only times the flavors and may stop the run early.
+ * Deterministic: case i is a function of the seed and i (its own PRNG stream, "ffa-fuzz.i"), and what a
+ * run reports is taken case by case in order, whichever thread made a case (fuzz_parallel.ts); the wall
+ * clock, when given, only times the flavors and may stop the run early.
  */
 import type { SpmcFlavorName } from "../../firmware/spmc/spmc.ts";
 import { Prng, type RandomStream } from "../../sim/prng.ts";
@@ -29,13 +30,7 @@ import {
   type Mutation,
   type Txn,
 } from "./gen.ts";
-import {
-  FlavorRunner,
-  type CallOutcome,
-  type CaseOutcome,
-  type RunnerStats,
-  type ViolationKind,
-} from "./runner.ts";
+import { FlavorRunner, type CallOutcome, type CaseOutcome, type ViolationKind } from "./runner.ts";
 
 export interface FuzzOptions {
   readonly flavors: readonly SpmcFlavorName[];
@@ -103,6 +98,11 @@ export interface FuzzResult {
   readonly corpus: readonly CorpusCase[];
   /** Time spent generating cases (0 without a clock). */
   readonly generateMs: number;
+  /**
+   * Threads that made cases (fuzz_parallel.ts): each flavor's `ms` and `generateMs` are summed over
+   * them. Nothing else in the result depends on it.
+   */
+  readonly threads: number;
 }
 
 /**
@@ -221,210 +221,375 @@ function shrink(runner: FlavorRunner, spec: CaseSpec, kind: ViolationKind, faili
   return s;
 }
 
-/** Cases generated, then run, at a time (see the grouping by base in fuzz()). */
+/** Cases generated, then run, at a time (see the grouping by base in FuzzMaker.make()). */
 const BATCH = 128;
+
+/**
+ * Cases per chunk: the unit a thread makes (fuzz_parallel.ts) and the merge takes in order. A chunk
+ * takes ~20–50 ms; results never depend on it.
+ */
+export const FUZZ_CHUNK = 1024;
 
 /** The RunnerStats fields the report gives: cases, calls, rejections, successes, panics. */
 const STAT_FIELDS = 5;
-/** Takes case `x`'s counts (deltas[x * STAT_FIELDS ...]) back out of `s`. */
-function unstat(s: RunnerStats, deltas: Int32Array, x: number): void {
-  const d = x * STAT_FIELDS;
-  s.cases -= deltas[d];
-  s.calls -= deltas[d + 1];
-  s.rejections -= deltas[d + 2];
-  s.successes -= deltas[d + 3];
-  s.panics -= deltas[d + 4];
+
+/**
+ * What the merge must hear of one case on one flavor: the coverage keys it reached that its maker had
+ * not reached before (one its maker had reached came to the merge with an earlier case), its panic and
+ * its known finding. A case with none of these sends nothing.
+ */
+export interface CaseNote {
+  readonly i: number;
+  readonly f: number;
+  readonly keys: readonly string[];
+  readonly panic: string | null;
+  readonly known: { readonly id: string; readonly what: string } | null;
+}
+
+/** A run of consecutive cases, made by one maker: what the merge takes, in order of `start`. */
+export interface FuzzChunk {
+  readonly start: number;
+  /** Cases made from `start`: all asked for, unless the run was told to stop or a case violated. */
+  readonly done: number;
+  /** Per flavor (in the options' order), STAT_FIELDS counts summed over the chunk's cases. */
+  readonly stats: Int32Array;
+  readonly notes: readonly CaseNote[];
+  /**
+   * With a corpus: every case that reached something its maker had not seen, recorded. The merge keeps
+   * those that are new to the whole run (a subset: what is new to the run is new to each maker).
+   */
+  readonly corpus: readonly CorpusCase[];
+  /** The chunk's violating case (its last), shrunk and recorded. */
+  readonly violation: FuzzViolation | null;
+  /** Per flavor, ms spent running its cases; and ms spent generating (0 without a clock). */
+  readonly ms: readonly number[];
+  readonly generateMs: number;
+}
+
+/** What a maker needs besides the cases it is asked for: FuzzOptions' fixed part. */
+export interface MakerOptions {
+  readonly flavors: readonly SpmcFlavorName[];
+  readonly seed: number;
+  readonly corpus?: boolean;
+  readonly batch?: number;
 }
 
 /**
- * `fn`'s runs — a case shrunk, or made again to record it for the corpus — left out of the runners'
- * counts: the report counts each case's calls once, whether a corpus is written or not.
+ * Case `i` of a run on `seed`: drawn from a stream of its own ("ffa-fuzz.i"), as the explorer's run i is
+ * (walk.ts), so that any thread makes any case without drawing the ones before it.
  */
-function uncounted<T>(runners: readonly FlavorRunner[], fn: () => T): T {
-  const saved = runners.map((r) => ({ ...r.stats }));
-  try {
-    return fn();
-  } finally {
-    runners.forEach((r, k) => {
-      const s = saved[k];
-      r.stats.cases = s.cases;
-      r.stats.calls = s.calls;
-      r.stats.rejections = s.rejections;
-      r.stats.successes = s.successes;
-      r.stats.panics = s.panics;
-    });
+export function caseSpec(seed: number, i: number, bases: readonly Base[]): CaseSpec {
+  return generateCase(new Prng(seed).stream(`ffa-fuzz.${i}`), bases);
+}
+
+/**
+ * Makes chunks of a run: its own booted runners, and what its own cases reached so far (the coverage
+ * keys it tells the merge are those it had not reached: fewer to send). Any maker makes any chunk as
+ * the one-thread run makes it (a case is a function of the seed and its index: caseSpec()).
+ */
+export class FuzzMaker {
+  readonly bases: readonly Base[];
+  readonly runners: readonly FlavorRunner[];
+  /** The cases this maker has made end here: a chunk before it makes it forget what it reached. */
+  #end = 0;
+  /** Per flavor, the coverage keys and known findings this maker's cases reached (all before its next chunk). */
+  readonly #seen: Set<string>[];
+  readonly #knownSeen: Set<string>[];
+  readonly #batch: number;
+  readonly #specs: CaseSpec[] = [];
+  readonly #calls: (readonly FuzzCall[])[] = [];
+  readonly #outs: CaseOutcome[][];
+  readonly #deltas: Int32Array[];
+  readonly #order: Int32Array;
+  readonly #perBase: Int32Array;
+
+  constructor(readonly opts: MakerOptions) {
+    this.bases = buildBases();
+    this.runners = opts.flavors.map((f) => new FlavorRunner(f, this.bases));
+    this.#seen = opts.flavors.map(() => new Set<string>());
+    this.#knownSeen = opts.flavors.map(() => new Set<string>());
+    this.#batch = opts.batch ?? BATCH;
+    this.#outs = this.runners.map(() => new Array<CaseOutcome>(this.#batch));
+    this.#deltas = this.runners.map(() => new Int32Array(this.#batch * STAT_FIELDS));
+    this.#order = new Int32Array(this.#batch);
+    this.#perBase = new Int32Array(this.bases.length + 1);
+  }
+
+  /** Makes cases start … start + count − 1 (fewer if `shouldStop` says so between batches, or one violates). */
+  make(start: number, count: number, clock: () => number = () => 0, shouldStop?: () => boolean): FuzzChunk {
+    const { runners, bases } = this;
+    const nf = runners.length;
+    const stats = new Int32Array(nf * STAT_FIELDS);
+    const notes: CaseNote[] = [];
+    const corpus: CorpusCase[] = [];
+    const ms = new Array<number>(nf).fill(0);
+    let violation: FuzzViolation | null = null;
+    if (start < this.#end) {
+      // An earlier chunk than the last: what this maker reached is no longer all before the chunk (a
+      // key it reached later may be new to the run there).
+      for (const s of this.#seen) s.clear();
+      for (const s of this.#knownSeen) s.clear();
+    }
+    this.#end = start + count;
+    let generateMs = 0;
+    let done = 0;
+    const specs = this.#specs;
+    const batchCalls = this.#calls;
+    const order = this.#order;
+    const perBase = this.#perBase;
+    batches: while (done < count) {
+      if (shouldStop?.()) break;
+      const n = Math.min(this.#batch, count - done);
+      const g1 = clock();
+      specs.length = 0;
+      batchCalls.length = 0;
+      for (let j = 0; j < n; j++) {
+        const spec = caseSpec(this.opts.seed, start + done + j, bases);
+        specs.push(spec);
+        batchCalls.push(caseCalls(spec));
+      }
+      generateMs += clock() - g1;
+      // The batch's cases run grouped by base (a counting sort, stable): consecutive cases on one base
+      // restore nothing when a case changed nothing, and restore one base's own state when one did. Each
+      // case starts from its base's snapshot, so what it does is the same in any order; what a case
+      // reaches is then taken case by case, in order, as if they had run one after another.
+      perBase.fill(0);
+      for (let j = 0; j < n; j++) perBase[specs[j].base + 1]++;
+      for (let b = 1; b <= bases.length; b++) perBase[b] += perBase[b - 1];
+      for (let j = 0; j < n; j++) order[perBase[specs[j].base]++] = j;
+      for (let k = 0; k < nf; k++) {
+        const r = runners[k];
+        const t0 = clock();
+        const o = this.#outs[k];
+        const d = this.#deltas[k];
+        const s = r.stats;
+        for (let x = 0; x < n; x++) {
+          const j = order[x];
+          const c0 = s.cases,
+            k0 = s.calls,
+            r0 = s.rejections,
+            s0 = s.successes,
+            p0 = s.panics;
+          o[j] = r.run(specs[j].base, batchCalls[j]);
+          const at = j * STAT_FIELDS;
+          d[at] = s.cases - c0;
+          d[at + 1] = s.calls - k0;
+          d[at + 2] = s.rejections - r0;
+          d[at + 3] = s.successes - s0;
+          d[at + 4] = s.panics - p0;
+        }
+        ms[k] += clock() - t0;
+      }
+      for (let j = 0; j < n; j++) {
+        const i = start + done;
+        const spec = specs[j];
+        let fresh = false;
+        let failed: { runner: FlavorRunner; out: CaseOutcome } | null = null;
+        for (let k = 0; k < nf; k++) {
+          const out = this.#outs[k][j];
+          const d = this.#deltas[k];
+          for (let f = 0; f < STAT_FIELDS; f++) stats[k * STAT_FIELDS + f] += d[j * STAT_FIELDS + f];
+          let keys: string[] | null = null;
+          const reached = this.#seen[k];
+          for (const key of out.keys) {
+            if (!reached.has(key)) {
+              reached.add(key);
+              (keys ??= []).push(key);
+            }
+          }
+          if (keys || out.panic || out.known) {
+            if (keys) fresh = true;
+            if (out.known && !this.#knownSeen[k].has(out.known.id)) {
+              this.#knownSeen[k].add(out.known.id);
+              fresh = true;
+            }
+            notes.push({
+              i,
+              f: k,
+              keys: keys ?? NO_KEYS,
+              panic: out.panic,
+              known: out.known && { id: out.known.id, what: out.known.what },
+            });
+          }
+          if (out.violation && !failed) failed = { runner: runners[k], out };
+        }
+        done++;
+        if (failed) {
+          violation = shrunkViolation(runners, bases, spec, i, this.opts.seed, failed.runner, failed.out);
+          break batches;
+        }
+        if (fresh && this.opts.corpus) corpus.push(record(runners, bases, spec, i, this.opts.seed));
+      }
+    }
+    return { start, done, stats, notes, corpus, violation, ms, generateMs };
   }
 }
 
-/** Runs the fuzzer. */
-export function fuzz(opts: FuzzOptions): FuzzResult {
-  const clock = opts.clock ?? (() => 0);
-  const bases = buildBases();
-  const runners = opts.flavors.map((f) => new FlavorRunner(f, bases));
-  const rnd = new Prng(opts.seed).stream("ffa-fuzz");
-  /** Per flavor, the coverage keys reached. */
-  const seen = new Map<SpmcFlavorName, Set<string>>(opts.flavors.map((f) => [f, new Set<string>()]));
-  const outcomeCount = new Map<SpmcFlavorName, number>();
-  const ms = new Map<SpmcFlavorName, number>();
-  const firstPanic = new Map<SpmcFlavorName, string>();
-  const panicKinds = new Map<
-    SpmcFlavorName,
-    Map<string, { what: string; count: number; firstCase: number }>
-  >();
-  const known = new Map<
-    SpmcFlavorName,
-    Map<string, { id: string; what: string; count: number; firstCase: number }>
-  >();
-  const corpus: CorpusCase[] = [];
-  let generateMs = 0;
-  let violation: FuzzViolation | null = null;
-  let done = 0;
-  const specs: CaseSpec[] = [];
-  const batchCalls: (readonly FuzzCall[])[] = [];
-  const batch = opts.batch ?? BATCH;
-  const outs = runners.map(() => new Array<CaseOutcome>(batch));
-  const deltas = runners.map(() => new Int32Array(batch * STAT_FIELDS));
-  const order = new Int32Array(batch);
-  const perBase = new Int32Array(bases.length + 1);
-  batches: for (let start = 0; start < opts.runs; start += batch) {
-    if (opts.shouldStop?.()) break;
-    const n = Math.min(batch, opts.runs - start);
-    const g0 = clock();
-    specs.length = 0;
-    batchCalls.length = 0;
-    for (let j = 0; j < n; j++) {
-      const spec = generateCase(rnd, bases);
-      specs.push(spec);
-      batchCalls.push(caseCalls(spec));
-    }
-    generateMs += clock() - g0;
-    // The batch's cases run grouped by base (a counting sort, stable): consecutive cases on one base
-    // restore nothing when a case changed nothing, and restore one base's own state when one did. Each
-    // case starts from its base's snapshot, so what it does is the same in any order; what a case
-    // reaches is then taken case by case, in order, as if they had run one after another.
-    perBase.fill(0);
-    for (let j = 0; j < n; j++) perBase[specs[j].base + 1]++;
-    for (let b = 1; b <= bases.length; b++) perBase[b] += perBase[b - 1];
-    for (let j = 0; j < n; j++) order[perBase[specs[j].base]++] = j;
-    runners.forEach((r, k) => {
-      const t0 = clock();
-      const o = outs[k];
-      const d = deltas[k];
-      for (let x = 0; x < n; x++) {
-        const j = order[x];
-        const s = r.stats;
-        const c0 = s.cases,
-          k0 = s.calls,
-          r0 = s.rejections,
-          s0 = s.successes,
-          p0 = s.panics;
-        o[j] = r.run(specs[j].base, batchCalls[j]);
-        const at = j * STAT_FIELDS;
-        d[at] = s.cases - c0;
-        d[at + 1] = s.calls - k0;
-        d[at + 2] = s.rejections - r0;
-        d[at + 3] = s.successes - s0;
-        d[at + 4] = s.panics - p0;
-      }
-      ms.set(r.flavor, (ms.get(r.flavor) ?? 0) + clock() - t0);
-    });
-    for (let j = 0; j < n; j++) {
-      const i = start + j;
-      const spec = specs[j];
+const NO_KEYS: readonly string[] = [];
+
+/** Case `i`'s violation on `runner`: shrunk (shrink()), made once more, and recorded for the corpus. */
+function shrunkViolation(
+  runners: readonly FlavorRunner[],
+  bases: readonly Base[],
+  spec: CaseSpec,
+  i: number,
+  seed: number,
+  runner: FlavorRunner,
+  out: CaseOutcome,
+): FuzzViolation {
+  const v = out.violation!;
+  const small = shrink(runner, spec, v.kind, v.call);
+  const again = runner.run(small.base, caseCalls(small)).violation ?? v;
+  const base = bases[small.base];
+  const call = 2 + base.calls.length + again.call;
+  const rec = record(runners, bases, small, i, seed, {
+    flavor: runner.flavor,
+    kind: again.kind,
+    call,
+    why: again.why,
+  });
+  return {
+    flavor: runner.flavor,
+    kind: again.kind,
+    why: again.why,
+    caseIndex: i,
+    base: base.name,
+    call,
+    actions: small.actions.map((a) => a.what),
+    mutations: mutationWords(small),
+    case: rec,
+  };
+}
+
+/**
+ * Takes a run's chunks in order of their cases, as one thread making them one after the other would
+ * have met them: the coverage keys and known findings first reached, the corpus (the cases that reached
+ * something first), panics and counts; it stops at the first violation.
+ */
+export class FuzzMerge {
+  /** Cases taken. */
+  done = 0;
+  violation: FuzzViolation | null = null;
+  generateMs = 0;
+  readonly corpus: CorpusCase[] = [];
+  readonly #stats: Int32Array;
+  readonly #ms: number[];
+  readonly #seen: Set<string>[];
+  readonly #outcomes: number[];
+  readonly #firstPanic: (string | null)[];
+  readonly #panicKinds: Map<string, { what: string; count: number; firstCase: number }>[];
+  readonly #known: Map<string, { id: string; what: string; count: number; firstCase: number }>[];
+
+  constructor(readonly opts: MakerOptions) {
+    const nf = opts.flavors.length;
+    this.#stats = new Int32Array(nf * STAT_FIELDS);
+    this.#ms = new Array<number>(nf).fill(0);
+    this.#seen = opts.flavors.map(() => new Set<string>());
+    this.#outcomes = new Array<number>(nf).fill(0);
+    this.#firstPanic = new Array<string | null>(nf).fill(null);
+    this.#panicKinds = opts.flavors.map(() => new Map());
+    this.#known = opts.flavors.map(() => new Map());
+  }
+
+  /** Takes the next chunk (its `start` must be the cases taken so far); false once a violation ended the run. */
+  add(c: FuzzChunk): boolean {
+    if (this.violation !== null) return false;
+    if (c.start !== this.done)
+      throw new Error(`fuzz: chunk at case ${c.start} merged after ${this.done} cases`);
+    for (let x = 0; x < this.#stats.length; x++) this.#stats[x] += c.stats[x];
+    c.ms.forEach((v, k) => (this.#ms[k] += v));
+    this.generateMs += c.generateMs;
+    let ci = 0;
+    let n = 0;
+    while (n < c.notes.length) {
+      const i = c.notes[n].i;
       let fresh = false;
-      let failed: { runner: FlavorRunner; out: CaseOutcome } | null = null;
-      runners.forEach((r, k) => {
-        const out = outs[k][j];
-        if (out.panic) {
-          if (!firstPanic.has(r.flavor)) firstPanic.set(r.flavor, out.panic);
-          let m = panicKinds.get(r.flavor);
-          if (!m) panicKinds.set(r.flavor, (m = new Map()));
-          const what = out.panic.replace(/0x[0-9a-f]+/g, "0x…");
-          const pk = m.get(what);
+      for (; n < c.notes.length && c.notes[n].i === i; n++) {
+        const { f, keys, panic, known } = c.notes[n];
+        if (panic) {
+          this.#firstPanic[f] ??= panic;
+          const what = panic.replace(/0x[0-9a-f]+/g, "0x…");
+          const pk = this.#panicKinds[f].get(what);
           if (pk) pk.count++;
-          else m.set(what, { what, count: 1, firstCase: i });
+          else this.#panicKinds[f].set(what, { what, count: 1, firstCase: i });
         }
-        if (out.known) {
-          let m = known.get(r.flavor);
-          if (!m) known.set(r.flavor, (m = new Map()));
-          const kn = m.get(out.known.id);
+        if (known) {
+          const kn = this.#known[f].get(known.id);
           if (kn) kn.count++;
           else {
-            m.set(out.known.id, { id: out.known.id, what: out.known.what, count: 1, firstCase: i });
+            this.#known[f].set(known.id, { id: known.id, what: known.what, count: 1, firstCase: i });
             fresh = true;
           }
         }
-        const reached = seen.get(r.flavor)!;
-        for (const key of out.keys) {
+        const reached = this.#seen[f];
+        for (const key of keys) {
           if (!reached.has(key)) {
             reached.add(key);
             fresh = true;
-            outcomeCount.set(r.flavor, (outcomeCount.get(r.flavor) ?? 0) + 1);
+            this.#outcomes[f]++;
           }
         }
-        if (out.violation && !failed) failed = { runner: r, out };
-      });
-      done++;
-      if (failed) {
-        // The cases after this one ran, but the run stops here: their counts go.
-        runners.forEach((r, k) => {
-          for (let x = j + 1; x < n; x++) unstat(r.stats, deltas[k], x);
-        });
-        const { runner, out } = failed as { runner: FlavorRunner; out: CaseOutcome };
-        const v = out.violation!;
-        // Shrinking makes the case again and again, and recording it once more: none of it counted.
-        const { small, again, base, rec } = uncounted(runners, () => {
-          const small = shrink(runner, spec, v.kind, v.call);
-          const again = runner.run(small.base, caseCalls(small)).violation ?? v;
-          const base = bases[small.base];
-          const rec = record(runners, bases, small, i, opts.seed, {
-            flavor: runner.flavor,
-            kind: again.kind,
-            call: 2 + base.calls.length + again.call,
-            why: again.why,
-          });
-          return { small, again, base, rec };
-        });
-        violation = {
-          flavor: runner.flavor,
-          kind: again.kind,
-          why: again.why,
-          caseIndex: i,
-          base: base.name,
-          call: 2 + base.calls.length + again.call,
-          actions: small.actions.map((a) => a.what),
-          mutations: mutationWords(small),
-          case: rec,
-        };
-        if (opts.corpus) corpus.push(rec);
-        break batches;
       }
-      if (fresh && opts.corpus)
-        corpus.push(uncounted(runners, () => record(runners, bases, spec, i, opts.seed)));
-      if ((i & 1023) === 0) opts.onProgress?.(done);
+      // The violating case goes to the corpus as the violation's (shrunk) case, below.
+      if (fresh && this.opts.corpus && c.violation?.caseIndex !== i) {
+        while (ci < c.corpus.length && c.corpus[ci].id < i) ci++;
+        const rec = c.corpus[ci];
+        if (rec?.id !== i)
+          throw new Error(`fuzz: case ${i} is new to the run but its maker did not record it`);
+        this.corpus.push(rec);
+      }
     }
+    this.done += c.done;
+    if (c.violation) {
+      this.violation = c.violation;
+      if (this.opts.corpus) this.corpus.push(c.violation.case);
+      return false;
+    }
+    return true;
   }
-  opts.onProgress?.(done);
-  return {
-    seed: opts.seed,
-    cases: done,
-    generateMs,
-    violation,
-    corpus,
-    flavors: runners.map((r) => ({
-      flavor: r.flavor,
-      cases: r.stats.cases,
-      calls: r.stats.calls,
-      rejections: r.stats.rejections,
-      successes: r.stats.successes,
-      panics: r.stats.panics,
-      firstPanic: firstPanic.get(r.flavor) ?? null,
-      panicKinds: [...(panicKinds.get(r.flavor)?.values() ?? [])],
-      known: [...(known.get(r.flavor)?.values() ?? [])],
-      outcomes: outcomeCount.get(r.flavor) ?? 0,
-      ms: ms.get(r.flavor) ?? 0,
-    })),
-  };
+
+  result(threads = 1): FuzzResult {
+    return {
+      threads,
+      seed: this.opts.seed,
+      cases: this.done,
+      generateMs: this.generateMs,
+      violation: this.violation,
+      corpus: this.corpus,
+      flavors: this.opts.flavors.map((flavor, k) => {
+        const s = this.#stats.subarray(k * STAT_FIELDS, (k + 1) * STAT_FIELDS);
+        return {
+          flavor,
+          cases: s[0],
+          calls: s[1],
+          rejections: s[2],
+          successes: s[3],
+          panics: s[4],
+          firstPanic: this.#firstPanic[k],
+          panicKinds: [...this.#panicKinds[k].values()],
+          known: [...this.#known[k].values()],
+          outcomes: this.#outcomes[k],
+          ms: this.#ms[k],
+        };
+      }),
+    };
+  }
+}
+
+/** Runs the fuzzer in this thread: chunk after chunk from one maker (fuzz_parallel.ts spreads them over threads). */
+export function fuzz(opts: FuzzOptions): FuzzResult {
+  const clock = opts.clock ?? (() => 0);
+  const maker = new FuzzMaker(opts);
+  const merge = new FuzzMerge(opts);
+  for (let start = 0; start < opts.runs;) {
+    if (opts.shouldStop?.()) break;
+    const c = maker.make(start, Math.min(FUZZ_CHUNK, opts.runs - start), clock, opts.shouldStop);
+    const more = merge.add(c);
+    opts.onProgress?.(merge.done);
+    if (!more || c.done === 0) break;
+    start += c.done;
+  }
+  return merge.result();
 }
 
 /** Runs a case again on every flavor, recording every register and byte, as a corpus case. */

@@ -1,0 +1,27 @@
+/* global URL, process, console */
+// One long FF-A fuzzing run over several threads (bench/fuzz.ts), as `rstmem ffa fuzz --flavor F --runs N
+// --jobs J` makes it: a cold process (each thread compiles the model itself, part of what a user waits
+// for), on the compiled JavaScript in dist/. Prints, as its last line, {wallMs, cpuMs, calls, threads}.
+import { performance } from "node:perf_hooks";
+
+const dist = new URL("../dist/", import.meta.url);
+const { fuzzParallel } = await import(new URL("explore/fuzz_parallel.js", dist).href);
+
+const [flavor, runsArg, jobsArg] = process.argv.slice(2);
+const c0 = process.cpuUsage();
+const t0 = performance.now();
+const r = await fuzzParallel({ flavors: [flavor], runs: Number(runsArg), seed: 1, jobs: Number(jobsArg) });
+const wallMs = performance.now() - t0;
+const c = process.cpuUsage(c0);
+if (r.violation) {
+  console.error(`ffa fuzz found a violation on ${flavor}: ${r.violation.why}`);
+  process.exit(1);
+}
+console.log(
+  JSON.stringify({
+    wallMs,
+    cpuMs: (c.user + c.system) / 1000,
+    calls: r.flavors[0].calls,
+    threads: r.threads,
+  }),
+);
