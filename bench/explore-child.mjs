@@ -19,6 +19,7 @@ const { namedPolicy } = await import(new URL("scenario/policies.js", dist).href)
 const [runsArg, repsArg, longFaults] = process.argv.slice(2);
 const runs = Number(runsArg);
 const long = repsArg === "long";
+const warmJobs = repsArg === "warmjobs";
 const file = new URL("../scenarios/pool-race.yaml", import.meta.url).pathname;
 const base = loadScenarioFile(file, "pool-race");
 const safe = { ...base, policy: namedPolicy("safe", base.platform) };
@@ -64,6 +65,37 @@ if (long) {
   console.log(
     JSON.stringify({ wallMs, cpuMs: (c.user + c.system) / 1000, explored: r.explored, states: r.states }),
   );
+  process.exit(0);
+}
+
+// `explore-child.mjs N warmjobs [faults]`: the same long search with --jobs 2 in this fresh process, timed
+// over stretches of N runs after its first 2 × N (both threads' boot and JIT warm-up): what a long search
+// (`--time 10min`) makes for most of its time. Prints {stretches: [{wallMs, explored}]} (each stretch ends
+// at the first merged chunk past its end).
+if (warmJobs) {
+  const marks = [];
+  let next = 2 * runs;
+  const r = await exploreParallel(safe, {
+    strategy: "random",
+    runs: 5 * runs,
+    seed: 1,
+    windowNs: 100_000,
+    jobs: 2,
+    faults: longFaults === "faults" ? 1 : 0,
+    onRun: (done) => {
+      if (done < next) return;
+      marks.push([done, performance.now()]);
+      next += runs;
+    },
+  });
+  if (r.violation) {
+    console.error(`pool-race under safe violated: ${r.violation.why}`);
+    process.exit(1);
+  }
+  const stretches = marks
+    .slice(1)
+    .map(([d, t], i) => ({ wallMs: t - marks[i][1], explored: d - marks[i][0] }));
+  console.log(JSON.stringify({ stretches }));
   process.exit(0);
 }
 

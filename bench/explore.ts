@@ -11,7 +11,8 @@
  * stretches of one long search after its warm-up, since a new search boots anew and re-warms the JIT —
  * and the same with `--faults`: a fault a run at most, as `rstmem explore pool-race --faults`); then
  * --jobs 2 on 20,000 runs, and on 60,000 in a fresh process (a long search, random: what the command
- * makes; again with --faults); then the rate `rstmem explore pool-race` prints as a user runs it (a
+ * makes; again with --faults), and warm: stretches of one long --jobs 2 search once both threads have
+ * warmed up (what a long hunt makes for most of its time); then the rate `rstmem explore pool-race` prints as a user runs it (a
  * fresh process, the default 1,000 runs: most of it before the JIT has warmed up); then the time to
  * find protmem.c's get/put race under upstream (first violation, before shrinking). DFS figures name how
  * many of their runs stopped at a state already explored (a prefix, not a whole run).
@@ -32,6 +33,8 @@ const BIN = fileURLToPath(new URL("../bin/rstmem.js", import.meta.url));
 const REPS = 3;
 const LONG_RUNS = 60_000;
 const LONG_REPS = 3;
+/** The warm --jobs 2 figure's stretch: one search of 5 × this, timed over its last three fifths. */
+const WARM_JOBS_RUNS = 20_000;
 
 interface Rep {
   readonly wallMs: number;
@@ -158,6 +161,23 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
       name: `explorer distinct states per second with --jobs 2, long search (pool-race, safe, random${withFaults}, ${bestLong.states} states)`,
       value: Number(((bestLong.states / bestLong.wallMs) * 1000).toFixed(1)),
       unit: "states/s",
+    });
+  }
+  // The same long search, warm: stretches of WARM_JOBS_RUNS runs of one --jobs 2 search after its first
+  // 2 × WARM_JOBS_RUNS (both threads' boot and JIT warm-up), what a long hunt (`--time 10min`) makes for
+  // most of its time; with and without `--faults`.
+  for (const faults of [false, true]) {
+    const args = [script, String(WARM_JOBS_RUNS), "warmjobs", ...(faults ? ["faults"] : [])];
+    const line = execFileSync(process.execPath, args, { encoding: "utf8" });
+    const { stretches } = JSON.parse(line.trim().split("\n").at(-1)!) as {
+      stretches: { wallMs: number; explored: number }[];
+    };
+    const best = stretches.reduce((a, b) => (b.explored / b.wallMs > a.explored / a.wallMs ? b : a));
+    figure({
+      name: `explorer schedules per second with --jobs 2, warm (pool-race, safe, random${faults ? " --faults 1" : ""}, stretches of ${WARM_JOBS_RUNS.toLocaleString("en-US")} runs of one search after its first ${(2 * WARM_JOBS_RUNS).toLocaleString("en-US")}, best of ${stretches.length})`,
+      value: Number(((best.explored / best.wallMs) * 1000).toFixed(1)),
+      unit: "schedules/s",
+      budget: ">= 5000",
     });
   }
   // The command as a user types it, in a fresh process each time: `rstmem explore pool-race` (1,000

@@ -667,10 +667,31 @@ describe("rstmem ffa fuzz", () => {
     }
   });
 
+  it("--jobs: the same report whatever the threads; a short run stays in one thread and says nothing of them", async () => {
+    const run = async (jobs: string) => {
+      const r = await rstmem("ffa", "fuzz", "--flavor", "all", "--runs", "300", "--jobs", jobs, "--json");
+      expect(r.code).toBe(0);
+      const { seconds: _s, casesPerSecond: _c, flavors, ...rest } = JSON.parse(r.out);
+      return {
+        ...rest,
+        flavors: flavors.map(({ casesPerSecond: _r, ...f }: { casesPerSecond: number }) => f),
+      };
+    };
+    const one = await run("1");
+    expect(one.threads).toBe(1);
+    expect(await run("4")).toEqual(one);
+    const text = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "200", "--jobs", "2");
+    expect(text.out).toMatch(/^ffa fuzz {3}seed 1, 200 cases in [\d.]+ s \(\d+ cases\/s\)\n/);
+    expect(text.out).not.toMatch(/a thread/);
+  });
+
   it("exits 2 on an unknown flavor or a bad budget", async () => {
     expect((await rstmem("ffa", "fuzz", "--flavor", "tf-a", "--runs", "5")).code).toBe(2);
     expect((await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "0")).code).toBe(2);
     expect((await rstmem("ffa", "fuzz", "--runs", "5")).code).toBe(2);
+    const jobs = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "5", "--jobs", "0");
+    expect(jobs.code).toBe(2);
+    expect(jobs.err).toMatch(/--jobs/);
     // Two flavors named: commander would keep the last one silently.
     const twice = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--flavor", "optee-sel1", "--runs", "5");
     expect(twice.code).toBe(2);
