@@ -41,7 +41,7 @@ export interface ParallelFuzzOptions extends FuzzOptions {
  * its own V8 isolate — about 3.5 CPU-seconds of TurboFan over its first ~50,000 cases, on the cores
  * the other threads run on. On this 2-vCPU machine (hafnium, seed 1, eager workers) two threads took
  * longer than one up to about 300,000 cases (200,000: 6.1 s against 5.8) and ran 1.26× as fast at
- * 1,000,000 (18.2 s against 22.9): the two vCPUs slow each other by ~40% when both are busy. So the
+ * 1,000,000 (18.2 s against 22.9), though warm they make 1.8× one thread's cases a second. So the
  * workers start when the cases left are at least WORTH_CASES divided among them (a count, not a time:
  * the compile scales with the machine as the cases do).
  */
