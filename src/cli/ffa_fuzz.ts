@@ -6,6 +6,7 @@
 import { lstatSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import type { SpmcFlavorName } from "../firmware/spmc/spmc.ts";
 import type { FuzzResult } from "../explore/fuzz/fuzz.ts";
@@ -209,9 +210,25 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         const jobs = opts.jobs ?? defaultJobs();
         const flavors: SpmcFlavorName[] =
           opts.flavor === "all" ? [...FLAVORS] : [opts.flavor as SpmcFlavorName];
+        // A progress bar on a terminal, as explore draws one, once a run has lasted a second (the
+        // default 10,000 cases end before that).
+        let bar: cliProgress.SingleBar | null = null;
+        const onProgress = !io.errIsTty
+          ? undefined
+          : (done: number): void => {
+              if (!bar && performance.now() - t0 > 1000) {
+                bar = new cliProgress.SingleBar(
+                  { format: `ffa fuzz ${opts.flavor} [{bar}] {value}/{total} cases`, stream: process.stderr },
+                  cliProgress.Presets.shades_classic,
+                );
+                bar.start(opts.runs, 0);
+              }
+              bar?.update(done);
+            };
         // Wall-clock time is read here only, to time the flavors: it never changes a case.
         const t0 = performance.now();
         const r = await fuzzParallel({
+          ...(onProgress ? { onProgress } : {}),
           jobs,
           flavors,
           runs: opts.runs,
@@ -222,6 +239,7 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
             ? {}
             : { shouldStop: () => (performance.now() - t0) * 1e6 >= opts.time! }),
         });
+        (bar as cliProgress.SingleBar | null)?.stop();
         const stopped = opts.time !== undefined && r.cases < opts.runs && r.violation === null;
         const seconds = Math.max(1e-3, (performance.now() - t0) / 1000);
         // A corpus that cannot be written does not lose what the run found: the result is printed, and

@@ -9,7 +9,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { main } from "../../src/cli/main.ts";
 import {
   FFA_DENIED,
   FFA_ERROR_32,
@@ -683,6 +684,28 @@ describe("rstmem ffa fuzz", () => {
     const text = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "200", "--jobs", "2");
     expect(text.out).toMatch(/^ffa fuzz {3}seed 1, 200 cases in [\d.]+ s \(\d+ cases\/s\)\n/);
     expect(text.out).not.toMatch(/a thread/);
+  });
+
+  it("draws a progress bar on a terminal once a run has lasted a second", async () => {
+    const drawn: string[] = [];
+    const write = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      drawn.push(String(chunk));
+      return true;
+    });
+    // cli-progress draws only on a terminal: stderr is taken for one here.
+    const wasTty = process.stderr.isTTY;
+    process.stderr.isTTY = true;
+    let out = "";
+    try {
+      const args = ["node", "rstmem", "ffa", "fuzz", "--flavor", "hafnium", "--runs", "60000", "--jobs", "1"];
+      const code = await main(args, { out: (t) => (out += t), err: () => {}, errIsTty: true });
+      expect(code).toBe(0);
+    } finally {
+      write.mockRestore();
+      process.stderr.isTTY = wasTty;
+    }
+    expect(drawn.join("")).toMatch(/ffa fuzz hafnium \[[^\]]*\] \d+\/60000 cases/);
+    expect(out).toMatch(/^clean {6}no violation in 60000 cases$/m);
   });
 
   it("exits 2 on an unknown flavor or a bad budget", async () => {
