@@ -225,21 +225,25 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
               }
               bar?.update(done);
             };
-        // Wall-clock time is read here only, to time the flavors: it never changes a case.
+        // Wall-clock time is read here only, to time the flavors and to stop at --time: it never changes
+        // a case. One deadline, on the clock every thread reads alike (Date.now()).
         const t0 = performance.now();
-        const r = await fuzzParallel({
-          ...(onProgress ? { onProgress } : {}),
-          jobs,
-          flavors,
-          runs: opts.runs,
-          seed: opts.seed,
-          corpus: opts.corpus !== undefined,
-          clock: () => performance.now(),
-          ...(opts.time === undefined
-            ? {}
-            : { shouldStop: () => (performance.now() - t0) * 1e6 >= opts.time! }),
-        });
-        (bar as cliProgress.SingleBar | null)?.stop();
+        const deadline = opts.time === undefined ? undefined : Date.now() + opts.time / 1e6;
+        let r: FuzzResult;
+        try {
+          r = await fuzzParallel({
+            ...(onProgress ? { onProgress } : {}),
+            jobs,
+            flavors,
+            runs: opts.runs,
+            seed: opts.seed,
+            corpus: opts.corpus !== undefined,
+            clock: () => performance.now(),
+            ...(deadline === undefined ? {} : { shouldStop: () => Date.now() >= deadline, deadline }),
+          });
+        } finally {
+          (bar as cliProgress.SingleBar | null)?.stop();
+        }
         const stopped = opts.time !== undefined && r.cases < opts.runs && r.violation === null;
         const seconds = Math.max(1e-3, (performance.now() - t0) / 1000);
         // A corpus that cannot be written does not lose what the run found: the result is printed, and

@@ -7,7 +7,6 @@
  * first violation, so the result — counts, coverage, corpus bytes, the shrunk violation — is the one
  * thread's, for any number of jobs; only the flavors' times differ (each thread's summed).
  */
-import { performance } from "node:perf_hooks";
 import { Piscina } from "piscina";
 import {
   FUZZ_CHUNK,
@@ -19,7 +18,7 @@ import {
   type FuzzResult,
   type MakerOptions,
 } from "./fuzz/fuzz.ts";
-import type { FuzzChunkTask } from "./fuzz/fuzz_worker.ts";
+import { makeChunk, type FuzzChunkMade, type FuzzChunkTask } from "./fuzz/fuzz_worker.ts";
 import { workerEntry } from "./threads.ts";
 
 export interface ParallelFuzzOptions extends FuzzOptions {
@@ -30,6 +29,11 @@ export interface ParallelFuzzOptions extends FuzzOptions {
   /** Start the workers right after the first chunk, however few cases are left (tests). */
   readonly eagerWorkers?: boolean;
   /**
+   * A wall-clock deadline (Date.now() ms) the worker threads stop at, between batches, as `shouldStop`
+   * stops this thread: each thread's clock reads it alike (performance.now() starts anew in each).
+   */
+  readonly deadline?: number;
+  /**
    * Tests: the workers' chunks made in this thread by makers of their own, each reply a turn of the
    * event loop later — the hand-out, the skipping of other makers' cases and the merge as with threads.
    */
@@ -39,24 +43,32 @@ export interface ParallelFuzzOptions extends FuzzOptions {
 /**
  * When worker threads are worth starting: a worker boots its own rigs and compiles the model again in
  * its own V8 isolate — about 3.5 CPU-seconds of TurboFan over its first ~50,000 cases, on the cores
- * the other threads run on. On this 2-vCPU machine (hafnium, seed 1, eager workers) two threads took
+ * the other threads run on. On this 2-core machine (hafnium, seed 1, eager workers) two threads took
  * longer than one up to about 300,000 cases (200,000: 6.1 s against 5.8) and ran 1.26× as fast at
- * 1,000,000 (18.2 s against 22.9), though warm they make 1.8× one thread's cases a second. So the
- * workers start when the cases left are at least WORTH_CASES divided among them (a count, not a time:
- * the compile scales with the machine as the cases do).
+ * 1,000,000 (18.2 s against 22.9), though warm they make 1.8× one thread's cases a second. So the run
+ * takes as many threads, up to --jobs, as it has WORTH_CASES cases left for each (a count, not a time:
+ * the compile scales with the machine as the cases do): one below 300,000, two from there, and more
+ * threads only for longer runs, as each adds its own compile.
  */
-const WORTH_CASES = 300_000;
+const WORTH_CASES = 150_000;
+
+/**
+ * How much slower the first chunk runs than a warm thread: V8 has compiled nothing yet (hafnium and all
+ * flavors here: ~0.4 ms a case in the first chunk, 25–37 µs warm, so 10–16×). Taken low, so that a
+ * deadline's cases are overestimated little: a 1.5 s run stays in one thread, a 30 s one takes two.
+ */
+const COLD_FACTOR = 8;
 
 /** Chunks in flight per worker (it makes them one after the other). */
 const LANES = 2;
 
 /** What makes a chunk away from this thread's maker: a worker thread, or a test's in-process stand-in. */
 interface Pool {
-  run(task: FuzzChunkTask): Promise<FuzzChunk>;
+  run(task: FuzzChunkTask): Promise<FuzzChunkMade>;
   destroy(): Promise<void>;
 }
 
-function threadPool(opts: MakerOptions, jobs: number): Pool {
+function threadPool(opts: MakerOptions, workers: number): Pool {
   const { filename, execArgv } = workerEntry("explore/fuzz/fuzz_worker", import.meta.url);
   const workerData: MakerOptions = {
     flavors: opts.flavors,
@@ -64,25 +76,25 @@ function threadPool(opts: MakerOptions, jobs: number): Pool {
     ...(opts.corpus !== undefined ? { corpus: opts.corpus } : {}),
     ...(opts.batch !== undefined ? { batch: opts.batch } : {}),
   };
-  return new Piscina<FuzzChunkTask, FuzzChunk>({
+  return new Piscina<FuzzChunkTask, FuzzChunkMade>({
     filename,
     execArgv,
     workerData,
-    minThreads: jobs - 1,
-    maxThreads: jobs - 1,
+    minThreads: workers,
+    maxThreads: workers,
     concurrentTasksPerWorker: LANES,
   });
 }
 
 /** Stand-in workers for tests: makers of their own, in this thread, each chunk a macrotask later. */
-function inProcessPool(opts: MakerOptions, jobs: number): Pool {
-  const makers = Array.from({ length: jobs - 1 }, () => new FuzzMaker(opts));
+function inProcessPool(opts: MakerOptions, workers: number): Pool {
+  const makers = Array.from({ length: workers }, () => new FuzzMaker(opts));
   let turn = 0;
   return {
     run: async (task) => {
-      const m = makers[turn++ % makers.length];
+      const k = turn++ % makers.length;
       await new Promise((resolve) => setImmediate(resolve));
-      return m.make(task.start, task.count, task.timed ? () => performance.now() : undefined);
+      return { chunk: makeChunk(makers[k], task), thread: k + 1 };
     },
     destroy: async () => {},
   };
@@ -98,13 +110,17 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
   const merge = new FuzzMerge(opts);
   const total = Math.ceil(opts.runs / chunk);
   const countOf = (c: number): number => Math.min(chunk, opts.runs - c * chunk);
-  const results = new Map<number, FuzzChunk>();
+  /** Chunks back and not merged yet: a chunk, or the error its thread met making it. */
+  const results = new Map<number, { chunk: FuzzChunk; thread: number } | { error: unknown }>();
+  /** The threads whose chunks the merge took (0: this one). */
+  const made = new Set<number>();
   let next = 0;
   let merged = 0;
-  /** The merge has stopped: a violation, or a chunk cut short by the stop. */
+  /** The merge has stopped: a violation, a chunk cut short by the stop, or an error. */
   let ended = false;
+  let failure: { error: unknown } | null = null;
   let stopped = false;
-  /** Chunks from this one on are not handed out: one before it violated or was cut short. */
+  /** Chunks from this one on are not handed out: one before it violated, was cut short or failed. */
   let limit = total;
   const handOut = (): number => {
     if (ended || stopped || next >= limit) return -1;
@@ -114,30 +130,75 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
     }
     return next++;
   };
-  const take = (c: number, r: FuzzChunk): void => {
+  const take = (c: number, r: { chunk: FuzzChunk; thread: number } | { error: unknown }): void => {
     results.set(c, r);
-    if (r.violation !== null || r.done < countOf(c)) limit = Math.min(limit, c + 1);
+    if ("error" in r || r.chunk.violation !== null || r.chunk.done < countOf(c))
+      limit = Math.min(limit, c + 1);
     for (let ready = results.get(merged); ready && !ended; ready = results.get(merged)) {
       results.delete(merged++);
+      // An error ends the run where one thread would have met it: after every chunk before it (one of
+      // them may violate first, as one thread would report).
+      if ("error" in ready) {
+        failure = ready;
+        ended = true;
+        break;
+      }
+      made.add(ready.thread);
       // A chunk the stop cut short ends the run there: the cases after it are not the one thread's.
-      if (!merge.add(ready) || ready.done < countOf(merged - 1)) ended = true;
+      if (!merge.add(ready.chunk) || ready.chunk.done < countOf(merged - 1)) ended = true;
       opts.onProgress?.(merge.done);
     }
   };
-  const makeHere = (c: number): void => take(c, maker.make(c * chunk, countOf(c), clock, opts.shouldStop));
+  const makeHere = (c: number): void => {
+    let r: { chunk: FuzzChunk; thread: number } | { error: unknown };
+    try {
+      r = { chunk: maker.make(c * chunk, countOf(c), clock, opts.shouldStop), thread: 0 };
+    } catch (error) {
+      r = { error };
+    }
+    take(c, r);
+  };
+  const result = (): FuzzResult => {
+    if (failure) throw failure.error;
+    return merge.result(Math.max(1, made.size));
+  };
 
   const first = handOut();
-  if (first < 0) return merge.result();
+  if (first < 0) return result();
+  const t0 = Date.now();
   makeHere(first);
-  const worth = opts.eagerWorkers || opts.runs - merge.done >= WORTH_CASES / (jobs - 1);
-  if (!worth) {
+  // Worker threads, each worth WORTH_CASES of the cases left, when the run goes on. Under a deadline,
+  // the cases left are at most what the time left makes at one thread's warm pace, taken as the first
+  // chunk's divided by COLD_FACTOR.
+  const pace = (Date.now() - t0) / Math.max(1, merge.done) / COLD_FACTOR;
+  const left = Math.min(
+    opts.runs - merge.done,
+    opts.deadline === undefined ? Infinity : (opts.deadline - Date.now()) / Math.max(pace, 1e-3),
+  );
+  const threads = opts.eagerWorkers ? jobs : Math.min(jobs, Math.floor(left / WORTH_CASES));
+  const workers = Math.min(threads - 1, Math.ceil((total - next) / LANES));
+  if (ended || stopped || workers < 1) {
     for (let c = handOut(); c >= 0; c = handOut()) makeHere(c);
-    return merge.result();
+    return result();
   }
-  const pool = opts.inProcessWorkers ? inProcessPool(opts, jobs) : threadPool(opts, jobs);
+  const pool = opts.inProcessWorkers ? inProcessPool(opts, workers) : threadPool(opts, workers);
   const worker = async (): Promise<void> => {
-    for (let c = handOut(); c >= 0; c = handOut())
-      take(c, await pool.run({ start: c * chunk, count: countOf(c), timed }));
+    for (let c = handOut(); c >= 0; c = handOut()) {
+      const task: FuzzChunkTask = {
+        start: c * chunk,
+        count: countOf(c),
+        timed,
+        ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+      };
+      let r: { chunk: FuzzChunk; thread: number } | { error: unknown };
+      try {
+        const made = await pool.run(task);
+        r = { chunk: made.chunk, thread: made.thread };
+      } catch (error) {
+        r = { error };
+      }
+      take(c, r);
+    }
   };
   const here = async (): Promise<void> => {
     for (;;) {
@@ -149,9 +210,9 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
     }
   };
   try {
-    await Promise.all([here(), ...Array.from({ length: LANES * (jobs - 1) }, worker)]);
+    await Promise.all([here(), ...Array.from({ length: LANES * workers }, worker)]);
   } finally {
     await pool.destroy();
   }
-  return merge.result(jobs);
+  return result();
 }

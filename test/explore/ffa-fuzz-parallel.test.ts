@@ -74,9 +74,79 @@ describe("rstmem ffa fuzz --jobs: the same run over several threads", () => {
     expect(() => new FuzzMerge(opts).add(b.make(100, 100))).toThrow(/chunk at case 100 merged after 0/);
   });
 
-  it("runs in this thread when the cases left are too few to pay for a worker", async () => {
-    const r = await fuzzParallel({ flavors: ["optee-sel1"], runs: 1500, seed: 2, jobs: 4 });
+  it("runs in this thread when the cases left are too few to pay for a worker, however many --jobs", async () => {
+    const r = await fuzzParallel({ flavors: ["optee-sel1"], runs: 1500, seed: 2, jobs: 64 });
     expect(r.threads).toBe(1);
     expect(bytes(r)).toBe(bytes(fuzz({ flavors: ["optee-sel1"], runs: 1500, seed: 2 })));
+  });
+
+  it("starts no worker when the first chunk ended the run, and counts only the threads that made cases", async () => {
+    const unplant = plantRxFullOnTooManyFragments();
+    try {
+      // Seed 3 violates at case 17, in the coordinator's first chunk.
+      const opts: FuzzOptions = { flavors: ["hafnium"], runs: 2000, seed: 3 };
+      const r = await fuzzParallel({
+        ...opts,
+        jobs: 4,
+        chunkCases: 100,
+        eagerWorkers: true,
+        inProcessWorkers: true,
+      });
+      expect(r.violation?.caseIndex).toBe(17);
+      expect(r.threads).toBe(1);
+    } finally {
+      unplant();
+    }
+  });
+
+  it("stops the workers at --time's deadline, between batches, and ends the run at the first chunk cut short", async () => {
+    // A deadline already past: the coordinator (no shouldStop) makes chunk 0 whole, each worker stops
+    // before its first batch, and the run ends at chunk 1 with chunk 0's cases.
+    const r = await fuzzParallel({
+      flavors: ["optee-sel1"],
+      runs: 1000,
+      seed: 4,
+      jobs: 3,
+      chunkCases: 100,
+      eagerWorkers: true,
+      inProcessWorkers: true,
+      deadline: Date.now() - 1,
+    });
+    expect(r.cases).toBe(100);
+    expect(bytes(r)).toBe(bytes(fuzz({ flavors: ["optee-sel1"], runs: 100, seed: 4 })));
+  });
+
+  it("fails where one thread would: an error in a chunk after a violation loses to it; alone, it ends the run", async () => {
+    const make = FuzzMaker.prototype.make;
+    const starts: number[] = [];
+    FuzzMaker.prototype.make = function (this: FuzzMaker, start, count, clock, stop) {
+      starts.push(start);
+      if (start === 500) throw new Error("boom at 500");
+      return make.call(this, start, count, clock, stop);
+    };
+    try {
+      const opts = { flavors: ["optee-sel1"] as const, runs: 3000, seed: 4, jobs: 3, chunkCases: 100 };
+      const go = () =>
+        fuzzParallel({ ...opts, flavors: [...opts.flavors], eagerWorkers: true, inProcessWorkers: true });
+      await expect(go()).rejects.toThrow(/boom at 500/);
+      // Nothing past the failed chunk's neighbours was made once it failed (30 chunks in all).
+      expect(Math.max(...starts)).toBeLessThan(1000);
+      const unplant = plantRxFullOnTooManyFragments();
+      try {
+        // Seed 8 violates at case 344 (chunk 3), before the chunk that throws: one thread reports that.
+        const planted = { flavors: ["hafnium" as const], runs: 3000, seed: 8, jobs: 3, chunkCases: 100 };
+        const r = await fuzzParallel({
+          ...planted,
+          flavors: [...planted.flavors],
+          eagerWorkers: true,
+          inProcessWorkers: true,
+        });
+        expect(r.violation?.caseIndex).toBe(344);
+      } finally {
+        unplant();
+      }
+    } finally {
+      FuzzMaker.prototype.make = make;
+    }
   });
 });

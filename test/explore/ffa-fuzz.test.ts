@@ -668,7 +668,7 @@ describe("rstmem ffa fuzz", () => {
     }
   });
 
-  it("--jobs: the same report whatever the threads; a short run stays in one thread and says nothing of them", async () => {
+  it("--jobs on a short run: one thread, the same report as --jobs 1, and no word of threads", async () => {
     const run = async (jobs: string) => {
       const r = await rstmem("ffa", "fuzz", "--flavor", "all", "--runs", "300", "--jobs", jobs, "--json");
       expect(r.code).toBe(0);
