@@ -35,7 +35,7 @@ export interface ParallelFuzzOptions extends FuzzOptions {
   readonly deadline?: number;
   /**
    * Tests: the workers' chunks made in this thread by makers of their own, each reply a turn of the
-   * event loop later — the hand-out, the skipping of other makers' cases and the merge as with threads.
+   * event loop later — the hand-out, each maker's own view of what it reached, and the merge as with threads.
    */
   readonly inProcessWorkers?: boolean;
 }
