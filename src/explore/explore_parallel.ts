@@ -27,7 +27,7 @@ import {
   type ExploreResult,
 } from "./explore.ts";
 import type { ExploreWorkerData } from "./explore_worker.ts";
-import { workerEntry } from "./threads.ts";
+import { shareChunks, workerEntry } from "./threads.ts";
 import { CHUNK_RUNS, runChunk, WalkMerge, type ChunkResult, type ChunkTask } from "./walk.ts";
 
 export interface ParallelExploreOptions extends ExploreOptions {
@@ -179,20 +179,13 @@ export async function exploreParallel(sc: Scenario, opts: ParallelExploreOptions
     // busy on 2, pool-race).
     concurrentTasksPerWorker: LANES,
   });
-  const worker = async (): Promise<void> => {
-    for (let c = handOut(); c >= 0; c = handOut()) record(c, await pool.run(taskOf(c)));
-  };
-  const here = async (): Promise<void> => {
-    for (;;) {
-      // Let the workers' replies in (and hand them their next chunk) between this thread's chunks.
-      await new Promise((resolve) => setImmediate(resolve));
-      const c = handOut();
-      if (c < 0) return;
-      makeHere(c);
-    }
-  };
   try {
-    await Promise.all([here(), ...Array.from({ length: LANES * (jobs - 1) }, worker)]);
+    await shareChunks(
+      handOut,
+      makeHere,
+      async (c) => record(c, await pool.run(taskOf(c))),
+      LANES * (jobs - 1),
+    );
   } finally {
     await pool.destroy();
   }

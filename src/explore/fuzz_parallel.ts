@@ -13,13 +13,12 @@ import {
   FuzzMaker,
   FuzzMerge,
   fuzz,
-  type FuzzChunk,
   type FuzzOptions,
   type FuzzResult,
   type MakerOptions,
 } from "./fuzz/fuzz.ts";
 import { makeChunk, type FuzzChunkMade, type FuzzChunkTask } from "./fuzz/fuzz_worker.ts";
-import { workerEntry } from "./threads.ts";
+import { shareChunks, workerEntry } from "./threads.ts";
 
 export interface ParallelFuzzOptions extends FuzzOptions {
   /** Threads making cases (default 1: this thread only). */
@@ -100,6 +99,9 @@ function inProcessPool(opts: MakerOptions, workers: number): Pool {
   };
 }
 
+/** What comes back of a chunk: the chunk and its thread, or the error its thread met making it. */
+type Back = FuzzChunkMade | { readonly error: unknown };
+
 export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResult> {
   const jobs = opts.jobs ?? 1;
   const chunk = opts.chunkCases ?? FUZZ_CHUNK;
@@ -111,14 +113,14 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
   const total = Math.ceil(opts.runs / chunk);
   const countOf = (c: number): number => Math.min(chunk, opts.runs - c * chunk);
   /** Chunks back and not merged yet: a chunk, or the error its thread met making it. */
-  const results = new Map<number, { chunk: FuzzChunk; thread: number } | { error: unknown }>();
+  const results = new Map<number, Back>();
   /** The threads whose chunks the merge took (0: this one). */
   const made = new Set<number>();
   let next = 0;
   let merged = 0;
   /** The merge has stopped: a violation, a chunk cut short by the stop, or an error. */
   let ended = false;
-  let failure: { error: unknown } | null = null;
+  let failure: { readonly error: unknown } | null = null;
   let stopped = false;
   /** Chunks from this one on are not handed out: one before it violated, was cut short or failed. */
   let limit = total;
@@ -130,7 +132,7 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
     }
     return next++;
   };
-  const take = (c: number, r: { chunk: FuzzChunk; thread: number } | { error: unknown }): void => {
+  const take = (c: number, r: Back): void => {
     results.set(c, r);
     if ("error" in r || r.chunk.violation !== null || r.chunk.done < countOf(c))
       limit = Math.min(limit, c + 1);
@@ -150,7 +152,7 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
     }
   };
   const makeHere = (c: number): void => {
-    let r: { chunk: FuzzChunk; thread: number } | { error: unknown };
+    let r: Back;
     try {
       r = { chunk: maker.make(c * chunk, countOf(c), clock, opts.shouldStop), thread: 0 };
     } catch (error) {
@@ -182,35 +184,23 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
     return result();
   }
   const pool = opts.inProcessWorkers ? inProcessPool(opts, workers) : threadPool(opts, workers);
-  const worker = async (): Promise<void> => {
-    for (let c = handOut(); c >= 0; c = handOut()) {
-      const task: FuzzChunkTask = {
-        start: c * chunk,
-        count: countOf(c),
-        timed,
-        ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
-      };
-      let r: { chunk: FuzzChunk; thread: number } | { error: unknown };
-      try {
-        const made = await pool.run(task);
-        r = { chunk: made.chunk, thread: made.thread };
-      } catch (error) {
-        r = { error };
-      }
-      take(c, r);
+  const remote = async (c: number): Promise<void> => {
+    const task: FuzzChunkTask = {
+      start: c * chunk,
+      count: countOf(c),
+      timed,
+      ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+    };
+    let r: Back;
+    try {
+      r = await pool.run(task);
+    } catch (error) {
+      r = { error };
     }
-  };
-  const here = async (): Promise<void> => {
-    for (;;) {
-      // The workers' replies in (and their next chunks out) between this thread's chunks.
-      await new Promise((resolve) => setImmediate(resolve));
-      const c = handOut();
-      if (c < 0) return;
-      makeHere(c);
-    }
+    take(c, r);
   };
   try {
-    await Promise.all([here(), ...Array.from({ length: LANES * workers }, worker)]);
+    await shareChunks(handOut, makeHere, remote, LANES * workers);
   } finally {
     await pool.destroy();
   }

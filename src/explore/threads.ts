@@ -57,3 +57,30 @@ export function workerExecArgv(parent: readonly string[]): string[] {
 
 /** `--jobs` default: the machine's cores. */
 export const defaultJobs = (): number => Math.max(1, availableParallelism());
+
+/**
+ * The hand-out loop of a search split in chunks (explore_parallel.ts, fuzz_parallel.ts): `remoteLanes`
+ * lanes each hand a chunk to a worker thread and wait for it (`remote`), and this thread makes chunks
+ * itself (`here`) between the workers' replies, one turn of the event loop apart, so that a reply is
+ * taken and its lane's next chunk sent out while this thread works. Chunks come from handOut() in
+ * order until it says −1; the caller merges what comes back in order.
+ */
+export async function shareChunks(
+  handOut: () => number,
+  here: (chunk: number) => void,
+  remote: (chunk: number) => Promise<void>,
+  remoteLanes: number,
+): Promise<void> {
+  const lane = async (): Promise<void> => {
+    for (let c = handOut(); c >= 0; c = handOut()) await remote(c);
+  };
+  const mine = async (): Promise<void> => {
+    for (;;) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const c = handOut();
+      if (c < 0) return;
+      here(c);
+    }
+  };
+  await Promise.all([mine(), ...Array.from({ length: remoteLanes }, lane)]);
+}
