@@ -44,6 +44,8 @@ export class SourceMap {
     readonly file: string,
     readonly doc: Document,
     readonly lines: LineCounter,
+    /** The parsed text, for what a value was written as (written()). */
+    readonly text = "",
   ) {}
 
   #pos(offset: number): { line: number; col: number } {
@@ -76,6 +78,22 @@ export class SourceMap {
     return range ? this.#pos(range[0]) : { line: 1, col: 1 };
   }
 
+  /** The text a scalar at exactly `path` was written as, or null (no such scalar). */
+  written(path: Path): string | null {
+    let node: unknown = this.doc.contents;
+    for (const p of path) {
+      if (isMap(node)) {
+        const pair = node.items.find(
+          (it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p),
+        );
+        node = pair ? pair.value : null;
+      } else if (isSeq(node) && typeof p === "number") node = node.items[p];
+      else return null;
+    }
+    if (!isScalar(node) || !node.range) return null;
+    return this.text.slice(node.range[0], node.range[1]);
+  }
+
   error(path: Path, what: string, key = false): ScenarioError {
     const { line, col } = this.locate(path, key);
     return new ScenarioError(this.file, line, col, formatPath(path), what);
@@ -89,6 +107,18 @@ function typeName(v: unknown): string {
   if (typeof v === "object") return "a mapping";
   if (typeof v === "string") return `"${v}"`;
   return `${typeof v} ${String(v)}`;
+}
+
+/**
+ * typeName() of the value at `path`; for an integer past 2^53, which a JavaScript number cannot hold
+ * exactly, what the file wrote and what it was read as (9007199254740993 reads as …992).
+ */
+function gotNumber(map: SourceMap, data: unknown, path: Path): string {
+  const v = valueAt(data, path);
+  const text = typeof v === "number" && !Number.isSafeInteger(v) ? map.written(path)?.trim() : undefined;
+  if (text === undefined || !/^[+-]?\d+$/.test(text) || text.replace(/^\+/, "") === String(v))
+    return typeName(v);
+  return `${text} (a number past 2^53: read as ${String(v)})`;
 }
 
 function valueAt(root: unknown, path: Path): unknown {
@@ -321,10 +351,7 @@ export function issueToError(
           : issue.origin === "string"
             ? "a string of length"
             : "a number";
-      return map.error(
-        path,
-        `expected ${what} ${rel} ${String(bound)}, got ${typeName(valueAt(data, path))}`,
-      );
+      return map.error(path, `expected ${what} ${rel} ${String(bound)}, got ${gotNumber(map, data, path)}`);
     }
     case "invalid_value":
       return map.error(
@@ -383,7 +410,7 @@ export function parseYamlWithPositions(text: string, file: string): { data: unkn
     const pos = lines.linePos(at);
     throw new ScenarioError(file, pos.line, pos.col, "", `not a scenario: ${(e as Error).message}`);
   }
-  return { data, map: new SourceMap(file, doc, lines) };
+  return { data, map: new SourceMap(file, doc, lines, text) };
 }
 
 /** The yaml library's own default: aliases may expand to at most so many nodes. */

@@ -108,6 +108,13 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
     message: "s.yaml:3:15: tasks.a[0].repeat: expected a whole number, got number 2.5",
   },
   {
+    // It said "got number 9007199254740992", a number the user never wrote (helper-44).
+    name: "a seed past 2^53, as written",
+    text: "seed: 9007199254740993\nsteps: [{ sleep: 1ms }]\n",
+    message:
+      "s.yaml:1:7: seed: expected a number ≤ 9007199254740991, got 9007199254740993 (a number past 2^53: read as 9007199254740992)",
+  },
+  {
     // A "billion laughs" file: it said "internal error" with no position (helper-44).
     name: "aliases that expand without end",
     text:
