@@ -145,7 +145,7 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
         ended = true;
         break;
       }
-      made.add(ready.thread);
+      if (ready.chunk.done > 0) made.add(ready.thread);
       // A chunk the stop cut short ends the run there: the cases after it are not the one thread's.
       if (!merge.add(ready.chunk) || ready.chunk.done < countOf(merged - 1)) ended = true;
       opts.onProgress?.(merge.done);

@@ -63,7 +63,9 @@ export const defaultJobs = (): number => Math.max(1, availableParallelism());
  * lanes each hand a chunk to a worker thread and wait for it (`remote`), and this thread makes chunks
  * itself (`here`) between the workers' replies, one turn of the event loop apart, so that a reply is
  * taken and its lane's next chunk sent out while this thread works. Chunks come from handOut() in
- * order until it says −1; the caller merges what comes back in order.
+ * order until it says −1; the caller merges what comes back in order. The first error (of a lane or of
+ * this thread) stops every loop before its next chunk; it is thrown once all have stopped, so nothing
+ * goes on making chunks for a search that has already failed.
  */
 export async function shareChunks(
   handOut: () => number,
@@ -71,16 +73,26 @@ export async function shareChunks(
   remote: (chunk: number) => Promise<void>,
   remoteLanes: number,
 ): Promise<void> {
+  let failed: { readonly error: unknown } | null = null;
+  const next = (): number => (failed ? -1 : handOut());
+  const guard = async (loop: () => Promise<void>): Promise<void> => {
+    try {
+      await loop();
+    } catch (error) {
+      failed ??= { error };
+    }
+  };
   const lane = async (): Promise<void> => {
-    for (let c = handOut(); c >= 0; c = handOut()) await remote(c);
+    for (let c = next(); c >= 0; c = next()) await remote(c);
   };
   const mine = async (): Promise<void> => {
     for (;;) {
       await new Promise((resolve) => setImmediate(resolve));
-      const c = handOut();
+      const c = next();
       if (c < 0) return;
       here(c);
     }
   };
-  await Promise.all([mine(), ...Array.from({ length: remoteLanes }, lane)]);
+  await Promise.all([guard(mine), ...Array.from({ length: remoteLanes }, () => guard(lane))]);
+  if (failed) throw (failed as { readonly error: unknown }).error;
 }

@@ -59,7 +59,8 @@ export class SourceMap {
     for (let i = 0; i < path.length; i++) {
       const p = path[i];
       if (isMap(node)) {
-        const pair = node.items.find(
+        // The last pair of a key: the one toJS() keeps when a mapping names a key twice (1 and "1").
+        const pair = node.items.findLast(
           (it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p),
         );
         if (!pair) break;
@@ -83,7 +84,8 @@ export class SourceMap {
     let node: unknown = this.doc.contents;
     for (const p of path) {
       if (isMap(node)) {
-        const pair = node.items.find(
+        // The last pair of a key: the one toJS() keeps when a mapping names a key twice (1 and "1").
+        const pair = node.items.findLast(
           (it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p),
         );
         node = pair ? pair.value : null;
@@ -115,8 +117,10 @@ function typeName(v: unknown): string {
  */
 function gotNumber(map: SourceMap, data: unknown, path: Path): string {
   const v = valueAt(data, path);
-  const text = typeof v === "number" && !Number.isSafeInteger(v) ? map.written(path)?.trim() : undefined;
-  if (text === undefined || !/^[+-]?\d+$/.test(text) || text.replace(/^\+/, "") === String(v))
+  const big = typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v);
+  const text = big ? map.written(path)?.trim() : undefined;
+  // The text only if it is an integer that reads as this number (not another key's) and is not it exactly.
+  if (text === undefined || !/^[+-]?\d+$/.test(text) || Number(text) !== v || BigInt(text) === BigInt(v))
     return typeName(v);
   return `${text} (a number past 2^53: read as ${String(v)})`;
 }

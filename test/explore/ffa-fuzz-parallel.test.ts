@@ -7,6 +7,7 @@ import {
   type FuzzResult,
 } from "../../src/explore/fuzz/fuzz.ts";
 import { fuzzParallel } from "../../src/explore/fuzz_parallel.ts";
+import { shareChunks } from "../../src/explore/threads.ts";
 import { plantRxFullOnTooManyFragments } from "../helpers/fuzz-plants.ts";
 
 /** A result as bytes, without what may differ between thread counts (the threads, and times: no clock here). */
@@ -113,6 +114,8 @@ describe("rstmem ffa fuzz --jobs: the same run over several threads", () => {
       deadline: Date.now() - 1,
     });
     expect(r.cases).toBe(100);
+    // The workers' chunks came back empty: only this thread made cases.
+    expect(r.threads).toBe(1);
     expect(bytes(r)).toBe(bytes(fuzz({ flavors: ["optee-sel1"], runs: 100, seed: 4 })));
   });
 
@@ -148,5 +151,19 @@ describe("rstmem ffa fuzz --jobs: the same run over several threads", () => {
     } finally {
       FuzzMaker.prototype.make = make;
     }
+  });
+
+  it("shareChunks: the first error stops every lane and this thread before their next chunk, then is thrown", async () => {
+    let next = 0;
+    const handOut = () => (next < 1000 ? next++ : -1);
+    const madeHere: number[] = [];
+    const remote = async (c: number) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (c === 5) throw new Error("lane failed at chunk 5");
+    };
+    await expect(shareChunks(handOut, (c) => madeHere.push(c), remote, 4)).rejects.toThrow(/chunk 5/);
+    // Without the stop, this thread went on to chunk 999 after the search had failed (helper-48).
+    expect(next).toBeLessThan(20);
+    expect(Math.max(...madeHere)).toBeLessThan(20);
   });
 });

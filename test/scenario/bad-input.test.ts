@@ -115,6 +115,15 @@ const CASES: { name: string; file?: string; text: string; message: string }[] = 
       "s.yaml:1:7: seed: expected a number ≤ 9007199254740991, got 9007199254740993 (a number past 2^53: read as 9007199254740992)",
   },
   {
+    // Keys 1 and "1": the value read is the last one's, and so is the text named (helper-48).
+    name: "a number past 2^53 under a key given twice",
+    text:
+      "tasks: {1: [{repeat: 9007199254740995, steps: [{sleep: 1ms}]}], " +
+      '"1": [{repeat: 9007199254740993, steps: [{sleep: 1ms}]}]}\n',
+    message:
+      "s.yaml:1:80: tasks.1[0].repeat: expected a number ≤ 9007199254740991, got 9007199254740993 (a number past 2^53: read as 9007199254740992)",
+  },
+  {
     // A "billion laughs" file: it said "internal error" with no position (helper-44).
     name: "aliases that expand without end",
     text:
