@@ -186,6 +186,11 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
     )
     .option("--seed <n>", "the fuzzer's seed (same seed, same cases, same corpus bytes)", parseSeed, 1)
     .option(
+      "--case <n>",
+      "make case n alone, as the report numbers it (first in case n): its outcome, and the case whole as the corpus holds it",
+      parseSeed,
+    )
+    .option(
       "--corpus <dir>",
       'write the test vectors (JSON, README "FF-A fuzzing corpus") into this directory (made if missing; an earlier corpus there is replaced)',
     )
@@ -196,15 +201,26 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
       parsePositive,
     )
     .action(
-      async (opts: {
-        flavor: string;
-        runs: number;
-        seed: number;
-        time?: number;
-        corpus?: string;
-        json?: boolean;
-        jobs?: number;
-      }) => {
+      async (
+        opts: {
+          flavor: string;
+          runs: number;
+          seed: number;
+          case?: number;
+          time?: number;
+          corpus?: string;
+          json?: boolean;
+          jobs?: number;
+        },
+        command: Command,
+      ) => {
+        // --case: one case, drawn on its own as in any run (fuzz.ts caseSpec()); a budget makes no sense.
+        const only = opts.case;
+        if (only !== undefined && command.getOptionValueSource("runs") === "cli")
+          throw new UsageError("--case makes one case: give --case or --runs, not both");
+        if (only !== undefined && opts.time !== undefined)
+          throw new UsageError("--case makes one case: --time does not apply");
+        const runs = only === undefined ? opts.runs : 1;
         if (opts.corpus !== undefined) prepareCorpusDir(opts.corpus);
         const { fuzzParallel } = await import("../explore/fuzz_parallel.ts");
         const jobs = opts.jobs ?? defaultJobs();
@@ -221,7 +237,7 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
                   { format: `ffa fuzz ${opts.flavor} [{bar}] {value}/{total} cases`, stream: process.stderr },
                   cliProgress.Presets.shades_classic,
                 );
-                bar.start(opts.runs, 0);
+                bar.start(runs, 0);
               }
               bar?.update(done);
             };
@@ -235,16 +251,18 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
             ...(onProgress ? { onProgress } : {}),
             jobs,
             flavors,
-            runs: opts.runs,
+            runs,
+            ...(only === undefined ? {} : { first: only }),
             seed: opts.seed,
-            corpus: opts.corpus !== undefined,
+            // --case shows its case whole: recorded whether or not --corpus writes it.
+            corpus: opts.corpus !== undefined || only !== undefined,
             clock: () => performance.now(),
             ...(deadline === undefined ? {} : { shouldStop: () => Date.now() >= deadline, deadline }),
           });
         } finally {
           (bar as cliProgress.SingleBar | null)?.stop();
         }
-        const stopped = opts.time !== undefined && r.cases < opts.runs && r.violation === null;
+        const stopped = opts.time !== undefined && r.cases < runs && r.violation === null;
         const seconds = Math.max(1e-3, (performance.now() - t0) / 1000);
         // A corpus that cannot be written does not lose what the run found: the result is printed, and
         // the corpus's error after it (exit 1 with a violation, else 2).
@@ -277,6 +295,7 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
             })),
             corpus: files && { dir: opts.corpus, cases: files.length },
             violation: v && { ...v, caseFile: files ? join(opts.corpus!, caseFileName(v.caseIndex)) : null },
+            ...(only === undefined ? {} : { case: v ? v.case : (r.corpus[0] ?? null) }),
           };
           io.out(JSON.stringify(out, null, 2) + "\n");
           done(r.violation ? 1 : 0);
@@ -285,7 +304,9 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         // Each flavor's rate is of its own time, summed over the threads: per thread when there are several.
         const threads = r.threads > 1 ? ` on ${r.threads} threads` : "";
         io.out(
-          `ffa fuzz   seed ${r.seed}, ${r.cases} cases in ${seconds.toFixed(2)} s${threads} (${Math.round(r.cases / seconds)} cases/s)\n`,
+          only === undefined
+            ? `ffa fuzz   seed ${r.seed}, ${r.cases} cases in ${seconds.toFixed(2)} s${threads} (${Math.round(r.cases / seconds)} cases/s)\n`
+            : `ffa fuzz   seed ${r.seed}, case ${only} alone, in ${seconds.toFixed(2)} s\n`,
         );
         for (const f of r.flavors) {
           const rate = f.ms > 0 ? Math.round((f.cases / f.ms) * 1000) : 0;
@@ -302,12 +323,24 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         }
         if (stopped)
           io.out(
-            `stopped    --time ${formatDuration(opts.time!)} ran out after ${r.cases} of ${opts.runs} cases\n`,
+            `stopped    --time ${formatDuration(opts.time!)} ran out after ${r.cases} of ${runs} cases\n`,
           );
         if (files) io.out(`corpus     ${files.length} cases in ${opts.corpus}\n`);
         const v = r.violation;
+        const rec = only !== undefined && !v ? (r.corpus[0] ?? null) : null;
+        if (rec) {
+          io.out(`case       ${only}, base ${rec.base}\n`);
+          for (const a of rec.actions) io.out(`action     ${a}\n`);
+          for (const m of rec.mutations) io.out(`mutation   ${m}\n`);
+          if (rec.mutations.length === 0) io.out("mutation   (none)\n");
+          if (files === null) io.out(`case JSON  ${JSON.stringify(rec)}\n`);
+        }
         if (!v) {
-          io.out(`clean      no violation in ${r.cases} cases\n`);
+          io.out(
+            only === undefined
+              ? `clean      no violation in ${r.cases} cases\n`
+              : `clean      no violation in case ${only}\n`,
+          );
           done(0);
           return;
         }

@@ -109,7 +109,9 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
   const clock = opts.clock ?? (() => 0);
   const timed = opts.clock !== undefined;
   const maker = new FuzzMaker(opts);
-  const merge = new FuzzMerge(opts);
+  /** Chunk c is cases base + c × chunk onwards. */
+  const base = opts.first ?? 0;
+  const merge = new FuzzMerge(opts, base);
   const total = Math.ceil(opts.runs / chunk);
   const countOf = (c: number): number => Math.min(chunk, opts.runs - c * chunk);
   /** Chunks back and not merged yet: a chunk, or the error its thread met making it. */
@@ -154,7 +156,7 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
   const makeHere = (c: number): void => {
     let r: Back;
     try {
-      r = { chunk: maker.make(c * chunk, countOf(c), clock, opts.shouldStop), thread: 0 };
+      r = { chunk: maker.make(base + c * chunk, countOf(c), clock, opts.shouldStop), thread: 0 };
     } catch (error) {
       r = { error };
     }
@@ -186,7 +188,7 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
   const pool = opts.inProcessWorkers ? inProcessPool(opts, workers) : threadPool(opts, workers);
   const remote = async (c: number): Promise<void> => {
     const task: FuzzChunkTask = {
-      start: c * chunk,
+      start: base + c * chunk,
       count: countOf(c),
       timed,
       ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),

@@ -61,6 +61,27 @@ describe("rstmem ffa fuzz --jobs: the same run over several threads", () => {
     }
   });
 
+  it("makes a run that starts past case 0 (--case's) as one thread does", async () => {
+    const opts: FuzzOptions = {
+      flavors: ["hafnium", "optee-sel1"],
+      runs: 400,
+      first: 250,
+      seed: 6,
+      corpus: true,
+    };
+    const one = fuzz(opts);
+    expect(one.cases).toBe(400);
+    expect(one.corpus[0].id).toBe(250);
+    const r = await fuzzParallel({
+      ...opts,
+      jobs: 3,
+      chunkCases: 100,
+      eagerWorkers: true,
+      inProcessWorkers: true,
+    });
+    expect(bytes(r)).toBe(bytes(one));
+  });
+
   it("makes a chunk before its maker's last as the one thread does (the maker forgets what it reached since)", () => {
     const opts: FuzzOptions = { flavors: ["hafnium", "optee-sel1"], runs: 300, seed: 8, corpus: true };
     const a = new FuzzMaker(opts);

@@ -708,6 +708,31 @@ describe("rstmem ffa fuzz", () => {
     expect(out).toMatch(/^clean {6}no violation in 60000 cases$/m);
   });
 
+  it("--case N makes case N alone, exactly as a run makes it: its outcome, and the case whole", async () => {
+    // Case 664 of seed 1 is where the README's 20,000-case run first meets hafnium-first-fragment-modes.
+    const one = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--case", "664");
+    expect(one.code).toBe(0);
+    expect(one.out).toMatch(/^ffa fuzz {3}seed 1, case 664 alone, in [\d.]+ s$/m);
+    expect(one.out).toContain("known: hafnium-first-fragment-modes ×1 (first in case 664)");
+    expect(one.out).toMatch(/^case {7}664, base frag@1\.2$/m);
+    expect(one.out).toMatch(/^clean {6}no violation in case 664$/m);
+    const shown = JSON.parse(/^case JSON {2}(.*)$/m.exec(one.out)![1]);
+    // The same bytes as the corpus of a run through it records for that case.
+    const run = fuzz({ flavors: ["hafnium"], runs: 700, seed: 1, corpus: true });
+    expect(shown).toEqual(JSON.parse(JSON.stringify(run.corpus.find((c) => c.id === 664))));
+    const json = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--case", "664", "--json");
+    expect(JSON.parse(json.out).case).toEqual(shown);
+    // One case: a budget makes no sense with it.
+    for (const extra of [
+      ["--runs", "10"],
+      ["--time", "1s"],
+    ]) {
+      const r = await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--case", "3", ...extra);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/--case makes one case/);
+    }
+  });
+
   it("exits 2 on an unknown flavor or a bad budget", async () => {
     expect((await rstmem("ffa", "fuzz", "--flavor", "tf-a", "--runs", "5")).code).toBe(2);
     expect((await rstmem("ffa", "fuzz", "--flavor", "hafnium", "--runs", "0")).code).toBe(2);

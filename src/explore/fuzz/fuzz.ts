@@ -34,7 +34,13 @@ import { FlavorRunner, type CallOutcome, type CaseOutcome, type ViolationKind } 
 
 export interface FuzzOptions {
   readonly flavors: readonly SpmcFlavorName[];
+  /** Cases to make: first … first + runs − 1. */
   readonly runs: number;
+  /**
+   * The first case's index (default 0). Each case is drawn on its own (caseSpec()), so case 18667 alone
+   * is what it is in a run of 20,000; what a run of them reports (coverage, the corpus) is of those.
+   */
+  readonly first?: number;
   readonly seed: number;
   /** Collect corpus cases (new coverage, and the violation). */
   readonly corpus?: boolean;
@@ -480,7 +486,11 @@ export class FuzzMerge {
   readonly #panicKinds: Map<string, { what: string; count: number; firstCase: number }>[];
   readonly #known: Map<string, { id: string; what: string; count: number; firstCase: number }>[];
 
-  constructor(readonly opts: MakerOptions) {
+  constructor(
+    readonly opts: MakerOptions,
+    /** The run's first case (FuzzOptions.first). */
+    readonly first = 0,
+  ) {
     const nf = opts.flavors.length;
     this.#stats = new Int32Array(nf * STAT_FIELDS);
     this.#ms = new Array<number>(nf).fill(0);
@@ -494,8 +504,8 @@ export class FuzzMerge {
   /** Takes the next chunk (its `start` must be the cases taken so far); false once a violation ended the run. */
   add(c: FuzzChunk): boolean {
     if (this.violation !== null) return false;
-    if (c.start !== this.done)
-      throw new Error(`fuzz: chunk at case ${c.start} merged after ${this.done} cases`);
+    if (c.start !== this.first + this.done)
+      throw new Error(`fuzz: chunk at case ${c.start} merged after ${this.done} cases from ${this.first}`);
     for (let x = 0; x < this.#stats.length; x++) this.#stats[x] += c.stats[x];
     c.ms.forEach((v, k) => (this.#ms[k] += v));
     this.generateMs += c.generateMs;
@@ -580,10 +590,12 @@ export class FuzzMerge {
 export function fuzz(opts: FuzzOptions): FuzzResult {
   const clock = opts.clock ?? (() => 0);
   const maker = new FuzzMaker(opts);
-  const merge = new FuzzMerge(opts);
-  for (let start = 0; start < opts.runs;) {
+  const first = opts.first ?? 0;
+  const merge = new FuzzMerge(opts, first);
+  const end = first + opts.runs;
+  for (let start = first; start < end;) {
     if (opts.shouldStop?.()) break;
-    const c = maker.make(start, Math.min(FUZZ_CHUNK, opts.runs - start), clock, opts.shouldStop);
+    const c = maker.make(start, Math.min(FUZZ_CHUNK, end - start), clock, opts.shouldStop);
     const more = merge.add(c);
     opts.onProgress?.(merge.done);
     if (!more || c.done === 0) break;
