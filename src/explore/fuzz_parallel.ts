@@ -12,6 +12,7 @@ import {
   FUZZ_CHUNK,
   FuzzMaker,
   FuzzMerge,
+  endsRun,
   fuzz,
   type FuzzOptions,
   type FuzzResult,
@@ -136,8 +137,7 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
   };
   const take = (c: number, r: Back): void => {
     results.set(c, r);
-    if ("error" in r || r.chunk.violation !== null || r.chunk.done < countOf(c))
-      limit = Math.min(limit, c + 1);
+    if ("error" in r || endsRun(r.chunk)) limit = Math.min(limit, c + 1);
     for (let ready = results.get(merged); ready && !ended; ready = results.get(merged)) {
       results.delete(merged++);
       // An error ends the run where one thread would have met it: after every chunk before it (one of
@@ -148,8 +148,7 @@ export async function fuzzParallel(opts: ParallelFuzzOptions): Promise<FuzzResul
         break;
       }
       if (ready.chunk.done > 0) made.add(ready.thread);
-      // A chunk the stop cut short ends the run there: the cases after it are not the one thread's.
-      if (!merge.add(ready.chunk) || ready.chunk.done < countOf(merged - 1)) ended = true;
+      if (!merge.add(ready.chunk)) ended = true;
       opts.onProgress?.(merge.done);
     }
   };

@@ -255,6 +255,8 @@ export interface CaseNote {
 /** A run of consecutive cases, made by one maker: what the merge takes, in order of `start`. */
 export interface FuzzChunk {
   readonly start: number;
+  /** Cases asked for. */
+  readonly count: number;
   /** Cases made from `start`: all asked for, unless the run was told to stop or a case violated. */
   readonly done: number;
   /** Per flavor (in the options' order), STAT_FIELDS counts summed over the chunk's cases. */
@@ -427,7 +429,7 @@ export class FuzzMaker {
         if (fresh && this.opts.corpus) corpus.push(record(runners, bases, spec, i, this.opts.seed));
       }
     }
-    return { start, done, stats, notes, corpus, violation, ms, generateMs };
+    return { start, count, done, stats, notes, corpus, violation, ms, generateMs };
   }
 }
 
@@ -468,6 +470,14 @@ function shrunkViolation(
 }
 
 /**
+ * Whether a chunk ends its run: a case in it violated, or the stop cut it short (the cases after it are
+ * not the one thread's run).
+ */
+export function endsRun(c: FuzzChunk): boolean {
+  return c.violation !== null || c.done < c.count;
+}
+
+/**
  * Takes a run's chunks in order of their cases, as one thread making them one after the other would
  * have met them: the coverage keys and known findings first reached, the corpus (the cases that reached
  * something first), panics and counts; it stops at the first violation.
@@ -501,7 +511,7 @@ export class FuzzMerge {
     this.#known = opts.flavors.map(() => new Map());
   }
 
-  /** Takes the next chunk (its `start` must be the cases taken so far); false once a violation ended the run. */
+  /** Takes the next chunk (its `start` must follow the cases taken so far); false when it ends the run (endsRun()). */
   add(c: FuzzChunk): boolean {
     if (this.violation !== null) return false;
     if (c.start !== this.first + this.done)
@@ -553,9 +563,8 @@ export class FuzzMerge {
     if (c.violation) {
       this.violation = c.violation;
       if (this.opts.corpus) this.corpus.push(c.violation.case);
-      return false;
     }
-    return true;
+    return !endsRun(c);
   }
 
   result(threads = 1): FuzzResult {
@@ -598,7 +607,7 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
     const c = maker.make(start, Math.min(FUZZ_CHUNK, end - start), clock, opts.shouldStop);
     const more = merge.add(c);
     opts.onProgress?.(merge.done);
-    if (!more || c.done === 0) break;
+    if (!more) break;
     start += c.done;
   }
   return merge.result();
