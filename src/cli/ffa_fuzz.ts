@@ -10,6 +10,7 @@ import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import type { SpmcFlavorName } from "../firmware/spmc/spmc.ts";
 import type { FuzzResult } from "../explore/fuzz/fuzz.ts";
+import type { CorpusCase } from "../explore/fuzz/corpus.ts";
 import {
   makeOutputDir,
   parsePositive,
@@ -327,13 +328,17 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
           );
         if (files) io.out(`corpus     ${files.length} cases in ${opts.corpus}\n`);
         const v = r.violation;
+        /** A case's actions, its mutations (`none` when it has none) and, without a corpus, the case whole. */
+        const caseLines = (c: CorpusCase, none: string): void => {
+          for (const a of c.actions) io.out(`action     ${a}\n`);
+          for (const m of c.mutations) io.out(`mutation   ${m}\n`);
+          if (c.mutations.length === 0) io.out(`mutation   ${none}\n`);
+          if (files === null) io.out(`case JSON  ${JSON.stringify(c)}\n`);
+        };
         const rec = only !== undefined && !v ? (r.corpus[0] ?? null) : null;
         if (rec) {
           io.out(`case       ${only}, base ${rec.base}\n`);
-          for (const a of rec.actions) io.out(`action     ${a}\n`);
-          for (const m of rec.mutations) io.out(`mutation   ${m}\n`);
-          if (rec.mutations.length === 0) io.out("mutation   (none)\n");
-          if (files === null) io.out(`case JSON  ${JSON.stringify(rec)}\n`);
+          caseLines(rec, "(none)");
         }
         if (!v) {
           io.out(
@@ -346,10 +351,7 @@ export function registerFuzz(ffa: Command, io: Io, setCode: SetCode): void {
         }
         io.out(`VIOLATION  ${v.flavor}: ${v.kind}: ${v.why}\n`);
         io.out(`case       ${v.caseIndex}, base ${v.base}, failing call ${v.call}\n`);
-        for (const a of v.actions) io.out(`action     ${a}\n`);
-        for (const m of v.mutations) io.out(`mutation   ${m}\n`);
-        if (v.mutations.length === 0) io.out("mutation   (none: the unmutated sequence fails)\n");
-        if (files === null) io.out(`case JSON  ${JSON.stringify(v.case)}\n`);
+        caseLines(v.case, "(none: the unmutated sequence fails)");
         done(1);
       },
     );
