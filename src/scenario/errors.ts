@@ -52,8 +52,11 @@ export class SourceMap {
     return this.lines.linePos(offset);
   }
 
-  /** The node at path, or the deepest ancestor that exists; with `key`, the key node of the last step. */
-  locate(path: Path, key = false): { line: number; col: number } {
+  /**
+   * The node at `path` (with `key`, the key node of its last step), or the deepest ancestor that exists;
+   * `whole` when the path was found to its end.
+   */
+  #find(path: Path, key = false): { node: unknown; whole: boolean } {
     let node: unknown = this.doc.contents;
     let best: unknown = node;
     for (let i = 0; i < path.length; i++) {
@@ -63,36 +66,28 @@ export class SourceMap {
         const pair = node.items.findLast(
           (it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p),
         );
-        if (!pair) break;
-        if (key && i === path.length - 1) {
-          best = pair.key;
-          break;
-        }
+        if (!pair) return { node: best, whole: false };
+        if (key && i === path.length - 1) return { node: pair.key, whole: true };
         node = pair.value;
       } else if (isSeq(node) && typeof p === "number") {
         node = node.items[p];
-      } else break;
-      if (!node) break;
+      } else return { node: best, whole: false };
+      if (!node) return { node: best, whole: false };
       best = node;
     }
-    const range = (best as Node | null)?.range;
+    return { node: best, whole: true };
+  }
+
+  /** The node at path, or the deepest ancestor that exists; with `key`, the key node of the last step. */
+  locate(path: Path, key = false): { line: number; col: number } {
+    const range = (this.#find(path, key).node as Node | null)?.range;
     return range ? this.#pos(range[0]) : { line: 1, col: 1 };
   }
 
   /** The text a scalar at exactly `path` was written as, or null (no such scalar). */
   written(path: Path): string | null {
-    let node: unknown = this.doc.contents;
-    for (const p of path) {
-      if (isMap(node)) {
-        // The last pair of a key: the one toJS() keeps when a mapping names a key twice (1 and "1").
-        const pair = node.items.findLast(
-          (it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p),
-        );
-        node = pair ? pair.value : null;
-      } else if (isSeq(node) && typeof p === "number") node = node.items[p];
-      else return null;
-    }
-    if (!isScalar(node) || !node.range) return null;
+    const { node, whole } = this.#find(path);
+    if (!whole || !isScalar(node) || !node.range) return null;
     return this.text.slice(node.range[0], node.range[1]);
   }
 
