@@ -9,6 +9,7 @@
 // process.cpuUsage() (user + system), so a loaded machine slows the wall figures but not the CPU ones.
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { stretchTimer } from "./stretch-timer.mjs";
 
 const dist = new URL("../dist/", import.meta.url);
 const { explore } = await import(new URL("explore/explore.js", dist).href);
@@ -73,8 +74,7 @@ if (long) {
 // (`--time 10min`) makes for most of its time. Prints {stretches: [{wallMs, explored}]} (each stretch ends
 // at the first merged chunk past its end).
 if (warmJobs) {
-  const marks = [];
-  let next = 2 * runs;
+  const timer = stretchTimer(2 * runs, runs);
   const r = await exploreParallel(safe, {
     strategy: "random",
     runs: 5 * runs,
@@ -82,19 +82,13 @@ if (warmJobs) {
     windowNs: 100_000,
     jobs: 2,
     faults: longFaults === "faults" ? 1 : 0,
-    onRun: (done) => {
-      if (done < next) return;
-      marks.push([done, performance.now()]);
-      next += runs;
-    },
+    onRun: (done) => timer.done(done),
   });
   if (r.violation) {
     console.error(`pool-race under safe violated: ${r.violation.why}`);
     process.exit(1);
   }
-  const stretches = marks
-    .slice(1)
-    .map(([d, t], i) => ({ wallMs: t - marks[i][1], explored: d - marks[i][0] }));
+  const stretches = timer.stretches().map(({ wallMs, count }) => ({ wallMs, explored: count }));
   console.log(JSON.stringify({ stretches }));
   process.exit(0);
 }

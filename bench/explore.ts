@@ -62,6 +62,14 @@ export function fastest<T extends { wallMs: number; cpuMs: number }>(
   return reps.reduce((a, b) => (b[key] < a[key] ? b : a));
 }
 
+/** The rep that made the most of `key` per wall-second (stretches of unequal lengths: best of N). */
+export function bestRate<K extends string, T extends { wallMs: number } & Record<K, number>>(
+  reps: readonly T[],
+  key: K,
+): T {
+  return reps.reduce((a, b) => (b[key] / b.wallMs > a[key] / a.wallMs ? b : a));
+}
+
 export function benchExplore(figure: (f: ExploreFigure) => void): void {
   ensureBuilt();
   const script = fileURLToPath(new URL("explore-child.mjs", import.meta.url));
@@ -172,7 +180,7 @@ export function benchExplore(figure: (f: ExploreFigure) => void): void {
     const { stretches } = JSON.parse(line.trim().split("\n").at(-1)!) as {
       stretches: { wallMs: number; explored: number }[];
     };
-    const best = stretches.reduce((a, b) => (b.explored / b.wallMs > a.explored / a.wallMs ? b : a));
+    const best = bestRate(stretches, "explored");
     figure({
       name: `explorer schedules per second with --jobs 2, warm (pool-race, safe, random${faults ? " --faults 1" : ""}, stretches of ${WARM_JOBS_RUNS.toLocaleString("en-US")} runs of one search after its first ${(2 * WARM_JOBS_RUNS).toLocaleString("en-US")}, best of ${stretches.length})`,
       value: Number(((best.explored / best.wallMs) * 1000).toFixed(1)),

@@ -5,6 +5,7 @@
 // stretches}: `stretches` are the wall times of the run's consecutive stretches of `stretch` cases after its
 // first `warm` (the threads' JIT warm-up), as {wallMs, cases}.
 import { performance } from "node:perf_hooks";
+import { stretchTimer } from "./stretch-timer.mjs";
 
 const dist = new URL("../dist/", import.meta.url);
 const { fuzzParallel } = await import(new URL("explore/fuzz_parallel.js", dist).href);
@@ -12,9 +13,7 @@ const { fuzzParallel } = await import(new URL("explore/fuzz_parallel.js", dist).
 const [flavor, runsArg, jobsArg, warmArg, stretchArg] = process.argv.slice(2);
 const warm = Number(warmArg ?? runsArg);
 const stretch = Number(stretchArg ?? runsArg);
-/** [cases done, time] each time the run passed the next stretch's end (chunk by chunk: not exactly there). */
-const marks = [];
-let next = warm;
+const timer = stretchTimer(warm, stretch);
 const c0 = process.cpuUsage();
 const t0 = performance.now();
 const r = await fuzzParallel({
@@ -22,11 +21,7 @@ const r = await fuzzParallel({
   runs: Number(runsArg),
   seed: 1,
   jobs: Number(jobsArg),
-  onProgress: (done) => {
-    if (done < next) return;
-    marks.push([done, performance.now()]);
-    next += stretch;
-  },
+  onProgress: (done) => timer.done(done),
 });
 const wallMs = performance.now() - t0;
 const c = process.cpuUsage(c0);
@@ -40,6 +35,6 @@ console.log(
     cpuMs: (c.user + c.system) / 1000,
     calls: r.flavors[0].calls,
     threads: r.threads,
-    stretches: marks.slice(1).map(([d, t], i) => ({ wallMs: t - marks[i][1], cases: d - marks[i][0] })),
+    stretches: timer.stretches().map(({ wallMs, count }) => ({ wallMs, cases: count })),
   }),
 );

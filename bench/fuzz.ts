@@ -14,7 +14,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { FUZZ_FLAVORS } from "../src/explore/fuzz/rig.ts";
 import { ensureBuilt } from "./default-run.ts";
-import { fastest } from "./explore.ts";
+import { bestRate, fastest } from "./explore.ts";
 
 export interface FuzzFigure {
   name: string;
@@ -82,7 +82,7 @@ export function benchFuzz(figure: (f: FuzzFigure) => void): void {
       unit: "cases/s",
       budget: ">= 50000",
     });
-    const best = r.stretches.reduce((a, b) => (b.cases / b.wallMs > a.cases / a.wallMs ? b : a));
+    const best = bestRate(r.stretches, "cases");
     figure({
       name: `FF-A fuzz cases per wall-second, warm (${flavor}, ${threads}, stretches of ${LONG_STRETCH} cases of that run after its first ${LONG_WARM}, best of ${r.stretches.length})`,
       value: Math.round((best.cases / best.wallMs) * 1000),
