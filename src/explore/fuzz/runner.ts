@@ -68,7 +68,6 @@ export interface CallOutcome {
   readonly shmWritten?: boolean;
 }
 
-/** The message bytes of a call, the referenced cookie written in. */
 /** The message's bytes after the call, and whether the SPMC's side wrote into it at all. */
 function shmOutcome(after: Uint8Array, before: Uint8Array): { shm: Uint8Array; shmWritten: boolean } {
   let same = after.length === before.length;
@@ -76,6 +75,7 @@ function shmOutcome(after: Uint8Array, before: Uint8Array): { shm: Uint8Array; s
   return { shm: after, shmWritten: !same };
 }
 
+/** The message bytes of a call, the referenced cookie written in. */
 function shmBytes(shm: NonNullable<FuzzCall["shm"]>, replies: readonly (SmcRegs | null)[]): Uint8Array {
   if (!shm.cookie) return shm.bytes;
   const r = replies[shm.cookie.from];

@@ -300,10 +300,10 @@ function mobjEqual(a: MobjFfa, b: MobjFfa): boolean {
   return true;
 }
 
-/** A Buffer view of a typed array (for memcmp), made once per array: the arrays are never replaced. */
 /** Granules compared at once when restoring the GPT. */
 const GPT_CHUNK = 256;
 
+/** A Buffer view of a typed array (for memcmp), made once per array: the arrays are never replaced. */
 const views = new WeakMap<Uint8Array | Uint16Array, Buffer>();
 function asBuf(a: Uint8Array | Uint16Array): Buffer {
   let b = views.get(a);
